@@ -1,0 +1,5 @@
+"""The TTS pipeline's runtime-neutral core (DESIGN.md).
+
+Imports neither ``js`` nor ``sqlite3``: it runs unchanged on Cloudflare's
+Python Workers and on the local runtime.
+"""

@@ -1,0 +1,91 @@
+"""Settings read from a mapping: a Worker's ``env`` or the local environment.
+
+The same names on both runtimes (DESIGN.md, "Configuration names").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from shared.errors import ConfigError
+
+
+def _get(env: Mapping[str, Any], name: str, default: str | None) -> str | None:
+    value = env.get(name)
+    if value is None:
+        return default
+    return str(value)
+
+
+def _int(env: Mapping[str, Any], name: str, default: int, *, minimum: int = 0) -> int:
+    raw = _get(env, name, None)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be an integer, got {raw!r}") from exc
+    if value < minimum:
+        raise ConfigError(f"{name} must be >= {minimum}, got {value}")
+    return value
+
+
+def _bool(env: Mapping[str, Any], name: str, default: bool) -> bool:
+    raw = _get(env, name, None)
+    if raw is None or raw == "":
+        return default
+    lowered = raw.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name} must be true or false, got {raw!r}")
+
+
+def parse_api_tokens(raw: str | None) -> dict[str, str]:
+    """``tenant:token,tenant2:token2`` -> ``{token: tenant}``."""
+    tokens: dict[str, str] = {}
+    if not raw:
+        return tokens
+    for pair in raw.split(","):
+        pair = pair.strip()
+        if not pair:
+            continue
+        tenant, sep, token = pair.partition(":")
+        if not sep or not tenant.strip() or not token.strip():
+            raise ConfigError("API_TOKENS must be comma-separated tenant:token pairs")
+        tokens[token.strip()] = tenant.strip()
+    return tokens
+
+
+@dataclass(frozen=True)
+class Settings:
+    shard_count: int = 4
+    default_model: str = "tone"
+    job_ttl_seconds: int = 86_400
+    max_ttl_seconds: int = 30 * 86_400
+    orphan_grace_seconds: int = 3_600
+    max_text_chars: int = 100_000
+    reaper_dry_run: bool = False
+    lease_seconds: int = 120
+    max_attempts: int = 4  # first delivery + Queue max_retries (3)
+    api_tokens: dict[str, str] = field(default_factory=dict)  # token -> tenant
+    signing_key: str | None = None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, Any]) -> Settings:
+        return cls(
+            shard_count=_int(env, "SHARD_COUNT", 4, minimum=1),
+            default_model=_get(env, "DEFAULT_MODEL", "tone") or "tone",
+            job_ttl_seconds=_int(env, "JOB_TTL_SECONDS", 86_400, minimum=1),
+            max_ttl_seconds=_int(env, "MAX_TTL_SECONDS", 30 * 86_400, minimum=1),
+            orphan_grace_seconds=_int(env, "ORPHAN_GRACE_SECONDS", 3_600),
+            max_text_chars=_int(env, "MAX_TEXT_CHARS", 100_000, minimum=1),
+            reaper_dry_run=_bool(env, "REAPER_DRY_RUN", False),
+            lease_seconds=_int(env, "LEASE_SECONDS", 120, minimum=1),
+            max_attempts=_int(env, "MAX_ATTEMPTS", 4, minimum=1),
+            api_tokens=parse_api_tokens(_get(env, "API_TOKENS", None)),
+            signing_key=_get(env, "SIGNING_KEY", None),
+        )

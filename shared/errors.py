@@ -1,0 +1,62 @@
+"""Errors of the core, one place. Each says when it is raised."""
+
+from __future__ import annotations
+
+
+class PipelineError(Exception):
+    """Base of every error the core raises on purpose."""
+
+
+class JobNotFoundError(PipelineError):
+    """Raised when a job id is unknown to its shard (or belongs to another tenant)."""
+
+    def __init__(self, job_id: str) -> None:
+        super().__init__(f"job {job_id!r} not found")
+        self.job_id = job_id
+
+
+class IllegalTransitionError(PipelineError):
+    """Raised when a job is asked to move to a state its current state forbids."""
+
+    def __init__(self, job_id: str, current: str, target: str) -> None:
+        super().__init__(f"job {job_id!r} cannot go from {current!r} to {target!r}")
+        self.job_id = job_id
+        self.current = current
+        self.target = target
+
+
+class LeaseHeldError(PipelineError):
+    """Raised when a job is claimed while another worker's lease is still live."""
+
+    def __init__(self, job_id: str, lease_until: float) -> None:
+        super().__init__(f"job {job_id!r} is leased until {lease_until}")
+        self.job_id = job_id
+        self.lease_until = lease_until
+
+
+class BoundaryError(PipelineError):
+    """Raised when a value cannot cross an RPC or queue boundary (type or size)."""
+
+
+class LimitExceededError(PipelineError):
+    """Raised when a Cloudflare limit (size, count, parameters) would be exceeded."""
+
+
+class ConfigError(PipelineError):
+    """Raised when a setting is missing or malformed; the message names the setting."""
+
+
+class SynthesisError(PipelineError):
+    """Base of provider failures."""
+
+
+class TransientSynthesisError(SynthesisError):
+    """Raised by a provider when a retry may succeed (429, 5xx, timeout)."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class PermanentSynthesisError(SynthesisError):
+    """Raised by a provider when the request can never succeed (bad input, 4xx)."""

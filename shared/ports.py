@@ -1,0 +1,191 @@
+"""The ports: what the core needs from a runtime, as protocols.
+
+Two runtimes implement these: the Cloudflare adapters (``cloudflare_adapters``,
+thin wrappers of JS bindings) and the local runtime (``local_runtime``, SQLite
+and files). The core in ``shared`` only ever sees these shapes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol, TypeVar, runtime_checkable
+
+JsonValue = Any  # dict / list / str / int / float / bool / None, nothing else
+Row = dict[str, Any]
+T = TypeVar("T")
+
+
+# --- Durable Object SQL (ctx.storage.sql) ------------------------------------
+
+
+class SqlPort(Protocol):
+    """Synchronous SQL over one Durable Object's SQLite database.
+
+    Mirrors ``ctx.storage.sql.exec(query, *bindings)`` (rows as dicts) and
+    ``ctx.storage.transactionSync(fn)``. At most 100 bound parameters and
+    100 KB of statement text, as on Cloudflare.
+    """
+
+    def exec(self, query: str, *params: Any) -> list[Row]: ...
+
+    def transaction(self, fn: Callable[[], T]) -> T: ...
+
+
+# --- R2 ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ByteRange:
+    """An HTTP byte range already resolved against the object size."""
+
+    offset: int
+    length: int
+
+
+@dataclass
+class BlobInfo:
+    """An R2 object's metadata, as a listing or a head returns it."""
+
+    key: str
+    size: int
+    etag: str
+    uploaded: float  # unix seconds
+    content_type: str | None = None
+    custom_metadata: dict[str, str] = field(default_factory=dict)
+
+
+@runtime_checkable
+class BlobBody(Protocol):
+    """The body of an R2 object read with ``get``.
+
+    ``raw`` is the runtime's own stream handle (a JS ``ReadableStream`` on
+    Cloudflare, a file path on the local runtime) so an HTTP adapter can send
+    it without copying it through Python. ``read()`` copies it into bytes, for
+    the paths that must (the legacy base64 result).
+    """
+
+    info: BlobInfo
+    range: ByteRange | None
+
+    @property
+    def raw(self) -> Any: ...
+
+    async def read(self) -> bytes: ...
+
+
+@dataclass
+class ListPage:
+    objects: list[BlobInfo]
+    truncated: bool
+    cursor: str | None
+
+
+class BlobStore(Protocol):
+    """An R2 bucket."""
+
+    async def put(
+        self,
+        key: str,
+        data: bytes,
+        *,
+        content_type: str,
+        custom_metadata: Mapping[str, str],
+    ) -> BlobInfo: ...
+
+    async def get(self, key: str, byte_range: ByteRange | None = None) -> BlobBody | None: ...
+
+    async def head(self, key: str) -> BlobInfo | None: ...
+
+    async def delete(self, keys: Sequence[str]) -> None:
+        """Delete up to 1,000 keys; missing keys are not an error."""
+        ...
+
+    async def list(
+        self,
+        *,
+        prefix: str = "",
+        cursor: str | None = None,
+        limit: int = 1000,
+        start_after: str | None = None,
+    ) -> ListPage:
+        """List up to ``limit`` (max 1,000) objects with custom metadata."""
+        ...
+
+
+# --- Queues ------------------------------------------------------------------
+
+
+class QueueProducer(Protocol):
+    """A queue producer binding (``env.TTS_JOBS``)."""
+
+    async def send(self, body: JsonValue, *, delay_seconds: int = 0) -> None: ...
+
+    async def send_batch(self, bodies: Sequence[JsonValue], *, delay_seconds: int = 0) -> None: ...
+
+
+@dataclass
+class IncomingMessage:
+    """One delivered queue message, runtime-neutral."""
+
+    id: str
+    body: JsonValue
+    attempts: int  # 1 on first delivery
+    timestamp: float = 0.0
+
+
+# --- Durable Object stubs (RPC) ----------------------------------------------
+
+
+class ShardRpc(Protocol):
+    """The RPC surface of one ``TtsJobDurableObject`` instance.
+
+    Arguments and results are plain JSON-like values (what crosses
+    Cloudflare's RPC boundary); each method takes one dict and returns one.
+    """
+
+    async def call(self, method: str, payload: dict[str, JsonValue]) -> JsonValue: ...
+
+
+ShardResolver = Callable[[str], ShardRpc]
+"""Maps a shard name (``shard-3``) to its stub."""
+
+
+# --- Synthesis ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SynthesisRequest:
+    text: str
+    model: str
+    voice: str | None
+    format: str  # "wav", "mp3", ...
+    sample_rate: int | None = None
+
+
+@dataclass(frozen=True)
+class SynthesisResult:
+    audio: bytes
+    mime_type: str
+    extension: str  # without the dot
+    sample_rate: int | None = None
+    characters: int = 0
+
+
+class Synthesizer(Protocol):
+    """A text-to-speech provider.
+
+    Raises ``shared.errors.TransientSynthesisError`` (retry later, optionally
+    after ``retry_after`` seconds) or ``PermanentSynthesisError`` (the job
+    fails).
+    """
+
+    name: str
+
+    async def synthesize(self, request: SynthesisRequest) -> SynthesisResult: ...
+
+
+# --- Time --------------------------------------------------------------------
+
+Clock = Callable[[], float]
+"""Returns unix seconds; injected so tests control time."""
