@@ -1,0 +1,137 @@
+"""Errors of the synthesis package: catalogue validation and audio containers.
+
+Every error here is a ``shared.errors.PermanentSynthesisError`` (retrying the
+same request can never succeed) and a ``ValueError`` (it is bad input), so the
+consumer fails the job at once and the HTTP layer can answer 400.
+
+Catalogue errors carry ``field``: the JSON name of the offending request field
+(``"model"``, ``"voiceId"``, ``"format"``, ``"sampleRate"``, ``"text"``), and
+``allowed``: the accepted values, which the message also lists.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from shared.errors import PermanentSynthesisError
+
+
+class CatalogueError(PermanentSynthesisError, ValueError):
+    """Base of request validation errors against the model catalogue."""
+
+    field: str = ""
+
+    def __init__(self, message: str, *, value: object = None, allowed: Iterable[object] = ()) -> None:
+        super().__init__(message)
+        self.value = value
+        self.allowed: tuple[object, ...] = tuple(allowed)
+
+    def to_json_dict(self) -> dict[str, object]:
+        """A JSON-ready description (for a 400 body): field, message, allowed values."""
+        return {
+            "field": self.field,
+            "message": str(self),
+            "allowed": [a if isinstance(a, (str, int)) else str(a) for a in self.allowed],
+        }
+
+
+def _listing(allowed: Iterable[object]) -> str:
+    return ", ".join(repr(a) if isinstance(a, str) else str(a) for a in allowed)
+
+
+class UnknownModelError(CatalogueError):
+    """Raised when a request names a model the catalogue does not hold."""
+
+    field = "model"
+
+    def __init__(self, model: object, allowed: Iterable[str]) -> None:
+        allowed = tuple(allowed)
+        super().__init__(
+            f"model: unknown model {model!r}; allowed: {_listing(allowed)}", value=model, allowed=allowed
+        )
+
+
+class UnknownVoiceError(CatalogueError):
+    """Raised when a request names a voice its model does not offer."""
+
+    field = "voiceId"
+
+    def __init__(self, voice: object, model: str, allowed: Iterable[str]) -> None:
+        allowed = tuple(allowed)
+        super().__init__(
+            f"voiceId: model {model!r} has no voice {voice!r}; allowed: {_listing(allowed)}",
+            value=voice,
+            allowed=allowed,
+        )
+        self.model = model
+
+
+class UnsupportedFormatError(CatalogueError):
+    """Raised when a request asks for an audio format its model (or the pipeline) cannot produce."""
+
+    field = "format"
+
+    def __init__(self, fmt: object, model: str | None, allowed: Iterable[str]) -> None:
+        allowed = tuple(allowed)
+        whose = f"model {model!r}" if model else "the pipeline"
+        super().__init__(
+            f"format: {whose} does not support format {fmt!r}; allowed: {_listing(allowed)}",
+            value=fmt,
+            allowed=allowed,
+        )
+        self.model = model
+
+
+class UnsupportedSampleRateError(CatalogueError):
+    """Raised when a request asks for a sample rate its model cannot produce."""
+
+    field = "sampleRate"
+
+    def __init__(self, rate: object, model: str, allowed: Iterable[int]) -> None:
+        allowed = tuple(allowed)
+        super().__init__(
+            f"sampleRate: model {model!r} does not support sample rate {rate!r}; allowed: {_listing(allowed)}",
+            value=rate,
+            allowed=allowed,
+        )
+        self.model = model
+
+
+class TextTooLongError(CatalogueError):
+    """Raised when the text exceeds the model's ``max_input_chars``."""
+
+    field = "text"
+
+    def __init__(self, length: int, model: str, limit: int) -> None:
+        super().__init__(
+            f"text: {length} characters exceed the {limit}-character limit of model {model!r}",
+            value=length,
+            allowed=(),
+        )
+        self.model = model
+        self.limit = limit
+
+
+class ProviderUnavailableError(CatalogueError):
+    """Raised when a model's provider has no synthesizer registered on this runtime."""
+
+    field = "model"
+
+    def __init__(self, model: str, provider: str, registered: Iterable[str]) -> None:
+        registered = tuple(registered)
+        super().__init__(
+            f"model: provider {provider!r} of model {model!r} is not available here; "
+            f"registered providers: {_listing(registered)}",
+            value=model,
+            allowed=registered,
+        )
+        self.model = model
+        self.provider = provider
+
+
+class WavFormatError(PermanentSynthesisError, ValueError):
+    """Raised when bytes are not a PCM WAV file this package can read or build."""
+
+
+class AudioFormatMismatchError(WavFormatError):
+    """Raised when audio parts to be joined differ in rate, channels or sample width."""

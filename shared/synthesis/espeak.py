@@ -1,0 +1,214 @@
+"""``EspeakSynthesizer``: real (robotic) speech from eSpeak NG, offline.
+
+eSpeak NG comes from the PyPI package ``espeakng-loader``, which ships
+``libespeak-ng.so`` and its ``espeak-ng-data``; we drive the C API through
+``ctypes``: ``espeak_Initialize(AUDIO_OUTPUT_SYNCHRONOUS, ...)`` with a synth
+callback collecting the 16-bit mono samples, ``espeak_SetVoiceByName``,
+``espeak_Synth``. Output is at the library's own rate (22050 Hz).
+
+This module imports only the stdlib at import time: ``ctypes`` and
+``espeakng_loader`` are imported on first use, so it imports fine in Pyodide,
+where ``EspeakSynthesizer.available()`` is simply ``False``.
+
+eSpeak keeps process-global state and is not thread-safe: one lock (module
+level, shared by every instance) serializes initialization, voice selection
+and synthesis; the async ``synthesize`` runs the blocking call in a thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from typing import Any
+
+from shared.errors import PermanentSynthesisError, TransientSynthesisError
+from shared.ports import SynthesisRequest, SynthesisResult
+from shared.synthesis.errors import UnknownVoiceError, UnsupportedFormatError, UnsupportedSampleRateError
+from shared.synthesis.formats import extension_for, mime_type_for
+from shared.synthesis.wav import wav_bytes
+
+# espeak_AUDIO_OUTPUT
+_AUDIO_OUTPUT_SYNCHRONOUS = 2
+# espeak_Initialize options: without DONT_EXIT the library calls exit() on a data error.
+_INITIALIZE_DONT_EXIT = 0x8000
+# espeak_Synth flags / position type
+_CHARS_UTF8 = 1
+_ENDPAUSE = 0x1000
+_POS_CHARACTER = 1
+# espeak_ERROR
+_EE_OK = 0
+_EE_INTERNAL_ERROR = -1
+_EE_BUFFER_FULL = 1
+_EE_NOT_FOUND = 2
+
+_LOCK = threading.Lock()  # guards _STATE and every call into the library
+
+
+class _State:
+    """The process-wide library handle (one per process, like eSpeak's own state)."""
+
+    lib: Any = None
+    sample_rate: int = 0
+    callback: Any = None  # the ctypes callback object; must stay referenced
+    sink: list[bytes] | None = None  # where the callback puts samples during one synthesis
+    sink_bytes: int = 0
+    sink_limit: int = 0
+    error: str | None = None  # why loading failed, once it has
+
+
+_STATE = _State()
+
+
+def _load_locked() -> Any:
+    """Load and initialize the library once; the caller holds ``_LOCK``."""
+    if _STATE.lib is not None:
+        return _STATE.lib
+    if _STATE.error is not None:
+        raise PermanentSynthesisError(_STATE.error)
+    try:
+        import ctypes
+
+        import espeakng_loader
+
+        lib = ctypes.CDLL(espeakng_loader.get_library_path())
+        data_path = espeakng_loader.get_data_path()
+    except (ImportError, OSError, RuntimeError, AttributeError) as exc:
+        _STATE.error = f"eSpeak NG is not available on this runtime: {exc}"
+        raise PermanentSynthesisError(_STATE.error) from exc
+
+    lib.espeak_Initialize.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_char_p, ctypes.c_int]
+    lib.espeak_Initialize.restype = ctypes.c_int
+    lib.espeak_SetVoiceByName.argtypes = [ctypes.c_char_p]
+    lib.espeak_SetVoiceByName.restype = ctypes.c_int
+    lib.espeak_Synth.argtypes = [
+        ctypes.c_char_p,  # text
+        ctypes.c_size_t,  # size (bytes, terminator included)
+        ctypes.c_uint,  # position
+        ctypes.c_int,  # position_type
+        ctypes.c_uint,  # end_position
+        ctypes.c_uint,  # flags
+        ctypes.c_void_p,  # unique_identifier
+        ctypes.c_void_p,  # user_data
+    ]
+    lib.espeak_Synth.restype = ctypes.c_int
+    lib.espeak_Synchronize.restype = ctypes.c_int
+
+    callback_type = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.c_void_p)
+    string_at = ctypes.string_at
+
+    def on_samples(wav: Any, count: int, _events: Any) -> int:
+        sink = _STATE.sink
+        if sink is None:
+            return 1  # nobody is listening: abort
+        if count > 0 and wav:
+            chunk = string_at(wav, count * 2)
+            _STATE.sink_bytes += len(chunk)
+            if _STATE.sink_limit and _STATE.sink_bytes > _STATE.sink_limit:
+                return 1  # abort: more audio than the caller allowed
+            sink.append(chunk)
+        return 0
+
+    callback = callback_type(on_samples)
+    rate = lib.espeak_Initialize(_AUDIO_OUTPUT_SYNCHRONOUS, 0, data_path.encode(), _INITIALIZE_DONT_EXIT)
+    if rate <= 0:
+        _STATE.error = f"espeak_Initialize failed ({rate}) with data at {data_path}"
+        raise PermanentSynthesisError(_STATE.error)
+    lib.espeak_SetSynthCallback(callback)
+    _STATE.lib, _STATE.callback, _STATE.sample_rate = lib, callback, rate
+    return lib
+
+
+class EspeakSynthesizer:
+    """eSpeak NG speech: model ``espeak``; formats ``wav`` and ``pcm`` (s16le mono, 22050 Hz)."""
+
+    name = "espeak"
+    MODEL_ID = "espeak"
+    # Our voice ids -> eSpeak voice names. eSpeak's "en" *is* British English
+    # (its voice file declares en-gb); "en-gb" is not a name it looks up.
+    VOICES: dict[str, str] = {
+        "en": "en",
+        "en-gb": "en",
+        "en-us": "en-us",
+        "de": "de",
+        "fr": "fr",
+        "es": "es",
+        "it": "it",
+    }
+    DEFAULT_VOICE = "en-us"
+    FORMATS: tuple[str, ...] = ("wav", "pcm")
+    DEFAULT_FORMAT = "wav"
+    SAMPLE_RATE = 22050  # what libespeak-ng reports; checked against the library at run time
+    SAMPLE_RATES: tuple[int, ...] = (SAMPLE_RATE,)
+    DEFAULT_SAMPLE_RATE = SAMPLE_RATE
+
+    def __init__(self, *, max_chars: int = 20_000, max_audio_bytes: int = 200 * 1024 * 1024) -> None:
+        self.max_chars = max_chars
+        self.max_audio_bytes = max_audio_bytes
+
+    @staticmethod
+    def available() -> bool:
+        """True when the library and its data load here (never on Pyodide). Loads it once."""
+        try:
+            with _LOCK:
+                _load_locked()
+        except PermanentSynthesisError:
+            return False
+        return True
+
+    async def synthesize(self, request: SynthesisRequest) -> SynthesisResult:
+        voice = request.voice or self.DEFAULT_VOICE
+        if voice not in self.VOICES:
+            raise UnknownVoiceError(voice, self.MODEL_ID, self.VOICES)
+        fmt = request.format or self.DEFAULT_FORMAT
+        if fmt not in self.FORMATS:
+            raise UnsupportedFormatError(fmt, self.MODEL_ID, self.FORMATS)
+        if request.sample_rate not in (None, self.SAMPLE_RATE):
+            raise UnsupportedSampleRateError(request.sample_rate, self.MODEL_ID, self.SAMPLE_RATES)
+        text = request.text
+        if not text or not text.strip():
+            raise PermanentSynthesisError("text is empty")
+        if len(text) > self.max_chars:
+            raise PermanentSynthesisError(f"text of {len(text)} characters exceeds {self.max_chars}")
+        try:
+            encoded = text.replace("\x00", " ").encode("utf-8")
+        except UnicodeEncodeError as exc:  # lone surrogates
+            raise PermanentSynthesisError(f"text is not valid Unicode: {exc}") from exc
+
+        pcm, rate = await asyncio.to_thread(self.synthesize_pcm_blocking, encoded, self.VOICES[voice])
+        audio = wav_bytes(pcm, rate) if fmt == "wav" else pcm
+        return SynthesisResult(
+            audio=audio,
+            mime_type=mime_type_for(fmt, sample_rate=rate),
+            extension=extension_for(fmt),
+            sample_rate=rate,
+            characters=len(text),
+        )
+
+    def synthesize_pcm_blocking(self, text_utf8: bytes, espeak_voice: str) -> tuple[bytes, int]:
+        """Blocking: speak UTF-8 text with an eSpeak voice name; returns (s16le PCM, sample rate)."""
+        with _LOCK:
+            lib = _load_locked()
+            status = lib.espeak_SetVoiceByName(espeak_voice.encode("ascii"))
+            if status == _EE_NOT_FOUND:
+                raise PermanentSynthesisError(f"eSpeak has no voice {espeak_voice!r}")
+            if status != _EE_OK:
+                raise TransientSynthesisError(f"espeak_SetVoiceByName({espeak_voice!r}) failed ({status})")
+            sink: list[bytes] = []
+            _STATE.sink, _STATE.sink_bytes, _STATE.sink_limit = sink, 0, self.max_audio_bytes
+            try:
+                buffer = text_utf8 + b"\x00"
+                status = lib.espeak_Synth(
+                    buffer, len(buffer), 0, _POS_CHARACTER, 0, _CHARS_UTF8 | _ENDPAUSE, None, None
+                )
+                lib.espeak_Synchronize()
+                over_limit = _STATE.sink_bytes > self.max_audio_bytes
+            finally:
+                _STATE.sink = None
+            rate = _STATE.sample_rate
+        if over_limit:
+            raise PermanentSynthesisError(f"eSpeak produced more than {self.max_audio_bytes} bytes of audio")
+        if status == _EE_BUFFER_FULL:
+            raise TransientSynthesisError("eSpeak buffer full", retry_after=1.0)
+        if status != _EE_OK:
+            raise TransientSynthesisError(f"espeak_Synth failed ({status})")
+        return b"".join(sink), rate
