@@ -1,0 +1,1 @@
+"""The local runtime: Cloudflare bindings on plain CPython (SQLite and files)."""

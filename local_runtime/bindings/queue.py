@@ -1,0 +1,400 @@
+"""A durable Cloudflare Queue on SQLite: producer, and consumer-side leasing.
+
+Every message is a row (one table holds every queue of a database file, by
+name), so a killed process loses nothing: queued messages stay queued, and a
+delivered-but-unsettled message comes back when its visibility lease runs
+out, with ``attempts`` one higher. Semantics follow Cloudflare Queues:
+
+- ``send`` / ``send_batch``: bodies are JSON-like values (checked by
+  ``boundary``), 128 KB each, a batch at most 100 messages and 256 KB,
+  ``delay_seconds`` 0..43,200.
+- ``pull_batch``: up to ``max_batch_size`` visible messages, each leased for
+  ``visibility_timeout`` seconds; ``attempts`` counts deliveries (1 first).
+- ``settle``: ack deletes; retry makes it visible again after its delay,
+  unless it has been delivered more than ``max_retries`` times, when it moves
+  to the dead-letter queue (or is dropped if there is none).
+- ``settle_batch``: Cloudflare's implicit rule for what the handler did not
+  settle explicitly: if the handler returned, those messages are acked; if it
+  raised, they are retried.
+
+The runner that drives a consumer lives in ``queue_runner``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import sqlite3
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal, TypeVar
+
+from shared.errors import LimitExceededError
+from shared.ports import Clock, IncomingMessage, JsonValue
+
+from .boundary import QUEUE_BODY_MAX_BYTES, check_rpc_value
+from .meter import QUEUE_DELETE, QUEUE_READ, QUEUE_WRITE, Meter, count
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+MAX_DELAY_SECONDS = 43_200
+MAX_SEND_BATCH_MESSAGES = 100
+MAX_SEND_BATCH_BYTES = 256_000
+BILLING_CHUNK_BYTES = 64_000
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS queue_messages (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, queue TEXT NOT NULL,
+    body TEXT NOT NULL, size INTEGER NOT NULL, enqueued_at REAL NOT NULL,
+    visible_at REAL NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,
+    in_flight INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS queue_messages_visible ON queue_messages (queue, visible_at);
+"""
+
+
+def _check_delay(delay: float, what: str = "delay_seconds") -> float:
+    if isinstance(delay, bool) or not isinstance(delay, (int, float)) or not math.isfinite(delay):
+        raise TypeError(f"{what} must be a number of seconds, got {delay!r}")
+    if not 0 <= delay <= MAX_DELAY_SECONDS:
+        raise LimitExceededError(f"{what} {delay} must be 0..{MAX_DELAY_SECONDS} seconds")
+    return float(delay)
+
+
+def _chunks(size: int) -> int:
+    """Billable operations for one message: one per 64 KB, at least one."""
+    return max(1, -(-size // BILLING_CHUNK_BYTES))
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a consumer decided for one message: ``Outcome.ack()`` or ``Outcome.retry(delay)``.
+
+    A retry's ``delay_seconds`` of None means the consumer's ``retry_delay``.
+    """
+
+    kind: Literal["ack", "retry"]
+    delay_seconds: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("ack", "retry"):
+            raise ValueError(f"outcome must be 'ack' or 'retry', got {self.kind!r}")
+        if self.delay_seconds is not None:
+            _check_delay(self.delay_seconds)
+
+    @classmethod
+    def ack(cls) -> Outcome:
+        return cls("ack")
+
+    @classmethod
+    def retry(cls, delay_seconds: float | None = None) -> Outcome:
+        return cls("retry", delay_seconds)
+
+
+@dataclass(frozen=True)
+class QueueConsumerConfig:
+    """A consumer's settings, with Cloudflare's defaults and ranges."""
+
+    max_batch_size: int = 10
+    max_batch_timeout: float = 5.0
+    max_retries: int = 3
+    dead_letter_queue: str | None = None
+    retry_delay: float = 0
+
+    def __post_init__(self) -> None:
+        for name, value, low, high in (
+            ("max_batch_size", self.max_batch_size, 1, 100),
+            ("max_batch_timeout", self.max_batch_timeout, 0, 60),
+            ("max_retries", self.max_retries, 0, 100),
+        ):
+            if not low <= value <= high:
+                raise LimitExceededError(f"{name} {value} must be {low}..{high}")
+        _check_delay(self.retry_delay, "retry_delay")
+
+
+@dataclass
+class LeasedMessage(IncomingMessage):
+    """A delivered message, leased to its consumer until ``lease_until``."""
+
+    lease_until: float = 0.0
+
+
+_listeners: dict[tuple[str, str], set[Callable[[], None]]] = {}
+_listeners_lock = threading.Lock()
+
+
+def add_listener(db_path: str | Path, name: str, wake: Callable[[], None]) -> None:
+    """Call ``wake()`` whenever a message is sent to queue ``name`` in this process."""
+    with _listeners_lock:
+        _listeners.setdefault((os.path.realpath(db_path), name), set()).add(wake)
+
+
+def remove_listener(db_path: str | Path, name: str, wake: Callable[[], None]) -> None:
+    with _listeners_lock:
+        _listeners.get((os.path.realpath(db_path), name), set()).discard(wake)
+
+
+def _notify(db_path: str, name: str) -> None:
+    with _listeners_lock:
+        wakes = list(_listeners.get((db_path, name), ()))
+    for wake in wakes:
+        wake()
+
+
+class LocalQueue:
+    """One named queue in a SQLite file; producer (``QueueProducer``) and consumer side."""
+
+    def __init__(
+        self,
+        db_path: str | Path,
+        name: str,
+        meter: Meter | None = None,
+        clock: Clock = time.time,
+        *,
+        visibility_timeout: float = 30.0,
+    ) -> None:
+        if not name:
+            raise ValueError("a queue needs a name")
+        self.db_path = os.path.realpath(db_path)
+        self.name = name
+        self.meter = meter
+        self.visibility_timeout = visibility_timeout
+        self._clock = clock
+        self._config = QueueConsumerConfig()
+        self._lock = threading.RLock()
+        self._pending_wakes: set[str] = set()
+        Path(self.db_path).parent.mkdir(parents=True, exist_ok=True)
+        self._conn = sqlite3.connect(
+            self.db_path, isolation_level=None, check_same_thread=False, timeout=10.0
+        )
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.execute("PRAGMA synchronous=NORMAL")
+        self._conn.executescript(_SCHEMA)
+
+    # --- producer ------------------------------------------------------------
+
+    async def send(self, body: JsonValue, *, delay_seconds: float = 0) -> None:
+        """Enqueue one message, visible after ``delay_seconds``."""
+        self._enqueue([(body, "body")], delay_seconds)
+
+    async def send_batch(self, bodies: Sequence[JsonValue], *, delay_seconds: float = 0) -> None:
+        """Enqueue up to 100 messages (256 KB in all) atomically."""
+        items = list(bodies)
+        if len(items) > MAX_SEND_BATCH_MESSAGES:
+            raise LimitExceededError(
+                f"send_batch of {len(items)} messages, over the limit of {MAX_SEND_BATCH_MESSAGES}"
+            )
+        self._enqueue([(body, f"bodies[{i}]") for i, body in enumerate(items)], delay_seconds)
+
+    def _enqueue(self, items: list[tuple[JsonValue, str]], delay_seconds: float) -> None:
+        delay = _check_delay(delay_seconds)
+        texts = []
+        for body, what in items:
+            copy = check_rpc_value(body, what=what, max_bytes=QUEUE_BODY_MAX_BYTES)
+            texts.append(json.dumps(copy, separators=(",", ":"), ensure_ascii=False))
+        sizes = [len(text.encode("utf-8")) for text in texts]
+        if sum(sizes) > MAX_SEND_BATCH_BYTES:
+            raise LimitExceededError(
+                f"send_batch of {sum(sizes)} bytes, over the limit of {MAX_SEND_BATCH_BYTES}"
+            )
+        if not texts:
+            return
+        now = self._clock()
+        rows = [(uuid.uuid4().hex, self.name, t, s, now, now + delay) for t, s in zip(texts, sizes)]
+
+        def insert() -> None:
+            self._conn.executemany(
+                "INSERT INTO queue_messages (id, queue, body, size, enqueued_at, visible_at) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                rows,
+            )
+
+        self._pending_wakes.add(self.name)
+        self._transaction(insert)
+        count(self.meter, QUEUE_WRITE, sum(_chunks(size) for size in sizes))
+
+    # --- consumer ------------------------------------------------------------
+
+    async def pull_batch(self, config: QueueConsumerConfig | None = None) -> list[LeasedMessage]:
+        """Lease up to ``max_batch_size`` visible messages, oldest first.
+
+        ``config`` is remembered as this queue's consumer settings for later
+        ``settle`` calls. Messages whose lease ran out after their last allowed
+        delivery are dead-lettered here instead of being delivered again.
+        """
+        config = self._config = config or self._config
+        if config.dead_letter_queue == self.name:
+            raise ValueError(f"queue {self.name!r} cannot be its own dead-letter queue")
+        now = self._clock()
+        until = now + self.visibility_timeout
+
+        def lease() -> list[LeasedMessage]:
+            exhausted = self._conn.execute(
+                "SELECT id, size FROM queue_messages WHERE queue = ? AND in_flight = 1 "
+                "AND visible_at <= ? AND attempts > ?",
+                (self.name, now, config.max_retries),
+            ).fetchall()
+            for message_id, size in exhausted:
+                self._dead_letter(message_id, size, config, now)
+            rows = self._conn.execute(
+                "SELECT id, body, size, enqueued_at, attempts FROM queue_messages "
+                "WHERE queue = ? AND visible_at <= ? ORDER BY visible_at, seq LIMIT ?",
+                (self.name, now, config.max_batch_size),
+            ).fetchall()
+            self._conn.executemany(
+                "UPDATE queue_messages SET attempts = attempts + 1, in_flight = 1, visible_at = ? "
+                "WHERE id = ?",
+                [(until, row[0]) for row in rows],
+            )
+            count(self.meter, QUEUE_READ, sum(_chunks(row[2]) for row in rows))
+            return [
+                LeasedMessage(row[0], json.loads(row[1]), row[4] + 1, row[3], until) for row in rows
+            ]
+
+        return self._transaction(lease)
+
+    async def settle(
+        self,
+        message_id: str,
+        outcome: Outcome,
+        *,
+        attempts: int | None = None,
+        config: QueueConsumerConfig | None = None,
+    ) -> bool:
+        """Ack or retry one leased message. With ``attempts``, a settle from an
+        older delivery (lease expired and redelivered since) is ignored. Returns
+        whether the message was settled."""
+        now = self._clock()
+        return self._transaction(
+            lambda: self._settle(message_id, outcome, attempts, config or self._config, now)
+        )
+
+    async def settle_batch(
+        self,
+        messages: Iterable[str | LeasedMessage],
+        handler_failed: bool,
+        outcomes: Mapping[str, Outcome] | None = None,
+        *,
+        config: QueueConsumerConfig | None = None,
+    ) -> None:
+        """Settle a delivered batch in one transaction, as Cloudflare does after
+        the handler: an explicit outcome wins; every other message is acked if the
+        handler returned (``handler_failed=False``) and retried if it raised."""
+        explicit = dict(outcomes or {})
+        default = Outcome.retry() if handler_failed else Outcome.ack()
+        config = config or self._config
+        now = self._clock()
+
+        def settle_all() -> None:
+            for message in messages:
+                if isinstance(message, LeasedMessage):
+                    message_id, attempts = message.id, message.attempts
+                else:
+                    message_id, attempts = message, None
+                outcome = explicit.pop(message_id, default)
+                self._settle(message_id, outcome, attempts, config, now)
+            if explicit:
+                log.warning("queue %s: outcomes for messages not in the batch: %s",
+                            self.name, sorted(explicit))
+
+        self._transaction(settle_all)
+
+    async def extend_leases(self, messages: Iterable[LeasedMessage]) -> None:
+        """Push the leases of messages still being handled ``visibility_timeout`` ahead."""
+        until = self._clock() + self.visibility_timeout
+        rows = [(until, m.id, m.attempts) for m in messages]
+        self._transaction(lambda: self._conn.executemany(
+            "UPDATE queue_messages SET visible_at = ? WHERE id = ? AND attempts = ? AND in_flight = 1",
+            rows,
+        ))
+
+    # --- inspection ----------------------------------------------------------
+
+    def ready_count(self, limit: int = 100) -> int:
+        """How many messages (at most ``limit``) could be delivered now."""
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT count(*) FROM (SELECT 1 FROM queue_messages WHERE queue = ? "
+                "AND visible_at <= ? LIMIT ?)",
+                (self.name, self._clock(), limit),
+            ).fetchone()
+        return int(row[0])
+
+    def counts(self) -> dict[str, int]:
+        """Messages by state: ``ready``, ``delayed`` (not yet visible), ``in_flight``."""
+        now = self._clock()
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT sum(in_flight = 0 AND visible_at <= ?), sum(in_flight = 0 AND visible_at > ?),"
+                " sum(in_flight = 1) FROM queue_messages WHERE queue = ?",
+                (now, now, self.name),
+            ).fetchone()
+        return {"ready": row[0] or 0, "delayed": row[1] or 0, "in_flight": row[2] or 0}
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    # --- internals -----------------------------------------------------------
+
+    def _transaction(self, fn: Callable[[], T]) -> T:
+        """Run ``fn`` in BEGIN IMMEDIATE .. COMMIT, then wake the queues it fed."""
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                result = fn()
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                self._pending_wakes.clear()
+                raise
+            self._conn.execute("COMMIT")
+            wakes, self._pending_wakes = self._pending_wakes, set()
+        for name in wakes:
+            _notify(self.db_path, name)
+        return result
+
+    def _settle(
+        self, message_id: str, outcome: Outcome, attempts: int | None,
+        config: QueueConsumerConfig, now: float,
+    ) -> bool:
+        row = self._conn.execute(
+            "SELECT attempts, size FROM queue_messages WHERE id = ? AND queue = ? AND in_flight = 1",
+            (message_id, self.name),
+        ).fetchone()
+        if row is None or (attempts is not None and row[0] != attempts):
+            return False
+        if outcome.kind == "ack":
+            self._conn.execute("DELETE FROM queue_messages WHERE id = ?", (message_id,))
+            count(self.meter, QUEUE_DELETE, _chunks(row[1]))
+        elif row[0] > config.max_retries:
+            self._dead_letter(message_id, row[1], config, now)
+        else:
+            delay = config.retry_delay if outcome.delay_seconds is None else outcome.delay_seconds
+            self._conn.execute(
+                "UPDATE queue_messages SET in_flight = 0, visible_at = ? WHERE id = ?",
+                (now + delay, message_id),
+            )
+        return True
+
+    def _dead_letter(self, message_id: str, size: int, config: QueueConsumerConfig, now: float) -> None:
+        target = config.dead_letter_queue
+        if target is None or target == self.name:
+            log.warning("queue %s: message %s exhausted its retries and is dropped",
+                        self.name, message_id)
+            self._conn.execute("DELETE FROM queue_messages WHERE id = ?", (message_id,))
+            count(self.meter, QUEUE_DELETE, _chunks(size))
+            return
+        self._conn.execute(
+            "UPDATE queue_messages SET queue = ?, attempts = 0, in_flight = 0, visible_at = ? "
+            "WHERE id = ?",
+            (target, now, message_id),
+        )
+        count(self.meter, QUEUE_WRITE, _chunks(size))
+        self._pending_wakes.add(target)

@@ -1,0 +1,143 @@
+"""Drives a queue consumer locally, as Cloudflare invokes a consumer Worker.
+
+The runner waits until ``max_batch_size`` messages are ready or
+``max_batch_timeout`` has passed since it first saw a ready message, leases
+the batch, calls the handler, and settles it with Cloudflare's rule (an
+explicit outcome wins; the rest are acked if the handler returned, retried
+if it raised). It sleeps on an ``asyncio.Event`` that ``send`` in this
+process sets, plus a short poll for delayed messages and for messages sent
+by other processes; it never busy-spins.
+
+While the handler runs, the runner keeps extending the batch's leases, so a
+slow handler is not raced by a redelivery; if the process dies, the leases
+simply run out and the messages come back.
+
+The handler gets the handler's view of a delivery (``IncomingMessage``, here
+``LeasedMessage``) and returns ``{message_id: Outcome}`` for the messages it
+settles explicitly (or None). If it raises, its return value is lost, so the
+whole batch is retried (on Cloudflare, ``ack()`` calls made before the throw
+would still count; handlers here report outcomes only by returning).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+
+from shared.ports import IncomingMessage
+
+from .meter import WORKER_INVOCATIONS, count
+from .queue import LeasedMessage, LocalQueue, Outcome, QueueConsumerConfig, add_listener, remove_listener
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[list[IncomingMessage]], Awaitable[Mapping[str, Outcome] | None]]
+
+
+class LocalQueueRunner:
+    """Delivers batches from ``queue`` to ``handler`` until ``stop()``."""
+
+    def __init__(
+        self,
+        queue: LocalQueue,
+        handler: Handler,
+        config: QueueConsumerConfig | None = None,
+        *,
+        poll_interval: float = 0.2,
+    ) -> None:
+        self.queue = queue
+        self.handler = handler
+        self.config = config or QueueConsumerConfig()
+        self.poll_interval = poll_interval
+        self.batches = 0
+        """How many batches were handed to the handler."""
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self._task: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def start(self) -> asyncio.Task[None]:
+        """Start the loop as a task on the running event loop."""
+        if self._task is None or self._task.done():
+            self._stopping = False
+            self._task = asyncio.get_running_loop().create_task(self.run())
+        return self._task
+
+    async def stop(self) -> None:
+        """Stop waiting for messages, let a batch in progress finish, and return."""
+        self._stopping = True
+        self._wake.set()
+        if self._task is not None:
+            await self._task
+            self._task = None
+
+    async def run(self) -> None:
+        """The loop itself; ``start()`` runs it as a task."""
+        self._loop = asyncio.get_running_loop()
+        add_listener(self.queue.db_path, self.queue.name, self._on_send)
+        try:
+            while not self._stopping:
+                if not await self._wait_for_batch():
+                    break
+                batch = await self.queue.pull_batch(self.config)
+                if batch:
+                    await self._deliver(batch)
+        finally:
+            remove_listener(self.queue.db_path, self.queue.name, self._on_send)
+
+    def _on_send(self) -> None:
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(self._wake.set)
+
+    async def _sleep(self, seconds: float) -> None:
+        """Sleep up to ``seconds``, or less if woken by a send or ``stop()``."""
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), max(seconds, 0))
+
+    def _ready(self) -> int:
+        self._wake.clear()  # cleared before counting, so a send after the count wakes us
+        return self.queue.ready_count(self.config.max_batch_size)
+
+    async def _wait_for_batch(self) -> bool:
+        """Wait for a full batch or the batch timeout; False if stopping."""
+        loop = asyncio.get_running_loop()
+        ready = self._ready()
+        while ready == 0:
+            await self._sleep(self.poll_interval)
+            if self._stopping:
+                return False
+            ready = self._ready()
+        deadline = loop.time() + self.config.max_batch_timeout
+        while ready < self.config.max_batch_size:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                break
+            await self._sleep(min(self.poll_interval, remaining))
+            if self._stopping:
+                return False
+            ready = self._ready()
+        return True
+
+    async def _deliver(self, batch: list[LeasedMessage]) -> None:
+        self.batches += 1
+        count(self.queue.meter, WORKER_INVOCATIONS)
+        keeper = asyncio.get_running_loop().create_task(self._keep_leases(batch))
+        try:
+            outcomes = await self.handler(list(batch))
+            failed = False
+        except Exception:
+            log.exception("queue %s: consumer handler raised; retrying the batch", self.queue.name)
+            outcomes, failed = None, True
+        finally:
+            keeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await keeper
+        await self.queue.settle_batch(batch, failed, outcomes, config=self.config)
+
+    async def _keep_leases(self, batch: list[LeasedMessage]) -> None:
+        while True:
+            await asyncio.sleep(self.queue.visibility_timeout / 3)
+            await self.queue.extend_leases(batch)

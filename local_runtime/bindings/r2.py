@@ -1,0 +1,354 @@
+"""An R2 bucket on local files, indexed in SQLite.
+
+Object bytes live in files under ``<root>/objects`` and everything else
+(size, etag, upload time, metadata, which file) in ``<root>/index.sqlite``.
+The index is the only source of truth for what exists, and a row is written
+only after its file is complete: the bytes go to a temp file, are fsynced,
+and renamed into place, then the row is committed. A process killed at any
+point therefore never exposes a half-written object; it may leave a stray
+file, which ``sweep_orphans`` removes once it is older than a grace period
+(the grace keeps it from deleting a file another process is about to index).
+
+Limits enforced as on R2: keys 1..1,024 bytes; http plus custom metadata at
+most 8,192 bytes; ``list`` at most 1,000 keys a call; ``delete`` at most
+1,000 keys a call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import json
+import os
+import sqlite3
+import threading
+import time
+import uuid
+import weakref
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+
+from shared.errors import LimitExceededError
+from shared.ports import BlobInfo, ByteRange, Clock, ListPage
+
+from .meter import R2_CLASS_A, R2_CLASS_B, R2_DELETE, Meter, count
+
+MAX_KEY_BYTES = 1024
+MAX_METADATA_BYTES = 8192
+MAX_LIST_LIMIT = 1000
+MAX_DELETE_KEYS = 1000
+
+_COLUMNS = "key, size, etag, uploaded, content_type, custom_metadata, file"
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS objects (
+    key TEXT PRIMARY KEY, size INTEGER NOT NULL, etag TEXT NOT NULL, uploaded REAL NOT NULL,
+    content_type TEXT, custom_metadata TEXT NOT NULL, file TEXT NOT NULL
+) WITHOUT ROWID
+"""
+
+
+class LocalBlobHandle:
+    """An open byte range of one object file: the local ``raw`` of an R2 body.
+
+    The file is opened when the object is read (under the bucket's lock), so
+    a later delete or overwrite of the key does not disturb a reader already
+    holding the handle, as with R2. Reads use ``os.pread`` (no shared file
+    position), so an HTTP server may stream it with ``chunks`` or ``sendfile``
+    on ``fileno()``. The descriptor is closed by ``close()`` or on collection.
+    """
+
+    def __init__(self, path: Path, offset: int, length: int, fd: int | None = None) -> None:
+        self.path = path
+        self.offset = offset
+        self.length = length
+        self._fd = os.open(path, os.O_RDONLY) if fd is None else fd
+        self._finalizer = weakref.finalize(self, os.close, self._fd)
+
+    def fileno(self) -> int:
+        return self._fd
+
+    def chunks(self, chunk_size: int = 64 * 1024) -> Iterator[bytes]:
+        """Yield the range in pieces of at most ``chunk_size`` bytes."""
+        position, end = self.offset, self.offset + self.length
+        while position < end:
+            piece = os.pread(self._fd, min(chunk_size, end - position), position)
+            if not piece:
+                raise OSError(f"object file {self.path} is shorter than its index says")
+            position += len(piece)
+            yield piece
+
+    def read_all(self) -> bytes:
+        return b"".join(self.chunks(1024 * 1024))
+
+    def close(self) -> None:
+        self._finalizer()
+
+
+class LocalBlobBody:
+    """``shared.ports.BlobBody`` of a local object: info, range and a file handle."""
+
+    def __init__(self, info: BlobInfo, byte_range: ByteRange | None, handle: LocalBlobHandle):
+        self.info = info
+        self.range = byte_range
+        self._handle = handle
+
+    @property
+    def raw(self) -> LocalBlobHandle:
+        return self._handle
+
+    async def read(self) -> bytes:
+        """The bytes of the range (or the whole object); closes the handle."""
+        try:
+            return self._handle.read_all()
+        finally:
+            self._handle.close()
+
+
+def _check_key(key: str) -> None:
+    if not isinstance(key, str):
+        raise TypeError(f"R2 key must be a str, got {type(key).__name__}")
+    try:
+        size = len(key.encode("utf-8"))
+    except UnicodeEncodeError as exc:
+        raise ValueError(f"R2 key {key!r} is not valid UTF-8") from exc
+    if not 1 <= size <= MAX_KEY_BYTES:
+        raise LimitExceededError(f"R2 key is {size} bytes; it must be 1..{MAX_KEY_BYTES} bytes")
+
+
+def _metadata_size(content_type: str, custom: Mapping[str, str]) -> int:
+    """Bytes of metadata as counted here: the content type, custom keys and values."""
+    total = len(content_type.encode("utf-8"))
+    for name, value in custom.items():
+        if not isinstance(name, str) or not isinstance(value, str):
+            raise TypeError(f"R2 custom metadata must map str to str, got {name!r}: {value!r}")
+        total += len(name.encode("utf-8")) + len(value.encode("utf-8"))
+    return total
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _encode_cursor(key: str) -> str:
+    return base64.urlsafe_b64encode(json.dumps({"after": key}).encode()).decode()
+
+
+def _decode_cursor(cursor: str) -> str:
+    try:
+        value = json.loads(base64.urlsafe_b64decode(cursor.encode()))["after"]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ValueError(f"invalid R2 list cursor {cursor!r}") from exc
+    if not isinstance(value, str):
+        raise ValueError(f"invalid R2 list cursor {cursor!r}")
+    return value
+
+
+class LocalBucket:
+    """``shared.ports.BlobStore`` over ``root_dir``; safe across threads and processes."""
+
+    def __init__(
+        self,
+        root_dir: str | Path,
+        meter: Meter | None = None,
+        clock: Clock = time.time,
+        *,
+        orphan_grace_seconds: float = 300.0,
+    ) -> None:
+        self.root = Path(root_dir)
+        self.objects_dir = self.root / "objects"
+        self.objects_dir.mkdir(parents=True, exist_ok=True)
+        self._meter = meter
+        self._clock = clock
+        self._lock = threading.RLock()
+        self._conn = sqlite3.connect(
+            str(self.root / "index.sqlite"),
+            isolation_level=None,
+            check_same_thread=False,
+            timeout=10.0,
+        )
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.execute("PRAGMA synchronous=NORMAL")
+        self._conn.execute(_SCHEMA)
+        self.sweep_orphans(orphan_grace_seconds)
+
+    # --- the R2 binding surface --------------------------------------------
+
+    async def put(
+        self, key: str, data: bytes, *, content_type: str, custom_metadata: Mapping[str, str]
+    ) -> BlobInfo:
+        """Store ``data`` under ``key`` atomically, replacing any previous object."""
+        _check_key(key)
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise TypeError(f"R2 object data must be bytes, got {type(data).__name__}")
+        custom = dict(custom_metadata)
+        size = _metadata_size(content_type, custom)
+        if size > MAX_METADATA_BYTES:
+            raise LimitExceededError(
+                f"R2 metadata for {key!r} is {size} bytes, over the limit of {MAX_METADATA_BYTES}"
+            )
+        count(self._meter, R2_CLASS_A)
+        return await asyncio.to_thread(self._put_sync, key, bytes(data), content_type, custom)
+
+    def _put_sync(self, key: str, data: bytes, content_type: str, custom: dict[str, str]) -> BlobInfo:
+        name = uuid.uuid4().hex
+        final = self.objects_dir / name[:2] / name
+        final.parent.mkdir(exist_ok=True)
+        temp = final.with_suffix(".tmp")
+        with open(temp, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp, final)
+        _fsync_dir(final.parent)
+        info = BlobInfo(key, len(data), hashlib.md5(data).hexdigest(), self._clock(), content_type, custom)
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                old = self._conn.execute("SELECT file FROM objects WHERE key = ?", (key,)).fetchone()
+                self._conn.execute(
+                    f"INSERT OR REPLACE INTO objects ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (key, info.size, info.etag, info.uploaded, content_type, json.dumps(custom),
+                     f"{name[:2]}/{name}"),
+                )
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                final.unlink(missing_ok=True)
+                raise
+            self._conn.execute("COMMIT")
+        if old is not None:
+            (self.objects_dir / old[0]).unlink(missing_ok=True)
+        return info
+
+    async def head(self, key: str) -> BlobInfo | None:
+        """The object's metadata, or None."""
+        _check_key(key)
+        count(self._meter, R2_CLASS_B)
+        row = self._row(key)
+        return None if row is None else row[0]
+
+    async def get(self, key: str, byte_range: ByteRange | None = None) -> LocalBlobBody | None:
+        """The object (or ``byte_range`` of it), or None. A range running past the
+        end is cut at the end; one starting past the end raises ``ValueError``."""
+        _check_key(key)
+        count(self._meter, R2_CLASS_B)
+        for _ in range(5):  # another process may replace or delete it between index and open
+            with self._lock:
+                row = self._row(key)
+                if row is None:
+                    return None
+                info, path = row
+                try:
+                    fd = os.open(path, os.O_RDONLY)
+                except FileNotFoundError:
+                    continue
+            offset, length = 0, info.size
+            if byte_range is not None:
+                if byte_range.offset < 0 or byte_range.length < 0 or byte_range.offset > info.size:
+                    os.close(fd)
+                    raise ValueError(f"range {byte_range} is outside object {key!r} of {info.size} bytes")
+                offset = byte_range.offset
+                length = min(byte_range.length, info.size - offset)
+                byte_range = ByteRange(offset, length)
+            return LocalBlobBody(info, byte_range, LocalBlobHandle(path, offset, length, fd))
+        raise OSError(f"R2 object {key!r} keeps changing under the reader")
+
+    async def delete(self, keys: Sequence[str]) -> None:
+        """Delete up to 1,000 keys (a single str is one key); missing keys are fine."""
+        batch = [keys] if isinstance(keys, str) else list(keys)
+        if len(batch) > MAX_DELETE_KEYS:
+            raise LimitExceededError(
+                f"R2 delete of {len(batch)} keys, over the limit of {MAX_DELETE_KEYS} a call"
+            )
+        for key in batch:
+            _check_key(key)
+        count(self._meter, R2_DELETE)
+        files: list[str] = []
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                for key in batch:
+                    row = self._conn.execute("SELECT file FROM objects WHERE key = ?", (key,)).fetchone()
+                    if row is not None:
+                        files.append(row[0])
+                        self._conn.execute("DELETE FROM objects WHERE key = ?", (key,))
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+        for name in files:
+            (self.objects_dir / name).unlink(missing_ok=True)
+
+    async def list(
+        self,
+        *,
+        prefix: str = "",
+        cursor: str | None = None,
+        limit: int = 1000,
+        start_after: str | None = None,
+    ) -> ListPage:
+        """Up to ``limit`` objects in key order (UTF-8 byte order, as R2), after
+        ``start_after`` and after the last key of the page ``cursor`` came from."""
+        if not 1 <= limit <= MAX_LIST_LIMIT:
+            raise LimitExceededError(f"R2 list limit {limit} must be 1..{MAX_LIST_LIMIT}")
+        after = start_after or ""
+        if cursor is not None:
+            after = max(after, _decode_cursor(cursor))
+        count(self._meter, R2_CLASS_A)
+        with self._lock:
+            rows = self._conn.execute(
+                f"SELECT {_COLUMNS} FROM objects WHERE key > ? AND key >= ? "
+                "AND substr(key, 1, ?) = ? ORDER BY key LIMIT ?",
+                (after, prefix, len(prefix), prefix, limit + 1),
+            ).fetchall()
+        objects = [self._info(row) for row in rows[:limit]]
+        truncated = len(rows) > limit
+        return ListPage(objects, truncated, _encode_cursor(objects[-1].key) if truncated else None)
+
+    # --- helpers for the runtime and tests ---------------------------------
+
+    def set_uploaded(self, key: str, ts: float) -> None:
+        """Backdate (or postdate) an object's upload time; for tests of expiry."""
+        with self._lock:
+            cur = self._conn.execute("UPDATE objects SET uploaded = ? WHERE key = ?", (ts, key))
+        if cur.rowcount == 0:
+            raise KeyError(key)
+
+    def count(self) -> int:
+        """How many objects the bucket holds."""
+        with self._lock:
+            return int(self._conn.execute("SELECT count(*) FROM objects").fetchone()[0])
+
+    def sweep_orphans(self, min_age_seconds: float = 300.0) -> int:
+        """Remove object files no index row points at (left by a killed process),
+        if older than ``min_age_seconds`` of wall time. Returns how many."""
+        with self._lock:
+            known = {row[0] for row in self._conn.execute("SELECT file FROM objects")}
+        cutoff = time.time() - min_age_seconds
+        removed = 0
+        for path in self.objects_dir.glob("*/*"):
+            relative = f"{path.parent.name}/{path.name}"
+            try:
+                if relative not in known and path.stat().st_mtime <= cutoff:
+                    path.unlink()
+                    removed += 1
+            except FileNotFoundError:
+                continue
+        return removed
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    def _row(self, key: str) -> tuple[BlobInfo, Path] | None:
+        with self._lock:
+            row = self._conn.execute(f"SELECT {_COLUMNS} FROM objects WHERE key = ?", (key,)).fetchone()
+        return None if row is None else (self._info(row), self.objects_dir / row[6])
+
+    @staticmethod
+    def _info(row: tuple) -> BlobInfo:
+        return BlobInfo(row[0], row[1], row[2], row[3], row[4], json.loads(row[5]))

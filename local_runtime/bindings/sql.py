@@ -1,0 +1,235 @@
+"""A Durable Object's ``ctx.storage.sql`` on local SQLite.
+
+Cloudflare's SQLite-backed Durable Objects run real SQLite, so the local
+stand-in is SQLite too: one database file per object instance, WAL mode,
+autocommit per statement outside ``transaction``. It enforces Cloudflare's
+documented limits (100 bound parameters, 100 KB statements, 2 MB strings,
+BLOBs and rows) so that code passing here does not fail in production, and
+counts rows read and written on a ``Meter`` for cost figures.
+
+Durability: WAL with ``synchronous=NORMAL`` survives a killed process
+(kill -9); a power cut may lose the last few commits.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+import threading
+import urllib.parse
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from shared.errors import LimitExceededError
+from shared.ports import Row
+
+from .meter import DO_ROWS_READ, DO_ROWS_WRITTEN, Meter, count
+
+T = TypeVar("T")
+
+MAX_PARAMS = 100
+MAX_STATEMENT_BYTES = 100_000
+MAX_VALUE_BYTES = 2_000_000
+"""String, BLOB or row size cap ("2 MB"); taken as 2,000,000 bytes, the stricter reading."""
+
+_TX_CONTROL = re.compile(r"^\s*(BEGIN|COMMIT|END|ROLLBACK|SAVEPOINT|RELEASE)\b", re.IGNORECASE)
+
+
+def _split_statements(query: str) -> list[str]:
+    """Split SQL text into complete statements (``;`` inside strings or triggers kept)."""
+    parts: list[str] = []
+    start = 0
+    for index, char in enumerate(query):
+        if char == ";" and sqlite3.complete_statement(query[start : index + 1]):
+            parts.append(query[start : index + 1])
+            start = index + 1
+    parts.append(query[start:])
+    return [part for part in parts if part.strip() and part.strip() != ";"]
+
+
+def _check_params(params: tuple[Any, ...]) -> None:
+    if len(params) > MAX_PARAMS:
+        raise LimitExceededError(
+            f"SQL query has {len(params)} bound parameters, over the limit of {MAX_PARAMS}"
+        )
+    for index, value in enumerate(params, start=1):
+        if isinstance(value, str):
+            size = len(value.encode("utf-8", "surrogatepass"))
+        elif isinstance(value, (bytes, bytearray, memoryview)):
+            size = len(value)
+        else:
+            continue
+        if size > MAX_VALUE_BYTES:
+            raise LimitExceededError(
+                f"SQL parameter {index} is {size} bytes, over the limit of {MAX_VALUE_BYTES}"
+            )
+
+
+class SqliteSql:
+    """``SqlPort`` over one SQLite file: the storage of one Durable Object instance.
+
+    Safe to share between threads (one lock guards the connection), though
+    the local runtime normally calls it from a single asyncio thread.
+    """
+
+    def __init__(self, path: str | Path, meter: Meter | None = None) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._meter = meter
+        self._lock = threading.RLock()
+        self._depth = 0
+        self._conn = sqlite3.connect(
+            str(self.path), isolation_level=None, check_same_thread=False, timeout=10.0
+        )
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.execute("PRAGMA synchronous=NORMAL")
+        # SQLite itself then refuses values and rows built inside SQL (x || y, zeroblob).
+        self._conn.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, MAX_VALUE_BYTES)
+        self._conn.setlimit(sqlite3.SQLITE_LIMIT_SQL_LENGTH, MAX_STATEMENT_BYTES)
+        self._conn.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, MAX_PARAMS)
+
+    def exec(self, query: str, *params: Any) -> list[Row]:
+        """Run ``query`` (one or more ``;``-separated statements) and return the rows
+        of the last one as dicts. Parameters are only allowed with a single statement.
+        Raises ``LimitExceededError`` past Cloudflare's limits and ``ValueError`` for
+        transaction control statements (use ``transaction`` instead, as on Cloudflare).
+        """
+        size = len(query.encode("utf-8", "surrogatepass"))
+        if size > MAX_STATEMENT_BYTES:
+            raise LimitExceededError(
+                f"SQL statement is {size} bytes, over the limit of {MAX_STATEMENT_BYTES}"
+            )
+        _check_params(params)
+        statements = _split_statements(query)
+        if len(statements) > 1 and params:
+            raise ValueError("bound parameters are only allowed with a single SQL statement")
+        for statement in statements:
+            if _TX_CONTROL.match(statement):
+                raise ValueError(
+                    "transaction control statements are not allowed in exec(); use transaction()"
+                )
+        with self._lock:
+            before = self._conn.total_changes
+            rows: list[Row] = []
+            read = 0
+            try:
+                for statement in statements or [query]:
+                    cursor = self._conn.execute(statement, params)
+                    if cursor.description is None:
+                        rows = []
+                        continue
+                    names = [column[0] for column in cursor.description]
+                    rows = [dict(zip(names, values)) for values in cursor.fetchall()]
+                    read += len(rows)
+            except sqlite3.DataError as exc:
+                if "too big" in str(exc):
+                    raise LimitExceededError(
+                        f"SQL value or row over the limit of {MAX_VALUE_BYTES} bytes: {exc}"
+                    ) from exc
+                raise
+            except sqlite3.OperationalError as exc:
+                if "variable" in str(exc):
+                    raise LimitExceededError(
+                        f"SQL query over the limit of {MAX_PARAMS} bound parameters: {exc}"
+                    ) from exc
+                raise
+            finally:
+                count(self._meter, DO_ROWS_READ, read)
+                count(self._meter, DO_ROWS_WRITTEN, self._conn.total_changes - before)
+            return rows
+
+    def transaction(self, fn: Callable[[], T]) -> T:
+        """Run ``fn`` atomically: BEGIN IMMEDIATE, COMMIT, or ROLLBACK if it raises.
+
+        A nested call runs ``fn`` inside a savepoint: if it raises, only its own
+        writes are undone and the exception propagates to the outer ``fn``.
+        """
+        with self._lock:
+            if self._depth:
+                name = f"sp{self._depth}"
+                self._conn.execute(f"SAVEPOINT {name}")
+                self._depth += 1
+                try:
+                    result = fn()
+                except BaseException:
+                    self._conn.execute(f"ROLLBACK TO {name}")
+                    self._conn.execute(f"RELEASE {name}")
+                    raise
+                finally:
+                    self._depth -= 1
+                self._conn.execute(f"RELEASE {name}")
+                return result
+            self._conn.execute("BEGIN IMMEDIATE")
+            self._depth = 1
+            try:
+                result = fn()
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            finally:
+                self._depth = 0
+            self._conn.execute("COMMIT")
+            return result
+
+    def close(self) -> None:
+        """Close the database (later calls fail)."""
+        with self._lock:
+            self._conn.close()
+
+
+class SqliteDurableObjectNamespace:
+    """Durable Object storage for every instance of one class, by instance name.
+
+    Each name gets its own file ``<data_dir>/do/<class_name>/<name>.sqlite``
+    (the name percent-encoded, so any name maps to one safe file name and
+    back), opened once and cached: like Cloudflare, one name is one object.
+    """
+
+    def __init__(
+        self,
+        data_dir: str | Path,
+        meter: Meter | None = None,
+        *,
+        class_name: str = "TtsJobDurableObject",
+    ) -> None:
+        if not re.fullmatch(r"[A-Za-z0-9_]+", class_name):
+            raise ValueError(f"class name {class_name!r} must be letters, digits or _")
+        self.directory = Path(data_dir) / "do" / class_name
+        self._meter = meter
+        self._lock = threading.Lock()
+        self._open: dict[str, SqliteSql] = {}
+
+    def path_for(self, name: str) -> Path:
+        """The database file of instance ``name``."""
+        if not name:
+            raise ValueError("a Durable Object name must not be empty")
+        encoded = urllib.parse.quote(name, safe="-_.")
+        if len(encoded) > 200:
+            raise ValueError(f"Durable Object name too long for a file name: {name[:40]!r}...")
+        return self.directory / f"{encoded}.sqlite"
+
+    def get(self, name: str) -> SqliteSql:
+        """The storage of instance ``name``, created on first use."""
+        with self._lock:
+            sql = self._open.get(name)
+            if sql is None:
+                sql = SqliteSql(self.path_for(name), self._meter)
+                self._open[name] = sql
+            return sql
+
+    def names(self) -> list[str]:
+        """Names of every instance that has storage on disk, sorted."""
+        if not self.directory.is_dir():
+            return []
+        return sorted(
+            urllib.parse.unquote(path.name[: -len(".sqlite")])
+            for path in self.directory.glob("*.sqlite")
+        )
+
+    def close(self) -> None:
+        """Close every open instance."""
+        with self._lock:
+            for sql in self._open.values():
+                sql.close()
+            self._open.clear()
