@@ -70,7 +70,8 @@ class Settings:
     max_text_chars: int = 100_000
     reaper_dry_run: bool = False
     lease_seconds: int = 120
-    max_attempts: int = 4  # first delivery + Queue max_retries (3)
+    retry_base_seconds: int = 10
+    allow_anonymous: bool = False  # only the local runtime on loopback sets this
     api_tokens: dict[str, str] = field(default_factory=dict)  # token -> tenant
     signing_key: str | None = None
 
@@ -85,7 +86,7 @@ class Settings:
             max_text_chars=_int(env, "MAX_TEXT_CHARS", 100_000, minimum=1),
             reaper_dry_run=_bool(env, "REAPER_DRY_RUN", False),
             lease_seconds=_int(env, "LEASE_SECONDS", 120, minimum=1),
-            max_attempts=_int(env, "MAX_ATTEMPTS", 4, minimum=1),
+            retry_base_seconds=_int(env, "RETRY_BASE_SECONDS", 10),
             api_tokens=parse_api_tokens(_get(env, "API_TOKENS", None)),
             signing_key=_get(env, "SIGNING_KEY", None),
         )

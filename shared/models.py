@@ -137,7 +137,7 @@ class JobRecord(CamelModel):
     job_id: str
     tenant: str
     status: JobStatus
-    text: str
+    text: str = ""  # empty in listings and reaper queries, which skip it
     model: str
     voice_id: str | None = None
     format: str

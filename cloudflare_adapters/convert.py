@@ -1,0 +1,61 @@
+"""Explicit conversions between Python values and JS values."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from js import Object, Uint8Array  # type: ignore[import-not-found]
+from pyodide.ffi import JsProxy, jsnull, to_js  # type: ignore[import-not-found]
+
+
+def raw_binding(binding: Any) -> Any:
+    """The JS object behind a ``workers`` SDK wrapper (or the object itself)."""
+    return getattr(binding, "_binding", None) or getattr(binding, "_env", None) or binding
+
+
+def to_js_value(value: Any) -> Any:
+    """Python JSON-like value -> JS (dicts become plain objects, None becomes null)."""
+    return to_js(_nulls(value), dict_converter=Object.fromEntries)
+
+
+def _nulls(value: Any) -> Any:
+    if value is None:
+        return jsnull
+    if isinstance(value, dict):
+        return {k: _nulls(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_nulls(v) for v in value]
+    return value
+
+
+def from_js_value(value: Any) -> Any:
+    """JS value -> Python JSON-like value (null and undefined become None)."""
+    if value is None or value is jsnull:
+        return None
+    if isinstance(value, JsProxy):
+        return _clean(value.to_py())
+    return value
+
+
+def _clean(value: Any) -> Any:
+    if value is jsnull:
+        return None
+    if isinstance(value, dict):
+        return {str(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_clean(v) for v in value]
+    return value
+
+
+def bytes_to_js(data: bytes) -> Any:
+    """bytes -> a JS Uint8Array (one copy into the JS heap)."""
+    array = Uint8Array.new(len(data))
+    array.assign(data)
+    return array
+
+
+async def array_buffer_to_bytes(buffer: Any) -> bytes:
+    """A JS ArrayBuffer (or a promise of one) -> bytes (one copy out of the JS heap)."""
+    if hasattr(buffer, "then"):
+        buffer = await buffer
+    return bytes(buffer.to_py()) if hasattr(buffer, "to_py") else bytes(buffer)

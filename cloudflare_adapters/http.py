@@ -1,0 +1,31 @@
+"""JS ``Request`` -> ``HttpRequest`` and ``HttpResponse`` -> JS ``Response``."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit
+
+from cloudflare_adapters.convert import array_buffer_to_bytes, bytes_to_js, to_js_value
+from js import Response  # type: ignore[import-not-found]
+from shared.http import HttpRequest, HttpResponse
+
+
+async def to_http_request(js_request: Any) -> HttpRequest:
+    raw = getattr(js_request, "js_object", js_request)
+    url = urlsplit(str(raw.url))
+    headers = [(str(k), str(v)) for k, v in raw.headers.entries()]
+    method = str(raw.method)
+    body = b"" if method in ("GET", "HEAD") else await array_buffer_to_bytes(raw.arrayBuffer())
+    target = url.path + (f"?{url.query}" if url.query else "")
+    return HttpRequest.build(method, target, headers=headers, body=body, base_url=f"{url.scheme}://{url.netloc}")
+
+
+def to_js_response(response: HttpResponse) -> Any:
+    init = to_js_value({"status": response.status, "headers": dict(response.headers.items())})
+    if response.status in (204, 304):
+        return Response.new(None, init)
+    if response.blob is not None:
+        # The R2 object's ReadableStream goes straight to the client: the
+        # audio bytes never enter Python's heap.
+        return Response.new(response.blob.raw, init)
+    return Response.new(bytes_to_js(response.body), init)

@@ -1,0 +1,97 @@
+"""Builds the core's dependencies from a Worker's ``env``, once per isolate.
+
+Called from inside handlers, never at import: top-level code runs when the
+deploy snapshot is taken, where there is no ``env``, clock or randomness.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from cloudflare_adapters.convert import raw_binding
+from cloudflare_adapters.durable_objects import shard_resolver
+from cloudflare_adapters.queues import QueueProducerAdapter
+from cloudflare_adapters.r2 import R2BlobStore
+from shared.api.app import ApiApp, ApiDeps
+from shared.config import Settings
+from shared.consumer import ConsumerDeps
+from shared.jobs.rpc import JobsClient
+from shared.logs import JsonLogger
+from shared.synthesis.catalogue import Catalogue, default_catalogue
+
+SETTING_NAMES = (
+    "SHARD_COUNT",
+    "DEFAULT_MODEL",
+    "JOB_TTL_SECONDS",
+    "MAX_TTL_SECONDS",
+    "ORPHAN_GRACE_SECONDS",
+    "MAX_TEXT_CHARS",
+    "REAPER_DRY_RUN",
+    "LEASE_SECONDS",
+    "RETRY_BASE_SECONDS",
+    "API_TOKENS",
+    "SIGNING_KEY",
+)
+
+
+class EnvVars(Mapping[str, Any]):
+    """Read-only mapping over a Worker ``env``'s string vars and secrets."""
+
+    def __init__(self, env: Any) -> None:
+        self._env = raw_binding(env)
+
+    def __getitem__(self, name: str) -> Any:
+        value = getattr(self._env, name, None)
+        if value is None or not isinstance(value, (str, int, float, bool)):
+            raise KeyError(name)
+        return value
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(n for n in SETTING_NAMES if n in self)
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+
+def settings(env: Any) -> Settings:
+    return Settings.from_env(EnvVars(env))
+
+
+def catalogue(env: Any) -> Catalogue:
+    # eSpeak needs a native library: never on Cloudflare.
+    return default_catalogue(False, default_model=settings(env).default_model)
+
+
+def jobs_client(env: Any, config: Settings) -> JobsClient:
+    return JobsClient(shard_resolver(env.JOBS), config.shard_count)
+
+
+def api_app(env: Any) -> ApiApp:
+    config = settings(env)
+    return ApiApp(
+        ApiDeps(
+            settings=config,
+            jobs=jobs_client(env, config),
+            bucket=R2BlobStore(env.TTS_AUDIO_BUCKET),
+            queue=QueueProducerAdapter(env.TTS_JOBS),
+            catalogue=catalogue(env),
+            clock=time.time,
+            new_job_id=lambda: uuid.uuid4().hex,
+            log=JsonLogger("api"),
+        )
+    )
+
+
+def consumer_deps(env: Any) -> ConsumerDeps:
+    config = settings(env)
+    return ConsumerDeps(
+        jobs=jobs_client(env, config),
+        bucket=R2BlobStore(env.TTS_AUDIO_BUCKET),
+        synthesizer_for=catalogue(env).synthesizer_for,
+        settings=config,
+        clock=time.time,
+        log=JsonLogger("synth_consumer"),
+    )

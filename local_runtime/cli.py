@@ -1,0 +1,52 @@
+"""``tts-pipeline``: the local runtime and tools."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import sys
+from collections.abc import Sequence
+
+from shared.errors import ConfigError
+
+
+def _dev(args: argparse.Namespace) -> int:
+    from local_runtime.runtime import LocalRuntime
+
+    async def main() -> None:
+        try:
+            runtime = LocalRuntime(args.data_dir, dict(os.environ), host=args.host, port=args.port)
+        except ConfigError as exc:
+            print(f"tts-pipeline dev: {exc}", file=sys.stderr)
+            raise SystemExit(2) from exc
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await runtime.serve_forever(stop.wait)
+
+    asyncio.run(main())
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tts-pipeline", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    dev = sub.add_parser("dev", help="run the api, synth_consumer and reaper Workers locally")
+    dev.add_argument("--host", default="127.0.0.1")
+    dev.add_argument("--port", type=int, default=8787)
+    dev.add_argument("--data-dir", default=".tts-data", help="where jobs, audio and queues are kept")
+    dev.set_defaults(func=_dev)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,206 @@
+"""The local runtime: the three Workers in one process over durable local bindings.
+
+Plays workerd's and Cloudflare's part: an HTTP server for the api Worker,
+SQLite files for each Durable Object shard, files plus a SQLite index for
+the R2 bucket, a durable SQLite queue (with its dead-letter queue) feeding
+the synth consumer, and a cron loop for the reaper. The Worker logic is the
+same ``shared`` code the Cloudflare entry modules call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, TextIO
+
+from local_runtime.bindings.meter import Meter
+from local_runtime.bindings.queue import LocalQueue, Outcome, QueueConsumerConfig
+from local_runtime.bindings.queue_runner import LocalQueueRunner
+from local_runtime.bindings.r2 import LocalBucket
+from local_runtime.bindings.sql import SqliteDurableObjectNamespace
+from local_runtime.server import HttpServer
+from local_runtime.shards import LocalShardHost
+from shared.api.app import ApiApp, ApiDeps
+from shared.config import Settings
+from shared.consumer import Ack, BatchOutcome, ConsumerDeps, Retry, process_batch, process_dead_letters
+from shared.errors import ConfigError
+from shared.http import HttpRequest, HttpResponse
+from shared.logs import JsonLogger
+from shared.ports import Clock, IncomingMessage
+from shared.reaper import ReaperDeps, run_reaper
+from shared.synthesis.catalogue import Catalogue, default_catalogue
+from shared.synthesis.espeak import EspeakSynthesizer
+
+QUEUE = "tts-jobs"
+DEAD_LETTER_QUEUE = "tts-jobs-dlq"
+BUCKET = "tts-audio-results"
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _queue_outcomes(outcome: BatchOutcome) -> dict[str, Outcome]:
+    out: dict[str, Outcome] = {}
+    for message_id, decision in outcome.outcomes.items():
+        if isinstance(decision, Retry):
+            out[message_id] = Outcome.retry(decision.delay_seconds)
+        elif isinstance(decision, Ack):
+            out[message_id] = Outcome.ack()
+    return out
+
+
+class LocalRuntime:
+    def __init__(
+        self,
+        data_dir: str | Path,
+        env: Mapping[str, str],
+        *,
+        host: str = "127.0.0.1",
+        port: int = 8787,
+        clock: Clock = time.time,
+        log_stream: TextIO | None = None,
+        catalogue: Catalogue | None = None,
+        cron_interval: float | None = None,
+    ) -> None:
+        self.data_dir = Path(data_dir)
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        settings = Settings.from_env(env)
+        if not settings.api_tokens:
+            if not is_loopback(host):
+                raise ConfigError(f"API_TOKENS must be set to serve on {host}: only loopback may run without tokens")
+            settings = replace(settings, allow_anonymous=True)
+        self.settings = settings
+        self.host = host
+        self.clock = clock
+        self.meter = Meter()
+        self.log_stream = log_stream
+        consumer_config = QueueConsumerConfig(
+            max_batch_size=int(env.get("QUEUE_MAX_BATCH_SIZE", "10")),
+            max_batch_timeout=float(env.get("QUEUE_MAX_BATCH_TIMEOUT", "0.5")),
+            max_retries=int(env.get("QUEUE_MAX_RETRIES", "3")),
+            dead_letter_queue=DEAD_LETTER_QUEUE,
+        )
+        self.cron_interval = cron_interval if cron_interval is not None else float(env.get("CRON_INTERVAL_SECONDS", "300"))
+
+        self.namespace = SqliteDurableObjectNamespace(self.data_dir, self.meter)
+        self.shards = LocalShardHost(self.namespace, clock, self.meter)
+        self.jobs = self.shards.client(settings.shard_count)
+        self.bucket = LocalBucket(self.data_dir / "r2" / BUCKET, self.meter, clock)
+        queue_db = self.data_dir / "queues.sqlite"
+        self.queue = LocalQueue(queue_db, QUEUE, self.meter, clock)
+        self.dead_letters = LocalQueue(queue_db, DEAD_LETTER_QUEUE, self.meter, clock)
+        self.catalogue = catalogue or default_catalogue(
+            EspeakSynthesizer.available(), default_model=settings.default_model
+        )
+        self.api = ApiApp(
+            ApiDeps(
+                settings=settings,
+                jobs=self.jobs,
+                bucket=self.bucket,
+                queue=self.queue,
+                catalogue=self.catalogue,
+                clock=clock,
+                new_job_id=lambda: uuid.uuid4().hex,
+                log=JsonLogger("api", log_stream),
+            )
+        )
+        self.consumer = ConsumerDeps(
+            jobs=self.jobs,
+            bucket=self.bucket,
+            synthesizer_for=self.catalogue.synthesizer_for,
+            settings=settings,
+            clock=clock,
+            log=JsonLogger("synth_consumer", log_stream),
+        )
+        self.reaper = ReaperDeps(
+            jobs=self.jobs,
+            bucket=self.bucket,
+            queue=self.queue,
+            settings=settings,
+            clock=clock,
+            log=JsonLogger("reaper", log_stream),
+        )
+        self._runners = [
+            LocalQueueRunner(self.queue, self._consume, consumer_config),
+            LocalQueueRunner(self.dead_letters, self._consume_dead_letters, QueueConsumerConfig(max_batch_timeout=0.5)),
+        ]
+        self.server = HttpServer(self.handle, host, port)
+        self._cron_task: asyncio.Task[None] | None = None
+
+    # --- the Workers' handlers ----------------------------------------------
+
+    async def _consume(self, messages: list[IncomingMessage]) -> dict[str, Outcome]:
+        return _queue_outcomes(await process_batch(messages, self.consumer))
+
+    async def _consume_dead_letters(self, messages: list[IncomingMessage]) -> dict[str, Outcome]:
+        return _queue_outcomes(await process_dead_letters(messages, self.consumer))
+
+    async def scheduled(self) -> dict[str, Any]:
+        """The reaper's cron handler (``GET /__scheduled`` runs it on demand)."""
+        return (await run_reaper(self.reaper)).to_json_dict()
+
+    async def handle(self, request: HttpRequest) -> HttpResponse:
+        if request.path == "/__scheduled":
+            # As `wrangler dev --test-scheduled`: run the cron handler now.
+            return HttpResponse.json(200, await self.scheduled())
+        if request.path == "/__meter":
+            return HttpResponse.json(200, self.meter.snapshot())
+        return await self.api.handle(request)
+
+    # --- lifecycle ------------------------------------------------------------
+
+    async def start(self) -> None:
+        await self.server.start()
+        for runner in self._runners:
+            runner.start()
+        if self.cron_interval > 0:
+            self._cron_task = asyncio.get_running_loop().create_task(self._cron())
+        log = JsonLogger("runtime", self.log_stream)
+        log.info(
+            "started",
+            url=f"http://{self.host}:{self.server.port}",
+            dataDir=str(self.data_dir),
+            auth="tokens" if self.settings.api_tokens else "none (loopback only: anyone on this machine can call it)",
+            models=self.catalogue.ids(),
+        )
+
+    async def _cron(self) -> None:
+        log = JsonLogger("runtime", self.log_stream)
+        while True:
+            await asyncio.sleep(self.cron_interval)
+            try:
+                await self.scheduled()
+            except Exception as exc:  # a failed run is finished by the next one
+                log.error("cron_failed", error=repr(exc))
+
+    async def stop(self) -> None:
+        if self._cron_task is not None:
+            self._cron_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._cron_task
+        await self.server.stop()
+        for runner in self._runners:
+            await runner.stop()
+        self.queue.close()
+        self.dead_letters.close()
+        self.bucket.close()
+        self.namespace.close()
+
+    async def serve_forever(self, stop: Callable[[], Awaitable[None]]) -> None:
+        await self.start()
+        try:
+            await stop()
+        finally:
+            await self.stop()

@@ -1,0 +1,1 @@
+"""The api Worker's HTTP API, runtime-neutral."""

@@ -1,0 +1,208 @@
+"""Handlers of ``/v1/jobs``: submit, status, audio, legacy result, list, delete."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import heapq
+import json
+import re
+from typing import TYPE_CHECKING
+
+from pydantic import ValidationError
+
+from shared.api.errors import ApiError, not_found
+from shared.api.ranges import UnsatisfiableRange, parse_range
+from shared.api.views import decode_cursor, encode_cursor, job_path, job_view
+from shared.errors import IllegalTransitionError, JobNotFoundError
+from shared.http import HttpRequest, HttpResponse
+from shared.models import JOB_ID_PATTERN, CreateJobRequest, JobList, JobRecord, JobStatus, LegacyResult, SynthesizeJob
+from shared.synthesis.errors import CatalogueError
+
+if TYPE_CHECKING:
+    from shared.api.app import ApiDeps
+
+_JOB_ID = re.compile(JOB_ID_PATTERN)
+DEFAULT_PAGE = 20
+MAX_PAGE = 100
+
+
+def _json_body(request: HttpRequest, max_bytes: int) -> object:
+    content_type = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
+    if content_type != "application/json":
+        raise ApiError(415, "unsupported_media_type", "send the job as 'Content-Type: application/json'")
+    if len(request.body) > max_bytes:
+        raise ApiError(413, "body_too_large", f"request body is over {max_bytes} bytes")
+    try:
+        return json.loads(request.body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ApiError(400, "invalid_json", f"body is not valid JSON: {exc}") from exc
+
+
+def _validation_error(exc: ValidationError) -> ApiError:
+    first = exc.errors()[0]
+    field = ".".join(str(part) for part in first.get("loc", ())) or None
+    message = f"{field}: {first.get('msg')}" if field else str(first.get("msg"))
+    return ApiError(422, "validation_error", message, field=field)
+
+
+async def _own_record(deps: ApiDeps, tenant: str, job_id: str, *, with_text: bool = False) -> JobRecord:
+    """The caller's live job, or 404 (unknown, another tenant's, or expired)."""
+    if not _JOB_ID.match(job_id):
+        raise not_found(job_id[:64])
+    record = await deps.jobs.get(job_id, with_text=with_text)
+    if record is None or record.tenant != tenant:
+        raise not_found(job_id)
+    if record.expires_at is not None and record.expires_at <= deps.clock():
+        raise not_found(job_id)
+    return record
+
+
+async def create_job(request: HttpRequest, deps: ApiDeps, tenant: str) -> HttpResponse:
+    settings = deps.settings
+    # Room for MAX_TEXT_CHARS characters of up to 4 UTF-8 bytes, JSON escaping aside.
+    data = _json_body(request, max_bytes=settings.max_text_chars * 6 + 16_384)
+    try:
+        body = CreateJobRequest.model_validate(data)
+    except ValidationError as exc:
+        raise _validation_error(exc) from exc
+    if not body.text.strip():
+        raise ApiError(422, "validation_error", "text: must not be blank", field="text")
+    if len(body.text) > settings.max_text_chars:
+        raise ApiError(
+            422,
+            "text_too_long",
+            f"text: {len(body.text)} characters is over the limit of {settings.max_text_chars}",
+            field="text",
+        )
+    try:
+        resolved = deps.catalogue.validate(
+            body.model or settings.default_model, body.voice_id, body.format, text=body.text
+        )
+    except CatalogueError as exc:
+        raise ApiError(422, "validation_error", str(exc), field=exc.field, extra={"allowed": list(exc.allowed)}) from exc
+
+    now = deps.clock()
+    ttl = min(body.ttl_seconds or settings.job_ttl_seconds, settings.max_ttl_seconds)
+    job_id = deps.new_job_id()
+    record = JobRecord(
+        job_id=job_id,
+        tenant=tenant,
+        status=JobStatus.QUEUED,
+        text=body.text,
+        model=resolved.spec.id,
+        voice_id=resolved.voice,
+        format=resolved.format,
+        created_at=now,
+        updated_at=now,
+        ttl_seconds=ttl,
+    )
+    record = await deps.jobs.create(record)
+    message = SynthesizeJob(jobId=job_id, shard=deps.jobs.shard_of(job_id))
+    try:
+        await deps.queue.send(message.model_dump())
+    except Exception as exc:
+        # Without its message the job would sit queued until the reaper
+        # re-sends it; tell the client now instead and leave nothing behind.
+        await deps.jobs.delete([job_id])
+        deps.log.error("enqueue_failed", jobId=job_id, error=str(exc))
+        raise ApiError(503, "queue_unavailable", "the job could not be queued; try again", headers={"Retry-After": "5"}) from exc
+    deps.log.info("job_created", jobId=job_id, tenant=tenant, model=resolved.spec.id, characters=len(body.text))
+    view = job_view(record, request.base_url)
+    return HttpResponse.json(202, view.to_json_dict(), {"Location": job_path(job_id)})
+
+
+async def get_job(request: HttpRequest, deps: ApiDeps, tenant: str, job_id: str) -> HttpResponse:
+    record = await _own_record(deps, tenant, job_id)
+    return HttpResponse.json(200, job_view(record, request.base_url).to_json_dict())
+
+
+async def get_audio(request: HttpRequest, deps: ApiDeps, tenant: str, job_id: str) -> HttpResponse:
+    record = await _own_record(deps, tenant, job_id)
+    if record.status is not JobStatus.COMPLETED or not record.audio_key:
+        raise ApiError(
+            409, "not_ready", f"job is {record.status.value}; audio exists once it is completed",
+            extra={"status": record.status.value},
+        )
+    etag = f'"{record.etag}"'
+    size = record.size_bytes or 0
+    if_none_match = request.headers.get("if-none-match")
+    if if_none_match and (if_none_match.strip() == "*" or etag in [t.strip() for t in if_none_match.split(",")]):
+        return HttpResponse.empty(304, {"ETag": etag})
+    try:
+        byte_range = parse_range(request.headers.get("range"), size)
+    except UnsatisfiableRange as exc:
+        raise ApiError(416, "range_not_satisfiable", f"range is outside the {size} bytes of audio",
+                       headers={"Content-Range": f"bytes */{size}"}) from exc
+    blob = await deps.bucket.get(record.audio_key, byte_range)
+    if blob is None:
+        raise ApiError(410, "audio_gone", "the audio of this job is no longer stored")
+    headers = {
+        "Content-Type": record.mime_type or "application/octet-stream",
+        "ETag": etag,
+        "Accept-Ranges": "bytes",
+        "Cache-Control": "private, max-age=3600",
+        "Content-Disposition": f'inline; filename="{record.job_id}.{record.audio_key.rsplit(".", 1)[-1]}"',
+    }
+    if byte_range is not None:
+        headers["Content-Range"] = f"bytes {byte_range.offset}-{byte_range.offset + byte_range.length - 1}/{size}"
+        headers["Content-Length"] = str(byte_range.length)
+        status = 206
+    else:
+        headers["Content-Length"] = str(blob.info.size)
+        status = 200
+    response = HttpResponse.empty(status, headers)
+    response.blob = blob
+    return response
+
+
+async def get_legacy_result(request: HttpRequest, deps: ApiDeps, tenant: str, job_id: str) -> HttpResponse:
+    record = await _own_record(deps, tenant, job_id)
+    result = LegacyResult(job_id=record.job_id, status=record.status, error=record.error)
+    if record.status is JobStatus.COMPLETED and record.audio_key:
+        blob = await deps.bucket.get(record.audio_key)
+        if blob is None:
+            raise ApiError(410, "audio_gone", "the audio of this job is no longer stored")
+        result.base64_audio = base64.b64encode(await blob.read()).decode("ascii")
+        result.mime_type = record.mime_type
+    return HttpResponse.json(200, result.to_json_dict())
+
+
+async def list_jobs(request: HttpRequest, deps: ApiDeps, tenant: str) -> HttpResponse:
+    raw_limit = request.query_param("limit")
+    try:
+        limit = int(raw_limit) if raw_limit is not None else DEFAULT_PAGE
+    except ValueError as exc:
+        raise ApiError(400, "invalid_limit", "limit must be an integer", field="limit") from exc
+    if not 1 <= limit <= MAX_PAGE:
+        raise ApiError(400, "invalid_limit", f"limit must be between 1 and {MAX_PAGE}", field="limit")
+    cursor = request.query_param("cursor")
+    before = decode_cursor(cursor) if cursor else None
+    now = deps.clock()
+    # Keyset pagination merged over every shard: each returns its newest
+    # `limit + 1` older than the cursor; the merge keeps the overall newest.
+    pages = await asyncio.gather(*(deps.jobs.list_shard(s, tenant, limit + 1, before) for s in deps.jobs.shards()))
+    merged = heapq.merge(*pages, key=lambda r: (r.created_at, r.job_id), reverse=True)
+    live = [r for r in merged if r.expires_at is None or r.expires_at > now]
+    page, more = live[:limit], len(live) > limit
+    body = JobList(
+        jobs=[job_view(r, request.base_url) for r in page],
+        next_cursor=encode_cursor(page[-1]) if more and page else None,
+    )
+    return HttpResponse.json(200, body.to_json_dict())
+
+
+async def delete_job(request: HttpRequest, deps: ApiDeps, tenant: str, job_id: str) -> HttpResponse:
+    record = await _own_record(deps, tenant, job_id)
+    if not record.status.is_terminal:
+        try:
+            record = await deps.jobs.cancel(job_id)
+        except (IllegalTransitionError, JobNotFoundError):
+            record = await deps.jobs.get(job_id) or record
+    # Audio first, metadata second: a crash in between leaves an orphan
+    # object for the reaper, never a job pointing at nothing.
+    if record.audio_key:
+        await deps.bucket.delete([record.audio_key])
+    await deps.jobs.delete([job_id])
+    deps.log.info("job_deleted", jobId=job_id, tenant=tenant)
+    return HttpResponse.empty(204)

@@ -1,0 +1,126 @@
+"""The OpenAPI 3.1 document served at ``/openapi.json``.
+
+Built from the same pydantic models the handlers validate with, on first
+use (never at import: that would cost cold-start time on every Worker).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+from pydantic.json_schema import models_json_schema
+
+from shared.models import CreateJobRequest, ErrorBody, JobList, JobView, LegacyResult
+
+_REF = "#/components/schemas/{model}"
+
+
+def _json(ref: str) -> dict[str, Any]:
+    return {"content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{ref}"}}}}
+
+
+def _error(description: str) -> dict[str, Any]:
+    return {"description": description, **_json("ErrorBody")}
+
+
+_JOB_ID_PARAM = {
+    "name": "job_id",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string", "pattern": "^[0-9a-f]{32}$"},
+}
+_AUTH = {"description": "missing or wrong bearer token", **_json("ErrorBody")}
+
+
+@lru_cache(maxsize=1)
+def openapi_document() -> dict[str, Any]:
+    _, schemas = models_json_schema(
+        [(m, "serialization") for m in (JobView, JobList, LegacyResult, ErrorBody)]
+        + [(CreateJobRequest, "validation")],
+        by_alias=True,
+        ref_template=_REF,
+    )
+    job_ops_errors = {"401": _AUTH, "404": _error("unknown, expired or another tenant's job")}
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "TTS pipeline API", "version": "1.0.0"},
+        "components": {
+            "schemas": schemas.get("$defs", {}),
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        },
+        "security": [{"bearer": []}],
+        "paths": {
+            "/v1/jobs": {
+                "post": {
+                    "summary": "Submit a text-to-speech job",
+                    "requestBody": {"required": True, **_json("CreateJobRequest")},
+                    "responses": {
+                        "202": {"description": "queued", **_json("JobView")},
+                        "400": _error("body is not JSON"),
+                        "401": _AUTH,
+                        "413": _error("body too large"),
+                        "415": _error("not application/json"),
+                        "422": _error("a field is invalid; error.field names it"),
+                        "503": _error("queue unavailable"),
+                    },
+                },
+                "get": {
+                    "summary": "List the caller's jobs, newest first",
+                    "parameters": [
+                        {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 100}},
+                        {"name": "cursor", "in": "query", "schema": {"type": "string"}},
+                    ],
+                    "responses": {
+                        "200": {"description": "a page of jobs", **_json("JobList")},
+                        "400": _error("bad limit or cursor"),
+                        "401": _AUTH,
+                    },
+                },
+            },
+            "/v1/jobs/{job_id}": {
+                "parameters": [_JOB_ID_PARAM],
+                "get": {
+                    "summary": "A job's status",
+                    "responses": {"200": {"description": "the job", **_json("JobView")}, **job_ops_errors},
+                },
+                "delete": {
+                    "summary": "Cancel the job and delete its audio and metadata",
+                    "responses": {"204": {"description": "deleted"}, **job_ops_errors},
+                },
+            },
+            "/v1/jobs/{job_id}/audio": {
+                "parameters": [_JOB_ID_PARAM],
+                "get": {
+                    "summary": "The audio, streamed; honours Range and If-None-Match",
+                    "responses": {
+                        "200": {"description": "the audio", "content": {"audio/*": {"schema": {"type": "string", "format": "binary"}}}},
+                        "206": {"description": "a byte range of the audio", "content": {"audio/*": {"schema": {"type": "string", "format": "binary"}}}},
+                        "304": {"description": "not modified"},
+                        "409": _error("the job is not completed"),
+                        "410": _error("the audio is no longer stored"),
+                        "416": _error("range outside the audio"),
+                        **job_ops_errors,
+                    },
+                },
+            },
+            "/v1/jobs/{job_id}/result": {
+                "parameters": [_JOB_ID_PARAM],
+                "get": {
+                    "summary": "Legacy result: {jobId, status, base64Audio, mimeType}",
+                    "responses": {
+                        "200": {"description": "the result", **_json("LegacyResult")},
+                        "410": _error("the audio is no longer stored"),
+                        **job_ops_errors,
+                    },
+                },
+            },
+            "/v1/models": {
+                "get": {
+                    "summary": "Models this deployment can use",
+                    "security": [],
+                    "responses": {"200": {"description": "the catalogue", "content": {"application/json": {"schema": {"type": "object"}}}}},
+                }
+            },
+        },
+    }

@@ -1,0 +1,213 @@
+"""The synth consumer's batch logic: claim -> synthesize -> put to R2 -> complete.
+
+Each message is acked or retried on its own (``BatchOutcome``); a malformed
+message is acked and logged, never retried forever. Delivery is at least
+once, so every step is idempotent: the claim's lease stops a duplicate
+delivery from synthesizing twice, the R2 key is fixed per job, and
+completing a completed job with the same key is a no-op.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from pydantic import ValidationError
+
+from shared.config import Settings
+from shared.errors import (
+    IllegalTransitionError,
+    JobNotFoundError,
+    LeaseHeldError,
+    PermanentSynthesisError,
+    TransientSynthesisError,
+)
+from shared.jobs.rpc import JobsClient
+from shared.keys import audio_key
+from shared.logs import JsonLogger
+from shared.models import JobRecord, SynthesizeJob
+from shared.ports import BlobStore, Clock, IncomingMessage, SynthesisRequest, SynthesisResult, Synthesizer
+
+MAX_DELAY_SECONDS = 43_200  # Cloudflare Queues: delaySeconds up to 12 h
+
+
+@dataclass(frozen=True)
+class Ack:
+    pass
+
+
+@dataclass(frozen=True)
+class Retry:
+    delay_seconds: int
+
+
+Outcome = Ack | Retry
+
+
+@dataclass
+class BatchOutcome:
+    outcomes: dict[str, Outcome] = field(default_factory=dict)
+
+    def acked(self) -> list[str]:
+        return [m for m, o in self.outcomes.items() if isinstance(o, Ack)]
+
+    def retried(self) -> dict[str, int]:
+        return {m: o.delay_seconds for m, o in self.outcomes.items() if isinstance(o, Retry)}
+
+
+@dataclass
+class ConsumerDeps:
+    jobs: JobsClient
+    bucket: BlobStore
+    synthesizer_for: Callable[[str], Synthesizer]
+    settings: Settings
+    clock: Clock
+    log: JsonLogger
+
+
+def backoff_seconds(attempts: int, base: int, retry_after: float | None = None) -> int:
+    """Exponential backoff (base, 2*base, 4*base, ...), or the provider's ``Retry-After``."""
+    if retry_after is not None and retry_after > 0:
+        delay = math.ceil(retry_after)
+    else:
+        delay = base * (2 ** max(attempts - 1, 0))
+    return int(min(max(delay, 0), MAX_DELAY_SECONDS))
+
+
+def object_metadata(record: JobRecord, now: float) -> dict[str, str]:
+    """Custom metadata that lets the reaper judge an object from a listing."""
+    return {
+        "jobId": record.job_id,
+        "tenant": record.tenant,
+        "createdAt": f"{record.created_at:.3f}",
+        # The job's expiry once completed now; the reaper still asks the
+        # shard before deleting anything that may be live.
+        "expiresAt": f"{now + record.ttl_seconds:.3f}",
+    }
+
+
+async def process_batch(
+    messages: Sequence[IncomingMessage], deps: ConsumerDeps, *, concurrency: int = 4
+) -> BatchOutcome:
+    gate = asyncio.Semaphore(concurrency)
+    outcome = BatchOutcome()
+
+    async def one(message: IncomingMessage) -> None:
+        async with gate:
+            outcome.outcomes[message.id] = await process_message(message, deps)
+
+    await asyncio.gather(*(one(m) for m in messages))
+    return outcome
+
+
+async def process_message(message: IncomingMessage, deps: ConsumerDeps) -> Outcome:
+    log = deps.log
+    try:
+        command = SynthesizeJob.model_validate(message.body)
+    except ValidationError as exc:
+        log.error("poison_message", messageId=message.id, error=str(exc.errors()[:3]))
+        return Ack()
+    job_id = command.jobId
+    try:
+        record = await deps.jobs.claim(job_id, deps.settings.lease_seconds)
+    except JobNotFoundError:
+        log.info("job_gone", jobId=job_id, messageId=message.id)
+        return Ack()
+    except LeaseHeldError as exc:
+        wait = max(1, math.ceil(exc.lease_until - deps.clock()) + 1)
+        log.info("lease_held", jobId=job_id, messageId=message.id, retryIn=wait)
+        return Retry(min(wait, MAX_DELAY_SECONDS))
+    if record.status.is_terminal:
+        log.info("already_final", jobId=job_id, status=record.status.value, messageId=message.id)
+        return Ack()
+
+    try:
+        result = await _synthesize(record, deps)
+    except PermanentSynthesisError as exc:
+        await _fail_quietly(deps, job_id, f"synthesis failed: {exc}")
+        log.warning("job_failed", jobId=job_id, messageId=message.id, error=str(exc))
+        return Ack()
+    except Exception as exc:  # transient by default: a retry may succeed
+        retry_after = exc.retry_after if isinstance(exc, TransientSynthesisError) else None
+        delay = backoff_seconds(message.attempts, deps.settings.retry_base_seconds, retry_after)
+        error = f"attempt {message.attempts} failed: {type(exc).__name__}: {exc}"
+        try:
+            await deps.jobs.release(job_id, error[:2000])
+        except (JobNotFoundError, IllegalTransitionError):
+            return Ack()
+        log.warning("job_retry", jobId=job_id, messageId=message.id, attempts=message.attempts, delay=delay, error=error)
+        return Retry(delay)
+
+    return await _store_and_complete(record, result, message, deps)
+
+
+async def _synthesize(record: JobRecord, deps: ConsumerDeps) -> SynthesisResult:
+    synthesizer = deps.synthesizer_for(record.model)
+    request = SynthesisRequest(text=record.text, model=record.model, voice=record.voice_id, format=record.format)
+    return await synthesizer.synthesize(request)
+
+
+async def _store_and_complete(
+    record: JobRecord, result: SynthesisResult, message: IncomingMessage, deps: ConsumerDeps
+) -> Outcome:
+    job_id = record.job_id
+    key = audio_key(job_id, record.created_at, result.extension)
+    try:
+        info = await deps.bucket.put(
+            key,
+            result.audio,
+            content_type=result.mime_type,
+            custom_metadata=object_metadata(record, deps.clock()),
+        )
+    except Exception as exc:
+        delay = backoff_seconds(message.attempts, deps.settings.retry_base_seconds)
+        await deps.jobs.release(job_id, f"storing audio failed: {exc}"[:2000])
+        deps.log.warning("put_failed", jobId=job_id, messageId=message.id, error=str(exc), delay=delay)
+        return Retry(delay)
+    try:
+        await deps.jobs.complete(
+            job_id,
+            audio_key=key,
+            mime_type=result.mime_type,
+            size_bytes=info.size,
+            etag=info.etag,
+            characters=result.characters or len(record.text),
+        )
+    except (JobNotFoundError, IllegalTransitionError) as exc:
+        # Canceled or deleted while we synthesized: the audio has no owner.
+        await deps.bucket.delete([key])
+        deps.log.info("completed_after_cancel", jobId=job_id, messageId=message.id, reason=str(exc))
+        return Ack()
+    deps.log.info("job_completed", jobId=job_id, messageId=message.id, sizeBytes=info.size, key=key)
+    return Ack()
+
+
+async def _fail_quietly(deps: ConsumerDeps, job_id: str, error: str) -> None:
+    try:
+        await deps.jobs.fail(job_id, error)
+    except (JobNotFoundError, IllegalTransitionError):
+        pass  # deleted or canceled meanwhile: nothing to mark
+
+
+async def process_dead_letters(messages: Sequence[IncomingMessage], deps: ConsumerDeps) -> BatchOutcome:
+    """Messages that exhausted their retries: fail their jobs, ack them all."""
+    outcome = BatchOutcome()
+    for message in messages:
+        outcome.outcomes[message.id] = Ack()
+        try:
+            command = SynthesizeJob.model_validate(message.body)
+        except ValidationError:
+            deps.log.error("poison_dead_letter", messageId=message.id)
+            continue
+        try:
+            record = await deps.jobs.get(command.jobId)
+        except JobNotFoundError:
+            continue
+        if record is None or record.status.is_terminal:
+            continue
+        last = f"; last error: {record.error}" if record.error else ""
+        await _fail_quietly(deps, command.jobId, f"gave up after {record.attempts} attempts{last}")
+        deps.log.warning("job_dead_lettered", jobId=command.jobId, messageId=message.id, attempts=record.attempts)
+    return outcome

@@ -1,0 +1,1 @@
+"""Jobs: the state machine, the shard (Durable Object logic) and its client."""

@@ -1,0 +1,282 @@
+"""The RPC surface of ``TtsJobDurableObject``: both ends of it.
+
+``ShardService`` runs inside the Durable Object: it validates each payload
+with pydantic and returns ``{"ok": true, "result": ...}`` or ``{"ok": false,
+"error": {...}}``. Errors travel as values because an exception thrown across
+Cloudflare's RPC boundary arrives as a bare JS ``Error`` that has lost its
+Python type. ``JobsClient`` is the caller's side: it routes each job to its
+shard and turns error values back into ``shared.errors`` exceptions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from shared.errors import BoundaryError, IllegalTransitionError, JobNotFoundError, LeaseHeldError
+from shared.jobs.shard import JobShard
+from shared.jobs.sharding import all_shards, shard_for
+from shared.models import JobRecord, JobStatus
+from shared.ports import JsonValue, ShardResolver
+
+RPC_METHODS = (
+    "create",
+    "get",
+    "claim",
+    "complete",
+    "release",
+    "fail",
+    "cancel",
+    "delete",
+    "list",
+    "countActive",
+    "expired",
+    "stale",
+    "lookup",
+)
+
+
+class _Payload(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class _JobId(_Payload):
+    jobId: str
+
+
+class _Get(_JobId):
+    withText: bool = False
+
+
+class _Claim(_JobId):
+    leaseSeconds: float = Field(gt=0)
+
+
+class _Complete(_JobId):
+    audioKey: str
+    mimeType: str
+    sizeBytes: int
+    etag: str
+    characters: int = 0
+
+
+class _WithError(_JobId):
+    error: str
+
+
+class _JobIds(_Payload):
+    jobIds: list[str] = Field(max_length=1000)
+
+
+class _List(_Payload):
+    tenant: str
+    limit: int = Field(ge=1, le=1000)
+    before: tuple[float, str] | None = None
+
+
+class _Tenant(_Payload):
+    tenant: str
+
+
+class _Expired(_Payload):
+    now: float
+    limit: int = Field(ge=1, le=1000)
+
+
+class _Stale(_Payload):
+    status: JobStatus
+    updatedBefore: float
+    limit: int = Field(ge=1, le=1000)
+
+
+class _Create(_Payload):
+    record: JobRecord
+
+
+def _records(records: Sequence[JobRecord]) -> list[dict[str, Any]]:
+    return [r.to_rpc() for r in records]
+
+
+class ShardService:
+    """Dispatches RPC calls to a ``JobShard``; never raises for a known error."""
+
+    def __init__(self, shard: JobShard) -> None:
+        self._shard = shard
+
+    def handle(self, method: str, payload: Any) -> dict[str, JsonValue]:
+        try:
+            return {"ok": True, "result": self._dispatch(method, payload)}
+        except JobNotFoundError as exc:
+            return {"ok": False, "error": {"code": "not_found", "jobId": exc.job_id}}
+        except IllegalTransitionError as exc:
+            return {
+                "ok": False,
+                "error": {"code": "illegal_transition", "jobId": exc.job_id, "current": exc.current, "target": exc.target},
+            }
+        except LeaseHeldError as exc:
+            return {"ok": False, "error": {"code": "lease_held", "jobId": exc.job_id, "leaseUntil": exc.lease_until}}
+        except ValidationError as exc:
+            return {"ok": False, "error": {"code": "bad_payload", "message": str(exc)[:1000]}}
+
+    def _dispatch(self, method: str, payload: Any) -> JsonValue:
+        s = self._shard
+        if method == "create":
+            return s.create(_Create.model_validate(payload).record).to_rpc()
+        if method == "get":
+            p = _Get.model_validate(payload)
+            record = s.get(p.jobId, with_text=p.withText)
+            return record.to_rpc() if record else None
+        if method == "claim":
+            p = _Claim.model_validate(payload)
+            return s.claim(p.jobId, p.leaseSeconds).to_rpc()
+        if method == "complete":
+            c = _Complete.model_validate(payload)
+            return s.complete(
+                c.jobId,
+                audio_key=c.audioKey,
+                mime_type=c.mimeType,
+                size_bytes=c.sizeBytes,
+                etag=c.etag,
+                characters=c.characters,
+            ).to_rpc()
+        if method == "release":
+            e = _WithError.model_validate(payload)
+            return s.release(e.jobId, e.error).to_rpc()
+        if method == "fail":
+            e = _WithError.model_validate(payload)
+            return s.fail(e.jobId, e.error).to_rpc()
+        if method == "cancel":
+            return s.cancel(_JobId.model_validate(payload).jobId).to_rpc()
+        if method == "delete":
+            return s.delete(_JobIds.model_validate(payload).jobIds)
+        if method == "list":
+            lp = _List.model_validate(payload)
+            return _records(s.list_for_tenant(lp.tenant, lp.limit, lp.before))
+        if method == "countActive":
+            return s.count_active(_Tenant.model_validate(payload).tenant)
+        if method == "expired":
+            ep = _Expired.model_validate(payload)
+            return _records(s.expired(ep.now, ep.limit))
+        if method == "stale":
+            sp = _Stale.model_validate(payload)
+            return _records(s.stale(sp.status, sp.updatedBefore, sp.limit))
+        if method == "lookup":
+            return _records(s.lookup(_JobIds.model_validate(payload).jobIds))
+        raise ValueError(f"unknown RPC method {method!r}")
+
+
+def _raise(error: dict[str, Any]) -> None:
+    code = error.get("code")
+    job_id = str(error.get("jobId", ""))
+    if code == "not_found":
+        raise JobNotFoundError(job_id)
+    if code == "illegal_transition":
+        raise IllegalTransitionError(job_id, str(error.get("current")), str(error.get("target")))
+    if code == "lease_held":
+        raise LeaseHeldError(job_id, float(error.get("leaseUntil") or 0))
+    raise BoundaryError(f"shard RPC refused the call: {error}")
+
+
+class JobsClient:
+    """The caller's side: routes each job id to its shard's stub."""
+
+    def __init__(self, resolver: ShardResolver, shard_count: int) -> None:
+        self._resolver = resolver
+        self.shard_count = shard_count
+
+    def shard_of(self, job_id: str) -> str:
+        return shard_for(job_id, self.shard_count)
+
+    def shards(self) -> list[str]:
+        return all_shards(self.shard_count)
+
+    async def _call(self, shard: str, method: str, payload: dict[str, JsonValue]) -> Any:
+        reply = await self._resolver(shard).call(method, payload)
+        if not isinstance(reply, dict) or "ok" not in reply:
+            raise BoundaryError(f"shard {shard} returned an unexpected reply to {method}")
+        if not reply["ok"]:
+            _raise(reply.get("error") or {})
+        return reply.get("result")
+
+    async def _job(self, method: str, job_id: str, **extra: JsonValue) -> JobRecord:
+        data = await self._call(self.shard_of(job_id), method, {"jobId": job_id, **extra})
+        return JobRecord.model_validate(data)
+
+    async def create(self, record: JobRecord) -> JobRecord:
+        data = await self._call(self.shard_of(record.job_id), "create", {"record": record.to_rpc()})
+        return JobRecord.model_validate(data)
+
+    async def get(self, job_id: str, *, with_text: bool = False) -> JobRecord | None:
+        data = await self._call(self.shard_of(job_id), "get", {"jobId": job_id, "withText": with_text})
+        return JobRecord.model_validate(data) if data is not None else None
+
+    async def claim(self, job_id: str, lease_seconds: float) -> JobRecord:
+        return await self._job("claim", job_id, leaseSeconds=lease_seconds)
+
+    async def complete(
+        self, job_id: str, *, audio_key: str, mime_type: str, size_bytes: int, etag: str, characters: int
+    ) -> JobRecord:
+        return await self._job(
+            "complete",
+            job_id,
+            audioKey=audio_key,
+            mimeType=mime_type,
+            sizeBytes=size_bytes,
+            etag=etag,
+            characters=characters,
+        )
+
+    async def release(self, job_id: str, error: str) -> JobRecord:
+        return await self._job("release", job_id, error=error)
+
+    async def fail(self, job_id: str, error: str) -> JobRecord:
+        return await self._job("fail", job_id, error=error)
+
+    async def cancel(self, job_id: str) -> JobRecord:
+        return await self._job("cancel", job_id)
+
+    async def delete(self, job_ids: Sequence[str], *, shard: str | None = None) -> int:
+        """Delete rows; ids are grouped by shard unless ``shard`` is given."""
+        groups: dict[str, list[str]] = {}
+        for job_id in job_ids:
+            groups.setdefault(shard or self.shard_of(job_id), []).append(job_id)
+        total = 0
+        for name, ids in groups.items():
+            total += int(await self._call(name, "delete", {"jobIds": ids}))
+        return total
+
+    async def list_shard(
+        self, shard: str, tenant: str, limit: int, before: tuple[float, str] | None
+    ) -> list[JobRecord]:
+        payload: dict[str, JsonValue] = {"tenant": tenant, "limit": limit, "before": list(before) if before else None}
+        rows = await self._call(shard, "list", payload)
+        return [JobRecord.model_validate(r) for r in rows]
+
+    async def count_active(self, tenant: str) -> int:
+        total = 0
+        for shard in self.shards():
+            total += int(await self._call(shard, "countActive", {"tenant": tenant}))
+        return total
+
+    async def expired(self, shard: str, now: float, limit: int) -> list[JobRecord]:
+        rows = await self._call(shard, "expired", {"now": now, "limit": limit})
+        return [JobRecord.model_validate(r) for r in rows]
+
+    async def stale(self, shard: str, status: JobStatus, updated_before: float, limit: int) -> list[JobRecord]:
+        rows = await self._call(
+            shard, "stale", {"status": status.value, "updatedBefore": updated_before, "limit": limit}
+        )
+        return [JobRecord.model_validate(r) for r in rows]
+
+    async def lookup(self, job_ids: Sequence[str]) -> dict[str, JobRecord]:
+        groups: dict[str, list[str]] = {}
+        for job_id in job_ids:
+            groups.setdefault(self.shard_of(job_id), []).append(job_id)
+        found: dict[str, JobRecord] = {}
+        for name, ids in groups.items():
+            for row in await self._call(name, "lookup", {"jobIds": ids}):
+                record = JobRecord.model_validate(row)
+                found[record.job_id] = record
+        return found

@@ -1,0 +1,294 @@
+"""One job shard: the logic of ``TtsJobDurableObject`` over a SQL port.
+
+Every transition is one SQL transaction. Methods take and return plain
+values or ``JobRecord``; the RPC layer (``shared.jobs.rpc``) turns them into
+JSON-like payloads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from shared.errors import IllegalTransitionError, JobNotFoundError, LeaseHeldError
+from shared.jobs.state import can_transition
+from shared.models import JobRecord, JobStatus
+from shared.ports import Clock, SqlPort
+
+SCHEMA = (
+    """CREATE TABLE IF NOT EXISTS jobs (
+        job_id TEXT PRIMARY KEY,
+        tenant TEXT NOT NULL,
+        status TEXT NOT NULL,
+        text TEXT NOT NULL,
+        model TEXT NOT NULL,
+        voice_id TEXT,
+        format TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL,
+        started_at REAL,
+        completed_at REAL,
+        expires_at REAL,
+        ttl_seconds INTEGER NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        lease_until REAL,
+        characters INTEGER NOT NULL DEFAULT 0,
+        error TEXT,
+        audio_key TEXT,
+        mime_type TEXT,
+        size_bytes INTEGER,
+        etag TEXT
+    )""",
+    "CREATE INDEX IF NOT EXISTS jobs_tenant_created ON jobs (tenant, created_at DESC, job_id DESC)",
+    "CREATE INDEX IF NOT EXISTS jobs_expires ON jobs (expires_at) WHERE expires_at IS NOT NULL",
+    "CREATE INDEX IF NOT EXISTS jobs_status_updated ON jobs (status, updated_at)",
+)
+
+COLUMNS = tuple(JobRecord.model_fields)
+# Everything but the text, for queries that return many rows (the text can be
+# hundreds of KB and nobody listing jobs needs it).
+META = ", ".join(c for c in COLUMNS if c != "text")
+# Reaper queries take at most this many ids per statement: Cloudflare allows
+# 100 bound parameters per query.
+MAX_IDS_PER_QUERY = 90
+
+
+def _record(row: dict[str, Any]) -> JobRecord:
+    return JobRecord.model_validate(row)
+
+
+class JobShard:
+    """The jobs of one shard."""
+
+    def __init__(self, sql: SqlPort, clock: Clock) -> None:
+        self._sql = sql
+        self._clock = clock
+        for statement in SCHEMA:
+            self._sql.exec(statement)
+
+    # --- reads --------------------------------------------------------------
+
+    def get(self, job_id: str, *, with_text: bool = False) -> JobRecord | None:
+        columns = "*" if with_text else META
+        rows = self._sql.exec(f"SELECT {columns} FROM jobs WHERE job_id = ?", job_id)
+        return _record(rows[0]) if rows else None
+
+    def _require(self, job_id: str) -> JobRecord:
+        record = self.get(job_id)
+        if record is None:
+            raise JobNotFoundError(job_id)
+        return record
+
+    def list_for_tenant(
+        self, tenant: str, limit: int, before: tuple[float, str] | None = None
+    ) -> list[JobRecord]:
+        """The tenant's jobs, newest first, strictly older than ``before``."""
+        if before is None:
+            rows = self._sql.exec(
+                f"SELECT {META} FROM jobs WHERE tenant = ? ORDER BY created_at DESC, job_id DESC LIMIT ?",
+                tenant,
+                limit,
+            )
+        else:
+            created, job_id = before
+            rows = self._sql.exec(
+                f"SELECT {META} FROM jobs WHERE tenant = ? AND (created_at < ? OR (created_at = ? AND job_id < ?))"
+                " ORDER BY created_at DESC, job_id DESC LIMIT ?",
+                tenant,
+                created,
+                created,
+                job_id,
+                limit,
+            )
+        return [_record(r) for r in rows]
+
+    def count_active(self, tenant: str) -> int:
+        rows = self._sql.exec(
+            "SELECT COUNT(*) AS n FROM jobs WHERE tenant = ? AND status IN ('queued', 'processing')", tenant
+        )
+        return int(rows[0]["n"])
+
+    # --- writes -------------------------------------------------------------
+
+    def create(self, record: JobRecord) -> JobRecord:
+        """Insert a new queued job; a repeat of the same id returns the stored one."""
+
+        def tx() -> JobRecord:
+            existing = self.get(record.job_id)
+            if existing is not None:
+                return existing
+            values = record.model_dump()
+            self._sql.exec(
+                f"INSERT INTO jobs ({', '.join(COLUMNS)}) VALUES ({', '.join('?' for _ in COLUMNS)})",
+                *(values[c].value if isinstance(values[c], JobStatus) else values[c] for c in COLUMNS),
+            )
+            return record
+
+        return self._sql.transaction(tx)
+
+    def _update(self, job_id: str, **changes: Any) -> JobRecord:
+        changes["updated_at"] = self._clock()
+        assignments = ", ".join(f"{name} = ?" for name in changes)
+        params = [v.value if isinstance(v, JobStatus) else v for v in changes.values()]
+        self._sql.exec(f"UPDATE jobs SET {assignments} WHERE job_id = ?", *params, job_id)
+        return self._require(job_id)
+
+    def _transition(self, record: JobRecord, target: JobStatus) -> None:
+        if not can_transition(record.status, target):
+            raise IllegalTransitionError(record.job_id, record.status.value, target.value)
+
+    def claim(self, job_id: str, lease_seconds: float) -> JobRecord:
+        """Take the job for processing under a lease.
+
+        Returns the record; its status says what the caller should do: a
+        ``processing`` record with our new lease means synthesize; a terminal
+        record means nothing is left to do. A live lease held by another
+        delivery raises ``LeaseHeldError``.
+        """
+
+        def tx() -> JobRecord:
+            record = self._require(job_id)
+            now = self._clock()
+            if record.status.is_terminal:
+                return record
+            if record.status is JobStatus.PROCESSING and (record.lease_until or 0) > now:
+                raise LeaseHeldError(job_id, record.lease_until or now)
+            self._update(
+                job_id,
+                status=JobStatus.PROCESSING,
+                attempts=record.attempts + 1,
+                lease_until=now + lease_seconds,
+                started_at=record.started_at or now,
+            )
+            claimed = self.get(job_id, with_text=True)
+            if claimed is None:  # pragma: no cover - same transaction
+                raise JobNotFoundError(job_id)
+            return claimed
+
+        return self._sql.transaction(tx)
+
+    def complete(
+        self,
+        job_id: str,
+        *,
+        audio_key: str,
+        mime_type: str,
+        size_bytes: int,
+        etag: str,
+        characters: int,
+    ) -> JobRecord:
+        """Mark the job completed; repeating it with the same key is a no-op."""
+
+        def tx() -> JobRecord:
+            record = self._require(job_id)
+            if record.status is JobStatus.COMPLETED and record.audio_key == audio_key:
+                return record
+            self._transition(record, JobStatus.COMPLETED)
+            now = self._clock()
+            return self._update(
+                job_id,
+                status=JobStatus.COMPLETED,
+                completed_at=now,
+                expires_at=now + record.ttl_seconds,
+                lease_until=None,
+                error=None,
+                audio_key=audio_key,
+                mime_type=mime_type,
+                size_bytes=size_bytes,
+                etag=etag,
+                characters=characters,
+            )
+
+        return self._sql.transaction(tx)
+
+    def release(self, job_id: str, error: str) -> JobRecord:
+        """Hand a processing job back to ``queued`` after a transient failure."""
+
+        def tx() -> JobRecord:
+            record = self._require(job_id)
+            if record.status is not JobStatus.PROCESSING:
+                return record
+            return self._update(job_id, status=JobStatus.QUEUED, lease_until=None, error=error)
+
+        return self._sql.transaction(tx)
+
+    def fail(self, job_id: str, error: str) -> JobRecord:
+        """Fail a queued or processing job; failing a failed job is a no-op."""
+
+        def tx() -> JobRecord:
+            record = self._require(job_id)
+            if record.status is JobStatus.FAILED:
+                return record
+            self._transition(record, JobStatus.FAILED)
+            now = self._clock()
+            return self._update(
+                job_id,
+                status=JobStatus.FAILED,
+                completed_at=now,
+                expires_at=now + record.ttl_seconds,
+                lease_until=None,
+                error=error[:2000],
+            )
+
+        return self._sql.transaction(tx)
+
+    def cancel(self, job_id: str) -> JobRecord:
+        def tx() -> JobRecord:
+            record = self._require(job_id)
+            if record.status is JobStatus.CANCELED:
+                return record
+            self._transition(record, JobStatus.CANCELED)
+            now = self._clock()
+            return self._update(
+                job_id,
+                status=JobStatus.CANCELED,
+                completed_at=now,
+                expires_at=now + record.ttl_seconds,
+                lease_until=None,
+            )
+
+        return self._sql.transaction(tx)
+
+    def delete(self, job_ids: Sequence[str]) -> int:
+        """Delete job rows; returns how many existed."""
+        deleted = 0
+        for start in range(0, len(job_ids), MAX_IDS_PER_QUERY):
+            chunk = list(job_ids[start : start + MAX_IDS_PER_QUERY])
+
+            def tx(chunk: list[str] = chunk) -> int:
+                marks = ", ".join("?" for _ in chunk)
+                n = self._sql.exec(f"SELECT COUNT(*) AS n FROM jobs WHERE job_id IN ({marks})", *chunk)[0]["n"]
+                self._sql.exec(f"DELETE FROM jobs WHERE job_id IN ({marks})", *chunk)
+                return int(n)
+
+            deleted += self._sql.transaction(tx)
+        return deleted
+
+    # --- reaper queries -----------------------------------------------------
+
+    def expired(self, now: float, limit: int) -> list[JobRecord]:
+        rows = self._sql.exec(
+            f"SELECT {META} FROM jobs WHERE expires_at IS NOT NULL AND expires_at <= ? ORDER BY expires_at LIMIT ?",
+            now,
+            limit,
+        )
+        return [_record(r) for r in rows]
+
+    def stale(self, status: JobStatus, updated_before: float, limit: int) -> list[JobRecord]:
+        """Jobs sitting in ``status`` since before ``updated_before``."""
+        rows = self._sql.exec(
+            f"SELECT {META} FROM jobs WHERE status = ? AND updated_at < ? ORDER BY updated_at LIMIT ?",
+            status.value,
+            updated_before,
+            limit,
+        )
+        return [_record(r) for r in rows]
+
+    def lookup(self, job_ids: Sequence[str]) -> list[JobRecord]:
+        out: list[JobRecord] = []
+        for start in range(0, len(job_ids), MAX_IDS_PER_QUERY):
+            chunk = list(job_ids[start : start + MAX_IDS_PER_QUERY])
+            marks = ", ".join("?" for _ in chunk)
+            rows = self._sql.exec(f"SELECT {META} FROM jobs WHERE job_id IN ({marks})", *chunk)
+            out.extend(_record(r) for r in rows)
+        return out
