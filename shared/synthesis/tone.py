@@ -5,8 +5,8 @@ beep whose pitch depends on the character, with 5 ms linear fades so it
 clicks neither in nor out, followed by silence; whitespace is a silent slot.
 So the audio's length is exactly ``len(text) * slot`` and grows with the text.
 
-Speed: a slot's samples are computed once per (sample rate, voice, pitch) and
-cached as bytes; synthesis is then a dict lookup per character and a single
+Speed: a slot's samples are computed once per process per (sample rate,
+voice, pitch) and cached as bytes (about 10 ms the first time); synthesis is then a dict lookup per character and a single
 ``b"".join`` (header included), so megabytes of audio cost milliseconds.
 
 Determinism: the sine is a polynomial evaluated with IEEE-754 additions and
@@ -30,6 +30,10 @@ _TWO_PI = 6.283185307179586
 _SEMITONES = (-12, -10, -8, -5, -3, 0, 2, 4, 7, 9, 12)
 _BASE_HZ = 440.0
 _AMPLITUDE = 0.3 * 32767
+
+# (char_ms, tone_ms, fade_ms, rate, voice) -> (silent slot, [slot per pitch]). Module level so a
+# synthesizer (or catalogue) built per request still reuses the slots; filled lazily, never at import.
+_SLOT_CACHE: dict[tuple[int, int, int, int, str], tuple[bytes, list[bytes]]] = {}
 
 
 def _sin_turns(t: float) -> float:
@@ -77,8 +81,6 @@ class ToneSynthesizer:
         self.char_ms = char_ms
         self.tone_ms = tone_ms
         self.fade_ms = fade_ms
-        # (rate, voice) -> (silent slot, [slot per pitch]); at most 5 x 3 entries.
-        self._slots: dict[tuple[int, str], tuple[bytes, list[bytes]]] = {}
 
     # --- public ---------------------------------------------------------------
 
@@ -140,8 +142,8 @@ class ToneSynthesizer:
         return out
 
     def _slots_for(self, rate: int, voice: str) -> tuple[bytes, list[bytes]]:
-        key = (rate, voice)
-        cached = self._slots.get(key)
+        key = (self.char_ms, self.tone_ms, self.fade_ms, rate, voice)
+        cached = _SLOT_CACHE.get(key)
         if cached is None:
             slot = self._slot_samples(rate)
             silent = bytes(slot * self.SAMPLE_WIDTH)
@@ -149,7 +151,7 @@ class ToneSynthesizer:
             tones = [
                 self._render_slot(rate, _BASE_HZ * _semitone_ratio(s) * multiplier, slot) for s in _SEMITONES
             ]
-            cached = self._slots[key] = (silent, tones)
+            cached = _SLOT_CACHE[key] = (silent, tones)
         return cached
 
     def _render_slot(self, rate: int, hz: float, slot: int) -> bytes:
