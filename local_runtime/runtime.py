@@ -99,8 +99,11 @@ class LocalRuntime:
         self.jobs = self.shards.client(settings.shard_count)
         self.bucket = LocalBucket(self.data_dir / "r2" / BUCKET, self.meter, clock)
         queue_db = self.data_dir / "queues.sqlite"
-        self.queue = LocalQueue(queue_db, QUEUE, self.meter, clock)
-        self.dead_letters = LocalQueue(queue_db, DEAD_LETTER_QUEUE, self.meter, clock)
+        # How long a delivered message stays invisible before a crashed
+        # consumer's batch is delivered again.
+        visibility = float(env.get("QUEUE_VISIBILITY_TIMEOUT", "30"))
+        self.queue = LocalQueue(queue_db, QUEUE, self.meter, clock, visibility_timeout=visibility)
+        self.dead_letters = LocalQueue(queue_db, DEAD_LETTER_QUEUE, self.meter, clock, visibility_timeout=visibility)
         self.catalogue = catalogue or default_catalogue(
             EspeakSynthesizer.available(), default_model=settings.default_model
         )

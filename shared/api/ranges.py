@@ -32,6 +32,8 @@ def parse_range(header: str | None, size: int) -> ByteRange | None:
             end = size - 1
         else:
             start = int(first)
+            if start >= size:
+                raise UnsatisfiableRange(header)
             end = int(last) if last else size - 1
             if start < 0 or end < start:
                 return None

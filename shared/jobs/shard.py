@@ -114,7 +114,7 @@ class JobShard:
         """Insert a new queued job; a repeat of the same id returns the stored one."""
 
         def tx() -> JobRecord:
-            existing = self.get(record.job_id)
+            existing = self.get(record.job_id, with_text=True)
             if existing is not None:
                 return existing
             values = record.model_dump()

@@ -1,0 +1,176 @@
+"""In-memory fakes of the ports, for unit tests of shared/.
+
+They keep state and tests assert on that state (``queue.sent == [...]``);
+nothing here mocks project code.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from shared.jobs.rpc import JobsClient, ShardService
+from shared.jobs.shard import JobShard
+from shared.ports import BlobInfo, ByteRange, JsonValue, ListPage, SynthesisRequest, SynthesisResult
+
+T = TypeVar("T")
+
+
+class FakeClock:
+    def __init__(self, now: float = 1_800_000_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+class MemorySql:
+    """SqlPort over an in-memory SQLite database."""
+
+    def __init__(self) -> None:
+        self._db = sqlite3.connect(":memory:", isolation_level=None)
+        self._db.row_factory = sqlite3.Row
+        self._depth = 0
+
+    def exec(self, query: str, *params: Any) -> list[dict[str, Any]]:
+        return [dict(r) for r in self._db.execute(query, params).fetchall()]
+
+    def transaction(self, fn: Callable[[], T]) -> T:
+        if self._depth:
+            return fn()
+        self._depth += 1
+        self._db.execute("BEGIN")
+        try:
+            result = fn()
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        else:
+            self._db.execute("COMMIT")
+            return result
+        finally:
+            self._depth -= 1
+
+
+class MemoryShardStub:
+    def __init__(self, service: ShardService, calls: list[tuple[str, str]], name: str) -> None:
+        self._service = service
+        self._calls = calls
+        self._name = name
+
+    async def call(self, method: str, payload: dict[str, JsonValue]) -> Any:
+        self._calls.append((self._name, method))
+        return self._service.handle(method, payload)
+
+
+class MemoryShards:
+    """Every shard in memory; ``calls`` records (shard, method) of each RPC."""
+
+    def __init__(self, clock: Callable[[], float], shard_count: int = 2) -> None:
+        self.clock = clock
+        self.services: dict[str, ShardService] = {}
+        self.shards: dict[str, JobShard] = {}
+        self.calls: list[tuple[str, str]] = []
+        self.client = JobsClient(self.stub, shard_count)
+
+    def stub(self, name: str) -> MemoryShardStub:
+        if name not in self.services:
+            self.shards[name] = JobShard(MemorySql(), self.clock)
+            self.services[name] = ShardService(self.shards[name])
+        return MemoryShardStub(self.services[name], self.calls, name)
+
+
+@dataclass
+class StoredObject:
+    data: bytes
+    info: BlobInfo
+
+
+@dataclass
+class MemoryBody:
+    info: BlobInfo
+    range: ByteRange | None
+    data: bytes
+
+    @property
+    def raw(self) -> bytes:
+        return self.data
+
+    async def read(self) -> bytes:
+        return self.data
+
+
+class MemoryBucket:
+    def __init__(self, clock: Callable[[], float]) -> None:
+        self.clock = clock
+        self.objects: dict[str, StoredObject] = {}
+        self.fail_puts = 0
+
+    async def put(self, key: str, data: bytes, *, content_type: str, custom_metadata: Mapping[str, str]) -> BlobInfo:
+        if self.fail_puts:
+            self.fail_puts -= 1
+            raise OSError("injected put failure")
+        info = BlobInfo(key, len(data), hashlib.md5(data).hexdigest(), self.clock(), content_type, dict(custom_metadata))
+        self.objects[key] = StoredObject(bytes(data), info)
+        return info
+
+    async def get(self, key: str, byte_range: ByteRange | None = None) -> MemoryBody | None:
+        obj = self.objects.get(key)
+        if obj is None:
+            return None
+        data = obj.data if byte_range is None else obj.data[byte_range.offset : byte_range.offset + byte_range.length]
+        return MemoryBody(obj.info, byte_range, data)
+
+    async def head(self, key: str) -> BlobInfo | None:
+        obj = self.objects.get(key)
+        return obj.info if obj else None
+
+    async def delete(self, keys: Sequence[str]) -> None:
+        for key in keys:
+            self.objects.pop(key, None)
+
+    async def list(
+        self, *, prefix: str = "", cursor: str | None = None, limit: int = 1000, start_after: str | None = None
+    ) -> ListPage:
+        after = cursor or start_after or ""
+        keys = sorted(k for k in self.objects if k.startswith(prefix) and k > after)
+        page = keys[:limit]
+        truncated = len(keys) > limit
+        return ListPage([self.objects[k].info for k in page], truncated, page[-1] if truncated and page else None)
+
+
+@dataclass
+class MemoryQueue:
+    sent: list[tuple[JsonValue, int]] = field(default_factory=list)
+    fail_sends: int = 0
+
+    async def send(self, body: JsonValue, *, delay_seconds: int = 0) -> None:
+        if self.fail_sends:
+            self.fail_sends -= 1
+            raise ConnectionError("injected send failure")
+        self.sent.append((body, delay_seconds))
+
+    async def send_batch(self, bodies: Sequence[JsonValue], *, delay_seconds: int = 0) -> None:
+        for body in bodies:
+            await self.send(body, delay_seconds=delay_seconds)
+
+
+@dataclass
+class ScriptedSynthesizer:
+    """Raises the scripted errors in order, then returns audio."""
+
+    name: str = "scripted"
+    errors: list[Exception] = field(default_factory=list)
+    calls: list[SynthesisRequest] = field(default_factory=list)
+
+    async def synthesize(self, request: SynthesisRequest) -> SynthesisResult:
+        self.calls.append(request)
+        if self.errors:
+            raise self.errors.pop(0)
+        return SynthesisResult(audio=request.text.encode() * 10, mime_type="audio/wav", extension="wav")

@@ -1,0 +1,100 @@
+"""Start the local runtime as a real process on a free loopback port, and talk HTTP to it."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from http.client import HTTPConnection
+from pathlib import Path
+from typing import Any
+
+
+@dataclass
+class Reply:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+@dataclass
+class Pipeline:
+    data_dir: Path
+    env: dict[str, str] = field(default_factory=dict)
+    port: int = 0
+    process: subprocess.Popen[str] | None = None
+    log_lines: list[str] = field(default_factory=list)
+
+    def start(self, timeout: float = 20.0) -> Pipeline:
+        env = {**os.environ, "CRON_INTERVAL_SECONDS": "0", **self.env}
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "local_runtime.cli", "dev", "--host", "127.0.0.1", "--port", "0",
+             "--data-dir", str(self.data_dir)],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+        )
+        deadline = time.monotonic() + timeout
+        assert self.process.stdout is not None
+        while time.monotonic() < deadline:
+            line = self.process.stdout.readline()
+            if not line:
+                raise RuntimeError(f"runtime exited: {''.join(self.log_lines)}")
+            self.log_lines.append(line)
+            if '"event":"started"' in line:
+                self.port = int(json.loads(line)["url"].rsplit(":", 1)[1])
+                return self
+        raise RuntimeError("runtime did not start in time")
+
+    def kill(self) -> None:
+        """kill -9: no cleanup, no flush."""
+        if self.process is not None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait(10)
+            self.process = None
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+            self.process = None
+
+    def request(
+        self, method: str, path: str, *, json_body: Any = None, body: bytes | None = None,
+        headers: dict[str, str] | None = None, token: str | None = None,
+    ) -> Reply:
+        headers = dict(headers or {})
+        if json_body is not None:
+            body = json.dumps(json_body).encode()
+            headers.setdefault("Content-Type", "application/json")
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        conn = HTTPConnection("127.0.0.1", self.port, timeout=30)
+        try:
+            conn.request(method, path, body=body, headers=headers)
+            response = conn.getresponse()
+            return Reply(response.status, {k.lower(): v for k, v in response.getheaders()}, response.read())
+        finally:
+            conn.close()
+
+    def submit(self, text: str = "Hello from the pipeline", token: str | None = None, **fields: Any) -> dict[str, Any]:
+        reply = self.request("POST", "/v1/jobs", json_body={"text": text, **fields}, token=token)
+        assert reply.status == 202, reply.body
+        return reply.json()
+
+    def wait(self, job_id: str, token: str | None = None, timeout: float = 30.0,
+             until: tuple[str, ...] = ("completed", "failed", "canceled")) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while True:
+            job = self.request("GET", f"/v1/jobs/{job_id}", token=token).json()
+            if job.get("status") in until or time.monotonic() > deadline:
+                return job
+            time.sleep(0.05)
