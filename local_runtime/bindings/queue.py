@@ -17,37 +17,57 @@ out, with ``attempts`` one higher. Semantics follow Cloudflare Queues:
   settle explicitly: if the handler returned, those messages are acked; if it
   raised, they are retried.
 
-The runner that drives a consumer lives in ``queue_runner``.
+The runner that drives a consumer lives in ``queue_runner``; the value types
+(``Outcome``, ``QueueConsumerConfig``, ``LeasedMessage``) in ``queue_types``
+and are re-exported here.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import math
 import os
 import sqlite3
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, TypeVar
+from typing import TypeVar
 
 from shared.errors import LimitExceededError
-from shared.ports import Clock, IncomingMessage, JsonValue
+from shared.ports import Clock, JsonValue
 
 from .boundary import QUEUE_BODY_MAX_BYTES, check_rpc_value
 from .meter import QUEUE_DELETE, QUEUE_READ, QUEUE_WRITE, Meter, count
+from .queue_types import (
+    BILLING_CHUNK_BYTES,
+    MAX_DELAY_SECONDS,
+    MAX_SEND_BATCH_BYTES,
+    MAX_SEND_BATCH_MESSAGES,
+    LeasedMessage,
+    Outcome,
+    QueueConsumerConfig,
+    add_listener,
+    check_delay,
+    notify,
+    remove_listener,
+)
+
+__all__ = [
+    "MAX_DELAY_SECONDS",
+    "MAX_SEND_BATCH_BYTES",
+    "MAX_SEND_BATCH_MESSAGES",
+    "LeasedMessage",
+    "LocalQueue",
+    "Outcome",
+    "QueueConsumerConfig",
+    "add_listener",
+    "remove_listener",
+]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-
-MAX_DELAY_SECONDS = 43_200
-MAX_SEND_BATCH_MESSAGES = 100
-MAX_SEND_BATCH_BYTES = 256_000
-BILLING_CHUNK_BYTES = 64_000
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS queue_messages (
@@ -60,92 +80,9 @@ CREATE INDEX IF NOT EXISTS queue_messages_visible ON queue_messages (queue, visi
 """
 
 
-def _check_delay(delay: float, what: str = "delay_seconds") -> float:
-    if isinstance(delay, bool) or not isinstance(delay, (int, float)) or not math.isfinite(delay):
-        raise TypeError(f"{what} must be a number of seconds, got {delay!r}")
-    if not 0 <= delay <= MAX_DELAY_SECONDS:
-        raise LimitExceededError(f"{what} {delay} must be 0..{MAX_DELAY_SECONDS} seconds")
-    return float(delay)
-
-
 def _chunks(size: int) -> int:
     """Billable operations for one message: one per 64 KB, at least one."""
     return max(1, -(-size // BILLING_CHUNK_BYTES))
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """What a consumer decided for one message: ``Outcome.ack()`` or ``Outcome.retry(delay)``.
-
-    A retry's ``delay_seconds`` of None means the consumer's ``retry_delay``.
-    """
-
-    kind: Literal["ack", "retry"]
-    delay_seconds: float | None = None
-
-    def __post_init__(self) -> None:
-        if self.kind not in ("ack", "retry"):
-            raise ValueError(f"outcome must be 'ack' or 'retry', got {self.kind!r}")
-        if self.delay_seconds is not None:
-            _check_delay(self.delay_seconds)
-
-    @classmethod
-    def ack(cls) -> Outcome:
-        return cls("ack")
-
-    @classmethod
-    def retry(cls, delay_seconds: float | None = None) -> Outcome:
-        return cls("retry", delay_seconds)
-
-
-@dataclass(frozen=True)
-class QueueConsumerConfig:
-    """A consumer's settings, with Cloudflare's defaults and ranges."""
-
-    max_batch_size: int = 10
-    max_batch_timeout: float = 5.0
-    max_retries: int = 3
-    dead_letter_queue: str | None = None
-    retry_delay: float = 0
-
-    def __post_init__(self) -> None:
-        for name, value, low, high in (
-            ("max_batch_size", self.max_batch_size, 1, 100),
-            ("max_batch_timeout", self.max_batch_timeout, 0, 60),
-            ("max_retries", self.max_retries, 0, 100),
-        ):
-            if not low <= value <= high:
-                raise LimitExceededError(f"{name} {value} must be {low}..{high}")
-        _check_delay(self.retry_delay, "retry_delay")
-
-
-@dataclass
-class LeasedMessage(IncomingMessage):
-    """A delivered message, leased to its consumer until ``lease_until``."""
-
-    lease_until: float = 0.0
-
-
-_listeners: dict[tuple[str, str], set[Callable[[], None]]] = {}
-_listeners_lock = threading.Lock()
-
-
-def add_listener(db_path: str | Path, name: str, wake: Callable[[], None]) -> None:
-    """Call ``wake()`` whenever a message is sent to queue ``name`` in this process."""
-    with _listeners_lock:
-        _listeners.setdefault((os.path.realpath(db_path), name), set()).add(wake)
-
-
-def remove_listener(db_path: str | Path, name: str, wake: Callable[[], None]) -> None:
-    with _listeners_lock:
-        _listeners.get((os.path.realpath(db_path), name), set()).discard(wake)
-
-
-def _notify(db_path: str, name: str) -> None:
-    with _listeners_lock:
-        wakes = list(_listeners.get((db_path, name), ()))
-    for wake in wakes:
-        wake()
 
 
 class LocalQueue:
@@ -194,7 +131,7 @@ class LocalQueue:
         self._enqueue([(body, f"bodies[{i}]") for i, body in enumerate(items)], delay_seconds)
 
     def _enqueue(self, items: list[tuple[JsonValue, str]], delay_seconds: float) -> None:
-        delay = _check_delay(delay_seconds)
+        delay = check_delay(delay_seconds)
         texts = []
         for body, what in items:
             copy = check_rpc_value(body, what=what, max_bytes=QUEUE_BODY_MAX_BYTES)
@@ -357,7 +294,7 @@ class LocalQueue:
             self._conn.execute("COMMIT")
             wakes, self._pending_wakes = self._pending_wakes, set()
         for name in wakes:
-            _notify(self.db_path, name)
+            notify(self.db_path, name)
         return result
 
     def _settle(

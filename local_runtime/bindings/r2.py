@@ -25,14 +25,17 @@ import sqlite3
 import threading
 import time
 import uuid
-import weakref
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from shared.errors import LimitExceededError
 from shared.ports import BlobInfo, ByteRange, Clock, ListPage
 
 from .meter import R2_CLASS_A, R2_CLASS_B, R2_DELETE, Meter, count
+from .r2_body import LocalBlobBody, LocalBlobHandle
+
+__all__ = ["LocalBlobBody", "LocalBlobHandle", "LocalBucket"]
 
 MAX_KEY_BYTES = 1024
 MAX_METADATA_BYTES = 8192
@@ -46,63 +49,6 @@ CREATE TABLE IF NOT EXISTS objects (
     content_type TEXT, custom_metadata TEXT NOT NULL, file TEXT NOT NULL
 ) WITHOUT ROWID
 """
-
-
-class LocalBlobHandle:
-    """An open byte range of one object file: the local ``raw`` of an R2 body.
-
-    The file is opened when the object is read (under the bucket's lock), so
-    a later delete or overwrite of the key does not disturb a reader already
-    holding the handle, as with R2. Reads use ``os.pread`` (no shared file
-    position), so an HTTP server may stream it with ``chunks`` or ``sendfile``
-    on ``fileno()``. The descriptor is closed by ``close()`` or on collection.
-    """
-
-    def __init__(self, path: Path, offset: int, length: int, fd: int | None = None) -> None:
-        self.path = path
-        self.offset = offset
-        self.length = length
-        self._fd = os.open(path, os.O_RDONLY) if fd is None else fd
-        self._finalizer = weakref.finalize(self, os.close, self._fd)
-
-    def fileno(self) -> int:
-        return self._fd
-
-    def chunks(self, chunk_size: int = 64 * 1024) -> Iterator[bytes]:
-        """Yield the range in pieces of at most ``chunk_size`` bytes."""
-        position, end = self.offset, self.offset + self.length
-        while position < end:
-            piece = os.pread(self._fd, min(chunk_size, end - position), position)
-            if not piece:
-                raise OSError(f"object file {self.path} is shorter than its index says")
-            position += len(piece)
-            yield piece
-
-    def read_all(self) -> bytes:
-        return b"".join(self.chunks(1024 * 1024))
-
-    def close(self) -> None:
-        self._finalizer()
-
-
-class LocalBlobBody:
-    """``shared.ports.BlobBody`` of a local object: info, range and a file handle."""
-
-    def __init__(self, info: BlobInfo, byte_range: ByteRange | None, handle: LocalBlobHandle):
-        self.info = info
-        self.range = byte_range
-        self._handle = handle
-
-    @property
-    def raw(self) -> LocalBlobHandle:
-        return self._handle
-
-    async def read(self) -> bytes:
-        """The bytes of the range (or the whole object); closes the handle."""
-        try:
-            return self._handle.read_all()
-        finally:
-            self._handle.close()
 
 
 def _check_key(key: str) -> None:
@@ -143,9 +89,9 @@ def _decode_cursor(cursor: str) -> str:
         value = json.loads(base64.urlsafe_b64decode(cursor.encode()))["after"]
     except (ValueError, KeyError, TypeError) as exc:
         raise ValueError(f"invalid R2 list cursor {cursor!r}") from exc
-    if not isinstance(value, str):
-        raise ValueError(f"invalid R2 list cursor {cursor!r}")
-    return value
+    if isinstance(value, str):
+        return value
+    raise ValueError(f"invalid R2 list cursor {cursor!r}")
 
 
 class LocalBucket:
@@ -350,5 +296,5 @@ class LocalBucket:
         return None if row is None else (self._info(row), self.objects_dir / row[6])
 
     @staticmethod
-    def _info(row: tuple) -> BlobInfo:
+    def _info(row: tuple[Any, ...]) -> BlobInfo:
         return BlobInfo(row[0], row[1], row[2], row[3], row[4], json.loads(row[5]))

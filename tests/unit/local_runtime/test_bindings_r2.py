@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
 import signal
@@ -62,6 +63,10 @@ async def test_range_reads(bucket: LocalBucket) -> None:
     assert [len(p) for p in pieces] == [1024] * 4 + [904]
     assert b"".join(pieces) == data[1000:6000]
     streamed.raw.close()
+    streamed.raw.close()
+    assert streamed.raw.closed
+    with pytest.raises(ValueError, match="closed"):
+        list(streamed.raw.chunks())
     with pytest.raises(ValueError, match="outside"):
         await bucket.get("k", ByteRange(25_601, 1))
 
@@ -217,7 +222,7 @@ _WRITER = textwrap.dedent(
 )
 
 
-async def test_kill_9_during_puts_never_exposes_a_partial_object(tmp_path: Path) -> None:
+def test_kill_9_during_puts_never_exposes_a_partial_object(tmp_path: Path) -> None:
     root = tmp_path / "r2"
     proc = subprocess.Popen(
         [sys.executable, "-c", _WRITER, str(root)], stdout=subprocess.PIPE, text=True,
@@ -230,12 +235,16 @@ async def test_kill_9_during_puts_never_exposes_a_partial_object(tmp_path: Path)
     finally:
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
-    bucket = LocalBucket(root, orphan_grace_seconds=0)
-    info = await bucket.head("obj")
-    assert info is not None and info.size == 3_000_000
-    body = await bucket.get("obj")
-    assert body is not None
-    data = await body.read()
-    assert hashlib.md5(data).hexdigest() == info.etag
-    assert data == bytes([int(info.custom_metadata["i"]) % 256]) * 3_000_000
-    assert len(list(root.glob("objects/*/*"))) == 1  # every stray file swept
+
+    async def check() -> None:
+        bucket = LocalBucket(root, orphan_grace_seconds=0)
+        info = await bucket.head("obj")
+        assert info is not None and info.size == 3_000_000
+        body = await bucket.get("obj")
+        assert body is not None
+        data = await body.read()
+        assert hashlib.md5(data).hexdigest() == info.etag
+        assert data == bytes([int(info.custom_metadata["i"]) % 256]) * 3_000_000
+        assert len(list(root.glob("objects/*/*"))) == 1  # every stray file swept
+
+    asyncio.run(check())

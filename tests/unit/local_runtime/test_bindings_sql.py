@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -141,21 +142,13 @@ def test_namespace_gives_one_database_per_name(tmp_path: Path) -> None:
 
 
 def test_sql_can_be_used_from_another_thread(sql: SqliteSql) -> None:
-    import threading
+    def work(prefix: str) -> None:
+        for i in range(50):
+            sql.exec("INSERT INTO jobs (id) VALUES (?)", f"{prefix}{i}")
 
-    errors: list[BaseException] = []
-
-    def work() -> None:
-        try:
-            for i in range(50):
-                sql.exec("INSERT INTO jobs (id) VALUES (?)", f"t{i}")
-        except BaseException as exc:  # pragma: no cover - reported below
-            errors.append(exc)
-
-    thread = threading.Thread(target=work)
-    thread.start()
-    for i in range(50):
-        sql.exec("INSERT INTO jobs (id) VALUES (?)", f"m{i}")
-    thread.join()
-    assert not errors
-    assert sql.exec("SELECT count(*) AS n FROM jobs") == [{"n": 100}]
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        futures = [pool.submit(work, prefix) for prefix in ("a", "b")]
+        work("main")
+        for future in futures:
+            future.result()  # re-raises anything the thread raised
+    assert sql.exec("SELECT count(*) AS n FROM jobs") == [{"n": 150}]
