@@ -220,12 +220,15 @@ def worker_spec(
     secrets: dict[str, str] | None = None,
     vars_override: dict[str, str] | None = None,
     vendor: list[str] | None = None,
+    consumer_overrides: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The harness spec of the Worker whose wrangler config is in ``worker_dir``.
 
     ``script_names`` maps a wrangler ``name`` (a Durable Object binding's
     ``script_name``) to the harness name of the Worker that hosts the class.
     Secrets are not in wrangler configs: pass them here.
+    ``consumer_overrides`` replaces queue consumer settings (tests set
+    ``max_batch_timeout`` to 0 rather than wait for fuller batches).
     """
     config = read_wrangler_config(worker_dir)
     main = Path(config["main"])
@@ -252,6 +255,7 @@ def worker_spec(
                 )
                 if c.get(key) is not None
             }
+            | (consumer_overrides or {})
             for c in queues.get("consumers", [])
         ],
         "durable_objects": {
