@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from http.client import HTTPConnection
@@ -48,8 +49,14 @@ class Pipeline:
             self.log_lines.append(line)
             if '"event":"started"' in line:
                 self.port = int(json.loads(line)["url"].rsplit(":", 1)[1])
+                # Keep draining its logs: a full pipe would block the server.
+                threading.Thread(target=self._drain, args=(self.process.stdout,), daemon=True).start()
                 return self
         raise RuntimeError("runtime did not start in time")
+
+    def _drain(self, stream: Any) -> None:
+        for line in stream:
+            self.log_lines.append(line)
 
     def kill(self) -> None:
         """kill -9: no cleanup, no flush."""
