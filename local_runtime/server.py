@@ -117,26 +117,32 @@ class HttpServer:
     async def _send(
         self, conn: h11.Connection, writer: asyncio.StreamWriter, request: HttpRequest | None, response: HttpResponse
     ) -> None:
+        handle = response.blob.raw if response.blob is not None else None
+        try:
+            await self._write(conn, writer, request, response)
+        finally:
+            # The R2 file was opened at get(): close it whether or not its bytes were sent.
+            if isinstance(handle, LocalBlobHandle):
+                handle.close()
+
+    async def _write(
+        self, conn: h11.Connection, writer: asyncio.StreamWriter, request: HttpRequest | None, response: HttpResponse
+    ) -> None:
         headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in response.headers.items()]
         is_head = request is not None and request.method == "HEAD"
-        has_length = "content-length" in response.headers
-        if response.blob is None and not has_length and response.status not in (204, 304):
+        if response.blob is None and "content-length" not in response.headers and response.status not in (204, 304):
             headers.append((b"Content-Length", str(len(response.body)).encode()))
         reason = _REASONS.get(response.status, b"")
         writer.write(conn.send(h11.Response(status_code=response.status, headers=headers, reason=reason)))
         if not is_head and response.status not in (204, 304):
             if response.blob is not None:
                 handle = response.blob.raw
-                try:
-                    if isinstance(handle, LocalBlobHandle):
-                        for chunk in handle.chunks(CHUNK):
-                            writer.write(conn.send(h11.Data(data=chunk)))
-                            await writer.drain()
-                    else:
-                        writer.write(conn.send(h11.Data(data=await response.blob.read())))
-                finally:
-                    if isinstance(handle, LocalBlobHandle):
-                        handle.close()
+                if isinstance(handle, LocalBlobHandle):
+                    for chunk in handle.chunks(CHUNK):
+                        writer.write(conn.send(h11.Data(data=chunk)))
+                        await writer.drain()
+                else:
+                    writer.write(conn.send(h11.Data(data=await response.blob.read())))
             elif response.body:
                 writer.write(conn.send(h11.Data(data=response.body)))
         writer.write(conn.send(h11.EndOfMessage()))

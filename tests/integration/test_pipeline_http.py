@@ -195,3 +195,12 @@ def test_openapi_document_lists_every_route(pipeline: Pipeline) -> None:
 def test_wrong_method_is_405_with_allow(pipeline: Pipeline) -> None:
     reply = pipeline.request("PUT", "/v1/jobs", token=ALICE)
     assert reply.status == 405 and "POST" in reply.headers["allow"]
+
+
+def test_head_of_audio_sends_headers_only(pipeline: Pipeline) -> None:
+    job = completed(pipeline, text="head")
+    reply = pipeline.request("HEAD", f"/v1/jobs/{job['jobId']}/audio", token=ALICE)
+    assert reply.status == 200 and reply.body == b""
+    assert int(reply.headers["content-length"]) == job["sizeBytes"]
+    # the connection is still usable afterwards: nothing was left open or half sent
+    assert pipeline.request("GET", f"/v1/jobs/{job['jobId']}", token=ALICE).status == 200
