@@ -187,6 +187,13 @@ const ops = {
     return out;
   },
 
+  // Each started Worker's Wasm heap size, in bytes (it only grows).
+  async memory() {
+    const out = {};
+    for (const [name, w] of pythonWorkers) if (w.pyodide) out[name] = w.wasmMemoryBytes;
+    return out;
+  },
+
   // {worker, method?, path, headers?: {..} | [[k, v]...], bodyBase64?}
   async fetch({ worker, method = "GET", path: p = "/", url, headers, bodyBase64 }) {
     const request = new Request(url ?? new URL(p, `https://${worker}.harness.test`).href, {

@@ -15,6 +15,7 @@ Ops (fields after the name):
   returns its cold-start timings in ms: loadPyodide, install_wheels,
   import_pydantic, import_workers_sdk, import_entry, total.
 - ``timings``: the timings of every started Worker.
+- ``memory``: each started Worker's Wasm heap, in bytes.
 - ``fetch`` worker, method, path | url, headers, bodyBase64: calls
   ``Default.fetch`` with a real ``Request``; returns status, headers
   (pairs), bodyBase64, waitUntilErrors.

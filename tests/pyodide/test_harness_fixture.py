@@ -249,3 +249,20 @@ outcome
     )
 
     assert "blocked" in outcome
+
+
+def test_wasm_heap_size_is_reported(harness: Harness, mini: str) -> None:
+    heap = harness.call("memory")[mini]
+
+    assert heap > 1_000_000
+
+
+def test_reset_empties_r2_and_durable_objects(harness: Harness, mini: str) -> None:
+    harness.fetch(mini, "/blob/reset/x", method="PUT", body=b"x")
+    harness.fetch(mini, "/count/reset", method="POST", json_body={"by": 4})
+
+    harness.call("reset")
+
+    assert harness.r2_get(BUCKET, "reset/x") is None
+    assert harness.fetch(mini, "/count/reset").json() is None
+    assert harness.fetch(mini, "/hello").status == 200

@@ -123,6 +123,8 @@ export class DurableObjectNamespace {
       const state = new DurableObjectState(id, new DurableObjectStorage());
       entry = { state, instance: this.#resolveHost().then((host) => host.newDurableObject(this.#className, state)) };
       this.#instances.set(key, entry);
+      // A constructor that throws leaves no object behind: the next call retries.
+      entry.instance.catch(() => this.#instances.get(key) === entry && this.#instances.delete(key));
     }
     return { host: await this.#resolveHost(), state: entry.state, instance: await entry.instance };
   }

@@ -113,10 +113,13 @@ sys.dont_write_bytecode = True  # keep the host's source folders clean
     const { ctx, instance } = await this.#entrypoint();
     try {
       let error = null;
+      const handler = instance[handlerName];
       try {
-        await this.#call(instance[handlerName], true, [eventObject, undefined, undefined]);
+        await this.#call(handler, true, [eventObject, undefined, undefined]);
       } catch (err) {
         error = String(err?.message ?? err);
+      } finally {
+        handler?.destroy?.();
       }
       return { error, waitUntilErrors: await ctx.settle() };
     } finally {
@@ -141,6 +144,12 @@ sys.dont_write_bytecode = True  # keep the host's source folders clean
 
   async callFetch(instance, request) {
     return await this.#call(this.callRpc, false, [true, instance, "fetch", request]);
+  }
+
+  // The Wasm heap of this Worker's Pyodide: Cloudflare's 128 MB Worker
+  // memory limit counts it.
+  get wasmMemoryBytes() {
+    return this.pyodide._module.HEAP8.length;
   }
 
   // Runs Python code in this Worker's interpreter; the value of the last
