@@ -120,6 +120,12 @@ def test_python_exception_crosses_rpc_as_an_error(harness: Harness, mini: str) -
     assert caught.value.name == "Error"
 
 
+@pytest.mark.parametrize("method", ["_private", "no_such_method", "sql"])
+def test_only_public_functions_are_rpc_methods(harness: Harness, mini: str, method: str) -> None:
+    with pytest.raises(HarnessError, match="does not implement the method"):
+        harness.call("do_call", worker=mini, binding="COUNTERS", name="x", method=method)
+
+
 def test_rpc_arguments_arrive_as_python_values(harness: Harness, mini: str) -> None:
     echoed = harness.call(
         "do_call",

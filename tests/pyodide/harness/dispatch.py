@@ -10,9 +10,26 @@ back with ``python_to_rpc``.
 import ast
 import inspect
 import json
+from types import FunctionType
 
 from pyodide.code import relaxed_call
 from workers import python_from_rpc, python_to_rpc
+
+
+def is_rpc_method(instance, name):
+    """Whether workerd exposes ``name`` as an RPC method of the instance's class.
+
+    workerd's introspection.collect_methods: public names whose attribute,
+    looked up along the MRO without running descriptors, is a plain
+    function. A staticmethod, classmethod or property is not callable over
+    RPC.
+    """
+    if name.startswith("_"):
+        return False
+    for base in type(instance).__mro__:
+        if name in base.__dict__:
+            return isinstance(base.__dict__[name], FunctionType)
+    return False
 
 
 async def call_rpc(relaxed, instance, name, *args):

@@ -77,6 +77,7 @@ sys.dont_write_bytecode = True  # keep the host's source folders clean
     py.runPython(fs.readFileSync(path.join(HERE, "dispatch.py"), "utf8"), { globals: dispatch });
     this.callRpc = dispatch.get("call_rpc");
     this.runProbe = dispatch.get("run_probe");
+    this.isRpcMethod = dispatch.get("is_rpc_method");
     this.module = await py.pyimport("importlib").import_module.callPromising(this.mainModule);
     lap("import_entry_ms", t1);
     this.timings.total_ms = Math.round(performance.now() - t);
@@ -136,7 +137,7 @@ sys.dont_write_bytecode = True  # keep the host's source folders clean
 
   // RPC method of a Durable Object (args already cloned by the stub).
   async callRpcMethod(instance, method, args) {
-    if (method.startsWith("_") || typeof instance[method] !== "function") {
+    if (!this.isRpcMethod(instance, method)) {
       throw new TypeError(`The RPC receiver does not implement the method "${method}".`);
     }
     return await this.#call(this.callRpc, false, [false, instance, method, ...args]);
