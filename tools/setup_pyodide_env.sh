@@ -13,7 +13,14 @@ repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 node_dir="$repo/tools/node"
 wheels_txt="$repo/tools/pyodide-wheels.txt"
 wheel_dir="$repo/.cache/pyodide-wheels"
-python="${PYTHON:-python3}"
+# Any Python with pip will do: pip only downloads here.
+python=""
+for candidate in "${PYTHON:-}" python3 /usr/bin/python3; do
+  if [[ -n "$candidate" ]] && "$candidate" -m pip --version >/dev/null 2>&1; then
+    python="$candidate"
+    break
+  fi
+done
 
 hash_of() { sha256sum "$@" | sha256sum | cut -c1-16; }
 
@@ -37,6 +44,7 @@ wheel_stamp="$wheel_dir/.setup-stamp"
 wheel_want="$(hash_of "$wheels_txt")"
 if [[ "$(cat "$wheel_stamp" 2>/dev/null)" != "$wheel_want" ]]; then
   echo "setup_pyodide_env: downloading Pyodide wheels" >&2
+  [[ -n "$python" ]] || { echo "setup_pyodide_env: no Python with pip found" >&2; exit 1; }
   rm -rf "$wheel_dir" && mkdir -p "$wheel_dir"
   "$python" -m pip download --quiet --disable-pip-version-check --no-deps \
     --only-binary=:all: --platform pyemscripten_2026_0_wasm32 \
