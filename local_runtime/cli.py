@@ -10,6 +10,7 @@ import sys
 from collections.abc import Sequence
 
 from shared.errors import ConfigError
+from tts_client.cli import add_client_commands
 
 
 def _dev(args: argparse.Namespace) -> int:
@@ -39,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     dev.add_argument("--port", type=int, default=8787)
     dev.add_argument("--data-dir", default=".tts-data", help="where jobs, audio and queues are kept")
     dev.set_defaults(func=_dev)
+    add_client_commands(sub)  # submit, wait, status, list, download, delete, models
     return parser
 
 

@@ -21,6 +21,7 @@ from shared.jobs.rpc import JobsClient
 from shared.logs import JsonLogger
 from shared.ports import BlobStore, Clock, QueueProducer
 from shared.synthesis.catalogue import Resolved
+from shared.web import index_response
 
 
 class CataloguePort(Protocol):
@@ -59,6 +60,7 @@ class ApiApp:
         r.add("GET", "/v1/models", self._models)
         r.add("GET", "/openapi.json", self._openapi)
         r.add("GET", "/healthz", self._health)
+        r.add("GET", "/", self._page)  # the web page (shared/web); not part of the API document
 
     def _authed(self, handler: Callable[..., Any]) -> Callable[..., Any]:
         async def wrapped(request: HttpRequest, **params: str) -> HttpResponse:
@@ -76,6 +78,9 @@ class ApiApp:
 
     async def _health(self, request: HttpRequest) -> HttpResponse:
         return HttpResponse.json(200, {"ok": True})
+
+    async def _page(self, request: HttpRequest) -> HttpResponse:
+        return index_response(request)
 
     async def handle(self, request: HttpRequest) -> HttpResponse:
         try:

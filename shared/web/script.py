@@ -1,0 +1,329 @@
+"""The page's script: vanilla JS, no build step, no third-party code (see ``shared.web``)."""
+
+JS = r"""
+"use strict";
+(() => {
+  const $ = (id) => document.getElementById(id);
+  const TOKEN_KEY = "tts.token";
+  const PREFS_KEY = "tts.prefs";
+  const TERMINAL = new Set(["completed", "failed", "canceled"]);
+  const RECENT = 10;
+
+  let models = [];
+  let current = null;      // job id shown in the job panel
+  let pollTimer = null;
+  let blobUrl = null;
+
+  // --- HTTP ------------------------------------------------------------------
+
+  class ApiFailure extends Error {
+    constructor(status, error) {
+      super((error && error.message) || `HTTP ${status}`);
+      this.status = status;
+      this.code = error && error.code;
+      this.field = error && error.field;
+    }
+  }
+
+  const token = () => localStorage.getItem(TOKEN_KEY) || "";
+
+  function authHeaders(extra) {
+    const headers = Object.assign({}, extra || {});
+    if (token()) headers["Authorization"] = `Bearer ${token()}`;
+    return headers;
+  }
+
+  async function api(method, path, body) {
+    const init = { method, cache: "no-store", headers: authHeaders(body ? { "Content-Type": "application/json" } : {}) };
+    if (body !== undefined) init.body = JSON.stringify(body);
+    const res = await fetch(path, init);
+    if (!res.ok) {
+      let error = null;
+      try { error = (await res.json()).error; } catch (_) { /* not JSON */ }
+      if (res.status === 401) askForToken(token() ? "That token was not accepted." : "This server needs an API token.");
+      throw new ApiFailure(res.status, error);
+    }
+    return res.status === 204 ? null : res.json();
+  }
+
+  // --- messages --------------------------------------------------------------
+
+  function say(text) { $("message").textContent = text || ""; }
+  function fail(err) {
+    $("error").textContent = err ? (err.message || String(err)) : "";
+  }
+
+  // --- token -----------------------------------------------------------------
+
+  function askForToken(why) {
+    $("token-panel").hidden = false;
+    $("token-why").textContent = why;
+    $("token-input").focus();
+  }
+
+  $("token-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const value = $("token-input").value.trim();
+    if (!value) return;
+    localStorage.setItem(TOKEN_KEY, value);
+    $("token-input").value = "";
+    $("token-panel").hidden = true;
+    fail(null);
+    say("Token saved in this browser.");
+    refreshJobs();
+  });
+  $("token-forget").addEventListener("click", () => {
+    localStorage.removeItem(TOKEN_KEY);
+    say("Token forgotten.");
+  });
+  $("token-button").addEventListener("click", () => {
+    const panel = $("token-panel");
+    if (panel.hidden) askForToken(token() ? "A token is saved; enter another to replace it." : "Enter the API token, if this server needs one.");
+    else panel.hidden = true;
+  });
+
+  // --- models ----------------------------------------------------------------
+
+  const prefs = () => { try { return JSON.parse(localStorage.getItem(PREFS_KEY)) || {}; } catch (_) { return {}; } };
+  function savePrefs() {
+    localStorage.setItem(PREFS_KEY, JSON.stringify({ model: $("model").value, voice: $("voice").value, format: $("format").value }));
+  }
+
+  function fill(select, values, chosen) {
+    select.replaceChildren(...values.map((v) => new Option(v, v, false, v === chosen)));
+  }
+
+  function showModel(saved) {
+    const model = models.find((m) => m.id === $("model").value);
+    if (!model) return;
+    const pick = (list, wanted, fallback) => (list.includes(wanted) ? wanted : fallback);
+    fill($("voice"), model.voices, pick(model.voices, saved && saved.voice, model.defaultVoice));
+    fill($("format"), model.formats, pick(model.formats, saved && saved.format, model.defaultFormat));
+    $("model-description").textContent = model.description || "";
+    $("text").maxLength = model.maxInputChars || 100000;
+    countChars();
+  }
+
+  async function loadModels() {
+    const data = await api("GET", "/v1/models");
+    models = data.models || [];
+    const saved = prefs();
+    const ids = models.map((m) => m.id);
+    fill($("model"), ids, ids.includes(saved.model) ? saved.model : ids[0]);
+    showModel(saved);
+  }
+
+  $("model").addEventListener("change", () => { showModel(null); savePrefs(); });
+  $("voice").addEventListener("change", savePrefs);
+  $("format").addEventListener("change", savePrefs);
+
+  function countChars() {
+    const n = $("text").value.length;
+    $("char-count").textContent = `${n.toLocaleString()} / ${$("text").maxLength.toLocaleString()} characters`;
+  }
+  $("text").addEventListener("input", countChars);
+
+  // --- one job ---------------------------------------------------------------
+
+  function releaseAudio() {
+    const player = $("player");
+    player.pause();
+    player.removeAttribute("src");
+    player.load();
+    $("download").hidden = true;
+    if (blobUrl) { URL.revokeObjectURL(blobUrl); blobUrl = null; }
+  }
+
+  function progressOf(job) {
+    const p = job.progress;
+    return p && Number.isInteger(p.done) && Number.isInteger(p.total) && p.total > 0 ? p : null;
+  }
+
+  function renderJob(job) {
+    $("job-panel").hidden = false;
+    $("job-id").textContent = job.jobId;
+    const badge = $("job-status");
+    badge.textContent = job.status;
+    badge.className = `badge ${job.status}`;
+    const bar = $("job-progress");
+    const p = progressOf(job);
+    const parts = [`${job.model} · ${job.voiceId || "default"} · ${job.format}`, `${job.characters.toLocaleString()} characters`];
+    if (p) {
+      bar.max = p.total; bar.value = p.done;
+      parts.push(`chunk ${p.done} of ${p.total}`);
+    } else if (TERMINAL.has(job.status)) {
+      bar.max = 1; bar.value = 1;
+    } else {
+      bar.removeAttribute("value");  // indeterminate
+    }
+    bar.hidden = job.status === "failed" || job.status === "canceled";
+    if (job.sizeBytes) parts.push(`${(job.sizeBytes / 1024).toFixed(1)} KiB`);
+    if (job.error) parts.push(job.error);
+    $("job-detail").textContent = parts.join(" — ");
+  }
+
+  function stopPolling() {
+    if (pollTimer) { clearTimeout(pollTimer); pollTimer = null; }
+  }
+
+  // Poll with exponential backoff and jitter: quick at first, then calmer.
+  function poll(jobId, delay) {
+    pollTimer = setTimeout(async () => {
+      if (current !== jobId) return;
+      try {
+        const job = await api("GET", `/v1/jobs/${jobId}`);
+        if (current !== jobId) return;
+        renderJob(job);
+        if (TERMINAL.has(job.status)) return finished(job);
+      } catch (err) {
+        if (err instanceof ApiFailure && err.status < 500 && err.status !== 429) { fail(err); return; }
+      }
+      const next = Math.min(delay * 1.6, 3000);
+      poll(jobId, next / 2 + Math.random() * next / 2);
+    }, delay);
+  }
+
+  async function finished(job) {
+    refreshJobs();
+    if (job.status !== "completed") { say(`Job ${job.status}.`); return; }
+    say("Done: loading the audio…");
+    try {
+      await loadAudio(job);
+      say("Ready.");
+    } catch (err) { fail(err); }
+  }
+
+  async function loadAudio(job) {
+    releaseAudio();
+    let src;
+    const link = job.audioUrl ? new URL(job.audioUrl, location.href) : null;
+    if (link && link.search) {
+      src = link.href;  // a signed link carries its own authorization
+    } else {
+      // <audio src> cannot send a bearer token: fetch the bytes, play a Blob URL.
+      const res = await fetch(`/v1/jobs/${encodeURIComponent(job.jobId)}/audio`, { headers: authHeaders(), cache: "no-store" });
+      if (!res.ok) {
+        let error = null;
+        try { error = (await res.json()).error; } catch (_) { /* not JSON */ }
+        throw new ApiFailure(res.status, error);
+      }
+      blobUrl = URL.createObjectURL(await res.blob());
+      src = blobUrl;
+    }
+    if (current !== job.jobId) return;
+    $("player").src = src;
+    const download = $("download");
+    download.href = src;
+    download.download = `${job.jobId}.${job.format}`;
+    download.textContent = `Download ${job.format.toUpperCase()}`;
+    download.hidden = false;
+  }
+
+  function openJob(job) {
+    stopPolling();
+    releaseAudio();
+    fail(null);
+    current = job.jobId;
+    renderJob(job);
+    markCurrent();
+    if (TERMINAL.has(job.status)) finished(job);
+    else poll(job.jobId, 250);
+  }
+
+  $("player").addEventListener("error", () => {
+    if ($("player").getAttribute("src")) say("This browser cannot play this format; download it instead.");
+  });
+
+  $("job-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const text = $("text").value;
+    if (!text.trim()) { fail(new Error("Type some text first.")); $("text").focus(); return; }
+    const button = $("submit");
+    button.disabled = true;
+    fail(null);
+    say("Submitting…");
+    try {
+      const job = await api("POST", "/v1/jobs", { text, model: $("model").value, voiceId: $("voice").value, format: $("format").value });
+      say("Queued.");
+      openJob(job);
+      refreshJobs();
+    } catch (err) {
+      say("");
+      fail(err);
+    } finally {
+      button.disabled = false;
+    }
+  });
+
+  // --- recent jobs -----------------------------------------------------------
+
+  function markCurrent() {
+    for (const row of $("jobs").tBodies[0].rows) row.classList.toggle("current", row.dataset.jobId === current);
+  }
+
+  function cell(text, className) {
+    const td = document.createElement("td");
+    td.textContent = text;
+    if (className) td.className = className;
+    return td;
+  }
+
+  function button(label, name, onClick) {
+    const b = document.createElement("button");
+    b.type = "button";
+    b.className = "small";
+    b.textContent = label;
+    b.setAttribute("aria-label", name);
+    b.addEventListener("click", onClick);
+    return b;
+  }
+
+  async function refreshJobs() {
+    let data;
+    try {
+      data = await api("GET", `/v1/jobs?limit=${RECENT}`);
+    } catch (err) {
+      if (!(err instanceof ApiFailure && err.status === 401)) fail(err);
+      return;
+    }
+    const body = $("jobs").tBodies[0];
+    const rows = data.jobs.map((job) => {
+      const tr = document.createElement("tr");
+      tr.dataset.jobId = job.jobId;
+      const badge = document.createElement("span");
+      badge.className = `badge ${job.status}`;
+      badge.textContent = job.status;
+      const status = cell("");
+      status.append(badge);
+      const actions = document.createElement("div");
+      actions.className = "actions";
+      const when = new Date(job.createdAt).toLocaleString();
+      actions.append(
+        button("Open", `Open the job of ${when}`, () => openJob(job)),
+        button("Delete", `Delete the job of ${when}`, async () => {
+          try {
+            await api("DELETE", `/v1/jobs/${encodeURIComponent(job.jobId)}`);
+            if (current === job.jobId) { stopPolling(); releaseAudio(); current = null; $("job-panel").hidden = true; }
+            say("Deleted.");
+          } catch (err) { fail(err); }
+          refreshJobs();
+        }),
+      );
+      const actionsCell = cell("");
+      actionsCell.append(actions);
+      tr.append(cell(when), status, cell(job.model), cell(job.voiceId || "default"), cell(job.characters.toLocaleString(), "num"), actionsCell);
+      return tr;
+    });
+    body.replaceChildren(...rows);
+    $("no-jobs").hidden = rows.length > 0;
+    markCurrent();
+  }
+  $("refresh").addEventListener("click", refreshJobs);
+
+  // --- start -----------------------------------------------------------------
+
+  countChars();
+  loadModels().catch(fail);
+  refreshJobs();
+})();
+"""

@@ -1,0 +1,3 @@
+from tts_client.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,120 @@
+"""The asyncio client: the same calls as ``Client``, awaitable.
+
+Each request runs the blocking standard-library transport in a worker
+thread (``asyncio.to_thread``), so the client needs no HTTP library and never
+blocks the event loop; ``wait()`` sleeps with ``asyncio.sleep``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import os
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import BinaryIO
+
+from tts_client.backoff import Backoff
+from tts_client.client import DEFAULT_API_URL, DEFAULT_WAIT_TIMEOUT, Client, is_retryable
+from tts_client.errors import ApiError, ClientError, WaitTimeoutError
+from tts_client.models import Download, JobList, JobView, ModelInfo
+
+
+class AsyncClient:
+    def __init__(
+        self,
+        api_url: str = DEFAULT_API_URL,
+        token: str | None = None,
+        *,
+        timeout: float = 30.0,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self.sync = Client(api_url, token, timeout=timeout)
+        self._clock = clock
+        self._sleep = sleep
+
+    @property
+    def api_url(self) -> str:
+        return self.sync.api_url
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        return None
+
+    async def submit(
+        self,
+        text: str,
+        *,
+        model: str | None = None,
+        voice: str | None = None,
+        format: str | None = None,
+        ttl_seconds: int | None = None,
+        idempotency_key: str | None = None,
+    ) -> JobView:
+        return await asyncio.to_thread(
+            self.sync.submit, text, model=model, voice=voice, format=format,
+            ttl_seconds=ttl_seconds, idempotency_key=idempotency_key,
+        )
+
+    async def get(self, job_id: str) -> JobView:
+        return await asyncio.to_thread(self.sync.get, job_id)
+
+    async def list_jobs(self, *, limit: int | None = None, cursor: str | None = None) -> JobList:
+        return await asyncio.to_thread(self.sync.list_jobs, limit=limit, cursor=cursor)
+
+    async def iter_jobs(self, *, page_size: int = 100) -> AsyncIterator[JobView]:
+        cursor: str | None = None
+        while True:
+            page = await self.list_jobs(limit=page_size, cursor=cursor)
+            for job in page.jobs:
+                yield job
+            if not page.next_cursor:
+                return
+            cursor = page.next_cursor
+
+    async def delete(self, job_id: str) -> None:
+        await asyncio.to_thread(self.sync.delete, job_id)
+
+    async def models(self) -> list[ModelInfo]:
+        return await asyncio.to_thread(self.sync.models)
+
+    async def download(self, job: str | JobView, sink: BinaryIO | str | os.PathLike[str]) -> Download:
+        return await asyncio.to_thread(self.sync.download, job, sink)
+
+    async def audio_bytes(self, job: str | JobView) -> bytes:
+        return await asyncio.to_thread(self.sync.audio_bytes, job)
+
+    async def wait(
+        self,
+        job_id: str,
+        *,
+        timeout: float = DEFAULT_WAIT_TIMEOUT,
+        backoff: Backoff | None = None,
+        on_update: Callable[[JobView], object] | None = None,
+    ) -> JobView:
+        """As ``Client.wait``; ``on_update`` may be a plain function or a coroutine function."""
+        deadline = self._clock() + timeout
+        delays = (backoff or Backoff()).delays()
+        last: JobView | None = None
+        while True:
+            pause: float | None = None
+            try:
+                last = await self.get(job_id)
+            except ClientError as exc:
+                if not is_retryable(exc):
+                    raise
+                pause = exc.retry_after if isinstance(exc, ApiError) else None
+            else:
+                if on_update is not None:
+                    result = on_update(last)
+                    if inspect.isawaitable(result):
+                        await result
+                if last.status.is_terminal:
+                    return last
+            remaining = deadline - self._clock()
+            if remaining <= 0:
+                raise WaitTimeoutError(job_id, timeout, last)
+            await self._sleep(min(max(next(delays), pause or 0.0), remaining))

@@ -1,0 +1,371 @@
+"""Client commands of ``tts-pipeline``: submit, wait, status, list, download, delete, models.
+
+They talk HTTP to ``--api`` (``TTS_API_URL``, default the local runtime),
+with ``--token`` (``TTS_API_TOKEN``) as the bearer token when the server
+wants one, so the same commands drive ``tts-pipeline dev`` and a deployed
+api Worker.
+
+Exit codes:
+
+- 0: done (for ``--wait``, ``wait`` and ``download``: the job completed)
+- 1: the job failed or was canceled
+- 2: usage error, or the API answered an error, or could not be reached
+- 3: timed out waiting for the job
+- 130: interrupted (Ctrl-C); the job itself goes on
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import sys
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from tts_client.client import DEFAULT_API_URL, DEFAULT_WAIT_TIMEOUT, Client
+from tts_client.errors import ApiError, ClientError, WaitTimeoutError
+from tts_client.models import JobView, progress_of
+from tts_client.progress import ProgressReporter
+
+EXIT_OK = 0
+EXIT_JOB_FAILED = 1
+EXIT_ERROR = 2
+EXIT_TIMEOUT = 3
+EXIT_INTERRUPTED = 130
+
+COMMANDS = ("submit", "wait", "status", "list", "download", "delete", "models")
+
+
+class UsageError(Exception):
+    """Raised when the command line asks for something impossible (exit 2)."""
+
+
+# --- parser -----------------------------------------------------------------
+
+
+def _common() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    group = common.add_argument_group("connection and output")
+    group.add_argument("--api", metavar="URL", help=f"API base URL (env TTS_API_URL; default {DEFAULT_API_URL})")
+    group.add_argument("--token", help="bearer token (env TTS_API_TOKEN)")
+    group.add_argument("--json", action="store_true", help="print the API's JSON on stdout, for scripts")
+    return common
+
+
+def _wait_options(parser: argparse.ArgumentParser, *, with_flag: bool) -> None:
+    if with_flag:
+        parser.add_argument("--wait", action="store_true", help="wait for the job, showing its progress")
+    parser.add_argument("-o", "--output", metavar="FILE",
+                        help="save the audio to FILE once completed ('-' for stdout)" + ("; implies --wait" if with_flag else ""))
+    parser.add_argument("--timeout", type=float, default=DEFAULT_WAIT_TIMEOUT, metavar="SECONDS",
+                        help=f"give up waiting after SECONDS (exit 3; default {DEFAULT_WAIT_TIMEOUT:g})")
+
+
+def add_client_commands(sub: Any) -> None:
+    """Register the client commands on a ``add_subparsers()`` object."""
+    common = [_common()]
+    epilog = "exit codes: 0 done, 1 job failed or canceled, 2 usage or API error, 3 timed out, 130 interrupted"
+    formatter = argparse.RawDescriptionHelpFormatter
+
+    p = sub.add_parser("submit", parents=common, epilog=epilog, formatter_class=formatter,
+                       help="submit text to speak (from an argument, -f FILE or stdin)")
+    p.add_argument("text", nargs="?", help="the text; '-' or nothing reads standard input")
+    p.add_argument("-f", "--file", metavar="FILE", help="read the text from FILE ('-' for stdin)")
+    p.add_argument("-m", "--model", help="model id (see `tts-pipeline models`)")
+    p.add_argument("-v", "--voice", help="voice of the model")
+    p.add_argument("--format", help="audio format, e.g. wav")
+    p.add_argument("--ttl", type=int, metavar="SECONDS", help="how long the job and its audio are kept")
+    _wait_options(p, with_flag=True)
+    p.set_defaults(func=_submit)
+
+    p = sub.add_parser("wait", parents=common, epilog=epilog, formatter_class=formatter,
+                       help="wait for a job, showing its progress; optionally save its audio")
+    p.add_argument("job_id", metavar="JOB_ID")
+    _wait_options(p, with_flag=False)
+    p.set_defaults(func=_wait)
+
+    p = sub.add_parser("status", parents=common, epilog=epilog, formatter_class=formatter, help="show a job")
+    p.add_argument("job_id", metavar="JOB_ID")
+    p.set_defaults(func=_status)
+
+    p = sub.add_parser("list", parents=common, epilog=epilog, formatter_class=formatter,
+                       help="list your jobs, newest first")
+    p.add_argument("--limit", type=int, default=20, help="how many (default 20)")
+    p.add_argument("--all", action="store_true", help="every job, page after page")
+    p.set_defaults(func=_list)
+
+    p = sub.add_parser("download", parents=common, epilog=epilog, formatter_class=formatter,
+                       help="save a completed job's audio")
+    p.add_argument("job_id", metavar="JOB_ID")
+    p.add_argument("-o", "--output", metavar="FILE", help="where to ('-' for stdout; default JOB_ID.FORMAT)")
+    p.set_defaults(func=_download)
+
+    p = sub.add_parser("delete", parents=common, epilog=epilog, formatter_class=formatter,
+                       help="cancel jobs and delete their audio")
+    p.add_argument("job_ids", nargs="+", metavar="JOB_ID")
+    p.set_defaults(func=_delete)
+
+    p = sub.add_parser("models", parents=common, epilog=epilog, formatter_class=formatter,
+                       help="list the models, voices and formats")
+    p.set_defaults(func=_models)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The client commands alone (``python -m tts_client``)."""
+    parser = argparse.ArgumentParser(prog="tts-client", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_client_commands(parser.add_subparsers(dest="command", required=True))
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args))
+
+
+# --- plumbing -----------------------------------------------------------------
+
+
+def make_client(args: argparse.Namespace, env: Mapping[str, str] | None = None) -> Client:
+    env = os.environ if env is None else env
+    api = args.api or env.get("TTS_API_URL") or DEFAULT_API_URL
+    token = args.token or env.get("TTS_API_TOKEN") or None
+    try:
+        return Client(api, token)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from exc
+
+
+def _guarded(run: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    """Turn the client's errors into messages and exit codes."""
+
+    def handler(args: argparse.Namespace) -> int:
+        prog = f"tts-pipeline {args.command}"
+        try:
+            return run(args)
+        except UsageError as exc:
+            print(f"{prog}: {exc}", file=sys.stderr)
+            return EXIT_ERROR
+        except ApiError as exc:
+            hint = ""
+            if exc.status == 401:
+                hint = " (pass --token or set TTS_API_TOKEN)"
+            print(f"{prog}: {exc}{hint}", file=sys.stderr)
+            return EXIT_ERROR
+        except ClientError as exc:
+            print(f"{prog}: {exc}", file=sys.stderr)
+            return EXIT_ERROR
+        except OSError as exc:  # writing the output file
+            print(f"{prog}: {exc}", file=sys.stderr)
+            return EXIT_ERROR
+
+    return handler
+
+
+def _print_json(data: Any) -> None:
+    print(json.dumps(data, indent=2, ensure_ascii=False))
+
+
+def _read_text(args: argparse.Namespace) -> str:
+    if args.file is not None and args.text is not None:
+        raise UsageError("give the text as an argument or with -f, not both")
+    source = args.file if args.file is not None else args.text
+    if source is None:
+        if sys.stdin is None or sys.stdin.isatty():
+            raise UsageError("no text: pass it as an argument, with -f FILE, or on standard input")
+        source = "-"
+    if args.file is None and source != "-":
+        text = source
+    elif source == "-":
+        text = sys.stdin.buffer.read().decode("utf-8") if sys.stdin is not None else ""
+    else:
+        with open(source, encoding="utf-8") as handle:
+            text = handle.read()
+    text = text.rstrip("\r\n")
+    if not text.strip():
+        raise UsageError("the text is empty")
+    return text
+
+
+def _check_outputs(args: argparse.Namespace) -> None:
+    if getattr(args, "output", None) == "-" and args.json:
+        raise UsageError("--json and '-o -' both want standard output; pick one")
+
+
+def _default_filename(job: JobView) -> str:
+    ext = re.sub(r"[^a-z0-9]", "", job.format.lower()) or "audio"
+    return f"{job.job_id}.{ext}"
+
+
+def _save(client: Client, job: JobView, output: str) -> None:
+    if output == "-":
+        client.download(job, sys.stdout.buffer)
+        sys.stdout.buffer.flush()
+        return
+    info = client.download(job, output)
+    print(f"saved {info.size_bytes:,} bytes of {info.content_type or 'audio'} to {output}", file=sys.stderr)
+
+
+def _outcome(job: JobView) -> int:
+    if job.status.value == "completed":
+        return EXIT_OK
+    print(f"job {job.job_id} {job.status.value}" + (f": {job.error}" if job.error else ""), file=sys.stderr)
+    return EXIT_JOB_FAILED
+
+
+def _wait_and_save(client: Client, job_id: str, args: argparse.Namespace) -> int:
+    """Wait with a progress display, then save the audio if asked. Returns the exit code."""
+    reporter = ProgressReporter(sys.stderr, live=sys.stderr.isatty() and os.environ.get("TERM") != "dumb")
+    try:
+        try:
+            done = client.wait(job_id, timeout=args.timeout, on_update=reporter.update, sleep=reporter.sleep)
+        finally:
+            reporter.close()
+    except WaitTimeoutError as exc:
+        print(f"tts-pipeline: {exc}; keep waiting with `tts-pipeline wait {job_id}`", file=sys.stderr)
+        if args.json and exc.job is not None:
+            _print_json(exc.job.to_json_dict())
+        return EXIT_TIMEOUT
+    except KeyboardInterrupt:
+        print(f"\ninterrupted; the job goes on: `tts-pipeline wait {job_id}`", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    code = _outcome(done)
+    if code == EXIT_OK and args.output:
+        _save(client, done, args.output)
+    if args.json:
+        _print_json(done.to_json_dict())
+    return code
+
+
+# --- commands -------------------------------------------------------------------
+
+
+@_guarded
+def _submit(args: argparse.Namespace) -> int:
+    _check_outputs(args)
+    text = _read_text(args)
+    client = make_client(args)
+    job = client.submit(text, model=args.model, voice=args.voice, format=args.format, ttl_seconds=args.ttl)
+    if not (args.wait or args.output):
+        if args.json:
+            _print_json(job.to_json_dict())
+        else:
+            print(job.job_id)
+        return EXIT_OK
+    if not args.json and args.output != "-":
+        print(job.job_id, flush=True)
+    return _wait_and_save(client, job.job_id, args)
+
+
+@_guarded
+def _wait(args: argparse.Namespace) -> int:
+    _check_outputs(args)
+    return _wait_and_save(make_client(args), args.job_id, args)
+
+
+@_guarded
+def _status(args: argparse.Namespace) -> int:
+    job = make_client(args).get(args.job_id)
+    if args.json:
+        _print_json(job.to_json_dict())
+        return EXIT_OK
+    progress = progress_of(job)
+    rows: list[tuple[str, str | None]] = [
+        ("job", job.job_id),
+        ("status", job.status.value + (f" ({progress.done}/{progress.total} chunks)" if progress else "")),
+        ("model", f"{job.model}, voice {job.voice_id or 'default'}, {job.format}"),
+        ("characters", str(job.characters) if job.characters else None),
+        ("attempts", str(job.attempts)),
+        ("created", _when(job.created_at)),
+        ("started", _when(job.started_at)),
+        ("completed", _when(job.completed_at)),
+        ("expires", _when(job.expires_at)),
+        ("audio", f"{job.mime_type}, {job.size_bytes:,} bytes" if job.size_bytes is not None else None),
+        ("error", job.error),
+    ]
+    for name, value in rows:
+        if value:
+            print(f"{name:<11} {value}")
+    return EXIT_OK
+
+
+def _when(moment: Any) -> str | None:
+    if moment is None:
+        return None
+    return str(moment.astimezone().strftime("%Y-%m-%d %H:%M:%S %Z"))
+
+
+@_guarded
+def _list(args: argparse.Namespace) -> int:
+    if not 1 <= args.limit <= 100:
+        raise UsageError("--limit must be between 1 and 100")
+    client = make_client(args)
+    if args.all:
+        jobs = list(client.iter_jobs(page_size=100))
+        next_cursor = None
+    else:
+        page = client.list_jobs(limit=args.limit)
+        jobs, next_cursor = page.jobs, page.next_cursor
+    if args.json:
+        data: dict[str, Any] = {"jobs": [j.to_json_dict() for j in jobs]}
+        if next_cursor:
+            data["nextCursor"] = next_cursor
+        _print_json(data)
+        return EXIT_OK
+    if not jobs:
+        print("no jobs", file=sys.stderr)
+        return EXIT_OK
+    header = ("JOB ID", "STATUS", "MODEL", "VOICE", "FORMAT", "CHARS", "CREATED")
+    rows = [
+        (j.job_id, j.status.value, j.model, j.voice_id or "-", j.format, str(j.characters),
+         j.created_at.astimezone().strftime("%Y-%m-%d %H:%M:%S"))
+        for j in jobs
+    ]
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    for row in [header, *rows]:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
+    if next_cursor:
+        print(f"(more: --limit up to 100, or --all)", file=sys.stderr)
+    return EXIT_OK
+
+
+@_guarded
+def _download(args: argparse.Namespace) -> int:
+    _check_outputs(args)
+    client = make_client(args)
+    job = client.get(args.job_id)
+    if job.status.is_terminal and job.status.value != "completed":
+        return _outcome(job)
+    if job.status.value != "completed":
+        raise UsageError(f"job {job.job_id} is {job.status.value}; `tts-pipeline wait {job.job_id} -o FILE` waits for it")
+    _save(client, job, args.output or _default_filename(job))
+    if args.json:
+        _print_json(job.to_json_dict())
+    return EXIT_OK
+
+
+@_guarded
+def _delete(args: argparse.Namespace) -> int:
+    client = make_client(args)
+    for job_id in args.job_ids:
+        client.delete(job_id)
+        if args.json:
+            print(json.dumps({"jobId": job_id, "deleted": True}))
+        else:
+            print(f"deleted {job_id}", file=sys.stderr)
+    return EXIT_OK
+
+
+@_guarded
+def _models(args: argparse.Namespace) -> int:
+    models = make_client(args).models()
+    if args.json:
+        _print_json({"models": [m.model_dump(mode="json", by_alias=True) for m in models]})
+        return EXIT_OK
+    for m in models:
+        print(f"{m.id}  ({m.provider})  {m.description}".rstrip())
+        print(f"    voices:  {', '.join(m.voices)}  (default {m.default_voice})")
+        print(f"    formats: {', '.join(m.formats)}  (default {m.default_format})")
+    return EXIT_OK

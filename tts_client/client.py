@@ -1,0 +1,194 @@
+"""The synchronous client: ``Client(api, token).submit(...)``, ``wait()``, ``download()``."""
+
+from __future__ import annotations
+
+import io
+import os
+import secrets
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+from tts_client.backoff import Backoff
+from tts_client.errors import ApiError, ClientError, TransportError, WaitTimeoutError
+from tts_client.models import CreateJobRequest, Download, JobList, JobView, ModelInfo
+from tts_client.transport import Transport
+
+DEFAULT_API_URL = "http://127.0.0.1:8787"
+DEFAULT_WAIT_TIMEOUT = 600.0
+
+
+def job_path(job_id: str) -> str:
+    if not job_id or "/" in job_id or "?" in job_id or "#" in job_id:
+        raise ValueError(f"not a job id: {job_id!r}")
+    return f"/v1/jobs/{job_id}"
+
+
+def create_body(
+    text: str,
+    *,
+    model: str | None = None,
+    voice: str | None = None,
+    format: str | None = None,
+    ttl_seconds: int | None = None,
+) -> dict[str, object]:
+    request = CreateJobRequest(text=text, model=model, voice_id=voice, format=format, ttl_seconds=ttl_seconds)
+    return request.to_json_dict()
+
+
+def is_retryable(exc: ClientError) -> bool:
+    """While polling: a dropped connection or a transient status is retried, anything else is final."""
+    return isinstance(exc, TransportError) or (isinstance(exc, ApiError) and exc.transient)
+
+
+class Client:
+    """Talks to the api Worker (or ``tts-pipeline dev``). Safe to share between threads."""
+
+    def __init__(
+        self,
+        api_url: str = DEFAULT_API_URL,
+        token: str | None = None,
+        *,
+        timeout: float = 30.0,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.transport = Transport(api_url, token, timeout)
+        self._clock = clock
+        self._sleep = sleep
+
+    @property
+    def api_url(self) -> str:
+        return self.transport.base_url
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None  # one connection per request: nothing to close
+
+    # --- jobs -----------------------------------------------------------------
+
+    def submit(
+        self,
+        text: str,
+        *,
+        model: str | None = None,
+        voice: str | None = None,
+        format: str | None = None,
+        ttl_seconds: int | None = None,
+        idempotency_key: str | None = None,
+    ) -> JobView:
+        """Queue a job (``POST /v1/jobs``)."""
+        body = create_body(text, model=model, voice=voice, format=format, ttl_seconds=ttl_seconds)
+        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else None
+        reply = self.transport.request("POST", "/v1/jobs", json_body=body, headers=headers)
+        return JobView.model_validate(reply.json())
+
+    def get(self, job_id: str) -> JobView:
+        return JobView.model_validate(self.transport.request("GET", job_path(job_id)).json())
+
+    def list_jobs(self, *, limit: int | None = None, cursor: str | None = None) -> JobList:
+        """One page of the caller's jobs, newest first."""
+        reply = self.transport.request("GET", "/v1/jobs", query={"limit": limit, "cursor": cursor})
+        return JobList.model_validate(reply.json())
+
+    def iter_jobs(self, *, page_size: int = 100) -> Iterator[JobView]:
+        """Every job of the caller, newest first, following ``nextCursor``."""
+        cursor: str | None = None
+        while True:
+            page = self.list_jobs(limit=page_size, cursor=cursor)
+            yield from page.jobs
+            if not page.next_cursor:
+                return
+            cursor = page.next_cursor
+
+    def delete(self, job_id: str) -> None:
+        """Cancel the job if it is still running and delete its audio and metadata."""
+        self.transport.request("DELETE", job_path(job_id))
+
+    def models(self) -> list[ModelInfo]:
+        data = self.transport.request("GET", "/v1/models").json()
+        return [ModelInfo.model_validate(m) for m in data.get("models", [])]
+
+    # --- audio ----------------------------------------------------------------
+
+    def download(self, job: str | JobView, sink: BinaryIO | str | os.PathLike[str]) -> Download:
+        """Stream a completed job's audio into a file object, or a file at a path.
+
+        A path is written through a temporary file beside it and renamed, so
+        a failed download never leaves a truncated file behind.
+        """
+        url = audio_url(job)
+        if not isinstance(sink, (str, os.PathLike)):
+            return self.transport.download(url, sink)
+        target = Path(sink)
+        # open(..., "xb") rather than mkstemp: the file gets the usual umask
+        # permissions, not mkstemp's 0600.
+        tmp = target.with_name(f".{target.name}.{secrets.token_hex(4)}.part")
+        try:
+            with open(tmp, "xb") as out:
+                info = self.transport.download(url, out)
+            os.replace(tmp, target)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        return info
+
+    def audio_bytes(self, job: str | JobView) -> bytes:
+        buffer = io.BytesIO()
+        self.download(job, buffer)
+        return buffer.getvalue()
+
+    # --- waiting --------------------------------------------------------------
+
+    def wait(
+        self,
+        job_id: str,
+        *,
+        timeout: float = DEFAULT_WAIT_TIMEOUT,
+        backoff: Backoff | None = None,
+        on_update: Callable[[JobView], object] | None = None,
+        sleep: Callable[[float], None] | None = None,
+    ) -> JobView:
+        """Poll until the job is completed, failed or canceled, backing off between polls.
+
+        Returns the finished job whatever its outcome (check ``status``).
+        Dropped connections and transient answers (429, 5xx) are retried until
+        ``timeout``; any other API error is raised. Raises ``WaitTimeoutError``
+        when ``timeout`` seconds pass first. ``on_update`` sees every view polled;
+        ``sleep`` replaces ``time.sleep`` between polls (a progress bar animates in it).
+        """
+        sleep = sleep or self._sleep
+        deadline = self._clock() + timeout
+        delays = (backoff or Backoff()).delays()
+        last: JobView | None = None
+        while True:
+            pause: float | None = None
+            try:
+                last = self.get(job_id)
+            except ClientError as exc:
+                if not is_retryable(exc):
+                    raise
+                pause = exc.retry_after if isinstance(exc, ApiError) else None
+            else:
+                if on_update is not None:
+                    on_update(last)
+                if last.status.is_terminal:
+                    return last
+            remaining = deadline - self._clock()
+            if remaining <= 0:
+                raise WaitTimeoutError(job_id, timeout, last)
+            delay = next(delays)
+            sleep(min(max(delay, pause or 0.0), remaining))
+
+
+def audio_url(job: str | JobView) -> str:
+    """Where a job's audio is: a signed ``audioUrl`` when the server gives one, else the API path."""
+    if isinstance(job, JobView):
+        if job.audio_url and "?" in job.audio_url:
+            return job.audio_url  # signed link: carries its own authorization
+        return f"{job_path(job.job_id)}/audio"
+    return f"{job_path(job)}/audio"
+
