@@ -20,6 +20,7 @@ from shared.config import Settings
 from shared.consumer import ConsumerDeps
 from shared.jobs.rpc import JobsClient
 from shared.logs import JsonLogger
+from shared.reaper import ReaperDeps
 from shared.synthesis.catalogue import Catalogue, default_catalogue
 
 SETTING_NAMES = (
@@ -30,6 +31,12 @@ SETTING_NAMES = (
     "ORPHAN_GRACE_SECONDS",
     "MAX_TEXT_CHARS",
     "REAPER_DRY_RUN",
+    "REAPER_MAX_SECONDS",
+    "REAPER_MAX_OPERATIONS",
+    "REAPER_STUCK_SECONDS",
+    "REAPER_MAX_ATTEMPTS",
+    "REAPER_GIVE_UP_SECONDS",
+    "REAPER_SWEEP_INTERVAL_SECONDS",
     "LEASE_SECONDS",
     "RETRY_BASE_SECONDS",
     "API_TOKENS",
@@ -94,4 +101,16 @@ def consumer_deps(env: Any) -> ConsumerDeps:
         settings=config,
         clock=time.time,
         log=JsonLogger("synth_consumer"),
+    )
+
+
+def reaper_deps(env: Any) -> ReaperDeps:
+    config = settings(env)
+    return ReaperDeps(
+        jobs=jobs_client(env, config),
+        bucket=R2BlobStore(env.TTS_AUDIO_BUCKET),
+        queue=QueueProducerAdapter(env.TTS_JOBS),
+        settings=config,
+        clock=time.time,
+        log=JsonLogger("reaper"),
     )

@@ -69,6 +69,16 @@ class Settings:
     orphan_grace_seconds: int = 3_600
     max_text_chars: int = 100_000
     reaper_dry_run: bool = False
+    # One reaper run's budget: wall seconds and binding calls (R2, Durable
+    # Object RPC, queue), each a subrequest on Cloudflare (docs/reaper.md).
+    reaper_max_seconds: int = 20
+    reaper_max_operations: int = 900
+    # A queued job untouched this long, or a processing job whose lease ran
+    # out this long ago, is stuck: re-sent, re-queued, or failed.
+    reaper_stuck_seconds: int = 900
+    reaper_max_attempts: int = 4  # claims before a stuck job is failed: 1 + the queue's max_retries
+    reaper_give_up_seconds: int = 86_400  # a job not finished this long after creation is failed
+    reaper_sweep_interval_seconds: int = 21_600  # start a new orphan sweep pass at most this often
     lease_seconds: int = 120
     retry_base_seconds: int = 10
     allow_anonymous: bool = False  # only the local runtime on loopback sets this
@@ -85,6 +95,12 @@ class Settings:
             orphan_grace_seconds=_int(env, "ORPHAN_GRACE_SECONDS", 3_600),
             max_text_chars=_int(env, "MAX_TEXT_CHARS", 100_000, minimum=1),
             reaper_dry_run=_bool(env, "REAPER_DRY_RUN", False),
+            reaper_max_seconds=_int(env, "REAPER_MAX_SECONDS", 20, minimum=1),
+            reaper_max_operations=_int(env, "REAPER_MAX_OPERATIONS", 900, minimum=10),
+            reaper_stuck_seconds=_int(env, "REAPER_STUCK_SECONDS", 900, minimum=1),
+            reaper_max_attempts=_int(env, "REAPER_MAX_ATTEMPTS", 4, minimum=1),
+            reaper_give_up_seconds=_int(env, "REAPER_GIVE_UP_SECONDS", 86_400, minimum=1),
+            reaper_sweep_interval_seconds=_int(env, "REAPER_SWEEP_INTERVAL_SECONDS", 21_600),
             lease_seconds=_int(env, "LEASE_SECONDS", 120, minimum=1),
             retry_base_seconds=_int(env, "RETRY_BASE_SECONDS", 10),
             api_tokens=parse_api_tokens(_get(env, "API_TOKENS", None)),

@@ -11,7 +11,7 @@ shard and turns error values back into ``shared.errors`` exceptions.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -35,6 +35,9 @@ RPC_METHODS = (
     "expired",
     "stale",
     "lookup",
+    "repair",
+    "reaperLease",
+    "reaperSave",
 )
 
 
@@ -83,12 +86,42 @@ class _Tenant(_Payload):
 class _Expired(_Payload):
     now: float
     limit: int = Field(ge=1, le=1000)
+    after: tuple[float, str] | None = None
 
 
 class _Stale(_Payload):
     status: JobStatus
     updatedBefore: float
     limit: int = Field(ge=1, le=1000)
+    after: tuple[float, str] | None = None
+
+
+class _RepairItem(_JobId):
+    expectedUpdatedAt: float
+    action: Literal["resend", "requeue", "fail"]
+    error: str = Field(default="", max_length=2000)
+
+
+class _Repair(_Payload):
+    items: list[_RepairItem] = Field(max_length=100)
+
+
+_LEASE_NAME = r"^[a-z][a-z0-9_-]{0,31}$"
+
+
+class _ReaperLease(_Payload):
+    name: str = Field(pattern=_LEASE_NAME)
+    holder: str = Field(min_length=1, max_length=64)
+    now: float
+    until: float
+    peek: bool = False
+
+
+class _ReaperSave(_Payload):
+    name: str = Field(pattern=_LEASE_NAME)
+    holder: str = Field(min_length=1, max_length=64)
+    until: float
+    state: dict[str, str | int | float | bool | None] | None = None
 
 
 class _Create(_Payload):
@@ -158,12 +191,22 @@ class ShardService:
             return s.count_active(_Tenant.model_validate(payload).tenant)
         if method == "expired":
             ep = _Expired.model_validate(payload)
-            return _records(s.expired(ep.now, ep.limit))
+            return _records(s.expired(ep.now, ep.limit, ep.after))
         if method == "stale":
             sp = _Stale.model_validate(payload)
-            return _records(s.stale(sp.status, sp.updatedBefore, sp.limit))
+            return _records(s.stale(sp.status, sp.updatedBefore, sp.limit, sp.after))
         if method == "lookup":
             return _records(s.lookup(_JobIds.model_validate(payload).jobIds))
+        if method == "repair":
+            items = _Repair.model_validate(payload).items
+            repaired = (s.repair(i.jobId, i.expectedUpdatedAt, i.action, i.error) for i in items)
+            return [r.to_rpc() for r in repaired if r is not None]
+        if method == "reaperLease":
+            lp = _ReaperLease.model_validate(payload)
+            return s.reaper_state.lease(lp.name, lp.holder, lp.now, lp.until, peek=lp.peek)
+        if method == "reaperSave":
+            sv = _ReaperSave.model_validate(payload)
+            return s.reaper_state.save(sv.name, sv.holder, sv.until, sv.state)
         raise ValueError(f"unknown RPC method {method!r}")
 
 
@@ -260,15 +303,50 @@ class JobsClient:
             total += int(await self._call(shard, "countActive", {"tenant": tenant}))
         return total
 
-    async def expired(self, shard: str, now: float, limit: int) -> list[JobRecord]:
-        rows = await self._call(shard, "expired", {"now": now, "limit": limit})
+    async def expired(
+        self, shard: str, now: float, limit: int, after: tuple[float, str] | None = None
+    ) -> list[JobRecord]:
+        payload: dict[str, JsonValue] = {"now": now, "limit": limit, "after": list(after) if after else None}
+        rows = await self._call(shard, "expired", payload)
         return [JobRecord.model_validate(r) for r in rows]
 
-    async def stale(self, shard: str, status: JobStatus, updated_before: float, limit: int) -> list[JobRecord]:
-        rows = await self._call(
-            shard, "stale", {"status": status.value, "updatedBefore": updated_before, "limit": limit}
-        )
+    async def stale(
+        self,
+        shard: str,
+        status: JobStatus,
+        updated_before: float,
+        limit: int,
+        after: tuple[float, str] | None = None,
+    ) -> list[JobRecord]:
+        payload: dict[str, JsonValue] = {
+            "status": status.value,
+            "updatedBefore": updated_before,
+            "limit": limit,
+            "after": list(after) if after else None,
+        }
+        rows = await self._call(shard, "stale", payload)
         return [JobRecord.model_validate(r) for r in rows]
+
+    async def repair(self, shard: str, items: Sequence[dict[str, JsonValue]]) -> list[JobRecord]:
+        """Apply up to 100 ``{jobId, expectedUpdatedAt, action, error}`` repairs on
+        one shard; returns the records that were changed (the rest had moved on)."""
+        rows = await self._call(shard, "repair", {"items": list(items)})
+        return [JobRecord.model_validate(r) for r in rows]
+
+    async def reaper_lease(
+        self, shard: str, name: str, holder: str, now: float, until: float, *, peek: bool = False
+    ) -> dict[str, Any]:
+        payload: dict[str, JsonValue] = {"name": name, "holder": holder, "now": now, "until": until, "peek": peek}
+        result = await self._call(shard, "reaperLease", payload)
+        if not isinstance(result, dict):
+            raise BoundaryError(f"shard {shard} returned an unexpected reaperLease reply")
+        return result
+
+    async def reaper_save(
+        self, shard: str, name: str, holder: str, until: float, state: dict[str, JsonValue] | None
+    ) -> bool:
+        payload: dict[str, JsonValue] = {"name": name, "holder": holder, "until": until, "state": state}
+        return bool(await self._call(shard, "reaperSave", payload))
 
     async def lookup(self, job_ids: Sequence[str]) -> dict[str, JobRecord]:
         groups: dict[str, list[str]] = {}

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from shared.errors import IllegalTransitionError, JobNotFoundError, LeaseHeldError
+from shared.jobs.leases import ReaperStateStore
 from shared.jobs.state import can_transition
 from shared.models import JobRecord, JobStatus
 from shared.ports import Clock, SqlPort
@@ -65,6 +66,7 @@ class JobShard:
         self._clock = clock
         for statement in SCHEMA:
             self._sql.exec(statement)
+        self.reaper_state = ReaperStateStore(sql)
 
     # --- reads --------------------------------------------------------------
 
@@ -266,23 +268,87 @@ class JobShard:
 
     # --- reaper queries -----------------------------------------------------
 
-    def expired(self, now: float, limit: int) -> list[JobRecord]:
-        rows = self._sql.exec(
-            f"SELECT {META} FROM jobs WHERE expires_at IS NOT NULL AND expires_at <= ? ORDER BY expires_at LIMIT ?",
-            now,
-            limit,
-        )
+    def expired(self, now: float, limit: int, after: tuple[float, str] | None = None) -> list[JobRecord]:
+        """Jobs whose ``expires_at`` has passed, oldest first; ``after`` is the
+        ``(expires_at, job_id)`` of the previous page's last row (keyset paging)."""
+        if after is None:
+            rows = self._sql.exec(
+                f"SELECT {META} FROM jobs WHERE expires_at IS NOT NULL AND expires_at <= ?"
+                " ORDER BY expires_at, job_id LIMIT ?",
+                now,
+                limit,
+            )
+        else:
+            rows = self._sql.exec(
+                f"SELECT {META} FROM jobs WHERE expires_at IS NOT NULL AND expires_at >= ? AND expires_at <= ?"
+                " AND (expires_at > ? OR job_id > ?) ORDER BY expires_at, job_id LIMIT ?",
+                after[0],
+                now,
+                after[0],
+                after[1],
+                limit,
+            )
         return [_record(r) for r in rows]
 
-    def stale(self, status: JobStatus, updated_before: float, limit: int) -> list[JobRecord]:
-        """Jobs sitting in ``status`` since before ``updated_before``."""
-        rows = self._sql.exec(
-            f"SELECT {META} FROM jobs WHERE status = ? AND updated_at < ? ORDER BY updated_at LIMIT ?",
-            status.value,
-            updated_before,
-            limit,
-        )
+    def stale(
+        self, status: JobStatus, updated_before: float, limit: int, after: tuple[float, str] | None = None
+    ) -> list[JobRecord]:
+        """Jobs sitting in ``status`` since before ``updated_before``, oldest first;
+        ``after`` is the ``(updated_at, job_id)`` of the previous page's last row."""
+        if after is None:
+            rows = self._sql.exec(
+                f"SELECT {META} FROM jobs WHERE status = ? AND updated_at < ? ORDER BY updated_at, job_id LIMIT ?",
+                status.value,
+                updated_before,
+                limit,
+            )
+        else:
+            rows = self._sql.exec(
+                f"SELECT {META} FROM jobs WHERE status = ? AND updated_at >= ? AND updated_at < ?"
+                " AND (updated_at > ? OR job_id > ?) ORDER BY updated_at, job_id LIMIT ?",
+                status.value,
+                after[0],
+                updated_before,
+                after[0],
+                after[1],
+                limit,
+            )
         return [_record(r) for r in rows]
+
+    def repair(self, job_id: str, expected_updated_at: float, action: str, error: str = "") -> JobRecord | None:
+        """The reaper's fix for a stuck job, applied only if the job has not
+        moved since the reaper read it (``updated_at`` unchanged): a
+        compare-and-set, so a job a consumer just claimed is never touched.
+
+        ``resend``: a queued job is stamped (its message is being re-sent);
+        ``requeue``: a processing job whose lease ran out goes back to queued;
+        ``fail``: a queued or processing job fails. Returns the new record, or
+        None when the job is gone, has moved on, or no longer qualifies.
+        """
+
+        def tx() -> JobRecord | None:
+            record = self.get(job_id)
+            if record is None or record.updated_at != expected_updated_at or record.status.is_terminal:
+                return None
+            now = self._clock()
+            if action == "resend":
+                return self._update(job_id) if record.status is JobStatus.QUEUED else None
+            if action == "requeue":
+                if record.status is not JobStatus.PROCESSING or (record.lease_until or 0) > now:
+                    return None
+                return self._update(job_id, status=JobStatus.QUEUED, lease_until=None, error=error[:2000] or None)
+            if action == "fail":
+                return self._update(
+                    job_id,
+                    status=JobStatus.FAILED,
+                    completed_at=now,
+                    expires_at=now + record.ttl_seconds,
+                    lease_until=None,
+                    error=error[:2000] or "failed by the reaper",
+                )
+            raise ValueError(f"unknown repair action {action!r}")
+
+        return self._sql.transaction(tx)
 
     def lookup(self, job_ids: Sequence[str]) -> list[JobRecord]:
         out: list[JobRecord] = []

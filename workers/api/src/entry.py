@@ -64,6 +64,15 @@ class TtsJobDurableObject(DurableObject):
     async def lookup(self, payload: Any) -> Any:
         return self._handle("lookup", payload)
 
+    async def repair(self, payload: Any) -> Any:
+        return self._handle("repair", payload)
+
+    async def reaperLease(self, payload: Any) -> Any:  # noqa: N802 - RPC name
+        return self._handle("reaperLease", payload)
+
+    async def reaperSave(self, payload: Any) -> Any:  # noqa: N802 - RPC name
+        return self._handle("reaperSave", payload)
+
 
 class Default(WorkerEntrypoint):
     _app = None

@@ -1,0 +1,20 @@
+"""What the reaper needs from its runtime."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from shared.config import Settings
+from shared.jobs.rpc import JobsClient
+from shared.logs import JsonLogger
+from shared.ports import BlobStore, Clock, QueueProducer
+
+
+@dataclass
+class ReaperDeps:
+    jobs: JobsClient
+    bucket: BlobStore
+    queue: QueueProducer
+    settings: Settings
+    clock: Clock
+    log: JsonLogger

@@ -1,0 +1,116 @@
+"""Repair: jobs stuck in ``queued`` or ``processing`` are re-sent, re-queued or failed.
+
+- queued, untouched for ``reaper_stuck_seconds``: its queue message was
+  lost (or the dead-letter handler never ran); the message is sent again.
+- processing, whose lease ran out ``reaper_stuck_seconds`` ago: the consumer
+  died and no redelivery picked it up; back to queued, and a message.
+- either, once it has been claimed ``reaper_max_attempts`` times or was
+  created ``reaper_give_up_seconds`` ago: failed, so it expires like any
+  finished job.
+
+Each repair is a compare-and-set on the row (``updated_at`` unchanged since
+the reaper read it), so a job a consumer has just claimed is never touched,
+and of two runs only one repairs a job. The row is changed before the
+message is sent: a run killed in between leaves a queued job without a
+message, which the next stuck window finds and re-sends. A duplicate
+message is harmless (claims are leased, completion is idempotent).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from shared.config import Settings
+from shared.models import JobRecord, JobStatus, SynthesizeJob
+from shared.reaper.budget import Phase
+from shared.reaper.deps import ReaperDeps
+from shared.reaper.lease import RunLease
+from shared.reaper.purge import rotated
+from shared.reaper.report import ReaperReport
+
+PAGE = 100  # repairs per RPC; also Cloudflare's cap of messages per sendBatch
+
+
+def repair_action(record: JobRecord, now: float, settings: Settings) -> tuple[str, str] | None:
+    """What to do with a job found in a stale query: ``(action, error)`` or None."""
+    stuck_for = settings.reaper_stuck_seconds
+    if record.status is JobStatus.QUEUED:
+        if record.updated_at > now - stuck_for:
+            return None
+    elif record.status is JobStatus.PROCESSING:
+        if (record.lease_until or 0) > now - stuck_for:
+            return None
+    else:
+        return None
+    if record.attempts >= settings.reaper_max_attempts:
+        return "fail", f"stuck in {record.status.value}; gave up after {record.attempts} attempts"
+    if record.created_at <= now - settings.reaper_give_up_seconds:
+        return "fail", f"stuck in {record.status.value}; not finished {settings.reaper_give_up_seconds}s after creation"
+    if record.status is JobStatus.QUEUED:
+        return "resend", ""
+    return "requeue", "processing lease ran out; re-queued by the reaper"
+
+
+async def repair_stuck(deps: ReaperDeps, report: ReaperReport, budget: Phase, lease: RunLease) -> None:
+    now = deps.clock()
+    s = deps.settings
+    cutoffs = (
+        (JobStatus.QUEUED, now - s.reaper_stuck_seconds),
+        # updated_at of a processing job is its claim time; its lease ran out lease_seconds later.
+        (JobStatus.PROCESSING, now - s.lease_seconds - s.reaper_stuck_seconds),
+    )
+    for shard in rotated(deps.jobs.shards(), report.run_id):
+        try:
+            for status, cutoff in cutoffs:
+                after: tuple[float, str] | None = None
+                while budget.allows(3 + 1):  # query, repair, send, lease renewal
+                    budget.take("rpc")
+                    page = await deps.jobs.stale(shard, status, cutoff, PAGE, after)
+                    if not page:
+                        break
+                    await _repair_page(deps, report, budget, shard, page, now)
+                    after = (page[-1].updated_at, page[-1].job_id)
+                    if len(page) < PAGE:
+                        break
+        except Exception as exc:
+            report.error(f"repair {shard}", exc)
+        await lease.checkpoint()
+        if not budget.allows(2):
+            return
+
+
+async def _repair_page(
+    deps: ReaperDeps, report: ReaperReport, budget: Phase, shard: str, page: list[JobRecord], now: float
+) -> None:
+    items: list[dict[str, Any]] = []
+    for record in page:
+        decision = repair_action(record, now, deps.settings)
+        if decision is None:
+            continue
+        action, error = decision
+        items.append({"jobId": record.job_id, "expectedUpdatedAt": record.updated_at, "action": action, "error": error})
+    report.stuck_jobs += len(items)
+    if not items:
+        return
+    if report.dry_run:
+        _count(report, [i["action"] for i in items])
+        return
+    budget.take("rpc")
+    repaired = await deps.jobs.repair(shard, items)
+    report.repair_conflicts += len(items) - len(repaired)
+    wanted = {i["jobId"]: i["action"] for i in items}
+    _count(report, [wanted[r.job_id] for r in repaired])
+    bodies = [
+        SynthesizeJob(jobId=r.job_id, shard=shard).model_dump()
+        for r in repaired
+        if r.status is JobStatus.QUEUED
+    ]
+    if bodies:
+        budget.take("send")
+        await deps.queue.send_batch(bodies)
+
+
+def _count(report: ReaperReport, actions: list[str]) -> None:
+    report.resent_jobs += actions.count("resend")
+    report.requeued_jobs += actions.count("requeue")
+    report.failed_jobs += actions.count("fail")

@@ -1,0 +1,17 @@
+"""reaper Worker: the cron-triggered backstop to the R2 lifecycle rule."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from workers import WorkerEntrypoint
+
+from cloudflare_adapters.wiring import reaper_deps
+from shared.reaper import run_reaper
+
+
+class Default(WorkerEntrypoint):
+    async def scheduled(self, controller: Any, env: Any = None, ctx: Any = None) -> None:
+        # Failures are in the run's JSON summary (`errors`); raising would only
+        # add a retry of a run whose work the next cron run picks up anyway.
+        await run_reaper(reaper_deps(self.env))
