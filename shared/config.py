@@ -5,6 +5,7 @@ The same names on both runtimes (DESIGN.md, "Configuration names").
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -42,6 +43,33 @@ def _bool(env: Mapping[str, Any], name: str, default: bool) -> bool:
     if lowered in ("0", "false", "no", "off"):
         return False
     raise ConfigError(f"{name} must be true or false, got {raw!r}")
+
+
+def _secret(env: Mapping[str, Any], name: str) -> str | None:
+    """A credential: surrounding whitespace (a pasted newline) dropped; blank means unset."""
+    value = _get(env, name, None)
+    value = value.strip() if value is not None else None
+    return value or None
+
+
+def _url(env: Mapping[str, Any], name: str, default: str) -> str:
+    value = (_get(env, name, None) or "").strip() or default
+    if not value.startswith(("https://", "http://")):
+        raise ConfigError(f"{name} must be an http(s) URL, got {value!r}")
+    return value.rstrip("/")
+
+
+_NAME = re.compile(r"^[A-Za-z0-9._-]{1,100}$")
+
+
+def _names(env: Mapping[str, Any], name: str) -> tuple[str, ...]:
+    """A comma-separated list of plain identifiers."""
+    raw = _get(env, name, None) or ""
+    values = tuple(v.strip() for v in raw.split(",") if v.strip())
+    bad = [v for v in values if not _NAME.match(v)]
+    if bad:
+        raise ConfigError(f"{name} must be comma-separated ids of letters, digits, '.', '_' or '-'; got {bad[0]!r}")
+    return values
 
 
 def parse_api_tokens(raw: str | None) -> dict[str, str]:
@@ -84,6 +112,21 @@ class Settings:
     allow_anonymous: bool = False  # only the local runtime on loopback sets this
     api_tokens: dict[str, str] = field(default_factory=dict)  # token -> tenant
     signing_key: str | None = None
+    # Synthesis providers: a provider is offered when its credentials are set.
+    # Secrets stay out of repr() so a logged Settings never leaks them.
+    openai_api_key: str | None = field(default=None, repr=False)
+    openai_base_url: str = "https://api.openai.com/v1"
+    elevenlabs_api_key: str | None = field(default=None, repr=False)
+    elevenlabs_base_url: str = "https://api.elevenlabs.io"
+    elevenlabs_voice_ids: tuple[str, ...] = ()  # cloned / library voices offered besides the premade ones
+    gemini_api_key: str | None = field(default=None, repr=False)
+    gemini_base_url: str = "https://generativelanguage.googleapis.com/v1beta"
+    cloudflare_account_id: str | None = None
+    cloudflare_api_token: str | None = field(default=None, repr=False)
+    cloudflare_api_base_url: str = "https://api.cloudflare.com/client/v4"
+    provider_timeout_seconds: int = 60
+    # The most audio one job may produce; it is held in memory once, plus one copy to R2.
+    max_audio_bytes: int = 48_000_000
 
     @classmethod
     def from_env(cls, env: Mapping[str, Any]) -> Settings:
@@ -105,4 +148,16 @@ class Settings:
             retry_base_seconds=_int(env, "RETRY_BASE_SECONDS", 10),
             api_tokens=parse_api_tokens(_get(env, "API_TOKENS", None)),
             signing_key=_get(env, "SIGNING_KEY", None),
+            openai_api_key=_secret(env, "OPENAI_API_KEY"),
+            openai_base_url=_url(env, "OPENAI_BASE_URL", "https://api.openai.com/v1"),
+            elevenlabs_api_key=_secret(env, "ELEVENLABS_API_KEY"),
+            elevenlabs_base_url=_url(env, "ELEVENLABS_BASE_URL", "https://api.elevenlabs.io"),
+            elevenlabs_voice_ids=_names(env, "ELEVENLABS_VOICE_IDS"),
+            gemini_api_key=_secret(env, "GEMINI_API_KEY"),
+            gemini_base_url=_url(env, "GEMINI_BASE_URL", "https://generativelanguage.googleapis.com/v1beta"),
+            cloudflare_account_id=_secret(env, "CLOUDFLARE_ACCOUNT_ID"),
+            cloudflare_api_token=_secret(env, "CLOUDFLARE_API_TOKEN"),
+            cloudflare_api_base_url=_url(env, "CLOUDFLARE_API_BASE_URL", "https://api.cloudflare.com/client/v4"),
+            provider_timeout_seconds=_int(env, "PROVIDER_TIMEOUT_SECONDS", 60, minimum=1),
+            max_audio_bytes=_int(env, "MAX_AUDIO_BYTES", 48_000_000, minimum=1),
         )

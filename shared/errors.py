@@ -60,3 +60,15 @@ class TransientSynthesisError(SynthesisError):
 
 class PermanentSynthesisError(SynthesisError):
     """Raised by a provider when the request can never succeed (bad input, 4xx)."""
+
+
+class HttpClientError(PipelineError):
+    """Raised by an ``HttpClient`` when no HTTP response arrived (base of the two below)."""
+
+
+class HttpTimeoutError(HttpClientError):
+    """Raised by an ``HttpClient`` when the exchange did not finish within its timeout."""
+
+
+class HttpConnectionError(HttpClientError):
+    """Raised by an ``HttpClient`` when the connection failed or the response was unreadable."""

@@ -161,6 +161,8 @@ class SynthesisRequest:
     voice: str | None
     format: str  # "wav", "mp3", ...
     sample_rate: int | None = None
+    speed: float | None = None  # 1.0 is normal; only for models that take it
+    instructions: str | None = None  # delivery direction; only for models that take it
 
 
 @dataclass(frozen=True)
@@ -183,6 +185,52 @@ class Synthesizer(Protocol):
     name: str
 
     async def synthesize(self, request: SynthesisRequest) -> SynthesisResult: ...
+
+
+# --- Outbound HTTP (providers) -----------------------------------------------
+
+
+@dataclass(frozen=True)
+class HttpClientResponse:
+    """A complete HTTP response: the body is read in full; header names are lower case."""
+
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+
+    def header(self, name: str) -> str | None:
+        return self.headers.get(name.lower())
+
+
+class HttpClient(Protocol):
+    """Outbound HTTP for synthesis providers (``fetch`` on Cloudflare, asyncio locally).
+
+    ``timeout`` bounds the whole exchange, body included. Raises
+    ``shared.errors.HttpTimeoutError`` when it runs out and
+    ``HttpConnectionError`` when no response arrives (DNS, refused, reset,
+    TLS, a body too large to hold); any status code is a response, not an error.
+    """
+
+    async def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: Mapping[str, str],
+        body: bytes | None,
+        timeout: float,
+    ) -> HttpClientResponse: ...
+
+
+class AiPort(Protocol):
+    """Workers AI: ``env.AI.run`` on Cloudflare, the REST API elsewhere.
+
+    Returns the model's audio as bytes (aura's binary stream) or its JSON
+    output as a dict (melotts' ``{"audio": base64}``). Raises
+    ``TransientSynthesisError`` / ``PermanentSynthesisError``.
+    """
+
+    async def run(self, model: str, inputs: dict[str, JsonValue], *, timeout: float) -> bytes | dict[str, Any]: ...
 
 
 # --- Time --------------------------------------------------------------------

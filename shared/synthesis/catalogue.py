@@ -9,6 +9,14 @@ to ``Synthesizer`` instances available on this runtime. Cloud providers
 ``Catalogue.validate`` is what the HTTP API calls on job creation (it
 resolves defaults and raises errors naming the request field);
 ``Catalogue.synthesizer_for`` is what the consumer calls to synthesize.
+
+Two text limits: ``max_input_chars`` is what the provider takes in one
+request (longer text is split, see ``shared.synthesis.chunking``);
+``Catalogue.max_job_chars`` is what one job may hold, the smallest of
+``MAX_TEXT_CHARS``, the model's own ``max_job_chars`` and what keeps the
+job's audio under ``max_audio_bytes`` (estimated from ``seconds_per_char``
+and the format's byte rate), because the joined audio is held in a Worker's
+128 MB once, plus one copy on its way to R2.
 """
 
 from __future__ import annotations
@@ -20,16 +28,19 @@ from pydantic import BaseModel, ConfigDict, model_validator
 from pydantic.alias_generators import to_camel
 
 from shared.ports import Synthesizer
+from shared.synthesis.chunking import chunk_texts
 from shared.synthesis.errors import (
     ProviderUnavailableError,
     TextTooLongError,
+    UnjoinableFormatError,
     UnknownModelError,
     UnknownVoiceError,
     UnsupportedFormatError,
+    UnsupportedOptionError,
     UnsupportedSampleRateError,
 )
 from shared.synthesis.espeak import EspeakSynthesizer
-from shared.synthesis.formats import KNOWN_FORMATS, extension_for, mime_type_for
+from shared.synthesis.formats import JOINABLE_FORMATS, KNOWN_FORMATS, extension_for, max_bytes_per_second, mime_type_for
 from shared.synthesis.tone import ToneSynthesizer
 
 __all__ = [
@@ -59,8 +70,17 @@ class ModelSpec(BaseModel):
     default_format: str
     sample_rates: list[int]
     default_sample_rate: int
-    max_input_chars: int
+    max_input_chars: int  # per provider request; longer text is split into several
     description: str = ""
+    # Sample rates per format where they differ (absent: ``sample_rates``); each a subset of it.
+    format_sample_rates: dict[str, list[int]] = {}
+    # A cap of characters per job of this model, whatever the audio size (None: no own cap).
+    max_job_chars: int | None = None
+    # Seconds of audio per character, to estimate a job's audio size (speech is ~0.06-0.08).
+    seconds_per_char: float = 0.08
+    # [min, max] of the request's ``speed``; None when the model takes no speed.
+    speed_range: list[float] | None = None
+    supports_instructions: bool = False
 
     @model_validator(mode="after")
     def _defaults_are_allowed(self) -> ModelSpec:
@@ -77,7 +97,26 @@ class ModelSpec(BaseModel):
             )
         if self.max_input_chars < 1:
             raise ValueError(f"model {self.id!r}: max_input_chars must be positive")
+        for fmt, rates in self.format_sample_rates.items():
+            if fmt not in self.formats or not rates or not set(rates) <= set(self.sample_rates):
+                raise ValueError(f"model {self.id!r}: format_sample_rates[{fmt!r}] must be a format's subset of sample_rates")
+        if self.seconds_per_char <= 0 or (self.max_job_chars is not None and self.max_job_chars < 1):
+            raise ValueError(f"model {self.id!r}: seconds_per_char and max_job_chars must be positive")
+        if self.speed_range is not None and (len(self.speed_range) != 2 or not 0 < self.speed_range[0] <= self.speed_range[1]):
+            raise ValueError(f"model {self.id!r}: speed_range must be [min, max] with 0 < min <= max")
         return self
+
+    def rates_for(self, fmt: str) -> list[int]:
+        """The sample rates the model produces in ``fmt``."""
+        return self.format_sample_rates.get(fmt) or self.sample_rates
+
+    def default_rate_for(self, fmt: str) -> int:
+        rates = self.rates_for(fmt)
+        return self.default_sample_rate if self.default_sample_rate in rates else rates[0]
+
+    def bytes_per_char(self, fmt: str, sample_rate: int, speed: float | None = None) -> float:
+        """Estimated audio bytes per character of text (an upper bound for compressed formats)."""
+        return self.seconds_per_char / (speed or 1.0) * max_bytes_per_second(fmt, sample_rate)
 
     def to_json_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json", by_alias=True)
@@ -132,12 +171,16 @@ class Catalogue:
         *,
         registry: ProviderRegistry | None = None,
         default_model: str | None = None,
+        max_text_chars: int | None = None,
+        max_audio_bytes: int | None = None,
     ) -> None:
         self._specs: dict[str, ModelSpec] = {}
         self.registry = registry if registry is not None else ProviderRegistry()
         for spec in specs:
             self.add(spec)
         self._default_model = default_model
+        self.max_text_chars = max_text_chars
+        self.max_audio_bytes = max_audio_bytes
 
     # --- contents -------------------------------------------------------------
 
@@ -163,6 +206,11 @@ class Catalogue:
     def __contains__(self, model_id: object) -> bool:
         return model_id in self._specs
 
+    def is_available(self, model_id: str) -> bool:
+        """True when ``model_id`` is in the catalogue and its provider is registered here."""
+        spec = self._specs.get(model_id)
+        return spec is not None and spec.provider in self.registry
+
     def __iter__(self) -> Iterator[ModelSpec]:
         return iter(list(self._specs.values()))
 
@@ -186,31 +234,72 @@ class Catalogue:
         *,
         sample_rate: int | None = None,
         text: str | None = None,
+        speed: float | None = None,
+        instructions: str | None = None,
+        require_provider: bool = False,
     ) -> Resolved:
         """Check a request against the catalogue and fill in defaults.
 
         ``None`` means "the default" for each of model, voice, format and
-        sample rate. Raises ``UnknownModelError`` / ``UnknownVoiceError`` /
+        sample rate (the default rate is the model's, or the format's first
+        when the format does not come at that rate). Raises
+        ``UnknownModelError`` / ``ProviderUnavailableError`` (only with
+        ``require_provider``) / ``UnknownVoiceError`` /
         ``UnsupportedFormatError`` / ``UnsupportedSampleRateError`` /
-        ``TextTooLongError``, each with ``.field`` set to the JSON field name
-        and a message listing the allowed values.
+        ``UnsupportedOptionError`` / ``TextTooLongError`` /
+        ``UnjoinableFormatError``, each with ``.field`` set to the JSON field
+        name and a message listing the allowed values.
         """
         model_id = model if model is not None else self.default_model
         if model_id is None:
             raise UnknownModelError(model, self.ids())
         spec = self.get(model_id)
+        if require_provider and spec.provider not in self.registry:
+            raise ProviderUnavailableError(spec.id, spec.provider, self.registry.names())
         voice = voice if voice is not None else spec.default_voice
         if voice not in spec.voices:
             raise UnknownVoiceError(voice, spec.id, spec.voices)
         fmt = format if format is not None else spec.default_format
         if fmt not in spec.formats:
             raise UnsupportedFormatError(fmt, spec.id, spec.formats)
-        rate = sample_rate if sample_rate is not None else spec.default_sample_rate
-        if rate not in spec.sample_rates:
-            raise UnsupportedSampleRateError(rate, spec.id, spec.sample_rates)
-        if text is not None and len(text) > spec.max_input_chars:
-            raise TextTooLongError(len(text), spec.id, spec.max_input_chars)
+        rate = sample_rate if sample_rate is not None else spec.default_rate_for(fmt)
+        if rate not in spec.rates_for(fmt):
+            raise UnsupportedSampleRateError(rate, spec.id, spec.rates_for(fmt), fmt if spec.format_sample_rates else None)
+        if speed is not None:
+            if spec.speed_range is None:
+                raise UnsupportedOptionError("speed", f"model {spec.id!r} takes no speed")
+            low, high = spec.speed_range
+            if not low <= speed <= high:
+                raise UnsupportedOptionError("speed", f"model {spec.id!r} takes a speed from {low:g} to {high:g}", spec.speed_range)
+        if instructions is not None and not spec.supports_instructions:
+            raise UnsupportedOptionError("instructions", f"model {spec.id!r} takes no instructions")
+        if text is not None:
+            self._check_text(spec, fmt, rate, speed, text)
         return Resolved(spec, voice, fmt, rate)
+
+    def max_job_chars(self, spec: ModelSpec, fmt: str, rate: int, speed: float | None = None) -> int | None:
+        """The most characters one job of ``spec`` may hold in ``fmt`` at ``rate`` (None: no limit)."""
+        limits = [n for n in (self.max_text_chars, spec.max_job_chars) if n is not None]
+        if self.max_audio_bytes is not None:
+            limits.append(max(1, int(self.max_audio_bytes // spec.bytes_per_char(fmt, rate, speed))))
+        return min(limits) if limits else None
+
+    def _check_text(self, spec: ModelSpec, fmt: str, rate: int, speed: float | None, text: str) -> None:
+        limit = self.max_job_chars(spec, fmt, rate, speed)
+        if limit is not None and len(text) > limit:
+            detail = ""
+            if self.max_audio_bytes is not None:
+                estimate = len(text) * spec.bytes_per_char(fmt, rate, speed)
+                if estimate > self.max_audio_bytes:
+                    detail = (
+                        f"for {fmt} at {rate} Hz: its audio would be about {estimate / 1e6:.0f} MB and "
+                        f"one job may make at most {self.max_audio_bytes / 1e6:.0f} MB"
+                    )
+            raise TextTooLongError(len(text), spec.id, limit, detail)
+        if fmt not in JOINABLE_FORMATS and len(text.strip()) > spec.max_input_chars:
+            parts = len(chunk_texts(text, spec.max_input_chars))
+            if parts > 1:
+                raise UnjoinableFormatError(fmt, spec.id, parts, spec.max_input_chars, JOINABLE_FORMATS)
 
     def synthesizer_for(self, model_id: str) -> Synthesizer:
         """The synthesizer that runs ``model_id`` here.
@@ -226,8 +315,26 @@ class Catalogue:
         return synthesizer
 
     def to_json_list(self) -> list[dict[str, Any]]:
-        """Every model as camelCase JSON (for a ``GET /v1/models``)."""
+        """Every model as camelCase JSON."""
         return [s.to_json_dict() for s in self._specs.values()]
+
+    def public_models(self) -> list[dict[str, Any]]:
+        """What ``GET /v1/models`` shows: the models whose provider is registered here, with job limits.
+
+        ``maxJobChars`` is for the model's default format and rate (other
+        formats may allow fewer characters: the job's audio is capped in bytes).
+        """
+        out = []
+        for spec in self._specs.values():
+            if spec.provider not in self.registry:
+                continue
+            data = spec.to_json_dict()
+            fmt = spec.default_format
+            data["maxJobChars"] = self.max_job_chars(spec, fmt, spec.default_rate_for(fmt))
+            data["maxAudioBytes"] = self.max_audio_bytes
+            data["joinableFormats"] = [f for f in spec.formats if f in JOINABLE_FORMATS]
+            out.append(data)
+        return out
 
 
 # --- the built-in models -----------------------------------------------------
@@ -247,6 +354,8 @@ def tone_spec() -> ModelSpec:
         # 60 ms a character: 20,000 characters = 20 min = 57.6 MB of WAV at 24 kHz,
         # which still fits a Worker's 128 MB with one copy on the way to R2.
         max_input_chars=20_000,
+        max_job_chars=20_000,
+        seconds_per_char=ToneSynthesizer().char_ms / 1000,
         description="Deterministic beeps (one 60 ms tone per character), offline; for tests and benchmarks.",
     )
 
@@ -263,6 +372,7 @@ def espeak_spec() -> ModelSpec:
         sample_rates=list(e.SAMPLE_RATES),
         default_sample_rate=e.DEFAULT_SAMPLE_RATE,
         max_input_chars=20_000,
+        max_job_chars=20_000,
         description="eSpeak NG formant speech, offline; local runtime only (needs libespeak-ng).",
     )
 
@@ -280,6 +390,8 @@ def default_catalogue(
     *,
     registry: ProviderRegistry | None = None,
     default_model: str | None = "tone",
+    max_text_chars: int | None = None,
+    max_audio_bytes: int | None = None,
 ) -> Catalogue:
     """The built-in catalogue: ``tone``, plus ``espeak`` when ``espeak_available``.
 
@@ -293,4 +405,10 @@ def default_catalogue(
         specs.append(espeak_spec())
     if registry is None:
         registry = default_registry(espeak_available)
-    return Catalogue(specs, registry=registry, default_model=default_model)
+    return Catalogue(
+        specs,
+        registry=registry,
+        default_model=default_model,
+        max_text_chars=max_text_chars,
+        max_audio_bytes=max_audio_bytes,
+    )

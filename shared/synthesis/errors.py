@@ -87,10 +87,11 @@ class UnsupportedSampleRateError(CatalogueError):
 
     field = "sampleRate"
 
-    def __init__(self, rate: object, model: str, allowed: Iterable[int]) -> None:
+    def __init__(self, rate: object, model: str, allowed: Iterable[int], fmt: str | None = None) -> None:
         allowed = tuple(allowed)
+        where = f" in {fmt}" if fmt else ""
         super().__init__(
-            f"sampleRate: model {model!r} does not support sample rate {rate!r}; allowed: {_listing(allowed)}",
+            f"sampleRate: model {model!r} does not support sample rate {rate!r}{where}; allowed: {_listing(allowed)}",
             value=rate,
             allowed=allowed,
         )
@@ -98,13 +99,14 @@ class UnsupportedSampleRateError(CatalogueError):
 
 
 class TextTooLongError(CatalogueError):
-    """Raised when the text exceeds the model's ``max_input_chars``."""
+    """Raised when the text exceeds what one job of the model may synthesize (``Catalogue.max_job_chars``)."""
 
     field = "text"
 
-    def __init__(self, length: int, model: str, limit: int) -> None:
+    def __init__(self, length: int, model: str, limit: int, detail: str = "") -> None:
         super().__init__(
-            f"text: {length} characters exceed the {limit}-character limit of model {model!r}",
+            f"text: {length} characters exceed the {limit}-character limit of model {model!r}"
+            + (f" {detail}" if detail else ""),
             value=length,
             allowed=(),
         )
@@ -135,3 +137,34 @@ class WavFormatError(PermanentSynthesisError, ValueError):
 
 class AudioFormatMismatchError(WavFormatError):
     """Raised when audio parts to be joined differ in rate, channels or sample width."""
+
+
+class Mp3FormatError(PermanentSynthesisError, ValueError):
+    """Raised when bytes are not an MPEG audio (MP3) stream this package can read."""
+
+
+class UnjoinableFormatError(CatalogueError):
+    """Raised when long text needs several provider requests but the format's parts cannot be joined."""
+
+    field = "format"
+
+    def __init__(self, fmt: str, model: str, parts: int, limit: int, joinable: Iterable[str]) -> None:
+        joinable = tuple(joinable)
+        super().__init__(
+            f"format: the text needs {parts} requests to model {model!r} (at most {limit} characters each), "
+            f"and {fmt!r} audio cannot be joined safely; use one of {_listing(joinable)}, "
+            f"or send at most {limit} characters",
+            value=fmt,
+            allowed=joinable,
+        )
+        self.model = model
+        self.parts = parts
+        self.limit = limit
+
+
+class UnsupportedOptionError(CatalogueError):
+    """Raised when a request sets ``speed`` or ``instructions`` on a model that does not take it (or out of range)."""
+
+    def __init__(self, field: str, message: str, allowed: Iterable[object] = ()) -> None:
+        self.field = field
+        super().__init__(f"{field}: {message}", allowed=allowed)

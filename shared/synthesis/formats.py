@@ -34,6 +34,25 @@ _EXTENSION = {fmt: fmt for fmt in _MIME}
 
 KNOWN_FORMATS: tuple[str, ...] = tuple(_MIME)
 
+# Formats whose parts ``shared.synthesis.longform`` can join into one file:
+# WAV and raw PCM sample-exactly, MP3 frame by frame. Ogg (opus, vorbis),
+# FLAC and AAC carry stream-wide headers, granule positions or sample
+# counts, so concatenating files would not give a valid file.
+JOINABLE_FORMATS: tuple[str, ...] = ("wav", "pcm", "mp3")
+
+# Upper bounds of bytes per second of mono speech, for sizing a job before it
+# runs (``ModelSpec.estimated_audio_bytes``). Compressed formats are taken at
+# the highest bitrate the providers here produce (192 kbit/s MP3 and AAC,
+# 128 kbit/s Opus); FLAC at PCM size, its worst case.
+_COMPRESSED_BYTES_PER_SECOND = {"mp3": 24_000, "aac": 24_000, "opus": 16_000, "ogg": 16_000}
+
+
+def max_bytes_per_second(fmt: str, sample_rate: int) -> int:
+    """An upper bound of the bytes one second of mono audio takes in ``fmt`` at ``sample_rate``."""
+    if fmt in _COMPRESSED_BYTES_PER_SECOND:
+        return _COMPRESSED_BYTES_PER_SECOND[fmt]
+    return sample_rate * 2  # wav, pcm, flac: 16-bit mono PCM
+
 
 def mime_type_for(fmt: str, *, sample_rate: int | None = None, channels: int = 1) -> str:
     """The MIME type of ``fmt``; for ``pcm`` with a known rate, with ``rate``/``channels`` parameters.
