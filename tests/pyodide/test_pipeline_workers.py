@@ -35,7 +35,7 @@ def api(harness: Harness) -> str:
     harness.add_workers(
         {
             "api": worker_spec(
-                REPO_ROOT / "workers/api", secrets={"API_TOKENS": f"alice:{TOKEN}", "SIGNING_KEY": "test-key"}
+                REPO_ROOT / "workers/api", secrets={"API_TOKENS": f"alice:{TOKEN}", "SIGNING_KEY": "pyodide-tier-signing-key-0123456789abcdef"}
             ),
             # Tests do not wait for fuller batches (wrangler says 5 s).
             "synth_consumer": worker_spec(
