@@ -1,0 +1,136 @@
+"""run_reaper on in-memory fakes: the summary, the budget, errors, dry run."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import pytest
+
+from shared.config import Settings
+from shared.consumer import object_metadata
+from shared.keys import audio_key
+from shared.logs import JsonLogger
+from shared.models import JobRecord, JobStatus
+from shared.reaper import ReaperDeps, run_reaper
+from shared.reaper.lease import LEASE_NAME, LEASE_SHARD
+from tests.fakes import FakeClock, MemoryBucket, MemoryQueue, MemoryShards
+
+SHARDS = 2
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def shards(clock: FakeClock) -> MemoryShards:
+    return MemoryShards(clock, shard_count=SHARDS)
+
+
+@pytest.fixture
+def bucket(clock: FakeClock) -> MemoryBucket:
+    return MemoryBucket(clock)
+
+
+@pytest.fixture
+def logs() -> io.StringIO:
+    return io.StringIO()
+
+
+def deps(shards: MemoryShards, bucket: MemoryBucket, clock: FakeClock, logs: io.StringIO, **settings: object) -> ReaperDeps:
+    config = Settings(shard_count=SHARDS, reaper_sweep_interval_seconds=0, **settings)  # type: ignore[arg-type]
+    return ReaperDeps(shards.client, bucket, MemoryQueue(), config, clock, JsonLogger("reaper", logs))
+
+
+async def completed(shards: MemoryShards, bucket: MemoryBucket, clock: FakeClock, n: int, ttl: int = 60) -> JobRecord:
+    job_id = f"{n:032x}"
+    now = clock()
+    record = JobRecord(job_id=job_id, tenant="t", status=JobStatus.QUEUED, text="x", model="tone", format="wav",
+                       created_at=now, updated_at=now, ttl_seconds=ttl)
+    await shards.client.create(record)
+    claimed = await shards.client.claim(job_id, 120)
+    key = audio_key(job_id, now, "wav")
+    info = await bucket.put(key, b"audio", content_type="audio/wav", custom_metadata=object_metadata(claimed, now))
+    return await shards.client.complete(job_id, audio_key=key, mime_type="audio/wav", size_bytes=info.size,
+                                        etag=info.etag, characters=1)
+
+
+async def test_a_run_logs_one_json_summary_with_fixed_keys(
+    shards: MemoryShards, bucket: MemoryBucket, clock: FakeClock, logs: io.StringIO
+) -> None:
+    await completed(shards, bucket, clock, 1)
+    clock.advance(61)
+    report = await run_reaper(deps(shards, bucket, clock, logs))
+    lines = [json.loads(line) for line in logs.getvalue().splitlines()]
+    assert len(lines) == 1
+    summary = lines[0]
+    assert summary["event"] == "reaper_run" and summary["worker"] == "reaper"
+    for key in ("runId", "dryRun", "expiredJobs", "deletedObjects", "deletedJobs", "scannedObjects",
+                "deletedOrphans", "resentJobs", "requeuedJobs", "failedJobs", "errors", "durationMs", "calls"):
+        assert key in summary
+    assert summary["deletedJobs"] == 1 and summary["runId"] == report.run_id
+    assert "cursor" in report.to_json_dict()
+
+
+async def test_a_small_budget_stops_the_purge_and_the_next_runs_finish_it(
+    shards: MemoryShards, bucket: MemoryBucket, clock: FakeClock, logs: io.StringIO
+) -> None:
+    for n in range(2_500):
+        await completed(shards, bucket, clock, n)
+    clock.advance(61)
+    reaper = deps(shards, bucket, clock, logs, reaper_max_operations=12)
+    first = await run_reaper(reaper)
+    assert first.budget_exhausted and 0 < first.deleted_jobs < 2_500
+    assert sum(first.calls.values()) <= 12
+    total = first.deleted_jobs
+    for _ in range(10):
+        total += (await run_reaper(reaper)).deleted_jobs
+        if total == 2_500:
+            break
+    assert total == 2_500 and bucket.objects == {}
+
+
+class BrokenDeletes(MemoryBucket):
+    async def delete(self, keys: object) -> None:
+        raise ConnectionError("R2 unavailable")
+
+
+async def test_a_failing_bucket_is_reported_and_no_row_loses_its_audio_first(
+    shards: MemoryShards, clock: FakeClock, logs: io.StringIO
+) -> None:
+    bucket = BrokenDeletes(clock)
+    record = await completed(shards, bucket, clock, 7)
+    clock.advance(61)
+    report = await run_reaper(deps(shards, bucket, clock, logs))
+    assert report.errors and any("R2 unavailable" in e for e in report.errors)
+    assert await shards.client.get(record.job_id) is not None  # rows stay until their audio is gone
+    assert record.audio_key in bucket.objects
+
+
+async def test_the_sweep_waits_for_its_interval_between_passes(
+    shards: MemoryShards, bucket: MemoryBucket, clock: FakeClock, logs: io.StringIO
+) -> None:
+    await completed(shards, bucket, clock, 1, ttl=86_400)
+    reaper = deps(shards, bucket, clock, logs)
+    reaper.settings = Settings(shard_count=SHARDS, reaper_sweep_interval_seconds=3600)
+    assert (await run_reaper(reaper)).sweep_pass_complete
+    clock.advance(60)
+    assert (await run_reaper(reaper)).sweep == "waiting"
+    clock.advance(3600)
+    assert (await run_reaper(reaper)).sweep == "ran"
+
+
+async def test_dry_run_writes_nothing_at_all(
+    shards: MemoryShards, bucket: MemoryBucket, clock: FakeClock, logs: io.StringIO
+) -> None:
+    await completed(shards, bucket, clock, 1)
+    clock.advance(61)
+    shards.calls.clear()
+    report = await run_reaper(deps(shards, bucket, clock, logs, reaper_dry_run=True))
+    assert report.dry_run and report.deleted_jobs == 1 and len(bucket.objects) == 1
+    written = {m for _, m in shards.calls} - {"reaperLease", "expired", "stale", "lookup"}
+    assert written == set()
+    lease = await shards.client.reaper_lease(LEASE_SHARD, LEASE_NAME, "probe", clock(), clock() + 1, peek=True)
+    assert lease["holder"] is None  # the dry run took no lease
