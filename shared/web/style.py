@@ -14,10 +14,10 @@ CSS = """
 * { box-sizing: border-box; }
 body { margin: 0; background: var(--bg); color: var(--fg); }
 header { display: flex; align-items: center; justify-content: space-between; gap: 1rem;
-         padding: 1rem max(1rem, calc((100vw - 56rem) / 2)); border-bottom: 1px solid var(--line); background: var(--card); }
+         padding: 1rem max(1rem, calc((100vw - 56rem) / 2 + 1rem)); border-bottom: 1px solid var(--line); background: var(--card); }
 header h1 { font-size: 1.25rem; margin: 0; }
 header h1 span { color: var(--accent); }
-main { max-width: 56rem; margin: 0 auto; padding: 1rem; display: grid; gap: 1rem; }
+main { max-width: 56rem; margin: 0 auto; padding: 1rem 1rem 2rem; display: grid; gap: 1rem; }
 section.card { background: var(--card); border: 1px solid var(--line); border-radius: var(--radius); padding: 1rem 1.25rem; }
 h2 { font-size: 1.05rem; margin: 0 0 .75rem; }
 label { display: block; font-weight: 600; font-size: .9rem; margin-bottom: .25rem; }

@@ -1,0 +1,188 @@
+"""``tts-pipeline submit|wait|status|list|download|delete|models`` as a user runs them.
+
+Each command runs as a real process against the local runtime (a process
+too) on loopback; the cases the real pipeline reaches only by chance (a
+failed job, a job that outlives the timeout) use a scripted fake API.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.fake_api import Canned, FakeApi, job_json, serve
+from tests.integration.harness import Pipeline
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[2]
+TOKEN = "carol-token"
+
+
+@dataclass
+class Run:
+    code: int
+    stdout: bytes
+    stderr: str
+
+    @property
+    def out(self) -> str:
+        return self.stdout.decode()
+
+    def json(self) -> dict:  # type: ignore[type-arg]
+        return json.loads(self.stdout)
+
+
+@pytest.fixture(scope="module")
+def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
+    p = Pipeline(tmp_path_factory.mktemp("cli"), env={"API_TOKENS": f"carol:{TOKEN}"}).start()
+    yield p
+    p.stop()
+
+
+def cli(*args: str, api: str | None = None, token: str | None = TOKEN, stdin: bytes = b"", cwd: Path = ROOT) -> Run:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TTS_API_")}
+    if api is not None:
+        env["TTS_API_URL"] = api
+    if token is not None:
+        env["TTS_API_TOKEN"] = token
+    env["PYTHONPATH"] = str(ROOT)
+    done = subprocess.run(
+        [sys.executable, "-m", "local_runtime.cli", *args],
+        input=stdin, capture_output=True, env=env, cwd=cwd, timeout=120,
+    )
+    return Run(done.returncode, done.stdout, done.stderr.decode())
+
+
+@pytest.fixture
+def url(pipeline: Pipeline) -> str:
+    return f"http://127.0.0.1:{pipeline.port}"
+
+
+def test_submit_prints_only_the_job_id(url: str) -> None:
+    run = cli("submit", "Hello there", "-m", "tone", api=url)
+    assert run.code == 0, run.stderr
+    assert len(run.out.strip()) == 32 and run.out.count("\n") == 1
+
+
+def test_text_from_stdin_waits_and_saves_the_audio(url: str, tmp_path: Path) -> None:
+    target = tmp_path / "hello.wav"
+    run = cli("submit", "--wait", "-o", str(target), "-m", "tone", api=url, stdin=b"Hello from stdin\n")
+    assert run.code == 0, run.stderr
+    job_id = run.out.strip()
+    assert target.read_bytes()[:4] == b"RIFF"
+    # Not a terminal: progress comes as plain lines on stderr, never on stdout.
+    assert f"job {job_id}: completed" in run.stderr and "\r" not in run.stderr
+    assert "saved" in run.stderr
+
+
+def test_text_from_a_file_with_json_output(url: str, tmp_path: Path) -> None:
+    text = "Read from a file.\nTwo lines of it."
+    source = tmp_path / "speech.txt"
+    source.write_text(text + "\n", encoding="utf-8")
+    run = cli("submit", "-f", str(source), "--wait", "--json", "-m", "tone", api=url)
+    assert run.code == 0, run.stderr
+    job = run.json()
+    assert job["status"] == "completed" and job["characters"] == len(text)
+
+
+def test_dash_o_dash_streams_the_audio_to_stdout(url: str) -> None:
+    run = cli("submit", "to stdout", "-m", "tone", "-o", "-", api=url)
+    assert run.code == 0, run.stderr
+    assert run.stdout[:4] == b"RIFF"
+
+
+def test_status_list_download_delete(url: str, tmp_path: Path) -> None:
+    job_id = cli("submit", "a job to manage", "-m", "tone", "--wait", api=url).out.strip()
+
+    status = cli("status", job_id, "--json", api=url)
+    assert status.code == 0 and status.json()["status"] == "completed"
+    human = cli("status", job_id, api=url)
+    assert "completed" in human.out and job_id in human.out
+
+    listed = cli("list", "--json", "--limit", "100", api=url)
+    assert job_id in [j["jobId"] for j in listed.json()["jobs"]]
+    assert job_id in cli("list", api=url).out
+
+    download = cli("download", job_id, api=url, cwd=tmp_path)
+    assert download.code == 0, download.stderr
+    assert (tmp_path / f"{job_id}.wav").read_bytes()[:4] == b"RIFF"
+
+    assert cli("delete", job_id, api=url).code == 0
+    gone = cli("status", job_id, api=url)
+    assert gone.code == 2 and "404" in gone.stderr
+
+
+def test_wait_on_an_existing_job(url: str, tmp_path: Path) -> None:
+    job_id = cli("submit", "wait for me", "-m", "tone", api=url).out.strip()
+    run = cli("wait", job_id, "-o", str(tmp_path / "w.wav"), "--json", api=url)
+    assert run.code == 0, run.stderr
+    assert run.json()["jobId"] == job_id and (tmp_path / "w.wav").stat().st_size > 0
+
+
+def test_models_lists_what_can_be_asked_for(url: str) -> None:
+    run = cli("models", api=url)
+    assert run.code == 0 and "tone" in run.out and "voices:" in run.out
+    assert "tone" in [m["id"] for m in cli("models", "--json", api=url).json()["models"]]
+
+
+def test_flags_override_the_environment(url: str) -> None:
+    run = cli("list", "--api", url, "--token", TOKEN, api="http://127.0.0.1:9", token="wrong")
+    assert run.code == 0, run.stderr
+
+
+def test_an_invalid_field_exits_2_naming_it(url: str) -> None:
+    run = cli("submit", "hi", "-m", "no-such-model", api=url)
+    assert run.code == 2 and "model" in run.stderr and run.out == ""
+
+
+def test_a_missing_token_exits_2_with_a_hint(url: str) -> None:
+    run = cli("list", api=url, token=None)
+    assert run.code == 2 and "401" in run.stderr and "--token" in run.stderr
+
+
+def test_an_unreachable_api_exits_2(tmp_path: Path) -> None:
+    with serve(FakeApi()) as gone:
+        url = gone.url
+    run = cli("status", "a" * 32, api=url)
+    assert run.code == 2 and "tts-pipeline status:" in run.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "stdin", "message"),
+    [
+        (("submit",), b"   \n", "empty"),
+        (("submit", "text", "-f", "x.txt"), b"", "not both"),
+        (("submit", "text", "-o", "-", "--json"), b"", "standard output"),
+        (("list", "--limit", "0"), b"", "--limit"),
+    ],
+)
+def test_usage_errors_exit_2(args: tuple[str, ...], stdin: bytes, message: str) -> None:
+    run = cli(*args, api="http://127.0.0.1:9", stdin=stdin)
+    assert run.code == 2 and message in run.stderr
+
+
+def test_a_failed_job_exits_1() -> None:
+    job = "c" * 32
+    with serve(FakeApi()) as api:
+        api.on("GET", f"/v1/jobs/{job}", Canned.json(200, job_json(job, "failed", error="provider refused")))
+        run = cli("wait", job, "--json", api=api.url)
+    assert run.code == 1 and "provider refused" in run.stderr
+    assert run.json()["status"] == "failed"
+
+
+def test_a_job_that_outlives_the_timeout_exits_3() -> None:
+    job = "d" * 32
+    with serve(FakeApi()) as api:
+        api.on("POST", "/v1/jobs", Canned.json(202, job_json(job, "queued")))
+        api.on("GET", f"/v1/jobs/{job}", Canned.json(200, job_json(job, "processing")))
+        run = cli("submit", "slow", "--wait", "--timeout", "0.5", "--json", api=api.url)
+    assert run.code == 3 and f"tts-pipeline wait {job}" in run.stderr
+    assert run.json()["status"] == "processing"

@@ -1,0 +1,147 @@
+"""The web page at ``/``: served with a strict CSP, and used end to end in headless Chromium.
+
+In the browser: ask for the token, submit text, watch the job finish, play
+the audio (the <audio> element loads with a non-zero duration), download
+it, see it in the recent jobs, delete it.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.integration.browser import chromium, chromium_path
+from tests.integration.harness import Pipeline
+
+pytestmark = pytest.mark.slow
+
+TOKEN = "dana-token"
+
+
+@pytest.fixture(scope="module")
+def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
+    p = Pipeline(tmp_path_factory.mktemp("web"), env={"API_TOKENS": f"dana:{TOKEN}"}).start()
+    yield p
+    p.stop()
+
+
+def _inline(html: str, tag: str) -> str:
+    match = re.search(rf"<{tag}>(.*?)</{tag}>", html, re.S)
+    assert match, tag
+    return match.group(1)
+
+
+def _sha256(text: str) -> str:
+    return "sha256-" + base64.b64encode(hashlib.sha256(text.encode()).digest()).decode()
+
+
+def test_page_is_served_without_a_token_under_a_strict_csp(pipeline: Pipeline) -> None:
+    reply = pipeline.request("GET", "/")
+    assert reply.status == 200
+    assert reply.headers["content-type"] == "text/html; charset=utf-8"
+    html = reply.body.decode()
+    csp = reply.headers["content-security-policy"]
+    # Only the page's own inline script and style may run, by hash.
+    assert f"script-src '{_sha256(_inline(html, 'script'))}'" in csp
+    assert f"style-src '{_sha256(_inline(html, 'style'))}'" in csp
+    assert "default-src 'none'" in csp and "connect-src 'self'" in csp
+    markup = re.sub(r"<(script|style)>.*?</\1>", "", html, flags=re.S)
+    assert not re.search(r"\sstyle=", markup) and not re.search(r"\son[a-z]+=", markup)  # CSP would block them
+    again = pipeline.request("GET", "/", headers={"If-None-Match": reply.headers["etag"]})
+    assert again.status == 304 and again.body == b""
+    assert pipeline.request("HEAD", "/").status == 200
+
+
+def test_page_is_not_part_of_the_api_document(pipeline: Pipeline) -> None:
+    assert "/" not in pipeline.request("GET", "/openapi.json").json()["paths"]
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    if chromium_path() is None:
+        pytest.skip("chromium is not installed: run tools/setup_browser.sh (Debian package 'chromium')")
+    pytest.importorskip("playwright.sync_api", reason="playwright (PyPI) is not installed: pip install -e '.[test]'")
+    with chromium() as launched:
+        yield launched
+
+
+def test_submit_wait_play_download_in_the_browser(pipeline: Pipeline, browser: Any, tmp_path: Path) -> None:
+    context = browser.new_context(accept_downloads=True)
+    page = context.new_page()
+    problems: list[str] = []
+    page.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
+    page.on("console", lambda msg: problems.append(f"console: {msg.text}") if msg.type == "error" else None)
+    try:
+        page.goto(f"http://127.0.0.1:{pipeline.port}/")
+
+        # GIVEN a server that wants a token: the page asks for it.
+        page.get_by_label("API token").first.wait_for()
+        assert page.locator("#token-panel").is_visible()
+        page.fill("#token-input", TOKEN)
+        page.click("#token-form button[type=submit]")
+        assert page.locator("#token-panel").is_hidden()
+        problems.clear()  # Chromium logs the expected 401 of the first, tokenless listing
+
+        # WHEN text is typed, a model and voice picked, and submitted
+        page.get_by_label("Text").fill("Hello from a headless browser")
+        page.get_by_label("Model").select_option("tone")
+        page.get_by_label("Voice").select_option("high")
+        page.get_by_role("button", name="Speak").click()
+
+        # THEN the job completes, the audio plays, and it can be downloaded
+        page.wait_for_selector("#job-status.completed", timeout=60_000)
+        job_id = page.inner_text("#job-id")
+        page.wait_for_function("document.getElementById('player').duration > 0", timeout=30_000)
+        assert page.evaluate("document.getElementById('player').duration") > 0
+        page.evaluate("document.getElementById('player').play()")  # resolves: the blob is playable
+
+        with page.expect_download() as download_info:
+            page.get_by_role("link", name=re.compile("Download")).click()
+        download = download_info.value
+        assert download.suggested_filename == f"{job_id}.wav"
+        saved = tmp_path / download.suggested_filename
+        download.save_as(saved)
+        served = pipeline.request("GET", f"/v1/jobs/{job_id}/audio", token=TOKEN)
+        assert saved.read_bytes() == served.body and served.body[:4] == b"RIFF"
+
+        # AND it is listed among the recent jobs, from where it can be deleted
+        row = page.locator(f"#jobs tbody tr[data-job-id='{job_id}']")
+        row.wait_for()
+        assert "high" in row.inner_text()
+        row.get_by_role("button", name=re.compile("^Delete")).click()
+        row.wait_for(state="detached")
+        assert pipeline.request("GET", f"/v1/jobs/{job_id}", token=TOKEN).status == 404
+
+        # AND the token was kept for the next visit
+        page.reload()
+        page.wait_for_selector("#model option", state="attached")
+        assert page.locator("#token-panel").is_hidden()
+        assert problems == []
+    finally:
+        context.close()
+
+
+def test_a_bad_text_shows_the_servers_message(pipeline: Pipeline, browser: Any) -> None:
+    context = browser.new_context()
+    page = context.new_page()
+    try:
+        page.add_init_script(f"localStorage.setItem('tts.token', {TOKEN!r})")
+        page.goto(f"http://127.0.0.1:{pipeline.port}/")
+        page.wait_for_selector("#model option", state="attached")
+        page.get_by_label("Text").fill("   ")
+        page.get_by_role("button", name="Speak").click()
+        assert "Type some text" in page.locator("#error").inner_text()
+        page.get_by_label("Text").fill("x" * 50)
+        page.evaluate("document.getElementById('text').removeAttribute('maxlength')")
+        page.evaluate("document.getElementById('format').add(new Option('flac', 'flac', true, true))")
+        page.get_by_role("button", name="Speak").click()
+        page.wait_for_function("document.getElementById('error').textContent.length > 0")
+        assert "format" in page.locator("#error").inner_text()
+    finally:
+        context.close()
