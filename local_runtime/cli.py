@@ -9,6 +9,7 @@ import signal
 import sys
 from collections.abc import Sequence
 
+from local_runtime.lifecycle import add_r2_commands
 from shared.errors import ConfigError
 from tts_client.cli import add_client_commands
 
@@ -32,6 +33,12 @@ def _dev(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bench(args: argparse.Namespace) -> int:
+    from bench.__main__ import main as bench_main  # bench/ of this checkout
+
+    return bench_main(args.bench_args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tts-pipeline", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -40,7 +47,11 @@ def build_parser() -> argparse.ArgumentParser:
     dev.add_argument("--port", type=int, default=8787)
     dev.add_argument("--data-dir", default=".tts-data", help="where jobs, audio and queues are kept")
     dev.set_defaults(func=_dev)
+    bench = sub.add_parser("bench", add_help=False, help="run the benchmarks, rewrite docs/benchmarks.md")
+    bench.add_argument("bench_args", nargs=argparse.REMAINDER)
+    bench.set_defaults(func=_bench)
     add_client_commands(sub)  # submit, wait, status, list, download, delete, models
+    add_r2_commands(sub)  # r2 lifecycle show|apply|check
     return parser
 
 
