@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from shared.errors import ConfigError
+from shared.security import tokens as _tokens
 
 
 def _get(env: Mapping[str, Any], name: str, default: str | None) -> str | None:
@@ -73,19 +74,60 @@ def _names(env: Mapping[str, Any], name: str) -> tuple[str, ...]:
 
 
 def parse_api_tokens(raw: str | None) -> dict[str, str]:
-    """``tenant:token,tenant2:token2`` -> ``{token: tenant}``."""
-    tokens: dict[str, str] = {}
+    """``tenant:token`` or ``tenant:sha256:<hex>`` pairs -> ``{sha256 hex of token: tenant}``."""
+    return _tokens.parse_api_tokens(raw)
+
+
+def _signing_key(env: Mapping[str, Any], name: str) -> str | None:
+    value = _get(env, name, None)
+    value = value.strip() if value is not None else None
+    if not value:
+        return None
+    if len(value) < 32:
+        raise ConfigError(f"{name} must be at least 32 characters (try: python -c 'import secrets; print(secrets.token_urlsafe(32))')")
+    return value
+
+
+def _timestamp(env: Mapping[str, Any], name: str) -> float | None:
+    """Unix seconds or an ISO 8601 date-time (``2026-12-01T00:00:00Z``)."""
+    raw = (_get(env, name, None) or "").strip()
     if not raw:
-        return tokens
-    for pair in raw.split(","):
-        pair = pair.strip()
-        if not pair:
-            continue
-        tenant, sep, token = pair.partition(":")
-        if not sep or not tenant.strip() or not token.strip():
-            raise ConfigError("API_TOKENS must be comma-separated tenant:token pairs")
-        tokens[token.strip()] = tenant.strip()
-    return tokens
+        return None
+    try:
+        return float(raw)
+    except ValueError:
+        pass
+    from datetime import datetime, timezone
+
+    try:
+        parsed = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be unix seconds or an ISO 8601 date-time, got {raw!r}") from exc
+    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)).timestamp()
+
+
+def _rate(env: Mapping[str, Any], name: str, default: tuple[int, int]) -> tuple[int, int]:
+    """``limit/period`` with period 10 or 60 (the Workers Rate Limiting binding's); ``0`` turns it off."""
+    raw = (_get(env, name, None) or "").strip()
+    if not raw:
+        return default
+    if raw == "0":
+        return (0, default[1])
+    limit, sep, period = raw.partition("/")
+    try:
+        parsed = (int(limit), int(period) if sep else 60)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be LIMIT/PERIOD such as 100/60, got {raw!r}") from exc
+    if parsed[0] < 0 or parsed[1] not in (10, 60):
+        raise ConfigError(f"{name}: limit must be >= 0 and period 10 or 60 seconds, got {raw!r}")
+    return parsed
+
+
+def _words(env: Mapping[str, Any], name: str, default: tuple[str, ...]) -> tuple[str, ...]:
+    raw = _get(env, name, None)
+    if raw is None:
+        return default
+    return tuple(w.strip().lower() for w in raw.split(",") if w.strip())
 
 
 @dataclass(frozen=True)
@@ -110,8 +152,22 @@ class Settings:
     lease_seconds: int = 120
     retry_base_seconds: int = 10
     allow_anonymous: bool = False  # only the local runtime on loopback sets this
-    api_tokens: dict[str, str] = field(default_factory=dict)  # token -> tenant
-    signing_key: str | None = None
+    api_tokens: dict[str, str] = field(default_factory=dict, repr=False)  # sha256 hex of token -> tenant
+    signing_key: str | None = field(default=None, repr=False)
+    # --- trust (docs/security.md) ---
+    signing_key_previous: str | None = field(default=None, repr=False)  # accepted until the date below
+    signing_key_previous_until: float | None = None
+    signed_url_ttl_seconds: int = 3_600
+    public_base_url: str | None = None  # for absolute links in webhook payloads
+    max_body_bytes: int | None = None  # None: room for MAX_TEXT_CHARS of 4-byte UTF-8, escaped
+    job_rate_limit: int = 100  # job creations per tenant per job_rate_period; 0 turns it off
+    job_rate_period: int = 60
+    max_jobs_in_flight: int = 100  # queued + processing jobs per tenant; 0: no cap
+    webhook_schemes: tuple[str, ...] = ("https",)
+    webhook_allowed_hosts: tuple[str, ...] = ()  # exempt from the private-address refusal; tests only
+    webhook_max_attempts: int = 6
+    webhook_retry_base_seconds: int = 30
+    webhook_timeout_seconds: int = 10
     # Synthesis providers: a provider is offered when its credentials are set.
     # Secrets stay out of repr() so a logged Settings never leaks them.
     openai_api_key: str | None = field(default=None, repr=False)
@@ -147,7 +203,20 @@ class Settings:
             lease_seconds=_int(env, "LEASE_SECONDS", 120, minimum=1),
             retry_base_seconds=_int(env, "RETRY_BASE_SECONDS", 10),
             api_tokens=parse_api_tokens(_get(env, "API_TOKENS", None)),
-            signing_key=_get(env, "SIGNING_KEY", None),
+            signing_key=_signing_key(env, "SIGNING_KEY"),
+            signing_key_previous=_signing_key(env, "SIGNING_KEY_PREVIOUS"),
+            signing_key_previous_until=_timestamp(env, "SIGNING_KEY_PREVIOUS_UNTIL"),
+            signed_url_ttl_seconds=_int(env, "SIGNED_URL_TTL_SECONDS", 3_600, minimum=60),
+            public_base_url=(_get(env, "PUBLIC_BASE_URL", None) or "").strip().rstrip("/") or None,
+            max_body_bytes=_int(env, "MAX_BODY_BYTES", 0, minimum=0) or None,
+            job_rate_limit=_rate(env, "JOB_RATE_LIMIT", (100, 60))[0],
+            job_rate_period=_rate(env, "JOB_RATE_LIMIT", (100, 60))[1],
+            max_jobs_in_flight=_int(env, "MAX_JOBS_IN_FLIGHT", 100),
+            webhook_schemes=_words(env, "WEBHOOK_ALLOWED_SCHEMES", ("https",)),
+            webhook_allowed_hosts=_words(env, "WEBHOOK_ALLOWED_HOSTS", ()),
+            webhook_max_attempts=_int(env, "WEBHOOK_MAX_ATTEMPTS", 6, minimum=1),
+            webhook_retry_base_seconds=_int(env, "WEBHOOK_RETRY_BASE_SECONDS", 30),
+            webhook_timeout_seconds=_int(env, "WEBHOOK_TIMEOUT_SECONDS", 10, minimum=1),
             openai_api_key=_secret(env, "OPENAI_API_KEY"),
             openai_base_url=_url(env, "OPENAI_BASE_URL", "https://api.openai.com/v1"),
             elevenlabs_api_key=_secret(env, "ELEVENLABS_API_KEY"),

@@ -13,6 +13,7 @@ import asyncio
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
@@ -29,6 +30,11 @@ from shared.keys import audio_key
 from shared.logs import JsonLogger
 from shared.models import JobRecord, SynthesizeJob
 from shared.ports import BlobStore, Clock, IncomingMessage, SynthesisRequest, SynthesisResult, Synthesizer
+from shared.synthesis.catalogue import ModelSpec
+from shared.synthesis.longform import discard_chunks, synthesize_job
+
+if TYPE_CHECKING:
+    from shared.webhooks import WebhookNotifier
 
 MAX_DELAY_SECONDS = 43_200  # Cloudflare Queues: delaySeconds up to 12 h
 
@@ -65,6 +71,10 @@ class ConsumerDeps:
     settings: Settings
     clock: Clock
     log: JsonLogger
+    # The model catalogue's spec lookup: with it, long text is synthesized in chunks
+    # (shared/synthesis/longform.py); without it, in one request.
+    model_spec: Callable[[str], ModelSpec] | None = None
+    webhooks: WebhookNotifier | None = None  # announces finished jobs (shared/webhooks.py)
 
 
 def backoff_seconds(attempts: int, base: int, retry_after: float | None = None) -> int:
@@ -121,14 +131,15 @@ async def process_message(message: IncomingMessage, deps: ConsumerDeps) -> Outco
         return Retry(min(wait, MAX_DELAY_SECONDS))
     if record.status.is_terminal:
         log.info("already_final", jobId=job_id, status=record.status.value, messageId=message.id)
-        return Ack()
+        return await _announce(deps, record, message)
 
     try:
         result = await _synthesize(record, deps)
     except PermanentSynthesisError as exc:
-        await _fail_quietly(deps, job_id, f"synthesis failed: {exc}")
+        failed = await _fail_quietly(deps, job_id, f"synthesis failed: {exc}")
         log.warning("job_failed", jobId=job_id, messageId=message.id, error=str(exc))
-        return Ack()
+        await discard_chunks(deps.bucket, record, deps.model_spec)
+        return await _announce(deps, failed, message)
     except Exception as exc:  # transient by default: a retry may succeed
         retry_after = exc.retry_after if isinstance(exc, TransientSynthesisError) else None
         delay = backoff_seconds(message.attempts, deps.settings.retry_base_seconds, retry_after)
@@ -145,8 +156,10 @@ async def process_message(message: IncomingMessage, deps: ConsumerDeps) -> Outco
 
 async def _synthesize(record: JobRecord, deps: ConsumerDeps) -> SynthesisResult:
     synthesizer = deps.synthesizer_for(record.model)
-    request = SynthesisRequest(text=record.text, model=record.model, voice=record.voice_id, format=record.format)
-    return await synthesizer.synthesize(request)
+    spec = deps.model_spec(record.model) if deps.model_spec is not None else None
+    return await synthesize_job(
+        record, synthesizer, spec, jobs=deps.jobs, bucket=deps.bucket, settings=deps.settings, log=deps.log
+    )
 
 
 async def _store_and_complete(
@@ -167,7 +180,7 @@ async def _store_and_complete(
         deps.log.warning("put_failed", jobId=job_id, messageId=message.id, error=str(exc), delay=delay)
         return Retry(delay)
     try:
-        await deps.jobs.complete(
+        completed = await deps.jobs.complete(
             job_id,
             audio_key=key,
             mime_type=result.mime_type,
@@ -181,14 +194,29 @@ async def _store_and_complete(
         deps.log.info("completed_after_cancel", jobId=job_id, messageId=message.id, reason=str(exc))
         return Ack()
     deps.log.info("job_completed", jobId=job_id, messageId=message.id, sizeBytes=info.size, key=key)
+    await discard_chunks(deps.bucket, record, deps.model_spec)
+    return await _announce(deps, completed, message)
+
+
+async def _announce(deps: ConsumerDeps, record: JobRecord | None, message: IncomingMessage) -> Outcome:
+    """Hand a final job to its webhook; if that fails, retry the message (the job
+    is final, so the redelivery only announces it again)."""
+    if deps.webhooks is None or record is None:
+        return Ack()
+    try:
+        await deps.webhooks.job_finished(record)
+    except Exception as exc:
+        delay = backoff_seconds(message.attempts, deps.settings.retry_base_seconds)
+        deps.log.warning("webhook_enqueue_failed", jobId=record.job_id, messageId=message.id, error=str(exc))
+        return Retry(delay)
     return Ack()
 
 
-async def _fail_quietly(deps: ConsumerDeps, job_id: str, error: str) -> None:
+async def _fail_quietly(deps: ConsumerDeps, job_id: str, error: str) -> JobRecord | None:
     try:
-        await deps.jobs.fail(job_id, error)
+        return await deps.jobs.fail(job_id, error)
     except (JobNotFoundError, IllegalTransitionError):
-        pass  # deleted or canceled meanwhile: nothing to mark
+        return None  # deleted or canceled meanwhile: nothing to mark
 
 
 async def process_dead_letters(messages: Sequence[IncomingMessage], deps: ConsumerDeps) -> BatchOutcome:
@@ -206,8 +234,10 @@ async def process_dead_letters(messages: Sequence[IncomingMessage], deps: Consum
         except JobNotFoundError:
             continue
         if record is None or record.status.is_terminal:
+            await _announce(deps, record, message)  # a DLQ message is acked either way
             continue
         last = f"; last error: {record.error}" if record.error else ""
-        await _fail_quietly(deps, command.jobId, f"gave up after {record.attempts} attempts{last}")
+        failed = await _fail_quietly(deps, command.jobId, f"gave up after {record.attempts} attempts{last}")
         deps.log.warning("job_dead_lettered", jobId=command.jobId, messageId=message.id, attempts=record.attempts)
+        await _announce(deps, failed, message)
     return outcome

@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 from enum import Enum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 from pydantic.alias_generators import to_camel
 
 JOB_ID_PATTERN = r"^[0-9a-f]{32}$"
@@ -30,6 +30,21 @@ class JobStatus(str, Enum):
     @property
     def is_terminal(self) -> bool:
         return self in (JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELED)
+
+
+class WebhookEvent(str, Enum):
+    """What a webhook can announce: the job reached this final state."""
+
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELED = "canceled"
+
+
+EVENT_OF_STATUS = {
+    JobStatus.COMPLETED: WebhookEvent.COMPLETED,
+    JobStatus.FAILED: WebhookEvent.FAILED,
+    JobStatus.CANCELED: WebhookEvent.CANCELED,
+}
 
 
 class CamelModel(BaseModel):
@@ -54,6 +69,65 @@ class CreateJobRequest(CamelModel):
     ttl_seconds: int | None = Field(
         default=None, ge=60, description="How long the finished job and its audio live (capped by the server)."
     )
+    sample_rate: int | None = Field(
+        default=None, ge=1, le=384_000, description="Sample rate in Hz; the model's default for the format when absent."
+    )
+    speed: float | None = Field(
+        default=None, gt=0, le=10, description="Speaking rate (1.0 is normal); only models with a speedRange take it."
+    )
+    instructions: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=4096,
+        description="How to speak (tone, pace, accent); only models that supportsInstructions take it.",
+    )
+    webhook_url: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=2048,
+        description="https URL to POST to when the job finishes, signed as Standard Webhooks (docs/security.md).",
+    )
+    webhook_events: list[WebhookEvent] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=3,
+        description="Which final states to announce; all of them when absent.",
+    )
+    cancel_after_seconds: int | None = Field(
+        default=None,
+        ge=1,
+        le=30 * 86_400,
+        description="Deadline: a job no worker has started this many seconds after submission is canceled.",
+    )
+
+    @field_validator("text")
+    @classmethod
+    def _text_is_unicode(cls, value: str) -> str:
+        # JSON can carry lone surrogates ("\ud800"); they cannot be stored as UTF-8.
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise ValueError("must be valid Unicode (no lone surrogates)") from exc
+        return value
+
+
+class WebhookView(CamelModel):
+    """A job's webhook and the outcome of its last delivery attempt."""
+
+    url: str
+    events: list[WebhookEvent]
+    status: Literal["waiting", "skipped", "pending", "delivered", "failed"]
+    attempts: int = 0
+    last_status_code: int | None = None
+    last_error: str | None = None
+    last_attempt_at: datetime | None = None
+
+
+class JobProgress(CamelModel):
+    """Chunks of a long job synthesized so far, out of how many."""
+
+    done: int
+    total: int
 
 
 class JobView(CamelModel):
@@ -64,18 +138,22 @@ class JobView(CamelModel):
     model: str
     voice_id: str | None = None
     format: str
+    sample_rate: int | None = None
     created_at: datetime
     updated_at: datetime
     started_at: datetime | None = None
     completed_at: datetime | None = None
     expires_at: datetime | None = None
     attempts: int = 0
-    characters: int = 0
+    characters: int = 0  # characters sent to the provider (what per-character pricing bills)
+    progress: JobProgress | None = None  # set while a long job runs in chunks, and after
     error: str | None = None
     mime_type: str | None = None
     size_bytes: int | None = None
     audio_url: str | None = None
     result_url: str | None = None
+    deadline_at: datetime | None = None
+    webhook: WebhookView | None = None
 
 
 class JobList(CamelModel):
@@ -103,6 +181,13 @@ class LegacyResult(CamelModel):
         return data
 
 
+class WebhookSecretView(CamelModel):
+    """``GET /v1/webhooks/secret``: the caller's secret(s) for verifying deliveries."""
+
+    secret: str
+    previous_secret: str | None = None
+
+
 class ErrorDetail(CamelModel):
     code: str
     message: str
@@ -126,6 +211,18 @@ class SynthesizeJob(BaseModel):
     v: Literal[1] = 1
     jobId: JobId
     shard: str = Field(pattern=r"^shard-[0-9]{1,4}$")
+
+
+class DeliverWebhook(BaseModel):
+    """Queue message body (command) on ``tts-webhooks``: announce a finished job."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    v: Literal[1] = 1
+    kind: Literal["webhook"] = "webhook"
+    jobId: JobId
+    shard: str = Field(pattern=r"^shard-[0-9]{1,4}$")
+    event: WebhookEvent
 
 
 # --- RPC (Durable Object) ----------------------------------------------------
@@ -155,6 +252,23 @@ class JobRecord(CamelModel):
     mime_type: str | None = None
     size_bytes: int | None = None
     etag: str | None = None
+    # Synthesis options and long-text progress (shared/synthesis/longform.py).
+    sample_rate: int | None = None
+    speed: float | None = None
+    instructions: str | None = None
+    progress_done: int = 0
+    progress_total: int = 0
+    # Trust (shared/security, shared/webhooks.py); columns added by migration.
+    idempotency_key: str | None = None  # sha256 of tenant + Idempotency-Key
+    request_hash: str | None = None  # sha256 of the canonical request body
+    deadline_at: float | None = None  # cancel if not started by then
+    webhook_url: str | None = None
+    webhook_events: str | None = None  # comma-separated WebhookEvent values
+    webhook_status: str | None = None  # None until enqueued; pending | delivered | failed
+    webhook_attempts: int = 0
+    webhook_last_status: int | None = None
+    webhook_last_error: str | None = None
+    webhook_last_attempt_at: float | None = None
 
     def to_rpc(self) -> dict[str, Any]:
         return self.model_dump(mode="json", by_alias=True)

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from shared.api import jobs
+from shared.api import jobs, trust
 from shared.api.auth import authenticate
 from shared.api.errors import ApiError
 from shared.api.openapi import openapi_document
@@ -20,6 +20,7 @@ from shared.http import HttpRequest, HttpResponse
 from shared.jobs.rpc import JobsClient
 from shared.logs import JsonLogger
 from shared.ports import BlobStore, Clock, QueueProducer
+from shared.security.ratelimit import RateLimiter
 from shared.synthesis.catalogue import Resolved
 from shared.web import index_response
 
@@ -28,10 +29,19 @@ class CataloguePort(Protocol):
     """What the API needs of ``shared.synthesis.Catalogue``."""
 
     def validate(
-        self, model: str | None, voice: str | None = None, format: str | None = None, *, text: str | None = None
+        self,
+        model: str | None,
+        voice: str | None = None,
+        format: str | None = None,
+        *,
+        sample_rate: int | None = None,
+        text: str | None = None,
+        speed: float | None = None,
+        instructions: str | None = None,
+        require_provider: bool = False,
     ) -> Resolved: ...
 
-    def to_json_list(self) -> list[dict[str, Any]]: ...
+    def public_models(self) -> list[dict[str, Any]]: ...
 
 
 @dataclass
@@ -44,6 +54,7 @@ class ApiDeps:
     clock: Clock
     new_job_id: Callable[[], str]
     log: JsonLogger
+    rate_limiter: RateLimiter | None = None  # per-tenant job creation limit (shared/security/ratelimit.py)
 
 
 class ApiApp:
@@ -55,8 +66,9 @@ class ApiApp:
         r.add("GET", "/v1/jobs", self._authed(jobs.list_jobs))
         r.add("GET", "/v1/jobs/{job_id}", self._authed(jobs.get_job))
         r.add("DELETE", "/v1/jobs/{job_id}", self._authed(jobs.delete_job))
-        r.add("GET", "/v1/jobs/{job_id}/audio", self._authed(jobs.get_audio))
+        r.add("GET", "/v1/jobs/{job_id}/audio", self._audio)
         r.add("GET", "/v1/jobs/{job_id}/result", self._authed(jobs.get_legacy_result))
+        r.add("GET", "/v1/webhooks/secret", self._authed(trust.webhook_secret))
         r.add("GET", "/v1/models", self._models)
         r.add("GET", "/openapi.json", self._openapi)
         r.add("GET", "/healthz", self._health)
@@ -70,8 +82,16 @@ class ApiApp:
 
         return wrapped
 
+    async def _audio(self, request: HttpRequest, job_id: str) -> HttpResponse:
+        # A signed link (expires + signature) stands in for the token: a browser's
+        # <audio src> or a third party can fetch it. Without one, the token is required.
+        if trust.is_signed_link(request):
+            return await jobs.get_signed_audio(request, self.deps, job_id)
+        return await self._authed(jobs.get_audio)(request, job_id=job_id)
+
     async def _models(self, request: HttpRequest) -> HttpResponse:
-        return HttpResponse.json(200, {"models": self.deps.catalogue.to_json_list()})
+        # Only the models whose provider is configured here (shared.synthesis.providers).
+        return HttpResponse.json(200, {"models": self.deps.catalogue.public_models()})
 
     async def _openapi(self, request: HttpRequest) -> HttpResponse:
         return HttpResponse.json(200, openapi_document())

@@ -1,12 +1,11 @@
-"""Bearer-token authentication: ``API_TOKENS`` maps tokens to tenants."""
+"""Bearer-token authentication: ``API_TOKENS`` maps tokens (as SHA-256) to tenants."""
 
 from __future__ import annotations
-
-import hmac
 
 from shared.api.errors import ApiError
 from shared.config import Settings
 from shared.http import HttpRequest
+from shared.security.tokens import match_token
 
 ANONYMOUS_TENANT = "local"
 
@@ -31,12 +30,8 @@ def authenticate(request: HttpRequest, settings: Settings) -> str:
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise unauthorized()
-    presented = token.strip().encode()
-    tenant: str | None = None
-    # Compare against every token in constant time; no early exit.
-    for known, owner in settings.api_tokens.items():
-        if hmac.compare_digest(presented, known.encode()):
-            tenant = owner
+    # Hashed, then compared with every known digest in constant time; no early exit.
+    tenant = match_token(token.strip(), settings.api_tokens)
     if tenant is None:
         raise unauthorized()
     return tenant

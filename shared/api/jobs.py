@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
+from shared.api import trust
 from shared.api.errors import ApiError, not_found
 from shared.api.ranges import UnsatisfiableRange, parse_range
 from shared.api.views import decode_cursor, encode_cursor, job_path, job_view
@@ -36,7 +37,9 @@ def _json_body(request: HttpRequest, max_bytes: int) -> object:
     try:
         return json.loads(request.body)
     except (ValueError, UnicodeDecodeError) as exc:
-        raise ApiError(400, "invalid_json", f"body is not valid JSON: {exc}") from exc
+        raise ApiError(400, "invalid_json", f"body is not valid JSON: {str(exc)[:200]}") from exc
+    except RecursionError as exc:  # [[[[...]]]] nested past the parser's stack
+        raise ApiError(400, "invalid_json", "body is not valid JSON: nested too deeply") from exc
 
 
 def _validation_error(exc: ValidationError) -> ApiError:
@@ -60,8 +63,9 @@ async def _own_record(deps: ApiDeps, tenant: str, job_id: str, *, with_text: boo
 
 async def create_job(request: HttpRequest, deps: ApiDeps, tenant: str) -> HttpResponse:
     settings = deps.settings
+    key = trust.idempotency_key(request)
     # Room for MAX_TEXT_CHARS characters of up to 4 UTF-8 bytes, JSON escaping aside.
-    data = _json_body(request, max_bytes=settings.max_text_chars * 6 + 16_384)
+    data = _json_body(request, max_bytes=settings.max_body_bytes or settings.max_text_chars * 6 + 16_384)
     try:
         body = CreateJobRequest.model_validate(data)
     except ValidationError as exc:
@@ -77,14 +81,34 @@ async def create_job(request: HttpRequest, deps: ApiDeps, tenant: str) -> HttpRe
         )
     try:
         resolved = deps.catalogue.validate(
-            body.model or settings.default_model, body.voice_id, body.format, text=body.text
+            body.model or settings.default_model,
+            body.voice_id,
+            body.format,
+            sample_rate=body.sample_rate,
+            text=body.text,
+            speed=body.speed,
+            instructions=body.instructions,
+            require_provider=True,
         )
     except CatalogueError as exc:
         raise ApiError(422, "validation_error", str(exc), field=exc.field, extra={"allowed": list(exc.allowed)}) from exc
+    trust.check_webhook(deps, body)
+
+    scoped = fingerprint = None
+    if key is not None:
+        # Keyed jobs live on their key's shard, so a repeat finds the first one there.
+        scoped, fingerprint = trust.scoped_key(tenant, key), trust.request_fingerprint(body)
+        shard = deps.jobs.shard_of(scoped)
+        earlier = await deps.jobs.find_idempotent(shard, tenant, scoped)
+        if earlier is not None:
+            return _replayed(request, deps, earlier, fingerprint, key)
+        job_id = trust.job_id_in_shard(deps.new_job_id, shard, deps.jobs.shard_count)
+    else:
+        job_id = deps.new_job_id()
+    await trust.admit(deps, tenant)
 
     now = deps.clock()
     ttl = min(body.ttl_seconds or settings.job_ttl_seconds, settings.max_ttl_seconds)
-    job_id = deps.new_job_id()
     record = JobRecord(
         job_id=job_id,
         tenant=tenant,
@@ -93,11 +117,21 @@ async def create_job(request: HttpRequest, deps: ApiDeps, tenant: str) -> HttpRe
         model=resolved.spec.id,
         voice_id=resolved.voice,
         format=resolved.format,
+        sample_rate=resolved.sample_rate,
+        speed=body.speed,
+        instructions=body.instructions,
         created_at=now,
         updated_at=now,
         ttl_seconds=ttl,
+        idempotency_key=scoped,
+        request_hash=fingerprint,
+        deadline_at=now + body.cancel_after_seconds if body.cancel_after_seconds else None,
+        webhook_url=body.webhook_url,
+        webhook_events=trust.webhook_event_list(body),
     )
     record = await deps.jobs.create(record)
+    if record.job_id != job_id and key is not None and fingerprint is not None:
+        return _replayed(request, deps, record, fingerprint, key)  # a concurrent repeat won the race
     message = SynthesizeJob(jobId=job_id, shard=deps.jobs.shard_of(job_id))
     try:
         await deps.queue.send(message.model_dump())
@@ -108,17 +142,39 @@ async def create_job(request: HttpRequest, deps: ApiDeps, tenant: str) -> HttpRe
         deps.log.error("enqueue_failed", jobId=job_id, error=str(exc))
         raise ApiError(503, "queue_unavailable", "the job could not be queued; try again", headers={"Retry-After": "5"}) from exc
     deps.log.info("job_created", jobId=job_id, tenant=tenant, model=resolved.spec.id, characters=len(body.text))
-    view = job_view(record, request.base_url)
+    view = job_view(record, request.base_url, trust.audio_links(deps))
     return HttpResponse.json(202, view.to_json_dict(), {"Location": job_path(job_id)})
+
+
+def _replayed(request: HttpRequest, deps: ApiDeps, record: JobRecord, fingerprint: str, key: str) -> HttpResponse:
+    """The job an earlier request with this key created: 200 (not a new 202), or 422 if the body differs."""
+    trust.replay(record, fingerprint, key)
+    view = job_view(record, request.base_url, trust.audio_links(deps))
+    headers = {"Location": job_path(record.job_id), "Idempotent-Replayed": "true"}
+    return HttpResponse.json(200, view.to_json_dict(), headers)
 
 
 async def get_job(request: HttpRequest, deps: ApiDeps, tenant: str, job_id: str) -> HttpResponse:
     record = await _own_record(deps, tenant, job_id)
-    return HttpResponse.json(200, job_view(record, request.base_url).to_json_dict())
+    return HttpResponse.json(200, job_view(record, request.base_url, trust.audio_links(deps)).to_json_dict())
 
 
 async def get_audio(request: HttpRequest, deps: ApiDeps, tenant: str, job_id: str) -> HttpResponse:
+    """The audio for the bearer of the owner's token."""
     record = await _own_record(deps, tenant, job_id)
+    return await _serve_audio(request, deps, record, "private, max-age=3600")
+
+
+async def get_signed_audio(request: HttpRequest, deps: ApiDeps, job_id: str) -> HttpResponse:
+    """The audio for the holder of a signed link (no token): 403 when tampered or expired."""
+    record = await deps.jobs.get(job_id) if _JOB_ID.match(job_id) else None
+    record, expires = trust.check_signed_link(request, deps, job_id, record)
+    if record.expires_at is not None and record.expires_at <= deps.clock():
+        raise not_found(job_id)
+    return await _serve_audio(request, deps, record, trust.signed_cache_control(expires, deps.clock()))
+
+
+async def _serve_audio(request: HttpRequest, deps: ApiDeps, record: JobRecord, cache_control: str) -> HttpResponse:
     if record.status is not JobStatus.COMPLETED or not record.audio_key:
         raise ApiError(
             409, "not_ready", f"job is {record.status.value}; audio exists once it is completed",
@@ -141,7 +197,7 @@ async def get_audio(request: HttpRequest, deps: ApiDeps, tenant: str, job_id: st
         "Content-Type": record.mime_type or "application/octet-stream",
         "ETag": etag,
         "Accept-Ranges": "bytes",
-        "Cache-Control": "private, max-age=3600",
+        "Cache-Control": cache_control,
         "Content-Disposition": f'inline; filename="{record.job_id}.{record.audio_key.rsplit(".", 1)[-1]}"',
     }
     if byte_range is not None:
@@ -186,7 +242,7 @@ async def list_jobs(request: HttpRequest, deps: ApiDeps, tenant: str) -> HttpRes
     live = [r for r in merged if r.expires_at is None or r.expires_at > now]
     page, more = live[:limit], len(live) > limit
     body = JobList(
-        jobs=[job_view(r, request.base_url) for r in page],
+        jobs=[job_view(r, request.base_url, trust.audio_links(deps)) for r in page],
         next_cursor=encode_cursor(page[-1]) if more and page else None,
     )
     return HttpResponse.json(200, body.to_json_dict())

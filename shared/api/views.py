@@ -5,23 +5,64 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
+import re
+from collections.abc import Callable
 
 from shared.api.errors import ApiError
-from shared.models import JobRecord, JobStatus, JobView, iso
+from shared.models import JobProgress
+from shared.models import EVENT_OF_STATUS, JOB_ID_PATTERN, JobRecord, JobStatus, JobView, WebhookEvent, WebhookView, iso
+
+_JOB_ID = re.compile(JOB_ID_PATTERN)
+
+AudioQuery = Callable[[JobRecord], str]
+"""A completed job's signed-link query string (``expires=...&signature=...``)."""
 
 
 def job_path(job_id: str) -> str:
     return f"/v1/jobs/{job_id}"
 
 
-def job_view(record: JobRecord, base_url: str) -> JobView:
+def webhook_events(record: JobRecord) -> list[WebhookEvent]:
+    if not record.webhook_events:
+        return list(WebhookEvent)
+    return [WebhookEvent(e) for e in record.webhook_events.split(",") if e]
+
+
+def webhook_view(record: JobRecord) -> WebhookView | None:
+    if not record.webhook_url:
+        return None
+    events = webhook_events(record)
+    status = record.webhook_status
+    if status is None:
+        event = EVENT_OF_STATUS.get(record.status)
+        status = "skipped" if record.status.is_terminal and event not in events else "waiting"
+    return WebhookView(
+        url=record.webhook_url,
+        events=events,
+        status=status,  # type: ignore[arg-type]
+        attempts=record.webhook_attempts,
+        last_status_code=record.webhook_last_status,
+        last_error=record.webhook_last_error,
+        last_attempt_at=iso(record.webhook_last_attempt_at),
+    )
+
+
+def job_view(record: JobRecord, base_url: str, audio_query: AudioQuery | None = None) -> JobView:
+    """What clients see; ``audio_query`` signs the audioUrl (absent: the URL needs the bearer token)."""
     completed = record.status is JobStatus.COMPLETED
+    audio_url = None
+    if completed:
+        audio_url = f"{base_url}{job_path(record.job_id)}/audio"
+        if audio_query is not None:
+            audio_url += "?" + audio_query(record)
     return JobView(
         job_id=record.job_id,
         status=record.status,
         model=record.model,
         voice_id=record.voice_id,
         format=record.format,
+        sample_rate=record.sample_rate,
         created_at=iso(record.created_at),  # type: ignore[arg-type]
         updated_at=iso(record.updated_at),  # type: ignore[arg-type]
         started_at=iso(record.started_at),
@@ -29,11 +70,14 @@ def job_view(record: JobRecord, base_url: str) -> JobView:
         expires_at=iso(record.expires_at),
         attempts=record.attempts,
         characters=record.characters,
+        progress=JobProgress(done=record.progress_done, total=record.progress_total) if record.progress_total else None,
         error=record.error,
         mime_type=record.mime_type if completed else None,
         size_bytes=record.size_bytes if completed else None,
-        audio_url=f"{base_url}{job_path(record.job_id)}/audio" if completed else None,
+        audio_url=audio_url,
         result_url=f"{base_url}{job_path(record.job_id)}/result",
+        deadline_at=iso(record.deadline_at),
+        webhook=webhook_view(record),
     )
 
 
@@ -46,6 +90,10 @@ def decode_cursor(cursor: str) -> tuple[float, str]:
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         created, job_id = json.loads(base64.urlsafe_b64decode(padded.encode()))
-        return float(created), str(job_id)
-    except (ValueError, TypeError, binascii.Error) as exc:
+        created = float(created)
+        # Only what encode_cursor makes: a finite time and a job id (NaN or inf cannot cross RPC).
+        if not math.isfinite(created) or not isinstance(job_id, str) or not _JOB_ID.match(job_id):
+            raise ValueError("not a cursor")
+        return created, job_id
+    except (ValueError, TypeError, binascii.Error, RecursionError) as exc:
         raise ApiError(400, "invalid_cursor", "cursor is not one this API returned", field="cursor") from exc

@@ -10,6 +10,7 @@ shard and turns error values back into ``shared.errors`` exceptions.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from typing import Any, Literal
 
@@ -35,6 +36,10 @@ RPC_METHODS = (
     "expired",
     "stale",
     "lookup",
+    "progress",
+    "findIdempotent",
+    "markWebhook",
+    "recordWebhook",
     "repair",
     "reaperLease",
     "reaperSave",
@@ -128,6 +133,25 @@ class _Create(_Payload):
     record: JobRecord
 
 
+class _Progress(_JobId):
+    done: int = Field(ge=0)
+    total: int = Field(ge=0)
+    characters: int = Field(ge=0)
+    leaseSeconds: float | None = Field(default=None, gt=0)
+
+
+class _FindIdempotent(_Payload):
+    tenant: str
+    idempotencyKey: str = Field(min_length=1, max_length=128)
+
+
+class _RecordWebhook(_JobId):
+    status: Literal["pending", "delivered", "failed"]
+    attempts: int = Field(ge=0)
+    lastStatus: int | None = None
+    lastError: str | None = Field(default=None, max_length=2000)
+
+
 def _records(records: Sequence[JobRecord]) -> list[dict[str, Any]]:
     return [r.to_rpc() for r in records]
 
@@ -197,6 +221,22 @@ class ShardService:
             return _records(s.stale(sp.status, sp.updatedBefore, sp.limit, sp.after))
         if method == "lookup":
             return _records(s.lookup(_JobIds.model_validate(payload).jobIds))
+        if method == "progress":
+            pp = _Progress.model_validate(payload)
+            return s.progress(
+                pp.jobId, done=pp.done, total=pp.total, characters=pp.characters, lease_seconds=pp.leaseSeconds
+            ).to_rpc()
+        if method == "findIdempotent":
+            fp = _FindIdempotent.model_validate(payload)
+            found = s.find_idempotent(fp.tenant, fp.idempotencyKey)
+            return found.to_rpc() if found else None
+        if method == "markWebhook":
+            return s.mark_webhook(_JobId.model_validate(payload).jobId).to_rpc()
+        if method == "recordWebhook":
+            rw = _RecordWebhook.model_validate(payload)
+            return s.record_webhook(
+                rw.jobId, status=rw.status, attempts=rw.attempts, last_status=rw.lastStatus, last_error=rw.lastError
+            ).to_rpc()
         if method == "repair":
             items = _Repair.model_validate(payload).items
             repaired = (s.repair(i.jobId, i.expectedUpdatedAt, i.action, i.error) for i in items)
@@ -271,6 +311,14 @@ class JobsClient:
             characters=characters,
         )
 
+    async def progress(
+        self, job_id: str, *, done: int, total: int, characters: int, lease_seconds: float | None = None
+    ) -> JobRecord:
+        """Record chunk progress of a processing job (renewing its lease); returns the job as it now is."""
+        return await self._job(
+            "progress", job_id, done=done, total=total, characters=characters, leaseSeconds=lease_seconds
+        )
+
     async def release(self, job_id: str, error: str) -> JobRecord:
         return await self._job("release", job_id, error=error)
 
@@ -298,10 +346,22 @@ class JobsClient:
         return [JobRecord.model_validate(r) for r in rows]
 
     async def count_active(self, tenant: str) -> int:
-        total = 0
-        for shard in self.shards():
-            total += int(await self._call(shard, "countActive", {"tenant": tenant}))
-        return total
+        counts = await asyncio.gather(*(self._call(s, "countActive", {"tenant": tenant}) for s in self.shards()))
+        return sum(int(n) for n in counts)
+
+    async def find_idempotent(self, shard: str, tenant: str, idempotency_key: str) -> JobRecord | None:
+        data = await self._call(shard, "findIdempotent", {"tenant": tenant, "idempotencyKey": idempotency_key})
+        return JobRecord.model_validate(data) if data is not None else None
+
+    async def mark_webhook(self, job_id: str) -> JobRecord:
+        return await self._job("markWebhook", job_id)
+
+    async def record_webhook(
+        self, job_id: str, *, status: str, attempts: int, last_status: int | None, last_error: str | None
+    ) -> JobRecord:
+        return await self._job(
+            "recordWebhook", job_id, status=status, attempts=attempts, lastStatus=last_status, lastError=last_error
+        )
 
     async def expired(
         self, shard: str, now: float, limit: int, after: tuple[float, str] | None = None

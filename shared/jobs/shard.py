@@ -12,6 +12,7 @@ from typing import Any
 
 from shared.errors import IllegalTransitionError, JobNotFoundError, LeaseHeldError
 from shared.jobs.leases import ReaperStateStore
+from shared.jobs.migrations import add_missing_columns
 from shared.jobs.state import can_transition
 from shared.models import JobRecord, JobStatus
 from shared.ports import Clock, SqlPort
@@ -38,11 +39,67 @@ SCHEMA = (
         audio_key TEXT,
         mime_type TEXT,
         size_bytes INTEGER,
-        etag TEXT
+        etag TEXT,
+        sample_rate INTEGER,
+        speed REAL,
+        instructions TEXT,
+        progress_done INTEGER NOT NULL DEFAULT 0,
+        progress_total INTEGER NOT NULL DEFAULT 0
     )""",
     "CREATE INDEX IF NOT EXISTS jobs_tenant_created ON jobs (tenant, created_at DESC, job_id DESC)",
     "CREATE INDEX IF NOT EXISTS jobs_expires ON jobs (expires_at) WHERE expires_at IS NOT NULL",
     "CREATE INDEX IF NOT EXISTS jobs_status_updated ON jobs (status, updated_at)",
+)
+
+
+def schema_columns() -> list[tuple[str, str]]:
+    """(name, declaration) of every column SCHEMA's ``CREATE TABLE jobs`` declares."""
+    create = SCHEMA[0]
+    body = create[create.index("(") + 1 : create.rindex(")")]
+    columns = []
+    for line in body.split(","):
+        name, _, declaration = line.strip().partition(" ")
+        if name and name.upper() not in ("PRIMARY", "UNIQUE", "CHECK", "FOREIGN", "CONSTRAINT"):
+            columns.append((name, declaration.strip()))
+    return columns
+
+
+def migrate_schema(sql: SqlPort) -> list[str]:
+    """Add to an existing ``jobs`` table the columns SCHEMA declares and it lacks; returns their names.
+
+    A shard's SQLite outlives deploys: CREATE TABLE IF NOT EXISTS leaves an
+    older table as it was. SCHEMA stays the one source of truth; a column
+    added there must be one SQLite can add to a table with rows (nullable,
+    or NOT NULL with a constant DEFAULT). One PRAGMA when nothing is missing.
+    """
+    existing = {row["name"] for row in sql.exec("PRAGMA table_info(jobs)")}
+    added = []
+    for name, declaration in schema_columns():
+        if name not in existing:
+            if "PRIMARY KEY" in declaration.upper() or "UNIQUE" in declaration.upper():
+                raise ValueError(f"column {name!r} cannot be added to an existing table: {declaration}")
+            sql.exec(f"ALTER TABLE jobs ADD COLUMN {name} {declaration}")
+            added.append(name)
+    return added
+
+# Columns added after the first release: ``add_missing_columns`` adds them to
+# existing shards (and to new ones, right after CREATE TABLE).
+ADDED_COLUMNS = (
+    ("idempotency_key", "TEXT"),
+    ("request_hash", "TEXT"),
+    ("deadline_at", "REAL"),
+    ("webhook_url", "TEXT"),
+    ("webhook_events", "TEXT"),
+    ("webhook_status", "TEXT"),
+    ("webhook_attempts", "INTEGER NOT NULL DEFAULT 0"),
+    ("webhook_last_status", "INTEGER"),
+    ("webhook_last_error", "TEXT"),
+    ("webhook_last_attempt_at", "REAL"),
+)
+# Indexes over added columns: created once the columns exist.
+MIGRATED_INDEXES = (
+    "CREATE UNIQUE INDEX IF NOT EXISTS jobs_idempotency ON jobs (tenant, idempotency_key)"
+    " WHERE idempotency_key IS NOT NULL",
 )
 
 COLUMNS = tuple(JobRecord.model_fields)
@@ -65,6 +122,10 @@ class JobShard:
         self._sql = sql
         self._clock = clock
         for statement in SCHEMA:
+            self._sql.exec(statement)
+        migrate_schema(self._sql)
+        add_missing_columns(self._sql, "jobs", ADDED_COLUMNS)
+        for statement in MIGRATED_INDEXES:
             self._sql.exec(statement)
         self.reaper_state = ReaperStateStore(sql)
 
@@ -110,15 +171,41 @@ class JobShard:
         )
         return int(rows[0]["n"])
 
+    def find_idempotent(self, tenant: str, key: str) -> JobRecord | None:
+        """The tenant's live job created with this idempotency key, if any."""
+        rows = self._sql.exec(
+            f"SELECT {META} FROM jobs WHERE tenant = ? AND idempotency_key = ?", tenant, key
+        )
+        if not rows:
+            return None
+        record = _record(rows[0])
+        if record.expires_at is not None and record.expires_at <= self._clock():
+            return None  # the key expired with its job
+        return record
+
     # --- writes -------------------------------------------------------------
 
     def create(self, record: JobRecord) -> JobRecord:
-        """Insert a new queued job; a repeat of the same id returns the stored one."""
+        """Insert a new queued job; a repeat of the same id returns the stored one.
+
+        With an idempotency key, a live job of the same tenant and key is
+        returned instead (the caller compares ids to tell); an expired one
+        gives its key up, so the key lives exactly as long as its job.
+        """
 
         def tx() -> JobRecord:
             existing = self.get(record.job_id, with_text=True)
             if existing is not None:
                 return existing
+            if record.idempotency_key is not None:
+                earlier = self.find_idempotent(record.tenant, record.idempotency_key)
+                if earlier is not None:
+                    return earlier
+                self._sql.exec(
+                    "UPDATE jobs SET idempotency_key = NULL WHERE tenant = ? AND idempotency_key = ?",
+                    record.tenant,
+                    record.idempotency_key,
+                )
             values = record.model_dump()
             self._sql.exec(
                 f"INSERT INTO jobs ({', '.join(COLUMNS)}) VALUES ({', '.join('?' for _ in COLUMNS)})",
@@ -153,6 +240,16 @@ class JobShard:
             now = self._clock()
             if record.status.is_terminal:
                 return record
+            if record.deadline_at is not None and now >= record.deadline_at:
+                # Past its deadline (cancelAfterSeconds): cancel instead of starting.
+                return self._update(
+                    job_id,
+                    status=JobStatus.CANCELED,
+                    completed_at=now,
+                    expires_at=now + record.ttl_seconds,
+                    lease_until=None,
+                    error="deadline passed: the job was not finished within cancelAfterSeconds",
+                )
             if record.status is JobStatus.PROCESSING and (record.lease_until or 0) > now:
                 raise LeaseHeldError(job_id, record.lease_until or now)
             self._update(
@@ -203,6 +300,26 @@ class JobShard:
 
         return self._sql.transaction(tx)
 
+    def progress(
+        self, job_id: str, *, done: int, total: int, characters: int, lease_seconds: float | None = None
+    ) -> JobRecord:
+        """Record a processing job's chunks done / total and characters billed, renewing its lease.
+
+        Only a ``processing`` job changes; any other comes back as it is, so
+        the caller sees from its status that it should stop (canceled).
+        """
+
+        def tx() -> JobRecord:
+            record = self._require(job_id)
+            if record.status is not JobStatus.PROCESSING:
+                return record
+            changes: dict[str, Any] = {"progress_done": done, "progress_total": total, "characters": characters}
+            if lease_seconds:
+                changes["lease_until"] = self._clock() + lease_seconds
+            return self._update(job_id, **changes)
+
+        return self._sql.transaction(tx)
+
     def release(self, job_id: str, error: str) -> JobRecord:
         """Hand a processing job back to ``queued`` after a transient failure."""
 
@@ -248,6 +365,43 @@ class JobShard:
                 expires_at=now + record.ttl_seconds,
                 lease_until=None,
             )
+
+        return self._sql.transaction(tx)
+
+    # --- webhook bookkeeping (shared/webhooks.py) ----------------------------
+    # These leave updated_at alone: they describe the notification, not the job.
+
+    def mark_webhook(self, job_id: str) -> JobRecord:
+        """Note that a finished job's webhook delivery was enqueued (first time only)."""
+
+        def tx() -> JobRecord:
+            self._require(job_id)
+            self._sql.exec(
+                "UPDATE jobs SET webhook_status = 'pending' WHERE job_id = ? AND webhook_status IS NULL", job_id
+            )
+            return self._require(job_id)
+
+        return self._sql.transaction(tx)
+
+    def record_webhook(
+        self, job_id: str, *, status: str, attempts: int, last_status: int | None, last_error: str | None
+    ) -> JobRecord:
+        """Store a delivery attempt's outcome; a final outcome is never overwritten."""
+
+        def tx() -> JobRecord:
+            self._require(job_id)
+            self._sql.exec(
+                "UPDATE jobs SET webhook_status = ?, webhook_attempts = ?, webhook_last_status = ?,"
+                " webhook_last_error = ?, webhook_last_attempt_at = ?"
+                " WHERE job_id = ? AND (webhook_status IS NULL OR webhook_status = 'pending')",
+                status,
+                attempts,
+                last_status,
+                (last_error or "")[:500] or None,
+                self._clock(),
+                job_id,
+            )
+            return self._require(job_id)
 
         return self._sql.transaction(tx)
 

@@ -64,6 +64,18 @@ class TtsJobDurableObject(DurableObject):
     async def lookup(self, payload: Any) -> Any:
         return self._handle("lookup", payload)
 
+    async def progress(self, payload: Any) -> Any:
+        return self._handle("progress", payload)
+
+    async def findIdempotent(self, payload: Any) -> Any:  # noqa: N802 - RPC name
+        return self._handle("findIdempotent", payload)
+
+    async def markWebhook(self, payload: Any) -> Any:  # noqa: N802 - RPC name
+        return self._handle("markWebhook", payload)
+
+    async def recordWebhook(self, payload: Any) -> Any:  # noqa: N802 - RPC name
+        return self._handle("recordWebhook", payload)
+
     async def repair(self, payload: Any) -> Any:
         return self._handle("repair", payload)
 
