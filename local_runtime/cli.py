@@ -33,12 +33,6 @@ def _dev(args: argparse.Namespace) -> int:
     return 0
 
 
-def _bench(args: argparse.Namespace) -> int:
-    from bench.__main__ import main as bench_main  # bench/ of this checkout
-
-    return bench_main(args.bench_args)
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tts-pipeline", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -47,9 +41,12 @@ def build_parser() -> argparse.ArgumentParser:
     dev.add_argument("--port", type=int, default=8787)
     dev.add_argument("--data-dir", default=".tts-data", help="where jobs, audio and queues are kept")
     dev.set_defaults(func=_dev)
-    bench = sub.add_parser("bench", add_help=False, help="run the benchmarks, rewrite docs/benchmarks.md")
-    bench.add_argument("bench_args", nargs=argparse.REMAINDER)
-    bench.set_defaults(func=_bench)
+    try:
+        from bench.__main__ import add_bench_command
+    except ImportError:  # installed without the checkout's bench/
+        pass
+    else:
+        add_bench_command(sub)  # bench: python -m bench
     add_client_commands(sub)  # submit, wait, status, list, download, delete, models
     add_r2_commands(sub)  # r2 lifecycle show|apply|check
     return parser

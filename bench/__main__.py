@@ -1,0 +1,160 @@
+"""``python -m bench``: run every benchmark on the local runtime and rewrite docs/benchmarks.md.
+
+    python -m bench                      # the full run (a few minutes on 2 cores)
+    python -m bench --baseline <commit>  # also measure <commit> with the same benchmark code: before/after columns
+    python -m bench --smoke --out /tmp/b.md   # tiny sizes: proves the command works (CI)
+
+Also ``tts-pipeline bench ...`` with the same arguments.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from bench import machine
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _floats(text: str) -> list[float]:
+    return [float(x) for x in text.split(",") if x.strip()]
+
+
+def _ints(text: str) -> list[int]:
+    return [int(x) for x in text.split(",") if x.strip()]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--jobs", type=int, default=2000, help="jobs per concurrency level (default 2000)")
+    parser.add_argument("--clients", type=_ints, default=[1, 8, 64], help="concurrent clients, comma separated")
+    parser.add_argument("--sizes", type=_floats, default=[1, 10, 50], help="audio sizes in MB for the memory benchmark")
+    parser.add_argument("--closed-loop-jobs", type=int, default=20)
+    parser.add_argument("--poll-interval", type=float, default=0.02, help="seconds between status polls (closed loop)")
+    parser.add_argument("--ops-jobs", type=int, default=200)
+    parser.add_argument("--baseline", metavar="REV", help="also measure this git revision (before/after)")
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes, to prove the command runs")
+    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks.md")
+    parser.add_argument("--json", type=Path, help="also write the raw results here")
+    parser.add_argument("--no-report", action="store_true", help="measure only (with --json)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_arguments(parser)
+    return parser
+
+
+def add_bench_command(sub: Any) -> None:
+    """``tts-pipeline bench``: the same command under the project's CLI."""
+    parser = sub.add_parser("bench", help="run the benchmarks, rewrite docs/benchmarks.md", description=__doc__,
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_arguments(parser)
+    parser.set_defaults(func=lambda args: run(args, "tts-pipeline " + shlex.join(sys.argv[1:])))
+
+
+def _log(message: str) -> None:
+    print(f"[bench] {message}", file=sys.stderr, flush=True)
+
+
+def measure(args: argparse.Namespace) -> dict[str, Any]:
+    from bench import memory, ops, throughput
+
+    results: dict[str, Any] = {"machine": machine.describe(), "timings": {}}
+    with tempfile.TemporaryDirectory(prefix="bench-") as work:
+        work_dir = Path(work)
+        began = time.monotonic()
+        _log(f"floor: {args.jobs} jobs synthesized and written directly")
+        results["floor"] = asdict(throughput.floor(args.jobs))
+        results["floor_fsync"] = asdict(throughput.floor(args.jobs, fsync=True))
+        runs = []
+        for clients in args.clients:
+            _log(f"throughput: {clients} clients, {args.jobs} jobs")
+            runs.append(asdict(throughput.run_clients(clients, args.jobs, work_dir)))
+        results["throughput"] = runs
+        results["timings"]["throughput"] = time.monotonic() - began
+
+        began = time.monotonic()
+        _log(f"closed loop: {args.closed_loop_jobs} jobs, polling every {args.poll_interval * 1000:.0f} ms")
+        results["closed_loop"] = asdict(throughput.closed_loop(args.closed_loop_jobs, args.poll_interval, work_dir))
+        results["timings"]["closed_loop"] = time.monotonic() - began
+
+    began = time.monotonic()
+    _log(f"billable operations: {args.ops_jobs} jobs, phase by phase")
+    results["ops"] = asdict(ops.run(args.ops_jobs))
+    results["timings"]["ops"] = time.monotonic() - began
+
+    began = time.monotonic()
+    _log(f"memory and CPU per job: {args.sizes} MB")
+    results["memory"] = [asdict(r) for r in memory.run(args.sizes)]
+    results["timings"]["memory"] = time.monotonic() - began
+    return results
+
+
+def measure_revision(rev: str, argv: Sequence[str]) -> dict[str, Any]:
+    """Measure another revision of the product code with this benchmark code."""
+    commit = subprocess.run(["git", "rev-parse", "--short", rev], cwd=ROOT, capture_output=True, text=True,
+                            check=True).stdout.strip()
+    with tempfile.TemporaryDirectory(prefix="bench-baseline-") as tree:
+        archive = subprocess.run(["git", "archive", commit], cwd=ROOT, capture_output=True, check=True).stdout
+        subprocess.run(["tar", "-x", "-C", tree], input=archive, check=True)
+        shutil.rmtree(Path(tree) / "bench", ignore_errors=True)
+        shutil.copytree(ROOT / "bench", Path(tree) / "bench", ignore=shutil.ignore_patterns("__pycache__"))
+        out = Path(tree) / "baseline.json"
+        _log(f"baseline {commit}: measuring in {tree}")
+        subprocess.run([sys.executable, "-m", "bench", *argv, "--no-report", "--json", str(out)],
+                       cwd=tree, check=True, env={**__import__("os").environ, "BENCH_COMMIT": commit})
+        return json.loads(out.read_text())
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    return run(build_parser().parse_args(argv), "python -m bench " + shlex.join(argv) if argv else "python -m bench")
+
+
+def _argv_for_baseline(args: argparse.Namespace) -> list[str]:
+    """The measuring options of ``args``, to measure the baseline the same way."""
+    if args.smoke:
+        return ["--smoke"]
+    return [
+        "--jobs", str(args.jobs), "--clients", ",".join(map(str, args.clients)),
+        "--sizes", ",".join(f"{s:g}" for s in args.sizes), "--closed-loop-jobs", str(args.closed_loop_jobs),
+        "--poll-interval", f"{args.poll_interval:g}", "--ops-jobs", str(args.ops_jobs),
+    ]
+
+
+def run(args: argparse.Namespace, command: str) -> int:
+    if args.smoke:
+        args.jobs, args.clients, args.sizes = 40, [1, 4], [0.1]
+        args.closed_loop_jobs, args.ops_jobs = 2, 10
+    started = time.monotonic()
+    results = measure(args)
+    results["command"] = command
+    results["seconds"] = time.monotonic() - started
+    baseline = None
+    if args.baseline:
+        baseline = measure_revision(args.baseline, _argv_for_baseline(args))
+    if args.json:
+        args.json.write_text(json.dumps({"current": results, "baseline": baseline}, indent=1))
+    if not args.no_report:
+        from bench.report import render
+
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(render(results, baseline))
+        _log(f"wrote {args.out} in {time.monotonic() - started:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,211 @@
+"""Memory and CPU of one job as its audio grows: 1, 10, 50 MB, through /audio and /result.
+
+Method. Each audio size runs in a fresh Python process (``python -m
+bench.memory --case ...``) holding the whole local runtime in-process: the
+real HTTP server on a loopback port, the API, the queue runner, the consumer,
+the local R2 bucket and Durable Object SQLite. A client thread in the same
+process submits one tone job whose text length gives the wanted audio size
+(60 ms = 2,880 bytes of 24 kHz 16-bit PCM per character), waits for it, then
+downloads it through ``/audio`` and through the legacy ``/result``, reading
+each body in 64 KiB pieces and dropping them (so the client holds no copy).
+
+Per phase (process = queue -> synthesize -> R2 put -> complete; each
+download) it records:
+
+- peak RSS above the phase's starting RSS (``VmHWM`` reset through
+  ``/proc/self/clear_refs``);
+- CPU time of the process minus the client thread's own;
+- in a second run of the same case under ``tracemalloc``, the peak of traced
+  Python allocations above the phase's start, divided by the audio size:
+  the number of full copies of the audio alive at once on that path.
+
+The tone model's ``max_input_chars`` is raised in this process's catalogue
+(another model limit would otherwise decide how long one job may be); the
+code paths are the runtime's own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import math
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import tracemalloc
+from dataclasses import dataclass
+from http.client import HTTPConnection
+from pathlib import Path
+from typing import Any
+
+from bench import procstat
+
+BYTES_PER_CHAR = 2880  # 24,000 Hz x 60 ms x 2 bytes
+MB = 1_000_000
+READ_PIECE = 64 * 1024
+
+
+@dataclass
+class Phase:
+    name: str
+    peak_rss_mib: float
+    cpu_ms: float
+    copies: float | None = None
+
+
+def _chars_for(megabytes: float) -> int:
+    return math.ceil(megabytes * MB / BYTES_PER_CHAR)
+
+
+def _text(chars: int) -> str:
+    # No whitespace: every character is a tone slot, so the size is exact.
+    return ("abcdefghijklmnopqrstuvwxyz" * (chars // 26 + 1))[:chars]
+
+
+# --- the child: one case, in-process ------------------------------------------
+
+
+class _Client:
+    """HTTP on its own thread, timed with its own thread CPU clock."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.cpu = 0.0
+
+    def call(self, method: str, path: str, body: bytes | None = None) -> tuple[int, int, bytes]:
+        """Returns (status, body length, the first 64 KiB of the body)."""
+        cpu0 = time.thread_time()
+        conn = HTTPConnection("127.0.0.1", self.port, timeout=600)
+        try:
+            headers = {"Content-Type": "application/json"} if body is not None else {}
+            conn.request(method, path, body=body, headers=headers)
+            response = conn.getresponse()
+            head = response.read(READ_PIECE)
+            total = len(head)
+            while True:
+                piece = response.read(READ_PIECE)
+                if not piece:
+                    break
+                total += len(piece)
+            return response.status, total, head
+        finally:
+            conn.close()
+            self.cpu += time.thread_time() - cpu0
+
+
+async def _case(chars: int, trace: bool) -> dict[str, Any]:
+    from local_runtime.runtime import LocalRuntime
+    from shared.synthesis.catalogue import default_catalogue
+
+    catalogue = default_catalogue(False)
+    catalogue.add(catalogue.get("tone").model_copy(update={"max_input_chars": max(chars, 1)}))
+    env = {"CRON_INTERVAL_SECONDS": "0", "MAX_TEXT_CHARS": str(max(chars, 100_000)),
+           "QUEUE_MAX_BATCH_TIMEOUT": "0.05"}
+    phases: list[Phase] = []
+    with tempfile.TemporaryDirectory(prefix="bench-mem-") as data_dir, open(os.environ.get("BENCH_LOG", "/dev/null"), "w") as sink:
+        runtime = LocalRuntime(data_dir, env, port=0, catalogue=catalogue, log_stream=sink, cron_interval=0)
+        await runtime.start()
+        client = _Client(runtime.server.port)
+        loop = asyncio.get_running_loop()
+        size = 0
+        try:
+            body = json.dumps({"text": _text(chars), "model": "tone"}).encode()
+
+            async def measured(name: str, work: Any) -> Any:
+                if trace:
+                    tracemalloc.reset_peak()
+                    traced0 = tracemalloc.get_traced_memory()[0]
+                procstat.reset_peak_rss(procstat.os.getpid())
+                rss0 = procstat.rss_mib(procstat.os.getpid())
+                client_cpu0, cpu0 = client.cpu, time.process_time()
+                result = await work()
+                cpu = (time.process_time() - cpu0) - (client.cpu - client_cpu0)
+                peak = procstat.peak_rss_mib(procstat.os.getpid()) - rss0
+                copies = None
+                if trace and size:
+                    copies = (tracemalloc.get_traced_memory()[1] - traced0) / size
+                phases.append(Phase(name, peak, cpu * 1000, copies))
+                return result
+
+            async def process() -> dict[str, Any]:
+                status, _, head = await loop.run_in_executor(None, client.call, "POST", "/v1/jobs", body)
+                if status != 202:
+                    raise RuntimeError(f"submit failed: {status} {head[:300]!r}")
+                job_id = json.loads(head)["jobId"]
+                while True:
+                    await asyncio.sleep(0.01)
+                    record = await runtime.jobs.get(job_id)
+                    if record is not None and record.status.is_terminal:
+                        return {"jobId": job_id, "status": record.status.value, "size": record.size_bytes}
+
+            # The size is known only after the first run; measure the job once to learn
+            # it, then again for real (the slot cache and imports are warm by then).
+            warm = await process()
+            size = int(warm["size"] or 0)
+            phases.clear()
+            job = await measured("process", process)
+            job_id = job["jobId"]
+
+            async def download(path: str) -> int:
+                status, total, _ = await loop.run_in_executor(None, client.call, "GET", path)
+                if status != 200:
+                    raise RuntimeError(f"GET {path}: {status}")
+                return total
+
+            await measured("/audio", lambda: download(f"/v1/jobs/{job_id}/audio"))
+            result_bytes = await measured("/result", lambda: download(f"/v1/jobs/{job_id}/result"))
+        finally:
+            await runtime.stop()
+    return {"chars": chars, "audioBytes": size, "resultBytes": result_bytes,
+            "phases": [p.__dict__ for p in phases]}
+
+
+def _child(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--case", type=int, required=True, help="characters of text")
+    parser.add_argument("--trace", action="store_true")
+    args = parser.parse_args(argv)
+    if args.trace:
+        tracemalloc.start()
+    print(json.dumps(asyncio.run(_case(args.case, args.trace))))
+
+
+# --- the parent: one process per case ------------------------------------------
+
+
+@dataclass
+class MemoryResult:
+    megabytes: float
+    audio_bytes: int
+    result_bytes: int
+    phases: dict[str, Phase]
+
+
+def _run_child(chars: int, trace: bool) -> dict[str, Any]:
+    command = [sys.executable, "-m", "bench.memory", "--case", str(chars)] + (["--trace"] if trace else [])
+    done = subprocess.run(command, capture_output=True, text=True, timeout=900,
+                          cwd=Path(__file__).resolve().parent.parent, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"memory case {chars} failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def run(sizes_mb: list[float]) -> list[MemoryResult]:
+    results = []
+    for megabytes in sizes_mb:
+        chars = _chars_for(megabytes)
+        plain = _run_child(chars, trace=False)
+        traced = _run_child(chars, trace=True)
+        copies = {p["name"]: p["copies"] for p in traced["phases"]}
+        phases = {p["name"]: Phase(p["name"], p["peak_rss_mib"], p["cpu_ms"], copies.get(p["name"]))
+                  for p in plain["phases"]}
+        results.append(MemoryResult(megabytes, plain["audioBytes"], plain["resultBytes"], phases))
+    return results
+
+
+if __name__ == "__main__":
+    _child(sys.argv[1:])

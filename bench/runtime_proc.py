@@ -1,0 +1,69 @@
+"""The local runtime (``tts-pipeline dev``) as a separate process on a free loopback port.
+
+Like ``tests/integration/harness.py``, but its logs go to a file rather than
+a pipe: nothing in the benchmark process has to drain them, so the client's
+own CPU use is only the client's.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class RuntimeProcess:
+    def __init__(self, data_dir: Path, env: dict[str, str] | None = None) -> None:
+        self.data_dir = data_dir
+        self.env = {"CRON_INTERVAL_SECONDS": "0", **(env or {})}
+        self.port = 0
+        self.process: subprocess.Popen[bytes] | None = None
+        self.log_path = data_dir / "runtime.log"
+
+    @property
+    def pid(self) -> int:
+        if self.process is None:
+            raise RuntimeError("runtime not started")
+        return self.process.pid
+
+    def start(self, timeout: float = 30.0) -> RuntimeProcess:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        log = open(self.log_path, "wb")  # noqa: SIM115 - the child keeps it open
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "local_runtime.cli", "dev", "--host", "127.0.0.1", "--port", "0",
+             "--data-dir", str(self.data_dir)],
+            stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, env={**os.environ, **self.env},
+        )
+        log.close()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for line in self.log_path.read_text(errors="replace").splitlines():
+                if '"event":"started"' in line:
+                    self.port = int(json.loads(line)["url"].rsplit(":", 1)[1])
+                    return self
+            if self.process.poll() is not None:
+                raise RuntimeError(f"runtime exited:\n{self.log_path.read_text(errors='replace')[-4000:]}")
+            time.sleep(0.05)
+        self.stop()
+        raise RuntimeError("runtime did not start in time")
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(10)
+            self.process = None
+
+    def __enter__(self) -> RuntimeProcess:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

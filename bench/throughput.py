@@ -1,0 +1,280 @@
+"""Throughput and latency: N concurrent HTTP clients against the runtime process.
+
+How one run goes, for each N:
+
+1. A fresh runtime process (``tts-pipeline dev``) on a fresh data directory.
+2. N client threads, each with its own keep-alive ``http.client`` connection,
+   submit their share of the jobs back to back (submit latency per request).
+3. Completion is watched without HTTP: the benchmark reads the runtime's
+   queue table (SQLite, read-only) until no message is left, so the
+   runtime's CPU time covers submit + processing only, not polling.
+4. Each job's status is fetched once; submit-to-completed latency is the
+   job's server-stamped ``completedAt`` minus the client's clock at submit
+   (one machine, one clock), so it does not depend on a polling interval.
+   What polling adds on top is measured separately (``closed_loop``).
+
+The floor is the same jobs' work with no pipeline: synthesize with the same
+``ToneSynthesizer`` and write the file, sequentially, in this process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from http.client import HTTPConnection
+from pathlib import Path
+from typing import Any
+
+from bench import procstat
+from bench.runtime_proc import RuntimeProcess
+from bench.stats import summary_ms
+
+TEXT = "Hello from the pipeline"  # 23 characters: 1.38 s of tone, 66,284 bytes of WAV
+HEADERS = {"Content-Type": "application/json"}
+
+
+def _epoch(iso: str) -> float:
+    return datetime.fromisoformat(iso).timestamp()
+
+
+@dataclass
+class ThroughputResult:
+    clients: int
+    jobs: int
+    submit_seconds: float
+    end_to_end_seconds: float
+    submit_latency_ms: dict[str, float]
+    completion_latency_ms: dict[str, float]
+    runtime_cpu_ms_per_job: float
+    client_cpu_ms_per_job: float
+    runtime_peak_rss_mib: float
+    errors: int
+    env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def jobs_per_second(self) -> float:
+        return self.jobs / self.end_to_end_seconds if self.end_to_end_seconds else 0.0
+
+    @property
+    def submits_per_second(self) -> float:
+        return self.jobs / self.submit_seconds if self.submit_seconds else 0.0
+
+
+def _submitter(port: int, count: int, body: bytes, out: list[tuple[str, float, float]],
+               errors: list[str], start: threading.Barrier) -> None:
+    conn = HTTPConnection("127.0.0.1", port, timeout=120)
+    start.wait()
+    try:
+        for _ in range(count):
+            wall = time.time()
+            began = time.perf_counter()
+            conn.request("POST", "/v1/jobs", body=body, headers=HEADERS)
+            response = conn.getresponse()
+            data = response.read()
+            elapsed = time.perf_counter() - began
+            if response.status != 202:
+                errors.append(f"submit {response.status}: {data[:200]!r}")
+                continue
+            out.append((json.loads(data)["jobId"], wall, elapsed))
+    finally:
+        conn.close()
+
+
+def _fetch_status(port: int, job_ids: list[str], out: dict[str, dict[str, Any]]) -> None:
+    conn = HTTPConnection("127.0.0.1", port, timeout=120)
+    try:
+        for job_id in job_ids:
+            conn.request("GET", f"/v1/jobs/{job_id}")
+            response = conn.getresponse()
+            out[job_id] = json.loads(response.read())
+    finally:
+        conn.close()
+
+
+def _run_threads(targets: list[tuple[Any, tuple[Any, ...]]]) -> None:
+    threads = [threading.Thread(target=fn, args=args, daemon=True) for fn, args in targets]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+
+def wait_for_queue_drained(data_dir: Path, timeout: float) -> float:
+    """Wait until the runtime's ``tts-jobs`` queue holds no message; returns the time it did."""
+    db = data_dir / "queues.sqlite"
+    deadline = time.monotonic() + timeout
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10)
+    try:
+        while time.monotonic() < deadline:
+            (left,) = conn.execute("SELECT count(*) FROM queue_messages WHERE queue = 'tts-jobs'").fetchone()
+            if left == 0:
+                return time.time()
+            time.sleep(0.005)
+    finally:
+        conn.close()
+    raise TimeoutError(f"queue not drained within {timeout} s")
+
+
+def run_clients(clients: int, jobs: int, work_dir: Path, env: dict[str, str] | None = None) -> ThroughputResult:
+    body = json.dumps({"text": TEXT, "model": "tone"}).encode()
+    shares = [jobs // clients + (1 if i < jobs % clients else 0) for i in range(clients)]
+    submitted: list[tuple[str, float, float]] = []
+    errors: list[str] = []
+    runtime = RuntimeProcess(work_dir / f"clients-{clients}", env)
+    with runtime:
+        start = threading.Barrier(clients + 1)
+        threads = [
+            threading.Thread(target=_submitter, args=(runtime.port, n, body, submitted, errors, start), daemon=True)
+            for n in shares
+        ]
+        for thread in threads:
+            thread.start()
+        cpu_runtime0 = procstat.cpu_seconds(runtime.pid)
+        cpu_client0 = time.process_time()
+        start.wait()
+        began = time.time()
+        for thread in threads:
+            thread.join()
+        submit_seconds = time.time() - began
+        cpu_client = time.process_time() - cpu_client0
+        wait_for_queue_drained(runtime.data_dir, timeout=60 + jobs * 0.05)
+        cpu_runtime = procstat.cpu_seconds(runtime.pid) - cpu_runtime0
+        peak_rss = procstat.peak_rss_mib(runtime.pid)
+
+        ids = [job_id for job_id, _, _ in submitted]
+        views: dict[str, dict[str, Any]] = {}
+        per = max(1, min(8, clients))
+        _run_threads([(_fetch_status, (runtime.port, ids[i::per], views)) for i in range(per)])
+
+    completion: list[float] = []
+    last_completed = began
+    for job_id, wall, _ in submitted:
+        view = views.get(job_id, {})
+        if view.get("status") != "completed" or not view.get("completedAt"):
+            errors.append(f"job {job_id} ended {view.get('status')}")
+            continue
+        done = _epoch(view["completedAt"])
+        completion.append(done - wall)
+        last_completed = max(last_completed, done)
+    return ThroughputResult(
+        clients=clients,
+        jobs=len(submitted),
+        submit_seconds=submit_seconds,
+        end_to_end_seconds=last_completed - began,
+        submit_latency_ms=summary_ms([s for _, _, s in submitted]),
+        completion_latency_ms=summary_ms(completion),
+        runtime_cpu_ms_per_job=cpu_runtime / max(1, len(submitted)) * 1000,
+        client_cpu_ms_per_job=cpu_client / max(1, len(submitted)) * 1000,
+        runtime_peak_rss_mib=peak_rss,
+        errors=len(errors),
+        env=dict(runtime.env),
+    )
+
+
+# --- closed loop: one client that submits, then polls until completed -------
+
+
+@dataclass
+class ClosedLoopResult:
+    jobs: int
+    poll_interval_ms: float
+    observed_ms: dict[str, float]
+    stamped_ms: dict[str, float]
+    queued_ms: dict[str, float]
+    processing_ms: dict[str, float]
+    polls_per_job: float
+    polling_adds_ms: float
+
+
+def closed_loop(jobs: int, poll_interval: float, work_dir: Path, env: dict[str, str] | None = None) -> ClosedLoopResult:
+    """One client, one job at a time: submit, poll every ``poll_interval`` until completed."""
+    body = json.dumps({"text": TEXT, "model": "tone"}).encode()
+    observed: list[float] = []
+    stamped: list[float] = []
+    queued: list[float] = []
+    processing: list[float] = []
+    polls = 0
+    with RuntimeProcess(work_dir / "closed-loop", env) as runtime:
+        conn = HTTPConnection("127.0.0.1", runtime.port, timeout=60)
+        try:
+            for _ in range(jobs):
+                wall = time.time()
+                began = time.perf_counter()
+                conn.request("POST", "/v1/jobs", body=body, headers=HEADERS)
+                job = json.loads(conn.getresponse().read())
+                while True:
+                    time.sleep(poll_interval)
+                    conn.request("GET", f"/v1/jobs/{job['jobId']}")
+                    view = json.loads(conn.getresponse().read())
+                    polls += 1
+                    if view["status"] in ("completed", "failed", "canceled"):
+                        break
+                observed.append(time.perf_counter() - began)
+                stamped.append(_epoch(view["completedAt"]) - wall)
+                queued.append(_epoch(view["startedAt"]) - _epoch(view["createdAt"]))
+                processing.append(_epoch(view["completedAt"]) - _epoch(view["startedAt"]))
+        finally:
+            conn.close()
+    return ClosedLoopResult(
+        jobs=jobs,
+        poll_interval_ms=poll_interval * 1000,
+        observed_ms=summary_ms(observed),
+        stamped_ms=summary_ms(stamped),
+        queued_ms=summary_ms(queued),
+        processing_ms=summary_ms(processing),
+        polls_per_job=polls / max(1, jobs),
+        polling_adds_ms=(sum(observed) - sum(stamped)) / max(1, jobs) * 1000,
+    )
+
+
+# --- the floor: no pipeline ---------------------------------------------------
+
+
+@dataclass
+class FloorResult:
+    jobs: int
+    fsync: bool
+    seconds: float
+    latency_ms: dict[str, float]
+    cpu_ms_per_job: float
+
+    @property
+    def jobs_per_second(self) -> float:
+        return self.jobs / self.seconds if self.seconds else 0.0
+
+
+def floor(jobs: int, *, fsync: bool = False) -> FloorResult:
+    """Synthesize each job with the same synthesizer and write its file: nothing else."""
+    from shared.ports import SynthesisRequest
+    from shared.synthesis.tone import ToneSynthesizer
+
+    synthesizer = ToneSynthesizer()
+    request = SynthesisRequest(text=TEXT, model="tone", voice="default", format="wav")
+
+    async def run(directory: Path) -> tuple[float, list[float], float]:
+        await synthesizer.synthesize(request)  # warm the slot cache, as the runtime's first job does
+        latencies = []
+        cpu0 = time.process_time()
+        began = time.perf_counter()
+        for i in range(jobs):
+            t0 = time.perf_counter()
+            result = await synthesizer.synthesize(request)
+            with open(directory / f"{i}.wav", "wb") as handle:
+                handle.write(result.audio)
+                if fsync:
+                    handle.flush()
+                    import os
+
+                    os.fsync(handle.fileno())
+            latencies.append(time.perf_counter() - t0)
+        return time.perf_counter() - began, latencies, time.process_time() - cpu0
+
+    with tempfile.TemporaryDirectory(prefix="bench-floor-") as directory:
+        seconds, latencies, cpu = asyncio.run(run(Path(directory)))
+    return FloorResult(jobs, fsync, seconds, summary_ms(latencies), cpu / max(1, jobs) * 1000)
