@@ -44,7 +44,7 @@ def main(out: Path) -> None:
                 page.get_by_label("Voice").select_option("en-us")
                 page.get_by_role("button", name="Speak").click()
                 page.wait_for_selector("#job-status.completed", timeout=60_000)
-                page.wait_for_function("document.getElementById('player').duration > 0", timeout=30_000)
+                page.wait_for_function("() => document.getElementById('player').duration > 0", timeout=30_000)
                 page.wait_for_selector("#jobs tbody tr:nth-child(4)")
                 out.parent.mkdir(parents=True, exist_ok=True)
                 page.screenshot(path=str(out), full_page=True)

@@ -97,7 +97,7 @@ def test_submit_wait_play_download_in_the_browser(pipeline: Pipeline, browser: A
         # THEN the job completes, the audio plays, and it can be downloaded
         page.wait_for_selector("#job-status.completed", timeout=60_000)
         job_id = page.inner_text("#job-id")
-        page.wait_for_function("document.getElementById('player').duration > 0", timeout=30_000)
+        page.wait_for_function("() => document.getElementById('player').duration > 0", timeout=30_000)
         assert page.evaluate("document.getElementById('player').duration") > 0
         page.evaluate("document.getElementById('player').play()")  # resolves: the blob is playable
 
@@ -141,7 +141,7 @@ def test_a_bad_text_shows_the_servers_message(pipeline: Pipeline, browser: Any) 
         page.evaluate("document.getElementById('text').removeAttribute('maxlength')")
         page.evaluate("document.getElementById('format').add(new Option('flac', 'flac', true, true))")
         page.get_by_role("button", name="Speak").click()
-        page.wait_for_function("document.getElementById('error').textContent.length > 0")
+        page.wait_for_function("() => document.getElementById('error').textContent.length > 0")
         assert "format" in page.locator("#error").inner_text()
     finally:
         context.close()

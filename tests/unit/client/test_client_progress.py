@@ -27,17 +27,20 @@ def view(status: str, **fields: Any) -> JobView:
 
 
 class JobViewWithProgress(JobView):
-    """JobView as it is once the server reports chunk progress."""
+    """JobView with chunk progress, for a ``shared.models`` that does not have it yet."""
 
-    progress: dict[str, int] | None = None
+    progress: dict[str, int] | None = None  # type: ignore[assignment]
+
+
+def with_progress(status: str, done: int, total: int) -> JobView:
+    cls = JobView if "progress" in JobView.model_fields else JobViewWithProgress
+    return cls.model_validate(job_json("b" * 32, status, progress={"done": done, "total": total}))
 
 
 def test_progress_is_read_when_present_and_none_when_absent() -> None:
     assert progress_of(view("processing")) is None
-    with_progress = JobViewWithProgress.model_validate(job_json("b" * 32, "processing", progress={"done": 3, "total": 8}))
-    assert progress_of(with_progress) == Progress(3, 8)
-    nonsense = JobViewWithProgress.model_validate(job_json("b" * 32, "processing", progress={"done": 1, "total": 0}))
-    assert progress_of(nonsense) is None
+    assert progress_of(with_progress("processing", 3, 8)) == Progress(3, 8)
+    assert progress_of(with_progress("processing", 1, 0)) is None
 
 
 def test_bar_fills_in_proportion() -> None:
@@ -61,7 +64,7 @@ def test_on_a_terminal_the_bar_redraws_in_place_while_sleeping() -> None:
     out = io.StringIO()
     ticking = Ticking()
     reporter = ProgressReporter(out, live=True, clock=ticking.clock, sleep=ticking.sleep)
-    reporter.update(JobViewWithProgress.model_validate(job_json("b" * 32, "processing", progress={"done": 1, "total": 2})))
+    reporter.update(with_progress("processing", 1, 2))
     reporter.sleep(0.35)
     reporter.update(view("completed"))
     reporter.close()
