@@ -1,8 +1,10 @@
-"""Sweep: walk the bucket's ``audio/`` objects and delete the orphans.
+"""Sweep: walk the bucket's job objects and delete the orphans.
 
-An object is an orphan when it is older than ``ORPHAN_GRACE_SECONDS`` and
-its job is gone, or has finished without it (failed, canceled, or
-completed pointing at another key). The walk resumes from a cursor saved
+Job objects are the final audio (``audio/...``) and the partial audio of
+long jobs (``tmp/<jobId>/...``, chunks a retry resumes from). An object is
+an orphan when it is older than ``ORPHAN_GRACE_SECONDS`` and its job is
+gone, or has finished without it (failed, canceled, or completed pointing
+at another key; a finished job needs none of its chunks). The walk resumes from a cursor saved
 between runs, so a bucket of millions of objects is covered over several
 runs; a new pass starts at most every ``reaper_sweep_interval_seconds``.
 
@@ -35,12 +37,15 @@ from shared.reaper.lease import RunLease
 from shared.reaper.report import ReaperReport
 
 PAGE = 1000  # R2's cap of keys per list (and per delete) call
+CHUNK_PREFIX = "tmp/"  # partial audio of long jobs (shared.keys.chunk_key); judged like audio
+SWEPT_PREFIXES = (AUDIO_PREFIX, CHUNK_PREFIX)  # anything else in the bucket is not the reaper's
 _JOB_ID = re.compile(JOB_ID_PATTERN)
 
 
 class Listing(Enum):
     """What the listing alone says about an object."""
 
+    OTHER = "other"  # outside the job prefixes: never touched
     YOUNG = "young"  # within the grace period: a put may not be completed yet
     FOREIGN_EXPIRED = "foreign_expired"  # not a job's key, older than any retention
     FOREIGN = "foreign"  # not a job's key, still within the longest retention
@@ -57,6 +62,8 @@ def owner(info: BlobInfo) -> str | None:
 
 
 def by_listing(info: BlobInfo, now: float, grace: float, max_ttl: float) -> Listing:
+    if not info.key.startswith(SWEPT_PREFIXES):
+        return Listing.OTHER
     if info.uploaded > now - grace:
         return Listing.YOUNG
     if owner(info) is None:
@@ -94,7 +101,8 @@ async def sweep_orphans(
     per_page = 1 + s.shard_count + 1 + 1  # list, lookups, delete, lease renewal
     while budget.allows(per_page):
         budget.take("list")
-        page = await deps.bucket.list(prefix=AUDIO_PREFIX, start_after=cursor, cursor=opaque, limit=PAGE)
+        # One pass over the whole bucket covers audio/ and tmp/ (keys sort in that order).
+        page = await deps.bucket.list(prefix="", start_after=cursor, cursor=opaque, limit=PAGE)
         report.scanned_objects += len(page.objects)
         await _judge_page(deps, report, budget, page.objects, now)
         if page.objects:

@@ -42,6 +42,8 @@ def test_owner_comes_from_the_key_then_from_valid_metadata() -> None:
         (info(age=601), Listing.ASK),
         (info("audio/x/stray.bin", age=601), Listing.FOREIGN),
         (info("audio/x/stray.bin", age=600 + 30 * 86_400 + 1), Listing.FOREIGN_EXPIRED),
+        (info(f"tmp/{JOB}/0123456789abcdef/00003", age=601, jobId=JOB), Listing.ASK),
+        (info("backups/db.sqlite", age=10 * 365 * 86_400), Listing.OTHER),
     ],
 )
 def test_listing_alone_settles_young_and_foreign_objects(blob: BlobInfo, expected: Listing) -> None:

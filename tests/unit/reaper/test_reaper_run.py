@@ -134,3 +134,26 @@ async def test_dry_run_writes_nothing_at_all(
     assert written == set()
     lease = await shards.client.reaper_lease(LEASE_SHARD, LEASE_NAME, "probe", clock(), clock() + 1, peek=True)
     assert lease["holder"] is None  # the dry run took no lease
+
+
+async def test_partial_audio_of_long_jobs_goes_once_its_job_is_finished_or_gone(
+    shards: MemoryShards, bucket: MemoryBucket, clock: FakeClock, logs: io.StringIO
+) -> None:
+    now = clock()
+    for n, status in ((1, JobStatus.PROCESSING), (2, JobStatus.FAILED), (3, None)):
+        job_id = f"{n:032x}"
+        if status is not None:
+            await shards.client.create(JobRecord(job_id=job_id, tenant="t", status=JobStatus.QUEUED, text="x",
+                                                 model="tone", format="wav", created_at=now, updated_at=now,
+                                                 ttl_seconds=86_400))
+            await shards.client.claim(job_id, 120)
+            if status is JobStatus.FAILED:
+                await shards.client.fail(job_id, "gave up")
+        for index in range(3):
+            await bucket.put(f"tmp/{job_id}/00000000000000aa/{index:05d}", b"chunk", content_type="audio/wav",
+                             custom_metadata={"jobId": job_id})
+    await bucket.put("notes/readme.txt", b"not the reaper's", content_type="text/plain", custom_metadata={})
+    clock.advance(3601)
+    report = await run_reaper(deps(shards, bucket, clock, logs))
+    assert report.deleted_orphans == 6
+    assert sorted(bucket.objects) == ["notes/readme.txt"] + [f"tmp/{1:032x}/00000000000000aa/{i:05d}" for i in range(3)]
