@@ -1,7 +1,11 @@
-"""``tts-pipeline r2 lifecycle``: show, apply and check the audio bucket's lifecycle rule.
+"""``tts-pipeline r2 lifecycle``: show, apply and check the audio bucket's lifecycle rules.
 
 The rule: objects under ``audio/`` expire after the retention in days, and
-incomplete multipart uploads are aborted. The retention is the longest a
+incomplete multipart uploads are aborted. A second rule expires the partial
+audio of long jobs (``tmp/``) a day after the reaper gives up on an
+unfinished job (``REAPER_GIVE_UP_SECONDS``): a chunk is only ever needed by
+a job still in progress, and losing one costs a re-synthesis, never a
+result. The retention is the longest a
 job's audio may live (``MAX_TTL_SECONDS``, rounded up to days, plus one day
 of slack: R2 counts age from the upload, a job's expiry from its completion,
 and a rule must never delete the audio of a live job). The reaper deletes
@@ -45,6 +49,8 @@ from shared.keys import AUDIO_PREFIX
 
 BUCKET = "tts-audio-results"
 RULE_ID = "tts-audio-retention"
+CHUNK_RULE_ID = "tts-chunk-retention"
+CHUNK_PREFIX = "tmp/"  # shared.keys: partial audio of long jobs
 API_BASE = "https://api.cloudflare.com/client/v4"
 DAY = 86_400
 REPO = Path(__file__).resolve().parent.parent
@@ -63,19 +69,27 @@ def retention_days(max_ttl_seconds: int) -> int:
     return math.ceil(max_ttl_seconds / DAY) + 1
 
 
-def desired_rules(days: int, abort_multipart_days: int) -> dict[str, Any]:
+def chunk_days(give_up_seconds: int) -> int:
+    """Days partial audio is kept: past the point where the reaper fails an unfinished job."""
+    return math.ceil(give_up_seconds / DAY) + 1
+
+
+def _rule(rule_id: str, prefix: str, days: int, abort_multipart_days: int) -> dict[str, Any]:
+    return {
+        "id": rule_id,
+        "enabled": True,
+        "conditions": {"prefix": prefix},
+        "deleteObjectsTransition": {"condition": {"type": "Age", "maxAge": days * DAY}},
+        "abortMultipartUploadsTransition": {"condition": {"type": "Age", "maxAge": abort_multipart_days * DAY}},
+    }
+
+
+def desired_rules(days: int, abort_multipart_days: int, chunk_retention_days: int = 2) -> dict[str, Any]:
     """The lifecycle configuration ``apply`` sends (Cloudflare's JSON shape)."""
     return {
         "rules": [
-            {
-                "id": RULE_ID,
-                "enabled": True,
-                "conditions": {"prefix": AUDIO_PREFIX},
-                "deleteObjectsTransition": {"condition": {"type": "Age", "maxAge": days * DAY}},
-                "abortMultipartUploadsTransition": {
-                    "condition": {"type": "Age", "maxAge": abort_multipart_days * DAY}
-                },
-            }
+            _rule(RULE_ID, AUDIO_PREFIX, days, abort_multipart_days),
+            _rule(CHUNK_RULE_ID, CHUNK_PREFIX, chunk_retention_days, abort_multipart_days),
         ]
     }
 
@@ -97,8 +111,10 @@ def _age(transition: Any) -> float | None:
     return None
 
 
-def check_rules(rules: Sequence[dict[str, Any]], *, days: int, max_ttl_seconds: int) -> list[str]:
-    """What is wrong with a bucket's rules; an empty list means the rule is in place."""
+def check_rules(
+    rules: Sequence[dict[str, Any]], *, days: int, max_ttl_seconds: int, chunk_retention_days: int = 2
+) -> list[str]:
+    """What is wrong with a bucket's rules; an empty list means the rules are in place."""
     problems: list[str] = []
     enabled = [r for r in rules if r.get("enabled", True)]
     for rule in enabled:
@@ -121,6 +137,13 @@ def check_rules(rules: Sequence[dict[str, Any]], *, days: int, max_ttl_seconds: 
         problems.append(f"audio expires after {', '.join(f'{d:g}' for d in found)} days, not {days}")
     if not any(_covers_audio(r) and _age(r.get("abortMultipartUploadsTransition")) is not None for r in enabled):
         problems.append(f"no enabled rule aborts incomplete multipart uploads under {AUDIO_PREFIX!r}")
+    chunk_ages = [
+        _age(r.get("deleteObjectsTransition"))
+        for r in enabled
+        if CHUNK_PREFIX.startswith(str((r.get("conditions") or {}).get("prefix") or ""))
+    ]
+    if not any(age is not None and age <= chunk_retention_days * DAY for age in chunk_ages):
+        problems.append(f"no enabled rule expires partial audio under {CHUNK_PREFIX!r} within {chunk_retention_days} days")
     return problems
 
 
@@ -229,12 +252,13 @@ def run(args: argparse.Namespace, out: Callable[[str], None] = print) -> int:
             f"{days} days is shorter than MAX_TTL_SECONDS ({max_ttl / DAY:g} days): the rule would delete the audio "
             "of live jobs (pass --allow-shorter-than-max-ttl to do it anyway)"
         )
-    config = desired_rules(days, args.abort_multipart_days)
+    chunks = chunk_days(settings.reaper_give_up_seconds)
+    config = desired_rules(days, args.abort_multipart_days, chunks)
 
     if args.action == "check" and args.from_file:
         data = json.loads(Path(args.from_file).read_text())
         rules = data.get("result", data).get("rules", []) if isinstance(data, dict) else data
-        return _report(check_rules(rules, days=days, max_ttl_seconds=max_ttl), out)
+        return _report(check_rules(rules, days=days, max_ttl_seconds=max_ttl, chunk_retention_days=chunks), out)
 
     if args.via == "wrangler":
         prefix = wrangler_prefix(args.wrangler)
@@ -261,13 +285,14 @@ def run(args: argparse.Namespace, out: Callable[[str], None] = print) -> int:
         return 0
     payload = send(request)
     if args.action == "apply":
-        out(f"applied lifecycle rule {RULE_ID!r} to {args.bucket}: audio/ expires after {days} days")
+        out(f"applied lifecycle rules to {args.bucket}: {AUDIO_PREFIX} expires after {days} days,"
+            f" {CHUNK_PREFIX} after {chunks}")
         return 0
     rules = (payload.get("result") or {}).get("rules", [])
     if args.action == "show":
         out(json.dumps({"rules": rules}, indent=2))
         return 0
-    return _report(check_rules(rules, days=days, max_ttl_seconds=max_ttl), out)
+    return _report(check_rules(rules, days=days, max_ttl_seconds=max_ttl, chunk_retention_days=chunks), out)
 
 
 def _report(problems: list[str], out: Callable[[str], None]) -> int:

@@ -39,6 +39,7 @@ def test_check_finds_a_missing_rule_and_one_that_would_delete_live_audio() -> No
     assert check_rules([], days=31, max_ttl_seconds=MAX_TTL) == [
         "no enabled rule expires objects under 'audio/'",
         "no enabled rule aborts incomplete multipart uploads under 'audio/'",
+        "no enabled rule expires partial audio under 'tmp/' within 2 days",
     ]
     short = desired_rules(31, 1)["rules"] + [
         {"id": "cleanup", "enabled": True, "conditions": {"prefix": "audio/2027/"},
@@ -46,7 +47,7 @@ def test_check_finds_a_missing_rule_and_one_that_would_delete_live_audio() -> No
     ]
     problems = check_rules(short, days=31, max_ttl_seconds=MAX_TTL)
     assert len(problems) == 1 and "'cleanup'" in problems[0] and "live jobs' audio" in problems[0]
-    disabled = [{**desired_rules(31, 1)["rules"][0], "enabled": False}]
+    disabled = [{**desired_rules(31, 1)["rules"][0], "enabled": False}, desired_rules(31, 1)["rules"][1]]
     assert "no enabled rule expires" in check_rules(disabled, days=31, max_ttl_seconds=MAX_TTL)[0]
 
 
@@ -59,6 +60,8 @@ def test_dry_run_apply_prints_the_wrangler_command_and_file(capsys: pytest.Captu
     assert command[6] == "--file" and command[-1] == "--force"
     body = json.loads("\n".join(lines[1:-2]))
     assert body == desired_rules(31, 1) and body["rules"][0]["id"] == RULE_ID
+    assert body["rules"][1]["conditions"] == {"prefix": "tmp/"}
+    assert body["rules"][1]["deleteObjectsTransition"]["condition"]["maxAge"] == 2 * DAY
 
 
 def test_dry_run_via_api_prints_the_request_without_the_token(capsys: pytest.CaptureFixture[str]) -> None:
