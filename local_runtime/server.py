@@ -144,6 +144,12 @@ class HttpServer:
                 else:
                     writer.write(conn.send(h11.Data(data=await response.blob.read())))
             elif response.body:
-                writer.write(conn.send(h11.Data(data=response.body)))
+                # In pieces: one write of a large body would be copied whole by h11's
+                # join and again into the transport's buffer.
+                body = memoryview(response.body)
+                for start in range(0, len(body), CHUNK):
+                    writer.write(conn.send(h11.Data(data=body[start : start + CHUNK])))
+                    if start + CHUNK < len(body):
+                        await writer.drain()
         writer.write(conn.send(h11.EndOfMessage()))
         await writer.drain()

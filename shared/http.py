@@ -86,7 +86,7 @@ class HttpRequest:
 class HttpResponse:
     status: int
     headers: Headers = field(default_factory=Headers)
-    body: bytes = b""
+    body: bytes | bytearray = b""  # bytearray: a large body built in place (legacy /result)
     blob: BlobBody | None = None  # stream this R2 object instead of body
 
     @classmethod

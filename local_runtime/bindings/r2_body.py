@@ -49,7 +49,10 @@ class LocalBlobHandle:
 
     def chunks(self, chunk_size: int = 64 * 1024) -> Iterator[bytes]:
         """Yield the range in pieces of at most ``chunk_size`` bytes."""
-        position, end = self.offset, self.offset + self.length
+        return self._pieces(self.offset, chunk_size)
+
+    def _pieces(self, position: int, chunk_size: int) -> Iterator[bytes]:
+        end = self.offset + self.length
         while position < end:
             self._check_open()
             piece = os.pread(self._fd, min(chunk_size, end - position), position)
@@ -59,8 +62,12 @@ class LocalBlobHandle:
             yield piece
 
     def read_all(self) -> bytes:
-        """The whole range as bytes."""
-        return b"".join(self.chunks(1024 * 1024))
+        """The whole range as bytes (one read: joining pieces would hold the object twice)."""
+        self._check_open()
+        data = os.pread(self._fd, self.length, self.offset)
+        if len(data) < self.length:  # over 2 GiB at once, or a short file: the rest in pieces
+            data += b"".join(self._pieces(self.offset + len(data), 1024 * 1024))
+        return data
 
     def close(self) -> None:
         """Close the descriptor; closing twice is harmless."""

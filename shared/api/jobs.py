@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import base64
 import heapq
 import json
 import re
@@ -13,6 +12,7 @@ from pydantic import ValidationError
 
 from shared.api import trust
 from shared.api.errors import ApiError, not_found
+from shared.api.legacy_body import legacy_result_response
 from shared.api.ranges import UnsatisfiableRange, parse_range
 from shared.api.views import decode_cursor, encode_cursor, job_path, job_view
 from shared.errors import IllegalTransitionError, JobNotFoundError
@@ -219,8 +219,9 @@ async def get_legacy_result(request: HttpRequest, deps: ApiDeps, tenant: str, jo
         blob = await deps.bucket.get(record.audio_key)
         if blob is None:
             raise ApiError(410, "audio_gone", "the audio of this job is no longer stored")
-        result.base64_audio = base64.b64encode(await blob.read()).decode("ascii")
         result.mime_type = record.mime_type
+        # base64 straight into the body: one copy of the encoded audio, not four
+        return legacy_result_response(result, await blob.read())
     return HttpResponse.json(200, result.to_json_dict())
 
 
