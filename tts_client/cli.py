@@ -176,13 +176,17 @@ def _read_text(args: argparse.Namespace) -> str:
         if sys.stdin is None or sys.stdin.isatty():
             raise UsageError("no text: pass it as an argument, with -f FILE, or on standard input")
         source = "-"
-    if args.file is None and source != "-":
-        text = source
-    elif source == "-":
-        text = sys.stdin.buffer.read().decode("utf-8") if sys.stdin is not None else ""
-    else:
-        with open(source, encoding="utf-8") as handle:
-            text = handle.read()
+    text: str
+    try:
+        if args.file is None and source != "-":
+            text = str(source)
+        elif source == "-":
+            text = sys.stdin.buffer.read().decode("utf-8") if sys.stdin is not None else ""
+        else:
+            with open(source, encoding="utf-8") as handle:
+                text = handle.read()
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"the text is not UTF-8: {exc}") from exc
     text = text.rstrip("\r\n")
     if not text.strip():
         raise UsageError("the text is empty")

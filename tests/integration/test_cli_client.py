@@ -14,6 +14,7 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -36,7 +37,7 @@ class Run:
     def out(self) -> str:
         return self.stdout.decode()
 
-    def json(self) -> dict:  # type: ignore[type-arg]
+    def json(self) -> Any:
         return json.loads(self.stdout)
 
 
@@ -159,6 +160,7 @@ def test_an_unreachable_api_exits_2(tmp_path: Path) -> None:
     ("args", "stdin", "message"),
     [
         (("submit",), b"   \n", "empty"),
+        (("submit",), b"\xff\xfe not utf-8", "UTF-8"),
         (("submit", "text", "-f", "x.txt"), b"", "not both"),
         (("submit", "text", "-o", "-", "--json"), b"", "standard output"),
         (("list", "--limit", "0"), b"", "--limit"),

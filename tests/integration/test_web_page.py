@@ -24,9 +24,17 @@ pytestmark = pytest.mark.slow
 TOKEN = "dana-token"
 
 
-@pytest.fixture(scope="module")
-def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
-    p = Pipeline(tmp_path_factory.mktemp("web"), env={"API_TOKENS": f"dana:{TOKEN}"}).start()
+SIGNING_KEY = "k" * 40
+
+
+@pytest.fixture(scope="module", params=["bearer-audio", "signed-audio"])
+def pipeline(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
+    # With SIGNING_KEY the server may hand out signed audioUrls, which the page
+    # plays directly; without, it fetches the audio with the token into a Blob.
+    env = {"API_TOKENS": f"dana:{TOKEN}"}
+    if request.param == "signed-audio":
+        env["SIGNING_KEY"] = SIGNING_KEY
+    p = Pipeline(tmp_path_factory.mktemp("web"), env=env).start()
     yield p
     p.stop()
 
@@ -99,6 +107,12 @@ def test_submit_wait_play_download_in_the_browser(pipeline: Pipeline, browser: A
         job_id = page.inner_text("#job-id")
         page.wait_for_function("() => document.getElementById('player').duration > 0", timeout=30_000)
         assert page.evaluate("document.getElementById('player').duration") > 0
+        audio_url = pipeline.request("GET", f"/v1/jobs/{job_id}", token=TOKEN).json()["audioUrl"]
+        player_src = page.get_attribute("#player", "src") or ""
+        if "?" in audio_url:  # signed: played straight from the link, no token needed
+            assert player_src == audio_url
+        else:
+            assert player_src.startswith("blob:")
         page.evaluate("document.getElementById('player').play()")  # resolves: the blob is playable
 
         with page.expect_download() as download_info:
