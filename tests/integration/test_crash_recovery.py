@@ -29,7 +29,7 @@ def audio_objects(data_dir: Path) -> list[str]:
 
 def test_kill_9_during_processing_then_restart_loses_nothing(tmp_path: Path) -> None:
     pipeline = Pipeline(tmp_path, env=ENV).start()
-    ids = [pipeline.submit(text="k" * 15_000)["jobId"] for _ in range(60)]
+    ids = [pipeline.submit(text="k" * 8_000)["jobId"] for _ in range(60)]
     # Wait until the consumer is demonstrably mid-stream: some done, some not.
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:

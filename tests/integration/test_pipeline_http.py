@@ -71,7 +71,7 @@ def test_legacy_result_contract(pipeline: Pipeline) -> None:
 
 
 def test_legacy_result_before_completion_has_null_audio(pipeline: Pipeline) -> None:
-    job = pipeline.submit(token=ALICE, text="y" * 15000)
+    job = pipeline.submit(token=ALICE, text="y" * 8000)
     result = pipeline.request("GET", f"/v1/jobs/{job['jobId']}/result", token=ALICE).json()
     if result["status"] != "completed":
         assert result["base64Audio"] is None and result["mimeType"] is None
@@ -94,7 +94,7 @@ def test_range_and_if_none_match(pipeline: Pipeline) -> None:
 
 
 def test_audio_of_unfinished_job_is_409(pipeline: Pipeline) -> None:
-    job = pipeline.submit(token=ALICE, text="z" * 15000)
+    job = pipeline.submit(token=ALICE, text="z" * 8000)
     reply = pipeline.request("GET", f"/v1/jobs/{job['jobId']}/audio", token=ALICE)
     if reply.status == 409:
         assert reply.json()["error"]["code"] == "not_ready"
