@@ -188,3 +188,17 @@ def test_a_job_that_outlives_the_timeout_exits_3() -> None:
         run = cli("submit", "slow", "--wait", "--timeout", "0.5", "--json", api=api.url)
     assert run.code == 3 and f"tts-pipeline wait {job}" in run.stderr
     assert run.json()["status"] == "processing"
+
+
+def test_chunk_progress_shows_on_stderr_off_a_terminal(tmp_path: Path) -> None:
+    job = "e" * 32
+    with serve(FakeApi()) as api:
+        api.on("GET", f"/v1/jobs/{job}",
+               Canned.json(200, job_json(job, "processing", progress={"done": 1, "total": 3})),
+               Canned.json(200, job_json(job, "processing", progress={"done": 2, "total": 3})),
+               Canned.json(200, job_json(job, "completed", progress={"done": 3, "total": 3})))
+        run = cli("wait", job, api=api.url)
+    assert run.code == 0, run.stderr
+    assert [line for line in run.stderr.splitlines() if "chunks" in line] == [
+        f"job {job}: processing 1/3 chunks", f"job {job}: processing 2/3 chunks", f"job {job}: completed 3/3 chunks",
+    ]
