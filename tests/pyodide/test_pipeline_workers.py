@@ -43,8 +43,7 @@ def api(harness: Harness) -> str:
             ),
         }
     )
-    for worker in WORKERS:
-        harness.call("start", worker=worker)
+    harness.call("start", workers=list(WORKERS))
     return "api"
 
 
