@@ -11,8 +11,10 @@ import uuid
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from cloudflare_adapters.ai import AiBinding
 from cloudflare_adapters.convert import raw_binding
 from cloudflare_adapters.durable_objects import shard_resolver
+from cloudflare_adapters.fetch import FetchHttpClient
 from cloudflare_adapters.queues import QueueProducerAdapter
 from cloudflare_adapters.r2 import R2BlobStore
 from shared.api.app import ApiApp, ApiDeps
@@ -21,7 +23,8 @@ from shared.consumer import ConsumerDeps
 from shared.jobs.rpc import JobsClient
 from shared.logs import JsonLogger
 from shared.reaper import ReaperDeps
-from shared.synthesis.catalogue import Catalogue, default_catalogue
+from shared.synthesis.catalogue import Catalogue
+from shared.synthesis.providers import build_catalogue
 
 SETTING_NAMES = (
     "SHARD_COUNT",
@@ -41,6 +44,19 @@ SETTING_NAMES = (
     "RETRY_BASE_SECONDS",
     "API_TOKENS",
     "SIGNING_KEY",
+    # synthesis providers (docs/providers.md)
+    "OPENAI_API_KEY",
+    "OPENAI_BASE_URL",
+    "ELEVENLABS_API_KEY",
+    "ELEVENLABS_BASE_URL",
+    "ELEVENLABS_VOICE_IDS",
+    "GEMINI_API_KEY",
+    "GEMINI_BASE_URL",
+    "CLOUDFLARE_ACCOUNT_ID",
+    "CLOUDFLARE_API_TOKEN",
+    "CLOUDFLARE_API_BASE_URL",
+    "PROVIDER_TIMEOUT_SECONDS",
+    "MAX_AUDIO_BYTES",
 )
 
 
@@ -68,8 +84,11 @@ def settings(env: Any) -> Settings:
 
 
 def catalogue(env: Any) -> Catalogue:
-    # eSpeak needs a native library: never on Cloudflare.
-    return default_catalogue(False, default_model=settings(env).default_model)
+    # eSpeak needs a native library: never on Cloudflare. Workers AI goes
+    # through the AI binding when the Worker has one (else the REST API, if
+    # CLOUDFLARE_ACCOUNT_ID and CLOUDFLARE_API_TOKEN are set).
+    ai = getattr(raw_binding(env), "AI", None)
+    return build_catalogue(settings(env), http=FetchHttpClient(), ai=AiBinding(ai) if ai is not None else None)
 
 
 def jobs_client(env: Any, config: Settings) -> JobsClient:
@@ -94,10 +113,12 @@ def api_app(env: Any) -> ApiApp:
 
 def consumer_deps(env: Any) -> ConsumerDeps:
     config = settings(env)
+    models = catalogue(env)
     return ConsumerDeps(
         jobs=jobs_client(env, config),
         bucket=R2BlobStore(env.TTS_AUDIO_BUCKET),
-        synthesizer_for=catalogue(env).synthesizer_for,
+        synthesizer_for=models.synthesizer_for,
+        model_spec=models.get,
         settings=config,
         clock=time.time,
         log=JsonLogger("synth_consumer"),

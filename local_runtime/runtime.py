@@ -24,6 +24,7 @@ from local_runtime.bindings.queue import LocalQueue, Outcome, QueueConsumerConfi
 from local_runtime.bindings.queue_runner import LocalQueueRunner
 from local_runtime.bindings.r2 import LocalBucket
 from local_runtime.bindings.sql import SqliteDurableObjectNamespace
+from local_runtime.http_client import LocalHttpClient
 from local_runtime.server import HttpServer
 from local_runtime.shards import LocalShardHost
 from shared.api.app import ApiApp, ApiDeps
@@ -34,8 +35,9 @@ from shared.http import HttpRequest, HttpResponse
 from shared.logs import JsonLogger
 from shared.ports import Clock, IncomingMessage
 from shared.reaper import ReaperDeps, run_reaper
-from shared.synthesis.catalogue import Catalogue, default_catalogue
+from shared.synthesis.catalogue import Catalogue
 from shared.synthesis.espeak import EspeakSynthesizer
+from shared.synthesis.providers import build_catalogue
 
 QUEUE = "tts-jobs"
 DEAD_LETTER_QUEUE = "tts-jobs-dlq"
@@ -104,8 +106,10 @@ class LocalRuntime:
         visibility = float(env.get("QUEUE_VISIBILITY_TIMEOUT", "30"))
         self.queue = LocalQueue(queue_db, QUEUE, self.meter, clock, visibility_timeout=visibility)
         self.dead_letters = LocalQueue(queue_db, DEAD_LETTER_QUEUE, self.meter, clock, visibility_timeout=visibility)
-        self.catalogue = catalogue or default_catalogue(
-            EspeakSynthesizer.available(), default_model=settings.default_model
+        # Cloud providers come from the same settings as on Cloudflare; Workers AI
+        # through its REST API (CLOUDFLARE_ACCOUNT_ID + CLOUDFLARE_API_TOKEN).
+        self.catalogue = catalogue or build_catalogue(
+            settings, http=LocalHttpClient(), espeak_available=EspeakSynthesizer.available()
         )
         self.api = ApiApp(
             ApiDeps(
@@ -123,6 +127,7 @@ class LocalRuntime:
             jobs=self.jobs,
             bucket=self.bucket,
             synthesizer_for=self.catalogue.synthesizer_for,
+            model_spec=self.catalogue.get,
             settings=settings,
             clock=clock,
             log=JsonLogger("synth_consumer", log_stream),

@@ -181,8 +181,10 @@ class Settings:
     cloudflare_api_token: str | None = field(default=None, repr=False)
     cloudflare_api_base_url: str = "https://api.cloudflare.com/client/v4"
     provider_timeout_seconds: int = 60
-    # The most audio one job may produce; it is held in memory once, plus one copy to R2.
-    max_audio_bytes: int = 48_000_000
+    # The most audio one job may produce (docs/providers.md, "How long a job may be"):
+    # a Worker holds it once in Wasm memory plus one copy on its way to R2, next to
+    # Pyodide's own ~38 MB, inside 128 MB.
+    max_audio_bytes: int = 32_000_000
 
     @classmethod
     def from_env(cls, env: Mapping[str, Any]) -> Settings:
@@ -228,5 +230,5 @@ class Settings:
             cloudflare_api_token=_secret(env, "CLOUDFLARE_API_TOKEN"),
             cloudflare_api_base_url=_url(env, "CLOUDFLARE_API_BASE_URL", "https://api.cloudflare.com/client/v4"),
             provider_timeout_seconds=_int(env, "PROVIDER_TIMEOUT_SECONDS", 60, minimum=1),
-            max_audio_bytes=_int(env, "MAX_AUDIO_BYTES", 48_000_000, minimum=1),
+            max_audio_bytes=_int(env, "MAX_AUDIO_BYTES", 32_000_000, minimum=1),
         )

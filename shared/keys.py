@@ -23,3 +23,28 @@ def job_id_from_key(key: str) -> str | None:
 def day_prefix(ts: float) -> str:
     day = datetime.fromtimestamp(ts, tz=timezone.utc)
     return f"{AUDIO_PREFIX}{day:%Y/%m/%d}/"
+
+
+# --- partial audio of long jobs ----------------------------------------------
+# One object per synthesized chunk, kept so a retry resumes instead of paying
+# for the chunks again: ``tmp/<jobId>/<plan>/<index>`` (the format is in the
+# object's metadata). ``plan`` hashes what the chunks depend on (model, voice,
+# format, rate, the chunk texts), so a retry under a different plan never
+# reuses them. The consumer deletes a job's chunks once the job is completed
+# or failed; the reaper deletes what a crash, a cancel or a changed plan left.
+TMP_PREFIX = "tmp/"
+_CHUNK_KEY = re.compile(r"^tmp/([0-9a-f]{32})/([0-9a-f]{16})/(\d{5})$")
+
+
+def tmp_prefix(job_id: str) -> str:
+    return f"{TMP_PREFIX}{job_id}/"
+
+
+def chunk_key(job_id: str, plan: str, index: int) -> str:
+    return f"{TMP_PREFIX}{job_id}/{plan}/{index:05d}"
+
+
+def parse_chunk_key(key: str) -> tuple[str, str, int] | None:
+    """(job id, plan, chunk index) of a chunk key, or None for any other key."""
+    match = _CHUNK_KEY.match(key)
+    return (match.group(1), match.group(2), int(match.group(3))) if match else None

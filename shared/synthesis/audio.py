@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from shared.errors import TransientSynthesisError
 from shared.synthesis.errors import AudioFormatMismatchError, Mp3FormatError, WavFormatError
 from shared.synthesis.formats import JOINABLE_FORMATS, extension_for, mime_type_for
-from shared.synthesis.mp3 import join_mp3, looks_like_mp3, parse_mp3
-from shared.synthesis.wav import join_pcm, join_wav, parse_wav
+from shared.synthesis.mp3 import looks_like_mp3, parse_mp3
+from shared.synthesis.wav import parse_wav, wav_header
 
-__all__ = ["AudioKind", "BadAudioError", "detect_format", "identify", "join_parts"]
+__all__ = ["AudioKind", "BadAudioError", "JoinBuffer", "PartLayout", "detect_format", "identify", "join_parts", "part_layout"]
 
 
 class BadAudioError(TransientSynthesisError):
@@ -97,18 +97,107 @@ def identify(data: bytes, requested: str, sample_rate: int | None) -> AudioKind:
     return AudioKind(found, sample_rate)
 
 
-def join_parts(kind: AudioKind, parts: Sequence[bytes]) -> bytes:
-    """Join parts of one format into one file (one part is returned as is).
+@dataclass(frozen=True)
+class PartLayout:
+    """Where a part's payload (samples or frames) lies, and what must match between parts to join them."""
 
-    WAV and PCM are joined sample-exactly (``join_wav`` / ``join_pcm``), MP3
-    frame by frame (``join_mp3``). Other formats raise ``AudioFormatMismatchError``.
+    offset: int
+    length: int
+    signature: str  # "wav:<rate>/<channels>/<width>", "pcm", "mp3:<version>/<layer>/<rate>/<channels>"
+    prefix: int = 0  # bytes at the start kept when the part comes first (an MP3's ID3v2 tag)
+
+    def to_metadata(self) -> str:
+        return f"{self.offset}:{self.length}:{self.prefix}:{self.signature}"
+
+    @classmethod
+    def from_metadata(cls, text: str | None) -> PartLayout | None:
+        try:
+            offset, length, prefix, signature = (text or "").split(":", 3)
+            return cls(int(offset), int(length), signature, int(prefix))
+        except ValueError:
+            return None
+
+
+def part_layout(kind: AudioKind, data: bytes) -> PartLayout:
+    """Measure one part for joining; raises ``AudioFormatMismatchError`` for a format that cannot be joined."""
+    if kind.format == "wav":
+        info = parse_wav(data)
+        return PartLayout(info.pcm_offset, info.pcm_length, f"wav:{info.sample_rate}/{info.channels}/{info.sample_width}")
+    if kind.format == "pcm":
+        if len(data) % 2:
+            raise WavFormatError(f"PCM part of {len(data)} bytes is not whole 16-bit samples")
+        return PartLayout(0, len(data), "pcm")
+    if kind.format == "mp3":
+        mp3 = parse_mp3(data)
+        first, last = mp3.frames[0], mp3.frames[-1]
+        prefix = mp3.id3v2[0] + mp3.id3v2[1] if mp3.id3v2 is not None and mp3.id3v2[0] == 0 else 0
+        version, layer, rate, channels = first.stream_format
+        return PartLayout(first.offset, last.offset + last.length - first.offset, f"mp3:{version}/{layer}/{rate}/{channels}", prefix)
+    raise AudioFormatMismatchError(f"{kind.format} audio cannot be joined; joinable: {', '.join(JOINABLE_FORMATS)}")
+
+
+class JoinBuffer:
+    """One joined file, allocated once at its final size; parts are copied in one at a time.
+
+    So a long job holds its joined audio once plus the part being copied
+    (the parts themselves wait in R2), never all the parts and the result at
+    the same time. The header is written from the parts' layouts: WAV gets
+    one canonical header for the total PCM (sample-exact join), raw PCM
+    none, MP3 the first part's ID3v2 tag (frames of every part follow, their
+    Xing/Info frames dropped, see ``mp3``).
+    """
+
+    def __init__(self, kind: AudioKind, layouts: Sequence[PartLayout]) -> None:
+        if not layouts:
+            raise AudioFormatMismatchError("nothing to join: no parts")
+        first = layouts[0]
+        for index, layout in enumerate(layouts[1:], start=1):
+            if layout.signature != first.signature:
+                raise AudioFormatMismatchError(
+                    f"cannot join part {index} ({layout.signature}) to part 0 ({first.signature}): formats differ"
+                )
+        self._layouts = list(layouts)
+        payload = sum(layout.length for layout in layouts)
+        if kind.format == "wav":
+            rate, channels, width = (int(x) for x in first.signature.split(":", 1)[1].split("/"))
+            header = wav_header(payload, rate, channels, width)
+        else:
+            header = bytes(first.prefix)  # zeros now; part 0's tag is copied in by add(0)
+        self.buffer = bytearray(len(header) + payload)
+        self.buffer[: len(header)] = header
+        self._pos = len(header)
+        self._next = 0
+
+    def add(self, data: bytes) -> None:
+        """Copy the next part's payload in (parts in order)."""
+        if self._next >= len(self._layouts):
+            raise AudioFormatMismatchError("more parts than were measured")
+        layout = self._layouts[self._next]
+        if self._next == 0 and layout.prefix:
+            self.buffer[: layout.prefix] = memoryview(data)[: layout.prefix]
+        piece = memoryview(data)[layout.offset : layout.offset + layout.length]
+        if len(piece) != layout.length:
+            raise AudioFormatMismatchError(f"part {self._next} is shorter than when it was measured")
+        self.buffer[self._pos : self._pos + layout.length] = piece
+        self._pos += layout.length
+        self._next += 1
+
+    def result(self) -> bytearray:
+        if self._next != len(self._layouts):
+            raise AudioFormatMismatchError(f"only {self._next} of {len(self._layouts)} parts were added")
+        return self.buffer
+
+
+def join_parts(kind: AudioKind, parts: Sequence[bytes]) -> bytes:
+    """Join in-memory parts of one format into one file (one part is returned as is).
+
+    WAV and PCM are joined sample-exactly, MP3 frame by frame, through
+    ``JoinBuffer`` (so the result equals ``join_wav`` / ``join_pcm`` /
+    ``join_mp3`` of the same parts). Other formats raise ``AudioFormatMismatchError``.
     """
     if len(parts) == 1:
         return parts[0]
-    if kind.format not in JOINABLE_FORMATS:
-        raise AudioFormatMismatchError(f"{kind.format} audio cannot be joined; joinable: {', '.join(JOINABLE_FORMATS)}")
-    if kind.format == "wav":
-        return join_wav(parts)
-    if kind.format == "pcm":
-        return join_pcm(parts)
-    return join_mp3(parts)
+    joiner = JoinBuffer(kind, [part_layout(kind, p) for p in parts])
+    for part in parts:
+        joiner.add(part)
+    return bytes(joiner.result())

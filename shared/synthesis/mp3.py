@@ -163,8 +163,7 @@ def parse_mp3(data: bytes) -> Mp3Info:
     """Locate every frame of an MP3 file; raises ``Mp3FormatError`` when it is not one.
 
     Leading ID3v2 tags (and zero padding after them) are skipped, so is junk
-    before the first frame as long as two consecutive frames confirm the
-    sync. After the first frame the stream must be frames back to back up to
+    before the first frame header that another header (or the end) follows. After the first frame the stream must be frames back to back up to
     an ID3v1/APE/Lyrics trailer, zero padding or the end; a final frame cut
     short is dropped (as a torn WAV frame is). Every frame must share the
     first one's version, layer, sample rate and channel count.
@@ -222,7 +221,7 @@ def _find_first_frame(view: memoryview, pos: int) -> int | None:
         if frame is not None:
             after = pos + frame.length
             nxt = _header(view, after)
-            if after >= len(view) or (nxt is not None and nxt.stream_format == frame.stream_format):
+            if after >= len(view) or nxt is not None:
                 return pos
         pos += 1
     return None

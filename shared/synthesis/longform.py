@@ -1,0 +1,293 @@
+"""Synthesizing one job, however long its text: chunk, synthesize, keep, join.
+
+``synthesize_job`` is what the consumer calls for a claimed job. Text that
+fits the model's ``max_input_chars`` is one request, as before. Longer text
+is cut by ``chunking.chunk_texts`` and synthesized chunk by chunk, in order:
+
+1. every chunk's audio is stored at once under ``tmp/<jobId>/<plan>/`` in R2
+   (``shared.keys.chunk_key``), and the job's progress (chunks done / total,
+   characters billed) is recorded on its shard, which also renews its lease;
+2. a retry (after a 429, a crash, a lost lease) lists that prefix and only
+   synthesizes the chunks that are missing, so nothing is paid for twice;
+3. once all chunks are there they are joined (``audio.JoinBuffer``: WAV and
+   PCM sample-exactly, MP3 frame by frame) into the one result the consumer
+   stores under ``audio/``. The joined file is allocated once at its final
+   size and the chunks are read back from R2 one by one, so the Worker holds
+   the result plus one chunk, never all chunks and the result together; once the job is final the consumer calls
+   ``discard_chunks``, which deletes the chunks by key (no listing: R2
+   deletes are free, lists are class A operations).
+
+If the job stops being ``processing`` (canceled or deleted) the loop stops
+before paying for another chunk. Audio beyond ``MAX_AUDIO_BYTES`` (the API
+refuses jobs estimated above it; this catches a wrong estimate) fails the job
+rather than exhausting the Worker's memory.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import replace
+from typing import cast
+
+from shared.config import Settings
+from shared.errors import JobNotFoundError, PermanentSynthesisError, SynthesisError, TransientSynthesisError
+from shared.jobs.rpc import JobsClient
+from shared.keys import chunk_key, parse_chunk_key, tmp_prefix
+from shared.logs import JsonLogger
+from shared.models import JobRecord, JobStatus
+from shared.ports import BlobInfo, BlobStore, SynthesisRequest, SynthesisResult, Synthesizer
+from shared.synthesis.audio import AudioKind, BadAudioError, JoinBuffer, PartLayout, identify, part_layout
+from shared.synthesis.catalogue import ModelSpec
+from shared.synthesis.chunking import chunk_texts
+from shared.synthesis.errors import AudioFormatMismatchError, Mp3FormatError, WavFormatError
+from shared.synthesis.formats import JOINABLE_FORMATS
+
+__all__ = ["discard_all_chunks", "discard_chunks", "plan_id", "synthesize_job"]
+
+MAX_DELETE = 1000  # R2 deletes at most 1,000 keys a call
+
+
+def _request(record: JobRecord, text: str) -> SynthesisRequest:
+    return SynthesisRequest(
+        text=text,
+        model=record.model,
+        voice=record.voice_id,
+        format=record.format,
+        sample_rate=record.sample_rate,
+        speed=record.speed,
+        instructions=record.instructions,
+    )
+
+
+def plan_id(record: JobRecord, texts: list[str], limit: int) -> str:
+    """16 hex digits naming everything the chunks' audio depends on."""
+    basis = [1, record.model, record.voice_id, record.format, record.sample_rate, record.speed, record.instructions, limit, texts]
+    return hashlib.sha256(json.dumps(basis, ensure_ascii=False).encode("utf-8")).hexdigest()[:16]
+
+
+async def synthesize_job(
+    record: JobRecord,
+    synthesizer: Synthesizer,
+    spec: ModelSpec | None,
+    *,
+    jobs: JobsClient,
+    bucket: BlobStore,
+    settings: Settings,
+    log: JsonLogger,
+) -> SynthesisResult:
+    """The job's audio as one result (see the module doc). Raises the synthesizer's errors as they are."""
+    texts = chunk_texts(record.text, spec.max_input_chars) if spec is not None else []
+    if len(texts) <= 1:
+        request = _request(record, record.text)
+        result = await synthesizer.synthesize(request)
+        return result if result.characters else replace(result, characters=len(request.text))
+    if record.format not in JOINABLE_FORMATS:  # the API refuses these; a job from before the check may not
+        raise PermanentSynthesisError(
+            f"the text needs {len(texts)} requests and {record.format} audio cannot be joined; "
+            f"use one of {', '.join(JOINABLE_FORMATS)}"
+        )
+    assert spec is not None
+    return await _synthesize_chunks(record, synthesizer, texts, spec.max_input_chars, jobs, bucket, settings, log)
+
+
+async def _synthesize_chunks(
+    record: JobRecord,
+    synthesizer: Synthesizer,
+    texts: list[str],
+    limit: int,
+    jobs: JobsClient,
+    bucket: BlobStore,
+    settings: Settings,
+    log: JsonLogger,
+) -> SynthesisResult:
+    job_id = record.job_id
+    total = len(texts)
+    plan = plan_id(record, texts, limit)
+    stored = await _stored_chunks(bucket, job_id, plan)
+    done = sum(1 for i in stored if i < total)
+    billed = record.characters  # what earlier attempts already paid for
+    await _progress(jobs, record, done, total, billed, settings, synthesized=0)
+    if stored:
+        log.info("chunks_resumed", jobId=job_id, plan=plan, stored=done, total=total)
+
+    # 1. Every chunk into R2, measured; only one chunk's audio in memory at a time.
+    kinds: list[AudioKind] = []
+    layouts: list[PartLayout] = []
+    size = 0
+    synthesized = 0
+    for index, text in enumerate(texts):
+        known = await _stored_layout(bucket, stored.get(index), record)
+        if known is None:
+            result = await synthesizer.synthesize(_request(record, text))
+            kind = identify(result.audio, record.format, result.sample_rate or record.sample_rate)
+            layout = _layout(kind, result.audio, index)
+            await bucket.put(
+                chunk_key(job_id, plan, index),
+                result.audio,
+                content_type=kind.mime_type,
+                custom_metadata={
+                    "jobId": job_id,
+                    "tenant": record.tenant,
+                    "createdAt": f"{record.created_at:.3f}",
+                    "chunk": f"{index}/{total}",
+                    "format": kind.format,
+                    "sampleRate": str(kind.sample_rate or ""),
+                    "layout": layout.to_metadata(),
+                },
+            )
+            billed += result.characters or len(text)
+            done += 1
+            synthesized += 1
+            del result
+            await _progress(jobs, record, done, total, billed, settings, synthesized=synthesized)
+        else:
+            kind, layout = known
+        if kinds and (kind.format, kind.sample_rate) != (kinds[0].format, kinds[0].sample_rate):
+            raise PermanentSynthesisError(
+                f"chunk {index} came back as {kind.format} at {kind.sample_rate} Hz but chunk 0 as "
+                f"{kinds[0].format} at {kinds[0].sample_rate} Hz: the parts cannot be joined"
+            )
+        kinds.append(kind)
+        layouts.append(layout)
+        size += layout.prefix + layout.length
+        if size > settings.max_audio_bytes:
+            raise PermanentSynthesisError(
+                f"the audio passed MAX_AUDIO_BYTES ({settings.max_audio_bytes} bytes) after {index + 1} of "
+                f"{total} chunks; split the text into several jobs"
+            )
+
+    # 2. Join: the file is allocated once at its final size and each chunk is
+    # read back and copied in, so memory holds the result plus one chunk.
+    try:
+        joiner = JoinBuffer(kinds[0], layouts)
+    except AudioFormatMismatchError as exc:
+        raise PermanentSynthesisError(f"the chunks cannot be joined: {exc}") from exc
+    for index in range(total):
+        body = await bucket.get(chunk_key(job_id, plan, index))
+        if body is None:  # removed since it was stored (a reaper pass): the retry synthesizes it again
+            raise TransientSynthesisError(f"chunk {index} of {total} vanished from R2 before the join")
+        joiner.add(await body.read())
+    audio = joiner.result()
+    log.info("chunks_joined", jobId=job_id, chunks=total, synthesized=synthesized, sizeBytes=len(audio))
+    return SynthesisResult(
+        # A bytearray, handed on without a bytes() copy of up to MAX_AUDIO_BYTES:
+        # both BlobStore adapters take any buffer (R2's copies it into a Uint8Array).
+        audio=cast(bytes, audio),
+        mime_type=kinds[0].mime_type,
+        extension=kinds[0].extension,
+        sample_rate=kinds[0].sample_rate,
+        characters=billed,
+    )
+
+
+def _layout(kind: AudioKind, audio: bytes, index: int) -> PartLayout:
+    try:
+        return part_layout(kind, audio)
+    except (AudioFormatMismatchError, WavFormatError, Mp3FormatError) as exc:
+        raise BadAudioError(f"chunk {index}: {exc}") from exc
+
+
+async def _stored_chunks(bucket: BlobStore, job_id: str, plan: str) -> dict[int, BlobInfo]:
+    """index -> listing of the chunks a previous attempt stored under this plan (metadata included)."""
+    found: dict[int, BlobInfo] = {}
+    cursor: str | None = None
+    prefix = f"{tmp_prefix(job_id)}{plan}/"
+    while True:
+        page = await bucket.list(prefix=prefix, cursor=cursor)
+        for info in page.objects:
+            parsed = parse_chunk_key(info.key)
+            if parsed is not None and parsed[1] == plan:
+                found[parsed[2]] = info
+        if not page.truncated or not page.cursor:
+            return found
+        cursor = page.cursor
+
+
+async def _stored_layout(
+    bucket: BlobStore, info: BlobInfo | None, record: JobRecord
+) -> tuple[AudioKind, PartLayout] | None:
+    """Kind and layout of a stored chunk, from its listed metadata (or, failing that, its bytes); None if absent."""
+    if info is None:
+        return None
+    key = info.key
+    meta = info.custom_metadata
+    layout = PartLayout.from_metadata(meta.get("layout"))
+    fmt = meta.get("format")
+    if layout is not None and fmt:
+        rate = meta.get("sampleRate")
+        return AudioKind(fmt, int(rate) if rate else None), layout
+    body = await bucket.get(key)
+    if body is None:
+        return None
+    audio = await body.read()
+    try:
+        kind = identify(audio, record.format, record.sample_rate)
+        return kind, part_layout(kind, audio)
+    except (SynthesisError, ValueError):
+        return None  # unreadable: synthesize it again
+
+
+async def _progress(
+    jobs: JobsClient,
+    record: JobRecord,
+    done: int,
+    total: int,
+    billed: int,
+    settings: Settings,
+    *,
+    synthesized: int,
+) -> None:
+    """Record progress and renew the lease; stop when the job is no longer ours to finish."""
+    try:
+        current = await jobs.progress(
+            record.job_id, done=done, total=total, characters=billed, lease_seconds=settings.lease_seconds
+        )
+    except JobNotFoundError:
+        current = None
+    if current is None or current.status is not JobStatus.PROCESSING:
+        state = current.status.value if current is not None else "deleted"
+        raise PermanentSynthesisError(
+            f"the job was {state} while synthesizing; stopped after {done} of {total} chunks "
+            f"({synthesized} synthesized by this attempt)"
+        )
+
+
+async def discard_chunks(
+    bucket: BlobStore, record: JobRecord, model_spec: Callable[[str], ModelSpec] | None
+) -> int:
+    """Delete the chunks ``synthesize_job`` stored for ``record`` under its current plan; returns how many keys.
+
+    Deletes by key, without listing (a job in one chunk costs nothing here).
+    Never raises: chunks it misses (another plan, an error) are the reaper's.
+    """
+    try:
+        spec = model_spec(record.model) if model_spec is not None else None
+        if spec is None or not record.text:
+            return 0
+        texts = chunk_texts(record.text, spec.max_input_chars)
+        if len(texts) <= 1:
+            return 0
+        plan = plan_id(record, texts, spec.max_input_chars)
+        keys = [chunk_key(record.job_id, plan, i) for i in range(len(texts))]
+        for start in range(0, len(keys), MAX_DELETE):
+            await bucket.delete(keys[start : start + MAX_DELETE])
+        return len(keys)
+    except Exception:  # noqa: BLE001 - best effort; leftovers are the reaper's
+        return 0
+
+
+async def discard_all_chunks(bucket: BlobStore, job_id: str) -> int:
+    """Delete every chunk under ``tmp/<jobId>/`` (any plan), listing them; returns how many (for the reaper)."""
+    deleted = 0
+    for _ in range(100):  # 100,000 chunks: far more than any job has
+        page = await bucket.list(prefix=tmp_prefix(job_id), limit=MAX_DELETE)
+        keys = [o.key for o in page.objects]
+        if not keys:
+            break
+        await bucket.delete(keys)
+        deleted += len(keys)
+        if not page.truncated:
+            break
+    return deleted
