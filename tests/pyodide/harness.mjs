@@ -7,12 +7,11 @@
 // `{"id": ..., "ok": false, "error": {"name", "message"}}`. Requests may
 // overlap; replies carry the request's id. Everything else (Python's
 // stdout/stderr, Miniflare) goes to stderr, and Python's lines are also kept
-// for the `logs` op. tests/pyodide/conftest.py drives it; the ops are
-// documented there and in the handlers below.
+// for the `logs` op. tests/pyodide/pyodide_harness.py drives it and lists
+// the ops; each handler below says what it takes and returns.
 //
 // Run with the Node 24 from tools/node (tools/setup_pyodide_env.sh).
 
-import fs from "node:fs";
 import path from "node:path";
 import readline from "node:readline";
 import { REPO_ROOT } from "./harness/deps.mjs";
