@@ -49,6 +49,9 @@ SCHEMA = (
     "CREATE INDEX IF NOT EXISTS jobs_tenant_created ON jobs (tenant, created_at DESC, job_id DESC)",
     "CREATE INDEX IF NOT EXISTS jobs_expires ON jobs (expires_at) WHERE expires_at IS NOT NULL",
     "CREATE INDEX IF NOT EXISTS jobs_status_updated ON jobs (status, updated_at)",
+    # count_active runs on every submit: without it SQLite walks every job the tenant has
+    # (jobs_tenant_created), and Cloudflare bills each row scanned as a row read.
+    "CREATE INDEX IF NOT EXISTS jobs_tenant_active ON jobs (tenant) WHERE status IN ('queued', 'processing')",
 )
 
 
