@@ -38,6 +38,8 @@ _TX_CONTROL = re.compile(r"^\s*(BEGIN|COMMIT|END|ROLLBACK|SAVEPOINT|RELEASE)\b",
 
 def _split_statements(query: str) -> list[str]:
     """Split SQL text into complete statements (``;`` inside strings or triggers kept)."""
+    if ";" not in query:  # nearly every call: one statement, no need to walk it
+        return [query] if query.strip() else []
     parts: list[str] = []
     start = 0
     for index, char in enumerate(query):
