@@ -39,6 +39,7 @@ class ReaperReport:
     sweep_pass_complete: bool = False
     # the run
     calls: dict[str, int] = field(default_factory=dict)
+    phase_ms: dict[str, int] = field(default_factory=dict)
     budget_exhausted: bool = False
     errors: list[str] = field(default_factory=list)
     duration_ms: int = 0

@@ -60,9 +60,12 @@ async def run_reaper(deps: ReaperDeps, *, run_id: str | None = None) -> ReaperRe
 
 
 async def _phase(name: str, work: Any, report: ReaperReport) -> None:
+    started = time.monotonic()
     try:
         await work
     except ReaperLeaseLostError:
         raise
     except Exception as exc:
         report.error(name, exc)
+    finally:
+        report.phase_ms[name] = int((time.monotonic() - started) * 1000)
