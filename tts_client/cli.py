@@ -331,7 +331,7 @@ def _list(args: argparse.Namespace) -> int:
     for row in [header, *rows]:
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
     if next_cursor:
-        print(f"(more: --limit up to 100, or --all)", file=sys.stderr)
+        print("(more: --limit up to 100, or --all)", file=sys.stderr)
     return EXIT_OK
 
 
