@@ -2,6 +2,7 @@
 
     python -m bench                      # the full run (a few minutes on 2 cores)
     python -m bench --baseline <commit>  # also measure <commit> with the same benchmark code: before/after columns
+    python -m bench --at HEAD --revert c1,c2  # HEAD's committed code, before/after the commits c1, c2
     python -m bench --smoke --out /tmp/b.md   # tiny sizes: proves the command works (CI)
 
 Also ``tts-pipeline bench ...`` with the same arguments.
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shlex
 import shutil
 import subprocess
@@ -42,7 +44,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--closed-loop-jobs", type=int, default=20)
     parser.add_argument("--poll-interval", type=float, default=0.02, help="seconds between status polls (closed loop)")
     parser.add_argument("--ops-jobs", type=int, default=200)
+    parser.add_argument("--history", type=int, default=40_000, help="finished jobs a tenant already has (history run)")
+    parser.add_argument("--history-jobs", type=int, default=300)
     parser.add_argument("--baseline", metavar="REV", help="also measure this git revision (before/after)")
+    parser.add_argument("--at", metavar="REV", help="measure this revision's committed code, not the work tree")
+    parser.add_argument("--revert", metavar="COMMITS", type=lambda t: [c for c in t.split(",") if c],
+                        help="the baseline is --baseline (default: --at, or HEAD) with these commits undone")
     parser.add_argument("--smoke", action="store_true", help="tiny sizes, to prove the command runs")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks.md")
     parser.add_argument("--json", type=Path, help="also write the raw results here")
@@ -90,6 +97,11 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         results["closed_loop"] = asdict(throughput.closed_loop(args.closed_loop_jobs, args.poll_interval, work_dir))
         results["timings"]["closed_loop"] = time.monotonic() - began
 
+        began = time.monotonic()
+        _log(f"history: {args.history_jobs} submits for a tenant with {args.history} unexpired jobs")
+        results["history"] = asdict(throughput.submit_with_history(args.history, args.history_jobs, work_dir))
+        results["timings"]["history"] = time.monotonic() - began
+
     began = time.monotonic()
     _log(f"billable operations: {args.ops_jobs} jobs, phase by phase")
     results["ops"] = asdict(ops.run(args.ops_jobs))
@@ -102,20 +114,31 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     return results
 
 
-def measure_revision(rev: str, argv: Sequence[str]) -> dict[str, Any]:
-    """Measure another revision of the product code with this benchmark code."""
-    commit = subprocess.run(["git", "rev-parse", "--short", rev], cwd=ROOT, capture_output=True, text=True,
-                            check=True).stdout.strip()
-    with tempfile.TemporaryDirectory(prefix="bench-baseline-") as tree:
+def _short(rev: str) -> str:
+    return subprocess.run(["git", "rev-parse", "--short", rev], cwd=ROOT, capture_output=True, text=True,
+                          check=True).stdout.strip()
+
+
+def measure_revision(rev: str, argv: Sequence[str], revert: Sequence[str] = ()) -> dict[str, Any]:
+    """Measure a revision's committed code (optionally with ``revert`` commits undone) with this
+    benchmark code, in an export of it."""
+    commit = _short(rev)
+    undone = [_short(c) for c in revert]
+    label = f"{commit} without {', '.join(undone)}" if undone else commit
+    with tempfile.TemporaryDirectory(prefix="bench-tree-") as tree:
         archive = subprocess.run(["git", "archive", commit], cwd=ROOT, capture_output=True, check=True).stdout
         subprocess.run(["tar", "-x", "-C", tree], input=archive, check=True)
+        for c in reversed(undone):
+            patch = subprocess.run(["git", "diff", f"{c}~1", c, "--", ".", ":!bench"], cwd=ROOT,
+                                   capture_output=True, check=True).stdout
+            subprocess.run(["git", "apply", "-R"], cwd=tree, input=patch, check=True)
         shutil.rmtree(Path(tree) / "bench", ignore_errors=True)
         shutil.copytree(ROOT / "bench", Path(tree) / "bench", ignore=shutil.ignore_patterns("__pycache__"))
-        out = Path(tree) / "baseline.json"
-        _log(f"baseline {commit}: measuring in {tree}")
+        out = Path(tree) / "results.json"
+        _log(f"{label}: measuring in {tree}")
         subprocess.run([sys.executable, "-m", "bench", *argv, "--no-report", "--json", str(out)],
-                       cwd=tree, check=True, env={**__import__("os").environ, "BENCH_COMMIT": commit})
-        return json.loads(out.read_text())
+                       cwd=tree, check=True, env={**os.environ, "BENCH_COMMIT": label})
+        return json.loads(out.read_text())["current"]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -131,6 +154,7 @@ def _argv_for_baseline(args: argparse.Namespace) -> list[str]:
         "--jobs", str(args.jobs), "--clients", ",".join(map(str, args.clients)),
         "--sizes", ",".join(f"{s:g}" for s in args.sizes), "--closed-loop-jobs", str(args.closed_loop_jobs),
         "--poll-interval", f"{args.poll_interval:g}", "--ops-jobs", str(args.ops_jobs),
+        "--history", str(args.history), "--history-jobs", str(args.history_jobs),
     ]
 
 
@@ -138,13 +162,15 @@ def run(args: argparse.Namespace, command: str) -> int:
     if args.smoke:
         args.jobs, args.clients, args.sizes = 40, [1, 4], [0.1]
         args.closed_loop_jobs, args.ops_jobs = 2, 10
+        args.history, args.history_jobs = 200, 5
     started = time.monotonic()
-    results = measure(args)
+    results = measure_revision(args.at, _argv_for_baseline(args)) if args.at else measure(args)
     results["command"] = command
     results["seconds"] = time.monotonic() - started
     baseline = None
-    if args.baseline:
-        baseline = measure_revision(args.baseline, _argv_for_baseline(args))
+    if args.baseline or args.revert:
+        baseline = measure_revision(args.baseline or args.at or "HEAD", _argv_for_baseline(args), args.revert or ())
+        baseline["seconds"] = time.monotonic() - started - results["seconds"]
     if args.json:
         args.json.write_text(json.dumps({"current": results, "baseline": baseline}, indent=1))
     if not args.no_report:

@@ -28,9 +28,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
-import os
 import math
+import os
 import subprocess
 import sys
 import tempfile
@@ -43,6 +44,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import procstat
+from bench.runtime_proc import BENCH_ENV
 
 BYTES_PER_CHAR = 2880  # 24,000 Hz x 60 ms x 2 bytes
 MB = 1_000_000
@@ -55,6 +57,7 @@ class Phase:
     peak_rss_mib: float
     cpu_ms: float
     copies: float | None = None
+    process_peak_rss_mib: float | None = None
 
 
 def _chars_for(megabytes: float) -> int:
@@ -103,7 +106,7 @@ async def _case(chars: int, trace: bool) -> dict[str, Any]:
 
     catalogue = default_catalogue(False)
     catalogue.add(catalogue.get("tone").model_copy(update={"max_input_chars": max(chars, 1)}))
-    env = {"CRON_INTERVAL_SECONDS": "0", "MAX_TEXT_CHARS": str(max(chars, 100_000)),
+    env = {**BENCH_ENV, "MAX_TEXT_CHARS": str(max(chars, 100_000)),
            "QUEUE_MAX_BATCH_TIMEOUT": "0.05"}
     phases: list[Phase] = []
     with tempfile.TemporaryDirectory(prefix="bench-mem-") as data_dir, open(os.environ.get("BENCH_LOG", "/dev/null"), "w") as sink:
@@ -116,6 +119,7 @@ async def _case(chars: int, trace: bool) -> dict[str, Any]:
             body = json.dumps({"text": _text(chars), "model": "tone"}).encode()
 
             async def measured(name: str, work: Any) -> Any:
+                gc.collect()  # what the previous phase left must not be freed inside this one
                 if trace:
                     tracemalloc.reset_peak()
                     traced0 = tracemalloc.get_traced_memory()[0]
@@ -124,11 +128,11 @@ async def _case(chars: int, trace: bool) -> dict[str, Any]:
                 client_cpu0, cpu0 = client.cpu, time.process_time()
                 result = await work()
                 cpu = (time.process_time() - cpu0) - (client.cpu - client_cpu0)
-                peak = procstat.peak_rss_mib(procstat.os.getpid()) - rss0
+                peak_abs = procstat.peak_rss_mib(procstat.os.getpid())
                 copies = None
                 if trace and size:
                     copies = (tracemalloc.get_traced_memory()[1] - traced0) / size
-                phases.append(Phase(name, peak, cpu * 1000, copies))
+                phases.append(Phase(name, peak_abs - rss0, cpu * 1000, copies, peak_abs))
                 return result
 
             async def process() -> dict[str, Any]:
@@ -146,6 +150,7 @@ async def _case(chars: int, trace: bool) -> dict[str, Any]:
             # it, then again for real (the slot cache and imports are warm by then).
             warm = await process()
             size = int(warm["size"] or 0)
+            await asyncio.sleep(0.2)  # let the runner settle the warm-up batch
             phases.clear()
             job = await measured("process", process)
             job_id = job["jobId"]
@@ -201,8 +206,8 @@ def run(sizes_mb: list[float]) -> list[MemoryResult]:
         plain = _run_child(chars, trace=False)
         traced = _run_child(chars, trace=True)
         copies = {p["name"]: p["copies"] for p in traced["phases"]}
-        phases = {p["name"]: Phase(p["name"], p["peak_rss_mib"], p["cpu_ms"], copies.get(p["name"]))
-                  for p in plain["phases"]}
+        phases = {p["name"]: Phase(p["name"], p["peak_rss_mib"], p["cpu_ms"], copies.get(p["name"]),
+                                   p["process_peak_rss_mib"]) for p in plain["phases"]}
         results.append(MemoryResult(megabytes, plain["audioBytes"], plain["resultBytes"], phases))
     return results
 

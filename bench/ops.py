@@ -19,6 +19,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from bench.runtime_proc import BENCH_ENV
 from bench.throughput import TEXT
 
 WORKER_REQUESTS = "worker.requests"
@@ -45,7 +46,7 @@ async def _measure(jobs: int) -> OpsResult:
     def clock() -> float:
         return time.time() + offset[0]
 
-    env = {"CRON_INTERVAL_SECONDS": "0", "QUEUE_MAX_BATCH_TIMEOUT": "0.05"}
+    env = {**BENCH_ENV, "QUEUE_MAX_BATCH_TIMEOUT": "0.05"}
     phases: dict[str, dict[str, float]] = {}
     with tempfile.TemporaryDirectory(prefix="bench-ops-") as data_dir, open("/dev/null", "w") as sink:
         runtime = LocalRuntime(data_dir, env, port=0, clock=clock, log_stream=sink, cron_interval=0)

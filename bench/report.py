@@ -208,6 +208,28 @@ def _closed_loop(current: Results, baseline: Results | None) -> list[str]:
     return lines
 
 
+def _history(current: Results, baseline: Results | None) -> list[str]:
+    if not current.get("history"):
+        return []
+    h = current["history"]
+    lines = [
+        "## Submitting for a tenant with a long history",
+        "",
+        f"The same submit, for a tenant that already has {h['history']:,} finished, unexpired jobs (written "
+        "straight into the shards before the runtime starts), one client, "
+        f"{h['jobs']} jobs. Every submit counts the tenant's queued and processing jobs in every shard "
+        "(the `MAX_JOBS_IN_FLIGHT` cap), so what that count reads is paid on every submit.",
+        "",
+    ]
+    rows = []
+    for label, build in _builds(current, baseline):
+        r = build.get("history")
+        if r:
+            rows.append([label or "pipeline", _n(r["history"], 0), _pcts(r["submit_latency_ms"]),
+                         _n(r["runtime_cpu_ms_per_job"], 2)])
+    return lines + _table(["build", "jobs in history", "submit p50/p95/p99 ms", "runtime CPU ms/job"], rows) + [""]
+
+
 def _ops(current: Results) -> list[str]:
     ops = current["ops"]
     lines = [
@@ -304,8 +326,9 @@ def _memory(current: Results, baseline: Results | None) -> list[str]:
         "One process per audio size runs the whole runtime in-process (HTTP server, API, queue runner, "
         "consumer, local R2 and SQLite); a client thread in it submits one tone job sized for the audio "
         "(2,880 bytes of WAV per character at 24 kHz), then downloads it through `/audio` and `/result`, "
-        "reading 64 KiB at a time and keeping nothing. Peak RSS is above the phase's start (`VmHWM` reset "
-        "per phase); CPU is the process's minus the client thread's; copies = peak traced allocations "
+        "reading 64 KiB at a time and keeping nothing. Peak RSS is the whole process's `VmHWM` during the "
+        "phase (reset per phase through `clear_refs`) and how far it rose above the phase's start (the allocator "
+        "reuses what earlier phases freed, so the rise understates a phase's own need); CPU is the process's minus the client thread's; copies = peak traced allocations "
         "(`tracemalloc`, a second run) ÷ audio size, i.e. how many full copies of the audio were alive at once.",
         "",
     ]
@@ -313,7 +336,7 @@ def _memory(current: Results, baseline: Results | None) -> list[str]:
     header = ["audio", "path"]
     for label, _ in builds:
         suffix = f" {label}" if label else ""
-        header += [f"peak RSS MiB{suffix}", f"CPU ms{suffix}", f"copies{suffix}"]
+        header += [f"peak RSS MiB (process / phase){suffix}", f"CPU ms{suffix}", f"copies{suffix}"]
     rows = []
     for index, result in enumerate(current["memory"]):
         for phase in ("process", "/audio", "/result"):
@@ -321,7 +344,8 @@ def _memory(current: Results, baseline: Results | None) -> list[str]:
             for _, build in builds:
                 mem = build.get("memory") or []
                 p = mem[index]["phases"][phase] if index < len(mem) else None
-                row += [_n(p["peak_rss_mib"]), _n(p["cpu_ms"], 0), _n(p["copies"], 2)] if p else ["–"] * 3
+                row += [f"{_n(p.get('process_peak_rss_mib'), 0)} / +{_n(p['peak_rss_mib'])}", _n(p["cpu_ms"], 0),
+                        _n(p["copies"], 2)] if p else ["–"] * 3
             rows.append(row)
     lines += _table(header, rows)
     lines += [
@@ -347,6 +371,7 @@ def render(current: Results, baseline: Results | None = None) -> str:
     lines += _headline(current, baseline)
     lines += _throughput(current, baseline)
     lines += _closed_loop(current, baseline)
+    lines += _history(current, baseline)
     lines += _ops(current)
     lines += _memory(current, baseline)
     lines += optimizations(current, baseline)

@@ -278,3 +278,65 @@ def floor(jobs: int, *, fsync: bool = False) -> FloorResult:
     with tempfile.TemporaryDirectory(prefix="bench-floor-") as directory:
         seconds, latencies, cpu = asyncio.run(run(Path(directory)))
     return FloorResult(jobs, fsync, seconds, summary_ms(latencies), cpu / max(1, jobs) * 1000)
+
+
+# --- submit with a long history: what a busy tenant's submit costs ------------
+
+
+@dataclass
+class HistoryResult:
+    history: int
+    jobs: int
+    submit_latency_ms: dict[str, float]
+    runtime_cpu_ms_per_job: float
+    seed_seconds: float
+
+
+def _seed_history(data_dir: Path, count: int, shard_count: int = 4) -> None:
+    """``count`` finished, unexpired jobs of the anonymous tenant, written straight into the shards."""
+    import uuid
+
+    from local_runtime.bindings.sql import SqliteDurableObjectNamespace
+    from shared.api.auth import ANONYMOUS_TENANT
+    from shared.jobs.shard import JobShard
+    from shared.jobs.sharding import shard_for
+    from shared.models import JobRecord, JobStatus
+
+    namespace = SqliteDurableObjectNamespace(data_dir)
+    now = time.time()
+    by_shard: dict[str, list[JobRecord]] = {}
+    for _ in range(count):
+        job_id = uuid.uuid4().hex
+        by_shard.setdefault(shard_for(job_id, shard_count), []).append(JobRecord(
+            job_id=job_id, tenant=ANONYMOUS_TENANT, status=JobStatus.COMPLETED, text="x", model="tone",
+            format="wav", created_at=now, updated_at=now, completed_at=now, expires_at=now + 86_400,
+            ttl_seconds=86_400))
+    try:
+        for name, records in by_shard.items():
+            sql = namespace.get(name)
+            shard = JobShard(sql, time.time)
+            sql.transaction(lambda: [shard.create(r) for r in records])  # noqa: B023 - runs at once
+    finally:
+        namespace.close()
+
+
+def submit_with_history(history: int, jobs: int, work_dir: Path) -> HistoryResult:
+    """One client submits ``jobs`` jobs for a tenant that already has ``history`` unexpired jobs."""
+    data_dir = work_dir / f"history-{history}"
+    data_dir.mkdir(parents=True, exist_ok=True)
+    began = time.monotonic()
+    _seed_history(data_dir, history)
+    seed_seconds = time.monotonic() - began
+    body = json.dumps({"text": TEXT, "model": "tone"}).encode()
+    submitted: list[tuple[str, float, float]] = []
+    errors: list[str] = []
+    with RuntimeProcess(data_dir) as runtime:
+        start = threading.Barrier(1)
+        cpu0 = procstat.cpu_seconds(runtime.pid)
+        _submitter(runtime.port, jobs, body, submitted, errors, start)
+        wait_for_queue_drained(runtime.data_dir, timeout=60 + jobs * 0.1)
+        cpu = procstat.cpu_seconds(runtime.pid) - cpu0
+    if errors:
+        raise RuntimeError(f"submits failed: {errors[:3]}")
+    return HistoryResult(history, len(submitted), summary_ms([s for _, _, s in submitted]),
+                         cpu / max(1, len(submitted)) * 1000, seed_seconds)
