@@ -163,6 +163,10 @@ def run(args: argparse.Namespace, command: str) -> int:
         args.jobs, args.clients, args.sizes = 40, [1, 4], [0.1]
         args.closed_loop_jobs, args.ops_jobs = 2, 10
         args.history, args.history_jobs = 200, 5
+    if args.at:  # resolved once: others may commit while this runs
+        args.at = _short(args.at)
+    if args.baseline:
+        args.baseline = _short(args.baseline)
     started = time.monotonic()
     results = measure_revision(args.at, _argv_for_baseline(args)) if args.at else measure(args)
     results["command"] = command

@@ -51,7 +51,7 @@ def _pcts(summary: dict[str, float]) -> str:
 def _builds(current: Results, baseline: Results | None) -> list[tuple[str, Results]]:
     if baseline is None:
         return [("", current)]
-    return [(f"before ({baseline['machine']['commit']})", baseline), (f"after ({current['machine']['commit']})", current)]
+    return [("before", baseline), ("after", current)]
 
 
 # --- sections ------------------------------------------------------------------
@@ -68,6 +68,8 @@ def _header(current: Results, baseline: Results | None) -> list[str]:
         f" in {current['seconds'] / 60:.1f} min"
         + (f" (plus the same run of the baseline `{baseline['machine']['commit']}`)." if baseline else "."),
         "Every number is from that run on this machine; none is a test assertion.",
+        *([f"**before** = `{baseline['machine']['commit']}`, **after** = `{m['commit']}`: the same benchmark code "
+           "on both, one run after the other."] if baseline else []),
         "",
         *_table(["machine", ""], [
             ["`nproc`", m["nproc"]], ["CPU", m["cpu"]], ["memory", m["memory"]],
@@ -91,7 +93,8 @@ def _headline(current: Results, baseline: Results | None) -> list[str]:
         cost.scenario(cost.original_plan_ops(ops["audio_bytes"]), POLLS, "download /result")).values())
     lines = ["## Headline", ""]
     lines.append(
-        f"- **Throughput**: {_n(best_rate, 0)} jobs/s end to end at {best['clients']} clients "
+        f"- **Throughput**: {_n(best_rate, 0)} jobs/s end to end with {best['clients']} "
+        f"client{'s' if best['clients'] != 1 else ''} "
         f"(the floor, synthesizing and writing files with no pipeline: {_n(floor_rate, 0)} jobs/s, "
         f"{floor_rate / best_rate:.0f}x). The runtime spends {_n(best['runtime_cpu_ms_per_job'], 2)} ms of CPU "
         f"per job against the floor's {_n(floor['cpu_ms_per_job'], 2)} ms."
