@@ -13,7 +13,8 @@ Ops (fields after the name):
   (re)starts Miniflare with every bucket and queue they bind. Additive.
 - ``start`` worker: starts that Worker's Pyodide now (else on first use);
   returns its cold-start timings in ms: loadPyodide, install_wheels,
-  import_pydantic, import_workers_sdk, import_entry, total. With
+  import_pydantic, import_workers_sdk, import_entry, total (each also as
+  ``<name>_cpu_ms``, the process's CPU time). With
   ``workers=[...]`` instead, starts them side by side.
 - ``timings``: the timings of every started Worker.
 - ``memory``: each started Worker's Wasm heap, in bytes.

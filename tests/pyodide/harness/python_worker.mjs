@@ -32,8 +32,19 @@ export class PythonWorker {
   }
 
   async #start() {
-    const t = performance.now();
-    const lap = (key, since) => { this.timings[key] = Math.round(performance.now() - since); return performance.now(); };
+    // Wall time, and the process's CPU time (user + system), which a busy
+    // machine inflates less; Cloudflare's startup limit is CPU time.
+    const now = () => {
+      const { user, system } = process.cpuUsage();
+      return { wall: performance.now(), cpu: (user + system) / 1000 };
+    };
+    const lap = (key, since) => {
+      const end = now();
+      this.timings[`${key}_ms`] = Math.round(end.wall - since.wall);
+      this.timings[`${key}_cpu_ms`] = Math.round(end.cpu - since.cpu);
+      return end;
+    };
+    const t = now();
     const py = await loadPyodide({
       stdout: (line) => this.log("stdout", line),
       stderr: (line) => this.log("stderr", line),
@@ -41,14 +52,14 @@ export class PythonWorker {
       packageBaseUrl: "file:///nonexistent/",
     });
     this.pyodide = py;
-    let t1 = lap("loadPyodide_ms", t);
+    let t1 = lap("loadPyodide", t);
 
     for (const file of fs.readdirSync(this.wheelDir).filter((f) => f.endsWith(".whl")).sort()) {
       // unpackArchive wants a Uint8Array; a Node Buffer is not accepted.
       const bytes = new Uint8Array(fs.readFileSync(path.join(this.wheelDir, file)));
       py.unpackArchive(bytes, "wheel");
     }
-    t1 = lap("install_wheels_ms", t1);
+    t1 = lap("install_wheels", t1);
 
     // The Worker's code is mounted from the host, not copied, so a test run
     // always sees the working tree.
@@ -70,17 +81,17 @@ sys.dont_write_bytecode = True  # keep the host's source folders clean
     // Timed one at a time so the cold-start report can tell them apart; in
     // production the entry import pays for all three.
     py.runPython("import pydantic");
-    t1 = lap("import_pydantic_ms", t1);
+    t1 = lap("import_pydantic", t1);
     py.runPython("import workers");
-    t1 = lap("import_workers_sdk_ms", t1);
+    t1 = lap("import_workers_sdk", t1);
     const dispatch = py.globals.get("dict")();
     py.runPython(fs.readFileSync(path.join(HERE, "dispatch.py"), "utf8"), { globals: dispatch });
     this.callRpc = dispatch.get("call_rpc");
     this.runProbe = dispatch.get("run_probe");
     this.isRpcMethod = dispatch.get("is_rpc_method");
     this.module = await py.pyimport("importlib").import_module.callPromising(this.mainModule);
-    lap("import_entry_ms", t1);
-    this.timings.total_ms = Math.round(performance.now() - t);
+    lap("import_entry", t1);
+    lap("total", t);
     return this;
   }
 
