@@ -1,0 +1,110 @@
+"""Long text through the real local runtime and an OpenAI-compatible server on loopback:
+chunked requests, a 429 with Retry-After in the middle, resume, one joined WAV."""
+
+from __future__ import annotations
+
+import json
+import struct
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+
+from shared.synthesis.chunking import chunk_texts
+from shared.synthesis.wav import wav_bytes, wav_pcm
+from tests.integration.harness import Pipeline
+
+pytestmark = pytest.mark.slow
+
+TOKEN = "alice-token"
+KEY = "sk-loopback-test-key"
+
+
+class FakeOpenAI(BaseHTTPRequestHandler):
+    """``POST /v1/audio/speech``: a WAV whose samples encode the request number; the third request gets a 429."""
+
+    inputs: list[str] = []
+    lock = threading.Lock()
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+    def do_POST(self) -> None:  # noqa: N802 - http.server's name
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        assert self.path == "/v1/audio/speech" and self.headers["Authorization"] == f"Bearer {KEY}"
+        with self.lock:
+            self.inputs.append(body["input"])
+            n = len(self.inputs)
+        if n == 3:
+            reply = json.dumps({"error": {"message": "Rate limit reached", "type": "requests", "code": "rate_limit_exceeded"}}).encode()
+            self._send(429, reply, {"Content-Type": "application/json", "Retry-After": "1"})
+            return
+        samples = [len(body["input"])] * 100 + [n] * 10
+        self._send(200, wav_bytes(struct.pack(f"<{len(samples)}h", *samples), 24000), {"Content-Type": "audio/wav"})
+
+    def _send(self, status: int, body: bytes, headers: dict[str, str]) -> None:
+        self.send_response(status)
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+@pytest.fixture(scope="module")
+def openai() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), FakeOpenAI)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/v1"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture(scope="module")
+def pipeline(tmp_path_factory: pytest.TempPathFactory, openai: str) -> Iterator[Pipeline]:
+    env = {
+        "API_TOKENS": f"alice:{TOKEN}",
+        "OPENAI_API_KEY": KEY,
+        "OPENAI_BASE_URL": openai,
+        "RETRY_BASE_SECONDS": "1",
+        # 15,000 characters of speech estimate at ~58 MB of 24 kHz WAV; the fake sends far less
+        "MAX_AUDIO_BYTES": "100000000",
+    }
+    p = Pipeline(tmp_path_factory.mktemp("long"), env=env).start()
+    yield p
+    p.stop()
+
+
+def test_long_text_is_chunked_resumed_after_a_429_and_joined(pipeline: Pipeline) -> None:
+    text = " ".join(f"Sentence {i} of a long story, told slowly so that it fills several requests." for i in range(200))
+    chunks = chunk_texts(text, 4096)
+    assert len(chunks) == 4
+
+    models = pipeline.request("GET", "/v1/models", token=TOKEN).json()["models"]
+    assert "openai/tts-1" in [m["id"] for m in models]
+    job = pipeline.submit(token=TOKEN, text=text, model="openai/tts-1", format="wav")
+    done = pipeline.wait(job["jobId"], token=TOKEN, timeout=60)
+    assert done["status"] == "completed", done
+    assert done["progress"] == {"done": 4, "total": 4}
+    assert done["characters"] == sum(len(c) for c in chunks)
+    assert done["attempts"] == 2  # one retry, after the 429
+
+    # chunk 0 and 1 once, chunk 2 twice (429, then served), chunk 3 once: nothing else was paid for again
+    assert FakeOpenAI.inputs == [chunks[0], chunks[1], chunks[2], chunks[2], chunks[3]]
+    audio = pipeline.request("GET", f"/v1/jobs/{job['jobId']}/audio", token=TOKEN)
+    assert audio.headers["content-type"] == "audio/wav"
+    pcm = wav_pcm(audio.body)
+    samples = struct.unpack(f"<{len(pcm) // 2}h", pcm)
+    expected: list[int] = []
+    for request_number, chunk in zip((1, 2, 4, 5), chunks):
+        expected += [len(chunk)] * 100 + [request_number] * 10
+    assert list(samples) == expected  # sample-exact join, in order
+
+
+def test_a_model_without_a_configured_provider_is_refused(pipeline: Pipeline) -> None:
+    reply = pipeline.request("POST", "/v1/jobs", json_body={"text": "hi", "model": "gemini/gemini-3.8-flash-tts"}, token=TOKEN)
+    assert reply.status == 422 and reply.json()["error"]["field"] == "model"
