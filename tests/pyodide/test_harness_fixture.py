@@ -172,6 +172,35 @@ def test_sql_refuses_explicit_transactions(harness: Harness, mini: str) -> None:
         harness.call("do_call", worker=mini, binding="COUNTERS", name="x", method="run_sql", args=["BEGIN"])
 
 
+@pytest.mark.parametrize(
+    "query",
+    [
+        "PRAGMA user_version",
+        "PRAGMA journal_mode = WAL",
+        "SELECT sqlite_version()",
+        "CREATE TABLE _cf_secret (x)",
+        "CREATE TEMP TABLE scratch (x)",
+        "ATTACH DATABASE ':memory:' AS other",
+    ],
+)
+def test_sql_refuses_what_workerd_refuses(harness: Harness, mini: str, query: str) -> None:
+    with pytest.raises(HarnessError, match="not authorized"):
+        harness.call("do_sql", worker=mini, binding="COUNTERS", name="x", query=query)
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "PRAGMA table_info(counts)",
+        "PRAGMA foreign_keys = ON",
+        "SELECT json_extract('{\"a\": 1}', '$.a') AS a, coalesce(NULL, 2) AS b, unixepoch() > 0 AS c",
+        "ALTER TABLE counts ADD COLUMN extra TEXT",
+    ],
+)
+def test_sql_allows_what_workerd_allows(harness: Harness, mini: str, query: str) -> None:
+    harness.call("do_sql", worker=mini, binding="COUNTERS", name="sql-allowed", query=query)
+
+
 def test_sql_binds_booleans_as_text_like_workerd(harness: Harness, mini: str) -> None:
     rows = harness.call(
         "do_sql", worker=mini, binding="COUNTERS", name="x", query="SELECT ? AS t, ? AS n", bindings=[True, 7]

@@ -13,9 +13,15 @@
 //     union conversion: `true` is bound as the TEXT 'true', not 1);
 //   - results: numbers (INTEGER becomes a double), strings, ArrayBuffer for
 //     BLOBs, null;
-//   - BEGIN/COMMIT/SAVEPOINT and `_cf_` names are refused, as on Cloudflare;
+//   - what workerd's SQLite authorizer refuses is refused here too, by the
+//     same rules (a port of SqliteDatabase::isAuthorized in
+//     src/workerd/util/sqlite.c++): BEGIN/COMMIT/SAVEPOINT, `_cf_` names,
+//     PRAGMAs outside a short allowlist (no `user_version`, no
+//     `journal_mode`), SQL functions outside an allowlist, TEMP objects,
+//     ATTACH, virtual tables other than FTS5 and R*Tree;
 //   - the documented limits: 100 bound parameters, 100 KB of SQL, 2 MB per
-//     string or BLOB value.
+//     string or BLOB value. (SQLite's other lowered limits, such as 5
+//     compound SELECTs or 50-byte LIKE patterns, are not applied.)
 // Class names follow workerd's (jsg strips C++ namespaces: SqlStorage::Cursor
 // is `Cursor` in JS), because the SDK dispatches on `constructor.name`.
 //
@@ -24,7 +30,7 @@
 // and a multi-statement `exec` is split on `;` outside quotes and comments
 // (a CREATE TRIGGER with a BEGIN ... END body is not supported).
 
-import { DatabaseSync } from "node:sqlite";
+import { DatabaseSync, constants as C } from "node:sqlite";
 
 const MAX_BINDINGS = 100;
 const MAX_SQL_BYTES = 100_000;
@@ -96,14 +102,98 @@ function wrapValue(v) {
   return v;
 }
 
-function checkStatement(sqlText) {
-  const head = sqlText.replace(/--[^\n]*|\/\*[\s\S]*?\*\//g, " ").trim().toUpperCase();
-  if (/^(BEGIN|COMMIT|END|ROLLBACK|SAVEPOINT|RELEASE)\b/.test(head)) {
-    throw new Error(TRANSACTION_MESSAGE);
+// --- workerd's SQLite authorizer ------------------------------------------------
+
+const ALLOWED_FUNCTIONS = new Set([
+  "abs", "changes", "char", "coalesce", "concat", "concat_ws", "format", "glob", "hex", "ifnull",
+  "iif", "instr", "last_insert_rowid", "length", "like", "likelihood", "likely", "load_extension",
+  "lower", "ltrim", "max_scalar", "min_scalar", "nullif", "octet_length", "printf", "quote",
+  "random", "randomblob", "replace", "round", "rtrim", "sign", "soundex", "substr", "substring",
+  "total_changes", "trim", "typeof", "unhex", "unicode", "unlikely", "upper", "zeroblob", "date",
+  "time", "datetime", "julianday", "unixepoch", "strftime", "timediff", "current_date",
+  "current_time", "current_timestamp", "avg", "count", "group_concat", "max", "min", "string_agg",
+  "sum", "total", "row_number", "rank", "dense_rank", "percent_rank", "cume_dist", "ntile", "lag",
+  "lead", "first_value", "last_value", "nth_value", "acos", "acosh", "asin", "asinh", "atan",
+  "atan2", "atanh", "ceil", "cos", "cosh", "degrees", "exp", "floor", "ln", "log", "log2", "mod",
+  "pi", "pow", "radians", "sin", "sinh", "sqrt", "tan", "tanh", "trunc", "json", "jsonb",
+  "json_array", "jsonb_array", "json_array_length", "json_extract", "jsonb_extract", "->", "->>",
+  "json_insert", "jsonb_insert", "json_object", "jsonb_object", "json_patch", "jsonb_patch",
+  "json_remove", "jsonb_remove", "json_replace", "jsonb_replace", "json_set", "jsonb_set",
+  "json_type", "json_valid", "json_quote", "json_group_array", "jsonb_group_array",
+  "json_group_object", "jsonb_group_object", "json_each", "json_tree", "match", "highlight", "bm25",
+  "snippet", "rtreecheck", "sqlite_rename_column", "sqlite_rename_table", "sqlite_rename_test",
+  "sqlite_drop_column", "sqlite_rename_quotefix",
+]);
+
+// Pragma -> what its argument may be (workerd's PragmaSignature).
+const ALLOWED_PRAGMAS = {
+  data_version: "none", page_size: "none",
+  case_sensitive_like: "boolean", foreign_keys: "boolean", defer_foreign_keys: "boolean",
+  ignore_check_constraints: "boolean", legacy_alter_table: "boolean", recursive_triggers: "boolean",
+  reverse_unordered_selects: "boolean",
+  foreign_key_check: "optional_name", foreign_key_list: "name", index_info: "name",
+  index_list: "name", index_xinfo: "name",
+  quick_check: "null_number_or_name", optimize: "null_or_number",
+};
+
+const isAllowedName = (name) => name.length < 4 || name.slice(0, 4).toLowerCase() !== "_cf_";
+
+function pragmaAllowed(pragma, arg) {
+  if (pragma === "table_list") return true;
+  if (pragma === "table_info" || pragma === "table_xinfo") return arg != null && isAllowedName(arg);
+  switch (ALLOWED_PRAGMAS[pragma]) {
+    case "none": return arg == null;
+    case "boolean": {
+      if (arg == null) return true;
+      const v = /^(['"]).*\1$/.test(arg) ? arg.slice(1, -1) : arg;
+      return /^(true|false|yes|no|on|off|1|0)/i.test(v);
+    }
+    case "name": return arg != null && isAllowedName(arg);
+    case "optional_name": return arg == null || isAllowedName(arg);
+    case "null_or_number": return arg == null || /^[+-]?\d+$/.test(arg);
+    case "null_number_or_name": return arg == null || /^\d+$/.test(arg) || isAllowedName(arg);
+    default: return false;
   }
-  // workerd's regulator refuses any table, index or trigger name starting with _cf_.
-  if (/(^|[^A-Z0-9_])_CF_/i.test(sqlText.replace(/'[^']*'/g, "''"))) {
-    throw new Error("not authorized: SQLITE_AUTH");
+}
+
+// Returns true to allow. `onTransaction` is called for BEGIN/COMMIT/SAVEPOINT,
+// which workerd refuses with its own message.
+function isAuthorized(action, p1, p2, dbName, onTransaction) {
+  if (action === C.SQLITE_ALTER_TABLE || action === C.SQLITE_DETACH) {
+    // SQLite passes (database, table) here; workerd swaps them back.
+    [p1, p2, dbName] = [p2, dbName, p1];
+  }
+  if (dbName === "temp") {
+    return (action === C.SQLITE_READ || action === C.SQLITE_UPDATE) && isAllowedName(p1);
+  }
+  if (dbName != null && dbName !== "main") return false;
+  switch (action) {
+    case C.SQLITE_SELECT:
+    case C.SQLITE_ANALYZE:
+    case C.SQLITE_RECURSIVE:
+      return true;
+    case C.SQLITE_CREATE_TABLE: case C.SQLITE_DELETE: case C.SQLITE_DROP_TABLE:
+    case C.SQLITE_INSERT: case C.SQLITE_CREATE_VIEW: case C.SQLITE_DROP_VIEW:
+    case C.SQLITE_REINDEX: case C.SQLITE_READ: case C.SQLITE_UPDATE:
+      return isAllowedName(p1);
+    case C.SQLITE_ALTER_TABLE:
+      return isAllowedName(p1) && (p2 == null || isAllowedName(p2));
+    case C.SQLITE_CREATE_INDEX: case C.SQLITE_DROP_INDEX:
+    case C.SQLITE_CREATE_TRIGGER: case C.SQLITE_DROP_TRIGGER:
+      return isAllowedName(p1) && isAllowedName(p2);
+    case C.SQLITE_TRANSACTION:
+    case C.SQLITE_SAVEPOINT:
+      onTransaction();
+      return false;
+    case C.SQLITE_PRAGMA:
+      return pragmaAllowed(p1, p2);
+    case C.SQLITE_FUNCTION:
+      return ALLOWED_FUNCTIONS.has(p2);
+    case C.SQLITE_CREATE_VTABLE:
+    case C.SQLITE_DROP_VTABLE:
+      return ["fts5", "fts5vocab", "rtree", "rtree_i32"].includes(String(p2).toLowerCase()) && isAllowedName(p1);
+    default: // ATTACH, DETACH, TEMP objects, COPY, anything unknown
+      return false;
   }
 }
 
@@ -174,7 +264,20 @@ export class Cursor {
 // workerd's SqlStorage: `ctx.storage.sql`.
 export class SqlStorage {
   #db;
-  constructor(db) { this.#db = db; }
+  #trusted;
+  #refusal = null; // workerd's message for a refused transaction statement
+
+  // trusted(fn): runs the harness's own statements (savepoints, size
+  // queries) past the authorizer, as workerd's internal queries are.
+  constructor(db, trusted) {
+    this.#db = db;
+    this.#trusted = trusted;
+    db.setAuthorizer((action, p1, p2, dbName) => {
+      if (trusted.active) return C.SQLITE_OK;
+      const ok = isAuthorized(action, p1, p2, dbName, () => { this.#refusal = TRANSACTION_MESSAGE; });
+      return ok ? C.SQLITE_OK : C.SQLITE_DENY;
+    });
+  }
 
   exec(query, ...bindings) {
     query = String(query);
@@ -189,7 +292,6 @@ export class SqlStorage {
     if (statements.length === 0) return new Cursor([], [], 0);
     let cursor;
     statements.forEach((text, i) => {
-      checkStatement(text);
       const last = i === statements.length - 1;
       cursor = this.#run(text, last ? values : []);
     });
@@ -207,19 +309,24 @@ export class SqlStorage {
         return new Cursor([], [], Number(changes));
       }
       stmt.setReturnArrays(true);
-      const before = this.#db.prepare("SELECT total_changes() AS n").get().n;
+      const changes = () => this.#trusted.run(() => this.#db.prepare("SELECT total_changes() AS n").get().n);
+      const before = changes();
       const rows = stmt.all(...values).map((r) => r.map(wrapValue));
-      const after = this.#db.prepare("SELECT total_changes() AS n").get().n;
+      const after = changes();
       return new Cursor(columns, rows, Number(after - before));
     } catch (err) {
-      throw sqliteError(err);
+      const refusal = this.#refusal;
+      this.#refusal = null;
+      throw refusal ? new Error(refusal) : sqliteError(err);
     }
   }
 
   get databaseSize() {
-    const { page_count: n } = this.#db.prepare("PRAGMA page_count").get();
-    const { page_size: s } = this.#db.prepare("PRAGMA page_size").get();
-    return Number(n) * Number(s);
+    return this.#trusted.run(() => {
+      const { page_count: n } = this.#db.prepare("PRAGMA page_count").get();
+      const { page_size: s } = this.#db.prepare("PRAGMA page_size").get();
+      return Number(n) * Number(s);
+    });
   }
 
   get [Symbol.toStringTag]() { return "SqlStorage"; }
@@ -232,10 +339,21 @@ export class DurableObjectStorage {
   #sql;
   #depth = 0;
 
+  #trusted = {
+    active: false,
+    run(fn) {
+      this.active = true;
+      try { return fn(); } finally { this.active = false; }
+    },
+  };
+
   constructor() {
     this.#db = new DatabaseSync(":memory:");
-    this.#sql = new SqlStorage(this.#db);
+    this.#db.enableDefensive(true); // as workerd: SQLITE_DBCONFIG_DEFENSIVE
+    this.#sql = new SqlStorage(this.#db, this.#trusted);
   }
+
+  #internal(sql) { this.#trusted.run(() => this.#db.exec(sql)); }
 
   get sql() { return this.#sql; }
 
@@ -243,14 +361,14 @@ export class DurableObjectStorage {
   // when fn returns, rolled back when it throws. fn must be synchronous.
   transactionSync(fn) {
     const name = `harness_txn_${this.#depth++}`;
-    this.#db.exec(`SAVEPOINT ${name}`);
+    this.#internal(`SAVEPOINT ${name}`);
     try {
       const result = fn();
-      this.#db.exec(`RELEASE ${name}`);
+      this.#internal(`RELEASE ${name}`);
       return result;
     } catch (err) {
-      this.#db.exec(`ROLLBACK TO ${name}`);
-      this.#db.exec(`RELEASE ${name}`);
+      this.#internal(`ROLLBACK TO ${name}`);
+      this.#internal(`RELEASE ${name}`);
       throw err;
     } finally {
       this.#depth--;
@@ -258,10 +376,12 @@ export class DurableObjectStorage {
   }
 
   async deleteAll() {
-    const tables = this.#db
-      .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")
-      .all();
-    for (const { name } of tables) this.#db.exec(`DROP TABLE "${name.replaceAll('"', '""')}"`);
+    this.#trusted.run(() => {
+      const tables = this.#db
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")
+        .all();
+      for (const { name } of tables) this.#db.exec(`DROP TABLE "${name.replaceAll('"', '""')}"`);
+    });
   }
 
   close() { this.#db.close(); }
