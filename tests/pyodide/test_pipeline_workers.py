@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 import re
 import time
 import wave
@@ -190,3 +191,14 @@ def test_requests_without_a_token_are_refused(harness: Harness, api: str) -> Non
     reply = harness.fetch("api", "/v1/jobs", method="POST", json_body={"text": "hi"})
 
     assert reply.status == 401
+
+
+def test_non_ascii_text_survives_every_js_boundary(harness: Harness, api: str) -> None:
+    # Emoji are one code point in Python and two UTF-16 units in JS.
+    text = "Grüße, 世界 👋🏽!"
+
+    job = completed(harness, text=text)
+
+    assert job["characters"] == len(text)
+    listed = harness.fetch("api", "/v1/jobs", headers=AUTH).json()
+    assert job["jobId"] in json.dumps(listed)
