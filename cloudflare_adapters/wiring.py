@@ -16,6 +16,7 @@ from cloudflare_adapters.convert import raw_binding
 from cloudflare_adapters.durable_objects import shard_resolver
 from cloudflare_adapters.fetch import FetchHttpClient
 from cloudflare_adapters.queues import QueueProducerAdapter
+from cloudflare_adapters.ratelimit import WorkersRateLimiter
 from cloudflare_adapters.r2 import R2BlobStore
 from shared.api.app import ApiApp, ApiDeps
 from shared.config import Settings
@@ -23,6 +24,7 @@ from shared.consumer import ConsumerDeps
 from shared.jobs.rpc import JobsClient
 from shared.logs import JsonLogger
 from shared.reaper import ReaperDeps
+from shared.webhooks import MAX_RESPONSE_BYTES, WebhookDeps, WebhookNotifier
 from shared.synthesis.catalogue import Catalogue
 from shared.synthesis.providers import build_catalogue
 
@@ -44,6 +46,19 @@ SETTING_NAMES = (
     "RETRY_BASE_SECONDS",
     "API_TOKENS",
     "SIGNING_KEY",
+    # trust (docs/security.md)
+    "SIGNING_KEY_PREVIOUS",
+    "SIGNING_KEY_PREVIOUS_UNTIL",
+    "SIGNED_URL_TTL_SECONDS",
+    "PUBLIC_BASE_URL",
+    "MAX_BODY_BYTES",
+    "JOB_RATE_LIMIT",
+    "MAX_JOBS_IN_FLIGHT",
+    "WEBHOOK_ALLOWED_SCHEMES",
+    "WEBHOOK_ALLOWED_HOSTS",
+    "WEBHOOK_MAX_ATTEMPTS",
+    "WEBHOOK_RETRY_BASE_SECONDS",
+    "WEBHOOK_TIMEOUT_SECONDS",
     # synthesis providers (docs/providers.md)
     "OPENAI_API_KEY",
     "OPENAI_BASE_URL",
@@ -107,6 +122,7 @@ def api_app(env: Any) -> ApiApp:
             clock=time.time,
             new_job_id=lambda: uuid.uuid4().hex,
             log=JsonLogger("api"),
+            rate_limiter=rate_limiter(env, config),
         )
     )
 
@@ -122,6 +138,7 @@ def consumer_deps(env: Any) -> ConsumerDeps:
         settings=config,
         clock=time.time,
         log=JsonLogger("synth_consumer"),
+        webhooks=webhook_notifier(env, config),
     )
 
 
@@ -134,4 +151,33 @@ def reaper_deps(env: Any) -> ReaperDeps:
         settings=config,
         clock=time.time,
         log=JsonLogger("reaper"),
+    )
+
+
+def rate_limiter(env: Any, config: Settings) -> WorkersRateLimiter | None:
+    """``JOB_RATE_LIMITER`` ([[ratelimits]]) when bound and JOB_RATE_LIMIT is not 0."""
+    binding = getattr(raw_binding(env), "JOB_RATE_LIMITER", None)
+    if binding is None or config.job_rate_limit <= 0:
+        return None
+    return WorkersRateLimiter(binding, config.job_rate_period)
+
+
+def webhook_notifier(env: Any, config: Settings) -> WebhookNotifier | None:
+    """Announces finished jobs on ``TTS_WEBHOOKS`` (synth_consumer's producer binding)."""
+    binding = getattr(raw_binding(env), "TTS_WEBHOOKS", None)
+    if binding is None:
+        return None
+    return WebhookNotifier(QueueProducerAdapter(binding), jobs_client(env, config))
+
+
+def webhook_deps(env: Any) -> WebhookDeps:
+    config = settings(env)
+    # No DNS from a Worker: the submit-time URL check is the guard, and
+    # fetch() leaves from Cloudflare's network, not yours (docs/security.md).
+    return WebhookDeps(
+        jobs=jobs_client(env, config),
+        http=FetchHttpClient(max_response_bytes=MAX_RESPONSE_BYTES),
+        settings=config,
+        clock=time.time,
+        log=JsonLogger("synth_consumer"),
     )

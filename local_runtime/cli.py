@@ -10,6 +10,7 @@ import sys
 from collections.abc import Sequence
 
 from local_runtime.lifecycle import add_r2_commands
+from local_runtime.token_cli import add_token_commands
 from shared.errors import ConfigError
 from tts_client.cli import add_client_commands
 
@@ -49,6 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
         add_bench_command(sub)  # bench: python -m bench
     add_client_commands(sub)  # submit, wait, status, list, download, delete, models
     add_r2_commands(sub)  # r2 lifecycle show|apply|check
+    add_token_commands(sub)  # token new|hash
     return parser
 
 

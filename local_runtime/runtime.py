@@ -25,9 +25,13 @@ from local_runtime.bindings.queue_runner import LocalQueueRunner
 from local_runtime.bindings.r2 import LocalBucket
 from local_runtime.bindings.sql import SqliteDurableObjectNamespace
 from local_runtime.http_client import LocalHttpClient
+from local_runtime.http_client import LocalHttpClient
+from local_runtime.ratelimit import LocalRateLimiter
 from local_runtime.server import HttpServer
 from local_runtime.shards import LocalShardHost
 from shared.api.app import ApiApp, ApiDeps
+from shared.api.auth import authenticate
+from shared.api.errors import ApiError
 from shared.config import Settings
 from shared.consumer import Ack, BatchOutcome, ConsumerDeps, Retry, process_batch, process_dead_letters
 from shared.errors import ConfigError
@@ -38,9 +42,13 @@ from shared.reaper import ReaperDeps, run_reaper
 from shared.synthesis.catalogue import Catalogue
 from shared.synthesis.espeak import EspeakSynthesizer
 from shared.synthesis.providers import build_catalogue
+from shared.security.urls import resolved_addresses_allowed, url_policy
+from shared import webhooks
+from shared.webhooks import WebhookDeps, WebhookNotifier, process_webhook_batch
 
 QUEUE = "tts-jobs"
 DEAD_LETTER_QUEUE = "tts-jobs-dlq"
+WEBHOOK_QUEUE = "tts-webhooks"
 BUCKET = "tts-audio-results"
 
 
@@ -106,6 +114,7 @@ class LocalRuntime:
         visibility = float(env.get("QUEUE_VISIBILITY_TIMEOUT", "30"))
         self.queue = LocalQueue(queue_db, QUEUE, self.meter, clock, visibility_timeout=visibility)
         self.dead_letters = LocalQueue(queue_db, DEAD_LETTER_QUEUE, self.meter, clock, visibility_timeout=visibility)
+        self.webhook_queue = LocalQueue(queue_db, WEBHOOK_QUEUE, self.meter, clock, visibility_timeout=visibility)
         # Cloud providers come from the same settings as on Cloudflare; Workers AI
         # through its REST API (CLOUDFLARE_ACCOUNT_ID + CLOUDFLARE_API_TOKEN).
         self.catalogue = catalogue or build_catalogue(
@@ -121,6 +130,9 @@ class LocalRuntime:
                 clock=clock,
                 new_job_id=lambda: uuid.uuid4().hex,
                 log=JsonLogger("api", log_stream),
+                rate_limiter=LocalRateLimiter(settings.job_rate_limit, settings.job_rate_period, clock)
+                if settings.job_rate_limit > 0
+                else None,
             )
         )
         self.consumer = ConsumerDeps(
@@ -131,6 +143,15 @@ class LocalRuntime:
             settings=settings,
             clock=clock,
             log=JsonLogger("synth_consumer", log_stream),
+            webhooks=WebhookNotifier(self.webhook_queue, self.jobs),
+        )
+        self.webhook_deps = WebhookDeps(
+            jobs=self.jobs,
+            http=LocalHttpClient(max_response_bytes=webhooks.MAX_RESPONSE_BYTES),
+            settings=settings,
+            clock=clock,
+            log=JsonLogger("synth_consumer", log_stream),
+            host_allowed=self._webhook_host_allowed,
         )
         self.reaper = ReaperDeps(
             jobs=self.jobs,
@@ -143,6 +164,11 @@ class LocalRuntime:
         self._runners = [
             LocalQueueRunner(self.queue, self._consume, consumer_config),
             LocalQueueRunner(self.dead_letters, self._consume_dead_letters, QueueConsumerConfig(max_batch_timeout=0.5)),
+            LocalQueueRunner(
+                self.webhook_queue,
+                self._deliver_webhooks,
+                QueueConsumerConfig(max_batch_timeout=0.5, max_retries=webhooks.QUEUE_MAX_RETRIES),
+            ),
         ]
         self.server = HttpServer(self.handle, host, port)
         self._cron_task: asyncio.Task[None] | None = None
@@ -155,11 +181,28 @@ class LocalRuntime:
     async def _consume_dead_letters(self, messages: list[IncomingMessage]) -> dict[str, Outcome]:
         return _queue_outcomes(await process_dead_letters(messages, self.consumer))
 
+    async def _deliver_webhooks(self, messages: list[IncomingMessage]) -> dict[str, Outcome]:
+        return _queue_outcomes(await process_webhook_batch(messages, self.webhook_deps))
+
+    async def _webhook_host_allowed(self, host: str) -> bool:
+        """Here DNS is at hand (unlike in a Worker): refuse names that resolve to private addresses."""
+        try:
+            infos = await asyncio.get_running_loop().getaddrinfo(host, None)
+        except OSError:
+            return True  # unresolvable: the delivery fails and retries like any connection error
+        return resolved_addresses_allowed(host, [str(info[4][0]) for info in infos], url_policy(self.settings))
+
     async def scheduled(self) -> dict[str, Any]:
         """The reaper's cron handler (``GET /__scheduled`` runs it on demand)."""
         return (await run_reaper(self.reaper)).to_json_dict()
 
     async def handle(self, request: HttpRequest) -> HttpResponse:
+        if request.path in ("/__scheduled", "/__meter") and self.settings.api_tokens:
+            # Served beyond loopback (tokens set), the runtime's own endpoints need a token too.
+            try:
+                authenticate(request, self.settings)
+            except ApiError as exc:
+                return exc.to_response()
         if request.path == "/__scheduled":
             # As `wrangler dev --test-scheduled`: run the cron handler now.
             return HttpResponse.json(200, await self.scheduled())
@@ -203,6 +246,7 @@ class LocalRuntime:
             await runner.stop()
         self.queue.close()
         self.dead_letters.close()
+        self.webhook_queue.close()
         self.bucket.close()
         self.namespace.close()
 

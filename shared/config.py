@@ -123,6 +123,12 @@ def _rate(env: Mapping[str, Any], name: str, default: tuple[int, int]) -> tuple[
     return parsed
 
 
+def _at_most(value: int, maximum: int, name: str) -> int:
+    if value > maximum:
+        raise ConfigError(f"{name} must be <= {maximum}, got {value}")
+    return value
+
+
 def _words(env: Mapping[str, Any], name: str, default: tuple[str, ...]) -> tuple[str, ...]:
     raw = _get(env, name, None)
     if raw is None:
@@ -216,7 +222,7 @@ class Settings:
             max_jobs_in_flight=_int(env, "MAX_JOBS_IN_FLIGHT", 100),
             webhook_schemes=_words(env, "WEBHOOK_ALLOWED_SCHEMES", ("https",)),
             webhook_allowed_hosts=_words(env, "WEBHOOK_ALLOWED_HOSTS", ()),
-            webhook_max_attempts=_int(env, "WEBHOOK_MAX_ATTEMPTS", 6, minimum=1),
+            webhook_max_attempts=_at_most(_int(env, "WEBHOOK_MAX_ATTEMPTS", 6, minimum=1), 20, "WEBHOOK_MAX_ATTEMPTS"),
             webhook_retry_base_seconds=_int(env, "WEBHOOK_RETRY_BASE_SECONDS", 30),
             webhook_timeout_seconds=_int(env, "WEBHOOK_TIMEOUT_SECONDS", 10, minimum=1),
             openai_api_key=_secret(env, "OPENAI_API_KEY"),

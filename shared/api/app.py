@@ -63,7 +63,7 @@ class ApiApp:
         self._router = Router()
         r = self._router
         r.add("POST", "/v1/jobs", self._authed(jobs.create_job))
-        r.add("GET", "/v1/jobs", self._authed(jobs.list_jobs))
+        r.add("GET", "/v1/jobs", self._authed(jobs.list_jobs, query=("limit", "cursor")))
         r.add("GET", "/v1/jobs/{job_id}", self._authed(jobs.get_job))
         r.add("DELETE", "/v1/jobs/{job_id}", self._authed(jobs.delete_job))
         r.add("GET", "/v1/jobs/{job_id}/audio", self._audio)
@@ -74,9 +74,10 @@ class ApiApp:
         r.add("GET", "/healthz", self._health)
         r.add("GET", "/", self._page)  # the web page (shared/web); not part of the API document
 
-    def _authed(self, handler: Callable[..., Any]) -> Callable[..., Any]:
+    def _authed(self, handler: Callable[..., Any], query: tuple[str, ...] = ()) -> Callable[..., Any]:
         async def wrapped(request: HttpRequest, **params: str) -> HttpResponse:
-            tenant = authenticate(request, self.deps.settings)
+            tenant = authenticate(request, self.deps.settings)  # first: a 401 reveals nothing else
+            trust.check_query(request, query)
             result: HttpResponse = await handler(request, self.deps, tenant, **params)
             return result
 
@@ -86,6 +87,7 @@ class ApiApp:
         # A signed link (expires + signature) stands in for the token: a browser's
         # <audio src> or a third party can fetch it. Without one, the token is required.
         if trust.is_signed_link(request):
+            trust.check_query(request, trust.SIGNED_LINK_QUERY)
             return await jobs.get_signed_audio(request, self.deps, job_id)
         return await self._authed(jobs.get_audio)(request, job_id=job_id)
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic.json_schema import models_json_schema
 
-from shared.models import CreateJobRequest, ErrorBody, JobList, JobView, LegacyResult
+from shared.models import CreateJobRequest, ErrorBody, JobList, JobView, LegacyResult, WebhookSecretView
 
 _REF = "#/components/schemas/{model}"
 
@@ -20,8 +20,11 @@ def _json(ref: str) -> dict[str, Any]:
     return {"content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{ref}"}}}}
 
 
-def _error(description: str) -> dict[str, Any]:
-    return {"description": description, **_json("ErrorBody")}
+def _error(description: str, headers: dict[str, Any] | None = None) -> dict[str, Any]:
+    out: dict[str, Any] = {"description": description, **_json("ErrorBody")}
+    if headers:
+        out["headers"] = headers
+    return out
 
 
 _JOB_ID_PARAM = {
@@ -30,18 +33,48 @@ _JOB_ID_PARAM = {
     "required": True,
     "schema": {"type": "string", "pattern": "^[0-9a-f]{32}$"},
 }
-_AUTH = {"description": "missing or wrong bearer token", **_json("ErrorBody")}
+_AUTH = _error(
+    "missing or wrong bearer token (one answer for both)",
+    {"WWW-Authenticate": {"required": True, "schema": {"type": "string"}}},
+)
+_RETRY_AFTER = {"Retry-After": {"required": True, "schema": {"type": "string", "pattern": "^[0-9]+$"}}}
+_IDEMPOTENCY_PARAM = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
+    "description": "Repeat a request safely: the same key and body return the same job (200);"
+    " the same key with another body is a 422. Scoped to the tenant; lives as long as its job.",
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[\\x21-\\x7e]+$"},
+}
+_SIGNED_PARAMS = [
+    {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "description": "Part of a signed audioUrl; with it no bearer token is needed.",
+        "schema": schema,
+    }
+    for name, schema in (
+        ("expires", {"type": "string", "pattern": "^[0-9]{1,12}$"}),
+        ("signature", {"type": "string", "maxLength": 64}),
+    )
+]
+_AUDIO = {"content": {"audio/*": {"schema": {"type": "string", "format": "binary"}}}}
 
 
 @lru_cache(maxsize=1)
 def openapi_document() -> dict[str, Any]:
     _, schemas = models_json_schema(
-        [(m, "serialization") for m in (JobView, JobList, LegacyResult, ErrorBody)]
+        [(m, "serialization") for m in (JobView, JobList, LegacyResult, ErrorBody, WebhookSecretView)]
         + [(CreateJobRequest, "validation")],
         by_alias=True,
         ref_template=_REF,
     )
-    job_ops_errors = {"401": _AUTH, "404": _error("unknown, expired or another tenant's job")}
+    job_ops_errors = {
+        "400": _error("an unknown query parameter"),
+        "401": _AUTH,
+        "404": _error("unknown, expired or another tenant's job"),
+    }
     return {
         "openapi": "3.1.0",
         "info": {"title": "TTS pipeline API", "version": "1.0.0"},
@@ -54,15 +87,18 @@ def openapi_document() -> dict[str, Any]:
             "/v1/jobs": {
                 "post": {
                     "summary": "Submit a text-to-speech job",
+                    "parameters": [_IDEMPOTENCY_PARAM],
                     "requestBody": {"required": True, **_json("CreateJobRequest")},
                     "responses": {
+                        "200": {"description": "an Idempotency-Key repeat: the job it created", **_json("JobView")},
                         "202": {"description": "queued", **_json("JobView")},
-                        "400": _error("body is not JSON"),
+                        "400": _error("body is not JSON, a malformed Idempotency-Key, or an unknown query parameter"),
                         "401": _AUTH,
                         "413": _error("body too large"),
                         "415": _error("not application/json"),
-                        "422": _error("a field is invalid; error.field names it"),
-                        "503": _error("queue unavailable"),
+                        "422": _error("a field is invalid (error.field names it), or an Idempotency-Key conflict"),
+                        "429": _error("over the tenant's job rate or jobs in flight", _RETRY_AFTER),
+                        "503": _error("queue unavailable", _RETRY_AFTER),
                     },
                 },
                 "get": {
@@ -73,7 +109,7 @@ def openapi_document() -> dict[str, Any]:
                     ],
                     "responses": {
                         "200": {"description": "a page of jobs", **_json("JobList")},
-                        "400": _error("bad limit or cursor"),
+                        "400": _error("bad limit or cursor, or an unknown query parameter"),
                         "401": _AUTH,
                     },
                 },
@@ -92,11 +128,15 @@ def openapi_document() -> dict[str, Any]:
             "/v1/jobs/{job_id}/audio": {
                 "parameters": [_JOB_ID_PARAM],
                 "get": {
-                    "summary": "The audio, streamed; honours Range and If-None-Match",
+                    "summary": "The audio, streamed; honours Range and If-None-Match."
+                    " With a signed link's expires and signature, no token is needed.",
+                    "parameters": _SIGNED_PARAMS,
+                    "security": [{"bearer": []}, {}],
                     "responses": {
-                        "200": {"description": "the audio", "content": {"audio/*": {"schema": {"type": "string", "format": "binary"}}}},
-                        "206": {"description": "a byte range of the audio", "content": {"audio/*": {"schema": {"type": "string", "format": "binary"}}}},
+                        "200": {"description": "the audio", **_AUDIO},
+                        "206": {"description": "a byte range of the audio", **_AUDIO},
                         "304": {"description": "not modified"},
+                        "403": _error("a signed link that is tampered, expired or for another job"),
                         "409": _error("the job is not completed"),
                         "410": _error("the audio is no longer stored"),
                         "416": _error("range outside the audio"),
@@ -112,6 +152,18 @@ def openapi_document() -> dict[str, Any]:
                         "200": {"description": "the result", **_json("LegacyResult")},
                         "410": _error("the audio is no longer stored"),
                         **job_ops_errors,
+                    },
+                },
+            },
+            "/v1/webhooks/secret": {
+                "get": {
+                    "summary": "The caller's webhook secret(s) (whsec_...), to verify deliveries",
+                    "responses": {
+                        "200": {"description": "the secret, and the previous one during a key rotation",
+                                **_json("WebhookSecretView")},
+                        "400": _error("an unknown query parameter"),
+                        "401": _AUTH,
+                        "409": _error("webhooks are not enabled (no SIGNING_KEY)"),
                     },
                 },
             },

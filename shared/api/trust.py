@@ -168,6 +168,17 @@ def audio_links(deps: ApiDeps) -> AudioQuery | None:
     return query
 
 
+SIGNED_LINK_QUERY = ("expires", "signature")
+
+
+def check_query(request: HttpRequest, allowed: tuple[str, ...]) -> None:
+    """400 for a query parameter the route does not take: unknown input is refused, as in bodies."""
+    unknown = sorted(name for name in request.query if name not in allowed)
+    if unknown:
+        shown = ", ".join(repr(name[:40]) for name in unknown[:5])
+        raise ApiError(400, "unknown_query_parameter", f"unknown query parameter(s): {shown}", field=unknown[0][:100])
+
+
 def is_signed_link(request: HttpRequest) -> bool:
     return "signature" in request.query or "expires" in request.query
 

@@ -93,7 +93,7 @@ def audio_link_query(keyring: Keyring, job_id: str, tenant: str, now: float, ttl
 def verify_audio_link(
     keyring: Keyring, job_id: str, tenant: str, expires: str | None, signature: str | None, now: float
 ) -> LinkCheck:
-    if not expires or not signature or not expires.isdigit() or len(expires) > 12 or len(signature) > 64:
+    if not expires or not signature or not (expires.isascii() and expires.isdigit()) or len(expires) > 12 or len(signature) > 64:
         return LinkCheck.INVALID
     valid = False
     for secret in keyring.secrets(now):

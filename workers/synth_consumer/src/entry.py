@@ -1,4 +1,4 @@
-"""synth_consumer Worker: consumes ``tts-jobs`` (and its dead-letter queue)."""
+"""synth_consumer Worker: consumes ``tts-jobs`` (and its dead-letter queue) and ``tts-webhooks``."""
 
 from __future__ import annotations
 
@@ -7,19 +7,22 @@ from typing import Any
 from workers import WorkerEntrypoint
 
 from cloudflare_adapters.queues import batch_messages, settle
-from cloudflare_adapters.wiring import consumer_deps
+from cloudflare_adapters.wiring import consumer_deps, webhook_deps
 from shared.consumer import process_batch, process_dead_letters
+from shared.webhooks import process_webhook_batch
 
 DEAD_LETTER_SUFFIX = "-dlq"
+WEBHOOK_QUEUE_MARK = "webhooks"  # tts-webhooks: deliveries, not synthesis
 
 
 class Default(WorkerEntrypoint):
     async def queue(self, batch: Any, env: Any = None, ctx: Any = None) -> None:
-        deps = consumer_deps(self.env)
         queue_name, pairs = batch_messages(batch)
         messages = [m for _, m in pairs]
-        if queue_name.endswith(DEAD_LETTER_SUFFIX):
-            outcome = await process_dead_letters(messages, deps)
+        if WEBHOOK_QUEUE_MARK in queue_name:
+            outcome = await process_webhook_batch(messages, webhook_deps(self.env))
+        elif queue_name.endswith(DEAD_LETTER_SUFFIX):
+            outcome = await process_dead_letters(messages, consumer_deps(self.env))
         else:
-            outcome = await process_batch(messages, deps)
+            outcome = await process_batch(messages, consumer_deps(self.env))
         settle(pairs, outcome)
