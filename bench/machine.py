@@ -38,6 +38,14 @@ def _git(*args: str) -> str:
     return out.stdout.strip()
 
 
+def _load() -> str:
+    """The 1/5/15-minute load averages: other work on the machine moves the numbers."""
+    try:
+        return " / ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return "unknown"
+
+
 def describe() -> dict[str, str]:
     """``nproc``, CPU model, memory, Python, OS and the git commit, as strings."""
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 0)
@@ -51,6 +59,7 @@ def describe() -> dict[str, str]:
         "memory": f"{memory:.1f} GiB" if memory is not None else "unknown",
         "python": f"{platform.python_implementation()} {platform.python_version()}",
         "os": f"{platform.system()} {platform.release()} ({platform.machine()})",
+        "load": _load(),
         "commit": f"{commit}{' + uncommitted changes' if dirty else ''}" if commit else "unknown",
         "executable": sys.executable,
     }

@@ -67,13 +67,17 @@ def _header(current: Results, baseline: Results | None) -> list[str]:
         f"Produced by `{current['command']}` on {_dt.date.today().isoformat()}"
         f" in {current['seconds'] / 60:.1f} min"
         + (f" (plus the same run of the baseline `{baseline['machine']['commit']}`)." if baseline else "."),
-        "Every number is from that run on this machine; none is a test assertion.",
+        "Every number is from that run on this machine; none is a test assertion. The machine is shared "
+        "(see the load average): throughput and CPU rows move by tens of percent between runs, the operation "
+        "counts, copies and history rows do not.",
         *([f"**before** = `{baseline['machine']['commit']}`, **after** = `{m['commit']}`: the same benchmark code "
            "on both, one run after the other."] if baseline else []),
         "",
         *_table(["machine", ""], [
             ["`nproc`", m["nproc"]], ["CPU", m["cpu"]], ["memory", m["memory"]],
             ["Python", m["python"]], ["OS", m["os"]], ["code", f"`{m['commit']}`"],
+            ["load average (1/5/15 min) at start", m.get("load", "unknown")
+             + (f"; before's: {baseline['machine'].get('load', 'unknown')}" if baseline else "")],
         ]),
         "",
     ]
@@ -161,7 +165,7 @@ def _throughput(current: Results, baseline: Results | None) -> list[str]:
     floor = current["floor"]
     floor_rate = floor["jobs"] / floor["seconds"]
     ratios = ", ".join(
-        f"{r['clients']} clients {floor_rate / (r['jobs'] / r['end_to_end_seconds']):.0f}x"
+        f"N={r['clients']}: {floor_rate / (r['jobs'] / r['end_to_end_seconds']):.0f}x"
         for r in current["throughput"])
     lines += [
         "",
@@ -301,8 +305,10 @@ def _ops(current: Results) -> list[str]:
         f"- **Rows written, {_usd(ours_audio.get('do.rows_written', 0.0))}**: create, claim, complete and the "
         "reaper's delete are one row each (the meter counts changed rows; Cloudflare may also bill index entries "
         "a write touches, as D1 does, which would add up to about one per indexed column changed).",
-        "- **Durable Object requests**: claim and complete are two calls where the original stored once; the "
-        "lease they carry is what stops a duplicate delivery from synthesizing twice.",
+        f"- **Durable Object requests, {_usd(ours_audio.get('do.requests', 0.0))}** against "
+        f"{_usd(orig.get('do.requests', 0.0))}: each submit asks every shard for the tenant's jobs in flight "
+        "(the `MAX_JOBS_IN_FLIGHT` cap: 4 calls with 4 shards), and claim and complete are two calls where the "
+        "original stored once; the lease they carry is what stops a duplicate delivery from synthesizing twice.",
         "- **The reaper**: a few calls per run, amortized over every job it purges; it is what keeps storage "
         "bounded (the original's storage only grows).",
         f"- Ours is cheaper on reads: a status poll reads one small row (1 DO request, no audio), where the "

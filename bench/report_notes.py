@@ -18,7 +18,8 @@ def optimizations(current: dict[str, Any], baseline: dict[str, Any] | None) -> l
     lines = [
         "## Profile and optimizations",
         "",
-        f"Profiled with `{PROFILE_COMMAND}`, samples folded by function. Of the runtime's CPU: the HTTP server "
+        f"Profiled by hand during this work (not rerun by `python -m bench`) with `{PROFILE_COMMAND}`, "
+        "samples folded by function. Of the runtime's CPU: the HTTP server "
         "and h11 about 40 %, Durable Object calls about 36 % (the RPC boundary's JSON copy of every payload "
         "and reply 13-16 %, SQL 14-16 %, of which 5 % was splitting each statement character by character), "
         "the consumer about 30 % (its R2 put runs in a thread: file write, two fsyncs, the index commit). "
@@ -74,8 +75,7 @@ def optimizations(current: dict[str, Any], baseline: dict[str, Any] | None) -> l
     if baseline:
         lines += [
             f"The \"before\" columns are `{baseline['machine']['commit']}`: the same code with those commits undone, "
-            "measured in the same run by the same benchmark code. The machine is shared with other work, so "
-            "throughput rows move by ±20 % between runs; the memory, copies and history rows are stable.",
+            "measured in the same run by the same benchmark code.",
             "",
         ]
     lines += [
