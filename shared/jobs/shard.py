@@ -47,8 +47,12 @@ SCHEMA = (
         progress_total INTEGER NOT NULL DEFAULT 0
     )""",
     "CREATE INDEX IF NOT EXISTS jobs_tenant_created ON jobs (tenant, created_at DESC, job_id DESC)",
-    "CREATE INDEX IF NOT EXISTS jobs_expires ON jobs (expires_at) WHERE expires_at IS NOT NULL",
-    "CREATE INDEX IF NOT EXISTS jobs_status_updated ON jobs (status, updated_at)",
+    # The reaper pages through these in (time, job_id) order; with job_id in the
+    # index no page sorts, even when thousands of jobs share one timestamp.
+    "CREATE INDEX IF NOT EXISTS jobs_expires_id ON jobs (expires_at, job_id) WHERE expires_at IS NOT NULL",
+    "CREATE INDEX IF NOT EXISTS jobs_status_updated_id ON jobs (status, updated_at, job_id)",
+    "DROP INDEX IF EXISTS jobs_expires",  # superseded by the two above
+    "DROP INDEX IF EXISTS jobs_status_updated",
     # count_active runs on every submit: without it SQLite walks every job the tenant has
     # (jobs_tenant_created), and Cloudflare bills each row scanned as a row read.
     "CREATE INDEX IF NOT EXISTS jobs_tenant_active ON jobs (tenant) WHERE status IN ('queued', 'processing')",

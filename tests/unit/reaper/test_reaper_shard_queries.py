@@ -74,8 +74,10 @@ def test_reaper_queries_use_their_indexes(sql: SqliteSql, shard: JobShard) -> No
             "queued", 0, 1, 0, "", 10,
         ),
     }
-    assert "jobs_expires" in " ".join(row["detail"] for row in plans["expired"])
-    assert "jobs_status_updated" in " ".join(row["detail"] for row in plans["stale"])
+    expired = " ".join(row["detail"] for row in plans["expired"])
+    stale = " ".join(row["detail"] for row in plans["stale"])
+    assert "jobs_expires_id" in expired and "jobs_status_updated_id" in stale
+    assert "TEMP B-TREE" not in expired + stale  # no page sorts rows
 
 
 def test_repair_is_a_compare_and_set_on_updated_at(shard: JobShard, clock: FakeClock) -> None:
