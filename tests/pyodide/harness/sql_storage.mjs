@@ -267,7 +267,7 @@ export class SqlStorage {
   #trusted;
   #refusal = null; // workerd's message for a refused transaction statement
 
-  // trusted(fn): runs the harness's own statements (savepoints, size
+  // `trusted.run(fn)` runs the harness's own statements (savepoints, size
   // queries) past the authorizer, as workerd's internal queries are.
   constructor(db, trusted) {
     this.#db = db;
@@ -299,9 +299,8 @@ export class SqlStorage {
   }
 
   #run(text, values) {
-    let stmt;
     try {
-      stmt = this.#db.prepare(text);
+      const stmt = this.#db.prepare(text);
       stmt.setReadBigInts(true);
       const columns = stmt.columns().map((c) => c.name);
       if (columns.length === 0) {
