@@ -29,8 +29,10 @@ def _is_timeout(exc: BaseException) -> bool:
 class FetchHttpClient:
     """Outbound HTTP from a Worker."""
 
-    def __init__(self, *, max_response_bytes: int = MAX_RESPONSE_BYTES) -> None:
+    def __init__(self, *, max_response_bytes: int = MAX_RESPONSE_BYTES, redirect: str = "follow") -> None:
         self._max = max_response_bytes
+        # "manual": a 3xx comes back as the response (webhooks never follow one: SSRF).
+        self._redirect = redirect
 
     async def request(
         self,
@@ -41,7 +43,7 @@ class FetchHttpClient:
         body: bytes | None,
         timeout: float,
     ) -> HttpClientResponse:
-        init = to_js_value({"method": method.upper(), "headers": dict(headers)})
+        init = to_js_value({"method": method.upper(), "headers": dict(headers), "redirect": self._redirect})
         if body is not None:
             init.body = bytes_to_js(body)
         init.signal = AbortSignal.timeout(max(1, int(timeout * 1000)))

@@ -176,7 +176,7 @@ def webhook_deps(env: Any) -> WebhookDeps:
     # fetch() leaves from Cloudflare's network, not yours (docs/security.md).
     return WebhookDeps(
         jobs=jobs_client(env, config),
-        http=FetchHttpClient(max_response_bytes=MAX_RESPONSE_BYTES),
+        http=FetchHttpClient(max_response_bytes=MAX_RESPONSE_BYTES, redirect="manual"),
         settings=config,
         clock=time.time,
         log=JsonLogger("synth_consumer"),
