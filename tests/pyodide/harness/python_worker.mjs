@@ -14,6 +14,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { loadPyodide } from "./deps.mjs";
 import { ExecutionContext, compatFlagsModule, entrypointHelperModule } from "./runtime_shims.mjs";
+import { DurableObjectStorage } from "./sql_storage.mjs";
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 
@@ -73,6 +74,9 @@ export class PythonWorker {
     }
     py.registerJsModule("_cloudflare_compat_flags", compatFlagsModule(this.compatFlags));
     py.registerJsModule("_pyodide_entrypoint_helper", entrypointHelperModule(this.env));
+    // Not a workerd module: lets test probes (run_python) build a Durable
+    // Object's storage to drive an adapter without a Durable Object.
+    py.registerJsModule("_pyodide_harness", { new_durable_object_storage: () => new DurableObjectStorage() });
     py.runPython(`
 import sys
 sys.path[:0] = [${JSON.stringify(SRC_MOUNT)}, ${JSON.stringify(VENDOR_DIR)}]
