@@ -83,6 +83,11 @@ class ApiApp:
 
         return wrapped
 
+    @property
+    def max_body_bytes(self) -> int:
+        """Adapters may refuse a bigger body before reading it (``Content-Length``)."""
+        return trust.body_limit(self.deps.settings)
+
     async def _audio(self, request: HttpRequest, job_id: str) -> HttpResponse:
         # A signed link (expires + signature) stands in for the token: a browser's
         # <audio src> or a third party can fetch it. Without one, the token is required.

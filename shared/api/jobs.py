@@ -33,7 +33,7 @@ def _json_body(request: HttpRequest, max_bytes: int) -> object:
     if content_type != "application/json":
         raise ApiError(415, "unsupported_media_type", "send the job as 'Content-Type: application/json'")
     if len(request.body) > max_bytes:
-        raise ApiError(413, "body_too_large", f"request body is over {max_bytes} bytes")
+        raise trust.body_too_large(max_bytes)
     try:
         return json.loads(request.body)
     except (ValueError, UnicodeDecodeError) as exc:
@@ -64,8 +64,7 @@ async def _own_record(deps: ApiDeps, tenant: str, job_id: str, *, with_text: boo
 async def create_job(request: HttpRequest, deps: ApiDeps, tenant: str) -> HttpResponse:
     settings = deps.settings
     key = trust.idempotency_key(request)
-    # Room for MAX_TEXT_CHARS characters of up to 4 UTF-8 bytes, JSON escaping aside.
-    data = _json_body(request, max_bytes=settings.max_body_bytes or settings.max_text_chars * 6 + 16_384)
+    data = _json_body(request, max_bytes=trust.body_limit(settings))
     try:
         body = CreateJobRequest.model_validate(data)
     except ValidationError as exc:

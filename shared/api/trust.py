@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from shared.api.errors import ApiError
+from shared.config import Settings
 from shared.api.views import AudioQuery
 from shared.http import HttpRequest, HttpResponse
 from shared.jobs.sharding import shard_for
@@ -35,6 +36,19 @@ IDEMPOTENCY_HEADER = "Idempotency-Key"
 _IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 MAX_ID_DRAWS = 10_000
 IN_FLIGHT_RETRY_AFTER = 10
+
+
+# --- size ------------------------------------------------------------------------
+
+
+def body_limit(settings: Settings) -> int:
+    """The largest request body taken (413 above): ``MAX_BODY_BYTES``, or room for
+    ``MAX_TEXT_CHARS`` characters of up to 4 UTF-8 bytes, JSON escaping aside."""
+    return settings.max_body_bytes or settings.max_text_chars * 6 + 16_384
+
+
+def body_too_large(limit: int) -> ApiError:
+    return ApiError(413, "body_too_large", f"request body is over {limit} bytes")
 
 
 # --- idempotency -----------------------------------------------------------------

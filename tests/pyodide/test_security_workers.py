@@ -105,3 +105,9 @@ moved = await client.request("POST", {receiver.url("/moved")!r}, headers=headers
         [webhook_secret(SIGNING_KEY, "alice")], "msg_p", 1_700_000_000, delivery.body
     )["webhook-signature"]
     assert receiver.at("/redirected") == []
+
+
+def test_an_oversized_body_is_413_in_the_api_worker(harness: Harness, api: str) -> None:
+    big = json.dumps({"text": "a" * 700_000})
+    reply = harness.fetch(api, "/v1/jobs", method="POST", body=big, headers={**AUTH, "content-type": "application/json"})
+    assert reply.status == 413 and reply.json()["error"]["code"] == "body_too_large"

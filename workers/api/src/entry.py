@@ -11,6 +11,7 @@ from cloudflare_adapters.convert import from_js_value, to_js_value
 from cloudflare_adapters.durable_objects import DurableObjectSql
 from cloudflare_adapters.http import to_http_request, to_js_response
 from cloudflare_adapters.wiring import api_app
+from shared.api.errors import ApiError
 from shared.jobs.rpc import ShardService
 from shared.jobs.shard import JobShard
 
@@ -92,5 +93,8 @@ class Default(WorkerEntrypoint):
     async def fetch(self, request: Any) -> Any:
         if self._app is None:
             type(self)._app = api_app(self.env)
-        response = await self._app.handle(await to_http_request(request))
-        return to_js_response(response)
+        try:
+            incoming = await to_http_request(request, max_body_bytes=self._app.max_body_bytes)
+        except ApiError as exc:  # 413 before the body is read
+            return to_js_response(exc.to_response())
+        return to_js_response(await self._app.handle(incoming))
