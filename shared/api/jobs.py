@@ -166,8 +166,12 @@ async def get_audio(request: HttpRequest, deps: ApiDeps, tenant: str, job_id: st
 
 async def get_signed_audio(request: HttpRequest, deps: ApiDeps, job_id: str) -> HttpResponse:
     """The audio for the holder of a signed link (no token): 403 when tampered or expired."""
+    expires = trust.check_signed_link(request, deps, job_id)  # before any lookup: forgeries cost nothing
     record = await deps.jobs.get(job_id) if _JOB_ID.match(job_id) else None
-    record, expires = trust.check_signed_link(request, deps, job_id, record)
+    if record is None:
+        raise not_found(job_id)  # a genuine link to a job since deleted
+    if not trust.link_matches(request, record):
+        raise trust.forbidden("invalid_signature", "the link's signature is not valid for this job")
     if record.expires_at is not None and record.expires_at <= deps.clock():
         raise not_found(job_id)
     return await _serve_audio(request, deps, record, trust.signed_cache_control(expires, deps.clock()))

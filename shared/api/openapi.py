@@ -56,6 +56,7 @@ _SIGNED_PARAMS = [
     }
     for name, schema in (
         ("expires", {"type": "string", "pattern": "^[0-9]{1,12}$"}),
+        ("t", {"type": "string", "maxLength": 32}),
         ("signature", {"type": "string", "maxLength": 64}),
     )
 ]

@@ -24,6 +24,7 @@ from shared.security.signing import (
     LinkCheck,
     audio_link_query,
     keyring_of,
+    tenant_tag,
     verify_audio_link,
     webhook_secrets,
 )
@@ -182,7 +183,7 @@ def audio_links(deps: ApiDeps) -> AudioQuery | None:
     return query
 
 
-SIGNED_LINK_QUERY = ("expires", "signature")
+SIGNED_LINK_QUERY = ("expires", "t", "signature")
 
 
 def check_query(request: HttpRequest, allowed: tuple[str, ...]) -> None:
@@ -194,30 +195,35 @@ def check_query(request: HttpRequest, allowed: tuple[str, ...]) -> None:
 
 
 def is_signed_link(request: HttpRequest) -> bool:
-    return "signature" in request.query or "expires" in request.query
+    return any(name in request.query for name in SIGNED_LINK_QUERY)
 
 
 def forbidden(code: str, message: str) -> ApiError:
     return ApiError(403, code, message)
 
 
-def check_signed_link(
-    request: HttpRequest, deps: ApiDeps, job_id: str, record: JobRecord | None
-) -> tuple[JobRecord, int]:
-    """403 unless the link is valid for this job and its tenant; returns the job and the link's expiry."""
+def check_signed_link(request: HttpRequest, deps: ApiDeps, job_id: str) -> int:
+    """403 unless the link's signature is valid and unexpired; returns its expiry.
+
+    Needs no lookup: the caller loads the job afterwards and compares its
+    tenant with the link's tag (``link_matches``)."""
     keyring = keyring_of(deps.settings)
     if keyring is None:
         raise forbidden("invalid_signature", "signed links are not enabled on this deployment")
     expires = request.query_param("expires")
     check = verify_audio_link(
-        keyring, job_id, record.tenant if record else "", expires, request.query_param("signature"), deps.clock()
+        keyring, job_id, request.query_param("t"), expires, request.query_param("signature"), deps.clock()
     )
-    # An unknown job is answered like a forged link: a link reveals nothing it does not sign.
-    if record is None or check is LinkCheck.INVALID:
+    if check is LinkCheck.INVALID:
         raise forbidden("invalid_signature", "the link's signature is not valid for this job")
     if check is LinkCheck.EXPIRED:
         raise forbidden("link_expired", "the link has expired; fetch the job again for a fresh audioUrl")
-    return record, int(expires or 0)
+    return int(expires or 0)
+
+
+def link_matches(request: HttpRequest, record: JobRecord) -> bool:
+    """Whether a valid link's tenant tag is the job's tenant."""
+    return request.query_param("t") == tenant_tag(record.tenant)
 
 
 def signed_cache_control(expires: int, now: float) -> str:

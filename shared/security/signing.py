@@ -69,8 +69,13 @@ class LinkCheck(str, Enum):
     INVALID = "invalid"
 
 
-def _link_signature(secret: str, job_id: str, tenant: str, expires: int) -> str:
-    message = f"audio\n{job_id}\n{tenant}\n{expires}".encode()
+def tenant_tag(tenant: str) -> str:
+    """A link's ``t``: names the tenant without spelling it out (64 bits of its SHA-256)."""
+    return hashlib.sha256(f"tenant\n{tenant}".encode()).hexdigest()[:16]
+
+
+def _link_signature(secret: str, job_id: str, tag: str, expires: int) -> str:
+    message = f"audio\n{job_id}\n{tag}\n{expires}".encode()
     return _b64url(hmac.new(_derive(secret, "audio-link/v1"), message, hashlib.sha256).digest())
 
 
@@ -81,8 +86,14 @@ def link_expiry(now: float, ttl_seconds: int) -> int:
 
 
 def sign_audio_link(keyring: Keyring, job_id: str, tenant: str, expires: int) -> dict[str, str]:
-    """Query parameters of a signed link to a job's audio, bound to job, tenant and expiry."""
-    return {"expires": str(expires), "signature": _link_signature(keyring.current, job_id, tenant, expires)}
+    """Query parameters of a signed link to a job's audio, bound to job, tenant and expiry.
+
+    The tenant travels as its tag, inside the signature, so a link is checked
+    without a lookup (a forged one costs no Durable Object request) and the
+    job's owner is compared with the tag afterwards.
+    """
+    tag = tenant_tag(tenant)
+    return {"expires": str(expires), "t": tag, "signature": _link_signature(keyring.current, job_id, tag, expires)}
 
 
 def audio_link_query(keyring: Keyring, job_id: str, tenant: str, now: float, ttl_seconds: int) -> str:
@@ -91,13 +102,16 @@ def audio_link_query(keyring: Keyring, job_id: str, tenant: str, now: float, ttl
 
 
 def verify_audio_link(
-    keyring: Keyring, job_id: str, tenant: str, expires: str | None, signature: str | None, now: float
+    keyring: Keyring, job_id: str, tag: str | None, expires: str | None, signature: str | None, now: float
 ) -> LinkCheck:
-    if not expires or not signature or not (expires.isascii() and expires.isdigit()) or len(expires) > 12 or len(signature) > 64:
+    """Checks the link's own parameters; the caller then checks ``tag`` against the job's tenant."""
+    if not expires or not signature or not tag or len(tag) > 32 or len(signature) > 64:
+        return LinkCheck.INVALID
+    if not (expires.isascii() and expires.isdigit()) or len(expires) > 12:
         return LinkCheck.INVALID
     valid = False
     for secret in keyring.secrets(now):
-        expected = _link_signature(secret, job_id, tenant, int(expires))
+        expected = _link_signature(secret, job_id, tag, int(expires))
         # Every key is tried, match or not: timing says nothing about which.
         valid |= hmac.compare_digest(expected.encode(), signature.encode("ascii", "replace"))
     if not valid:

@@ -10,7 +10,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 import pytest
 
@@ -124,14 +124,14 @@ def test_expired_and_old_key_links_are_403(pipeline: Pipeline) -> None:
     job = completed(pipeline)
     base = f"/v1/jobs/{job['jobId']}/audio"
     expired = sign_audio_link(Keyring(SIGNING_KEY), job["jobId"], "alice", int(time.time()) - 1)
-    reply = pipeline.request("GET", f"{base}?expires={expired['expires']}&signature={expired['signature']}")
+    reply = pipeline.request("GET", f"{base}?{urlencode(expired)}")
     assert reply.status == 403 and reply.json()["error"]["code"] == "link_expired"
     foreign = sign_audio_link(Keyring("some-other-key-0123456789abcdefghij"), job["jobId"], "alice", int(time.time()) + 600)
-    reply = pipeline.request("GET", f"{base}?expires={foreign['expires']}&signature={foreign['signature']}")
-    assert reply.status == 403
+    assert pipeline.request("GET", f"{base}?{urlencode(foreign)}").status == 403
     wrong_tenant = sign_audio_link(Keyring(SIGNING_KEY), job["jobId"], "bob", int(time.time()) + 600)
-    reply = pipeline.request("GET", f"{base}?expires={wrong_tenant['expires']}&signature={wrong_tenant['signature']}")
-    assert reply.status == 403
+    assert pipeline.request("GET", f"{base}?{urlencode(wrong_tenant)}").status == 403
+    good = sign_audio_link(Keyring(SIGNING_KEY), job["jobId"], "alice", int(time.time()) + 600)
+    assert pipeline.request("GET", f"{base}?{urlencode(good)}").status == 200
 
 
 # --- idempotency ------------------------------------------------------------------------

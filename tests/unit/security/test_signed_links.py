@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 from shared.security.signing import Keyring, sign_audio_link
 from tests.unit.security.conftest import BOB, SIGNING_KEY, Api, body_of, build_api
@@ -26,7 +26,7 @@ def path_of(url: str) -> str:
 async def test_a_completed_jobs_audio_url_works_without_the_token(api: Api) -> None:
     job = await completed_job(api)
     query = parse_qs(urlsplit(job["audioUrl"]).query)
-    assert set(query) == {"expires", "signature"}
+    assert set(query) == {"expires", "t", "signature"}
     reply = await api.call("GET", path_of(job["audioUrl"]), token=None)
     assert reply.status == 200 and reply.headers.get("content-type") == "audio/wav"
     assert reply.headers.get("cache-control", "").startswith("private, max-age=")
@@ -39,16 +39,19 @@ async def test_tampered_links_are_403(api: Api) -> None:
     other = await completed_job(api, token=BOB)
     url = path_of(job["audioUrl"])
     query = parse_qs(urlsplit(job["audioUrl"]).query)
-    expires, signature = query["expires"][0], query["signature"][0]
+    expires, tag, signature = query["expires"][0], query["t"][0], query["signature"][0]
+    bob_tag = parse_qs(urlsplit(other["audioUrl"]).query)["t"][0]
     base = f"/v1/jobs/{job['jobId']}/audio"
     for path in (
-        f"{base}?expires={expires}&signature={signature[:-2]}xx",
-        f"{base}?expires={int(expires) + 1}&signature={signature}",
-        f"{base}?expires={expires}",
-        f"{base}?signature={signature}",
-        f"/v1/jobs/{other['jobId']}/audio?expires={expires}&signature={signature}",  # another tenant's job
-        f"/v1/jobs/{'0' * 32}/audio?expires={expires}&signature={signature}",  # no such job
-        f"/v1/jobs/..%2F..%2Fetc/audio?expires={expires}&signature={signature}",
+        f"{base}?expires={expires}&t={tag}&signature={signature[:-2]}xx",
+        f"{base}?expires={int(expires) + 1}&t={tag}&signature={signature}",
+        f"{base}?expires={expires}&t={bob_tag}&signature={signature}",
+        f"{base}?expires={expires}&t={tag}",
+        f"{base}?t={tag}&signature={signature}",
+        f"{base}?expires={expires}&signature={signature}",
+        f"/v1/jobs/{other['jobId']}/audio?expires={expires}&t={tag}&signature={signature}",  # another tenant's job
+        f"/v1/jobs/{'0' * 32}/audio?expires={expires}&t={tag}&signature={signature}",  # no such job
+        f"/v1/jobs/..%2F..%2Fetc/audio?expires={expires}&t={tag}&signature={signature}",
         url.replace("signature=", "signature=A"),
     ):
         reply = await api.call("GET", path, token=None)
@@ -71,7 +74,7 @@ async def test_links_signed_with_the_previous_key_work_during_the_grace_period()
     job = await completed_job(api)
     now = api.clock.now
     old_link = sign_audio_link(Keyring(old_key), job["jobId"], "alice", int(now) + 600)
-    path = f"/v1/jobs/{job['jobId']}/audio?expires={old_link['expires']}&signature={old_link['signature']}"
+    path = f"/v1/jobs/{job['jobId']}/audio?{urlencode(old_link)}"
     assert (await api.call("GET", path, token=None)).status == 403  # not configured: refused
     rotated = replace(api.deps.settings, signing_key_previous=old_key, signing_key_previous_until=now + 300)
     api.deps.settings = rotated
@@ -86,14 +89,22 @@ async def test_without_a_signing_key_audio_needs_the_token() -> None:
     assert urlsplit(job["audioUrl"]).query == ""
     assert (await api.call("GET", urlsplit(job["audioUrl"]).path, token=None)).status == 401
     assert (await api.call("GET", urlsplit(job["audioUrl"]).path)).status == 200
-    reply = await api.call("GET", urlsplit(job["audioUrl"]).path + "?expires=1&signature=x", token=None)
+    reply = await api.call("GET", urlsplit(job["audioUrl"]).path + "?expires=1&t=x&signature=x", token=None)
     assert reply.status == 403
 
 
 async def test_a_link_never_outlives_its_job(api: Api) -> None:
     job = await completed_job(api)
     assert (await api.call("DELETE", f"/v1/jobs/{job['jobId']}")).status == 204
-    assert (await api.call("GET", path_of(job["audioUrl"]), token=None)).status == 403
+    assert (await api.call("GET", path_of(job["audioUrl"]), token=None)).status == 404
+
+
+async def test_forged_links_cost_no_shard_lookup(api: Api) -> None:
+    job = await completed_job(api)
+    calls = len(api.shards.calls)
+    forged = path_of(job["audioUrl"]).replace("signature=", "signature=A")
+    assert (await api.call("GET", forged, token=None)).status == 403
+    assert len(api.shards.calls) == calls
 
 
 async def test_the_signing_key_never_appears_in_responses(api: Api) -> None:

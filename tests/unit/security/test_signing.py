@@ -14,6 +14,7 @@ from shared.security.signing import (
     LinkCheck,
     link_expiry,
     sign_audio_link,
+    tenant_tag,
     verify_audio_link,
     webhook_headers,
     webhook_secret,
@@ -25,7 +26,11 @@ JOB, OTHER_JOB = "a" * 32, "b" * 32
 
 
 def check(keyring: Keyring, params: dict[str, str], now: float, job: str = JOB, tenant: str = "alice") -> LinkCheck:
-    return verify_audio_link(keyring, job, tenant, params.get("expires"), params.get("signature"), now)
+    """The link's own check, then the tenant comparison the API makes with the job's owner."""
+    verdict = verify_audio_link(keyring, job, params.get("t"), params.get("expires"), params.get("signature"), now)
+    if verdict is LinkCheck.OK and params.get("t") != tenant_tag(tenant):
+        return LinkCheck.INVALID
+    return verdict
 
 
 def test_a_link_is_bound_to_job_tenant_and_expiry() -> None:
@@ -34,6 +39,8 @@ def test_a_link_is_bound_to_job_tenant_and_expiry() -> None:
     assert check(keyring, params, 1_000) is LinkCheck.OK
     assert check(keyring, params, 1_000, job=OTHER_JOB) is LinkCheck.INVALID
     assert check(keyring, params, 1_000, tenant="bob") is LinkCheck.INVALID
+    assert check(keyring, {**params, "t": tenant_tag("bob")}, 1_000, tenant="bob") is LinkCheck.INVALID
+    assert "alice" not in str(params)
     assert check(keyring, {**params, "expires": "2001"}, 1_000) is LinkCheck.INVALID
     assert check(keyring, {**params, "signature": params["signature"][:-1] + "A"}, 1_000) is LinkCheck.INVALID
     assert check(keyring, {"expires": params["expires"]}, 1_000) is LinkCheck.INVALID
@@ -43,7 +50,7 @@ def test_a_link_is_bound_to_job_tenant_and_expiry() -> None:
 
 @pytest.mark.parametrize("expires", ["", "-1", "1e9", "0x10", "9" * 13, "１２３"])
 def test_malformed_expiry_is_invalid_not_an_error(expires: str) -> None:
-    assert verify_audio_link(Keyring(NEW), JOB, "alice", expires, "sig", 0) is LinkCheck.INVALID
+    assert verify_audio_link(Keyring(NEW), JOB, tenant_tag("alice"), expires, "sig", 0) is LinkCheck.INVALID
 
 
 def test_the_previous_key_is_accepted_until_its_end_date() -> None:
