@@ -41,6 +41,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--jobs", type=int, default=2000, help="jobs per concurrency level (default 2000)")
     parser.add_argument("--clients", type=_ints, default=[1, 8, 64], help="concurrent clients, comma separated")
     parser.add_argument("--sizes", type=_floats, default=[1, 10, 50], help="audio sizes in MB for the memory benchmark")
+    parser.add_argument("--repeat", type=int, default=2, help="throughput runs per client count; the best is kept")
     parser.add_argument("--closed-loop-jobs", type=int, default=20)
     parser.add_argument("--poll-interval", type=float, default=0.02, help="seconds between status polls (closed loop)")
     parser.add_argument("--ops-jobs", type=int, default=200)
@@ -87,9 +88,14 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         results["floor_fsync"] = asdict(throughput.floor(args.jobs, fsync=True))
         runs = []
         for clients in args.clients:
-            _log(f"throughput: {clients} clients, {args.jobs} jobs")
-            runs.append(asdict(throughput.run_clients(clients, args.jobs, work_dir)))
+            tries = []
+            for attempt in range(args.repeat):
+                _log(f"throughput: {clients} clients, {args.jobs} jobs ({attempt + 1}/{args.repeat})")
+                tries.append(throughput.run_clients(clients, args.jobs, work_dir / f"try-{attempt}"))
+            # Best of the tries: other work on the machine only ever slows a run down.
+            runs.append(asdict(max(tries, key=lambda r: r.jobs_per_second)))
         results["throughput"] = runs
+        results["repeat"] = args.repeat
         results["timings"]["throughput"] = time.monotonic() - began
 
         began = time.monotonic()
@@ -151,7 +157,7 @@ def _argv_for_baseline(args: argparse.Namespace) -> list[str]:
     if args.smoke:
         return ["--smoke"]
     return [
-        "--jobs", str(args.jobs), "--clients", ",".join(map(str, args.clients)),
+        "--jobs", str(args.jobs), "--clients", ",".join(map(str, args.clients)), "--repeat", str(args.repeat),
         "--sizes", ",".join(f"{s:g}" for s in args.sizes), "--closed-loop-jobs", str(args.closed_loop_jobs),
         "--poll-interval", f"{args.poll_interval:g}", "--ops-jobs", str(args.ops_jobs),
         "--history", str(args.history), "--history-jobs", str(args.history_jobs),
@@ -160,7 +166,7 @@ def _argv_for_baseline(args: argparse.Namespace) -> list[str]:
 
 def run(args: argparse.Namespace, command: str) -> int:
     if args.smoke:
-        args.jobs, args.clients, args.sizes = 40, [1, 4], [0.1]
+        args.jobs, args.clients, args.sizes, args.repeat = 40, [1, 4], [0.1], 1
         args.closed_loop_jobs, args.ops_jobs = 2, 10
         args.history, args.history_jobs = 200, 5
     if args.at:  # resolved once: others may commit while this runs

@@ -140,7 +140,9 @@ def _throughput(current: Results, baseline: Results | None) -> list[str]:
         "per request; submit-to-completed is the job's server-stamped `completedAt` minus the client's "
         "clock at submit, so no polling interval is in it. Completion is watched by reading the runtime's "
         "queue table, so the runtime's CPU time below is submit + processing only. The floor is the same "
-        "jobs synthesized by the same `ToneSynthesizer` and written to files, sequentially, no pipeline.",
+        "jobs synthesized by the same `ToneSynthesizer` and written to files, sequentially, no pipeline. "
+        f"Each row is the best (by jobs/s) of {current.get('repeat', 1)} runs: other work on a shared machine "
+        "only ever slows a run down.",
         "",
     ]
     rows = []
