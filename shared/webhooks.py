@@ -159,7 +159,12 @@ async def deliver_webhook(message: IncomingMessage, deps: WebhookDeps) -> Outcom
         code = response.status
         error = None if 200 <= code < 300 else f"HTTP {code}"
     except Exception as exc:  # no response at all: DNS, refused, TLS, timeout
-        error = f"{type(exc).__name__}: {exc}"[:MAX_ERROR_CHARS]
+        # Receivers often put a secret in the URL's path: keep it out of logs and errors.
+        parts = urlsplit(url)
+        detail = str(exc)
+        for shown in (url, url.split("?")[0], f"{parts.scheme}://{parts.netloc}{parts.path}"):
+            detail = detail.replace(shown, "<webhookUrl>")
+        error = f"{type(exc).__name__}: {detail}"[:MAX_ERROR_CHARS]
 
     if error is None:
         await _record(deps, job_id, "delivered", attempt, code, None)

@@ -232,3 +232,14 @@ async def test_each_tenant_gets_its_own_secret(rig: Rig) -> None:
     bob = body_of(await rig.api.call("GET", "/v1/webhooks/secret", token="bob-token"))
     assert alice["secret"] == webhook_secret(SIGNING_KEY, "alice") != bob["secret"]
     assert "previousSecret" not in alice
+
+
+async def test_errors_never_repeat_the_webhook_url(rig: Rig) -> None:
+    secret_url = "https://hooks.example.com/T000/B000/very-secret-path"
+    job_id = await rig.submit(webhookUrl=secret_url)
+    await rig.synthesize(job_id)
+    rig.http.script = [HttpTimeoutError(f"POST {secret_url}: no response within 10 s")]
+    assert await rig.deliver() == Retry(30)
+    webhook = (await rig.job(job_id))["webhook"]
+    assert "very-secret-path" not in webhook["lastError"] and "<webhookUrl>" in webhook["lastError"]
+    assert "very-secret-path" not in rig.consumer.log._stream.getvalue()  # type: ignore[union-attr]
