@@ -44,8 +44,19 @@ SCHEMA = (
         speed REAL,
         instructions TEXT,
         progress_done INTEGER NOT NULL DEFAULT 0,
-        progress_total INTEGER NOT NULL DEFAULT 0
+        progress_total INTEGER NOT NULL DEFAULT 0,
+        idempotency_key TEXT,
+        request_hash TEXT,
+        deadline_at REAL,
+        webhook_url TEXT,
+        webhook_events TEXT,
+        webhook_status TEXT,
+        webhook_attempts INTEGER NOT NULL DEFAULT 0,
+        webhook_last_status INTEGER,
+        webhook_last_error TEXT,
+        webhook_last_attempt_at REAL
     )""",
+    # Indexes run after migrate_schema, so they may cover columns it adds.
     "CREATE INDEX IF NOT EXISTS jobs_tenant_created ON jobs (tenant, created_at DESC, job_id DESC)",
     # The reaper pages through these in (time, job_id) order; with job_id in the
     # index no page sorts, even when thousands of jobs share one timestamp.
@@ -56,6 +67,8 @@ SCHEMA = (
     # count_active runs on every submit: without it SQLite walks every job the tenant has
     # (jobs_tenant_created), and Cloudflare bills each row scanned as a row read.
     "CREATE INDEX IF NOT EXISTS jobs_tenant_active ON jobs (tenant) WHERE status IN ('queued', 'processing')",
+    "CREATE UNIQUE INDEX IF NOT EXISTS jobs_idempotency ON jobs (tenant, idempotency_key)"
+    " WHERE idempotency_key IS NOT NULL",
 )
 
 
@@ -79,35 +92,13 @@ def migrate_schema(sql: SqlPort) -> list[str]:
     added there must be one SQLite can add to a table with rows (nullable,
     or NOT NULL with a constant DEFAULT). One PRAGMA when nothing is missing.
     """
-    existing = {row["name"] for row in sql.exec("PRAGMA table_info(jobs)")}
-    added = []
-    for name, declaration in schema_columns():
-        if name not in existing:
-            if "PRIMARY KEY" in declaration.upper() or "UNIQUE" in declaration.upper():
-                raise ValueError(f"column {name!r} cannot be added to an existing table: {declaration}")
-            sql.exec(f"ALTER TABLE jobs ADD COLUMN {name} {declaration}")
-            added.append(name)
-    return added
+    columns = schema_columns()
+    for name, declaration in columns:
+        if ("PRIMARY KEY" in declaration.upper() or "UNIQUE" in declaration.upper()) and name != "job_id":
+            raise ValueError(f"column {name!r} cannot be added to an existing table: {declaration}")
+    addable = [(n, d) for n, d in columns if n != "job_id"]
+    return add_missing_columns(sql, "jobs", addable)
 
-# Columns added after the first release: ``add_missing_columns`` adds them to
-# existing shards (and to new ones, right after CREATE TABLE).
-ADDED_COLUMNS = (
-    ("idempotency_key", "TEXT"),
-    ("request_hash", "TEXT"),
-    ("deadline_at", "REAL"),
-    ("webhook_url", "TEXT"),
-    ("webhook_events", "TEXT"),
-    ("webhook_status", "TEXT"),
-    ("webhook_attempts", "INTEGER NOT NULL DEFAULT 0"),
-    ("webhook_last_status", "INTEGER"),
-    ("webhook_last_error", "TEXT"),
-    ("webhook_last_attempt_at", "REAL"),
-)
-# Indexes over added columns: created once the columns exist.
-MIGRATED_INDEXES = (
-    "CREATE UNIQUE INDEX IF NOT EXISTS jobs_idempotency ON jobs (tenant, idempotency_key)"
-    " WHERE idempotency_key IS NOT NULL",
-)
 
 COLUMNS = tuple(JobRecord.model_fields)
 # Everything but the text, for queries that return many rows (the text can be
@@ -128,11 +119,9 @@ class JobShard:
     def __init__(self, sql: SqlPort, clock: Clock) -> None:
         self._sql = sql
         self._clock = clock
-        for statement in SCHEMA:
-            self._sql.exec(statement)
+        self._sql.exec(SCHEMA[0])
         migrate_schema(self._sql)
-        add_missing_columns(self._sql, "jobs", ADDED_COLUMNS)
-        for statement in MIGRATED_INDEXES:
+        for statement in SCHEMA[1:]:
             self._sql.exec(statement)
         self.reaper_state = ReaperStateStore(sql)
 

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from shared.jobs.migrations import add_missing_columns
-from shared.jobs.shard import ADDED_COLUMNS, JobShard
+from shared.jobs.shard import JobShard, schema_columns
 from shared.models import JobStatus
 from tests.fakes import FakeClock, MemorySql
 
@@ -28,7 +28,9 @@ def test_an_old_shard_gains_the_new_columns_and_keeps_its_rows() -> None:
         "a" * 32,
     )
     shard = JobShard(sql, FakeClock())
-    assert {name for name, _ in ADDED_COLUMNS} <= columns(sql)
+    assert {name for name, _ in schema_columns()} <= columns(sql)
+    indexes = {r["name"] for r in sql.exec("PRAGMA index_list(jobs)")}
+    assert "jobs_idempotency" in indexes  # created after the columns it covers
     old = shard.get("a" * 32, with_text=True)
     assert old is not None and old.text == "old text" and old.status is JobStatus.QUEUED
     assert old.webhook_attempts == 0 and old.idempotency_key is None
