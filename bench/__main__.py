@@ -125,6 +125,17 @@ def _short(rev: str) -> str:
                           check=True).stdout.strip()
 
 
+def _undo(commit: str, tree: str) -> None:
+    """Apply ``commit`` in reverse (bench/ aside) to an exported tree; when later commits moved the
+    lines around it, match the changed lines alone (no context)."""
+    for context, extra in (("-U3", []), ("-U0", ["--unidiff-zero"])):
+        patch = subprocess.run(["git", "diff", context, f"{commit}~1", commit, "--", ".", ":!bench"], cwd=ROOT,
+                               capture_output=True, check=True).stdout
+        if subprocess.run(["git", "apply", "-R", *extra], cwd=tree, input=patch, capture_output=True).returncode == 0:
+            return
+    raise RuntimeError(f"cannot undo {commit} on this tree: later commits changed the same lines")
+
+
 def measure_revision(rev: str, argv: Sequence[str], revert: Sequence[str] = ()) -> dict[str, Any]:
     """Measure a revision's committed code (optionally with ``revert`` commits undone) with this
     benchmark code, in an export of it."""
@@ -135,9 +146,7 @@ def measure_revision(rev: str, argv: Sequence[str], revert: Sequence[str] = ()) 
         archive = subprocess.run(["git", "archive", commit], cwd=ROOT, capture_output=True, check=True).stdout
         subprocess.run(["tar", "-x", "-C", tree], input=archive, check=True)
         for c in reversed(undone):
-            patch = subprocess.run(["git", "diff", f"{c}~1", c, "--", ".", ":!bench"], cwd=ROOT,
-                                   capture_output=True, check=True).stdout
-            subprocess.run(["git", "apply", "-R"], cwd=tree, input=patch, check=True)
+            _undo(c, tree)
         shutil.rmtree(Path(tree) / "bench", ignore_errors=True)
         shutil.copytree(ROOT / "bench", Path(tree) / "bench", ignore=shutil.ignore_patterns("__pycache__"))
         out = Path(tree) / "results.json"
