@@ -151,6 +151,7 @@ def reaper_deps(env: Any) -> ReaperDeps:
         settings=config,
         clock=time.time,
         log=JsonLogger("reaper"),
+        webhooks=webhook_notifier(env, config),
     )
 
 

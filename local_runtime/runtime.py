@@ -160,6 +160,7 @@ class LocalRuntime:
             settings=settings,
             clock=clock,
             log=JsonLogger("reaper", log_stream),
+            webhooks=WebhookNotifier(self.webhook_queue, self.jobs),
         )
         self._runners = [
             LocalQueueRunner(self.queue, self._consume, consumer_config),

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from shared.config import Settings
 from shared.jobs.rpc import JobsClient
 from shared.logs import JsonLogger
 from shared.ports import BlobStore, Clock, QueueProducer
+
+if TYPE_CHECKING:
+    from shared.webhooks import WebhookNotifier
 
 
 @dataclass
@@ -18,3 +22,4 @@ class ReaperDeps:
     settings: Settings
     clock: Clock
     log: JsonLogger
+    webhooks: WebhookNotifier | None = None  # announces the jobs repair fails

@@ -108,6 +108,14 @@ async def _repair_page(
     if bodies:
         budget.take("send")
         await deps.queue.send_batch(bodies)
+    if deps.webhooks is not None:
+        # A job the reaper fails is as final as one the consumer fails: its
+        # receiver is told the same way (at most once: the notifier marks it).
+        for record in repaired:
+            if record.status is JobStatus.FAILED and record.webhook_url:
+                budget.take("send")  # the webhook message
+                budget.take("rpc")  # marking it enqueued on the job
+                await deps.webhooks.job_finished(record)
 
 
 def _count(report: ReaperReport, actions: list[str]) -> None:
