@@ -138,7 +138,9 @@ class MemoryBucket:
     async def list(
         self, *, prefix: str = "", cursor: str | None = None, limit: int = 1000, start_after: str | None = None
     ) -> ListPage:
-        after = cursor or start_after or ""
+        # As R2: a cursor resumes after the last key returned; start_after
+        # holds too when both are given.
+        after = max(cursor or "", start_after or "")
         keys = sorted(k for k in self.objects if k.startswith(prefix) and k > after)
         page = keys[:limit]
         truncated = len(keys) > limit
