@@ -329,37 +329,28 @@ class JobShard:
 
     def fail(self, job_id: str, error: str) -> JobRecord:
         """Fail a queued or processing job; failing a failed job is a no-op."""
-
-        def tx() -> JobRecord:
-            record = self._require(job_id)
-            if record.status is JobStatus.FAILED:
-                return record
-            self._transition(record, JobStatus.FAILED)
-            now = self._clock()
-            return self._update(
-                job_id,
-                status=JobStatus.FAILED,
-                completed_at=now,
-                expires_at=now + record.ttl_seconds,
-                lease_until=None,
-                error=error[:2000],
-            )
-
-        return self._sql.transaction(tx)
+        return self._finish(job_id, JobStatus.FAILED, error=error[:2000])
 
     def cancel(self, job_id: str) -> JobRecord:
+        """Cancel a queued or processing job; canceling a canceled job is a no-op."""
+        return self._finish(job_id, JobStatus.CANCELED)
+
+    def _finish(self, job_id: str, target: JobStatus, **changes: Any) -> JobRecord:
+        """Move a job to a terminal state: it expires ``ttl_seconds`` from now."""
+
         def tx() -> JobRecord:
             record = self._require(job_id)
-            if record.status is JobStatus.CANCELED:
+            if record.status is target:
                 return record
-            self._transition(record, JobStatus.CANCELED)
+            self._transition(record, target)
             now = self._clock()
             return self._update(
                 job_id,
-                status=JobStatus.CANCELED,
+                status=target,
                 completed_at=now,
                 expires_at=now + record.ttl_seconds,
                 lease_until=None,
+                **changes,
             )
 
         return self._sql.transaction(tx)
