@@ -351,8 +351,9 @@ def tone_spec() -> ModelSpec:
         default_format=t.DEFAULT_FORMAT,
         sample_rates=list(t.SAMPLE_RATES),
         default_sample_rate=t.DEFAULT_SAMPLE_RATE,
-        # 60 ms a character: 20,000 characters = 20 min = 57.6 MB of WAV at 24 kHz,
-        # which still fits a Worker's 128 MB with one copy on the way to R2.
+        # 60 ms a character: 20,000 characters would be 57.6 MB of WAV at 24 kHz;
+        # the per-job audio cap (MAX_AUDIO_BYTES) is what keeps a job inside a
+        # Worker's 128 MB, so the API refuses texts whose audio would pass it.
         max_input_chars=20_000,
         max_job_chars=20_000,
         seconds_per_char=ToneSynthesizer().char_ms / 1000,
