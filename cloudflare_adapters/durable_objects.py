@@ -5,11 +5,41 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from cloudflare_adapters.convert import from_js_value, raw_binding, to_js_value
+from cloudflare_adapters.convert import bytes_to_js, from_js_value, raw_binding, to_js_value
 from pyodide.ffi import create_once_callable, jsnull  # type: ignore[import-not-found]
+from shared.errors import BoundaryError
 from shared.ports import JsonValue, Row
 
 T = TypeVar("T")
+
+MAX_SAFE_INTEGER = 2**53 - 1
+"""JS numbers are doubles: workerd binds and returns every number as one."""
+
+
+def sql_binding(index: int, value: Any) -> Any:
+    """One Python parameter -> the JS value workerd stores as local SQLite would.
+
+    workerd converts each binding to ``null | ArrayBuffer(view) | string |
+    double`` (Web IDL), so without help ``True`` is bound as the TEXT
+    ``'true'`` and ``bytes`` as their repr text. Here bool becomes 0/1,
+    bytes a ``Uint8Array`` (a BLOB), and ``None`` JS ``null`` (``undefined``
+    would be bound as NULL as well; ``null`` says what is meant). An integer
+    a double cannot hold exactly is refused rather than silently rounded.
+    """
+    if value is None:
+        return jsnull
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, int):
+        if abs(value) > MAX_SAFE_INTEGER:
+            raise BoundaryError(
+                f"SQL parameter {index} is {value}: integers beyond +-(2**53 - 1) do not survive"
+                " ctx.storage.sql (JS numbers are doubles); store it as TEXT"
+            )
+        return value
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes_to_js(bytes(value))
+    return value
 
 
 class DurableObjectSql:
@@ -20,9 +50,7 @@ class DurableObjectSql:
         self._sql = self._storage.sql
 
     def exec(self, query: str, *params: Any) -> list[Row]:
-        # None must travel as JS null: a Python None becomes `undefined`,
-        # which the SQL API refuses as a binding.
-        bound = [jsnull if p is None else p for p in params]
+        bound = [sql_binding(i, p) for i, p in enumerate(params, start=1)]
         cursor = self._sql.exec(query, *bound)
         rows = from_js_value(cursor.toArray()) or []
         return [dict(r) for r in rows]

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from shared.errors import LimitExceededError
+from shared.errors import BoundaryError, LimitExceededError
 from shared.ports import Row
 
 from .meter import DO_ROWS_READ, DO_ROWS_WRITTEN, Meter, count
@@ -30,6 +30,7 @@ T = TypeVar("T")
 
 MAX_PARAMS = 100
 MAX_STATEMENT_BYTES = 100_000
+MAX_SAFE_INTEGER = 2**53 - 1  # JS numbers are doubles: workerd binds every number as one
 MAX_VALUE_BYTES = 2_000_000
 """String, BLOB or row size cap ("2 MB"); taken as 2,000,000 bytes, the stricter reading."""
 
@@ -56,6 +57,12 @@ def _check_params(params: tuple[Any, ...]) -> None:
             f"SQL query has {len(params)} bound parameters, over the limit of {MAX_PARAMS}"
         )
     for index, value in enumerate(params, start=1):
+        if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_SAFE_INTEGER:
+            # What Cloudflare's adapter refuses (cloudflare_adapters.durable_objects).
+            raise BoundaryError(
+                f"SQL parameter {index} is {value}: integers beyond +-(2**53 - 1) do not survive"
+                " ctx.storage.sql (JS numbers are doubles); store it as TEXT"
+            )
         if isinstance(value, str):
             size = len(value.encode("utf-8", "surrogatepass"))
         elif isinstance(value, (bytes, bytearray, memoryview)):
