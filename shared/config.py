@@ -191,6 +191,9 @@ class Settings:
     # a Worker holds it once in Wasm memory plus one copy on its way to R2, next to
     # Pyodide's own ~38 MB, inside 128 MB.
     max_audio_bytes: int = 32_000_000
+    # The legacy base64 /result keeps the audio several times in a Worker's
+    # 128 MB (bytes, base64 body, its JS copy); past this it answers 413.
+    legacy_result_max_bytes: int = 16_000_000
 
     @classmethod
     def from_env(cls, env: Mapping[str, Any]) -> Settings:
@@ -237,4 +240,5 @@ class Settings:
             cloudflare_api_base_url=_url(env, "CLOUDFLARE_API_BASE_URL", "https://api.cloudflare.com/client/v4"),
             provider_timeout_seconds=_int(env, "PROVIDER_TIMEOUT_SECONDS", 60, minimum=1),
             max_audio_bytes=_int(env, "MAX_AUDIO_BYTES", 32_000_000, minimum=1),
+            legacy_result_max_bytes=_int(env, "LEGACY_RESULT_MAX_BYTES", 16_000_000, minimum=1),
         )

@@ -219,6 +219,15 @@ async def get_legacy_result(request: HttpRequest, deps: ApiDeps, tenant: str, jo
     record = await _own_record(deps, tenant, job_id)
     result = LegacyResult(job_id=record.job_id, status=record.status, error=record.error)
     if record.status is JobStatus.COMPLETED and record.audio_key:
+        limit = deps.settings.legacy_result_max_bytes
+        if (record.size_bytes or 0) > limit:
+            # Checked before touching R2: no class B read for an answer we refuse.
+            raise ApiError(
+                413,
+                "result_too_large",
+                f"the audio is {record.size_bytes} bytes, over the {limit} bytes the base64 result carries;"
+                f" download it from {job_path(record.job_id)}/audio",
+            )
         blob = await deps.bucket.get(record.audio_key)
         if blob is None:
             raise ApiError(410, "audio_gone", "the audio of this job is no longer stored")

@@ -152,6 +152,7 @@ def openapi_document() -> dict[str, Any]:
                     "responses": {
                         "200": {"description": "the result", **_json("LegacyResult")},
                         "410": _error("the audio is no longer stored"),
+                        "413": _error("the audio is over LEGACY_RESULT_MAX_BYTES: use /audio"),
                         **job_ops_errors,
                     },
                 },
