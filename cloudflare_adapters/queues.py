@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from cloudflare_adapters.convert import from_js_value, raw_binding, to_js_value
-from shared.consumer import Ack, BatchOutcome, Retry
+from shared.outcomes import Ack, BatchOutcome, Retry
 from shared.ports import IncomingMessage, JsonValue
 
 

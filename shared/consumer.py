@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
@@ -29,38 +29,15 @@ from shared.jobs.rpc import JobsClient
 from shared.keys import audio_key
 from shared.logs import JsonLogger
 from shared.models import JobRecord, SynthesizeJob
+# The outcome types live in shared.outcomes (the reaper needs them without synthesis);
+# callers may keep importing them from here.
+from shared.outcomes import MAX_DELAY_SECONDS, Ack, BatchOutcome, Outcome, Retry, backoff_seconds
 from shared.ports import BlobStore, Clock, IncomingMessage, SynthesisRequest, SynthesisResult, Synthesizer
 from shared.synthesis.catalogue import ModelSpec
 from shared.synthesis.longform import discard_chunks, synthesize_job
 
 if TYPE_CHECKING:
     from shared.webhooks import WebhookNotifier
-
-MAX_DELAY_SECONDS = 43_200  # Cloudflare Queues: delaySeconds up to 12 h
-
-
-@dataclass(frozen=True)
-class Ack:
-    pass
-
-
-@dataclass(frozen=True)
-class Retry:
-    delay_seconds: int
-
-
-Outcome = Ack | Retry
-
-
-@dataclass
-class BatchOutcome:
-    outcomes: dict[str, Outcome] = field(default_factory=dict)
-
-    def acked(self) -> list[str]:
-        return [m for m, o in self.outcomes.items() if isinstance(o, Ack)]
-
-    def retried(self) -> dict[str, int]:
-        return {m: o.delay_seconds for m, o in self.outcomes.items() if isinstance(o, Retry)}
 
 
 @dataclass
@@ -75,15 +52,6 @@ class ConsumerDeps:
     # (shared/synthesis/longform.py); without it, in one request.
     model_spec: Callable[[str], ModelSpec] | None = None
     webhooks: WebhookNotifier | None = None  # announces finished jobs (shared/webhooks.py)
-
-
-def backoff_seconds(attempts: int, base: int, retry_after: float | None = None) -> int:
-    """Exponential backoff (base, 2*base, 4*base, ...), or the provider's ``Retry-After``."""
-    if retry_after is not None and retry_after > 0:
-        delay = math.ceil(retry_after)
-    else:
-        delay = base * (2 ** max(attempts - 1, 0))
-    return int(min(max(delay, 0), MAX_DELAY_SECONDS))
 
 
 def object_metadata(record: JobRecord, now: float) -> dict[str, str]:

@@ -30,7 +30,7 @@ from pydantic import ValidationError
 
 from shared.api.views import job_view, webhook_events
 from shared.config import Settings
-from shared.consumer import Ack, BatchOutcome, Outcome, Retry, backoff_seconds
+from shared.outcomes import Ack, BatchOutcome, Outcome, Retry, backoff_seconds
 from shared.jobs.rpc import JobsClient
 from shared.logs import JsonLogger
 from shared.models import EVENT_OF_STATUS, DeliverWebhook, JobRecord, WebhookEvent, iso

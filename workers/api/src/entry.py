@@ -10,7 +10,7 @@ from workers import DurableObject, WorkerEntrypoint
 from cloudflare_adapters.convert import from_js_value, to_js_value
 from cloudflare_adapters.durable_objects import DurableObjectSql
 from cloudflare_adapters.http import to_http_request, to_js_response
-from cloudflare_adapters.wiring import api_app
+from cloudflare_adapters.wiring_api import api_app
 from shared.api.errors import ApiError
 from shared.jobs.rpc import ShardService
 from shared.jobs.shard import JobShard

@@ -6,7 +6,7 @@ from typing import Any
 
 from workers import WorkerEntrypoint
 
-from cloudflare_adapters.wiring import reaper_deps
+from cloudflare_adapters.wiring_reaper import reaper_deps
 from shared.reaper import run_reaper
 
 

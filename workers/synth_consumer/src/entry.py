@@ -7,7 +7,8 @@ from typing import Any
 from workers import WorkerEntrypoint
 
 from cloudflare_adapters.queues import batch_messages, settle
-from cloudflare_adapters.wiring import consumer_deps, webhook_deps
+from cloudflare_adapters.wiring_synth_consumer import consumer_deps
+from cloudflare_adapters.wiring_webhooks import webhook_deps
 from shared.consumer import process_batch, process_dead_letters
 from shared.webhooks import process_webhook_batch
 
