@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 from local_runtime.lifecycle import add_r2_commands
 from local_runtime.token_cli import add_token_commands
+from local_runtime.vendor import add_vendor_command
 from shared.errors import ConfigError
 from tts_client.cli import add_client_commands
 
@@ -51,6 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_client_commands(sub)  # submit, wait, status, list, download, delete, models
     add_r2_commands(sub)  # r2 lifecycle show|apply|check
     add_token_commands(sub)  # token new|hash
+    add_vendor_command(sub)  # vendor: each Worker's python_modules/
     return parser
 
 

@@ -84,10 +84,12 @@ function pythonWorker(name) {
       srcDir: w.src,
       mainModule: w.main ?? "entry",
       vendorPackages: w.vendor ?? DEFAULT_VENDOR,
+      bundleDir: w.bundle ?? null,
       wheelDir: WHEEL_DIR,
       env: buildEnv(name),
       compatFlags: w.compat_flags ?? {},
       log: (stream, line) => log(name, stream, line),
+      profileImports: Boolean(w.profile_imports),
     });
     pythonWorkers.set(name, worker);
   }
@@ -158,8 +160,9 @@ function durableObjectStub({ worker, binding, name }) {
 // --- ops -------------------------------------------------------------------
 
 const ops = {
-  // {workers: {name: {src, main?, vendor?, vars?, secrets?, r2_buckets?,
-  //  queue_producers?, queue_consumers?, durable_objects?, compat_flags?}}}
+  // {workers: {name: {src, main?, vendor? | bundle?, vars?, secrets?, r2_buckets?,
+  //  queue_producers?, queue_consumers?, durable_objects?, compat_flags?,
+  //  profile_imports?}}}
   // Additive: a later init adds Workers and restarts Miniflare (emptying R2
   // and the queues) so that it binds their buckets and queues too.
   async init(req) {

@@ -224,8 +224,15 @@ def worker_spec(
     vars_override: dict[str, str] | None = None,
     vendor: list[str] | None = None,
     consumer_overrides: dict[str, Any] | None = None,
+    bundle: bool | None = None,
 ) -> dict[str, Any]:
     """The harness spec of the Worker whose wrangler config is in ``worker_dir``.
+
+    A Worker under ``workers/`` runs from its ``python_modules/`` bundle,
+    (re)built by ``local_runtime.vendor`` when stale: the files wrangler
+    uploads, pruned to the modules the entry imports. Other Workers (the
+    fixture) get the wheels and the ``vendor`` folders mounted whole
+    (``bundle=False`` forces that for a real Worker too).
 
     ``script_names`` maps a wrangler ``name`` (a Durable Object binding's
     ``script_name``) to the harness name of the Worker that hosts the class.
@@ -276,4 +283,11 @@ def worker_spec(
     }
     if vendor is not None:
         spec["vendor"] = vendor
+    if bundle is None:
+        bundle = vendor is None and worker_dir.resolve().parent == REPO_ROOT / "workers"
+    if bundle:
+        from local_runtime.vendor import BUNDLE_DIR, build
+
+        build(worker_dir.resolve())
+        spec["bundle"] = str((worker_dir / BUNDLE_DIR).resolve().relative_to(REPO_ROOT))
     return spec

@@ -26,8 +26,10 @@ const SRC_MOUNT = "/session/metadata";
 const VENDOR_DIR = "/session/python_modules";
 
 export class PythonWorker {
-  constructor({ name, repoRoot, srcDir, mainModule, vendorPackages, wheelDir, env, compatFlags, log }) {
-    Object.assign(this, { name, repoRoot, srcDir, mainModule, vendorPackages, wheelDir, env, compatFlags, log });
+  constructor({ name, repoRoot, srcDir, mainModule, vendorPackages, bundleDir, wheelDir, env, compatFlags, log, profileImports }) {
+    Object.assign(this, {
+      name, repoRoot, srcDir, mainModule, vendorPackages, bundleDir, wheelDir, env, compatFlags, log, profileImports,
+    });
     this.timings = {};
     this.ready = this.#start();
   }
@@ -55,19 +57,31 @@ export class PythonWorker {
     this.pyodide = py;
     let t1 = lap("loadPyodide", t);
 
-    for (const file of fs.readdirSync(this.wheelDir).filter((f) => f.endsWith(".whl")).sort()) {
-      // unpackArchive wants a Uint8Array; a Node Buffer is not accepted.
-      const bytes = new Uint8Array(fs.readFileSync(path.join(this.wheelDir, file)));
-      py.unpackArchive(bytes, "wheel");
-    }
-    t1 = lap("install_wheels", t1);
-
     // The Worker's code is mounted from the host, not copied, so a test run
     // always sees the working tree.
     const { NODEFS } = py.FS.filesystems;
+    if (this.bundleDir) {
+      // The Worker's python_modules/ as `tts-pipeline vendor` built it (what
+      // wrangler uploads): its packages, and their shared libraries loaded
+      // the way unpackArchive("wheel") would.
+      const root = path.resolve(this.repoRoot, this.bundleDir);
+      py.FS.mkdirTree(VENDOR_DIR);
+      py.FS.mount(NODEFS, { root }, VENDOR_DIR);
+      for (const lib of fs.readdirSync(root, { recursive: true }).filter((f) => f.endsWith(".so")).sort()) {
+        await py._api.loadDynlib(`${VENDOR_DIR}/${lib}`);
+      }
+    } else {
+      for (const file of fs.readdirSync(this.wheelDir).filter((f) => f.endsWith(".whl")).sort()) {
+        // unpackArchive wants a Uint8Array; a Node Buffer is not accepted.
+        const bytes = new Uint8Array(fs.readFileSync(path.join(this.wheelDir, file)));
+        py.unpackArchive(bytes, "wheel");
+      }
+    }
+    t1 = lap("install_wheels", t1);
+
     py.FS.mkdirTree(SRC_MOUNT);
     py.FS.mount(NODEFS, { root: path.resolve(this.repoRoot, this.srcDir) }, SRC_MOUNT);
-    for (const pkg of this.vendorPackages) {
+    for (const pkg of this.bundleDir ? [] : this.vendorPackages) {
       const target = `${VENDOR_DIR}/${path.basename(pkg)}`;
       py.FS.mkdirTree(target);
       py.FS.mount(NODEFS, { root: path.resolve(this.repoRoot, pkg) }, target);
@@ -82,19 +96,38 @@ import sys
 sys.path[:0] = [${JSON.stringify(SRC_MOUNT)}, ${JSON.stringify(VENDOR_DIR)}]
 sys.dont_write_bytecode = True  # keep the host's source folders clean
 `);
+    if (this.profileImports) {
+      // `python -X importtime` for what follows: the rows come back from a
+      // run_python probe, `import _harness_importtime; _harness_importtime.report()`.
+      const source = fs.readFileSync(path.join(HERE, "importtime.py"), "utf8");
+      py.runPython(`import sys, types
+_m = types.ModuleType("_harness_importtime")
+exec(${JSON.stringify(source)}, _m.__dict__)
+sys.modules["_harness_importtime"] = _m
+del _m`);
+    }
     // Timed one at a time so the cold-start report can tell them apart; in
     // production the entry import pays for all three.
-    py.runPython("import pydantic");
+    // `import pydantic` alone is lazy (its names load on first use), and the
+    // first model class loads the rest (fields, schema generation, plugin
+    // discovery): build a throwaway model so that this fixed cost of using
+    // pydantic at all is counted here, not in the entry module.
+    py.runPython(`import pydantic
+class _HarnessWarmup(pydantic.BaseModel):
+    x: int = pydantic.Field(default=0)
+del _HarnessWarmup`);
     t1 = lap("import_pydantic", t1);
     py.runPython("import workers");
     t1 = lap("import_workers_sdk", t1);
+    this.module = await py.pyimport("importlib").import_module.callPromising(this.mainModule);
+    lap("import_entry", t1);
+    // After the entry import, so that what the harness's own helpers import
+    // (ast, inspect, json) is not missing from import_entry.
     const dispatch = py.globals.get("dict")();
     py.runPython(fs.readFileSync(path.join(HERE, "dispatch.py"), "utf8"), { globals: dispatch });
     this.callRpc = dispatch.get("call_rpc");
     this.runProbe = dispatch.get("run_probe");
     this.isRpcMethod = dispatch.get("is_rpc_method");
-    this.module = await py.pyimport("importlib").import_module.callPromising(this.mainModule);
-    lap("import_entry", t1);
     lap("total", t);
     return this;
   }
