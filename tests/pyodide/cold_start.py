@@ -1,6 +1,7 @@
 """Cold-start timings of Workers in Pyodide, as a Markdown table.
 
     python tests/pyodide/cold_start.py [--runs N] [WORKER ...]
+    python tests/pyodide/cold_start.py --imports [--top N] WORKER ...
 
 WORKER is ``mini`` (the harness's fixture) or a folder under ``workers/``
 (default: all of them that have an entry module). Each run starts a fresh
@@ -8,6 +9,10 @@ harness process and one Worker in it, so runs do not share a warm
 interpreter; the table shows the median of the runs, in milliseconds, of
 wall time and of the process's CPU time (less sensitive to a busy machine;
 it includes V8's background Wasm compilation).
+``--imports`` instead profiles one start of each Worker the way
+``python -X importtime`` would (tests/pyodide/harness/importtime.py): the
+entry module's import, then its heaviest modules by cumulative time, and
+the self time summed per package.
 A benchmark script, not a test: nothing here asserts on time.
 """
 
@@ -40,9 +45,38 @@ def spec_for(name: str) -> dict:
     return worker_spec(REPO_ROOT / "workers" / name, script_names={"tts-api": "api"})
 
 
+def import_profile(node: str, name: str, top: int) -> None:
+    """One start with the import profiler on; prints the entry's heaviest imports."""
+    spec = spec_for(name) | {"profile_imports": True}
+    with tempfile.TemporaryDirectory() as tmp:
+        harness = Harness(node, Path(tmp) / "harness.log")
+        try:
+            harness.add_workers({name: spec})
+            timings = harness.call("start", worker=name)
+            rows = harness.run_python(name, "import _harness_importtime; _harness_importtime.report()")
+        finally:
+            harness.close()
+    start = next(i for i, r in enumerate(rows) if r[0] == spec["main"])
+    entry = rows[start : start + 1 + sum(1 for r in rows[start + 1 :] if r[3] > rows[start][3])]
+    print(f"\n### {name}: import of `{spec['main']}` {entry[0][2]:.0f} ms wall "
+          f"(harness: import_entry {timings['import_entry_ms']} ms, {timings['import_entry_cpu_ms']} ms CPU)\n")
+    print("| module | cumulative ms | self ms |\n|---|---|---|")
+    for module, self_ms, cumulative, _ in sorted(entry[1:], key=lambda r: -r[2])[:top]:
+        print(f"| `{module}` | {cumulative:.1f} | {self_ms:.1f} |")
+    groups: dict[str, float] = {}
+    for module, self_ms, _, _ in entry[1:]:
+        parts = module.split(".")
+        key = ".".join(parts[:2]) if parts[0] in ("shared", "cloudflare_adapters") else parts[0]
+        groups[key] = groups.get(key, 0.0) + self_ms
+    print("\nself time by package: " + ", ".join(
+        f"`{k}` {v:.0f}" for k, v in sorted(groups.items(), key=lambda kv: -kv[1]) if v >= 1))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--imports", action="store_true", help="profile the entry's imports instead")
+    parser.add_argument("--top", type=int, default=15, help="--imports: modules to list")
     parser.add_argument("workers", nargs="*")
     args = parser.parse_args()
     names = args.workers or ["mini"] + sorted(
@@ -51,6 +85,10 @@ def main() -> None:
     node = subprocess.run(
         ["bash", str(REPO_ROOT / "tools/setup_pyodide_env.sh")], capture_output=True, text=True, check=True
     ).stdout.split()[-1]
+    if args.imports:
+        for name in names:
+            import_profile(node, name, args.top)
+        return
 
     print("| worker | clock | " + " | ".join(c.removesuffix("_ms") for c in COLUMNS) + " |")
     print("|---" * (len(COLUMNS) + 2) + "|")
