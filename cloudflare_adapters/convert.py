@@ -55,7 +55,14 @@ def bytes_to_js(data: bytes) -> Any:
 
 
 async def array_buffer_to_bytes(buffer: Any) -> bytes:
-    """A JS ArrayBuffer (or a promise of one) -> bytes (one copy out of the JS heap)."""
+    """A JS ArrayBuffer (or a promise of one) -> bytes (one copy out of the JS heap).
+
+    ``to_bytes`` copies once; ``bytes(buffer.to_py())`` would copy twice (into
+    a memoryview's buffer, then into the bytes), doubling the peak for a
+    20 MB object (tests/pyodide/audio_paths.py).
+    """
     if hasattr(buffer, "then"):
         buffer = await buffer
+    if hasattr(buffer, "to_bytes"):
+        return bytes(buffer.to_bytes())
     return bytes(buffer.to_py()) if hasattr(buffer, "to_py") else bytes(buffer)

@@ -218,6 +218,43 @@ const ops = {
     };
   },
 
+  // For benchmarks: like fetch, but the body is drained in JS and only
+  // counted, never returned. {worker, method?, path, headers?} -> status,
+  // headers, bytes, handler_ms (until the Response), body_ms (draining it),
+  // cpu_ms (the process's), the Worker's Wasm heap before and after, and the
+  // largest process.memoryUsage().arrayBuffers seen (sampled per chunk).
+  async fetch_stats({ worker, method = "GET", path: p = "/", headers }) {
+    const w = await readyWorker(worker);
+    const request = new Request(new URL(p, `https://${worker}.harness.test`).href, { method, headers: headers ?? {} });
+    const wasmBefore = w.wasmMemoryBytes;
+    let arrayBuffersPeak = process.memoryUsage().arrayBuffers;
+    const cpu0 = process.cpuUsage();
+    const t0 = performance.now();
+    const { response, waitUntilErrors } = await w.fetch(request);
+    const t1 = performance.now();
+    let bytes = 0;
+    if (response.body) {
+      for await (const chunk of response.body) {
+        bytes += chunk.byteLength;
+        arrayBuffersPeak = Math.max(arrayBuffersPeak, process.memoryUsage().arrayBuffers);
+      }
+    }
+    const t2 = performance.now();
+    const cpu = process.cpuUsage(cpu0);
+    return {
+      status: response.status,
+      headers: [...response.headers],
+      bytes,
+      handler_ms: t1 - t0,
+      body_ms: t2 - t1,
+      cpu_ms: (cpu.user + cpu.system) / 1000,
+      wasm_before: wasmBefore,
+      wasm_after: w.wasmMemoryBytes,
+      array_buffers_peak: arrayBuffersPeak,
+      waitUntilErrors,
+    };
+  },
+
   // Calls queue(batch) directly, without Miniflare: {worker?, queue,
   // messages: [{body, attempts?, id?, timestamp?}]} -> {calls, error}.
   async queue({ worker, queue, messages }) {

@@ -21,6 +21,10 @@ Ops (fields after the name):
 - ``fetch`` worker, method, path | url, headers, bodyBase64: calls
   ``Default.fetch`` with a real ``Request``; returns status, headers
   (pairs), bodyBase64, waitUntilErrors.
+- ``fetch_stats`` worker, method, path, headers: ``fetch`` for benchmarks:
+  the body is drained and counted in JS, not returned; returns status,
+  headers, bytes, handler_ms, body_ms, cpu_ms, wasm_before, wasm_after,
+  array_buffers_peak.
 - ``queue`` queue, messages=[{body, attempts?, id?, timestamp?}], worker?:
   calls the consumer's ``queue(batch)`` directly; returns the ack/retry
   ``calls`` in order and the handler's ``error``.
