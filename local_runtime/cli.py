@@ -9,6 +9,7 @@ import signal
 import sys
 from collections.abc import Sequence
 
+from local_runtime.deploy import add_deploy_command
 from local_runtime.lifecycle import add_r2_commands
 from local_runtime.token_cli import add_token_commands
 from local_runtime.vendor import add_vendor_command
@@ -53,6 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_r2_commands(sub)  # r2 lifecycle show|apply|check
     add_token_commands(sub)  # token new|hash
     add_vendor_command(sub)  # vendor: each Worker's python_modules/
+    add_deploy_command(sub)  # deploy [--dry-run]: resources, secrets, the three Workers
     return parser
 
 
