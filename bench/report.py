@@ -72,6 +72,9 @@ def _header(current: Results, baseline: Results | None) -> list[str]:
         "counts, copies and history rows do not.",
         *([f"**before** = `{baseline['machine']['commit']}`, **after** = `{m['commit']}`: the same benchmark code "
            "on both, one run after the other."] if baseline else []),
+        "These run the local runtime (CPython). The Workers in Pyodide, Cloudflare's runtime (cold start, "
+        "serving 20 MB of audio, bundle sizes): [benchmarks-pyodide.md](benchmarks-pyodide.md), written by "
+        "`python tests/pyodide/write_benchmarks.py`.",
         "",
         *_table(["machine", ""], [
             ["`nproc`", m["nproc"]], ["CPU", m["cpu"]], ["memory", m["memory"]],

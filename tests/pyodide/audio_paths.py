@@ -131,6 +131,25 @@ def measure(node: str, path_name: str, size: int, requests: int) -> dict[str, An
     }
 
 
+def audio_table(node: str, size: int, requests: int, paths: list[str]) -> tuple[list[str], list[dict[str, Any]]]:
+    """The measurements of each path, as Markdown lines and as rows."""
+    rows = [measure(node, p, size, requests) for p in paths]
+    lines = [
+        f"A {size:,}-byte object; median of {requests} requests per path (memory: the largest seen).",
+        "",
+        "| path | response bytes | handler ms | body ms | total ms | process CPU ms | Python heap peak MiB "
+        "| Wasm heap MiB before -> after |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['path']} | {r['bytes']:,} | {r['handler_ms']:.0f} | {r['body_ms']:.0f} | {r['total_ms']:.0f} "
+            f"| {r['cpu_ms']:.0f} | {r['python_peak'] / MiB:.1f} | {r['wasm_before'] / MiB:.0f} -> "
+            f"{r['wasm_after'] / MiB:.0f} |"
+        )
+    return lines, rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--mb", type=float, default=20.0, help="object size in MB (10**6 bytes)")
@@ -141,18 +160,8 @@ def main() -> None:
     node = subprocess.run(
         ["bash", str(REPO_ROOT / "tools/setup_pyodide_env.sh")], capture_output=True, text=True, check=True
     ).stdout.split()[-1]
-    size = int(args.mb * 1_000_000)
-    rows = [measure(node, p, size, args.requests) for p in args.paths]
-    print(f"{size:,}-byte object, median of {args.requests} requests per path (memory: the largest seen)\n")
-    print("| path | response bytes | handler ms | body ms | total ms | process CPU ms | Python heap peak MiB "
-          "| Wasm heap MiB before -> after |")
-    print("|---|---|---|---|---|---|---|---|")
-    for r in rows:
-        print(
-            f"| {r['path']} | {r['bytes']:,} | {r['handler_ms']:.0f} | {r['body_ms']:.0f} | {r['total_ms']:.0f} "
-            f"| {r['cpu_ms']:.0f} | {r['python_peak'] / MiB:.1f} | {r['wasm_before'] / MiB:.0f} -> "
-            f"{r['wasm_after'] / MiB:.0f} |"
-        )
+    lines, rows = audio_table(node, int(args.mb * 1_000_000), args.requests, args.paths)
+    print("\n".join(lines))
     if args.json:
         args.json.write_text(json.dumps(rows, indent=1))
 
