@@ -113,7 +113,7 @@ def plan(env: Mapping[str, str], wrangler: Sequence[str], *, interactive: bool) 
             note="tts-pipeline vendor",
             action=lambda: "\n".join(
                 f"  {b.worker}: {b.files} files, {b.gzip_bytes / 1024:,.0f} KiB gzipped"
-                for b in (vendor.build(d) for d in vendor.worker_dirs())
+                for b in (vendor.build(d, sizes=True) for d in vendor.worker_dirs())
             ),
         ),
         Step(f"create the R2 bucket {BUCKET}", [*wrangler, "r2", "bucket", "create", BUCKET], exists_ok=True),

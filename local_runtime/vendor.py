@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import fcntl
 import gzip
 import hashlib
 import io
@@ -34,6 +35,7 @@ import json
 import re
 import shutil
 import sys
+import tempfile
 import tomllib
 import zipfile
 from collections.abc import Iterable
@@ -49,6 +51,7 @@ FIRST_PARTY = ("shared", "cloudflare_adapters")
 MANAGED_SDK = "workers-runtime-sdk"  # pywrangler adds it to every Worker
 BUNDLE_DIR = "python_modules"
 STAMP = ".vendor-stamp"
+WORK_DIR = REPO / ".cache" / "vendor"  # locks and staging trees (gitignored, same file system)
 LIMIT_FREE = 3 * 1024 * 1024  # compressed Worker size, Free plan
 LIMIT_PAID = 10 * 1024 * 1024  # compressed Worker size, Paid plan
 
@@ -305,14 +308,33 @@ def _install_wheel(wheel: Path, target: Path) -> None:
             dest.write_bytes(zf.read(info))
 
 
-def build(worker_dir: Path, *, pins: dict[str, Pin] | None = None, wheel_dir: Path = WHEEL_DIR) -> Bundle:
-    """(Re)builds ``worker_dir/python_modules``; a no-op when its stamp says it is current."""
+def build(
+    worker_dir: Path, *, pins: dict[str, Pin] | None = None, wheel_dir: Path = WHEEL_DIR, sizes: bool = False
+) -> Bundle:
+    """(Re)builds ``worker_dir/python_modules``; a no-op when its stamp says it is current.
+
+    ``sizes`` fills in the bundle's file count, bytes and gzip bytes (about a
+    second of compression per Worker, so only when asked).
+    """
     bundle = plan(worker_dir, pins, wheel_dir)
     target = worker_dir / BUNDLE_DIR
     if _stamp_of(target) != bundle.stamp:
-        staging = worker_dir / f".{BUNDLE_DIR}.tmp"
-        shutil.rmtree(staging, ignore_errors=True)
-        staging.mkdir()
+        # Several test runs may share the working tree: one builder at a
+        # time per Worker, and the new tree swapped in by renames.
+        WORK_DIR.mkdir(parents=True, exist_ok=True)
+        with open(WORK_DIR / f"{worker_dir.name}.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if _stamp_of(target) != bundle.stamp:
+                _write_bundle(bundle, worker_dir, target)
+    if sizes:
+        measure(target, bundle)
+    return bundle
+
+
+def _write_bundle(bundle: Bundle, worker_dir: Path, target: Path) -> None:
+    """Writes the bundle into a staging tree, then swaps it in for ``target``."""
+    staging = Path(tempfile.mkdtemp(prefix=f"{worker_dir.name}.", dir=WORK_DIR))
+    try:
         for wheel in bundle.wheels:
             _install_wheel(wheel, staging)
         for module in bundle.modules:
@@ -323,10 +345,14 @@ def build(worker_dir: Path, *, pins: dict[str, Pin] | None = None, wheel_dir: Pa
             shutil.copyfile(source, dest)
         (staging / "pyvenv.cfg").touch()  # as pywrangler leaves it
         (staging / STAMP).write_text(bundle.stamp + "\n")
-        shutil.rmtree(target, ignore_errors=True)
+        staging.chmod(0o755)
+        old = Path(tempfile.mkdtemp(prefix=f"{worker_dir.name}.old.", dir=WORK_DIR))
+        if target.exists():
+            target.rename(old / BUNDLE_DIR)
         staging.rename(target)
-    measure(target, bundle)
-    return bundle
+        shutil.rmtree(old, ignore_errors=True)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def _stamp_of(target: Path) -> str | None:
@@ -375,7 +401,7 @@ def run(args: argparse.Namespace, out: Any = print) -> int:
             out(f"{name}: {BUNDLE_DIR}/ is missing or out of date (run: tts-pipeline vendor)")
         return 1 if stale else 0
     pins = read_lock()
-    bundles = [build(d, pins=pins) for d in dirs]
+    bundles = [build(d, pins=pins, sizes=True) for d in dirs]
     if args.json:
         out(json.dumps([b.summary() for b in bundles], indent=2))
         return 0

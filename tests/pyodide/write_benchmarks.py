@@ -61,7 +61,7 @@ def bundle_lines(node: str) -> list[str]:
         "|---|---|---|---|---|---|---|",
     ]
     for worker_dir in worker_dirs():
-        bundle = build(worker_dir)
+        bundle = build(worker_dir, sizes=True)
         with tempfile.TemporaryDirectory() as tmp:
             env = {**os.environ, "WRANGLER_SEND_METRICS": "false", "CI": "1", "NO_COLOR": "1",
                    "XDG_CONFIG_HOME": str(Path(tmp) / "xdg")}
