@@ -35,7 +35,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import tracemalloc
 from dataclasses import dataclass

@@ -25,7 +25,6 @@ from local_runtime.bindings.queue_runner import LocalQueueRunner
 from local_runtime.bindings.r2 import LocalBucket
 from local_runtime.bindings.sql import SqliteDurableObjectNamespace
 from local_runtime.http_client import LocalHttpClient
-from local_runtime.http_client import LocalHttpClient
 from local_runtime.ratelimit import LocalRateLimiter
 from local_runtime.server import HttpServer
 from local_runtime.shards import LocalShardHost
@@ -33,7 +32,8 @@ from shared.api.app import ApiApp, ApiDeps
 from shared.api.auth import authenticate
 from shared.api.errors import ApiError
 from shared.config import Settings
-from shared.consumer import Ack, BatchOutcome, ConsumerDeps, Retry, process_batch, process_dead_letters
+from shared.consumer import ConsumerDeps, process_batch, process_dead_letters
+from shared.outcomes import Ack, BatchOutcome, Retry
 from shared.errors import ConfigError
 from shared.http import HttpRequest, HttpResponse
 from shared.logs import JsonLogger

@@ -29,10 +29,8 @@ from shared.jobs.rpc import JobsClient
 from shared.keys import audio_key
 from shared.logs import JsonLogger
 from shared.models import JobRecord, SynthesizeJob
-# The outcome types live in shared.outcomes (the reaper needs them without synthesis);
-# callers may keep importing them from here.
 from shared.outcomes import MAX_DELAY_SECONDS, Ack, BatchOutcome, Outcome, Retry, backoff_seconds
-from shared.ports import BlobStore, Clock, IncomingMessage, SynthesisRequest, SynthesisResult, Synthesizer
+from shared.ports import BlobStore, Clock, IncomingMessage, SynthesisResult, Synthesizer
 from shared.synthesis.catalogue import ModelSpec
 from shared.synthesis.longform import discard_chunks, synthesize_job
 

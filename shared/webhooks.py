@@ -91,10 +91,12 @@ class WebhookDeps:
 def event_body(record: JobRecord, event: WebhookEvent, settings: Settings, now: float) -> bytes:
     """The payload: ``{"type": "job.<event>", "timestamp", "data": <the job as GET shows it>}``."""
     keyring = keyring_of(settings)
-    query = None
+    query: Callable[[JobRecord], str] | None = None
     if keyring is not None:
-        def query(r: JobRecord) -> str:
+        def signed(r: JobRecord) -> str:
             return audio_link_query(keyring, r.job_id, r.tenant, now, settings.signed_url_ttl_seconds)
+
+        query = signed
 
     view: JobView = job_view(record, settings.public_base_url or "", query)
     view.webhook = None  # the delivery's own bookkeeping is not part of the event

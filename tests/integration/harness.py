@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -57,6 +58,12 @@ class Pipeline:
     def _drain(self, stream: Any) -> None:
         for line in stream:
             self.log_lines.append(line)
+
+    def object_keys(self) -> list[str]:
+        """Keys in the local R2 bucket, read from its index (what a listing would return)."""
+        index = next(Path(self.data_dir, "r2").rglob("*.sqlite"))
+        with sqlite3.connect(index) as db:
+            return [row[0] for row in db.execute("SELECT key FROM objects")]
 
     def kill(self) -> None:
         """kill -9: no cleanup, no flush."""

@@ -15,7 +15,8 @@ from typing import Any
 
 from local_runtime.bindings.queue import Outcome, QueueConsumerConfig
 from local_runtime.runtime import LocalRuntime
-from shared.consumer import Ack, Retry, object_metadata, process_batch
+from shared.consumer import object_metadata, process_batch
+from shared.outcomes import Ack, Retry
 from shared.http import HttpRequest
 from shared.keys import audio_key
 from shared.models import JobRecord, JobStatus

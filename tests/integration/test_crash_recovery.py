@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from pathlib import Path
 
@@ -21,12 +20,6 @@ ENV = {
 }
 
 
-def audio_objects(data_dir: Path) -> list[str]:
-    index = next(Path(data_dir, "r2").rglob("*.sqlite"))
-    with sqlite3.connect(index) as db:
-        return [row[0] for row in db.execute("SELECT key FROM objects")]
-
-
 def test_kill_9_during_processing_then_restart_loses_nothing(tmp_path: Path) -> None:
     pipeline = Pipeline(tmp_path, env=ENV).start()
     ids = [pipeline.submit(text="k" * 8_000)["jobId"] for _ in range(60)]
@@ -43,7 +36,7 @@ def test_kill_9_during_processing_then_restart_loses_nothing(tmp_path: Path) -> 
     try:
         final = [restarted.wait(i, timeout=60) for i in ids]
         assert [j["status"] for j in final] == ["completed"] * len(ids)
-        keys = audio_objects(tmp_path)
+        keys = restarted.object_keys()
         assert len(keys) == len(set(keys)) == len(ids)  # one object per job, nothing extra
         for job in final[:5]:
             audio = restarted.request("GET", f"/v1/jobs/{job['jobId']}/audio")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from local_runtime.runtime import LocalRuntime
 from shared.jobs.rpc import JobsClient
 from shared.models import JobStatus
 from shared.ports import JsonValue

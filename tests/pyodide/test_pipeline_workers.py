@@ -29,9 +29,6 @@ WORKERS = ("api", "synth_consumer")
 
 @pytest.fixture(scope="module")
 def api(harness: Harness) -> str:
-    missing = [w for w in WORKERS if not (REPO_ROOT / "workers" / w / "src/entry.py").exists()]
-    if missing:
-        pytest.skip(f"entry modules not written yet: {missing}")
     names = {"tts-api": "api"}
     harness.add_workers(
         {

@@ -6,7 +6,8 @@ import json
 import pytest
 
 from shared.config import Settings
-from shared.consumer import Ack, ConsumerDeps, Retry, backoff_seconds, process_batch, process_dead_letters
+from shared.consumer import ConsumerDeps, process_batch, process_dead_letters
+from shared.outcomes import Ack, Retry, backoff_seconds
 from shared.errors import PermanentSynthesisError, TransientSynthesisError
 from shared.jobs.sharding import shard_for
 from shared.logs import JsonLogger

@@ -7,7 +7,8 @@ from dataclasses import dataclass, field, replace
 
 import pytest
 
-from shared.consumer import Ack, ConsumerDeps, Retry, process_batch, process_dead_letters
+from shared.consumer import ConsumerDeps, process_batch, process_dead_letters
+from shared.outcomes import Ack, Retry
 from shared.errors import HttpTimeoutError, PermanentSynthesisError
 from shared.jobs.sharding import shard_for
 from shared.logs import JsonLogger

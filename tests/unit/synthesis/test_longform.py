@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 import pytest
 
 from shared.config import Settings
-from shared.consumer import Ack, ConsumerDeps, Retry, process_batch
+from shared.consumer import ConsumerDeps, process_batch
+from shared.outcomes import Ack, Retry
 from shared.errors import TransientSynthesisError
 from shared.jobs.sharding import shard_for
 from shared.keys import TMP_PREFIX, tmp_prefix
