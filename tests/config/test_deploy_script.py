@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from local_runtime import deploy
+from tests.tiers import tier_unavailable
 
 ROOT = Path(__file__).resolve().parents[2]
 FAKE = textwrap.dedent(
@@ -43,7 +44,7 @@ def wheels() -> None:
     env = {**os.environ, "PYTHON": os.environ.get("PYTHON", sys.executable)}
     done = subprocess.run(["bash", str(ROOT / "tools/setup_pyodide_env.sh")], capture_output=True, text=True, env=env)
     if done.returncode != 0:
-        pytest.skip("wasm wheels unavailable: tools/setup_pyodide_env.sh failed")
+        tier_unavailable("wasm wheels unavailable: tools/setup_pyodide_env.sh failed")
 
 
 @pytest.fixture

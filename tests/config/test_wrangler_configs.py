@@ -25,6 +25,7 @@ from pathlib import Path
 import pytest
 
 from local_runtime.vendor import BUNDLE_DIR, build, first_party_closure, module_path
+from tests.tiers import tier_unavailable
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKERS = sorted(p.parent.parent.name for p in (ROOT / "workers").glob("*/src/entry.py"))
@@ -40,7 +41,7 @@ def node() -> str:
     )
     if done.returncode != 0:
         tail = "\n".join(done.stderr.strip().splitlines()[-15:])
-        pytest.skip(f"Node 24 / wrangler / wheels setup failed:\n{tail}")
+        tier_unavailable(f"Node 24 / wrangler / wheels setup failed:\n{tail}")
     return done.stdout.strip().splitlines()[-1]
 
 

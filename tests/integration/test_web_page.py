@@ -18,6 +18,7 @@ import pytest
 
 from tests.integration.browser import chromium, chromium_path
 from tests.integration.harness import Pipeline
+from tests.tiers import tier_unavailable
 
 pytestmark = pytest.mark.slow
 
@@ -73,8 +74,11 @@ def test_page_is_not_part_of_the_api_document(pipeline: Pipeline) -> None:
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     if chromium_path() is None:
-        pytest.skip("chromium is not installed: run tools/setup_browser.sh (Debian package 'chromium')")
-    pytest.importorskip("playwright.sync_api", reason="playwright (PyPI) is not installed: pip install -e '.[test]'")
+        tier_unavailable("chromium is not installed: run tools/setup_browser.sh (Debian package 'chromium')")
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        tier_unavailable("playwright (PyPI) is not installed: pip install -e '.[test]'")
     with chromium() as launched:
         yield launched
 

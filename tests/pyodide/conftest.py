@@ -21,6 +21,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 
 from pyodide_harness import REPO_ROOT, Harness, worker_spec  # noqa: E402
+from tests.tiers import tier_unavailable
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -44,7 +45,7 @@ def _setup_node() -> str:
     )
     if done.returncode != 0:
         tail = "\n".join(done.stderr.strip().splitlines()[-15:])
-        pytest.skip(f"Pyodide tier: Node 24 / Pyodide setup failed:\n{tail}")
+        tier_unavailable(f"Pyodide tier: Node 24 / Pyodide setup failed:\n{tail}")
     return done.stdout.strip().splitlines()[-1]
 
 
