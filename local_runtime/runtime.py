@@ -225,7 +225,7 @@ class LocalRuntime:
             url=f"http://{self.host}:{self.server.port}",
             dataDir=str(self.data_dir),
             auth="tokens" if self.settings.api_tokens else "none (loopback only: anyone on this machine can call it)",
-            models=self.catalogue.ids(),
+            models=[m for m in self.catalogue.ids() if self.catalogue.is_available(m)],
         )
 
     async def _cron(self) -> None:
