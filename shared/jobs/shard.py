@@ -238,12 +238,8 @@ class JobShard:
                 return record
             if record.deadline_at is not None and now >= record.deadline_at:
                 # Past its deadline (cancelAfterSeconds): cancel instead of starting.
-                return self._update(
-                    job_id,
-                    status=JobStatus.CANCELED,
-                    completed_at=now,
-                    expires_at=now + record.ttl_seconds,
-                    lease_until=None,
+                return self._settle(
+                    record, JobStatus.CANCELED, now,
                     error="deadline passed: the job was not finished within cancelAfterSeconds",
                 )
             if record.status is JobStatus.PROCESSING and (record.lease_until or 0) > now:
@@ -279,13 +275,10 @@ class JobShard:
             if record.status is JobStatus.COMPLETED and record.audio_key == audio_key:
                 return record
             self._transition(record, JobStatus.COMPLETED)
-            now = self._clock()
-            return self._update(
-                job_id,
-                status=JobStatus.COMPLETED,
-                completed_at=now,
-                expires_at=now + record.ttl_seconds,
-                lease_until=None,
+            return self._settle(
+                record,
+                JobStatus.COMPLETED,
+                self._clock(),
                 error=None,
                 audio_key=audio_key,
                 mime_type=mime_type,
@@ -343,17 +336,21 @@ class JobShard:
             if record.status is target:
                 return record
             self._transition(record, target)
-            now = self._clock()
-            return self._update(
-                job_id,
-                status=target,
-                completed_at=now,
-                expires_at=now + record.ttl_seconds,
-                lease_until=None,
-                **changes,
-            )
+            return self._settle(record, target, self._clock(), **changes)
 
         return self._sql.transaction(tx)
+
+    def _settle(self, record: JobRecord, target: JobStatus, now: float, **changes: Any) -> JobRecord:
+        """The write of every terminal transition (inside the caller's transaction):
+        finished now, expiring ``ttl_seconds`` from now, no lease."""
+        return self._update(
+            record.job_id,
+            status=target,
+            completed_at=now,
+            expires_at=now + record.ttl_seconds,
+            lease_until=None,
+            **changes,
+        )
 
     # --- webhook bookkeeping (shared/webhooks.py) ----------------------------
     # These leave updated_at alone: they describe the notification, not the job.
@@ -479,14 +476,7 @@ class JobShard:
                     return None
                 return self._update(job_id, status=JobStatus.QUEUED, lease_until=None, error=error[:2000] or None)
             if action == "fail":
-                return self._update(
-                    job_id,
-                    status=JobStatus.FAILED,
-                    completed_at=now,
-                    expires_at=now + record.ttl_seconds,
-                    lease_until=None,
-                    error=error[:2000] or "failed by the reaper",
-                )
+                return self._settle(record, JobStatus.FAILED, now, error=error[:2000] or "failed by the reaper")
             raise ValueError(f"unknown repair action {action!r}")
 
         return self._sql.transaction(tx)
