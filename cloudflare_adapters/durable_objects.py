@@ -78,11 +78,15 @@ class DurableObjectShardStub:
 
 
 def shard_resolver(namespace: Any) -> Callable[[str], DurableObjectShardStub]:
-    stubs: dict[str, DurableObjectShardStub] = {}
+    """A new stub for every call, never a cached one.
+
+    workerd ties a stub to the request that made it: a stub kept from an
+    earlier request (the api caches its app for the isolate's life) fails
+    with "Cannot perform I/O on behalf of a different request". Making one
+    is cheap (``idFromName`` hashes the name; no I/O until a method runs).
+    """
 
     def resolve(name: str) -> DurableObjectShardStub:
-        if name not in stubs:
-            stubs[name] = DurableObjectShardStub(namespace, name)
-        return stubs[name]
+        return DurableObjectShardStub(namespace, name)
 
     return resolve

@@ -19,55 +19,9 @@ from typing import Any
 
 from cloudflare_adapters.convert import raw_binding
 from cloudflare_adapters.durable_objects import shard_resolver
-from shared.config import Settings
+from shared.config import SETTING_NAMES, Settings
 from shared.jobs.rpc import JobsClient
 
-SETTING_NAMES = (
-    "SHARD_COUNT",
-    "DEFAULT_MODEL",
-    "JOB_TTL_SECONDS",
-    "MAX_TTL_SECONDS",
-    "ORPHAN_GRACE_SECONDS",
-    "MAX_TEXT_CHARS",
-    "REAPER_DRY_RUN",
-    "REAPER_MAX_SECONDS",
-    "REAPER_MAX_OPERATIONS",
-    "REAPER_STUCK_SECONDS",
-    "REAPER_MAX_ATTEMPTS",
-    "REAPER_GIVE_UP_SECONDS",
-    "REAPER_SWEEP_INTERVAL_SECONDS",
-    "LEASE_SECONDS",
-    "RETRY_BASE_SECONDS",
-    "API_TOKENS",
-    "SIGNING_KEY",
-    # trust (docs/security.md)
-    "SIGNING_KEY_PREVIOUS",
-    "SIGNING_KEY_PREVIOUS_UNTIL",
-    "SIGNED_URL_TTL_SECONDS",
-    "PUBLIC_BASE_URL",
-    "MAX_BODY_BYTES",
-    "JOB_RATE_LIMIT",
-    "MAX_JOBS_IN_FLIGHT",
-    "WEBHOOK_ALLOWED_SCHEMES",
-    "WEBHOOK_ALLOWED_HOSTS",
-    "WEBHOOK_MAX_ATTEMPTS",
-    "WEBHOOK_RETRY_BASE_SECONDS",
-    "WEBHOOK_TIMEOUT_SECONDS",
-    # synthesis providers (docs/providers.md)
-    "OPENAI_API_KEY",
-    "OPENAI_BASE_URL",
-    "ELEVENLABS_API_KEY",
-    "ELEVENLABS_BASE_URL",
-    "ELEVENLABS_VOICE_IDS",
-    "GEMINI_API_KEY",
-    "GEMINI_BASE_URL",
-    "CLOUDFLARE_ACCOUNT_ID",
-    "CLOUDFLARE_API_TOKEN",
-    "CLOUDFLARE_API_BASE_URL",
-    "PROVIDER_TIMEOUT_SECONDS",
-    "MAX_AUDIO_BYTES",
-    "LEGACY_RESULT_MAX_BYTES",
-)
 
 
 class EnvVars(Mapping[str, Any]):

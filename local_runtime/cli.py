@@ -18,6 +18,10 @@ from tts_client.cli import add_client_commands
 
 
 def _dev(args: argparse.Namespace) -> int:
+    if args.runtime == "workerd":
+        from local_runtime.workerd.runner import run_dev
+
+        return run_dev(args.data_dir, dict(os.environ), args.host, args.port)
     from local_runtime.runtime import LocalRuntime
 
     async def main() -> None:
@@ -40,8 +44,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tts-pipeline", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     dev = sub.add_parser("dev", help="run the api, synth_consumer and reaper Workers locally")
-    dev.add_argument("--host", default="127.0.0.1")
-    dev.add_argument("--port", type=int, default=8787)
+    dev.add_argument("--host", default="127.0.0.1", help="address to listen on (default: loopback only)")
+    dev.add_argument("--port", type=int, default=8787, help="port to listen on (0: any free port)")
+    dev.add_argument(
+        "--runtime", choices=("local", "workerd"), default="local",
+        help="local: CPython, the three Workers in this process (default; has espeak);"
+        " workerd: Cloudflare's runtime through wrangler dev, offline (installs its tools on first use)",
+    )
     dev.add_argument("--data-dir", default=".tts-data", help="where jobs, audio and queues are kept")
     dev.set_defaults(func=_dev)
     try:

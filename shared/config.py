@@ -13,6 +13,57 @@ from typing import Any
 from shared.errors import ConfigError
 from shared.security import tokens as _tokens
 
+# Every name ``Settings.from_env`` reads: a Worker passes exactly these from its
+# ``env`` (cloudflare_adapters/wiring.py), and ``tts-pipeline dev --runtime
+# workerd`` passes these from the environment on as the Workers' vars.
+SETTING_NAMES = (
+    "SHARD_COUNT",
+    "DEFAULT_MODEL",
+    "JOB_TTL_SECONDS",
+    "MAX_TTL_SECONDS",
+    "ORPHAN_GRACE_SECONDS",
+    "MAX_TEXT_CHARS",
+    "REAPER_DRY_RUN",
+    "REAPER_MAX_SECONDS",
+    "REAPER_MAX_OPERATIONS",
+    "REAPER_STUCK_SECONDS",
+    "REAPER_MAX_ATTEMPTS",
+    "REAPER_GIVE_UP_SECONDS",
+    "REAPER_SWEEP_INTERVAL_SECONDS",
+    "LEASE_SECONDS",
+    "RETRY_BASE_SECONDS",
+    "API_TOKENS",
+    "ALLOW_ANONYMOUS",
+    "SIGNING_KEY",
+    # trust (docs/security.md)
+    "SIGNING_KEY_PREVIOUS",
+    "SIGNING_KEY_PREVIOUS_UNTIL",
+    "SIGNED_URL_TTL_SECONDS",
+    "PUBLIC_BASE_URL",
+    "MAX_BODY_BYTES",
+    "JOB_RATE_LIMIT",
+    "MAX_JOBS_IN_FLIGHT",
+    "WEBHOOK_ALLOWED_SCHEMES",
+    "WEBHOOK_ALLOWED_HOSTS",
+    "WEBHOOK_MAX_ATTEMPTS",
+    "WEBHOOK_RETRY_BASE_SECONDS",
+    "WEBHOOK_TIMEOUT_SECONDS",
+    # synthesis providers (docs/providers.md)
+    "OPENAI_API_KEY",
+    "OPENAI_BASE_URL",
+    "ELEVENLABS_API_KEY",
+    "ELEVENLABS_BASE_URL",
+    "ELEVENLABS_VOICE_IDS",
+    "GEMINI_API_KEY",
+    "GEMINI_BASE_URL",
+    "CLOUDFLARE_ACCOUNT_ID",
+    "CLOUDFLARE_API_TOKEN",
+    "CLOUDFLARE_API_BASE_URL",
+    "PROVIDER_TIMEOUT_SECONDS",
+    "MAX_AUDIO_BYTES",
+    "LEGACY_RESULT_MAX_BYTES",
+)
+
 
 def _get(env: Mapping[str, Any], name: str, default: str | None) -> str | None:
     value = env.get(name)
@@ -214,6 +265,7 @@ class Settings:
             lease_seconds=_int(env, "LEASE_SECONDS", 120, minimum=1),
             retry_base_seconds=_int(env, "RETRY_BASE_SECONDS", 10),
             api_tokens=parse_api_tokens(_get(env, "API_TOKENS", None)),
+            allow_anonymous=_bool(env, "ALLOW_ANONYMOUS", False),
             signing_key=_signing_key(env, "SIGNING_KEY"),
             signing_key_previous=_signing_key(env, "SIGNING_KEY_PREVIOUS"),
             signing_key_previous_until=_timestamp(env, "SIGNING_KEY_PREVIOUS_UNTIL"),

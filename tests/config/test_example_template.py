@@ -25,7 +25,7 @@ def test_every_setting_is_documented_in_the_template() -> None:
 
 def test_every_setting_reaches_the_workers() -> None:
     # The Cloudflare adapters import `js`, so read the tuple from the source.
-    tree = ast.parse((ROOT / "cloudflare_adapters" / "wiring.py").read_text())
+    tree = ast.parse((ROOT / "shared" / "config.py").read_text())
     node = next(
         n.value for n in tree.body
         if isinstance(n, ast.Assign) and any(getattr(t, "id", "") == "SETTING_NAMES" for t in n.targets)

@@ -123,7 +123,7 @@ def code_bindings(worker: str) -> set[str]:
 
 
 def setting_names() -> set[str]:
-    tree = ast.parse((ROOT / "cloudflare_adapters" / "wiring.py").read_text())
+    tree = ast.parse((ROOT / "shared" / "config.py").read_text())
     node = next(
         n.value for n in tree.body
         if isinstance(n, ast.Assign) and any(getattr(t, "id", "") == "SETTING_NAMES" for t in n.targets)

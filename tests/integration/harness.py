@@ -1,4 +1,9 @@
-"""Start the local runtime as a real process on a free loopback port, and talk HTTP to it."""
+"""Start a runtime as a real process on a free loopback port, and talk HTTP to it.
+
+``runtime="local"`` is ``tts-pipeline dev`` (CPython); ``runtime="workerd"`` is
+``tts-pipeline dev --runtime workerd`` (the Workers in wrangler dev on
+workerd). Both print the same JSON ``started`` line and serve the same API.
+"""
 
 from __future__ import annotations
 
@@ -33,13 +38,17 @@ class Pipeline:
     port: int = 0
     process: subprocess.Popen[str] | None = None
     log_lines: list[str] = field(default_factory=list)
+    runtime: str = "local"
 
-    def start(self, timeout: float = 20.0) -> Pipeline:
+    def start(self, timeout: float | None = None) -> Pipeline:
         env = {**os.environ, "CRON_INTERVAL_SECONDS": "0", **self.env}
+        extra = ["--runtime", self.runtime] if self.runtime != "local" else []
+        timeout = timeout or (20.0 if self.runtime == "local" else 240.0)
         self.process = subprocess.Popen(
             [sys.executable, "-m", "local_runtime.cli", "dev", "--host", "127.0.0.1", "--port", "0",
-             "--data-dir", str(self.data_dir)],
+             "--data-dir", str(self.data_dir), *extra],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+            start_new_session=True,  # kill() takes wrangler and workerd with it
         )
         deadline = time.monotonic() + timeout
         assert self.process.stdout is not None
@@ -60,15 +69,21 @@ class Pipeline:
             self.log_lines.append(line)
 
     def object_keys(self) -> list[str]:
-        """Keys in the local R2 bucket, read from its index (what a listing would return)."""
-        index = next(Path(self.data_dir, "r2").rglob("*.sqlite"))
+        """Keys in the R2 bucket, read from its index (what a listing would return)."""
+        if self.runtime == "workerd":  # Miniflare's R2: one SQLite object per bucket
+            folder = Path(self.data_dir, "workerd", "state", "v3", "r2", "miniflare-R2BucketObject")
+            index = next(p for p in folder.glob("*.sqlite") if p.name != "metadata.sqlite")
+            query = "SELECT key FROM _mf_objects"
+        else:
+            index = next(Path(self.data_dir, "r2").rglob("*.sqlite"))
+            query = "SELECT key FROM objects"
         with sqlite3.connect(index) as db:
-            return [row[0] for row in db.execute("SELECT key FROM objects")]
+            return [row[0] for row in db.execute(query)]
 
     def kill(self) -> None:
-        """kill -9: no cleanup, no flush."""
+        """kill -9 of the runtime and everything it started: no cleanup, no flush."""
         if self.process is not None:
-            self.process.send_signal(signal.SIGKILL)
+            os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait(10)
             self.process = None
 
@@ -76,9 +91,10 @@ class Pipeline:
         if self.process is not None:
             self.process.terminate()
             try:
-                self.process.wait(10)
+                self.process.wait(20)
             except subprocess.TimeoutExpired:
-                self.process.kill()
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(10)
             self.process = None
 
     def request(

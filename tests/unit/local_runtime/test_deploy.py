@@ -94,7 +94,7 @@ def test_every_worker_deploys_and_the_durable_object_host_first() -> None:
 
 def test_secret_names_are_settings_the_workers_read() -> None:
     # cloudflare_adapters imports `js`: read SETTING_NAMES from the source.
-    tree = ast.parse((deploy.REPO / "cloudflare_adapters" / "wiring.py").read_text())
+    tree = ast.parse((deploy.REPO / "shared" / "config.py").read_text())
     settings = next(
         ast.literal_eval(n.value) for n in tree.body
         if isinstance(n, ast.Assign) and any(getattr(t, "id", "") == "SETTING_NAMES" for t in n.targets)

@@ -1,0 +1,125 @@
+"""Dev wrangler configs, generated from the deployed ones (which are never edited).
+
+For each Worker, ``workers/<name>/wrangler.toml`` becomes a JSON config in a
+run folder, with:
+
+- the flags that select workerd's self-built ``dev`` Pyodide bundle (the
+  release flags that the compatibility date switches on are turned off, or
+  they would win and workerd would download a released bundle);
+- no ``[ai]`` binding: ``wrangler dev`` always proxies it to Cloudflare and
+  wants a login for it; the code works without ``env.AI``;
+- ``vars`` holding the Worker's own vars, overridden by every setting name
+  (``shared.config.SETTING_NAMES``) present in the environment, so one set of
+  environment variables configures both runtimes as it does the local one;
+- the ``tts-jobs`` consumer's batch size, batch timeout and retries from
+  ``QUEUE_MAX_BATCH_SIZE`` / ``QUEUE_MAX_BATCH_TIMEOUT`` / ``QUEUE_MAX_RETRIES``
+  when set (the local runtime's names).
+
+wrangler takes ``python_modules/`` from beside the config, so each run folder
+links to the Worker's vendored ``python_modules/``; ``main`` is the Worker's
+own ``src/entry.py``. A dev-only front Worker (``front.mjs``) comes first: it
+is the one served, and it routes ``/__scheduled`` to the reaper.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from shared.config import SETTING_NAMES
+
+REPO = Path(__file__).resolve().parents[2]
+WORKERS = ("api", "synth_consumer", "reaper")
+"""In wrangler's order after the front: the Durable Object's host first."""
+DEV_FLAGS = (
+    "python_workers",
+    "python_workers_development",
+    "no_python_workers_20250116",
+    "no_python_workers_314",
+)
+FRONT_NAME = "tts-dev-front"
+JOBS_QUEUE = "tts-jobs"
+QUEUE_SETTINGS = {
+    "QUEUE_MAX_BATCH_SIZE": ("max_batch_size", int),
+    "QUEUE_MAX_BATCH_TIMEOUT": ("max_batch_timeout", float),
+    "QUEUE_MAX_RETRIES": ("max_retries", int),
+}
+CONFIG_FILE = "wrangler.json"
+
+
+def worker_config(worker: str, env: Mapping[str, str], repo: Path = REPO) -> dict[str, Any]:
+    """The dev config of ``workers/<worker>`` as a dict (``main`` absolute)."""
+    worker_dir = repo / "workers" / worker
+    config = tomllib.loads((worker_dir / "wrangler.toml").read_text())
+    config.pop("ai", None)
+    config["main"] = str(worker_dir / config.get("main", "src/entry.py"))
+    flags = [f for f in config.get("compatibility_flags", []) if f not in DEV_FLAGS]
+    config["compatibility_flags"] = [*DEV_FLAGS, *flags]
+    overrides = {name: str(env[name]) for name in SETTING_NAMES if env.get(name) not in (None, "")}
+    config["vars"] = {**config.get("vars", {}), **overrides}
+    for consumer in config.get("queues", {}).get("consumers", []):
+        if consumer.get("queue") == JOBS_QUEUE:
+            for name, (key, kind) in QUEUE_SETTINGS.items():
+                if env.get(name):
+                    consumer[key] = kind(env[name])
+    return config
+
+
+def front_config(reaper_cron: str, *, scheduled_route: bool) -> dict[str, Any]:
+    return {
+        "name": FRONT_NAME,
+        "main": "front.mjs",
+        "compatibility_date": "2026-11-01",
+        # Fetcher.scheduled() on a service binding.
+        "compatibility_flags": ["service_binding_extra_handlers"],
+        "services": [
+            {"binding": "API", "service": "tts-api"},
+            {"binding": "REAPER", "service": "tts-reaper"},
+        ],
+        "vars": {"SCHEDULED_ROUTE": "on" if scheduled_route else "off", "REAPER_CRON": reaper_cron},
+    }
+
+
+def write_run_configs(
+    run_dir: Path, env: Mapping[str, str], *, loopback: bool, repo: Path = REPO
+) -> list[Path]:
+    """Writes the front's and each Worker's dev config under ``run_dir``; returns them, front first.
+
+    The files hold the settings' values (secrets too), so they are private to
+    their owner, like wrangler's ``.dev.vars``. On loopback without
+    ``API_TOKENS`` the api takes anonymous calls, as the local runtime does.
+    """
+    if loopback and not env.get("API_TOKENS"):
+        env = {**env, "ALLOW_ANONYMOUS": "true"}
+    run_dir.mkdir(parents=True, exist_ok=True)
+    run_dir.chmod(0o700)
+    paths: list[Path] = []
+    reaper_cron = "*/15 * * * *"
+    for worker in WORKERS:
+        config = worker_config(worker, env, repo)
+        if worker == "reaper":
+            reaper_cron = (config.get("triggers", {}).get("crons") or [reaper_cron])[0]
+        folder = run_dir / worker
+        folder.mkdir(exist_ok=True)
+        modules = folder / "python_modules"
+        if modules.is_symlink() or modules.exists():
+            modules.unlink()
+        modules.symlink_to(repo / "workers" / worker / "python_modules", target_is_directory=True)
+        paths.append(_write_json(folder / CONFIG_FILE, config))
+    front = run_dir / "front"
+    front.mkdir(exist_ok=True)
+    shutil.copyfile(Path(__file__).with_name("front.mjs"), front / "front.mjs")
+    return [_write_json(front / CONFIG_FILE, front_config(reaper_cron, scheduled_route=loopback)), *paths]
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> Path:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        json.dump(data, out, indent=2)
+        out.write("\n")
+    return path
