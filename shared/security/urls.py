@@ -3,8 +3,10 @@
 By default only ``https`` to public names and public IP literals. Refused:
 userinfo (``user:pass@``), private, loopback, link-local (cloud metadata at
 169.254.169.254), shared, multicast and reserved addresses in every spelling
-a WHATWG URL parser accepts (``127.1``, ``0x7f.0.0.1``, ``2130706433``,
-``[::ffff:127.0.0.1]``), single-label names and names under internal
+a WHATWG URL parser accepts (``127.1``, ``0x7f.0.0.1``, ``2130706433``), and
+inside every IPv6 form that carries an IPv4 address (mapped ``[::ffff:127.0.0.1]``,
+compatible ``[::127.0.0.1]``, NAT64 ``[64:ff9b::a9fe:a9fe]``, 6to4 ``[2002:7f00:1::]``,
+Teredo ``[2001:0:...]``), single-label names and names under internal
 suffixes (``localhost``, ``.internal``, ``.local``, ...).
 
 This does not resolve DNS: a public name that resolves to a private address
@@ -89,14 +91,43 @@ def _whatwg_ipv4(host: str) -> ipaddress.IPv4Address | None:
     return ipaddress.IPv4Address(value)
 
 
+_V4_COMPATIBLE = ipaddress.IPv6Network("::/96")  # deprecated (RFC 4291 2.5.5.1); sit0 may tunnel it
+_V4_TRANSLATED = ipaddress.IPv6Network("::ffff:0:0:0/96")  # SIIT (RFC 2765), only routes inside a network
+_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")  # RFC 6052 well-known prefix: reaches the embedded v4 address
+_NAT64_LOCAL = ipaddress.IPv6Network("64:ff9b:1::/48")  # RFC 8215 local-use prefix
+
+
+def _embedded_ipv4(ip: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
+    """Every IPv4 address an IPv6 address carries (mapped, NAT64, 6to4, both ends of Teredo)."""
+    found: list[ipaddress.IPv4Address] = []
+    if ip.ipv4_mapped is not None:
+        found.append(ip.ipv4_mapped)
+    if ip in _NAT64:
+        found.append(ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF))
+    if ip.sixtofour is not None:
+        found.append(ip.sixtofour)
+    if ip.teredo is not None:
+        found.extend(ip.teredo)
+    return found
+
+
 def is_public_address(ip: IpAddress) -> bool:
-    """Whether an address is globally routable unicast (and not a v4 private address in v6 clothing)."""
+    """Whether an address is globally routable unicast (and not a v4 private address in v6 clothing).
+
+    IPv6 forms that carry an IPv4 address get the embedded address's verdict, so the
+    answer does not depend on which Python's ``is_global`` table is in use (3.11 and
+    Pyodide's 3.14 differ on ``::ffff:0:0/96``). Forms that only route inside a network
+    (IPv4-compatible, SIIT-translated, local-use NAT64) are refused whatever they carry.
+    """
     if isinstance(ip, ipaddress.IPv6Address):
-        embedded = ip.ipv4_mapped or ip.sixtofour or (ip.teredo[1] if ip.teredo else None)
-        if embedded is not None and not is_public_address(embedded):
+        if ip in _V4_COMPATIBLE or ip in _V4_TRANSLATED or ip in _NAT64_LOCAL:
             return False
-        if ip in ipaddress.IPv6Network("64:ff9b::/96"):  # NAT64 of a v4 address
-            return is_public_address(ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF))
+        embedded = _embedded_ipv4(ip)
+        if embedded:
+            if not all(is_public_address(v4) for v4 in embedded):
+                return False
+            if ip.ipv4_mapped is not None or ip in _NAT64:
+                return True
     return ip.is_global and not ip.is_multicast
 
 
