@@ -24,6 +24,7 @@ from local_runtime.bindings.queue import LocalQueue, Outcome, QueueConsumerConfi
 from local_runtime.bindings.queue_runner import LocalQueueRunner
 from local_runtime.bindings.r2 import LocalBucket
 from local_runtime.bindings.sql import SqliteDurableObjectNamespace
+from local_runtime.data_dir_lock import DataDirLock
 from local_runtime.http_client import LocalHttpClient
 from local_runtime.ratelimit import LocalRateLimiter
 from local_runtime.server import HttpServer
@@ -92,6 +93,8 @@ class LocalRuntime:
                 raise ConfigError(f"API_TOKENS must be set to serve on {host}: only loopback may run without tokens")
             settings = replace(settings, allow_anonymous=True)
         self.settings = settings
+        # Before any database is opened: a second runtime on this dir stops here.
+        self._lock = DataDirLock.acquire(self.data_dir)
         self.host = host
         self.clock = clock
         self.meter = Meter()
@@ -250,6 +253,7 @@ class LocalRuntime:
         self.webhook_queue.close()
         self.bucket.close()
         self.namespace.close()
+        self._lock.release()
 
     async def serve_forever(self, stop: Callable[[], Awaitable[None]]) -> None:
         await self.start()
