@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import heapq
+import itertools
 import json
 import re
 from typing import TYPE_CHECKING
@@ -13,7 +14,7 @@ from pydantic import ValidationError
 from shared.api import trust
 from shared.api.errors import ApiError, not_found
 from shared.api.legacy_body import legacy_result_response
-from shared.api.ranges import UnsatisfiableRange, parse_range
+from shared.api.ranges import UnsatisfiableRange, if_range_holds, none_match, parse_range
 from shared.api.views import decode_cursor, encode_cursor, job_path, job_view
 from shared.errors import IllegalTransitionError, JobNotFoundError
 from shared.http import HttpRequest, HttpResponse
@@ -28,12 +29,30 @@ DEFAULT_PAGE = 20
 MAX_PAGE = 100
 
 
+MAX_JSON_DEPTH = 32
+"""A job body is flat (depth 2 at most). Deeper nesting is refused before parsing:
+in Pyodide a few hundred thousand ``[`` overflow the wasm stack inside the
+parser and kill the Worker's isolate, where CPython only raises RecursionError."""
+_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
+_JSON_BRACKET = re.compile(rb"[\[\]{}]")
+_OPENERS = frozenset(b"[{")
+
+
+def json_depth(body: bytes) -> int:
+    """How deeply ``body``'s arrays and objects nest (brackets inside strings do not count)."""
+    structure = _JSON_STRING.sub(b"", body)
+    steps = (1 if c in _OPENERS else -1 for c in b"".join(_JSON_BRACKET.findall(structure)))
+    return max(itertools.accumulate(steps, initial=0))
+
+
 def _json_body(request: HttpRequest, max_bytes: int) -> object:
     content_type = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
     if content_type != "application/json":
         raise ApiError(415, "unsupported_media_type", "send the job as 'Content-Type: application/json'")
     if len(request.body) > max_bytes:
         raise trust.body_too_large(max_bytes)
+    if json_depth(request.body) > MAX_JSON_DEPTH:
+        raise ApiError(400, "invalid_json", f"body is not valid JSON: nested more than {MAX_JSON_DEPTH} deep")
     try:
         return json.loads(request.body)
     except (ValueError, UnicodeDecodeError) as exc:
@@ -185,13 +204,15 @@ async def _serve_audio(request: HttpRequest, deps: ApiDeps, record: JobRecord, c
         )
     etag = f'"{record.etag}"'
     size = record.size_bytes or 0
-    if_none_match = request.headers.get("if-none-match")
-    if if_none_match and (if_none_match.strip() == "*" or etag in [t.strip() for t in if_none_match.split(",")]):
-        return HttpResponse.empty(304, {"ETag": etag})
+    if none_match(request.headers.get("if-none-match"), etag):
+        return HttpResponse.empty(304, {"ETag": etag, "Cache-Control": cache_control})
+    range_header = request.headers.get("range")
+    if not if_range_holds(request.headers.get("if-range"), etag):
+        range_header = None  # the client's copy is not this audio: send all of it
     try:
-        byte_range = parse_range(request.headers.get("range"), size)
+        byte_range = parse_range(range_header, size)
     except UnsatisfiableRange as exc:
-        raise ApiError(416, "range_not_satisfiable", f"range is outside the {size} bytes of audio",
+        raise ApiError(416, "range_not_satisfiable", exc.reason,
                        headers={"Content-Range": f"bytes */{size}"}) from exc
     blob = await deps.bucket.get(record.audio_key, byte_range)
     if blob is None:

@@ -129,7 +129,8 @@ def openapi_document() -> dict[str, Any]:
             "/v1/jobs/{job_id}/audio": {
                 "parameters": [_JOB_ID_PARAM],
                 "get": {
-                    "summary": "The audio, streamed; honours Range and If-None-Match."
+                    "summary": "The audio, streamed; honours Range (one range: 206; several: 200 with the whole audio),"
+                    " If-Range (strong etag) and If-None-Match (weak comparison)."
                     " With a signed link's expires and signature, no token is needed.",
                     "parameters": _SIGNED_PARAMS,
                     "security": [{"bearer": []}, {}],
@@ -140,7 +141,7 @@ def openapi_document() -> dict[str, Any]:
                         "403": _error("a signed link that is tampered, expired or for another job"),
                         "409": _error("the job is not completed"),
                         "410": _error("the audio is no longer stored"),
-                        "416": _error("range outside the audio"),
+                        "416": _error("a bytes range that is not valid syntax or lies outside the audio"),
                         **job_ops_errors,
                     },
                 },
