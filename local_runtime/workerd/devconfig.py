@@ -11,6 +11,7 @@ run folder, with:
 - ``vars`` holding the Worker's own vars, overridden by every setting name
   (``shared.config.SETTING_NAMES``) present in the environment, so one set of
   environment variables configures both runtimes as it does the local one;
+- the ``[[ratelimits]]`` binding's limit and period from ``JOB_RATE_LIMIT``;
 - the ``tts-jobs`` consumer's batch size, batch timeout and retries from
   ``QUEUE_MAX_BATCH_SIZE`` / ``QUEUE_MAX_BATCH_TIMEOUT`` / ``QUEUE_MAX_RETRIES``
   when set (the local runtime's names).
@@ -62,6 +63,12 @@ def worker_config(worker: str, env: Mapping[str, str], repo: Path = REPO) -> dic
     config["compatibility_flags"] = [*DEV_FLAGS, *flags]
     overrides = {name: str(env[name]) for name in SETTING_NAMES if env.get(name) not in (None, "")}
     config["vars"] = {**config.get("vars", {}), **overrides}
+    rate = env.get("JOB_RATE_LIMIT")
+    if rate and "/" in rate:
+        # The [[ratelimits]] binding counts; JOB_RATE_LIMIT only gives its Retry-After.
+        limit, period = (int(x) for x in rate.split("/", 1))
+        for binding in config.get("ratelimits", []):
+            binding["simple"] = {"limit": limit, "period": period}
     for consumer in config.get("queues", {}).get("consumers", []):
         if consumer.get("queue") == JOBS_QUEUE:
             for name, (key, kind) in QUEUE_SETTINGS.items():
@@ -70,7 +77,7 @@ def worker_config(worker: str, env: Mapping[str, str], repo: Path = REPO) -> dic
     return config
 
 
-def front_config(reaper_cron: str, *, scheduled_route: bool) -> dict[str, Any]:
+def front_config(reaper_cron: str) -> dict[str, Any]:
     return {
         "name": FRONT_NAME,
         "main": "front.mjs",
@@ -81,7 +88,7 @@ def front_config(reaper_cron: str, *, scheduled_route: bool) -> dict[str, Any]:
             {"binding": "API", "service": "tts-api"},
             {"binding": "REAPER", "service": "tts-reaper"},
         ],
-        "vars": {"SCHEDULED_ROUTE": "on" if scheduled_route else "off", "REAPER_CRON": reaper_cron},
+        "vars": {"REAPER_CRON": reaper_cron},
     }
 
 
@@ -114,7 +121,7 @@ def write_run_configs(
     front = run_dir / "front"
     front.mkdir(exist_ok=True)
     shutil.copyfile(Path(__file__).with_name("front.mjs"), front / "front.mjs")
-    return [_write_json(front / CONFIG_FILE, front_config(reaper_cron, scheduled_route=loopback)), *paths]
+    return [_write_json(front / CONFIG_FILE, front_config(reaper_cron)), *paths]
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> Path:

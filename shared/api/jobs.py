@@ -14,6 +14,7 @@ from pydantic import ValidationError
 from shared.api import trust
 from shared.api.errors import ApiError, not_found
 from shared.api.legacy_body import legacy_result_response
+from shared.api.links import link_base
 from shared.api.ranges import UnsatisfiableRange, if_range_holds, none_match, parse_range
 from shared.api.views import decode_cursor, encode_cursor, job_path, job_view
 from shared.errors import IllegalTransitionError, JobNotFoundError
@@ -160,21 +161,21 @@ async def create_job(request: HttpRequest, deps: ApiDeps, tenant: str) -> HttpRe
         deps.log.error("enqueue_failed", jobId=job_id, error=str(exc))
         raise ApiError(503, "queue_unavailable", "the job could not be queued; try again", headers={"Retry-After": "5"}) from exc
     deps.log.info("job_created", jobId=job_id, tenant=tenant, model=resolved.spec.id, characters=len(body.text))
-    view = job_view(record, request.base_url, trust.audio_links(deps))
+    view = job_view(record, link_base(deps.settings, request.base_url), trust.audio_links(deps))
     return HttpResponse.json(202, view.to_json_dict(), {"Location": job_path(job_id)})
 
 
 def _replayed(request: HttpRequest, deps: ApiDeps, record: JobRecord, fingerprint: str, key: str) -> HttpResponse:
     """The job an earlier request with this key created: 200 (not a new 202), or 422 if the body differs."""
     trust.replay(record, fingerprint, key)
-    view = job_view(record, request.base_url, trust.audio_links(deps))
+    view = job_view(record, link_base(deps.settings, request.base_url), trust.audio_links(deps))
     headers = {"Location": job_path(record.job_id), "Idempotent-Replayed": "true"}
     return HttpResponse.json(200, view.to_json_dict(), headers)
 
 
 async def get_job(request: HttpRequest, deps: ApiDeps, tenant: str, job_id: str) -> HttpResponse:
     record = await _own_record(deps, tenant, job_id)
-    return HttpResponse.json(200, job_view(record, request.base_url, trust.audio_links(deps)).to_json_dict())
+    return HttpResponse.json(200, job_view(record, link_base(deps.settings, request.base_url), trust.audio_links(deps)).to_json_dict())
 
 
 async def get_audio(request: HttpRequest, deps: ApiDeps, tenant: str, job_id: str) -> HttpResponse:
@@ -275,8 +276,9 @@ async def list_jobs(request: HttpRequest, deps: ApiDeps, tenant: str) -> HttpRes
     merged = heapq.merge(*pages, key=lambda r: (r.created_at, r.job_id), reverse=True)
     live = [r for r in merged if r.expires_at is None or r.expires_at > now]
     page, more = live[:limit], len(live) > limit
+    base = link_base(deps.settings, request.base_url)
     body = JobList(
-        jobs=[job_view(r, request.base_url, trust.audio_links(deps)) for r in page],
+        jobs=[job_view(r, base, trust.audio_links(deps)) for r in page],
         next_cursor=encode_cursor(page[-1]) if more and page else None,
     )
     return HttpResponse.json(200, body.to_json_dict())

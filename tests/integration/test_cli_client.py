@@ -42,8 +42,8 @@ class Run:
 
 
 @pytest.fixture(scope="module")
-def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
-    p = Pipeline(tmp_path_factory.mktemp("cli"), env={"API_TOKENS": f"carol:{TOKEN}"}).start()
+def pipeline(tmp_path_factory: pytest.TempPathFactory, runtime: str) -> Iterator[Pipeline]:
+    p = Pipeline(tmp_path_factory.mktemp("cli"), env={"API_TOKENS": f"carol:{TOKEN}"}, runtime=runtime).start()
     yield p
     p.stop()
 

@@ -65,7 +65,7 @@ def openai() -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def pipeline(tmp_path_factory: pytest.TempPathFactory, openai: str) -> Iterator[Pipeline]:
+def pipeline(tmp_path_factory: pytest.TempPathFactory, openai: str, runtime: str) -> Iterator[Pipeline]:
     env = {
         "API_TOKENS": f"alice:{TOKEN}",
         "OPENAI_API_KEY": KEY,
@@ -74,7 +74,7 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory, openai: str) -> Iterator[
         # 15,000 characters of speech estimate at ~58 MB of 24 kHz WAV; the fake sends far less
         "MAX_AUDIO_BYTES": "100000000",
     }
-    p = Pipeline(tmp_path_factory.mktemp("long"), env=env).start()
+    p = Pipeline(tmp_path_factory.mktemp("long"), env=env, runtime=runtime).start()
     yield p
     p.stop()
 

@@ -1,4 +1,4 @@
-"""Trust, end to end on the local runtime over loopback: tokens, signed links,
+"""Trust, end to end on both runtimes over loopback: tokens, signed links,
 idempotency, webhooks to a loopback receiver, limits, and bad input."""
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ def receiver() -> Iterator[Receiver]:
 
 
 @pytest.fixture(scope="module")
-def pipeline(tmp_path_factory: pytest.TempPathFactory, receiver: Receiver) -> Iterator[Pipeline]:
+def pipeline(tmp_path_factory: pytest.TempPathFactory, receiver: Receiver, runtime: str) -> Iterator[Pipeline]:
     tokens = ",".join([api_tokens_entry("alice", ALICE), f"bob:{BOB}", api_tokens_entry("mallory", MALLORY)])
     p = Pipeline(
         tmp_path_factory.mktemp("security"),
@@ -58,6 +58,7 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory, receiver: Receiver) -> It
             "WEBHOOK_RETRY_BASE_SECONDS": "0",
             "JOB_RATE_LIMIT": "1000/60",
         },
+        runtime=runtime,
     ).start()
     yield p
     p.stop()
@@ -91,8 +92,14 @@ def test_a_hashed_token_authenticates_and_bad_ones_get_one_identical_401(pipelin
     assert {r.headers["www-authenticate"] for r in replies} == {'Bearer realm="tts"'}
 
 
-def test_runtime_endpoints_need_a_token_once_tokens_are_set(pipeline: Pipeline) -> None:
+def test_scheduled_needs_a_token_once_tokens_are_set(pipeline: Pipeline) -> None:
     assert pipeline.request("GET", "/__scheduled").status == 401
+    assert pipeline.request("GET", "/__scheduled", token="guess").status == 401
+    assert pipeline.request("GET", "/__scheduled", token=BOB).status == 200
+
+
+@pytest.mark.local_only("/__meter counts the local bindings' billable operations")
+def test_meter_needs_a_token_once_tokens_are_set(pipeline: Pipeline) -> None:
     assert pipeline.request("GET", "/__meter").status == 401
     assert pipeline.request("GET", "/__meter", token=BOB).status == 200
 
@@ -287,9 +294,19 @@ def test_huge_malformed_and_mistyped_bodies_are_4xx_and_leave_nothing(pipeline: 
     post = lambda body, ctype="application/json": pipeline.request(  # noqa: E731
         "POST", "/v1/jobs", body=body, headers={"Content-Type": ctype} if ctype else {}, token=MALLORY
     )
+    def post_huge(body: bytes) -> Any:
+        try:
+            return post(body)
+        except ConnectionResetError:
+            # wrangler dev answers the 413 from Content-Length and resets the
+            # connection while the client is still sending 9 MB; the local
+            # runtime's server reads the answer out. Either way nothing is kept.
+            assert pipeline.runtime == "workerd"
+            return type("Reset", (), {"status": 413, "body": b"", "json": lambda self: {"error": {"code": "reset"}}})()
+
     cases = [
         (post(json.dumps({"text": "a" * 700_000}).encode()), 413),
-        (post(b'{"text": "' + b"a" * (9 * 1024 * 1024) + b'"}'), 413),
+        (post_huge(b'{"text": "' + b"a" * (9 * 1024 * 1024) + b'"}'), 413),
         (post(b"[" * 300_000 + b"]" * 300_000), 400),
         (post(b'{"text": ' + b"[" * 20_000 + b"]" * 20_000 + b"}"), 400),
         (post(b"{nope"), 400),
@@ -314,10 +331,11 @@ def test_huge_malformed_and_mistyped_bodies_are_4xx_and_leave_nothing(pipeline: 
     assert pipeline.request("GET", "/v1/jobs?limit=100", token=MALLORY).json()["jobs"] == []
 
 
-def test_rate_limit_and_in_flight_cap_answer_429_with_retry_after(tmp_path: Path) -> None:
+def test_rate_limit_and_in_flight_cap_answer_429_with_retry_after(tmp_path: Path, runtime: str) -> None:
     p = Pipeline(
         tmp_path,
         env={"API_TOKENS": f"carol:{ALICE}", "SIGNING_KEY": SIGNING_KEY, "JOB_RATE_LIMIT": "3/60", "MAX_JOBS_IN_FLIGHT": "0"},
+        runtime=runtime,
     ).start()
     try:
         statuses = [pipeline_post(p) for _ in range(4)]

@@ -44,7 +44,7 @@ CHECK_NAMES = (
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
+def served(tmp_path_factory: pytest.TempPathFactory, runtime: str) -> Iterator[Pipeline]:
     p = Pipeline(
         tmp_path_factory.mktemp("schemathesis"),
         env={
@@ -53,6 +53,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
             "JOB_RATE_LIMIT": "0",
             "MAX_JOBS_IN_FLIGHT": "0",
         },
+        runtime=runtime,
     ).start()
     yield p
     p.stop()

@@ -29,13 +29,13 @@ SIGNING_KEY = "k" * 40
 
 
 @pytest.fixture(scope="module", params=["bearer-audio", "signed-audio"])
-def pipeline(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
+def pipeline(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, runtime: str) -> Iterator[Pipeline]:
     # With SIGNING_KEY the server may hand out signed audioUrls, which the page
     # plays directly; without, it fetches the audio with the token into a Blob.
     env = {"API_TOKENS": f"dana:{TOKEN}"}
     if request.param == "signed-audio":
         env["SIGNING_KEY"] = SIGNING_KEY
-    p = Pipeline(tmp_path_factory.mktemp("web"), env=env).start()
+    p = Pipeline(tmp_path_factory.mktemp("web"), env=env, runtime=runtime).start()
     yield p
     p.stop()
 
