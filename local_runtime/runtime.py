@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
@@ -32,6 +31,7 @@ from local_runtime.shards import LocalShardHost
 from shared.api.app import ApiApp, ApiDeps
 from shared.api.auth import authenticate
 from shared.api.errors import ApiError
+from shared.api.links import is_loopback_host, require_public_base_url
 from shared.config import Settings
 from shared.consumer import ConsumerDeps, process_batch, process_dead_letters
 from shared.outcomes import Ack, BatchOutcome, Retry
@@ -54,12 +54,7 @@ BUCKET = "tts-audio-results"
 
 
 def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+    return is_loopback_host(host)
 
 
 def _queue_outcomes(outcome: BatchOutcome) -> dict[str, Outcome]:
@@ -92,6 +87,7 @@ class LocalRuntime:
             if not is_loopback(host):
                 raise ConfigError(f"API_TOKENS must be set to serve on {host}: only loopback may run without tokens")
             settings = replace(settings, allow_anonymous=True)
+        require_public_base_url(settings, host)
         self.settings = settings
         # Before any database is opened: a second runtime on this dir stops here.
         self._lock = DataDirLock.acquire(self.data_dir)

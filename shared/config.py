@@ -12,6 +12,7 @@ from typing import Any
 
 from shared.errors import ConfigError
 from shared.security import tokens as _tokens
+from shared.security.hosts import valid_base_url
 
 # Every name ``Settings.from_env`` reads: a Worker passes exactly these from its
 # ``env`` (cloudflare_adapters/wiring.py), and ``tts-pipeline dev --runtime
@@ -109,6 +110,14 @@ def _url(env: Mapping[str, Any], name: str, default: str) -> str:
     if not value.startswith(("https://", "http://")):
         raise ConfigError(f"{name} must be an http(s) URL, got {value!r}")
     return value.rstrip("/")
+
+
+def _public_base_url(env: Mapping[str, Any]) -> str | None:
+    """``http(s)://host[:port][/path]``: it goes verbatim into every link the API returns."""
+    value = (_get(env, "PUBLIC_BASE_URL", None) or "").strip().rstrip("/")
+    if value and not valid_base_url(value, allow_path=True):
+        raise ConfigError(f"PUBLIC_BASE_URL must be http(s)://host[:port][/path], got {value!r}")
+    return value or None
 
 
 _NAME = re.compile(r"^[A-Za-z0-9._-]{1,100}$")
@@ -270,7 +279,7 @@ class Settings:
             signing_key_previous=_signing_key(env, "SIGNING_KEY_PREVIOUS"),
             signing_key_previous_until=_timestamp(env, "SIGNING_KEY_PREVIOUS_UNTIL"),
             signed_url_ttl_seconds=_int(env, "SIGNED_URL_TTL_SECONDS", 3_600, minimum=60),
-            public_base_url=(_get(env, "PUBLIC_BASE_URL", None) or "").strip().rstrip("/") or None,
+            public_base_url=_public_base_url(env),
             max_body_bytes=_int(env, "MAX_BODY_BYTES", 0, minimum=0) or None,
             job_rate_limit=_rate(env, "JOB_RATE_LIMIT", (100, 60))[0],
             job_rate_period=_rate(env, "JOB_RATE_LIMIT", (100, 60))[1],

@@ -16,7 +16,9 @@ def test_runtime_refuses_non_loopback_without_tokens(tmp_path: Path) -> None:
 
 def test_runtime_allows_anonymous_only_on_loopback(tmp_path: Path) -> None:
     assert LocalRuntime(tmp_path, {}, host="127.0.0.1").settings.allow_anonymous
-    assert not LocalRuntime(tmp_path / "b", {"API_TOKENS": "t:x"}, host="0.0.0.0").settings.allow_anonymous
+    assert not LocalRuntime(
+        tmp_path / "b", {"API_TOKENS": "t:x", "PUBLIC_BASE_URL": "https://tts.example.com"}, host="0.0.0.0"
+    ).settings.allow_anonymous
 
 
 @pytest.mark.parametrize("host,loopback", [("127.0.0.1", True), ("::1", True), ("localhost", True),

@@ -1,0 +1,45 @@
+"""The base of the absolute links the API returns (``resultUrl``, ``audioUrl``).
+
+``PUBLIC_BASE_URL`` when set; otherwise the request's own ``scheme://host`` only
+if the host is plain ``hostname[:port]`` syntax (DNS labels, an IPv4 address or
+a bracketed IPv6 address; a port 1-65535); anything else gives relative links,
+so a forged ``Host`` header never reaches the JSON. Beyond loopback a Host is
+whatever a client says, so serving there requires ``PUBLIC_BASE_URL``
+(``require_public_base_url``; the local runtime calls it at start).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import TYPE_CHECKING
+
+from shared.errors import ConfigError
+from shared.security.hosts import valid_base_url
+
+if TYPE_CHECKING:
+    from shared.config import Settings
+
+
+def link_base(settings: Settings, request_base_url: str) -> str:
+    """``PUBLIC_BASE_URL``, else the request's base if it is well-formed, else "" (relative links)."""
+    if settings.public_base_url:
+        return settings.public_base_url
+    return request_base_url if valid_base_url(request_base_url) else ""
+
+
+def is_loopback_host(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def require_public_base_url(settings: Settings, host: str) -> None:
+    """Raise ``ConfigError`` when serving on a non-loopback ``host`` without ``PUBLIC_BASE_URL``."""
+    if not is_loopback_host(host) and not settings.public_base_url:
+        raise ConfigError(
+            f"PUBLIC_BASE_URL must be set to serve on {host}: beyond loopback the Host header"
+            " cannot be trusted for the links the API returns (for example PUBLIC_BASE_URL=https://tts.example.com)"
+        )
