@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from cloudflare_adapters.queues import QueueProducerAdapter
 from cloudflare_adapters.r2 import R2BlobStore
 from cloudflare_adapters.wiring import jobs_client, settings
 from cloudflare_adapters.wiring_catalogue import catalogue
@@ -25,4 +26,5 @@ def consumer_deps(env: Any) -> ConsumerDeps:
         clock=time.time,
         log=JsonLogger("synth_consumer"),
         webhooks=webhook_notifier(env, config),
+        queue=QueueProducerAdapter(env.TTS_JOBS),
     )

@@ -143,6 +143,7 @@ class LocalRuntime:
             clock=clock,
             log=JsonLogger("synth_consumer", log_stream),
             webhooks=WebhookNotifier(self.webhook_queue, self.jobs),
+            queue=self.queue,
         )
         self.webhook_deps = WebhookDeps(
             jobs=self.jobs,
@@ -213,6 +214,14 @@ class LocalRuntime:
     # --- lifecycle ------------------------------------------------------------
 
     async def start(self) -> None:
+        # The data dir's lock (taken in __init__) proves the process that held any
+        # unsettled delivery is dead: its messages come back now, not after the
+        # visibility timeout, and each claim it held is taken over by its own
+        # message's redelivery (shared/consumer.py). Cloudflare has no such
+        # shortcut; nothing depends on it but how soon a restart resumes.
+        redelivered = {q.name: q.redeliver_in_flight() for q in (self.queue, self.dead_letters, self.webhook_queue)}
+        if any(redelivered.values()):
+            JsonLogger("runtime", self.log_stream).info("redelivered_in_flight", messages=redelivered)
         await self.server.start()
         for runner in self._runners:
             runner.start()

@@ -215,7 +215,9 @@ class Settings:
     reaper_max_attempts: int = 4  # claims before a stuck job is failed: 1 + the queue's max_retries
     reaper_give_up_seconds: int = 86_400  # a job not finished this long after creation is failed
     reaper_sweep_interval_seconds: int = 21_600  # start a new orphan sweep pass at most this often
-    lease_seconds: int = 120
+    # A claimed job's lease; the delivery renews it every quarter of it while it
+    # works, so a dead Worker's job is free again this many seconds after it died.
+    lease_seconds: int = 20
     retry_base_seconds: int = 10
     allow_anonymous: bool = False  # only the local runtime on loopback sets this
     api_tokens: dict[str, str] = field(default_factory=dict, repr=False)  # sha256 hex of token -> tenant
@@ -271,7 +273,7 @@ class Settings:
             reaper_max_attempts=_int(env, "REAPER_MAX_ATTEMPTS", 4, minimum=1),
             reaper_give_up_seconds=_int(env, "REAPER_GIVE_UP_SECONDS", 86_400, minimum=1),
             reaper_sweep_interval_seconds=_int(env, "REAPER_SWEEP_INTERVAL_SECONDS", 21_600),
-            lease_seconds=_int(env, "LEASE_SECONDS", 120, minimum=1),
+            lease_seconds=_int(env, "LEASE_SECONDS", 20, minimum=1),
             retry_base_seconds=_int(env, "RETRY_BASE_SECONDS", 10),
             api_tokens=parse_api_tokens(_get(env, "API_TOKENS", None)),
             allow_anonymous=_bool(env, "ALLOW_ANONYMOUS", False),

@@ -5,15 +5,31 @@ message is acked and logged, never retried forever. Delivery is at least
 once, so every step is idempotent: the claim's lease stops a duplicate
 delivery from synthesizing twice, the R2 key is fixed per job, and
 completing a completed job with the same key is a no-op.
+
+Leases follow the worker (docs/reaper.md, "Leases"):
+
+- a claim's lease is short (``LEASE_SECONDS``) and held by the queue
+  message's id; while the delivery works (synthesis, one-shot or chunked,
+  put, complete) a heartbeat renews it every quarter lease, so a dead
+  Worker's lease lapses within ``LEASE_SECONDS``;
+- the holder's own message delivered again takes the job over at once: the
+  queue only redelivers a message once its earlier delivery is over;
+- any other message that meets a live lease is acked and re-sent, delayed
+  to the lease's end, so it re-checks then without using up a delivery
+  (``retry()`` would: each one counts toward the dead-letter queue);
+- the dead-letter handler fails a job only when a delivery reported a
+  failure or the job was claimed ``REAPER_MAX_ATTEMPTS`` times; a job whose
+  deliveries merely died (crashes) is re-sent with a fresh budget.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
@@ -28,9 +44,9 @@ from shared.errors import (
 from shared.jobs.rpc import JobsClient
 from shared.keys import audio_key
 from shared.logs import JsonLogger
-from shared.models import JobRecord, SynthesizeJob
+from shared.models import JobRecord, JobStatus, SynthesizeJob
 from shared.outcomes import MAX_DELAY_SECONDS, Ack, BatchOutcome, Outcome, Retry, backoff_seconds
-from shared.ports import BlobStore, Clock, IncomingMessage, SynthesisResult, Synthesizer
+from shared.ports import BlobStore, Clock, IncomingMessage, QueueProducer, SynthesisResult, Synthesizer
 from shared.synthesis.catalogue import ModelSpec
 from shared.synthesis.longform import discard_chunks, synthesize_job
 
@@ -50,6 +66,15 @@ class ConsumerDeps:
     # (shared/synthesis/longform.py); without it, in one request.
     model_spec: Callable[[str], ModelSpec] | None = None
     webhooks: WebhookNotifier | None = None  # announces finished jobs (shared/webhooks.py)
+    # The jobs queue's producer: a message that meets a live lease is re-sent
+    # (delayed) instead of retried, and the dead-letter handler re-sends jobs
+    # whose deliveries died. Without it both fall back to retry / fail.
+    queue: QueueProducer | None = None
+
+
+# A delivery renews its lease at most this long (Cloudflare's wall-time limit of a
+# queue consumer invocation): a wedged delivery cannot hold a job forever.
+MAX_HOLD_SECONDS = 900
 
 
 def object_metadata(record: JobRecord, now: float) -> dict[str, str]:
@@ -87,18 +112,80 @@ async def process_message(message: IncomingMessage, deps: ConsumerDeps) -> Outco
         return Ack()
     job_id = command.jobId
     try:
-        record = await deps.jobs.claim(job_id, deps.settings.lease_seconds)
+        record = await deps.jobs.claim(job_id, deps.settings.lease_seconds, message.id)
     except JobNotFoundError:
         log.info("job_gone", jobId=job_id, messageId=message.id)
         return Ack()
     except LeaseHeldError as exc:
-        wait = max(1, math.ceil(exc.lease_until - deps.clock()) + 1)
-        log.info("lease_held", jobId=job_id, messageId=message.id, retryIn=wait)
-        return Retry(min(wait, MAX_DELAY_SECONDS))
+        return await _defer(deps, command, message, exc)
     if record.status.is_terminal:
         log.info("already_final", jobId=job_id, status=record.status.value, messageId=message.id)
         return await _announce(deps, record, message)
+    return await _with_heartbeat(deps, record, message, _work(record, message, deps))
 
+
+async def _defer(deps: ConsumerDeps, command: SynthesizeJob, message: IncomingMessage, exc: LeaseHeldError) -> Outcome:
+    """Another delivery holds a live lease on the job: look again when it lapses.
+
+    The holder's own message is still in the queue's hands (it is acked once
+    the job is final, retried after a release, or redelivered if its Worker
+    dies), so this duplicate is not needed to finish the job; it is re-sent
+    delayed to the lease's end as a guard, which costs no delivery of the
+    job's retry budget (``retry()`` would).
+    """
+    wait = min(max(1, math.ceil(exc.lease_until - deps.clock()) + 1), MAX_DELAY_SECONDS)
+    fields = {"jobId": command.jobId, "messageId": message.id, "holder": exc.holder, "recheckIn": wait}
+    if deps.queue is not None:
+        try:
+            await deps.queue.send(command.model_dump(), delay_seconds=wait)
+        except Exception as send_error:
+            deps.log.warning("lease_held_resend_failed", error=str(send_error), **fields)
+        else:
+            deps.log.info("lease_held_deferred", **fields)
+            return Ack()
+    deps.log.info("lease_held", **fields)
+    return Retry(wait)
+
+
+async def _with_heartbeat(
+    deps: ConsumerDeps, record: JobRecord, message: IncomingMessage, work: Coroutine[Any, Any, Outcome]
+) -> Outcome:
+    """Run ``work`` while renewing the job's lease every quarter lease.
+
+    If another delivery has taken the lease (ours lapsed, or our message was
+    delivered again), the work is stopped: the job is someone else's now.
+    """
+    lease = deps.settings.lease_seconds
+    interval = lease / 4
+    task = asyncio.ensure_future(work)
+    started = asyncio.get_running_loop().time()
+    try:
+        while True:
+            done, _ = await asyncio.wait({task}, timeout=interval)
+            if done:
+                return task.result()
+            if asyncio.get_running_loop().time() - started > MAX_HOLD_SECONDS:
+                continue  # let the lease lapse: a delivery this long is stuck
+            try:
+                await deps.jobs.renew_lease(record.job_id, message.id, lease)
+            except LeaseHeldError as exc:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+                deps.log.warning("lease_lost", jobId=record.job_id, messageId=message.id, holder=exc.holder)
+                return Ack()
+            except JobNotFoundError:
+                continue  # deleted: the work finds out when it completes
+            except Exception as exc:  # a missed beat; the lease outlives three of them
+                deps.log.warning("heartbeat_failed", jobId=record.job_id, messageId=message.id, error=str(exc))
+    finally:
+        if not task.done():  # our delivery itself is being cancelled
+            task.cancel()
+
+
+async def _work(record: JobRecord, message: IncomingMessage, deps: ConsumerDeps) -> Outcome:
+    log = deps.log
+    job_id = record.job_id
     try:
         result = await _synthesize(record, deps)
     except PermanentSynthesisError as exc:
@@ -186,7 +273,8 @@ async def _fail_quietly(deps: ConsumerDeps, job_id: str, error: str) -> JobRecor
 
 
 async def process_dead_letters(messages: Sequence[IncomingMessage], deps: ConsumerDeps) -> BatchOutcome:
-    """Messages that exhausted their retries: fail their jobs, ack them all."""
+    """Messages that exhausted their retries: fail their jobs, or re-send the ones whose
+    deliveries died rather than failed (``dead_letter_action``); ack them all."""
     outcome = BatchOutcome()
     for message in messages:
         outcome.outcomes[message.id] = Ack()
@@ -202,8 +290,43 @@ async def process_dead_letters(messages: Sequence[IncomingMessage], deps: Consum
         if record is None or record.status.is_terminal:
             await _announce(deps, record, message)  # a DLQ message is acked either way
             continue
+        now = deps.clock()
+        if deps.queue is not None and dead_letter_action(record, now, deps.settings) == "resend":
+            live = record.status is JobStatus.PROCESSING and (record.lease_until or 0) > now
+            delay = min(math.ceil((record.lease_until or now) - now) + 1, MAX_DELAY_SECONDS) if live else 0
+            try:
+                await deps.queue.send(command.model_dump(), delay_seconds=delay)
+            except Exception as exc:
+                deps.log.warning("dead_letter_resend_failed", jobId=command.jobId, messageId=message.id, error=str(exc))
+                outcome.outcomes[message.id] = Retry(backoff_seconds(message.attempts, deps.settings.retry_base_seconds))
+                continue
+            deps.log.warning(
+                "dead_letter_resent", jobId=command.jobId, messageId=message.id, status=record.status.value,
+                attempts=record.attempts, delay=delay,
+            )
+            continue
         last = f"; last error: {record.error}" if record.error else ""
         failed = await _fail_quietly(deps, command.jobId, f"gave up after {record.attempts} attempts{last}")
         deps.log.warning("job_dead_lettered", jobId=command.jobId, messageId=message.id, attempts=record.attempts)
         await _announce(deps, failed, message)
     return outcome
+
+
+def dead_letter_action(record: JobRecord, now: float, settings: Settings) -> str:
+    """``fail`` or ``resend`` for an unfinished job whose message exhausted its retries.
+
+    A job handed back to ``queued`` with an error was failed by its last
+    delivery (a transient error, retried until the budget ran out): fail it.
+    Otherwise its deliveries died (the Worker crashed or was killed while the
+    message was in its batch, each death costing a delivery) and nothing says
+    the job itself is at fault: re-send it, unless it has been claimed
+    ``reaper_max_attempts`` times (a job that kills every Worker that runs it)
+    or is older than ``reaper_give_up_seconds``.
+    """
+    if record.status is JobStatus.QUEUED and record.error:
+        return "fail"
+    if record.attempts >= settings.reaper_max_attempts:
+        return "fail"
+    if record.created_at <= now - settings.reaper_give_up_seconds:
+        return "fail"
+    return "resend"

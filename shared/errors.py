@@ -28,10 +28,11 @@ class IllegalTransitionError(PipelineError):
 class LeaseHeldError(PipelineError):
     """Raised when a job is claimed while another worker's lease is still live."""
 
-    def __init__(self, job_id: str, lease_until: float) -> None:
+    def __init__(self, job_id: str, lease_until: float, holder: str | None = None) -> None:
         super().__init__(f"job {job_id!r} is leased until {lease_until}")
         self.job_id = job_id
         self.lease_until = lease_until
+        self.holder = holder  # the queue message whose delivery holds it; None for a lease from before holders
 
 
 class BoundaryError(PipelineError):

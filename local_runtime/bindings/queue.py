@@ -252,6 +252,28 @@ class LocalQueue:
             rows,
         ))
 
+    def redeliver_in_flight(self) -> int:
+        """Make every delivered, unsettled message of this queue visible now; returns how many.
+
+        Only for a consumer that knows the process those deliveries belonged to
+        is dead (the local runtime at start, holding the data dir's lock):
+        they come back at once instead of when their visibility runs out. Each
+        keeps its ``attempts``, so one past its last delivery is still
+        dead-lettered by ``pull_batch``.
+        """
+        now = self._clock()
+
+        def release() -> int:
+            cursor = self._conn.execute(
+                "UPDATE queue_messages SET visible_at = ? WHERE queue = ? AND in_flight = 1 AND visible_at > ?",
+                (now, self.name, now),
+            )
+            if cursor.rowcount:
+                self._pending_wakes.add(self.name)
+            return cursor.rowcount
+
+        return self._transaction(release)
+
     # --- inspection ----------------------------------------------------------
 
     def ready_count(self, limit: int = 100) -> int:

@@ -37,6 +37,7 @@ RPC_METHODS = (
     "stale",
     "lookup",
     "progress",
+    "renewLease",
     "findIdempotent",
     "markWebhook",
     "recordWebhook",
@@ -59,6 +60,12 @@ class _Get(_JobId):
 
 
 class _Claim(_JobId):
+    leaseSeconds: float = Field(gt=0)
+    holder: str | None = Field(default=None, min_length=1, max_length=128)
+
+
+class _RenewLease(_JobId):
+    holder: str = Field(min_length=1, max_length=128)
     leaseSeconds: float = Field(gt=0)
 
 
@@ -173,7 +180,10 @@ class ShardService:
                 "error": {"code": "illegal_transition", "jobId": exc.job_id, "current": exc.current, "target": exc.target},
             }
         except LeaseHeldError as exc:
-            return {"ok": False, "error": {"code": "lease_held", "jobId": exc.job_id, "leaseUntil": exc.lease_until}}
+            return {
+                "ok": False,
+                "error": {"code": "lease_held", "jobId": exc.job_id, "leaseUntil": exc.lease_until, "holder": exc.holder},
+            }
         except ValidationError as exc:
             return {"ok": False, "error": {"code": "bad_payload", "message": str(exc)[:1000]}}
 
@@ -187,7 +197,7 @@ class ShardService:
             return record.to_rpc() if record else None
         if method == "claim":
             p = _Claim.model_validate(payload)
-            return s.claim(p.jobId, p.leaseSeconds).to_rpc()
+            return s.claim(p.jobId, p.leaseSeconds, p.holder).to_rpc()
         if method == "complete":
             c = _Complete.model_validate(payload)
             return s.complete(
@@ -226,6 +236,9 @@ class ShardService:
             return s.progress(
                 pp.jobId, done=pp.done, total=pp.total, characters=pp.characters, lease_seconds=pp.leaseSeconds
             ).to_rpc()
+        if method == "renewLease":
+            rl = _RenewLease.model_validate(payload)
+            return s.renew_lease(rl.jobId, rl.holder, rl.leaseSeconds).to_rpc()
         if method == "findIdempotent":
             fp = _FindIdempotent.model_validate(payload)
             found = s.find_idempotent(fp.tenant, fp.idempotencyKey)
@@ -258,7 +271,8 @@ def _raise(error: dict[str, Any]) -> None:
     if code == "illegal_transition":
         raise IllegalTransitionError(job_id, str(error.get("current")), str(error.get("target")))
     if code == "lease_held":
-        raise LeaseHeldError(job_id, float(error.get("leaseUntil") or 0))
+        holder = error.get("holder")
+        raise LeaseHeldError(job_id, float(error.get("leaseUntil") or 0), str(holder) if holder is not None else None)
     raise BoundaryError(f"shard RPC refused the call: {error}")
 
 
@@ -295,8 +309,13 @@ class JobsClient:
         data = await self._call(self.shard_of(job_id), "get", {"jobId": job_id, "withText": with_text})
         return JobRecord.model_validate(data) if data is not None else None
 
-    async def claim(self, job_id: str, lease_seconds: float) -> JobRecord:
-        return await self._job("claim", job_id, leaseSeconds=lease_seconds)
+    async def claim(self, job_id: str, lease_seconds: float, holder: str | None = None) -> JobRecord:
+        """Take the job under a lease held by ``holder`` (the delivering queue message's id)."""
+        return await self._job("claim", job_id, leaseSeconds=lease_seconds, holder=holder)
+
+    async def renew_lease(self, job_id: str, holder: str, lease_seconds: float) -> JobRecord:
+        """Heartbeat: renew ``holder``'s lease; raises ``LeaseHeldError`` if another delivery took it."""
+        return await self._job("renewLease", job_id, holder=holder, leaseSeconds=lease_seconds)
 
     async def complete(
         self, job_id: str, *, audio_key: str, mime_type: str, size_bytes: int, etag: str, characters: int

@@ -54,7 +54,8 @@ SCHEMA = (
         webhook_attempts INTEGER NOT NULL DEFAULT 0,
         webhook_last_status INTEGER,
         webhook_last_error TEXT,
-        webhook_last_attempt_at REAL
+        webhook_last_attempt_at REAL,
+        lease_holder TEXT
     )""",
     # Indexes run after migrate_schema, so they may cover columns it adds.
     "CREATE INDEX IF NOT EXISTS jobs_tenant_created ON jobs (tenant, created_at DESC, job_id DESC)",
@@ -101,6 +102,8 @@ def migrate_schema(sql: SqlPort) -> list[str]:
 
 
 COLUMNS = tuple(JobRecord.model_fields)
+# Every column a record is built from (``lease_holder`` stays inside the shard).
+ALL = ", ".join(COLUMNS)
 # Everything but the text, for queries that return many rows (the text can be
 # hundreds of KB and nobody listing jobs needs it).
 META = ", ".join(c for c in COLUMNS if c != "text")
@@ -128,7 +131,7 @@ class JobShard:
     # --- reads --------------------------------------------------------------
 
     def get(self, job_id: str, *, with_text: bool = False) -> JobRecord | None:
-        columns = "*" if with_text else META
+        columns = ALL if with_text else META
         rows = self._sql.exec(f"SELECT {columns} FROM jobs WHERE job_id = ?", job_id)
         return _record(rows[0]) if rows else None
 
@@ -222,13 +225,16 @@ class JobShard:
         if not can_transition(record.status, target):
             raise IllegalTransitionError(record.job_id, record.status.value, target.value)
 
-    def claim(self, job_id: str, lease_seconds: float) -> JobRecord:
-        """Take the job for processing under a lease.
+    def claim(self, job_id: str, lease_seconds: float, holder: str | None = None) -> JobRecord:
+        """Take the job for processing under a lease held by ``holder`` (the queue message's id).
 
         Returns the record; its status says what the caller should do: a
         ``processing`` record with our new lease means synthesize; a terminal
         record means nothing is left to do. A live lease held by another
-        delivery raises ``LeaseHeldError``.
+        holder raises ``LeaseHeldError``. A live lease held by ``holder``
+        itself is taken over: a message is only delivered again once its
+        earlier delivery is over (acked, retried, or dead with its Worker),
+        so that delivery will not renew the lease any more.
         """
 
         def tx() -> JobRecord:
@@ -243,18 +249,44 @@ class JobShard:
                     error="deadline passed: the job was not finished within cancelAfterSeconds",
                 )
             if record.status is JobStatus.PROCESSING and (record.lease_until or 0) > now:
-                raise LeaseHeldError(job_id, record.lease_until or now)
+                current = self._holder(job_id)
+                if holder is None or current != holder:
+                    raise LeaseHeldError(job_id, record.lease_until or now, current)
             self._update(
                 job_id,
                 status=JobStatus.PROCESSING,
                 attempts=record.attempts + 1,
                 lease_until=now + lease_seconds,
+                lease_holder=holder,
                 started_at=record.started_at or now,
             )
             claimed = self.get(job_id, with_text=True)
             if claimed is None:  # pragma: no cover - same transaction
                 raise JobNotFoundError(job_id)
             return claimed
+
+        return self._sql.transaction(tx)
+
+    def _holder(self, job_id: str) -> str | None:
+        rows = self._sql.exec("SELECT lease_holder FROM jobs WHERE job_id = ?", job_id)
+        return rows[0]["lease_holder"] if rows else None
+
+    def renew_lease(self, job_id: str, holder: str, lease_seconds: float) -> JobRecord:
+        """The heartbeat of a delivery at work: push its lease ``lease_seconds`` ahead.
+
+        Only a ``processing`` job held by ``holder`` changes; any other state
+        comes back as it is (the caller sees it was canceled or finished), and
+        a lease another delivery has taken raises ``LeaseHeldError``.
+        """
+
+        def tx() -> JobRecord:
+            record = self._require(job_id)
+            if record.status is not JobStatus.PROCESSING:
+                return record
+            current = self._holder(job_id)
+            if current != holder:
+                raise LeaseHeldError(job_id, record.lease_until or 0, current)
+            return self._update(job_id, lease_until=self._clock() + lease_seconds)
 
         return self._sql.transaction(tx)
 
@@ -316,7 +348,7 @@ class JobShard:
             record = self._require(job_id)
             if record.status is not JobStatus.PROCESSING:
                 return record
-            return self._update(job_id, status=JobStatus.QUEUED, lease_until=None, error=error)
+            return self._update(job_id, status=JobStatus.QUEUED, lease_until=None, lease_holder=None, error=error)
 
         return self._sql.transaction(tx)
 
@@ -349,6 +381,7 @@ class JobShard:
             completed_at=now,
             expires_at=now + record.ttl_seconds,
             lease_until=None,
+            lease_holder=None,
             **changes,
         )
 
@@ -474,7 +507,9 @@ class JobShard:
             if action == "requeue":
                 if record.status is not JobStatus.PROCESSING or (record.lease_until or 0) > now:
                     return None
-                return self._update(job_id, status=JobStatus.QUEUED, lease_until=None, error=error[:2000] or None)
+                return self._update(
+                    job_id, status=JobStatus.QUEUED, lease_until=None, lease_holder=None, error=error[:2000] or None
+                )
             if action == "fail":
                 return self._settle(record, JobStatus.FAILED, now, error=error[:2000] or "failed by the reaper")
             raise ValueError(f"unknown repair action {action!r}")

@@ -68,6 +68,9 @@ class TtsJobDurableObject(DurableObject):
     async def progress(self, payload: Any) -> Any:
         return self._handle("progress", payload)
 
+    async def renewLease(self, payload: Any) -> Any:  # noqa: N802 - RPC name
+        return self._handle("renewLease", payload)
+
     async def findIdempotent(self, payload: Any) -> Any:  # noqa: N802 - RPC name
         return self._handle("findIdempotent", payload)
 
