@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import http.client
+import io
 import ipaddress
 import os
 import re
@@ -136,7 +137,7 @@ class WorkerdRuntime:
         self.process: subprocess.Popen[str] | None = None
         self.url = ""
         self._lock: IO[str] | None = None
-        self._stopping = threading.Event()
+        self._out_lock = threading.Lock()
 
     # --- start --------------------------------------------------------------------
 
@@ -192,8 +193,7 @@ class WorkerdRuntime:
         threading.Thread(target=self._pump, args=(self.process.stdout,), daemon=True).start()
         self.url = f"http://{self.host}:{port}"
         self._wait_for_python(port, deadline)
-        JsonLogger("runtime", self.out).info(
-            "started",
+        self._log("started",
             url=self.url,
             runtime="workerd",
             dataDir=str(self.data_dir),
@@ -201,6 +201,12 @@ class WorkerdRuntime:
             workers=[devconfig.FRONT_NAME, "tts-api", "tts-synth-consumer", "tts-reaper"],
         )
         return self.url
+
+    def _log(self, event: str, level: str = "info", **fields: object) -> None:
+        """One JSON line, written whole (wrangler's lines are pumped from another thread)."""
+        line = io.StringIO()
+        JsonLogger("runtime", line).log(event, level, **fields)
+        self._emit(line.getvalue())
 
     def _wait_for_python(self, port: int, deadline: float) -> None:
         """The api's first request loads Pyodide: wait until it answers."""
@@ -220,8 +226,9 @@ class WorkerdRuntime:
         raise WorkerdError("the api Worker did not answer in time")
 
     def _emit(self, line: str) -> None:
-        self.out.write(line)
-        self.out.flush()
+        with self._out_lock:
+            self.out.write(line)
+            self.out.flush()
 
     def _pump(self, stream: IO[str]) -> None:
         for line in stream:
@@ -233,7 +240,6 @@ class WorkerdRuntime:
         """Runs the cron loop until ``stopped(timeout)`` says so or wrangler exits."""
         interval = float(self.env.get("CRON_INTERVAL_SECONDS") or 300)
         next_run = time.monotonic() + interval if interval > 0 else float("inf")
-        log = JsonLogger("runtime", self.out)
         while self.process is not None and self.process.poll() is None:
             if stopped(min(1.0, max(0.0, next_run - time.monotonic()))):
                 break
@@ -242,7 +248,7 @@ class WorkerdRuntime:
                 try:
                     self.scheduled()
                 except OSError as exc:  # the next run finishes the work
-                    log.error("cron_failed", error=repr(exc))
+                    self._log("cron_failed", "error", error=repr(exc))
         code = self.process.poll() if self.process else 0
         self.stop()
         return 0 if code in (None, 0) else int(code)
