@@ -26,7 +26,7 @@ from local_runtime.bindings.sql import SqliteDurableObjectNamespace
 from local_runtime.data_dir_lock import DataDirLock
 from local_runtime.http_client import LocalHttpClient
 from local_runtime.ratelimit import LocalRateLimiter
-from local_runtime.server import HttpServer
+from local_runtime.server import HttpServer, ServerLimits
 from local_runtime.shards import LocalShardHost
 from shared.api.app import ApiApp, ApiDeps
 from shared.api.auth import authenticate
@@ -171,7 +171,7 @@ class LocalRuntime:
                 QueueConsumerConfig(max_batch_timeout=0.5, max_retries=webhooks.QUEUE_MAX_RETRIES),
             ),
         ]
-        self.server = HttpServer(self.handle, host, port)
+        self.server = HttpServer(self.handle, host, port, limits=ServerLimits.from_env(env))
         self._cron_task: asyncio.Task[None] | None = None
 
     # --- the Workers' handlers ----------------------------------------------

@@ -1,155 +1,279 @@
-"""A small asyncio HTTP/1.1 server (h11 does the parsing) for the local runtime.
+"""The local runtime's HTTP/1.1 server: uvicorn (h11) with the guards a public socket needs.
 
-It plays workerd's part: turns bytes on a socket into ``HttpRequest`` and
-sends ``HttpResponse`` back, streaming an R2 object's file in chunks rather
-than reading it into memory.
+It plays workerd's part: turns bytes on a socket into ``HttpRequest`` and sends
+``HttpResponse`` back, streaming an R2 object's file in chunks (with uvicorn's
+flow control) rather than reading it into memory. On top of uvicorn:
+
+- an idle timeout from accept and between keep-alive requests (uvicorn only
+  arms one after a response), a header timeout from a request's first byte
+  that more bytes do not extend (slowloris), and a body timeout from the end
+  of the head: 408 JSON and the connection closed;
+- a connection limit (below the file limit, raised to its hard maximum at
+  start): at the limit the oldest connection without a request in progress is
+  closed to make room, and only when every connection is busy does the new one
+  get a 503 JSON answer, so idle or half-open sockets never starve a request;
+- ``Content-Length`` with ``Transfer-Encoding`` (RFC 9112 6.3): 400 and the
+  connection closed, so nothing pipelined behind it is answered;
+- malformed HTTP: a JSON 400 (uvicorn's own is text).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from http import HTTPStatus
-from collections.abc import Awaitable, Callable
+import json
+import resource
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
 
 import h11
+import uvicorn
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from local_runtime.bindings.r2 import LocalBlobHandle
 from shared.api.errors import ApiError
+from shared.errors import ConfigError
 from shared.http import HttpRequest, HttpResponse
 
-_REASONS = {s.value: s.phrase.encode() for s in HTTPStatus}
 App = Callable[[HttpRequest], Awaitable[HttpResponse]]
 MAX_BODY_BYTES = 8 * 1024 * 1024
 CHUNK = 256 * 1024
+FD_RESERVE = 256  # files kept free for SQLite, R2 files and a burst of accepts (backlog below)
+BACKLOG = 128
+
+
+@dataclass(frozen=True)
+class ServerLimits:
+    idle_timeout: float = 5.0  # no request begun this long after accept or after the last response
+    header_timeout: float = 10.0  # a request's head must be complete this long after its first byte
+    body_timeout: float = 30.0  # and its body this long after the head
+    max_connections: int = 4096  # lowered to the file limit minus FD_RESERVE
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> ServerLimits:
+        def number(name: str, default: float) -> float:
+            raw = env.get(name)
+            try:
+                value = float(raw) if raw else default
+            except ValueError:
+                raise ConfigError(f"{name} must be a number, got {raw!r}") from None
+            if value <= 0:
+                raise ConfigError(f"{name} must be positive, got {raw!r}")
+            return value
+
+        return cls(
+            idle_timeout=number("HTTP_IDLE_TIMEOUT_SECONDS", cls.idle_timeout),
+            header_timeout=number("HTTP_HEADER_TIMEOUT_SECONDS", cls.header_timeout),
+            body_timeout=number("HTTP_BODY_TIMEOUT_SECONDS", cls.body_timeout),
+            max_connections=int(number("HTTP_MAX_CONNECTIONS", cls.max_connections)),
+        )
+
+
+def raise_file_limit() -> int:
+    """Raise this process's soft file limit to its hard limit; returns the soft limit now in force."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = hard if hard != resource.RLIM_INFINITY else max(soft, 65536)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+    return soft if soft != resource.RLIM_INFINITY else 65536
+
+
+def _raw_error(status: int, reason: str, code: str, message: str) -> bytes:
+    body = json.dumps({"error": {"code": code, "message": message}}).encode()
+    head = (
+        f"HTTP/1.1 {status} {reason}\r\ncontent-type: application/json\r\n"
+        f"content-length: {len(body)}\r\nconnection: close\r\n\r\n"
+    ).encode()
+    return head + body
+
+
+_REQUEST_TIMEOUT = _raw_error(408, "Request Timeout", "request_timeout", "the request was not sent in time")
+_UNAVAILABLE = _raw_error(503, "Service Unavailable", "too_many_connections", "too many connections; retry shortly")
+
+
+class _GuardedProtocol(H11Protocol):
+    """uvicorn's h11 protocol with idle and header timeouts and the connection limit."""
+
+    limits: ServerLimits = ServerLimits()
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._idle_since = time.monotonic()
+        self._header_timer: asyncio.TimerHandle | None = None
+        if len(self.connections) > self.limits.max_connections and not self._evict_one():
+            # Every connection has a request in progress: answer this one 503 at its first
+            # request (closing now could reset the request before the answer is read).
+            self.app = _service_unavailable
+        self.timeout_keep_alive_task = self.loop.call_later(self.limits.idle_timeout, self.timeout_keep_alive_handler)
+
+    def _busy(self) -> bool:
+        return self.cycle is not None and not self.cycle.response_complete
+
+    def _evict_one(self) -> bool:
+        idle = [c for c in self.connections if isinstance(c, _GuardedProtocol) and c is not self and not c._busy()]
+        if not idle:
+            return False
+        oldest = min(idle, key=lambda c: c._idle_since)
+        oldest.transport.abort()
+        return True
+
+    def data_received(self, data: bytes) -> None:
+        if self.conn.their_state is h11.IDLE and self._header_timer is None:
+            # A request's first byte: its head has header_timeout from now, however it trickles.
+            self._header_timer = self.loop.call_later(self.limits.header_timeout, self._header_timed_out)
+        super().data_received(data)
+        if self.conn.their_state is not h11.IDLE and self._header_timer is not None:
+            self._header_timer.cancel()
+            self._header_timer = None
+
+    def on_response_complete(self) -> None:
+        self._idle_since = time.monotonic()
+        super().on_response_complete()
+
+    def _header_timed_out(self) -> None:
+        self._header_timer = None
+        if self.conn.their_state is h11.IDLE and not self.transport.is_closing():
+            self.transport.write(_REQUEST_TIMEOUT)
+            self.transport.close()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._header_timer is not None:
+            self._header_timer.cancel()
+            self._header_timer = None
+        super().connection_lost(exc)
+
+    def send_400_response(self, msg: str) -> None:
+        self.transport.write(_raw_error(400, "Bad Request", "bad_request", "malformed HTTP request"))
+        self.transport.close()
+
+
+async def _service_unavailable(scope: Any, receive: Any, send: Any) -> None:
+    body = _UNAVAILABLE.split(b"\r\n\r\n", 1)[1]
+    await send({"type": "http.response.start", "status": 503, "headers": [
+        (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+        (b"connection", b"close"), (b"retry-after", b"1")]})
+    await send({"type": "http.response.body", "body": body})
 
 
 class HttpServer:
-    def __init__(self, app: App, host: str, port: int, max_body_bytes: int = MAX_BODY_BYTES) -> None:
+    def __init__(
+        self, app: App, host: str, port: int, max_body_bytes: int = MAX_BODY_BYTES,
+        limits: ServerLimits | None = None,
+    ) -> None:
         self._app = app
         self.host = host
         self.port = port
         self._max_body = max_body_bytes
-        self._server: asyncio.base_events.Server | None = None
+        self.limits = limits or ServerLimits()
+        self._server: uvicorn.Server | None = None
 
     async def start(self) -> None:
-        self._server = await asyncio.start_server(self._connection, self.host, self.port, reuse_address=True)
-        sock = self._server.sockets[0]
-        self.port = sock.getsockname()[1]
+        files = raise_file_limit()
+        limits = ServerLimits(
+            self.limits.idle_timeout, self.limits.header_timeout, self.limits.body_timeout,
+            max(1, min(self.limits.max_connections, files - FD_RESERVE)),
+        )
+        self.limits = limits
+        protocol = type("GuardedProtocol", (_GuardedProtocol,), {"limits": limits})
+        config = uvicorn.Config(
+            self._asgi, host=self.host, port=self.port, http=protocol, lifespan="off", interface="asgi3", log_config=None,
+            log_level="error", access_log=False, server_header=False, date_header=False, backlog=BACKLOG,
+            timeout_keep_alive=int(max(1, limits.idle_timeout)), timeout_graceful_shutdown=2,
+            h11_max_incomplete_event_size=64 * 1024,
+        )
+        config.load()
+        self._server = uvicorn.Server(config)
+        # Server.serve() would take over SIGINT/SIGTERM (the CLI owns them): run its
+        # startup step alone, which needs the lifespan serve() would have made ("off").
+        self._server.lifespan = config.lifespan_class(config)
+        await self._server.startup()
+        if not self._server.started:
+            raise OSError(f"could not listen on {self.host}:{self.port}")
+        self.port = self._server.servers[0].sockets[0].getsockname()[1]
 
     async def stop(self) -> None:
         if self._server is not None:
-            self._server.close()
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._server.wait_closed(), 2)
+                await asyncio.wait_for(self._server.shutdown(), 5)
+            self._server = None
 
-    async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        conn = h11.Connection(h11.SERVER, max_incomplete_event_size=64 * 1024)
-        try:
-            while True:
-                request = await self._read_request(conn, reader, writer)
-                if request is None:
-                    break
-                response = await self._app(request)
-                await self._send(conn, writer, request, response)
-                if conn.our_state is h11.MUST_CLOSE or conn.their_state is h11.MUST_CLOSE:
-                    break
-                try:
-                    conn.start_next_cycle()
-                except h11.LocalProtocolError:
-                    break
-        except (ConnectionError, asyncio.IncompleteReadError, h11.ProtocolError):
-            pass
-        finally:
-            with contextlib.suppress(Exception):
-                writer.close()
-                await writer.wait_closed()
+    # --- ASGI -> HttpRequest -> app -> HttpResponse -> ASGI --------------------
 
-    async def _next_event(self, conn: h11.Connection, reader: asyncio.StreamReader) -> object:
-        while True:
-            event = conn.next_event()
-            if event is h11.NEED_DATA:
-                data = await reader.read(CHUNK)
-                conn.receive_data(data)
-                continue
-            return event
-
-    async def _read_request(
-        self, conn: h11.Connection, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
-    ) -> HttpRequest | None:
-        try:
-            event = await self._next_event(conn, reader)
-        except h11.RemoteProtocolError:
-            await self._send_raw_error(conn, writer, ApiError(400, "bad_request", "malformed HTTP request"))
-            return None
-        if not isinstance(event, h11.Request):
-            return None
-        headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in event.headers]
+    async def _asgi(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]]
+        names = {k.lower() for k, _ in headers}
+        if "transfer-encoding" in names and "content-length" in names:
+            # RFC 9112 6.3: a smuggling shape; answer it and close, so nothing behind it is read.
+            await self._send(scope, send, ApiError(
+                400, "bad_request", "Content-Length and Transfer-Encoding together are not accepted").to_response(),
+                close=True)
+            return
+        declared = next((v for k, v in headers if k.lower() == "content-length"), "")
+        if declared.isdigit() and int(declared) > self._max_body:
+            await self._send(scope, send, _too_large(), close=True)
+            return
         body = bytearray()
-        too_large = False
-        while True:
-            part = await self._next_event(conn, reader)
-            if isinstance(part, h11.Data):
-                if len(body) + len(part.data) > self._max_body:
-                    too_large = True
-                else:
-                    body += part.data
-            elif isinstance(part, h11.EndOfMessage):
-                break
-            else:
-                return None
-        if too_large:
-            await self._send(conn, writer, None, ApiError(413, "body_too_large", "request body too large").to_response())
-            return None
+        deadline = asyncio.get_running_loop().time() + self.limits.body_timeout
+        more = True
+        while more:
+            remaining = deadline - asyncio.get_running_loop().time()
+            try:
+                message = await asyncio.wait_for(receive(), max(remaining, 0))
+            except asyncio.TimeoutError:
+                await self._send(scope, send, ApiError(
+                    408, "request_timeout", "the request body was not sent in time").to_response(), close=True)
+                return
+            if message["type"] == "http.disconnect":
+                return
+            body += message.get("body", b"")
+            if len(body) > self._max_body:
+                await self._send(scope, send, _too_large(), close=True)
+                return
+            more = message.get("more_body", False)
+        raw_path = scope.get("raw_path") or scope["path"].encode()
+        target = raw_path.decode("latin-1") + (f"?{scope['query_string'].decode('latin-1')}" if scope["query_string"] else "")
         host = next((v for k, v in headers if k.lower() == "host"), f"{self.host}:{self.port}")
-        return HttpRequest.build(
-            event.method.decode("ascii", "replace"),
-            event.target.decode("latin-1"),
-            headers=headers,
-            body=bytes(body),
-            base_url=f"http://{host}",
-        )
+        request = HttpRequest.build(scope["method"], target, headers=headers, body=bytes(body), base_url=f"http://{host}")
+        response = await self._app(request)
+        await self._send(scope, send, response)
 
-    async def _send_raw_error(self, conn: h11.Connection, writer: asyncio.StreamWriter, error: ApiError) -> None:
-        with contextlib.suppress(h11.LocalProtocolError):
-            await self._send(conn, writer, None, error.to_response())
-
-    async def _send(
-        self, conn: h11.Connection, writer: asyncio.StreamWriter, request: HttpRequest | None, response: HttpResponse
-    ) -> None:
+    async def _send(self, scope: dict[str, Any], send: Any, response: HttpResponse, close: bool = False) -> None:
         handle = response.blob.raw if response.blob is not None else None
         try:
-            await self._write(conn, writer, request, response)
+            await self._write(scope, send, response, close)
         finally:
             # The R2 file was opened at get(): close it whether or not its bytes were sent.
             if isinstance(handle, LocalBlobHandle):
                 handle.close()
 
-    async def _write(
-        self, conn: h11.Connection, writer: asyncio.StreamWriter, request: HttpRequest | None, response: HttpResponse
-    ) -> None:
-        headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in response.headers.items()]
-        is_head = request is not None and request.method == "HEAD"
+    async def _write(self, scope: dict[str, Any], send: Any, response: HttpResponse, close: bool) -> None:
+        headers = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in response.headers.items()]
+        no_body = scope["method"] == "HEAD" or response.status in (204, 304)
         if response.blob is None and "content-length" not in response.headers and response.status not in (204, 304):
-            headers.append((b"Content-Length", str(len(response.body)).encode()))
-        reason = _REASONS.get(response.status, b"")
-        writer.write(conn.send(h11.Response(status_code=response.status, headers=headers, reason=reason)))
-        if not is_head and response.status not in (204, 304):
-            if response.blob is not None:
-                handle = response.blob.raw
-                if isinstance(handle, LocalBlobHandle):
-                    for chunk in handle.chunks(CHUNK):
-                        writer.write(conn.send(h11.Data(data=chunk)))
-                        await writer.drain()
-                else:
-                    writer.write(conn.send(h11.Data(data=await response.blob.read())))
-            elif response.body:
-                # In pieces: one write of a large body would be copied whole by h11's
-                # join and again into the transport's buffer.
-                body = memoryview(response.body)
-                for start in range(0, len(body), CHUNK):
-                    writer.write(conn.send(h11.Data(data=body[start : start + CHUNK])))
-                    if start + CHUNK < len(body):
-                        await writer.drain()
-        writer.write(conn.send(h11.EndOfMessage()))
-        await writer.drain()
+            headers.append((b"content-length", str(len(response.body)).encode()))
+        if close:
+            headers.append((b"connection", b"close"))
+        await send({"type": "http.response.start", "status": response.status, "headers": headers})
+        if no_body:
+            await send({"type": "http.response.body", "body": b""})
+            return
+        if response.blob is not None:
+            handle = response.blob.raw
+            if isinstance(handle, LocalBlobHandle):
+                for chunk in handle.chunks(CHUNK):  # uvicorn's send waits while the socket is full
+                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            else:
+                await send({"type": "http.response.body", "body": await response.blob.read(), "more_body": True})
+        else:
+            body = memoryview(response.body)
+            for start in range(0, len(body), CHUNK):
+                await send({"type": "http.response.body", "body": bytes(body[start : start + CHUNK]), "more_body": True})
+        await send({"type": "http.response.body", "body": b""})
+
+
+def _too_large() -> HttpResponse:
+    return ApiError(413, "body_too_large", "request body too large").to_response()
