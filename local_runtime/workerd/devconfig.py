@@ -12,9 +12,10 @@ run folder, with:
   (``shared.config.SETTING_NAMES``) present in the environment, so one set of
   environment variables configures both runtimes as it does the local one;
 - the ``[[ratelimits]]`` binding's limit and period from ``JOB_RATE_LIMIT``;
-- the ``tts-jobs`` consumer's batch size, batch timeout and retries from
-  ``QUEUE_MAX_BATCH_SIZE`` / ``QUEUE_MAX_BATCH_TIMEOUT`` / ``QUEUE_MAX_RETRIES``
-  when set (the local runtime's names).
+- the ``tts-jobs`` and ``tts-jobs-dlq`` consumers' batch size and batch
+  timeout, and the ``tts-jobs`` retries, from ``QUEUE_MAX_BATCH_SIZE`` /
+  ``QUEUE_MAX_BATCH_TIMEOUT`` / ``QUEUE_MAX_RETRIES`` when set (the local
+  runtime's names).
 
 wrangler takes ``python_modules/`` from beside the config, so each run folder
 links to the Worker's vendored ``python_modules/``; ``main`` is the Worker's
@@ -45,6 +46,7 @@ DEV_FLAGS = (
 )
 FRONT_NAME = "tts-dev-front"
 JOBS_QUEUE = "tts-jobs"
+DEAD_LETTER_QUEUE = "tts-jobs-dlq"
 QUEUE_SETTINGS = {
     "QUEUE_MAX_BATCH_SIZE": ("max_batch_size", int),
     "QUEUE_MAX_BATCH_TIMEOUT": ("max_batch_timeout", float),
@@ -70,9 +72,9 @@ def worker_config(worker: str, env: Mapping[str, str], repo: Path = REPO) -> dic
         for binding in config.get("ratelimits", []):
             binding["simple"] = {"limit": limit, "period": period}
     for consumer in config.get("queues", {}).get("consumers", []):
-        if consumer.get("queue") == JOBS_QUEUE:
+        if consumer.get("queue") in (JOBS_QUEUE, DEAD_LETTER_QUEUE):
             for name, (key, kind) in QUEUE_SETTINGS.items():
-                if env.get(name):
+                if env.get(name) and (key != "max_retries" or consumer["queue"] == JOBS_QUEUE):
                     consumer[key] = kind(env[name])
     return config
 

@@ -74,6 +74,7 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory, openai: str, runtime: str
         # 15,000 characters of speech estimate at ~58 MB of 24 kHz WAV; the fake sends far less
         "MAX_AUDIO_BYTES": "100000000",
     }
+    FakeOpenAI.inputs.clear()  # one fake serves both runtimes' modules in turn
     p = Pipeline(tmp_path_factory.mktemp("long"), env=env, runtime=runtime).start()
     yield p
     p.stop()
