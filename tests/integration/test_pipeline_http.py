@@ -208,3 +208,12 @@ def test_head_of_audio_sends_headers_only(pipeline: Pipeline) -> None:
     assert int(reply.headers["content-length"]) == job["sizeBytes"]
     # the connection is still usable afterwards: nothing was left open or half sent
     assert pipeline.request("GET", f"/v1/jobs/{job['jobId']}", token=ALICE).status == 200
+
+
+def test_non_ascii_text_survives_every_boundary(pipeline: Pipeline) -> None:
+    # Emoji are one code point in Python and two UTF-16 units in JS.
+    text = "Grüße, 世界 👋🏽!"
+    job = completed(pipeline, text=text)
+    assert job["characters"] == len(text)
+    listed = pipeline.request("GET", "/v1/jobs?limit=100", token=ALICE).json()
+    assert job["jobId"] in [j["jobId"] for j in listed["jobs"]]

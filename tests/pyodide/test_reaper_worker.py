@@ -92,19 +92,6 @@ def keys(harness: Harness) -> list[str]:
     return harness.r2_keys(BUCKET, "audio/")
 
 
-def test_cron_run_purges_an_expired_job_and_its_audio(harness: Harness, world: None) -> None:
-    job = completed_job(harness)
-    assert any(job["jobId"] in k for k in keys(harness))
-    time.sleep(1.5)  # the job's TTL is 1 s
-
-    report = run_reaper(harness)
-
-    assert report["errors"] == []
-    assert report["expiredJobs"] >= 1 and report["deletedJobs"] >= 1
-    assert not any(job["jobId"] in k for k in keys(harness))
-    assert harness.fetch(API, f"/v1/jobs/{job['jobId']}", headers=AUTH).status == 404
-
-
 def test_sweep_deletes_an_object_whose_job_does_not_exist(harness: Harness, world: None) -> None:
     orphan = "audio/2026/01/02/" + "ab" * 16 + ".wav"
     foreign = "audio/readme.txt"
