@@ -156,6 +156,15 @@ def measure_revision(rev: str, argv: Sequence[str], revert: Sequence[str] = ()) 
         return json.loads(out.read_text())["current"]
 
 
+def _workerd_section(doc: Path) -> str:
+    from bench.workerd import BEGIN, END
+
+    text = doc.read_text() if doc.exists() else ""
+    if BEGIN not in text or END not in text:
+        return ""
+    return BEGIN + text.split(BEGIN, 1)[1].split(END, 1)[0] + END
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     return run(build_parser().parse_args(argv), "python -m bench " + shlex.join(argv) if argv else "python -m bench")
@@ -196,7 +205,8 @@ def run(args: argparse.Namespace, command: str) -> int:
         from bench.report import render
 
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(render(results, baseline))
+        kept = _workerd_section(args.out)  # written by python -m bench.workerd; kept as it is
+        args.out.write_text(render(results, baseline) + (f"\n{kept}\n" if kept else ""))
         _log(f"wrote {args.out} in {time.monotonic() - started:.0f} s")
     return 0
 

@@ -19,7 +19,6 @@ period through ``/__scheduled``, as the local runtime's cron loop does.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import http.client
 import io
 import ipaddress
@@ -35,7 +34,11 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import IO
 
+from local_runtime.data_dir_lock import DataDirInUseError, DataDirLock
 from local_runtime.workerd import bundle, devconfig, toolchain
+from shared.api.links import require_public_base_url
+from shared.config import Settings
+from shared.errors import ConfigError
 from shared.logs import JsonLogger
 
 READY = re.compile(r"Ready on (http://\S+)")
@@ -136,19 +139,18 @@ class WorkerdRuntime:
         self.out = out or sys.stdout
         self.process: subprocess.Popen[str] | None = None
         self.url = ""
-        self._lock: IO[str] | None = None
+        self._lock: DataDirLock | None = None
         self._out_lock = threading.Lock()
 
     # --- start --------------------------------------------------------------------
 
     def _take_data_dir(self) -> None:
-        folder = self.data_dir / "workerd"
-        folder.mkdir(parents=True, exist_ok=True)
-        self._lock = open(folder / "lock", "w")  # noqa: SIM115 - held for the process's life
+        """One runtime per data dir, whichever runtime: the same lock as the local runtime's."""
+        self.data_dir.mkdir(parents=True, exist_ok=True)
         try:
-            fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise WorkerdError(f"another tts-pipeline dev is running on {self.data_dir}") from None
+            self._lock = DataDirLock.acquire(self.data_dir)
+        except DataDirInUseError as exc:
+            raise WorkerdError(str(exc)) from None
 
     def command(self, tools: toolchain.Toolchain, configs: list[Path], port: int) -> list[str]:
         args = [str(tools.node), str(tools.wrangler), "dev"]
@@ -166,6 +168,10 @@ class WorkerdRuntime:
     def start(self, timeout: float = 240.0) -> str:
         if not is_loopback(self.host) and not self.env.get("API_TOKENS"):
             raise WorkerdError(f"API_TOKENS must be set to serve on {self.host}: only loopback may run without tokens")
+        try:
+            require_public_base_url(Settings.from_env(self.env), self.host)
+        except ConfigError as exc:
+            raise WorkerdError(str(exc)) from None
         self._take_data_dir()
         tools, wrapper = prepare()
         configs = devconfig.write_run_configs(
@@ -275,7 +281,7 @@ class WorkerdRuntime:
                 process.kill()
                 process.wait(grace)
         if self._lock is not None:
-            self._lock.close()
+            self._lock.release()
             self._lock = None
 
 

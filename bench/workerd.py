@@ -1,0 +1,359 @@
+"""``python -m bench.workerd``: the pipeline on workerd (``tts-pipeline dev --runtime workerd``), measured.
+
+Writes its section of docs/benchmarks.md (between the ``workerd`` markers;
+``python -m bench`` keeps it when it rewrites the rest):
+
+- start to first answer: wrangler start -> "Ready" -> the api's first reply
+  (Python loads on the first request), without and with a saved Python
+  memory snapshot of the api Worker (workerd's ``--python-save-snapshot`` /
+  ``--python-load-snapshot``, measured on the api Worker alone, since one
+  workerd process takes one snapshot file);
+- per-request latency of submit, status and audio (p50, p99), sequential;
+- submit-to-completed of a lone short job with the deployed batch window (1 s);
+- the consumer's throughput over ``--jobs`` tone jobs submitted by 8 clients.
+
+Every number comes from one run on this machine; none is a test assertion.
+``--smoke`` makes every phase tiny (seconds, for a check that the script runs).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from http.client import HTTPConnection
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+DOC = ROOT / "docs" / "benchmarks.md"
+BEGIN, END = "<!-- workerd:begin -->", "<!-- workerd:end -->"
+BENCH_ENV = {"CRON_INTERVAL_SECONDS": "0", "JOB_RATE_LIMIT": "0", "MAX_JOBS_IN_FLIGHT": "0"}
+
+
+class Server:
+    """``tts-pipeline dev --runtime workerd`` as a process; logs to a file."""
+
+    def __init__(self, data_dir: Path, env: dict[str, str] | None = None) -> None:
+        self.data_dir = data_dir
+        self.env = {**os.environ, **BENCH_ENV, **(env or {})}
+        self.port = 0
+        self.process: subprocess.Popen[bytes] | None = None
+        self.log = data_dir / "runtime.log"
+
+    def start(self, timeout: float = 300.0) -> dict[str, float]:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        t0 = time.monotonic()
+        with open(self.log, "wb") as out:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "local_runtime.cli", "dev", "--runtime", "workerd", "--port", "0",
+                 "--data-dir", str(self.data_dir)],
+                stdout=out, stderr=subprocess.STDOUT, env=self.env, cwd=ROOT, start_new_session=True,
+            )
+        ready = started = None
+        while time.monotonic() - t0 < timeout:
+            text = self.log.read_text(errors="replace")
+            if ready is None and "Ready on" in text:
+                ready = time.monotonic() - t0
+            for line in text.splitlines():
+                if '"event":"started"' in line:
+                    started = time.monotonic() - t0
+                    self.port = int(json.loads(line)["url"].rsplit(":", 1)[1])
+                    return {"ready": ready or started, "first_answer": started}
+            if self.process.poll() is not None:
+                raise RuntimeError(f"workerd runtime exited:\n{text[-2000:]}")
+            time.sleep(0.05)
+        raise RuntimeError("workerd runtime did not start in time")
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(30)
+            self.process = None
+
+
+class Client:
+    def __init__(self, port: int) -> None:
+        self.conn = HTTPConnection("127.0.0.1", port, timeout=60)
+
+    def call(self, method: str, path: str, body: Any = None) -> tuple[int, bytes]:
+        headers = {"Content-Type": "application/json"} if body is not None else {}
+        self.conn.request(method, path, body=json.dumps(body).encode() if body is not None else None, headers=headers)
+        response = self.conn.getresponse()
+        return response.status, response.read()
+
+    def submit(self, text: str) -> str:
+        status, body = self.call("POST", "/v1/jobs", {"text": text, "model": "tone"})
+        assert status == 202, body
+        return str(json.loads(body)["jobId"])
+
+    def status(self, job_id: str) -> str:
+        return str(json.loads(self.call("GET", f"/v1/jobs/{job_id}")[1])["status"])
+
+    def wait(self, job_id: str, timeout: float = 120.0, poll: float = 0.02) -> float:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.status(job_id) in ("completed", "failed"):
+                return time.monotonic()
+            time.sleep(poll)
+        raise RuntimeError(f"job {job_id} did not finish")
+
+
+def timed(fn: Callable[[], Any], n: int) -> list[float]:
+    out = []
+    for _ in range(n):
+        t = time.perf_counter()
+        fn()
+        out.append((time.perf_counter() - t) * 1000)
+    return out
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+
+
+# --- phases ----------------------------------------------------------------------
+
+
+def start_times(work: Path, repeats: int) -> list[dict[str, float]]:
+    """The three Workers, each start on a fresh data dir (bundles and the Pyodide bundle already built)."""
+    runs = []
+    for i in range(repeats):
+        server = Server(work / f"start-{i}")
+        try:
+            runs.append(server.start())
+        finally:
+            server.stop()
+    return runs
+
+
+def snapshot_times(work: Path) -> dict[str, Any]:
+    """The api Worker alone through tools/wrangler, first without then with a saved snapshot."""
+    snap_dir = work / "snapshot"
+    snap_dir.mkdir(parents=True, exist_ok=True)
+    out: dict[str, Any] = {}
+    for label, flags in (
+        ("save", f"--python-save-snapshot --python-snapshot-dir={snap_dir}"),
+        ("load", None),
+    ):
+        if flags is None:
+            files = sorted(p for p in snap_dir.iterdir() if p.is_file())
+            if not files:
+                out["error"] = "no snapshot file was written"
+                return out
+            out["snapshot_file"] = f"{files[0].name} ({files[0].stat().st_size / 1e6:.1f} MB)"
+            flags = f"--python-load-snapshot={files[0].name} --python-snapshot-dir={snap_dir}"
+        out[label] = _api_alone(work / f"snap-{label}", flags)
+    return out
+
+
+def _api_alone(data_dir: Path, flags: str) -> dict[str, float]:
+    from local_runtime.workerd.runner import free_port
+
+    data_dir.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    env = {**os.environ, **BENCH_ENV, "TTS_WORKERD_SERVE_FLAGS": flags, "ALLOW_ANONYMOUS": "true"}
+    log = data_dir / "wrangler.log"
+    t0 = time.monotonic()
+    with open(log, "wb") as out:
+        process = subprocess.Popen(
+            [str(ROOT / "tools" / "wrangler"), "dev", "-c", str(ROOT / ".cache/workerd/dev/api/wrangler.json"),
+             "--port", str(port), "--persist-to", str(data_dir / "state"), "--inspector-port", str(free_port()),
+             "--show-interactive-dev-session=false"],
+            stdout=out, stderr=subprocess.STDOUT, env=env, cwd=ROOT, start_new_session=True,
+        )
+    try:
+        ready = None
+        while time.monotonic() - t0 < 300:
+            if ready is None and "Ready on" in log.read_text(errors="replace"):
+                ready = time.monotonic() - t0
+            if ready is not None:
+                try:
+                    conn = HTTPConnection("127.0.0.1", port, timeout=120)
+                    conn.request("GET", "/healthz")
+                    conn.getresponse().read()
+                    return {"ready": ready, "first_answer": time.monotonic() - t0}
+                except OSError:
+                    pass
+            if process.poll() is not None:
+                raise RuntimeError(log.read_text(errors="replace")[-2000:])
+            time.sleep(0.05)
+        raise RuntimeError("api Worker did not answer")
+    finally:
+        os.killpg(process.pid, 15)
+        process.wait(30)
+
+
+def latencies(port: int, n: int) -> dict[str, list[float]]:
+    client = Client(port)
+    ids: list[str] = []
+    submit = timed(lambda: ids.append(client.submit("Latency probe.")), n)
+    client.wait(ids[-1])
+    status = timed(lambda: client.status(ids[0]), n)
+    audio = timed(lambda: client.call("GET", f"/v1/jobs/{ids[0]}/audio"), n)
+    return {"submit": submit, "status": status, "audio": audio}
+
+
+def lone_jobs(port: int, n: int) -> list[float]:
+    client = Client(port)
+    out = []
+    for _ in range(n):
+        t = time.monotonic()
+        job = client.submit("A lone short job.")
+        out.append((client.wait(job, poll=0.01) - t) * 1000)
+        time.sleep(0.2)
+    return out
+
+
+def throughput(port: int, jobs: int, clients: int = 8) -> dict[str, float]:
+    ids: list[str] = []
+    lock = threading.Lock()
+
+    def submitter(count: int) -> None:
+        client = Client(port)
+        for i in range(count):
+            job = client.submit(f"Throughput job {i}.")
+            with lock:
+                ids.append(job)
+
+    t0 = time.monotonic()
+    with ThreadPoolExecutor(clients) as pool:
+        for share in [jobs // clients + (1 if i < jobs % clients else 0) for i in range(clients)]:
+            pool.submit(submitter, share)
+    submitted = time.monotonic() - t0
+    client = Client(port)
+    last = max(client.wait(job, timeout=900, poll=0.05) for job in ids)
+    elapsed = last - t0
+    return {"jobs": len(ids), "submitted_s": submitted, "elapsed_s": elapsed, "jobs_per_s": len(ids) / elapsed}
+
+
+# --- report ----------------------------------------------------------------------
+
+
+def render(results: dict[str, Any], command: str) -> str:
+    lat = results["latency"]
+    rows = "\n".join(
+        f"| {name} | {len(v)} | {pct(v, 0.5):.1f} | {pct(v, 0.99):.1f} | {max(v):.1f} |" for name, v in lat.items()
+    )
+    starts = results["starts"]
+    start_rows = "\n".join(
+        f"| three Workers, no snapshot, run {i + 1} | {s['ready']:.1f} | {s['first_answer']:.1f} |"
+        for i, s in enumerate(starts)
+    )
+    snap = results.get("snapshot", {})
+    if "load" in snap:
+        start_rows += (
+            f"\n| api Worker alone, saving a snapshot | {snap['save']['ready']:.1f} | {snap['save']['first_answer']:.1f} |"
+            f"\n| api Worker alone, from the snapshot | {snap['load']['ready']:.1f} | {snap['load']['first_answer']:.1f} |"
+        )
+    elif snap:
+        start_rows += f"\n| api Worker alone with a snapshot | n/a | {snap.get('error', 'not measured')} |"
+    lone = results["lone"]
+    tp = results["throughput"]
+    return f"""{BEGIN}
+## On workerd (Cloudflare's runtime, through wrangler dev)
+
+Produced by `{command}` on {results['date']} ({results['machine']}). The three
+Workers in one `wrangler dev` (wrangler {results['wrangler']}, workerd {results['workerd']}, Pyodide
+{results['pyodide']}) with Miniflare's Durable Objects, R2 and Queues, started by
+`tts-pipeline dev --runtime workerd`; the client is this script over loopback.
+One run, not an assertion; the local runtime's tables above are a different
+runtime and are not comparable row by row.
+
+### Start to first answer (seconds from the command)
+
+| start | wrangler "Ready" | api's first answer |
+| --- | ---: | ---: |
+{start_rows}
+
+Python loads after "Ready", on the first request.{' Snapshot: ' + snap['snapshot_file'] + '.' if 'snapshot_file' in snap else ''}
+
+### Per-request latency (ms, one client, sequential)
+
+| request | n | p50 | p99 | max |
+| --- | ---: | ---: | ---: | ---: |
+{rows}
+
+### A lone short job, submit to completed (ms)
+
+{len(lone)} jobs one after another, polled every 10 ms: p50 {pct(lone, 0.5):.0f}, max {max(lone):.0f}.
+Most of it is the consumer's batch window (`max_batch_timeout = 1` in
+workers/synth_consumer/wrangler.toml): a lone message waits for a fuller batch.
+
+### Consumer throughput
+
+{tp['jobs']} tone jobs submitted by 8 clients in {tp['submitted_s']:.1f} s; all completed
+{tp['elapsed_s']:.1f} s after the first submit: **{tp['jobs_per_s']:.1f} jobs/s** (batches of 10,
+one consumer isolate).
+{END}"""
+
+
+def write_section(section: str, doc: Path = DOC) -> None:
+    text = doc.read_text() if doc.exists() else "# Benchmarks\n"
+    if BEGIN in text and END in text:
+        head, rest = text.split(BEGIN, 1)
+        text = head + section + rest.split(END, 1)[1]
+    else:
+        text = text.rstrip("\n") + "\n\n" + section + "\n"
+    doc.write_text(text)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--jobs", type=int, default=1000)
+    parser.add_argument("--requests", type=int, default=300)
+    parser.add_argument("--lone", type=int, default=20)
+    parser.add_argument("--starts", type=int, default=2)
+    parser.add_argument("--no-snapshot", action="store_true", help="skip the snapshot measurement")
+    parser.add_argument("--smoke", action="store_true", help="tiny counts; print the section, write nothing")
+    parser.add_argument("--out", type=Path, default=DOC)
+    args = parser.parse_args(argv)
+    if args.smoke:
+        args.jobs, args.requests, args.lone, args.starts, args.no_snapshot = 20, 10, 2, 1, True
+    from local_runtime.workerd import runner, toolchain
+
+    tools, _ = runner.prepare(progress=True)
+    subprocess.run([str(ROOT / "tools" / "wrangler"), "--version"], check=True, capture_output=True)
+    work = Path(tempfile.mkdtemp(prefix="bench-workerd-"))
+    try:
+        results: dict[str, Any] = {
+            "date": time.strftime("%Y-%m-%d"),
+            "machine": f"{os.cpu_count()} cores, {platform.python_implementation()} {platform.python_version()}",
+            "wrangler": toolchain.WRANGLER_VERSION, "workerd": toolchain.WORKERD_VERSION,
+            "pyodide": toolchain.PYODIDE_VERSION,
+        }
+        results["starts"] = start_times(work, args.starts)
+        if not args.no_snapshot:
+            results["snapshot"] = snapshot_times(work)
+        server = Server(work / "main")
+        server.start()
+        try:
+            results["latency"] = latencies(server.port, args.requests)
+            results["lone"] = lone_jobs(server.port, args.lone)
+            results["throughput"] = throughput(server.port, args.jobs)
+        finally:
+            server.stop()
+        command = "python -m bench.workerd" + (" --smoke" if args.smoke else "")
+        section = render(results, command)
+        if args.smoke:
+            print(section)
+        else:
+            write_section(section, args.out)
+            print(f"wrote the workerd section of {args.out}")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
