@@ -111,15 +111,19 @@ def census(data_dir: Path, kill: Kill) -> None:
     kill.completed_unacked = sorted({j for j in unacked if jobs.get(j) == "completed"})
 
 
-def wait_until_working(data_dir: Path, timeout: float = 5.0) -> None:
-    """Until a job is claimed, read from the shards' SQLite files (the API cannot answer
-    while a tone synthesis holds the event loop)."""
+def wait_until_working(data_dir: Path, ids: list[str], timeout: float = 5.0) -> None:
+    """Until one of this wave's jobs is claimed, read from the shards' SQLite files (the API
+    cannot answer while a tone synthesis holds the event loop). Only this wave's: a job
+    redelivered after the last restart would otherwise take every kill (four claims of one
+    job killed each time fail it, by design: see REAPER_MAX_ATTEMPTS in docs/reaper.md)."""
+    marks = ", ".join("?" for _ in ids)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         for shard in (data_dir / "do").rglob("*.sqlite"):
             with closing(sqlite3.connect(f"file:{shard}?mode=ro", uri=True, timeout=1)) as db:
                 try:
-                    if db.execute("SELECT 1 FROM jobs WHERE status = 'processing' LIMIT 1").fetchone():
+                    query = f"SELECT 1 FROM jobs WHERE status = 'processing' AND job_id IN ({marks}) LIMIT 1"
+                    if db.execute(query, ids).fetchone():
                         return
                 except sqlite3.OperationalError:
                     pass  # busy or not created yet
@@ -147,7 +151,7 @@ def run(data_dir: Path, runtime: str) -> CrashRun:
         accepted.extend(ids)
         if wave == KILLS:
             break
-        wait_until_working(data_dir)
+        wait_until_working(data_dir, ids)
         time.sleep(rng.uniform(0.0, 0.3))  # a random moment in the wave's work
         kill = Kill(at=time.time(), restarted=0.0)
         current.kill()
