@@ -20,6 +20,10 @@ async def to_http_request(js_request: Any, max_body_bytes: int | None = None) ->
     method = str(raw.method)
     declared = next((v for k, v in headers if k.lower() == "content-length"), "")
     if max_body_bytes is not None and declared.isdigit() and int(declared) > max_body_bytes:
+        # Say we will not read it: a body left pending under an early answer
+        # broke the connection in workerd ("Network connection lost", a 500).
+        if raw.body is not None:
+            await raw.body.cancel()
         raise body_too_large(max_body_bytes)
     body = b"" if method in ("GET", "HEAD") else await array_buffer_to_bytes(raw.arrayBuffer())
     target = url.path + (f"?{url.query}" if url.query else "")

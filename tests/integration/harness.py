@@ -7,6 +7,7 @@ workerd). Both print the same JSON ``started`` line and serve the same API.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -50,14 +51,20 @@ class Pipeline:
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
             start_new_session=True,  # kill() takes wrangler and workerd with it
         )
-        deadline = time.monotonic() + timeout
-        assert self.process.stdout is not None
+        try:
+            return self._wait_started(time.monotonic() + timeout)
+        except BaseException:
+            self.kill()  # never leave a half-started runtime (and its wrangler) behind
+            raise
+
+    def _wait_started(self, deadline: float) -> Pipeline:
+        assert self.process is not None and self.process.stdout is not None
         while time.monotonic() < deadline:
             line = self.process.stdout.readline()
             if not line:
                 raise RuntimeError(f"runtime exited: {''.join(self.log_lines)}")
             self.log_lines.append(line)
-            if '"event":"started"' in line:
+            if line.startswith("{") and '"event":"started"' in line:
                 self.port = int(json.loads(line)["url"].rsplit(":", 1)[1])
                 # Keep draining its logs: a full pipe would block the server.
                 threading.Thread(target=self._drain, args=(self.process.stdout,), daemon=True).start()
@@ -83,7 +90,8 @@ class Pipeline:
     def kill(self) -> None:
         """kill -9 of the runtime and everything it started: no cleanup, no flush."""
         if self.process is not None:
-            os.killpg(self.process.pid, signal.SIGKILL)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait(10)
             self.process = None
 
