@@ -43,6 +43,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from packaging.markers import InvalidMarker, Marker, UndefinedComparison, UndefinedEnvironmentName
+
 REPO = Path(__file__).resolve().parent.parent
 WORKERS_DIR = REPO / "workers"
 WHEEL_DIR = REPO / ".cache" / "pyodide-wheels"
@@ -131,36 +133,19 @@ PYODIDE_MARKERS = {
     "os_name": "posix",
     "implementation_name": "cpython",
     "platform_python_implementation": "CPython",
+    "implementation_version": "3.14.0",
+    "platform_release": "",
+    "platform_version": "",
     "extra": "",  # extras are never installed
 }
-_COMPARISON = re.compile(r"""(\w+)\s*(<=|>=|==|!=|<|>|not in|in)\s*(['"])(.*?)\3""")
 
 
 def marker_holds(marker: str) -> bool:
-    """Evaluates a PEP 508 environment marker for Pyodide (comparisons, and, or, parentheses)."""
-
-    def compare(match: re.Match[str]) -> str:
-        name, op, _, value = match.groups()
-        have = PYODIDE_MARKERS.get(name, "")
-        if name.endswith("version") and op not in ("in", "not in"):
-            left, right = _version(have), _version(value)
-        else:
-            left, right = have, value  # type: ignore[assignment]
-        result = {
-            "<": left < right, "<=": left <= right, ">": left > right, ">=": left >= right,
-            "==": left == right, "!=": left != right,
-            "in": str(left) in str(right), "not in": str(left) not in str(right),
-        }[op]
-        return " True " if result else " False "
-
-    expression = _COMPARISON.sub(compare, marker)
-    if not re.fullmatch(r"[\s()]*((True|False|and|or|not)[\s()]*)*", expression):
-        raise VendorError(f"cannot evaluate the marker {marker!r}")
-    return bool(eval(expression, {"__builtins__": {}}, {}))  # noqa: S307 - only True/False/and/or/not left
-
-
-def _version(text: str) -> tuple[int, ...]:
-    return tuple(int(p) for p in re.findall(r"\d+", text))
+    """Evaluates a PEP 508 environment marker as Pyodide would (``packaging``'s evaluator)."""
+    try:
+        return Marker(marker).evaluate(dict(PYODIDE_MARKERS))
+    except (InvalidMarker, UndefinedComparison, UndefinedEnvironmentName) as exc:
+        raise VendorError(f"cannot evaluate the marker {marker!r}") from exc
 
 
 def resolve_wheels(dependencies: Iterable[str], pins: dict[str, Pin], wheel_dir: Path = WHEEL_DIR) -> list[Path]:

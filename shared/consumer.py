@@ -283,10 +283,7 @@ async def process_dead_letters(messages: Sequence[IncomingMessage], deps: Consum
         except ValidationError:
             deps.log.error("poison_dead_letter", messageId=message.id)
             continue
-        try:
-            record = await deps.jobs.get(command.jobId)
-        except JobNotFoundError:
-            continue
+        record = await deps.jobs.get(command.jobId)  # None when deleted
         if record is None or record.status.is_terminal:
             await _announce(deps, record, message)  # a DLQ message is acked either way
             continue

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from shared.errors import IllegalTransitionError, JobNotFoundError, LeaseHeldError
-from shared.jobs.leases import ReaperStateStore
+from shared.jobs.reaper_state import ReaperStateStore
 from shared.jobs.migrations import add_missing_columns
 from shared.jobs.state import can_transition
 from shared.models import JobRecord, JobStatus

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from shared.jobs.leases import ReaperStateStore
+from shared.jobs.reaper_state import ReaperStateStore
 from tests.fakes import MemorySql
 
 
