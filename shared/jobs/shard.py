@@ -12,96 +12,11 @@ from typing import Any
 
 from shared.errors import IllegalTransitionError, JobNotFoundError, LeaseHeldError
 from shared.jobs.reaper_state import ReaperStateStore
-from shared.jobs.migrations import add_missing_columns
+from shared.jobs.schema import COLUMNS, SCHEMA, create_schema, migrate_schema, schema_columns  # noqa: F401 - the schema's names, re-exported
 from shared.jobs.state import can_transition
 from shared.models import JobRecord, JobStatus
 from shared.ports import Clock, SqlPort
 
-SCHEMA = (
-    """CREATE TABLE IF NOT EXISTS jobs (
-        job_id TEXT PRIMARY KEY,
-        tenant TEXT NOT NULL,
-        status TEXT NOT NULL,
-        text TEXT NOT NULL,
-        model TEXT NOT NULL,
-        voice_id TEXT,
-        format TEXT NOT NULL,
-        created_at REAL NOT NULL,
-        updated_at REAL NOT NULL,
-        started_at REAL,
-        completed_at REAL,
-        expires_at REAL,
-        ttl_seconds INTEGER NOT NULL,
-        attempts INTEGER NOT NULL DEFAULT 0,
-        lease_until REAL,
-        characters INTEGER NOT NULL DEFAULT 0,
-        error TEXT,
-        audio_key TEXT,
-        mime_type TEXT,
-        size_bytes INTEGER,
-        etag TEXT,
-        sample_rate INTEGER,
-        speed REAL,
-        instructions TEXT,
-        progress_done INTEGER NOT NULL DEFAULT 0,
-        progress_total INTEGER NOT NULL DEFAULT 0,
-        idempotency_key TEXT,
-        request_hash TEXT,
-        deadline_at REAL,
-        webhook_url TEXT,
-        webhook_events TEXT,
-        webhook_status TEXT,
-        webhook_attempts INTEGER NOT NULL DEFAULT 0,
-        webhook_last_status INTEGER,
-        webhook_last_error TEXT,
-        webhook_last_attempt_at REAL,
-        lease_holder TEXT
-    )""",
-    # Indexes run after migrate_schema, so they may cover columns it adds.
-    "CREATE INDEX IF NOT EXISTS jobs_tenant_created ON jobs (tenant, created_at DESC, job_id DESC)",
-    # The reaper pages through these in (time, job_id) order; with job_id in the
-    # index no page sorts, even when thousands of jobs share one timestamp.
-    "CREATE INDEX IF NOT EXISTS jobs_expires_id ON jobs (expires_at, job_id) WHERE expires_at IS NOT NULL",
-    "CREATE INDEX IF NOT EXISTS jobs_status_updated_id ON jobs (status, updated_at, job_id)",
-    "DROP INDEX IF EXISTS jobs_expires",  # superseded by the two above
-    "DROP INDEX IF EXISTS jobs_status_updated",
-    # count_active runs on every submit: without it SQLite walks every job the tenant has
-    # (jobs_tenant_created), and Cloudflare bills each row scanned as a row read.
-    "CREATE INDEX IF NOT EXISTS jobs_tenant_active ON jobs (tenant) WHERE status IN ('queued', 'processing')",
-    "CREATE UNIQUE INDEX IF NOT EXISTS jobs_idempotency ON jobs (tenant, idempotency_key)"
-    " WHERE idempotency_key IS NOT NULL",
-)
-
-
-def schema_columns() -> list[tuple[str, str]]:
-    """(name, declaration) of every column SCHEMA's ``CREATE TABLE jobs`` declares."""
-    create = SCHEMA[0]
-    body = create[create.index("(") + 1 : create.rindex(")")]
-    columns = []
-    for line in body.split(","):
-        name, _, declaration = line.strip().partition(" ")
-        if name and name.upper() not in ("PRIMARY", "UNIQUE", "CHECK", "FOREIGN", "CONSTRAINT"):
-            columns.append((name, declaration.strip()))
-    return columns
-
-
-def migrate_schema(sql: SqlPort) -> list[str]:
-    """Add to an existing ``jobs`` table the columns SCHEMA declares and it lacks; returns their names.
-
-    A shard's SQLite outlives deploys: CREATE TABLE IF NOT EXISTS leaves an
-    older table as it was. SCHEMA stays the one source of truth; a column
-    added there must be one SQLite can add to a table with rows (nullable,
-    or NOT NULL with a constant DEFAULT). One PRAGMA when nothing is missing.
-    """
-    columns = schema_columns()
-    for name, declaration in columns:
-        if ("PRIMARY KEY" in declaration.upper() or "UNIQUE" in declaration.upper()) and name != "job_id":
-            raise ValueError(f"column {name!r} cannot be added to an existing table: {declaration}")
-    addable = [(n, d) for n, d in columns if n != "job_id"]
-    return add_missing_columns(sql, "jobs", addable)
-
-
-COLUMNS = tuple(JobRecord.model_fields)
 # Every column a record is built from (``lease_holder`` stays inside the shard).
 ALL = ", ".join(COLUMNS)
 # Everything but the text, for queries that return many rows (the text can be
@@ -122,10 +37,7 @@ class JobShard:
     def __init__(self, sql: SqlPort, clock: Clock) -> None:
         self._sql = sql
         self._clock = clock
-        self._sql.exec(SCHEMA[0])
-        migrate_schema(self._sql)
-        for statement in SCHEMA[1:]:
-            self._sql.exec(statement)
+        create_schema(sql)
         self.reaper_state = ReaperStateStore(sql)
 
     # --- reads --------------------------------------------------------------
