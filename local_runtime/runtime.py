@@ -234,6 +234,7 @@ class LocalRuntime:
             dataDir=str(self.data_dir),
             auth="tokens" if self.settings.api_tokens else "none (loopback only: anyone on this machine can call it)",
             models=[m for m in self.catalogue.ids() if self.catalogue.is_available(m)],
+            defaultModel=self.catalogue.default_model,
         )
 
     async def _cron(self) -> None:

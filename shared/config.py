@@ -199,7 +199,7 @@ def _words(env: Mapping[str, Any], name: str, default: tuple[str, ...]) -> tuple
 @dataclass(frozen=True)
 class Settings:
     shard_count: int = 4
-    default_model: str = "tone"
+    default_model: str = ""  # "": the best model this runtime can run (Catalogue.default_model)
     job_ttl_seconds: int = 86_400
     max_ttl_seconds: int = 30 * 86_400
     orphan_grace_seconds: int = 3_600
@@ -261,7 +261,7 @@ class Settings:
     def from_env(cls, env: Mapping[str, Any]) -> Settings:
         return cls(
             shard_count=_int(env, "SHARD_COUNT", 4, minimum=1),
-            default_model=_get(env, "DEFAULT_MODEL", "tone") or "tone",
+            default_model=_get(env, "DEFAULT_MODEL", "") or "",
             job_ttl_seconds=_int(env, "JOB_TTL_SECONDS", 86_400, minimum=1),
             max_ttl_seconds=_int(env, "MAX_TTL_SECONDS", 30 * 86_400, minimum=1),
             orphan_grace_seconds=_int(env, "ORPHAN_GRACE_SECONDS", 3_600),

@@ -43,6 +43,9 @@ class CataloguePort(Protocol):
 
     def public_models(self) -> list[dict[str, Any]]: ...
 
+    @property
+    def default_model(self) -> str | None: ...
+
 
 @dataclass
 class ApiDeps:
@@ -98,7 +101,8 @@ class ApiApp:
 
     async def _models(self, request: HttpRequest) -> HttpResponse:
         # Only the models whose provider is configured here (shared.synthesis.providers).
-        return HttpResponse.json(200, {"models": self.deps.catalogue.public_models()})
+        catalogue = self.deps.catalogue
+        return HttpResponse.json(200, {"defaultModel": catalogue.default_model, "models": catalogue.public_models()})
 
     async def _openapi(self, request: HttpRequest) -> HttpResponse:
         return HttpResponse.json(200, openapi_document())

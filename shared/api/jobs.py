@@ -20,7 +20,7 @@ from shared.api.views import decode_cursor, encode_cursor, job_path, job_view
 from shared.errors import IllegalTransitionError, JobNotFoundError
 from shared.http import HttpRequest, HttpResponse
 from shared.models import JOB_ID_PATTERN, CreateJobRequest, JobList, JobRecord, JobStatus, LegacyResult, SynthesizeJob
-from shared.synthesis.errors import CatalogueError
+from shared.synthesis.errors import CatalogueError, TextTooLongError
 
 if TYPE_CHECKING:
     from shared.api.app import ApiDeps
@@ -95,12 +95,14 @@ async def create_job(request: HttpRequest, deps: ApiDeps, tenant: str) -> HttpRe
         raise ApiError(
             422,
             "text_too_long",
-            f"text: {len(body.text)} characters is over the limit of {settings.max_text_chars}",
+            f"text: {len(body.text):,} characters are over the limit of {settings.max_text_chars:,} (MAX_TEXT_CHARS);"
+            " split the text into several jobs",
             field="text",
+            extra={"maxChars": settings.max_text_chars},
         )
     try:
         resolved = deps.catalogue.validate(
-            body.model or settings.default_model,
+            body.model,  # None: the catalogue's default (DEFAULT_MODEL, else the best available here)
             body.voice_id,
             body.format,
             sample_rate=body.sample_rate,
@@ -109,8 +111,12 @@ async def create_job(request: HttpRequest, deps: ApiDeps, tenant: str) -> HttpRe
             instructions=body.instructions,
             require_provider=True,
         )
+    except TextTooLongError as exc:
+        raise ApiError(422, "text_too_long", str(exc), field="text", extra={"maxChars": exc.limit}) from exc
     except CatalogueError as exc:
-        raise ApiError(422, "validation_error", str(exc), field=exc.field, extra={"allowed": list(exc.allowed)}) from exc
+        # "allowed" only when there is a choice to offer (the models, voices, formats usable here).
+        extra = {"allowed": list(exc.allowed)} if exc.allowed else None
+        raise ApiError(422, "validation_error", str(exc), field=exc.field, extra=extra) from exc
     trust.check_webhook(deps, body)
 
     scoped = fingerprint = None

@@ -172,7 +172,7 @@ def openapi_document() -> dict[str, Any]:
             },
             "/v1/models": {
                 "get": {
-                    "summary": "Models this deployment can use",
+                    "summary": "Models this deployment can use, and the default (`defaultModel`) a job without `model` gets",
                     "security": [],
                     "responses": {"200": {"description": "the catalogue", "content": {"application/json": {"schema": {"type": "object"}}}}},
                 }

@@ -44,6 +44,7 @@ from shared.synthesis.formats import JOINABLE_FORMATS, KNOWN_FORMATS, extension_
 from shared.synthesis.tone import ToneSynthesizer
 
 __all__ = [
+    "AUTO_DEFAULT_ORDER",
     "Catalogue",
     "ModelSpec",
     "ProviderRegistry",
@@ -55,6 +56,11 @@ __all__ = [
     "tone_spec",
     "espeak_spec",
 ]
+
+
+# The automatic default, best first: offline models only (a real voice where
+# the native library loads, the beeps everywhere).
+AUTO_DEFAULT_ORDER: tuple[str, ...] = ("espeak", "tone")
 
 
 class ModelSpec(BaseModel):
@@ -195,10 +201,14 @@ class Catalogue:
         try:
             return self._specs[model_id]
         except (KeyError, TypeError):
-            raise UnknownModelError(model_id, self.ids()) from None
+            raise UnknownModelError(model_id, self.available_ids()) from None
 
     def ids(self) -> list[str]:
         return list(self._specs)
+
+    def available_ids(self) -> list[str]:
+        """The models this runtime can run (their provider is registered): what errors offer."""
+        return [m for m in self._specs if self.is_available(m)]
 
     def models(self) -> list[ModelSpec]:
         return list(self._specs.values())
@@ -219,10 +229,24 @@ class Catalogue:
 
     @property
     def default_model(self) -> str | None:
-        """The configured default if it is in the catalogue, else the first model (None if empty)."""
-        if self._default_model in self._specs:
+        """The model a request without ``model`` gets.
+
+        The configured default (``DEFAULT_MODEL``) when this runtime can run
+        it; else the first of ``AUTO_DEFAULT_ORDER`` that it can run (espeak
+        where libespeak-ng loads, else tone); else the first runnable model;
+        else the first model (None if empty). Cloud models are never chosen
+        on their own: they bill per character, so they are a default only
+        when ``DEFAULT_MODEL`` names one.
+        """
+        if self._default_model and self.is_available(self._default_model):
             return self._default_model
-        return next(iter(self._specs), None)
+        for model_id in AUTO_DEFAULT_ORDER:
+            if self.is_available(model_id):
+                return model_id
+        runnable = [m for m in self._specs if self.is_available(m)]
+        if self._default_model in self._specs and not runnable:
+            return self._default_model
+        return next(iter(runnable or self._specs), None)
 
     # --- requests -------------------------------------------------------------
 
@@ -252,10 +276,10 @@ class Catalogue:
         """
         model_id = model if model is not None else self.default_model
         if model_id is None:
-            raise UnknownModelError(model, self.ids())
+            raise UnknownModelError(model, self.available_ids())
         spec = self.get(model_id)
         if require_provider and spec.provider not in self.registry:
-            raise ProviderUnavailableError(spec.id, spec.provider, self.registry.names())
+            raise ProviderUnavailableError(spec.id, spec.provider, self.available_ids())
         voice = voice if voice is not None else spec.default_voice
         if voice not in spec.voices:
             raise UnknownVoiceError(voice, spec.id, spec.voices)
@@ -311,7 +335,7 @@ class Catalogue:
         spec = self.get(model_id)
         synthesizer = self.registry.get(spec.provider)
         if synthesizer is None:
-            raise ProviderUnavailableError(spec.id, spec.provider, self.registry.names())
+            raise ProviderUnavailableError(spec.id, spec.provider, self.available_ids())
         return synthesizer
 
     def to_json_list(self) -> list[dict[str, Any]]:
@@ -325,10 +349,12 @@ class Catalogue:
         formats may allow fewer characters: the job's audio is capped in bytes).
         """
         out = []
+        default = self.default_model
         for spec in self._specs.values():
             if spec.provider not in self.registry:
                 continue
             data = spec.to_json_dict()
+            data["default"] = spec.id == default
             fmt = spec.default_format
             data["maxJobChars"] = self.max_job_chars(spec, fmt, spec.default_rate_for(fmt))
             data["maxAudioBytes"] = self.max_audio_bytes
@@ -390,7 +416,7 @@ def default_catalogue(
     espeak_available: bool,
     *,
     registry: ProviderRegistry | None = None,
-    default_model: str | None = "tone",
+    default_model: str | None = None,
     max_text_chars: int | None = None,
     max_audio_bytes: int | None = None,
 ) -> Catalogue:

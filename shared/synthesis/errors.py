@@ -47,7 +47,9 @@ class UnknownModelError(CatalogueError):
     def __init__(self, model: object, allowed: Iterable[str]) -> None:
         allowed = tuple(allowed)
         super().__init__(
-            f"model: unknown model {model!r}; allowed: {_listing(allowed)}", value=model, allowed=allowed
+            f"model: unknown model {model!r}; available here: {_listing(allowed) or 'none'}",
+            value=model,
+            allowed=allowed,
         )
 
 
@@ -105,8 +107,9 @@ class TextTooLongError(CatalogueError):
 
     def __init__(self, length: int, model: str, limit: int, detail: str = "") -> None:
         super().__init__(
-            f"text: {length} characters exceed the {limit}-character limit of model {model!r}"
-            + (f" {detail}" if detail else ""),
+            f"text: {length:,} characters are over the {limit:,}-character limit of model {model!r}"
+            + (f" {detail}" if detail else "")
+            + "; split the text into several jobs",
             value=length,
             allowed=(),
         )
@@ -119,13 +122,24 @@ class ProviderUnavailableError(CatalogueError):
 
     field = "model"
 
-    def __init__(self, model: str, provider: str, registered: Iterable[str]) -> None:
-        registered = tuple(registered)
+    # What makes each provider available (docs/providers.md).
+    HINTS = {
+        "espeak": "libespeak-ng, which only the local runtime has",
+        "workers-ai": "the AI binding, or CLOUDFLARE_ACCOUNT_ID and CLOUDFLARE_API_TOKEN",
+        "openai": "OPENAI_API_KEY (or OPENAI_BASE_URL of a compatible server)",
+        "elevenlabs": "ELEVENLABS_API_KEY",
+        "gemini": "GEMINI_API_KEY",
+    }
+
+    def __init__(self, model: str, provider: str, available: Iterable[str]) -> None:
+        available = tuple(available)
+        hint = self.HINTS.get(provider)
+        needs = f" (it needs {hint})" if hint else ""
         super().__init__(
-            f"model: provider {provider!r} of model {model!r} is not available here; "
-            f"registered providers: {_listing(registered)}",
+            f"model: {model!r} (provider {provider!r}) is not configured here{needs}; "
+            f"available here: {_listing(available) or 'none'}",
             value=model,
-            allowed=registered,
+            allowed=available,
         )
         self.model = model
         self.provider = provider

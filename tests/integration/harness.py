@@ -42,7 +42,9 @@ class Pipeline:
     runtime: str = "local"
 
     def start(self, timeout: float | None = None) -> Pipeline:
-        env = {**os.environ, "CRON_INTERVAL_SECONDS": "0", **self.env}
+        # Suites submit without a model and expect tone's speed and limits; the
+        # automatic default (espeak here) is tested with DEFAULT_MODEL="".
+        env = {"DEFAULT_MODEL": "tone", **os.environ, "CRON_INTERVAL_SECONDS": "0", **self.env}
         extra = ["--runtime", self.runtime] if self.runtime != "local" else []
         timeout = timeout or (20.0 if self.runtime == "local" else 240.0)
         self.process = subprocess.Popen(

@@ -73,7 +73,23 @@ async def test_a_model_whose_provider_is_not_configured_is_refused() -> None:
     api, _ = app()
     reply = await call(api, "POST", "/v1/jobs", {"text": "hi", "model": "openai/tts-1"})
     assert reply.status == 422 and data(reply)["error"]["field"] == "model"
-    assert "not available here" in data(reply)["error"]["message"]
+    error = data(reply)["error"]
+    assert "is not configured here (it needs OPENAI_API_KEY" in error["message"]
+    assert error["allowed"] == ["tone"]  # only what this deployment can run
+
+
+async def test_unknown_model_lists_only_models_usable_here() -> None:
+    api, _ = app()
+    error = data(await call(api, "POST", "/v1/jobs", {"text": "hi", "model": "nope"}))["error"]
+    assert error["allowed"] == ["tone"] and error["message"].endswith("available here: 'tone'")
+
+
+async def test_models_names_the_default_and_a_job_without_model_gets_it() -> None:
+    api, _ = app()
+    body = data(await call(api, "GET", "/v1/models"))
+    assert body["defaultModel"] == "tone" and [m["default"] for m in body["models"]] == [True]
+    reply = await call(api, "POST", "/v1/jobs", {"text": "hi"})
+    assert reply.status == 202 and data(reply)["model"] == "tone"
 
 
 async def test_sample_rate_speed_and_instructions_are_stored_and_shown() -> None:
@@ -114,8 +130,9 @@ async def test_text_over_the_models_audio_cap_is_422_naming_text() -> None:
     assert ok.status == 202  # 11,111 x 2,880 bytes of 24 kHz WAV: just under 32 MB
     reply = await call(api, "POST", "/v1/jobs", {"text": "x" * 11_112, "model": "tone"})
     error = data(reply)["error"]
-    assert reply.status == 422 and error["field"] == "text"
-    assert "11111-character limit" in error["message"] and "at most 32 MB" in error["message"]
+    assert reply.status == 422 and error["field"] == "text" and error["code"] == "text_too_long"
+    assert "11,111-character limit" in error["message"] and "at most 32 MB" in error["message"]
+    assert error["maxChars"] == 11_111 and "allowed" not in error  # no empty "allowed": []
     # a lower rate makes room for more text
     assert (await call(api, "POST", "/v1/jobs", {"text": "x" * 15_000, "model": "tone", "sampleRate": 16000})).status == 202
 

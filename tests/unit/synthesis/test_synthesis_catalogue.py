@@ -21,9 +21,12 @@ from shared.synthesis import (
     UnsupportedFormatError,
     UnsupportedSampleRateError,
     default_catalogue,
+    default_registry,
+    espeak_spec,
     extension_for,
     mime_type_for,
     parse_wav,
+    tone_spec,
 )
 
 
@@ -61,7 +64,7 @@ def test_default_catalogue_with_and_without_espeak() -> None:
     assert default_catalogue(espeak_available=False).ids() == ["tone"]
     cat = default_catalogue(espeak_available=True)
     assert cat.ids() == ["tone", "espeak"]
-    assert cat.default_model == "tone"
+    assert cat.default_model == "espeak"  # the best model this runtime can run
     assert isinstance(cat.synthesizer_for("tone"), ToneSynthesizer)
     assert isinstance(cat.synthesizer_for("espeak"), EspeakSynthesizer)
     espeak = cat.get("espeak")
@@ -71,8 +74,10 @@ def test_default_catalogue_with_and_without_espeak() -> None:
 def test_validate_fills_defaults() -> None:
     cat = default_catalogue(espeak_available=True)
     resolved = cat.validate(None, None, None)
-    assert resolved.spec.id == "tone"
-    assert (resolved.voice, resolved.format, resolved.sample_rate) == ("default", "wav", 24000)
+    assert resolved.spec.id == "espeak"  # the automatic default: espeak, which this catalogue can run
+    assert (resolved.voice, resolved.format, resolved.sample_rate) == ("en-us", "wav", 22050)
+    tone = default_catalogue(espeak_available=True, default_model="tone").validate(None, None, None)
+    assert (tone.spec.id, tone.voice, tone.format, tone.sample_rate) == ("tone", "default", "wav", 24000)
     spec, voice, fmt, rate = cat.validate("espeak", "de", "pcm")
     assert (spec.id, voice, fmt, rate) == ("espeak", "de", "pcm", 22050)
     assert cat.validate("tone", "low", "pcm", sample_rate=8000).mime_type == "audio/pcm;rate=8000;channels=1"
@@ -87,7 +92,7 @@ def test_validate_fills_defaults() -> None:
         (("espeak", "klingon"), {}, UnknownVoiceError, "voiceId", ["'en-us'", "'de'"]),
         (("tone", None, "mp3"), {}, UnsupportedFormatError, "format", ["'mp3'", "'wav'", "'pcm'"]),
         (("tone",), {"sample_rate": 48000}, UnsupportedSampleRateError, "sampleRate", ["48000", "24000", "44100"]),
-        (("tone",), {"text": "x" * 20_001}, TextTooLongError, "text", ["20001", "20000"]),
+        (("tone",), {"text": "x" * 20_001}, TextTooLongError, "text", ["20,001", "20,000"]),
     ],
 )
 def test_validation_errors_name_the_field(args, kwargs, error, field, mentions) -> None:  # type: ignore[no-untyped-def]
@@ -116,7 +121,7 @@ def test_allowed_values_are_exposed() -> None:
 
 def test_espeak_unknown_when_not_available() -> None:
     cat = default_catalogue(espeak_available=False)
-    with pytest.raises(UnknownModelError, match="allowed: 'tone'$"):
+    with pytest.raises(UnknownModelError, match="available here: 'tone'$"):
         cat.validate("espeak")
 
 
@@ -164,8 +169,39 @@ def test_default_model_falls_back_to_first() -> None:
     cat = Catalogue([cloud_spec()], default_model="tone")
     assert cat.default_model == "fake/tts-1"
     assert Catalogue().default_model is None
-    with pytest.raises(UnknownModelError, match="allowed: $"):
+    with pytest.raises(UnknownModelError, match="available here: none$"):
         Catalogue().validate(None)
+
+
+def test_default_model_is_the_best_one_this_runtime_can_run() -> None:
+    # GIVEN espeak in the catalogue but no espeak provider (Cloudflare, workerd)
+    specs = [tone_spec(), espeak_spec()]
+    without = Catalogue(specs, registry=default_registry(espeak_available=False))
+    assert without.default_model == "tone"
+    with_espeak = Catalogue(specs, registry=default_registry(espeak_available=True))
+    assert with_espeak.default_model == "espeak"
+    # a configured cloud provider is not picked on its own (it bills per character) ...
+    cloud = Catalogue([*specs, cloud_spec()], registry=ProviderRegistry({"tone": ToneSynthesizer(), "fakecloud": FakeCloud()}))
+    assert cloud.default_model == "tone"
+    # ... only when DEFAULT_MODEL names it; a named default this runtime cannot run is passed over
+    named = Catalogue([*specs, cloud_spec()], registry=cloud.registry, default_model="fake/tts-1")
+    assert named.default_model == "fake/tts-1"
+    assert Catalogue(specs, registry=without.registry, default_model="espeak").default_model == "tone"
+    assert [m["id"] for m in with_espeak.public_models() if m["default"]] == ["espeak"]
+
+
+def test_errors_offer_only_what_this_runtime_can_run() -> None:
+    cat = Catalogue([tone_spec(), espeak_spec(), cloud_spec()], registry=default_registry(espeak_available=False))
+    with pytest.raises(UnknownModelError) as unknown:
+        cat.validate("nope")
+    assert unknown.value.allowed == ("tone",) and str(unknown.value).endswith("available here: 'tone'")
+    with pytest.raises(ProviderUnavailableError) as unconfigured:
+        cat.validate("espeak", require_provider=True)
+    assert unconfigured.value.allowed == ("tone",)
+    assert "needs libespeak-ng" in str(unconfigured.value) and "'fakecloud'" not in str(unconfigured.value)
+    with pytest.raises(TextTooLongError) as too_long:
+        cat.validate("tone", text="x" * 20_001)
+    assert too_long.value.limit == 20_000 and "20,001 characters" in str(too_long.value)
 
 
 @pytest.mark.parametrize(
