@@ -79,6 +79,7 @@ class LocalRuntime:
         log_stream: TextIO | None = None,
         catalogue: Catalogue | None = None,
         cron_interval: float | None = None,
+        log_requests: bool = False,
     ) -> None:
         self.data_dir = Path(data_dir)
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -171,6 +172,7 @@ class LocalRuntime:
                 QueueConsumerConfig(max_batch_timeout=0.5, max_retries=webhooks.QUEUE_MAX_RETRIES),
             ),
         ]
+        self._request_log = JsonLogger("api", log_stream) if log_requests else None
         self.server = HttpServer(self.handle, host, port, limits=ServerLimits.from_env(env))
         self._cron_task: asyncio.Task[None] | None = None
 
@@ -198,6 +200,16 @@ class LocalRuntime:
         return (await run_reaper(self.reaper)).to_json_dict()
 
     async def handle(self, request: HttpRequest) -> HttpResponse:
+        # The dev server's request log: one line a request (the path only: a query may carry a signature).
+        if self._request_log is None:
+            return await self._handle(request)
+        started = time.monotonic()
+        response = await self._handle(request)
+        ms = round((time.monotonic() - started) * 1000)
+        self._request_log.info("request", method=request.method, path=request.path, status=response.status, ms=ms)
+        return response
+
+    async def _handle(self, request: HttpRequest) -> HttpResponse:
         if request.path in ("/__scheduled", "/__meter") and self.settings.api_tokens:
             # Served beyond loopback (tokens set), the runtime's own endpoints need a token too.
             try:

@@ -8,11 +8,12 @@ blocks the event loop; ``wait()`` sleeps with ``asyncio.sleep``.
 from __future__ import annotations
 
 import asyncio
+import functools
 import inspect
 import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from tts_client.backoff import Backoff
 from tts_client.client import DEFAULT_API_URL, DEFAULT_WAIT_TIMEOUT, Client, is_retryable
@@ -53,10 +54,13 @@ class AsyncClient:
         format: str | None = None,
         ttl_seconds: int | None = None,
         idempotency_key: str | None = None,
+        **options: Any,
     ) -> JobView:
         return await asyncio.to_thread(
-            self.sync.submit, text, model=model, voice=voice, format=format,
-            ttl_seconds=ttl_seconds, idempotency_key=idempotency_key,
+            functools.partial(
+                self.sync.submit, text, model=model, voice=voice, format=format,
+                ttl_seconds=ttl_seconds, idempotency_key=idempotency_key, **options,
+            )
         )
 
     async def get(self, job_id: str) -> JobView:

@@ -17,6 +17,7 @@ Exit codes:
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import json
 import os
 import re
@@ -24,6 +25,7 @@ import sys
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from shared.models import WebhookEvent
 from tts_client.client import DEFAULT_API_URL, DEFAULT_WAIT_TIMEOUT, Client
 from tts_client.errors import ApiError, ClientError, WaitTimeoutError
 from tts_client.models import JobView, progress_of
@@ -36,6 +38,7 @@ EXIT_TIMEOUT = 3
 EXIT_INTERRUPTED = 130
 
 COMMANDS = ("submit", "wait", "status", "list", "download", "delete", "models")
+WEBHOOK_EVENTS = tuple(e.value for e in WebhookEvent)
 
 
 class UsageError(Exception):
@@ -73,10 +76,20 @@ def add_client_commands(sub: Any) -> None:
                        help="submit text to speak (from an argument, -f FILE or stdin)")
     p.add_argument("text", nargs="?", help="the text; '-' or nothing reads standard input")
     p.add_argument("-f", "--file", metavar="FILE", help="read the text from FILE ('-' for stdin)")
-    p.add_argument("-m", "--model", help="model id (see `tts-pipeline models`)")
-    p.add_argument("-v", "--voice", help="voice of the model")
-    p.add_argument("--format", help="audio format, e.g. wav")
+    p.add_argument("-m", "--model", help="model id (default: the server's; see 'tts-pipeline models')")
+    p.add_argument("-v", "--voice", help="voice of the model (default: the model's)")
+    p.add_argument("--format", help="audio format, e.g. wav or mp3 (default: the model's)")
+    p.add_argument("--sample-rate", type=int, metavar="HZ", help="sample rate in Hz (default: the model's)")
+    p.add_argument("--speed", type=float, help="speaking rate, 1.0 normal (models with a speed range)")
+    p.add_argument("--instructions", metavar="TEXT", help="how to speak: tone, pace, accent (models that take it)")
     p.add_argument("--ttl", type=int, metavar="SECONDS", help="how long the job and its audio are kept")
+    p.add_argument("--cancel-after", type=int, metavar="SECONDS",
+                   help="cancel the job if no worker has started it this many seconds after submission")
+    p.add_argument("--idempotency-key", metavar="KEY",
+                   help="submitting again with the same key and text returns the first job instead of a new one")
+    p.add_argument("--webhook-url", metavar="URL", help="https URL the server POSTs to when the job finishes")
+    p.add_argument("--webhook-event", action="append", choices=WEBHOOK_EVENTS, metavar="EVENT", dest="webhook_events",
+                   help=f"announce only this final state (repeatable; one of {', '.join(WEBHOOK_EVENTS)}; default all)")
     _wait_options(p, with_flag=True)
     p.set_defaults(func=_submit)
 
@@ -116,7 +129,49 @@ def build_parser() -> argparse.ArgumentParser:
     """The client commands alone (``python -m tts_client``)."""
     parser = argparse.ArgumentParser(prog="tts-client", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_version_option(parser)
     add_client_commands(parser.add_subparsers(dest="command", required=True))
+    return clean_help(parser)
+
+
+def version() -> str:
+    """The installed ``tts-pipeline`` distribution's version (``unknown`` in a bare checkout)."""
+    try:
+        return importlib.metadata.version("tts-pipeline")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def add_version_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--version", action="version", version=f"%(prog)s {version()}")
+
+
+_RST_LITERAL = re.compile(r"``([^`]+)``")
+
+
+def _plain(text: str | None) -> str | None:
+    """Docstrings are RST (````x````); help is read in a terminal: ``'x'`` there."""
+    return _RST_LITERAL.sub(r"'\1'", text) if text else text
+
+
+def clean_help(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """Strip RST markup from the help texts of ``parser`` and every subcommand under it, in place."""
+    seen: set[int] = set()
+    todo = [parser]
+    while todo:
+        current = todo.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        current.description = _plain(current.description)
+        current.epilog = _plain(current.epilog)
+        for action in current._actions:  # argparse has no public walk of its tree
+            if isinstance(action.help, str):
+                action.help = _plain(action.help)
+            if isinstance(action, argparse._SubParsersAction):
+                for choice in action._choices_actions:
+                    choice.help = _plain(choice.help)
+                todo.extend(action.choices.values())
     return parser
 
 
@@ -251,7 +306,12 @@ def _submit(args: argparse.Namespace) -> int:
     _check_outputs(args)
     text = _read_text(args)
     client = make_client(args)
-    job = client.submit(text, model=args.model, voice=args.voice, format=args.format, ttl_seconds=args.ttl)
+    job = client.submit(
+        text, model=args.model, voice=args.voice, format=args.format, ttl_seconds=args.ttl,
+        idempotency_key=args.idempotency_key, sample_rate=args.sample_rate, speed=args.speed,
+        instructions=args.instructions, cancel_after_seconds=args.cancel_after,
+        webhook_url=args.webhook_url, webhook_events=args.webhook_events,
+    )
     if not (args.wait or args.output):
         if args.json:
             _print_json(job.to_json_dict())
@@ -369,7 +429,25 @@ def _models(args: argparse.Namespace) -> int:
         _print_json({"models": [m.model_dump(mode="json", by_alias=True) for m in models]})
         return EXIT_OK
     for m in models:
-        print(f"{m.id}  ({m.provider})  {m.description}".rstrip())
-        print(f"    voices:  {', '.join(m.voices)}  (default {m.default_voice})")
-        print(f"    formats: {', '.join(m.formats)}  (default {m.default_format})")
+        marker = "  [default]" if m.default else ""
+        print(f"{m.id}{marker}  ({m.provider})")
+        if m.description:
+            print(f"    {m.description}")
+        print(f"    voices:  {_with_default(m.voices, m.default_voice)}")
+        print(f"    formats: {_with_default(m.formats, m.default_format)}")
+        if m.sample_rates:
+            print(f"    rates:   {_with_default([str(r) for r in m.sample_rates], str(m.default_sample_rate))} Hz")
+        if m.max_job_chars:
+            print(f"    text:    up to {m.max_job_chars:,} characters a job (in {m.default_format})")
+        options = [f"speed {m.speed_range[0]:g}-{m.speed_range[1]:g}" if m.speed_range else "",
+                   "instructions" if m.supports_instructions else ""]
+        if any(options):
+            print(f"    takes:   {', '.join(o for o in options if o)}")
+    if any(m.default for m in models):
+        print("[default]: what a job without --model gets; (*): a model's default", file=sys.stderr)
     return EXIT_OK
+
+
+def _with_default(values: list[str], default: str | None) -> str:
+    """``a, b*, c``: the default marked, not spelled out ("(default default)" read badly)."""
+    return ", ".join(f"{v}*" if v == default else v for v in values)

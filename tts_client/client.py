@@ -8,7 +8,7 @@ import secrets
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from tts_client.backoff import Backoff
 from tts_client.errors import ApiError, ClientError, TransportError, WaitTimeoutError
@@ -32,8 +32,16 @@ def create_body(
     voice: str | None = None,
     format: str | None = None,
     ttl_seconds: int | None = None,
+    **options: Any,
 ) -> dict[str, object]:
-    request = CreateJobRequest(text=text, model=model, voice_id=voice, format=format, ttl_seconds=ttl_seconds)
+    """The JSON body of ``POST /v1/jobs``; ``options`` are the other request fields in snake_case
+    (``sample_rate``, ``speed``, ``instructions``, ``webhook_url``, ``webhook_events``,
+    ``cancel_after_seconds``). ``None`` leaves a field out."""
+    fields = {k: v for k, v in options.items() if v is not None}
+    unknown = sorted(set(fields) - set(CreateJobRequest.model_fields))
+    if unknown:
+        raise TypeError(f"unknown job fields: {', '.join(unknown)}")
+    request = CreateJobRequest(text=text, model=model, voice_id=voice, format=format, ttl_seconds=ttl_seconds, **fields)
     return request.to_json_dict()
 
 
@@ -79,9 +87,11 @@ class Client:
         format: str | None = None,
         ttl_seconds: int | None = None,
         idempotency_key: str | None = None,
+        **options: Any,
     ) -> JobView:
-        """Queue a job (``POST /v1/jobs``)."""
-        body = create_body(text, model=model, voice=voice, format=format, ttl_seconds=ttl_seconds)
+        """Queue a job (``POST /v1/jobs``); ``options``: ``sample_rate``, ``speed``, ``instructions``,
+        ``webhook_url``, ``webhook_events``, ``cancel_after_seconds``."""
+        body = create_body(text, model=model, voice=voice, format=format, ttl_seconds=ttl_seconds, **options)
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else None
         reply = self.transport.request("POST", "/v1/jobs", json_body=body, headers=headers)
         return JobView.model_validate(reply.json())

@@ -24,6 +24,12 @@ class ModelInfo(CamelModel):
     default_format: str | None = None
     max_input_chars: int | None = None
     description: str = ""
+    sample_rates: list[int] = []
+    default_sample_rate: int | None = None
+    max_job_chars: int | None = None
+    speed_range: list[float] | None = None
+    supports_instructions: bool = False
+    default: bool = False  # the model a job without ``model`` gets
 
 
 class Progress(NamedTuple):

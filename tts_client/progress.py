@@ -90,7 +90,7 @@ class ProgressReporter:
         progress = progress_of(job)
         parts = [f"job {job.job_id}: {job.status.value}"]
         if progress is not None:
-            parts.append(f"{progress.done}/{progress.total} chunks")
+            parts.append(f"{percent(progress)} ({progress.done}/{progress.total} chunks)")
         if job.error:
             parts.append(f"({job.error})")
         return " ".join(parts)
@@ -101,16 +101,23 @@ class ProgressReporter:
             return
         sym = self._sym
         status = job.status
-        if status.is_terminal:
-            mark = sym["ok"] if status.value == "completed" else sym["bad"]
-        else:
-            spinner = sym["spinner"]
-            mark = spinner[self._frame % len(spinner)]
-        parts = [mark, f"{status.value:<10}"]
         progress = progress_of(job)
+        if status.value == "completed" and progress is None:
+            progress = Progress(1, 1)
+        parts: list[str]
+        if status.is_terminal:
+            parts = [sym["ok"] if status.value == "completed" else sym["bad"], f"{status.value:<10}"]
+        elif status.value == "queued":
+            spinner = sym["spinner"]
+            parts = [spinner[self._frame % len(spinner)], f"{status.value:<10}"]  # a spinner only while queued
+        else:
+            parts = [" ", f"{status.value:<10}"]
         if progress is not None:
-            parts.append(bar(progress, full=sym["full"], empty=sym["empty"]))
-            parts.append(f"{progress.done}/{progress.total} chunks")
+            parts += [bar(progress, full=sym["full"], empty=sym["empty"]), f"{percent(progress):>4}"]
+            if progress.total > 1:
+                parts.append(f"{progress.done}/{progress.total} chunks")
+        elif status.value == "processing":
+            parts.append(pulse(self._frame, full=sym["full"], empty=sym["empty"]))  # one request: no count to show
         parts.append(_clock_text(self._clock() - self._start))
         if final and job.error:
             parts.append(f"- {job.error}")
@@ -119,3 +126,15 @@ class ProgressReporter:
         self._width = len(line)
         self.stream.write(f"\r{line}{pad}")
         self.stream.flush()
+
+
+def percent(progress: Progress) -> str:
+    return f"{int(progress.fraction * 100)}%"
+
+
+def pulse(frame: int, width: int = BAR_WIDTH, block: int = 4, full: str = "#", empty: str = "-") -> str:
+    """An indeterminate bar: a block sweeping back and forth, one cell per frame."""
+    span = width - block
+    position = frame % (2 * span) if span > 0 else 0
+    start = position if position <= span else 2 * span - position
+    return empty * start + full * block + empty * (width - block - start)

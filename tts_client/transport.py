@@ -130,6 +130,14 @@ class Transport:
             conn.close()
             if isinstance(exc, socket.timeout):
                 raise TransportError(f"{method} {url}: no answer within {self.timeout:g} s") from exc
+            if isinstance(exc, ConnectionRefusedError):
+                where = f"{parts.scheme}://{parts.netloc}"
+                raise TransportError(
+                    f"cannot connect to {where} (connection refused): is the server running? "
+                    f"Start one with `tts-pipeline dev`, or pass --api URL"
+                ) from exc
+            if isinstance(exc, socket.gaierror):
+                raise TransportError(f"cannot connect to {parts.hostname}: unknown host ({exc.strerror})") from exc
             raise TransportError(f"{method} {url}: {exc}") from exc
 
 

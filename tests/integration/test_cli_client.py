@@ -200,5 +200,6 @@ def test_chunk_progress_shows_on_stderr_off_a_terminal(tmp_path: Path) -> None:
         run = cli("wait", job, api=api.url)
     assert run.code == 0, run.stderr
     assert [line for line in run.stderr.splitlines() if "chunks" in line] == [
-        f"job {job}: processing 1/3 chunks", f"job {job}: processing 2/3 chunks", f"job {job}: completed 3/3 chunks",
+        f"job {job}: processing 33% (1/3 chunks)", f"job {job}: processing 66% (2/3 chunks)",
+        f"job {job}: completed 100% (3/3 chunks)",
     ]

@@ -7,12 +7,17 @@ locally, where libespeak-ng loads; tone on workerd, where it cannot), and
 
 from __future__ import annotations
 
+import socket
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from shared.synthesis.espeak import EspeakSynthesizer
 from tests.integration.harness import Pipeline
+from tests.integration.test_cli_client import cli
 
 pytestmark = pytest.mark.slow
 
@@ -65,3 +70,86 @@ def test_text_too_long_gives_the_limit_not_an_empty_allowed_list(pipeline: Pipel
     error = reply.json()["error"]
     assert reply.status == 422 and error["code"] == "text_too_long" and error["field"] == "text"
     assert error["maxChars"] == limit and "allowed" not in error
+
+
+# --- the command line ------------------------------------------------------------
+
+COMMANDS = ["dev", "submit", "wait", "status", "list", "download", "delete", "models", "bench", "r2", "token",
+            "vendor", "deploy"]
+
+
+def test_version_and_every_help_read_cleanly() -> None:
+    version = cli("--version", token=None)
+    assert version.code == 0 and version.out.startswith("tts-pipeline ") and version.out.split()[1][0].isdigit()
+    for command in [[], *([c] for c in COMMANDS)]:
+        run = cli(*command, "--help", token=None)
+        assert run.code == 0, (command, run.stderr)
+        assert "``" not in run.out and ":class:" not in run.out, (command, run.out)
+    dev = " ".join(cli("dev", "--help", token=None).out.split())
+    assert "--log-format" in dev and "default 8787" in dev and "this machine only" in dev
+
+
+def test_submit_takes_every_request_field_as_a_flag(pipeline: Pipeline) -> None:
+    url = f"http://127.0.0.1:{pipeline.port}"
+    first = cli("submit", "Keyed job", "-m", "tone", "--sample-rate", "16000", "--idempotency-key", "first-run-1",
+                "--cancel-after", "600", "--ttl", "3600", "--json", api=url, token=None)
+    assert first.code == 0, first.stderr
+    job = first.json()
+    assert job["sampleRate"] == 16000
+    again = cli("submit", "Keyed job", "-m", "tone", "--sample-rate", "16000", "--idempotency-key", "first-run-1",
+                "--cancel-after", "600", "--ttl", "3600", api=url, token=None)
+    assert again.out.strip() == job["jobId"]  # the same key and body: the first job
+    speed = cli("submit", "Fast", "-m", "tone", "--speed", "1.5", api=url, token=None)
+    assert speed.code == 2 and "takes no speed" in speed.stderr  # the API's own check, one line
+    instructions = cli("submit", "Calm", "-m", "tone", "--instructions", "calmly", api=url, token=None)
+    assert instructions.code == 2 and "instructions" in instructions.stderr
+
+
+def test_models_marks_the_default_instead_of_spelling_default_default(pipeline: Pipeline) -> None:
+    run = cli("models", api=f"http://127.0.0.1:{pipeline.port}", token=None)
+    assert run.code == 0 and "(default default)" not in run.out
+    assert f"{expected_default(pipeline.runtime)}  [default]" in run.out and "default*, low, high" in run.out
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_a_refused_connection_says_the_server_may_not_be_running() -> None:
+    run = cli("status", "a" * 32, api=f"http://127.0.0.1:{free_port()}", token=None)
+    assert run.code == 2 and len(run.stderr.strip().splitlines()) == 1
+    assert "connection refused" in run.stderr and "tts-pipeline dev" in run.stderr and "Errno" not in run.stderr
+
+
+@pytest.mark.local_only("starts a second local dev server on the same port")
+def test_a_port_in_use_is_one_line_and_exit_2(pipeline: Pipeline, tmp_path: Path) -> None:
+    run = cli("dev", "--port", str(pipeline.port), "--data-dir", str(tmp_path), token=None)
+    assert run.code == 2 and len(run.stderr.strip().splitlines()) == 1, run.stderr
+    assert f"port {pipeline.port}" in run.stderr and "already in use" in run.stderr and "Traceback" not in run.stderr
+
+
+@pytest.mark.local_only("the request log is the local runtime's (workerd prints wrangler's)")
+def test_text_log_says_where_to_open_and_logs_each_request(tmp_path: Path) -> None:
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "local_runtime.cli", "dev", "--port", str(port), "--data-dir", str(tmp_path),
+         "--log-format", "text"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env={**__import__("os").environ, "CRON_INTERVAL_SECONDS": "0"},
+    )
+    try:
+        assert process.stdout is not None
+        first = process.stdout.readline()
+        assert first.strip() == f"Serving on http://127.0.0.1:{port}/ (open it in a browser)"
+        probe = Pipeline(tmp_path, port=port)
+        assert probe.request("GET", "/v1/models").status == 200
+        for line in process.stdout:
+            if "GET /v1/models" in line:
+                assert line.split()[1:] == ["GET", "/v1/models", "200", line.split()[4], "ms"], line
+                assert not line.startswith("{")
+                break
+    finally:
+        process.terminate()
+        process.wait(20)

@@ -73,3 +73,28 @@ def test_on_a_terminal_the_bar_redraws_in_place_while_sleeping() -> None:
     assert len(frames) >= 5  # first draw, three or four ticks, completion, final
     assert "1/2 chunks" in frames[0] and "\n" not in "".join(frames[:-1])
     assert frames[-1].startswith(("✔ completed", "+ completed")) and text.endswith("\n")
+
+
+def test_live_bar_shows_percent_chunks_and_elapsed_and_spins_only_while_queued() -> None:
+    out = io.StringIO()
+    ticking = Ticking()
+    reporter = ProgressReporter(out, live=True, clock=ticking.clock, sleep=ticking.sleep)
+    reporter.update(view("queued"))
+    reporter.sleep(0.25)
+    queued = out.getvalue().split("\r")[1:]
+    assert len({frame[0] for frame in queued}) > 1  # the spinner turns
+    reporter.update(with_progress("processing", 3, 4))
+    reporter.sleep(0.25)
+    processing = out.getvalue().split("\r")[len(queued) + 1:]
+    assert all(frame.startswith("  processing") for frame in processing)  # no spinner once it runs
+    assert "75%" in processing[0] and "3/4 chunks" in processing[0] and "00:00" in processing[0]
+    reporter.update(view("completed"))
+    reporter.close()
+    assert "100%" in out.getvalue().split("\r")[-1]
+
+
+def test_off_a_terminal_chunk_progress_carries_a_percent() -> None:
+    out = io.StringIO()
+    reporter = ProgressReporter(out, live=False)
+    reporter.update(with_progress("processing", 1, 4))
+    assert out.getvalue() == f"job {'b' * 32}: processing 25% (1/4 chunks)\n"
