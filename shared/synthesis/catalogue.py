@@ -357,6 +357,8 @@ class Catalogue:
             data["default"] = spec.id == default
             fmt = spec.default_format
             data["maxJobChars"] = self.max_job_chars(spec, fmt, spec.default_rate_for(fmt))
+            # Each format at its default rate: what a client's character counter should say.
+            data["maxJobCharsByFormat"] = {f: self.max_job_chars(spec, f, spec.default_rate_for(f)) for f in spec.formats}
             data["maxAudioBytes"] = self.max_audio_bytes
             data["joinableFormats"] = [f for f in spec.formats if f in JOINABLE_FORMATS]
             out.append(data)

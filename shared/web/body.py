@@ -54,11 +54,12 @@ BODY = """
     <div class="scroll">
       <table id="jobs">
         <thead><tr><th scope="col">Created</th><th scope="col">Status</th><th scope="col">Model</th>
-          <th scope="col">Voice</th><th scope="col">Chars</th><th scope="col"><span class="visually-hidden">Actions</span></th></tr></thead>
+          <th scope="col" class="wide">Voice</th><th scope="col" class="wide">Chars</th><th scope="col"><span class="visually-hidden">Actions</span></th></tr></thead>
         <tbody></tbody>
       </table>
     </div>
     <p id="no-jobs" class="hint" hidden>No jobs yet.</p>
+    <button id="more-jobs" type="button" class="small" hidden>Older jobs</button>
   </section>
 </main>
 """

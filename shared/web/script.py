@@ -8,6 +8,8 @@ JS = r"""
   const PREFS_KEY = "tts.prefs";
   const TERMINAL = new Set(["completed", "failed", "canceled"]);
   const RECENT = 10;
+  let nextCursor = null;  // the next page of recent jobs, when there is one
+  let defaultModel = null;
 
   let models = [];
   let current = null;      // job id shown in the job panel
@@ -100,26 +102,44 @@ JS = r"""
     fill($("voice"), model.voices, pick(model.voices, saved && saved.voice, model.defaultVoice));
     fill($("format"), model.formats, pick(model.formats, saved && saved.format, model.defaultFormat));
     $("model-description").textContent = model.description || "";
-    $("text").maxLength = model.maxInputChars || 100000;
+    applyLimit();
+  }
+
+  // The most characters one job of the chosen model may hold in the chosen format (from /v1/models).
+  function applyLimit() {
+    const model = models.find((m) => m.id === $("model").value);
+    if (!model) return;
+    const byFormat = model.maxJobCharsByFormat || {};
+    const limit = byFormat[$("format").value] || model.maxJobChars || model.maxInputChars || 100000;
+    $("text").maxLength = limit;
     countChars();
   }
 
   async function loadModels() {
     const data = await api("GET", "/v1/models");
     models = data.models || [];
+    defaultModel = data.defaultModel || null;
     const saved = prefs();
     const ids = models.map((m) => m.id);
-    fill($("model"), ids, ids.includes(saved.model) ? saved.model : ids[0]);
+    // A choice made here before wins; else the server's default (the best voice it has), not the first listed.
+    const initial = ids.includes(saved.model) ? saved.model : (ids.includes(defaultModel) ? defaultModel : ids[0]);
+    fill($("model"), models.map((m) => m.id), initial);
+    for (const option of $("model").options) {
+      if (option.value === defaultModel) option.textContent = `${option.value} (default)`;
+    }
     showModel(saved);
   }
 
   $("model").addEventListener("change", () => { showModel(null); savePrefs(); });
   $("voice").addEventListener("change", savePrefs);
-  $("format").addEventListener("change", savePrefs);
+  $("format").addEventListener("change", () => { applyLimit(); savePrefs(); });
 
   function countChars() {
     const n = $("text").value.length;
-    $("char-count").textContent = `${n.toLocaleString()} / ${$("text").maxLength.toLocaleString()} characters`;
+    const limit = $("text").maxLength;
+    $("char-count").textContent = limit > 0
+      ? `${n.toLocaleString()} / ${limit.toLocaleString()} characters for ${$("model").value || "this model"} in ${$("format").value || "this format"}`
+      : `${n.toLocaleString()} characters`;
   }
   $("text").addEventListener("input", countChars);
 
@@ -150,7 +170,7 @@ JS = r"""
     const parts = [`${job.model} · ${job.voiceId || "default"} · ${job.format}`, `${job.characters.toLocaleString()} characters`];
     if (p) {
       bar.max = p.total; bar.value = p.done;
-      parts.push(`chunk ${p.done} of ${p.total}`);
+      parts.push(`${Math.floor((100 * p.done) / p.total)}% (chunk ${p.done} of ${p.total})`);
     } else if (TERMINAL.has(job.status)) {
       bar.max = 1; bar.value = 1;
     } else {
@@ -185,11 +205,11 @@ JS = r"""
 
   async function finished(job) {
     refreshJobs();
-    if (job.status !== "completed") { say(`Job ${job.status}.`); return; }
-    say("Done: loading the audio…");
+    if (job.status !== "completed") { say(`Job ${job.status}${job.error ? `: ${job.error}` : "."}`); return; }
+    say("Finished: loading the audio…");
     try {
       await loadAudio(job);
-      say("Ready.");
+      say("Finished: the audio is ready. Press play, or download it.");
     } catch (err) { fail(err); }
   }
 
@@ -244,7 +264,7 @@ JS = r"""
     say("Submitting…");
     try {
       const job = await api("POST", "/v1/jobs", { text, model: $("model").value, voiceId: $("voice").value, format: $("format").value });
-      say("Queued.");
+      say("Queued: speaking…");
       openJob(job);
       refreshJobs();
     } catch (err) {
@@ -278,14 +298,18 @@ JS = r"""
     return b;
   }
 
-  async function refreshJobs() {
+  // more: append the next page (nextCursor) instead of reloading the first.
+  async function refreshJobs(more) {
     let data;
+    const cursor = more === true && nextCursor ? `&cursor=${encodeURIComponent(nextCursor)}` : "";
     try {
-      data = await api("GET", `/v1/jobs?limit=${RECENT}`);
+      data = await api("GET", `/v1/jobs?limit=${RECENT}${cursor}`);
     } catch (err) {
       if (!(err instanceof ApiFailure && err.status === 401)) fail(err);
       return;
     }
+    nextCursor = data.nextCursor || null;
+    $("more-jobs").hidden = !nextCursor;
     const body = $("jobs").tBodies[0];
     const rows = data.jobs.map((job) => {
       const tr = document.createElement("tr");
@@ -301,6 +325,7 @@ JS = r"""
       actions.append(
         button("Open", `Open the job of ${when}`, () => openJob(job)),
         button("Delete", `Delete the job of ${when}`, async () => {
+          if (!confirm(`Delete the job of ${when} and its audio? This cannot be undone.`)) return;
           try {
             await api("DELETE", `/v1/jobs/${encodeURIComponent(job.jobId)}`);
             if (current === job.jobId) { stopPolling(); releaseAudio(); current = null; $("job-panel").hidden = true; }
@@ -311,14 +336,16 @@ JS = r"""
       );
       const actionsCell = cell("");
       actionsCell.append(actions);
-      tr.append(cell(when), status, cell(job.model), cell(job.voiceId || "default"), cell(job.characters.toLocaleString(), "num"), actionsCell);
+      tr.append(cell(when), status, cell(job.model), cell(job.voiceId || "default", "wide"), cell(job.characters.toLocaleString(), "num wide"), actionsCell);
       return tr;
     });
-    body.replaceChildren(...rows);
-    $("no-jobs").hidden = rows.length > 0;
+    if (cursor) body.append(...rows);
+    else body.replaceChildren(...rows);
+    $("no-jobs").hidden = body.rows.length > 0;
     markCurrent();
   }
-  $("refresh").addEventListener("click", refreshJobs);
+  $("refresh").addEventListener("click", () => refreshJobs());
+  $("more-jobs").addEventListener("click", () => refreshJobs(true));
 
   // --- start -----------------------------------------------------------------
 

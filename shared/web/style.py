@@ -55,5 +55,16 @@ tr.current td { background: color-mix(in srgb, var(--accent) 8%, transparent); }
 #error:empty, #message:empty { display: none; }
 #message { margin: 0; color: var(--muted); }
 .visually-hidden { position: absolute; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0); white-space: nowrap; }
+#more-jobs { margin-top: .75rem; }
+/* Grid items default to min-width: auto, so a wide table would widen the page; let them shrink. */
+main > * { min-width: 0; }
+@media (max-width: 40rem) {
+  header { padding: .75rem; }
+  main { padding: .75rem .5rem 1.5rem; gap: .75rem; }
+  section.card { padding: .75rem; }
+  th.wide, td.wide { display: none; }
+  th, td { white-space: normal; }
+  td .actions { flex-wrap: nowrap; }
+}
 [hidden] { display: none !important; }
 """

@@ -110,6 +110,8 @@ def test_submit_wait_play_download_in_the_browser(pipeline: Pipeline, browser: A
         page.wait_for_selector("#job-status.completed", timeout=60_000)
         job_id = page.inner_text("#job-id")
         page.wait_for_function("() => document.getElementById('player').duration > 0", timeout=30_000)
+        page.wait_for_function("() => document.getElementById('message').textContent.startsWith('Finished')")
+        assert "Ready." not in page.inner_text("#message")  # a finished state that says so
         assert page.evaluate("document.getElementById('player').duration") > 0
         audio_url = pipeline.request("GET", f"/v1/jobs/{job_id}", token=TOKEN).json()["audioUrl"]
         player_src = page.get_attribute("#player", "src") or ""
@@ -132,6 +134,11 @@ def test_submit_wait_play_download_in_the_browser(pipeline: Pipeline, browser: A
         row = page.locator(f"#jobs tbody tr[data-job-id='{job_id}']")
         row.wait_for()
         assert "high" in row.inner_text()
+        # (the page asks first: dismissed, nothing is deleted; accepted, the job goes)
+        page.once("dialog", lambda dialog: dialog.dismiss())
+        row.get_by_role("button", name=re.compile("^Delete")).click()
+        assert pipeline.request("GET", f"/v1/jobs/{job_id}", token=TOKEN).status == 200
+        page.once("dialog", lambda dialog: dialog.accept())
         row.get_by_role("button", name=re.compile("^Delete")).click()
         row.wait_for(state="detached")
         assert pipeline.request("GET", f"/v1/jobs/{job_id}", token=TOKEN).status == 404
@@ -161,5 +168,39 @@ def test_a_bad_text_shows_the_servers_message(pipeline: Pipeline, browser: Any) 
         page.get_by_role("button", name="Speak").click()
         page.wait_for_function("() => document.getElementById('error').textContent.length > 0")
         assert "format" in page.locator("#error").inner_text()
+    finally:
+        context.close()
+
+
+def test_on_a_phone_the_page_fits_uses_the_default_model_and_its_limits(pipeline: Pipeline, browser: Any) -> None:
+    # GIVEN a 390 px wide phone screen, and more jobs than one page of recent jobs
+    for i in range(12):
+        pipeline.submit(f"job {i}", token=TOKEN, model="tone")
+    context = browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=3, is_mobile=True)
+    page = context.new_page()
+    try:
+        page.add_init_script(f"localStorage.setItem('tts.token', {TOKEN!r})")
+        page.goto(f"http://127.0.0.1:{pipeline.port}/")
+        page.wait_for_selector("#model option", state="attached")
+        page.wait_for_selector("#jobs tbody tr")
+        # THEN nothing scrolls sideways
+        widths = page.evaluate("[document.documentElement.scrollWidth, document.documentElement.clientWidth]")
+        assert widths[0] <= 390 and widths[0] <= widths[1], widths
+        # AND the model is the server's default; the counter gives that model's limit in that format
+        models = pipeline.request("GET", "/v1/models", token=TOKEN).json()
+        assert page.input_value("#model") == models["defaultModel"]
+        page.get_by_label("Model").select_option("tone")
+        tone = next(m for m in models["models"] if m["id"] == "tone")
+        for fmt in ("wav", "pcm"):
+            page.get_by_label("Format").select_option(fmt)
+            limit = tone["maxJobCharsByFormat"][fmt]
+            assert page.get_attribute("#text", "maxlength") == str(limit)
+            assert f"/ {limit:,} characters" in page.inner_text("#char-count")
+        assert "20,000" not in page.inner_text("#char-count")
+        # AND older jobs are a click away
+        assert page.locator("#jobs tbody tr").count() == 10
+        page.get_by_role("button", name="Older jobs").click()
+        page.wait_for_function("() => document.querySelectorAll('#jobs tbody tr').length > 10")
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390
     finally:
         context.close()
