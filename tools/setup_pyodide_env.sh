@@ -22,7 +22,7 @@ for candidate in "${PYTHON:-}" python3 /usr/bin/python3; do
   fi
 done
 
-hash_of() { sha256sum "$@" | sha256sum | cut -c1-16; }
+hash_of() { cat "$@" | sha256sum | cut -c1-16; }  # content only: a moved checkout reinstalls nothing
 
 # --- npm packages ------------------------------------------------------------
 node_stamp="$node_dir/node_modules/.setup-stamp"
