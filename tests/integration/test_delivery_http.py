@@ -12,13 +12,14 @@ import json
 import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import pytest
 
 from shared.synthesis.wav import wav_bytes
 from tests.integration.harness import Pipeline
+from tests.integration.loopback_http import serving
 
 pytestmark = pytest.mark.slow
 
@@ -51,13 +52,8 @@ class Provider(BaseHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def provider() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Provider)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/v1"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(Provider) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

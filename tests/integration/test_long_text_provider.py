@@ -7,7 +7,7 @@ import json
 import struct
 import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import pytest
@@ -15,6 +15,7 @@ import pytest
 from shared.synthesis.chunking import chunk_texts
 from shared.synthesis.wav import wav_bytes, wav_pcm
 from tests.integration.harness import Pipeline
+from tests.integration.loopback_http import serving
 
 pytestmark = pytest.mark.slow
 
@@ -55,13 +56,8 @@ class FakeOpenAI(BaseHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def openai() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), FakeOpenAI)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/v1"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(FakeOpenAI) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
