@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, TypeVar
 
 from cloudflare_adapters.convert import bytes_to_js, from_js_value, raw_binding, to_js_value
@@ -90,3 +90,28 @@ def shard_resolver(namespace: Any) -> Callable[[str], DurableObjectShardStub]:
         return DurableObjectShardStub(namespace, name)
 
     return resolve
+
+
+def add_rpc_methods(cls: type[T], names: Iterable[str]) -> type[T]:
+    """Give a Durable Object class one ``async def <name>(self, payload)`` RPC method per name.
+
+    Each forwards to ``self._handle(name, payload)``. Run when the entry module
+    is imported (a static table, no I/O: fine in the deploy snapshot), so the
+    methods are plain functions in the class ``__dict__``: workerd's Python
+    entrypoint helper lists a class's RPC methods as its public attributes
+    that are functions (``collect_methods``), which these are.
+    """
+    for name in names:
+        if name.startswith("_") or name in cls.__dict__:
+            raise ValueError(f"{cls.__name__}.{name} cannot be an RPC method")
+        setattr(cls, name, _forwarder(name))
+    return cls
+
+
+def _forwarder(name: str) -> Callable[[Any, Any], Awaitable[Any]]:
+    async def method(self: Any, payload: Any) -> Any:
+        return self._handle(name, payload)
+
+    method.__name__ = method.__qualname__ = name
+    method.__doc__ = f"RPC ``{name}`` (shared/jobs/rpc.py OPERATIONS)."
+    return method

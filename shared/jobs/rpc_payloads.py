@@ -1,0 +1,128 @@
+"""The payload of each shard RPC operation, validated by pydantic inside the Durable Object.
+
+Field names are the wire's (camelCase); ``extra="forbid"`` refuses a field
+the operation does not know, so a caller's typo is a ``bad_payload`` error,
+not a silently ignored value.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from shared.models import JobRecord, JobStatus
+
+
+class Payload(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class JobId(Payload):
+    jobId: str
+
+
+class Get(JobId):
+    withText: bool = False
+
+
+class Claim(JobId):
+    leaseSeconds: float = Field(gt=0)
+    holder: str | None = Field(default=None, min_length=1, max_length=128)
+
+
+class RenewLease(JobId):
+    holder: str = Field(min_length=1, max_length=128)
+    leaseSeconds: float = Field(gt=0)
+
+
+class Complete(JobId):
+    audioKey: str
+    mimeType: str
+    sizeBytes: int
+    etag: str
+    characters: int = 0
+
+
+class WithError(JobId):
+    error: str
+
+
+class JobIds(Payload):
+    jobIds: list[str] = Field(max_length=1000)
+
+
+class ListJobs(Payload):
+    tenant: str
+    limit: int = Field(ge=1, le=1000)
+    before: tuple[float, str] | None = None
+
+
+class Tenant(Payload):
+    tenant: str
+
+
+class Expired(Payload):
+    now: float
+    limit: int = Field(ge=1, le=1000)
+    after: tuple[float, str] | None = None
+
+
+class Stale(Payload):
+    status: JobStatus
+    updatedBefore: float
+    limit: int = Field(ge=1, le=1000)
+    after: tuple[float, str] | None = None
+
+
+class RepairItem(JobId):
+    expectedUpdatedAt: float
+    action: Literal["resend", "requeue", "fail"]
+    error: str = Field(default="", max_length=2000)
+
+
+class Repair(Payload):
+    items: list[RepairItem] = Field(max_length=100)
+
+
+LEASE_NAME = r"^[a-z][a-z0-9_-]{0,31}$"
+
+
+class ReaperLease(Payload):
+    name: str = Field(pattern=LEASE_NAME)
+    holder: str = Field(min_length=1, max_length=64)
+    now: float
+    until: float
+    peek: bool = False
+
+
+class ReaperSave(Payload):
+    name: str = Field(pattern=LEASE_NAME)
+    holder: str = Field(min_length=1, max_length=64)
+    until: float
+    state: dict[str, str | int | float | bool | None] | None = None
+
+
+class Create(Payload):
+    record: JobRecord
+
+
+class Progress(JobId):
+    done: int = Field(ge=0)
+    total: int = Field(ge=0)
+    characters: int = Field(ge=0)
+    leaseSeconds: float | None = Field(default=None, gt=0)
+
+
+class FindIdempotent(Payload):
+    tenant: str
+    idempotencyKey: str = Field(min_length=1, max_length=128)
+
+
+class RecordWebhook(JobId):
+    status: Literal["pending", "delivered", "failed"]
+    attempts: int = Field(ge=0)
+    lastStatus: int | None = None
+    lastError: str | None = Field(default=None, max_length=2000)
+
+
