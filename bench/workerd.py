@@ -161,7 +161,7 @@ def snapshot_times(work: Path) -> dict[str, Any]:
 
 
 def _api_alone(data_dir: Path, flags: str, expect_exit: bool = False) -> dict[str, float]:
-    from local_runtime.workerd.runner import free_port
+    from tooling.workerd.runner import free_port
 
     data_dir.mkdir(parents=True, exist_ok=True)
     port = free_port()
@@ -330,7 +330,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.smoke:
         args.jobs, args.requests, args.lone, args.starts, args.no_snapshot = 20, 10, 2, 1, True
-    from local_runtime.workerd import runner, toolchain
+    from tooling.workerd import runner, toolchain
 
     tools, _ = runner.prepare(progress=True)
     subprocess.run([str(ROOT / "tools" / "wrangler"), "--version"], check=True, capture_output=True)

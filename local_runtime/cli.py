@@ -15,10 +15,10 @@ import sys
 from collections.abc import Sequence
 
 from local_runtime.console import LOG_FORMATS, TextLogStream, port_in_use, resolve_log_format
-from local_runtime.deploy import add_deploy_command
-from local_runtime.lifecycle import add_r2_commands
+from tooling.deploy import add_deploy_command
+from tooling.lifecycle import add_r2_commands
 from local_runtime.token_cli import add_token_commands
-from local_runtime.vendor import add_vendor_command
+from tooling.vendor import add_vendor_command
 from shared.errors import ConfigError
 from tts_client.cli import add_client_commands, add_version_option, clean_help
 
@@ -31,7 +31,7 @@ def _dev(args: argparse.Namespace) -> int:
         )
         return 2
     if args.runtime == "workerd":
-        from local_runtime.workerd.runner import run_dev
+        from tooling.workerd.runner import run_dev
 
         return run_dev(args.data_dir, dict(os.environ), args.host, args.port)
     from local_runtime.runtime import LocalRuntime

@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from local_runtime import lifecycle, vendor
+from tooling import lifecycle, vendor
 from shared.config import Settings
 from shared.errors import ConfigError
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from local_runtime import deploy
+from tooling import deploy
 from tests.tiers import tier_unavailable
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from local_runtime.vendor import BUNDLE_DIR, build, first_party_closure, module_path
+from tooling.vendor import BUNDLE_DIR, build, first_party_closure, module_path
 from tests.tiers import tier_unavailable
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -24,7 +24,7 @@ def runtime(request: pytest.FixtureRequest) -> str:
     if name == "workerd":
         if os.environ.get("TTS_SKIP_WORKERD") == "1":
             tier_unavailable("TTS_SKIP_WORKERD=1")
-        from local_runtime.workerd import toolchain
+        from tooling.workerd import toolchain
 
         try:
             toolchain.Toolchain.locate()

@@ -233,7 +233,7 @@ def worker_spec(
     """The harness spec of the Worker whose wrangler config is in ``worker_dir``.
 
     A Worker under ``workers/`` runs from its ``python_modules/`` bundle,
-    (re)built by ``local_runtime.vendor`` when stale: the files wrangler
+    (re)built by ``tooling.vendor`` when stale: the files wrangler
     uploads, pruned to the modules the entry imports. Other Workers (the
     fixture) get the wheels and the ``vendor`` folders mounted whole
     (``bundle=False`` forces that for a real Worker too).
@@ -290,7 +290,7 @@ def worker_spec(
     if bundle is None:
         bundle = vendor is None and worker_dir.resolve().parent == REPO_ROOT / "workers"
     if bundle:
-        from local_runtime.vendor import BUNDLE_DIR, build
+        from tooling.vendor import BUNDLE_DIR, build
 
         build(worker_dir.resolve())
         spec["bundle"] = str((worker_dir / BUNDLE_DIR).resolve().relative_to(REPO_ROOT))

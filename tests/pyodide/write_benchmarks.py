@@ -27,7 +27,7 @@ from audio_paths import audio_table  # noqa: E402
 from cold_start import all_workers, cold_start_table, import_profile, node_binary  # noqa: E402
 from pyodide_harness import REPO_ROOT  # noqa: E402
 
-from local_runtime.vendor import build, worker_dirs  # noqa: E402
+from tooling.vendor import build, worker_dirs  # noqa: E402
 
 
 def _git(*args: str) -> str:

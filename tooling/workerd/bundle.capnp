@@ -2,7 +2,7 @@
 # workerd's Pyodide bundle message, as the workerd binary pinned in
 # tools/node/package-lock.json reads it (its src/workerd/jsg/modules.capnp).
 # Only the wire layout matters: field ordinals, types and the union must match
-# that schema; names and this file's id are ours. local_runtime.workerd.bundle
+# that schema; names and this file's id are ours. tooling.workerd.bundle
 # writes one Bundle with three internal modules; tests decode it again.
 
 struct Bundle {

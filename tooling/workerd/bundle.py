@@ -31,7 +31,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from local_runtime.workerd.toolchain import CACHE, PYODIDE_VERSION, Toolchain, ToolchainError
+from tooling.workerd.toolchain import CACHE, PYODIDE_VERSION, Toolchain, ToolchainError
 
 BUNDLE_NAME = "dev"
 BUNDLE_FILE = f"pyodide_{BUNDLE_NAME}.capnp.bin"
@@ -120,7 +120,7 @@ def check_wrappers(workerd_binary: Path) -> None:
     if missing:
         raise BundleError(
             f"{workerd_binary} no longer exports {', '.join(missing)} from {WRAPPERS_MODULE}:"
-            " the patch recipe in local_runtime/workerd/bundle.py must follow this workerd release"
+            " the patch recipe in tooling/workerd/bundle.py must follow this workerd release"
         )
 
 

@@ -1,4 +1,4 @@
-"""``python -m local_runtime.workerd.prepare``: what plain ``wrangler dev`` needs here, offline.
+"""``python -m tooling.workerd.prepare``: what plain ``wrangler dev`` needs here, offline.
 
 Installs the pinned tools, vendors ``python_modules/``, builds the dev
 Pyodide bundle and the ``workerd`` wrapper (as ``tts-pipeline dev --runtime
@@ -18,7 +18,7 @@ import os
 import shlex
 import sys
 
-from local_runtime.workerd import devconfig, runner, toolchain
+from tooling.workerd import devconfig, runner, toolchain
 
 DEV_DIR = toolchain.CACHE / "dev"
 

@@ -77,7 +77,7 @@ def _expect_version(package_dir: Path, want: str) -> None:
     if have != want:
         raise ToolchainError(
             f"{package_dir.name} is {have}, pinned {want}: wrangler, workerd and pyodide move together"
-            " (tools/node/package.json, local_runtime/workerd/toolchain.py); rebuild and re-check the bundle"
+            " (tools/node/package.json, tooling/workerd/toolchain.py); rebuild and re-check the bundle"
         )
 
 

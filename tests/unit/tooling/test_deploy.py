@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from local_runtime import deploy, lifecycle
+from tooling import deploy, lifecycle
 
 RULES_FILE = str(Path(tempfile.gettempdir()) / "tts-r2-lifecycle.json")
 SECRET_VALUES = {"API_TOKENS": "alice:token-DO-NOT-PRINT", "SIGNING_KEY": "signing-DO-NOT-PRINT-0123456789abcdef"}

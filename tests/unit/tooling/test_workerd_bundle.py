@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from local_runtime.workerd import bundle, toolchain
+from tooling.workerd import bundle, toolchain
 from tests.tiers import tier_unavailable
 
 LOCK = toolchain.NODE_TOOLS / "package-lock.json"

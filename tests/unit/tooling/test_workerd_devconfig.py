@@ -7,7 +7,7 @@ import stat
 import tomllib
 from pathlib import Path
 
-from local_runtime.workerd import devconfig
+from tooling.workerd import devconfig
 
 ROOT = Path(__file__).resolve().parents[3]
 
