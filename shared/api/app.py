@@ -7,57 +7,16 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from shared.api import jobs, trust
 from shared.api.auth import authenticate
+from shared.api.deps import ApiDeps, CataloguePort  # noqa: F401 - re-exported: callers build ApiApp(ApiDeps(...))
 from shared.api.errors import ApiError
 from shared.api.openapi import openapi_document
 from shared.api.router import Router
-from shared.config import Settings
 from shared.http import HttpRequest, HttpResponse
-from shared.jobs.rpc import JobsClient
-from shared.logs import JsonLogger
-from shared.ports import BlobStore, Clock, QueueProducer
-from shared.security.ratelimit import RateLimiter
-from shared.synthesis.catalogue import Resolved
 from shared.web import index_response
-
-
-class CataloguePort(Protocol):
-    """What the API needs of ``shared.synthesis.Catalogue``."""
-
-    def validate(
-        self,
-        model: str | None,
-        voice: str | None = None,
-        format: str | None = None,
-        *,
-        sample_rate: int | None = None,
-        text: str | None = None,
-        speed: float | None = None,
-        instructions: str | None = None,
-        require_provider: bool = False,
-    ) -> Resolved: ...
-
-    def public_models(self) -> list[dict[str, Any]]: ...
-
-    @property
-    def default_model(self) -> str | None: ...
-
-
-@dataclass
-class ApiDeps:
-    settings: Settings
-    jobs: JobsClient
-    bucket: BlobStore
-    queue: QueueProducer
-    catalogue: CataloguePort
-    clock: Clock
-    new_job_id: Callable[[], str]
-    log: JsonLogger
-    rate_limiter: RateLimiter | None = None  # per-tenant job creation limit (shared/security/ratelimit.py)
 
 
 class ApiApp:

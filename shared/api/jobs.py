@@ -23,7 +23,7 @@ from shared.models import JOB_ID_PATTERN, CreateJobRequest, JobList, JobRecord, 
 from shared.synthesis.errors import CatalogueError, TextTooLongError
 
 if TYPE_CHECKING:
-    from shared.api.app import ApiDeps
+    from shared.api.deps import ApiDeps
 
 _JOB_ID = re.compile(JOB_ID_PATTERN)
 DEFAULT_PAGE = 20

@@ -31,7 +31,7 @@ from shared.security.signing import (
 from shared.security.urls import UnsafeUrlError, check_webhook_url, url_policy
 
 if TYPE_CHECKING:
-    from shared.api.app import ApiDeps
+    from shared.api.deps import ApiDeps
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 _IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
