@@ -322,7 +322,7 @@ def _ops(current: Results) -> list[str]:
         "",
         "Prices (Workers Paid, marginal rates), as published on Cloudflare's price pages, read "
         f"{cost.PRICES_READ}: " + "; ".join(sorted({f"<{p.source}>" for p in cost.PRICES.values()})) + ". "
-        "DESIGN.md's R2 figures ($4.50 / $0.36 per million, deletes free) agree. Queue operations are per 64 KB "
+        "docs/architecture.md's R2 figures ($4.50 / $0.36 per million, deletes free) agree. Queue operations are per 64 KB "
         "(every message here is one); KV-backend request units are 4 KB. CPU time is not metered locally; at "
         f"the runtime's {_n(current['throughput'][0]['runtime_cpu_ms_per_job'], 1)} CPU-ms per job (CPython; "
         "Pyodide is slower) it would add about "

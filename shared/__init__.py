@@ -1,4 +1,4 @@
-"""The TTS pipeline's runtime-neutral core (DESIGN.md).
+"""The TTS pipeline's runtime-neutral core (docs/architecture.md).
 
 Imports neither ``js`` nor ``sqlite3``: it runs unchanged on Cloudflare's
 Python Workers and on the local runtime.

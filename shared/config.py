@@ -1,6 +1,6 @@
 """Settings read from a mapping: a Worker's ``env`` or the local environment.
 
-The same names on both runtimes (DESIGN.md, "Configuration names").
+The same names on both runtimes (docs/architecture.md, "Where each rule lives").
 """
 
 from __future__ import annotations

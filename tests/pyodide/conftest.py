@@ -1,4 +1,4 @@
-"""Fixtures of the Pyodide conformance tier (DESIGN.md, "Tests, in tiers", 3).
+"""Fixtures of the Pyodide conformance tier (docs/architecture.md, "Test tiers", 3).
 
 One Node 24 process per test session hosts every Worker under test, each in
 its own Pyodide, with Miniflare's R2 and Queues (see harness.mjs). Node 24,

@@ -3,7 +3,7 @@
 The api and synth_consumer Workers run in their own Pyodide each, the job
 shards (TtsJobDurableObject) in the api Worker's, with Miniflare's R2 and
 queues between them: the same Python-to-JS conversions as on Cloudflare.
-Each test checks a DESIGN.md fact where it lands: the HTTP reply, the R2
+Each test checks a docs/architecture.md fact where it lands: the HTTP reply, the R2
 object, the queue message, or the shard's SQLite row.
 """
 
