@@ -19,21 +19,6 @@ JOB = "c" * 32
 
 
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-def shards(clock: FakeClock) -> MemoryShards:
-    return MemoryShards(clock)
-
-
-@pytest.fixture
-def synth() -> ScriptedSynthesizer:
-    return ScriptedSynthesizer()
-
-
-@pytest.fixture
 def logs() -> io.StringIO:
     return io.StringIO()
 

@@ -28,21 +28,6 @@ MAX_RETRIES = 3  # the queue's default: 1 + 3 deliveries
 
 
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-def shards(clock: FakeClock) -> MemoryShards:
-    return MemoryShards(clock)
-
-
-@pytest.fixture
-def synth() -> ScriptedSynthesizer:
-    return ScriptedSynthesizer()
-
-
-@pytest.fixture
 def deps(shards: MemoryShards, clock: FakeClock, synth: ScriptedSynthesizer) -> ConsumerDeps:
     return ConsumerDeps(
         jobs=shards.client,
