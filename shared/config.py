@@ -24,6 +24,7 @@ SETTING_NAMES = (
     "MAX_TTL_SECONDS",
     "ORPHAN_GRACE_SECONDS",
     "MAX_TEXT_CHARS",
+    "MAX_INPUT_CHARS",
     "REAPER_DRY_RUN",
     "REAPER_MAX_SECONDS",
     "REAPER_MAX_OPERATIONS",
@@ -204,6 +205,9 @@ class Settings:
     max_ttl_seconds: int = 30 * 86_400
     orphan_grace_seconds: int = 3_600
     max_text_chars: int = 100_000
+    # At most this many characters per provider request, below each model's own limit
+    # (longer texts are synthesized in more chunks); 0: each model's own. For tests and tuning.
+    max_input_chars: int = 0
     reaper_dry_run: bool = False
     # One reaper run's budget: wall seconds and binding calls (R2, Durable
     # Object RPC, queue), each a subrequest on Cloudflare (docs/reaper.md).
@@ -266,6 +270,7 @@ class Settings:
             max_ttl_seconds=_int(env, "MAX_TTL_SECONDS", 30 * 86_400, minimum=1),
             orphan_grace_seconds=_int(env, "ORPHAN_GRACE_SECONDS", 3_600),
             max_text_chars=_int(env, "MAX_TEXT_CHARS", 100_000, minimum=1),
+            max_input_chars=_int(env, "MAX_INPUT_CHARS", 0),
             reaper_dry_run=_bool(env, "REAPER_DRY_RUN", False),
             reaper_max_seconds=_int(env, "REAPER_MAX_SECONDS", 20, minimum=1),
             reaper_max_operations=_int(env, "REAPER_MAX_OPERATIONS", 900, minimum=10),

@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING
 from pydantic import ValidationError
 
 from shared.api import trust
+from shared.captions.location import timings_key_of
+from shared.api.captions import serve_captions
 from shared.api.errors import ApiError, not_found
 from shared.api.legacy_body import legacy_result_response
 from shared.api.links import link_base
@@ -109,6 +111,7 @@ async def create_job(request: HttpRequest, deps: ApiDeps, tenant: str) -> HttpRe
             text=body.text,
             speed=body.speed,
             instructions=body.instructions,
+            timestamps=body.timestamps,
             require_provider=True,
         )
     except TextTooLongError as exc:
@@ -153,6 +156,7 @@ async def create_job(request: HttpRequest, deps: ApiDeps, tenant: str) -> HttpRe
         deadline_at=now + body.cancel_after_seconds if body.cancel_after_seconds else None,
         webhook_url=body.webhook_url,
         webhook_events=trust.webhook_event_list(body),
+        timestamps=body.timestamps,
     )
     record = await deps.jobs.create(record)
     if record.job_id != job_id and key is not None and fingerprint is not None:
@@ -192,6 +196,12 @@ async def get_audio(request: HttpRequest, deps: ApiDeps, tenant: str, job_id: st
 
 async def get_signed_audio(request: HttpRequest, deps: ApiDeps, job_id: str) -> HttpResponse:
     """The audio for the holder of a signed link (no token): 403 when tampered or expired."""
+    record, cache_control = await _signed_record(request, deps, job_id)
+    return await _serve_audio(request, deps, record, cache_control)
+
+
+async def _signed_record(request: HttpRequest, deps: ApiDeps, job_id: str) -> tuple[JobRecord, str]:
+    """The job a signed link names and the Cache-Control its answer gets: 403 when tampered or expired."""
     expires = trust.check_signed_link(request, deps, job_id)  # before any lookup: forgeries cost nothing
     record = await deps.jobs.get(job_id) if _JOB_ID.match(job_id) else None
     if record is None:
@@ -200,7 +210,19 @@ async def get_signed_audio(request: HttpRequest, deps: ApiDeps, job_id: str) -> 
         raise trust.forbidden("invalid_signature", "the link's signature is not valid for this job")
     if record.expires_at is not None and record.expires_at <= deps.clock():
         raise not_found(job_id)
-    return await _serve_audio(request, deps, record, trust.signed_cache_control(expires, deps.clock()))
+    return record, trust.signed_cache_control(expires, deps.clock())
+
+
+async def get_captions(request: HttpRequest, deps: ApiDeps, tenant: str, job_id: str, kind: str) -> HttpResponse:
+    """``/captions.vtt``, ``/captions.srt`` or ``/timestamps`` for the bearer of the owner's token."""
+    record = await _own_record(deps, tenant, job_id)
+    return await serve_captions(request, deps, record, kind, "private, max-age=3600")
+
+
+async def get_signed_captions(request: HttpRequest, deps: ApiDeps, job_id: str, kind: str) -> HttpResponse:
+    """The same for the holder of a signed link of the job (the audioUrl's query signs the job, not a path)."""
+    record, cache_control = await _signed_record(request, deps, job_id)
+    return await serve_captions(request, deps, record, kind, cache_control)
 
 
 async def _serve_audio(request: HttpRequest, deps: ApiDeps, record: JobRecord, cache_control: str) -> HttpResponse:
@@ -299,8 +321,9 @@ async def delete_job(request: HttpRequest, deps: ApiDeps, tenant: str, job_id: s
             record = await deps.jobs.get(job_id) or record
     # Audio first, metadata second: a crash in between leaves an orphan
     # object for the reaper, never a job pointing at nothing.
-    if record.audio_key:
-        await deps.bucket.delete([record.audio_key])
+    objects = [k for k in (record.audio_key, timings_key_of(record)) if k]
+    if objects:
+        await deps.bucket.delete(objects)
     await deps.jobs.delete([job_id])
     deps.log.info("job_deleted", jobId=job_id, tenant=tenant)
     return HttpResponse.empty(204)

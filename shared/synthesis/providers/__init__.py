@@ -106,4 +106,9 @@ def build_catalogue(
     )
     for spec in [*cloud_specs(settings), *extra_specs]:
         catalogue.add(spec)
+    cap = settings.max_input_chars
+    if cap:  # MAX_INPUT_CHARS: smaller chunks for every model (the api and the consumer plan alike)
+        for spec in catalogue.models():
+            if spec.max_input_chars > cap:
+                catalogue.add(spec.model_copy(update={"max_input_chars": cap}))
     return catalogue
