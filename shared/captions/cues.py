@@ -9,7 +9,11 @@ next word would make the cue
   to the new word's end,
 
 and after every word that ends a sentence (``.``, ``!``, ``?``, ``…`` and the
-CJK full stops, closing quotes or brackets allowed after them). A single word
+CJK full stops, closing quotes or brackets allowed after them), and after a
+word that ends a clause (``,``, ``;``, ``:``) once the cue has half its
+characters (21) and at least ``CUE_MIN_REST`` (12) characters of the
+sentence follow, so lines break where a reader pauses without leaving a
+word alone. A single word
 longer than the limit is a cue of its own. A cue's text is its words joined
 by single spaces (line breaks of the text become spaces); it runs from its
 first word's start to its last word's end, so cues never overlap and every
@@ -27,6 +31,8 @@ __all__ = ["CUE_MAX_CHARS", "CUE_MAX_SECONDS", "Cue", "TimedWord", "group_cues",
 
 CUE_MAX_CHARS = 42
 CUE_MAX_SECONDS = 5.0
+CUE_MIN_REST = 12
+_CLAUSE_END = re.compile(r"[,;:\u3001\uff0c\uff1b\uff1a][\"'\u201d\u2019\u00bb)\]]*$")
 _SENTENCE_END = re.compile(r"[.!?\u2026\u3002\uff01\uff1f][\"'\u201d\u2019\u00bb)\]\u300d\u300f\uff09]*$")
 
 
@@ -58,7 +64,13 @@ def group_cues(
             cues.append(Cue(current[0].start, max(current[-1].end, current[0].start), " ".join(w.text for w in current)))
         current, length = [], 0
 
-    for word in words:
+    # Characters from each word's successor to the end of its sentence (for clause breaks).
+    rest = [0] * len(words)
+    following = 0
+    for i in range(len(words) - 1, -1, -1):
+        rest[i] = following
+        following = 0 if i and _SENTENCE_END.search(words[i - 1].text) else following + len(words[i].text) + 1
+    for i, word in enumerate(words):
         if current:
             too_long = length + 1 + len(word.text) > max_chars
             too_slow = word.end - current[0].start > max_seconds
@@ -66,7 +78,9 @@ def group_cues(
                 flush()
         length += (1 if current else 0) + len(word.text)
         current.append(word)
-        if _SENTENCE_END.search(word.text):
+        if _SENTENCE_END.search(word.text) or (
+            length >= max_chars // 2 and rest[i] >= CUE_MIN_REST and _CLAUSE_END.search(word.text)
+        ):
             flush()
     flush()
     return cues
