@@ -207,6 +207,29 @@ class ErrorBody(CamelModel):
     error: ErrorDetail
 
 
+class WordEntry(CamelModel):
+    """One word of ``GET /v1/jobs/{jobId}/timestamps``."""
+
+    word: str
+    start: float = Field(ge=0, description="Seconds from the start of the audio.")
+    end: float = Field(ge=0, description="Seconds from the start of the audio; at least start.")
+    char_start: int = Field(ge=0, description="Offset of the word's first character in the submitted text (code points).")
+    char_end: int = Field(ge=0, description="Offset one past its last character.")
+
+
+class TimingsDocument(CamelModel):
+    """``GET /v1/jobs/{jobId}/timestamps``."""
+
+    v: Literal[1] = 1
+    job_id: str
+    model: str
+    timings: Literal["exact", "estimated"]
+    method: str = Field(description="How the timings were obtained.")
+    offsets: Literal["codepoints"] = "codepoints"
+    duration: float | None = Field(default=None, description="Seconds of audio, when measured.")
+    words: list[WordEntry]
+
+
 # --- Queue -------------------------------------------------------------------
 
 

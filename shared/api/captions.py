@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 from shared.api.errors import ApiError
 from shared.api.ranges import none_match
 from shared.captions.cues import group_cues, render_srt, render_vtt
+from shared.captions.document import timed_words
 from shared.captions.store import load_timings
 from shared.http import HttpRequest, HttpResponse
 from shared.models import JobRecord, JobStatus
@@ -65,7 +66,7 @@ async def serve_captions(
     if kind == "json":
         body = json.dumps(document.to_json_dict(), ensure_ascii=False, separators=(",", ":")).encode("utf-8")
     else:
-        cues = group_cues(document.timed_words())
+        cues = group_cues(timed_words(document))
         render = render_vtt if kind == "vtt" else render_srt
         body = render(cues, duration=document.duration).encode("utf-8")
     headers = {

@@ -11,8 +11,7 @@ from typing import Any
 
 from pydantic.json_schema import models_json_schema
 
-from shared.captions.document import TimingsDocument
-from shared.models import CreateJobRequest, ErrorBody, JobList, JobView, LegacyResult, WebhookSecretView
+from shared.models import CreateJobRequest, TimingsDocument, ErrorBody, JobList, JobView, LegacyResult, WebhookSecretView
 
 _REF = "#/components/schemas/{model}"
 

@@ -1,4 +1,5 @@
-"""The timings JSON: stored in R2 next to the audio and served by ``GET /v1/jobs/{jobId}/timestamps``.
+"""The timings JSON (``shared.models.TimingsDocument``): stored in R2 next to the audio and served by
+``GET /v1/jobs/{jobId}/timestamps``.
 
 One entry per word of the submitted text, in order: ``word`` (its text),
 ``start`` and ``end`` in seconds from the start of the audio, ``charStart``
@@ -12,37 +13,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Literal
 
-from pydantic import Field
-
 from shared.captions.cues import TimedWord
 from shared.captions.words import WordTiming
-from shared.models import CamelModel
+from shared.models import TimingsDocument, WordEntry
 
-__all__ = ["TimingsDocument", "WordEntry", "build_document"]
-
-
-class WordEntry(CamelModel):
-    word: str
-    start: float = Field(ge=0, description="Seconds from the start of the audio.")
-    end: float = Field(ge=0, description="Seconds from the start of the audio; at least start.")
-    char_start: int = Field(ge=0, description="Offset of the word's first character in the submitted text (code points).")
-    char_end: int = Field(ge=0, description="Offset one past its last character.")
+__all__ = ["TimingsDocument", "WordEntry", "build_document", "timed_words"]
 
 
-class TimingsDocument(CamelModel):
-    """``GET /v1/jobs/{jobId}/timestamps``."""
-
-    v: Literal[1] = 1
-    job_id: str
-    model: str
-    timings: Literal["exact", "estimated"]
-    method: str = Field(description="How the timings were obtained.")
-    offsets: Literal["codepoints"] = "codepoints"
-    duration: float | None = Field(default=None, description="Seconds of audio, when measured.")
-    words: list[WordEntry]
-
-    def timed_words(self) -> list[TimedWord]:
-        return [TimedWord(w.word, w.start, w.end) for w in self.words]
+def timed_words(document: TimingsDocument) -> list[TimedWord]:
+    """The document's words as cue grouping takes them."""
+    return [TimedWord(w.word, w.start, w.end) for w in document.words]
 
 
 def build_document(

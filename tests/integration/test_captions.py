@@ -11,7 +11,12 @@ the timings object with the audio.
 from __future__ import annotations
 
 import io
+import json
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,8 +24,10 @@ import webvtt
 
 from shared.synthesis.wav import parse_wav
 from tests.integration.harness import Pipeline
+from tts_client import Client
 
 TOKEN = "alice-token"
+ROOT = Path(__file__).resolve().parents[2]
 CHUNK_CHARS = 300
 PARAGRAPHS = (
     "The pipeline owns the text, the chunks and the audio. It can hand back captions, too.\n\n"
@@ -147,3 +154,35 @@ def test_timestamps_is_checked_at_submit(pipeline: Pipeline) -> None:
     assert reply.status == 422 and reply.json()["error"]["field"] == "timestamps"
     models = {m["id"]: m for m in pipeline.request("GET", "/v1/models").json()["models"]}
     assert models["tone"]["timestamps"] == "exact" and "60 ms" in models["tone"]["timestampsMethod"]
+
+
+def test_the_cli_writes_captions_in_the_format_of_the_extension(pipeline: Pipeline, tmp_path: Path) -> None:
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("TTS_API_")},
+           "TTS_API_URL": f"http://127.0.0.1:{pipeline.port}", "TTS_API_TOKEN": TOKEN, "PYTHONPATH": str(ROOT)}
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "local_runtime.cli", *args], capture_output=True, text=True,
+                              env=env, cwd=ROOT, timeout=120)
+
+    vtt = tmp_path / "talk.vtt"
+    run = cli("submit", "Captions from the command line, word by word.", "-m", "tone", "--captions", str(vtt))
+    assert run.returncode == 0, run.stderr
+    job_id = run.stdout.strip()
+    assert "saved vtt captions" in run.stderr
+    assert [c.text for c in webvtt.read(str(vtt))] == ["Captions from the command line,", "word by word."]
+    srt, words = tmp_path / "talk.srt", tmp_path / "talk.json"
+    assert cli("download", job_id, "--captions", str(srt)).returncode == 0
+    assert srt.read_text().startswith("1\n00:00:00,000 --> ")
+    assert cli("wait", job_id, "--captions", str(words)).returncode == 0
+    assert [w["word"] for w in json.loads(words.read_text())["words"]][:2] == ["Captions", "from"]
+    bad = cli("submit", "x", "--captions", str(tmp_path / "talk.txt"))
+    assert bad.returncode == 2 and "must end in .vtt, .srt or .json" in bad.stderr
+
+
+def test_the_python_client_reads_captions(pipeline: Pipeline) -> None:
+    client = Client(f"http://127.0.0.1:{pipeline.port}", TOKEN)
+    job = client.wait(client.submit("The client reads them too.", model="tone", timestamps="word").job_id)
+    assert client.captions(job).startswith("WEBVTT")
+    assert client.captions(job.job_id, "srt").startswith("1\n")
+    doc = client.timestamps(job)
+    assert doc.timings == "exact" and [w.word for w in doc.words] == "The client reads them too.".split()
