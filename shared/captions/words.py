@@ -70,10 +70,14 @@ def ends_from_starts(
     end is one past its last sample louder than ``threshold``. Times are
     sample-exact: ``sample / sample_rate``.
     """
-    samples = array("h")
-    samples.frombytes(bytes(pcm[: len(pcm) - len(pcm) % 2]))
-    if sys.byteorder == "big":
-        samples.byteswap()
+    whole = memoryview(pcm)[: len(pcm) - len(pcm) % 2]
+    samples: Sequence[int]
+    if sys.byteorder == "little":
+        samples = whole.cast("h")  # no copy of what may be minutes of audio
+    else:
+        swapped = array("h", whole.tobytes())
+        swapped.byteswap()
+        samples = swapped
     total = len(samples)
     ordered = sorted(starts, key=lambda s: s[0])
     out: list[WordTiming] = []
