@@ -18,7 +18,6 @@ from shared.synthesis.tone import ToneSynthesizer
 from shared.synthesis.wav import parse_wav, wav_pcm
 from tests.audio_samples import mp3_file
 from tests.provider_server import FakeServer, Reply
-from tests.unit.synthesis.providers.conftest import http, server  # noqa: F401
 
 needs_espeak = pytest.mark.skipif(not EspeakSynthesizer.available(), reason="libespeak-ng failed to load on this host")
 TEXT = "Héllo wörld, naïve café. Second sentence!"

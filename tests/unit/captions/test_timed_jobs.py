@@ -17,7 +17,7 @@ from shared.ports import SynthesisRequest, SynthesisResult
 from shared.synthesis.chunking import chunk_texts
 from shared.synthesis.tone import ToneSynthesizer
 from tests.fakes import FakeClock, MemoryShards
-from tests.unit.synthesis.test_longform import JOB, LIMIT, TEXT, clock, deps, message, shards, spec  # noqa: F401
+from tests.unit.synthesis.test_longform import JOB, LIMIT, TEXT, message, spec
 
 pytestmark = pytest.mark.usefixtures("shards")
 
