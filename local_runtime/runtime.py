@@ -32,7 +32,7 @@ from shared.api.app import ApiApp, ApiDeps
 from shared.api.auth import authenticate
 from shared.api.errors import ApiError
 from shared.api.links import is_loopback_host, require_public_base_url
-from shared.config import Settings
+from shared.config import LocalSettings, Settings
 from shared.consumer import ConsumerDeps, process_batch, process_dead_letters
 from shared.outcomes import Ack, BatchOutcome, Retry
 from shared.errors import ConfigError
@@ -96,13 +96,14 @@ class LocalRuntime:
         self.clock = clock
         self.meter = Meter()
         self.log_stream = log_stream
+        host_settings = LocalSettings.from_env(env)
         consumer_config = QueueConsumerConfig(
-            max_batch_size=int(env.get("QUEUE_MAX_BATCH_SIZE", "10")),
-            max_batch_timeout=float(env.get("QUEUE_MAX_BATCH_TIMEOUT", "0.5")),
-            max_retries=int(env.get("QUEUE_MAX_RETRIES", "3")),
+            max_batch_size=host_settings.queue_max_batch_size,
+            max_batch_timeout=host_settings.queue_max_batch_timeout,
+            max_retries=host_settings.queue_max_retries,
             dead_letter_queue=DEAD_LETTER_QUEUE,
         )
-        self.cron_interval = cron_interval if cron_interval is not None else float(env.get("CRON_INTERVAL_SECONDS", "300"))
+        self.cron_interval = cron_interval if cron_interval is not None else host_settings.cron_interval_seconds
 
         self.namespace = SqliteDurableObjectNamespace(self.data_dir, self.meter)
         self.shards = LocalShardHost(self.namespace, clock, self.meter)
@@ -111,7 +112,7 @@ class LocalRuntime:
         queue_db = self.data_dir / "queues.sqlite"
         # How long a delivered message stays invisible before a crashed
         # consumer's batch is delivered again.
-        visibility = float(env.get("QUEUE_VISIBILITY_TIMEOUT", "30"))
+        visibility = host_settings.queue_visibility_timeout
         self.queue = LocalQueue(queue_db, QUEUE, self.meter, clock, visibility_timeout=visibility)
         self.dead_letters = LocalQueue(queue_db, DEAD_LETTER_QUEUE, self.meter, clock, visibility_timeout=visibility)
         self.webhook_queue = LocalQueue(queue_db, WEBHOOK_QUEUE, self.meter, clock, visibility_timeout=visibility)
@@ -173,7 +174,7 @@ class LocalRuntime:
             ),
         ]
         self._request_log = JsonLogger("api", log_stream) if log_requests else None
-        self.server = HttpServer(self.handle, host, port, limits=ServerLimits.from_env(env))
+        self.server = HttpServer(self.handle, host, port, limits=ServerLimits.from_settings(host_settings))
         self._cron_task: asyncio.Task[None] | None = None
 
     # --- the Workers' handlers ----------------------------------------------
