@@ -34,11 +34,12 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from local_runtime.bindings.r2 import LocalBlobHandle
 from shared.api.errors import ApiError
+from shared.api.trust import body_too_large
 from shared.config import LocalSettings
 from shared.http import HttpRequest, HttpResponse
 
 App = Callable[[HttpRequest], Awaitable[HttpResponse]]
-MAX_BODY_BYTES = 8 * 1024 * 1024
+MAX_BODY_BYTES = 8 * 1024 * 1024  # when the app names no limit (tests serving a bare handler)
 CHUNK = 256 * 1024
 FD_RESERVE = 256  # files kept free for SQLite, R2 files and a burst of accepts (backlog below)
 BACKLOG = 128
@@ -209,7 +210,7 @@ class HttpServer:
             return
         declared = next((v for k, v in headers if k.lower() == "content-length"), "")
         if declared.isdigit() and int(declared) > self._max_body:
-            await self._send(scope, send, _too_large(), close=True)
+            await self._send(scope, send, _too_large(self._max_body), close=True)
             return
         body = bytearray()
         deadline = asyncio.get_running_loop().time() + self.limits.body_timeout
@@ -226,7 +227,7 @@ class HttpServer:
                 return
             body += message.get("body", b"")
             if len(body) > self._max_body:
-                await self._send(scope, send, _too_large(), close=True)
+                await self._send(scope, send, _too_large(self._max_body), close=True)
                 return
             more = message.get("more_body", False)
         raw_path = scope.get("raw_path") or scope["path"].encode()
@@ -270,5 +271,5 @@ class HttpServer:
         await send({"type": "http.response.body", "body": b""})
 
 
-def _too_large() -> HttpResponse:
-    return ApiError(413, "body_too_large", "request body too large").to_response()
+def _too_large(limit: int) -> HttpResponse:
+    return body_too_large(limit).to_response()

@@ -36,7 +36,7 @@ from typing import IO
 
 from local_runtime.data_dir_lock import DataDirInUseError, DataDirLock
 from tooling.workerd import bundle, devconfig, toolchain
-from shared.api.links import require_public_base_url
+from shared.api.links import dev_server_settings
 from shared.config import LocalSettings, Settings
 from shared.errors import ConfigError
 from shared.logs import JsonLogger
@@ -166,10 +166,8 @@ class WorkerdRuntime:
         ]
 
     def start(self, timeout: float = 240.0) -> str:
-        if not is_loopback(self.host) and not Settings.from_env(self.env).api_tokens:
-            raise WorkerdError(f"API_TOKENS must be set to serve on {self.host}: only loopback may run without tokens")
         try:
-            require_public_base_url(Settings.from_env(self.env), self.host)
+            dev_server_settings(Settings.from_env(self.env), self.host)
         except ConfigError as exc:
             raise WorkerdError(str(exc)) from None
         self._take_data_dir()
