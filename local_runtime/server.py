@@ -34,7 +34,7 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from local_runtime.bindings.r2 import LocalBlobHandle
 from shared.api.errors import ApiError
-from shared.api.trust import body_too_large
+from shared.api.request_limits import body_too_large
 from shared.config import LocalSettings
 from shared.http import HttpRequest, HttpResponse
 
