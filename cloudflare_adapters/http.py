@@ -7,7 +7,7 @@ from urllib.parse import urlsplit
 
 from cloudflare_adapters.convert import array_buffer_to_bytes, bytes_to_js, to_js_value
 from js import Response  # type: ignore[import-not-found]
-from shared.api.trust import body_too_large
+from shared.api.request_limits import body_too_large
 from shared.http import HttpRequest, HttpResponse
 
 

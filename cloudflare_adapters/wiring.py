@@ -14,11 +14,15 @@ checks each Worker's wrangler config against exactly what its modules read.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator, Mapping
 from typing import Any
 
 from cloudflare_adapters.convert import raw_binding
 from cloudflare_adapters.durable_objects import shard_resolver
+from cloudflare_adapters.queues import QueueProducerAdapter
+from cloudflare_adapters.r2 import R2BlobStore
+from shared.bootstrap import RuntimePorts
 from shared.config import SETTING_NAMES, Settings
 from shared.jobs.rpc import JobsClient
 
@@ -49,3 +53,15 @@ def settings(env: Any) -> Settings:
 
 def jobs_client(env: Any, config: Settings) -> JobsClient:
     return JobsClient(shard_resolver(env.JOBS), config.shard_count)
+
+
+def common_ports(env: Any) -> RuntimePorts:
+    """What all three Workers bind: the job shards, the audio bucket and the jobs queue."""
+    config = settings(env)
+    return RuntimePorts(
+        settings=config,
+        jobs=jobs_client(env, config),
+        bucket=R2BlobStore(env.TTS_AUDIO_BUCKET),
+        jobs_queue=QueueProducerAdapter(env.TTS_JOBS),
+        clock=time.time,
+    )

@@ -1,26 +1,14 @@
-"""The reaper Worker's dependencies."""
+"""The reaper Worker's ports."""
 
 from __future__ import annotations
 
-import time
+from dataclasses import replace
 from typing import Any
 
-from cloudflare_adapters.queues import QueueProducerAdapter
-from cloudflare_adapters.r2 import R2BlobStore
-from cloudflare_adapters.wiring import jobs_client, settings
-from cloudflare_adapters.wiring_webhooks import webhook_notifier
-from shared.logs import JsonLogger
-from shared.reaper import ReaperDeps
+from cloudflare_adapters.wiring import common_ports
+from cloudflare_adapters.wiring_webhooks import webhook_queue
+from shared.bootstrap import Pipeline
 
 
-def reaper_deps(env: Any) -> ReaperDeps:
-    config = settings(env)
-    return ReaperDeps(
-        jobs=jobs_client(env, config),
-        bucket=R2BlobStore(env.TTS_AUDIO_BUCKET),
-        queue=QueueProducerAdapter(env.TTS_JOBS),
-        settings=config,
-        clock=time.time,
-        log=JsonLogger("reaper"),
-        webhooks=webhook_notifier(env, config),
-    )
+def reaper_pipeline(env: Any) -> Pipeline:
+    return Pipeline(replace(common_ports(env), webhook_queue=webhook_queue(env)))

@@ -1,30 +1,27 @@
-"""The synth_consumer Worker's dependencies (webhook delivery: ``wiring_webhooks.webhook_deps``)."""
+"""The synth_consumer Worker's ports: synthesis (tts-jobs and its dead letters) and webhook delivery."""
 
 from __future__ import annotations
 
-import time
+from dataclasses import replace
 from typing import Any
 
-from cloudflare_adapters.queues import QueueProducerAdapter
-from cloudflare_adapters.r2 import R2BlobStore
-from cloudflare_adapters.wiring import jobs_client, settings
+from cloudflare_adapters.fetch import FetchHttpClient
+from cloudflare_adapters.wiring import common_ports
 from cloudflare_adapters.wiring_catalogue import catalogue
-from cloudflare_adapters.wiring_webhooks import webhook_notifier
-from shared.consumer import ConsumerDeps
-from shared.logs import JsonLogger
+from cloudflare_adapters.wiring_webhooks import webhook_queue
+from shared.bootstrap import Pipeline
+from shared.webhooks import MAX_RESPONSE_BYTES
 
 
-def consumer_deps(env: Any) -> ConsumerDeps:
-    config = settings(env)
-    models = catalogue(env)
-    return ConsumerDeps(
-        jobs=jobs_client(env, config),
-        bucket=R2BlobStore(env.TTS_AUDIO_BUCKET),
-        synthesizer_for=models.synthesizer_for,
-        model_spec=models.get,
-        settings=config,
-        clock=time.time,
-        log=JsonLogger("synth_consumer"),
-        webhooks=webhook_notifier(env, config),
-        queue=QueueProducerAdapter(env.TTS_JOBS),
+def consumer_pipeline(env: Any) -> Pipeline:
+    ports = common_ports(env)
+    return Pipeline(
+        replace(
+            ports,
+            catalogue=lambda: catalogue(env, ports.settings),
+            webhook_queue=webhook_queue(env),
+            # No DNS from a Worker: the submit-time URL check is the guard, and
+            # fetch() leaves from Cloudflare's network, not yours (docs/security.md).
+            webhook_http=FetchHttpClient(max_response_bytes=MAX_RESPONSE_BYTES, redirect="manual"),
+        )
     )

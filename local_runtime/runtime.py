@@ -12,9 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-import uuid
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import replace
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -25,31 +23,26 @@ from local_runtime.bindings.r2 import LocalBucket
 from local_runtime.bindings.sql import SqliteDurableObjectNamespace
 from local_runtime.data_dir_lock import DataDirLock
 from local_runtime.http_client import LocalHttpClient
+from local_runtime.mp3_encoder import load_mp3_encoder
 from local_runtime.ratelimit import LocalRateLimiter
 from local_runtime.server import HttpServer, ServerLimits
 from local_runtime.shards import LocalShardHost
-from shared.api.app import ApiApp, ApiDeps
 from shared.api.auth import authenticate
 from shared.api.errors import ApiError
-from shared.api.links import is_loopback_host, require_public_base_url
-from shared.config import Settings
-from shared.consumer import ConsumerDeps, process_batch, process_dead_letters
+from shared.api.links import dev_server_settings, is_loopback_host
+from shared.config import LocalSettings, Settings
+from shared.bootstrap import DEAD_LETTER_QUEUE, JOBS_QUEUE, WEBHOOK_QUEUE, Pipeline, RuntimePorts
 from shared.outcomes import Ack, BatchOutcome, Retry
-from shared.errors import ConfigError
 from shared.http import HttpRequest, HttpResponse
 from shared.logs import JsonLogger
 from shared.ports import Clock, IncomingMessage
-from shared.reaper import ReaperDeps, run_reaper
 from shared.synthesis.catalogue import Catalogue
 from shared.synthesis.espeak import EspeakSynthesizer
 from shared.synthesis.providers import build_catalogue
 from shared.security.urls import resolved_addresses_allowed, url_policy
 from shared import webhooks
-from shared.webhooks import WebhookDeps, WebhookNotifier, process_webhook_batch
 
-QUEUE = "tts-jobs"
-DEAD_LETTER_QUEUE = "tts-jobs-dlq"
-WEBHOOK_QUEUE = "tts-webhooks"
+QUEUE = JOBS_QUEUE
 BUCKET = "tts-audio-results"
 
 
@@ -83,12 +76,7 @@ class LocalRuntime:
     ) -> None:
         self.data_dir = Path(data_dir)
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        settings = Settings.from_env(env)
-        if not settings.api_tokens:
-            if not is_loopback(host):
-                raise ConfigError(f"API_TOKENS must be set to serve on {host}: only loopback may run without tokens")
-            settings = replace(settings, allow_anonymous=True)
-        require_public_base_url(settings, host)
+        settings = dev_server_settings(Settings.from_env(env), host)
         self.settings = settings
         # Before any database is opened: a second runtime on this dir stops here.
         self._lock = DataDirLock.acquire(self.data_dir)
@@ -96,13 +84,14 @@ class LocalRuntime:
         self.clock = clock
         self.meter = Meter()
         self.log_stream = log_stream
+        host_settings = LocalSettings.from_env(env)
         consumer_config = QueueConsumerConfig(
-            max_batch_size=int(env.get("QUEUE_MAX_BATCH_SIZE", "10")),
-            max_batch_timeout=float(env.get("QUEUE_MAX_BATCH_TIMEOUT", "0.5")),
-            max_retries=int(env.get("QUEUE_MAX_RETRIES", "3")),
+            max_batch_size=host_settings.queue_max_batch_size,
+            max_batch_timeout=host_settings.queue_max_batch_timeout,
+            max_retries=host_settings.queue_max_retries,
             dead_letter_queue=DEAD_LETTER_QUEUE,
         )
-        self.cron_interval = cron_interval if cron_interval is not None else float(env.get("CRON_INTERVAL_SECONDS", "300"))
+        self.cron_interval = cron_interval if cron_interval is not None else host_settings.cron_interval_seconds
 
         self.namespace = SqliteDurableObjectNamespace(self.data_dir, self.meter)
         self.shards = LocalShardHost(self.namespace, clock, self.meter)
@@ -111,81 +100,64 @@ class LocalRuntime:
         queue_db = self.data_dir / "queues.sqlite"
         # How long a delivered message stays invisible before a crashed
         # consumer's batch is delivered again.
-        visibility = float(env.get("QUEUE_VISIBILITY_TIMEOUT", "30"))
+        visibility = host_settings.queue_visibility_timeout
         self.queue = LocalQueue(queue_db, QUEUE, self.meter, clock, visibility_timeout=visibility)
         self.dead_letters = LocalQueue(queue_db, DEAD_LETTER_QUEUE, self.meter, clock, visibility_timeout=visibility)
         self.webhook_queue = LocalQueue(queue_db, WEBHOOK_QUEUE, self.meter, clock, visibility_timeout=visibility)
         # Cloud providers come from the same settings as on Cloudflare; Workers AI
         # through its REST API (CLOUDFLARE_ACCOUNT_ID + CLOUDFLARE_API_TOKEN).
-        self.catalogue = catalogue or build_catalogue(
-            settings, http=LocalHttpClient(), espeak_available=EspeakSynthesizer.available()
-        )
-        self.api = ApiApp(
-            ApiDeps(
+        models = catalogue
+        self.pipeline = Pipeline(
+            RuntimePorts(
                 settings=settings,
                 jobs=self.jobs,
                 bucket=self.bucket,
-                queue=self.queue,
-                catalogue=self.catalogue,
+                jobs_queue=self.queue,
                 clock=clock,
-                new_job_id=lambda: uuid.uuid4().hex,
-                log=JsonLogger("api", log_stream),
-                rate_limiter=LocalRateLimiter(settings.job_rate_limit, settings.job_rate_period, clock)
-                if settings.job_rate_limit > 0
-                else None,
+                catalogue=lambda: models or build_catalogue(
+                    settings, http=LocalHttpClient(), espeak_available=EspeakSynthesizer.available(),
+                    mp3_encoder=load_mp3_encoder(),
+                ),
+                webhook_queue=self.webhook_queue,
+                webhook_http=LocalHttpClient(max_response_bytes=webhooks.MAX_RESPONSE_BYTES),
+                webhook_host_allowed=self._webhook_host_allowed,
+                rate_limiter=lambda limit, period: LocalRateLimiter(limit, period, clock),
+                log_stream=log_stream,
             )
         )
-        self.consumer = ConsumerDeps(
-            jobs=self.jobs,
-            bucket=self.bucket,
-            synthesizer_for=self.catalogue.synthesizer_for,
-            model_spec=self.catalogue.get,
-            settings=settings,
-            clock=clock,
-            log=JsonLogger("synth_consumer", log_stream),
-            webhooks=WebhookNotifier(self.webhook_queue, self.jobs),
-            queue=self.queue,
-        )
-        self.webhook_deps = WebhookDeps(
-            jobs=self.jobs,
-            http=LocalHttpClient(max_response_bytes=webhooks.MAX_RESPONSE_BYTES),
-            settings=settings,
-            clock=clock,
-            log=JsonLogger("synth_consumer", log_stream),
-            host_allowed=self._webhook_host_allowed,
-        )
-        self.reaper = ReaperDeps(
-            jobs=self.jobs,
-            bucket=self.bucket,
-            queue=self.queue,
-            settings=settings,
-            clock=clock,
-            log=JsonLogger("reaper", log_stream),
-            webhooks=WebhookNotifier(self.webhook_queue, self.jobs),
-        )
+        self.catalogue = self.pipeline.catalogue
+        self.api = self.pipeline.api
+        self.consumer = self.pipeline.consumer
+        self.webhook_deps = self.pipeline.webhooks
+        self.reaper = self.pipeline.reaper
         self._runners = [
-            LocalQueueRunner(self.queue, self._consume, consumer_config),
-            LocalQueueRunner(self.dead_letters, self._consume_dead_letters, QueueConsumerConfig(max_batch_timeout=0.5)),
+            LocalQueueRunner(self.queue, self._consumer_of(QUEUE), consumer_config),
+            LocalQueueRunner(
+                self.dead_letters, self._consumer_of(DEAD_LETTER_QUEUE), QueueConsumerConfig(max_batch_timeout=0.5)
+            ),
             LocalQueueRunner(
                 self.webhook_queue,
-                self._deliver_webhooks,
+                self._consumer_of(WEBHOOK_QUEUE),
                 QueueConsumerConfig(max_batch_timeout=0.5, max_retries=webhooks.QUEUE_MAX_RETRIES),
             ),
         ]
         self._request_log = JsonLogger("api", log_stream) if log_requests else None
-        self.server = HttpServer(self.handle, host, port, limits=ServerLimits.from_env(env))
+        # The api's body cap, refused before reading as on Cloudflare (cloudflare_adapters/http.py).
+        self.server = HttpServer(
+            self.handle, host, port, max_body_bytes=self.api.max_body_bytes,
+            limits=ServerLimits.from_settings(host_settings),
+        )
         self._cron_task: asyncio.Task[None] | None = None
 
     # --- the Workers' handlers ----------------------------------------------
 
-    async def _consume(self, messages: list[IncomingMessage]) -> dict[str, Outcome]:
-        return _queue_outcomes(await process_batch(messages, self.consumer))
+    def _consumer_of(self, queue_name: str) -> Callable[[list[IncomingMessage]], Awaitable[dict[str, Outcome]]]:
+        """The synth_consumer Worker's queue handler for one queue (routing: shared/bootstrap.py)."""
 
-    async def _consume_dead_letters(self, messages: list[IncomingMessage]) -> dict[str, Outcome]:
-        return _queue_outcomes(await process_dead_letters(messages, self.consumer))
+        async def consume(messages: list[IncomingMessage]) -> dict[str, Outcome]:
+            return _queue_outcomes(await self.pipeline.queue_batch(queue_name, messages))
 
-    async def _deliver_webhooks(self, messages: list[IncomingMessage]) -> dict[str, Outcome]:
-        return _queue_outcomes(await process_webhook_batch(messages, self.webhook_deps))
+        return consume
 
     async def _webhook_host_allowed(self, host: str) -> bool:
         """Here DNS is at hand (unlike in a Worker): refuse names that resolve to private addresses."""
@@ -197,7 +169,7 @@ class LocalRuntime:
 
     async def scheduled(self) -> dict[str, Any]:
         """The reaper's cron handler (``GET /__scheduled`` runs it on demand)."""
-        return (await run_reaper(self.reaper)).to_json_dict()
+        return (await self.pipeline.scheduled()).to_json_dict()
 
     async def handle(self, request: HttpRequest) -> HttpResponse:
         # The dev server's request log: one line a request (the path only: a query may carry a signature).

@@ -24,7 +24,7 @@ import contextlib
 import json
 import resource
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,11 +34,12 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from local_runtime.bindings.r2 import LocalBlobHandle
 from shared.api.errors import ApiError
-from shared.errors import ConfigError
+from shared.api.request_limits import body_too_large
+from shared.config import LocalSettings
 from shared.http import HttpRequest, HttpResponse
 
 App = Callable[[HttpRequest], Awaitable[HttpResponse]]
-MAX_BODY_BYTES = 8 * 1024 * 1024
+MAX_BODY_BYTES = 8 * 1024 * 1024  # when the app names no limit (tests serving a bare handler)
 CHUNK = 256 * 1024
 FD_RESERVE = 256  # files kept free for SQLite, R2 files and a burst of accepts (backlog below)
 BACKLOG = 128
@@ -46,29 +47,24 @@ BACKLOG = 128
 
 @dataclass(frozen=True)
 class ServerLimits:
-    idle_timeout: float = 5.0  # no request begun this long after accept or after the last response
-    header_timeout: float = 10.0  # a request's head must be complete this long after its first byte
-    body_timeout: float = 30.0  # and its body this long after the head
-    max_connections: int = 4096  # lowered to the file limit minus FD_RESERVE
+    """The HTTP_* rows of ``shared.config.LocalSettings``, where their defaults and meaning are."""
+
+    idle_timeout: float
+    header_timeout: float
+    body_timeout: float
+    max_connections: int  # lowered to the file limit minus FD_RESERVE
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> ServerLimits:
-        def number(name: str, default: float) -> float:
-            raw = env.get(name)
-            try:
-                value = float(raw) if raw else default
-            except ValueError:
-                raise ConfigError(f"{name} must be a number, got {raw!r}") from None
-            if value <= 0:
-                raise ConfigError(f"{name} must be positive, got {raw!r}")
-            return value
-
+    def from_settings(cls, settings: LocalSettings) -> ServerLimits:
         return cls(
-            idle_timeout=number("HTTP_IDLE_TIMEOUT_SECONDS", cls.idle_timeout),
-            header_timeout=number("HTTP_HEADER_TIMEOUT_SECONDS", cls.header_timeout),
-            body_timeout=number("HTTP_BODY_TIMEOUT_SECONDS", cls.body_timeout),
-            max_connections=int(number("HTTP_MAX_CONNECTIONS", cls.max_connections)),
+            idle_timeout=settings.http_idle_timeout_seconds,
+            header_timeout=settings.http_header_timeout_seconds,
+            body_timeout=settings.http_body_timeout_seconds,
+            max_connections=settings.http_max_connections,
         )
+
+
+DEFAULT_LIMITS = ServerLimits.from_settings(LocalSettings())
 
 
 def raise_file_limit() -> int:
@@ -98,7 +94,7 @@ _UNAVAILABLE = _raw_error(503, "Service Unavailable", "too_many_connections", "t
 class _GuardedProtocol(H11Protocol):
     """uvicorn's h11 protocol with idle and header timeouts and the connection limit."""
 
-    limits: ServerLimits = ServerLimits()
+    limits: ServerLimits = DEFAULT_LIMITS
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -168,7 +164,7 @@ class HttpServer:
         self.host = host
         self.port = port
         self._max_body = max_body_bytes
-        self.limits = limits or ServerLimits()
+        self.limits = limits or DEFAULT_LIMITS
         self._server: uvicorn.Server | None = None
 
     async def start(self) -> None:
@@ -214,7 +210,7 @@ class HttpServer:
             return
         declared = next((v for k, v in headers if k.lower() == "content-length"), "")
         if declared.isdigit() and int(declared) > self._max_body:
-            await self._send(scope, send, _too_large(), close=True)
+            await self._send(scope, send, _too_large(self._max_body), close=True)
             return
         body = bytearray()
         deadline = asyncio.get_running_loop().time() + self.limits.body_timeout
@@ -231,7 +227,7 @@ class HttpServer:
                 return
             body += message.get("body", b"")
             if len(body) > self._max_body:
-                await self._send(scope, send, _too_large(), close=True)
+                await self._send(scope, send, _too_large(self._max_body), close=True)
                 return
             more = message.get("more_body", False)
         raw_path = scope.get("raw_path") or scope["path"].encode()
@@ -275,5 +271,5 @@ class HttpServer:
         await send({"type": "http.response.body", "body": b""})
 
 
-def _too_large() -> HttpResponse:
-    return ApiError(413, "body_too_large", "request body too large").to_response()
+def _too_large(limit: int) -> HttpResponse:
+    return body_too_large(limit).to_response()

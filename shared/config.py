@@ -1,94 +1,142 @@
-"""Settings read from a mapping: a Worker's ``env`` or the local environment.
+"""Every setting, once: its env name, parser, default and meaning.
 
-The same names on both runtimes (docs/architecture.md, "Where each rule lives").
+A setting is a field of ``Settings`` (read by the Workers and the local runtime
+alike) or of ``LocalSettings`` (the local runtime's own host: its queue
+consumer, cron loop and HTTP server; on Cloudflare wrangler.toml says these),
+declared with ``setting(ENV_NAME, default, parser, doc)``. From those fields
+come ``Settings.from_env`` / ``LocalSettings.from_env``, ``SETTING_NAMES`` (what a
+Worker reads from its ``env``, what ``tts-pipeline dev --runtime workerd`` passes
+on as vars, what ``wrangler.toml.example`` must document) and the README's
+configuration table (``python -m tooling.settings_doc``; a config test keeps it
+in step). Adding a setting is one field here. docs/architecture.md, "Where
+each rule lives".
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from shared.errors import ConfigError
 from shared.security import tokens as _tokens
 from shared.security.hosts import valid_base_url
 
-# Every name ``Settings.from_env`` reads: a Worker passes exactly these from its
-# ``env`` (cloudflare_adapters/wiring.py), and ``tts-pipeline dev --runtime
-# workerd`` passes these from the environment on as the Workers' vars.
-SETTING_NAMES = (
-    "SHARD_COUNT",
-    "DEFAULT_MODEL",
-    "JOB_TTL_SECONDS",
-    "MAX_TTL_SECONDS",
-    "ORPHAN_GRACE_SECONDS",
-    "MAX_TEXT_CHARS",
-    "MAX_INPUT_CHARS",
-    "REAPER_DRY_RUN",
-    "REAPER_MAX_SECONDS",
-    "REAPER_MAX_OPERATIONS",
-    "REAPER_STUCK_SECONDS",
-    "REAPER_MAX_ATTEMPTS",
-    "REAPER_GIVE_UP_SECONDS",
-    "REAPER_SWEEP_INTERVAL_SECONDS",
-    "LEASE_SECONDS",
-    "RETRY_BASE_SECONDS",
-    "API_TOKENS",
-    "ALLOW_ANONYMOUS",
-    "SIGNING_KEY",
-    # trust (docs/security.md)
-    "SIGNING_KEY_PREVIOUS",
-    "SIGNING_KEY_PREVIOUS_UNTIL",
-    "SIGNED_URL_TTL_SECONDS",
-    "PUBLIC_BASE_URL",
-    "MAX_BODY_BYTES",
-    "JOB_RATE_LIMIT",
-    "MAX_JOBS_IN_FLIGHT",
-    "WEBHOOK_ALLOWED_SCHEMES",
-    "WEBHOOK_ALLOWED_HOSTS",
-    "WEBHOOK_MAX_ATTEMPTS",
-    "WEBHOOK_RETRY_BASE_SECONDS",
-    "WEBHOOK_TIMEOUT_SECONDS",
-    # synthesis providers (docs/providers.md)
-    "OPENAI_API_KEY",
-    "OPENAI_BASE_URL",
-    "ELEVENLABS_API_KEY",
-    "ELEVENLABS_BASE_URL",
-    "ELEVENLABS_VOICE_IDS",
-    "GEMINI_API_KEY",
-    "GEMINI_BASE_URL",
-    "CLOUDFLARE_ACCOUNT_ID",
-    "CLOUDFLARE_API_TOKEN",
-    "CLOUDFLARE_API_BASE_URL",
-    "PROVIDER_TIMEOUT_SECONDS",
-    "MAX_AUDIO_BYTES",
-    "LEGACY_RESULT_MAX_BYTES",
-)
+T = TypeVar("T")
+# (raw value or None when unset, env name, default) -> value; raises ConfigError.
+Parser = Callable[[str | None, str, Any], Any]
 
 
-def _get(env: Mapping[str, Any], name: str, default: str | None) -> str | None:
-    value = env.get(name)
-    if value is None:
-        return default
-    return str(value)
+@dataclass(frozen=True)
+class SettingSpec:
+    """One row of the settings table."""
+
+    env: str
+    parse: Parser
+    doc: str  # "" for a field derived from another row's variable (not listed twice)
+    shown_default: str  # the default as the docs show it
+    secret: bool = False  # a Cloudflare secret, never a var; kept out of repr()
 
 
-def _int(env: Mapping[str, Any], name: str, default: int, *, minimum: int = 0) -> int:
-    raw = _get(env, name, None)
-    if raw is None or raw == "":
+def setting(
+    env: str,
+    default: Any,
+    parse: Parser,
+    doc: str,
+    *,
+    shown: str | None = None,
+    secret: bool = False,
+    factory: Callable[[], Any] | None = None,
+) -> Any:
+    """A dataclass field that is also a row of the settings table."""
+    spec = SettingSpec(env, parse, doc, shown if shown is not None else _shown(default), secret)
+    metadata = {"setting": spec}
+    if factory is not None:
+        return field(default_factory=factory, repr=not secret, metadata=metadata)
+    return field(default=default, repr=not secret, metadata=metadata)
+
+
+def _shown(default: Any) -> str:
+    if default is None or default == () or default == "":
+        return "(none)"
+    if isinstance(default, bool):
+        return str(default).lower()
+    if isinstance(default, float):
+        return f"{default:g}"
+    return str(default)
+
+
+def specs(cls: type) -> list[tuple[str, SettingSpec]]:
+    """(field name, spec) for every setting field of ``cls``, in declaration order."""
+    return [(f.name, f.metadata["setting"]) for f in dataclasses.fields(cls) if "setting" in f.metadata]
+
+
+def _from_env(cls: type[T], env: Mapping[str, Any]) -> T:
+    values: dict[str, Any] = {}
+    for f in dataclasses.fields(cls):  # type: ignore[arg-type]
+        spec: SettingSpec | None = f.metadata.get("setting")
+        if spec is None:
+            continue
+        raw = env.get(spec.env)
+        default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+        values[f.name] = spec.parse(None if raw is None else str(raw), spec.env, default)
+    return cls(**values)
+
+
+# --- parsers: (raw or None, name, default) -> value -------------------------
+
+
+def text(raw: str | None, name: str, default: str) -> str:
+    return default if raw is None else raw
+
+
+def integer(minimum: int = 0, maximum: int | None = None) -> Parser:
+    def parse(raw: str | None, name: str, default: int) -> int:
+        if raw is None or raw == "":
+            return default
+        try:
+            value = int(raw)
+        except ValueError as exc:
+            raise ConfigError(f"{name} must be an integer, got {raw!r}") from exc
+        if value < minimum:
+            raise ConfigError(f"{name} must be >= {minimum}, got {value}")
+        if maximum is not None and value > maximum:
+            raise ConfigError(f"{name} must be <= {maximum}, got {value}")
+        return value
+
+    return parse
+
+
+def positive_number(raw: str | None, name: str, default: float) -> float:
+    if not raw:
         return default
     try:
-        value = int(raw)
-    except ValueError as exc:
-        raise ConfigError(f"{name} must be an integer, got {raw!r}") from exc
-    if value < minimum:
-        raise ConfigError(f"{name} must be >= {minimum}, got {value}")
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number, got {raw!r}") from None
+    if value <= 0:
+        raise ConfigError(f"{name} must be positive, got {raw!r}")
     return value
 
 
-def _bool(env: Mapping[str, Any], name: str, default: bool) -> bool:
-    raw = _get(env, name, None)
+def number(minimum: float = 0.0) -> Parser:
+    def parse(raw: str | None, name: str, default: float) -> float:
+        if raw is None or raw == "":
+            return default
+        try:
+            value = float(raw)
+        except ValueError:
+            raise ConfigError(f"{name} must be a number, got {raw!r}") from None
+        if value < minimum:
+            raise ConfigError(f"{name} must be >= {minimum:g}, got {raw!r}")
+        return value
+
+    return parse
+
+
+def boolean(raw: str | None, name: str, default: bool) -> bool:
     if raw is None or raw == "":
         return default
     lowered = raw.strip().lower()
@@ -99,39 +147,44 @@ def _bool(env: Mapping[str, Any], name: str, default: bool) -> bool:
     raise ConfigError(f"{name} must be true or false, got {raw!r}")
 
 
-def _secret(env: Mapping[str, Any], name: str) -> str | None:
+def credential(raw: str | None, name: str, default: str | None) -> str | None:
     """A credential: surrounding whitespace (a pasted newline) dropped; blank means unset."""
-    value = _get(env, name, None)
-    value = value.strip() if value is not None else None
-    return value or None
+    value = raw.strip() if raw is not None else None
+    return value or default
 
 
-def _url(env: Mapping[str, Any], name: str, default: str) -> str:
-    value = (_get(env, name, None) or "").strip() or default
+def http_url(raw: str | None, name: str, default: str) -> str:
+    value = (raw or "").strip() or default
     if not value.startswith(("https://", "http://")):
         raise ConfigError(f"{name} must be an http(s) URL, got {value!r}")
     return value.rstrip("/")
 
 
-def _public_base_url(env: Mapping[str, Any]) -> str | None:
+def base_url(raw: str | None, name: str, default: str | None) -> str | None:
     """``http(s)://host[:port][/path]``: it goes verbatim into every link the API returns."""
-    value = (_get(env, "PUBLIC_BASE_URL", None) or "").strip().rstrip("/")
+    value = (raw or "").strip().rstrip("/")
     if value and not valid_base_url(value, allow_path=True):
-        raise ConfigError(f"PUBLIC_BASE_URL must be http(s)://host[:port][/path], got {value!r}")
-    return value or None
+        raise ConfigError(f"{name} must be http(s)://host[:port][/path], got {value!r}")
+    return value or default
 
 
 _NAME = re.compile(r"^[A-Za-z0-9._-]{1,100}$")
 
 
-def _names(env: Mapping[str, Any], name: str) -> tuple[str, ...]:
+def identifiers(raw: str | None, name: str, default: tuple[str, ...]) -> tuple[str, ...]:
     """A comma-separated list of plain identifiers."""
-    raw = _get(env, name, None) or ""
-    values = tuple(v.strip() for v in raw.split(",") if v.strip())
+    values = tuple(v.strip() for v in (raw or "").split(",") if v.strip())
     bad = [v for v in values if not _NAME.match(v)]
     if bad:
         raise ConfigError(f"{name} must be comma-separated ids of letters, digits, '.', '_' or '-'; got {bad[0]!r}")
-    return values
+    return values or default
+
+
+def words(raw: str | None, name: str, default: tuple[str, ...]) -> tuple[str, ...]:
+    """Comma-separated, lower-cased; set but blank means none."""
+    if raw is None:
+        return default
+    return tuple(w.strip().lower() for w in raw.split(",") if w.strip())
 
 
 def parse_api_tokens(raw: str | None) -> dict[str, str]:
@@ -139,21 +192,24 @@ def parse_api_tokens(raw: str | None) -> dict[str, str]:
     return _tokens.parse_api_tokens(raw)
 
 
-def _signing_key(env: Mapping[str, Any], name: str) -> str | None:
-    value = _get(env, name, None)
-    value = value.strip() if value is not None else None
+def token_pairs(raw: str | None, name: str, default: dict[str, str]) -> dict[str, str]:
+    return parse_api_tokens(raw)
+
+
+def hmac_key(raw: str | None, name: str, default: str | None) -> str | None:
+    value = raw.strip() if raw is not None else None
     if not value:
-        return None
+        return default
     if len(value) < 32:
         raise ConfigError(f"{name} must be at least 32 characters (try: python -c 'import secrets; print(secrets.token_urlsafe(32))')")
     return value
 
 
-def _timestamp(env: Mapping[str, Any], name: str) -> float | None:
+def timestamp(raw: str | None, name: str, default: float | None) -> float | None:
     """Unix seconds or an ISO 8601 date-time (``2026-12-01T00:00:00Z``)."""
-    raw = (_get(env, name, None) or "").strip()
+    raw = (raw or "").strip()
     if not raw:
-        return None
+        return default
     try:
         return float(raw)
     except ValueError:
@@ -167,9 +223,9 @@ def _timestamp(env: Mapping[str, Any], name: str) -> float | None:
     return (parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)).timestamp()
 
 
-def _rate(env: Mapping[str, Any], name: str, default: tuple[int, int]) -> tuple[int, int]:
+def _rate(raw: str | None, name: str, default: tuple[int, int]) -> tuple[int, int]:
     """``limit/period`` with period 10 or 60 (the Workers Rate Limiting binding's); ``0`` turns it off."""
-    raw = (_get(env, name, None) or "").strip()
+    raw = (raw or "").strip()
     if not raw:
         return default
     if raw == "0":
@@ -184,129 +240,174 @@ def _rate(env: Mapping[str, Any], name: str, default: tuple[int, int]) -> tuple[
     return parsed
 
 
-def _at_most(value: int, maximum: int, name: str) -> int:
-    if value > maximum:
-        raise ConfigError(f"{name} must be <= {maximum}, got {value}")
-    return value
+def rate_limit(raw: str | None, name: str, default: int) -> int:
+    return _rate(raw, name, (default, 60))[0]
 
 
-def _words(env: Mapping[str, Any], name: str, default: tuple[str, ...]) -> tuple[str, ...]:
-    raw = _get(env, name, None)
-    if raw is None:
-        return default
-    return tuple(w.strip().lower() for w in raw.split(",") if w.strip())
+def rate_period(raw: str | None, name: str, default: int) -> int:
+    return _rate(raw, name, (100, default))[1]
+
+
+def optional_bytes(raw: str | None, name: str, default: int | None) -> int | None:
+    """An integer byte count; unset or 0 means the derived default (None)."""
+    return integer(0)(raw, name, 0) or default
 
 
 @dataclass(frozen=True)
 class Settings:
-    shard_count: int = 4
-    default_model: str = ""  # "": the best model this runtime can run (Catalogue.default_model)
-    job_ttl_seconds: int = 86_400
-    max_ttl_seconds: int = 30 * 86_400
-    orphan_grace_seconds: int = 3_600
-    max_text_chars: int = 100_000
-    # At most this many characters per provider request, below each model's own limit
-    # (longer texts are synthesized in more chunks); 0: each model's own. For tests and tuning.
-    max_input_chars: int = 0
-    reaper_dry_run: bool = False
+    """What the Workers (and the local runtime, which runs the same code) read from ``env``."""
+
+    shard_count: int = setting(
+        "SHARD_COUNT", 4, integer(1), "Durable Object shards (`shard-0`..`N-1`); never lower it once jobs exist")
+    default_model: str = setting(
+        "DEFAULT_MODEL", "", text,
+        "model when a request names none; empty: the best offline model this runtime can run (`espeak` where "
+        "libespeak-ng loads, i.e. the local runtime; else `tone`), chosen at start, shown in the start line and "
+        "as `defaultModel` in `GET /v1/models`. A cloud model is the default only when named here (they bill "
+        "per character)", shown="(best available)")
+    job_ttl_seconds: int = setting("JOB_TTL_SECONDS", 86_400, integer(1), "how long a finished job and its audio live")
+    max_ttl_seconds: int = setting("MAX_TTL_SECONDS", 30 * 86_400, integer(1), "cap on a request's `ttlSeconds`")
+    orphan_grace_seconds: int = setting(
+        "ORPHAN_GRACE_SECONDS", 3_600, integer(), "the reaper leaves objects younger than this alone")
+    max_text_chars: int = setting("MAX_TEXT_CHARS", 100_000, integer(1), "longest text a job may carry")
+    max_input_chars: int = setting(
+        "MAX_INPUT_CHARS", 0, integer(),
+        "characters per provider request, below each model's own limit (more, shorter chunks); 0: the model's")
+    reaper_dry_run: bool = setting("REAPER_DRY_RUN", False, boolean, "the reaper reports, deletes nothing")
     # One reaper run's budget: wall seconds and binding calls (R2, Durable
     # Object RPC, queue), each a subrequest on Cloudflare (docs/reaper.md).
-    reaper_max_seconds: int = 20
-    reaper_max_operations: int = 900
+    reaper_max_seconds: int = setting("REAPER_MAX_SECONDS", 20, integer(1), "one reaper run's wall-time budget")
+    reaper_max_operations: int = setting(
+        "REAPER_MAX_OPERATIONS", 900, integer(10), "one reaper run's subrequest budget (Cloudflare allows 1,000)")
     # A queued job untouched this long, or a processing job whose lease ran
     # out this long ago, is stuck: re-sent, re-queued, or failed.
-    reaper_stuck_seconds: int = 900
-    reaper_max_attempts: int = 4  # claims before a stuck job is failed: 1 + the queue's max_retries
-    reaper_give_up_seconds: int = 86_400  # a job not finished this long after creation is failed
-    reaper_sweep_interval_seconds: int = 21_600  # start a new orphan sweep pass at most this often
-    # A claimed job's lease; the delivery renews it every quarter of it while it
-    # works, so a dead Worker's job is free again this many seconds after it died.
-    lease_seconds: int = 20
-    retry_base_seconds: int = 10
-    allow_anonymous: bool = False  # only the local runtime on loopback sets this
-    api_tokens: dict[str, str] = field(default_factory=dict, repr=False)  # sha256 hex of token -> tenant
-    signing_key: str | None = field(default=None, repr=False)
+    reaper_stuck_seconds: int = setting(
+        "REAPER_STUCK_SECONDS", 900, integer(1), "a queued/processing job untouched this long is stuck")
+    reaper_max_attempts: int = setting(
+        "REAPER_MAX_ATTEMPTS", 4, integer(1),
+        "a stuck job with this many claims is failed, not re-sent (1 + the queue's max_retries)")
+    reaper_give_up_seconds: int = setting(
+        "REAPER_GIVE_UP_SECONDS", 86_400, integer(1), "a job not finished this long after creation is failed")
+    reaper_sweep_interval_seconds: int = setting(
+        "REAPER_SWEEP_INTERVAL_SECONDS", 21_600, integer(), "start a new orphan-sweep pass at most this often")
+    lease_seconds: int = setting(
+        "LEASE_SECONDS", 20, integer(1),
+        "a claimed job's lease, renewed by its worker every quarter of it, so a crashed worker's job is taken "
+        "up again within it ([docs/reaper.md](docs/reaper.md#leases-a-crashed-workers-job))")
+    retry_base_seconds: int = setting(
+        "RETRY_BASE_SECONDS", 10, integer(), "first retry delay, doubling per attempt (cap 12 h)")
+    allow_anonymous: bool = setting(
+        "ALLOW_ANONYMOUS", False, boolean,
+        "never in production: calls without a token are served (the dev runtimes set it on loopback without "
+        "`API_TOKENS`)")
+    api_tokens: dict[str, str] = setting(  # sha256 hex of token -> tenant
+        "API_TOKENS", None, token_pairs,
+        "`tenant:token` or `tenant:sha256:<hex>` pairs, comma separated; `tts-pipeline token new TENANT` makes one",
+        secret=True, factory=dict)
+    signing_key: str | None = setting(
+        "SIGNING_KEY", None, hmac_key,
+        "HMAC key (32+ characters) for signed audio links and webhook signatures", secret=True)
     # --- trust (docs/security.md) ---
-    signing_key_previous: str | None = field(default=None, repr=False)  # accepted until the date below
-    signing_key_previous_until: float | None = None
-    signed_url_ttl_seconds: int = 3_600
-    public_base_url: str | None = None  # for absolute links in webhook payloads
-    max_body_bytes: int | None = None  # None: room for MAX_TEXT_CHARS of 4-byte UTF-8, escaped
-    job_rate_limit: int = 100  # job creations per tenant per job_rate_period; 0 turns it off
-    job_rate_period: int = 60
-    max_jobs_in_flight: int = 100  # queued + processing jobs per tenant; 0: no cap
-    webhook_schemes: tuple[str, ...] = ("https",)
-    webhook_allowed_hosts: tuple[str, ...] = ()  # exempt from the private-address refusal; tests only
-    webhook_max_attempts: int = 6
-    webhook_retry_base_seconds: int = 30
-    webhook_timeout_seconds: int = 10
-    # Synthesis providers: a provider is offered when its credentials are set.
-    # Secrets stay out of repr() so a logged Settings never leaks them.
-    openai_api_key: str | None = field(default=None, repr=False)
-    openai_base_url: str = "https://api.openai.com/v1"
-    elevenlabs_api_key: str | None = field(default=None, repr=False)
-    elevenlabs_base_url: str = "https://api.elevenlabs.io"
-    elevenlabs_voice_ids: tuple[str, ...] = ()  # cloned / library voices offered besides the premade ones
-    gemini_api_key: str | None = field(default=None, repr=False)
-    gemini_base_url: str = "https://generativelanguage.googleapis.com/v1beta"
-    cloudflare_account_id: str | None = None
-    cloudflare_api_token: str | None = field(default=None, repr=False)
-    cloudflare_api_base_url: str = "https://api.cloudflare.com/client/v4"
-    provider_timeout_seconds: int = 60
+    signing_key_previous: str | None = setting(
+        "SIGNING_KEY_PREVIOUS", None, hmac_key, "the old key, still accepted while you rotate", secret=True)
+    signing_key_previous_until: float | None = setting(
+        "SIGNING_KEY_PREVIOUS_UNTIL", None, timestamp,
+        "until when `SIGNING_KEY_PREVIOUS` is accepted (unix seconds or ISO 8601)")
+    signed_url_ttl_seconds: int = setting(
+        "SIGNED_URL_TTL_SECONDS", 3_600, integer(60), "how long a signed `audioUrl` works (rounded up to 5 min)")
+    public_base_url: str | None = setting(
+        "PUBLIC_BASE_URL", None, base_url,
+        "base of the links the API returns; required for `tts-pipeline dev` on a non-loopback `--host`",
+        shown="(request's host if `hostname[:port]`, else relative links)")
+    max_body_bytes: int | None = setting(
+        "MAX_BODY_BYTES", None, optional_bytes, "request body cap (413)",
+        shown="(room for `MAX_TEXT_CHARS` of 4-byte UTF-8, escaped)")
+    job_rate_limit: int = setting(
+        "JOB_RATE_LIMIT", 100, rate_limit,
+        "job creations per tenant per window (`LIMIT/PERIOD`, period 10 or 60 s; `0` turns it off); on "
+        "Cloudflare the `JOB_RATE_LIMITER` binding counts and this gives its Retry-After", shown="`100/60`")
+    job_rate_period: int = setting("JOB_RATE_LIMIT", 60, rate_period, "")  # the PERIOD of the row above
+    max_jobs_in_flight: int = setting(
+        "MAX_JOBS_IN_FLIGHT", 100, integer(), "queued + processing jobs per tenant (0: no cap)")
+    webhook_schemes: tuple[str, ...] = setting(
+        "WEBHOOK_ALLOWED_SCHEMES", ("https",), words, "never in production: webhook URL schemes (tests: `https,http`)",
+        shown="https")
+    webhook_allowed_hosts: tuple[str, ...] = setting(
+        "WEBHOOK_ALLOWED_HOSTS", (), words,
+        "never in production: hosts exempt from the private-address refusal (tests: `127.0.0.1`)")
+    webhook_max_attempts: int = setting(
+        "WEBHOOK_MAX_ATTEMPTS", 6, integer(1, 20), "delivery attempts before a webhook is marked failed (<= 20)")
+    webhook_retry_base_seconds: int = setting(
+        "WEBHOOK_RETRY_BASE_SECONDS", 30, integer(), "first webhook retry delay, doubling per attempt")
+    webhook_timeout_seconds: int = setting(
+        "WEBHOOK_TIMEOUT_SECONDS", 10, integer(1), "per webhook delivery attempt")
+    # Synthesis providers: a provider is offered when its credentials are set
+    # (docs/providers.md). Secrets stay out of repr() so a logged Settings never leaks them.
+    openai_api_key: str | None = setting("OPENAI_API_KEY", None, credential, "OpenAI's TTS models", secret=True)
+    openai_base_url: str = setting("OPENAI_BASE_URL", "https://api.openai.com/v1", http_url, "OpenAI-compatible API base")
+    elevenlabs_api_key: str | None = setting(
+        "ELEVENLABS_API_KEY", None, credential, "ElevenLabs' models", secret=True)
+    elevenlabs_base_url: str = setting("ELEVENLABS_BASE_URL", "https://api.elevenlabs.io", http_url, "ElevenLabs API base")
+    elevenlabs_voice_ids: tuple[str, ...] = setting(
+        "ELEVENLABS_VOICE_IDS", (), identifiers, "cloned / library voices offered besides the premade ones")
+    gemini_api_key: str | None = setting("GEMINI_API_KEY", None, credential, "Gemini's TTS models", secret=True)
+    gemini_base_url: str = setting(
+        "GEMINI_BASE_URL", "https://generativelanguage.googleapis.com/v1beta", http_url, "Gemini API base")
+    cloudflare_account_id: str | None = setting(
+        "CLOUDFLARE_ACCOUNT_ID", None, credential, "Workers AI over its REST API (local runtime), with the token below")
+    cloudflare_api_token: str | None = setting(
+        "CLOUDFLARE_API_TOKEN", None, credential, "Workers AI REST token", secret=True)
+    cloudflare_api_base_url: str = setting(
+        "CLOUDFLARE_API_BASE_URL", "https://api.cloudflare.com/client/v4", http_url, "Cloudflare API base")
+    provider_timeout_seconds: int = setting(
+        "PROVIDER_TIMEOUT_SECONDS", 60, integer(1), "per provider HTTP call")
     # The most audio one job may produce (docs/providers.md, "How long a job may be"):
     # a Worker holds it once in Wasm memory plus one copy on its way to R2, next to
     # Pyodide's own ~38 MB, inside 128 MB.
-    max_audio_bytes: int = 32_000_000
+    max_audio_bytes: int = setting(
+        "MAX_AUDIO_BYTES", 32_000_000, integer(1), "audio one job may produce (fits a Worker's 128 MB)")
     # The legacy base64 /result keeps the audio several times in a Worker's
     # 128 MB (bytes, base64 body, its JS copy); past this it answers 413.
-    legacy_result_max_bytes: int = 16_000_000
+    legacy_result_max_bytes: int = setting(
+        "LEGACY_RESULT_MAX_BYTES", 16_000_000, integer(1),
+        "largest audio the legacy base64 `/result` carries (413 above: use `/audio`)")
 
     @classmethod
     def from_env(cls, env: Mapping[str, Any]) -> Settings:
-        return cls(
-            shard_count=_int(env, "SHARD_COUNT", 4, minimum=1),
-            default_model=_get(env, "DEFAULT_MODEL", "") or "",
-            job_ttl_seconds=_int(env, "JOB_TTL_SECONDS", 86_400, minimum=1),
-            max_ttl_seconds=_int(env, "MAX_TTL_SECONDS", 30 * 86_400, minimum=1),
-            orphan_grace_seconds=_int(env, "ORPHAN_GRACE_SECONDS", 3_600),
-            max_text_chars=_int(env, "MAX_TEXT_CHARS", 100_000, minimum=1),
-            max_input_chars=_int(env, "MAX_INPUT_CHARS", 0),
-            reaper_dry_run=_bool(env, "REAPER_DRY_RUN", False),
-            reaper_max_seconds=_int(env, "REAPER_MAX_SECONDS", 20, minimum=1),
-            reaper_max_operations=_int(env, "REAPER_MAX_OPERATIONS", 900, minimum=10),
-            reaper_stuck_seconds=_int(env, "REAPER_STUCK_SECONDS", 900, minimum=1),
-            reaper_max_attempts=_int(env, "REAPER_MAX_ATTEMPTS", 4, minimum=1),
-            reaper_give_up_seconds=_int(env, "REAPER_GIVE_UP_SECONDS", 86_400, minimum=1),
-            reaper_sweep_interval_seconds=_int(env, "REAPER_SWEEP_INTERVAL_SECONDS", 21_600),
-            lease_seconds=_int(env, "LEASE_SECONDS", 20, minimum=1),
-            retry_base_seconds=_int(env, "RETRY_BASE_SECONDS", 10),
-            api_tokens=parse_api_tokens(_get(env, "API_TOKENS", None)),
-            allow_anonymous=_bool(env, "ALLOW_ANONYMOUS", False),
-            signing_key=_signing_key(env, "SIGNING_KEY"),
-            signing_key_previous=_signing_key(env, "SIGNING_KEY_PREVIOUS"),
-            signing_key_previous_until=_timestamp(env, "SIGNING_KEY_PREVIOUS_UNTIL"),
-            signed_url_ttl_seconds=_int(env, "SIGNED_URL_TTL_SECONDS", 3_600, minimum=60),
-            public_base_url=_public_base_url(env),
-            max_body_bytes=_int(env, "MAX_BODY_BYTES", 0, minimum=0) or None,
-            job_rate_limit=_rate(env, "JOB_RATE_LIMIT", (100, 60))[0],
-            job_rate_period=_rate(env, "JOB_RATE_LIMIT", (100, 60))[1],
-            max_jobs_in_flight=_int(env, "MAX_JOBS_IN_FLIGHT", 100),
-            webhook_schemes=_words(env, "WEBHOOK_ALLOWED_SCHEMES", ("https",)),
-            webhook_allowed_hosts=_words(env, "WEBHOOK_ALLOWED_HOSTS", ()),
-            webhook_max_attempts=_at_most(_int(env, "WEBHOOK_MAX_ATTEMPTS", 6, minimum=1), 20, "WEBHOOK_MAX_ATTEMPTS"),
-            webhook_retry_base_seconds=_int(env, "WEBHOOK_RETRY_BASE_SECONDS", 30),
-            webhook_timeout_seconds=_int(env, "WEBHOOK_TIMEOUT_SECONDS", 10, minimum=1),
-            openai_api_key=_secret(env, "OPENAI_API_KEY"),
-            openai_base_url=_url(env, "OPENAI_BASE_URL", "https://api.openai.com/v1"),
-            elevenlabs_api_key=_secret(env, "ELEVENLABS_API_KEY"),
-            elevenlabs_base_url=_url(env, "ELEVENLABS_BASE_URL", "https://api.elevenlabs.io"),
-            elevenlabs_voice_ids=_names(env, "ELEVENLABS_VOICE_IDS"),
-            gemini_api_key=_secret(env, "GEMINI_API_KEY"),
-            gemini_base_url=_url(env, "GEMINI_BASE_URL", "https://generativelanguage.googleapis.com/v1beta"),
-            cloudflare_account_id=_secret(env, "CLOUDFLARE_ACCOUNT_ID"),
-            cloudflare_api_token=_secret(env, "CLOUDFLARE_API_TOKEN"),
-            cloudflare_api_base_url=_url(env, "CLOUDFLARE_API_BASE_URL", "https://api.cloudflare.com/client/v4"),
-            provider_timeout_seconds=_int(env, "PROVIDER_TIMEOUT_SECONDS", 60, minimum=1),
-            max_audio_bytes=_int(env, "MAX_AUDIO_BYTES", 32_000_000, minimum=1),
-            legacy_result_max_bytes=_int(env, "LEGACY_RESULT_MAX_BYTES", 16_000_000, minimum=1),
-        )
+        return _from_env(cls, env)
+
+
+@dataclass(frozen=True)
+class LocalSettings:
+    """The local runtime's host: what wrangler.toml and Cloudflare decide for the Workers."""
+
+    queue_max_batch_size: int = setting(
+        "QUEUE_MAX_BATCH_SIZE", 10, integer(1, 100), "messages per consumer batch (wrangler.toml's max_batch_size)")
+    queue_max_batch_timeout: float = setting(
+        "QUEUE_MAX_BATCH_TIMEOUT", 0.5, number(), "seconds a batch waits to fill (Cloudflare's default is 5)")
+    queue_max_retries: int = setting(
+        "QUEUE_MAX_RETRIES", 3, integer(), "deliveries of a job message after the first, then the dead-letter queue")
+    queue_visibility_timeout: float = setting(
+        "QUEUE_VISIBILITY_TIMEOUT", 30.0, positive_number,
+        "seconds a delivered message stays invisible before a crashed consumer's batch is delivered again")
+    cron_interval_seconds: float = setting(
+        "CRON_INTERVAL_SECONDS", 300.0, number(), "the reaper's cron loop period (0 turns it off)")
+    http_idle_timeout_seconds: float = setting(
+        "HTTP_IDLE_TIMEOUT_SECONDS", 5.0, positive_number, "a connection with no request begun this long is closed")
+    http_header_timeout_seconds: float = setting(
+        "HTTP_HEADER_TIMEOUT_SECONDS", 10.0, positive_number, "a request's head must arrive within this")
+    http_body_timeout_seconds: float = setting(
+        "HTTP_BODY_TIMEOUT_SECONDS", 30.0, positive_number, "and its body within this after the head")
+    http_max_connections: int = setting(
+        "HTTP_MAX_CONNECTIONS", 4096, integer(1), "open connections (lowered to the file limit)")
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, Any]) -> LocalSettings:
+        return _from_env(cls, env)
+
+
+# Every name ``Settings.from_env`` reads: a Worker passes exactly these from its
+# ``env`` (cloudflare_adapters/wiring.py), and ``tts-pipeline dev --runtime
+# workerd`` passes these from the environment on as the Workers' vars.
+SETTING_NAMES: tuple[str, ...] = tuple(dict.fromkeys(spec.env for _, spec in specs(Settings)))
+LOCAL_SETTING_NAMES: tuple[str, ...] = tuple(spec.env for _, spec in specs(LocalSettings))

@@ -230,8 +230,9 @@ def send(request: urllib.request.Request, timeout: float = 30.0) -> dict[str, An
 
 
 def _credentials(args: argparse.Namespace) -> tuple[str, str]:
-    account = os.environ.get("CLOUDFLARE_ACCOUNT_ID", "")
-    token = os.environ.get("CLOUDFLARE_API_TOKEN", "")
+    settings = Settings.from_env(dict(os.environ))
+    account = settings.cloudflare_account_id or ""
+    token = settings.cloudflare_api_token or ""
     if args.dry_run:
         return account or "<CLOUDFLARE_ACCOUNT_ID>", token or "<CLOUDFLARE_API_TOKEN>"
     if not account or not token:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from shared.api import jobs, trust
+from shared.api import jobs, request_limits, signed_links, webhook_requests
 from shared.api.auth import authenticate
 from shared.api.deps import ApiDeps, CataloguePort  # noqa: F401 - re-exported: callers build ApiApp(ApiDeps(...))
 from shared.api.errors import ApiError
@@ -33,7 +33,7 @@ class ApiApp:
         r.add("GET", "/v1/jobs/{job_id}/captions.vtt", self._captions("vtt"))
         r.add("GET", "/v1/jobs/{job_id}/captions.srt", self._captions("srt"))
         r.add("GET", "/v1/jobs/{job_id}/timestamps", self._captions("json"))
-        r.add("GET", "/v1/webhooks/secret", self._authed(trust.webhook_secret))
+        r.add("GET", "/v1/webhooks/secret", self._authed(webhook_requests.webhook_secret))
         r.add("GET", "/v1/models", self._models)
         r.add("GET", "/openapi.json", self._openapi)
         r.add("GET", "/healthz", self._health)
@@ -42,7 +42,7 @@ class ApiApp:
     def _authed(self, handler: Callable[..., Any], query: tuple[str, ...] = ()) -> Callable[..., Any]:
         async def wrapped(request: HttpRequest, **params: str) -> HttpResponse:
             tenant = authenticate(request, self.deps.settings)  # first: a 401 reveals nothing else
-            trust.check_query(request, query)
+            request_limits.check_query(request, query)
             result: HttpResponse = await handler(request, self.deps, tenant, **params)
             return result
 
@@ -51,21 +51,21 @@ class ApiApp:
     @property
     def max_body_bytes(self) -> int:
         """Adapters may refuse a bigger body before reading it (``Content-Length``)."""
-        return trust.body_limit(self.deps.settings)
+        return request_limits.body_limit(self.deps.settings)
 
     async def _audio(self, request: HttpRequest, job_id: str) -> HttpResponse:
         # A signed link (expires + signature) stands in for the token: a browser's
         # <audio src> or a third party can fetch it. Without one, the token is required.
-        if trust.is_signed_link(request):
-            trust.check_query(request, trust.SIGNED_LINK_QUERY)
+        if signed_links.is_signed_link(request):
+            request_limits.check_query(request, signed_links.SIGNED_LINK_QUERY)
             return await jobs.get_signed_audio(request, self.deps, job_id)
         return await self._authed(jobs.get_audio)(request, job_id=job_id)
 
     def _captions(self, kind: str) -> Callable[..., Any]:
         # The word timings follow /audio's rules: the token, or a signed link of the job.
         async def handler(request: HttpRequest, job_id: str) -> HttpResponse:
-            if trust.is_signed_link(request):
-                trust.check_query(request, trust.SIGNED_LINK_QUERY)
+            if signed_links.is_signed_link(request):
+                request_limits.check_query(request, signed_links.SIGNED_LINK_QUERY)
                 return await jobs.get_signed_captions(request, self.deps, job_id, kind)
             return await self._authed(jobs.get_captions)(request, job_id=job_id, kind=kind)
 

@@ -11,18 +11,18 @@ from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
-from shared.api import trust
-from shared.captions.location import timings_key_of
+from shared.api import idempotency, request_limits, signed_links
 from shared.api.captions import serve_captions
+from shared.captions.location import timings_key_of
 from shared.api.errors import ApiError, not_found
 from shared.api.legacy_body import legacy_result_response
+from shared.api.submission import submit_job
 from shared.api.links import link_base
 from shared.api.ranges import UnsatisfiableRange, if_range_holds, none_match, parse_range
 from shared.api.views import decode_cursor, encode_cursor, job_path, job_view
 from shared.errors import IllegalTransitionError, JobNotFoundError
 from shared.http import HttpRequest, HttpResponse
-from shared.models import JOB_ID_PATTERN, CreateJobRequest, JobList, JobRecord, JobStatus, LegacyResult, SynthesizeJob
-from shared.synthesis.errors import CatalogueError, TextTooLongError
+from shared.models import JOB_ID_PATTERN, CreateJobRequest, JobList, JobRecord, JobStatus, LegacyResult
 
 if TYPE_CHECKING:
     from shared.api.deps import ApiDeps
@@ -53,7 +53,7 @@ def _json_body(request: HttpRequest, max_bytes: int) -> object:
     if content_type != "application/json":
         raise ApiError(415, "unsupported_media_type", "send the job as 'Content-Type: application/json'")
     if len(request.body) > max_bytes:
-        raise trust.body_too_large(max_bytes)
+        raise request_limits.body_too_large(max_bytes)
     if json_depth(request.body) > MAX_JSON_DEPTH:
         raise ApiError(400, "invalid_json", f"body is not valid JSON: nested more than {MAX_JSON_DEPTH} deep")
     try:
@@ -84,108 +84,25 @@ async def _own_record(deps: ApiDeps, tenant: str, job_id: str, *, with_text: boo
 
 
 async def create_job(request: HttpRequest, deps: ApiDeps, tenant: str) -> HttpResponse:
-    settings = deps.settings
-    key = trust.idempotency_key(request)
-    data = _json_body(request, max_bytes=trust.body_limit(settings))
+    """``POST /v1/jobs``: the HTTP side (header, JSON body, answer); the rules are ``submit_job``'s."""
+    key = idempotency.idempotency_key(request)
+    data = _json_body(request, max_bytes=request_limits.body_limit(deps.settings))
     try:
         body = CreateJobRequest.model_validate(data)
     except ValidationError as exc:
         raise _validation_error(exc) from exc
-    if not body.text.strip():
-        raise ApiError(422, "validation_error", "text: must not be blank", field="text")
-    if len(body.text) > settings.max_text_chars:
-        raise ApiError(
-            422,
-            "text_too_long",
-            f"text: {len(body.text):,} characters are over the limit of {settings.max_text_chars:,} (MAX_TEXT_CHARS);"
-            " split the text into several jobs",
-            field="text",
-            extra={"maxChars": settings.max_text_chars},
-        )
-    try:
-        resolved = deps.catalogue.validate(
-            body.model,  # None: the catalogue's default (DEFAULT_MODEL, else the best available here)
-            body.voice_id,
-            body.format,
-            sample_rate=body.sample_rate,
-            text=body.text,
-            speed=body.speed,
-            instructions=body.instructions,
-            timestamps=body.timestamps,
-            require_provider=True,
-        )
-    except TextTooLongError as exc:
-        raise ApiError(422, "text_too_long", str(exc), field="text", extra={"maxChars": exc.limit}) from exc
-    except CatalogueError as exc:
-        # "allowed" only when there is a choice to offer (the models, voices, formats usable here).
-        extra = {"allowed": list(exc.allowed)} if exc.allowed else None
-        raise ApiError(422, "validation_error", str(exc), field=exc.field, extra=extra) from exc
-    trust.check_webhook(deps, body)
-
-    scoped = fingerprint = None
-    if key is not None:
-        # Keyed jobs live on their key's shard, so a repeat finds the first one there.
-        scoped, fingerprint = trust.scoped_key(tenant, key), trust.request_fingerprint(body)
-        shard = deps.jobs.shard_of(scoped)
-        earlier = await deps.jobs.find_idempotent(shard, tenant, scoped)
-        if earlier is not None:
-            return _replayed(request, deps, earlier, fingerprint, key)
-        job_id = trust.job_id_in_shard(deps.new_job_id, shard, deps.jobs.shard_count)
-    else:
-        job_id = deps.new_job_id()
-    await trust.admit(deps, tenant)
-
-    now = deps.clock()
-    ttl = min(body.ttl_seconds or settings.job_ttl_seconds, settings.max_ttl_seconds)
-    record = JobRecord(
-        job_id=job_id,
-        tenant=tenant,
-        status=JobStatus.QUEUED,
-        text=body.text,
-        model=resolved.spec.id,
-        voice_id=resolved.voice,
-        format=resolved.format,
-        sample_rate=resolved.sample_rate,
-        speed=body.speed,
-        instructions=body.instructions,
-        created_at=now,
-        updated_at=now,
-        ttl_seconds=ttl,
-        idempotency_key=scoped,
-        request_hash=fingerprint,
-        deadline_at=now + body.cancel_after_seconds if body.cancel_after_seconds else None,
-        webhook_url=body.webhook_url,
-        webhook_events=trust.webhook_event_list(body),
-        timestamps=body.timestamps,
-    )
-    record = await deps.jobs.create(record)
-    if record.job_id != job_id and key is not None and fingerprint is not None:
-        return _replayed(request, deps, record, fingerprint, key)  # a concurrent repeat won the race
-    message = SynthesizeJob(jobId=job_id, shard=deps.jobs.shard_of(job_id))
-    try:
-        await deps.queue.send(message.model_dump())
-    except Exception as exc:
-        # Without its message the job would sit queued until the reaper
-        # re-sends it; tell the client now instead and leave nothing behind.
-        await deps.jobs.delete([job_id])
-        deps.log.error("enqueue_failed", jobId=job_id, error=str(exc))
-        raise ApiError(503, "queue_unavailable", "the job could not be queued; try again", headers={"Retry-After": "5"}) from exc
-    deps.log.info("job_created", jobId=job_id, tenant=tenant, model=resolved.spec.id, characters=len(body.text))
-    view = job_view(record, link_base(deps.settings, request.base_url), trust.audio_links(deps))
-    return HttpResponse.json(202, view.to_json_dict(), {"Location": job_path(job_id)})
-
-
-def _replayed(request: HttpRequest, deps: ApiDeps, record: JobRecord, fingerprint: str, key: str) -> HttpResponse:
-    """The job an earlier request with this key created: 200 (not a new 202), or 422 if the body differs."""
-    trust.replay(record, fingerprint, key)
-    view = job_view(record, link_base(deps.settings, request.base_url), trust.audio_links(deps))
-    headers = {"Location": job_path(record.job_id), "Idempotent-Replayed": "true"}
-    return HttpResponse.json(200, view.to_json_dict(), headers)
+    submitted = await submit_job(deps, tenant, body, key)
+    record = submitted.record
+    view = job_view(record, link_base(deps.settings, request.base_url), signed_links.audio_links(deps))
+    if submitted.replayed:  # the job an earlier request with this key created: 200, not a new 202
+        headers = {"Location": job_path(record.job_id), "Idempotent-Replayed": "true"}
+        return HttpResponse.json(200, view.to_json_dict(), headers)
+    return HttpResponse.json(202, view.to_json_dict(), {"Location": job_path(record.job_id)})
 
 
 async def get_job(request: HttpRequest, deps: ApiDeps, tenant: str, job_id: str) -> HttpResponse:
     record = await _own_record(deps, tenant, job_id)
-    return HttpResponse.json(200, job_view(record, link_base(deps.settings, request.base_url), trust.audio_links(deps)).to_json_dict())
+    return HttpResponse.json(200, job_view(record, link_base(deps.settings, request.base_url), signed_links.audio_links(deps)).to_json_dict())
 
 
 async def get_audio(request: HttpRequest, deps: ApiDeps, tenant: str, job_id: str) -> HttpResponse:
@@ -202,15 +119,15 @@ async def get_signed_audio(request: HttpRequest, deps: ApiDeps, job_id: str) -> 
 
 async def _signed_record(request: HttpRequest, deps: ApiDeps, job_id: str) -> tuple[JobRecord, str]:
     """The job a signed link names and the Cache-Control its answer gets: 403 when tampered or expired."""
-    expires = trust.check_signed_link(request, deps, job_id)  # before any lookup: forgeries cost nothing
+    expires = signed_links.check_signed_link(request, deps, job_id)  # before any lookup: forgeries cost nothing
     record = await deps.jobs.get(job_id) if _JOB_ID.match(job_id) else None
     if record is None:
         raise not_found(job_id)  # a genuine link to a job since deleted
-    if not trust.link_matches(request, record):
-        raise trust.forbidden("invalid_signature", "the link's signature is not valid for this job")
+    if not signed_links.link_matches(request, record):
+        raise signed_links.forbidden("invalid_signature", "the link's signature is not valid for this job")
     if record.expires_at is not None and record.expires_at <= deps.clock():
         raise not_found(job_id)
-    return record, trust.signed_cache_control(expires, deps.clock())
+    return record, signed_links.signed_cache_control(expires, deps.clock())
 
 
 async def get_captions(request: HttpRequest, deps: ApiDeps, tenant: str, job_id: str, kind: str) -> HttpResponse:
@@ -306,7 +223,7 @@ async def list_jobs(request: HttpRequest, deps: ApiDeps, tenant: str) -> HttpRes
     page, more = live[:limit], len(live) > limit
     base = link_base(deps.settings, request.base_url)
     body = JobList(
-        jobs=[job_view(r, base, trust.audio_links(deps)) for r in page],
+        jobs=[job_view(r, base, signed_links.audio_links(deps)) for r in page],
         next_cursor=encode_cursor(page[-1]) if more and page else None,
     )
     return HttpResponse.json(200, body.to_json_dict())

@@ -10,6 +10,8 @@ whatever a client says, so serving there requires ``PUBLIC_BASE_URL``
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import ipaddress
 from typing import TYPE_CHECKING
 
@@ -34,6 +36,21 @@ def is_loopback_host(host: str) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
+
+
+def dev_server_settings(settings: Settings, host: str) -> Settings:
+    """The rules of ``tts-pipeline dev`` (both runtimes) for serving on ``host``.
+
+    Without ``API_TOKENS`` only loopback may be served, and then anonymously
+    (``allow_anonymous``); beyond loopback ``PUBLIC_BASE_URL`` is required.
+    Raises ``ConfigError`` naming what to set.
+    """
+    if not settings.api_tokens:
+        if not is_loopback_host(host):
+            raise ConfigError(f"API_TOKENS must be set to serve on {host}: only loopback may run without tokens")
+        settings = replace(settings, allow_anonymous=True)
+    require_public_base_url(settings, host)
+    return settings
 
 
 def require_public_base_url(settings: Settings, host: str) -> None:

@@ -24,6 +24,8 @@ from pathlib import Path
 
 import pytest
 
+from shared.config import SETTING_NAMES
+
 from tooling.vendor import BUNDLE_DIR, build, first_party_closure, module_path
 from tests.tiers import tier_unavailable
 
@@ -123,12 +125,7 @@ def code_bindings(worker: str) -> set[str]:
 
 
 def setting_names() -> set[str]:
-    tree = ast.parse((ROOT / "shared" / "config.py").read_text())
-    node = next(
-        n.value for n in tree.body
-        if isinstance(n, ast.Assign) and any(getattr(t, "id", "") == "SETTING_NAMES" for t in n.targets)
-    )
-    return set(ast.literal_eval(node))
+    return set(SETTING_NAMES)
 
 
 def entry_classes(worker: str) -> dict[str, set[str]]:

@@ -217,3 +217,26 @@ def test_non_ascii_text_survives_every_boundary(pipeline: Pipeline) -> None:
     assert job["characters"] == len(text)
     listed = pipeline.request("GET", "/v1/jobs?limit=100", token=ALICE).json()
     assert job["jobId"] in [j["jobId"] for j in listed["jobs"]]
+
+
+def test_mp3_is_offered_where_the_runtime_can_encode_it(pipeline: Pipeline) -> None:
+    # The local runtime encodes the offline models' PCM with LAME (lameenc); a Worker has no encoder.
+    models = {m["id"]: m for m in pipeline.request("GET", "/v1/models", token=ALICE).json()["models"]}
+    assert ("mp3" in models["tone"]["formats"]) == (pipeline.runtime == "local")
+    if pipeline.runtime != "local":
+        reply = pipeline.request("POST", "/v1/jobs", json_body={"text": "Hi", "model": "tone", "format": "mp3"}, token=ALICE)
+        assert reply.status == 422 and "mp3" not in reply.json()["error"].get("allowed", []), reply.body[:300]
+
+
+@pytest.mark.local_only("MP3 comes from lameenc, a native wheel: not in Pyodide")
+@pytest.mark.parametrize("model", ["tone", "espeak"])
+def test_an_mp3_job_gives_one_mp3_file(pipeline: Pipeline, model: str) -> None:
+    from shared.synthesis.mp3 import parse_mp3
+
+    job = completed(pipeline, text="An MP3, please. " * 20, model=model, format="mp3")
+    assert job["mimeType"] == "audio/mpeg"
+    audio = pipeline.request("GET", f"/v1/jobs/{job['jobId']}/audio", token=ALICE)
+    assert audio.status == 200 and audio.headers["content-type"] == "audio/mpeg"
+    assert len(audio.body) == job["sizeBytes"]
+    info = parse_mp3(audio.body)
+    assert len(info.frames) > 10 and {f.channels for f in info.frames} == {1}

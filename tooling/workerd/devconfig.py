@@ -33,7 +33,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from shared.config import SETTING_NAMES
+from shared.config import SETTING_NAMES, LocalSettings, Settings, specs
 
 REPO = Path(__file__).resolve().parents[2]
 WORKERS = ("api", "synth_consumer", "reaper")
@@ -47,10 +47,11 @@ DEV_FLAGS = (
 FRONT_NAME = "tts-dev-front"
 JOBS_QUEUE = "tts-jobs"
 DEAD_LETTER_QUEUE = "tts-jobs-dlq"
+# LocalSettings field -> the wrangler queue consumer's key it sets when its variable is set.
 QUEUE_SETTINGS = {
-    "QUEUE_MAX_BATCH_SIZE": ("max_batch_size", int),
-    "QUEUE_MAX_BATCH_TIMEOUT": ("max_batch_timeout", float),
-    "QUEUE_MAX_RETRIES": ("max_retries", int),
+    "queue_max_batch_size": "max_batch_size",
+    "queue_max_batch_timeout": "max_batch_timeout",
+    "queue_max_retries": "max_retries",
 }
 CONFIG_FILE = "wrangler.json"
 
@@ -65,17 +66,18 @@ def worker_config(worker: str, env: Mapping[str, str], repo: Path = REPO) -> dic
     config["compatibility_flags"] = [*DEV_FLAGS, *flags]
     overrides = {name: str(env[name]) for name in SETTING_NAMES if env.get(name) not in (None, "")}
     config["vars"] = {**config.get("vars", {}), **overrides}
-    rate = env.get("JOB_RATE_LIMIT")
-    if rate and "/" in rate:
+    settings = Settings.from_env(env)
+    if "JOB_RATE_LIMIT" in overrides and settings.job_rate_limit > 0:
         # The [[ratelimits]] binding counts; JOB_RATE_LIMIT only gives its Retry-After.
-        limit, period = (int(x) for x in rate.split("/", 1))
         for binding in config.get("ratelimits", []):
-            binding["simple"] = {"limit": limit, "period": period}
+            binding["simple"] = {"limit": settings.job_rate_limit, "period": settings.job_rate_period}
+    local = LocalSettings.from_env(env)
+    env_names = {name: spec.env for name, spec in specs(LocalSettings)}
     for consumer in config.get("queues", {}).get("consumers", []):
         if consumer.get("queue") in (JOBS_QUEUE, DEAD_LETTER_QUEUE):
-            for name, (key, kind) in QUEUE_SETTINGS.items():
-                if env.get(name) and (key != "max_retries" or consumer["queue"] == JOBS_QUEUE):
-                    consumer[key] = kind(env[name])
+            for name, key in QUEUE_SETTINGS.items():
+                if env.get(env_names[name]) and (key != "max_retries" or consumer["queue"] == JOBS_QUEUE):
+                    consumer[key] = getattr(local, name)
     return config
 
 
@@ -103,7 +105,7 @@ def write_run_configs(
     their owner, like wrangler's ``.dev.vars``. On loopback without
     ``API_TOKENS`` the api takes anonymous calls, as the local runtime does.
     """
-    if loopback and not env.get("API_TOKENS"):
+    if loopback and not Settings.from_env(env).api_tokens:
         env = {**env, "ALLOW_ANONYMOUS": "true"}
     run_dir.mkdir(parents=True, exist_ok=True)
     run_dir.chmod(0o700)

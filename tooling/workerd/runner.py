@@ -36,8 +36,8 @@ from typing import IO
 
 from local_runtime.data_dir_lock import DataDirInUseError, DataDirLock
 from tooling.workerd import bundle, devconfig, toolchain
-from shared.api.links import require_public_base_url
-from shared.config import Settings
+from shared.api.links import dev_server_settings
+from shared.config import LocalSettings, Settings
 from shared.errors import ConfigError
 from shared.logs import JsonLogger
 
@@ -166,10 +166,8 @@ class WorkerdRuntime:
         ]
 
     def start(self, timeout: float = 240.0) -> str:
-        if not is_loopback(self.host) and not self.env.get("API_TOKENS"):
-            raise WorkerdError(f"API_TOKENS must be set to serve on {self.host}: only loopback may run without tokens")
         try:
-            require_public_base_url(Settings.from_env(self.env), self.host)
+            dev_server_settings(Settings.from_env(self.env), self.host)
         except ConfigError as exc:
             raise WorkerdError(str(exc)) from None
         self._take_data_dir()
@@ -203,7 +201,7 @@ class WorkerdRuntime:
             url=self.url,
             runtime="workerd",
             dataDir=str(self.data_dir),
-            auth="tokens" if self.env.get("API_TOKENS") else "none (loopback only)",
+            auth="tokens" if Settings.from_env(self.env).api_tokens else "none (loopback only)",
             workers=[devconfig.FRONT_NAME, "tts-api", "tts-synth-consumer", "tts-reaper"],
         )
         return self.url
@@ -244,7 +242,7 @@ class WorkerdRuntime:
 
     def serve_forever(self, stopped: Callable[[float], bool]) -> int:
         """Runs the cron loop until ``stopped(timeout)`` says so or wrangler exits."""
-        interval = float(self.env.get("CRON_INTERVAL_SECONDS") or 300)
+        interval = LocalSettings.from_env(self.env).cron_interval_seconds
         next_run = time.monotonic() + interval if interval > 0 else float("inf")
         while self.process is not None and self.process.poll() is None:
             if stopped(min(1.0, max(0.0, next_run - time.monotonic()))):

@@ -18,7 +18,15 @@ from collections.abc import Sequence
 
 from shared.config import Settings
 from shared.ports import AiPort, HttpClient
-from shared.synthesis.catalogue import Catalogue, ModelSpec, ProviderRegistry, default_catalogue, default_registry
+from shared.synthesis.catalogue import (
+    AUTO_DEFAULT_ORDER,
+    Catalogue,
+    ModelSpec,
+    ProviderRegistry,
+    default_catalogue,
+    default_registry,
+)
+from shared.synthesis.encoding import Mp3Encoder, add_mp3
 from shared.synthesis.providers.elevenlabs import ElevenLabsSynthesizer, elevenlabs_specs
 from shared.synthesis.providers.gemini import GeminiSpeechSynthesizer, gemini_specs
 from shared.synthesis.providers.openai import OpenAISpeechSynthesizer, openai_specs
@@ -94,8 +102,12 @@ def build_catalogue(
     ai: AiPort | None = None,
     espeak_available: bool = False,
     extra_specs: Sequence[ModelSpec] = (),
+    mp3_encoder: Mp3Encoder | None = None,
 ) -> Catalogue:
-    """The deployment's catalogue: offline models, every cloud model, the configured providers registered."""
+    """The deployment's catalogue: offline models, every cloud model, the configured providers registered.
+
+    With ``mp3_encoder`` (the local runtime's), the offline models offer ``mp3`` too.
+    """
     registry = build_registry(settings, http, ai, registry=default_registry(espeak_available))
     catalogue = default_catalogue(
         espeak_available,
@@ -106,6 +118,8 @@ def build_catalogue(
     )
     for spec in [*cloud_specs(settings), *extra_specs]:
         catalogue.add(spec)
+    if mp3_encoder is not None:
+        add_mp3(catalogue, AUTO_DEFAULT_ORDER, mp3_encoder)  # the offline PCM models
     cap = settings.max_input_chars
     if cap:  # MAX_INPUT_CHARS: smaller chunks for every model (the api and the consumer plan alike)
         for spec in catalogue.models():

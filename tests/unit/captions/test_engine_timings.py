@@ -106,3 +106,21 @@ async def test_a_malformed_with_timestamps_answer_is_transient(server: FakeServe
     synth = ElevenLabsSynthesizer(http, api_key="xi-key-0123", base_url=server.url)
     with pytest.raises(BadAudioError):
         await synth.synthesize(SynthesisRequest("Hi", "elevenlabs/eleven_v3", None, "mp3", 44100, timestamps=True))
+
+
+async def test_mp3_made_locally_moves_the_words_by_the_encoders_delay() -> None:
+    from local_runtime.mp3_encoder import load_mp3_encoder
+    from shared.synthesis.encoding import EncodingSynthesizer
+    from shared.synthesis.mp3 import parse_mp3
+
+    encoder = load_mp3_encoder()
+    if encoder is None:
+        pytest.skip("lameenc is not installed")
+    tone = ToneSynthesizer()
+    mp3 = await EncodingSynthesizer(tone, encoder).synthesize(
+        SynthesisRequest("ab cd", "tone", None, "mp3", 24000, timestamps=True)
+    )
+    assert parse_mp3(mp3.audio).sample_rate == 24000 and mp3.words is not None
+    exact = tone.word_timings("ab cd", 24000)
+    delay = encoder.delay_samples / 24000
+    assert [(w.start, w.end) for w in mp3.words] == [(pytest.approx(e.start + delay), pytest.approx(e.end + delay)) for e in exact]

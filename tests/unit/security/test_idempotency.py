@@ -54,7 +54,7 @@ async def test_deleting_the_job_frees_its_key(api: Api) -> None:
 
 async def test_a_keyed_job_lives_on_its_keys_shard(api: Api) -> None:
     job = body_of(await api.call("POST", "/v1/jobs", json_body={"text": "hello"}, headers=KEY))
-    from shared.api.trust import scoped_key
+    from shared.api.idempotency import scoped_key
 
     count = api.deps.settings.shard_count
     assert shard_for(job["jobId"], count) == shard_for(scoped_key("alice", "order-42"), count)

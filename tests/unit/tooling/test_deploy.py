@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import ast
 import tempfile
 from pathlib import Path
 
 import pytest
 
+from shared.config import SETTING_NAMES
 from tooling import deploy, lifecycle
 
 RULES_FILE = str(Path(tempfile.gettempdir()) / "tts-r2-lifecycle.json")
@@ -93,12 +93,7 @@ def test_every_worker_deploys_and_the_durable_object_host_first() -> None:
 
 
 def test_secret_names_are_settings_the_workers_read() -> None:
-    # cloudflare_adapters imports `js`: read SETTING_NAMES from the source.
-    tree = ast.parse((deploy.REPO / "shared" / "config.py").read_text())
-    settings = next(
-        ast.literal_eval(n.value) for n in tree.body
-        if isinstance(n, ast.Assign) and any(getattr(t, "id", "") == "SETTING_NAMES" for t in n.targets)
-    )
+    settings = SETTING_NAMES
     names = {s for w in deploy.SECRETS.values() for s in (*w.required, *w.optional)}
 
     assert sorted(names - set(settings)) == []

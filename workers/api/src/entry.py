@@ -10,7 +10,7 @@ from workers import DurableObject, WorkerEntrypoint
 from cloudflare_adapters.convert import from_js_value, to_js_value
 from cloudflare_adapters.durable_objects import DurableObjectSql, add_rpc_methods
 from cloudflare_adapters.http import to_http_request, to_js_response
-from cloudflare_adapters.wiring_api import api_app
+from cloudflare_adapters.wiring_api import api_pipeline
 from shared.api.errors import ApiError
 from shared.jobs.rpc import RPC_METHODS, ShardService
 from shared.jobs.shard import JobShard
@@ -35,8 +35,8 @@ class Default(WorkerEntrypoint):
     _app = None
 
     async def fetch(self, request: Any) -> Any:
-        if self._app is None:
-            type(self)._app = api_app(self.env)
+        if self._app is None:  # once per isolate (no I/O object is kept in it)
+            type(self)._app = api_pipeline(self.env).api
         try:
             incoming = await to_http_request(request, max_body_bytes=self._app.max_body_bytes)
         except ApiError as exc:  # 413 before the body is read

@@ -6,12 +6,11 @@ from typing import Any
 
 from workers import WorkerEntrypoint
 
-from cloudflare_adapters.wiring_reaper import reaper_deps
-from shared.reaper import run_reaper
+from cloudflare_adapters.wiring_reaper import reaper_pipeline
 
 
 class Default(WorkerEntrypoint):
     async def scheduled(self, controller: Any, env: Any = None, ctx: Any = None) -> None:
         # Failures are in the run's JSON summary (`errors`); raising would only
         # add a retry of a run whose work the next cron run picks up anyway.
-        await run_reaper(reaper_deps(self.env))
+        await reaper_pipeline(self.env).scheduled()

@@ -7,23 +7,17 @@ from typing import Any
 from workers import WorkerEntrypoint
 
 from cloudflare_adapters.queues import batch_messages, settle
-from cloudflare_adapters.wiring_synth_consumer import consumer_deps
-from cloudflare_adapters.wiring_webhooks import webhook_deps
-from shared.consumer import process_batch, process_dead_letters
-from shared.webhooks import process_webhook_batch
-
-DEAD_LETTER_SUFFIX = "-dlq"
-WEBHOOK_QUEUE_MARK = "webhooks"  # tts-webhooks: deliveries, not synthesis
+from cloudflare_adapters.wiring_synth_consumer import consumer_pipeline
+from shared.bootstrap import Pipeline
 
 
 class Default(WorkerEntrypoint):
+    _pipeline: Pipeline | None = None
+
     async def queue(self, batch: Any, env: Any = None, ctx: Any = None) -> None:
+        if self._pipeline is None:  # once per isolate (no I/O object is kept in it)
+            type(self)._pipeline = consumer_pipeline(self.env)
+        assert self._pipeline is not None
         queue_name, pairs = batch_messages(batch)
-        messages = [m for _, m in pairs]
-        if WEBHOOK_QUEUE_MARK in queue_name:
-            outcome = await process_webhook_batch(messages, webhook_deps(self.env))
-        elif queue_name.endswith(DEAD_LETTER_SUFFIX):
-            outcome = await process_dead_letters(messages, consumer_deps(self.env))
-        else:
-            outcome = await process_batch(messages, consumer_deps(self.env))
-        settle(pairs, outcome)
+        # Routed by the queue's name (shared/bootstrap.py): webhooks, dead letters or jobs.
+        settle(pairs, await self._pipeline.queue_batch(queue_name, [m for _, m in pairs]))

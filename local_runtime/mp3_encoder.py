@@ -1,0 +1,45 @@
+"""MP3 for the local runtime's offline models, through LAME (``lameenc`` from PyPI).
+
+``load_mp3_encoder`` imports ``lameenc`` on first use, so a machine without
+the wheel still runs (it only lists no ``mp3`` for ``tone`` and ``espeak``).
+Constant bitrate 64 kbit/s, LAME's quality 2 (of 0-9, 0 best): speech is
+mono, and 64 kbit/s is transparent for it; the size estimate the API sizes
+jobs by (``shared.synthesis.formats``: 24,000 bytes a second for MP3) stays
+an upper bound.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+BITRATE_KBPS = 64
+QUALITY = 2
+
+
+class LameMp3Encoder:
+    bitrate_kbps = BITRATE_KBPS
+    # Where the input's first sample comes out when the file is decoded: LAME's 576-sample
+    # encoder delay plus the decoder's 529 (the file has no gapless tag to trim them). Measured
+    # with FFmpeg's decoder (what browsers use): a click at sample N decodes at N + 1105 at
+    # 22,050, 24,000 and 44,100 Hz, in every chunk of a frame-joined file (docs/captions.md).
+    delay_samples = 1105
+
+    def __init__(self, module: Any) -> None:
+        self._lameenc = module
+
+    def encode(self, pcm: bytes, sample_rate: int) -> bytes:
+        encoder = self._lameenc.Encoder()
+        encoder.set_bit_rate(self.bitrate_kbps)
+        encoder.set_in_sample_rate(sample_rate)
+        encoder.set_channels(1)
+        encoder.set_quality(QUALITY)
+        return bytes(encoder.encode(pcm)) + bytes(encoder.flush())
+
+
+def load_mp3_encoder() -> LameMp3Encoder | None:
+    """The encoder, or None when ``lameenc`` is not installed or does not load here."""
+    try:
+        import lameenc  # type: ignore[import-untyped]  # noqa: PLC0415
+    except ImportError:
+        return None
+    return LameMp3Encoder(lameenc)

@@ -1,0 +1,117 @@
+"""Submitting a job, apart from HTTP: every rule a new job passes, then its record and its message.
+
+``submit_job`` is what ``POST /v1/jobs`` (``shared/api/jobs.py``) runs once it
+has parsed the request, and what any other front door that makes jobs runs
+too, so each rule holds for all of them: the text limits, the catalogue's
+model/voice/format/rate checks, the webhook URL check, idempotency (a repeat
+of a keyed request gets the first job back), admission (rate and jobs in
+flight), the record on its shard and the message on the queue (a job whose
+message cannot be sent is deleted and the caller gets a 503).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from shared.api import admission, idempotency, webhook_requests
+from shared.api.errors import ApiError
+from shared.models import CreateJobRequest, JobRecord, JobStatus, SynthesizeJob
+from shared.synthesis.errors import CatalogueError, TextTooLongError
+
+if TYPE_CHECKING:
+    from shared.api.deps import ApiDeps
+
+
+@dataclass(frozen=True)
+class Submitted:
+    record: JobRecord
+    replayed: bool  # an earlier request with the same Idempotency-Key made it
+
+
+async def submit_job(deps: ApiDeps, tenant: str, body: CreateJobRequest, key: str | None = None) -> Submitted:
+    """The tenant's new job (queued), or the one an earlier request with ``key`` made; ``ApiError`` if refused."""
+    settings = deps.settings
+    if not body.text.strip():
+        raise ApiError(422, "validation_error", "text: must not be blank", field="text")
+    if len(body.text) > settings.max_text_chars:
+        raise ApiError(
+            422,
+            "text_too_long",
+            f"text: {len(body.text):,} characters are over the limit of {settings.max_text_chars:,} (MAX_TEXT_CHARS);"
+            " split the text into several jobs",
+            field="text",
+            extra={"maxChars": settings.max_text_chars},
+        )
+    try:
+        resolved = deps.catalogue.validate(
+            body.model,  # None: the catalogue's default (DEFAULT_MODEL, else the best available here)
+            body.voice_id,
+            body.format,
+            sample_rate=body.sample_rate,
+            text=body.text,
+            speed=body.speed,
+            instructions=body.instructions,
+            timestamps=body.timestamps,
+            require_provider=True,
+        )
+    except TextTooLongError as exc:
+        raise ApiError(422, "text_too_long", str(exc), field="text", extra={"maxChars": exc.limit}) from exc
+    except CatalogueError as exc:
+        # "allowed" only when there is a choice to offer (the models, voices, formats usable here).
+        extra = {"allowed": list(exc.allowed)} if exc.allowed else None
+        raise ApiError(422, "validation_error", str(exc), field=exc.field, extra=extra) from exc
+    webhook_requests.check_webhook(deps, body)
+
+    scoped = fingerprint = None
+    if key is not None:
+        # Keyed jobs live on their key's shard, so a repeat finds the first one there.
+        scoped, fingerprint = idempotency.scoped_key(tenant, key), idempotency.request_fingerprint(body)
+        shard = deps.jobs.shard_of(scoped)
+        earlier = await deps.jobs.find_idempotent(shard, tenant, scoped)
+        if earlier is not None:
+            idempotency.replay(earlier, fingerprint, key)  # 422 if the body differs
+            return Submitted(earlier, replayed=True)
+        job_id = idempotency.job_id_in_shard(deps.new_job_id, shard, deps.jobs.shard_count)
+    else:
+        job_id = deps.new_job_id()
+    await admission.admit(deps, tenant)
+
+    now = deps.clock()
+    ttl = min(body.ttl_seconds or settings.job_ttl_seconds, settings.max_ttl_seconds)
+    record = JobRecord(
+        job_id=job_id,
+        tenant=tenant,
+        status=JobStatus.QUEUED,
+        text=body.text,
+        model=resolved.spec.id,
+        voice_id=resolved.voice,
+        format=resolved.format,
+        sample_rate=resolved.sample_rate,
+        speed=body.speed,
+        instructions=body.instructions,
+        created_at=now,
+        updated_at=now,
+        ttl_seconds=ttl,
+        idempotency_key=scoped,
+        request_hash=fingerprint,
+        deadline_at=now + body.cancel_after_seconds if body.cancel_after_seconds else None,
+        webhook_url=body.webhook_url,
+        webhook_events=webhook_requests.webhook_event_list(body),
+        timestamps=body.timestamps,
+    )
+    record = await deps.jobs.create(record)
+    if record.job_id != job_id and key is not None and fingerprint is not None:
+        idempotency.replay(record, fingerprint, key)  # a concurrent repeat won the race
+        return Submitted(record, replayed=True)
+    message = SynthesizeJob(jobId=job_id, shard=deps.jobs.shard_of(job_id))
+    try:
+        await deps.queue.send(message.model_dump())
+    except Exception as exc:
+        # Without its message the job would sit queued until the reaper
+        # re-sends it; tell the client now instead and leave nothing behind.
+        await deps.jobs.delete([job_id])
+        deps.log.error("enqueue_failed", jobId=job_id, error=str(exc))
+        raise ApiError(503, "queue_unavailable", "the job could not be queued; try again", headers={"Retry-After": "5"}) from exc
+    deps.log.info("job_created", jobId=job_id, tenant=tenant, model=resolved.spec.id, characters=len(body.text))
+    return Submitted(record, replayed=False)
