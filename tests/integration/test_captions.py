@@ -186,3 +186,18 @@ def test_the_python_client_reads_captions(pipeline: Pipeline) -> None:
     assert client.captions(job.job_id, "srt").startswith("1\n")
     doc = client.timestamps(job)
     assert doc.timings == "exact" and [w.word for w in doc.words] == "The client reads them too.".split()
+
+
+@pytest.mark.local_only("the MP3 encoder (lameenc) loads only on the local runtime")
+def test_an_mp3_job_in_chunks_has_captions_moved_by_the_encoders_delay(pipeline: Pipeline) -> None:
+    models = {m["id"]: m for m in pipeline.request("GET", "/v1/models").json()["models"]}
+    assert "mp3" in models["tone"]["timestampsFormats"]
+    job = finished(pipeline, LONG, model="tone", format="mp3")
+    assert job["progress"]["total"] > 1
+    doc = get(pipeline, job["jobId"], "timestamps").json()
+    words = doc["words"]
+    assert [w["word"] for w in words] == LONG.split()
+    assert words[0]["start"] == pytest.approx(1105 / 24000, abs=1e-6)  # LAME's delay: the first beep is that late
+    assert words[-1]["end"] <= doc["duration"]
+    cues = list(webvtt.from_buffer(io.StringIO(get(pipeline, job["jobId"], "captions.vtt").body.decode())))
+    assert " ".join(c.text for c in cues).split() == LONG.split()
