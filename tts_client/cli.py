@@ -376,6 +376,7 @@ def _status(args: argparse.Namespace) -> int:
         ("completed", _when(job.completed_at)),
         ("expires", _when(job.expires_at)),
         ("audio", f"{job.mime_type}, {job.size_bytes:,} bytes" if job.size_bytes is not None else None),
+        ("captions", job.captions_url or ("word timings, once completed" if job.timestamps else None)),
         ("error", job.error),
     ]
     for name, value in rows:
