@@ -16,13 +16,13 @@ of the job (the query of its ``audioUrl``; ``captionsUrl`` carries it).
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING
 
 from shared.api.errors import ApiError
 from shared.api.ranges import none_match
 from shared.captions.cues import group_cues, render_srt, render_vtt
 from shared.captions.document import timed_words
+from shared.captions.location import timings_key_of
 from shared.captions.store import load_timings
 from shared.http import HttpRequest, HttpResponse
 from shared.models import JobRecord, JobStatus
@@ -60,22 +60,31 @@ async def serve_captions(
     etag = f'"{record.etag}-{kind}"'
     if none_match(request.headers.get("if-none-match"), etag):
         return HttpResponse.empty(304, {"ETag": etag, "Cache-Control": cache_control})
-    document = await load_timings(deps.bucket, record)
-    if document is None:
-        raise ApiError(410, "timings_gone", "the word timings of this job are no longer stored")
-    if kind == "json":
-        body = json.dumps(document.to_json_dict(), ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-    else:
-        cues = group_cues(timed_words(document))
-        render = render_vtt if kind == "vtt" else render_srt
-        body = render(cues, duration=document.duration).encode("utf-8")
     headers = {
         "Content-Type": content_type,
         "ETag": etag,
         "Cache-Control": cache_control,
         "Content-Disposition": f'inline; filename="{record.job_id}.{extension}"',
-        "Content-Length": str(len(body)),
     }
+    if kind == "json":  # the stored object is the answer: streamed from R2, never parsed here
+        key = timings_key_of(record)
+        blob = await deps.bucket.get(key) if key else None
+        if blob is None:
+            raise _gone()
+        headers["Content-Length"] = str(blob.info.size)
+        response = HttpResponse.empty(200, headers)
+        response.blob = blob
+        return response
+    document = await load_timings(deps.bucket, record)
+    if document is None:
+        raise _gone()
+    render = render_vtt if kind == "vtt" else render_srt
+    body = render(group_cues(timed_words(document)), duration=document.duration).encode("utf-8")
+    headers["Content-Length"] = str(len(body))
     response = HttpResponse.empty(200, headers)
     response.body = body
     return response
+
+
+def _gone() -> ApiError:
+    return ApiError(410, "timings_gone", "the word timings of this job are no longer stored")

@@ -46,7 +46,10 @@ async def test_a_completed_job_serves_vtt_srt_and_json() -> None:
     )
     srt = await call(api, "GET", f"/v1/jobs/{job_id}/captions.srt")
     assert srt.status == 200 and srt.body.decode().startswith("1\n00:00:00,000 --> 00:00:01,400\nHello there, world.\n")
-    stamps = data(await call(api, "GET", f"/v1/jobs/{job_id}/timestamps"))
+    reply = await call(api, "GET", f"/v1/jobs/{job_id}/timestamps")
+    assert reply.status == 200 and reply.blob is not None and reply.headers["Content-Type"] == "application/json"
+    stamps = json.loads(await reply.blob.read())  # streamed from R2 as stored
+    assert reply.headers["Content-Length"] == str(reply.blob.info.size)
     assert stamps["words"][1] == {"word": "there,", "start": 0.5, "end": 0.9, "charStart": 6, "charEnd": 12}
     assert stamps["timings"] == "exact" and stamps["duration"] == 2.5
     job = data(await call(api, "GET", f"/v1/jobs/{job_id}"))
