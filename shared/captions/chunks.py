@@ -31,6 +31,7 @@ from shared.captions.measure import audio_samples, estimate_words
 from shared.captions.words import WordTiming, shift
 from shared.errors import PermanentSynthesisError
 from shared.keys import chunk_timings_key
+from shared.models import JobRecord
 from shared.ports import BlobStore, SynthesisResult
 from shared.synthesis.audio import AudioKind
 from shared.synthesis.chunking import split_text
@@ -87,15 +88,17 @@ def part_timings(text: str, result: SynthesisResult, kind: AudioKind) -> PartTim
 class ChunkTimings:
     """The timings of a long job's chunks (see the module doc)."""
 
-    def __init__(self, bucket: BlobStore, job_id: str, plan: str, text: str, chunks: list[str], limit: int) -> None:
+    def __init__(self, bucket: BlobStore, record: JobRecord, plan: str, chunks: list[str], limit: int) -> None:
         self._bucket = bucket
-        self._job_id = job_id
+        self._job_id = record.job_id
         self._plan = plan
         self._chunks = chunks
-        self._offsets = chunk_offsets(text, limit)
+        self._offsets = chunk_offsets(record.text, limit)
         self._parts: dict[int, PartTimings] = {}
+        # What the reaper judges a tmp/ object by (as for the chunks' audio).
+        self._metadata = {"jobId": record.job_id, "tenant": record.tenant, "createdAt": f"{record.created_at:.3f}"}
 
-    async def keep(self, index: int, result: SynthesisResult, kind: AudioKind, metadata: dict[str, str]) -> None:
+    async def keep(self, index: int, result: SynthesisResult, kind: AudioKind) -> None:
         part = part_timings(self._chunks[index], result, kind)
         if part is None:
             raise PermanentSynthesisError(f"chunk {index}: the length of {kind.format} audio cannot be measured for timings")
@@ -109,7 +112,7 @@ class ChunkTimings:
             chunk_timings_key(self._job_id, self._plan, index),
             json.dumps(stored.model_dump(), separators=(",", ":")).encode(),
             content_type="application/json",
-            custom_metadata=metadata,
+            custom_metadata={**self._metadata, "chunk": f"{index}/{len(self._chunks)}"},
         )
         self._parts[index] = part
 

@@ -120,7 +120,7 @@ async def _synthesize_chunks(
     await _progress(jobs, record, done, total, billed, settings, synthesized=0)
     if stored:
         log.info("chunks_resumed", jobId=job_id, plan=plan, stored=done, total=total)
-    timings = ChunkTimings(bucket, job_id, plan, record.text, texts, limit) if record.timestamps else None
+    timings = ChunkTimings(bucket, record, plan, texts, limit) if record.timestamps else None
 
     # 1. Every chunk into R2, measured; only one chunk's audio in memory at a time.
     kinds: list[AudioKind] = []
@@ -135,18 +135,22 @@ async def _synthesize_chunks(
             result = await synthesizer.synthesize(_request(record, text))
             kind = identify(result.audio, record.format, result.sample_rate or record.sample_rate)
             layout = _layout(kind, result.audio, index)
-            metadata = {
-                "jobId": job_id,
-                "tenant": record.tenant,
-                "createdAt": f"{record.created_at:.3f}",
-                "chunk": f"{index}/{total}",
-                "format": kind.format,
-                "sampleRate": str(kind.sample_rate or ""),
-                "layout": layout.to_metadata(),
-            }
             if timings is not None:  # before the audio: a stored chunk always has its timings
-                await timings.keep(index, result, kind, metadata)
-            await bucket.put(chunk_key(job_id, plan, index), result.audio, content_type=kind.mime_type, custom_metadata=metadata)
+                await timings.keep(index, result, kind)
+            await bucket.put(
+                chunk_key(job_id, plan, index),
+                result.audio,
+                content_type=kind.mime_type,
+                custom_metadata={
+                    "jobId": job_id,
+                    "tenant": record.tenant,
+                    "createdAt": f"{record.created_at:.3f}",
+                    "chunk": f"{index}/{total}",
+                    "format": kind.format,
+                    "sampleRate": str(kind.sample_rate or ""),
+                    "layout": layout.to_metadata(),
+                },
+            )
             billed += result.characters or len(text)
             done += 1
             synthesized += 1
