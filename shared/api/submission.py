@@ -52,6 +52,7 @@ async def submit_job(deps: ApiDeps, tenant: str, body: CreateJobRequest, key: st
             text=body.text,
             speed=body.speed,
             instructions=body.instructions,
+            timestamps=body.timestamps,
             require_provider=True,
         )
     except TextTooLongError as exc:
@@ -97,6 +98,7 @@ async def submit_job(deps: ApiDeps, tenant: str, body: CreateJobRequest, key: st
         deadline_at=now + body.cancel_after_seconds if body.cancel_after_seconds else None,
         webhook_url=body.webhook_url,
         webhook_events=webhook_requests.webhook_event_list(body),
+        timestamps=body.timestamps,
     )
     record = await deps.jobs.create(record)
     if record.job_id != job_id and key is not None and fingerprint is not None:

@@ -17,6 +17,11 @@ is cut by ``chunking.chunk_texts`` and synthesized chunk by chunk, in order:
    ``discard_chunks``, which deletes the chunks by key (no listing: R2
    deletes are free, lists are class A operations).
 
+A job that asked for word timings (``record.timestamps``) also gets them
+per chunk through one hook, ``shared.captions.chunks.ChunkTimings``: kept
+beside each chunk before its audio (so a stored chunk has its timings and a
+retry redoes neither), and shifted into the joined audio at the end.
+
 If the job stops being ``processing`` (canceled or deleted) the loop stops
 before paying for another chunk. Audio beyond ``MAX_AUDIO_BYTES`` (the API
 refuses jobs estimated above it; this catches a wrong estimate) fails the job
@@ -31,10 +36,11 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import cast
 
+from shared.captions.chunks import ChunkTimings
 from shared.config import Settings
 from shared.errors import JobNotFoundError, PermanentSynthesisError, SynthesisError, TransientSynthesisError
 from shared.jobs.rpc import JobsClient
-from shared.keys import chunk_key, parse_chunk_key, tmp_prefix
+from shared.keys import chunk_key, chunk_timings_key, parse_chunk_key, tmp_prefix
 from shared.logs import JsonLogger
 from shared.models import JobRecord, JobStatus
 from shared.ports import BlobInfo, BlobStore, SynthesisRequest, SynthesisResult, Synthesizer
@@ -58,12 +64,15 @@ def _request(record: JobRecord, text: str) -> SynthesisRequest:
         sample_rate=record.sample_rate,
         speed=record.speed,
         instructions=record.instructions,
+        timestamps=record.timestamps is not None,
     )
 
 
 def plan_id(record: JobRecord, texts: list[str], limit: int) -> str:
     """16 hex digits naming everything the chunks' audio depends on."""
     basis = [1, record.model, record.voice_id, record.format, record.sample_rate, record.speed, record.instructions, limit, texts]
+    if record.timestamps is not None:  # chunks made with timings (their requests differ); absent: plans as before
+        basis.append(record.timestamps)
     return hashlib.sha256(json.dumps(basis, ensure_ascii=False).encode("utf-8")).hexdigest()[:16]
 
 
@@ -111,6 +120,7 @@ async def _synthesize_chunks(
     await _progress(jobs, record, done, total, billed, settings, synthesized=0)
     if stored:
         log.info("chunks_resumed", jobId=job_id, plan=plan, stored=done, total=total)
+    timings = ChunkTimings(bucket, record, plan, texts, limit) if record.timestamps else None
 
     # 1. Every chunk into R2, measured; only one chunk's audio in memory at a time.
     kinds: list[AudioKind] = []
@@ -119,10 +129,14 @@ async def _synthesize_chunks(
     synthesized = 0
     for index, text in enumerate(texts):
         known = await _stored_layout(bucket, stored.get(index), record)
+        if known is not None and timings is not None and not await timings.resume(index):
+            known = None  # stored without its timings: synthesize it again
         if known is None:
             result = await synthesizer.synthesize(_request(record, text))
             kind = identify(result.audio, record.format, result.sample_rate or record.sample_rate)
             layout = _layout(kind, result.audio, index)
+            if timings is not None:  # before the audio: a stored chunk always has its timings
+                await timings.keep(index, result, kind)
             await bucket.put(
                 chunk_key(job_id, plan, index),
                 result.audio,
@@ -171,6 +185,7 @@ async def _synthesize_chunks(
         joiner.add(await body.read())
     audio = joiner.result()
     log.info("chunks_joined", jobId=job_id, chunks=total, synthesized=synthesized, sizeBytes=len(audio))
+    words, estimated = timings.joined() if timings is not None else (None, False)
     return SynthesisResult(
         # A bytearray, handed on without a bytes() copy of up to MAX_AUDIO_BYTES:
         # both BlobStore adapters take any buffer (R2's copies it into a Uint8Array).
@@ -179,6 +194,8 @@ async def _synthesize_chunks(
         extension=kinds[0].extension,
         sample_rate=kinds[0].sample_rate,
         characters=billed,
+        words=words,
+        words_estimated=estimated,
     )
 
 
@@ -271,6 +288,8 @@ async def discard_chunks(
             return 0
         plan = plan_id(record, texts, spec.max_input_chars)
         keys = [chunk_key(record.job_id, plan, i) for i in range(len(texts))]
+        if record.timestamps:
+            keys += [chunk_timings_key(record.job_id, plan, i) for i in range(len(texts))]
         for start in range(0, len(keys), MAX_DELETE):
             await bucket.delete(keys[start : start + MAX_DELETE])
         return len(keys)
