@@ -122,13 +122,13 @@ def _headline(current: Results, baseline: Results | None) -> list[str]:
         big = current["memory"][-1]
         phases = big["phases"]
         text = (f"- **Memory at {_n(big['megabytes'], 0)} MB of audio**: processing holds "
-                f"{_n(phases['process']['copies'])} copies, `/audio` {_n(phases['/audio']['copies'], 2)}, "
-                f"`/result` {_n(phases['/result']['copies'])}")
-        if baseline and baseline.get("memory"):
-            old = baseline["memory"][-1]["phases"]["/result"]
-            text += (f" (was {_n(old['copies'])}; peak RSS {_n(old['peak_rss_mib'], 0)} -> "
-                     f"{_n(phases['/result']['peak_rss_mib'], 0)} MiB, CPU {_n(old['cpu_ms'], 0)} -> "
-                     f"{_n(phases['/result']['cpu_ms'], 0)} ms)")
+                f"{_n(phases['process']['copies'])} copies, `/audio` {_n(phases['/audio']['copies'], 2)}")
+        served = [m for m in current["memory"] if m["phases"]["/result"].get("status", 200) == 200]
+        if served:
+            text += (f"; `/result` {_n(served[-1]['phases']['/result']['copies'])} at "
+                     f"{_n(served[-1]['megabytes'], 0)} MB")
+        if phases["/result"].get("status", 200) == 413:
+            text += f"; `/result` answers 413 at {_n(big['megabytes'], 0)} MB (over `LEGACY_RESULT_MAX_BYTES`: use `/audio`)"
         lines.append(text + ".")
     return lines + [""]
 
@@ -358,8 +358,12 @@ def _memory(current: Results, baseline: Results | None) -> list[str]:
             for _, build in builds:
                 mem = build.get("memory") or []
                 p = mem[index]["phases"][phase] if index < len(mem) else None
-                row += [f"{_n(p.get('process_peak_rss_mib'), 0)} / +{_n(p['peak_rss_mib'])}", _n(p["cpu_ms"], 0),
-                        _n(p["copies"], 2)] if p else ["–"] * 3
+                if p and p.get("status", 200) != 200:
+                    row += [f"{_n(p.get('process_peak_rss_mib'), 0)} / +{_n(p['peak_rss_mib'])}", _n(p["cpu_ms"], 0),
+                            f"{p['status']} (refused)"]
+                else:
+                    row += [f"{_n(p.get('process_peak_rss_mib'), 0)} / +{_n(p['peak_rss_mib'])}", _n(p["cpu_ms"], 0),
+                            _n(p["copies"], 2)] if p else ["–"] * 3
             rows.append(row)
     lines += _table(header, rows)
     lines += [
@@ -371,7 +375,8 @@ def _memory(current: Results, baseline: Results | None) -> list[str]:
         "encoded from is 1 more while encoding (the `BlobBody` port reads whole objects), so 2.33 at the peak "
         "and 1.33 while sending is the floor for a non-streamed body. On Cloudflare that body is copied once "
         "more into the JS heap (`Response`), so past roughly 40 MB of audio `/result` cannot fit a Worker's "
-        "128 MB; `/audio` has no such limit. Old clients with long audio need `/audio` (or a streamed `/result`).",
+        "128 MB; `/audio` has no such limit. So `/result` refuses audio over `LEGACY_RESULT_MAX_BYTES` (16 MB) with "
+        "413 naming `/audio`: the 50 MB row shows that refusal (its cost is the lookup, not a copy).",
         "",
     ]
     return lines

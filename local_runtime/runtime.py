@@ -37,7 +37,7 @@ from shared.consumer import ConsumerDeps, process_batch, process_dead_letters
 from shared.outcomes import Ack, BatchOutcome, Retry
 from shared.errors import ConfigError
 from shared.http import HttpRequest, HttpResponse
-from shared.logs import JsonLogger
+from shared.logs import JsonLogger, LogBuffer
 from shared.ports import Clock, IncomingMessage
 from shared.reaper import ReaperDeps, run_reaper
 from shared.synthesis.catalogue import Catalogue
@@ -51,6 +51,7 @@ QUEUE = "tts-jobs"
 DEAD_LETTER_QUEUE = "tts-jobs-dlq"
 WEBHOOK_QUEUE = "tts-webhooks"
 BUCKET = "tts-audio-results"
+LOG_FLUSH_SECONDS = 0.1  # how long a log line may wait in the runtime's LogBuffer
 
 
 def is_loopback(host: str) -> bool:
@@ -96,6 +97,9 @@ class LocalRuntime:
         self.clock = clock
         self.meter = Meter()
         self.log_stream = log_stream
+        # Every logger of the runtime writes whole lines here; flushed every
+        # LOG_FLUSH_SECONDS, when full, and at stop (shared/logs.py).
+        self.log_sink = LogBuffer(log_stream)
         consumer_config = QueueConsumerConfig(
             max_batch_size=int(env.get("QUEUE_MAX_BATCH_SIZE", "10")),
             max_batch_timeout=float(env.get("QUEUE_MAX_BATCH_TIMEOUT", "0.5")),
@@ -129,7 +133,7 @@ class LocalRuntime:
                 catalogue=self.catalogue,
                 clock=clock,
                 new_job_id=lambda: uuid.uuid4().hex,
-                log=JsonLogger("api", log_stream),
+                log=self._logger("api"),
                 rate_limiter=LocalRateLimiter(settings.job_rate_limit, settings.job_rate_period, clock)
                 if settings.job_rate_limit > 0
                 else None,
@@ -142,7 +146,7 @@ class LocalRuntime:
             model_spec=self.catalogue.get,
             settings=settings,
             clock=clock,
-            log=JsonLogger("synth_consumer", log_stream),
+            log=self._logger("synth_consumer"),
             webhooks=WebhookNotifier(self.webhook_queue, self.jobs),
             queue=self.queue,
         )
@@ -151,7 +155,7 @@ class LocalRuntime:
             http=LocalHttpClient(max_response_bytes=webhooks.MAX_RESPONSE_BYTES),
             settings=settings,
             clock=clock,
-            log=JsonLogger("synth_consumer", log_stream),
+            log=self._logger("synth_consumer"),
             host_allowed=self._webhook_host_allowed,
         )
         self.reaper = ReaperDeps(
@@ -160,7 +164,7 @@ class LocalRuntime:
             queue=self.queue,
             settings=settings,
             clock=clock,
-            log=JsonLogger("reaper", log_stream),
+            log=self._logger("reaper"),
             webhooks=WebhookNotifier(self.webhook_queue, self.jobs),
         )
         self._runners = [
@@ -172,9 +176,18 @@ class LocalRuntime:
                 QueueConsumerConfig(max_batch_timeout=0.5, max_retries=webhooks.QUEUE_MAX_RETRIES),
             ),
         ]
-        self._request_log = JsonLogger("api", log_stream) if log_requests else None
+        self._request_log = self._logger("api") if log_requests else None
         self.server = HttpServer(self.handle, host, port, limits=ServerLimits.from_env(env))
         self._cron_task: asyncio.Task[None] | None = None
+        self._log_task: asyncio.Task[None] | None = None
+
+    def _logger(self, worker: str) -> JsonLogger:
+        return JsonLogger(worker, self.log_sink, flush_each=False)
+
+    async def _flush_logs(self) -> None:
+        while True:
+            await asyncio.sleep(LOG_FLUSH_SECONDS)
+            self.log_sink.flush()
 
     # --- the Workers' handlers ----------------------------------------------
 
@@ -233,13 +246,14 @@ class LocalRuntime:
         # shortcut; nothing depends on it but how soon a restart resumes.
         redelivered = {q.name: q.redeliver_in_flight() for q in (self.queue, self.dead_letters, self.webhook_queue)}
         if any(redelivered.values()):
-            JsonLogger("runtime", self.log_stream).info("redelivered_in_flight", messages=redelivered)
+            self._logger("runtime").info("redelivered_in_flight", messages=redelivered)
+        self._log_task = asyncio.get_running_loop().create_task(self._flush_logs())
         await self.server.start()
         for runner in self._runners:
             runner.start()
         if self.cron_interval > 0:
             self._cron_task = asyncio.get_running_loop().create_task(self._cron())
-        log = JsonLogger("runtime", self.log_stream)
+        log = self._logger("runtime")
         log.info(
             "started",
             url=f"http://{self.host}:{self.server.port}",
@@ -248,9 +262,10 @@ class LocalRuntime:
             models=[m for m in self.catalogue.ids() if self.catalogue.is_available(m)],
             defaultModel=self.catalogue.default_model,
         )
+        self.log_sink.flush()  # whoever started us waits for this line
 
     async def _cron(self) -> None:
-        log = JsonLogger("runtime", self.log_stream)
+        log = self._logger("runtime")
         while True:
             await asyncio.sleep(self.cron_interval)
             try:
@@ -271,6 +286,11 @@ class LocalRuntime:
         self.webhook_queue.close()
         self.bucket.close()
         self.namespace.close()
+        if self._log_task is not None:
+            self._log_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._log_task
+        self.log_sink.flush()
         self._lock.release()
 
     async def serve_forever(self, stop: Callable[[], Awaitable[None]]) -> None:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
-from shared.api import trust
+from shared.api import admission, trust
 from shared.api.errors import ApiError, not_found
 from shared.api.legacy_body import legacy_result_response
 from shared.api.links import link_base
@@ -154,9 +154,10 @@ async def create_job(request: HttpRequest, deps: ApiDeps, tenant: str) -> HttpRe
         webhook_url=body.webhook_url,
         webhook_events=trust.webhook_event_list(body),
     )
-    record = await deps.jobs.create(record)
+    record = await admission.create_admitted(deps, record, keyed=key is not None)
     if record.job_id != job_id and key is not None and fingerprint is not None:
         return _replayed(request, deps, record, fingerprint, key)  # a concurrent repeat won the race
+    job_id = record.job_id  # an unkeyed job moves to another shard when its first one is at its share
     message = SynthesizeJob(jobId=job_id, shard=deps.jobs.shard_of(job_id))
     try:
         await deps.queue.send(message.model_dump())
