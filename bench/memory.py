@@ -103,7 +103,7 @@ class _Client:
             self.cpu += time.thread_time() - cpu0
 
 
-async def _case(chars: int, trace: bool) -> dict[str, Any]:
+async def _case(chars: int, trace: bool, result_max_bytes: int | None = None) -> dict[str, Any]:
     from local_runtime.runtime import LocalRuntime
     from shared.synthesis.catalogue import default_catalogue
 
@@ -111,6 +111,8 @@ async def _case(chars: int, trace: bool) -> dict[str, Any]:
     catalogue.add(catalogue.get("tone").model_copy(update={"max_input_chars": max(chars, 1)}))
     env = {**BENCH_ENV, "MAX_TEXT_CHARS": str(max(chars, 100_000)),
            "QUEUE_MAX_BATCH_TIMEOUT": "0.05"}
+    if result_max_bytes:
+        env["LEGACY_RESULT_MAX_BYTES"] = str(result_max_bytes)
     phases: list[Phase] = []
     with tempfile.TemporaryDirectory(prefix="bench-mem-") as data_dir, open(os.environ.get("BENCH_LOG", "/dev/null"), "w") as sink:
         runtime = LocalRuntime(data_dir, env, port=0, catalogue=catalogue, log_stream=sink, cron_interval=0)
@@ -183,10 +185,11 @@ def _child(argv: list[str]) -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--case", type=int, required=True, help="characters of text")
     parser.add_argument("--trace", action="store_true")
+    parser.add_argument("--result-max-bytes", type=int, default=None)
     args = parser.parse_args(argv)
     if args.trace:
         tracemalloc.start()
-    print(json.dumps(asyncio.run(_case(args.case, args.trace))))
+    print(json.dumps(asyncio.run(_case(args.case, args.trace, args.result_max_bytes))))
 
 
 # --- the parent: one process per case ------------------------------------------
@@ -200,8 +203,10 @@ class MemoryResult:
     phases: dict[str, Phase]
 
 
-def _run_child(chars: int, trace: bool) -> dict[str, Any]:
+def _run_child(chars: int, trace: bool, result_max_bytes: int | None = None) -> dict[str, Any]:
     command = [sys.executable, "-m", "bench.memory", "--case", str(chars)] + (["--trace"] if trace else [])
+    if result_max_bytes:
+        command += ["--result-max-bytes", str(result_max_bytes)]
     done = subprocess.run(command, capture_output=True, text=True, timeout=900,
                           cwd=Path(__file__).resolve().parent.parent, check=False)
     if done.returncode != 0:
@@ -209,12 +214,12 @@ def _run_child(chars: int, trace: bool) -> dict[str, Any]:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def run(sizes_mb: list[float]) -> list[MemoryResult]:
+def run(sizes_mb: list[float], result_max_bytes: int | None = None) -> list[MemoryResult]:
     results = []
     for megabytes in sizes_mb:
         chars = _chars_for(megabytes)
-        plain = _run_child(chars, trace=False)
-        traced = _run_child(chars, trace=True)
+        plain = _run_child(chars, trace=False, result_max_bytes=result_max_bytes)
+        traced = _run_child(chars, trace=True, result_max_bytes=result_max_bytes)
         copies = {p["name"]: p["copies"] for p in traced["phases"]}
         phases = {p["name"]: Phase(p["name"], p["peak_rss_mib"], p["cpu_ms"], copies.get(p["name"]),
                                    p["process_peak_rss_mib"], p.get("status", 200)) for p in plain["phases"]}
