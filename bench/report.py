@@ -251,8 +251,8 @@ def _history(current: Results, baseline: Results | None) -> list[str]:
         "",
         f"The same submit, for a tenant that already has {h['history']:,} finished, unexpired jobs (written "
         "straight into the shards before the runtime starts), one client, "
-        f"{h['jobs']} jobs. Every submit counts the tenant's queued and processing jobs in every shard "
-        "(the `MAX_JOBS_IN_FLIGHT` cap), so what that count reads is paid on every submit.",
+        f"{h['jobs']} jobs. Every submit counts the tenant's queued and processing jobs on the job's shard "
+        "(its share of the `MAX_JOBS_IN_FLIGHT` cap), so what that count reads is paid on every submit.",
         "",
     ]
     rows = []
@@ -333,9 +333,10 @@ def _ops(current: Results) -> list[str]:
         "reaper's delete are one row each (the meter counts changed rows; Cloudflare may also bill index entries "
         "a write touches, as D1 does, which would add up to about one per indexed column changed).",
         f"- **Durable Object requests, {_usd(ours_audio.get('do.requests', 0.0))}** against "
-        f"{_usd(orig.get('do.requests', 0.0))}: each submit asks every shard for the tenant's jobs in flight "
-        "(the `MAX_JOBS_IN_FLIGHT` cap: 4 calls with 4 shards), and claim and complete are two calls where the "
-        "original stored once; the lease they carry is what stops a duplicate delivery from synthesizing twice.",
+        f"{_usd(orig.get('do.requests', 0.0))}: a submit is one call whatever `SHARD_COUNT` (the job's shard "
+        "admits it against its share of `MAX_JOBS_IN_FLIGHT` in the insert's transaction), and claim and complete "
+        "are two calls where the original stored once; the lease they carry is what stops a duplicate delivery "
+        "from synthesizing twice.",
         "- **The reaper**: a few calls per run, amortized over every job it purges; it is what keeps storage "
         "bounded (the original's storage only grows).",
         f"- Ours is cheaper on reads: a status poll reads one small row (1 DO request, no audio), where the "
