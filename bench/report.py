@@ -346,7 +346,7 @@ def _ops(current: Results) -> list[str]:
         "",
         f"### Cost per million jobs, next to the original plan ({audio:,}-byte WAV per job)",
         "",
-        f"Scenario: submit, process, {POLLS} status polls, one download, and the job's share of reaper runs. "
+        f"Scenario: submit, process, {POLLS} status poll{'s' if POLLS != 1 else ''}, one download, and the job's share of reaper runs. "
         "Marginal Workers Paid prices (after the plan's included allowances):",
         "",
     ]
