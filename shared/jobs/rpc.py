@@ -22,7 +22,12 @@ from typing import Any, Generic, TypeVar
 
 from pydantic import ValidationError
 
-from shared.errors import IllegalTransitionError, JobNotFoundError, LeaseHeldError, ShardFullError
+from shared.errors import (
+    IllegalTransitionError,
+    JobNotFoundError,
+    LeaseHeldError,
+    ShardFullError,
+)
 from shared.jobs import rpc_payloads as p
 from shared.jobs.client import JobsClient
 from shared.jobs.shard import JobShard

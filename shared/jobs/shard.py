@@ -194,9 +194,9 @@ class JobShard:
                     record, JobStatus.CANCELED, now,
                     error="deadline passed: the job was not finished within cancelAfterSeconds",
                 )
-            if record.status is JobStatus.PROCESSING and (record.lease_until or 0) > now:
-                if holder is None or current != holder:
-                    raise LeaseHeldError(job_id, record.lease_until or now, current)
+            live = record.status is JobStatus.PROCESSING and (record.lease_until or 0) > now
+            if live and (holder is None or current != holder):
+                raise LeaseHeldError(job_id, record.lease_until or now, current)
             return self._update(
                 record,
                 status=JobStatus.PROCESSING,
