@@ -63,6 +63,12 @@ SETTING_NAMES = (
     "PROVIDER_TIMEOUT_SECONDS",
     "MAX_AUDIO_BYTES",
     "LEGACY_RESULT_MAX_BYTES",
+    # waiting and OpenAI's speech route (docs/openai.md)
+    "MAX_WAIT_SECONDS",
+    "MAX_WAITERS_PER_SHARD",
+    "SPEECH_WAIT_SECONDS",
+    "SPEECH_MODEL_MAP",
+    "SPEECH_VOICE_MAP",
 )
 
 
@@ -131,6 +137,27 @@ def _names(env: Mapping[str, Any], name: str) -> tuple[str, ...]:
     if bad:
         raise ConfigError(f"{name} must be comma-separated ids of letters, digits, '.', '_' or '-'; got {bad[0]!r}")
     return values
+
+
+# OpenAI's model names -> ours ("": the deployment's default model), and voice
+# names -> ours where the chosen model has that voice (docs/openai.md).
+DEFAULT_SPEECH_MODEL_MAP = "tts-1=,tts-1-hd=,gpt-4o-mini-tts="
+DEFAULT_SPEECH_VOICE_MAP = "echo=low,onyx=low,ash=low,fable=low,nova=high,shimmer=high,coral=high"
+
+
+def _pairs(env: Mapping[str, Any], name: str, default: str) -> dict[str, str]:
+    """``name=value`` pairs, comma-separated; a value may be empty."""
+    raw = _get(env, name, None)
+    out: dict[str, str] = {}
+    for item in (default if raw is None else raw).split(","):
+        if not item.strip():
+            continue
+        key, sep, value = item.partition("=")
+        key, value = key.strip(), value.strip()
+        if not sep or not _NAME.match(key) or (value and not _NAME.match(value.replace("/", "."))):
+            raise ConfigError(f"{name} must be comma-separated name=value pairs (value may be empty); got {item!r}")
+        out[key] = value
+    return out
 
 
 def parse_api_tokens(raw: str | None) -> dict[str, str]:
@@ -256,6 +283,12 @@ class Settings:
     # The legacy base64 /result keeps the audio several times in a Worker's
     # 128 MB (bytes, base64 body, its JS copy); past this it answers 413.
     legacy_result_max_bytes: int = 16_000_000
+    # --- waiting and OpenAI's speech route (docs/openai.md) ---
+    max_wait_seconds: int = 60  # cap of Prefer: wait=N and ?wait=N
+    max_waiters_per_shard: int = 1000  # waiting calls one shard holds open; past it they answer at once
+    speech_wait_seconds: int = 300  # how long POST /v1/audio/speech waits for its job
+    speech_model_map: dict[str, str] = field(default_factory=lambda: _pairs({}, "", DEFAULT_SPEECH_MODEL_MAP))
+    speech_voice_map: dict[str, str] = field(default_factory=lambda: _pairs({}, "", DEFAULT_SPEECH_VOICE_MAP))
 
     @classmethod
     def from_env(cls, env: Mapping[str, Any]) -> Settings:
@@ -304,4 +337,9 @@ class Settings:
             provider_timeout_seconds=_int(env, "PROVIDER_TIMEOUT_SECONDS", 60, minimum=1),
             max_audio_bytes=_int(env, "MAX_AUDIO_BYTES", 32_000_000, minimum=1),
             legacy_result_max_bytes=_int(env, "LEGACY_RESULT_MAX_BYTES", 16_000_000, minimum=1),
+            max_wait_seconds=_at_most(_int(env, "MAX_WAIT_SECONDS", 60), 900, "MAX_WAIT_SECONDS"),
+            max_waiters_per_shard=_int(env, "MAX_WAITERS_PER_SHARD", 1000),
+            speech_wait_seconds=_int(env, "SPEECH_WAIT_SECONDS", 300, minimum=1),
+            speech_model_map=_pairs(env, "SPEECH_MODEL_MAP", DEFAULT_SPEECH_MODEL_MAP),
+            speech_voice_map=_pairs(env, "SPEECH_VOICE_MAP", DEFAULT_SPEECH_VOICE_MAP),
         )
