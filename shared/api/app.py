@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from shared.api import jobs, trust
+from shared.api import jobs, speech, trust
 from shared.api.auth import authenticate
 from shared.api.deps import ApiDeps, CataloguePort  # noqa: F401 - re-exported: callers build ApiApp(ApiDeps(...))
 from shared.api.errors import ApiError
@@ -26,10 +26,11 @@ class ApiApp:
         r = self._router
         r.add("POST", "/v1/jobs", self._authed(jobs.create_job))
         r.add("GET", "/v1/jobs", self._authed(jobs.list_jobs, query=("limit", "cursor")))
-        r.add("GET", "/v1/jobs/{job_id}", self._authed(jobs.get_job))
+        r.add("GET", "/v1/jobs/{job_id}", self._authed(jobs.get_job, query=("wait",)))
         r.add("DELETE", "/v1/jobs/{job_id}", self._authed(jobs.delete_job))
         r.add("GET", "/v1/jobs/{job_id}/audio", self._audio)
         r.add("GET", "/v1/jobs/{job_id}/result", self._authed(jobs.get_legacy_result))
+        r.add("POST", "/v1/audio/speech", self._speech)  # OpenAI's shape, errors included (shared/api/speech.py)
         r.add("GET", "/v1/webhooks/secret", self._authed(trust.webhook_secret))
         r.add("GET", "/v1/models", self._models)
         r.add("GET", "/openapi.json", self._openapi)
@@ -57,6 +58,9 @@ class ApiApp:
             trust.check_query(request, trust.SIGNED_LINK_QUERY)
             return await jobs.get_signed_audio(request, self.deps, job_id)
         return await self._authed(jobs.get_audio)(request, job_id=job_id)
+
+    async def _speech(self, request: HttpRequest) -> HttpResponse:
+        return await speech.create_speech(request, self.deps)
 
     async def _models(self, request: HttpRequest) -> HttpResponse:
         # Only the models whose provider is configured here (shared.synthesis.providers).

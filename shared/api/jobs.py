@@ -7,11 +7,12 @@ import heapq
 import itertools
 import json
 import re
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
-from shared.api import trust
+from shared.api import trust, waiting
 from shared.api.errors import ApiError, not_found
 from shared.api.legacy_body import legacy_result_response
 from shared.api.links import link_base
@@ -73,7 +74,13 @@ async def _own_record(deps: ApiDeps, tenant: str, job_id: str, *, with_text: boo
     """The caller's live job, or 404 (unknown, another tenant's, or expired)."""
     if not _JOB_ID.match(job_id):
         raise not_found(job_id[:64])
-    record = await deps.jobs.get(job_id, with_text=with_text)
+    return own(deps, tenant, job_id, await deps.jobs.get(job_id, with_text=with_text))
+
+
+def own(deps: ApiDeps, tenant: str, job_id: str, record: JobRecord | None) -> JobRecord:
+    """``record`` if it is the caller's live job, else 404 (unknown, another tenant's, or expired)."""
+    if not _JOB_ID.match(job_id):
+        raise not_found(job_id[:64])
     if record is None or record.tenant != tenant:
         raise not_found(job_id)
     if record.expires_at is not None and record.expires_at <= deps.clock():
@@ -81,14 +88,27 @@ async def _own_record(deps: ApiDeps, tenant: str, job_id: str, *, with_text: boo
     return record
 
 
-async def create_job(request: HttpRequest, deps: ApiDeps, tenant: str) -> HttpResponse:
-    settings = deps.settings
-    key = trust.idempotency_key(request)
-    data = _json_body(request, max_bytes=trust.body_limit(settings))
+def parse_create_body(request: HttpRequest, deps: ApiDeps) -> CreateJobRequest:
+    """The validated body of ``POST /v1/jobs`` (400/413/415/422 ``ApiError`` otherwise)."""
+    data = _json_body(request, max_bytes=trust.body_limit(deps.settings))
     try:
-        body = CreateJobRequest.model_validate(data)
+        return CreateJobRequest.model_validate(data)
     except ValidationError as exc:
         raise _validation_error(exc) from exc
+
+
+@dataclass
+class Submitted:
+    record: JobRecord
+    replayed: bool  # an earlier request with the same Idempotency-Key made it
+
+
+async def submit_job(deps: ApiDeps, tenant: str, body: CreateJobRequest, key: str | None) -> Submitted:
+    """Check ``body`` against the catalogue and limits, store the job and queue it.
+
+    What ``POST /v1/jobs`` and ``POST /v1/audio/speech`` share: every job,
+    however it came in, is made here."""
+    settings = deps.settings
     if not body.text.strip():
         raise ApiError(422, "validation_error", "text: must not be blank", field="text")
     if len(body.text) > settings.max_text_chars:
@@ -126,7 +146,8 @@ async def create_job(request: HttpRequest, deps: ApiDeps, tenant: str) -> HttpRe
         shard = deps.jobs.shard_of(scoped)
         earlier = await deps.jobs.find_idempotent(shard, tenant, scoped)
         if earlier is not None:
-            return _replayed(request, deps, earlier, fingerprint, key)
+            trust.replay(earlier, fingerprint, key)
+            return Submitted(earlier, replayed=True)
         job_id = trust.job_id_in_shard(deps.new_job_id, shard, deps.jobs.shard_count)
     else:
         job_id = deps.new_job_id()
@@ -156,7 +177,8 @@ async def create_job(request: HttpRequest, deps: ApiDeps, tenant: str) -> HttpRe
     )
     record = await deps.jobs.create(record)
     if record.job_id != job_id and key is not None and fingerprint is not None:
-        return _replayed(request, deps, record, fingerprint, key)  # a concurrent repeat won the race
+        trust.replay(record, fingerprint, key)  # a concurrent repeat won the race
+        return Submitted(record, replayed=True)
     message = SynthesizeJob(jobId=job_id, shard=deps.jobs.shard_of(job_id))
     try:
         await deps.queue.send(message.model_dump())
@@ -167,20 +189,45 @@ async def create_job(request: HttpRequest, deps: ApiDeps, tenant: str) -> HttpRe
         deps.log.error("enqueue_failed", jobId=job_id, error=str(exc))
         raise ApiError(503, "queue_unavailable", "the job could not be queued; try again", headers={"Retry-After": "5"}) from exc
     deps.log.info("job_created", jobId=job_id, tenant=tenant, model=resolved.spec.id, characters=len(body.text))
+    return Submitted(record, replayed=False)
+
+
+async def create_job(request: HttpRequest, deps: ApiDeps, tenant: str) -> HttpResponse:
+    key = trust.idempotency_key(request)
+    body = parse_create_body(request, deps)
+    wait = waiting.prefer_wait(request, deps.settings.max_wait_seconds)
+    submitted = await submit_job(deps, tenant, body, key)
+    record = submitted.record
+    if submitted.replayed:
+        assert key is not None
+        return _replayed(request, deps, record)
+    headers = {"Location": job_path(record.job_id)}
+    status = 202
+    if wait is not None:
+        # Prefer: wait=N (RFC 7240): the finished job (200) if it ends within N s, else the usual 202.
+        headers["Preference-Applied"] = f"wait={wait}"
+        final = await waiting.until_final(deps, record.job_id, wait)
+        if final is not None:
+            record = final
+            status = 200 if final.status.is_terminal else 202
     view = job_view(record, link_base(deps.settings, request.base_url), trust.audio_links(deps))
-    return HttpResponse.json(202, view.to_json_dict(), {"Location": job_path(job_id)})
+    return HttpResponse.json(status, view.to_json_dict(), headers)
 
 
-def _replayed(request: HttpRequest, deps: ApiDeps, record: JobRecord, fingerprint: str, key: str) -> HttpResponse:
-    """The job an earlier request with this key created: 200 (not a new 202), or 422 if the body differs."""
-    trust.replay(record, fingerprint, key)
+def _replayed(request: HttpRequest, deps: ApiDeps, record: JobRecord) -> HttpResponse:
+    """The job an earlier request with this key created: 200 (not a new 202); a different body was a 422."""
     view = job_view(record, link_base(deps.settings, request.base_url), trust.audio_links(deps))
     headers = {"Location": job_path(record.job_id), "Idempotent-Replayed": "true"}
     return HttpResponse.json(200, view.to_json_dict(), headers)
 
 
 async def get_job(request: HttpRequest, deps: ApiDeps, tenant: str, job_id: str) -> HttpResponse:
-    record = await _own_record(deps, tenant, job_id)
+    wait = waiting.query_wait(request, deps.settings.max_wait_seconds)
+    if wait is None:
+        record = await _own_record(deps, tenant, job_id)
+    else:
+        # ?wait=N: one waitForChange call, answered by the shard when the status changes (or at N s).
+        record = own(deps, tenant, job_id, await waiting.changed(deps, job_id, wait) if _JOB_ID.match(job_id) else None)
     return HttpResponse.json(200, job_view(record, link_base(deps.settings, request.base_url), trust.audio_links(deps)).to_json_dict())
 
 
