@@ -57,7 +57,7 @@ class ApiApp:
         if trust.is_signed_link(request):
             trust.check_query(request, trust.SIGNED_LINK_QUERY)
             return await jobs.get_signed_audio(request, self.deps, job_id)
-        return await self._authed(jobs.get_audio)(request, job_id=job_id)
+        return await self._authed(jobs.get_audio, query=("stream",))(request, job_id=job_id)
 
     async def _speech(self, request: HttpRequest) -> HttpResponse:
         return await speech.create_speech(request, self.deps)
@@ -87,4 +87,5 @@ class ApiApp:
             response = ApiError(500, "internal", "internal error; the request can be retried").to_response()
         if request.method == "HEAD":
             response.body = b""
+            response.stream = None
         return response

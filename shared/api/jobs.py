@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
-from shared.api import trust, waiting
+from shared.api import stream, trust, waiting
 from shared.api.errors import ApiError, not_found
 from shared.api.legacy_body import legacy_result_response
 from shared.api.links import link_base
@@ -232,9 +232,26 @@ async def get_job(request: HttpRequest, deps: ApiDeps, tenant: str, job_id: str)
 
 
 async def get_audio(request: HttpRequest, deps: ApiDeps, tenant: str, job_id: str) -> HttpResponse:
-    """The audio for the bearer of the owner's token."""
-    record = await _own_record(deps, tenant, job_id)
+    """The audio for the bearer of the owner's token; ``?stream=1``: while it is made (shared/api/stream.py)."""
+    if not _stream_asked(request):
+        record = await _own_record(deps, tenant, job_id)
+        return await _serve_audio(request, deps, record, "private, max-age=3600")
+    record = await _own_record(deps, tenant, job_id, with_text=True)
+    if record.status is not JobStatus.COMPLETED:
+        plan = stream.chunk_plan(deps, record)
+        if plan is not None and not record.status.is_terminal:
+            return stream.streamed(deps, record, *plan)
+        record = own(deps, tenant, job_id, await stream.completed_or_409(deps, record))
     return await _serve_audio(request, deps, record, "private, max-age=3600")
+
+
+def _stream_asked(request: HttpRequest) -> bool:
+    raw = request.query_param("stream")
+    if raw is None or raw in ("0", "false"):
+        return False
+    if raw in ("1", "true"):
+        return True
+    raise ApiError(400, "invalid_stream", "stream must be 1 or 0", field="stream")
 
 
 async def get_signed_audio(request: HttpRequest, deps: ApiDeps, job_id: str) -> HttpResponse:

@@ -279,3 +279,44 @@ def test_get_wait_refuses_a_non_number_and_hides_other_tenants(pipeline: Pipelin
     assert bad.status == 400 and bad.json()["error"]["field"] == "wait"
     missing = pipeline.request("GET", f"/v1/jobs/{'f' * 32}?wait=1", token=TOKEN)
     assert missing.status == 404
+
+
+# --- GET /v1/jobs/{id}/audio?stream=1 --------------------------------------------------------
+
+
+def test_stream_sends_each_chunk_as_soon_as_it_is_stored(pipeline: Pipeline) -> None:
+    from http.client import HTTPConnection
+
+    text = " ".join(f"Sentence {i} of a long story, told slowly enough to need two requests." for i in range(79))
+    text += " The last one waits upstream, zzz."
+    chunks = chunk_texts(text, 4096)
+    assert len(chunks) == 2 and "zzz" not in chunks[0] and "zzz" in chunks[1]
+    job = pipeline.submit(token=TOKEN, text=text, model="openai/tts-1", format="wav")
+    conn = HTTPConnection("127.0.0.1", pipeline.port, timeout=60)
+    try:
+        conn.request("GET", f"/v1/jobs/{job['jobId']}/audio?stream=1", headers={"Authorization": f"Bearer {TOKEN}"})
+        response = conn.getresponse()
+        assert response.status == 200 and response.getheader("content-type") == "audio/wav"
+        assert response.getheader("content-length") is None and response.getheader("transfer-encoding") == "chunked"
+        head = response.read(44 + 400)  # the streaming header and chunk 0's samples
+        # chunk 1 is still held upstream: the first chunk came before the job was done
+        assert pipeline.request("GET", f"/v1/jobs/{job['jobId']}", token=TOKEN).json()["status"] == "processing"
+        rest = response.read()
+    finally:
+        conn.close()
+    streamed = head + rest
+    assert streamed[:4] == b"RIFF" and struct.unpack("<I", streamed[4:8])[0] == 0xFFFFFFFF
+    assert streamed[36:40] == b"data" and struct.unpack("<I", streamed[40:44])[0] == 0xFFFFFFFF
+    assert pipeline.wait(job["jobId"], token=TOKEN, timeout=60)["status"] == "completed"
+    final = pipeline.request("GET", f"/v1/jobs/{job['jobId']}/audio", token=TOKEN)
+    assert final.status == 200 and streamed[44:] == final.body[44:] == wav_pcm(final.body)
+    assert list(struct.unpack("<400h", streamed[44:])) == [len(chunks[0])] * 200 + [len(chunks[1])] * 200
+
+
+def test_stream_of_a_completed_or_single_request_job_is_the_normal_audio(pipeline: Pipeline) -> None:
+    job = pipeline.submit(token=TOKEN, text="one request")
+    reply = pipeline.request("GET", f"/v1/jobs/{job['jobId']}/audio?stream=1", token=TOKEN)
+    assert reply.status == 200 and int(reply.headers["content-length"]) == len(reply.body)
+    assert reply.body == pipeline.request("GET", f"/v1/jobs/{job['jobId']}/audio", token=TOKEN).body
+    bad = pipeline.request("GET", f"/v1/jobs/{job['jobId']}/audio?stream=yes", token=TOKEN)
+    assert bad.status == 400 and bad.json()["error"]["field"] == "stream"
