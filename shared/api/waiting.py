@@ -48,8 +48,9 @@ def query_wait(request: HttpRequest, cap: int) -> int | None:
 
 
 async def changed(deps: ApiDeps, job_id: str, seconds: float) -> JobRecord | None:
-    """The job once its status (as the shard sees it now) changed, or as it is at ``seconds``."""
-    record, _ = await deps.jobs.wait_for_change(job_id, seconds)
+    """The job once its status or its progress (chunks done), as the shard sees them now,
+    changed, or as it is at ``seconds``."""
+    record, _ = await deps.jobs.wait_for_change(job_id, seconds, with_progress=True)
     return record
 
 

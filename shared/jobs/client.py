@@ -188,6 +188,7 @@ class JobsClient:
         since_status: JobStatus | None = None,
         since_done: int | None = None,
         until_terminal: bool = False,
+        with_progress: bool = False,
     ) -> tuple[JobRecord | None, str]:
         """One ``waitForChange`` call: the job once it changed (or at ``timeout``) and the
         outcome, ``changed`` / ``timeout`` / ``busy`` (the shard holds its most waiters)."""
@@ -197,6 +198,7 @@ class JobsClient:
             "sinceStatus": since_status.value if since_status is not None else None,
             "sinceDone": since_done,
             "untilTerminal": until_terminal,
+            "withProgress": with_progress,
         }
         result = await self._call(self.shard_of(job_id), "waitForChange", payload)
         if not isinstance(result, dict):

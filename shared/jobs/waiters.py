@@ -101,7 +101,8 @@ async def wait_for_change(shard: JobShard, waiters: JobWaiters, w: WaitForChange
     """The ``waitForChange`` RPC: ``{"job": <record or null>, "outcome": "changed" | "timeout" | "busy"}``.
 
     Answers at once when the job is gone, terminal, or already differs from
-    ``sinceStatus`` / ``sinceDone`` (absent: as it is now); else waits until
+    ``sinceStatus`` / ``sinceDone`` (absent: as it is now, with ``withProgress``
+    for the chunks done); else waits until
     it does (``untilTerminal``: until it is final) or ``timeout`` seconds.
     """
     loop = asyncio.get_running_loop()
@@ -109,6 +110,8 @@ async def wait_for_change(shard: JobShard, waiters: JobWaiters, w: WaitForChange
     record = shard.get(w.jobId)
     since = w.sinceStatus or (record.status if record is not None else JobStatus.QUEUED)
     since_done = w.sinceDone
+    if since_done is None and w.withProgress and record is not None:
+        since_done = record.progress_done
     while True:
         if record is None:
             return {"job": None, "outcome": "changed"}

@@ -164,3 +164,12 @@ async def test_a_cancelled_waiter_leaves_nothing_behind() -> None:
     with pytest.raises(asyncio.CancelledError):
         await task
     assert waiters.count == 0 and waiters.waiting_on(JOB) == 0
+
+
+async def test_with_progress_wakes_on_a_chunk_without_a_status_change(shards: MemoryShards) -> None:
+    await shards.client.create(record(shards.clock))
+    await shards.client.claim(JOB, 30)
+    task = await started(shards.client.wait_for_change(JOB, 30, with_progress=True))
+    await shards.client.progress(JOB, done=1, total=2, characters=3)
+    job, outcome = await asyncio.wait_for(task, 5)
+    assert outcome == "changed" and job is not None and job.progress_done == 1
