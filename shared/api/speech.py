@@ -115,10 +115,15 @@ def to_job_request(deps: ApiDeps, body: SpeechRequest) -> CreateJobRequest:
     voice = map_voice(deps, body.voice, spec.voices, spec.default_voice)
     # OpenAI's default speed is 1.0; a model without a speed range takes only that.
     speed = None if body.speed is None or (body.speed == 1.0 and not spec.speed_range) else body.speed
-    return CreateJobRequest(
-        text=body.input, model=spec.id, voice_id=voice, format=body.response_format,
-        speed=speed, instructions=body.instructions or None,
-    )
+    try:
+        return CreateJobRequest(
+            text=body.input, model=spec.id, voice_id=voice, format=body.response_format,
+            speed=speed, instructions=body.instructions or None,
+        )
+    except ValidationError as exc:  # e.g. a response_format that is no format name at all
+        first = exc.errors()[0]
+        field = ".".join(str(part) for part in first.get("loc", ())) or None
+        raise ApiError(422, "invalid_value", f"{_PARAM.get(field or '', field)}: {first.get('msg')}", field=field) from exc
 
 
 async def create_speech(request: HttpRequest, deps: ApiDeps) -> HttpResponse:
