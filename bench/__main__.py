@@ -157,12 +157,15 @@ def measure_revision(rev: str, argv: Sequence[str], revert: Sequence[str] = ()) 
 
 
 def _workerd_section(doc: Path) -> str:
-    from bench.workerd import BEGIN, END
+    """The sections other scripts write (bench.workerd, bench.speech), kept as they are."""
+    from bench import speech, workerd
 
     text = doc.read_text() if doc.exists() else ""
-    if BEGIN not in text or END not in text:
-        return ""
-    return BEGIN + text.split(BEGIN, 1)[1].split(END, 1)[0] + END
+    kept = []
+    for begin, end in ((workerd.BEGIN, workerd.END), (speech.BEGIN, speech.END)):
+        if begin in text and end in text:
+            kept.append(begin + text.split(begin, 1)[1].split(end, 1)[0] + end)
+    return "\n\n".join(kept)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
