@@ -320,3 +320,46 @@ def test_stream_of_a_completed_or_single_request_job_is_the_normal_audio(pipelin
     assert reply.body == pipeline.request("GET", f"/v1/jobs/{job['jobId']}/audio", token=TOKEN).body
     bad = pipeline.request("GET", f"/v1/jobs/{job['jobId']}/audio?stream=yes", token=TOKEN)
     assert bad.status == 400 and bad.json()["error"]["field"] == "stream"
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    from tests.integration.browser import chromium, chromium_path
+    from tests.tiers import tier_unavailable
+
+    if chromium_path() is None:
+        tier_unavailable("chromium is not installed: run tools/setup_browser.sh (Debian package 'chromium')")
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        tier_unavailable("playwright (PyPI) is not installed: pip install -e '.[test]'")
+    with chromium() as launched:
+        yield launched
+
+
+def test_the_page_plays_a_long_job_while_it_is_made(pipeline: Pipeline, browser: Any) -> None:
+    text = " ".join(f"Sentence {i} of a long story, told slowly enough to need two requests." for i in range(79))
+    text += " The last one waits upstream, zzz."
+    page = browser.new_page()
+    problems: list[str] = []
+    page.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
+    try:
+        page.goto(f"http://127.0.0.1:{pipeline.port}/")
+        page.get_by_label("API token").first.wait_for()
+        page.fill("#token-input", TOKEN)
+        page.click("#token-form button[type=submit]")
+        page.get_by_label("Model").select_option("openai/tts-1")
+        page.get_by_label("Format").select_option("wav")
+        page.get_by_label("Text").fill(text)
+        page.get_by_role("button", name="Speak").click()
+        # the first chunk's 200 samples are scheduled in Web Audio while chunk 1 is held upstream
+        page.wait_for_function(
+            "() => Number(document.getElementById('player').dataset.streamedFrames || 0) >= 200", timeout=30_000
+        )
+        job_id = page.inner_text("#job-id")
+        assert pipeline.request("GET", f"/v1/jobs/{job_id}", token=TOKEN).json()["status"] == "processing"
+        page.wait_for_selector("#job-status.completed", timeout=60_000)
+        page.wait_for_function("() => Number(document.getElementById('player').dataset.streamedFrames) === 400")
+        assert problems == []
+    finally:
+        page.close()
