@@ -339,7 +339,7 @@ class Settings:
             legacy_result_max_bytes=_int(env, "LEGACY_RESULT_MAX_BYTES", 16_000_000, minimum=1),
             max_wait_seconds=_at_most(_int(env, "MAX_WAIT_SECONDS", 60), 900, "MAX_WAIT_SECONDS"),
             max_waiters_per_shard=_int(env, "MAX_WAITERS_PER_SHARD", 1000),
-            speech_wait_seconds=_int(env, "SPEECH_WAIT_SECONDS", 300, minimum=1),
+            speech_wait_seconds=_at_most(_int(env, "SPEECH_WAIT_SECONDS", 300, minimum=1), 900, "SPEECH_WAIT_SECONDS"),
             speech_model_map=_pairs(env, "SPEECH_MODEL_MAP", DEFAULT_SPEECH_MODEL_MAP),
             speech_voice_map=_pairs(env, "SPEECH_VOICE_MAP", DEFAULT_SPEECH_VOICE_MAP),
         )

@@ -47,14 +47,25 @@ def query_wait(request: HttpRequest, cap: int) -> int | None:
     return min(int(raw), max(cap, 0))
 
 
+MAX_RPC_WAIT = 900  # what the waitForChange payload takes (shared/jobs/rpc_payloads.py)
+
+
 async def changed(deps: ApiDeps, job_id: str, seconds: float) -> JobRecord | None:
     """The job once its status or its progress (chunks done), as the shard sees them now,
     changed, or as it is at ``seconds``."""
-    record, _ = await deps.jobs.wait_for_change(job_id, seconds, with_progress=True)
-    return record
+    return await _wait(deps, job_id, seconds, with_progress=True)
 
 
 async def until_final(deps: ApiDeps, job_id: str, seconds: float) -> JobRecord | None:
     """The job once it is completed, failed or canceled, or as it is at ``seconds`` (None: deleted)."""
-    record, _ = await deps.jobs.wait_for_change(job_id, seconds, until_terminal=True)
-    return record
+    return await _wait(deps, job_id, seconds, until_terminal=True)
+
+
+async def _wait(deps: ApiDeps, job_id: str, seconds: float, **how: bool) -> JobRecord | None:
+    try:
+        record, _ = await deps.jobs.wait_for_change(job_id, min(seconds, MAX_RPC_WAIT), **how)
+        return record
+    except Exception as exc:  # noqa: BLE001 - e.g. the shard was reset under the open call
+        # A wait always answers: with the job as it is now.
+        deps.log.warning("wait_failed", jobId=job_id, error=repr(exc)[:300])
+        return await deps.jobs.get(job_id)
