@@ -171,15 +171,34 @@ def section(results: dict[str, list[dict[str, Any]]], jobs: int, poll: float, co
         " after another for each way, after one warm-up job; latency is the client's, from its first request to"
         " the last byte of the audio. HTTP requests are the client's (each one Worker request on Cloudflare).",
         " Durable Object requests are the local runtime's meter (every shard RPC of the job: the api's and the"
-        " consumer's); workerd has no meter and runs the same code, so its counts are the same calls.",
+        " consumer's); workerd has no meter and runs the same code.",
+        " On workerd, where there is no meter, the DO requests are derived: the same calls per HTTP request as"
+        " measured locally for that way.",
         "",
         "| runtime | way | p50 ms | p99 ms | HTTP (Worker) requests / job | DO requests / job |",
         "| --- | --- | ---: | ---: | ---: | ---: |",
     ]
+    local = {r["way"]: r for r in results.get("local", [])}
     for runtime, rows in results.items():
         for r in rows:
-            do = f"{r['do_per_job']:.1f}" if "do_per_job" in r else "same calls as local"
+            if "do_per_job" in r:
+                do = f"{r['do_per_job']:.1f}"
+            elif r["way"] in local:  # the same calls per HTTP request as measured locally, plus claim + complete
+                extra = local[r["way"]]["do_per_job"] - local[r["way"]]["http_per_job"]
+                do = f"{r['http_per_job'] + extra:.1f} (derived)"
+            else:
+                do = "–"
             lines.append(f"| {runtime} | {r['way']} | {r['p50']:.0f} | {r['p99']:.0f} | {r['http_per_job']:.1f} | {do} |")
+    lines += ["", "Durable Object duration a wait keeps open, per job, at worst (an otherwise idle shard; 128 MB,"
+              " $12.50 per million GB-s): the waiting ways hold one `waitForChange` open for about the job's"
+              " time to complete, so, taking the p50 latency as that time:", ""]
+    for runtime, rows in results.items():
+        r = rows[0]
+        seconds = r["p50"] / 1000
+        do = r.get("do_per_job", local.get(r["way"], {}).get("do_per_job", 0.0))
+        lines.append(f"- {runtime}: {seconds:.2f} s open per `/v1/audio/speech` job = {0.125 * seconds:.3f} GB-s"
+                     f" = ${0.125 * seconds * 12.5:.2f} per million jobs, next to ${0.30 * r['http_per_job']:.2f}"
+                     f" for its Worker request and ${0.15 * do:.2f} for its {do:.0f} DO requests per million jobs.")
     lines += [
         "",
         "What the Durable Object requests are: every job costs `create` and the consumer's `claim` and",
