@@ -95,3 +95,30 @@ def test_streaming_wav_header_is_read_to_the_end_of_its_bytes() -> None:
     pcm = struct.pack("<6h", 1, 2, 3, 4, 5, 6)
     with wave.open(io.BytesIO(header + pcm)) as w:
         assert w.getframerate() == 24000 and w.readframes(100) == pcm
+
+
+async def test_a_wait_whose_rpc_fails_answers_with_the_job_as_it_is() -> None:
+    from shared.api import waiting
+    from shared.logs import JsonLogger
+    from shared.models import JobRecord, JobStatus
+    from tests.fakes import FakeClock, MemoryShards
+
+    shards = MemoryShards(FakeClock(), shard_count=1)
+    job = JobRecord(job_id="c" * 32, tenant="t", status=JobStatus.QUEUED, text="hi", model="tone", format="wav",
+                    created_at=0.0, updated_at=0.0, ttl_seconds=60)
+    await shards.client.create(job)
+    stub = shards.stub("shard-0")
+
+    class Reset:  # the shard was reset under the open call
+        async def call(self, method: str, payload: Any) -> Any:
+            if method == "waitForChange":
+                raise RuntimeError("Durable Object reset because its code was updated")
+            return await stub.call(method, payload)
+
+    shards.client._resolver = lambda name: Reset()  # type: ignore[assignment]
+    log = io.StringIO()
+    deps = SimpleNamespace(jobs=shards.client, log=JsonLogger("api", log))
+    for wait in (waiting.changed, waiting.until_final):
+        record = await wait(deps, job.job_id, 30)  # type: ignore[operator]
+        assert record is not None and record.status is JobStatus.QUEUED
+    assert "wait_failed" in log.getvalue()
