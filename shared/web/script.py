@@ -232,9 +232,12 @@ JS = r"""
     live = null;
   }
 
-  function maybeStream(job) {
+  // chunked: the job is known to need several chunks (its progress says so, or its text is
+  // longer than its model's maxInputChars: then the stream starts at once and waits for chunk 0).
+  function maybeStream(job, chunked) {
     const p = progressOf(job);
-    if (live || !audioContext || job.status !== "processing" || !p || p.total < 2) return;
+    if (live || !audioContext || TERMINAL.has(job.status)) return;
+    if (!chunked && !(job.status === "processing" && p && p.total > 1)) return;
     if (job.format !== "wav" && job.format !== "pcm") return;
     playStream(job);
   }
@@ -359,6 +362,8 @@ JS = r"""
       const job = await api("POST", "/v1/jobs", { text, model: $("model").value, voiceId: $("voice").value, format: $("format").value });
       say("Queued: speaking…");
       openJob(job);
+      const model = models.find((m) => m.id === job.model);
+      maybeStream(job, Boolean(model && model.maxInputChars && text.length > model.maxInputChars));
       refreshJobs();
     } catch (err) {
       say("");

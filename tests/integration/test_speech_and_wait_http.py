@@ -343,6 +343,10 @@ def test_the_page_plays_a_long_job_while_it_is_made(pipeline: Pipeline, browser:
     page = browser.new_page()
     problems: list[str] = []
     page.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
+    t0 = time.monotonic()
+    seen: list[str] = []
+    page.on("request", lambda r: seen.append(f"{time.monotonic() - t0:.2f} > {r.url}"))
+    page.on("requestfinished", lambda r: seen.append(f"{time.monotonic() - t0:.2f} < {r.url}"))
     try:
         page.goto(f"http://127.0.0.1:{pipeline.port}/")
         page.get_by_label("API token").first.wait_for()
@@ -357,7 +361,8 @@ def test_the_page_plays_a_long_job_while_it_is_made(pipeline: Pipeline, browser:
             "() => Number(document.getElementById('player').dataset.streamedFrames || 0) >= 200", timeout=30_000
         )
         job_id = page.inner_text("#job-id")
-        assert pipeline.request("GET", f"/v1/jobs/{job_id}", token=TOKEN).json()["status"] == "processing"
+        status = pipeline.request("GET", f"/v1/jobs/{job_id}", token=TOKEN).json()["status"]
+        assert status == "processing", "\n".join(seen)
         page.wait_for_selector("#job-status.completed", timeout=60_000)
         page.wait_for_function("() => Number(document.getElementById('player').dataset.streamedFrames) === 400")
         assert problems == []
