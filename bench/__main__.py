@@ -178,24 +178,16 @@ def measure_revision(rev: str, argv: Sequence[str], revert: Sequence[str] = ()) 
         return json.loads(out.read_text())["current"]
 
 
-def _workerd_section(doc: Path) -> str:
-    from bench.workerd import BEGIN, END
-
-    return _section(doc, BEGIN, END)
-
-
 def _kept_sections(doc: Path) -> str:
-    """The sections other commands write (python -m bench.workerd, python -m bench.captions), as they are."""
-    from bench.captions import BEGIN, END
+    """The sections other commands write (python -m bench.workerd, bench.speech, bench.captions), as they are."""
+    from bench import captions, speech, workerd
 
-    return "\n\n".join(s for s in (_workerd_section(doc), _section(doc, BEGIN, END)) if s)
-
-
-def _section(doc: Path, BEGIN: str, END: str) -> str:  # noqa: N803 - the markers' names where they are defined
     text = doc.read_text() if doc.exists() else ""
-    if BEGIN not in text or END not in text:
-        return ""
-    return BEGIN + text.split(BEGIN, 1)[1].split(END, 1)[0] + END
+    kept = []
+    for begin, end in ((workerd.BEGIN, workerd.END), (speech.BEGIN, speech.END), (captions.BEGIN, captions.END)):
+        if begin in text and end in text:
+            kept.append(begin + text.split(begin, 1)[1].split(end, 1)[0] + end)
+    return "\n\n".join(kept)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -244,7 +236,7 @@ def run(args: argparse.Namespace, command: str) -> int:
         from bench.report import render
 
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        kept = _kept_sections(args.out)  # written by python -m bench.workerd and bench.captions; kept as they are
+        kept = _kept_sections(args.out)  # written by python -m bench.workerd, bench.speech and bench.captions
         args.out.write_text(render(results, baseline) + (f"\n{kept}\n" if kept else ""))
         _log(f"wrote {args.out} in {time.monotonic() - started:.0f} s")
     return 0

@@ -95,7 +95,7 @@ def shard_resolver(namespace: Any) -> Callable[[str], DurableObjectShardStub]:
 def add_rpc_methods(cls: type[T], names: Iterable[str]) -> type[T]:
     """Give a Durable Object class one ``async def <name>(self, payload)`` RPC method per name.
 
-    Each forwards to ``self._handle(name, payload)``. Run when the entry module
+    Each awaits ``self._handle(name, payload)``. Run when the entry module
     is imported (a static table, no I/O: fine in the deploy snapshot), so the
     methods are plain functions in the class ``__dict__``: workerd's Python
     entrypoint helper lists a class's RPC methods as its public attributes
@@ -110,7 +110,7 @@ def add_rpc_methods(cls: type[T], names: Iterable[str]) -> type[T]:
 
 def _forwarder(name: str) -> Callable[[Any, Any], Awaitable[Any]]:
     async def method(self: Any, payload: Any) -> Any:
-        return self._handle(name, payload)
+        return await self._handle(name, payload)
 
     method.__name__ = method.__qualname__ = name
     method.__doc__ = f"RPC ``{name}`` (shared/jobs/rpc.py OPERATIONS)."

@@ -306,7 +306,8 @@ class HttpServer:
     async def _write(self, scope: dict[str, Any], send: Any, response: HttpResponse, close: bool) -> None:
         headers = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in response.headers.items()]
         no_body = scope["method"] == "HEAD" or response.status in (204, 304)
-        if response.blob is None and "content-length" not in response.headers and response.status not in (204, 304):
+        if (response.blob is None and response.stream is None and "content-length" not in response.headers
+                and response.status not in (204, 304)):
             headers.append((b"content-length", str(len(response.body)).encode()))
         if close:
             headers.append((b"connection", b"close"))
@@ -314,7 +315,12 @@ class HttpServer:
         if no_body:
             await send({"type": "http.response.body", "body": b""})
             return
-        if response.blob is not None:
+        if response.stream is not None:
+            # No Content-Length: uvicorn sends it chunked, each block as it comes.
+            async for block in response.stream:
+                if block:
+                    await send({"type": "http.response.body", "body": block, "more_body": True})
+        elif response.blob is not None:
             handle = response.blob.raw
             if isinstance(handle, LocalBlobHandle):
                 for chunk in handle.chunks(CHUNK):  # uvicorn's send waits while the socket is full

@@ -12,7 +12,7 @@ from typing import Any
 from local_runtime.bindings.boundary import check_rpc_value
 from local_runtime.bindings.meter import Meter, count
 from local_runtime.bindings.sql import SqliteDurableObjectNamespace
-from shared.jobs.rpc import JobsClient, ShardService
+from shared.jobs.rpc import MAX_WAITERS_PER_SHARD, JobsClient, ShardService
 from shared.jobs.shard import JobShard
 from shared.ports import Clock, JsonValue
 
@@ -22,8 +22,15 @@ RPC_MAX_BYTES = 32 * 1024 * 1024  # Cloudflare's RPC message size limit
 class LocalShardHost:
     """All shard instances of ``TtsJobDurableObject`` in this process."""
 
-    def __init__(self, namespace: SqliteDurableObjectNamespace, clock: Clock, meter: Meter | None = None) -> None:
+    def __init__(
+        self,
+        namespace: SqliteDurableObjectNamespace,
+        clock: Clock,
+        meter: Meter | None = None,
+        max_waiters: int = MAX_WAITERS_PER_SHARD,
+    ) -> None:
         self._namespace = namespace
+        self._max_waiters = max_waiters
         self._clock = clock
         self._meter = meter
         self._services: dict[str, ShardService] = {}
@@ -31,7 +38,7 @@ class LocalShardHost:
     def service(self, name: str) -> ShardService:
         service = self._services.get(name)
         if service is None:
-            service = ShardService(JobShard(self._namespace.get(name), self._clock))
+            service = ShardService(JobShard(self._namespace.get(name), self._clock), self._max_waiters)
             self._services[name] = service
         return service
 
@@ -50,9 +57,10 @@ class LocalShardStub:
     async def call(self, method: str, payload: dict[str, JsonValue]) -> Any:
         count(self._host._meter, "do.requests")
         sent = check_rpc_value(payload, what=f"{method}() payload", max_bytes=RPC_MAX_BYTES)
-        # A Durable Object runs one call at a time; ShardService.handle is
-        # synchronous, so the event loop gives us exactly that.
-        reply = self._host.service(self._name).handle(method, sent)
+        # A Durable Object runs one call at a time; every operation but
+        # waitForChange is synchronous, so the event loop gives us exactly
+        # that, and a waiting call parks on a future the others resolve.
+        reply = await self._host.service(self._name).handle_async(method, sent)
         # Checked, not copied: ShardService builds each reply afresh (model_dump, new dicts)
         # and keeps no reference to it, so the caller's copy is the only one.
         return check_rpc_value(reply, what=f"{method}() reply", max_bytes=RPC_MAX_BYTES, copy=False)

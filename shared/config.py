@@ -248,6 +248,30 @@ def rate_period(raw: str | None, name: str, default: int) -> int:
     return _rate(raw, name, (100, default))[1]
 
 
+# OpenAI's model names -> ours ("": the deployment's default model), and voice
+# names -> ours where the chosen model has that voice (docs/openai.md).
+DEFAULT_SPEECH_MODEL_MAP = "tts-1=,tts-1-hd=,gpt-4o-mini-tts="
+DEFAULT_SPEECH_VOICE_MAP = "echo=low,onyx=low,ash=low,fable=low,nova=high,shimmer=high,coral=high"
+
+
+def name_pairs(raw: str | None, name: str, default: str | dict[str, str]) -> dict[str, str]:
+    """``name=value`` pairs, comma-separated; a value may be empty. Unset: ``default``."""
+    if raw is None:
+        if isinstance(default, dict):
+            return dict(default)
+        raw = default
+    out: dict[str, str] = {}
+    for item in raw.split(","):
+        if not item.strip():
+            continue
+        key, sep, value = item.partition("=")
+        key, value = key.strip(), value.strip()
+        if not sep or not _NAME.match(key) or (value and not _NAME.match(value.replace("/", "."))):
+            raise ConfigError(f"{name} must be comma-separated name=value pairs (value may be empty); got {item!r}")
+        out[key] = value
+    return out
+
+
 def optional_bytes(raw: str | None, name: str, default: int | None) -> int | None:
     """An integer byte count; unset or 0 means the derived default (None)."""
     return integer(0)(raw, name, 0) or default
@@ -371,6 +395,23 @@ class Settings:
     legacy_result_max_bytes: int = setting(
         "LEGACY_RESULT_MAX_BYTES", 16_000_000, integer(1),
         "largest audio the legacy base64 `/result` carries (413 above: use `/audio`)")
+
+    # --- waiting and OpenAI's speech route (docs/openai.md) ---
+    max_wait_seconds: int = setting(
+        "MAX_WAIT_SECONDS", 60, integer(0, 900), "cap of `Prefer: wait=N` and `GET /v1/jobs/{id}?wait=N` (seconds)")
+    max_waiters_per_shard: int = setting(
+        "MAX_WAITERS_PER_SHARD", 1000, integer(),
+        "waiting calls one Durable Object shard holds open; past it a wait answers at once")
+    speech_wait_seconds: int = setting(
+        "SPEECH_WAIT_SECONDS", 300, integer(1, 900), "how long `POST /v1/audio/speech` waits for its job")
+    speech_model_map: dict[str, str] = setting(
+        "SPEECH_MODEL_MAP", None, name_pairs,
+        "OpenAI model names -> ours, `name=id` pairs (an empty id: the deployment's default model)",
+        shown=f"`{DEFAULT_SPEECH_MODEL_MAP}`", factory=lambda: name_pairs(None, "", DEFAULT_SPEECH_MODEL_MAP))
+    speech_voice_map: dict[str, str] = setting(
+        "SPEECH_VOICE_MAP", None, name_pairs,
+        "OpenAI voice names -> ours, used where the chosen model has that voice",
+        shown=f"`{DEFAULT_SPEECH_VOICE_MAP}`", factory=lambda: name_pairs(None, "", DEFAULT_SPEECH_VOICE_MAP))
 
     @classmethod
     def from_env(cls, env: Mapping[str, Any]) -> Settings:

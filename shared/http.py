@@ -3,13 +3,14 @@
 The api Worker's entry module turns a JS ``Request`` into an ``HttpRequest``
 and an ``HttpResponse`` back into a JS ``Response``; the local runtime does
 the same with its own server. A response whose ``blob`` is set streams an
-R2 object (``blob.raw``) without copying it through Python.
+R2 object (``blob.raw``) without copying it through Python; one whose
+``stream`` is set sends its blocks as they come.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs
@@ -88,6 +89,8 @@ class HttpResponse:
     headers: Headers = field(default_factory=Headers)
     body: bytes | bytearray = b""  # bytearray: a large body built in place (legacy /result)
     blob: BlobBody | None = None  # stream this R2 object instead of body
+    # or send these bytes as they come (chunked transfer, no Content-Length): audio while it is made
+    stream: AsyncIterator[bytes] | None = None
 
     @classmethod
     def json(cls, status: int, data: Any, headers: Mapping[str, str] | None = None) -> HttpResponse:

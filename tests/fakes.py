@@ -66,7 +66,7 @@ class MemoryShardStub:
 
     async def call(self, method: str, payload: dict[str, JsonValue]) -> Any:
         self._calls.append((self._name, method))
-        return self._service.handle(method, payload)
+        return await self._service.handle_async(method, payload)
 
 
 class MemoryShards:

@@ -2,7 +2,8 @@
 
 Each request runs the blocking standard-library transport in a worker
 thread (``asyncio.to_thread``), so the client needs no HTTP library and never
-blocks the event loop; ``wait()`` sleeps with ``asyncio.sleep``.
+blocks the event loop; ``wait()`` long-polls like ``Client.wait`` and sleeps
+with ``asyncio.sleep`` only when it must poll.
 """
 
 from __future__ import annotations
@@ -16,7 +17,15 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, BinaryIO
 
 from tts_client.backoff import Backoff
-from tts_client.client import DEFAULT_API_URL, DEFAULT_WAIT_TIMEOUT, Client, is_retryable
+from tts_client.client import (
+    DEFAULT_API_URL,
+    DEFAULT_WAIT_TIMEOUT,
+    LONG_POLL_SECONDS,
+    Client,
+    is_retryable,
+    same_view,
+    time_left_to_ask,
+)
 from tts_client.errors import ApiError, ClientError, WaitTimeoutError
 from tts_client.models import Download, JobList, JobView, ModelInfo, TimingsDocument
 
@@ -107,15 +116,18 @@ class AsyncClient:
         timeout: float = DEFAULT_WAIT_TIMEOUT,
         backoff: Backoff | None = None,
         on_update: Callable[[JobView], object] | None = None,
+        long_poll: float = LONG_POLL_SECONDS,
     ) -> JobView:
-        """As ``Client.wait``; ``on_update`` may be a plain function or a coroutine function."""
+        """As ``Client.wait`` (long-polls); ``on_update`` may be a plain function or a coroutine function."""
         deadline = self._clock() + timeout
         delays = (backoff or Backoff()).delays()
         last: JobView | None = None
         while True:
             pause: float | None = None
+            previous = last
+            asked = time_left_to_ask(deadline - self._clock(), long_poll, self.sync.transport.timeout)
             try:
-                last = await self.get(job_id)
+                last = await asyncio.to_thread(self.sync._get_waiting, job_id, asked)
             except ClientError as exc:
                 if not is_retryable(exc):
                     raise
@@ -127,6 +139,8 @@ class AsyncClient:
                         await result
                 if last.status.is_terminal:
                     return last
+                if asked and self.sync._long_poll and not same_view(previous, last):
+                    continue  # the server waited for this change: ask again at once
             remaining = deadline - self._clock()
             if remaining <= 0:
                 raise WaitTimeoutError(job_id, timeout, last)

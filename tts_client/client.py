@@ -45,6 +45,10 @@ def create_body(
     return request.to_json_dict()
 
 
+LONG_POLL_SECONDS = 25.0
+"""How long one ``GET /v1/jobs/{id}?wait=N`` asks the server to hold the answer (the server caps it too)."""
+
+
 def is_retryable(exc: ClientError) -> bool:
     """While polling: a dropped connection or a transient status is retried, anything else is final."""
     return isinstance(exc, TransportError) or (isinstance(exc, ApiError) and exc.transient)
@@ -65,6 +69,7 @@ class Client:
         self.transport = Transport(api_url, token, timeout)
         self._clock = clock
         self._sleep = sleep
+        self._long_poll = True  # until a server says it has no ?wait
 
     @property
     def api_url(self) -> str:
@@ -187,13 +192,20 @@ class Client:
         backoff: Backoff | None = None,
         on_update: Callable[[JobView], object] | None = None,
         sleep: Callable[[float], None] | None = None,
+        long_poll: float = LONG_POLL_SECONDS,
     ) -> JobView:
-        """Poll until the job is completed, failed or canceled, backing off between polls.
+        """Wait until the job is completed, failed or canceled.
+
+        Each request is a long-poll (``GET /v1/jobs/{id}?wait=N``, ``N`` at
+        most ``long_poll`` seconds): the server answers when the job's status
+        or progress changes, so there is no polling in a loop. A server
+        without ``?wait`` (400 ``unknown_query_parameter``) is polled with
+        ``backoff`` instead, as is a reply that comes back unchanged at once.
 
         Returns the finished job whatever its outcome (check ``status``).
         Dropped connections and transient answers (429, 5xx) are retried until
         ``timeout``; any other API error is raised. Raises ``WaitTimeoutError``
-        when ``timeout`` seconds pass first. ``on_update`` sees every view polled;
+        when ``timeout`` seconds pass first. ``on_update`` sees every view;
         ``sleep`` replaces ``time.sleep`` between polls (a progress bar animates in it).
         """
         sleep = sleep or self._sleep
@@ -202,8 +214,11 @@ class Client:
         last: JobView | None = None
         while True:
             pause: float | None = None
+            previous = last
+            remaining = deadline - self._clock()
+            asked = time_left_to_ask(remaining, long_poll, self.transport.timeout)
             try:
-                last = self.get(job_id)
+                last = self._get_waiting(job_id, asked)
             except ClientError as exc:
                 if not is_retryable(exc):
                     raise
@@ -213,11 +228,33 @@ class Client:
                     on_update(last)
                 if last.status.is_terminal:
                     return last
+                if asked and self._long_poll and not same_view(previous, last):
+                    continue  # the server waited for this change: ask again at once
             remaining = deadline - self._clock()
             if remaining <= 0:
                 raise WaitTimeoutError(job_id, timeout, last)
             delay = next(delays)
             sleep(min(max(delay, pause or 0.0), remaining))
+
+    def _get_waiting(self, job_id: str, seconds: int) -> JobView:
+        if seconds and self._long_poll:
+            try:
+                reply = self.transport.request("GET", job_path(job_id), query={"wait": seconds})
+                return JobView.model_validate(reply.json())
+            except ApiError as exc:
+                if exc.status != 400 or exc.code != "unknown_query_parameter":
+                    raise
+                self._long_poll = False  # an older server: poll it
+        return self.get(job_id)
+
+
+def time_left_to_ask(remaining: float, long_poll: float, transport_timeout: float) -> int:
+    """Whole seconds to ask the server to wait: within the deadline and the socket timeout."""
+    return max(0, int(min(remaining, long_poll, transport_timeout - 5)))
+
+
+def same_view(a: JobView | None, b: JobView) -> bool:
+    return a is not None and a.status == b.status and a.progress == b.progress and a.updated_at == b.updated_at
 
 
 CAPTION_PATHS = {"vtt": "captions.vtt", "srt": "captions.srt", "json": "timestamps"}

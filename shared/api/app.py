@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from shared.api import jobs, request_limits, signed_links, webhook_requests
+from shared.api import jobs, request_limits, signed_links, speech, webhook_requests
 from shared.api.auth import authenticate
 from shared.api.deps import ApiDeps, CataloguePort  # noqa: F401 - re-exported: callers build ApiApp(ApiDeps(...))
 from shared.api.errors import ApiError
@@ -26,13 +26,14 @@ class ApiApp:
         r = self._router
         r.add("POST", "/v1/jobs", self._authed(jobs.create_job))
         r.add("GET", "/v1/jobs", self._authed(jobs.list_jobs, query=("limit", "cursor")))
-        r.add("GET", "/v1/jobs/{job_id}", self._authed(jobs.get_job))
+        r.add("GET", "/v1/jobs/{job_id}", self._authed(jobs.get_job, query=("wait",)))
         r.add("DELETE", "/v1/jobs/{job_id}", self._authed(jobs.delete_job))
         r.add("GET", "/v1/jobs/{job_id}/audio", self._audio)
         r.add("GET", "/v1/jobs/{job_id}/result", self._authed(jobs.get_legacy_result))
         r.add("GET", "/v1/jobs/{job_id}/captions.vtt", self._captions("vtt"))
         r.add("GET", "/v1/jobs/{job_id}/captions.srt", self._captions("srt"))
         r.add("GET", "/v1/jobs/{job_id}/timestamps", self._captions("json"))
+        r.add("POST", "/v1/audio/speech", self._speech)  # OpenAI's shape, errors included (shared/api/speech.py)
         r.add("GET", "/v1/webhooks/secret", self._authed(webhook_requests.webhook_secret))
         r.add("GET", "/v1/models", self._models)
         r.add("GET", "/openapi.json", self._openapi)
@@ -59,7 +60,10 @@ class ApiApp:
         if signed_links.is_signed_link(request):
             request_limits.check_query(request, signed_links.SIGNED_LINK_QUERY)
             return await jobs.get_signed_audio(request, self.deps, job_id)
-        return await self._authed(jobs.get_audio)(request, job_id=job_id)
+        return await self._authed(jobs.get_audio, query=("stream",))(request, job_id=job_id)
+
+    async def _speech(self, request: HttpRequest) -> HttpResponse:
+        return await speech.create_speech(request, self.deps)
 
     def _captions(self, kind: str) -> Callable[..., Any]:
         # The word timings follow /audio's rules: the token, or a signed link of the job.
@@ -96,4 +100,5 @@ class ApiApp:
             response = ApiError(500, "internal", "internal error; the request can be retried").to_response()
         if request.method == "HEAD":
             response.body = b""
+            response.stream = None
         return response

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
-from shared.api import idempotency, request_limits, signed_links
+from shared.api import idempotency, request_limits, signed_links, stream, waiting
 from shared.api.captions import serve_captions
 from shared.captions.location import timings_key_of
 from shared.api.errors import ApiError, not_found
@@ -75,7 +75,13 @@ async def _own_record(deps: ApiDeps, tenant: str, job_id: str, *, with_text: boo
     """The caller's live job, or 404 (unknown, another tenant's, or expired)."""
     if not _JOB_ID.match(job_id):
         raise not_found(job_id[:64])
-    record = await deps.jobs.get(job_id, with_text=with_text)
+    return own(deps, tenant, job_id, await deps.jobs.get(job_id, with_text=with_text))
+
+
+def own(deps: ApiDeps, tenant: str, job_id: str, record: JobRecord | None) -> JobRecord:
+    """``record`` if it is the caller's live job, else 404 (unknown, another tenant's, or expired)."""
+    if not _JOB_ID.match(job_id):
+        raise not_found(job_id[:64])
     if record is None or record.tenant != tenant:
         raise not_found(job_id)
     if record.expires_at is not None and record.expires_at <= deps.clock():
@@ -83,32 +89,75 @@ async def _own_record(deps: ApiDeps, tenant: str, job_id: str, *, with_text: boo
     return record
 
 
-async def create_job(request: HttpRequest, deps: ApiDeps, tenant: str) -> HttpResponse:
-    """``POST /v1/jobs``: the HTTP side (header, JSON body, answer); the rules are ``submit_job``'s."""
-    key = idempotency.idempotency_key(request)
+def parse_create_body(request: HttpRequest, deps: ApiDeps) -> CreateJobRequest:
+    """The validated body of ``POST /v1/jobs`` (400/413/415/422 ``ApiError`` otherwise)."""
     data = _json_body(request, max_bytes=request_limits.body_limit(deps.settings))
     try:
-        body = CreateJobRequest.model_validate(data)
+        return CreateJobRequest.model_validate(data)
     except ValidationError as exc:
         raise _validation_error(exc) from exc
+
+
+async def create_job(request: HttpRequest, deps: ApiDeps, tenant: str) -> HttpResponse:
+    key = idempotency.idempotency_key(request)
+    body = parse_create_body(request, deps)
+    wait = waiting.prefer_wait(request, deps.settings.max_wait_seconds)
     submitted = await submit_job(deps, tenant, body, key)
     record = submitted.record
+    if submitted.replayed:
+        assert key is not None
+        return _replayed(request, deps, record)
+    headers = {"Location": job_path(record.job_id)}
+    status = 202
+    if wait is not None:
+        # Prefer: wait=N (RFC 7240): the finished job (200) if it ends within N s, else the usual 202.
+        headers["Preference-Applied"] = f"wait={wait}"
+        final = await waiting.until_final(deps, record.job_id, wait)
+        if final is not None:
+            record = final
+            status = 200 if final.status.is_terminal else 202
     view = job_view(record, link_base(deps.settings, request.base_url), signed_links.audio_links(deps))
-    if submitted.replayed:  # the job an earlier request with this key created: 200, not a new 202
-        headers = {"Location": job_path(record.job_id), "Idempotent-Replayed": "true"}
-        return HttpResponse.json(200, view.to_json_dict(), headers)
-    return HttpResponse.json(202, view.to_json_dict(), {"Location": job_path(record.job_id)})
+    return HttpResponse.json(status, view.to_json_dict(), headers)
+
+
+def _replayed(request: HttpRequest, deps: ApiDeps, record: JobRecord) -> HttpResponse:
+    """The job an earlier request with this key created: 200 (not a new 202); a different body was a 422."""
+    view = job_view(record, link_base(deps.settings, request.base_url), signed_links.audio_links(deps))
+    headers = {"Location": job_path(record.job_id), "Idempotent-Replayed": "true"}
+    return HttpResponse.json(200, view.to_json_dict(), headers)
 
 
 async def get_job(request: HttpRequest, deps: ApiDeps, tenant: str, job_id: str) -> HttpResponse:
-    record = await _own_record(deps, tenant, job_id)
+    wait = waiting.query_wait(request, deps.settings.max_wait_seconds)
+    if wait is None:
+        record = await _own_record(deps, tenant, job_id)
+    else:
+        # ?wait=N: one waitForChange call, answered by the shard when the status changes (or at N s).
+        record = own(deps, tenant, job_id, await waiting.changed(deps, job_id, wait) if _JOB_ID.match(job_id) else None)
     return HttpResponse.json(200, job_view(record, link_base(deps.settings, request.base_url), signed_links.audio_links(deps)).to_json_dict())
 
 
 async def get_audio(request: HttpRequest, deps: ApiDeps, tenant: str, job_id: str) -> HttpResponse:
-    """The audio for the bearer of the owner's token."""
-    record = await _own_record(deps, tenant, job_id)
+    """The audio for the bearer of the owner's token; ``?stream=1``: while it is made (shared/api/stream.py)."""
+    if not _stream_asked(request):
+        record = await _own_record(deps, tenant, job_id)
+        return await _serve_audio(request, deps, record, "private, max-age=3600")
+    record = await _own_record(deps, tenant, job_id, with_text=True)
+    if record.status is not JobStatus.COMPLETED:
+        plan = stream.chunk_plan(deps, record)
+        if plan is not None and not record.status.is_terminal:
+            return stream.streamed(deps, record, *plan)
+        record = own(deps, tenant, job_id, await stream.completed_or_409(deps, record))
     return await _serve_audio(request, deps, record, "private, max-age=3600")
+
+
+def _stream_asked(request: HttpRequest) -> bool:
+    raw = request.query_param("stream")
+    if raw is None or raw in ("0", "false"):
+        return False
+    if raw in ("1", "true"):
+        return True
+    raise ApiError(400, "invalid_stream", "stream must be 1 or 0", field="stream")
 
 
 async def get_signed_audio(request: HttpRequest, deps: ApiDeps, job_id: str) -> HttpResponse:

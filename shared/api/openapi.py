@@ -11,6 +11,7 @@ from typing import Any
 
 from pydantic.json_schema import models_json_schema
 
+from shared.api.speech import SpeechRequest
 from shared.models import CreateJobRequest, TimingsDocument, ErrorBody, JobList, JobView, LegacyResult, WebhookSecretView
 
 _REF = "#/components/schemas/{model}"
@@ -61,6 +62,64 @@ _SIGNED_PARAMS = [
     )
 ]
 _AUDIO = {"content": {"audio/*": {"schema": {"type": "string", "format": "binary"}}}}
+_PREFER_PARAM = {
+    "name": "Prefer",
+    "in": "header",
+    "required": False,
+    "description": "RFC 7240 `wait=N`: hold the answer until the job is finished, at most N seconds"
+    " (capped by MAX_WAIT_SECONDS): 200 with the finished job if it ends in time, else the usual 202."
+    " `Preference-Applied: wait=N` says the wait was honoured and for how long. Other preferences are ignored"
+    " (RFC 7240), so any value is accepted.",
+    "schema": {"type": "string"},
+}
+_PREFERENCE_APPLIED = {
+    "Preference-Applied": {"required": False, "schema": {"type": "string", "pattern": "^wait=[0-9]+$"}}
+}
+_WAIT_PARAM = {
+    "name": "wait",
+    "in": "query",
+    "required": False,
+    "description": "Long-poll: answer as soon as the job's status or progress (chunks done) changes from what"
+    " it is now, or after this many seconds (capped by MAX_WAIT_SECONDS) with the job as it is. The job's"
+    " shard holds the call; nothing polls.",
+    "schema": {"type": "integer", "minimum": 0, "maximum": 999999999},
+}
+_STREAM_PARAM = {
+    "name": "stream",
+    "in": "query",
+    "required": False,
+    "description": "1: for a job synthesized in several chunks and not yet completed, send each chunk as soon"
+    " as it is stored (chunked transfer, no Content-Length; WAV with a streaming header whose RIFF and data"
+    " sizes are 0xFFFFFFFF). A completed job, or one of a single request, gets the normal audio once completed.",
+    "schema": {"type": "string", "enum": ["0", "1", "true", "false"]},
+}
+# OpenAI's error body, on POST /v1/audio/speech only.
+_OPENAI_ERROR_SCHEMA = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["message", "type", "param", "code"],
+            "properties": {
+                "message": {"type": "string"},
+                "type": {"type": "string"},
+                "param": {"type": ["string", "null"]},
+                "code": {"type": ["string", "null"]},
+            },
+        }
+    },
+}
+
+
+def _openai_error(description: str, headers: dict[str, Any] | None = None) -> dict[str, Any]:
+    out: dict[str, Any] = {"description": description, **_json("OpenAIErrorBody")}
+    if headers:
+        out["headers"] = headers
+    return out
+
+
+_JOB_HEADER = {"X-Job-Id": {"required": True, "schema": {"type": "string", "pattern": "^[0-9a-f]{32}$"}}}
 
 
 def _timings_path(summary: str, content: dict[str, Any], errors: dict[str, Any]) -> dict[str, Any]:
@@ -90,7 +149,7 @@ def _timings_path(summary: str, content: dict[str, Any], errors: dict[str, Any])
 def openapi_document() -> dict[str, Any]:
     _, schemas = models_json_schema(
         [(m, "serialization") for m in (JobView, JobList, LegacyResult, ErrorBody, WebhookSecretView, TimingsDocument)]
-        + [(CreateJobRequest, "validation")],
+        + [(CreateJobRequest, "validation"), (SpeechRequest, "validation")],
         by_alias=True,
         ref_template=_REF,
     )
@@ -103,7 +162,7 @@ def openapi_document() -> dict[str, Any]:
         "openapi": "3.1.0",
         "info": {"title": "TTS pipeline API", "version": "1.0.0"},
         "components": {
-            "schemas": schemas.get("$defs", {}),
+            "schemas": {**schemas.get("$defs", {}), "OpenAIErrorBody": _OPENAI_ERROR_SCHEMA},
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
         },
         "security": [{"bearer": []}],
@@ -111,11 +170,14 @@ def openapi_document() -> dict[str, Any]:
             "/v1/jobs": {
                 "post": {
                     "summary": "Submit a text-to-speech job",
-                    "parameters": [_IDEMPOTENCY_PARAM],
+                    "parameters": [_IDEMPOTENCY_PARAM, _PREFER_PARAM],
                     "requestBody": {"required": True, **_json("CreateJobRequest")},
                     "responses": {
-                        "200": {"description": "an Idempotency-Key repeat: the job it created", **_json("JobView")},
-                        "202": {"description": "queued", **_json("JobView")},
+                        "200": {"description": "an Idempotency-Key repeat: the job it created; or, with"
+                                " Prefer: wait=N, the job finished (completed, failed or canceled) within N s",
+                                "headers": _PREFERENCE_APPLIED, **_json("JobView")},
+                        "202": {"description": "queued (with Prefer: wait=N: not finished within N s)",
+                                "headers": _PREFERENCE_APPLIED, **_json("JobView")},
                         "400": _error("body is not JSON, a malformed Idempotency-Key, or an unknown query parameter"),
                         "401": _AUTH,
                         "413": _error("body too large"),
@@ -141,8 +203,10 @@ def openapi_document() -> dict[str, Any]:
             "/v1/jobs/{job_id}": {
                 "parameters": [_JOB_ID_PARAM],
                 "get": {
-                    "summary": "A job's status",
-                    "responses": {"200": {"description": "the job", **_json("JobView")}, **job_ops_errors},
+                    "summary": "A job's status; with ?wait=N, once it changes (a long-poll)",
+                    "parameters": [_WAIT_PARAM],
+                    "responses": {"200": {"description": "the job", **_json("JobView")},
+                                  **job_ops_errors, "400": _error("wait is not a number, or an unknown query parameter")},
                 },
                 "delete": {
                     "summary": "Cancel the job and delete its audio and metadata",
@@ -155,10 +219,10 @@ def openapi_document() -> dict[str, Any]:
                     "summary": "The audio, streamed; honours Range (one range: 206; several: 200 with the whole audio),"
                     " If-Range (strong etag) and If-None-Match (weak comparison)."
                     " With a signed link's expires and signature, no token is needed.",
-                    "parameters": _SIGNED_PARAMS,
+                    "parameters": [*_SIGNED_PARAMS, _STREAM_PARAM],
                     "security": [{"bearer": []}, {}],
                     "responses": {
-                        "200": {"description": "the audio", **_AUDIO},
+                        "200": {"description": "the audio (with stream=1: as it is made)", **_AUDIO},
                         "206": {"description": "a byte range of the audio", **_AUDIO},
                         "304": {"description": "not modified"},
                         "403": _error("a signed link that is tampered, expired or for another job"),
@@ -187,6 +251,32 @@ def openapi_document() -> dict[str, Any]:
                         "410": _error("the audio is no longer stored"),
                         "413": _error("the audio is over LEGACY_RESULT_MAX_BYTES: use /audio"),
                         **job_ops_errors,
+                    },
+                },
+            },
+            "/v1/audio/speech": {
+                "post": {
+                    "summary": "OpenAI's Create speech: the audio bytes of a job made and waited for"
+                    " (a normal job: listed, metered, retained, deletable; X-Job-Id names it)."
+                    " OpenAI's model and voice names map to ours (SPEECH_MODEL_MAP, SPEECH_VOICE_MAP,"
+                    " docs/openai.md); errors are OpenAI's shape.",
+                    "parameters": [_IDEMPOTENCY_PARAM],
+                    "requestBody": {"required": True, **_json("SpeechRequest")},
+                    "responses": {
+                        "200": {"description": "the audio, in response_format (else the model's default format)",
+                                "headers": _JOB_HEADER, **_AUDIO},
+                        "400": _openai_error("not JSON, an unknown or invalid field (error.param names it),"
+                                             " a format, voice or model this deployment does not have"),
+                        "401": _openai_error("missing or wrong bearer token (code invalid_api_key)"),
+                        "404": _openai_error("the job was deleted while it was made"),
+                        "409": _openai_error("the job was canceled while it was made", _JOB_HEADER),
+                        "413": _openai_error("body too large"),
+                        "415": _openai_error("not application/json"),
+                        "429": _openai_error("over the tenant's job rate or jobs in flight", _RETRY_AFTER),
+                        "500": _openai_error("the synthesis failed (code synthesis_failed)", _JOB_HEADER),
+                        "503": _openai_error("queue unavailable", _RETRY_AFTER),
+                        "504": _openai_error("not finished within SPEECH_WAIT_SECONDS (code timeout; the job"
+                                             " goes on: fetch /v1/jobs/{X-Job-Id}/audio later)", _JOB_HEADER),
                     },
                 },
             },

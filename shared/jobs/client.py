@@ -191,6 +191,32 @@ class JobsClient:
         payload: dict[str, JsonValue] = {"name": name, "holder": holder, "until": until, "state": state}
         return bool(await self._call(shard, "reaperSave", payload))
 
+    async def wait_for_change(
+        self,
+        job_id: str,
+        timeout: float,
+        *,
+        since_status: JobStatus | None = None,
+        since_done: int | None = None,
+        until_terminal: bool = False,
+        with_progress: bool = False,
+    ) -> tuple[JobRecord | None, str]:
+        """One ``waitForChange`` call: the job once it changed (or at ``timeout``) and the
+        outcome, ``changed`` / ``timeout`` / ``busy`` (the shard holds its most waiters)."""
+        payload: dict[str, JsonValue] = {
+            "jobId": job_id,
+            "timeout": timeout,
+            "sinceStatus": since_status.value if since_status is not None else None,
+            "sinceDone": since_done,
+            "untilTerminal": until_terminal,
+            "withProgress": with_progress,
+        }
+        result = await self._call(self.shard_of(job_id), "waitForChange", payload)
+        if not isinstance(result, dict):
+            raise BoundaryError(f"shard returned an unexpected waitForChange reply for {job_id}")
+        job = result.get("job")
+        return (JobRecord.model_validate(job) if job is not None else None), str(result.get("outcome"))
+
     async def lookup(self, job_ids: Sequence[str]) -> dict[str, JobRecord]:
         groups: dict[str, list[str]] = {}
         for job_id in job_ids:

@@ -8,6 +8,11 @@ Adding an operation: a ``JobShard`` method, a payload model in
 ``rpc_payloads``, one entry here, and a typed ``JobsClient`` method for the
 callers (shared/jobs/client.py).
 
+Two kinds of entry: most ``run`` one synchronous transaction; an entry with
+``wait`` (``waitForChange``) awaits inside the object until its job changes
+(shared/jobs/waiters.py). An entry's ``wakes`` names the jobs its payload may
+change, whose waiters are woken after it ran.
+
 ``ShardService`` runs inside the Durable Object: it returns ``{"ok": true,
 "result": ...}`` or ``{"ok": false, "error": {...}}``. Errors travel as
 values because an exception thrown across Cloudflare's RPC boundary arrives
@@ -16,7 +21,7 @@ as a bare JS ``Error`` that has lost its Python type.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -31,6 +36,7 @@ from shared.errors import (
 from shared.jobs import rpc_payloads as p
 from shared.jobs.client import JobsClient
 from shared.jobs.shard import JobShard
+from shared.jobs.waiters import JobWaiters, wait_for_change
 from shared.models import JobRecord
 from shared.ports import JsonValue
 
@@ -42,7 +48,17 @@ P = TypeVar("P", bound=p.Payload)
 @dataclass(frozen=True)
 class Operation(Generic[P]):
     payload: type[P]
-    run: Callable[[JobShard, P], JsonValue]
+    run: Callable[[JobShard, P], JsonValue] | None = None
+    wakes: Callable[[P], Sequence[str]] | None = None  # the job ids whose waiters it wakes
+    wait: Callable[[JobShard, JobWaiters, P], Awaitable[JsonValue]] | None = None
+
+
+def _one(payload: Any) -> Sequence[str]:
+    return (payload.jobId,)
+
+
+def _ids(payload: Any) -> Sequence[str]:
+    return tuple(payload.jobIds)
 
 
 def _rpc(record: JobRecord | None) -> JsonValue:
@@ -59,7 +75,7 @@ OPERATIONS: dict[str, Operation[Any]] = {
         p.CreateWithinBudget, lambda s, c: _rpc(s.create_within_budget(c.record, c.budget))
     ),
     "get": Operation(p.Get, lambda s, g: _rpc(s.get(g.jobId, with_text=g.withText))),
-    "claim": Operation(p.Claim, lambda s, c: _rpc(s.claim(c.jobId, c.leaseSeconds, c.holder))),
+    "claim": Operation(p.Claim, lambda s, c: _rpc(s.claim(c.jobId, c.leaseSeconds, c.holder)), wakes=_one),
     "complete": Operation(
         p.Complete,
         lambda s, c: _rpc(
@@ -72,11 +88,12 @@ OPERATIONS: dict[str, Operation[Any]] = {
                 characters=c.characters,
             )
         ),
+        wakes=_one,
     ),
-    "release": Operation(p.WithError, lambda s, e: _rpc(s.release(e.jobId, e.error))),
-    "fail": Operation(p.WithError, lambda s, e: _rpc(s.fail(e.jobId, e.error))),
-    "cancel": Operation(p.JobId, lambda s, j: _rpc(s.cancel(j.jobId))),
-    "delete": Operation(p.JobIds, lambda s, j: s.delete(j.jobIds)),
+    "release": Operation(p.WithError, lambda s, e: _rpc(s.release(e.jobId, e.error)), wakes=_one),
+    "fail": Operation(p.WithError, lambda s, e: _rpc(s.fail(e.jobId, e.error)), wakes=_one),
+    "cancel": Operation(p.JobId, lambda s, j: _rpc(s.cancel(j.jobId)), wakes=_one),
+    "delete": Operation(p.JobIds, lambda s, j: s.delete(j.jobIds), wakes=_ids),
     "list": Operation(p.ListJobs, lambda s, lp: _records(s.list_for_tenant(lp.tenant, lp.limit, lp.before))),
     "countActive": Operation(p.Tenant, lambda s, t: s.count_active(t.tenant)),
     "expired": Operation(p.Expired, lambda s, e: _records(s.expired(e.now, e.limit, e.after))),
@@ -87,6 +104,7 @@ OPERATIONS: dict[str, Operation[Any]] = {
         lambda s, pp: _rpc(
             s.progress(pp.jobId, done=pp.done, total=pp.total, characters=pp.characters, lease_seconds=pp.leaseSeconds)
         ),
+        wakes=_one,
     ),
     "renewLease": Operation(p.RenewLease, lambda s, rl: _rpc(s.renew_lease(rl.jobId, rl.holder, rl.leaseSeconds))),
     "findIdempotent": Operation(p.FindIdempotent, lambda s, f: _rpc(s.find_idempotent(f.tenant, f.idempotencyKey))),
@@ -104,24 +122,43 @@ OPERATIONS: dict[str, Operation[Any]] = {
         lambda s, r: _records(
             [x for x in (s.repair(i.jobId, i.expectedUpdatedAt, i.action, i.error) for i in r.items) if x is not None]
         ),
+        wakes=lambda r: tuple(i.jobId for i in r.items),
     ),
     "reaperLease": Operation(
         p.ReaperLease, lambda s, lp: s.reaper_state.lease(lp.name, lp.holder, lp.now, lp.until, peek=lp.peek)
     ),
     "reaperSave": Operation(p.ReaperSave, lambda s, sv: s.reaper_state.save(sv.name, sv.holder, sv.until, sv.state)),
+    "waitForChange": Operation(p.WaitForChange, wait=wait_for_change),
 }
+MAX_WAITERS_PER_SHARD = 1000  # the default of the setting of the same name
 RPC_METHODS = tuple(OPERATIONS)
 
 
 class ShardService:
     """Dispatches RPC calls to a ``JobShard``; never raises for a known error."""
 
-    def __init__(self, shard: JobShard) -> None:
+    def __init__(self, shard: JobShard, max_waiters: int = MAX_WAITERS_PER_SHARD) -> None:
         self._shard = shard
+        self.waiters = JobWaiters(max_waiters)
 
     def handle(self, method: str, payload: Any) -> dict[str, JsonValue]:
+        """A synchronous operation (every entry but the waiting ones)."""
+        return self._answer(lambda: self._dispatch(method, payload))
+
+    async def handle_async(self, method: str, payload: Any) -> dict[str, JsonValue]:
+        """Any operation: a waiting one awaits here; the others run as ``handle``."""
+        operation = OPERATIONS.get(method)
+        if operation is None or operation.wait is None:
+            return self.handle(method, payload)
         try:
-            return {"ok": True, "result": self._dispatch(method, payload)}
+            parsed = operation.payload.model_validate(payload)
+        except ValidationError as exc:
+            return {"ok": False, "error": {"code": "bad_payload", "message": str(exc)[:1000]}}
+        return {"ok": True, "result": await operation.wait(self._shard, self.waiters, parsed)}
+
+    def _answer(self, run: Callable[[], JsonValue]) -> dict[str, JsonValue]:
+        try:
+            return {"ok": True, "result": run()}
         except JobNotFoundError as exc:
             return {"ok": False, "error": {"code": "not_found", "jobId": exc.job_id}}
         except IllegalTransitionError as exc:
@@ -141,6 +178,11 @@ class ShardService:
 
     def _dispatch(self, method: str, payload: Any) -> JsonValue:
         operation = OPERATIONS.get(method)
-        if operation is None:
-            raise ValueError(f"unknown RPC method {method!r}")
-        return operation.run(self._shard, operation.payload.model_validate(payload))
+        if operation is None or operation.run is None:
+            raise ValueError(f"unknown RPC method {method!r} (or one that waits: handle_async)")
+        parsed = operation.payload.model_validate(payload)
+        result = operation.run(self._shard, parsed)
+        if operation.wakes is not None:
+            for job_id in operation.wakes(parsed):
+                self.waiters.notify(job_id)
+        return result

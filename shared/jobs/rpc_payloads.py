@@ -130,3 +130,15 @@ class RecordWebhook(JobId):
     lastError: str | None = Field(default=None, max_length=2000)
 
 
+
+
+class WaitForChange(JobId):
+    """Answer when the job differs from ``sinceStatus`` (absent: its status now) or its
+    chunks done from ``sinceDone`` (absent with ``withProgress``: its chunks done now);
+    ``untilTerminal``: only once it is final."""
+
+    timeout: float = Field(ge=0, le=900)
+    sinceStatus: JobStatus | None = None
+    sinceDone: int | None = Field(default=None, ge=0)
+    untilTerminal: bool = False
+    withProgress: bool = False

@@ -103,6 +103,26 @@ def wav_header(pcm_length: int, sample_rate: int, channels: int = 1, sample_widt
     )
 
 
+STREAMING_SIZE = 0xFFFFFFFF
+"""The RIFF and data sizes of a streamed WAV, whose length is not known when its header is sent."""
+
+
+def streaming_wav_header(sample_rate: int, channels: int = 1, sample_width: int = 2) -> bytes:
+    """A 44-byte header for PCM of unknown length: RIFF and ``data`` sizes 0xFFFFFFFF.
+
+    What streaming servers (ffmpeg's ``-f wav`` to a pipe, icecast relays)
+    send; browsers, ffmpeg, sox and Python's ``wave`` read such a file until
+    its bytes end. The header is byte for byte the size of ``wav_header``'s.
+    """
+    _check_format(sample_rate, channels, sample_width)
+    block_align = channels * sample_width
+    return struct.pack(
+        "<4sI4s4sIHHIIHH4sI",
+        b"RIFF", STREAMING_SIZE, b"WAVE", b"fmt ", 16, WAVE_FORMAT_PCM, channels, sample_rate,
+        sample_rate * block_align, block_align, 8 * sample_width, b"data", STREAMING_SIZE,
+    )
+
+
 def wav_bytes(pcm: bytes, sample_rate: int, channels: int = 1, sample_width: int = 2) -> bytes:
     """A complete WAV file: the 44-byte header followed by ``pcm``.
 

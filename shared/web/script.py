@@ -309,21 +309,114 @@ JS = r"""
     if (pollTimer) { clearTimeout(pollTimer); pollTimer = null; }
   }
 
-  // Poll with exponential backoff and jitter: quick at first, then calmer.
-  function poll(jobId, delay) {
+  // Long-poll: the server holds each GET ?wait=20 until the job changes (status or
+  // chunks done), so the next one goes at once; only an error or an answer that did
+  // not change (a busy shard answers at once) backs off, with jitter.
+  const same = (a, b) => a && b && a.status === b.status && a.updatedAt === b.updatedAt
+    && JSON.stringify(a.progress || null) === JSON.stringify(b.progress || null);
+  function poll(jobId, delay, last) {
     pollTimer = setTimeout(async () => {
       if (current !== jobId) return;
+      let next = Math.min(Math.max(delay, 250) * 1.6, 3000);
       try {
-        const job = await api("GET", `/v1/jobs/${jobId}`);
+        const job = await api("GET", `/v1/jobs/${jobId}?wait=20`);
         if (current !== jobId) return;
         renderJob(job);
         if (TERMINAL.has(job.status)) return finished(job);
+        maybeStream(job);
+        if (!same(job, last)) next = 0;
+        last = job;
       } catch (err) {
         if (err instanceof ApiFailure && err.status < 500 && err.status !== 429) { fail(err); return; }
       }
-      const next = Math.min(delay * 1.6, 3000);
-      poll(jobId, next / 2 + Math.random() * next / 2);
+      poll(jobId, next ? next / 2 + Math.random() * next / 2 : 0, last);
     }, delay);
+  }
+
+  // --- audio while it is made (GET /audio?stream=1, docs/openai.md) ------------
+  // A job of several chunks in wav or pcm: its chunks' samples arrive as they are
+  // stored and are played one after another through Web Audio (an <audio> element
+  // cannot send the bearer token, and MediaSource takes no WAV).
+
+  let audioContext = null;
+  let live = null;  // {jobId, abort, sources}
+
+  function unlockAudio() {  // from a click: browsers start audio only after a gesture
+    const Context = window.AudioContext || window.webkitAudioContext;
+    if (!Context) return;
+    audioContext = audioContext || new Context();
+    audioContext.resume().catch(() => {});
+  }
+
+  function stopLive() {
+    if (!live) return;
+    live.abort.abort();
+    for (const source of live.sources) { try { source.stop(); } catch (_) { /* not started */ } }
+    live = null;
+  }
+
+  // chunked: the job is known to need several chunks (its progress says so, or its text is
+  // longer than its model's maxInputChars: then the stream starts at once and waits for chunk 0).
+  function maybeStream(job, chunked) {
+    const p = progressOf(job);
+    if (live || !audioContext || TERMINAL.has(job.status)) return;
+    if (!chunked && !(job.status === "processing" && p && p.total > 1)) return;
+    if (job.format !== "wav" && job.format !== "pcm") return;
+    playStream(job);
+  }
+
+  async function playStream(job) {
+    const abort = new AbortController();
+    const mine = { jobId: job.jobId, abort, sources: [] };
+    live = mine;
+    let rate = job.sampleRate || 24000;
+    let channels = 1;
+    let header = job.format === "wav" ? 44 : 0;
+    let pending = new Uint8Array(0);
+    let at = 0;
+    try {
+      const res = await fetch(`/v1/jobs/${encodeURIComponent(job.jobId)}/audio?stream=1`,
+        { headers: authHeaders(), cache: "no-store", signal: abort.signal });
+      if (!res.ok || !res.body) return;
+      say("Playing the audio while it is made…");
+      const reader = res.body.getReader();
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done || live !== mine) break;
+        const joined = new Uint8Array(pending.length + value.length);
+        joined.set(pending); joined.set(value, pending.length);
+        pending = joined;
+        if (header) {
+          if (pending.length < header) continue;
+          const view = new DataView(pending.buffer, pending.byteOffset, header);
+          channels = view.getUint16(22, true) || 1;
+          rate = view.getUint32(24, true) || rate;
+          pending = pending.slice(header);
+          header = 0;
+        }
+        const frame = 2 * channels;
+        const usable = pending.length - (pending.length % frame);
+        if (!usable) continue;
+        const samples = new Int16Array(pending.slice(0, usable).buffer);
+        pending = pending.slice(usable);
+        const frames = samples.length / channels;
+        const buffer = audioContext.createBuffer(channels, frames, rate);
+        for (let c = 0; c < channels; c++) {
+          const data = buffer.getChannelData(c);
+          for (let i = 0; i < frames; i++) data[i] = samples[i * channels + c] / 32768;
+        }
+        const source = audioContext.createBufferSource();
+        source.buffer = buffer;
+        source.connect(audioContext.destination);
+        at = Math.max(at, audioContext.currentTime + 0.05);
+        source.start(at);
+        at += buffer.duration;
+        mine.sources.push(source);
+        $("player").dataset.streamedFrames = String(Number($("player").dataset.streamedFrames || 0) + frames);
+      }
+    } catch (err) {
+      if (err.name !== "AbortError") fail(err);
+    }
   }
 
   async function finished(job) {
@@ -367,13 +460,15 @@ JS = r"""
 
   function openJob(job) {
     stopPolling();
+    stopLive();
     releaseAudio();
+    delete $("player").dataset.streamedFrames;
     fail(null);
     current = job.jobId;
     renderJob(job);
     markCurrent();
     if (TERMINAL.has(job.status)) finished(job);
-    else poll(job.jobId, 250);
+    else poll(job.jobId, 0);
   }
 
   $("player").addEventListener("error", () => {
@@ -386,6 +481,7 @@ JS = r"""
     if (!text.trim()) { fail(new Error("Type some text first.")); $("text").focus(); return; }
     const button = $("submit");
     button.disabled = true;
+    unlockAudio();
     fail(null);
     say("Submitting…");
     try {
@@ -394,6 +490,8 @@ JS = r"""
       const job = await api("POST", "/v1/jobs", body);
       say("Queued: speaking…");
       openJob(job);
+      const model = models.find((m) => m.id === job.model);
+      maybeStream(job, Boolean(model && model.maxInputChars && text.length > model.maxInputChars));
       refreshJobs();
     } catch (err) {
       say("");
@@ -456,7 +554,7 @@ JS = r"""
           if (!confirm(`Delete the job of ${when} and its audio? This cannot be undone.`)) return;
           try {
             await api("DELETE", `/v1/jobs/${encodeURIComponent(job.jobId)}`);
-            if (current === job.jobId) { stopPolling(); releaseAudio(); current = null; $("job-panel").hidden = true; }
+            if (current === job.jobId) { stopPolling(); stopLive(); releaseAudio(); current = null; $("job-panel").hidden = true; }
             say("Deleted.");
           } catch (err) { fail(err); }
           refreshJobs();

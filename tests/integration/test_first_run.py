@@ -10,6 +10,7 @@ from __future__ import annotations
 import socket
 import subprocess
 import sys
+import wave
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -153,3 +154,26 @@ def test_text_log_says_where_to_open_and_logs_each_request(tmp_path: Path) -> No
     finally:
         process.terminate()
         process.wait(20)
+
+
+def readme_block(starts: str) -> str:
+    """The README's fenced code block that begins with ``starts``."""
+    text = Path(__file__).resolve().parents[2].joinpath("README.md").read_text()
+    for block in text.split("```")[1::2]:
+        body = block.split("\n", 1)[1] if "\n" in block else ""
+        if body.startswith(starts):
+            return body
+    raise AssertionError(f"README has no code block starting with {starts!r}")
+
+
+def test_the_readme_speech_examples_run_as_written(pipeline: Pipeline, tmp_path: Path) -> None:
+    # The curl and openai SDK examples of README.md, run as they are but for the port.
+    port = str(pipeline.port)
+    curl = readme_block("curl -s localhost:8787/v1/audio/speech").replace("8787", port)
+    subprocess.run(["sh", "-c", curl], cwd=tmp_path, check=True, timeout=120)
+    sdk = readme_block("from openai import OpenAI").replace("8787", port)
+    subprocess.run([sys.executable, "-c", sdk], cwd=tmp_path, check=True, timeout=120)
+    with wave.open(str(tmp_path / "hello.wav")) as w:  # both write it; the jobs below show both ran
+        assert w.getnframes() > 0
+    listed = pipeline.request("GET", "/v1/jobs?limit=100").json()["jobs"]
+    assert sum(1 for j in listed if j["model"] == expected_default(pipeline.runtime)) >= 2

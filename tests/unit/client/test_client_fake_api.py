@@ -48,12 +48,38 @@ def client_for(api: FakeApi, time_: FakeTime, token: str | None = "secret") -> C
 STEADY = Backoff(initial=1, factor=2, max_delay=4, random=lambda: 1.0)
 
 
+def test_wait_long_polls_and_asks_again_at_once_after_a_change(api: FakeApi, time_: FakeTime) -> None:
+    api.on("GET", PATH, Canned.json(200, job_json(JOB, "queued")), Canned.json(200, job_json(JOB, "processing")),
+           Canned.json(200, job_json(JOB, "completed")))
+    done = client_for(api, time_).wait(JOB, timeout=60, backoff=STEADY)
+    assert done.status is JobStatus.COMPLETED
+    assert [s.path for s in api.seen] == [f"{PATH}?wait=25"] * 3
+    assert time_.slept == []  # the server held each answer: no sleeping between them
+
+
+def test_wait_polls_a_server_without_long_poll(api: FakeApi, time_: FakeTime) -> None:
+    unknown = Canned.json(400, {"error": {"code": "unknown_query_parameter", "message": "unknown query parameter(s): 'wait'"}})
+    api.on("GET", PATH, unknown, Canned.json(200, job_json(JOB, "queued")), Canned.json(200, job_json(JOB, "completed")))
+    done = client_for(api, time_).wait(JOB, timeout=60, backoff=STEADY)
+    assert done.status is JobStatus.COMPLETED
+    assert [s.path for s in api.seen] == [f"{PATH}?wait=25", PATH, PATH]
+    assert time_.slept == [1]
+
+
+def test_an_unchanged_long_poll_answer_backs_off(api: FakeApi, time_: FakeTime) -> None:
+    api.on("GET", PATH, *[Canned.json(200, job_json(JOB, "queued"))] * 2, Canned.json(200, job_json(JOB, "completed")))
+    client_for(api, time_).wait(JOB, timeout=60, backoff=STEADY)
+    assert time_.slept == [1]  # the second answer came back the same: a busy shard answers at once
+
+
 def test_wait_backs_off_between_polls_until_the_job_finishes(api: FakeApi, time_: FakeTime) -> None:
     api.on("GET", PATH, *[Canned.json(200, job_json(JOB, "queued"))] * 2,
            *[Canned.json(200, job_json(JOB, "processing"))] * 3, Canned.json(200, job_json(JOB, "completed")))
     statuses: list[str] = []
 
-    done = client_for(api, time_).wait(JOB, timeout=60, backoff=STEADY, on_update=lambda j: statuses.append(j.status.value))
+    done = client_for(api, time_).wait(
+        JOB, timeout=60, backoff=STEADY, on_update=lambda j: statuses.append(j.status.value), long_poll=0
+    )
 
     assert done.status is JobStatus.COMPLETED
     assert statuses == ["queued", "queued", "processing", "processing", "processing", "completed"]

@@ -10,6 +10,7 @@ from workers import DurableObject, WorkerEntrypoint
 from cloudflare_adapters.convert import from_js_value, to_js_value
 from cloudflare_adapters.durable_objects import DurableObjectSql, add_rpc_methods
 from cloudflare_adapters.http import to_http_request, to_js_response
+from cloudflare_adapters.wiring import settings
 from cloudflare_adapters.wiring_api import api_pipeline
 from shared.api.errors import ApiError
 from shared.jobs.rpc import RPC_METHODS, ShardService
@@ -21,10 +22,13 @@ class TtsJobDurableObject(DurableObject):
 
     def __init__(self, ctx: Any, env: Any) -> None:
         super().__init__(ctx, env)
-        self._service = ShardService(JobShard(DurableObjectSql(ctx.storage), time.time))
+        waiters = settings(env).max_waiters_per_shard
+        self._service = ShardService(JobShard(DurableObjectSql(ctx.storage), time.time), waiters)
 
-    def _handle(self, method: str, payload: Any) -> Any:
-        return to_js_value(self._service.handle(method, from_js_value(payload)))
+    async def _handle(self, method: str, payload: Any) -> Any:
+        # waitForChange stays open here until its job changes; the other calls
+        # run at once (one synchronous transaction each).
+        return to_js_value(await self._service.handle_async(method, from_js_value(payload)))
 
 
 # The RPC methods, one per entry of shared/jobs/rpc.py OPERATIONS (create, get, claim, ...).

@@ -1,0 +1,185 @@
+"""``POST /v1/audio/speech``: OpenAI's speech API over the job pipeline.
+
+A drop-in for OpenAI's "Create speech": the body is OpenAI's (``model``,
+``input``, ``voice``, ``response_format``, ``speed``, ``instructions``,
+``stream_format``), the answer is the audio bytes with their content type,
+and errors on this route are OpenAI's shape, ``{"error": {"message", "type",
+"param", "code"}}``, 401 and 400 included. Each call is a normal job
+(``shared.api.submission.submit_job``: listed, metered, retained, deletable; the
+``X-Job-Id`` header names it) that the route waits for inside its shard
+(shared/api/waiting.py), ``SPEECH_WAIT_SECONDS`` at most.
+
+OpenAI's model and voice names map to ours by ``SPEECH_MODEL_MAP`` and
+``SPEECH_VOICE_MAP`` (shared/config.py; docs/openai.md): a model in the map
+becomes its value ("" is the deployment's default model), any other is taken
+as our own id. A voice the model has is used as is; else a mapped voice the
+model has; else one of OpenAI's voice names becomes the model's default
+voice; anything else is a 400.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from shared.api import waiting
+from shared.api.auth import authenticate
+from shared.api.errors import ApiError
+from shared.api.jobs import _json_body, own
+from shared.api.submission import submit_job
+from shared.api.idempotency import idempotency_key
+from shared.api.request_limits import body_limit, check_query
+from shared.api.views import job_path
+from shared.http import HttpRequest, HttpResponse
+from shared.models import CreateJobRequest, JobRecord, JobStatus
+from shared.synthesis.errors import CatalogueError
+
+if TYPE_CHECKING:
+    from shared.api.deps import ApiDeps
+
+# OpenAI's voices (its API reference, "Create speech"): a client may send any of them.
+OPENAI_VOICES = (
+    "alloy", "ash", "ballad", "coral", "echo", "fable", "onyx", "nova", "sage", "shimmer", "verse", "marin", "cedar",
+)
+# Our error fields -> OpenAI's parameter names.
+_PARAM = {"text": "input", "voiceId": "voice", "format": "response_format", "model": "model", "speed": "speed",
+          "instructions": "instructions", "sampleRate": "response_format"}
+
+
+class SpeechRequest(BaseModel):
+    """OpenAI's "Create speech" body."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: str = Field(min_length=1, max_length=200)
+    input: str = Field(min_length=1)
+    voice: str = Field(min_length=1, max_length=200)
+    response_format: str | None = Field(default=None, max_length=20)
+    speed: float | None = Field(default=None, ge=0.25, le=4.0)
+    instructions: str | None = Field(default=None, max_length=4096)
+    stream_format: Literal["audio"] | None = None
+
+
+def openai_error(status: int, message: str, *, param: str | None = None, code: str | None = None,
+                 headers: dict[str, str] | None = None) -> HttpResponse:
+    if status == 401:
+        kind = "invalid_request_error"
+    elif status == 403:
+        kind = "permission_error"
+    elif status == 429:
+        kind = "rate_limit_error"
+    elif status >= 500:
+        kind = "server_error"
+    else:
+        kind = "invalid_request_error"
+    body = {"error": {"message": message, "type": kind, "param": param, "code": code}}
+    return HttpResponse.json(status, body, headers)
+
+
+def _from_api_error(exc: ApiError) -> HttpResponse:
+    """Our ``ApiError`` in OpenAI's shape; a 422 (ours) is OpenAI's 400."""
+    status = 400 if exc.status == 422 else exc.status
+    code = "invalid_api_key" if exc.status == 401 else exc.code
+    param = _PARAM.get(exc.field, exc.field) if exc.field else None
+    message = exc.message
+    for ours, theirs in (("voiceId", "voice"), ("text:", "input:"), ("format", "response_format")):
+        if param == theirs:
+            message = message.replace(ours, theirs)
+    return openai_error(status, message, param=param, code=code, headers=exc.headers)
+
+
+def map_model(deps: ApiDeps, model: str) -> str | None:
+    """OpenAI's model name -> our model id (None: the default model); our own ids pass as they are."""
+    mapped = deps.settings.speech_model_map.get(model, model)
+    return mapped or None
+
+
+def map_voice(deps: ApiDeps, voice: str, voices: list[str], default_voice: str) -> str:
+    """OpenAI's voice name -> one of the model's ``voices`` (see the module doc)."""
+    if voice in voices:
+        return voice
+    mapped = deps.settings.speech_voice_map.get(voice)
+    if mapped and mapped in voices:
+        return mapped
+    if voice in OPENAI_VOICES or voice in deps.settings.speech_voice_map:
+        return default_voice
+    raise ApiError(422, "invalid_voice", f"voice {voice!r} is not one of this model's voices: {', '.join(voices)}"
+                   " (nor an OpenAI voice name)", field="voiceId")
+
+
+def to_job_request(deps: ApiDeps, body: SpeechRequest) -> CreateJobRequest:
+    model = map_model(deps, body.model)
+    try:
+        spec = deps.catalogue.validate(model).spec
+    except CatalogueError as exc:
+        raise ApiError(422, "model_not_found", str(exc), field="model") from exc
+    voice = map_voice(deps, body.voice, spec.voices, spec.default_voice)
+    # OpenAI's default speed is 1.0; a model without a speed range takes only that.
+    speed = None if body.speed is None or (body.speed == 1.0 and not spec.speed_range) else body.speed
+    try:
+        return CreateJobRequest(
+            text=body.input, model=spec.id, voice_id=voice, format=body.response_format,
+            speed=speed, instructions=body.instructions or None,
+        )
+    except ValidationError as exc:  # e.g. a response_format that is no format name at all
+        first = exc.errors()[0]
+        field = ".".join(str(part) for part in first.get("loc", ())) or None
+        raise ApiError(422, "invalid_value", f"{_PARAM.get(field or '', field)}: {first.get('msg')}", field=field) from exc
+
+
+async def create_speech(request: HttpRequest, deps: ApiDeps) -> HttpResponse:
+    try:
+        return await _create_speech(request, deps)
+    except ApiError as exc:
+        return _from_api_error(exc)
+
+
+async def _create_speech(request: HttpRequest, deps: ApiDeps) -> HttpResponse:
+    tenant = authenticate(request, deps.settings)  # first: a 401 reveals nothing else
+    check_query(request, ())
+    key = idempotency_key(request)
+    data = _json_body(request, max_bytes=body_limit(deps.settings))
+    try:
+        body = SpeechRequest.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        param = ".".join(str(part) for part in first.get("loc", ())) or None
+        message = f"{param}: {first.get('msg')}" if param else str(first.get("msg"))
+        return openai_error(400, message, param=param, code="invalid_value")
+    submitted = await submit_job(deps, tenant, to_job_request(deps, body), key)
+    job_id = submitted.record.job_id
+    record = submitted.record
+    if not record.status.is_terminal:
+        record = own(deps, tenant, job_id, await waiting.until_final(deps, job_id, deps.settings.speech_wait_seconds))
+    return await _answer(deps, record)
+
+
+async def _answer(deps: ApiDeps, record: JobRecord) -> HttpResponse:
+    job = {"X-Job-Id": record.job_id, "Location": job_path(record.job_id), "x-should-retry": "false"}
+    if record.status is JobStatus.COMPLETED and record.audio_key:
+        blob = await deps.bucket.get(record.audio_key)
+        if blob is None:
+            return openai_error(500, "the audio of this job is no longer stored", code="audio_gone", headers=job)
+        headers = {
+            "Content-Type": record.mime_type or "application/octet-stream",
+            "Content-Length": str(blob.info.size),
+            "X-Job-Id": record.job_id,
+            "Location": job_path(record.job_id),
+        }
+        response = HttpResponse.empty(200, headers)
+        response.blob = blob
+        return response
+    if record.status is JobStatus.FAILED:
+        return openai_error(500, f"synthesis failed: {record.error or 'unknown error'} (job {record.job_id})",
+                            code="synthesis_failed", headers=job)
+    if record.status is JobStatus.CANCELED:
+        return openai_error(409, f"job {record.job_id} was canceled", code="job_canceled", headers=job)
+    return openai_error(
+        504,
+        f"job {record.job_id} is still {record.status.value} after SPEECH_WAIT_SECONDS"
+        f" ({deps.settings.speech_wait_seconds} s); fetch it later from {job_path(record.job_id)}/audio",
+        code="timeout",
+        headers=job,
+    )
+

@@ -1,0 +1,150 @@
+"""``GET /v1/jobs/{id}/audio?stream=1``: the audio while it is made.
+
+A job whose text needs several provider requests is synthesized chunk by
+chunk, each chunk stored at once under ``tmp/<jobId>/<plan>/`` in R2
+(shared/synthesis/longform.py). This route sends each chunk as soon as it is
+stored, in order, as one chunked HTTP body:
+
+- ``wav``: a streaming header first (RIFF and ``data`` sizes 0xFFFFFFFF: the
+  length is not known yet; ``shared.synthesis.wav.streaming_wav_header``),
+  then every chunk's samples without its own header;
+- ``pcm``: the samples; ``mp3``: the first chunk's ID3 tag, then the frames.
+
+It does not poll R2 or the shard: when the next chunk is not there yet it
+makes one ``waitForChange`` call, which the shard answers when the job's
+progress (a chunk stored) or status changes. Once the job is completed the
+chunks may be gone (the consumer discards them), so the rest is read from the
+joined audio at the byte where the stream stands: the joined file is the
+same bytes (a 44-byte WAV header, then the samples in order). A failed,
+canceled or deleted job ends the stream where it stands.
+
+A completed job, or one of a single request (no chunks to send early), is
+answered with the normal audio once it is completed (``Content-Length``,
+ranges and all), waiting at most ``SPEECH_WAIT_SECONDS`` for it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
+
+from shared.api import waiting
+from shared.api.errors import ApiError
+from shared.http import HttpResponse
+from shared.keys import chunk_key
+from shared.models import JobRecord, JobStatus
+from shared.ports import ByteRange
+from shared.synthesis.audio import AudioKind, part_layout
+from shared.synthesis.chunking import chunk_texts
+from shared.synthesis.errors import CatalogueError
+from shared.synthesis.formats import JOINABLE_FORMATS, mime_type_for
+from shared.synthesis.longform import plan_id
+from shared.synthesis.wav import streaming_wav_header
+
+if TYPE_CHECKING:
+    from shared.api.deps import ApiDeps
+
+READ_BLOCK = 1 << 20  # the joined audio is sent on in blocks of this many bytes
+
+
+def chunk_plan(deps: ApiDeps, record: JobRecord) -> tuple[str, int] | None:
+    """(plan, chunks) of a job synthesized in several requests; None for one of a single request."""
+    if record.format not in JOINABLE_FORMATS or not record.text:
+        return None
+    try:
+        spec = deps.catalogue.validate(record.model).spec
+    except CatalogueError:
+        return None  # a model no longer offered here: only the finished audio
+    texts = chunk_texts(record.text, spec.max_input_chars)
+    if len(texts) <= 1:
+        return None
+    return plan_id(record, texts, spec.max_input_chars), len(texts)
+
+
+async def completed_or_409(deps: ApiDeps, record: JobRecord) -> JobRecord:
+    """The job once completed (waiting ``SPEECH_WAIT_SECONDS`` at most), or the usual 409."""
+    if not record.status.is_terminal:
+        record = await waiting.until_final(deps, record.job_id, deps.settings.speech_wait_seconds) or record
+    return record
+
+
+def streamed(deps: ApiDeps, record: JobRecord, plan: str, total: int) -> HttpResponse:
+    headers = {
+        "Content-Type": mime_type_for(record.format, sample_rate=record.sample_rate),
+        "Cache-Control": "no-store",
+        "X-Content-Type-Options": "nosniff",
+        "X-Audio-Stream": f"chunks={total}",
+    }
+    response = HttpResponse.empty(200, headers)
+    response.stream = _chunks(deps, record, plan, total)
+    return response
+
+
+async def _chunks(deps: ApiDeps, record: JobRecord, plan: str, total: int) -> AsyncIterator[bytes]:
+    job_id = record.job_id
+    sent = 0  # bytes of the body so far: also where the joined file continues
+    index = 0
+    idle = 0.0
+    current = record
+    while index < total:
+        blob = await deps.bucket.get(chunk_key(job_id, plan, index))
+        if blob is not None:
+            data = await blob.read()
+            kind = AudioKind(record.format, record.sample_rate)
+            layout = part_layout(kind, data)
+            out = b""
+            if index == 0:
+                out = _head(record, layout.signature, data[: layout.prefix])
+            out += data[layout.offset : layout.offset + layout.length]
+            sent += len(out)
+            index += 1
+            idle = 0.0
+            yield out
+            continue
+        if current.status is JobStatus.COMPLETED:
+            async for block in _rest_of_joined(deps, current, sent):
+                yield block
+            return
+        if current.status.is_terminal:
+            return  # failed or canceled: the stream ends where it stands
+        if idle >= deps.settings.speech_wait_seconds:
+            return  # nothing new for that long: the client may ask again
+        seconds = max(1, deps.settings.max_wait_seconds)
+        changed, outcome = await deps.jobs.wait_for_change(
+            job_id, seconds, since_status=current.status, since_done=current.progress_done
+        )
+        if changed is None:
+            return  # deleted
+        if outcome != "changed":
+            idle += seconds
+        current = changed
+
+
+def _head(record: JobRecord, signature: str, prefix: bytes) -> bytes:
+    if record.format == "wav":
+        rate, channels, width = (int(v) for v in signature.split(":", 1)[1].split("/"))
+        return streaming_wav_header(rate, channels, width)
+    return prefix  # mp3: the first part's ID3 tag (kept by the join too); pcm: nothing
+
+
+async def _rest_of_joined(deps: ApiDeps, record: JobRecord, offset: int) -> AsyncIterator[bytes]:
+    size = record.size_bytes or 0
+    if not record.audio_key:
+        return
+    while offset < size:
+        length = min(READ_BLOCK, size - offset)
+        blob = await deps.bucket.get(record.audio_key, ByteRange(offset, length))
+        if blob is None:
+            return
+        data = await blob.read()
+        if not data:
+            return
+        offset += len(data)
+        yield data
+
+
+def stream_refused(record: JobRecord) -> ApiError:
+    return ApiError(
+        409, "not_ready", f"job is {record.status.value}; audio exists once it is completed",
+        extra={"status": record.status.value},
+    )
