@@ -150,11 +150,22 @@ def error_of(exc: openai.APIStatusError) -> dict[str, Any]:
 
 def test_an_unsupported_format_is_a_400_in_openais_shape(client: openai.OpenAI) -> None:
     with pytest.raises(openai.BadRequestError) as caught:
-        client.audio.speech.create(model="tts-1", voice="alloy", input="hi", response_format="mp3")
+        client.audio.speech.create(model="tts-1", voice="alloy", input="hi", response_format="opus")
     error = error_of(caught.value)
     assert caught.value.status_code == 400
     assert error["type"] == "invalid_request_error" and error["param"] == "response_format"
-    assert "mp3" in error["message"] and "wav" in error["message"]
+    assert "opus" in error["message"] and "wav" in error["message"]
+
+
+def test_mp3_where_the_runtime_encodes_it(pipeline: Pipeline, client: openai.OpenAI) -> None:
+    # The local runtime encodes tone's PCM with LAME; a Worker has no encoder (docs/providers.md).
+    if pipeline.runtime == "local":
+        raw = client.audio.speech.with_raw_response.create(model="tts-1", voice="alloy", input="abc", response_format="mp3")
+        assert raw.headers["content-type"] == "audio/mpeg" and raw.content[:2] in (b"\xff\xf3", b"\xff\xfb", b"\xff\xf2")
+    else:
+        with pytest.raises(openai.BadRequestError) as caught:
+            client.audio.speech.create(model="tts-1", voice="alloy", input="abc", response_format="mp3")
+        assert error_of(caught.value)["param"] == "response_format"
 
 
 @pytest.mark.parametrize(
