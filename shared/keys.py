@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timezone
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from shared.models import JobRecord
 
 AUDIO_PREFIX = "audio/"
 _KEY = re.compile(r"^audio/(\d{4})/(\d{2})/(\d{2})/([0-9a-f]{32})\.([a-z0-9]{1,8})$")
@@ -48,3 +52,32 @@ def parse_chunk_key(key: str) -> tuple[str, str, int] | None:
     """(job id, plan, chunk index) of a chunk key, or None for any other key."""
     match = _CHUNK_KEY.match(key)
     return (match.group(1), match.group(2), int(match.group(3))) if match else None
+
+
+# The multipart upload that assembles a long job's chunks into its audio
+# (``shared.synthesis.assembly``): a record of the upload, written once when it
+# is created (``.../upload``, metadata ``uploadId`` and ``uploadKey``, so the
+# reaper can abort it from a listing), and one record per uploaded part
+# (``.../upload/<part>``, metadata ``etag``), each written once: a retry lists
+# them and carries on after the last part. R2 takes at most one write a second
+# to one key, so no record is rewritten per part.
+
+
+def upload_record_key(job_id: str, plan: str) -> str:
+    return f"{TMP_PREFIX}{job_id}/{plan}/upload"
+
+
+def upload_part_record_key(job_id: str, plan: str, part_number: int) -> str:
+    return f"{upload_record_key(job_id, plan)}/{part_number:05d}"
+
+
+def object_metadata(record: JobRecord, now: float) -> dict[str, str]:
+    """Custom metadata of a job's audio object, so the reaper can judge it from a listing."""
+    return {
+        "jobId": record.job_id,
+        "tenant": record.tenant,
+        "createdAt": f"{record.created_at:.3f}",
+        # The job's expiry once completed now; the reaper still asks the
+        # shard before deleting anything that may be live.
+        "expiresAt": f"{now + record.ttl_seconds:.3f}",
+    }
