@@ -9,7 +9,8 @@ between runs, so a bucket of millions of objects is covered over several
 runs; a new pass starts at most every ``reaper_sweep_interval_seconds``.
 
 Judging: the listing carries each object's upload time and custom metadata
-(``jobId``, ``expiresAt``), so most objects are settled from the listing
+(``jobId``, ``expiresAt``; an upload record's ``uploadId`` and ``uploadKey``,
+which the sweep aborts before deleting the record), so most objects are settled from the listing
 alone: too young to judge, or not ours at all. The rest are looked up in
 their shards, one batched call per shard per page.
 
@@ -35,6 +36,7 @@ from shared.reaper.budget import Phase
 from shared.reaper.deps import ReaperDeps
 from shared.reaper.lease import RunLease
 from shared.reaper.report import ReaperReport
+from shared.synthesis.assembly import abort_recorded
 
 PAGE = 1000  # R2's cap of keys per list (and per delete) call
 CHUNK_PREFIX = "tmp/"  # partial audio of long jobs (shared.keys.chunk_key); judged like audio
@@ -148,6 +150,19 @@ async def _judge_page(
                     report.kept_objects += 1
     report.orphan_objects += len(doomed)
     if doomed and not report.dry_run:
+        # An upload record (a long job's assembly, shared.synthesis.assembly) names a multipart
+        # upload: abort it before its record goes (the lifecycle rule aborts what this misses).
+        listed = {info.key: info for info in objects}
+        for key in list(doomed):
+            info = listed.get(key)
+            if info is None or not info.custom_metadata.get("uploadKey"):
+                continue
+            if not budget.allows(2):  # keep the record for the next run rather than lose the upload's id
+                doomed.remove(key)
+                continue
+            budget.take("abort")
+            if await abort_recorded(deps.bucket, info):
+                report.aborted_uploads += 1
         budget.take("delete")
         await deps.bucket.delete(doomed)
     report.deleted_orphans += len(doomed)  # in a dry run: would have deleted

@@ -34,14 +34,17 @@ import json
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import accumulate
+from typing import TYPE_CHECKING
 
 from shared.errors import InvalidPartError, NoSuchUploadError, TransientSynthesisError
 from shared.keys import upload_part_record_key, upload_record_key
 from shared.logs import JsonLogger
 from shared.ports import MULTIPART_MAX_PARTS, BlobInfo, BlobStore, ByteRange, UploadedPart
-from shared.synthesis.audio import JoinLayout
 
-__all__ = ["PART_BYTES", "assemble", "discard_upload", "part_size_for"]
+if TYPE_CHECKING:  # the reaper imports this module for ``abort_recorded``: no audio code at import
+    from shared.synthesis.audio import JoinLayout
+
+__all__ = ["PART_BYTES", "Chunk", "abort_recorded", "assemble", "discard_upload", "part_size_for"]
 
 MIB = 1024 * 1024
 PART_BYTES = 8 * MIB  # R2's minimum is 5 MiB; 8 MiB keeps a 2 GiB job to 256 parts
