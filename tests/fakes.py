@@ -129,15 +129,17 @@ class MemoryUpload:
 class MemoryBucket:
     """An R2 bucket in memory, with R2's multipart rules (``local_runtime/bindings/r2_multipart``).
 
-    ``fail_parts`` makes the next so many ``upload_part`` calls fail (a crash
-    between parts); ``calls`` counts the multipart calls by name.
+    ``fail_part_numbers`` makes the upload of those part numbers fail once (a
+    crash between parts); ``before_part(number)`` runs first in each
+    ``upload_part``; ``calls`` counts the multipart calls by name.
     """
 
     def __init__(self, clock: Callable[[], float]) -> None:
         self.clock = clock
         self.objects: dict[str, StoredObject] = {}
         self.fail_puts = 0
-        self.fail_parts = 0
+        self.fail_part_numbers: set[int] = set()
+        self.before_part: Callable[[int], Any] | None = None
         self.uploads: dict[str, MemoryUpload] = {}
         self.calls: dict[str, int] = {}
         self._next_upload = 0
@@ -198,10 +200,12 @@ class MemoryBucket:
     async def upload_part(self, key: str, upload_id: str, part_number: int, data: bytes) -> UploadedPart:
         self._count("upload_part")
         check_part(part_number, len(data))
+        if self.before_part is not None:
+            await self.before_part(part_number)
         upload = self._upload(key, upload_id)
-        if self.fail_parts:
-            self.fail_parts -= 1
-            raise OSError("injected part failure")
+        if part_number in self.fail_part_numbers:
+            self.fail_part_numbers.discard(part_number)
+            raise OSError(f"injected failure of part {part_number}")
         etag = part_etag(data)
         upload.parts[part_number] = (bytes(data), etag)
         return UploadedPart(part_number, etag)
