@@ -6,8 +6,11 @@ import re
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
+from shared.errors import NoSuchUploadError
+
 if TYPE_CHECKING:
     from shared.models import JobRecord
+    from shared.ports import BlobInfo, BlobStore
 
 AUDIO_PREFIX = "audio/"
 _KEY = re.compile(r"^audio/(\d{4})/(\d{2})/(\d{2})/([0-9a-f]{32})\.([a-z0-9]{1,8})$")
@@ -81,3 +84,18 @@ def object_metadata(record: JobRecord, now: float) -> dict[str, str]:
         # shard before deleting anything that may be live.
         "expiresAt": f"{now + record.ttl_seconds:.3f}",
     }
+
+
+async def abort_recorded(bucket: BlobStore, record: BlobInfo) -> bool:
+    """Abort the upload an upload record names (its listed metadata); False if it names none or the abort failed."""
+    upload_id = record.custom_metadata.get("uploadId")
+    upload_key = record.custom_metadata.get("uploadKey")
+    if not upload_id or not upload_key:
+        return False
+    try:
+        await bucket.abort_multipart_upload(upload_key, upload_id)
+    except NoSuchUploadError:
+        return True
+    except Exception:  # noqa: BLE001 - the lifecycle rule aborts what this misses
+        return False
+    return True

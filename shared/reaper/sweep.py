@@ -29,14 +29,13 @@ import re
 from enum import Enum
 from typing import Any
 
-from shared.keys import AUDIO_PREFIX, job_id_from_key
+from shared.keys import AUDIO_PREFIX, abort_recorded, job_id_from_key
 from shared.models import JOB_ID_PATTERN, JobRecord, JobStatus
 from shared.ports import BlobInfo
 from shared.reaper.budget import Phase
 from shared.reaper.deps import ReaperDeps
 from shared.reaper.lease import RunLease
 from shared.reaper.report import ReaperReport
-from shared.synthesis.assembly import abort_recorded
 
 PAGE = 1000  # R2's cap of keys per list (and per delete) call
 CHUNK_PREFIX = "tmp/"  # partial audio of long jobs (shared.keys.chunk_key); judged like audio

@@ -37,14 +37,14 @@ from itertools import accumulate
 from typing import TYPE_CHECKING
 
 from shared.errors import InvalidPartError, NoSuchUploadError, TransientSynthesisError
-from shared.keys import upload_part_record_key, upload_record_key
+from shared.keys import abort_recorded, upload_part_record_key, upload_record_key
 from shared.logs import JsonLogger
 from shared.ports import MULTIPART_MAX_PARTS, BlobInfo, BlobStore, ByteRange, UploadedPart
 
-if TYPE_CHECKING:  # the reaper imports this module for ``abort_recorded``: no audio code at import
+if TYPE_CHECKING:
     from shared.synthesis.audio import JoinLayout
 
-__all__ = ["PART_BYTES", "Chunk", "abort_recorded", "assemble", "discard_upload", "part_size_for"]
+__all__ = ["PART_BYTES", "Chunk", "assemble", "discard_upload", "part_size_for"]
 
 MIB = 1024 * 1024
 PART_BYTES = 8 * MIB  # R2's minimum is 5 MiB; 8 MiB keeps a 2 GiB job to 256 parts
@@ -267,18 +267,3 @@ async def discard_upload(bucket: BlobStore, job_id: str, plan: str, *, abort: bo
     for start in range(0, len(keys), MAX_DELETE):
         await bucket.delete(keys[start : start + MAX_DELETE])
     return len(keys)
-
-
-async def abort_recorded(bucket: BlobStore, record: BlobInfo) -> bool:
-    """Abort the upload an upload record names (its listed metadata); False if it names none or the abort failed."""
-    upload_id = record.custom_metadata.get("uploadId")
-    upload_key = record.custom_metadata.get("uploadKey")
-    if not upload_id or not upload_key:
-        return False
-    try:
-        await bucket.abort_multipart_upload(upload_key, upload_id)
-    except NoSuchUploadError:
-        return True
-    except Exception:  # noqa: BLE001 - the lifecycle rule aborts what this misses
-        return False
-    return True
