@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
+from itertools import pairwise
 
 from shared.errors import InvalidPartError, LimitExceededError
 from shared.ports import (
@@ -42,7 +43,7 @@ def check_completion(parts: Sequence[UploadedPart], uploaded: dict[int, tuple[in
     if len(parts) > MULTIPART_MAX_PARTS:
         raise LimitExceededError(f"R2 complete of {len(parts)} parts, over the limit of {MULTIPART_MAX_PARTS}")
     numbers = [p.part_number for p in parts]
-    if any(b <= a for a, b in zip(numbers, numbers[1:])):
+    if any(b <= a for a, b in pairwise(numbers)):
         raise InvalidPartError(f"R2 complete: part numbers must ascend without repeats, got {numbers[:20]}")
     sizes = []
     for part in parts:

@@ -121,7 +121,7 @@ async def assemble(
     record_metadata: Mapping[str, str],
     still_ours: Callable[[], Awaitable[None]],
     log: JsonLogger,
-    part_bytes: int = PART_BYTES,
+    part_bytes: int | None = None,
 ) -> BlobInfo:
     """Write the joined file to ``key`` and return its info (see the module doc).
 
@@ -131,7 +131,7 @@ async def assemble(
     """
     size = layout.size
     reader = _Reader(bucket, layout, chunks)
-    part_size = part_size_for(size, part_bytes)
+    part_size = part_size_for(size, part_bytes or PART_BYTES)
     if size <= part_size:
         buffer = bytearray(size)
         await reader.read_into(buffer, 0)

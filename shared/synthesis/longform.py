@@ -37,13 +37,13 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from shared.config import Settings
-from shared.errors import JobNotFoundError, PermanentSynthesisError, SynthesisError, TransientSynthesisError
+from shared.errors import JobNotFoundError, PermanentSynthesisError, SynthesisError
 from shared.jobs.rpc import JobsClient
 from shared.keys import audio_key, chunk_key, object_metadata, parse_chunk_key, tmp_prefix
 from shared.logs import JsonLogger
 from shared.models import JobRecord, JobStatus
 from shared.ports import BlobInfo, BlobStore, SynthesisRequest, SynthesisResult, Synthesizer
-from shared.synthesis.assembly import PART_BYTES, Chunk, assemble, discard_upload
+from shared.synthesis.assembly import Chunk, assemble, discard_upload
 from shared.synthesis.audio import AudioKind, BadAudioError, PartLayout, identify, join_layout, part_layout
 from shared.synthesis.catalogue import ModelSpec
 from shared.synthesis.chunking import chunk_texts
@@ -82,7 +82,7 @@ async def synthesize_job(
     bucket: BlobStore,
     settings: Settings,
     log: JsonLogger,
-    part_bytes: int = PART_BYTES,
+    part_bytes: int | None = None,
 ) -> SynthesisResult:
     """The job's audio as one result (see the module doc). Raises the synthesizer's errors as they are."""
     texts = chunk_texts(record.text, spec.max_input_chars) if spec is not None else []
@@ -110,7 +110,7 @@ async def _synthesize_chunks(
     bucket: BlobStore,
     settings: Settings,
     log: JsonLogger,
-    part_bytes: int,
+    part_bytes: int | None,
 ) -> SynthesisResult:
     job_id = record.job_id
     total = len(texts)

@@ -69,12 +69,7 @@ def deps(shards: MemoryShards, clock: FakeClock, synth: ChunkSynth, bucket: Memo
 @pytest.fixture(autouse=True)
 def small_parts(monkeypatch: pytest.MonkeyPatch) -> None:
     """Parts of R2's minimum, 5 MiB, so a 14 MB job needs three of them."""
-    monkeypatch.setattr("shared.synthesis.longform.PART_BYTES", PART)
-    import shared.synthesis.longform as longform
-
-    original = longform.synthesize_job.__kwdefaults__
-    if original is not None:
-        monkeypatch.setitem(original, "part_bytes", PART)
+    monkeypatch.setattr("shared.synthesis.assembly.PART_BYTES", PART)
 
 
 async def expected_samples() -> bytes:
