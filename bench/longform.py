@@ -168,12 +168,12 @@ def run_case(kind: str, case: Case, work: Path) -> dict[str, Any]:
             now = time.monotonic()
             progress = job.get("progress") or {}
             done, total = int(progress.get("done", 0)), int(progress.get("total", 0) or total)
+            if job["status"] in ("completed", "failed", "canceled"):
+                break  # progress first seen here was not seen while the job ran
             if first is None and done >= 1:
                 first = now
             if total and done >= total and last is None:
                 last = now
-            if job["status"] in ("completed", "failed", "canceled"):
-                break
             if now - t0 > 3600:
                 raise RuntimeError(f"{case.name}: job did not finish in an hour")
             time.sleep(0.05)
@@ -185,7 +185,7 @@ def run_case(kind: str, case: Case, work: Path) -> dict[str, Any]:
         riff, data = struct.unpack_from("<I", head, 4)[0], struct.unpack_from("<I", head, 40)[0]
         byte_rate = struct.unpack_from("<I", head, 28)[0]
         chunks = total or 1
-        seen = first is not None and first < t_done  # wrangler dev may hold status requests while the consumer runs
+        seen = first is not None  # wrangler dev may hold status requests while the consumer runs
         first = first or t_done
         last = last or t_done
         return {
