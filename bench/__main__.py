@@ -47,10 +47,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ops-jobs", type=int, default=200)
     parser.add_argument("--history", type=int, default=40_000, help="finished jobs a tenant already has (history run)")
     parser.add_argument("--history-jobs", type=int, default=300)
+    parser.add_argument("--rates", type=_floats, default=[50, 100, 200], help="open-loop offered submits per second")
+    parser.add_argument("--rate-seconds", type=float, default=10.0, help="seconds of each open-loop rate")
+    parser.add_argument("--reaper-jobs", type=int, default=100_000, help="jobs seeded for the reaper run")
+    parser.add_argument("--reaper-orphans", type=int, default=60_000, help="orphaned objects seeded for the reaper run")
     parser.add_argument("--baseline", metavar="REV", help="also measure this git revision (before/after)")
     parser.add_argument("--at", metavar="REV", help="measure this revision's committed code, not the work tree")
     parser.add_argument("--revert", metavar="COMMITS", type=lambda t: [c for c in t.split(",") if c],
                         help="the baseline is --baseline (default: --at, or HEAD) with these commits undone")
+    parser.add_argument("--result-max-bytes", type=int, default=None,
+                        help="LEGACY_RESULT_MAX_BYTES in the memory cases (default: the setting's default)")
     parser.add_argument("--smoke", action="store_true", help="tiny sizes, to prove the command runs")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks.md")
     parser.add_argument("--json", type=Path, help="also write the raw results here")
@@ -77,24 +83,28 @@ def _log(message: str) -> None:
 
 
 def measure(args: argparse.Namespace) -> dict[str, Any]:
-    from bench import memory, ops, throughput
+    from bench import memory, ops, reaper_scale, throughput
 
     results: dict[str, Any] = {"machine": machine.describe(), "timings": {}}
     with tempfile.TemporaryDirectory(prefix="bench-") as work:
         work_dir = Path(work)
         began = time.monotonic()
-        _log(f"floor: {args.jobs} jobs synthesized and written directly")
-        results["floor"] = asdict(throughput.floor(args.jobs))
-        results["floor_fsync"] = asdict(throughput.floor(args.jobs, fsync=True))
         runs = []
+        floors = []
         for clients in args.clients:
             tries = []
+            floor_tries = []
             for attempt in range(args.repeat):
+                # The floor right before the pipeline, at the same concurrency: both see the same load.
+                _log(f"floor: {args.jobs} jobs synthesized and stored durably, {clients} at a time ({attempt + 1}/{args.repeat})")
+                floor_tries.append(throughput.floor(args.jobs, clients))
                 _log(f"throughput: {clients} clients, {args.jobs} jobs ({attempt + 1}/{args.repeat})")
                 tries.append(throughput.run_clients(clients, args.jobs, work_dir / f"try-{attempt}"))
             # Best of the tries: other work on the machine only ever slows a run down.
             runs.append(asdict(max(tries, key=lambda r: r.jobs_per_second)))
+            floors.append(asdict(max(floor_tries, key=lambda r: r.jobs_per_second)))
         results["throughput"] = runs
+        results["floors"] = floors
         results["repeat"] = args.repeat
         results["timings"]["throughput"] = time.monotonic() - began
 
@@ -102,6 +112,13 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         _log(f"closed loop: {args.closed_loop_jobs} jobs, polling every {args.poll_interval * 1000:.0f} ms")
         results["closed_loop"] = asdict(throughput.closed_loop(args.closed_loop_jobs, args.poll_interval, work_dir))
         results["timings"]["closed_loop"] = time.monotonic() - began
+
+        began = time.monotonic()
+        results["open_loop"] = []
+        for rate in args.rates:
+            _log(f"open loop: {rate:g} submits/s for {args.rate_seconds:g} s")
+            results["open_loop"].append(asdict(throughput.open_loop(rate, args.rate_seconds, work_dir)))
+        results["timings"]["open_loop"] = time.monotonic() - began
 
         began = time.monotonic()
         _log(f"history: {args.history_jobs} submits for a tenant with {args.history} unexpired jobs")
@@ -115,8 +132,13 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
 
     began = time.monotonic()
     _log(f"memory and CPU per job: {args.sizes} MB")
-    results["memory"] = [asdict(r) for r in memory.run(args.sizes)]
+    results["memory"] = [asdict(r) for r in memory.run(args.sizes, args.result_max_bytes)]
     results["timings"]["memory"] = time.monotonic() - began
+
+    began = time.monotonic()
+    _log(f"reaper: {args.reaper_jobs} jobs and {args.reaper_orphans} orphaned objects, one default-budget run")
+    results["reaper"] = reaper_scale.one_run(args.reaper_jobs, args.reaper_orphans)
+    results["timings"]["reaper"] = time.monotonic() - began
     return results
 
 
@@ -159,6 +181,17 @@ def measure_revision(rev: str, argv: Sequence[str], revert: Sequence[str] = ()) 
 def _workerd_section(doc: Path) -> str:
     from bench.workerd import BEGIN, END
 
+    return _section(doc, BEGIN, END)
+
+
+def _kept_sections(doc: Path) -> str:
+    """The sections other commands write (python -m bench.workerd, python -m bench.captions), as they are."""
+    from bench.captions import BEGIN, END
+
+    return "\n\n".join(s for s in (_workerd_section(doc), _section(doc, BEGIN, END)) if s)
+
+
+def _section(doc: Path, BEGIN: str, END: str) -> str:  # noqa: N803 - the markers' names where they are defined
     text = doc.read_text() if doc.exists() else ""
     if BEGIN not in text or END not in text:
         return ""
@@ -179,7 +212,9 @@ def _argv_for_baseline(args: argparse.Namespace) -> list[str]:
         "--sizes", ",".join(f"{s:g}" for s in args.sizes), "--closed-loop-jobs", str(args.closed_loop_jobs),
         "--poll-interval", f"{args.poll_interval:g}", "--ops-jobs", str(args.ops_jobs),
         "--history", str(args.history), "--history-jobs", str(args.history_jobs),
-    ]
+        "--rates", ",".join(f"{r:g}" for r in args.rates), "--rate-seconds", f"{args.rate_seconds:g}",
+        "--reaper-jobs", str(args.reaper_jobs), "--reaper-orphans", str(args.reaper_orphans),
+    ] + (["--result-max-bytes", str(args.result_max_bytes)] if args.result_max_bytes else [])
 
 
 def run(args: argparse.Namespace, command: str) -> int:
@@ -187,6 +222,10 @@ def run(args: argparse.Namespace, command: str) -> int:
         args.jobs, args.clients, args.sizes, args.repeat = 40, [1, 4], [0.1], 1
         args.closed_loop_jobs, args.ops_jobs = 2, 10
         args.history, args.history_jobs = 200, 5
+        # Every phase, tiny: a memory case over a lowered LEGACY_RESULT_MAX_BYTES shows /result's 413.
+        args.sizes, args.result_max_bytes = [0.1, 0.3], 200_000
+        args.rates, args.rate_seconds = [20], 1.0
+        args.reaper_jobs, args.reaper_orphans = 400, 100
     if args.at:  # resolved once: others may commit while this runs
         args.at = _short(args.at)
     if args.baseline:
@@ -205,7 +244,7 @@ def run(args: argparse.Namespace, command: str) -> int:
         from bench.report import render
 
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        kept = _workerd_section(args.out)  # written by python -m bench.workerd; kept as it is
+        kept = _kept_sections(args.out)  # written by python -m bench.workerd and bench.captions; kept as they are
         args.out.write_text(render(results, baseline) + (f"\n{kept}\n" if kept else ""))
         _log(f"wrote {args.out} in {time.monotonic() - started:.0f} s")
     return 0

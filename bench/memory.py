@@ -8,6 +8,9 @@ process submits one tone job whose text length gives the wanted audio size
 (60 ms = 2,880 bytes of 24 kHz 16-bit PCM per character), waits for it, then
 downloads it through ``/audio`` and through the legacy ``/result``, reading
 each body in 64 KiB pieces and dropping them (so the client holds no copy).
+Audio over ``LEGACY_RESULT_MAX_BYTES`` (16 MB) gets ``/result``'s 413 (the
+JSON body would not fit a Worker): that case is measured as the refusal it is
+(its status is kept), the memory of a big download through ``/audio``.
 
 Per phase (process = queue -> synthesize -> R2 put -> complete; each
 download) it records:
@@ -57,6 +60,7 @@ class Phase:
     cpu_ms: float
     copies: float | None = None
     process_peak_rss_mib: float | None = None
+    status: int = 200  # the HTTP status of a download (413: /result refused the size)
 
 
 def _chars_for(megabytes: float) -> int:
@@ -99,7 +103,7 @@ class _Client:
             self.cpu += time.thread_time() - cpu0
 
 
-async def _case(chars: int, trace: bool) -> dict[str, Any]:
+async def _case(chars: int, trace: bool, result_max_bytes: int | None = None) -> dict[str, Any]:
     from local_runtime.runtime import LocalRuntime
     from shared.synthesis.catalogue import default_catalogue
 
@@ -107,6 +111,8 @@ async def _case(chars: int, trace: bool) -> dict[str, Any]:
     catalogue.add(catalogue.get("tone").model_copy(update={"max_input_chars": max(chars, 1)}))
     env = {**BENCH_ENV, "MAX_TEXT_CHARS": str(max(chars, 100_000)),
            "QUEUE_MAX_BATCH_TIMEOUT": "0.05"}
+    if result_max_bytes:
+        env["LEGACY_RESULT_MAX_BYTES"] = str(result_max_bytes)
     phases: list[Phase] = []
     with tempfile.TemporaryDirectory(prefix="bench-mem-") as data_dir, open(os.environ.get("BENCH_LOG", "/dev/null"), "w") as sink:
         runtime = LocalRuntime(data_dir, env, port=0, catalogue=catalogue, log_stream=sink, cron_interval=0)
@@ -154,14 +160,21 @@ async def _case(chars: int, trace: bool) -> dict[str, Any]:
             job = await measured("process", process)
             job_id = job["jobId"]
 
-            async def download(path: str) -> int:
-                status, total, _ = await loop.run_in_executor(None, client.call, "GET", path)
-                if status != 200:
-                    raise RuntimeError(f"GET {path}: {status}")
-                return total
+            statuses: dict[str, int] = {}
 
-            await measured("/audio", lambda: download(f"/v1/jobs/{job_id}/audio"))
-            result_bytes = await measured("/result", lambda: download(f"/v1/jobs/{job_id}/result"))
+            async def download(path: str, name: str, allowed: tuple[int, ...] = (200,)) -> int:
+                status, total, head = await loop.run_in_executor(None, client.call, "GET", path)
+                if status not in allowed:
+                    raise RuntimeError(f"GET {path}: {status} {head[:300]!r}")
+                statuses[name] = status
+                return total if status == 200 else 0
+
+            await measured("/audio", lambda: download(f"/v1/jobs/{job_id}/audio", "/audio"))
+            # Over LEGACY_RESULT_MAX_BYTES the legacy route answers 413 (use /audio): that is the case here.
+            result_bytes = await measured(
+                "/result", lambda: download(f"/v1/jobs/{job_id}/result", "/result", (200, 413)))
+            for phase in phases:
+                phase.status = statuses.get(phase.name, 200)
         finally:
             await runtime.stop()
     return {"chars": chars, "audioBytes": size, "resultBytes": result_bytes,
@@ -172,10 +185,11 @@ def _child(argv: list[str]) -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--case", type=int, required=True, help="characters of text")
     parser.add_argument("--trace", action="store_true")
+    parser.add_argument("--result-max-bytes", type=int, default=None)
     args = parser.parse_args(argv)
     if args.trace:
         tracemalloc.start()
-    print(json.dumps(asyncio.run(_case(args.case, args.trace))))
+    print(json.dumps(asyncio.run(_case(args.case, args.trace, args.result_max_bytes))))
 
 
 # --- the parent: one process per case ------------------------------------------
@@ -189,8 +203,10 @@ class MemoryResult:
     phases: dict[str, Phase]
 
 
-def _run_child(chars: int, trace: bool) -> dict[str, Any]:
+def _run_child(chars: int, trace: bool, result_max_bytes: int | None = None) -> dict[str, Any]:
     command = [sys.executable, "-m", "bench.memory", "--case", str(chars)] + (["--trace"] if trace else [])
+    if result_max_bytes:
+        command += ["--result-max-bytes", str(result_max_bytes)]
     done = subprocess.run(command, capture_output=True, text=True, timeout=900,
                           cwd=Path(__file__).resolve().parent.parent, check=False)
     if done.returncode != 0:
@@ -198,15 +214,15 @@ def _run_child(chars: int, trace: bool) -> dict[str, Any]:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def run(sizes_mb: list[float]) -> list[MemoryResult]:
+def run(sizes_mb: list[float], result_max_bytes: int | None = None) -> list[MemoryResult]:
     results = []
     for megabytes in sizes_mb:
         chars = _chars_for(megabytes)
-        plain = _run_child(chars, trace=False)
-        traced = _run_child(chars, trace=True)
+        plain = _run_child(chars, trace=False, result_max_bytes=result_max_bytes)
+        traced = _run_child(chars, trace=True, result_max_bytes=result_max_bytes)
         copies = {p["name"]: p["copies"] for p in traced["phases"]}
         phases = {p["name"]: Phase(p["name"], p["peak_rss_mib"], p["cpu_ms"], copies.get(p["name"]),
-                                   p["process_peak_rss_mib"]) for p in plain["phases"]}
+                                   p["process_peak_rss_mib"], p.get("status", 200)) for p in plain["phases"]}
         results.append(MemoryResult(megabytes, plain["audioBytes"], plain["resultBytes"], phases))
     return results
 

@@ -185,6 +185,26 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
             shutil.rmtree(data_dir, ignore_errors=True)
 
 
+def judged(report: dict[str, Any]) -> int:
+    """Objects one run judged: the expired jobs it purged (each with its object) and the
+    objects its sweep listed and checked against their jobs."""
+    return int(report["expiredJobs"]) + int(report["scannedObjects"])
+
+
+def one_run(jobs: int, orphans: int, shards: int = 4) -> dict[str, Any]:
+    """``python -m bench``'s reaper phase: seed, then one run at the default budget."""
+    args = argparse.Namespace(jobs=jobs, orphans=orphans, shards=shards, max_runs=1, unbounded=False,
+                              data_dir=None, keep=False)
+    result = asyncio.run(measure(args))
+    run = result["runs"][0]
+    return {
+        "jobs": jobs, "objects": result["seeded"]["objects"], "seed_seconds": result["seed_seconds"],
+        "judged": judged(run), "expired": run["expiredJobs"], "scanned": run["scannedObjects"],
+        "wall_seconds": run["wallSeconds"], "phase_ms": run["phaseMs"], "calls": run["calls"],
+        "budget_exhausted": run["budgetExhausted"], "settings": result["settings"],
+    }
+
+
 def summary(result: dict[str, Any]) -> str:
     runs = result["runs"]
     total = {k: sum(r["calls"][k] for r in runs) for k in ("list", "delete", "rpc", "send")}

@@ -13,8 +13,16 @@ How one run goes, for each N:
    (one machine, one clock), so it does not depend on a polling interval.
    What polling adds on top is measured separately (``closed_loop``).
 
-The floor is the same jobs' work with no pipeline: synthesize with the same
-``ToneSynthesizer`` and write the file, sequentially, in this process.
+The floor is the same jobs' work with no pipeline, at the same concurrency
+(one task per client): synthesize with the same ``ToneSynthesizer`` and store
+the audio as durably as the pipeline's R2 put does, with the same metadata.
+It is that put (``LocalBucket.put``: temporary file, fsync, rename, directory
+fsync, index commit, off the event loop), called directly, so the floor has
+no less durability than the pipeline and no more work than storage needs.
+
+Open loop: submits at a fixed offered rate (a schedule, not back to back), so
+the latency is what a client sees at that load, not what a saturating client
+makes of the queue.
 """
 
 from __future__ import annotations
@@ -239,18 +247,23 @@ def closed_loop(jobs: int, poll_interval: float, work_dir: Path, env: dict[str, 
 @dataclass
 class FloorResult:
     jobs: int
-    fsync: bool
+    concurrency: int
     seconds: float
     latency_ms: dict[str, float]
     cpu_ms_per_job: float
+    fsync: bool = True  # always: the durable write of the pipeline's R2 put
 
     @property
     def jobs_per_second(self) -> float:
         return self.jobs / self.seconds if self.seconds else 0.0
 
 
-def floor(jobs: int, *, fsync: bool = False) -> FloorResult:
-    """Synthesize each job with the same synthesizer and write its file: nothing else."""
+def floor(jobs: int, concurrency: int = 1) -> FloorResult:
+    """Synthesize each job and store it with the pipeline's own durable R2 put, ``concurrency`` at a time."""
+    from local_runtime.bindings.r2 import LocalBucket
+    from shared.consumer import object_metadata
+    from shared.keys import audio_key
+    from shared.models import JobRecord, JobStatus
     from shared.ports import SynthesisRequest
     from shared.synthesis.tone import ToneSynthesizer
 
@@ -258,26 +271,93 @@ def floor(jobs: int, *, fsync: bool = False) -> FloorResult:
     request = SynthesisRequest(text=TEXT, model="tone", voice="default", format="wav")
 
     async def run(directory: Path) -> tuple[float, list[float], float]:
-        await synthesizer.synthesize(request)  # warm the slot cache, as the runtime's first job does
-        latencies = []
-        cpu0 = time.process_time()
-        began = time.perf_counter()
-        for i in range(jobs):
-            t0 = time.perf_counter()
-            result = await synthesizer.synthesize(request)
-            with open(directory / f"{i}.wav", "wb") as handle:
-                handle.write(result.audio)
-                if fsync:
-                    handle.flush()
-                    import os
+        bucket = LocalBucket(directory / "r2", None, time.time)
+        try:
+            await synthesizer.synthesize(request)  # warm the slot cache, as the runtime's first job does
+            latencies: list[float] = []
+            todo = iter(range(jobs))
 
-                    os.fsync(handle.fileno())
-            latencies.append(time.perf_counter() - t0)
-        return time.perf_counter() - began, latencies, time.process_time() - cpu0
+            async def worker() -> None:
+                for i in todo:
+                    t0 = time.perf_counter()
+                    now = time.time()
+                    record = JobRecord(job_id=f"{i:032x}", tenant="bench", status=JobStatus.PROCESSING, text=TEXT,
+                                       model="tone", format="wav", created_at=now, updated_at=now, ttl_seconds=86_400)
+                    result = await synthesizer.synthesize(request)
+                    await bucket.put(audio_key(record.job_id, now, "wav"), result.audio, content_type=result.mime_type,
+                                     custom_metadata=object_metadata(record, now))
+                    latencies.append(time.perf_counter() - t0)
+
+            cpu0 = time.process_time()
+            began = time.perf_counter()
+            await asyncio.gather(*(worker() for _ in range(max(1, concurrency))))
+            return time.perf_counter() - began, latencies, time.process_time() - cpu0
+        finally:
+            bucket.close()
 
     with tempfile.TemporaryDirectory(prefix="bench-floor-") as directory:
         seconds, latencies, cpu = asyncio.run(run(Path(directory)))
-    return FloorResult(jobs, fsync, seconds, summary_ms(latencies), cpu / max(1, jobs) * 1000)
+    return FloorResult(jobs, concurrency, seconds, summary_ms(latencies), cpu / max(1, jobs) * 1000)
+
+
+# --- open loop: a fixed offered rate ------------------------------------------
+
+
+@dataclass
+class OpenLoopResult:
+    rate: float  # offered submits per second
+    jobs: int
+    achieved_rate: float
+    submit_latency_ms: dict[str, float]
+    late_ms: dict[str, float]  # how far behind its schedule each submit was sent (client-side lag)
+    errors: int
+
+
+def open_loop(rate: float, seconds: float, work_dir: Path, env: dict[str, str] | None = None,
+              senders: int = 16) -> OpenLoopResult:
+    """Submit at ``rate`` jobs/s for ``seconds``: submit i is due at ``start + i / rate`` and is
+    sent then by one of ``senders`` threads (each with its own keep-alive connection), whatever
+    the earlier submits' latency; its latency is measured from its due time, so a server that
+    falls behind shows it (coordinated omission is not hidden)."""
+    body = json.dumps({"text": TEXT, "model": "tone"}).encode()
+    total = max(1, int(rate * seconds))
+    latencies: list[float] = []
+    late: list[float] = []
+    errors: list[str] = []
+    lock = threading.Lock()
+    with RuntimeProcess(work_dir / f"open-{rate:g}", env) as runtime:
+        begin = time.perf_counter() + 0.2
+        counter = iter(range(total))
+
+        def sender() -> None:
+            conn = HTTPConnection("127.0.0.1", runtime.port, timeout=120)
+            try:
+                while True:
+                    with lock:
+                        i = next(counter, None)
+                    if i is None:
+                        return
+                    due = begin + i / rate
+                    wait = due - time.perf_counter()
+                    if wait > 0:
+                        time.sleep(wait)
+                    sent = time.perf_counter()
+                    conn.request("POST", "/v1/jobs", body=body, headers=HEADERS)
+                    response = conn.getresponse()
+                    data = response.read()
+                    done = time.perf_counter()
+                    with lock:
+                        if response.status != 202:
+                            errors.append(f"{response.status}: {data[:100]!r}")
+                        latencies.append(done - due)
+                        late.append(max(0.0, sent - due))
+            finally:
+                conn.close()
+
+        _run_threads([(sender, ()) for _ in range(senders)])
+        elapsed = time.perf_counter() - begin
+    return OpenLoopResult(rate, total, total / elapsed if elapsed > 0 else 0.0, summary_ms(latencies),
+                          summary_ms(late), len(errors))
 
 
 # --- submit with a long history: what a busy tenant's submit costs ------------

@@ -34,7 +34,7 @@ from shared.config import LocalSettings, Settings
 from shared.bootstrap import DEAD_LETTER_QUEUE, JOBS_QUEUE, WEBHOOK_QUEUE, Pipeline, RuntimePorts
 from shared.outcomes import Ack, BatchOutcome, Retry
 from shared.http import HttpRequest, HttpResponse
-from shared.logs import JsonLogger
+from shared.logs import JsonLogger, LogBuffer
 from shared.ports import Clock, IncomingMessage
 from shared.synthesis.catalogue import Catalogue
 from shared.synthesis.espeak import EspeakSynthesizer
@@ -44,6 +44,7 @@ from shared import webhooks
 
 QUEUE = JOBS_QUEUE
 BUCKET = "tts-audio-results"
+LOG_FLUSH_SECONDS = 0.1  # how long a log line may wait in the runtime's LogBuffer
 
 
 def is_loopback(host: str) -> bool:
@@ -84,6 +85,9 @@ class LocalRuntime:
         self.clock = clock
         self.meter = Meter()
         self.log_stream = log_stream
+        # Every logger of the runtime writes whole lines here; flushed every
+        # LOG_FLUSH_SECONDS, when full, and at stop (shared/logs.py).
+        self.log_sink = LogBuffer(log_stream)
         host_settings = LocalSettings.from_env(env)
         consumer_config = QueueConsumerConfig(
             max_batch_size=host_settings.queue_max_batch_size,
@@ -122,7 +126,8 @@ class LocalRuntime:
                 webhook_http=LocalHttpClient(max_response_bytes=webhooks.MAX_RESPONSE_BYTES),
                 webhook_host_allowed=self._webhook_host_allowed,
                 rate_limiter=lambda limit, period: LocalRateLimiter(limit, period, clock),
-                log_stream=log_stream,
+                log_stream=self.log_sink,
+                log_flush_each=False,
             )
         )
         self.catalogue = self.pipeline.catalogue
@@ -141,13 +146,22 @@ class LocalRuntime:
                 QueueConsumerConfig(max_batch_timeout=0.5, max_retries=webhooks.QUEUE_MAX_RETRIES),
             ),
         ]
-        self._request_log = JsonLogger("api", log_stream) if log_requests else None
+        self._request_log = self._logger("api") if log_requests else None
         # The api's body cap, refused before reading as on Cloudflare (cloudflare_adapters/http.py).
         self.server = HttpServer(
             self.handle, host, port, max_body_bytes=self.api.max_body_bytes,
             limits=ServerLimits.from_settings(host_settings),
         )
         self._cron_task: asyncio.Task[None] | None = None
+        self._log_task: asyncio.Task[None] | None = None
+
+    def _logger(self, worker: str) -> JsonLogger:
+        return JsonLogger(worker, self.log_sink, flush_each=False)
+
+    async def _flush_logs(self) -> None:
+        while True:
+            await asyncio.sleep(LOG_FLUSH_SECONDS)
+            self.log_sink.flush()
 
     # --- the Workers' handlers ----------------------------------------------
 
@@ -205,13 +219,14 @@ class LocalRuntime:
         # shortcut; nothing depends on it but how soon a restart resumes.
         redelivered = {q.name: q.redeliver_in_flight() for q in (self.queue, self.dead_letters, self.webhook_queue)}
         if any(redelivered.values()):
-            JsonLogger("runtime", self.log_stream).info("redelivered_in_flight", messages=redelivered)
+            self._logger("runtime").info("redelivered_in_flight", messages=redelivered)
+        self._log_task = asyncio.get_running_loop().create_task(self._flush_logs())
         await self.server.start()
         for runner in self._runners:
             runner.start()
         if self.cron_interval > 0:
             self._cron_task = asyncio.get_running_loop().create_task(self._cron())
-        log = JsonLogger("runtime", self.log_stream)
+        log = self._logger("runtime")
         log.info(
             "started",
             url=f"http://{self.host}:{self.server.port}",
@@ -220,9 +235,10 @@ class LocalRuntime:
             models=[m for m in self.catalogue.ids() if self.catalogue.is_available(m)],
             defaultModel=self.catalogue.default_model,
         )
+        self.log_sink.flush()  # whoever started us waits for this line
 
     async def _cron(self) -> None:
-        log = JsonLogger("runtime", self.log_stream)
+        log = self._logger("runtime")
         while True:
             await asyncio.sleep(self.cron_interval)
             try:
@@ -243,6 +259,11 @@ class LocalRuntime:
         self.webhook_queue.close()
         self.bucket.close()
         self.namespace.close()
+        if self._log_task is not None:
+            self._log_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._log_task
+        self.log_sink.flush()
         self._lock.release()
 
     async def serve_forever(self, stop: Callable[[], Awaitable[None]]) -> None:

@@ -14,7 +14,11 @@ flow control) rather than reading it into memory. On top of uvicorn:
   get a 503 JSON answer, so idle or half-open sockets never starve a request;
 - ``Content-Length`` with ``Transfer-Encoding`` (RFC 9112 6.3): 400 and the
   connection closed, so nothing pipelined behind it is answered;
-- malformed HTTP: a JSON 400 (uvicorn's own is text).
+- malformed HTTP: a JSON 400 (uvicorn's own is text);
+- one write per response: uvicorn writes the head, each body piece and the
+  end of the message separately (a system call each); ``_CoalescingTransport``
+  joins what one turn of the event loop writes, so a JSON answer leaves in one
+  write and a streamed file in ``CHUNK``-sized ones.
 """
 
 from __future__ import annotations
@@ -91,13 +95,66 @@ _REQUEST_TIMEOUT = _raw_error(408, "Request Timeout", "request_timeout", "the re
 _UNAVAILABLE = _raw_error(503, "Service Unavailable", "too_many_connections", "too many connections; retry shortly")
 
 
+class _CoalescingTransport:
+    """The connection's transport, with the writes of one event-loop turn joined into one.
+
+    What is written is held until the loop's next turn (``call_soon``), or
+    sent at once when ``CHUNK`` bytes are waiting; ``close`` sends what is
+    held first, ``abort`` drops it. Everything else is the real transport's.
+    """
+
+    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
+        self._transport = transport
+        self._loop = loop
+        self._pending: list[bytes] = []
+        self._size = 0
+        self._scheduled = False
+        self.socket_writes = 0  # writes handed to the real transport (tests read it)
+
+    def write(self, data: bytes) -> None:
+        if not data:
+            return
+        self._pending.append(bytes(data))
+        self._size += len(data)
+        if self._size >= CHUNK:
+            self.flush()
+        elif not self._scheduled:
+            self._scheduled = True
+            self._loop.call_soon(self.flush)
+
+    def writelines(self, lines: Any) -> None:
+        for data in lines:
+            self.write(data)
+
+    def flush(self) -> None:
+        self._scheduled = False
+        if not self._pending:
+            return
+        data = self._pending[0] if len(self._pending) == 1 else b"".join(self._pending)
+        self._pending, self._size = [], 0
+        if not self._transport.is_closing():
+            self.socket_writes += 1
+            self._transport.write(data)
+
+    def close(self) -> None:
+        self.flush()
+        self._transport.close()
+
+    def abort(self) -> None:
+        self._pending, self._size = [], 0
+        self._transport.abort()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
+
+
 class _GuardedProtocol(H11Protocol):
     """uvicorn's h11 protocol with idle and header timeouts and the connection limit."""
 
     limits: ServerLimits = DEFAULT_LIMITS
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(transport)
+        super().connection_made(_CoalescingTransport(transport, self.loop))  # type: ignore[arg-type]
         self._idle_since = time.monotonic()
         self._header_timer: asyncio.TimerHandle | None = None
         if len(self.connections) > self.limits.max_connections and not self._evict_one():
@@ -264,7 +321,11 @@ class HttpServer:
                     await send({"type": "http.response.body", "body": chunk, "more_body": True})
             else:
                 await send({"type": "http.response.body", "body": await response.blob.read(), "more_body": True})
-        else:
+        elif len(response.body) <= CHUNK:
+            # One message: the transport sends it with the head in one write.
+            await send({"type": "http.response.body", "body": response.body})
+            return
+        else:  # big: in pieces, so uvicorn's flow control paces them (no second copy in the socket buffer)
             body = memoryview(response.body)
             for start in range(0, len(body), CHUNK):
                 await send({"type": "http.response.body", "body": bytes(body[start : start + CHUNK]), "more_body": True})

@@ -53,4 +53,6 @@ class LocalShardStub:
         # A Durable Object runs one call at a time; ShardService.handle is
         # synchronous, so the event loop gives us exactly that.
         reply = self._host.service(self._name).handle(method, sent)
-        return check_rpc_value(reply, what=f"{method}() reply", max_bytes=RPC_MAX_BYTES)
+        # Checked, not copied: ShardService builds each reply afresh (model_dump, new dicts)
+        # and keeps no reference to it, so the caller's copy is the only one.
+        return check_rpc_value(reply, what=f"{method}() reply", max_bytes=RPC_MAX_BYTES, copy=False)

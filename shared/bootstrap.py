@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, TextIO
 
 from shared.config import Settings
 from shared.jobs.rpc import JobsClient
-from shared.logs import JsonLogger
+from shared.logs import JsonLogger, LogBuffer
 from shared.ports import BlobStore, Clock, HttpClient, IncomingMessage, QueueProducer
 
 if TYPE_CHECKING:
@@ -66,7 +66,8 @@ class RuntimePorts:
     # (limit, period seconds) -> the platform's limiter; None: the runtime has none bound.
     rate_limiter: Callable[[int, int], RateLimiter] | None = None
     new_job_id: Callable[[], str] = _new_job_id
-    log_stream: TextIO | None = field(default=None, repr=False)  # None: stdout
+    log_stream: TextIO | LogBuffer | None = field(default=None, repr=False)  # None: stdout
+    log_flush_each: bool = True  # False where the runtime flushes its LogBuffer itself (local)
 
 
 class Pipeline:
@@ -77,7 +78,7 @@ class Pipeline:
         self.settings = ports.settings
 
     def log(self, service: str) -> JsonLogger:
-        return JsonLogger(service, self.ports.log_stream)
+        return JsonLogger(service, self.ports.log_stream, flush_each=self.ports.log_flush_each)
 
     @cached_property
     def catalogue(self) -> Catalogue:

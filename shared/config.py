@@ -274,6 +274,9 @@ class Settings:
     max_text_chars: int = setting(
         "MAX_TEXT_CHARS", 100_000, integer(1, 400_000),
         "longest text a job may carry (at most 400,000: the text lives in one Durable Object row of 2 MB)")
+    max_input_chars: int = setting(
+        "MAX_INPUT_CHARS", 0, integer(),
+        "characters per provider request, below each model's own limit (more, shorter chunks); 0: the model's")
     reaper_dry_run: bool = setting("REAPER_DRY_RUN", False, boolean, "the reaper reports, deletes nothing")
     # One reaper run's budget: wall seconds and binding calls (R2, Durable
     # Object RPC, queue), each a subrequest on Cloudflare (docs/reaper.md).

@@ -33,6 +33,8 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
+from shared.captions.location import timings_key_of
+from shared.captions.store import store_timings
 from shared.config import Settings
 from shared.errors import (
     IllegalTransitionError,
@@ -209,6 +211,9 @@ async def _store_and_complete(
     job_id = record.job_id
     key = audio_key(job_id, record.created_at, result.extension)
     try:
+        if record.timestamps:  # before the audio and the completion: a completed job has its timings
+            spec = deps.model_spec(record.model) if deps.model_spec is not None else None
+            await store_timings(deps.bucket, record, result, spec, object_metadata(record, deps.clock()))
         if result.stored is not None:  # assembled from its chunks, already under its key
             info = result.stored
             key = info.key
@@ -235,7 +240,7 @@ async def _store_and_complete(
         )
     except (JobNotFoundError, IllegalTransitionError) as exc:
         # Canceled or deleted while we synthesized: the audio has no owner.
-        await deps.bucket.delete([key])
+        await deps.bucket.delete([k for k in (key, timings_key_of(record)) if k])
         deps.log.info("completed_after_cancel", jobId=job_id, messageId=message.id, reason=str(exc))
         return Ack()
     deps.log.info("job_completed", jobId=job_id, messageId=message.id, sizeBytes=info.size, key=key)

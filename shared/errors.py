@@ -35,6 +35,16 @@ class LeaseHeldError(PipelineError):
         self.holder = holder  # the queue message whose delivery holds it; None for a lease from before holders
 
 
+class ShardFullError(PipelineError):
+    """Raised by a shard's admitted create when the tenant already has ``budget`` or more jobs
+    queued or processing there (``active`` of them)."""
+
+    def __init__(self, active: int, budget: int) -> None:
+        super().__init__(f"{active} jobs in flight on this shard (its share of the limit: {budget})")
+        self.active = active
+        self.budget = budget
+
+
 class BoundaryError(PipelineError):
     """Raised when a value cannot cross an RPC or queue boundary (type or size)."""
 

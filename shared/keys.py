@@ -13,7 +13,9 @@ if TYPE_CHECKING:
     from shared.ports import BlobInfo, BlobStore
 
 AUDIO_PREFIX = "audio/"
-_KEY = re.compile(r"^audio/(\d{4})/(\d{2})/(\d{2})/([0-9a-f]{32})\.([a-z0-9]{1,8})$")
+# The audio, and the word timings beside it (``<jobId>.words.json``, same prefix, same retention).
+_KEY = re.compile(r"^audio/(\d{4})/(\d{2})/(\d{2})/([0-9a-f]{32})\.([a-z0-9]{1,8}|words\.json)$")
+TIMINGS_SUFFIX = ".words.json"
 
 
 def audio_key(job_id: str, created_at: float, extension: str) -> str:
@@ -21,8 +23,14 @@ def audio_key(job_id: str, created_at: float, extension: str) -> str:
     return f"{AUDIO_PREFIX}{day:%Y/%m/%d}/{job_id}.{extension}"
 
 
+def timings_key(job_id: str, created_at: float) -> str:
+    """Where a job's word timings live: beside its audio, ``audio/<yyyy>/<mm>/<dd>/<jobId>.words.json``."""
+    day = datetime.fromtimestamp(created_at, tz=timezone.utc)
+    return f"{AUDIO_PREFIX}{day:%Y/%m/%d}/{job_id}{TIMINGS_SUFFIX}"
+
+
 def job_id_from_key(key: str) -> str | None:
-    """The job id an audio key belongs to, or None for a key we did not write."""
+    """The job id an audio (or timings) key belongs to, or None for a key we did not write."""
     match = _KEY.match(key)
     return match.group(4) if match else None
 
@@ -49,6 +57,11 @@ def tmp_prefix(job_id: str) -> str:
 
 def chunk_key(job_id: str, plan: str, index: int) -> str:
     return f"{TMP_PREFIX}{job_id}/{plan}/{index:05d}"
+
+
+def chunk_timings_key(job_id: str, plan: str, index: int) -> str:
+    """A chunk's word timings, beside its audio (``parse_chunk_key`` does not take it for a chunk)."""
+    return f"{chunk_key(job_id, plan, index)}{TIMINGS_SUFFIX}"
 
 
 def parse_chunk_key(key: str) -> tuple[str, str, int] | None:

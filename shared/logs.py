@@ -2,26 +2,38 @@
 
 One line per event on a stream that tests can capture. ``print`` reaches
 Workers Logs on Cloudflare and stdout locally.
+
+Each event is one ``write`` of its whole line. ``flush_each`` (the default)
+flushes after every event; the local runtime turns it off and hands its
+loggers a ``LogBuffer``, which it flushes periodically and on shutdown, so
+the hot path does not pay a flush (a write system call) per event.
 """
 
 from __future__ import annotations
 
 import json
 import sys
+import threading
 from typing import Any, TextIO
+
+LOG_BUFFER_MAX_LINES = 256
+"""A ``LogBuffer`` writes through once it holds this many lines, whatever the period."""
 
 
 class JsonLogger:
-    def __init__(self, worker: str, stream: TextIO | None = None) -> None:
+    def __init__(self, worker: str, stream: TextIO | LogBuffer | None = None, *, flush_each: bool = True) -> None:
         self.worker = worker
         self._stream = stream
+        self._flush_each = flush_each
 
     def log(self, event: str, level: str = "info", **fields: Any) -> None:
         record = {"level": level, "worker": self.worker, "event": event}
         record.update({k: v for k, v in fields.items() if v is not None})
         line = json.dumps(record, default=str, separators=(",", ":"))
         stream = self._stream or sys.stdout
-        print(line, file=stream, flush=True)
+        stream.write(line + "\n")
+        if self._flush_each:
+            stream.flush()
 
     def info(self, event: str, **fields: Any) -> None:
         self.log(event, "info", **fields)
@@ -31,3 +43,36 @@ class JsonLogger:
 
     def error(self, event: str, **fields: Any) -> None:
         self.log(event, "error", **fields)
+
+
+class LogBuffer:
+    """Whole log lines kept in memory until ``flush`` writes them to ``target`` (default
+    ``sys.stdout`` as it is at flush time) in one write. Thread-safe: the consumer's
+    synthesis may log from worker threads."""
+
+    def __init__(self, target: TextIO | None = None, max_lines: int = LOG_BUFFER_MAX_LINES) -> None:
+        self._target = target
+        self._max_lines = max_lines
+        self._lines: list[str] = []
+        self._lock = threading.Lock()
+
+    def write(self, text: str) -> int:
+        with self._lock:
+            self._lines.append(text)
+            full = len(self._lines) >= self._max_lines
+        if full:
+            self.flush()
+        return len(text)
+
+    def flush(self) -> None:
+        with self._lock:
+            lines, self._lines = self._lines, []
+            if not lines:
+                return
+            target = self._target or sys.stdout
+            target.write("".join(lines))
+            target.flush()
+
+    def isatty(self) -> bool:
+        target = self._target or sys.stdout
+        return bool(getattr(target, "isatty", lambda: False)())

@@ -99,6 +99,11 @@ class CreateJobRequest(CamelModel):
         le=30 * 86_400,
         description="Deadline: a job no worker has started this many seconds after submission is canceled.",
     )
+    timestamps: Literal["word"] | None = Field(
+        default=None,
+        description="'word': also make word timings and captions (/timestamps, /captions.vtt, /captions.srt);"
+        " the model's 'timestamps' in /v1/models says whether they are exact or estimated.",
+    )
 
     @field_validator("text")
     @classmethod
@@ -154,6 +159,8 @@ class JobView(CamelModel):
     result_url: str | None = None
     deadline_at: datetime | None = None
     webhook: WebhookView | None = None
+    timestamps: str | None = None  # "word" when word timings were asked for
+    captions_url: str | None = None  # WebVTT captions, once completed (signed like audioUrl)
 
 
 class JobList(CamelModel):
@@ -198,6 +205,29 @@ class ErrorBody(CamelModel):
     """Every 4xx/5xx body: ``{"error": {"code", "message", "field"?}}``."""
 
     error: ErrorDetail
+
+
+class WordEntry(CamelModel):
+    """One word of ``GET /v1/jobs/{jobId}/timestamps``."""
+
+    word: str
+    start: float = Field(ge=0, description="Seconds from the start of the audio.")
+    end: float = Field(ge=0, description="Seconds from the start of the audio; at least start.")
+    char_start: int = Field(ge=0, description="Offset of the word's first character in the submitted text (code points).")
+    char_end: int = Field(ge=0, description="Offset one past its last character.")
+
+
+class TimingsDocument(CamelModel):
+    """``GET /v1/jobs/{jobId}/timestamps``."""
+
+    v: Literal[1] = 1
+    job_id: str
+    model: str
+    timings: Literal["exact", "estimated"]
+    method: str = Field(description="How the timings were obtained.")
+    offsets: Literal["codepoints"] = "codepoints"
+    duration: float | None = Field(default=None, description="Seconds of audio, when measured.")
+    words: list[WordEntry]
 
 
 # --- Queue -------------------------------------------------------------------
@@ -258,6 +288,9 @@ class JobRecord(CamelModel):
     instructions: str | None = None
     progress_done: int = 0
     progress_total: int = 0
+    # "word" when word timings were asked for: once completed they are in R2 at
+    # shared.keys.timings_key(job_id, created_at) (derived, so no key column).
+    timestamps: str | None = None
     # Trust (shared/security, shared/webhooks.py); columns added by migration.
     idempotency_key: str | None = None  # sha256 of tenant + Idempotency-Key
     request_hash: str | None = None  # sha256 of the canonical request body

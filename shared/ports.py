@@ -11,6 +11,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
+from shared.captions.words import WordTiming
+
 JsonValue = Any  # dict / list / str / int / float / bool / None, nothing else
 Row = dict[str, Any]
 T = TypeVar("T")
@@ -219,6 +221,8 @@ class SynthesisRequest:
     sample_rate: int | None = None
     speed: float | None = None  # 1.0 is normal; only for models that take it
     instructions: str | None = None  # delivery direction; only for models that take it
+    timestamps: bool = False  # also report word timings (SynthesisResult.words), where the model can
+
 
 
 @dataclass(frozen=True)
@@ -228,9 +232,14 @@ class SynthesisResult:
     extension: str  # without the dot
     sample_rate: int | None = None
     characters: int = 0
+    # Word timings the engine reported for this audio (offsets into the request's text),
+    # when the request asked for them and the engine has them; None otherwise.
+    words: tuple[WordTiming, ...] | None = None
+    words_estimated: bool = False  # True when (some of) ``words`` were estimated, not reported
     # Set when the audio is already in R2 (a long job assembled from its chunks,
     # shared.synthesis.assembly): the stored object; ``audio`` is then empty.
     stored: BlobInfo | None = None
+    duration_seconds: float | None = None  # of a stored result's audio, when known (its bytes are not at hand)
 
 
 class Synthesizer(Protocol):

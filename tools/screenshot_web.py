@@ -4,7 +4,8 @@
 
 Starts the local runtime on a free loopback port with a fresh data dir,
 submits a few jobs with the Python client so "Recent jobs" has rows, then
-uses the page itself to speak a sentence and waits until its audio is loaded.
+uses the page itself to speak a sentence with captions and waits until its
+audio is loaded, then moves into it so a spoken word shows highlighted.
 Needs tools/setup_browser.sh.
 """
 
@@ -42,9 +43,14 @@ def main(out: Path) -> None:
                 page.get_by_label("Text").fill(SENTENCE)
                 page.get_by_label("Model").select_option("espeak")
                 page.get_by_label("Voice").select_option("en-us")
+                page.get_by_label("Captions (word timings)").check()
                 page.get_by_role("button", name="Speak").click()
                 page.wait_for_selector("#job-status.completed", timeout=60_000)
                 page.wait_for_function("() => document.getElementById('player').duration > 0", timeout=30_000)
+                page.wait_for_selector("#captions span")
+                # a moment into the audio, so the spoken word shows highlighted
+                page.evaluate("document.getElementById('player').currentTime = 1.2")
+                page.wait_for_selector("#captions span.spoken")
                 page.wait_for_selector("#jobs tbody tr:nth-child(4)")
                 out.parent.mkdir(parents=True, exist_ok=True)
                 page.screenshot(path=str(out), full_page=True)

@@ -18,7 +18,7 @@ from typing import Any, BinaryIO
 from tts_client.backoff import Backoff
 from tts_client.client import DEFAULT_API_URL, DEFAULT_WAIT_TIMEOUT, Client, is_retryable
 from tts_client.errors import ApiError, ClientError, WaitTimeoutError
-from tts_client.models import Download, JobList, JobView, ModelInfo
+from tts_client.models import Download, JobList, JobView, ModelInfo, TimingsDocument
 
 
 class AsyncClient:
@@ -90,6 +90,15 @@ class AsyncClient:
 
     async def audio_bytes(self, job: str | JobView) -> bytes:
         return await asyncio.to_thread(self.sync.audio_bytes, job)
+
+    async def captions(self, job: str | JobView, format: str = "vtt") -> str:  # noqa: A002
+        return await asyncio.to_thread(self.sync.captions, job, format)
+
+    async def timestamps(self, job: str | JobView) -> TimingsDocument:
+        return await asyncio.to_thread(self.sync.timestamps, job)
+
+    async def save_captions(self, job: str | JobView, path: str | os.PathLike[str]) -> str:
+        return await asyncio.to_thread(self.sync.save_captions, job, path)
 
     async def wait(
         self,

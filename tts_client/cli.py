@@ -26,7 +26,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from shared.models import WebhookEvent
-from tts_client.client import DEFAULT_API_URL, DEFAULT_WAIT_TIMEOUT, Client
+from tts_client.client import DEFAULT_API_URL, DEFAULT_WAIT_TIMEOUT, Client, caption_format
 from tts_client.errors import ApiError, ClientError, WaitTimeoutError
 from tts_client.models import JobView, progress_of
 from tts_client.progress import ProgressReporter
@@ -62,8 +62,26 @@ def _wait_options(parser: argparse.ArgumentParser, *, with_flag: bool) -> None:
         parser.add_argument("--wait", action="store_true", help="wait for the job, showing its progress")
     parser.add_argument("-o", "--output", metavar="FILE",
                         help="save the audio to FILE once completed ('-' for stdout)" + ("; implies --wait" if with_flag else ""))
+    _captions_option(parser, submitting=with_flag)
     parser.add_argument("--timeout", type=float, default=DEFAULT_WAIT_TIMEOUT, metavar="SECONDS",
                         help=f"give up waiting after SECONDS (exit 3; default {DEFAULT_WAIT_TIMEOUT:g})")
+
+
+def _captions_option(parser: argparse.ArgumentParser, *, submitting: bool) -> None:
+    parser.add_argument(
+        "--captions", metavar="FILE", type=_captions_file,
+        help="save the word-timed captions to FILE once completed, in the format its extension names:"
+        " .vtt (WebVTT), .srt (SRT) or .json (word timings)"
+        + ("; asks for timestamps and implies --wait" if submitting else "; the job must have been submitted with them"),
+    )
+
+
+def _captions_file(value: str) -> str:
+    try:
+        caption_format(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+    return value
 
 
 def add_client_commands(sub: Any) -> None:
@@ -90,6 +108,8 @@ def add_client_commands(sub: Any) -> None:
     p.add_argument("--webhook-url", metavar="URL", help="https URL the server POSTs to when the job finishes")
     p.add_argument("--webhook-event", action="append", choices=WEBHOOK_EVENTS, metavar="EVENT", dest="webhook_events",
                    help=f"announce only this final state (repeatable; one of {', '.join(WEBHOOK_EVENTS)}; default all)")
+    p.add_argument("--timestamps", action="store_const", const="word",
+                   help="also make word timings and captions (implied by --captions)")
     _wait_options(p, with_flag=True)
     p.set_defaults(func=_submit)
 
@@ -113,6 +133,7 @@ def add_client_commands(sub: Any) -> None:
                        help="save a completed job's audio")
     p.add_argument("job_id", metavar="JOB_ID")
     p.add_argument("-o", "--output", metavar="FILE", help="where to ('-' for stdout; default JOB_ID.FORMAT)")
+    _captions_option(p, submitting=False)
     p.set_defaults(func=_download)
 
     p = sub.add_parser("delete", parents=common, epilog=epilog, formatter_class=formatter,
@@ -267,6 +288,11 @@ def _save(client: Client, job: JobView, output: str) -> None:
     print(f"saved {info.size_bytes:,} bytes of {info.content_type or 'audio'} to {output}", file=sys.stderr)
 
 
+def _save_captions(client: Client, job: JobView, path: str) -> None:
+    fmt = client.save_captions(job, path)
+    print(f"saved {fmt} captions to {path}", file=sys.stderr)
+
+
 def _outcome(job: JobView) -> int:
     if job.status.value == "completed":
         return EXIT_OK
@@ -293,6 +319,8 @@ def _wait_and_save(client: Client, job_id: str, args: argparse.Namespace) -> int
     code = _outcome(done)
     if code == EXIT_OK and args.output:
         _save(client, done, args.output)
+    if code == EXIT_OK and args.captions:
+        _save_captions(client, done, args.captions)
     if args.json:
         _print_json(done.to_json_dict())
     return code
@@ -311,8 +339,9 @@ def _submit(args: argparse.Namespace) -> int:
         idempotency_key=args.idempotency_key, sample_rate=args.sample_rate, speed=args.speed,
         instructions=args.instructions, cancel_after_seconds=args.cancel_after,
         webhook_url=args.webhook_url, webhook_events=args.webhook_events,
+        timestamps="word" if (args.timestamps or args.captions) else None,
     )
-    if not (args.wait or args.output):
+    if not (args.wait or args.output or args.captions):
         if args.json:
             _print_json(job.to_json_dict())
         else:
@@ -347,6 +376,7 @@ def _status(args: argparse.Namespace) -> int:
         ("completed", _when(job.completed_at)),
         ("expires", _when(job.expires_at)),
         ("audio", f"{job.mime_type}, {job.size_bytes:,} bytes" if job.size_bytes is not None else None),
+        ("captions", job.captions_url or ("word timings, once completed" if job.timestamps else None)),
         ("error", job.error),
     ]
     for name, value in rows:
@@ -404,7 +434,10 @@ def _download(args: argparse.Namespace) -> int:
         return _outcome(job)
     if job.status.value != "completed":
         raise UsageError(f"job {job.job_id} is {job.status.value}; `tts-pipeline wait {job.job_id} -o FILE` waits for it")
-    _save(client, job, args.output or _default_filename(job))
+    if args.output or not args.captions:
+        _save(client, job, args.output or _default_filename(job))
+    if args.captions:
+        _save_captions(client, job, args.captions)
     if args.json:
         _print_json(job.to_json_dict())
     return EXIT_OK
@@ -443,6 +476,9 @@ def _models(args: argparse.Namespace) -> int:
                    "instructions" if m.supports_instructions else ""]
         if any(options):
             print(f"    takes:   {', '.join(o for o in options if o)}")
+        if m.timestamps != "none":
+            formats = f" ({', '.join(m.timestamps_formats)})" if m.timestamps_formats != m.formats else ""
+            print(f"    timings: {m.timestamps}{formats}: {m.timestamps_method}")
     if any(m.default for m in models):
         print("[default]: what a job without --model gets; (*): a model's default", file=sys.stderr)
     return EXIT_OK

@@ -12,7 +12,7 @@ from typing import Any, BinaryIO
 
 from tts_client.backoff import Backoff
 from tts_client.errors import ApiError, ClientError, TransportError, WaitTimeoutError
-from tts_client.models import CreateJobRequest, Download, JobList, JobView, ModelInfo
+from tts_client.models import CreateJobRequest, Download, JobList, JobView, ModelInfo, TimingsDocument
 from tts_client.transport import Transport
 
 DEFAULT_API_URL = "http://127.0.0.1:8787"
@@ -90,7 +90,7 @@ class Client:
         **options: Any,
     ) -> JobView:
         """Queue a job (``POST /v1/jobs``); ``options``: ``sample_rate``, ``speed``, ``instructions``,
-        ``webhook_url``, ``webhook_events``, ``cancel_after_seconds``."""
+        ``webhook_url``, ``webhook_events``, ``cancel_after_seconds``, ``timestamps`` (``"word"``)."""
         body = create_body(text, model=model, voice=voice, format=format, ttl_seconds=ttl_seconds, **options)
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else None
         reply = self.transport.request("POST", "/v1/jobs", json_body=body, headers=headers)
@@ -151,6 +151,32 @@ class Client:
         self.download(job, buffer)
         return buffer.getvalue()
 
+    # --- word timings and captions (jobs submitted with timestamps="word") -------
+
+    def captions(self, job: str | JobView, format: str = "vtt") -> str:  # noqa: A002 - the API's word
+        """A completed job's captions as text: ``vtt`` (WebVTT), ``srt`` (SRT) or ``json`` (the timings)."""
+        buffer = io.BytesIO()
+        self.transport.download(captions_url(job, format), buffer)
+        return buffer.getvalue().decode("utf-8")
+
+    def timestamps(self, job: str | JobView) -> TimingsDocument:
+        """A completed job's word timings: one entry per word, start/end seconds, offsets into the text."""
+        return TimingsDocument.model_validate_json(self.captions(job, "json"))
+
+    def save_captions(self, job: str | JobView, path: str | os.PathLike[str]) -> str:
+        """Write the captions to ``path`` in the format its extension names (.vtt, .srt, .json); returns it."""
+        fmt = caption_format(path)
+        text = self.captions(job, fmt)
+        target = Path(path)
+        tmp = target.with_name(f".{target.name}.{secrets.token_hex(4)}.part")
+        try:
+            tmp.write_text(text, encoding="utf-8")
+            os.replace(tmp, target)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        return fmt
+
     # --- waiting --------------------------------------------------------------
 
     def wait(
@@ -192,6 +218,29 @@ class Client:
                 raise WaitTimeoutError(job_id, timeout, last)
             delay = next(delays)
             sleep(min(max(delay, pause or 0.0), remaining))
+
+
+CAPTION_PATHS = {"vtt": "captions.vtt", "srt": "captions.srt", "json": "timestamps"}
+
+
+def caption_format(path: str | os.PathLike[str]) -> str:
+    """``vtt``, ``srt`` or ``json`` from a file name's extension; ValueError for any other."""
+    ext = Path(path).suffix.lower().lstrip(".")
+    if ext not in CAPTION_PATHS:
+        raise ValueError(f"captions file must end in .vtt, .srt or .json, not {Path(path).name!r}")
+    return ext
+
+
+def captions_url(job: str | JobView, format: str = "vtt") -> str:  # noqa: A002
+    """Where a job's captions are: signed like its ``audioUrl`` when the server signs links, else the API path."""
+    if format not in CAPTION_PATHS:
+        raise ValueError(f"captions format must be one of {', '.join(CAPTION_PATHS)}, not {format!r}")
+    job_id = job.job_id if isinstance(job, JobView) else job
+    path = f"{job_path(job_id)}/{CAPTION_PATHS[format]}"
+    if isinstance(job, JobView) and job.audio_url and "?" in job.audio_url:
+        base = job.audio_url.split("?", 1)[0].removesuffix("/audio")
+        return f"{base}/{CAPTION_PATHS[format]}?{job.audio_url.split('?', 1)[1]}"
+    return path
 
 
 def audio_url(job: str | JobView) -> str:

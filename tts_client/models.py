@@ -8,9 +8,12 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-from shared.models import CamelModel, CreateJobRequest, JobList, JobStatus, JobView
+from shared.models import CamelModel, CreateJobRequest, JobList, JobStatus, JobView, TimingsDocument, WordEntry
 
-__all__ = ["CreateJobRequest", "Download", "JobList", "JobStatus", "JobView", "ModelInfo", "Progress", "progress_of"]
+__all__ = [
+    "CreateJobRequest", "Download", "JobList", "JobStatus", "JobView", "ModelInfo", "Progress", "TimingsDocument",
+    "WordEntry", "progress_of",
+]
 
 
 class ModelInfo(CamelModel):
@@ -30,6 +33,9 @@ class ModelInfo(CamelModel):
     speed_range: list[float] | None = None
     supports_instructions: bool = False
     default: bool = False  # the model a job without ``model`` gets
+    timestamps: str = "none"  # word timings: "exact", "estimated" or "none"
+    timestamps_method: str = ""
+    timestamps_formats: list[str] = []
 
 
 class Progress(NamedTuple):

@@ -9,6 +9,12 @@ in production. These checks refuse such values with a message naming the
 offending path, and return a deep copy so caller and callee never share
 mutable state (as with real RPC, where each side gets its own copy).
 
+The check is one walk that copies the containers as it goes (scalars are
+immutable: shared) and bounds the value's compact JSON size from above; the
+value is encoded to measure it exactly only when that bound is over the cap,
+and the walk that names the offending path runs only once a value has been
+refused. Same rules, same messages, without the JSON round trip.
+
 Only the exact types are accepted: subclasses (``StrEnum`` members, pydantic
 types, ``bool`` aside) are refused, because whether they survive the JS
 conversion unchanged is not something to rely on. Non-finite floats are
@@ -66,29 +72,100 @@ def _check(value: Any, path: str, active: set[int]) -> None:
     raise BoundaryError(f"{path}: {kind.__name__} is not allowed")
 
 
+class _Refused(Exception):
+    """A value the fast walk will not pass: ``_check`` then says where and why."""
+
+
+_FLOAT_BOUND = 24  # the longest float repr: '-2.2250738585072014e-308'
+_NONE = type(None)
+
+
+def _scalar_bound(value: Any, kind: type) -> int:
+    """The compact JSON size bound of a scalar (a character takes at most 6 bytes: ``\\u001f``);
+    -1 when ``value`` is not an allowed scalar."""
+    if kind is str:
+        return 6 * len(value) + 2
+    if kind is int:
+        return value.bit_length() // 3 + 2
+    if kind is float:
+        return _FLOAT_BOUND if math.isfinite(value) else -1
+    if kind is bool or kind is _NONE:
+        return 5
+    return -1
+
+
+def _copy(value: Any, copy: bool) -> tuple[Any, int]:
+    """``value`` with its dicts and lists copied (``copy``) or itself, and an upper bound of
+    its compact JSON size in UTF-8 bytes. Raises ``_Refused``. Scalars are handled in the
+    loops, not by a call each: records are mostly scalars."""
+    kind = type(value)
+    if kind is dict:
+        out: dict[str, Any] | None = {} if copy else None
+        size = 2
+        for key, item in value.items():
+            if type(key) is not str:
+                raise _Refused
+            item_kind = type(item)
+            if item_kind is dict or item_kind is list:
+                item, n = _copy(item, copy)
+            else:
+                n = _scalar_bound(item, item_kind)
+                if n < 0:
+                    raise _Refused
+            if out is not None:
+                out[key] = item
+            size += 6 * len(key) + 4 + n  # "key": and a comma
+        return (out if out is not None else value), size
+    if kind is list:
+        items: list[Any] | None = [] if copy else None
+        size = 2
+        for item in value:
+            item_kind = type(item)
+            if item_kind is dict or item_kind is list:
+                item, n = _copy(item, copy)
+            else:
+                n = _scalar_bound(item, item_kind)
+                if n < 0:
+                    raise _Refused
+            if items is not None:
+                items.append(item)
+            size += n + 1
+        return (items if items is not None else value), size
+    n = _scalar_bound(value, kind)
+    if n < 0:
+        raise _Refused
+    return value, n
+
+
 def encoded_size(value: Any) -> int:
     """Size in bytes of ``value`` as compact UTF-8 JSON (how limits are measured)."""
     return len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8"))
 
 
-def check_rpc_value(value: Any, *, what: str, max_bytes: int | None) -> Any:
+def check_rpc_value(value: Any, *, what: str, max_bytes: int | None, copy: bool = True) -> Any:
     """Check that ``value`` may cross an RPC boundary and return a deep copy of it.
 
     ``what`` names the value in error messages (``payload`` gives paths like
     ``payload.record.tags[2]``). ``max_bytes`` caps its compact JSON size, or
     ``None`` for no cap. Raises ``BoundaryError`` on a disallowed type, a
-    non-str dict key, a cycle, or an oversize value.
+    non-str dict key, a cycle, or an oversize value. ``copy=False`` returns
+    ``value`` itself, checked: for a value its maker keeps no reference to
+    (a reply built afresh for the call), where a copy could be shared with no one.
     """
     try:
-        _check(value, what, set())
-    except RecursionError as exc:
-        raise BoundaryError(f"{what}: value is nested too deeply") from exc
-    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
-    if max_bytes is not None:
-        size = len(text.encode("utf-8"))
+        copied, bound = _copy(value, copy)
+    except (_Refused, RecursionError):
+        # Say where (and find cycles, which the fast walk only meets as recursion).
+        try:
+            _check(value, what, set())
+        except RecursionError as exc:
+            raise BoundaryError(f"{what}: value is nested too deeply") from exc
+        raise BoundaryError(f"{what}: value is nested too deeply") from None
+    if max_bytes is not None and bound > max_bytes:
+        size = encoded_size(value)
         if size > max_bytes:
             raise BoundaryError(f"{what}: {size} bytes as JSON, over the limit of {max_bytes} bytes")
-    return json.loads(text)
+    return copied
 
 
 def check_queue_body(body: Any) -> Any:

@@ -254,6 +254,12 @@ class LocalBucket:
                 self._conn.execute("ROLLBACK")
                 raise
             self._conn.execute("COMMIT")
+        if files:
+            # The index no longer names them (nobody can read them); the unlinks, slow on a
+            # busy disk, run off the event loop so requests are served meanwhile.
+            await asyncio.to_thread(self._unlink, files)
+
+    def _unlink(self, files: list[str]) -> None:
         for name in files:
             (self.objects_dir / name).unlink(missing_ok=True)
 

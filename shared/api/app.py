@@ -30,6 +30,9 @@ class ApiApp:
         r.add("DELETE", "/v1/jobs/{job_id}", self._authed(jobs.delete_job))
         r.add("GET", "/v1/jobs/{job_id}/audio", self._audio)
         r.add("GET", "/v1/jobs/{job_id}/result", self._authed(jobs.get_legacy_result))
+        r.add("GET", "/v1/jobs/{job_id}/captions.vtt", self._captions("vtt"))
+        r.add("GET", "/v1/jobs/{job_id}/captions.srt", self._captions("srt"))
+        r.add("GET", "/v1/jobs/{job_id}/timestamps", self._captions("json"))
         r.add("GET", "/v1/webhooks/secret", self._authed(webhook_requests.webhook_secret))
         r.add("GET", "/v1/models", self._models)
         r.add("GET", "/openapi.json", self._openapi)
@@ -57,6 +60,16 @@ class ApiApp:
             request_limits.check_query(request, signed_links.SIGNED_LINK_QUERY)
             return await jobs.get_signed_audio(request, self.deps, job_id)
         return await self._authed(jobs.get_audio)(request, job_id=job_id)
+
+    def _captions(self, kind: str) -> Callable[..., Any]:
+        # The word timings follow /audio's rules: the token, or a signed link of the job.
+        async def handler(request: HttpRequest, job_id: str) -> HttpResponse:
+            if signed_links.is_signed_link(request):
+                request_limits.check_query(request, signed_links.SIGNED_LINK_QUERY)
+                return await jobs.get_signed_captions(request, self.deps, job_id, kind)
+            return await self._authed(jobs.get_captions)(request, job_id=job_id, kind=kind)
+
+        return handler
 
     async def _models(self, request: HttpRequest) -> HttpResponse:
         # Only the models whose provider is configured here (shared.synthesis.providers).

@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING
 from pydantic import ValidationError
 
 from shared.api import idempotency, request_limits, signed_links
+from shared.api.captions import serve_captions
+from shared.captions.location import timings_key_of
 from shared.api.errors import ApiError, not_found
 from shared.api.legacy_body import legacy_result_response
 from shared.api.submission import submit_job
@@ -111,6 +113,12 @@ async def get_audio(request: HttpRequest, deps: ApiDeps, tenant: str, job_id: st
 
 async def get_signed_audio(request: HttpRequest, deps: ApiDeps, job_id: str) -> HttpResponse:
     """The audio for the holder of a signed link (no token): 403 when tampered or expired."""
+    record, cache_control = await _signed_record(request, deps, job_id)
+    return await _serve_audio(request, deps, record, cache_control)
+
+
+async def _signed_record(request: HttpRequest, deps: ApiDeps, job_id: str) -> tuple[JobRecord, str]:
+    """The job a signed link names and the Cache-Control its answer gets: 403 when tampered or expired."""
     expires = signed_links.check_signed_link(request, deps, job_id)  # before any lookup: forgeries cost nothing
     record = await deps.jobs.get(job_id) if _JOB_ID.match(job_id) else None
     if record is None:
@@ -119,7 +127,19 @@ async def get_signed_audio(request: HttpRequest, deps: ApiDeps, job_id: str) -> 
         raise signed_links.forbidden("invalid_signature", "the link's signature is not valid for this job")
     if record.expires_at is not None and record.expires_at <= deps.clock():
         raise not_found(job_id)
-    return await _serve_audio(request, deps, record, signed_links.signed_cache_control(expires, deps.clock()))
+    return record, signed_links.signed_cache_control(expires, deps.clock())
+
+
+async def get_captions(request: HttpRequest, deps: ApiDeps, tenant: str, job_id: str, kind: str) -> HttpResponse:
+    """``/captions.vtt``, ``/captions.srt`` or ``/timestamps`` for the bearer of the owner's token."""
+    record = await _own_record(deps, tenant, job_id)
+    return await serve_captions(request, deps, record, kind, "private, max-age=3600")
+
+
+async def get_signed_captions(request: HttpRequest, deps: ApiDeps, job_id: str, kind: str) -> HttpResponse:
+    """The same for the holder of a signed link of the job (the audioUrl's query signs the job, not a path)."""
+    record, cache_control = await _signed_record(request, deps, job_id)
+    return await serve_captions(request, deps, record, kind, cache_control)
 
 
 async def _serve_audio(request: HttpRequest, deps: ApiDeps, record: JobRecord, cache_control: str) -> HttpResponse:
@@ -218,8 +238,9 @@ async def delete_job(request: HttpRequest, deps: ApiDeps, tenant: str, job_id: s
             record = await deps.jobs.get(job_id) or record
     # Audio first, metadata second: a crash in between leaves an orphan
     # object for the reaper, never a job pointing at nothing.
-    if record.audio_key:
-        await deps.bucket.delete([record.audio_key])
+    objects = [k for k in (record.audio_key, timings_key_of(record)) if k]
+    if objects:
+        await deps.bucket.delete(objects)
     await deps.jobs.delete([job_id])
     deps.log.info("job_deleted", jobId=job_id, tenant=tenant)
     return HttpResponse.empty(204)

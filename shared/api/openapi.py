@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic.json_schema import models_json_schema
 
-from shared.models import CreateJobRequest, ErrorBody, JobList, JobView, LegacyResult, WebhookSecretView
+from shared.models import CreateJobRequest, TimingsDocument, ErrorBody, JobList, JobView, LegacyResult, WebhookSecretView
 
 _REF = "#/components/schemas/{model}"
 
@@ -63,10 +63,33 @@ _SIGNED_PARAMS = [
 _AUDIO = {"content": {"audio/*": {"schema": {"type": "string", "format": "binary"}}}}
 
 
+def _timings_path(summary: str, content: dict[str, Any], errors: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "parameters": [_JOB_ID_PARAM],
+        "get": {
+            "summary": f"{summary}, for a job submitted with \"timestamps\": \"word\"."
+            " Cues: at most 42 characters and 5 s each, broken after sentences (docs/captions.md)."
+            " With a signed link's expires and signature (the audioUrl's), no token is needed.",
+            "parameters": _SIGNED_PARAMS,
+            "security": [{"bearer": []}, {}],
+            "responses": {
+                "200": {"description": summary, "content": content},
+                "304": {"description": "not modified"},
+                "403": _error("a signed link that is tampered, expired or for another job"),
+                **errors,
+                "404": _error("unknown, expired or another tenant's job, or one submitted without timestamps"
+                              " (error.code timestamps_not_requested)"),
+                "409": _error("the job is not completed"),
+                "410": _error("the timings are no longer stored"),
+            },
+        },
+    }
+
+
 @lru_cache(maxsize=1)
 def openapi_document() -> dict[str, Any]:
     _, schemas = models_json_schema(
-        [(m, "serialization") for m in (JobView, JobList, LegacyResult, ErrorBody, WebhookSecretView)]
+        [(m, "serialization") for m in (JobView, JobList, LegacyResult, ErrorBody, WebhookSecretView, TimingsDocument)]
         + [(CreateJobRequest, "validation")],
         by_alias=True,
         ref_template=_REF,
@@ -145,6 +168,15 @@ def openapi_document() -> dict[str, Any]:
                         **job_ops_errors,
                     },
                 },
+            },
+            **{
+                f"/v1/jobs/{{job_id}}/{tail}": _timings_path(summary, content, job_ops_errors)
+                for tail, summary, content in (
+                    ("captions.vtt", "WebVTT captions from the word timings", {"text/vtt": {"schema": {"type": "string"}}}),
+                    ("captions.srt", "SRT captions from the word timings", {"application/x-subrip": {"schema": {"type": "string"}}}),
+                    ("timestamps", "Word timings: one entry per word, start/end seconds, offsets into the text",
+                     _json("TimingsDocument")["content"]),
+                )
             },
             "/v1/jobs/{job_id}/result": {
                 "parameters": [_JOB_ID_PARAM],

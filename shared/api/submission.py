@@ -52,6 +52,7 @@ async def submit_job(deps: ApiDeps, tenant: str, body: CreateJobRequest, key: st
             text=body.text,
             speed=body.speed,
             instructions=body.instructions,
+            timestamps=body.timestamps,
             require_provider=True,
         )
     except TextTooLongError as exc:
@@ -97,11 +98,13 @@ async def submit_job(deps: ApiDeps, tenant: str, body: CreateJobRequest, key: st
         deadline_at=now + body.cancel_after_seconds if body.cancel_after_seconds else None,
         webhook_url=body.webhook_url,
         webhook_events=webhook_requests.webhook_event_list(body),
+        timestamps=body.timestamps,
     )
-    record = await deps.jobs.create(record)
+    record = await admission.create_admitted(deps, record, keyed=key is not None)
     if record.job_id != job_id and key is not None and fingerprint is not None:
         idempotency.replay(record, fingerprint, key)  # a concurrent repeat won the race
         return Submitted(record, replayed=True)
+    job_id = record.job_id  # an unkeyed job moves to another shard when its first one is at its share
     message = SynthesizeJob(jobId=job_id, shard=deps.jobs.shard_of(job_id))
     try:
         await deps.queue.send(message.model_dump())

@@ -51,11 +51,12 @@ def webhook_view(record: JobRecord) -> WebhookView | None:
 def job_view(record: JobRecord, base_url: str, audio_query: AudioQuery | None = None) -> JobView:
     """What clients see; ``audio_query`` signs the audioUrl (absent: the URL needs the bearer token)."""
     completed = record.status is JobStatus.COMPLETED
-    audio_url = None
+    audio_url = captions_url = None
     if completed:
-        audio_url = f"{base_url}{job_path(record.job_id)}/audio"
-        if audio_query is not None:
-            audio_url += "?" + audio_query(record)
+        query = "?" + audio_query(record) if audio_query is not None else ""
+        audio_url = f"{base_url}{job_path(record.job_id)}/audio{query}"
+        if record.timestamps:
+            captions_url = f"{base_url}{job_path(record.job_id)}/captions.vtt{query}"
     return JobView(
         job_id=record.job_id,
         status=record.status,
@@ -78,6 +79,8 @@ def job_view(record: JobRecord, base_url: str, audio_query: AudioQuery | None = 
         result_url=f"{base_url}{job_path(record.job_id)}/result",
         deadline_at=iso(record.deadline_at),
         webhook=webhook_view(record),
+        timestamps=record.timestamps,
+        captions_url=captions_url,
     )
 
 

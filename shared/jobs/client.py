@@ -10,7 +10,7 @@ import asyncio
 from collections.abc import Sequence
 from typing import Any
 
-from shared.errors import BoundaryError, IllegalTransitionError, JobNotFoundError, LeaseHeldError
+from shared.errors import BoundaryError, IllegalTransitionError, JobNotFoundError, LeaseHeldError, ShardFullError
 from shared.jobs.sharding import all_shards, shard_for
 from shared.models import JobRecord, JobStatus
 from shared.ports import JsonValue, ShardResolver
@@ -26,6 +26,8 @@ def _raise(error: dict[str, Any]) -> None:
     if code == "lease_held":
         holder = error.get("holder")
         raise LeaseHeldError(job_id, float(error.get("leaseUntil") or 0), str(holder) if holder is not None else None)
+    if code == "shard_full":
+        raise ShardFullError(int(error.get("active") or 0), int(error.get("budget") or 0))
     raise BoundaryError(f"shard RPC refused the call: {error}")
 
 
@@ -56,6 +58,13 @@ class JobsClient:
 
     async def create(self, record: JobRecord) -> JobRecord:
         data = await self._call(self.shard_of(record.job_id), "create", {"record": record.to_rpc()})
+        return JobRecord.model_validate(data)
+
+    async def create_within_budget(self, record: JobRecord, budget: int) -> JobRecord:
+        """``create``, refused with ``ShardFullError`` when the tenant has ``budget`` or more jobs
+        queued or processing on the job's shard (one request, one transaction)."""
+        payload: dict[str, JsonValue] = {"record": record.to_rpc(), "budget": budget}
+        data = await self._call(self.shard_of(record.job_id), "createWithinBudget", payload)
         return JobRecord.model_validate(data)
 
     async def get(self, job_id: str, *, with_text: bool = False) -> JobRecord | None:
@@ -117,8 +126,10 @@ class JobsClient:
         rows = await self._call(shard, "list", payload)
         return [JobRecord.model_validate(r) for r in rows]
 
-    async def count_active(self, tenant: str) -> int:
-        counts = await asyncio.gather(*(self._call(s, "countActive", {"tenant": tenant}) for s in self.shards()))
+    async def count_active(self, tenant: str, shards: Sequence[str] | None = None) -> int:
+        """The tenant's jobs queued or processing on ``shards`` (default: every shard)."""
+        names = self.shards() if shards is None else shards
+        counts = await asyncio.gather(*(self._call(s, "countActive", {"tenant": tenant}) for s in names))
         return sum(int(n) for n in counts)
 
     async def find_idempotent(self, shard: str, tenant: str, idempotency_key: str) -> JobRecord | None:

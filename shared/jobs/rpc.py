@@ -22,7 +22,12 @@ from typing import Any, Generic, TypeVar
 
 from pydantic import ValidationError
 
-from shared.errors import IllegalTransitionError, JobNotFoundError, LeaseHeldError
+from shared.errors import (
+    IllegalTransitionError,
+    JobNotFoundError,
+    LeaseHeldError,
+    ShardFullError,
+)
 from shared.jobs import rpc_payloads as p
 from shared.jobs.client import JobsClient
 from shared.jobs.shard import JobShard
@@ -50,6 +55,9 @@ def _records(records: Sequence[JobRecord]) -> list[dict[str, Any]]:
 
 OPERATIONS: dict[str, Operation[Any]] = {
     "create": Operation(p.Create, lambda s, c: _rpc(s.create(c.record))),
+    "createWithinBudget": Operation(
+        p.CreateWithinBudget, lambda s, c: _rpc(s.create_within_budget(c.record, c.budget))
+    ),
     "get": Operation(p.Get, lambda s, g: _rpc(s.get(g.jobId, with_text=g.withText))),
     "claim": Operation(p.Claim, lambda s, c: _rpc(s.claim(c.jobId, c.leaseSeconds, c.holder))),
     "complete": Operation(
@@ -126,6 +134,8 @@ class ShardService:
                 "ok": False,
                 "error": {"code": "lease_held", "jobId": exc.job_id, "leaseUntil": exc.lease_until, "holder": exc.holder},
             }
+        except ShardFullError as exc:
+            return {"ok": False, "error": {"code": "shard_full", "active": exc.active, "budget": exc.budget}}
         except ValidationError as exc:
             return {"ok": False, "error": {"code": "bad_payload", "message": str(exc)[:1000]}}
 

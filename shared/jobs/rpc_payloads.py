@@ -107,6 +107,10 @@ class Create(Payload):
     record: JobRecord
 
 
+class CreateWithinBudget(Create):
+    budget: int = Field(ge=0)
+
+
 class Progress(JobId):
     done: int = Field(ge=0)
     total: int = Field(ge=0)

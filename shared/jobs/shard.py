@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from shared.errors import IllegalTransitionError, JobNotFoundError, LeaseHeldError
+from shared.errors import IllegalTransitionError, JobNotFoundError, LeaseHeldError, ShardFullError
 from shared.jobs.reaper_state import ReaperStateStore
 from shared.jobs.schema import COLUMNS, SCHEMA, create_schema, migrate_schema, schema_columns  # noqa: F401 - the schema's names, re-exported
 from shared.jobs.state import can_transition
@@ -25,6 +25,7 @@ META = ", ".join(c for c in COLUMNS if c != "text")
 # Reaper queries take at most this many ids per statement: Cloudflare allows
 # 100 bound parameters per query.
 MAX_IDS_PER_QUERY = 90
+_RECORD_FIELDS = frozenset(JobRecord.model_fields)
 
 
 def _record(row: dict[str, Any]) -> JobRecord:
@@ -52,6 +53,16 @@ class JobShard:
         if record is None:
             raise JobNotFoundError(job_id)
         return record
+
+    def _load(self, job_id: str, *, with_text: bool = False) -> tuple[JobRecord, str | None]:
+        """The row a transition starts from, read once: the record and its lease holder."""
+        columns = ALL if with_text else META
+        rows = self._sql.exec(f"SELECT {columns}, lease_holder FROM jobs WHERE job_id = ?", job_id)
+        if not rows:
+            raise JobNotFoundError(job_id)
+        row = dict(rows[0])
+        holder = row.pop("lease_holder")
+        return _record(row), holder
 
     def list_for_tenant(
         self, tenant: str, limit: int, before: tuple[float, str] | None = None
@@ -104,34 +115,57 @@ class JobShard:
         gives its key up, so the key lives exactly as long as its job.
         """
 
-        def tx() -> JobRecord:
-            existing = self.get(record.job_id, with_text=True)
-            if existing is not None:
-                return existing
-            if record.idempotency_key is not None:
-                earlier = self.find_idempotent(record.tenant, record.idempotency_key)
-                if earlier is not None:
-                    return earlier
-                self._sql.exec(
-                    "UPDATE jobs SET idempotency_key = NULL WHERE tenant = ? AND idempotency_key = ?",
-                    record.tenant,
-                    record.idempotency_key,
-                )
-            values = record.model_dump()
+        return self._sql.transaction(lambda: self._insert(record, None))
+
+    def create_within_budget(self, record: JobRecord, budget: int) -> JobRecord:
+        """``create``, admitted only while the tenant has fewer than ``budget`` jobs queued
+        or processing on this shard; otherwise raises ``ShardFullError`` with that count.
+
+        The count and the insert are one transaction, so concurrent submits
+        cannot both take the last place (the API's admission rule,
+        shared/api/admission.py, gives each shard its share of the limit).
+        A repeat of an existing id or idempotency key returns the stored job
+        whatever the count: it admits nothing new.
+        """
+        return self._sql.transaction(lambda: self._insert(record, budget))
+
+    def _insert(self, record: JobRecord, budget: int | None) -> JobRecord:
+        """The body of ``create`` (inside the caller's transaction)."""
+        existing = self.get(record.job_id, with_text=True)
+        if existing is not None:
+            return existing
+        if record.idempotency_key is not None:
+            earlier = self.find_idempotent(record.tenant, record.idempotency_key)
+            if earlier is not None:
+                return earlier
+        if budget is not None:
+            active = self.count_active(record.tenant)
+            if active >= budget:
+                raise ShardFullError(active, budget)
+        if record.idempotency_key is not None:
             self._sql.exec(
-                f"INSERT INTO jobs ({', '.join(COLUMNS)}) VALUES ({', '.join('?' for _ in COLUMNS)})",
-                *(values[c].value if isinstance(values[c], JobStatus) else values[c] for c in COLUMNS),
+                "UPDATE jobs SET idempotency_key = NULL WHERE tenant = ? AND idempotency_key = ?",
+                record.tenant,
+                record.idempotency_key,
             )
-            return record
+        values = record.model_dump()
+        self._sql.exec(
+            f"INSERT INTO jobs ({', '.join(COLUMNS)}) VALUES ({', '.join('?' for _ in COLUMNS)})",
+            *(values[c].value if isinstance(values[c], JobStatus) else values[c] for c in COLUMNS),
+        )
+        return record
 
-        return self._sql.transaction(tx)
-
-    def _update(self, job_id: str, **changes: Any) -> JobRecord:
+    def _update(self, record: JobRecord, **changes: Any) -> JobRecord:
+        """Write ``changes`` to the job's row; returns ``record`` with them applied (the row is
+        not read again: ``record`` is what this transaction read, and nothing else writes it)."""
         changes["updated_at"] = self._clock()
+        self._write(record.job_id, changes)
+        return record.model_copy(update={k: v for k, v in changes.items() if k in _RECORD_FIELDS})
+
+    def _write(self, job_id: str, changes: dict[str, Any]) -> None:
         assignments = ", ".join(f"{name} = ?" for name in changes)
         params = [v.value if isinstance(v, JobStatus) else v for v in changes.values()]
         self._sql.exec(f"UPDATE jobs SET {assignments} WHERE job_id = ?", *params, job_id)
-        return self._require(job_id)
 
     def _transition(self, record: JobRecord, target: JobStatus) -> None:
         if not can_transition(record.status, target):
@@ -150,7 +184,7 @@ class JobShard:
         """
 
         def tx() -> JobRecord:
-            record = self._require(job_id)
+            record, current = self._load(job_id, with_text=True)
             now = self._clock()
             if record.status.is_terminal:
                 return record
@@ -160,28 +194,19 @@ class JobShard:
                     record, JobStatus.CANCELED, now,
                     error="deadline passed: the job was not finished within cancelAfterSeconds",
                 )
-            if record.status is JobStatus.PROCESSING and (record.lease_until or 0) > now:
-                current = self._holder(job_id)
-                if holder is None or current != holder:
-                    raise LeaseHeldError(job_id, record.lease_until or now, current)
-            self._update(
-                job_id,
+            live = record.status is JobStatus.PROCESSING and (record.lease_until or 0) > now
+            if live and (holder is None or current != holder):
+                raise LeaseHeldError(job_id, record.lease_until or now, current)
+            return self._update(
+                record,
                 status=JobStatus.PROCESSING,
                 attempts=record.attempts + 1,
                 lease_until=now + lease_seconds,
                 lease_holder=holder,
                 started_at=record.started_at or now,
             )
-            claimed = self.get(job_id, with_text=True)
-            if claimed is None:  # pragma: no cover - same transaction
-                raise JobNotFoundError(job_id)
-            return claimed
 
         return self._sql.transaction(tx)
-
-    def _holder(self, job_id: str) -> str | None:
-        rows = self._sql.exec("SELECT lease_holder FROM jobs WHERE job_id = ?", job_id)
-        return rows[0]["lease_holder"] if rows else None
 
     def renew_lease(self, job_id: str, holder: str, lease_seconds: float) -> JobRecord:
         """The heartbeat of a delivery at work: push its lease ``lease_seconds`` ahead.
@@ -192,13 +217,12 @@ class JobShard:
         """
 
         def tx() -> JobRecord:
-            record = self._require(job_id)
+            record, current = self._load(job_id)
             if record.status is not JobStatus.PROCESSING:
                 return record
-            current = self._holder(job_id)
             if current != holder:
                 raise LeaseHeldError(job_id, record.lease_until or 0, current)
-            return self._update(job_id, lease_until=self._clock() + lease_seconds)
+            return self._update(record, lease_until=self._clock() + lease_seconds)
 
         return self._sql.transaction(tx)
 
@@ -249,7 +273,7 @@ class JobShard:
             changes: dict[str, Any] = {"progress_done": done, "progress_total": total, "characters": characters}
             if lease_seconds:
                 changes["lease_until"] = self._clock() + lease_seconds
-            return self._update(job_id, **changes)
+            return self._update(record, **changes)
 
         return self._sql.transaction(tx)
 
@@ -260,7 +284,7 @@ class JobShard:
             record = self._require(job_id)
             if record.status is not JobStatus.PROCESSING:
                 return record
-            return self._update(job_id, status=JobStatus.QUEUED, lease_until=None, lease_holder=None, error=error)
+            return self._update(record, status=JobStatus.QUEUED, lease_until=None, lease_holder=None, error=error)
 
         return self._sql.transaction(tx)
 
@@ -288,7 +312,7 @@ class JobShard:
         """The write of every terminal transition (inside the caller's transaction):
         finished now, expiring ``ttl_seconds`` from now, no lease."""
         return self._update(
-            record.job_id,
+            record,
             status=target,
             completed_at=now,
             expires_at=now + record.ttl_seconds,
@@ -304,11 +328,11 @@ class JobShard:
         """Note that a finished job's webhook delivery was enqueued (first time only)."""
 
         def tx() -> JobRecord:
-            self._require(job_id)
-            self._sql.exec(
-                "UPDATE jobs SET webhook_status = 'pending' WHERE job_id = ? AND webhook_status IS NULL", job_id
-            )
-            return self._require(job_id)
+            record = self._require(job_id)
+            if record.webhook_status is not None:
+                return record
+            self._write(job_id, {"webhook_status": "pending"})
+            return record.model_copy(update={"webhook_status": "pending"})
 
         return self._sql.transaction(tx)
 
@@ -318,19 +342,18 @@ class JobShard:
         """Store a delivery attempt's outcome; a final outcome is never overwritten."""
 
         def tx() -> JobRecord:
-            self._require(job_id)
-            self._sql.exec(
-                "UPDATE jobs SET webhook_status = ?, webhook_attempts = ?, webhook_last_status = ?,"
-                " webhook_last_error = ?, webhook_last_attempt_at = ?"
-                " WHERE job_id = ? AND (webhook_status IS NULL OR webhook_status = 'pending')",
-                status,
-                attempts,
-                last_status,
-                (last_error or "")[:500] or None,
-                self._clock(),
-                job_id,
-            )
-            return self._require(job_id)
+            record = self._require(job_id)
+            if record.webhook_status not in (None, "pending"):
+                return record  # final: never overwritten
+            changes = {
+                "webhook_status": status,
+                "webhook_attempts": attempts,
+                "webhook_last_status": last_status,
+                "webhook_last_error": (last_error or "")[:500] or None,
+                "webhook_last_attempt_at": self._clock(),
+            }
+            self._write(job_id, changes)
+            return record.model_copy(update=changes)
 
         return self._sql.transaction(tx)
 
@@ -415,12 +438,12 @@ class JobShard:
                 return None
             now = self._clock()
             if action == "resend":
-                return self._update(job_id) if record.status is JobStatus.QUEUED else None
+                return self._update(record) if record.status is JobStatus.QUEUED else None
             if action == "requeue":
                 if record.status is not JobStatus.PROCESSING or (record.lease_until or 0) > now:
                     return None
                 return self._update(
-                    job_id, status=JobStatus.QUEUED, lease_until=None, lease_holder=None, error=error[:2000] or None
+                    record, status=JobStatus.QUEUED, lease_until=None, lease_holder=None, error=error[:2000] or None
                 )
             if action == "fail":
                 return self._settle(record, JobStatus.FAILED, now, error=error[:2000] or "failed by the reaper")

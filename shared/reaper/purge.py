@@ -1,4 +1,4 @@
-"""Purge: expired jobs lose their audio first, then their rows.
+"""Purge: expired jobs lose their audio (and word timings) first, then their rows.
 
 In that order, so that a run killed in between leaves rows whose audio is
 already gone (the next run deletes the same keys again, a no-op, then the
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from shared.captions.location import timings_key_of
 from shared.reaper.budget import Phase
 from shared.reaper.deps import ReaperDeps
 from shared.reaper.lease import RunLease
@@ -40,7 +41,8 @@ async def purge_expired(deps: ReaperDeps, report: ReaperReport, budget: Phase, l
                 if not page:
                     break
                 report.expired_jobs += len(page)
-                keys = [r.audio_key for r in page if r.audio_key]
+                # The audio and, for jobs that asked for them, the word timings beside it.
+                keys = [k for r in page for k in (r.audio_key, timings_key_of(r)) if k]
                 if not dry_run:
                     for start in range(0, len(keys), R2_DELETE_MAX):
                         budget.take("delete")

@@ -29,6 +29,7 @@ import re
 from enum import Enum
 from typing import Any
 
+from shared.captions.location import timings_key_of
 from shared.keys import AUDIO_PREFIX, abort_recorded, job_id_from_key
 from shared.models import JOB_ID_PATTERN, JobRecord, JobStatus
 from shared.ports import BlobInfo
@@ -80,7 +81,9 @@ def is_orphan(key: str, record: JobRecord | None) -> bool:
         return True  # the job is gone: nothing will ever serve or rewrite it
     if not record.status.is_terminal:
         return False  # a consumer may be rewriting this key: wait until the job finishes
-    return not (record.status is JobStatus.COMPLETED and record.audio_key == key)
+    if record.status is not JobStatus.COMPLETED:
+        return True
+    return key not in (record.audio_key, timings_key_of(record))
 
 
 async def sweep_orphans(

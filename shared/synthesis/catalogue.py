@@ -23,7 +23,7 @@ audio: ``max_input_chars`` of the offline models keeps that to a few MB.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, model_validator
 from pydantic.alias_generators import to_camel
@@ -41,7 +41,14 @@ from shared.synthesis.errors import (
     UnsupportedSampleRateError,
 )
 from shared.synthesis.espeak import EspeakSynthesizer
-from shared.synthesis.formats import JOINABLE_FORMATS, KNOWN_FORMATS, extension_for, max_bytes_per_second, mime_type_for
+from shared.synthesis.formats import (
+    JOINABLE_FORMATS,
+    KNOWN_FORMATS,
+    MEASURABLE_FORMATS,
+    extension_for,
+    max_bytes_per_second,
+    mime_type_for,
+)
 from shared.synthesis.tone import ToneSynthesizer
 
 __all__ = [
@@ -65,6 +72,10 @@ AUTO_DEFAULT_ORDER: tuple[str, ...] = ("espeak", "tone")
 # What the offline models take in one request: longer text goes the chunked
 # path (stored chunks, progress, resume, assembly), as on Cloudflare.
 OFFLINE_INPUT_CHARS = 2_000
+ESTIMATED_METHOD = (
+    "estimated: each request's measured audio spread over its words in proportion to their length"
+    " (wav, pcm and mp3 only)"
+)
 
 
 class ModelSpec(BaseModel):
@@ -91,6 +102,10 @@ class ModelSpec(BaseModel):
     # [min, max] of the request's ``speed``; None when the model takes no speed.
     speed_range: list[float] | None = None
     supports_instructions: bool = False
+    # Word timings (a request's "timestamps": "word"): "exact" when the engine reports them,
+    # "estimated" when they are spread over the measured audio (wav, pcm, mp3 only), "none".
+    timestamps: Literal["exact", "estimated", "none"] = "estimated"
+    timestamps_method: str = ESTIMATED_METHOD
 
     @model_validator(mode="after")
     def _defaults_are_allowed(self) -> ModelSpec:
@@ -264,6 +279,7 @@ class Catalogue:
         text: str | None = None,
         speed: float | None = None,
         instructions: str | None = None,
+        timestamps: str | None = None,
         require_provider: bool = False,
     ) -> Resolved:
         """Check a request against the catalogue and fill in defaults.
@@ -301,9 +317,23 @@ class Catalogue:
                 raise UnsupportedOptionError("speed", f"model {spec.id!r} takes a speed from {low:g} to {high:g}", spec.speed_range)
         if instructions is not None and not spec.supports_instructions:
             raise UnsupportedOptionError("instructions", f"model {spec.id!r} takes no instructions")
+        if timestamps is not None:
+            self._check_timestamps(spec, fmt)
         if text is not None:
             self._check_text(spec, fmt, rate, speed, text)
         return Resolved(spec, voice, fmt, rate)
+
+    def _check_timestamps(self, spec: ModelSpec, fmt: str) -> None:
+        with_timings = [m.id for m in self if m.provider in self.registry and m.timestamps != "none"]
+        if spec.timestamps == "none":
+            raise UnsupportedOptionError("timestamps", f"model {spec.id!r} gives no word timings", with_timings)
+        if spec.timestamps == "estimated" and fmt not in MEASURABLE_FORMATS:
+            raise UnsupportedOptionError(
+                "timestamps",
+                f"model {spec.id!r} has estimated word timings, which need the audio's length: "
+                f"ask for {', '.join(f for f in MEASURABLE_FORMATS if f in spec.formats)} instead of {fmt}",
+                [f for f in MEASURABLE_FORMATS if f in spec.formats],
+            )
 
     def max_job_chars(self, spec: ModelSpec, fmt: str, rate: int, speed: float | None = None) -> int | None:
         """The most characters one job of ``spec`` may hold in ``fmt`` at ``rate`` (None: no limit)."""
@@ -365,6 +395,11 @@ class Catalogue:
             data["maxJobCharsByFormat"] = {f: self.max_job_chars(spec, f, spec.default_rate_for(f)) for f in spec.formats}
             data["maxAudioBytes"] = self.max_audio_bytes
             data["joinableFormats"] = [f for f in spec.formats if f in JOINABLE_FORMATS]
+            # The formats a request with "timestamps": "word" may ask for (estimated timings need the length).
+            data["timestampsFormats"] = [
+                f for f in spec.formats
+                if spec.timestamps == "exact" or (spec.timestamps == "estimated" and f in MEASURABLE_FORMATS)
+            ]
             out.append(data)
         return out
 
@@ -389,6 +424,8 @@ def tone_spec() -> ModelSpec:
         max_input_chars=OFFLINE_INPUT_CHARS,
         seconds_per_char=ToneSynthesizer().char_ms / 1000,
         description="Deterministic beeps (one 60 ms tone per character), offline; for tests and benchmarks.",
+        timestamps="exact",
+        timestamps_method="computed: each character is one 60 ms slot, so a word's time follows from its position",
     )
 
 
@@ -405,6 +442,8 @@ def espeak_spec() -> ModelSpec:
         default_sample_rate=e.DEFAULT_SAMPLE_RATE,
         max_input_chars=OFFLINE_INPUT_CHARS,  # a few minutes of speech per request, so progress moves
         description="eSpeak NG formant speech, offline; local runtime only (needs libespeak-ng).",
+        timestamps="exact",
+        timestamps_method="eSpeak word events: sample-exact starts; ends where the word's sound stops",
     )
 
 

@@ -11,7 +11,9 @@ formats that are.
 
 Long jobs are encoded chunk by chunk and joined frame by frame
 (``shared.synthesis.mp3``): each chunk keeps the encoder's start delay and
-end padding, a few milliseconds at each join.
+end padding, a few milliseconds at each join. Word timings follow: each is
+moved by the encoder's ``delay_samples`` (where a decoder puts the input's
+first sample), in every chunk alike.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Protocol
 
+from shared.captions.words import shift
 from shared.ports import SynthesisRequest, SynthesisResult, Synthesizer
 from shared.synthesis.formats import extension_for, mime_type_for
 
@@ -35,6 +38,7 @@ class Mp3Encoder(Protocol):
     """Encodes 16-bit little-endian mono PCM into one MP3 file."""
 
     bitrate_kbps: int
+    delay_samples: int  # where the input's first sample is in the decoded file (encoder + decoder delay)
 
     def encode(self, pcm: bytes, sample_rate: int) -> bytes: ...
 
@@ -54,8 +58,11 @@ class EncodingSynthesizer:
         rate = pcm.sample_rate
         if rate is None:
             raise ValueError(f"{self.name}: PCM without a sample rate cannot be encoded")
+        # Word timings of the PCM, moved to where the decoded MP3 says each word.
+        words = tuple(shift(pcm.words, self.encoder.delay_samples / rate, 0)) if pcm.words is not None else None
         return replace(
-            pcm, audio=self.encoder.encode(pcm.audio, rate), mime_type=mime_type_for(MP3), extension=extension_for(MP3)
+            pcm, audio=self.encoder.encode(pcm.audio, rate), mime_type=mime_type_for(MP3), extension=extension_for(MP3),
+            words=words,
         )
 
     def __getattr__(self, name: str) -> object:  # the inner model's own helpers (e.g. tone's estimates)

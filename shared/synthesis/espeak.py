@@ -6,6 +6,12 @@ eSpeak NG comes from the PyPI package ``espeakng-loader``, which ships
 callback collecting the 16-bit mono samples, ``espeak_SetVoiceByName``,
 ``espeak_Synth``. Output is at the library's own rate (22050 Hz).
 
+Word timings (a request with ``timestamps``): the callback also receives
+eSpeak's events; each ``espeakEVENT_WORD`` carries ``text_position`` (1-based,
+in characters of the UTF-8 text) and ``length``, and ``sample``, the index of
+the word's first sample in this synthesis' output: sample-exact starts. Ends
+are measured on the samples (``shared.captions.words.ends_from_starts``).
+
 This module imports only the stdlib at import time: ``ctypes`` and
 ``espeakng_loader`` are imported on first use, so it imports fine in Pyodide,
 where ``EspeakSynthesizer.available()`` is simply ``False``.
@@ -22,6 +28,7 @@ import threading
 from typing import Any
 
 from shared.errors import PermanentSynthesisError, TransientSynthesisError
+from shared.captions.words import ends_from_starts
 from shared.ports import SynthesisRequest, SynthesisResult
 from shared.synthesis.errors import UnknownVoiceError, UnsupportedFormatError, UnsupportedSampleRateError
 from shared.synthesis.formats import extension_for, mime_type_for
@@ -40,6 +47,9 @@ _EE_OK = 0
 _EE_INTERNAL_ERROR = -1
 _EE_BUFFER_FULL = 1
 _EE_NOT_FOUND = 2
+# espeak_EVENT_TYPE
+_EVENT_LIST_TERMINATED = 0
+_EVENT_WORD = 1
 
 _LOCK = threading.Lock()  # guards _STATE and every call into the library
 
@@ -53,6 +63,7 @@ class _State:
     sink: list[bytes] | None = None  # where the callback puts samples during one synthesis
     sink_bytes: int = 0
     sink_limit: int = 0
+    words: list[tuple[int, int, int]] | None = None  # (sample, char start, length) per word event, when asked
     error: str | None = None  # why loading failed, once it has
 
 
@@ -93,13 +104,33 @@ def _load_locked() -> Any:
     lib.espeak_Synth.restype = ctypes.c_int
     lib.espeak_Synchronize.restype = ctypes.c_int
 
-    callback_type = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.c_void_p)
+    class Event(ctypes.Structure):  # espeak_EVENT (speak_lib.h)
+        _fields_ = [
+            ("type", ctypes.c_int),
+            ("unique_identifier", ctypes.c_uint),
+            ("text_position", ctypes.c_int),
+            ("length", ctypes.c_int),
+            ("audio_position", ctypes.c_int),
+            ("sample", ctypes.c_int),
+            ("user_data", ctypes.c_void_p),
+            ("id", ctypes.c_char * 8),
+        ]
+
+    callback_type = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.POINTER(Event))
     string_at = ctypes.string_at
 
-    def on_samples(wav: Any, count: int, _events: Any) -> int:
+    def on_samples(wav: Any, count: int, events: Any) -> int:
         sink = _STATE.sink
         if sink is None:
             return 1  # nobody is listening: abort
+        words = _STATE.words
+        if words is not None and events:
+            i = 0
+            while events[i].type != _EVENT_LIST_TERMINATED:
+                event = events[i]
+                if event.type == _EVENT_WORD:
+                    words.append((event.sample, event.text_position - 1, event.length))
+                i += 1
         if count > 0 and wav:
             chunk = string_at(wav, count * 2)
             _STATE.sink_bytes += len(chunk)
@@ -174,7 +205,8 @@ class EspeakSynthesizer:
         except UnicodeEncodeError as exc:  # lone surrogates
             raise PermanentSynthesisError(f"text is not valid Unicode: {exc}") from exc
 
-        pcm, rate = await asyncio.to_thread(self.synthesize_pcm_blocking, encoded, self.VOICES[voice])
+        starts: list[tuple[int, int, int]] | None = [] if request.timestamps else None
+        pcm, rate = await asyncio.to_thread(self.synthesize_pcm_blocking, encoded, self.VOICES[voice], starts)
         audio = wav_bytes(pcm, rate) if fmt == "wav" else pcm
         return SynthesisResult(
             audio=audio,
@@ -182,10 +214,15 @@ class EspeakSynthesizer:
             extension=extension_for(fmt),
             sample_rate=rate,
             characters=len(text),
+            words=tuple(ends_from_starts(starts, pcm, rate)) if starts is not None else None,
         )
 
-    def synthesize_pcm_blocking(self, text_utf8: bytes, espeak_voice: str) -> tuple[bytes, int]:
-        """Blocking: speak UTF-8 text with an eSpeak voice name; returns (s16le PCM, sample rate)."""
+    def synthesize_pcm_blocking(
+        self, text_utf8: bytes, espeak_voice: str, words: list[tuple[int, int, int]] | None = None
+    ) -> tuple[bytes, int]:
+        """Blocking: speak UTF-8 text with an eSpeak voice name; returns (s16le PCM, sample rate).
+
+        With ``words``, appends ``(sample, char start, length)`` for each word eSpeak speaks."""
         with _LOCK:
             lib = _load_locked()
             status = lib.espeak_SetVoiceByName(espeak_voice.encode("ascii"))
@@ -195,6 +232,7 @@ class EspeakSynthesizer:
                 raise TransientSynthesisError(f"espeak_SetVoiceByName({espeak_voice!r}) failed ({status})")
             sink: list[bytes] = []
             _STATE.sink, _STATE.sink_bytes, _STATE.sink_limit = sink, 0, self.max_audio_bytes
+            _STATE.words = words
             try:
                 buffer = text_utf8 + b"\x00"
                 status = lib.espeak_Synth(
@@ -204,6 +242,7 @@ class EspeakSynthesizer:
                 over_limit = _STATE.sink_bytes > self.max_audio_bytes
             finally:
                 _STATE.sink = None
+                _STATE.words = None
             rate = _STATE.sample_rate
         if over_limit:
             raise PermanentSynthesisError(f"eSpeak produced more than {self.max_audio_bytes} bytes of audio")

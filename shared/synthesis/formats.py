@@ -39,6 +39,8 @@ KNOWN_FORMATS: tuple[str, ...] = tuple(_MIME)
 # FLAC and AAC carry stream-wide headers, granule positions or sample
 # counts, so concatenating files would not give a valid file.
 JOINABLE_FORMATS: tuple[str, ...] = ("wav", "pcm", "mp3")
+# Formats whose exact length (in samples) the pipeline reads: what estimated word timings need.
+MEASURABLE_FORMATS: tuple[str, ...] = ("wav", "pcm", "mp3")
 
 # Upper bounds of bytes per second of mono speech, for sizing a job before it
 # runs (``ModelSpec.estimated_audio_bytes``). Compressed formats are taken at

@@ -23,6 +23,11 @@ is cut by ``chunking.chunk_texts`` and synthesized chunk by chunk, in order:
 Per chunk, one place (``_synthesize_chunk``) synthesizes, measures and keeps
 the chunk; what else a chunk needs (word timings, say) belongs there.
 
+A job that asked for word timings (``record.timestamps``) also gets them
+per chunk through one hook, ``shared.captions.chunks.ChunkTimings``: kept
+beside each chunk before its audio (so a stored chunk has its timings and a
+retry redoes neither), and shifted into the joined audio at the end.
+
 If the job stops being ``processing`` (canceled or deleted) the loop stops
 before paying for another chunk (and the assembly stops between parts).
 Audio beyond ``MAX_AUDIO_BYTES`` (the API refuses jobs estimated above it;
@@ -36,10 +41,11 @@ import json
 from collections.abc import Callable
 from dataclasses import replace
 
+from shared.captions.chunks import ChunkTimings
 from shared.config import Settings
 from shared.errors import JobNotFoundError, PermanentSynthesisError, SynthesisError
 from shared.jobs.rpc import JobsClient
-from shared.keys import audio_key, chunk_key, object_metadata, parse_chunk_key, tmp_prefix
+from shared.keys import audio_key, chunk_key, chunk_timings_key, object_metadata, parse_chunk_key, tmp_prefix
 from shared.logs import JsonLogger
 from shared.models import JobRecord, JobStatus
 from shared.ports import BlobInfo, BlobStore, SynthesisRequest, SynthesisResult, Synthesizer
@@ -64,12 +70,15 @@ def _request(record: JobRecord, text: str) -> SynthesisRequest:
         sample_rate=record.sample_rate,
         speed=record.speed,
         instructions=record.instructions,
+        timestamps=record.timestamps is not None,
     )
 
 
 def plan_id(record: JobRecord, texts: list[str], limit: int) -> str:
     """16 hex digits naming everything the chunks' audio depends on."""
     basis = [1, record.model, record.voice_id, record.format, record.sample_rate, record.speed, record.instructions, limit, texts]
+    if record.timestamps is not None:  # chunks made with timings (their requests differ); absent: plans as before
+        basis.append(record.timestamps)
     return hashlib.sha256(json.dumps(basis, ensure_ascii=False).encode("utf-8")).hexdigest()[:16]
 
 
@@ -121,6 +130,7 @@ async def _synthesize_chunks(
     await _progress(jobs, record, done, total, billed, settings, synthesized=0)
     if stored:
         log.info("chunks_resumed", jobId=job_id, plan=plan, stored=done, total=total)
+    timings = ChunkTimings(bucket, record, plan, texts, limit) if record.timestamps else None
 
     # 1. Every chunk into R2, measured; only one chunk's audio in memory at a time.
     kinds: list[AudioKind] = []
@@ -130,9 +140,11 @@ async def _synthesize_chunks(
     synthesized = 0
     for index, text in enumerate(texts):
         known = await _stored_layout(bucket, stored.get(index), record)
+        if known is not None and timings is not None and not await timings.resume(index):
+            known = None  # stored without its timings: synthesize it again
         if known is None:
             kind, layout, etag, characters = await _synthesize_chunk(
-                record, synthesizer, bucket, plan, index, total, text
+                record, synthesizer, bucket, plan, index, total, text, timings
             )
             billed += characters
             done += 1
@@ -179,6 +191,7 @@ async def _synthesize_chunks(
         part_bytes=part_bytes,
     )
     log.info("chunks_joined", jobId=job_id, chunks=total, synthesized=synthesized, sizeBytes=info.size)
+    words, estimated = timings.joined() if timings is not None else (None, False)
     return SynthesisResult(
         audio=b"",
         mime_type=kinds[0].mime_type,
@@ -186,6 +199,9 @@ async def _synthesize_chunks(
         sample_rate=kinds[0].sample_rate,
         characters=billed,
         stored=info,
+        words=words,
+        words_estimated=estimated,
+        duration_seconds=timings.duration_seconds() if timings is not None else None,
     )
 
 
@@ -202,6 +218,7 @@ async def _synthesize_chunk(
     index: int,
     total: int,
     text: str,
+    timings: ChunkTimings | None,
 ) -> tuple[AudioKind, PartLayout, str, int]:
     """Synthesize chunk ``index``, measure it and keep it in R2: (kind, layout, its ETag, characters billed).
 
@@ -210,6 +227,8 @@ async def _synthesize_chunk(
     result = await synthesizer.synthesize(_request(record, text))
     kind = identify(result.audio, record.format, result.sample_rate or record.sample_rate)
     layout = _layout(kind, result.audio, index)
+    if timings is not None:  # before the audio: a stored chunk always has its timings
+        await timings.keep(index, result, kind)
     info = await bucket.put(
         chunk_key(record.job_id, plan, index),
         result.audio,
@@ -316,6 +335,8 @@ async def discard_chunks(
         plan = plan_id(record, texts, spec.max_input_chars)
         await discard_upload(bucket, record.job_id, plan)  # an upload left by a failed or canceled assembly
         keys = [chunk_key(record.job_id, plan, i) for i in range(len(texts))]
+        if record.timestamps:
+            keys += [chunk_timings_key(record.job_id, plan, i) for i in range(len(texts))]
         for start in range(0, len(keys), MAX_DELETE):
             await bucket.delete(keys[start : start + MAX_DELETE])
         return len(keys)

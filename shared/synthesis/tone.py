@@ -4,6 +4,9 @@ Each character becomes one fixed-length slot (60 ms by default): a short sine
 beep whose pitch depends on the character, with 5 ms linear fades so it
 clicks neither in nor out, followed by silence; whitespace is a silent slot.
 So the audio's length is exactly ``len(text) * slot`` and grows with the text.
+Word timings are therefore exact, computed rather than measured: a word
+starts at its first character's slot and ends when its last character's
+tone does.
 
 Speed: a slot's samples are computed once per process per (sample rate,
 voice, pitch) and cached as bytes (about 10 ms the first time); synthesis is then a dict lookup per character and a single
@@ -19,6 +22,7 @@ from __future__ import annotations
 import sys
 from array import array
 
+from shared.captions.words import WordTiming, text_words
 from shared.errors import PermanentSynthesisError
 from shared.ports import SynthesisRequest, SynthesisResult
 from shared.synthesis.errors import UnknownVoiceError, UnsupportedFormatError, UnsupportedSampleRateError
@@ -109,7 +113,17 @@ class ToneSynthesizer:
             extension=extension_for(fmt),
             sample_rate=rate,
             characters=len(text),
+            words=tuple(self.word_timings(text, rate)) if request.timestamps else None,
         )
+
+    def word_timings(self, text: str, sample_rate: int) -> list[WordTiming]:
+        """Exact timings: a word starts with its first character's slot and ends with its last one's tone."""
+        slot = self._slot_samples(sample_rate)
+        tone = sample_rate * self.tone_ms // 1000
+        return [
+            WordTiming(start * slot / sample_rate, ((end - 1) * slot + tone) / sample_rate, start, end)
+            for start, end in text_words(text)
+        ]
 
     # --- internals ------------------------------------------------------------
 

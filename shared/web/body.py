@@ -30,6 +30,11 @@ BODY = """
         <div><label for="format">Format</label><select id="format"></select></div>
       </div>
       <p id="model-description" class="hint"></p>
+      <div class="check">
+        <input id="timestamps" type="checkbox" aria-describedby="timestamps-note">
+        <label for="timestamps">Captions (word timings)</label>
+        <span id="timestamps-note" class="hint"></span>
+      </div>
       <div class="actions">
         <button id="submit" type="submit" class="primary">Speak</button>
         <p id="message" role="status" aria-live="polite"></p>
@@ -43,7 +48,11 @@ BODY = """
     <p><span id="job-status" class="badge" aria-live="polite"></span> <span id="job-detail" class="hint"></span></p>
     <progress id="job-progress" aria-label="Job progress"></progress>
     <audio id="player" controls preload="auto" aria-label="Synthesized audio"></audio>
-    <a id="download" class="button" href="#" hidden>Download</a>
+    <div id="captions" class="captions" role="region" aria-label="Captions: the word being spoken is highlighted; click a word to play from it" hidden></div>
+    <div class="actions">
+      <a id="download" class="button" href="#" hidden>Download</a>
+      <a id="download-captions" class="button" href="#" hidden>Download captions (WebVTT)</a>
+    </div>
   </section>
 
   <section class="card" aria-labelledby="recent-title">

@@ -15,6 +15,11 @@ JS = r"""
   let current = null;      // job id shown in the job panel
   let pollTimer = null;
   let blobUrl = null;
+  let captionsBlobUrl = null;
+  let words = [];          // the shown job's word timings (/timestamps), in order
+  let spans = [];          // one <span> per word in #captions
+  let lit = -1;            // index of the highlighted word
+  let frame = null;        // requestAnimationFrame handle while playing
 
   // --- HTTP ------------------------------------------------------------------
 
@@ -88,7 +93,9 @@ JS = r"""
 
   const prefs = () => { try { return JSON.parse(localStorage.getItem(PREFS_KEY)) || {}; } catch (_) { return {}; } };
   function savePrefs() {
-    localStorage.setItem(PREFS_KEY, JSON.stringify({ model: $("model").value, voice: $("voice").value, format: $("format").value }));
+    localStorage.setItem(PREFS_KEY, JSON.stringify({
+      model: $("model").value, voice: $("voice").value, format: $("format").value, captions: $("timestamps").checked,
+    }));
   }
 
   function fill(select, values, chosen) {
@@ -103,6 +110,22 @@ JS = r"""
     fill($("format"), model.formats, pick(model.formats, saved && saved.format, model.defaultFormat));
     $("model-description").textContent = model.description || "";
     applyLimit();
+    applyTimestamps();
+  }
+
+  // Captions can be asked for when the model times words in the chosen format (/v1/models).
+  function applyTimestamps() {
+    const model = models.find((m) => m.id === $("model").value);
+    if (!model) return;
+    const kind = model.timestamps || "none";
+    const formats = model.timestampsFormats || [];
+    const ok = kind !== "none" && formats.includes($("format").value);
+    const box = $("timestamps");
+    box.disabled = !ok;
+    if (!ok) box.checked = false;
+    $("timestamps-note").textContent = ok
+      ? (kind === "exact" ? "exact timings from the engine" : "estimated timings (spread by word length)")
+      : (kind === "none" ? "this model gives no word timings" : `word timings need ${formats.join(", ")}`);
   }
 
   // The most characters one job of the chosen model may hold in the chosen format (from /v1/models).
@@ -127,12 +150,14 @@ JS = r"""
     for (const option of $("model").options) {
       if (option.value === defaultModel) option.textContent = `${option.value} (default)`;
     }
+    $("timestamps").checked = saved.captions === true;
     showModel(saved);
   }
 
   $("model").addEventListener("change", () => { showModel(null); savePrefs(); });
   $("voice").addEventListener("change", savePrefs);
-  $("format").addEventListener("change", () => { applyLimit(); savePrefs(); });
+  $("timestamps").addEventListener("change", savePrefs);
+  $("format").addEventListener("change", () => { applyLimit(); applyTimestamps(); savePrefs(); });
 
   function countChars() {
     const n = $("text").value.length;
@@ -152,7 +177,105 @@ JS = r"""
     player.load();
     $("download").hidden = true;
     if (blobUrl) { URL.revokeObjectURL(blobUrl); blobUrl = null; }
+    clearCaptions();
   }
+
+  // --- captions: the words under the player, the spoken one highlighted -------
+
+  function clearCaptions() {
+    if (frame) { cancelAnimationFrame(frame); frame = null; }
+    words = []; spans = []; lit = -1;
+    $("captions").replaceChildren();
+    $("captions").hidden = true;
+    $("download-captions").hidden = true;
+    if (captionsBlobUrl) { URL.revokeObjectURL(captionsBlobUrl); captionsBlobUrl = null; }
+  }
+
+  // A path of the job, signed like its audioUrl when the server signs links (then no token is sent).
+  function jobFile(job, name) {
+    const link = job.audioUrl ? new URL(job.audioUrl, location.href) : null;
+    const path = `/v1/jobs/${encodeURIComponent(job.jobId)}/${name}`;
+    return link && link.search ? { url: path + link.search, headers: {} } : { url: path, headers: authHeaders() };
+  }
+
+  async function fetchJobFile(job, name) {
+    const { url, headers } = jobFile(job, name);
+    const res = await fetch(url, { headers, cache: "no-store" });
+    if (!res.ok) {
+      let error = null;
+      try { error = (await res.json()).error; } catch (_) { /* not JSON */ }
+      throw new ApiFailure(res.status, error);
+    }
+    return res;
+  }
+
+  async function loadCaptions(job) {
+    const doc = await (await fetchJobFile(job, "timestamps")).json();
+    if (current !== job.jobId) return;
+    words = doc.words || [];
+    const box = $("captions");
+    const nodes = [];
+    spans = words.map((w, i) => {
+      const span = document.createElement("span");
+      span.textContent = w.word;
+      span.dataset.index = String(i);
+      span.title = `${w.start.toFixed(2)} s`;
+      if (i) nodes.push(document.createTextNode(" "));
+      nodes.push(span);
+      return span;
+    });
+    box.replaceChildren(...nodes);
+    box.hidden = words.length === 0;
+    box.dataset.timings = doc.timings || "";
+    const vtt = await (await fetchJobFile(job, "captions.vtt")).blob();
+    if (current !== job.jobId) return;
+    captionsBlobUrl = URL.createObjectURL(vtt);
+    const link = $("download-captions");
+    link.href = captionsBlobUrl;
+    link.download = `${job.jobId}.vtt`;
+    link.hidden = false;
+    highlight();
+  }
+
+  // The word being spoken: the last one that has started (binary search over the starts).
+  function wordAt(t) {
+    let lo = 0, hi = words.length - 1, found = -1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      if (words[mid].start <= t) { found = mid; lo = mid + 1; } else hi = mid - 1;
+    }
+    return found;
+  }
+
+  function highlight() {
+    if (!words.length) return;
+    const index = wordAt($("player").currentTime);
+    if (index === lit) return;
+    if (lit >= 0 && spans[lit]) { spans[lit].classList.remove("spoken"); spans[lit].removeAttribute("aria-current"); }
+    lit = index;
+    if (lit >= 0 && spans[lit]) {
+      spans[lit].classList.add("spoken");
+      spans[lit].setAttribute("aria-current", "true");
+      const box = $("captions");
+      const top = spans[lit].offsetTop - box.offsetTop;
+      if (top < box.scrollTop || top > box.scrollTop + box.clientHeight - 24) box.scrollTop = Math.max(0, top - 24);
+    }
+  }
+
+  function followPlayback() {
+    highlight();
+    frame = $("player").paused ? null : requestAnimationFrame(followPlayback);
+  }
+
+  $("player").addEventListener("play", () => { if (!frame) frame = requestAnimationFrame(followPlayback); });
+  for (const name of ["timeupdate", "seeked", "pause", "ended"]) $("player").addEventListener(name, highlight);
+  $("captions").addEventListener("click", (event) => {
+    const index = event.target && event.target.dataset ? Number(event.target.dataset.index) : NaN;
+    if (!Number.isInteger(index) || !words[index]) return;
+    $("player").currentTime = words[index].start;
+    highlight();
+    $("player").play().catch(() => { /* the user can press play */ });
+  });
 
   function progressOf(job) {
     const p = job.progress;
@@ -209,7 +332,10 @@ JS = r"""
     say("Finished: loading the audio…");
     try {
       await loadAudio(job);
-      say("Finished: the audio is ready. Press play, or download it.");
+      if (job.timestamps) await loadCaptions(job);
+      say(job.timestamps
+        ? "Finished: the audio and its captions are ready. Press play, or click a word to play from it."
+        : "Finished: the audio is ready. Press play, or download it.");
     } catch (err) { fail(err); }
   }
 
@@ -263,7 +389,9 @@ JS = r"""
     fail(null);
     say("Submitting…");
     try {
-      const job = await api("POST", "/v1/jobs", { text, model: $("model").value, voiceId: $("voice").value, format: $("format").value });
+      const body = { text, model: $("model").value, voiceId: $("voice").value, format: $("format").value };
+      if ($("timestamps").checked && !$("timestamps").disabled) body.timestamps = "word";
+      const job = await api("POST", "/v1/jobs", body);
       say("Queued: speaking…");
       openJob(job);
       refreshJobs();

@@ -44,6 +44,15 @@ button.small { padding: .2rem .6rem; font-size: .85rem; font-weight: 500; }
 .badge.processing { color: var(--busy); background: color-mix(in srgb, var(--busy) 14%, transparent); }
 progress { width: 100%; height: .6rem; margin: .75rem 0; accent-color: var(--accent); }
 audio { width: 100%; margin: .25rem 0 .75rem; }
+.check { display: flex; align-items: center; gap: .5rem; flex-wrap: wrap; margin: .5rem 0 0; }
+.check input { width: auto; margin: 0; }
+.check label { margin: 0; font-weight: 500; }
+.check .hint { margin: 0; }
+.captions { line-height: 1.9; max-height: 12rem; overflow-y: auto; margin: 0 0 .75rem; padding: .5rem .75rem;
+  border: 1px solid var(--line); border-radius: 8px; background: var(--bg); overflow-wrap: anywhere; }
+.captions span { cursor: pointer; border-radius: 4px; padding: .05rem .1rem; }
+.captions span:hover { background: color-mix(in srgb, var(--muted) 15%, transparent); }
+.captions span.spoken { background: var(--accent); color: var(--accent-fg); }
 code { font-family: ui-monospace, "DejaVu Sans Mono", monospace; font-size: .85em; }
 table { width: 100%; border-collapse: collapse; font-size: .9rem; }
 th, td { text-align: left; padding: .45rem .4rem; border-bottom: 1px solid var(--line); white-space: nowrap; }

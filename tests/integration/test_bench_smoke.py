@@ -1,8 +1,9 @@
-"""The benchmark command still runs end to end (tiny sizes). No timing is asserted:
-benchmarks are numbers for docs/benchmarks.md, never pass/fail criteria."""
+"""The benchmark command still runs end to end, every phase at tiny sizes. No timing is
+asserted: benchmarks are numbers for docs/benchmarks.md, never pass/fail criteria."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -11,8 +12,10 @@ from bench.__main__ import main
 
 pytestmark = pytest.mark.slow
 
+PHASES = ("throughput", "closed_loop", "open_loop", "history", "ops", "memory", "reaper")
 
-def test_bench_smoke_writes_a_report(tmp_path: Path) -> None:
+
+def test_bench_smoke_runs_every_phase_and_writes_a_report(tmp_path: Path) -> None:
     out = tmp_path / "benchmarks.md"
     raw = tmp_path / "raw.json"
 
@@ -21,6 +24,41 @@ def test_bench_smoke_writes_a_report(tmp_path: Path) -> None:
     report = out.read_text()
     assert report.startswith("# Benchmarks")
     assert "python -m bench --smoke" in report
-    for section in ("## Throughput and latency", "## Billable operations per job", "## Memory and CPU"):
+    for section in ("## Throughput and latency", "## Open loop", "## One job at a time",
+                    "## Submitting for a tenant with a long history", "## Billable operations per job",
+                    "## Memory and CPU", "## The reaper at scale"):
         assert section in report
-    assert raw.stat().st_size > 0
+    results = json.loads(raw.read_text())["current"]
+    assert set(PHASES) <= set(results["timings"])
+    # Each client count has its floor at the same concurrency, and every job completed.
+    assert [f["concurrency"] for f in results["floors"]] == [r["clients"] for r in results["throughput"]]
+    assert all(r["errors"] == 0 for r in results["throughput"] + results["open_loop"])
+    # The memory phase measures /audio at every size and shows /result's 413 over its cap.
+    statuses = [m["phases"]["/result"]["status"] for m in results["memory"]]
+    assert statuses == [200, 413]
+    assert all(m["phases"]["/audio"]["status"] == 200 for m in results["memory"])
+    # A job costs at most 5 Durable Object requests with one poll and one download, and 3 rows written.
+    phases = results["ops"]["phases"]
+    requests = sum(phases[p].get("do.requests", 0) for p in ("submit", "process", "status poll", "download /audio"))
+    assert requests <= 5
+    assert phases["submit"].get("do.rows_written", 0) + phases["process"].get("do.rows_written", 0) <= 3
+    assert results["reaper"]["judged"] > 0
+
+
+def test_captions_bench_smoke_prints_its_section(capsys: pytest.CaptureFixture[str]) -> None:
+    from bench.captions import BEGIN, END
+    from bench.captions import main as captions_main
+
+    assert captions_main(["--smoke"]) == 0
+    printed = capsys.readouterr().out
+    assert printed.startswith(BEGIN) and printed.rstrip().endswith(END) and "## Word timings and captions" in printed
+
+
+def test_the_full_report_keeps_the_captions_section(tmp_path: Path) -> None:
+    from bench.__main__ import _kept_sections
+    from bench.captions import BEGIN, END, write_section
+
+    doc = tmp_path / "benchmarks.md"
+    doc.write_text("# Benchmarks\n\nold tables\n")
+    write_section(f"{BEGIN}\n## Word timings and captions\nnumbers\n{END}", doc)
+    assert _kept_sections(doc) == f"{BEGIN}\n## Word timings and captions\nnumbers\n{END}"

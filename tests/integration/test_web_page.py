@@ -152,6 +152,57 @@ def test_submit_wait_play_download_in_the_browser(pipeline: Pipeline, browser: A
         context.close()
 
 
+def test_captions_under_the_player_follow_the_spoken_word(pipeline: Pipeline, browser: Any) -> None:
+    context = browser.new_context(accept_downloads=True)
+    page = context.new_page()
+    problems: list[str] = []
+    page.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
+    text = "Captions follow the voice, one word at a time."
+    try:
+        page.add_init_script(f"localStorage.setItem('tts.token', {TOKEN!r})")
+        page.goto(f"http://127.0.0.1:{pipeline.port}/")
+        page.wait_for_selector("#model option", state="attached")
+        page.get_by_label("Model").select_option("tone")
+        assert page.is_enabled("#timestamps") and "exact" in page.inner_text("#timestamps-note")
+        page.get_by_label("Text").fill(text)
+        page.get_by_label("Captions (word timings)").check()
+        page.get_by_role("button", name="Speak").click()
+        page.wait_for_selector("#job-status.completed", timeout=60_000)
+        job_id = page.inner_text("#job-id")
+        page.wait_for_selector("#captions span")
+        page.wait_for_function("() => document.getElementById('player').duration > 0", timeout=30_000)
+        assert page.locator("#captions span").all_inner_texts() == text.split()
+        stamps = pipeline.request("GET", f"/v1/jobs/{job_id}/timestamps", token=TOKEN).json()["words"]
+
+        # WHEN the audio is at the fourth word, THEN that word is highlighted
+        page.evaluate(f"document.getElementById('player').currentTime = {stamps[3]['start'] + 0.01}")
+        page.wait_for_function("() => document.querySelector('#captions span.spoken') !== null")
+        assert page.inner_text("#captions span.spoken") == stamps[3]["word"]
+        # AND a click on a word plays from it
+        page.locator("#captions span").nth(6).click()
+        page.wait_for_function(f"() => document.querySelector('#captions span.spoken').textContent === {stamps[6]['word']!r}")
+        assert abs(page.evaluate("document.getElementById('player').currentTime") - stamps[6]["start"]) < 0.5
+
+        # AND the captions download as WebVTT
+        with page.expect_download() as download_info:
+            page.get_by_role("link", name="Download captions (WebVTT)").click()
+        download = download_info.value
+        assert download.suggested_filename == f"{job_id}.vtt"
+        with open(download.path(), encoding="utf-8") as handle:
+            assert handle.read().startswith("WEBVTT")
+
+        # AND the choice is kept; a format the model cannot time disables it
+        page.reload()
+        page.wait_for_selector("#model option", state="attached")
+        assert page.is_checked("#timestamps")
+        page.evaluate("document.getElementById('format').add(new Option('opus', 'opus', true, true))")
+        page.dispatch_event("#format", "change")
+        assert page.is_disabled("#timestamps") and not page.is_checked("#timestamps")
+        assert problems == []
+    finally:
+        context.close()
+
+
 def test_a_bad_text_shows_the_servers_message(pipeline: Pipeline, browser: Any) -> None:
     context = browser.new_context()
     page = context.new_page()

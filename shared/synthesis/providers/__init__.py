@@ -120,4 +120,9 @@ def build_catalogue(
         catalogue.add(spec)
     if mp3_encoder is not None:
         add_mp3(catalogue, AUTO_DEFAULT_ORDER, mp3_encoder)  # the offline PCM models
+    cap = settings.max_input_chars
+    if cap:  # MAX_INPUT_CHARS: smaller chunks for every model (the api and the consumer plan alike)
+        for spec in catalogue.models():
+            if spec.max_input_chars > cap:
+                catalogue.add(spec.model_copy(update={"max_input_chars": cap}))
     return catalogue

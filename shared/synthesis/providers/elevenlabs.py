@@ -9,19 +9,31 @@ Errors are ``{"detail": {"status", "message"}}`` (400/401/429) or FastAPI's
 ``{"detail": [{"loc", "msg", "type"}]}`` (422). Characters per request:
 10,000 (Multilingual v2), 40,000 (Flash/Turbo v2.5), 5,000 (v3).
 
+Word timings (a request with ``timestamps``): ``POST
+/v1/text-to-speech/{voice_id}/with-timestamps`` with the same query and body
+answers JSON ``{"audio_base64", "alignment": {"characters",
+"character_start_times_seconds", "character_end_times_seconds"}}``; the
+characters are those of the text sent, so word timings are exact
+(``shared.captions.words.words_from_characters``).
+
 Voices: the premade voices by name (mapped to their ids), plus any voice ids
 listed in ``ELEVENLABS_VOICE_IDS`` (cloned or library voices), used as is.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 from urllib.parse import quote
 
-from shared.ports import HttpClient, SynthesisRequest, SynthesisResult
+from shared.captions.words import WordTiming, words_from_characters
+from shared.ports import HttpClient, HttpClientResponse, SynthesisRequest, SynthesisResult
 from shared.synthesis.catalogue import ModelSpec
-from shared.synthesis.providers.base import classify, first_str, json_request, result_for, send, wrap_pcm
+from shared.synthesis.audio import BadAudioError
+from shared.synthesis.providers.base import classify, first_str, json_body, json_request, result_for, send, wrap_pcm
 
 PROVIDER = "elevenlabs"
 PREFIX = "elevenlabs/"
@@ -77,6 +89,8 @@ def elevenlabs_specs(extra_voice_ids: Sequence[str] = ()) -> list[ModelSpec]:
             max_input_chars=max_chars,
             speed_range=[0.7, 1.2],
             description=description,
+            timestamps="exact",
+            timestamps_method="ElevenLabs with-timestamps: per-character start and end times",
         )
 
     return [
@@ -122,13 +136,42 @@ class ElevenLabsSynthesizer:
         payload: dict[str, Any] = {"text": request.text, "model_id": request.model.removeprefix(PREFIX)}
         if request.speed is not None:
             payload["voice_settings"] = {"speed": request.speed}
-        url = f"{self._base}/v1/text-to-speech/{quote(voice_id, safe='')}?output_format={output_format}"
+        path = f"/v1/text-to-speech/{quote(voice_id, safe='')}" + ("/with-timestamps" if request.timestamps else "")
+        url = f"{self._base}{path}?output_format={output_format}"
+        accept = "application/json" if request.timestamps else "audio/*"
         response = await send(
             self._http, PROVIDER, "POST", url,
-            headers={"xi-api-key": self._key, "Content-Type": "application/json", "Accept": "audio/*"},
+            headers={"xi-api-key": self._key, "Content-Type": "application/json", "Accept": accept},
             body=json_request(payload), timeout=self._timeout, secrets=[self._key],
         )
         classify(PROVIDER, response, _message, secrets=[self._key])
+        audio, words = (_with_timestamps(response, request.text) if request.timestamps else (response.body, None))
         if output_format.startswith("pcm_"):
-            return wrap_pcm(response.body, request, rate)
-        return result_for(response.body, request, sample_rate=rate)
+            result = wrap_pcm(audio, request, rate)
+        else:
+            result = result_for(audio, request, sample_rate=rate)
+        return replace(result, words=words) if words is not None else result
+
+
+def _with_timestamps(response: HttpClientResponse, text: str) -> tuple[bytes, tuple[WordTiming, ...]]:
+    """The audio and word timings of a ``with-timestamps`` answer; ``BadAudioError`` (transient) if malformed."""
+    data = json_body(response)
+    if not isinstance(data, dict) or not isinstance(data.get("audio_base64"), str):
+        raise BadAudioError("ElevenLabs with-timestamps answered without audio_base64")
+    try:
+        audio = base64.b64decode(data["audio_base64"], validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise BadAudioError(f"ElevenLabs audio_base64 is not base64: {exc}") from exc
+    alignment = data.get("alignment")
+    if not isinstance(alignment, dict):
+        raise BadAudioError("ElevenLabs with-timestamps answered without alignment")
+    chars = alignment.get("characters")
+    starts = alignment.get("character_start_times_seconds")
+    ends = alignment.get("character_end_times_seconds")
+    if not (isinstance(chars, list) and isinstance(starts, list) and isinstance(ends, list)):
+        raise BadAudioError("ElevenLabs alignment lacks characters or their times")
+    try:
+        words = words_from_characters(text, [str(c) for c in chars], [float(t) for t in starts], [float(t) for t in ends])
+    except (TypeError, ValueError) as exc:
+        raise BadAudioError(f"ElevenLabs alignment times are not numbers: {exc}") from exc
+    return audio, tuple(words)

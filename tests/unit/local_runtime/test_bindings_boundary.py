@@ -77,3 +77,28 @@ def test_queue_body_limit_is_128_kb() -> None:
         check_queue_body({"t": fits["t"] + "x"})
     with pytest.raises(BoundaryError, match=r"^body\.ids\[0\]: tuple"):
         check_queue_body({"ids": [("a",)]})
+
+
+def test_the_size_bound_never_passes_what_the_exact_size_refuses() -> None:
+    # Worst cases for the bound: escapes (6 bytes a character), 4-byte characters, long numbers.
+    for value in ({"k\x01": "\x1f" * 50}, ["😀" * 40], [2**200, -(2**70)], [-2.2250738585072014e-308] * 5,
+                  {"a": [True, False, None, {}]}):
+        size = encoded_size(value)
+        assert check_rpc_value(value, what="v", max_bytes=size) == value
+        with pytest.raises(BoundaryError, match=f"v: {size} bytes as JSON, over the limit of {size - 1} bytes"):
+            check_rpc_value(value, what="v", max_bytes=size - 1)
+
+
+def test_without_a_copy_the_value_itself_comes_back_checked() -> None:
+    value = {"a": [1]}
+    assert check_rpc_value(value, what="reply", max_bytes=None, copy=False) is value
+    with pytest.raises(BoundaryError, match=r"reply\.a\[0\]: tuple is not allowed"):
+        check_rpc_value({"a": [(1,)]}, what="reply", max_bytes=None, copy=False)
+
+
+def test_deep_nesting_is_refused_as_before() -> None:
+    deep: list[object] = []
+    for _ in range(5000):
+        deep = [deep]
+    with pytest.raises(BoundaryError, match="nested too deeply"):
+        check_rpc_value(deep, what="payload", max_bytes=None)

@@ -1,0 +1,49 @@
+"""The timings JSON (``shared.models.TimingsDocument``): stored in R2 next to the audio and served by
+``GET /v1/jobs/{jobId}/timestamps``.
+
+One entry per word of the submitted text, in order: ``word`` (its text),
+``start`` and ``end`` in seconds from the start of the audio, ``charStart``
+and ``charEnd`` (``text[charStart:charEnd] == word``, offsets in Unicode code
+points). ``timings`` says whether the model reported them (``exact``) or
+they were ``estimated`` (``method`` says how).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Literal
+
+from shared.captions.cues import TimedWord
+from shared.captions.words import WordTiming
+from shared.models import TimingsDocument, WordEntry
+
+__all__ = ["TimingsDocument", "WordEntry", "build_document", "timed_words"]
+
+
+def timed_words(document: TimingsDocument) -> list[TimedWord]:
+    """The document's words as cue grouping takes them."""
+    return [TimedWord(w.word, w.start, w.end) for w in document.words]
+
+
+def build_document(
+    job_id: str,
+    model: str,
+    text: str,
+    words: Sequence[WordTiming],
+    *,
+    timings: Literal["exact", "estimated"],
+    method: str,
+    duration: float | None,
+) -> TimingsDocument:
+    """The document for aligned ``words`` of ``text`` (``shared.captions.words.align_to_text``)."""
+    return TimingsDocument(
+        job_id=job_id,
+        model=model,
+        timings=timings,
+        method=method,
+        duration=round(duration, 6) if duration is not None else None,
+        words=[
+            WordEntry(word=text[w.char_start : w.char_end], start=w.start, end=w.end, char_start=w.char_start, char_end=w.char_end)
+            for w in words
+        ],
+    )

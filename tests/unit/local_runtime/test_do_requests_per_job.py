@@ -1,0 +1,49 @@
+"""A job costs at most 5 Durable Object requests (create, claim, complete, one poll, one download)
+and 3 rows written, whatever SHARD_COUNT: the local runtime's meter counts them as Cloudflare bills."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+from local_runtime.runtime import LocalRuntime
+from shared.http import HttpRequest
+
+
+@pytest.mark.parametrize("shards", ["1", "4", "16"])
+async def test_a_job_is_five_durable_object_requests_and_three_rows_written(tmp_path: Path, shards: str) -> None:
+    env = {"SHARD_COUNT": shards, "QUEUE_MAX_BATCH_TIMEOUT": "0.01", "CRON_INTERVAL_SECONDS": "0",
+           "JOB_RATE_LIMIT": "0", "MAX_JOBS_IN_FLIGHT": "100"}
+    runtime = LocalRuntime(tmp_path, env, port=0, log_stream=io.StringIO(), cron_interval=0)
+
+    async def call(method: str, path: str, body: bytes = b"") -> tuple[int, bytes]:
+        headers = {"Content-Type": "application/json"} if body else {}
+        response = await runtime.handle(HttpRequest.build(method, path, headers=headers, body=body,
+                                                          base_url="http://127.0.0.1"))
+        data = await response.blob.read() if response.blob is not None else response.body
+        return response.status, bytes(data)
+
+    before = runtime.meter.snapshot()
+    await runtime.start()
+    try:
+        status, body = await call("POST", "/v1/jobs", json.dumps({"text": "hello", "model": "tone"}).encode())
+        assert status == 202
+        job_id = json.loads(body)["jobId"]
+        deadline = time.monotonic() + 30
+        while any(runtime.queue.counts().values()):
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.01)
+        status, body = await call("GET", f"/v1/jobs/{job_id}")
+        assert status == 200 and json.loads(body)["status"] == "completed"
+        status, audio = await call("GET", f"/v1/jobs/{job_id}/audio")
+        assert status == 200 and audio.startswith(b"RIFF")
+    finally:
+        await runtime.stop()
+    after = runtime.meter.snapshot()
+    assert after.get("do.requests", 0) - before.get("do.requests", 0) == 5
+    assert after.get("do.rows_written", 0) - before.get("do.rows_written", 0) == 3
