@@ -1,4 +1,12 @@
-"""``shared.ports.BlobStore`` over a JS ``R2Bucket`` binding."""
+"""``shared.ports.BlobStore`` over a JS ``R2Bucket`` binding.
+
+Multipart: an ``R2MultipartUpload`` is an I/O object of the request that made
+it, so none is kept between calls. ``create_multipart_upload`` returns only
+the key and upload id; every later call gets its own handle with
+``resumeMultipartUpload(key, uploadId)`` (no I/O of its own) and uses it at
+once. R2's "NoSuchUpload" (code 10024) becomes ``NoSuchUploadError``, its
+"InvalidPart" (10025) ``InvalidPartError``.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +14,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from cloudflare_adapters.convert import array_buffer_to_bytes, bytes_to_js, from_js_value, raw_binding, to_js_value
-from shared.errors import LimitExceededError
-from shared.ports import BlobInfo, ByteRange, ListPage
+from shared.errors import InvalidPartError, LimitExceededError, NoSuchUploadError
+from shared.ports import BlobInfo, ByteRange, ListPage, MultipartUpload, UploadedPart
 
 MAX_DELETE = 1000
 
@@ -91,3 +99,54 @@ class R2BlobStore:
         truncated = bool(result.truncated)
         next_cursor = str(result.cursor) if truncated and result.cursor else None
         return ListPage(objects=objects, truncated=truncated, cursor=next_cursor)
+
+    # --- multipart ------------------------------------------------------------
+
+    async def create_multipart_upload(
+        self, key: str, *, content_type: str, custom_metadata: Mapping[str, str]
+    ) -> MultipartUpload:
+        options = to_js_value(
+            {"httpMetadata": {"contentType": content_type}, "customMetadata": dict(custom_metadata)}
+        )
+        upload = await self._bucket.createMultipartUpload(key, options)
+        return MultipartUpload(str(upload.key), str(upload.uploadId))
+
+    async def _resume(self, key: str, upload_id: str) -> Any:
+        upload = self._bucket.resumeMultipartUpload(key, upload_id)
+        return (await upload) if hasattr(upload, "then") else upload
+
+    async def upload_part(self, key: str, upload_id: str, part_number: int, data: bytes) -> UploadedPart:
+        upload = await self._resume(key, upload_id)
+        try:
+            part = await upload.uploadPart(part_number, bytes_to_js(data))
+        except Exception as exc:
+            raise _multipart_error(exc) from exc
+        return UploadedPart(int(part.partNumber), str(part.etag))
+
+    async def complete_multipart_upload(self, key: str, upload_id: str, parts: Sequence[UploadedPart]) -> BlobInfo:
+        upload = await self._resume(key, upload_id)
+        listed = to_js_value([{"partNumber": p.part_number, "etag": p.etag} for p in parts])
+        try:
+            obj = await upload.complete(listed)
+        except Exception as exc:
+            raise _multipart_error(exc) from exc
+        return _info(obj)
+
+    async def abort_multipart_upload(self, key: str, upload_id: str) -> None:
+        upload = await self._resume(key, upload_id)
+        try:
+            await upload.abort()
+        except Exception as exc:
+            raise _multipart_error(exc) from exc
+
+
+def _multipart_error(exc: Exception) -> Exception:
+    """R2's multipart errors as the port's; anything else as it was."""
+    text = str(exc)
+    if "10024" in text or "NoSuchUpload" in text or "upload does not exist" in text:
+        return NoSuchUploadError(text)
+    if "10025" in text or "InvalidPart" in text or "parts could not be found" in text:
+        return InvalidPartError(text)
+    if "10011" in text or "10048" in text or "EntityTooSmall" in text:
+        return LimitExceededError(text)
+    return exc

@@ -293,7 +293,11 @@ class Settings:
     max_ttl_seconds: int = setting("MAX_TTL_SECONDS", 30 * 86_400, integer(1), "cap on a request's `ttlSeconds`")
     orphan_grace_seconds: int = setting(
         "ORPHAN_GRACE_SECONDS", 3_600, integer(), "the reaper leaves objects younger than this alone")
-    max_text_chars: int = setting("MAX_TEXT_CHARS", 100_000, integer(1), "longest text a job may carry")
+    # The ceiling: a job's text is one string of its shard's row (at most 2 MB on
+    # Cloudflare), so 400,000 characters of up to 4 UTF-8 bytes each, 1.6 MB, plus the row.
+    max_text_chars: int = setting(
+        "MAX_TEXT_CHARS", 100_000, integer(1, 400_000),
+        "longest text a job may carry (at most 400,000: the text lives in one Durable Object row of 2 MB)")
     max_input_chars: int = setting(
         "MAX_INPUT_CHARS", 0, integer(),
         "characters per provider request, below each model's own limit (more, shorter chunks); 0: the model's")
@@ -385,11 +389,14 @@ class Settings:
         "CLOUDFLARE_API_BASE_URL", "https://api.cloudflare.com/client/v4", http_url, "Cloudflare API base")
     provider_timeout_seconds: int = setting(
         "PROVIDER_TIMEOUT_SECONDS", 60, integer(1), "per provider HTTP call")
-    # The most audio one job may produce (docs/providers.md, "How long a job may be"):
-    # a Worker holds it once in Wasm memory plus one copy on its way to R2, next to
-    # Pyodide's own ~38 MB, inside 128 MB.
+    # The most audio one job may produce (docs/providers.md, "How long a job may be").
+    # Long jobs are assembled in R2 part by part (shared/synthesis/assembly.py), so
+    # this bounds storage and time, not a Worker's memory; the ceiling is WAV's
+    # 32-bit sizes (R2 itself takes 4.995 TiB an object).
     max_audio_bytes: int = setting(
-        "MAX_AUDIO_BYTES", 32_000_000, integer(1), "audio one job may produce (fits a Worker's 128 MB)")
+        "MAX_AUDIO_BYTES", 2 * 1024**3, integer(1, 4_000_000_000),
+        "audio one job may produce (2 GiB: about 12 hours of 24 kHz WAV; at most 4,000,000,000, WAV's 32-bit "
+        "sizes); long audio streams into R2 in parts, never whole in a Worker's memory", shown="2147483648 (2 GiB)")
     # The legacy base64 /result keeps the audio several times in a Worker's
     # 128 MB (bytes, base64 body, its JS copy); past this it answers 413.
     legacy_result_max_bytes: int = setting(

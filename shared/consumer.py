@@ -44,7 +44,7 @@ from shared.errors import (
     TransientSynthesisError,
 )
 from shared.jobs.rpc import JobsClient
-from shared.keys import audio_key
+from shared.keys import audio_key, object_metadata
 from shared.logs import JsonLogger
 from shared.models import JobRecord, JobStatus, SynthesizeJob
 from shared.outcomes import MAX_DELAY_SECONDS, Ack, BatchOutcome, Outcome, Retry, backoff_seconds
@@ -77,18 +77,6 @@ class ConsumerDeps:
 # A delivery renews its lease at most this long (Cloudflare's wall-time limit of a
 # queue consumer invocation): a wedged delivery cannot hold a job forever.
 MAX_HOLD_SECONDS = 900
-
-
-def object_metadata(record: JobRecord, now: float) -> dict[str, str]:
-    """Custom metadata that lets the reaper judge an object from a listing."""
-    return {
-        "jobId": record.job_id,
-        "tenant": record.tenant,
-        "createdAt": f"{record.created_at:.3f}",
-        # The job's expiry once completed now; the reaper still asks the
-        # shard before deleting anything that may be live.
-        "expiresAt": f"{now + record.ttl_seconds:.3f}",
-    }
 
 
 async def process_batch(
@@ -226,12 +214,16 @@ async def _store_and_complete(
         if record.timestamps:  # before the audio and the completion: a completed job has its timings
             spec = deps.model_spec(record.model) if deps.model_spec is not None else None
             await store_timings(deps.bucket, record, result, spec, object_metadata(record, deps.clock()))
-        info = await deps.bucket.put(
-            key,
-            result.audio,
-            content_type=result.mime_type,
-            custom_metadata=object_metadata(record, deps.clock()),
-        )
+        if result.stored is not None:  # assembled from its chunks, already under its key
+            info = result.stored
+            key = info.key
+        else:
+            info = await deps.bucket.put(
+                key,
+                result.audio,
+                content_type=result.mime_type,
+                custom_metadata=object_metadata(record, deps.clock()),
+            )
     except Exception as exc:
         delay = backoff_seconds(message.attempts, deps.settings.retry_base_seconds)
         await deps.jobs.release(job_id, f"storing audio failed: {exc}"[:2000])

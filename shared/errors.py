@@ -53,6 +53,14 @@ class LimitExceededError(PipelineError):
     """Raised when a Cloudflare limit (size, count, parameters) would be exceeded."""
 
 
+class NoSuchUploadError(PipelineError):
+    """Raised when a multipart upload is unknown, already completed or aborted (R2's NoSuchUpload, 10024)."""
+
+
+class InvalidPartError(PipelineError):
+    """Raised when ``complete`` names a part that was not uploaded, or with another ETag (R2's InvalidPart)."""
+
+
 class ConfigError(PipelineError):
     """Raised when a setting is missing or malformed; the message names the setting."""
 

@@ -83,8 +83,40 @@ class ListPage:
     cursor: str | None
 
 
+@dataclass(frozen=True)
+class MultipartUpload:
+    """A multipart upload in progress: ``createMultipartUpload``'s answer."""
+
+    key: str
+    upload_id: str
+
+
+@dataclass(frozen=True)
+class UploadedPart:
+    """One uploaded part: what ``complete`` needs back, in part order."""
+
+    part_number: int  # 1..10,000
+    etag: str
+
+
+# R2's multipart rules (developers.cloudflare.com/r2/objects/multipart-objects/,
+# /r2/platform/limits/): every part but the last at least 5 MiB, all of them the
+# same size, the last no larger; at most 4.995 GiB a part, 10,000 parts, and
+# 4.995 TiB an object. The local binding and the test fakes enforce them.
+MULTIPART_MIN_PART_BYTES = 5 * 1024 * 1024
+MULTIPART_MAX_PART_BYTES = 5 * 1024**3 - 5 * 1024 * 1024
+MULTIPART_MAX_PARTS = 10_000
+MULTIPART_MAX_OBJECT_BYTES = 5 * 1024**4 - 5 * 1024**3
+
+
 class BlobStore(Protocol):
-    """An R2 bucket."""
+    """An R2 bucket.
+
+    Multipart uploads are addressed by ``(key, upload_id)`` on every call, never
+    by a handle kept between calls: on Cloudflare an upload object belongs to the
+    request that made it, so each call resumes it (``resumeMultipartUpload``) for
+    itself, and a retry in another invocation carries on from the stored id.
+    """
 
     async def put(
         self,
@@ -112,6 +144,30 @@ class BlobStore(Protocol):
         start_after: str | None = None,
     ) -> ListPage:
         """List up to ``limit`` (max 1,000) objects with custom metadata."""
+        ...
+
+    async def create_multipart_upload(
+        self, key: str, *, content_type: str, custom_metadata: Mapping[str, str]
+    ) -> MultipartUpload:
+        """Start a multipart upload of ``key``; metadata is the final object's."""
+        ...
+
+    async def upload_part(self, key: str, upload_id: str, part_number: int, data: bytes) -> UploadedPart:
+        """Upload (or replace) part ``part_number``; ``NoSuchUploadError`` if the upload is not in progress."""
+        ...
+
+    async def complete_multipart_upload(self, key: str, upload_id: str, parts: Sequence[UploadedPart]) -> BlobInfo:
+        """Join ``parts`` (ascending part numbers, their ETags) into the object ``key``.
+
+        ``NoSuchUploadError`` if the upload is not in progress, ``InvalidPartError``
+        for a part not uploaded or with another ETag, ``LimitExceededError`` when
+        the sizes break R2's rules (see ``MULTIPART_*``). Parts not named are dropped.
+        """
+        ...
+
+    async def abort_multipart_upload(self, key: str, upload_id: str) -> None:
+        """Abort the upload and drop its parts; one already completed or aborted is not an error, an unknown id
+        raises ``NoSuchUploadError``."""
         ...
 
 
@@ -180,6 +236,10 @@ class SynthesisResult:
     # when the request asked for them and the engine has them; None otherwise.
     words: tuple[WordTiming, ...] | None = None
     words_estimated: bool = False  # True when (some of) ``words`` were estimated, not reported
+    # Set when the audio is already in R2 (a long job assembled from its chunks,
+    # shared.synthesis.assembly): the stored object; ``audio`` is then empty.
+    stored: BlobInfo | None = None
+    duration_seconds: float | None = None  # of a stored result's audio, when known (its bytes are not at hand)
 
 
 class Synthesizer(Protocol):

@@ -12,9 +12,20 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from local_runtime.bindings.r2_multipart import check_completion, check_part, multipart_etag, part_etag
+from shared.errors import NoSuchUploadError
 from shared.jobs.rpc import JobsClient, ShardService
 from shared.jobs.shard import JobShard
-from shared.ports import BlobInfo, ByteRange, JsonValue, ListPage, SynthesisRequest, SynthesisResult
+from shared.ports import (
+    BlobInfo,
+    ByteRange,
+    JsonValue,
+    ListPage,
+    MultipartUpload,
+    SynthesisRequest,
+    SynthesisResult,
+    UploadedPart,
+)
 
 T = TypeVar("T")
 
@@ -106,11 +117,32 @@ class MemoryBody:
         return self.data
 
 
+@dataclass
+class MemoryUpload:
+    key: str
+    content_type: str
+    custom_metadata: dict[str, str]
+    parts: dict[int, tuple[bytes, str]] = field(default_factory=dict)  # number -> (data, etag)
+    state: str = "in_progress"  # "completed", "aborted"
+
+
 class MemoryBucket:
+    """An R2 bucket in memory, with R2's multipart rules (``local_runtime/bindings/r2_multipart``).
+
+    ``fail_part_numbers`` makes the upload of those part numbers fail once (a
+    crash between parts); ``before_part(number)`` runs first in each
+    ``upload_part``; ``calls`` counts the multipart calls by name.
+    """
+
     def __init__(self, clock: Callable[[], float]) -> None:
         self.clock = clock
         self.objects: dict[str, StoredObject] = {}
         self.fail_puts = 0
+        self.fail_part_numbers: set[int] = set()
+        self.before_part: Callable[[int], Any] | None = None
+        self.uploads: dict[str, MemoryUpload] = {}
+        self.calls: dict[str, int] = {}
+        self._next_upload = 0
 
     async def put(self, key: str, data: bytes, *, content_type: str, custom_metadata: Mapping[str, str]) -> BlobInfo:
         if self.fail_puts:
@@ -145,6 +177,61 @@ class MemoryBucket:
         page = keys[:limit]
         truncated = len(keys) > limit
         return ListPage([self.objects[k].info for k in page], truncated, page[-1] if truncated and page else None)
+
+
+    def _count(self, name: str) -> None:
+        self.calls[name] = self.calls.get(name, 0) + 1
+
+    def _upload(self, key: str, upload_id: str) -> MemoryUpload:
+        upload = self.uploads.get(upload_id)
+        if upload is None or upload.key != key or upload.state != "in_progress":
+            raise NoSuchUploadError(f"multipart upload {upload_id!r} of {key!r} is not in progress")
+        return upload
+
+    async def create_multipart_upload(
+        self, key: str, *, content_type: str, custom_metadata: Mapping[str, str]
+    ) -> MultipartUpload:
+        self._count("create")
+        self._next_upload += 1
+        upload_id = f"upload-{self._next_upload}"
+        self.uploads[upload_id] = MemoryUpload(key, content_type, dict(custom_metadata))
+        return MultipartUpload(key, upload_id)
+
+    async def upload_part(self, key: str, upload_id: str, part_number: int, data: bytes) -> UploadedPart:
+        self._count("upload_part")
+        check_part(part_number, len(data))
+        if self.before_part is not None:
+            await self.before_part(part_number)
+        upload = self._upload(key, upload_id)
+        if part_number in self.fail_part_numbers:
+            self.fail_part_numbers.discard(part_number)
+            raise OSError(f"injected failure of part {part_number}")
+        etag = part_etag(data)
+        upload.parts[part_number] = (bytes(data), etag)
+        return UploadedPart(part_number, etag)
+
+    async def complete_multipart_upload(self, key: str, upload_id: str, parts: Sequence[UploadedPart]) -> BlobInfo:
+        self._count("complete")
+        upload = self._upload(key, upload_id)
+        check_completion(parts, {n: (len(d), e) for n, (d, e) in upload.parts.items()})
+        data = b"".join(upload.parts[p.part_number][0] for p in parts)
+        info = BlobInfo(key, len(data), multipart_etag([p.etag for p in parts]), self.clock(), upload.content_type,
+                        dict(upload.custom_metadata))
+        self.objects[key] = StoredObject(data, info)
+        upload.state, upload.parts = "completed", {}
+        return info
+
+    async def abort_multipart_upload(self, key: str, upload_id: str) -> None:
+        self._count("abort")
+        upload = self.uploads.get(upload_id)
+        if upload is None or upload.key != key:
+            raise NoSuchUploadError(f"multipart upload {upload_id!r} of {key!r} does not exist")
+        if upload.state == "in_progress":
+            upload.state, upload.parts = "aborted", {}
+
+    def in_progress(self) -> list[str]:
+        """Upload ids neither completed nor aborted."""
+        return [i for i, u in self.uploads.items() if u.state == "in_progress"]
 
 
 @dataclass

@@ -11,7 +11,15 @@ file, which ``sweep_orphans`` removes once it is older than a grace period
 
 Limits enforced as on R2: keys 1..1,024 bytes; http plus custom metadata at
 most 8,192 bytes; ``list`` at most 1,000 keys a call; ``delete`` at most
-1,000 keys a call.
+1,000 keys a call; multipart uploads as ``r2_multipart`` says (part sizes,
+part count, ETags, the part list of ``complete``).
+
+Multipart: each part is a file under ``<root>/parts`` indexed in the
+``parts`` table; ``complete`` copies the named parts, in order, into one new
+object file (streamed, never whole in memory) and indexes it like a ``put``.
+Uploads keep their state (in progress, completed, aborted) so a late
+``upload_part`` gets ``NoSuchUploadError`` as on R2; finished ones are
+forgotten after a week.
 """
 
 from __future__ import annotations
@@ -21,6 +29,7 @@ import base64
 import hashlib
 import json
 import os
+import shutil
 import sqlite3
 import threading
 import time
@@ -29,11 +38,12 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from shared.errors import LimitExceededError
-from shared.ports import BlobInfo, ByteRange, Clock, ListPage
+from shared.errors import LimitExceededError, NoSuchUploadError
+from shared.ports import BlobInfo, ByteRange, Clock, ListPage, MultipartUpload, UploadedPart
 
 from .meter import R2_CLASS_A, R2_CLASS_B, R2_DELETE, Meter, count
 from .r2_body import LocalBlobBody, LocalBlobHandle
+from .r2_multipart import check_completion, check_part, multipart_etag, part_etag
 
 __all__ = ["LocalBlobBody", "LocalBlobHandle", "LocalBucket"]
 
@@ -47,8 +57,18 @@ _SCHEMA = """
 CREATE TABLE IF NOT EXISTS objects (
     key TEXT PRIMARY KEY, size INTEGER NOT NULL, etag TEXT NOT NULL, uploaded REAL NOT NULL,
     content_type TEXT, custom_metadata TEXT NOT NULL, file TEXT NOT NULL
-) WITHOUT ROWID
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS uploads (
+    upload_id TEXT PRIMARY KEY, key TEXT NOT NULL, content_type TEXT, custom_metadata TEXT NOT NULL,
+    created REAL NOT NULL, state INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS parts (
+    upload_id TEXT NOT NULL, part_number INTEGER NOT NULL, size INTEGER NOT NULL, etag TEXT NOT NULL,
+    file TEXT NOT NULL, PRIMARY KEY (upload_id, part_number)
+) WITHOUT ROWID;
 """
+IN_PROGRESS, COMPLETED, ABORTED = 0, 1, 2
+FINISHED_UPLOAD_MEMORY_SECONDS = 7 * 86_400
 
 
 def _check_key(key: str) -> None:
@@ -108,6 +128,8 @@ class LocalBucket:
         self.root = Path(root_dir)
         self.objects_dir = self.root / "objects"
         self.objects_dir.mkdir(parents=True, exist_ok=True)
+        self.parts_dir = self.root / "parts"
+        self.parts_dir.mkdir(exist_ok=True)
         self._meter = meter
         self._clock = clock
         self._lock = threading.RLock()
@@ -119,7 +141,7 @@ class LocalBucket:
         )
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute("PRAGMA synchronous=NORMAL")
-        self._conn.execute(_SCHEMA)
+        self._conn.executescript(_SCHEMA)
         self.sweep_orphans(orphan_grace_seconds)
 
     # --- the R2 binding surface --------------------------------------------
@@ -152,23 +174,29 @@ class LocalBucket:
         os.replace(temp, final)
         _fsync_dir(final.parent)
         info = BlobInfo(key, len(data), hashlib.md5(data).hexdigest(), self._clock(), content_type, custom)
+        self._index(info, f"{name[:2]}/{name}")
+        return info
+
+    def _index(self, info: BlobInfo, file: str, also: Any = None) -> None:
+        """Commit the row of a complete object file (replacing the key's old one); ``also(conn)`` joins the transaction."""
         with self._lock:
             self._conn.execute("BEGIN IMMEDIATE")
             try:
-                old = self._conn.execute("SELECT file FROM objects WHERE key = ?", (key,)).fetchone()
+                if also is not None:
+                    also(self._conn)
+                old = self._conn.execute("SELECT file FROM objects WHERE key = ?", (info.key,)).fetchone()
                 self._conn.execute(
                     f"INSERT OR REPLACE INTO objects ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (key, info.size, info.etag, info.uploaded, content_type, json.dumps(custom),
-                     f"{name[:2]}/{name}"),
+                    (info.key, info.size, info.etag, info.uploaded, info.content_type,
+                     json.dumps(info.custom_metadata), file),
                 )
             except BaseException:
                 self._conn.execute("ROLLBACK")
-                final.unlink(missing_ok=True)
+                (self.objects_dir / file).unlink(missing_ok=True)
                 raise
             self._conn.execute("COMMIT")
         if old is not None:
             (self.objects_dir / old[0]).unlink(missing_ok=True)
-        return info
 
     async def head(self, key: str) -> BlobInfo | None:
         """The object's metadata, or None."""
@@ -261,6 +289,140 @@ class LocalBucket:
         truncated = len(rows) > limit
         return ListPage(objects, truncated, _encode_cursor(objects[-1].key) if truncated else None)
 
+    # --- multipart uploads (R2's rules: r2_multipart) -----------------------
+
+    async def create_multipart_upload(
+        self, key: str, *, content_type: str, custom_metadata: Mapping[str, str]
+    ) -> MultipartUpload:
+        _check_key(key)
+        custom = dict(custom_metadata)
+        size = _metadata_size(content_type, custom)
+        if size > MAX_METADATA_BYTES:
+            raise LimitExceededError(f"R2 metadata for {key!r} is {size} bytes, over the limit of {MAX_METADATA_BYTES}")
+        count(self._meter, R2_CLASS_A)
+        upload_id = uuid.uuid4().hex + uuid.uuid4().hex
+        with self._lock:
+            self._conn.execute(
+                "INSERT INTO uploads (upload_id, key, content_type, custom_metadata, created, state) VALUES (?, ?, ?, ?, ?, ?)",
+                (upload_id, key, content_type, json.dumps(custom), self._clock(), IN_PROGRESS),
+            )
+        return MultipartUpload(key, upload_id)
+
+    async def upload_part(self, key: str, upload_id: str, part_number: int, data: bytes) -> UploadedPart:
+        _check_key(key)
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise TypeError(f"R2 part data must be bytes, got {type(data).__name__}")
+        check_part(part_number, len(data))
+        count(self._meter, R2_CLASS_A)
+        return await asyncio.to_thread(self._upload_part_sync, key, upload_id, part_number, bytes(data))
+
+    def _state(self, key: str, upload_id: str) -> int | None:
+        row = self._conn.execute("SELECT state FROM uploads WHERE upload_id = ? AND key = ?", (upload_id, key)).fetchone()
+        return None if row is None else int(row[0])
+
+    def _upload_part_sync(self, key: str, upload_id: str, part_number: int, data: bytes) -> UploadedPart:
+        with self._lock:
+            if self._state(key, upload_id) != IN_PROGRESS:
+                raise NoSuchUploadError(f"R2 multipart upload {upload_id!r} of {key!r} is not in progress")
+        name = uuid.uuid4().hex
+        path = self.parts_dir / name
+        with open(path, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        etag = part_etag(data)
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                if self._state(key, upload_id) != IN_PROGRESS:
+                    raise NoSuchUploadError(f"R2 multipart upload {upload_id!r} of {key!r} is not in progress")
+                old = self._conn.execute(
+                    "SELECT file FROM parts WHERE upload_id = ? AND part_number = ?", (upload_id, part_number)
+                ).fetchone()
+                self._conn.execute(
+                    "INSERT OR REPLACE INTO parts (upload_id, part_number, size, etag, file) VALUES (?, ?, ?, ?, ?)",
+                    (upload_id, part_number, len(data), etag, name),
+                )
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                path.unlink(missing_ok=True)
+                raise
+            self._conn.execute("COMMIT")
+        if old is not None:
+            (self.parts_dir / old[0]).unlink(missing_ok=True)
+        return UploadedPart(part_number, etag)
+
+    async def complete_multipart_upload(self, key: str, upload_id: str, parts: Sequence[UploadedPart]) -> BlobInfo:
+        _check_key(key)
+        count(self._meter, R2_CLASS_A)
+        return await asyncio.to_thread(self._complete_sync, key, upload_id, list(parts))
+
+    def _complete_sync(self, key: str, upload_id: str, parts: list[UploadedPart]) -> BlobInfo:
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT content_type, custom_metadata, state FROM uploads WHERE upload_id = ? AND key = ?", (upload_id, key)
+            ).fetchone()
+            if row is None or row[2] != IN_PROGRESS:
+                raise NoSuchUploadError(f"R2 multipart upload {upload_id!r} of {key!r} is not in progress")
+            uploaded = {
+                int(n): (int(size), str(etag), str(file))
+                for n, size, etag, file in self._conn.execute(
+                    "SELECT part_number, size, etag, file FROM parts WHERE upload_id = ?", (upload_id,)
+                )
+            }
+        check_completion(parts, {n: (size, etag) for n, (size, etag, _) in uploaded.items()})
+        name = uuid.uuid4().hex
+        final = self.objects_dir / name[:2] / name
+        final.parent.mkdir(exist_ok=True)
+        temp = final.with_suffix(".tmp")
+        with open(temp, "wb") as out:  # streamed: one part file after another, never the whole object in memory
+            for part in parts:
+                with open(self.parts_dir / uploaded[part.part_number][2], "rb") as source:
+                    shutil.copyfileobj(source, out, 1024 * 1024)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(temp, final)
+        _fsync_dir(final.parent)
+        size = sum(uploaded[p.part_number][0] for p in parts)
+        info = BlobInfo(key, size, multipart_etag([p.etag for p in parts]), self._clock(), row[0], json.loads(row[1]))
+
+        def finish(conn: sqlite3.Connection) -> None:
+            state = conn.execute("SELECT state FROM uploads WHERE upload_id = ?", (upload_id,)).fetchone()
+            if state is None or state[0] != IN_PROGRESS:  # aborted (or completed) meanwhile
+                raise NoSuchUploadError(f"R2 multipart upload {upload_id!r} of {key!r} is not in progress")
+            conn.execute("UPDATE uploads SET state = ? WHERE upload_id = ?", (COMPLETED, upload_id))
+            conn.execute("DELETE FROM parts WHERE upload_id = ?", (upload_id,))
+
+        self._index(info, f"{name[:2]}/{name}", finish)
+        for _, _, file in uploaded.values():
+            (self.parts_dir / file).unlink(missing_ok=True)
+        return info
+
+    async def abort_multipart_upload(self, key: str, upload_id: str) -> None:
+        _check_key(key)
+        count(self._meter, R2_DELETE)  # AbortMultipartUpload is free on R2, as deletes are
+        with self._lock:
+            if self._state(key, upload_id) is None:
+                raise NoSuchUploadError(f"R2 multipart upload {upload_id!r} of {key!r} does not exist")
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                files = [r[0] for r in self._conn.execute("SELECT file FROM parts WHERE upload_id = ?", (upload_id,))]
+                self._conn.execute("DELETE FROM parts WHERE upload_id = ?", (upload_id,))
+                self._conn.execute(
+                    "UPDATE uploads SET state = ? WHERE upload_id = ? AND state = ?", (ABORTED, upload_id, IN_PROGRESS)
+                )
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+        for file in files:
+            (self.parts_dir / file).unlink(missing_ok=True)
+
+    def uploads_in_progress(self) -> list[tuple[str, str]]:
+        """(key, upload id) of every upload neither completed nor aborted; for tests."""
+        with self._lock:
+            return [(r[0], r[1]) for r in self._conn.execute("SELECT key, upload_id FROM uploads WHERE state = ?", (IN_PROGRESS,))]
+
     # --- helpers for the runtime and tests ---------------------------------
 
     def set_uploaded(self, key: str, ts: float) -> None:
@@ -280,8 +442,20 @@ class LocalBucket:
         if older than ``min_age_seconds`` of wall time. Returns how many."""
         with self._lock:
             known = {row[0] for row in self._conn.execute("SELECT file FROM objects")}
+            known_parts = {row[0] for row in self._conn.execute("SELECT file FROM parts")}
+            self._conn.execute(
+                "DELETE FROM uploads WHERE state != ? AND created < ?",
+                (IN_PROGRESS, self._clock() - FINISHED_UPLOAD_MEMORY_SECONDS),
+            )
         cutoff = time.time() - min_age_seconds
         removed = 0
+        for path in self.parts_dir.glob("*"):
+            try:
+                if path.name not in known_parts and path.stat().st_mtime <= cutoff:
+                    path.unlink()
+                    removed += 1
+            except FileNotFoundError:
+                continue
         for path in self.objects_dir.glob("*/*"):
             relative = f"{path.parent.name}/{path.name}"
             try:

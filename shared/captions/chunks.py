@@ -143,3 +143,10 @@ class ChunkTimings:
             samples_before += part.samples
             estimated = estimated or part.estimated
         return tuple(out), estimated
+
+    def duration_seconds(self) -> float | None:
+        """The joined audio's length, from every chunk's measured samples (None if a rate is unknown)."""
+        parts = [self._parts[i] for i in range(len(self._chunks))]
+        if not parts or not all(p.sample_rate for p in parts):
+            return None
+        return sum(p.samples / p.sample_rate for p in parts)

@@ -29,13 +29,16 @@ __all__ = ["load_timings", "store_timings", "timings_key_of"]
 
 def document_for(record: JobRecord, result: SynthesisResult, spec: ModelSpec | None) -> TimingsDocument:
     """The job's timings: the engine's words (shifted per chunk) aligned to the submitted text."""
-    kind = identify(result.audio, record.format, result.sample_rate or record.sample_rate)
-    measured = audio_samples(kind, result.audio)
-    duration = measured[0] / measured[1] if measured else None
+    if result.stored is not None:  # assembled in R2 from its chunks: measured chunk by chunk
+        duration = result.duration_seconds
+    else:
+        kind = identify(result.audio, record.format, result.sample_rate or record.sample_rate)
+        measured = audio_samples(kind, result.audio)
+        duration = measured[0] / measured[1] if measured else None
     words, estimated = result.words, result.words_estimated
     if words is None:
         if duration is None:
-            raise ValueError(f"{kind.format} audio has no measurable length and the engine reported no timings")
+            raise ValueError(f"{record.format} audio has no measurable length and the engine reported no timings")
         words, estimated = tuple(estimate_words(record.text, duration)), True
     exact = not estimated and spec is not None and spec.timestamps == "exact"
     return build_document(

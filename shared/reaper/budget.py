@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-KINDS = ("list", "delete", "rpc", "send")
+KINDS = ("list", "delete", "rpc", "send", "abort")
 
 
 class Budget:

@@ -34,6 +34,7 @@ class ReaperReport:
     looked_up_jobs: int = 0
     orphan_objects: int = 0
     deleted_orphans: int = 0
+    aborted_uploads: int = 0  # multipart uploads of long jobs whose upload record was an orphan
     kept_objects: int = 0
     cursor: str | None = None
     sweep_pass_complete: bool = False

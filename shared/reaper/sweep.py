@@ -9,7 +9,8 @@ between runs, so a bucket of millions of objects is covered over several
 runs; a new pass starts at most every ``reaper_sweep_interval_seconds``.
 
 Judging: the listing carries each object's upload time and custom metadata
-(``jobId``, ``expiresAt``), so most objects are settled from the listing
+(``jobId``, ``expiresAt``; an upload record's ``uploadId`` and ``uploadKey``,
+which the sweep aborts before deleting the record), so most objects are settled from the listing
 alone: too young to judge, or not ours at all. The rest are looked up in
 their shards, one batched call per shard per page.
 
@@ -29,7 +30,7 @@ from enum import Enum
 from typing import Any
 
 from shared.captions.location import timings_key_of
-from shared.keys import AUDIO_PREFIX, job_id_from_key
+from shared.keys import AUDIO_PREFIX, abort_recorded, job_id_from_key
 from shared.models import JOB_ID_PATTERN, JobRecord, JobStatus
 from shared.ports import BlobInfo
 from shared.reaper.budget import Phase
@@ -151,6 +152,19 @@ async def _judge_page(
                     report.kept_objects += 1
     report.orphan_objects += len(doomed)
     if doomed and not report.dry_run:
+        # An upload record (a long job's assembly, shared.synthesis.assembly) names a multipart
+        # upload: abort it before its record goes (the lifecycle rule aborts what this misses).
+        listed = {info.key: info for info in objects}
+        for key in list(doomed):
+            info = listed.get(key)
+            if info is None or not info.custom_metadata.get("uploadKey"):
+                continue
+            if not budget.allows(2):  # keep the record for the next run rather than lose the upload's id
+                doomed.remove(key)
+                continue
+            budget.take("abort")
+            if await abort_recorded(deps.bucket, info):
+                report.aborted_uploads += 1
         budget.take("delete")
         await deps.bucket.delete(doomed)
     report.deleted_orphans += len(doomed)  # in a dry run: would have deleted

@@ -18,7 +18,7 @@ from shared.synthesis.formats import JOINABLE_FORMATS, extension_for, mime_type_
 from shared.synthesis.mp3 import looks_like_mp3, parse_mp3
 from shared.synthesis.wav import parse_wav, wav_header
 
-__all__ = ["AudioKind", "BadAudioError", "JoinBuffer", "PartLayout", "detect_format", "identify", "join_parts", "part_layout"]
+__all__ = ["AudioKind", "BadAudioError", "JoinBuffer", "JoinLayout", "PartLayout", "Piece", "join_layout", "detect_format", "identify", "join_parts", "part_layout"]
 
 
 class BadAudioError(TransientSynthesisError):
@@ -136,55 +136,88 @@ def part_layout(kind: AudioKind, data: bytes) -> PartLayout:
     raise AudioFormatMismatchError(f"{kind.format} audio cannot be joined; joinable: {', '.join(JOINABLE_FORMATS)}")
 
 
+@dataclass(frozen=True)
+class Piece:
+    """Bytes of the joined file copied from one part: ``length`` bytes at ``offset`` of part ``part``."""
+
+    part: int
+    offset: int
+    length: int
+
+
+@dataclass(frozen=True)
+class JoinLayout:
+    """The joined file, described without its bytes: a header, then pieces of the parts in order.
+
+    WAV gets one canonical header for the total PCM (sample-exact join), raw
+    PCM none, MP3 the first part's ID3v2 tag (a piece of part 0), then the
+    frames of every part, their Xing/Info frames dropped (see ``mp3``).
+    """
+
+    header: bytes
+    pieces: tuple[Piece, ...]
+
+    @property
+    def size(self) -> int:
+        return len(self.header) + sum(p.length for p in self.pieces)
+
+
+def join_layout(kind: AudioKind, layouts: Sequence[PartLayout]) -> JoinLayout:
+    """How parts measured by ``part_layout`` join; ``AudioFormatMismatchError`` if they cannot."""
+    if not layouts:
+        raise AudioFormatMismatchError("nothing to join: no parts")
+    first = layouts[0]
+    for index, layout in enumerate(layouts[1:], start=1):
+        if layout.signature != first.signature:
+            raise AudioFormatMismatchError(
+                f"cannot join part {index} ({layout.signature}) to part 0 ({first.signature}): formats differ"
+            )
+    pieces = [Piece(i, layout.offset, layout.length) for i, layout in enumerate(layouts)]
+    if kind.format == "wav":
+        rate, channels, width = (int(x) for x in first.signature.split(":", 1)[1].split("/"))
+        return JoinLayout(wav_header(sum(p.length for p in pieces), rate, channels, width), tuple(pieces))
+    if first.prefix:
+        pieces.insert(0, Piece(0, 0, first.prefix))
+    return JoinLayout(b"", tuple(pieces))
+
+
 class JoinBuffer:
     """One joined file, allocated once at its final size; parts are copied in one at a time.
 
-    So a long job holds its joined audio once plus the part being copied
-    (the parts themselves wait in R2), never all the parts and the result at
-    the same time. The header is written from the parts' layouts: WAV gets
-    one canonical header for the total PCM (sample-exact join), raw PCM
-    none, MP3 the first part's ID3v2 tag (frames of every part follow, their
-    Xing/Info frames dropped, see ``mp3``).
+    So a job holds its joined audio once plus the part being copied, never all
+    the parts and the result at the same time. What goes where is
+    ``join_layout``'s (the same rule the streamed assembly into R2 follows,
+    ``shared.synthesis.assembly``).
     """
 
     def __init__(self, kind: AudioKind, layouts: Sequence[PartLayout]) -> None:
-        if not layouts:
-            raise AudioFormatMismatchError("nothing to join: no parts")
-        first = layouts[0]
-        for index, layout in enumerate(layouts[1:], start=1):
-            if layout.signature != first.signature:
-                raise AudioFormatMismatchError(
-                    f"cannot join part {index} ({layout.signature}) to part 0 ({first.signature}): formats differ"
-                )
-        self._layouts = list(layouts)
-        payload = sum(layout.length for layout in layouts)
-        if kind.format == "wav":
-            rate, channels, width = (int(x) for x in first.signature.split(":", 1)[1].split("/"))
-            header = wav_header(payload, rate, channels, width)
-        else:
-            header = bytes(first.prefix)  # zeros now; part 0's tag is copied in by add(0)
-        self.buffer = bytearray(len(header) + payload)
-        self.buffer[: len(header)] = header
-        self._pos = len(header)
+        self._layout = join_layout(kind, layouts)
+        self._parts = len(layouts)
+        self.buffer = bytearray(self._layout.size)
+        self.buffer[: len(self._layout.header)] = self._layout.header
+        self._pos = len(self._layout.header)
+        self._piece = 0
         self._next = 0
 
     def add(self, data: bytes) -> None:
-        """Copy the next part's payload in (parts in order)."""
-        if self._next >= len(self._layouts):
+        """Copy the next part's pieces in (parts in order)."""
+        if self._next >= self._parts:
             raise AudioFormatMismatchError("more parts than were measured")
-        layout = self._layouts[self._next]
-        if self._next == 0 and layout.prefix:
-            self.buffer[: layout.prefix] = memoryview(data)[: layout.prefix]
-        piece = memoryview(data)[layout.offset : layout.offset + layout.length]
-        if len(piece) != layout.length:
-            raise AudioFormatMismatchError(f"part {self._next} is shorter than when it was measured")
-        self.buffer[self._pos : self._pos + layout.length] = piece
-        self._pos += layout.length
+        view = memoryview(data)
+        pieces = self._layout.pieces
+        while self._piece < len(pieces) and pieces[self._piece].part == self._next:
+            piece = pieces[self._piece]
+            chunk = view[piece.offset : piece.offset + piece.length]
+            if len(chunk) != piece.length:
+                raise AudioFormatMismatchError(f"part {self._next} is shorter than when it was measured")
+            self.buffer[self._pos : self._pos + piece.length] = chunk
+            self._pos += piece.length
+            self._piece += 1
         self._next += 1
 
     def result(self) -> bytearray:
-        if self._next != len(self._layouts):
-            raise AudioFormatMismatchError(f"only {self._next} of {len(self._layouts)} parts were added")
+        if self._next != self._parts:
+            raise AudioFormatMismatchError(f"only {self._next} of {self._parts} parts were added")
         return self.buffer
 
 

@@ -15,8 +15,9 @@ request (longer text is split, see ``shared.synthesis.chunking``);
 ``Catalogue.max_job_chars`` is what one job may hold, the smallest of
 ``MAX_TEXT_CHARS``, the model's own ``max_job_chars`` and what keeps the
 job's audio under ``max_audio_bytes`` (estimated from ``seconds_per_char``
-and the format's byte rate), because the joined audio is held in a Worker's
-128 MB once, plus one copy on its way to R2.
+and the format's byte rate). A long job's audio is assembled in R2 part by
+part (``shared.synthesis.assembly``), so memory bounds only one request's
+audio: ``max_input_chars`` of the offline models keeps that to a few MB.
 """
 
 from __future__ import annotations
@@ -68,6 +69,9 @@ __all__ = [
 # The automatic default, best first: offline models only (a real voice where
 # the native library loads, the beeps everywhere).
 AUTO_DEFAULT_ORDER: tuple[str, ...] = ("espeak", "tone")
+# What the offline models take in one request: longer text goes the chunked
+# path (stored chunks, progress, resume, assembly), as on Cloudflare.
+OFFLINE_INPUT_CHARS = 2_000
 ESTIMATED_METHOD = (
     "estimated: each request's measured audio spread over its words in proportion to their length"
     " (wav, pcm and mp3 only)"
@@ -414,11 +418,10 @@ def tone_spec() -> ModelSpec:
         default_format=t.DEFAULT_FORMAT,
         sample_rates=list(t.SAMPLE_RATES),
         default_sample_rate=t.DEFAULT_SAMPLE_RATE,
-        # 60 ms a character: 20,000 characters would be 57.6 MB of WAV at 24 kHz;
-        # the per-job audio cap (MAX_AUDIO_BYTES) is what keeps a job inside a
-        # Worker's 128 MB, so the API refuses texts whose audio would pass it.
-        max_input_chars=20_000,
-        max_job_chars=20_000,
+        # 60 ms a character: a request of 2,000 characters is 5.8 MB of WAV at
+        # 24 kHz (11.5 MB at 44.1 kHz), what one chunk holds in a Worker's memory;
+        # longer text is chunked and the job's audio assembled in R2.
+        max_input_chars=OFFLINE_INPUT_CHARS,
         seconds_per_char=ToneSynthesizer().char_ms / 1000,
         description="Deterministic beeps (one 60 ms tone per character), offline; for tests and benchmarks.",
         timestamps="exact",
@@ -437,8 +440,7 @@ def espeak_spec() -> ModelSpec:
         default_format=e.DEFAULT_FORMAT,
         sample_rates=list(e.SAMPLE_RATES),
         default_sample_rate=e.DEFAULT_SAMPLE_RATE,
-        max_input_chars=20_000,
-        max_job_chars=20_000,
+        max_input_chars=OFFLINE_INPUT_CHARS,  # a few minutes of speech per request, so progress moves
         description="eSpeak NG formant speech, offline; local runtime only (needs libespeak-ng).",
         timestamps="exact",
         timestamps_method="eSpeak word events: sample-exact starts; ends where the word's sound stops",

@@ -9,13 +9,19 @@ is cut by ``chunking.chunk_texts`` and synthesized chunk by chunk, in order:
    characters billed) is recorded on its shard, which also renews its lease;
 2. a retry (after a 429, a crash, a lost lease) lists that prefix and only
    synthesizes the chunks that are missing, so nothing is paid for twice;
-3. once all chunks are there they are joined (``audio.JoinBuffer``: WAV and
-   PCM sample-exactly, MP3 frame by frame) into the one result the consumer
-   stores under ``audio/``. The joined file is allocated once at its final
-   size and the chunks are read back from R2 one by one, so the Worker holds
-   the result plus one chunk, never all chunks and the result together; once the job is final the consumer calls
-   ``discard_chunks``, which deletes the chunks by key (no listing: R2
-   deletes are free, lists are class A operations).
+3. once all chunks are there they are assembled into the job's audio object
+   (``shared.synthesis.assembly``: WAV and PCM sample-exactly with one header
+   for the total length, MP3 frame by frame), streamed from the stored chunks
+   into an R2 multipart upload part by part, so memory holds about one part
+   and one read whatever the length; a crash between parts resumes the
+   upload. The result comes back with ``stored`` set (the consumer completes
+   the job with it, no put of its own). Once the job is final the consumer
+   calls ``discard_chunks``, which deletes the chunks by key (no listing: R2
+   deletes are free, lists are class A operations) and aborts an upload left
+   behind.
+
+Per chunk, one place (``_synthesize_chunk``) synthesizes, measures and keeps
+the chunk; what else a chunk needs (word timings, say) belongs there.
 
 A job that asked for word timings (``record.timestamps``) also gets them
 per chunk through one hook, ``shared.captions.chunks.ChunkTimings``: kept
@@ -23,9 +29,9 @@ beside each chunk before its audio (so a stored chunk has its timings and a
 retry redoes neither), and shifted into the joined audio at the end.
 
 If the job stops being ``processing`` (canceled or deleted) the loop stops
-before paying for another chunk. Audio beyond ``MAX_AUDIO_BYTES`` (the API
-refuses jobs estimated above it; this catches a wrong estimate) fails the job
-rather than exhausting the Worker's memory.
+before paying for another chunk (and the assembly stops between parts).
+Audio beyond ``MAX_AUDIO_BYTES`` (the API refuses jobs estimated above it;
+this catches a wrong estimate) fails the job.
 """
 
 from __future__ import annotations
@@ -34,17 +40,17 @@ import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import replace
-from typing import cast
 
 from shared.captions.chunks import ChunkTimings
 from shared.config import Settings
-from shared.errors import JobNotFoundError, PermanentSynthesisError, SynthesisError, TransientSynthesisError
+from shared.errors import JobNotFoundError, PermanentSynthesisError, SynthesisError
 from shared.jobs.rpc import JobsClient
-from shared.keys import chunk_key, chunk_timings_key, parse_chunk_key, tmp_prefix
+from shared.keys import audio_key, chunk_key, chunk_timings_key, object_metadata, parse_chunk_key, tmp_prefix
 from shared.logs import JsonLogger
 from shared.models import JobRecord, JobStatus
 from shared.ports import BlobInfo, BlobStore, SynthesisRequest, SynthesisResult, Synthesizer
-from shared.synthesis.audio import AudioKind, BadAudioError, JoinBuffer, PartLayout, identify, part_layout
+from shared.synthesis.assembly import Chunk, assemble, discard_upload
+from shared.synthesis.audio import AudioKind, BadAudioError, PartLayout, identify, join_layout, part_layout
 from shared.synthesis.catalogue import ModelSpec
 from shared.synthesis.chunking import chunk_texts
 from shared.synthesis.errors import AudioFormatMismatchError, Mp3FormatError, WavFormatError
@@ -85,6 +91,7 @@ async def synthesize_job(
     bucket: BlobStore,
     settings: Settings,
     log: JsonLogger,
+    part_bytes: int | None = None,
 ) -> SynthesisResult:
     """The job's audio as one result (see the module doc). Raises the synthesizer's errors as they are."""
     texts = chunk_texts(record.text, spec.max_input_chars) if spec is not None else []
@@ -98,7 +105,9 @@ async def synthesize_job(
             f"use one of {', '.join(JOINABLE_FORMATS)}"
         )
     assert spec is not None
-    return await _synthesize_chunks(record, synthesizer, texts, spec.max_input_chars, jobs, bucket, settings, log)
+    return await _synthesize_chunks(
+        record, synthesizer, texts, spec.max_input_chars, jobs, bucket, settings, log, part_bytes
+    )
 
 
 async def _synthesize_chunks(
@@ -110,6 +119,7 @@ async def _synthesize_chunks(
     bucket: BlobStore,
     settings: Settings,
     log: JsonLogger,
+    part_bytes: int | None,
 ) -> SynthesisResult:
     job_id = record.job_id
     total = len(texts)
@@ -125,6 +135,7 @@ async def _synthesize_chunks(
     # 1. Every chunk into R2, measured; only one chunk's audio in memory at a time.
     kinds: list[AudioKind] = []
     layouts: list[PartLayout] = []
+    chunks: list[Chunk] = []
     size = 0
     synthesized = 0
     for index, text in enumerate(texts):
@@ -132,32 +143,15 @@ async def _synthesize_chunks(
         if known is not None and timings is not None and not await timings.resume(index):
             known = None  # stored without its timings: synthesize it again
         if known is None:
-            result = await synthesizer.synthesize(_request(record, text))
-            kind = identify(result.audio, record.format, result.sample_rate or record.sample_rate)
-            layout = _layout(kind, result.audio, index)
-            if timings is not None:  # before the audio: a stored chunk always has its timings
-                await timings.keep(index, result, kind)
-            await bucket.put(
-                chunk_key(job_id, plan, index),
-                result.audio,
-                content_type=kind.mime_type,
-                custom_metadata={
-                    "jobId": job_id,
-                    "tenant": record.tenant,
-                    "createdAt": f"{record.created_at:.3f}",
-                    "chunk": f"{index}/{total}",
-                    "format": kind.format,
-                    "sampleRate": str(kind.sample_rate or ""),
-                    "layout": layout.to_metadata(),
-                },
+            kind, layout, etag, characters = await _synthesize_chunk(
+                record, synthesizer, bucket, plan, index, total, text, timings
             )
-            billed += result.characters or len(text)
+            billed += characters
             done += 1
             synthesized += 1
-            del result
             await _progress(jobs, record, done, total, billed, settings, synthesized=synthesized)
         else:
-            kind, layout = known
+            kind, layout, etag = known
         if kinds and (kind.format, kind.sample_rate) != (kinds[0].format, kinds[0].sample_rate):
             raise PermanentSynthesisError(
                 f"chunk {index} came back as {kind.format} at {kind.sample_rate} Hz but chunk 0 as "
@@ -165,6 +159,7 @@ async def _synthesize_chunks(
             )
         kinds.append(kind)
         layouts.append(layout)
+        chunks.append(Chunk(chunk_key(job_id, plan, index), etag))
         size += layout.prefix + layout.length
         if size > settings.max_audio_bytes:
             raise PermanentSynthesisError(
@@ -172,31 +167,81 @@ async def _synthesize_chunks(
                 f"{total} chunks; split the text into several jobs"
             )
 
-    # 2. Join: the file is allocated once at its final size and each chunk is
-    # read back and copied in, so memory holds the result plus one chunk.
+    # 2. Assemble: streamed from the chunks into the job's object, part by part.
     try:
-        joiner = JoinBuffer(kinds[0], layouts)
+        joined = join_layout(kinds[0], layouts)
     except AudioFormatMismatchError as exc:
         raise PermanentSynthesisError(f"the chunks cannot be joined: {exc}") from exc
-    for index in range(total):
-        body = await bucket.get(chunk_key(job_id, plan, index))
-        if body is None:  # removed since it was stored (a reaper pass): the retry synthesizes it again
-            raise TransientSynthesisError(f"chunk {index} of {total} vanished from R2 before the join")
-        joiner.add(await body.read())
-    audio = joiner.result()
-    log.info("chunks_joined", jobId=job_id, chunks=total, synthesized=synthesized, sizeBytes=len(audio))
+
+    async def still_ours() -> None:
+        await _progress(jobs, record, done, total, billed, settings, synthesized=synthesized)
+
+    info = await assemble(
+        bucket,
+        job_id=job_id,
+        plan=plan,
+        key=audio_key(job_id, record.created_at, kinds[0].extension),
+        layout=joined,
+        chunks=chunks,
+        content_type=kinds[0].mime_type,
+        metadata=object_metadata(record, record.updated_at),
+        record_metadata=_chunk_metadata(record),
+        still_ours=still_ours,
+        log=log,
+        part_bytes=part_bytes,
+    )
+    log.info("chunks_joined", jobId=job_id, chunks=total, synthesized=synthesized, sizeBytes=info.size)
     words, estimated = timings.joined() if timings is not None else (None, False)
     return SynthesisResult(
-        # A bytearray, handed on without a bytes() copy of up to MAX_AUDIO_BYTES:
-        # both BlobStore adapters take any buffer (R2's copies it into a Uint8Array).
-        audio=cast(bytes, audio),
+        audio=b"",
         mime_type=kinds[0].mime_type,
         extension=kinds[0].extension,
         sample_rate=kinds[0].sample_rate,
         characters=billed,
+        stored=info,
         words=words,
         words_estimated=estimated,
+        duration_seconds=timings.duration_seconds() if timings is not None else None,
     )
+
+
+def _chunk_metadata(record: JobRecord) -> dict[str, str]:
+    """What every object under ``tmp/<jobId>/`` carries, so the reaper can judge it from a listing."""
+    return {"jobId": record.job_id, "tenant": record.tenant, "createdAt": f"{record.created_at:.3f}"}
+
+
+async def _synthesize_chunk(
+    record: JobRecord,
+    synthesizer: Synthesizer,
+    bucket: BlobStore,
+    plan: str,
+    index: int,
+    total: int,
+    text: str,
+    timings: ChunkTimings | None,
+) -> tuple[AudioKind, PartLayout, str, int]:
+    """Synthesize chunk ``index``, measure it and keep it in R2: (kind, layout, its ETag, characters billed).
+
+    The one place a chunk passes through whole: a per-chunk step (word timings) goes here.
+    """
+    result = await synthesizer.synthesize(_request(record, text))
+    kind = identify(result.audio, record.format, result.sample_rate or record.sample_rate)
+    layout = _layout(kind, result.audio, index)
+    if timings is not None:  # before the audio: a stored chunk always has its timings
+        await timings.keep(index, result, kind)
+    info = await bucket.put(
+        chunk_key(record.job_id, plan, index),
+        result.audio,
+        content_type=kind.mime_type,
+        custom_metadata={
+            **_chunk_metadata(record),
+            "chunk": f"{index}/{total}",
+            "format": kind.format,
+            "sampleRate": str(kind.sample_rate or ""),
+            "layout": layout.to_metadata(),
+        },
+    )
+    return kind, layout, info.etag, result.characters or len(text)
 
 
 def _layout(kind: AudioKind, audio: bytes, index: int) -> PartLayout:
@@ -224,8 +269,8 @@ async def _stored_chunks(bucket: BlobStore, job_id: str, plan: str) -> dict[int,
 
 async def _stored_layout(
     bucket: BlobStore, info: BlobInfo | None, record: JobRecord
-) -> tuple[AudioKind, PartLayout] | None:
-    """Kind and layout of a stored chunk, from its listed metadata (or, failing that, its bytes); None if absent."""
+) -> tuple[AudioKind, PartLayout, str] | None:
+    """Kind, layout and ETag of a stored chunk, from its listing (or, failing that, its bytes); None if absent."""
     if info is None:
         return None
     key = info.key
@@ -234,14 +279,14 @@ async def _stored_layout(
     fmt = meta.get("format")
     if layout is not None and fmt:
         rate = meta.get("sampleRate")
-        return AudioKind(fmt, int(rate) if rate else None), layout
+        return AudioKind(fmt, int(rate) if rate else None), layout, info.etag
     body = await bucket.get(key)
     if body is None:
         return None
     audio = await body.read()
     try:
         kind = identify(audio, record.format, record.sample_rate)
-        return kind, part_layout(kind, audio)
+        return kind, part_layout(kind, audio), body.info.etag
     except (SynthesisError, ValueError):
         return None  # unreadable: synthesize it again
 
@@ -276,8 +321,9 @@ async def discard_chunks(
 ) -> int:
     """Delete the chunks ``synthesize_job`` stored for ``record`` under its current plan; returns how many keys.
 
-    Deletes by key, without listing (a job in one chunk costs nothing here).
-    Never raises: chunks it misses (another plan, an error) are the reaper's.
+    Deletes by key; one listing of the upload records aborts and removes an
+    upload a failed or canceled assembly left (a job in one chunk costs nothing
+    here). Never raises: chunks it misses (another plan, an error) are the reaper's.
     """
     try:
         spec = model_spec(record.model) if model_spec is not None else None
@@ -287,6 +333,7 @@ async def discard_chunks(
         if len(texts) <= 1:
             return 0
         plan = plan_id(record, texts, spec.max_input_chars)
+        await discard_upload(bucket, record.job_id, plan)  # an upload left by a failed or canceled assembly
         keys = [chunk_key(record.job_id, plan, i) for i in range(len(texts))]
         if record.timestamps:
             keys += [chunk_timings_key(record.job_id, plan, i) for i in range(len(texts))]

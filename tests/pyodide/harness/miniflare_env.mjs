@@ -39,6 +39,22 @@ export class Bridge extends WorkerEntrypoint {
     // get() returns an object without a body when an onlyIf condition fails.
     return { meta: meta(result), hasBody: "body" in result, body: result.body ?? null };
   }
+  // Multipart, by (key, uploadId) on every call as the real binding allows.
+  async mpu(binding, op, key, uploadId, args) {
+    const bucket = this.env[binding];
+    if (op === "create") {
+      const upload = await bucket.createMultipartUpload(key, ...args);
+      return { key: upload.key, uploadId: upload.uploadId };
+    }
+    const upload = bucket.resumeMultipartUpload(key, uploadId);
+    if (op === "uploadPart") {
+      const part = await upload.uploadPart(...args);
+      return { partNumber: part.partNumber, etag: part.etag };
+    }
+    if (op === "complete") return { meta: meta(await upload.complete(...args)) };
+    await upload.abort();
+    return null;
+  }
   async send(binding, body, options) { await this.env[binding].send(body, options); }
   async sendBatch(binding, messages, options) { await this.env[binding].sendBatch(messages, options); }
 }
@@ -200,9 +216,37 @@ export class R2Bucket {
       delimitedPrefixes: r.delimitedPrefixes,
     };
   }
-  createMultipartUpload() { throw new Error("harness: R2 multipart uploads are not supported"); }
-  resumeMultipartUpload() { throw new Error("harness: R2 multipart uploads are not supported"); }
+  async createMultipartUpload(key, options) {
+    const r = await this.#bridge().mpu(this.#binding, "create", key, null, options === undefined ? [] : [options]);
+    return new R2MultipartUpload(this.#bridge, this.#binding, r.key, r.uploadId);
+  }
+  resumeMultipartUpload(key, uploadId) {
+    return new R2MultipartUpload(this.#bridge, this.#binding, key, uploadId);
+  }
   get [Symbol.toStringTag]() { return "R2Bucket"; }
+}
+
+// workerd's R2MultipartUpload: each call goes to Miniflare's bucket through the bridge.
+export class R2MultipartUpload {
+  #bridge;
+  #binding;
+  constructor(bridge, binding, key, uploadId) {
+    this.#bridge = bridge;
+    this.#binding = binding;
+    this.key = key;
+    this.uploadId = uploadId;
+  }
+  async uploadPart(partNumber, value) {
+    return await this.#bridge().mpu(this.#binding, "uploadPart", this.key, this.uploadId, [partNumber, value]);
+  }
+  async complete(parts) {
+    const r = await this.#bridge().mpu(this.#binding, "complete", this.key, this.uploadId, [parts]);
+    return new HeadResult(r.meta);
+  }
+  async abort() {
+    await this.#bridge().mpu(this.#binding, "abort", this.key, this.uploadId, []);
+  }
+  get [Symbol.toStringTag]() { return "R2MultipartUpload"; }
 }
 
 // workerd's WorkerQueue: a queue producer binding.

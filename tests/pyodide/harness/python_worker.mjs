@@ -90,7 +90,10 @@ export class PythonWorker {
     py.registerJsModule("_pyodide_entrypoint_helper", entrypointHelperModule(this.env));
     // Not a workerd module: lets test probes (run_python) build a Durable
     // Object's storage to drive an adapter without a Durable Object.
-    py.registerJsModule("_pyodide_harness", { new_durable_object_storage: () => new DurableObjectStorage() });
+    py.registerJsModule("_pyodide_harness", {
+      new_durable_object_storage: () => new DurableObjectStorage(),
+      env: () => this.env,  // the Worker's bindings, for probes that drive an adapter directly
+    });
     py.runPython(`
 import sys
 sys.path[:0] = [${JSON.stringify(SRC_MOUNT)}, ${JSON.stringify(VENDOR_DIR)}]

@@ -65,8 +65,19 @@ async def test_models_lists_only_configured_providers() -> None:
     aura = models["@cf/deepgram/aura-2-en"]
     assert aura["provider"] == "workers-ai" and aura["maxInputChars"] == 2000 and "luna" in aura["voices"]
     assert aura["formatSampleRates"]["mp3"] == [22050] and aura["joinableFormats"] == ["mp3", "wav", "pcm"]
-    assert aura["maxAudioBytes"] == 32_000_000 and aura["maxJobChars"] == 32_000_000 // int(0.08 * 24_000)
+    # 2 GiB of MP3 is over a million characters: MAX_TEXT_CHARS (100,000) is the smaller limit
+    assert aura["maxAudioBytes"] == 2 * 1024**3 and aura["maxJobChars"] == 100_000
     assert "sk-x" not in json.dumps(models)
+
+
+async def test_job_character_limits_follow_max_audio_bytes() -> None:
+    api, _ = app(MAX_AUDIO_BYTES="28800000")  # 10,000 characters of tone: 60 ms of 24 kHz 16-bit WAV each
+    (tone,) = data(await call(api, "GET", "/v1/models"))["models"]
+    assert tone["maxAudioBytes"] == 28_800_000 and tone["maxJobChars"] == 10_000
+    assert tone["maxInputChars"] == 2_000  # one request; longer text is chunked
+    reply = await call(api, "POST", "/v1/jobs", {"text": "a" * 10_001})
+    assert reply.status == 422 and "at most 29 MB" in data(reply)["error"]["message"]
+    assert (await call(api, "POST", "/v1/jobs", {"text": "a. " * 3_333})).status == 202
 
 
 async def test_a_model_whose_provider_is_not_configured_is_refused() -> None:
@@ -125,7 +136,7 @@ async def test_options_are_checked_against_the_model() -> None:
 
 
 async def test_text_over_the_models_audio_cap_is_422_naming_text() -> None:
-    api, _ = app()
+    api, _ = app(MAX_AUDIO_BYTES="32000000")
     ok = await call(api, "POST", "/v1/jobs", {"text": "x" * 11_111, "model": "tone"})
     assert ok.status == 202  # 11,111 x 2,880 bytes of 24 kHz WAV: just under 32 MB
     reply = await call(api, "POST", "/v1/jobs", {"text": "x" * 11_112, "model": "tone"})

@@ -16,7 +16,7 @@ def test_budget_allows_calls_up_to_its_cap_and_remembers_running_out() -> None:
     assert budget.allows(5)
     budget.take("list")
     budget.take("rpc", 3)
-    assert budget.spent == 4 and budget.calls == {"list": 1, "delete": 0, "rpc": 3, "send": 0}
+    assert budget.spent == 4 and budget.calls == {"list": 1, "delete": 0, "rpc": 3, "send": 0, "abort": 0}
     assert budget.allows(1) and not budget.ran_out
     assert not budget.allows(2) and budget.ran_out
 

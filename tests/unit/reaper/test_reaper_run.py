@@ -9,7 +9,7 @@ import pytest
 
 from shared.config import Settings
 from shared.consumer import object_metadata
-from shared.keys import audio_key
+from shared.keys import audio_key, upload_record_key
 from shared.logs import JsonLogger
 from shared.models import JobRecord, JobStatus
 from shared.reaper import ReaperDeps, run_reaper
@@ -184,3 +184,32 @@ async def test_a_stuck_job_the_reaper_fails_announces_its_webhook(
     assert [body["event"] for body, _ in outbox.sent] == ["failed"]
     await run_reaper(reaper)
     assert len(outbox.sent) == 1
+
+
+async def test_the_sweep_aborts_the_upload_an_orphaned_upload_record_names(
+    shards: MemoryShards, bucket: MemoryBucket, clock: FakeClock, logs: io.StringIO
+) -> None:
+    """A long job that crashed mid-assembly and was then deleted: its multipart upload is aborted, not left for R2."""
+    gone, live = f"{7:032x}", f"{8:032x}"
+    now = clock()
+    await shards.client.create(JobRecord(job_id=live, tenant="t", status=JobStatus.QUEUED, text="x", model="tone",
+                                         format="wav", created_at=now, updated_at=now, ttl_seconds=86_400))
+    await shards.client.claim(live, 120)
+    uploads = {}
+    for job_id in (gone, live):
+        key = audio_key(job_id, now, "wav")
+        uploads[job_id] = (await bucket.create_multipart_upload(key, content_type="audio/wav", custom_metadata={})).upload_id
+        await bucket.upload_part(key, uploads[job_id], 1, b"part one")
+        record = upload_record_key(job_id, "00000000000000aa")
+        meta = {"jobId": job_id, "uploadId": uploads[job_id], "uploadKey": key}
+        await bucket.put(record, b"", content_type="application/octet-stream", custom_metadata=meta)
+        await bucket.put(f"{record}/00001", b"", content_type="application/octet-stream",
+                         custom_metadata={"jobId": job_id, "uploadId": uploads[job_id], "etag": "e"})
+    clock.advance(3601)
+    report = await run_reaper(deps(shards, bucket, clock, logs))
+    assert report.aborted_uploads == 1 and report.deleted_orphans == 2 and report.calls["abort"] == 1
+    assert bucket.uploads[uploads[gone]].state == "aborted"
+    assert bucket.in_progress() == [uploads[live]]  # its job may still be assembling it
+    assert sorted(k for k in bucket.objects if k.startswith("tmp/")) == [
+        upload_record_key(live, "00000000000000aa"), f"{upload_record_key(live, '00000000000000aa')}/00001"
+    ]

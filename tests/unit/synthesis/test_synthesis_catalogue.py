@@ -96,7 +96,7 @@ def test_validate_fills_defaults() -> None:
     ],
 )
 def test_validation_errors_name_the_field(args, kwargs, error, field, mentions) -> None:  # type: ignore[no-untyped-def]
-    cat = default_catalogue(espeak_available=True)
+    cat = default_catalogue(espeak_available=True, max_text_chars=20_000)
     with pytest.raises(error) as excinfo:
         cat.validate(*args, **kwargs)
     err = excinfo.value
@@ -191,7 +191,9 @@ def test_default_model_is_the_best_one_this_runtime_can_run() -> None:
 
 
 def test_errors_offer_only_what_this_runtime_can_run() -> None:
-    cat = Catalogue([tone_spec(), espeak_spec(), cloud_spec()], registry=default_registry(espeak_available=False))
+    cat = Catalogue(
+        [tone_spec(), espeak_spec(), cloud_spec()], registry=default_registry(espeak_available=False), max_text_chars=20_000
+    )
     with pytest.raises(UnknownModelError) as unknown:
         cat.validate("nope")
     assert unknown.value.allowed == ("tone",) and str(unknown.value).endswith("available here: 'tone'")
@@ -221,5 +223,5 @@ def test_model_spec_is_self_consistent(overrides: dict[str, object], needle: str
 
 def test_spec_json_is_camel_case() -> None:
     data = default_catalogue(espeak_available=False).to_json_list()[0]
-    assert data["id"] == "tone" and data["defaultVoice"] == "default" and data["maxInputChars"] == 20_000
+    assert data["id"] == "tone" and data["defaultVoice"] == "default" and data["maxInputChars"] == 2_000
     assert ModelSpec.model_validate(data) == default_catalogue(espeak_available=False).get("tone")
