@@ -24,6 +24,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from bench import sections
 from bench import machine
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -179,15 +180,8 @@ def measure_revision(rev: str, argv: Sequence[str], revert: Sequence[str] = ()) 
 
 
 def _kept_sections(doc: Path) -> str:
-    """The sections other commands write (python -m bench.workerd, bench.speech, bench.captions), as they are."""
-    from bench import captions, speech, workerd
-
-    text = doc.read_text() if doc.exists() else ""
-    kept = []
-    for begin, end in ((workerd.BEGIN, workerd.END), (speech.BEGIN, speech.END), (captions.BEGIN, captions.END)):
-        if begin in text and end in text:
-            kept.append(begin + text.split(begin, 1)[1].split(end, 1)[0] + end)
-    return "\n\n".join(kept)
+    """The sections other commands write (bench/sections.py), as they are."""
+    return sections.kept_sections(doc)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -236,7 +230,7 @@ def run(args: argparse.Namespace, command: str) -> int:
         from bench.report import render
 
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        kept = _kept_sections(args.out)  # written by python -m bench.workerd, bench.speech and bench.captions
+        kept = _kept_sections(args.out)  # bench/sections.py: written by their own commands
         args.out.write_text(render(results, baseline) + (f"\n{kept}\n" if kept else ""))
         _log(f"wrote {args.out} in {time.monotonic() - started:.0f} s")
     return 0

@@ -24,6 +24,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from bench import sections
 from shared.captions.cues import group_cues, render_vtt
 from shared.captions.document import build_document, timed_words
 from shared.captions.words import align_to_text
@@ -32,8 +33,9 @@ from shared.synthesis.espeak import EspeakSynthesizer
 from shared.synthesis.tone import ToneSynthesizer
 
 ROOT = Path(__file__).resolve().parent.parent
+
 DOC = ROOT / "docs" / "benchmarks.md"
-BEGIN, END = "<!-- captions:begin -->", "<!-- captions:end -->"
+BEGIN, END = sections.markers("captions")
 SENTENCE = "The pipeline owns the text, the chunks and the audio, so it can hand back captions too. "
 
 
@@ -128,13 +130,7 @@ def section(r: dict[str, Any], command: str) -> str:
 
 
 def write_section(text: str, doc: Path = DOC) -> None:
-    current = doc.read_text() if doc.exists() else "# Benchmarks\n"
-    if BEGIN in current and END in current:
-        head, rest = current.split(BEGIN, 1)
-        current = head + text + rest.split(END, 1)[1]
-    else:
-        current = current.rstrip("\n") + "\n\n" + text + "\n"
-    doc.write_text(current)
+    sections.write_section("captions", text, doc)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -37,12 +37,13 @@ from http.client import HTTPConnection
 from pathlib import Path
 from typing import Any
 
+from bench import sections
 from bench import procstat
 from bench.runtime_proc import BENCH_ENV
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "benchmarks.md"
-BEGIN, END = "<!-- longform:begin -->", "<!-- longform:end -->"
+BEGIN, END = sections.markers("longform")
 TONE_RATE = 44_100
 TONE_BYTES_PER_CHAR = TONE_RATE * 60 // 1000 * 2
 MB = 1_000_000
@@ -253,16 +254,7 @@ def render(results: list[dict[str, Any]], command: str) -> str:
 
 
 def write_section(section: str, doc: Path = DOC) -> None:
-    text = doc.read_text()
-    if BEGIN in text and END in text:
-        head, rest = text.split(BEGIN, 1)
-        _, tail = rest.split(END, 1)
-        text = head + section + tail
-    else:
-        marker = "<!-- workerd:begin -->"
-        head, tail = text.split(marker, 1) if marker in text else (text, "")
-        text = head + section + "\n\n" + (marker + tail if tail else "")
-    doc.write_text(text)
+    sections.write_section("longform", section, doc)
 
 
 def main(argv: list[str] | None = None) -> int:

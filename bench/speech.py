@@ -32,12 +32,13 @@ from http.client import HTTPConnection
 from pathlib import Path
 from typing import Any
 
+from bench import sections
 from bench.runtime_proc import RuntimeProcess
 from bench.workerd import Server, pct
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "benchmarks.md"
-BEGIN, END = "<!-- speech:begin -->", "<!-- speech:end -->"
+BEGIN, END = sections.markers("speech")
 TEXT = "Hello"
 ENV = {"DEFAULT_MODEL": "tone", "JOB_RATE_LIMIT": "0", "MAX_JOBS_IN_FLIGHT": "0", "CRON_INTERVAL_SECONDS": "0"}
 
@@ -221,13 +222,7 @@ def section(results: dict[str, list[dict[str, Any]]], jobs: int, poll: float, co
 
 
 def write_section(text: str, doc: Path = DOC) -> None:
-    current = doc.read_text() if doc.exists() else "# Benchmarks\n"
-    if BEGIN in current and END in current:
-        head, rest = current.split(BEGIN, 1)
-        current = head + text + rest.split(END, 1)[1]
-    else:
-        current = current.rstrip("\n") + "\n\n" + text + "\n"
-    doc.write_text(current)
+    sections.write_section("speech", text, doc)
 
 
 def main(argv: list[str] | None = None) -> int:

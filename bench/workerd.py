@@ -34,9 +34,12 @@ from http.client import HTTPConnection
 from pathlib import Path
 from typing import Any
 
+from bench import sections
+
 ROOT = Path(__file__).resolve().parent.parent
+
 DOC = ROOT / "docs" / "benchmarks.md"
-BEGIN, END = "<!-- workerd:begin -->", "<!-- workerd:end -->"
+BEGIN, END = sections.markers("workerd")
 BENCH_ENV = {"CRON_INTERVAL_SECONDS": "0", "JOB_RATE_LIMIT": "0", "MAX_JOBS_IN_FLIGHT": "0"}
 
 
@@ -309,13 +312,7 @@ one consumer isolate).
 
 
 def write_section(section: str, doc: Path = DOC) -> None:
-    text = doc.read_text() if doc.exists() else "# Benchmarks\n"
-    if BEGIN in text and END in text:
-        head, rest = text.split(BEGIN, 1)
-        text = head + section + rest.split(END, 1)[1]
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    doc.write_text(text)
+    sections.write_section("workerd", section, doc)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -62,3 +62,18 @@ def test_the_full_report_keeps_the_captions_section(tmp_path: Path) -> None:
     doc.write_text("# Benchmarks\n\nold tables\n")
     write_section(f"{BEGIN}\n## Word timings and captions\nnumbers\n{END}", doc)
     assert _kept_sections(doc) == f"{BEGIN}\n## Word timings and captions\nnumbers\n{END}"
+
+
+def test_the_full_report_keeps_every_section_other_commands_write(tmp_path: Path) -> None:
+    from bench import sections
+    from bench.__main__ import _kept_sections
+
+    doc = tmp_path / "benchmarks.md"
+    doc.write_text("# Benchmarks\n\nold tables\n")
+    for name in sections.SECTIONS:
+        begin, end = sections.markers(name)
+        sections.write_section(name, f"{begin}\n## {name}\nnumbers\n{end}", doc)
+    sections.write_section("speech", "<!-- speech:begin -->\n## speech\nnew\n<!-- speech:end -->", doc)
+    kept = _kept_sections(doc)
+    assert [n for n in sections.SECTIONS if f"## {n}\n" in kept] == list(sections.SECTIONS)
+    assert "## speech\nnew\n" in kept and kept.count("<!-- speech:begin -->") == 1
