@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import threading
 from collections.abc import Iterator
+from typing import Any
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
@@ -18,3 +20,23 @@ def serving(handler: type[BaseHTTPRequestHandler], path: str = "/v1") -> Iterato
     finally:
         server.shutdown()
         server.server_close()
+
+
+class FakeProvider(BaseHTTPRequestHandler):
+    """A provider fake's common part: quiet, a JSON request body, one-call replies."""
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+    def json_body(self) -> Any:
+        return json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+
+    def reply(self, status: int, body: bytes, content_type: str, **headers: str) -> None:
+        """``headers`` by their names with ``_`` for ``-`` (``Retry_After="1"``)."""
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        for name, value in headers.items():
+            self.send_header(name.replace("_", "-"), value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)

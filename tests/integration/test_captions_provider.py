@@ -9,14 +9,12 @@ import base64
 import json
 import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler
-from typing import Any
 
 import pytest
 
 from shared.synthesis.chunking import chunk_texts
 from tests.integration.harness import Pipeline
-from tests.integration.loopback_http import serving
+from tests.integration.loopback_http import FakeProvider, serving
 
 pytestmark = pytest.mark.slow
 
@@ -28,17 +26,14 @@ CHUNK_CHARS = 200
 TEXT = " ".join(f"Line {i} of a story that a voice with timings reads aloud, word by word." for i in range(12))
 
 
-class FakeElevenLabs(BaseHTTPRequestHandler):
+class FakeElevenLabs(FakeProvider):
     """``POST /v1/text-to-speech/{voice}/with-timestamps``: 10 ms of PCM per character, its times; call 3 is a 429."""
 
     texts: list[str] = []
     lock = threading.Lock()
 
-    def log_message(self, *args: Any) -> None:
-        pass
-
     def do_POST(self) -> None:  # noqa: N802 - http.server's name
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        body = self.json_body()
         assert self.headers["xi-api-key"] == KEY and self.path.split("?")[0].endswith("/with-timestamps")
         assert f"output_format=pcm_{RATE}" in self.path
         text = body["text"]
@@ -46,8 +41,8 @@ class FakeElevenLabs(BaseHTTPRequestHandler):
             self.texts.append(text)
             n = len(self.texts)
         if n == 3:
-            self._send(429, json.dumps({"detail": {"status": "too_many_concurrent_requests", "message": "slow down"}}).encode(),
-                       {"Content-Type": "application/json", "Retry-After": "1"})
+            self.reply(429, json.dumps({"detail": {"status": "too_many_concurrent_requests", "message": "slow down"}}).encode(),
+                       "application/json", Retry_After="1")
             return
         pcm = b"".join((1000 + (i % 50)).to_bytes(2, "little", signed=True) * PER_CHAR for i in range(len(text)))
         step = PER_CHAR / RATE
@@ -59,15 +54,7 @@ class FakeElevenLabs(BaseHTTPRequestHandler):
                 "character_end_times_seconds": [(i + 1) * step for i in range(len(text))],
             },
         }
-        self._send(200, json.dumps(reply).encode(), {"Content-Type": "application/json"})
-
-    def _send(self, status: int, body: bytes, headers: dict[str, str]) -> None:
-        self.send_response(status)
-        for name, value in headers.items():
-            self.send_header(name, value)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        self.reply(200, json.dumps(reply).encode(), "application/json")
 
 
 @pytest.fixture(scope="module")

@@ -8,18 +8,15 @@ jobs live 2 s, so the reaper's purge can be watched.
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler
-from typing import Any
 
 import pytest
 
 from shared.synthesis.wav import wav_bytes
 from tests.integration.harness import Pipeline
-from tests.integration.loopback_http import serving
+from tests.integration.loopback_http import FakeProvider, serving
 
 pytestmark = pytest.mark.slow
 
@@ -28,26 +25,19 @@ KEY = "sk-loopback-delivery"
 TTL = 2
 
 
-class Provider(BaseHTTPRequestHandler):
+class Provider(FakeProvider):
     calls: dict[str, int] = {}
     lock = threading.Lock()
 
-    def log_message(self, *args: Any) -> None:
-        pass
-
     def do_POST(self) -> None:  # noqa: N802 - http.server's name
-        text = json.loads(self.rfile.read(int(self.headers["Content-Length"])))["input"]
+        text = self.json_body()["input"]
         with self.lock:
             self.calls[text] = n = self.calls.get(text, 0) + 1
         if "always-503" in text or ("flaky" in text and n == 1):
             body, status, ctype = b'{"error": {"message": "overloaded"}}', 503, "application/json"
         else:
             body, status, ctype = wav_bytes(b"\x01\x00" * 2400, 24000), 200, "audio/wav"
-        self.send_response(status)
-        self.send_header("Content-Type", ctype)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        self.reply(status, body, ctype)
 
 
 @pytest.fixture(scope="module")

@@ -7,15 +7,13 @@ import json
 import struct
 import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler
-from typing import Any
 
 import pytest
 
 from shared.synthesis.chunking import chunk_texts
 from shared.synthesis.wav import wav_bytes, wav_pcm
 from tests.integration.harness import Pipeline
-from tests.integration.loopback_http import serving
+from tests.integration.loopback_http import FakeProvider, serving
 
 pytestmark = pytest.mark.slow
 
@@ -23,35 +21,24 @@ TOKEN = "alice-token"
 KEY = "sk-loopback-test-key"
 
 
-class FakeOpenAI(BaseHTTPRequestHandler):
+class FakeOpenAI(FakeProvider):
     """``POST /v1/audio/speech``: a WAV whose samples encode the request number; the third request gets a 429."""
 
     inputs: list[str] = []
     lock = threading.Lock()
 
-    def log_message(self, *args: Any) -> None:
-        pass
-
     def do_POST(self) -> None:  # noqa: N802 - http.server's name
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        body = self.json_body()
         assert self.path == "/v1/audio/speech" and self.headers["Authorization"] == f"Bearer {KEY}"
         with self.lock:
             self.inputs.append(body["input"])
             n = len(self.inputs)
         if n == 3:
             reply = json.dumps({"error": {"message": "Rate limit reached", "type": "requests", "code": "rate_limit_exceeded"}}).encode()
-            self._send(429, reply, {"Content-Type": "application/json", "Retry-After": "1"})
+            self.reply(429, reply, "application/json", Retry_After="1")
             return
         samples = [len(body["input"])] * 100 + [n] * 10
-        self._send(200, wav_bytes(struct.pack(f"<{len(samples)}h", *samples), 24000), {"Content-Type": "audio/wav"})
-
-    def _send(self, status: int, body: bytes, headers: dict[str, str]) -> None:
-        self.send_response(status)
-        for name, value in headers.items():
-            self.send_header(name, value)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        self.reply(200, wav_bytes(struct.pack(f"<{len(samples)}h", *samples), 24000), "audio/wav")
 
 
 @pytest.fixture(scope="module")

@@ -10,13 +10,11 @@ so that a wait can time out.
 from __future__ import annotations
 
 import io
-import json
 import struct
 import threading
 import time
 import wave
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import openai
@@ -25,7 +23,7 @@ import pytest
 from shared.synthesis.chunking import chunk_texts
 from shared.synthesis.wav import wav_bytes, wav_pcm
 from tests.integration.harness import Pipeline
-from tests.integration.loopback_http import serving
+from tests.integration.loopback_http import FakeProvider, serving
 
 pytestmark = pytest.mark.slow
 
@@ -35,28 +33,21 @@ SLOW_SECONDS = 12.0
 SPEECH_WAIT = 6
 
 
-class Upstream(BaseHTTPRequestHandler):
+class Upstream(FakeProvider):
     """OpenAI's ``POST /v1/audio/speech``: WAV (or raw PCM) whose samples encode the input length."""
 
     inputs: list[str] = []
     lock = threading.Lock()
 
-    def log_message(self, *args: Any) -> None:
-        pass
-
     def do_POST(self) -> None:  # noqa: N802 - http.server's name
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        body = self.json_body()
         with self.lock:
             self.inputs.append(body["input"])
         if "zzz" in body["input"]:
             time.sleep(SLOW_SECONDS)
         pcm = struct.pack("<200h", *([len(body["input"]) % 30000] * 200))
         audio = pcm if body.get("response_format") == "pcm" else wav_bytes(pcm, 24000)
-        self.send_response(200)
-        self.send_header("Content-Type", "audio/pcm" if body.get("response_format") == "pcm" else "audio/wav")
-        self.send_header("Content-Length", str(len(audio)))
-        self.end_headers()
-        self.wfile.write(audio)
+        self.reply(200, audio, "audio/pcm" if body.get("response_format") == "pcm" else "audio/wav")
 
 
 @pytest.fixture(scope="module")
