@@ -1,20 +1,10 @@
-"""Fixtures the consumer tests share: a fake clock, in-memory shards on it, a scripted synthesizer."""
+"""The consumer tests' scripted synthesizer (the clock and shards: tests/unit/conftest.py)."""
 
 from __future__ import annotations
 
 import pytest
 
-from tests.fakes import FakeClock, MemoryShards, ScriptedSynthesizer
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-def shards(clock: FakeClock) -> MemoryShards:
-    return MemoryShards(clock)
+from tests.fakes import ScriptedSynthesizer
 
 
 @pytest.fixture

@@ -29,11 +29,6 @@ class FakeClock:
 
 
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
 def meter() -> Meter:
     return Meter()
 

@@ -21,11 +21,6 @@ SHARDS = 2
 
 
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
 def shards(clock: FakeClock) -> MemoryShards:
     return MemoryShards(clock, shard_count=SHARDS)
 

@@ -13,11 +13,6 @@ from tests.fakes import FakeClock
 
 
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
 def sql(tmp_path: Path) -> SqliteSql:
     return SqliteSql(tmp_path / "shard.sqlite")
 

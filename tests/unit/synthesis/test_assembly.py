@@ -33,16 +33,6 @@ PART = 5 * MIB
 
 
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-def shards(clock: FakeClock) -> MemoryShards:
-    return MemoryShards(clock)
-
-
-@pytest.fixture
 def synth() -> ChunkSynth:
     return ChunkSynth()
 

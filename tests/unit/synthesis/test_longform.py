@@ -74,16 +74,6 @@ class ChunkSynth:
 
 
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-def shards(clock: FakeClock) -> MemoryShards:
-    return MemoryShards(clock)
-
-
-@pytest.fixture
 def synth() -> ChunkSynth:
     return ChunkSynth()
 
