@@ -10,6 +10,8 @@ with that reason, never silently left out.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -42,3 +44,22 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if marker is not None:
             reason = marker.args[0] if marker.args else "local runtime only"
             item.add_marker(pytest.mark.skip(reason=f"local runtime only: {reason}"))
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    """Debian's Chromium driven by playwright (tests/integration/browser.py); the tier's rule if missing.
+
+    One for the session: the session-scoped runtime parameter interleaves
+    modules, so per-module browsers could be alive at once in one thread; with
+    them a page once closed mid-test (TargetClosedError) under load."""
+    from tests.integration.browser import chromium, chromium_path
+
+    if chromium_path() is None:
+        tier_unavailable("chromium is not installed: run tools/setup_browser.sh (Debian package 'chromium')")
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        tier_unavailable("playwright (PyPI) is not installed: pip install -e '.[test]'")
+    with chromium() as launched:
+        yield launched

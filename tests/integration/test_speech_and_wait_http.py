@@ -324,21 +324,6 @@ def test_stream_of_a_completed_or_single_request_job_is_the_normal_audio(pipelin
     assert bad.status == 400 and bad.json()["error"]["field"] == "stream"
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    from tests.integration.browser import chromium, chromium_path
-    from tests.tiers import tier_unavailable
-
-    if chromium_path() is None:
-        tier_unavailable("chromium is not installed: run tools/setup_browser.sh (Debian package 'chromium')")
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        tier_unavailable("playwright (PyPI) is not installed: pip install -e '.[test]'")
-    with chromium() as launched:
-        yield launched
-
-
 def test_the_page_plays_a_long_job_while_it_is_made(pipeline: Pipeline, browser: Any) -> None:
     text = " ".join(f"Sentence {i} of a long story, told slowly enough to need two requests." for i in range(79))
     text += " The last one waits upstream, zzz."

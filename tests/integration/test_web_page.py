@@ -16,9 +16,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.browser import chromium, chromium_path
 from tests.integration.harness import Pipeline
-from tests.tiers import tier_unavailable
 
 pytestmark = pytest.mark.slow
 
@@ -69,18 +67,6 @@ def test_page_is_served_without_a_token_under_a_strict_csp(pipeline: Pipeline) -
 
 def test_page_is_not_part_of_the_api_document(pipeline: Pipeline) -> None:
     assert "/" not in pipeline.request("GET", "/openapi.json").json()["paths"]
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if chromium_path() is None:
-        tier_unavailable("chromium is not installed: run tools/setup_browser.sh (Debian package 'chromium')")
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        tier_unavailable("playwright (PyPI) is not installed: pip install -e '.[test]'")
-    with chromium() as launched:
-        yield launched
 
 
 def test_submit_wait_play_download_in_the_browser(pipeline: Pipeline, browser: Any, tmp_path: Path) -> None:
