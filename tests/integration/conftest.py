@@ -46,13 +46,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.skip(reason=f"local runtime only: {reason}"))
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     """Debian's Chromium driven by playwright (tests/integration/browser.py); the tier's rule if missing.
 
-    One for the session: the session-scoped runtime parameter interleaves
-    modules, so per-module browsers could be alive at once in one thread; with
-    them a page once closed mid-test (TargetClosedError) under load."""
+    Per module, not per session: while Playwright's sync driver is open its event loop runs in the
+    main thread, and every async test after it would fail to start its own."""
     from tests.integration.browser import chromium, chromium_path
 
     if chromium_path() is None:
