@@ -107,10 +107,11 @@ class Runtime:
         raise RuntimeError("runtime did not start in time")
 
     def measured_pids(self) -> list[int]:
-        """The process whose memory is the synthesizer's: the runtime itself, or workerd's."""
+        """The processes whose memory is the synthesizer's: the runtime's (its supervisor and
+        Workers), or workerd's."""
         assert self.process is not None
         if self.kind == "local":
-            return [self.process.pid]
+            return procstat.tree(self.process.pid)
         pids = []
         for stat in Path("/proc").glob("[0-9]*/stat"):
             try:

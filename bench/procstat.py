@@ -40,3 +40,46 @@ def reset_peak_rss(pid: int) -> bool:
         return True
     except OSError:
         return False
+
+
+def _children(pid: int) -> list[int]:
+    """Direct children (``/proc/<pid>/task/*/children``, Linux >= 3.5)."""
+    out: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            out += [int(p) for p in (task / "children").read_text().split()]
+        except OSError:
+            continue
+    return out
+
+
+def tree(pid: int) -> list[int]:
+    """``pid`` and every process below it: the split runtime's supervisor and its Workers."""
+    pids, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        pids.append(current)
+        todo += _children(current)
+    return pids
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU time of ``pid`` and its live descendants (read them before they exit)."""
+    total = 0.0
+    for p in tree(pid):
+        try:
+            total += cpu_seconds(p)
+        except OSError:  # exited meanwhile
+            continue
+    return total
+
+
+def tree_peak_rss_mib(pid: int) -> float:
+    """The sum of the peaks of ``pid`` and its live descendants: an upper bound of the tree's peak."""
+    total = 0.0
+    for p in tree(pid):
+        try:
+            total += peak_rss_mib(p)
+        except (OSError, KeyError):
+            continue
+    return total

@@ -260,15 +260,46 @@ def _throughput(current: Results, baseline: Results | None) -> list[str]:
                     ratio_rows)
     lines += [
         "",
-        "The runtime is one asyncio process, so past one core's worth of work the queue backs up: "
-        "with 8 or more clients jobs are submitted faster than they are processed and submit-to-completed "
-        "grows with the backlog, not with the per-job cost. Client CPU per job shows the client was "
-        "not the bottleneck (it is a fraction of the runtime's). On Cloudflare each consumer batch is its own "
-        "invocation and shards are separate objects, so this single-process ceiling does not carry over; "
-        "the per-job CPU does, roughly (Pyodide is slower than CPython).",
+        "Runtime CPU and peak RSS are summed over the runtime's processes (the split runtime's supervisor and "
+        "Workers; a before build of one process is just that one). Where submits outrun processing, "
+        "submit-to-completed grows with the backlog, not with the per-job cost. Client CPU per job shows the "
+        "client was not the bottleneck (it is a fraction of the runtime's). On Cloudflare each consumer batch "
+        "is its own invocation and shards are separate objects, so the local runtime's ceiling of two cores does "
+        "not carry over; the per-job CPU does, roughly (Pyodide is slower than CPython).",
         "",
     ]
+    lines += _layouts(current)
     return lines
+
+
+def _layouts(current: Results) -> list[str]:
+    """The split runtime against the same build in one process, at the most clients."""
+    one = current.get("single_process")
+    split = {r["clients"]: r for r in current["throughput"]}.get(one["clients"]) if one else None
+    if not one or not split:
+        return []
+    rows = []
+    for label, r in (("`--single-process`: the shards and the three Workers in one process", one),
+                     ("default: the shards in the supervisor, a process per Worker", split)):
+        rows.append([label, str(r["clients"]), _n(_rate(r), 0), _pcts(r["submit_latency_ms"]),
+                     _n(r["runtime_cpu_ms_per_job"], 2), _n(r["runtime_peak_rss_mib"], 0), str(r["errors"])])
+    return [
+        "### One process or a process per Worker (the same build, this run)",
+        "",
+        "`tts-pipeline dev` runs the api, the consumer and the reaper in a process each and the Durable Object "
+        "shards in the supervisor, which serves their RPC calls over a Unix socket (docs/architecture.md); "
+        "`--single-process` runs them all on one event loop. Same code, same clients, best of the same number "
+        "of runs:",
+        "",
+        *_table(["layout", "clients", "jobs/s end to end", "submit p50/p95/p99 ms", "runtime CPU ms/job",
+                 "runtime peak RSS MiB (sum)", "errors"], rows),
+        "",
+        f"The split runtime does {_rate(split) / _rate(one):.2f}x the jobs/s of one process. It spends "
+        f"{_n(split['runtime_cpu_ms_per_job'] - one['runtime_cpu_ms_per_job'], 2)} ms more CPU per job (each "
+        "shard call is now a JSON line each way over a socket, decoded on the other side) but spreads it over "
+        "both cores.",
+        "",
+    ]
 
 
 def _closed_loop(current: Results, baseline: Results | None) -> list[str]:

@@ -88,16 +88,12 @@ def optimizations(current: dict[str, Any], baseline: dict[str, Any] | None) -> l
         "`workers/synth_consumer/wrangler.toml` (Cloudflare's default) lets a job wait up to 5 s for a "
         "batch to fill before synthesis starts; 1 s would cut a quiet system's latency five-fold for more, "
         "smaller consumer invocations (no per-message cost change: queue operations are per message).",
-        "- **Polling**: every status poll is a Worker request and a Durable Object request. Webhooks (now "
-        "offered) or a bounded long poll (`GET /v1/jobs/{id}?wait=...`) replace a loop of polls with one call.",
+        "- **Polling**: every status poll is a Worker request and a Durable Object request. Webhooks, "
+        "`Prefer: wait` and the bounded long poll `GET /v1/jobs/{id}?wait=N` (all offered) replace a loop of "
+        "polls with one call; the scenario priced here keeps one poll, as the issue set it.",
         "- **`/result` could stream** (base64 of R2 pieces into a streamed body: no copy at any size); today "
         "it needs the whole body in memory, and on Cloudflare the body is copied again into the JS heap, so "
         "it tops out near 40 MB of audio in a 128 MB Worker. `/audio` already streams.",
-        "- **Two cores.** The local runtime is one process: the API, the consumer and the reaper share one "
-        "event loop and one GIL, so past one core's work jobs/s stops growing with clients (see the ratio "
-        "table). On Cloudflare they are separate isolates. Running the consumer in its own process over the "
-        "same data directory (the shards kept to one writer each) is what would use the second core; not done "
-        "in this change.",
         "",
     ]
     return lines
@@ -110,7 +106,7 @@ def _rate(r: dict[str, Any]) -> float:
 def _issue17(current: dict[str, Any], baseline: dict[str, Any] | None) -> list[str]:
     """What issue 17 changed, measured before/after in this run."""
     lines = [
-        "Issue 17 (fewer Durable Object calls, the RPC boundary, the HTTP path, the reaper), profiled with "
+        "Issue 17 (fewer Durable Object calls, the RPC boundary, the HTTP path, the reaper, two cores), profiled with "
         "cProfile on the runtime process during a 64-client run and on one reaper run (100,000 jobs):",
         "",
         "4. **A submit asked every shard.** The in-flight cap counted the tenant's jobs on each shard "
@@ -131,6 +127,12 @@ def _issue17(current: dict[str, Any], baseline: dict[str, Any] | None) -> list[s
         "7. **The reaper's deletes unlinked files on the event loop**: on a busy disk 16,585 unlinks took 10 s "
         "of a 20 s run. They now run in a thread (the index no longer names the objects, so nobody can read "
         "them).",
+        "8. **One process for everything.** The API, the consumer, the reaper and every shard shared one "
+        "event loop and one GIL, so past one core's worth of work jobs/s stopped growing with clients, where "
+        "Cloudflare runs each Worker in its own isolates. Now `tts-pipeline dev` runs a process per Worker and "
+        "hosts the shards in the supervisor, which alone opens their files and serves their calls over a Unix "
+        "socket (`local_runtime/processes.py`, `local_runtime/shard_rpc.py`); the table \"One process or a "
+        "process per Worker\" above measures it against `--single-process` in this run.",
         "",
     ]
     reaper_after = current.get("reaper")

@@ -12,6 +12,7 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -24,12 +25,20 @@ BENCH_ENV = {
 
 
 class RuntimeProcess:
-    def __init__(self, data_dir: Path, env: dict[str, str] | None = None) -> None:
+    def __init__(self, data_dir: Path, env: dict[str, str] | None = None, dev_args: Sequence[str] = ()) -> None:
         self.data_dir = data_dir
+        self.dev_args = list(dev_args)  # e.g. --single-process
         self.env = {**BENCH_ENV, **(env or {})}
         self.port = 0
         self.process: subprocess.Popen[bytes] | None = None
         self.log_path = data_dir / "runtime.log"
+
+    @staticmethod
+    def supports(flag: str) -> bool:
+        """Whether this build's ``tts-pipeline dev`` takes ``flag`` (older builds of a before/after run may not)."""
+        out = subprocess.run([sys.executable, "-m", "local_runtime.cli", "dev", "--help"], cwd=ROOT,
+                             capture_output=True, text=True).stdout
+        return flag in out
 
     @property
     def pid(self) -> int:
@@ -42,7 +51,7 @@ class RuntimeProcess:
         log = open(self.log_path, "wb")  # noqa: SIM115 - the child keeps it open
         self.process = subprocess.Popen(
             [sys.executable, "-m", "local_runtime.cli", "dev", "--host", "127.0.0.1", "--port", "0",
-             "--data-dir", str(self.data_dir)],
+             "--data-dir", str(self.data_dir), *self.dev_args],
             stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, env={**os.environ, **self.env},
         )
         log.close()

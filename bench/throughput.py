@@ -36,6 +36,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from http.client import HTTPConnection
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +65,7 @@ class ThroughputResult:
     runtime_peak_rss_mib: float
     errors: int
     env: dict[str, str] = field(default_factory=dict)
+    dev_args: list[str] = field(default_factory=list)  # how `tts-pipeline dev` was started
 
     @property
     def jobs_per_second(self) -> float:
@@ -129,12 +131,14 @@ def wait_for_queue_drained(data_dir: Path, timeout: float) -> float:
     raise TimeoutError(f"queue not drained within {timeout} s")
 
 
-def run_clients(clients: int, jobs: int, work_dir: Path, env: dict[str, str] | None = None) -> ThroughputResult:
+def run_clients(
+    clients: int, jobs: int, work_dir: Path, env: dict[str, str] | None = None, dev_args: Sequence[str] = ()
+) -> ThroughputResult:
     body = json.dumps({"text": TEXT, "model": "tone"}).encode()
     shares = [jobs // clients + (1 if i < jobs % clients else 0) for i in range(clients)]
     submitted: list[tuple[str, float, float]] = []
     errors: list[str] = []
-    runtime = RuntimeProcess(work_dir / f"clients-{clients}", env)
+    runtime = RuntimeProcess(work_dir / f"clients-{clients}{'-'.join(['', *dev_args])}", env, dev_args)
     with runtime:
         start = threading.Barrier(clients + 1)
         threads = [
@@ -143,7 +147,7 @@ def run_clients(clients: int, jobs: int, work_dir: Path, env: dict[str, str] | N
         ]
         for thread in threads:
             thread.start()
-        cpu_runtime0 = procstat.cpu_seconds(runtime.pid)
+        cpu_runtime0 = procstat.tree_cpu_seconds(runtime.pid)
         cpu_client0 = time.process_time()
         start.wait()
         began = time.time()
@@ -152,8 +156,8 @@ def run_clients(clients: int, jobs: int, work_dir: Path, env: dict[str, str] | N
         submit_seconds = time.time() - began
         cpu_client = time.process_time() - cpu_client0
         wait_for_queue_drained(runtime.data_dir, timeout=60 + jobs * 0.05)
-        cpu_runtime = procstat.cpu_seconds(runtime.pid) - cpu_runtime0
-        peak_rss = procstat.peak_rss_mib(runtime.pid)
+        cpu_runtime = procstat.tree_cpu_seconds(runtime.pid) - cpu_runtime0
+        peak_rss = procstat.tree_peak_rss_mib(runtime.pid)
 
         ids = [job_id for job_id, _, _ in submitted]
         views: dict[str, dict[str, Any]] = {}
@@ -182,6 +186,7 @@ def run_clients(clients: int, jobs: int, work_dir: Path, env: dict[str, str] | N
         runtime_peak_rss_mib=peak_rss,
         errors=len(errors),
         env=dict(runtime.env),
+        dev_args=list(dev_args),
     )
 
 
@@ -412,10 +417,10 @@ def submit_with_history(history: int, jobs: int, work_dir: Path) -> HistoryResul
     errors: list[str] = []
     with RuntimeProcess(data_dir) as runtime:
         start = threading.Barrier(1)
-        cpu0 = procstat.cpu_seconds(runtime.pid)
+        cpu0 = procstat.tree_cpu_seconds(runtime.pid)
         _submitter(runtime.port, jobs, body, submitted, errors, start)
         wait_for_queue_drained(runtime.data_dir, timeout=60 + jobs * 0.1)
-        cpu = procstat.cpu_seconds(runtime.pid) - cpu0
+        cpu = procstat.tree_cpu_seconds(runtime.pid) - cpu0
     if errors:
         raise RuntimeError(f"submits failed: {errors[:3]}")
     return HistoryResult(history, len(submitted), summary_ms([s for _, _, s in submitted]),

@@ -435,6 +435,9 @@ class LocalSettings:
         "QUEUE_MAX_BATCH_TIMEOUT", 0.5, number(), "seconds a batch waits to fill (Cloudflare's default is 5)")
     queue_max_retries: int = setting(
         "QUEUE_MAX_RETRIES", 3, integer(), "deliveries of a job message after the first, then the dead-letter queue")
+    queue_max_concurrency: int = setting(
+        "QUEUE_MAX_CONCURRENCY", 4, integer(1, 250),
+        "job batches the consumer handles at once (wrangler.toml's max_concurrency; unset there, Cloudflare scales to 250)")
     queue_visibility_timeout: float = setting(
         "QUEUE_VISIBILITY_TIMEOUT", 30.0, positive_number,
         "seconds a delivered message stays invisible before a crashed consumer's batch is delivered again")

@@ -18,6 +18,9 @@ from typing import Any, TextIO
 
 LOG_BUFFER_MAX_LINES = 256
 """A ``LogBuffer`` writes through once it holds this many lines, whatever the period."""
+LOG_WRITE_MAX_BYTES = 4096
+"""POSIX's smallest ``PIPE_BUF``: a write up to this size reaches a pipe whole, so lines written by
+several processes to one pipe (the split local runtime's) never interleave mid-line."""
 
 
 class JsonLogger:
@@ -65,12 +68,24 @@ class LogBuffer:
         return len(text)
 
     def flush(self) -> None:
+        """Writes the waiting lines, whole lines per write and at most ``LOG_WRITE_MAX_BYTES`` a write
+        (a longer line alone)."""
         with self._lock:
             lines, self._lines = self._lines, []
             if not lines:
                 return
             target = self._target or sys.stdout
-            target.write("".join(lines))
+            piece: list[str] = []
+            size = 0
+            for line in lines:
+                n = len(line) if line.isascii() else len(line.encode("utf-8"))
+                if piece and size + n > LOG_WRITE_MAX_BYTES:
+                    target.write("".join(piece))
+                    target.flush()
+                    piece, size = [], 0
+                piece.append(line)
+                size += n
+            target.write("".join(piece))
             target.flush()
 
     def isatty(self) -> bool:

@@ -66,7 +66,7 @@ class LocalQueueRunner:
         return self._task
 
     async def stop(self) -> None:
-        """Stop waiting for messages, let a batch in progress finish, and return."""
+        """Stop waiting for messages, let the batches in progress finish, and return."""
         self._stopping = True
         self._wake.set()
         if self._task is not None:
@@ -76,18 +76,32 @@ class LocalQueueRunner:
     async def run(self) -> None:
         """The loop itself; ``start()`` runs it as a task."""
         self._loop = asyncio.get_running_loop()
-        add_listener(self.queue.db_path, self.queue.name, self._on_send)
+        add_listener(self.queue.db_path, self.queue.name, self.wake)
+        in_flight: set[asyncio.Task[None]] = set()
         try:
             while not self._stopping:
+                if len(in_flight) >= self.config.max_concurrency:
+                    # As many invocations as allowed are running: the next batch waits for one to end.
+                    await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
+                    continue
                 if not await self._wait_for_batch():
                     break
                 batch = await self.queue.pull_batch(self.config)
-                if batch:
+                if not batch:
+                    continue
+                if self.config.max_concurrency == 1:
                     await self._deliver(batch)
+                    continue
+                task = asyncio.get_running_loop().create_task(self._deliver(batch))
+                in_flight.add(task)
+                task.add_done_callback(in_flight.discard)
         finally:
-            remove_listener(self.queue.db_path, self.queue.name, self._on_send)
+            if in_flight:  # stopping: the batches in progress finish and are settled
+                await asyncio.gather(*in_flight, return_exceptions=True)
+            remove_listener(self.queue.db_path, self.queue.name, self.wake)
 
-    def _on_send(self) -> None:
+    def wake(self) -> None:
+        """Look for ready messages now (thread-safe): a send in this process, or one another process announced."""
         loop = self._loop
         if loop is not None and not loop.is_closed():
             loop.call_soon_threadsafe(self._wake.set)

@@ -69,12 +69,15 @@ class QueueConsumerConfig:
     max_retries: int = 3
     dead_letter_queue: str | None = None
     retry_delay: float = 0
+    max_concurrency: int = 1
+    """Batches handled at once (wrangler.toml's ``max_concurrency``; Cloudflare, left unset, scales up to 250)."""
 
     def __post_init__(self) -> None:
         for name, value, low, high in (
             ("max_batch_size", self.max_batch_size, 1, 100),
             ("max_batch_timeout", self.max_batch_timeout, 0, 60),
             ("max_retries", self.max_retries, 0, 100),
+            ("max_concurrency", self.max_concurrency, 1, 250),
         ):
             if not low <= value <= high:
                 raise LimitExceededError(f"{name} {value} must be {low}..{high}")

@@ -40,6 +40,8 @@ class Pipeline:
     process: subprocess.Popen[str] | None = None
     log_lines: list[str] = field(default_factory=list)
     runtime: str = "local"
+    dev_args: list[str] = field(default_factory=list)  # more `tts-pipeline dev` options, e.g. --single-process
+    started: dict[str, Any] = field(default_factory=dict)  # the runtime's `started` line
 
     def start(self, timeout: float | None = None) -> Pipeline:
         # Suites submit without a model and expect tone's speed and limits; the
@@ -49,7 +51,7 @@ class Pipeline:
         timeout = timeout or (20.0 if self.runtime == "local" else 240.0)
         self.process = subprocess.Popen(
             [sys.executable, "-m", "local_runtime.cli", "dev", "--host", "127.0.0.1", "--port", "0",
-             "--data-dir", str(self.data_dir), *extra],
+             "--data-dir", str(self.data_dir), *extra, *self.dev_args],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
             start_new_session=True,  # kill() takes wrangler and workerd with it
         )
@@ -67,7 +69,8 @@ class Pipeline:
                 raise RuntimeError(f"runtime exited: {''.join(self.log_lines)}")
             self.log_lines.append(line)
             if line.startswith("{") and '"event":"started"' in line:
-                self.port = int(json.loads(line)["url"].rsplit(":", 1)[1])
+                self.started = json.loads(line)
+                self.port = int(self.started["url"].rsplit(":", 1)[1])
                 # Keep draining its logs: a full pipe would block the server.
                 threading.Thread(target=self._drain, args=(self.process.stdout,), daemon=True).start()
                 return self

@@ -6,7 +6,7 @@ import io
 import json
 import threading
 
-from shared.logs import JsonLogger, LogBuffer
+from shared.logs import LOG_WRITE_MAX_BYTES, JsonLogger, LogBuffer
 
 
 class CountingStream(io.StringIO):
@@ -64,3 +64,32 @@ def test_the_default_logger_flushes_each_event_in_one_write() -> None:
     target = CountingStream()
     JsonLogger("reaper", target).info("run", n=1)
     assert (target.writes, target.flushes) == (1, 1)
+
+
+class RecordingStream(io.StringIO):
+    """Remembers each write, as a pipe shared by several processes sees them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.pieces: list[str] = []
+
+    def write(self, text: str) -> int:
+        self.pieces.append(text)
+        return super().write(text)
+
+
+def test_each_write_is_whole_lines_within_a_pipes_atomic_size() -> None:
+    target = RecordingStream()
+    buffer = LogBuffer(target)
+    log = JsonLogger("api", buffer, flush_each=False)
+    for n in range(100):
+        log.info("request", n=n, path="/v1/jobs/" + "é" * (n % 7) * 10)
+    log.info("huge", text="x" * 10_000)  # longer than a pipe's atomic write: written alone
+    buffer.flush()
+    assert len(target.pieces) > 2
+    for piece in target.pieces:
+        assert piece.endswith("\n")
+        assert len(piece.encode()) <= LOG_WRITE_MAX_BYTES or piece.count("\n") == 1
+    lines = target.getvalue().splitlines()
+    assert [json.loads(line).get("n") for line in lines[:100]] == list(range(100))
+    assert json.loads(lines[100])["text"] == "x" * 10_000

@@ -180,3 +180,39 @@ async def test_messages_of_a_cancelled_runner_come_back(tmp_path: Path) -> None:
     await asyncio.sleep(0.25)
     [again] = await queue.pull_batch()
     assert again.attempts == 2
+
+
+async def test_max_concurrency_runs_that_many_batches_at_once_and_stop_waits_for_them(tmp_path: Path) -> None:
+    queue = LocalQueue(tmp_path / "q.sqlite", "q")
+    running = 0
+    most = 0
+    finished: list[int] = []
+
+    async def handler(messages: list[IncomingMessage]) -> None:
+        nonlocal running, most
+        running += 1
+        most = max(most, running)
+        await asyncio.sleep(0.2)
+        running -= 1
+        finished.extend(m.body["n"] for m in messages)
+
+    config = QueueConsumerConfig(max_batch_size=2, max_batch_timeout=0, max_concurrency=3)
+    runner = LocalQueueRunner(queue, handler, config, poll_interval=0.01)
+    await queue.send_batch([{"n": n} for n in range(12)])
+    runner.start()
+    await asyncio.sleep(0.1)
+    await runner.stop()  # the batches in progress finish and are settled
+    assert most == 3
+    assert len(finished) == 6 and queue.counts()["ready"] == 6  # three batches of two were taken, then none
+    assert queue.counts().get("in_flight", 0) == 0
+    queue.close()
+
+
+def test_max_concurrency_has_cloudflares_range() -> None:
+    import pytest
+
+    from shared.errors import LimitExceededError
+
+    for bad in (0, 251):
+        with pytest.raises(LimitExceededError):
+            QueueConsumerConfig(max_concurrency=bad)
