@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 _TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
@@ -63,23 +64,21 @@ def tree(pid: int) -> list[int]:
     return pids
 
 
-def tree_cpu_seconds(pid: int) -> float:
-    """CPU time of ``pid`` and its live descendants (read them before they exit)."""
+def _tree_sum(pid: int, read: Callable[[int], float]) -> float:
     total = 0.0
     for p in tree(pid):
         try:
-            total += cpu_seconds(p)
-        except OSError:  # exited meanwhile
+            total += read(p)
+        except (OSError, KeyError):  # exited meanwhile
             continue
     return total
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU time of ``pid`` and its live descendants (read them before they exit)."""
+    return _tree_sum(pid, cpu_seconds)
 
 
 def tree_peak_rss_mib(pid: int) -> float:
     """The sum of the peaks of ``pid`` and its live descendants: an upper bound of the tree's peak."""
-    total = 0.0
-    for p in tree(pid):
-        try:
-            total += peak_rss_mib(p)
-        except (OSError, KeyError):
-            continue
-    return total
+    return _tree_sum(pid, peak_rss_mib)
