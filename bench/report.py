@@ -515,7 +515,7 @@ def _open_loop(current: Results, baseline: Results | None) -> list[str]:
         "keep-alive connection each, whatever the earlier submits' latency; latency runs from the due time, "
         "so a runtime that falls behind shows it. This is what a client sees at that load, next to the closed "
         "loop above (back-to-back clients, which measure the saturated queue). The consumer processes the jobs "
-        "meanwhile, on the same process.",
+        "meanwhile, in its own process (the default layout).",
         "",
     ]
     rows = []
