@@ -16,29 +16,29 @@ async def _app(request: HttpRequest) -> HttpResponse:
     return HttpResponse.json(200, {"path": request.path})
 
 
-def _requests(port: int, paths: list[str]) -> list[tuple[int, bytes]]:
-    conn = HTTPConnection("127.0.0.1", port, timeout=30)
-    try:
-        out = []
-        for path in paths:
-            conn.request("GET", path)
-            response = conn.getresponse()
-            out.append((response.status, response.read()))
-        return out
-    finally:
-        conn.close()
+def _send(conn: HTTPConnection, paths: list[str]) -> list[tuple[int, bytes]]:
+    out = []
+    for path in paths:
+        conn.request("GET", path)
+        response = conn.getresponse()
+        out.append((response.status, response.read()))
+    return out
 
 
 async def test_each_small_response_is_one_socket_write_and_a_big_one_arrives_whole() -> None:
     server = HttpServer(_app, "127.0.0.1", 0)
     await server.start()
+    # The connection stays open until the server's side of it has been read: closed
+    # first, the server could drop it from its connections before the count is taken.
+    conn = HTTPConnection("127.0.0.1", server.port, timeout=30)
     try:
-        replies = await asyncio.to_thread(_requests, server.port, ["/a", "/b", "/c"])
+        replies = await asyncio.to_thread(_send, conn, ["/a", "/b", "/c"])
         assert [(s, json.loads(b)["path"]) for s, b in replies] == [(200, "/a"), (200, "/b"), (200, "/c")]
         assert server._server is not None
         (protocol,) = server._server.server_state.connections
         assert protocol.transport.socket_writes == 3  # head + body + end of message, joined
-        (big,) = await asyncio.to_thread(_requests, server.port, ["/big"])
+        (big,) = await asyncio.to_thread(_send, conn, ["/big"])
         assert big == (200, bytes(range(256)) * (3 * CHUNK // 256))
     finally:
+        conn.close()
         await server.stop()
