@@ -1,4 +1,4 @@
-"""Durable Object adapters: ``ctx.storage.sql`` as a ``SqlPort``, stubs as ``ShardRpc``."""
+"""Durable Object adapters: ``ctx.storage.sql`` as a ``SqlPort``, its alarm as an ``Alarm``, stubs as ``ShardRpc``."""
 
 from __future__ import annotations
 
@@ -63,6 +63,17 @@ class DurableObjectSql:
 
         self._storage.transactionSync(create_once_callable(run))
         return box[0]
+
+
+class DurableObjectAlarm:
+    """``shared.jobs.outbox.Alarm`` over ``ctx.storage.setAlarm``: durable, one per object;
+    the object's ``alarm()`` handler runs at the time set (retried by Cloudflare if it raises)."""
+
+    def __init__(self, storage: Any) -> None:
+        self._storage = raw_binding(storage)
+
+    async def set(self, at: float) -> None:
+        await self._storage.setAlarm(int(at * 1000))
 
 
 class DurableObjectShardStub:

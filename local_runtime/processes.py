@@ -48,11 +48,13 @@ from local_runtime.bindings.queue import LocalQueue
 from local_runtime.bindings.r2 import LocalBucket
 from local_runtime.bindings.sql import SqliteDurableObjectNamespace
 from local_runtime.data_dir_lock import DataDirLock
-from local_runtime.runtime import API, BUCKET, CONSUMER, LOG_FLUSH_SECONDS, REAPER, ProcessPlace, queue_names
+from local_runtime.runtime import API, BUCKET, CONSUMER, LOG_FLUSH_SECONDS, QUEUE, REAPER, ProcessPlace, queue_names
 from local_runtime.shard_rpc import ShardRpcServer
 from local_runtime.shards import LocalShardHost
 from shared.api.links import dev_server_settings
 from shared.config import LocalSettings, Settings
+from shared.bootstrap import WEBHOOK_QUEUE
+from shared.jobs.outbox import JOBS, WEBHOOKS
 from shared.logs import JsonLogger, LogBuffer
 
 STARTUP_SECONDS = 60.0
@@ -90,10 +92,20 @@ class SplitRuntime:
         self.run_dir = Path(tempfile.mkdtemp(prefix="tts-"))  # short: a Unix socket's path has ~100 bytes
         self.meter = SharedMeter.create(self.run_dir / "meter", rows=1 + len(self.roles))
         self.namespace = SqliteDurableObjectNamespace(self.data_dir, self.meter)
-        self.shards = LocalShardHost(self.namespace, time.time, self.meter, self.settings.max_waiters_per_shard)
-        self.server = ShardRpcServer(self.shards, self.run_dir / "shards.sock", self._on_notice)
         self.log_sink = LogBuffer(log_stream)
         self.log = JsonLogger("runtime", self.log_sink, flush_each=False)
+        # The shards' outboxes send to the queues themselves (shared/jobs/outbox.py).
+        self._outbox_queues = {
+            JOBS: LocalQueue(self.data_dir / "queues.sqlite", QUEUE, self.meter, visibility_timeout=self.visibility_timeout),
+            WEBHOOKS: LocalQueue(self.data_dir / "queues.sqlite", WEBHOOK_QUEUE, self.meter,
+                                 visibility_timeout=self.visibility_timeout),
+        }
+        self.shards = LocalShardHost(
+            self.namespace, time.time, self.meter, self.settings.max_waiters_per_shard,
+            shard_count=self.settings.shard_count, producers=self._outbox_queues,
+            log=JsonLogger("shard", self.log_sink, flush_each=False),
+        )
+        self.server = ShardRpcServer(self.shards, self.run_dir / "shards.sock", self._on_notice)
         self.workers: dict[str, asyncio.subprocess.Process] = {}
         self._ready: dict[str, dict[str, Any]] = {}
         self._all_ready = asyncio.Event()
@@ -131,6 +143,7 @@ class SplitRuntime:
 
     async def _start(self) -> None:
         self._prepare_storage()
+        await self.shards.resume()
         await self.server.start()
         for role in self.roles:
             self.workers[role] = await self._spawn(role)
@@ -219,6 +232,9 @@ class SplitRuntime:
                     proc.kill()
                 await proc.wait()
         await self.server.close()
+        await self.shards.close()
+        for queue in self._outbox_queues.values():
+            queue.close()
         self.namespace.close()
         self.meter.close()
         shutil.rmtree(self.run_dir, ignore_errors=True)

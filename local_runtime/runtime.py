@@ -46,6 +46,7 @@ from shared.config import LocalSettings, Settings
 from shared.bootstrap import DEAD_LETTER_QUEUE, JOBS_QUEUE, WEBHOOK_QUEUE, Pipeline, RuntimePorts
 from shared.outcomes import Ack, BatchOutcome, Retry
 from shared.http import HttpRequest, HttpResponse
+from shared.jobs.outbox import JOBS, WEBHOOKS
 from shared.logs import JsonLogger, LogBuffer
 from shared.ports import Clock, IncomingMessage
 from shared.synthesis.catalogue import Catalogue
@@ -148,19 +149,6 @@ class LocalRuntime:
         )
         self.cron_interval = cron_interval if cron_interval is not None else host_settings.cron_interval_seconds
 
-        # The shards: hosted here, or by the split runtime's supervisor (one writer each).
-        self.remote_shards: RemoteShardHost | None = None
-        if place is None:
-            self.namespace: SqliteDurableObjectNamespace | None = SqliteDurableObjectNamespace(self.data_dir, self.meter)
-            self.shards: LocalShardHost | None = LocalShardHost(
-                self.namespace, clock, self.meter, settings.max_waiters_per_shard
-            )
-            self.jobs = self.shards.client(settings.shard_count)
-        else:
-            self.namespace = self.shards = None
-            self.remote_shards = RemoteShardHost(place.shard_socket, self.meter)
-            self.jobs = self.remote_shards.client(settings.shard_count)
-        self.bucket = LocalBucket(self.data_dir / "r2" / BUCKET, self.meter, clock)
         queue_db = self.data_dir / "queues.sqlite"
         # How long a delivered message stays invisible before a crashed
         # consumer's batch is delivered again.
@@ -168,6 +156,21 @@ class LocalRuntime:
         self.queue = LocalQueue(queue_db, QUEUE, self.meter, clock, visibility_timeout=visibility)
         self.dead_letters = LocalQueue(queue_db, DEAD_LETTER_QUEUE, self.meter, clock, visibility_timeout=visibility)
         self.webhook_queue = LocalQueue(queue_db, WEBHOOK_QUEUE, self.meter, clock, visibility_timeout=visibility)
+        # The shards: hosted here, or by the split runtime's supervisor (one writer each).
+        self.remote_shards: RemoteShardHost | None = None
+        if place is None:
+            self.namespace: SqliteDurableObjectNamespace | None = SqliteDurableObjectNamespace(self.data_dir, self.meter)
+            self.shards: LocalShardHost | None = LocalShardHost(
+                self.namespace, clock, self.meter, settings.max_waiters_per_shard,
+                shard_count=settings.shard_count, producers={JOBS: self.queue, WEBHOOKS: self.webhook_queue},
+                log=self._logger("shard"),
+            )
+            self.jobs = self.shards.client(settings.shard_count)
+        else:
+            self.namespace = self.shards = None
+            self.remote_shards = RemoteShardHost(place.shard_socket, self.meter)
+            self.jobs = self.remote_shards.client(settings.shard_count)
+        self.bucket = LocalBucket(self.data_dir / "r2" / BUCKET, self.meter, clock)
         # Cloud providers come from the same settings as on Cloudflare; Workers AI
         # through its REST API (CLOUDFLARE_ACCOUNT_ID + CLOUDFLARE_API_TOKEN).
         models = catalogue
@@ -303,6 +306,8 @@ class LocalRuntime:
             redelivered = {q.name: q.redeliver_in_flight() for q in self.queues}
             if any(redelivered.values()):
                 self._logger("runtime").info("redelivered_in_flight", messages=redelivered)
+        if self.shards is not None:
+            await self.shards.resume()  # messages a crash left unsent: their shards' alarms
         self._log_task = asyncio.get_running_loop().create_task(self._flush_logs())
         if self.remote_shards is not None:
             await self.remote_shards.connect(on_lost=self._shard_host_lost)
@@ -368,6 +373,8 @@ class LocalRuntime:
         self._stopping = True
         if self.remote_shards is not None:
             self.remote_shards.close()
+        if self.shards is not None:
+            await self.shards.close()
         for queue in self.queues:
             queue.close()
         self.bucket.close()

@@ -3,10 +3,18 @@
 ``LocalShardStub`` is what callers hold instead of a Cloudflare stub: every
 call's payload and reply pass the same boundary rules as Cloudflare RPC
 (plain JSON-like values, size cap), so what fails in production fails here.
+
+Each shard's alarm (``TimerAlarm``) is a timer on the event loop, where
+Cloudflare keeps a durable one: a timer dies with the process, so ``resume``
+(at start) arms every shard's alarm again from the messages its outbox still
+holds (shared/jobs/outbox.py).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from local_runtime.bindings.boundary import check_rpc_value
@@ -14,13 +22,67 @@ from local_runtime.bindings.meter import Meter, count
 from local_runtime.bindings.sql import SqliteDurableObjectNamespace
 from shared.jobs.rpc import MAX_WAITERS_PER_SHARD, JobsClient, ShardService
 from shared.jobs.shard import JobShard
-from shared.ports import Clock, JsonValue
+from shared.jobs.sharding import all_shards
+from shared.logs import JsonLogger
+from shared.ports import Clock, JsonValue, QueueProducer
 
 RPC_MAX_BYTES = 32 * 1024 * 1024  # Cloudflare's RPC message size limit
+ALARM_RETRY_SECONDS = 2.0
+"""An alarm whose handler raised rings again this much later (Cloudflare retries from 2 s)."""
+
+
+class TimerAlarm:
+    """``shared.jobs.outbox.Alarm`` on the running event loop: at ``at``, ``ring()`` runs as a task.
+
+    One alarm at a time, as a Durable Object has: ``set`` replaces the one before."""
+
+    def __init__(self, ring: Callable[[], Awaitable[Any]], clock: Clock, log: JsonLogger | None = None) -> None:
+        self._ring = ring
+        self._clock = clock
+        self._log = log
+        self._timer: asyncio.TimerHandle | None = None
+        self._task: asyncio.Task[None] | None = None
+        self.at: float | None = None
+
+    async def set(self, at: float) -> None:
+        self._schedule(at)
+
+    def _schedule(self, at: float) -> None:
+        loop = asyncio.get_running_loop()
+        if self._timer is not None:
+            self._timer.cancel()
+        self.at = at
+        self._timer = loop.call_later(max(0.0, at - self._clock()), self._fire, loop)
+
+    def _fire(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._timer = None
+        self.at = None
+        self._task = loop.create_task(self._run())
+
+    async def _run(self) -> None:
+        try:
+            await self._ring()
+        except Exception as exc:  # noqa: BLE001 - as on Cloudflare: the alarm rings again
+            if self._log is not None:
+                self._log.warning("alarm_failed", error=repr(exc)[:300], retryIn=ALARM_RETRY_SECONDS)
+            if self._timer is None:
+                self._schedule(self._clock() + ALARM_RETRY_SECONDS)
+
+    async def close(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
 
 
 class LocalShardHost:
-    """All shard instances of ``TtsJobDurableObject`` in this process."""
+    """All shard instances of ``TtsJobDurableObject`` in this process.
+
+    ``producers`` are the queues the shards' outboxes send to (keys of
+    ``shared.jobs.outbox``: ``jobs``, ``webhooks``)."""
 
     def __init__(
         self,
@@ -28,19 +90,42 @@ class LocalShardHost:
         clock: Clock,
         meter: Meter | None = None,
         max_waiters: int = MAX_WAITERS_PER_SHARD,
+        *,
+        shard_count: int = 1,
+        producers: Mapping[str, QueueProducer] | None = None,
+        log: JsonLogger | None = None,
     ) -> None:
         self._namespace = namespace
         self._max_waiters = max_waiters
         self._clock = clock
         self._meter = meter
+        self._shard_count = shard_count
+        self._producers = dict(producers or {})
+        self._log = log
         self._services: dict[str, ShardService] = {}
+        self._alarms: dict[str, TimerAlarm] = {}
 
     def service(self, name: str) -> ShardService:
         service = self._services.get(name)
         if service is None:
-            service = ShardService(JobShard(self._namespace.get(name), self._clock), self._max_waiters)
+            shard = JobShard(self._namespace.get(name), self._clock, shard_count=self._shard_count)
+            alarm = TimerAlarm(lambda: self._services[name].alarm(), self._clock, self._log)
+            service = ShardService(
+                shard, self._max_waiters, producers=self._producers, alarm=alarm, log=self._log
+            )
             self._services[name] = service
+            self._alarms[name] = alarm
         return service
+
+    async def resume(self) -> None:
+        """Arm every shard's alarm for the messages its outbox holds (the runtime's start)."""
+        for name in all_shards(self._shard_count):
+            await self.service(name).outbox.resume()
+
+    async def close(self) -> None:
+        """Stop the alarms (the databases are the namespace's to close)."""
+        for alarm in self._alarms.values():
+            await alarm.close()
 
     def stub(self, name: str) -> LocalShardStub:
         return LocalShardStub(self, name)

@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 from local_runtime.bindings.r2_multipart import check_completion, check_part, multipart_etag, part_etag
 from shared.errors import NoSuchUploadError
+from shared.jobs.outbox import JOBS, WEBHOOKS
 from shared.jobs.rpc import JobsClient, ShardService
 from shared.jobs.shard import JobShard
 from shared.ports import (
@@ -80,21 +81,58 @@ class MemoryShardStub:
         return await self._service.handle_async(method, payload)
 
 
-class MemoryShards:
-    """Every shard in memory; ``calls`` records (shard, method) of each RPC."""
+class MemoryAlarm:
+    """A shard's alarm that only remembers when it should ring; tests ring it (``ring_due``)."""
 
-    def __init__(self, clock: Callable[[], float], shard_count: int = 2) -> None:
+    def __init__(self) -> None:
+        self.at: float | None = None
+
+    async def set(self, at: float) -> None:
+        self.at = at
+
+
+class MemoryShards:
+    """Every shard in memory; ``calls`` records (shard, method) of each RPC.
+
+    The shards' outboxes send to ``queue`` (the jobs queue; a new ``MemoryQueue``
+    unless given) and, when given, ``webhook_queue``; ``ring_due()`` rings every
+    alarm that is due by the clock, as the runtime would."""
+
+    def __init__(
+        self,
+        clock: Callable[[], float],
+        shard_count: int = 2,
+        *,
+        queue: MemoryQueue | None = None,
+        webhook_queue: MemoryQueue | None = None,
+    ) -> None:
         self.clock = clock
         self.services: dict[str, ShardService] = {}
         self.shards: dict[str, JobShard] = {}
+        self.alarms: dict[str, MemoryAlarm] = {}
         self.calls: list[tuple[str, str]] = []
+        self.queue = queue if queue is not None else MemoryQueue()
+        self.producers: dict[str, Any] = {JOBS: self.queue}
+        if webhook_queue is not None:
+            self.producers[WEBHOOKS] = webhook_queue
+        self.shard_count = shard_count
         self.client = JobsClient(self.stub, shard_count)
 
     def stub(self, name: str) -> MemoryShardStub:
         if name not in self.services:
-            self.shards[name] = JobShard(MemorySql(), self.clock)
-            self.services[name] = ShardService(self.shards[name])
+            self.shards[name] = JobShard(MemorySql(), self.clock, shard_count=self.shard_count)
+            self.alarms[name] = MemoryAlarm()
+            self.services[name] = ShardService(self.shards[name], producers=self.producers, alarm=self.alarms[name])
         return MemoryShardStub(self.services[name], self.calls, name)
+
+    async def ring_due(self) -> int:
+        """Ring the alarms due by now; returns how many messages they sent."""
+        sent = 0
+        for name, alarm in self.alarms.items():
+            if alarm.at is not None and alarm.at <= self.clock():
+                alarm.at = None
+                sent += await self.services[name].alarm()
+        return sent
 
 
 @dataclass

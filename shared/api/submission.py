@@ -5,8 +5,9 @@ has parsed the request, and what any other front door that makes jobs runs
 too, so each rule holds for all of them: the text limits, the catalogue's
 model/voice/format/rate checks, the webhook URL check, idempotency (a repeat
 of a keyed request gets the first job back), admission (rate and jobs in
-flight), the record on its shard and the message on the queue (a job whose
-message cannot be sent is deleted and the caller gets a 503).
+flight), and the record on its shard, which records the job's queue message
+in the same transaction and sends it (shared/jobs/outbox.py): a job whose
+message cannot be sent now is still accepted, and its shard sends it later.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from shared.api import admission, idempotency, webhook_requests
 from shared.api.errors import ApiError
-from shared.models import CreateJobRequest, JobRecord, JobStatus, SynthesizeJob
+from shared.models import CreateJobRequest, JobRecord, JobStatus
 from shared.synthesis.errors import CatalogueError, TextTooLongError
 
 if TYPE_CHECKING:
@@ -105,14 +106,7 @@ async def submit_job(deps: ApiDeps, tenant: str, body: CreateJobRequest, key: st
         idempotency.replay(record, fingerprint, key)  # a concurrent repeat won the race
         return Submitted(record, replayed=True)
     job_id = record.job_id  # an unkeyed job moves to another shard when its first one is at its share
-    message = SynthesizeJob(jobId=job_id, shard=deps.jobs.shard_of(job_id))
-    try:
-        await deps.queue.send(message.model_dump())
-    except Exception as exc:
-        # Without its message the job would sit queued until the reaper
-        # re-sends it; tell the client now instead and leave nothing behind.
-        await deps.jobs.delete([job_id])
-        deps.log.error("enqueue_failed", jobId=job_id, error=str(exc))
-        raise ApiError(503, "queue_unavailable", "the job could not be queued; try again", headers={"Retry-After": "5"}) from exc
+    # Its queue message was recorded with it, in the same transaction, and sent by its shard
+    # (shared/jobs/outbox.py): a job is never left without one, whatever fails after the commit.
     deps.log.info("job_created", jobId=job_id, tenant=tenant, model=resolved.spec.id, characters=len(body.text))
     return Submitted(record, replayed=False)
