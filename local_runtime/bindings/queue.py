@@ -40,6 +40,7 @@ from shared.ports import Clock, JsonValue
 
 from .boundary import QUEUE_BODY_MAX_BYTES, check_rpc_value
 from .meter import QUEUE_DELETE, QUEUE_READ, QUEUE_WRITE, Meter, count
+from .storage_errors import guarded, rollback_quietly
 from .queue_types import (
     BILLING_CHUNK_BYTES,
     MAX_DELAY_SECONDS,
@@ -117,10 +118,12 @@ class LocalQueue:
 
     # --- producer ------------------------------------------------------------
 
+    @guarded
     async def send(self, body: JsonValue, *, delay_seconds: float = 0) -> None:
         """Enqueue one message, visible after ``delay_seconds``."""
         self._enqueue([(body, "body")], delay_seconds)
 
+    @guarded
     async def send_batch(self, bodies: Sequence[JsonValue], *, delay_seconds: float = 0) -> None:
         """Enqueue up to 100 messages (256 KB in all) atomically."""
         items = list(bodies)
@@ -159,6 +162,7 @@ class LocalQueue:
 
     # --- consumer ------------------------------------------------------------
 
+    @guarded
     async def pull_batch(self, config: QueueConsumerConfig | None = None) -> list[LeasedMessage]:
         """Lease up to ``max_batch_size`` visible messages, oldest first.
 
@@ -197,6 +201,7 @@ class LocalQueue:
 
         return self._transaction(lease)
 
+    @guarded
     async def settle(
         self,
         message_id: str,
@@ -213,6 +218,7 @@ class LocalQueue:
             lambda: self._settle(message_id, outcome, attempts, config or self._config, now)
         )
 
+    @guarded
     async def settle_batch(
         self,
         messages: Iterable[str | LeasedMessage],
@@ -243,6 +249,7 @@ class LocalQueue:
 
         self._transaction(settle_all)
 
+    @guarded
     async def extend_leases(self, messages: Iterable[LeasedMessage]) -> None:
         """Push the leases of messages still being handled ``visibility_timeout`` ahead."""
         until = self._clock() + self.visibility_timeout
@@ -252,6 +259,7 @@ class LocalQueue:
             rows,
         ))
 
+    @guarded
     def redeliver_in_flight(self) -> int:
         """Make every delivered, unsettled message of this queue visible now; returns how many.
 
@@ -276,6 +284,7 @@ class LocalQueue:
 
     # --- inspection ----------------------------------------------------------
 
+    @guarded
     def ready_count(self, limit: int = 100) -> int:
         """How many messages (at most ``limit``) could be delivered now."""
         with self._lock:
@@ -286,6 +295,7 @@ class LocalQueue:
             ).fetchone()
         return int(row[0])
 
+    @guarded
     def counts(self) -> dict[str, int]:
         """Messages by state: ``ready``, ``delayed`` (not yet visible), ``in_flight``."""
         now = self._clock()
@@ -310,10 +320,15 @@ class LocalQueue:
             try:
                 result = fn()
             except BaseException:
-                self._conn.execute("ROLLBACK")
+                rollback_quietly(self._conn)
                 self._pending_wakes.clear()
                 raise
-            self._conn.execute("COMMIT")
+            try:
+                self._conn.execute("COMMIT")
+            except BaseException:
+                rollback_quietly(self._conn)  # a full disk: nothing was written, and the next BEGIN works
+                self._pending_wakes.clear()
+                raise
             wakes, self._pending_wakes = self._pending_wakes, set()
         for name in wakes:
             notify(self.db_path, name)

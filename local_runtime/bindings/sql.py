@@ -25,6 +25,7 @@ from shared.errors import BoundaryError, LimitExceededError
 from shared.ports import Row
 
 from .meter import DO_ROWS_READ, DO_ROWS_WRITTEN, Meter, count
+from .storage_errors import guarded, rollback_quietly
 
 T = TypeVar("T")
 
@@ -98,6 +99,7 @@ class SqliteSql:
         self._conn.setlimit(sqlite3.SQLITE_LIMIT_SQL_LENGTH, MAX_STATEMENT_BYTES)
         self._conn.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, MAX_PARAMS)
 
+    @guarded
     def exec(self, query: str, *params: Any) -> list[Row]:
         """Run ``query`` (one or more ``;``-separated statements) and return the rows
         of the last one as dicts. Parameters are only allowed with a single statement.
@@ -148,8 +150,9 @@ class SqliteSql:
                 count(self._meter, DO_ROWS_WRITTEN, self._conn.total_changes - before)
             return rows
 
+    @guarded
     def transaction(self, fn: Callable[[], T]) -> T:
-        """Run ``fn`` atomically: BEGIN IMMEDIATE, COMMIT, or ROLLBACK if it raises.
+        """Run ``fn`` atomically: BEGIN IMMEDIATE, COMMIT, or ROLLBACK if it (or the COMMIT) raises.
 
         A nested call runs ``fn`` inside a savepoint: if it raises, only its own
         writes are undone and the exception propagates to the outer ``fn``.
@@ -174,11 +177,15 @@ class SqliteSql:
             try:
                 result = fn()
             except BaseException:
-                self._conn.execute("ROLLBACK")
+                rollback_quietly(self._conn)
                 raise
             finally:
                 self._depth = 0
-            self._conn.execute("COMMIT")
+            try:
+                self._conn.execute("COMMIT")
+            except BaseException:
+                rollback_quietly(self._conn)  # a full disk: nothing was written, and the next BEGIN works
+                raise
             return result
 
     def close(self) -> None:

@@ -12,9 +12,10 @@ from typing import Any
 from shared.api import jobs, request_limits, signed_links, speech, webhook_requests
 from shared.api.auth import authenticate
 from shared.api.deps import ApiDeps, CataloguePort  # noqa: F401 - re-exported: callers build ApiApp(ApiDeps(...))
-from shared.api.errors import ApiError
+from shared.api.errors import ApiError, storage_unavailable
 from shared.api.openapi import openapi_document
 from shared.api.router import Router
+from shared.errors import StorageUnavailableError
 from shared.http import HttpRequest, HttpResponse
 from shared.web import index_response
 
@@ -95,6 +96,10 @@ class ApiApp:
             response: HttpResponse = await handler(request, **params)
         except ApiError as exc:
             response = exc.to_response()
+        except StorageUnavailableError as exc:
+            self.deps.log.warning("storage_unavailable", path=request.path, method=request.method,
+                                  condition=exc.condition, error=exc.detail[:300])
+            response = storage_unavailable(exc.condition).to_response()
         except Exception as exc:
             self.deps.log.error("unhandled", path=request.path, method=request.method, error=repr(exc))
             response = ApiError(500, "internal", "internal error; the request can be retried").to_response()

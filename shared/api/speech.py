@@ -25,13 +25,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from shared.api import waiting
 from shared.api.auth import authenticate
-from shared.api.errors import ApiError
+from shared.api.errors import ApiError, storage_unavailable
 from shared.api.jobs import _json_body, own
 from shared.api.submission import submit_job
 from shared.api.idempotency import idempotency_key
 from shared.api.request_limits import body_limit, check_query
 from shared.api.views import job_path
 from shared.http import HttpRequest, HttpResponse
+from shared.errors import StorageUnavailableError
 from shared.models import CreateJobRequest, JobRecord, JobStatus
 from shared.synthesis.errors import CatalogueError
 
@@ -133,6 +134,9 @@ async def create_speech(request: HttpRequest, deps: ApiDeps) -> HttpResponse:
         return await _create_speech(request, deps)
     except ApiError as exc:
         return _from_api_error(exc)
+    except StorageUnavailableError as exc:
+        deps.log.warning("storage_unavailable", path=request.path, condition=exc.condition, error=exc.detail[:300])
+        return _from_api_error(storage_unavailable(exc.condition))
 
 
 async def _create_speech(request: HttpRequest, deps: ApiDeps) -> HttpResponse:

@@ -10,7 +10,14 @@ import asyncio
 from collections.abc import Sequence
 from typing import Any
 
-from shared.errors import BoundaryError, IllegalTransitionError, JobNotFoundError, LeaseHeldError, ShardFullError
+from shared.errors import (
+    BoundaryError,
+    IllegalTransitionError,
+    JobNotFoundError,
+    LeaseHeldError,
+    ShardFullError,
+    StorageUnavailableError,
+)
 from shared.jobs.sharding import all_shards, shard_for
 from shared.models import JobRecord, JobStatus
 from shared.ports import JsonValue, ShardResolver
@@ -28,6 +35,8 @@ def _raise(error: dict[str, Any]) -> None:
         raise LeaseHeldError(job_id, float(error.get("leaseUntil") or 0), str(holder) if holder is not None else None)
     if code == "shard_full":
         raise ShardFullError(int(error.get("active") or 0), int(error.get("budget") or 0))
+    if code == "storage_unavailable":
+        raise StorageUnavailableError(str(error.get("condition")), str(error.get("message") or ""))
     raise BoundaryError(f"shard RPC refused the call: {error}")
 
 

@@ -36,6 +36,7 @@ from shared.errors import (
     JobNotFoundError,
     LeaseHeldError,
     ShardFullError,
+    StorageUnavailableError,
 )
 from shared.jobs import rpc_payloads as p
 from shared.jobs.client import JobsClient
@@ -229,6 +230,9 @@ class ShardService:
             }
         except ShardFullError as exc:
             return {"ok": False, "error": {"code": "shard_full", "active": exc.active, "budget": exc.budget}}
+        except StorageUnavailableError as exc:
+            return {"ok": False, "error": {"code": "storage_unavailable", "condition": exc.condition,
+                                           "message": exc.detail[:300]}}
         except ValidationError as exc:
             return {"ok": False, "error": {"code": "bad_payload", "message": str(exc)[:1000]}}
 
