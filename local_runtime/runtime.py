@@ -39,6 +39,7 @@ from local_runtime.ratelimit import LocalRateLimiter
 from local_runtime.server import HttpServer, ServerLimits
 from local_runtime.shard_rpc import RemoteShardHost
 from local_runtime.shards import LocalShardHost
+from local_runtime.supervision import Backoff, LoopHealth
 from shared.api.auth import authenticate
 from shared.api.errors import ApiError
 from shared.api.links import dev_server_settings, is_loopback_host
@@ -63,6 +64,10 @@ ROLES = (API, CONSUMER, REAPER)
 """The Workers a runtime process can run: the api (HTTP), the synth consumer (its three queues), the reaper (cron)."""
 HOST_LOST_EXIT = 70
 """A split runtime's Worker process exits with this when the supervisor (the shard host) is gone."""
+
+
+class ReaperRunError(Exception):
+    """A cron run of the reaper that reported errors (it logs them; the cron loop reports it failing)."""
 
 
 def queue_names() -> tuple[str, ...]:
@@ -139,6 +144,8 @@ class LocalRuntime:
         # Every logger of the runtime writes whole lines here; flushed every
         # LOG_FLUSH_SECONDS, when full, and at stop (shared/logs.py).
         self.log_sink = LogBuffer(log_stream)
+        # The background loops' failures (queue runners, cron, shard alarms): logged, and /healthz's 503.
+        self.health = LoopHealth(self._logger("runtime"))
         host_settings = LocalSettings.from_env(env)
         consumer_config = QueueConsumerConfig(
             max_batch_size=host_settings.queue_max_batch_size,
@@ -163,7 +170,7 @@ class LocalRuntime:
             self.shards: LocalShardHost | None = LocalShardHost(
                 self.namespace, clock, self.meter, settings.max_waiters_per_shard,
                 shard_count=settings.shard_count, producers={JOBS: self.queue, WEBHOOKS: self.webhook_queue},
-                log=self._logger("shard"),
+                log=self._logger("shard"), health=self.health,
             )
             self.jobs = self.shards.client(settings.shard_count)
         else:
@@ -191,6 +198,7 @@ class LocalRuntime:
                 rate_limiter=lambda limit, period: LocalRateLimiter(limit, period, clock),
                 log_stream=self.log_sink,
                 log_flush_each=False,
+                health=self.health.failing,
             )
         )
         self.catalogue = self.pipeline.catalogue
@@ -199,14 +207,16 @@ class LocalRuntime:
         self.webhook_deps = self.pipeline.webhooks
         self.reaper = self.pipeline.reaper
         self._runners = [] if CONSUMER not in self.roles else [
-            LocalQueueRunner(self.queue, self._consumer_of(QUEUE), consumer_config),
+            LocalQueueRunner(self.queue, self._consumer_of(QUEUE), consumer_config, health=self.health),
             LocalQueueRunner(
-                self.dead_letters, self._consumer_of(DEAD_LETTER_QUEUE), QueueConsumerConfig(max_batch_timeout=0.5)
+                self.dead_letters, self._consumer_of(DEAD_LETTER_QUEUE), QueueConsumerConfig(max_batch_timeout=0.5),
+                health=self.health,
             ),
             LocalQueueRunner(
                 self.webhook_queue,
                 self._consumer_of(WEBHOOK_QUEUE),
                 QueueConsumerConfig(max_batch_timeout=0.5, max_retries=webhooks.QUEUE_MAX_RETRIES),
+                health=self.health,
             ),
         ]
         if REAPER not in self.roles:
@@ -349,13 +359,24 @@ class LocalRuntime:
         os._exit(HOST_LOST_EXIT)
 
     async def _cron(self) -> None:
-        log = self._logger("runtime")
+        # A failed run (a storage error) is reported and tried again sooner, with backoff, than
+        # the next period; whatever it left undone the next run finishes.
+        backoff = Backoff(limit=max(self.cron_interval, 1.0))
+        delay = self.cron_interval
         while True:
-            await asyncio.sleep(self.cron_interval)
+            await asyncio.sleep(delay)
             try:
-                await self.scheduled()
-            except Exception as exc:  # a failed run is finished by the next one
-                log.error("cron_failed", error=repr(exc))
+                report = await self.pipeline.scheduled()
+                if report.errors:  # the reaper keeps going past a failed step; its run still failed
+                    raise ReaperRunError("; ".join(report.errors[:3]))
+            except Exception as exc:
+                delay = backoff.next()
+                self.health.failed("cron", exc, delay)
+                continue
+            if backoff.failures:
+                backoff.reset()
+                self.health.ok("cron")
+            delay = self.cron_interval
 
     async def stop(self) -> None:
         if self._cron_task is not None:

@@ -23,6 +23,7 @@ from local_runtime.bindings.sql import SqliteDurableObjectNamespace
 from shared.jobs.rpc import MAX_WAITERS_PER_SHARD, JobsClient, ShardService
 from shared.jobs.shard import JobShard
 from shared.jobs.sharding import all_shards
+from local_runtime.supervision import LoopHealth
 from shared.logs import JsonLogger
 from shared.ports import Clock, JsonValue, QueueProducer
 
@@ -36,10 +37,13 @@ class TimerAlarm:
 
     One alarm at a time, as a Durable Object has: ``set`` replaces the one before."""
 
-    def __init__(self, ring: Callable[[], Awaitable[Any]], clock: Clock, log: JsonLogger | None = None) -> None:
+    def __init__(
+        self, ring: Callable[[], Awaitable[Any]], clock: Clock, health: LoopHealth | None = None, name: str = "alarm"
+    ) -> None:
         self._ring = ring
         self._clock = clock
-        self._log = log
+        self._health = health
+        self._name = name
         self._timer: asyncio.TimerHandle | None = None
         self._task: asyncio.Task[None] | None = None
         self.at: float | None = None
@@ -63,10 +67,13 @@ class TimerAlarm:
         try:
             await self._ring()
         except Exception as exc:  # noqa: BLE001 - as on Cloudflare: the alarm rings again
-            if self._log is not None:
-                self._log.warning("alarm_failed", error=repr(exc)[:300], retryIn=ALARM_RETRY_SECONDS)
+            if self._health is not None:
+                self._health.failed(self._name, exc, ALARM_RETRY_SECONDS)
             if self._timer is None:
                 self._schedule(self._clock() + ALARM_RETRY_SECONDS)
+            return
+        if self._health is not None:
+            self._health.ok(self._name)
 
     async def close(self) -> None:
         if self._timer is not None:
@@ -94,6 +101,7 @@ class LocalShardHost:
         shard_count: int = 1,
         producers: Mapping[str, QueueProducer] | None = None,
         log: JsonLogger | None = None,
+        health: LoopHealth | None = None,
     ) -> None:
         self._namespace = namespace
         self._max_waiters = max_waiters
@@ -102,14 +110,17 @@ class LocalShardHost:
         self._shard_count = shard_count
         self._producers = dict(producers or {})
         self._log = log
+        self._health = health
         self._services: dict[str, ShardService] = {}
         self._alarms: dict[str, TimerAlarm] = {}
+        self._retries: set[asyncio.TimerHandle] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
 
     def service(self, name: str) -> ShardService:
         service = self._services.get(name)
         if service is None:
             shard = JobShard(self._namespace.get(name), self._clock, shard_count=self._shard_count)
-            alarm = TimerAlarm(lambda: self._services[name].alarm(), self._clock, self._log)
+            alarm = TimerAlarm(lambda: self._services[name].alarm(), self._clock, self._health, f"alarm:{name}")
             service = ShardService(
                 shard, self._max_waiters, producers=self._producers, alarm=alarm, log=self._log
             )
@@ -118,12 +129,36 @@ class LocalShardHost:
         return service
 
     async def resume(self) -> None:
-        """Arm every shard's alarm for the messages its outbox holds (the runtime's start)."""
+        """Arm every shard's alarm for the messages its outbox holds (the runtime's start).
+
+        A shard its storage cannot open now (a full disk) is reported and tried again
+        ``ALARM_RETRY_SECONDS`` later, until it can: the runtime starts all the same."""
         for name in all_shards(self._shard_count):
+            await self._resume(name)
+
+    async def _resume(self, name: str) -> None:
+        try:
             await self.service(name).outbox.resume()
+        except Exception as exc:  # noqa: BLE001 - storage trouble: try again shortly
+            if self._health is not None:
+                self._health.failed(f"alarm:{name}", exc, ALARM_RETRY_SECONDS)
+            loop = asyncio.get_running_loop()
+            self._retries.add(loop.call_later(ALARM_RETRY_SECONDS, self._retry_resume, loop, name))
+            return
+        if self._health is not None:
+            self._health.ok(f"alarm:{name}")
+
+    def _retry_resume(self, loop: asyncio.AbstractEventLoop, name: str) -> None:
+        task = loop.create_task(self._resume(name))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def close(self) -> None:
         """Stop the alarms (the databases are the namespace's to close)."""
+        for handle in self._retries:
+            handle.cancel()
+        for task in list(self._tasks):
+            task.cancel()
         for alarm in self._alarms.values():
             await alarm.close()
 

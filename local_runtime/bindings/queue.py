@@ -97,7 +97,10 @@ class LocalQueue:
         clock: Clock = time.time,
         *,
         visibility_timeout: float = 30.0,
+        busy_timeout: float = 10.0,
     ) -> None:
+        """``busy_timeout``: how long a write waits for another connection's write lock
+        before it fails as ``StorageUnavailableError("locked")``."""
         if not name:
             raise ValueError("a queue needs a name")
         self.db_path = os.path.realpath(db_path)
@@ -110,7 +113,7 @@ class LocalQueue:
         self._pending_wakes: set[str] = set()
         Path(self.db_path).parent.mkdir(parents=True, exist_ok=True)
         self._conn = sqlite3.connect(
-            self.db_path, isolation_level=None, check_same_thread=False, timeout=10.0
+            self.db_path, isolation_level=None, check_same_thread=False, timeout=busy_timeout
         )
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute("PRAGMA synchronous=NORMAL")

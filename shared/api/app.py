@@ -20,6 +20,9 @@ from shared.http import HttpRequest, HttpResponse
 from shared.web import index_response
 
 
+HEALTH_RETRY_AFTER = 5
+
+
 class ApiApp:
     def __init__(self, deps: ApiDeps) -> None:
         self.deps = deps
@@ -85,6 +88,10 @@ class ApiApp:
         return HttpResponse.json(200, openapi_document())
 
     async def _health(self, request: HttpRequest) -> HttpResponse:
+        # 503 while any background loop of the runtime is failing (local runtime: LoopHealth).
+        failing = self.deps.health() if self.deps.health is not None else []
+        if failing:
+            return HttpResponse.json(503, {"ok": False, "failing": failing}, {"Retry-After": str(HEALTH_RETRY_AFTER)})
         return HttpResponse.json(200, {"ok": True})
 
     async def _page(self, request: HttpRequest) -> HttpResponse:
