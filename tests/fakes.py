@@ -105,8 +105,10 @@ class MemoryShards:
         *,
         queue: MemoryQueue | None = None,
         webhook_queue: MemoryQueue | None = None,
+        max_waiters: int = 1000,
     ) -> None:
         self.clock = clock
+        self.max_waiters = max_waiters
         self.services: dict[str, ShardService] = {}
         self.shards: dict[str, JobShard] = {}
         self.alarms: dict[str, MemoryAlarm] = {}
@@ -122,7 +124,9 @@ class MemoryShards:
         if name not in self.services:
             self.shards[name] = JobShard(MemorySql(), self.clock, shard_count=self.shard_count)
             self.alarms[name] = MemoryAlarm()
-            self.services[name] = ShardService(self.shards[name], producers=self.producers, alarm=self.alarms[name])
+            self.services[name] = ShardService(
+                self.shards[name], self.max_waiters, producers=self.producers, alarm=self.alarms[name]
+            )
         return MemoryShardStub(self.services[name], self.calls, name)
 
     async def ring_due(self) -> int:

@@ -111,11 +111,13 @@ async def create_job(request: HttpRequest, deps: ApiDeps, tenant: str) -> HttpRe
     status = 202
     if wait is not None:
         # Prefer: wait=N (RFC 7240): the finished job (200) if it ends within N s, else the usual 202.
-        headers["Preference-Applied"] = f"wait={wait}"
-        final = await waiting.until_final(deps, record.job_id, wait)
-        if final is not None:
-            record = final
-            status = 200 if final.status.is_terminal else 202
+        # Not applied (a plain 202) when the tenant holds its share of the shard's waits, or at shutdown.
+        waited = await waiting.until_final(deps, tenant, record.job_id, wait)
+        if waited.outcome in ("changed", "timeout"):
+            headers["Preference-Applied"] = f"wait={wait}"
+        if waited.record is not None:
+            record = waited.record
+            status = 200 if record.status.is_terminal else 202
     view = job_view(record, link_base(deps.settings, request.base_url), signed_links.audio_links(deps))
     return HttpResponse.json(status, view.to_json_dict(), headers)
 
@@ -132,8 +134,14 @@ async def get_job(request: HttpRequest, deps: ApiDeps, tenant: str, job_id: str)
     if wait is None:
         record = await _own_record(deps, tenant, job_id)
     else:
-        # ?wait=N: one waitForChange call, answered by the shard when the status changes (or at N s).
-        record = own(deps, tenant, job_id, await waiting.changed(deps, job_id, wait) if _JOB_ID.match(job_id) else None)
+        # ?wait=N: one waitForChange call, answered by the shard when the status changes (or at N s);
+        # the shard checks the job is the tenant's before it waits.
+        if not _JOB_ID.match(job_id):
+            raise not_found(job_id[:64])
+        waited = await waiting.changed(deps, tenant, job_id, wait)
+        if waited.busy:
+            raise waiting.too_many_waiters()
+        record = own(deps, tenant, job_id, waited.record)
     return HttpResponse.json(200, job_view(record, link_base(deps.settings, request.base_url), signed_links.audio_links(deps)).to_json_dict())
 
 
@@ -255,10 +263,9 @@ async def get_legacy_result(request: HttpRequest, deps: ApiDeps, tenant: str, jo
 
 async def list_jobs(request: HttpRequest, deps: ApiDeps, tenant: str) -> HttpResponse:
     raw_limit = request.query_param("limit")
-    try:
-        limit = int(raw_limit) if raw_limit is not None else DEFAULT_PAGE
-    except ValueError as exc:
-        raise ApiError(400, "invalid_limit", "limit must be an integer", field="limit") from exc
+    limit = request_limits.ascii_int(raw_limit, max_digits=6) if raw_limit is not None else DEFAULT_PAGE
+    if limit is None:
+        raise ApiError(400, "invalid_limit", "limit must be an integer", field="limit")
     if not 1 <= limit <= MAX_PAGE:
         raise ApiError(400, "invalid_limit", f"limit must be between 1 and {MAX_PAGE}", field="limit")
     cursor = request.query_param("cursor")

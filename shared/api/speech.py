@@ -155,8 +155,28 @@ async def _create_speech(request: HttpRequest, deps: ApiDeps) -> HttpResponse:
     job_id = submitted.record.job_id
     record = submitted.record
     if not record.status.is_terminal:
-        record = own(deps, tenant, job_id, await waiting.until_final(deps, job_id, deps.settings.speech_wait_seconds))
+        waited = await waiting.until_final(deps, tenant, job_id, deps.settings.speech_wait_seconds)
+        if waited.outcome in ("busy", "shutdown") and (waited.record is None or not waited.record.status.is_terminal):
+            return _unwaited(job_id, waited.outcome)
+        record = own(deps, tenant, job_id, waited.record)
     return await _answer(deps, record)
+
+
+def _unwaited(job_id: str, outcome: str) -> HttpResponse:
+    """The job was made but is not waited for: the tenant holds its share of its shard's waits
+    (429), or the server is shutting down (503). Never retried by the client: a retry would make
+    another job; this one is fetched later from its ``Location``."""
+    job = {"X-Job-Id": job_id, "Location": job_path(job_id), "x-should-retry": "false"}
+    if outcome == "busy":
+        return openai_error(
+            429, f"job {job_id} was created, but this account already holds its share of the waits open on its"
+            f" shard; fetch the audio later from {job_path(job_id)}/audio",
+            code="too_many_waiters", headers={**job, "Retry-After": str(waiting.BUSY_RETRY_AFTER)},
+        )
+    return openai_error(
+        503, f"the server is shutting down; job {job_id} was created and continues: fetch the audio later from"
+        f" {job_path(job_id)}/audio", code="shutting_down", headers=job,
+    )
 
 
 async def _answer(deps: ApiDeps, record: JobRecord) -> HttpResponse:

@@ -62,9 +62,13 @@ def chunk_plan(deps: ApiDeps, record: JobRecord) -> tuple[str, int] | None:
 
 
 async def completed_or_409(deps: ApiDeps, record: JobRecord) -> JobRecord:
-    """The job once completed (waiting ``SPEECH_WAIT_SECONDS`` at most), or the usual 409."""
+    """The job once completed (waiting ``SPEECH_WAIT_SECONDS`` at most), or the usual 409;
+    429 when the tenant holds its share of the shard's waits."""
     if not record.status.is_terminal:
-        record = await waiting.until_final(deps, record.job_id, deps.settings.speech_wait_seconds) or record
+        waited = await waiting.until_final(deps, record.tenant, record.job_id, deps.settings.speech_wait_seconds)
+        if waited.busy:
+            raise waiting.too_many_waiters()
+        record = waited.record or record
     return record
 
 
@@ -111,7 +115,7 @@ async def _chunks(deps: ApiDeps, record: JobRecord, plan: str, total: int) -> As
             return  # nothing new for that long: the client may ask again
         seconds = max(1, deps.settings.max_wait_seconds)
         changed, outcome = await deps.jobs.wait_for_change(
-            job_id, seconds, since_status=current.status, since_done=current.progress_done
+            job_id, seconds, since_status=current.status, since_done=current.progress_done, tenant=record.tenant
         )
         if changed is None:
             return  # deleted

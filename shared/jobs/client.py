@@ -209,9 +209,11 @@ class JobsClient:
         since_done: int | None = None,
         until_terminal: bool = False,
         with_progress: bool = False,
+        tenant: str | None = None,
     ) -> tuple[JobRecord | None, str]:
         """One ``waitForChange`` call: the job once it changed (or at ``timeout``) and the
-        outcome, ``changed`` / ``timeout`` / ``busy`` (the shard holds its most waiters)."""
+        outcome, ``changed`` / ``timeout`` / ``busy`` (no waiting place for the job's tenant
+        on its shard) / ``shutdown``. With ``tenant``, another tenant's job is None at once."""
         payload: dict[str, JsonValue] = {
             "jobId": job_id,
             "timeout": timeout,
@@ -219,6 +221,7 @@ class JobsClient:
             "sinceDone": since_done,
             "untilTerminal": until_terminal,
             "withProgress": with_progress,
+            "tenant": tenant,
         }
         result = await self._call(self.shard_of(job_id), "waitForChange", payload)
         if not isinstance(result, dict):

@@ -119,6 +119,7 @@ async def test_a_wait_whose_rpc_fails_answers_with_the_job_as_it_is() -> None:
     log = io.StringIO()
     deps = SimpleNamespace(jobs=shards.client, log=JsonLogger("api", log))
     for wait in (waiting.changed, waiting.until_final):
-        record = await wait(deps, job.job_id, 30)  # type: ignore[operator]
-        assert record is not None and record.status is JobStatus.QUEUED
+        waited = await wait(deps, "t", job.job_id, 30)  # type: ignore[operator]
+        assert waited.record is not None and waited.record.status is JobStatus.QUEUED
+        assert (await wait(deps, "someone-else", job.job_id, 30)).record is None  # type: ignore[operator]
     assert "wait_failed" in log.getvalue()
