@@ -35,6 +35,7 @@ from local_runtime.data_dir_lock import DataDirLock
 from local_runtime.http_client import LocalHttpClient
 from local_runtime.mp3_encoder import load_mp3_encoder
 from local_runtime.queue_wake import WakeListener, WakeSender, wake_path
+from local_runtime.private_files import private_dir
 from local_runtime.ratelimit import LocalRateLimiter
 from local_runtime.server import HttpServer, ServerLimits
 from local_runtime.shard_rpc import RemoteShardHost
@@ -128,8 +129,7 @@ class LocalRuntime:
             raise ValueError(f"roles must be some of {ROLES}, got {sorted(roles)}")
         self.roles = frozenset(roles if place is None else (place.role,))
         self.place = place
-        self.data_dir = Path(data_dir)
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.data_dir = private_dir(data_dir)  # job text and audio: 0700, files 0600
         settings = dev_server_settings(Settings.from_env(env), host)
         self.settings = settings
         # Before any database is opened: a second runtime on this dir stops here.

@@ -248,6 +248,12 @@ class HttpServer:
             raise OSError(f"could not listen on {self.host}:{self.port}")
         self.port = self._server.servers[0].sockets[0].getsockname()[1]
 
+    @property
+    def base_url(self) -> str:
+        """``http://`` and the address this server is bound to (IPv6 in brackets)."""
+        host = f"[{self.host}]" if ":" in self.host and not self.host.startswith("[") else self.host
+        return f"http://{host}:{self.port}"
+
     async def stop(self) -> None:
         if self._server is not None:
             with contextlib.suppress(Exception):
@@ -289,8 +295,9 @@ class HttpServer:
             more = message.get("more_body", False)
         raw_path = scope.get("raw_path") or scope["path"].encode()
         target = raw_path.decode("latin-1") + (f"?{scope['query_string'].decode('latin-1')}" if scope["query_string"] else "")
-        host = next((v for k, v in headers if k.lower() == "host"), f"{self.host}:{self.port}")
-        request = HttpRequest.build(scope["method"], target, headers=headers, body=bytes(body), base_url=f"http://{host}")
+        # The links the API returns are built from the address this server was bound to (or
+        # PUBLIC_BASE_URL), never from the client's Host header.
+        request = HttpRequest.build(scope["method"], target, headers=headers, body=bytes(body), base_url=self.base_url)
         response = await self._app(request)
         await self._send(scope, send, response)
 

@@ -38,6 +38,8 @@ from typing import TypeVar
 from shared.errors import LimitExceededError
 from shared.ports import Clock, JsonValue
 
+from local_runtime.private_files import private_file
+
 from .boundary import QUEUE_BODY_MAX_BYTES, check_rpc_value
 from .meter import QUEUE_DELETE, QUEUE_READ, QUEUE_WRITE, Meter, count
 from .storage_errors import guarded, rollback_quietly
@@ -111,7 +113,7 @@ class LocalQueue:
         self._config = QueueConsumerConfig()
         self._lock = threading.RLock()
         self._pending_wakes: set[str] = set()
-        Path(self.db_path).parent.mkdir(parents=True, exist_ok=True)
+        private_file(self.db_path)  # 0600 before SQLite opens it (its -wal and -shm take the same mode)
         self._conn = sqlite3.connect(
             self.db_path, isolation_level=None, check_same_thread=False, timeout=busy_timeout
         )

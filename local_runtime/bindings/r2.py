@@ -42,6 +42,8 @@ from typing import Any
 from shared.errors import LimitExceededError, NoSuchUploadError
 from shared.ports import BlobInfo, ByteRange, Clock, ListPage, MultipartUpload, UploadedPart
 
+from local_runtime.private_files import open_private, private_dir, private_file
+
 from .meter import R2_CLASS_A, R2_CLASS_B, R2_DELETE, Meter, count
 from .r2_body import LocalBlobBody, LocalBlobHandle
 from .r2_multipart import check_completion, check_part, multipart_etag, part_etag
@@ -139,14 +141,14 @@ class LocalBucket:
     ) -> None:
         self.root = Path(root_dir)
         self.objects_dir = self.root / "objects"
-        self.objects_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self.objects_dir)
         self.parts_dir = self.root / "parts"
-        self.parts_dir.mkdir(exist_ok=True)
+        private_dir(self.parts_dir)
         self._meter = meter
         self._clock = clock
         self._lock = threading.RLock()
         self._conn = sqlite3.connect(
-            str(self.root / "index.sqlite"),
+            str(private_file(self.root / "index.sqlite")),
             isolation_level=None,
             check_same_thread=False,
             timeout=10.0,
@@ -178,10 +180,10 @@ class LocalBucket:
     def _put_sync(self, key: str, data: bytes, content_type: str, custom: dict[str, str]) -> BlobInfo:
         name = uuid.uuid4().hex
         final = self.objects_dir / name[:2] / name
-        final.parent.mkdir(exist_ok=True)
+        private_dir(final.parent)
         temp = final.with_suffix(".tmp")
         with _removed_on_failure(temp):
-            with open(temp, "wb") as handle:
+            with os.fdopen(open_private(temp), "wb") as handle:
                 handle.write(data)
                 handle.flush()
                 os.fsync(handle.fileno())
@@ -346,7 +348,7 @@ class LocalBucket:
                 raise NoSuchUploadError(f"R2 multipart upload {upload_id!r} of {key!r} is not in progress")
         name = uuid.uuid4().hex
         path = self.parts_dir / name
-        with _removed_on_failure(path), open(path, "wb") as handle:
+        with _removed_on_failure(path), os.fdopen(open_private(path), "wb") as handle:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
@@ -394,10 +396,10 @@ class LocalBucket:
         check_completion(parts, {n: (size, etag) for n, (size, etag, _) in uploaded.items()})
         name = uuid.uuid4().hex
         final = self.objects_dir / name[:2] / name
-        final.parent.mkdir(exist_ok=True)
+        private_dir(final.parent)
         temp = final.with_suffix(".tmp")
         with _removed_on_failure(temp):
-            with open(temp, "wb") as out:  # streamed: one part file after another, never the whole object in memory
+            with os.fdopen(open_private(temp), "wb") as out:  # streamed: one part file after another, never the whole object in memory
                 for part in parts:
                     with open(self.parts_dir / uploaded[part.part_number][2], "rb") as source:
                         shutil.copyfileobj(source, out, 1024 * 1024)

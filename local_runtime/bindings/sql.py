@@ -24,6 +24,8 @@ from typing import Any, TypeVar
 from shared.errors import BoundaryError, LimitExceededError
 from shared.ports import Row
 
+from local_runtime.private_files import private_file
+
 from .meter import DO_ROWS_READ, DO_ROWS_WRITTEN, Meter, count
 from .storage_errors import guarded, rollback_quietly
 
@@ -85,7 +87,7 @@ class SqliteSql:
 
     def __init__(self, path: str | Path, meter: Meter | None = None) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        private_file(self.path)  # 0600 before SQLite opens it (its -wal and -shm take the same mode)
         self._meter = meter
         self._lock = threading.RLock()
         self._depth = 0

@@ -62,7 +62,7 @@ class ApiApp:
         # A signed link (expires + signature) stands in for the token: a browser's
         # <audio src> or a third party can fetch it. Without one, the token is required.
         if signed_links.is_signed_link(request):
-            request_limits.check_query(request, signed_links.SIGNED_LINK_QUERY)
+            request_limits.check_query(request, (*signed_links.SIGNED_LINK_QUERY, "stream"))
             return await jobs.get_signed_audio(request, self.deps, job_id)
         return await self._authed(jobs.get_audio, query=("stream",))(request, job_id=job_id)
 

@@ -169,7 +169,11 @@ def _stream_asked(request: HttpRequest) -> bool:
 
 
 async def get_signed_audio(request: HttpRequest, deps: ApiDeps, job_id: str) -> HttpResponse:
-    """The audio for the holder of a signed link (no token): 403 when tampered or expired."""
+    """The audio for the holder of a signed link (no token): 403 when tampered or expired.
+
+    ``stream`` is taken as on the token's route (OpenAPI lists it for both); a link is
+    signed for a completed job, whose answer is the stored audio either way."""
+    _stream_asked(request)  # 400 for a value that is none of 0/1/true/false
     record, cache_control = await _signed_record(request, deps, job_id)
     return await _serve_audio(request, deps, record, cache_control)
 

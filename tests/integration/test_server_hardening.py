@@ -221,13 +221,16 @@ def test_malformed_http_is_a_json_400(default_pipeline: Pipeline) -> None:
     assert json.loads(reply.split(b"\r\n\r\n", 1)[1])["error"]["code"] == "bad_request"
 
 
-def test_a_forged_host_header_gives_relative_links(default_pipeline: Pipeline) -> None:
-    reply = default_pipeline.request("POST", "/v1/jobs", json_body={"text": "hi"}, headers={"Host": 'a"><script>'})
-    assert reply.status == 202
-    body = reply.json()
-    assert body["resultUrl"] == f"/v1/jobs/{body['jobId']}/result"
+def test_links_come_from_the_bound_address_never_from_the_host_header(default_pipeline: Pipeline) -> None:
+    bound = f"http://127.0.0.1:{default_pipeline.port}/v1/jobs/"
+    for host in ('a"><script>', "evil.example", "evil.example:443"):
+        reply = default_pipeline.request("POST", "/v1/jobs", json_body={"text": "hi"}, headers={"Host": host})
+        assert reply.status == 202
+        body = reply.json()
+        assert body["resultUrl"] == f"{bound}{body['jobId']}/result", host
+        assert "evil" not in reply.body.decode() and "<script>" not in reply.body.decode()
     honest = default_pipeline.request("POST", "/v1/jobs", json_body={"text": "hi"})
-    assert honest.json()["resultUrl"].startswith(f"http://127.0.0.1:{default_pipeline.port}/v1/jobs/")
+    assert honest.json()["resultUrl"].startswith(bound)
 
 
 def test_keep_alive_and_pipelining_still_work(default_pipeline: Pipeline) -> None:
