@@ -8,13 +8,16 @@ flow control) rather than reading it into memory. On top of uvicorn:
   arms one after a response), a header timeout from a request's first byte
   that more bytes do not extend (slowloris), and a body timeout from the end
   of the head: 408 JSON and the connection closed;
-- a connection limit (below the file limit, raised to its hard maximum at
-  start): at the limit the oldest connection without a request in progress is
-  closed to make room, and only when every connection is busy does the new one
-  get a 503 JSON answer, so idle or half-open sockets never starve a request;
+- a connection limit derived from the file limit (raised to its hard maximum
+  at start; ``connection_cap``): at the limit the oldest connection without a
+  request in progress is closed to make room, and only when every connection
+  is busy does the new one get a 503 JSON answer, so idle or half-open sockets
+  never starve a request, and the process never runs out of descriptors;
 - ``Content-Length`` with ``Transfer-Encoding`` (RFC 9112 6.3): 400 and the
   connection closed, so nothing pipelined behind it is answered;
 - malformed HTTP: a JSON 400 (uvicorn's own is text);
+- a client that half-closes its side after sending a request still gets the
+  answer (uvicorn would close the connection at the EOF);
 - one write per response: uvicorn writes the head, each body piece and the
   end of the message separately (a system call each); ``_CoalescingTransport``
   joins what one turn of the event loop writes, so a JSON answer leaves in one
@@ -26,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import resource
 import time
 from collections.abc import Awaitable, Callable
@@ -45,8 +49,29 @@ from shared.http import HttpRequest, HttpResponse
 App = Callable[[HttpRequest], Awaitable[HttpResponse]]
 MAX_BODY_BYTES = 8 * 1024 * 1024  # when the app names no limit (tests serving a bare handler)
 CHUNK = 256 * 1024
-FD_RESERVE = 256  # files kept free for SQLite, R2 files and a burst of accepts (backlog below)
 BACKLOG = 128
+ACCEPT_BURST = 2 * BACKLOG
+"""Descriptors taken before the connection limit can act: asyncio accepts up to ``BACKLOG``
+connections in one go before any of them is counted, and a connection closed to make room
+keeps its descriptor until the loop's next turn."""
+FD_HEADROOM = 128
+"""Descriptors kept for what opens later: shard databases, SQLite's journals, DNS, pipes."""
+FD_PER_CONNECTION = 2  # its socket, and the R2 object file it may be sending
+
+
+def open_descriptors() -> int:
+    """How many files this process has open now (Linux; elsewhere a guess)."""
+    try:
+        return len(os.listdir("/proc/self/fd"))
+    except OSError:
+        return 64
+
+
+def connection_cap(configured: int, file_limit: int, open_now: int) -> int:
+    """The most connections served at once: ``HTTP_MAX_CONNECTIONS``, lowered so that every
+    connection sending a file, plus an accept burst and headroom, fits under the file limit."""
+    room = file_limit - open_now - ACCEPT_BURST - FD_HEADROOM
+    return max(1, min(configured, room // FD_PER_CONNECTION))
 
 
 @dataclass(frozen=True)
@@ -56,7 +81,7 @@ class ServerLimits:
     idle_timeout: float
     header_timeout: float
     body_timeout: float
-    max_connections: int  # lowered to the file limit minus FD_RESERVE
+    max_connections: int  # lowered to fit the file limit (connection_cap)
 
     @classmethod
     def from_settings(cls, settings: LocalSettings) -> ServerLimits:
@@ -167,7 +192,10 @@ class _GuardedProtocol(H11Protocol):
         return self.cycle is not None and not self.cycle.response_complete
 
     def _evict_one(self) -> bool:
-        idle = [c for c in self.connections if isinstance(c, _GuardedProtocol) and c is not self and not c._busy()]
+        # Not one already closing (it keeps its descriptor until the loop's next turn): picking it
+        # again would make no room at all.
+        idle = [c for c in self.connections if isinstance(c, _GuardedProtocol) and c is not self
+                and not c._busy() and not c.transport.is_closing()]
         if not idle:
             return False
         oldest = min(idle, key=lambda c: c._idle_since)
@@ -182,6 +210,15 @@ class _GuardedProtocol(H11Protocol):
         if self.conn.their_state is not h11.IDLE and self._header_timer is not None:
             self._header_timer.cancel()
             self._header_timer = None
+
+    def eof_received(self) -> bool | None:  # type: ignore[override]
+        # A client that half-closes after sending its whole request (shutdown(SHUT_WR)) still gets
+        # its answer: keep the transport open for writing, and close it once the response is sent.
+        # One that leaves with a request half sent, or none at all, is closed now.
+        if self.cycle is not None and not self.cycle.response_complete and self.conn.their_state is h11.DONE:
+            self.cycle.keep_alive = False
+            return True
+        return None
 
     def on_response_complete(self) -> None:
         self._idle_since = time.monotonic()
@@ -228,7 +265,7 @@ class HttpServer:
         files = raise_file_limit()
         limits = ServerLimits(
             self.limits.idle_timeout, self.limits.header_timeout, self.limits.body_timeout,
-            max(1, min(self.limits.max_connections, files - FD_RESERVE)),
+            connection_cap(self.limits.max_connections, files, open_descriptors()),
         )
         self.limits = limits
         protocol = type("GuardedProtocol", (_GuardedProtocol,), {"limits": limits})

@@ -42,6 +42,7 @@ class Pipeline:
     runtime: str = "local"
     dev_args: list[str] = field(default_factory=list)  # more `tts-pipeline dev` options, e.g. --single-process
     started: dict[str, Any] = field(default_factory=dict)  # the runtime's `started` line
+    file_limit: int | None = None  # the runtime's RLIMIT_NOFILE, soft and hard (None: inherited)
 
     def start(self, timeout: float | None = None) -> Pipeline:
         # Suites submit without a model and expect tone's speed and limits; the
@@ -54,12 +55,19 @@ class Pipeline:
              "--data-dir", str(self.data_dir), *extra, *self.dev_args],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
             start_new_session=True,  # kill() takes wrangler and workerd with it
+            preexec_fn=self._limit_files if self.file_limit is not None else None,
         )
         try:
             return self._wait_started(time.monotonic() + timeout)
         except BaseException:
             self.kill()  # never leave a half-started runtime (and its wrangler) behind
             raise
+
+    def _limit_files(self) -> None:  # runs in the child, before exec
+        import resource
+
+        assert self.file_limit is not None
+        resource.setrlimit(resource.RLIMIT_NOFILE, (self.file_limit, self.file_limit))
 
     def _wait_started(self, deadline: float) -> Pipeline:
         assert self.process is not None and self.process.stdout is not None
