@@ -60,6 +60,8 @@ from shared import webhooks
 QUEUE = JOBS_QUEUE
 BUCKET = "tts-audio-results"
 LOG_FLUSH_SECONDS = 0.1  # how long a log line may wait in the runtime's LogBuffer
+SHUTDOWN_GRACE_SECONDS = 10.0
+"""How long a stopping runtime lets the deliveries in progress finish before it hands them back."""
 API, CONSUMER, REAPER = "api", "consumer", "reaper"
 ROLES = (API, CONSUMER, REAPER)
 """The Workers a runtime process can run: the api (HTTP), the synth consumer (its three queues), the reaper (cron)."""
@@ -228,6 +230,7 @@ class LocalRuntime:
             limits=ServerLimits.from_settings(host_settings),
         )
         self._cron_task: asyncio.Task[None] | None = None
+        self._runner_tasks: list[asyncio.Task[None]] = []
         self._log_task: asyncio.Task[None] | None = None
         self._stopping = False
         # Sends from this process wake the consumer's process (split runtime only).
@@ -325,8 +328,7 @@ class LocalRuntime:
             self._start_wakes(self.place)
         if self.server is not None:
             await self.server.start()
-        for runner in self._runners:
-            runner.start()
+        self._runner_tasks = [runner.start() for runner in self._runners]
         if self.cron_interval > 0:
             self._cron_task = asyncio.get_running_loop().create_task(self._cron())
         if self.place is not None:
@@ -379,14 +381,19 @@ class LocalRuntime:
             delay = self.cron_interval
 
     async def stop(self) -> None:
+        """Graceful shutdown (SIGTERM): open waits are answered at once with their job as it is,
+        the server stops accepting and finishes the requests in progress, the deliveries in
+        progress get ``SHUTDOWN_GRACE_SECONDS`` to finish and are then handed back (left
+        unsettled: their messages are delivered again at the next start)."""
         if self._cron_task is not None:
             self._cron_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._cron_task
+        if self.shards is not None:
+            self.shards.close_waiters()
         if self.server is not None:
             await self.server.stop()
-        for runner in self._runners:
-            await runner.stop()
+        await self._stop_runners()
         for listener in self._wake_listeners:
             listener.close()
         for sender in self._wake_senders:
@@ -410,6 +417,18 @@ class LocalRuntime:
         self.log_sink.flush()
         if self._lock is not None:
             self._lock.release()
+
+    async def _stop_runners(self) -> None:
+        stops = [asyncio.ensure_future(runner.stop()) for runner in self._runners]
+        if not stops:
+            return
+        _, late = await asyncio.wait(stops, timeout=SHUTDOWN_GRACE_SECONDS)
+        if late:
+            # Deliveries still running: cancelled, so left unsettled (handed back to the queue).
+            self._logger("runtime").warning("deliveries_handed_back", runners=len(late))
+            for task in self._runner_tasks:
+                task.cancel()
+        await asyncio.gather(*stops, *self._runner_tasks, return_exceptions=True)
 
     async def serve_forever(self, stop: Callable[[], Awaitable[None]]) -> None:
         await self.start()

@@ -153,6 +153,10 @@ class LocalShardHost:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
+    def close_waiters(self) -> int:
+        """Shutting down: answer every open wait now, and every later one at once; returns how many."""
+        return sum(service.waiters.close() for service in self._services.values())
+
     async def close(self) -> None:
         """Stop the alarms (the databases are the namespace's to close)."""
         for handle in self._retries:

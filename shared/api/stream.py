@@ -117,8 +117,8 @@ async def _chunks(deps: ApiDeps, record: JobRecord, plan: str, total: int) -> As
         changed, outcome = await deps.jobs.wait_for_change(
             job_id, seconds, since_status=current.status, since_done=current.progress_done, tenant=record.tenant
         )
-        if changed is None:
-            return  # deleted
+        if changed is None or outcome == "shutdown":
+            return  # deleted, or the server is stopping: the client asks again
         if outcome != "changed":
             idle += seconds
         current = changed
