@@ -449,6 +449,9 @@ class LocalSettings:
         "HTTP_HEADER_TIMEOUT_SECONDS", 10.0, positive_number, "a request's head must arrive within this")
     http_body_timeout_seconds: float = setting(
         "HTTP_BODY_TIMEOUT_SECONDS", 30.0, positive_number, "and its body within this after the head")
+    http_write_timeout_seconds: float = setting(
+        "HTTP_WRITE_TIMEOUT_SECONDS", 30.0, positive_number,
+        "a response the client stops reading for this long is cut off (its connection closed)")
     http_max_connections: int = setting(
         "HTTP_MAX_CONNECTIONS", 4096, integer(1), "open connections (lowered to the file limit)")
 

@@ -7,7 +7,7 @@ and files). The core in ``shared`` only ever sees these shapes.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
@@ -64,7 +64,10 @@ class BlobBody(Protocol):
     ``raw`` is the runtime's own stream handle (a JS ``ReadableStream`` on
     Cloudflare, a file path on the local runtime) so an HTTP adapter can send
     it without copying it through Python. ``read()`` copies it into bytes, for
-    the paths that must (the legacy base64 result).
+    the paths that must (the legacy base64 result); ``pieces(size)`` yields it
+    in pieces of at most ``size`` bytes as it is read, for Python code that
+    passes it on without holding it whole (the audio stream). A body is read
+    once, by one of the three.
     """
 
     info: BlobInfo
@@ -74,6 +77,8 @@ class BlobBody(Protocol):
     def raw(self) -> Any: ...
 
     async def read(self) -> bytes: ...
+
+    def pieces(self, size: int) -> AsyncIterator[bytes]: ...
 
 
 @dataclass

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -157,6 +157,10 @@ class MemoryBody:
 
     async def read(self) -> bytes:
         return self.data
+
+    async def pieces(self, size: int) -> AsyncIterator[bytes]:
+        for start in range(0, len(self.data), size):
+            yield self.data[start : start + size]
 
 
 @dataclass
