@@ -43,6 +43,7 @@ class Pipeline:
     dev_args: list[str] = field(default_factory=list)  # more `tts-pipeline dev` options, e.g. --single-process
     started: dict[str, Any] = field(default_factory=dict)  # the runtime's `started` line
     file_limit: int | None = None  # the runtime's RLIMIT_NOFILE, soft and hard (None: inherited)
+    wrapper: list[str] = field(default_factory=list)  # a command the runtime's is run under (it execs it)
 
     def start(self, timeout: float | None = None) -> Pipeline:
         # Suites submit without a model and expect tone's speed and limits; the
@@ -51,7 +52,7 @@ class Pipeline:
         extra = ["--runtime", self.runtime] if self.runtime != "local" else []
         timeout = timeout or (20.0 if self.runtime == "local" else 240.0)
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "local_runtime.cli", "dev", "--host", "127.0.0.1", "--port", "0",
+            [*self.wrapper, sys.executable, "-m", "local_runtime.cli", "dev", "--host", "127.0.0.1", "--port", "0",
              "--data-dir", str(self.data_dir), *extra, *self.dev_args],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
             start_new_session=True,  # kill() takes wrangler and workerd with it
