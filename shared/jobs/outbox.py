@@ -18,6 +18,12 @@ message leaves after the commit.
 - ``deliver_pending``: an idempotent replay of a job whose message is
   unconfirmed sends it at once instead of waiting for the alarm.
 
+What a shard records: a new job's ``SynthesizeJob``, the same again when
+the reaper re-sends or re-queues it, and, where the runtime gives the shard
+the webhook queue, a finished job's ``DeliverWebhook`` in the transition
+that finishes it (marking its webhook ``pending``, so the consumer's
+``WebhookNotifier`` finds it announced and sends nothing itself).
+
 Cost: two rows written a message (its insert and its delete; on Cloudflare
 $2 per million jobs). Delivery stays at least once: a row sent whose delete did not happen is sent
 again, which the consumer's claim makes harmless. Nothing here raises after
@@ -37,8 +43,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
+from shared.api.views import webhook_events
 from shared.jobs.sharding import shard_for
-from shared.models import DeliverWebhook, SynthesizeJob, WebhookEvent
+from shared.models import EVENT_OF_STATUS, DeliverWebhook, JobRecord, JobStatus, SynthesizeJob, WebhookEvent
 from shared.ports import Clock, JsonValue, QueueProducer, SqlPort
 
 if TYPE_CHECKING:
@@ -152,6 +159,17 @@ class Outbox:
         """The job's ``DeliverWebhook`` message on the webhook queue."""
         body = DeliverWebhook(jobId=job_id, shard=shard_for(job_id, self.shard_count), event=event)
         return self.record(WEBHOOKS, job_id, body.model_dump(mode="json"))
+
+    def record_webhook_if_wanted(self, record: JobRecord, target: JobStatus) -> bool:
+        """Inside a terminal transition of ``record`` to ``target``: record its webhook when the job
+        wants that event, none was announced yet and this shard sends webhooks; returns whether."""
+        event = EVENT_OF_STATUS.get(target)
+        if event is None or not record.webhook_url or record.webhook_status is not None:
+            return False
+        if not self.sends_to(WEBHOOKS) or event not in webhook_events(record):
+            return False
+        self.record_webhook(record.job_id, event)
+        return True
 
     def take_fresh(self) -> list[OutboxRow]:
         """The rows the operation that just ran recorded (the caller sends them if it committed)."""

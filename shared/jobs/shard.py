@@ -314,7 +314,9 @@ class JobShard:
 
     def _settle(self, record: JobRecord, target: JobStatus, now: float, **changes: Any) -> JobRecord:
         """The write of every terminal transition (inside the caller's transaction):
-        finished now, expiring ``ttl_seconds`` from now, no lease."""
+        finished now, expiring ``ttl_seconds`` from now, no lease; its webhook recorded in the outbox."""
+        if self.outbox.record_webhook_if_wanted(record, target):
+            changes["webhook_status"] = "pending"
         return self._update(
             record,
             status=target,

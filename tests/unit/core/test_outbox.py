@@ -131,3 +131,44 @@ def test_the_outbox_table_is_added_to_an_existing_shard() -> None:
     create_outbox_schema(sql)
     create_outbox_schema(sql)  # idempotent
     assert sql.exec("SELECT name FROM sqlite_master WHERE name = 'outbox'")
+
+
+async def test_a_finished_jobs_webhook_is_recorded_in_the_transition_and_sent_by_the_shard(clock: FakeClock) -> None:
+    from shared.webhooks import WebhookNotifier
+
+    hooks = MemoryQueue()
+    shards = MemoryShards(clock, shard_count=1, webhook_queue=hooks)
+    await shards.client.create(job(webhook_url="https://hooks.example/x"))
+    await shards.client.claim("a" * 32, 30.0)
+    done = await shards.client.complete("a" * 32, audio_key="k", mime_type="audio/wav", size_bytes=1, etag="e",
+                                        characters=5)
+    assert done.webhook_status == "pending"
+    assert hooks.sent == [({"v": 1, "kind": "webhook", "jobId": "a" * 32, "shard": "shard-0", "event": "completed"}, 0)]
+    await WebhookNotifier(hooks, shards.client).job_finished(done)  # the consumer's announcement: already made
+    assert len(hooks.sent) == 1
+
+
+async def test_a_job_failed_by_the_reaper_keeps_its_webhook_whatever_dies_after_the_commit(clock: FakeClock) -> None:
+    # GIVEN a stuck job that wants its webhook, failed by a repair whose process dies before sending
+    sql = MemorySql()
+    shard = JobShard(sql, clock)
+    shard.outbox.connect({"jobs": MemoryQueue(), "webhooks": MemoryQueue()}, None)  # this runtime sends webhooks
+    shard.create(job(webhook_url="https://hooks.example/x"))
+    stored = shard.get("a" * 32)
+    assert stored is not None
+    failed = shard.repair("a" * 32, stored.updated_at, "fail", "stuck")
+    assert failed is not None and failed.webhook_status == "pending"
+    # WHEN the shard comes back: THEN its alarm sends the webhook (and the job's own message)
+    hooks, alarm = MemoryQueue(), MemoryAlarm()
+    service = ShardService(JobShard(sql, clock), producers={"jobs": MemoryQueue(), "webhooks": hooks}, alarm=alarm)
+    await service.outbox.resume()
+    clock.advance(RESEND_AFTER_SECONDS)
+    await service.alarm()
+    assert [body["event"] for body, _ in hooks.sent] == ["failed"]
+
+
+async def test_without_the_webhook_queue_a_shard_leaves_webhooks_to_the_notifier(clock: FakeClock) -> None:
+    shards = MemoryShards(clock, shard_count=1)  # no webhook producer: as a runtime that binds none
+    await shards.client.create(job(webhook_url="https://hooks.example/x"))
+    failed = await shards.client.fail("a" * 32, "boom")
+    assert failed.webhook_status is None

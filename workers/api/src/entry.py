@@ -13,8 +13,9 @@ from cloudflare_adapters.http import to_http_request, to_js_response
 from cloudflare_adapters.queues import QueueProducerAdapter
 from cloudflare_adapters.wiring import settings
 from cloudflare_adapters.wiring_api import api_pipeline
+from cloudflare_adapters.wiring_webhooks import webhook_queue
 from shared.api.errors import ApiError
-from shared.jobs.outbox import JOBS
+from shared.jobs.outbox import JOBS, WEBHOOKS
 from shared.jobs.rpc import RPC_METHODS, ShardService
 from shared.jobs.shard import JobShard
 from shared.logs import JsonLogger
@@ -28,10 +29,14 @@ class TtsJobDurableObject(DurableObject):
         super().__init__(ctx, env)
         config = settings(env)
         shard = JobShard(DurableObjectSql(ctx.storage), time.time, shard_count=config.shard_count)
+        producers = {JOBS: QueueProducerAdapter(env.TTS_JOBS)}
+        webhooks = webhook_queue(env)
+        if webhooks is not None:
+            producers[WEBHOOKS] = webhooks
         self._service = ShardService(
             shard,
             config.max_waiters_per_shard,
-            producers={JOBS: QueueProducerAdapter(env.TTS_JOBS)},
+            producers=producers,
             alarm=DurableObjectAlarm(ctx.storage),
             log=JsonLogger("shard"),
         )
