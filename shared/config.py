@@ -408,7 +408,8 @@ class Settings:
         "MAX_WAIT_SECONDS", 60, integer(0, 900), "cap of `Prefer: wait=N` and `GET /v1/jobs/{id}?wait=N` (seconds)")
     max_waiters_per_shard: int = setting(
         "MAX_WAITERS_PER_SHARD", 1000, integer(),
-        "waiting calls one Durable Object shard holds open; past it a wait answers at once")
+        "waiting calls one Durable Object shard holds open, shared fairly between tenants; a tenant over its"
+        " share when the shard is full gets 429 too_many_waiters")
     speech_wait_seconds: int = setting(
         "SPEECH_WAIT_SECONDS", 300, integer(1, 900), "how long `POST /v1/audio/speech` waits for its job")
     speech_model_map: dict[str, str] = setting(
