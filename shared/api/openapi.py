@@ -153,10 +153,16 @@ def openapi_document() -> dict[str, Any]:
         by_alias=True,
         ref_template=_REF,
     )
+    storage_errors = {
+        "503": _error("storage unavailable now (error.condition: locked, io_error, read_only); nothing changed",
+                      _RETRY_AFTER),
+        "507": _error("the service's storage is full (error.condition: disk_full); nothing changed", _RETRY_AFTER),
+    }
     job_ops_errors = {
         "400": _error("an unknown query parameter"),
         "401": _AUTH,
         "404": _error("unknown, expired or another tenant's job"),
+        **storage_errors,
     }
     return {
         "openapi": "3.1.0",
@@ -184,7 +190,7 @@ def openapi_document() -> dict[str, Any]:
                         "415": _error("not application/json"),
                         "422": _error("a field is invalid (error.field names it), or an Idempotency-Key conflict"),
                         "429": _error("over the tenant's job rate or jobs in flight", _RETRY_AFTER),
-                        "503": _error("queue unavailable", _RETRY_AFTER),
+                        **storage_errors,
                     },
                 },
                 "get": {
@@ -197,6 +203,7 @@ def openapi_document() -> dict[str, Any]:
                         "200": {"description": "a page of jobs", **_json("JobList")},
                         "400": _error("bad limit or cursor, or an unknown query parameter"),
                         "401": _AUTH,
+                        **storage_errors,
                     },
                 },
             },
@@ -206,7 +213,9 @@ def openapi_document() -> dict[str, Any]:
                     "summary": "A job's status; with ?wait=N, once it changes (a long-poll)",
                     "parameters": [_WAIT_PARAM],
                     "responses": {"200": {"description": "the job", **_json("JobView")},
-                                  **job_ops_errors, "400": _error("wait is not a number, or an unknown query parameter")},
+                                  **job_ops_errors, "400": _error("wait is not a number, or an unknown query parameter"),
+                                  "429": _error("with ?wait: the tenant holds its share of the waits open on the"
+                                                " job's shard (code too_many_waiters)", _RETRY_AFTER)},
                 },
                 "delete": {
                     "summary": "Cancel the job and delete its audio and metadata",
@@ -272,9 +281,15 @@ def openapi_document() -> dict[str, Any]:
                         "409": _openai_error("the job was canceled while it was made", _JOB_HEADER),
                         "413": _openai_error("body too large"),
                         "415": _openai_error("not application/json"),
-                        "429": _openai_error("over the tenant's job rate or jobs in flight", _RETRY_AFTER),
+                        "429": _openai_error("over the tenant's job rate or jobs in flight; or (code"
+                                             " too_many_waiters, X-Job-Id) the job was made but the tenant holds its"
+                                             " share of the waits open on its shard", _RETRY_AFTER),
                         "500": _openai_error("the synthesis failed (code synthesis_failed)", _JOB_HEADER),
-                        "503": _openai_error("queue unavailable", _RETRY_AFTER),
+                        "503": _openai_error("storage unavailable now (code storage_unavailable; nothing made), or"
+                                             " the server is shutting down (code shutting_down, X-Job-Id: the job"
+                                             " goes on)", _RETRY_AFTER),
+                        "507": _openai_error("the service's storage is full (code storage_full); nothing made",
+                                             _RETRY_AFTER),
                         "504": _openai_error("not finished within SPEECH_WAIT_SECONDS (code timeout; the job"
                                              " goes on: fetch /v1/jobs/{X-Job-Id}/audio later)", _JOB_HEADER),
                     },
