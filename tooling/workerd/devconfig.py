@@ -19,7 +19,8 @@ run folder, with:
 
 wrangler takes ``python_modules/`` from beside the config, so each run folder
 links to the Worker's vendored ``python_modules/``; ``main`` is the Worker's
-own ``src/entry.py``. A dev-only front Worker (``front.mjs``) comes first: it
+own ``src/entry.py`` and ``[assets] directory`` its own folder (the api's web
+page, ``shared/web/``). A dev-only front Worker (``front.mjs``) comes first: it
 is the one served, and it routes ``/__scheduled`` to the reaper.
 """
 
@@ -62,6 +63,8 @@ def worker_config(worker: str, env: Mapping[str, str], repo: Path = REPO) -> dic
     config = tomllib.loads((worker_dir / "wrangler.toml").read_text())
     config.pop("ai", None)
     config["main"] = str(worker_dir / config.get("main", "src/entry.py"))
+    if "assets" in config:  # the web page's folder, relative to the Worker's own config
+        config["assets"]["directory"] = str((worker_dir / config["assets"]["directory"]).resolve())
     flags = [f for f in config.get("compatibility_flags", []) if f not in DEV_FLAGS]
     config["compatibility_flags"] = [*DEV_FLAGS, *flags]
     overrides = {name: str(env[name]) for name in SETTING_NAMES if env.get(name) not in (None, "")}
