@@ -7,6 +7,8 @@ gets that file, every other request goes to the Worker. This module does the
 same for the local runtime, with the part of Cloudflare's behaviour the page
 uses (developers.cloudflare.com/workers/static-assets/):
 
+- a path that names a file is the assets' whatever the method: other
+  methods than ``GET`` and ``HEAD`` get 405;
 - ``/`` is ``index.html``; ``/index.html`` and ``/index`` redirect to ``/``
   (307, the default ``auto-trailing-slash`` handling);
 - files whose name starts with ``_`` or ``.`` are not served (``_headers``);
@@ -148,15 +150,16 @@ class StaticAssets:
 
     def response(self, request: HttpRequest) -> HttpResponse | None:
         """The asset's response, or None when the request is the Worker's."""
-        if request.method not in ("GET", "HEAD"):
-            return None
-        if request.path in ("/index.html", "/index"):
-            query = urlencode(request.query, doseq=True)
-            return HttpResponse.empty(307, {"Location": "/" + (f"?{query}" if query else "")})
-        name = self._file_name(request.path)
+        redirect = request.path in ("/index.html", "/index")
+        name = "index.html" if redirect else self._file_name(request.path)
         found = self._read(name) if name is not None else None
         if found is None:
             return None
+        if request.method not in ("GET", "HEAD"):
+            return HttpResponse.empty(405)  # a path of a file is the assets', whatever the method
+        if redirect:
+            query = urlencode(request.query, doseq=True)
+            return HttpResponse.empty(307, {"Location": "/" + (f"?{query}" if query else "")})
         headers = Headers({
             "Content-Type": CONTENT_TYPES.get(Path(name or "").suffix, "application/octet-stream"),
             "ETag": found.etag,

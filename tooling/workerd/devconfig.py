@@ -8,6 +8,8 @@ run folder, with:
   they would win and workerd would download a released bundle);
 - no ``[ai]`` binding: ``wrangler dev`` always proxies it to Cloudflare and
   wants a login for it; the code works without ``env.AI``;
+- no cron ``[triggers]``: wrangler dev never fires them, and warns so when
+  they are there; the front passes the reaper's first cron on to it;
 - ``vars`` holding the Worker's own vars, overridden by every setting name
   (``shared.config.SETTING_NAMES``) present in the environment, so one set of
   environment variables configures both runtimes as it does the local one;
@@ -62,6 +64,9 @@ def worker_config(worker: str, env: Mapping[str, str], repo: Path = REPO) -> dic
     worker_dir = repo / "workers" / worker
     config = tomllib.loads((worker_dir / "wrangler.toml").read_text())
     config.pop("ai", None)
+    # wrangler dev never fires crons (the runner's loop and /__scheduled run the reaper
+    # through the front); left in, they only make wrangler warn that it does not.
+    config.pop("triggers", None)
     config["main"] = str(worker_dir / config.get("main", "src/entry.py"))
     if "assets" in config:  # the web page's folder, relative to the Worker's own config
         config["assets"]["directory"] = str((worker_dir / config["assets"]["directory"]).resolve())
@@ -82,6 +87,12 @@ def worker_config(worker: str, env: Mapping[str, str], repo: Path = REPO) -> dic
                 if env.get(env_names[name]) and (key != "max_retries" or consumer["queue"] == JOBS_QUEUE):
                     consumer[key] = getattr(local, name)
     return config
+
+
+def deployed_crons(worker: str, repo: Path = REPO) -> list[str]:
+    """The cron triggers of ``workers/<worker>/wrangler.toml``."""
+    config = tomllib.loads((repo / "workers" / worker / "wrangler.toml").read_text())
+    return list(config.get("triggers", {}).get("crons", []))
 
 
 def front_config(reaper_cron: str) -> dict[str, Any]:
@@ -117,7 +128,7 @@ def write_run_configs(
     for worker in WORKERS:
         config = worker_config(worker, env, repo)
         if worker == "reaper":
-            reaper_cron = (config.get("triggers", {}).get("crons") or [reaper_cron])[0]
+            reaper_cron = (deployed_crons(worker, repo) or [reaper_cron])[0]
         folder = run_dir / worker
         folder.mkdir(exist_ok=True)
         modules = folder / "python_modules"
