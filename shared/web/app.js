@@ -26,9 +26,10 @@ export function formatBytes(n) {
   return `${value.toLocaleString("en-US", { minimumFractionDigits: digits, maximumFractionDigits: digits })} ${UNITS[unit]}`;
 }
 
-/** Seconds -> "0:07", "4:05", "1:04:05". */
+/** Seconds -> "0.5 s", "42 s", "4:05", "1:04:05". */
 export function formatDuration(seconds) {
   if (!Number.isFinite(seconds) || seconds < 0) return "";
+  if (seconds < 60) return `${seconds < 9.95 ? seconds.toFixed(1) : Math.floor(seconds)} s`;
   const total = Math.floor(seconds);
   const h = Math.floor(total / 3600);
   const m = Math.floor((total % 3600) / 60);
