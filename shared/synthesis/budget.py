@@ -143,6 +143,14 @@ class MemoryGate:
         self.peak = 0
         self._changed = asyncio.Condition()
 
+    def try_reserve(self, size: int) -> bool:
+        """Reserve ``size`` if it fits now (no waiting); False if it does not."""
+        if self.held and self.held + size > self.budget:
+            return False
+        self.held += size
+        self.peak = max(self.peak, self.held)
+        return True
+
     async def reserve(self, size: int) -> None:
         async with self._changed:
             await self._changed.wait_for(lambda: self.held == 0 or self.held + size <= self.budget)
@@ -185,7 +193,12 @@ class Pacer:
             yield
             return
         size = chunk_audio_bytes(self.spec, characters)
-        await self.memory.reserve(size)
+        if not self.memory.try_reserve(size):
+            # The memory is taken by chunks at work here. If waiting for them would leave too
+            # little time, the chunk is better done by another invocation now than here later.
+            if not self.deadline.fits(2 * self.estimate(characters)):
+                raise DeadlineReached(characters, 2 * self.estimate(characters), self.deadline.left())
+            await self.memory.reserve(size)
         try:
             yield
         finally:
