@@ -25,13 +25,24 @@ claimed, stored), each in the transaction that also updates the job.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from shared.errors import LeaseHeldError
-from shared.models import JobStatus
+from shared.models import JobRecord, JobStatus
+from shared.ports import Clock, SqlPort
 
-if TYPE_CHECKING:
-    from shared.jobs.shard import JobShard
+
+class JobRows(Protocol):
+    """What the ledger uses of its ``JobShard``: the job row, read and written in the same transaction."""
+
+    _sql: SqlPort
+    _clock: Clock
+
+    def _load(self, job_id: str, *, with_text: bool = False) -> tuple[JobRecord, str | None]: ...
+
+    def _update(self, record: JobRecord, **changes: Any) -> JobRecord: ...
+
+    def _write(self, job_id: str, changes: dict[str, Any]) -> None: ...
 
 FANOUT_HOLDER_PREFIX = "fanout:"
 
@@ -64,7 +75,7 @@ def is_fanout_holder(holder: str | None) -> bool:
 class ChunkLedger:
     """The ``job_chunks`` rows of one shard; each method one transaction with the job's row."""
 
-    def __init__(self, shard: JobShard) -> None:
+    def __init__(self, shard: JobRows) -> None:
         self._shard = shard
         self._sql = shard._sql
         for statement in SCHEMA:
