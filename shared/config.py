@@ -272,6 +272,23 @@ def name_pairs(raw: str | None, name: str, default: str | dict[str, str]) -> dic
     return out
 
 
+def speed_pairs(raw: str | None, name: str, default: dict[str, float]) -> dict[str, float]:
+    """``model=number`` pairs, comma separated: characters per second per model."""
+    out: dict[str, float] = {}
+    for item in (raw or "").split(","):
+        if not item.strip():
+            continue
+        model, _, value = (part.strip() for part in item.partition("="))
+        try:
+            speed = float(value)
+        except ValueError:
+            speed = -1.0
+        if not _NAME.match(model.replace("/", ".")) or not 0 < speed < float("inf"):
+            raise ConfigError(f"{name} must be comma-separated model=number pairs (characters per second); got {item!r}")
+        out[model] = speed
+    return out or dict(default)
+
+
 def optional_bytes(raw: str | None, name: str, default: int | None) -> int | None:
     """An integer byte count; unset or 0 means the derived default (None)."""
     return integer(0)(raw, name, 0) or default
@@ -311,9 +328,6 @@ class Settings:
     # out this long ago, is stuck: re-sent, re-queued, or failed.
     reaper_stuck_seconds: int = setting(
         "REAPER_STUCK_SECONDS", 900, integer(1), "a queued/processing job untouched this long is stuck")
-    reaper_max_attempts: int = setting(
-        "REAPER_MAX_ATTEMPTS", 4, integer(1),
-        "a stuck job with this many claims is failed, not re-sent (1 + the queue's max_retries)")
     reaper_give_up_seconds: int = setting(
         "REAPER_GIVE_UP_SECONDS", 86_400, integer(1), "a job not finished this long after creation is failed")
     reaper_sweep_interval_seconds: int = setting(
@@ -388,7 +402,28 @@ class Settings:
     cloudflare_api_base_url: str = setting(
         "CLOUDFLARE_API_BASE_URL", "https://api.cloudflare.com/client/v4", http_url, "Cloudflare API base")
     provider_timeout_seconds: int = setting(
-        "PROVIDER_TIMEOUT_SECONDS", 60, integer(1), "per provider HTTP call")
+        "PROVIDER_TIMEOUT_SECONDS", 600, integer(1),
+        "the longest one provider call may take; each call's own timeout follows its chunk's estimate and the "
+        "time its invocation has left ([docs/cloudflare.md](docs/cloudflare.md#worst-cases-against-the-limits))")
+    # --- long jobs inside Cloudflare's limits (shared/synthesis/budget.py) ---
+    consumer_wall_seconds: int = setting(
+        "CONSUMER_WALL_SECONDS", 900, integer(5, 900),
+        "a queue consumer invocation's wall time (Cloudflare: 15 min); the consumer starts no provider call it "
+        "cannot finish inside it, and the local runtime cuts an invocation off when it passes")
+    worker_memory_mb: int = setting(
+        "WORKER_MEMORY_MB", 128, integer(16, 128), "a Worker isolate's memory (Cloudflare: 128 MB); sizes chunks")
+    model_speeds: dict[str, float] = setting(
+        "MODEL_SPEEDS", None, speed_pairs,
+        "characters per second each model synthesizes, `model=number` pairs, over the catalogue's declared ones "
+        "(`charsPerSecond` in `/v1/models`); sizes chunks and deadlines", shown="(declared)", factory=dict)
+    chunk_fanout: bool = setting(
+        "CHUNK_FANOUT", True, boolean,
+        "a long job's chunks go out as queue messages of their own, synthesized in parallel (`0`: one after "
+        "another in the job's own delivery)")
+    max_lapsed_claims: int = setting(
+        "MAX_LAPSED_CLAIMS", 10, integer(1),
+        "a job whose claims lapsed this many times (its Worker died each time) is failed as poison; crashes "
+        "never count toward the retry budget")
     # The most audio one job may produce (docs/providers.md, "How long a job may be").
     # Long jobs are assembled in R2 part by part (shared/synthesis/assembly.py), so
     # this bounds storage and time, not a Worker's memory; the ceiling is WAV's

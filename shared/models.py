@@ -267,6 +267,16 @@ class SynthesizeJob(BaseModel):
     v: Literal[1] = 1
     jobId: JobId
     shard: str = Field(pattern=r"^shard-[0-9]{1,4}$")
+    # A chunk task of a fanned-out job (shared/consumer.py): its plan and the chunks it carries.
+    plan: str | None = Field(default=None, pattern=r"^[0-9a-f]{16}$")
+    chunks: list[Annotated[int, Field(ge=0)]] | None = Field(default=None, min_length=1, max_length=100)
+
+    def task_of(self, chunks: list[int]) -> SynthesizeJob:
+        return self.model_copy(update={"chunks": list(chunks)})
+
+    def body(self) -> dict[str, Any]:
+        """The message body as sent: a job message carries no chunk fields."""
+        return self.model_dump(exclude_none=True)
 
 
 class DeliverWebhook(BaseModel):
@@ -300,7 +310,8 @@ class JobRecord(CamelModel):
     completed_at: float | None = None
     expires_at: float | None = None
     ttl_seconds: int
-    attempts: int = 0
+    attempts: int = 0  # claims
+    lapses: int = 0  # claims whose delivery died without settling (crashes): never a failure
     lease_until: float | None = None
     characters: int = 0
     error: str | None = None

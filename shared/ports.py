@@ -191,6 +191,14 @@ class IncomingMessage:
     attempts: int  # 1 on first delivery
     timestamp: float = 0.0
 
+    def ack(self) -> None:
+        """Settle the message now, as Cloudflare's ``message.ack()``: it stays acked even if the
+        invocation is cut off later. A runtime without early settlement does nothing here (the
+        batch's outcome settles it when the handler returns)."""
+
+    def retry(self, delay_seconds: int | None = None) -> None:
+        """Hand the message back now for a later delivery (counts an attempt), as ``message.retry()``."""
+
 
 # --- Durable Object stubs (RPC) ----------------------------------------------
 
@@ -222,6 +230,9 @@ class SynthesisRequest:
     speed: float | None = None  # 1.0 is normal; only for models that take it
     instructions: str | None = None  # delivery direction; only for models that take it
     timestamps: bool = False  # also report word timings (SynthesisResult.words), where the model can
+    # This call's timeout (the consumer's pacing: its estimate, never past the invocation's
+    # deadline); None: the provider's configured cap.
+    timeout_seconds: float | None = None
 
 
 

@@ -142,3 +142,41 @@ class WaitForChange(JobId):
     sinceDone: int | None = Field(default=None, ge=0)
     untilTerminal: bool = False
     withProgress: bool = False
+
+
+# --- the chunk ledger (shared/jobs/chunks.py) ---
+
+
+class ChunkPlan(JobId):
+    plan: str = Field(min_length=1, max_length=64)
+    total: int = Field(ge=1, le=100_000)
+    holder: str = Field(min_length=1, max_length=128)
+    stored: list[int] = Field(default_factory=list, max_length=100_000)
+    leaseSeconds: float = Field(gt=0)
+
+
+class ChunkClaim(JobId):
+    plan: str = Field(min_length=1, max_length=64)
+    index: int = Field(ge=0)
+    holder: str = Field(min_length=1, max_length=128)
+    leaseSeconds: float = Field(gt=0)
+    jobLeaseSeconds: float = Field(gt=0)
+    renew: bool = False
+
+
+class ChunkStored(JobId):
+    plan: str = Field(min_length=1, max_length=64)
+    index: int = Field(ge=0)
+    characters: int = Field(ge=0)
+    jobLeaseSeconds: float = Field(gt=0)
+
+
+class ChunkRelease(JobId):
+    plan: str = Field(min_length=1, max_length=64)
+    index: int = Field(ge=0)
+    holder: str = Field(min_length=1, max_length=128)
+    error: str | None = Field(default=None, max_length=2000)
+
+
+class ChunkInfo(JobId):
+    index: int = Field(ge=0)

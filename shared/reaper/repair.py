@@ -4,9 +4,9 @@
   lost (or the dead-letter handler never ran); the message is sent again.
 - processing, whose lease ran out ``reaper_stuck_seconds`` ago: the consumer
   died and no redelivery picked it up; back to queued, and a message.
-- either, once it has been claimed ``reaper_max_attempts`` times or was
-  created ``reaper_give_up_seconds`` ago: failed, so it expires like any
-  finished job.
+- either, once its claims lapsed ``max_lapsed_claims`` times (it kills the
+  Worker that runs it) or it was created ``reaper_give_up_seconds`` ago:
+  failed, so it expires like any finished job. Crashes alone never fail it.
 
 Each repair is a compare-and-set on the row (``updated_at`` unchanged since
 the reaper read it), so a job a consumer has just claimed is never touched,
@@ -42,8 +42,8 @@ def repair_action(record: JobRecord, now: float, settings: Settings) -> tuple[st
             return None
     else:
         return None
-    if record.attempts >= settings.reaper_max_attempts:
-        return "fail", f"stuck in {record.status.value}; gave up after {record.attempts} attempts"
+    if record.lapses >= settings.max_lapsed_claims:
+        return "fail", f"stuck in {record.status.value}; its Worker died {record.lapses} times running it"
     if record.created_at <= now - settings.reaper_give_up_seconds:
         return "fail", f"stuck in {record.status.value}; not finished {settings.reaper_give_up_seconds}s after creation"
     if record.status is JobStatus.QUEUED:
@@ -101,7 +101,7 @@ async def _repair_page(
     wanted = {i["jobId"]: i["action"] for i in items}
     _count(report, [wanted[r.job_id] for r in repaired])
     bodies = [
-        SynthesizeJob(jobId=r.job_id, shard=shard).model_dump()
+        SynthesizeJob(jobId=r.job_id, shard=shard).body()
         for r in repaired
         if r.status is JobStatus.QUEUED
     ]
