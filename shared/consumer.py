@@ -47,7 +47,8 @@ from shared.jobs.rpc import JobsClient
 from shared.keys import audio_key, object_metadata
 from shared.logs import JsonLogger
 from shared.models import JobRecord, JobStatus, SynthesizeJob
-from shared.outcomes import MAX_DELAY_SECONDS, Ack, BatchOutcome, Outcome, Retry, backoff_seconds
+from shared.outcomes import Ack, BatchOutcome, Outcome, Retry, backoff_seconds
+from shared.platform_limits import QUEUE_CONSUMER_WALL_SECONDS, QUEUE_MAX_DELAY_SECONDS
 from shared.ports import BlobStore, Clock, IncomingMessage, QueueProducer, SynthesisResult, Synthesizer
 from shared.synthesis.catalogue import ModelSpec
 from shared.synthesis.longform import discard_chunks, synthesize_job
@@ -76,7 +77,7 @@ class ConsumerDeps:
 
 # A delivery renews its lease at most this long (Cloudflare's wall-time limit of a
 # queue consumer invocation): a wedged delivery cannot hold a job forever.
-MAX_HOLD_SECONDS = 900
+MAX_HOLD_SECONDS = QUEUE_CONSUMER_WALL_SECONDS
 
 
 async def process_batch(
@@ -123,7 +124,7 @@ async def _defer(deps: ConsumerDeps, command: SynthesizeJob, message: IncomingMe
     delayed to the lease's end as a guard, which costs no delivery of the
     job's retry budget (``retry()`` would).
     """
-    wait = min(max(1, math.ceil(exc.lease_until - deps.clock()) + 1), MAX_DELAY_SECONDS)
+    wait = min(max(1, math.ceil(exc.lease_until - deps.clock()) + 1), QUEUE_MAX_DELAY_SECONDS)
     fields = {"jobId": command.jobId, "messageId": message.id, "holder": exc.holder, "recheckIn": wait}
     if deps.queue is not None:
         try:
@@ -287,7 +288,7 @@ async def process_dead_letters(messages: Sequence[IncomingMessage], deps: Consum
         now = deps.clock()
         if deps.queue is not None and dead_letter_action(record, now, deps.settings) == "resend":
             live = record.status is JobStatus.PROCESSING and (record.lease_until or 0) > now
-            delay = min(math.ceil((record.lease_until or now) - now) + 1, MAX_DELAY_SECONDS) if live else 0
+            delay = min(math.ceil((record.lease_until or now) - now) + 1, QUEUE_MAX_DELAY_SECONDS) if live else 0
             try:
                 await deps.queue.send(command.model_dump(), delay_seconds=delay)
             except Exception as exc:
