@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from shared.errors import ConfigError
+from shared.jobs.rpc_payloads import MAX_WAIT_TIMEOUT
 from shared.platform_limits import (
     QUEUE_MAX_BATCH_SIZE,
     QUEUE_MAX_BATCH_TIMEOUT_SECONDS,
@@ -32,7 +33,6 @@ from shared.platform_limits import (
 )
 from shared.security import tokens as _tokens
 from shared.security.hosts import valid_base_url
-from shared.security.signing import MIN_KEY_CHARS
 
 T = TypeVar("T")
 # (raw value or None when unset, env name, default) -> value; raises ConfigError.
@@ -206,6 +206,10 @@ def parse_api_tokens(raw: str | None) -> dict[str, str]:
 
 def token_pairs(raw: str | None, name: str, default: dict[str, str]) -> dict[str, str]:
     return parse_api_tokens(raw)
+
+
+MIN_KEY_CHARS = 32
+"""The shortest ``SIGNING_KEY`` (and previous key) accepted: HMAC-SHA256 keys of 32+ characters."""
 
 
 def hmac_key(raw: str | None, name: str, default: str | None) -> str | None:
@@ -429,12 +433,12 @@ class Settings:
 
     # --- waiting and OpenAI's speech route (docs/openai.md) ---
     max_wait_seconds: int = setting(
-        "MAX_WAIT_SECONDS", 60, integer(0, 900), "cap of `Prefer: wait=N` and `GET /v1/jobs/{id}?wait=N` (seconds)")
+        "MAX_WAIT_SECONDS", 60, integer(0, MAX_WAIT_TIMEOUT), "cap of `Prefer: wait=N` and `GET /v1/jobs/{id}?wait=N` (seconds)")
     max_waiters_per_shard: int = setting(
         "MAX_WAITERS_PER_SHARD", 1000, integer(),
         "waiting calls one Durable Object shard holds open; past it a wait answers at once")
     speech_wait_seconds: int = setting(
-        "SPEECH_WAIT_SECONDS", 300, integer(1, 900), "how long `POST /v1/audio/speech` waits for its job")
+        "SPEECH_WAIT_SECONDS", 300, integer(1, MAX_WAIT_TIMEOUT), "how long `POST /v1/audio/speech` waits for its job")
     speech_model_map: dict[str, str] = setting(
         "SPEECH_MODEL_MAP", None, name_pairs,
         "OpenAI model names -> ours, `name=id` pairs (an empty id: the deployment's default model)",

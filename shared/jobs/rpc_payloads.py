@@ -15,6 +15,8 @@ from shared.models import JobRecord, JobStatus
 
 MAX_PAGE_ROWS = 1000
 """The most rows (or job ids) one paged shard operation takes or returns."""
+MAX_WAIT_TIMEOUT = 900
+"""The longest ``waitForChange`` holds a call open, in seconds."""
 
 
 class Payload(BaseModel):
@@ -140,7 +142,7 @@ class WaitForChange(JobId):
     chunks done from ``sinceDone`` (absent with ``withProgress``: its chunks done now);
     ``untilTerminal``: only once it is final."""
 
-    timeout: float = Field(ge=0, le=900)
+    timeout: float = Field(ge=0, le=MAX_WAIT_TIMEOUT)
     sinceStatus: JobStatus | None = None
     sinceDone: int | None = Field(default=None, ge=0)
     untilTerminal: bool = False
