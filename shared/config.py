@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 from shared.errors import ConfigError
 from shared.jobs.rpc_payloads import MAX_WAIT_TIMEOUT
 from shared.platform_limits import (
+    DO_SQL_MAX_ROW_BYTES,
     QUEUE_MAX_BATCH_SIZE,
     QUEUE_MAX_BATCH_TIMEOUT_SECONDS,
     QUEUE_MAX_CONCURRENCY,
@@ -303,6 +304,11 @@ def optional_bytes(raw: str | None, name: str, default: int | None) -> int | Non
     return integer(0)(raw, name, 0) or default
 
 
+# A job's text is one string of its shard's row: at 4 UTF-8 bytes a character a
+# fifth of the row's bytes leaves a fifth for the other columns (400,000: 1.6 MB).
+MAX_TEXT_CHARS_CEILING = DO_SQL_MAX_ROW_BYTES // 5
+
+
 @dataclass(frozen=True)
 class Settings:
     """What the Workers (and the local runtime, which runs the same code) read from ``env``."""
@@ -319,11 +325,10 @@ class Settings:
     max_ttl_seconds: int = setting("MAX_TTL_SECONDS", 30 * 86_400, integer(1), "cap on a request's `ttlSeconds`")
     orphan_grace_seconds: int = setting(
         "ORPHAN_GRACE_SECONDS", 3_600, integer(), "the reaper leaves objects younger than this alone")
-    # The ceiling: a job's text is one string of its shard's row (at most 2 MB on
-    # Cloudflare), so 400,000 characters of up to 4 UTF-8 bytes each, 1.6 MB, plus the row.
     max_text_chars: int = setting(
-        "MAX_TEXT_CHARS", 100_000, integer(1, 400_000),
-        "longest text a job may carry (at most 400,000: the text lives in one Durable Object row of 2 MB)")
+        "MAX_TEXT_CHARS", 100_000, integer(1, MAX_TEXT_CHARS_CEILING),
+        f"longest text a job may carry (at most {MAX_TEXT_CHARS_CEILING:,}: the text lives in one Durable Object "
+        f"row of {DO_SQL_MAX_ROW_BYTES // 1_000_000} MB)")
     max_input_chars: int = setting(
         "MAX_INPUT_CHARS", 0, integer(),
         "characters per provider request, below each model's own limit (more, shorter chunks); 0: the model's")
