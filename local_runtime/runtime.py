@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
+from local_runtime.assets import StaticAssets
 from local_runtime.bindings.meter import Meter, SharedMeter
 from local_runtime.bindings.queue import LocalQueue, Outcome
 from local_runtime.bindings.queue_runner import LocalQueueRunner
@@ -196,6 +197,7 @@ class LocalRuntime:
         if REAPER not in self.roles:
             self.cron_interval = 0
         self._request_log = self._logger("api") if log_requests else None
+        self.assets = StaticAssets()  # the web page, served before the api as Cloudflare serves [assets]
         # The api's body cap, refused before reading as on Cloudflare (cloudflare_adapters/http.py).
         self.server: HttpServer | None = None if API not in self.roles else HttpServer(
             self.handle, host, port, max_body_bytes=self.api.max_body_bytes,
@@ -249,6 +251,9 @@ class LocalRuntime:
         return response
 
     async def _handle(self, request: HttpRequest) -> HttpResponse:
+        asset = self.assets.response(request)
+        if asset is not None:
+            return asset
         if request.path in ("/__scheduled", "/__meter") and self.settings.api_tokens:
             # Served beyond loopback (tokens set), the runtime's own endpoints need a token too.
             try:

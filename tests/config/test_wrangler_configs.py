@@ -220,6 +220,21 @@ def test_upload_size_is_read_from_wranglers_line() -> None:
 
 
 @pytest.mark.parametrize("worker", WORKERS)
+def test_only_the_api_uploads_the_web_page_as_its_assets(dry_runs: dict[str, str], worker: str) -> None:
+    found = re.search(r"Read (\d+) files from the assets directory (\S+)", dry_runs[worker])
+    if worker != "api":
+        assert found is None
+        return
+    assert found is not None, dry_runs[worker]
+    folder = Path(found.group(2))
+    assert folder == ROOT / "shared" / "web"
+    assert int(found.group(1)) == len([p for p in folder.iterdir() if p.is_file()])
+    assert {"index.html", "app.js", "style.css", "_headers"} <= {p.name for p in folder.iterdir()}
+    # the Worker's own bundle no longer carries a page
+    assert not (ROOT / "workers" / "api" / BUNDLE_DIR / "shared" / "web").exists()
+
+
+@pytest.mark.parametrize("worker", WORKERS)
 def test_triggers_and_classes_match_the_entry_module(worker: str) -> None:
     config = tomllib.loads((ROOT / "workers" / worker / "wrangler.toml").read_text())
     classes = entry_classes(worker)

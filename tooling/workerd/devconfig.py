@@ -11,6 +11,8 @@ run folder, with:
 - no ``[secrets]``: the settings, secrets included, arrive as vars (below),
   and wrangler would otherwise read every required secret from the
   environment itself;
+- no cron ``[triggers]``: wrangler dev never fires them, and warns so when
+  they are there; the front passes the reaper's first cron on to it;
 - ``vars`` holding the Worker's own vars, overridden by every setting name
   (``shared.config.SETTING_NAMES``) present in the environment, so one set of
   environment variables configures both runtimes as it does the local one;
@@ -20,7 +22,8 @@ run folder, with:
 
 wrangler takes ``python_modules/`` from beside the config, so each run folder
 links to the Worker's vendored ``python_modules/``; ``main`` is the Worker's
-own ``src/entry.py``. A dev-only front Worker (``front.mjs``) comes first: it
+own ``src/entry.py`` and ``[assets] directory`` its own folder (the api's web
+page, ``shared/web/``). A dev-only front Worker (``front.mjs``) comes first: it
 is the one served, and it routes ``/__scheduled`` to the reaper.
 """
 
@@ -29,6 +32,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -56,7 +60,12 @@ def worker_config(worker: str, env: Mapping[str, str], repo: Path = REPO) -> dic
     config = wrangler_config(worker, repo)
     config.pop("ai", None)
     config.pop("secrets", None)
+    # wrangler dev never fires crons (the runner's loop and /__scheduled run the reaper
+    # through the front); left in, they only make wrangler warn that it does not.
+    config.pop("triggers", None)
     config["main"] = str(worker_dir / config.get("main", "src/entry.py"))
+    if "assets" in config:  # the web page's folder, relative to the Worker's own config
+        config["assets"]["directory"] = str((worker_dir / config["assets"]["directory"]).resolve())
     flags = [f for f in config.get("compatibility_flags", []) if f not in DEV_FLAGS]
     config["compatibility_flags"] = [*DEV_FLAGS, *flags]
     overrides = {name: str(env[name]) for name in SETTING_NAMES if env.get(name) not in (None, "")}
@@ -70,6 +79,12 @@ def worker_config(worker: str, env: Mapping[str, str], repo: Path = REPO) -> dic
     if consumers_of(config):
         config["queues"]["consumers"] = [with_overrides(consumer, local) for consumer in consumers_of(config)]
     return config
+
+
+def deployed_crons(worker: str, repo: Path = REPO) -> list[str]:
+    """The cron triggers of ``workers/<worker>/wrangler.toml``."""
+    config = tomllib.loads((repo / "workers" / worker / "wrangler.toml").read_text())
+    return list(config.get("triggers", {}).get("crons", []))
 
 
 def front_config(reaper_cron: str) -> dict[str, Any]:
@@ -104,7 +119,7 @@ def write_run_configs(run_dir: Path, env: Mapping[str, str], *, host: str, repo:
     for worker in WORKERS:
         config = worker_config(worker, env, repo)
         if worker == "reaper":
-            reaper_cron = (config.get("triggers", {}).get("crons") or [reaper_cron])[0]
+            reaper_cron = (deployed_crons(worker, repo) or [reaper_cron])[0]
         folder = run_dir / worker
         folder.mkdir(exist_ok=True)
         modules = folder / "python_modules"

@@ -104,6 +104,9 @@ def wrangler_env(tools: toolchain.Toolchain, wrapper: Path, base: Mapping[str, s
     env["PATH"] = f"{tools.node.parent}{os.pathsep}{env.get('PATH', '')}"
     env["MINIFLARE_WORKERD_PATH"] = str(wrapper)
     env["WRANGLER_SEND_METRICS"] = "false"
+    # Miniflare fetches a sample Request.cf object from workers.cloudflare.com at start;
+    # offline that prints an ENOTFOUND stack and falls back to its placeholder: skip the try.
+    env["CLOUDFLARE_CF_FETCH_ENABLED"] = "false"
     env.setdefault("WRANGLER_LOG", "log")
     return env
 

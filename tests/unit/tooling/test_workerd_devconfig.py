@@ -65,3 +65,30 @@ def test_anonymous_only_on_loopback_without_tokens(tmp_path: Path) -> None:
     assert "ALLOW_ANONYMOUS" not in json.loads(served[1].read_text())["vars"]
     with pytest.raises(ConfigError, match="API_TOKENS must be set"):
         devconfig.write_run_configs(tmp_path / "c", {}, host="0.0.0.0")
+
+
+def test_the_api_serves_the_web_page_folder_as_its_assets() -> None:
+    api = devconfig.worker_config("api", {})
+    folder = Path(api["assets"]["directory"])
+    assert folder.is_absolute() and folder == (ROOT / "shared" / "web").resolve()
+    assert {"index.html", "app.js", "style.css", "_headers"} <= {p.name for p in folder.iterdir()}
+    assert "binding" not in api["assets"]  # no code reads env.ASSETS: Cloudflare serves them before the Worker
+
+
+def test_no_cron_triggers_in_dev_but_the_front_still_knows_the_reapers(tmp_path: Path) -> None:
+    # wrangler dev never fires crons and warns that it does not when a config has them.
+    reaper = devconfig.worker_config("reaper", {})
+    assert "triggers" not in reaper
+    deployed = tomllib.loads((ROOT / "workers" / "reaper" / "wrangler.toml").read_text())
+    paths = devconfig.write_run_configs(tmp_path / "run", {}, host="127.0.0.1")
+    assert json.loads(paths[0].read_text())["vars"]["REAPER_CRON"] == deployed["triggers"]["crons"][0]
+
+
+def test_wrangler_skips_its_request_cf_download_offline(tmp_path: Path) -> None:
+    from tooling.workerd import runner, toolchain
+
+    tools = toolchain.Toolchain(
+        node=tmp_path / "node", wrangler=tmp_path / "wrangler.js", workerd=tmp_path / "workerd", pyodide=tmp_path / "pyodide"
+    )
+    env = runner.wrangler_env(tools, tmp_path / "wrapper", {})
+    assert env["CLOUDFLARE_CF_FETCH_ENABLED"] == "false"
