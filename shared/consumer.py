@@ -68,7 +68,8 @@ from shared.fanout import chunk_dead_letter, fan_out, process_chunk_task
 from shared.jobs.chunks import is_fanout_holder
 from shared.keys import audio_key, object_metadata
 from shared.models import JobRecord, JobStatus, SynthesizeJob
-from shared.outcomes import MAX_DELAY_SECONDS, Ack, BatchOutcome, Outcome, Retry, backoff_seconds
+from shared.outcomes import Ack, BatchOutcome, Outcome, Retry, backoff_seconds
+from shared.platform_limits import QUEUE_MAX_DELAY_SECONDS
 from shared.ports import IncomingMessage, SynthesisResult
 from shared.synthesis.budget import DeadlineReached
 from shared.synthesis.chunking import chunk_texts
@@ -137,7 +138,7 @@ async def _defer(deps: ConsumerDeps, command: SynthesizeJob, message: IncomingMe
     delayed to the lease's end as a guard, which costs no delivery of the
     job's retry budget (``retry()`` would).
     """
-    wait = min(max(1, math.ceil(exc.lease_until - deps.clock()) + 1), MAX_DELAY_SECONDS)
+    wait = min(max(1, math.ceil(exc.lease_until - deps.clock()) + 1), QUEUE_MAX_DELAY_SECONDS)
     fields = {"jobId": command.jobId, "messageId": message.id, "holder": exc.holder, "recheckIn": wait}
     if deps.queue is not None:
         try:
@@ -308,7 +309,7 @@ async def process_dead_letters(messages: Sequence[IncomingMessage], deps: Consum
         now = deps.clock()
         if deps.queue is not None and dead_letter_action(record, now, deps.settings) == "resend":
             live = record.status is JobStatus.PROCESSING and (record.lease_until or 0) > now
-            delay = min(math.ceil((record.lease_until or now) - now) + 1, MAX_DELAY_SECONDS) if live else 0
+            delay = min(math.ceil((record.lease_until or now) - now) + 1, QUEUE_MAX_DELAY_SECONDS) if live else 0
             try:
                 await deps.queue.send(command.body(), delay_seconds=delay)
             except Exception as exc:

@@ -47,13 +47,12 @@ from shared.consumer_deps import (
 from shared.errors import PermanentSynthesisError, TransientSynthesisError
 from shared.models import JobRecord, JobStatus, SynthesizeJob
 from shared.outcomes import Ack, Outcome, Retry, backoff_seconds
+from shared.platform_limits import QUEUE_SEND_BATCH_MAX_MESSAGES
 from shared.ports import IncomingMessage
 from shared.synthesis.budget import DeadlineReached, chunks_per_task
 from shared.synthesis.catalogue import ModelSpec
 from shared.synthesis.chunking import chunk_texts
 from shared.synthesis.longform import discard_chunks, plan_id, stored_chunks, synthesize_chunk
-
-SEND_BATCH_MAX_MESSAGES = 100  # Cloudflare Queues: messages per sendBatch call
 
 
 def fanout_lease_seconds(deps: ConsumerDeps) -> float:
@@ -88,8 +87,8 @@ async def fan_out(
     base = command.model_copy(update={"plan": plan})
     bodies = [base.task_of(pending[i : i + per_task]).body() for i in range(0, len(pending), per_task)]
     try:
-        for start in range(0, len(bodies), SEND_BATCH_MAX_MESSAGES):
-            await deps.queue.send_batch(bodies[start : start + SEND_BATCH_MAX_MESSAGES])
+        for start in range(0, len(bodies), QUEUE_SEND_BATCH_MAX_MESSAGES):
+            await deps.queue.send_batch(bodies[start : start + QUEUE_SEND_BATCH_MAX_MESSAGES])
     except Exception as exc:
         # Tasks sent before the failure are harmless duplicates of the next fan-out's.
         error = f"sending chunk tasks failed: {type(exc).__name__}: {exc}"

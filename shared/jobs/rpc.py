@@ -33,6 +33,7 @@ from shared.errors import (
     LeaseHeldError,
     ShardFullError,
 )
+from shared.config import Settings
 from shared.jobs import rpc_payloads as p
 from shared.jobs.client import JobsClient
 from shared.jobs.shard import JobShard
@@ -148,14 +149,13 @@ OPERATIONS: dict[str, Operation[Any]] = {
     ),
     "chunkInfo": Operation(p.ChunkInfo, lambda s, c: s.chunks.info(c.jobId, c.index)),
 }
-MAX_WAITERS_PER_SHARD = 1000  # the default of the setting of the same name
 RPC_METHODS = tuple(OPERATIONS)
 
 
 class ShardService:
     """Dispatches RPC calls to a ``JobShard``; never raises for a known error."""
 
-    def __init__(self, shard: JobShard, max_waiters: int = MAX_WAITERS_PER_SHARD) -> None:
+    def __init__(self, shard: JobShard, max_waiters: int = Settings.max_waiters_per_shard) -> None:
         self._shard = shard
         self.waiters = JobWaiters(max_waiters)
 

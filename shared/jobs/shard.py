@@ -16,6 +16,7 @@ from shared.jobs.reaper_state import ReaperStateStore
 from shared.jobs.schema import COLUMNS, SCHEMA, create_schema, migrate_schema, schema_columns  # noqa: F401 - the schema's names, re-exported
 from shared.jobs.state import can_transition
 from shared.models import JobRecord, JobStatus
+from shared.platform_limits import DO_SQL_MAX_BOUND_PARAMETERS
 from shared.ports import Clock, SqlPort
 
 # Every column a record is built from (``lease_holder`` stays inside the shard).
@@ -23,9 +24,9 @@ ALL = ", ".join(COLUMNS)
 # Everything but the text, for queries that return many rows (the text can be
 # hundreds of KB and nobody listing jobs needs it).
 META = ", ".join(c for c in COLUMNS if c != "text")
-# Reaper queries take at most this many ids per statement: Cloudflare allows
-# 100 bound parameters per query.
-MAX_IDS_PER_QUERY = 90
+# Reaper queries take at most this many ids per statement, under Cloudflare's
+# bound parameters per query.
+MAX_IDS_PER_QUERY = DO_SQL_MAX_BOUND_PARAMETERS - 10
 _RECORD_FIELDS = frozenset(JobRecord.model_fields)
 
 

@@ -22,13 +22,14 @@ from typing import Any
 
 from shared.config import Settings
 from shared.models import JobRecord, JobStatus, SynthesizeJob
+from shared.platform_limits import QUEUE_SEND_BATCH_MAX_MESSAGES
 from shared.reaper.budget import Phase
 from shared.reaper.deps import ReaperDeps
 from shared.reaper.lease import RunLease
 from shared.reaper.purge import rotated
 from shared.reaper.report import ReaperReport
 
-PAGE = 100  # repairs per RPC; also Cloudflare's cap of messages per sendBatch
+PAGE = QUEUE_SEND_BATCH_MAX_MESSAGES  # repairs per RPC: the jobs it re-sends go in one sendBatch
 
 
 def repair_action(record: JobRecord, now: float, settings: Settings) -> tuple[str, str] | None:

@@ -41,9 +41,10 @@ from shared.synthesis.formats import max_bytes_per_second
 # How many copies of one chunk's audio a Worker holds at its peak: the
 # provider's response body (JS), its bytes in Python, the body handed to R2 (JS).
 AUDIO_COPIES = 3
-# Of the isolate's memory, what chunk audio may take (the rest: Pyodide, the code, the runtime);
-# the Wasm heap measured in docs/benchmarks.md ("Memory of one chunk in Pyodide").
-AUDIO_SHARE_OF_MEMORY = 0.75
+# Of the isolate's memory, what chunk audio may take, all its copies counted. The rest is
+# Pyodide and the Worker's imports (a 37.7 MB Wasm heap before any audio) and headroom:
+# docs/benchmarks.md, "Memory of one chunk in Pyodide" (python -m bench.chunk_memory).
+AUDIO_SHARE_OF_MEMORY = 0.5
 
 
 def deadline_margin(wall_seconds: float) -> float:

@@ -49,6 +49,7 @@ from shared.jobs.rpc import JobsClient
 from shared.keys import audio_key, chunk_key, chunk_timings_key, object_metadata, parse_chunk_key, tmp_prefix
 from shared.logs import JsonLogger
 from shared.models import JobRecord, JobStatus
+from shared.platform_limits import R2_MAX_KEYS_PER_DELETE, R2_MAX_KEYS_PER_LIST
 from shared.ports import BlobInfo, BlobStore, SynthesisRequest, SynthesisResult, Synthesizer
 from shared.synthesis.assembly import Chunk, assemble, discard_upload
 from shared.synthesis.audio import AudioKind, BadAudioError, PartLayout, identify, join_layout, part_layout
@@ -62,8 +63,6 @@ __all__ = [
     "discard_all_chunks", "discard_chunks", "paced_synthesis", "plan_id", "stored_chunks", "synthesize_chunk",
     "synthesize_job",
 ]
-
-MAX_DELETE = 1000  # R2 deletes at most 1,000 keys a call
 
 
 def _request(record: JobRecord, text: str, pacer: Pacer | None = None) -> SynthesisRequest:
@@ -365,8 +364,8 @@ async def discard_chunks(
         keys = [chunk_key(record.job_id, plan, i) for i in range(len(texts))]
         if record.timestamps:
             keys += [chunk_timings_key(record.job_id, plan, i) for i in range(len(texts))]
-        for start in range(0, len(keys), MAX_DELETE):
-            await bucket.delete(keys[start : start + MAX_DELETE])
+        for start in range(0, len(keys), R2_MAX_KEYS_PER_DELETE):
+            await bucket.delete(keys[start : start + R2_MAX_KEYS_PER_DELETE])
         return len(keys)
     except Exception:  # noqa: BLE001 - best effort; leftovers are the reaper's
         return 0
@@ -376,7 +375,7 @@ async def discard_all_chunks(bucket: BlobStore, job_id: str) -> int:
     """Delete every chunk under ``tmp/<jobId>/`` (any plan), listing them; returns how many (for the reaper)."""
     deleted = 0
     for _ in range(100):  # 100,000 chunks: far more than any job has
-        page = await bucket.list(prefix=tmp_prefix(job_id), limit=MAX_DELETE)
+        page = await bucket.list(prefix=tmp_prefix(job_id), limit=min(R2_MAX_KEYS_PER_LIST, R2_MAX_KEYS_PER_DELETE))
         keys = [o.key for o in page.objects]
         if not keys:
             break
