@@ -20,14 +20,15 @@ from typing import Any
 from local_runtime.bindings.boundary import check_rpc_value
 from local_runtime.bindings.meter import Meter, count
 from local_runtime.bindings.sql import SqliteDurableObjectNamespace
-from shared.jobs.rpc import MAX_WAITERS_PER_SHARD, JobsClient, ShardService
+from local_runtime.supervision import LoopHealth
+from shared.config import Settings
+from shared.jobs.rpc import JobsClient, ShardService
 from shared.jobs.shard import JobShard
 from shared.jobs.sharding import all_shards
-from local_runtime.supervision import LoopHealth
 from shared.logs import JsonLogger
+from shared.platform_limits import RPC_MAX_BYTES
 from shared.ports import Clock, JsonValue, QueueProducer
 
-RPC_MAX_BYTES = 32 * 1024 * 1024  # Cloudflare's RPC message size limit
 ALARM_RETRY_SECONDS = 2.0
 """An alarm whose handler raised rings again this much later (Cloudflare retries from 2 s)."""
 
@@ -96,7 +97,7 @@ class LocalShardHost:
         namespace: SqliteDurableObjectNamespace,
         clock: Clock,
         meter: Meter | None = None,
-        max_waiters: int = MAX_WAITERS_PER_SHARD,
+        max_waiters: int = Settings.max_waiters_per_shard,
         *,
         shard_count: int = 1,
         producers: Mapping[str, QueueProducer] | None = None,

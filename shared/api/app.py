@@ -17,7 +17,6 @@ from shared.api.openapi import openapi_document
 from shared.api.router import Router
 from shared.errors import StorageUnavailableError
 from shared.http import HttpRequest, HttpResponse
-from shared.web import index_response
 
 
 HEALTH_RETRY_AFTER = 5
@@ -42,7 +41,6 @@ class ApiApp:
         r.add("GET", "/v1/models", self._models)
         r.add("GET", "/openapi.json", self._openapi)
         r.add("GET", "/healthz", self._health)
-        r.add("GET", "/", self._page)  # the web page (shared/web); not part of the API document
 
     def _authed(self, handler: Callable[..., Any], query: tuple[str, ...] = ()) -> Callable[..., Any]:
         async def wrapped(request: HttpRequest, **params: str) -> HttpResponse:
@@ -93,9 +91,6 @@ class ApiApp:
         if failing:
             return HttpResponse.json(503, {"ok": False, "failing": failing}, {"Retry-After": str(HEALTH_RETRY_AFTER)})
         return HttpResponse.json(200, {"ok": True})
-
-    async def _page(self, request: HttpRequest) -> HttpResponse:
-        return index_response(request)
 
     async def handle(self, request: HttpRequest) -> HttpResponse:
         try:

@@ -15,13 +15,13 @@ route answers those in its own way (``?wait``: 429 or the job as it is).
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
-
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from shared.api.errors import ApiError
 from shared.api.request_limits import ascii_int
 from shared.http import HttpRequest
+from shared.jobs.rpc_payloads import MAX_WAIT_TIMEOUT
 from shared.models import JobRecord
 
 if TYPE_CHECKING:
@@ -58,7 +58,6 @@ def query_wait(request: HttpRequest, cap: int) -> int | None:
     return min(value, max(cap, 0))
 
 
-MAX_RPC_WAIT = 900  # what the waitForChange payload takes (shared/jobs/rpc_payloads.py)
 BUSY_RETRY_AFTER = 2
 
 
@@ -94,7 +93,7 @@ async def until_final(deps: ApiDeps, tenant: str, job_id: str, seconds: float) -
 
 async def _wait(deps: ApiDeps, tenant: str, job_id: str, seconds: float, **how: bool) -> Waited:
     try:
-        record, outcome = await deps.jobs.wait_for_change(job_id, min(seconds, MAX_RPC_WAIT), tenant=tenant, **how)
+        record, outcome = await deps.jobs.wait_for_change(job_id, min(seconds, MAX_WAIT_TIMEOUT), tenant=tenant, **how)
         return Waited(record, outcome)
     except Exception as exc:  # noqa: BLE001 - e.g. the shard was reset under the open call
         # A wait always answers: with the job as it is now.

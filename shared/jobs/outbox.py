@@ -152,7 +152,7 @@ class Outbox:
 
     def record_synthesis(self, job_id: str) -> OutboxRow:
         """The job's ``SynthesizeJob`` message on the jobs queue."""
-        body = SynthesizeJob(jobId=job_id, shard=shard_for(job_id, self.shard_count)).model_dump()
+        body = SynthesizeJob(jobId=job_id, shard=shard_for(job_id, self.shard_count)).body()
         return self.record(JOBS, job_id, body)
 
     def record_webhook(self, job_id: str, event: WebhookEvent) -> OutboxRow:
