@@ -172,3 +172,24 @@ async def test_without_the_webhook_queue_a_shard_leaves_webhooks_to_the_notifier
     await shards.client.create(job(webhook_url="https://hooks.example/x"))
     failed = await shards.client.fail("a" * 32, "boom")
     assert failed.webhook_status is None
+
+
+async def test_a_repair_page_goes_out_in_one_send_batch(clock: FakeClock) -> None:
+    class CountingQueue(MemoryQueue):
+        batches: int = 0
+
+        async def send_batch(self, bodies, *, delay_seconds: int = 0) -> None:  # type: ignore[no-untyped-def]
+            self.batches += 1
+            await super().send_batch(bodies, delay_seconds=delay_seconds)
+
+    queue = CountingQueue()
+    shards = MemoryShards(clock, shard_count=1, queue=queue)
+    ids = [f"{n:032x}" for n in range(150)]
+    for job_id in ids:
+        await shards.client.create(job(job_id))
+    queue.sent.clear()
+    clock.advance(1000)
+    stored = await shards.client.lookup(ids)
+    items = [{"jobId": i, "expectedUpdatedAt": stored[i].updated_at, "action": "resend", "error": ""} for i in ids[:100]]
+    await shards.client.repair("shard-0", items)
+    assert queue.batches == 1 and sorted(bodies(queue)) == sorted(ids[:100])
