@@ -357,6 +357,14 @@ class Settings:
     job_rate_period: int = setting("JOB_RATE_LIMIT", 60, rate_period, "")  # the PERIOD of the row above
     max_jobs_in_flight: int = setting(
         "MAX_JOBS_IN_FLIGHT", 100, integer(), "queued + processing jobs per tenant (0: no cap)")
+    # Pronunciation lexicons (docs/pronunciation.md): a version is one row of the tenant's lexicon
+    # object, so the source is capped far below the 2 MB a Durable Object row holds.
+    max_lexicon_bytes: int = setting(
+        "MAX_LEXICON_BYTES", 65_536, integer(1, 1_000_000),
+        "largest lexicon document `PUT /v1/lexicons/{name}` takes (bytes; at most 1,000,000: one Durable Object row)")
+    max_lexicon_rules: int = setting(
+        "MAX_LEXICON_RULES", 1_000, integer(1, 100_000), "rules (PLS lexemes, JSON rules) per lexicon")
+    max_lexicons: int = setting("MAX_LEXICONS", 20, integer(1, 100), "lexicons per tenant (at most 100)")
     webhook_schemes: tuple[str, ...] = setting(
         "WEBHOOK_ALLOWED_SCHEMES", ("https",), words, "never in production: webhook URL schemes (tests: `https,http`)",
         shown="https")

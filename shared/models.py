@@ -18,6 +18,8 @@ JobId = Annotated[str, StringConstraints(pattern=JOB_ID_PATTERN)]
 # Names that travel into headers and R2 metadata: printable ASCII only, so a
 # model or voice can never smuggle a CR/LF into a header.
 SafeName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9@/._:+-]{1,100}$")]
+LEXICON_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+LexiconName = Annotated[str, StringConstraints(pattern=LEXICON_NAME_PATTERN)]
 
 
 class JobStatus(str, Enum):
@@ -104,6 +106,25 @@ class CreateJobRequest(CamelModel):
         description="'word': also make word timings and captions (/timestamps, /captions.vtt, /captions.srt);"
         " the model's 'timestamps' in /v1/models says whether they are exact or estimated.",
     )
+    text_type: Literal["text", "ssml"] | None = Field(
+        default=None,
+        description="'ssml': text is SSML (speak, p, s, break, sub, say-as, phoneme, emphasis, prosody;"
+        " docs/pronunciation.md); absent or 'text': plain text.",
+    )
+    lexicons: list[LexiconName] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=100,
+        description="Names of the caller's lexicons (PUT /v1/lexicons/{name}) to apply, in order: the first"
+        " matching rule wins.",
+    )
+
+    @field_validator("lexicons")
+    @classmethod
+    def _lexicons_once(cls, value: list[str] | None) -> list[str] | None:
+        if value is not None and len(set(value)) != len(value):
+            raise ValueError("each lexicon may be named once")
+        return value
 
     @field_validator("text")
     @classmethod
@@ -161,6 +182,15 @@ class JobView(CamelModel):
     webhook: WebhookView | None = None
     timestamps: str | None = None  # "word" when word timings were asked for
     captions_url: str | None = None  # WebVTT captions, once completed (signed like audioUrl)
+    text_type: str | None = None  # "ssml" when the text is SSML
+    lexicons: list[LexiconRef] | None = None  # the lexicons applied, with the versions read
+
+
+class LexiconRef(CamelModel):
+    """A lexicon a job reads, and the version it reads (fixed when the job was submitted)."""
+
+    name: str
+    version: str
 
 
 class JobList(CamelModel):
@@ -230,6 +260,40 @@ class TimingsDocument(CamelModel):
     words: list[WordEntry]
 
 
+class LexiconView(CamelModel):
+    """A lexicon as ``GET /v1/lexicons`` lists it."""
+
+    name: str
+    version: str = Field(description="SHA-256 of its rules (16 hex digits): the same rules, the same version.")
+    format: Literal["pls", "json"] = Field(description="How it was uploaded.")
+    rule_count: int
+    size_bytes: int
+    language: str | None = None
+    created_at: datetime
+    updated_at: datetime
+
+
+class LexiconRule(CamelModel):
+    """One grapheme's rule, as the JSON upload takes it."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+
+    grapheme: str
+    alias: str | None = None
+    phoneme: str | None = None
+    alphabet: Literal["ipa", "x-sampa"] | None = None
+
+
+class LexiconDocument(LexiconView):
+    """``GET /v1/lexicons/{name}``: the lexicon and its rules."""
+
+    rules: list[LexiconRule]
+
+
+class LexiconList(CamelModel):
+    lexicons: list[LexiconView]
+
+
 # --- Queue -------------------------------------------------------------------
 
 
@@ -291,6 +355,10 @@ class JobRecord(CamelModel):
     # "word" when word timings were asked for: once completed they are in R2 at
     # shared.keys.timings_key(job_id, created_at) (derived, so no key column).
     timestamps: str | None = None
+    # Pronunciation (shared/text/, docs/pronunciation.md): "ssml" when the text is SSML; the lexicons
+    # applied as "name@version,..." (versions fixed at submit, so every chunk and retry reads the same rules).
+    text_type: str | None = None
+    lexicons: str | None = None
     # Trust (shared/security, shared/webhooks.py); columns added by migration.
     idempotency_key: str | None = None  # sha256 of tenant + Idempotency-Key
     request_hash: str | None = None  # sha256 of the canonical request body

@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
-from shared.captions.words import WordTiming
+from shared.captions.words import CaptionWord, WordTiming
 
 JsonValue = Any  # dict / list / str / int / float / bool / None, nothing else
 Row = dict[str, Any]
@@ -222,6 +222,9 @@ class SynthesisRequest:
     speed: float | None = None  # 1.0 is normal; only for models that take it
     instructions: str | None = None  # delivery direction; only for models that take it
     timestamps: bool = False  # also report word timings (SynthesisResult.words), where the model can
+    # Spans of ``text`` to be said by phonemes instead, as (start, end, phonemes in the model's
+    # notation, ModelSpec.phonemes); only for models that take them (shared/text/render.py).
+    phonemes: tuple[tuple[int, int, str], ...] = ()
 
 
 
@@ -240,6 +243,9 @@ class SynthesisResult:
     # shared.synthesis.assembly): the stored object; ``audio`` is then empty.
     stored: BlobInfo | None = None
     duration_seconds: float | None = None  # of a stored result's audio, when known (its bytes are not at hand)
+    # The job's caption words when they are not the words of its text (SSML, lexicons): ``words`` then
+    # carry offsets into the submitted text, one per entry here (shared/text/render.py).
+    captions: tuple[CaptionWord, ...] | None = None
 
 
 class Synthesizer(Protocol):

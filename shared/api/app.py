@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from shared.api import jobs, request_limits, signed_links, speech, webhook_requests
+from shared.api import jobs, lexicons, request_limits, signed_links, speech, webhook_requests
 from shared.api.auth import authenticate
 from shared.api.deps import ApiDeps, CataloguePort  # noqa: F401 - re-exported: callers build ApiApp(ApiDeps(...))
 from shared.api.errors import ApiError
@@ -35,6 +35,10 @@ class ApiApp:
         r.add("GET", "/v1/jobs/{job_id}/timestamps", self._captions("json"))
         r.add("POST", "/v1/audio/speech", self._speech)  # OpenAI's shape, errors included (shared/api/speech.py)
         r.add("GET", "/v1/webhooks/secret", self._authed(webhook_requests.webhook_secret))
+        r.add("GET", "/v1/lexicons", self._authed(lexicons.list_lexicons))  # shared/api/lexicons.py
+        r.add("PUT", "/v1/lexicons/{name}", self._authed(lexicons.put_lexicon))
+        r.add("GET", "/v1/lexicons/{name}", self._authed(lexicons.get_lexicon))
+        r.add("DELETE", "/v1/lexicons/{name}", self._authed(lexicons.delete_lexicon))
         r.add("GET", "/v1/models", self._models)
         r.add("GET", "/openapi.json", self._openapi)
         r.add("GET", "/healthz", self._health)

@@ -39,6 +39,7 @@ from shared.synthesis.chunking import chunk_texts
 from shared.synthesis.errors import CatalogueError
 from shared.synthesis.formats import JOINABLE_FORMATS, mime_type_for
 from shared.synthesis.longform import plan_id
+from shared.synthesis.speech_plan import cached_job_plan, is_rendered
 from shared.synthesis.wav import streaming_wav_header
 
 if TYPE_CHECKING:
@@ -55,7 +56,13 @@ def chunk_plan(deps: ApiDeps, record: JobRecord) -> tuple[str, int] | None:
         spec = deps.catalogue.validate(record.model).spec
     except CatalogueError:
         return None  # a model no longer offered here: only the finished audio
-    texts = chunk_texts(record.text, spec.max_input_chars)
+    if is_rendered(record):  # SSML or lexicons: the rendering's chunks (lexicons warmed by the caller)
+        speech = cached_job_plan(record, spec)
+        if speech is None:
+            return None
+        texts = speech.keys()
+    else:
+        texts = chunk_texts(record.text, spec.max_input_chars)
     if len(texts) <= 1:
         return None
     return plan_id(record, texts, spec.max_input_chars), len(texts)

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from shared.errors import IllegalTransitionError, JobNotFoundError, LeaseHeldError, ShardFullError
+from shared.jobs.lexicons import LexiconStore
 from shared.jobs.reaper_state import ReaperStateStore
 from shared.jobs.schema import COLUMNS, SCHEMA, create_schema, migrate_schema, schema_columns  # noqa: F401 - the schema's names, re-exported
 from shared.jobs.state import can_transition
@@ -40,6 +41,7 @@ class JobShard:
         self._clock = clock
         create_schema(sql)
         self.reaper_state = ReaperStateStore(sql)
+        self.lexicons = LexiconStore(sql)  # used in a tenant's lexicon object only (shared/jobs/lexicons.py)
 
     # --- reads --------------------------------------------------------------
 

@@ -106,6 +106,9 @@ class ModelSpec(BaseModel):
     # "estimated" when they are spread over the measured audio (wav, pcm, mp3 only), "none".
     timestamps: Literal["exact", "estimated", "none"] = "estimated"
     timestamps_method: str = ESTIMATED_METHOD
+    # The phoneme notation the model reads natively (SSML <phoneme>, lexicon phoneme rules;
+    # shared/text/phonemes.py): "espeak"; None: phonemes fall back to an alias or the written word.
+    phonemes: Literal["espeak"] | None = None
 
     @model_validator(mode="after")
     def _defaults_are_allowed(self) -> ModelSpec:
@@ -400,8 +403,22 @@ class Catalogue:
                 f for f in spec.formats
                 if spec.timestamps == "exact" or (spec.timestamps == "estimated" and f in MEASURABLE_FORMATS)
             ]
+            data["ssml"] = ssml_support(spec)
             out.append(data)
         return out
+
+
+def ssml_support(spec: ModelSpec) -> dict[str, Any]:
+    """What SSML and lexicons do on ``spec`` (docs/pronunciation.md): the same everywhere but phonemes,
+    ``<emphasis>`` and ``<prosody rate>``, which depend on what the model can do."""
+    return {
+        "breaks": "exact silence (wav, pcm, mp3)",
+        "phonemes": ["ipa", "x-sampa"] if spec.phonemes else [],
+        "phonemesFallback": "native" if spec.phonemes else "the rule's alias, else the written word",
+        "emphasis": "ignored: no model here takes it",
+        "prosodyRate": "as the request's speed" if spec.speed_range else "ignored: the model takes no speed",
+        "prosodyPitchVolume": "ignored",
+    }
 
 
 # --- the built-in models -----------------------------------------------------
@@ -444,6 +461,7 @@ def espeak_spec() -> ModelSpec:
         description="eSpeak NG formant speech, offline; local runtime only (needs libespeak-ng).",
         timestamps="exact",
         timestamps_method="eSpeak word events: sample-exact starts; ends where the word's sound stops",
+        phonemes="espeak",
     )
 
 

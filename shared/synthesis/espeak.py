@@ -6,6 +6,12 @@ eSpeak NG comes from the PyPI package ``espeakng-loader``, which ships
 callback collecting the 16-bit mono samples, ``espeak_SetVoiceByName``,
 ``espeak_Synth``. Output is at the library's own rate (22050 Hz).
 
+Phonemes (``request.phonemes``, from SSML ``<phoneme>`` and lexicon rules:
+shared/text/render.py) are spoken with eSpeak's phoneme input: each span of
+the text is replaced by ``[[mnemonics]]`` and ``espeakPHONEMES`` is set (a
+literal ``[[`` elsewhere in such a request is written ``[ [``, so it is not
+read as phonemes); word events are mapped back to the request's text.
+
 Word timings (a request with ``timestamps``): the callback also receives
 eSpeak's events; each ``espeakEVENT_WORD`` carries ``text_position`` (1-based,
 in characters of the UTF-8 text) and ``length``, and ``sample``, the index of
@@ -25,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from shared.errors import PermanentSynthesisError, TransientSynthesisError
@@ -41,6 +48,7 @@ _INITIALIZE_DONT_EXIT = 0x8000
 # espeak_Synth flags / position type
 _CHARS_UTF8 = 1
 _ENDPAUSE = 0x1000
+_PHONEMES = 0x100  # espeakPHONEMES: [[...]] in the text is phoneme mnemonics
 _POS_CHARACTER = 1
 # espeak_ERROR
 _EE_OK = 0
@@ -200,25 +208,30 @@ class EspeakSynthesizer:
             raise PermanentSynthesisError("text is empty")
         if len(text) > self.max_chars:
             raise PermanentSynthesisError(f"text of {len(text)} characters exceeds {self.max_chars}")
+        spoken, where = with_phonemes(text, request.phonemes)
         try:
-            encoded = text.replace("\x00", " ").encode("utf-8")
+            encoded = spoken.replace("\x00", " ").encode("utf-8")
         except UnicodeEncodeError as exc:  # lone surrogates
             raise PermanentSynthesisError(f"text is not valid Unicode: {exc}") from exc
 
         starts: list[tuple[int, int, int]] | None = [] if request.timestamps else None
-        pcm, rate = await asyncio.to_thread(self.synthesize_pcm_blocking, encoded, self.VOICES[voice], starts)
+        flags = _PHONEMES if request.phonemes else 0
+        pcm, rate = await asyncio.to_thread(self.synthesize_pcm_blocking, encoded, self.VOICES[voice], starts, flags)
         audio = wav_bytes(pcm, rate) if fmt == "wav" else pcm
+        words = None
+        if starts is not None:
+            words = tuple(ends_from_starts([(sample, *where(start, length)) for sample, start, length in starts], pcm, rate))
         return SynthesisResult(
             audio=audio,
             mime_type=mime_type_for(fmt, sample_rate=rate),
             extension=extension_for(fmt),
             sample_rate=rate,
             characters=len(text),
-            words=tuple(ends_from_starts(starts, pcm, rate)) if starts is not None else None,
+            words=words,
         )
 
     def synthesize_pcm_blocking(
-        self, text_utf8: bytes, espeak_voice: str, words: list[tuple[int, int, int]] | None = None
+        self, text_utf8: bytes, espeak_voice: str, words: list[tuple[int, int, int]] | None = None, flags: int = 0
     ) -> tuple[bytes, int]:
         """Blocking: speak UTF-8 text with an eSpeak voice name; returns (s16le PCM, sample rate).
 
@@ -236,7 +249,7 @@ class EspeakSynthesizer:
             try:
                 buffer = text_utf8 + b"\x00"
                 status = lib.espeak_Synth(
-                    buffer, len(buffer), 0, _POS_CHARACTER, 0, _CHARS_UTF8 | _ENDPAUSE, None, None
+                    buffer, len(buffer), 0, _POS_CHARACTER, 0, _CHARS_UTF8 | _ENDPAUSE | flags, None, None
                 )
                 lib.espeak_Synchronize()
                 over_limit = _STATE.sink_bytes > self.max_audio_bytes
@@ -251,3 +264,46 @@ class EspeakSynthesizer:
         if status != _EE_OK:
             raise TransientSynthesisError(f"espeak_Synth failed ({status})")
         return b"".join(sink), rate
+
+
+def with_phonemes(
+    text: str, phonemes: tuple[tuple[int, int, str], ...]
+) -> tuple[str, Callable[[int, int], tuple[int, int]]]:
+    """eSpeak's input for ``text`` with ``phonemes`` spans as ``[[...]]``, and the map of a word event's
+    ``(start, length)`` in that input back to ``(start, length)`` in ``text``."""
+    if not phonemes:
+        return text, lambda start, length: (start, length)
+    # (input start, input end, text start, text end, exact): exact pieces map character by character.
+    pieces: list[tuple[int, int, int, int, bool]] = []
+    out: list[str] = []
+    at = 0
+    position = 0
+
+    def plain(begin: int, end: int) -> None:
+        nonlocal at
+        if begin >= end:
+            return
+        piece = text[begin:end]
+        written = piece.replace("[[", "[ [")
+        out.append(written)
+        pieces.append((at, at + len(written), begin, end, written == piece))
+        at += len(written)
+
+    for begin, end, ph in sorted(phonemes):
+        plain(position, begin)
+        written = f"[[{ph}]]"
+        out.append(written)
+        pieces.append((at, at + len(written), begin, end, False))
+        at += len(written)
+        position = max(position, end)
+    plain(position, len(text))
+
+    def where(start: int, length: int) -> tuple[int, int]:
+        for a, b, c, d, exact in pieces:
+            if a <= start < b:
+                if not exact:
+                    return c, d - c
+                return c + start - a, max(0, min(length, b - start))
+        return len(text), 0
+
+    return "".join(out), where

@@ -23,6 +23,12 @@ is cut by ``chunking.chunk_texts`` and synthesized chunk by chunk, in order:
 Per chunk, one place (``_synthesize_chunk``) synthesizes, measures and keeps
 the chunk; what else a chunk needs (word timings, say) belongs there.
 
+A job with SSML or lexicons (``shared.synthesis.speech_plan``) is planned
+by its rendering instead: one chunk per provider request with the pauses
+around it (``shared.text.plan``), each synthesized by
+``shared.synthesis.rendered.synthesize_chunk``; the plan's keys stand in
+for the texts (plan id, resume), and its caption words go with the result.
+
 A job that asked for word timings (``record.timestamps``) also gets them
 per chunk through one hook, ``shared.captions.chunks.ChunkTimings``: kept
 beside each chunk before its audio (so a stored chunk has its timings and a
@@ -55,6 +61,10 @@ from shared.synthesis.catalogue import ModelSpec
 from shared.synthesis.chunking import chunk_texts
 from shared.synthesis.errors import AudioFormatMismatchError, Mp3FormatError, WavFormatError
 from shared.synthesis.formats import JOINABLE_FORMATS
+from shared.synthesis.rendered import synthesize_chunk
+from shared.synthesis.speech_plan import cached_job_plan, is_rendered, job_plan
+from shared.text.plan import Chunk as PlannedChunk
+from shared.text.plan import SpeechPlan
 
 __all__ = ["discard_all_chunks", "discard_chunks", "plan_id", "synthesize_job"]
 
@@ -94,7 +104,13 @@ async def synthesize_job(
     part_bytes: int | None = None,
 ) -> SynthesisResult:
     """The job's audio as one result (see the module doc). Raises the synthesizer's errors as they are."""
-    texts = chunk_texts(record.text, spec.max_input_chars) if spec is not None else []
+    plan = await job_plan(record, spec, jobs)
+    if plan is not None:
+        texts = plan.keys()
+        if len(texts) == 1:
+            return replace(await synthesize_chunk(synthesizer, record, plan.chunks[0]), captions=plan.captions)
+    else:
+        texts = chunk_texts(record.text, spec.max_input_chars) if spec is not None else []
     if len(texts) <= 1:
         request = _request(record, record.text)
         result = await synthesizer.synthesize(request)
@@ -106,7 +122,7 @@ async def synthesize_job(
         )
     assert spec is not None
     return await _synthesize_chunks(
-        record, synthesizer, texts, spec.max_input_chars, jobs, bucket, settings, log, part_bytes
+        record, synthesizer, texts, spec.max_input_chars, jobs, bucket, settings, log, part_bytes, plan
     )
 
 
@@ -120,6 +136,7 @@ async def _synthesize_chunks(
     settings: Settings,
     log: JsonLogger,
     part_bytes: int | None,
+    speech: SpeechPlan | None = None,
 ) -> SynthesisResult:
     job_id = record.job_id
     total = len(texts)
@@ -130,7 +147,9 @@ async def _synthesize_chunks(
     await _progress(jobs, record, done, total, billed, settings, synthesized=0)
     if stored:
         log.info("chunks_resumed", jobId=job_id, plan=plan, stored=done, total=total)
-    timings = ChunkTimings(bucket, record, plan, texts, limit) if record.timestamps else None
+    # A rendered job's chunks report offsets into the submitted text already (shared/synthesis/rendered.py).
+    offsets = [0] * total if speech is not None else None
+    timings = ChunkTimings(bucket, record, plan, texts, limit, offsets) if record.timestamps else None
 
     # 1. Every chunk into R2, measured; only one chunk's audio in memory at a time.
     kinds: list[AudioKind] = []
@@ -144,7 +163,8 @@ async def _synthesize_chunks(
             known = None  # stored without its timings: synthesize it again
         if known is None:
             kind, layout, etag, characters = await _synthesize_chunk(
-                record, synthesizer, bucket, plan, index, total, text, timings
+                record, synthesizer, bucket, plan, index, total, text, timings,
+                speech.chunks[index] if speech is not None else None,
             )
             billed += characters
             done += 1
@@ -202,6 +222,7 @@ async def _synthesize_chunks(
         words=words,
         words_estimated=estimated,
         duration_seconds=timings.duration_seconds() if timings is not None else None,
+        captions=speech.captions if speech is not None else None,
     )
 
 
@@ -219,12 +240,17 @@ async def _synthesize_chunk(
     total: int,
     text: str,
     timings: ChunkTimings | None,
+    planned: PlannedChunk | None = None,
 ) -> tuple[AudioKind, PartLayout, str, int]:
     """Synthesize chunk ``index``, measure it and keep it in R2: (kind, layout, its ETag, characters billed).
 
     The one place a chunk passes through whole: a per-chunk step (word timings) goes here.
+    ``planned``: the chunk of a rendered job (its request, pauses and caption words).
     """
-    result = await synthesizer.synthesize(_request(record, text))
+    if planned is not None:
+        result = await synthesize_chunk(synthesizer, record, planned)
+    else:
+        result = await synthesizer.synthesize(_request(record, text))
     kind = identify(result.audio, record.format, result.sample_rate or record.sample_rate)
     layout = _layout(kind, result.audio, index)
     if timings is not None:  # before the audio: a stored chunk always has its timings
@@ -329,7 +355,13 @@ async def discard_chunks(
         spec = model_spec(record.model) if model_spec is not None else None
         if spec is None or not record.text:
             return 0
-        texts = chunk_texts(record.text, spec.max_input_chars)
+        if is_rendered(record):  # planned from the lexicons this isolate has cached (else: the reaper's)
+            speech = cached_job_plan(record, spec)
+            if speech is None:
+                return 0
+            texts = speech.keys()
+        else:
+            texts = chunk_texts(record.text, spec.max_input_chars)
         if len(texts) <= 1:
             return 0
         plan = plan_id(record, texts, spec.max_input_chars)

@@ -1,0 +1,168 @@
+"""A rendering cut into provider requests: one ``Chunk`` per request, with the pauses around it.
+
+Each ``Speech`` of a ``Rendering`` is one request, or several when it is
+longer than the model takes at once: it is cut by the same rule as plain
+text (``shared.synthesis.chunking.split_text``: sentences first, then
+clauses, then words) on a copy in which every whole piece (an alias, a
+reading, a phoneme) is one unbreakable word, so no cut falls inside one.
+A whole piece longer than the limit by itself is a ``RenderError``.
+
+A chunk carries the silence before it (``lead_ms``: only the first chunk,
+for a pause that opens the document) and after it (``trail_ms``: the pause
+that follows its speech), so every pause survives whatever the chunking,
+and a chunk is synthesized on its own: ``Chunk.key()`` is everything its
+audio depends on, the same for the same text, lexicon versions and model
+(what the provider receives: text, phonemes, speed; and the silences).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from shared.synthesis.chunking import split_text
+from shared.text.errors import RenderError
+from shared.captions.words import CaptionWord
+from shared.text.render import Piece, Rendering, Silence, Speech, SpokenCaption, caption_words
+
+__all__ = ["Chunk", "SpeechPlan", "plan_chunks"]
+
+
+@dataclass(frozen=True)
+class Chunk:
+    speech: Speech
+    lead_ms: int = 0
+    trail_ms: int = 0
+    speed: float | None = None  # the request's speed; None: the job's own
+
+    @property
+    def text(self) -> str:
+        return self.speech.text
+
+    def phonemes(self) -> tuple[tuple[int, int, str], ...]:
+        """``(start, end, phonemes)`` of each span of ``text`` to be said by its phonemes (model notation)."""
+        out: list[tuple[int, int, str]] = []
+        position = 0
+        for piece in self.speech.pieces:
+            if piece.phoneme is not None:
+                out.append((position, position + len(piece.spoken), piece.phoneme))
+            position += len(piece.spoken)
+        return tuple(out)
+
+    def captions(self) -> list[SpokenCaption]:
+        return caption_words(self.speech)
+
+    def key(self) -> str:
+        """Canonical JSON of what the chunk's audio depends on."""
+        body = {
+            "text": self.text,
+            "phonemes": [list(p) for p in self.phonemes()],
+            "speed": self.speed,
+            "lead": self.lead_ms,
+            "trail": self.trail_ms,
+        }
+        return json.dumps(body, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+
+
+@dataclass(frozen=True)
+class SpeechPlan:
+    chunks: tuple[Chunk, ...]
+    captions: tuple[CaptionWord, ...]
+
+    def keys(self) -> list[str]:
+        return [c.key() for c in self.chunks]
+
+
+def _request_speed(rate: float | None, job_speed: float | None, speed_range: tuple[float, float] | None) -> float | None:
+    if rate is None or speed_range is None:
+        return None
+    low, high = speed_range
+    return round(min(max((job_speed or 1.0) * rate, low), high), 4)
+
+
+def plan_chunks(
+    rendering: Rendering,
+    limit: int,
+    *,
+    job_speed: float | None = None,
+    speed_range: tuple[float, float] | None = None,
+) -> SpeechPlan:
+    """The rendering's requests of at most ``limit`` characters each (see the module doc)."""
+    chunks: list[Chunk] = []
+    lead = 0
+    for segment in rendering.segments:
+        if isinstance(segment, Silence):
+            if chunks:
+                last = chunks[-1]
+                chunks[-1] = Chunk(last.speech, last.lead_ms, last.trail_ms + segment.ms, last.speed)
+            else:
+                lead += segment.ms
+            continue
+        speed = _request_speed(segment.rate, job_speed, speed_range)
+        for part in split_speech(segment, limit):
+            chunks.append(Chunk(part, lead if not chunks else 0, 0, speed))
+    return SpeechPlan(tuple(chunks), tuple(rendering.captions))
+
+
+def split_speech(speech: Speech, limit: int) -> list[Speech]:
+    """``speech`` in parts of at most ``limit`` characters, never cutting a whole piece."""
+    text = speech.text
+    if len(text.strip()) <= limit:
+        return [speech]
+    shadow = "".join(p.spoken if p.exact and p.phoneme is None else "x" * len(p.spoken) for p in speech.pieces)
+    cuts: list[int] = []
+    position = 0
+    for part in split_text(shadow, limit):
+        position += len(part)
+        cuts.append(position)
+    parts: list[Speech] = []
+    start = 0
+    for end in cuts:
+        pieces = _between(speech, start, end, limit)
+        stripped = _strip(pieces)
+        if stripped:
+            parts.append(Speech(tuple(stripped), speech.rate))
+        start = end
+    return parts
+
+
+def _between(speech: Speech, start: int, end: int, limit: int) -> list[Piece]:
+    out: list[Piece] = []
+    position = 0
+    for piece in speech.pieces:
+        a, b = position, position + len(piece.spoken)
+        position = b
+        lo, hi = max(a, start), min(b, end)
+        if lo >= hi:
+            continue
+        if lo == a and hi == b:
+            out.append(piece)
+        elif piece.exact and piece.phoneme is None:
+            text = piece.spoken[lo - a : hi - a]
+            offset = piece.source_start + lo - a
+            out.append(Piece(text, offset, offset + len(text), True, text))
+        else:
+            raise RenderError(
+                f"the reading of {piece.display!r} is {len(piece.spoken)} characters, more than the"
+                f" {limit} the model takes in one request",
+                "text",
+                code="reading_too_long",
+            )
+    return out
+
+
+def _strip(pieces: list[Piece]) -> list[Piece]:
+    out = list(pieces)
+    while out and out[0].phoneme is None and not out[0].spoken.strip():
+        out.pop(0)
+    while out and out[-1].phoneme is None and not out[-1].spoken.strip():
+        out.pop()
+    if out and out[0].exact and out[0].spoken[:1].isspace():
+        first = out[0]
+        cut = len(first.spoken) - len(first.spoken.lstrip())
+        out[0] = Piece(first.spoken[cut:], first.source_start + cut, first.source_end, True, first.spoken[cut:])
+    if out and out[-1].exact and out[-1].spoken[-1:].isspace():
+        last = out[-1]
+        kept = last.spoken.rstrip()
+        out[-1] = Piece(kept, last.source_start, last.source_start + len(kept), True, kept)
+    return out
