@@ -274,14 +274,23 @@ class LexiconView(CamelModel):
 
 
 class LexiconRule(CamelModel):
-    """One grapheme's rule, as the JSON upload takes it."""
+    """One grapheme's rule, as the JSON upload takes it: an alias (spoken instead), a phoneme string, or both."""
 
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
 
-    grapheme: str
-    alias: str | None = None
-    phoneme: str | None = None
-    alphabet: Literal["ipa", "x-sampa"] | None = None
+    grapheme: str = Field(min_length=1, max_length=200, description="Matched case-sensitively, whole words only.")
+    alias: str | None = Field(default=None, min_length=1, max_length=2000)
+    phoneme: str | None = Field(default=None, min_length=1, max_length=2000)
+    alphabet: Literal["ipa", "x-sampa"] | None = Field(default=None, description="Of the phoneme; ipa when absent.")
+
+
+class LexiconUpload(CamelModel):
+    """``PUT /v1/lexicons/{name}`` as JSON (a W3C PLS document is the other form)."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+
+    rules: list[LexiconRule] = Field(min_length=1, description="In order: the first matching rule wins.")
+    language: str | None = Field(default=None, max_length=35, description="A language tag, such as en-US.")
 
 
 class LexiconDocument(LexiconView):

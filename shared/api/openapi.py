@@ -12,7 +12,20 @@ from typing import Any
 from pydantic.json_schema import models_json_schema
 
 from shared.api.speech import SpeechRequest
-from shared.models import CreateJobRequest, TimingsDocument, ErrorBody, JobList, JobView, LegacyResult, WebhookSecretView
+from shared.models import (
+    CreateJobRequest,
+    ErrorBody,
+    JobList,
+    JobView,
+    LegacyResult,
+    LexiconDocument,
+    LexiconList,
+    LexiconUpload,
+    LexiconView,
+    TimingsDocument,
+    WebhookSecretView,
+)
+from shared.models import LEXICON_NAME_PATTERN
 
 _REF = "#/components/schemas/{model}"
 
@@ -145,11 +158,77 @@ def _timings_path(summary: str, content: dict[str, Any], errors: dict[str, Any])
     }
 
 
+_LEXICON_NAME_PARAM = {
+    "name": "name",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string", "pattern": LEXICON_NAME_PATTERN},
+}
+_PLS = {"application/pls+xml": {"schema": {"type": "string", "description": "A W3C PLS 1.0 document"}}}
+
+
+def _lexicon_paths() -> dict[str, Any]:
+    """``/v1/lexicons`` (shared/api/lexicons.py, docs/pronunciation.md)."""
+    return {
+        "/v1/lexicons": {
+            "get": {
+                "summary": "The caller's pronunciation lexicons, by name",
+                "responses": {
+                    "200": {"description": "the lexicons", **_json("LexiconList")},
+                    "400": _error("an unknown query parameter"),
+                    "401": _AUTH,
+                },
+            },
+        },
+        "/v1/lexicons/{name}": {
+            "parameters": [_LEXICON_NAME_PARAM],
+            "put": {
+                "summary": "Upload (or replace) a lexicon: a W3C PLS document or JSON rules; use it on any job or"
+                " speech request with \"lexicons\": [name]. Jobs already submitted keep the version they read.",
+                "requestBody": {
+                    "required": True,
+                    "content": {**_PLS, **_json("LexiconUpload")["content"]},
+                },
+                "responses": {
+                    "200": {"description": "replaced the lexicon of that name", **_json("LexiconView")},
+                    "201": {"description": "a new lexicon", **_json("LexiconView")},
+                    "400": _error("a bad document: error.line and error.column (PLS; a DTD, entity or external"
+                                  " reference is refused) or error.rule (JSON) name the problem; or a bad name"),
+                    "401": _AUTH,
+                    "409": _error("the tenant has MAX_LEXICONS lexicons (error.code too_many_lexicons)"),
+                    "413": _error("over MAX_LEXICON_BYTES"),
+                    "415": _error("neither application/pls+xml nor application/json"),
+                    "429": _error("replaced too often: its old versions are kept for running jobs", _RETRY_AFTER),
+                },
+            },
+            "get": {
+                "summary": "A lexicon and its rules (with Accept: application/pls+xml, the PLS document as uploaded)",
+                "responses": {
+                    "200": {"description": "the lexicon", "content": {**_json("LexiconDocument")["content"], **_PLS}},
+                    "400": _error("a bad name, or an unknown query parameter"),
+                    "401": _AUTH,
+                    "404": _error("no lexicon of that name"),
+                },
+            },
+            "delete": {
+                "summary": "Delete a lexicon (jobs already submitted with it still read their version)",
+                "responses": {
+                    "204": {"description": "deleted"},
+                    "400": _error("a bad name, or an unknown query parameter"),
+                    "401": _AUTH,
+                    "404": _error("no lexicon of that name"),
+                },
+            },
+        },
+    }
+
+
 @lru_cache(maxsize=1)
 def openapi_document() -> dict[str, Any]:
     _, schemas = models_json_schema(
-        [(m, "serialization") for m in (JobView, JobList, LegacyResult, ErrorBody, WebhookSecretView, TimingsDocument)]
-        + [(CreateJobRequest, "validation"), (SpeechRequest, "validation")],
+        [(m, "serialization") for m in (JobView, JobList, LegacyResult, ErrorBody, WebhookSecretView, TimingsDocument,
+                                          LexiconView, LexiconList, LexiconDocument)]
+        + [(CreateJobRequest, "validation"), (SpeechRequest, "validation"), (LexiconUpload, "validation")],
         by_alias=True,
         ref_template=_REF,
     )
@@ -178,11 +257,13 @@ def openapi_document() -> dict[str, Any]:
                                 "headers": _PREFERENCE_APPLIED, **_json("JobView")},
                         "202": {"description": "queued (with Prefer: wait=N: not finished within N s)",
                                 "headers": _PREFERENCE_APPLIED, **_json("JobView")},
-                        "400": _error("body is not JSON, a malformed Idempotency-Key, or an unknown query parameter"),
                         "401": _AUTH,
                         "413": _error("body too large"),
                         "415": _error("not application/json"),
-                        "422": _error("a field is invalid (error.field names it), or an Idempotency-Key conflict"),
+                        "400": _error("body is not JSON, a malformed Idempotency-Key, an unknown query parameter,"
+                                      " or textType ssml with invalid markup (error.line and error.column)"),
+                        "422": _error("a field is invalid (error.field names it: an unknown lexicon, a phoneme the"
+                                      " model cannot say), or an Idempotency-Key conflict"),
                         "429": _error("over the tenant's job rate or jobs in flight", _RETRY_AFTER),
                         "503": _error("queue unavailable", _RETRY_AFTER),
                     },
@@ -292,6 +373,7 @@ def openapi_document() -> dict[str, Any]:
                     },
                 },
             },
+            **_lexicon_paths(),
             "/v1/models": {
                 "get": {
                     "summary": "Models this deployment can use, and the default (`defaultModel`) a job without `model` gets",
