@@ -2,7 +2,8 @@
 
 A drop-in for OpenAI's "Create speech": the body is OpenAI's (``model``,
 ``input``, ``voice``, ``response_format``, ``speed``, ``instructions``,
-``stream_format``), the answer is the audio bytes with their content type,
+``stream_format``; and ours, ``textType: "ssml"`` and ``lexicons``, as on
+``POST /v1/jobs``: docs/pronunciation.md), the answer is the audio bytes with their content type,
 and errors on this route are OpenAI's shape, ``{"error": {"message", "type",
 "param", "code"}}``, 401 and 400 included. Each call is a normal job
 (``shared.api.submission.submit_job``: listed, metered, retained, deletable; the
@@ -32,7 +33,7 @@ from shared.api.idempotency import idempotency_key
 from shared.api.request_limits import body_limit, check_query
 from shared.api.views import job_path
 from shared.http import HttpRequest, HttpResponse
-from shared.models import CreateJobRequest, JobRecord, JobStatus
+from shared.models import CreateJobRequest, JobRecord, JobStatus, LexiconName
 from shared.synthesis.errors import CatalogueError
 
 if TYPE_CHECKING:
@@ -44,7 +45,8 @@ OPENAI_VOICES = (
 )
 # Our error fields -> OpenAI's parameter names.
 _PARAM = {"text": "input", "voiceId": "voice", "format": "response_format", "model": "model", "speed": "speed",
-          "instructions": "instructions", "sampleRate": "response_format"}
+          "instructions": "instructions", "sampleRate": "response_format", "lexicons": "lexicons",
+          "textType": "textType"}
 
 
 class SpeechRequest(BaseModel):
@@ -59,6 +61,9 @@ class SpeechRequest(BaseModel):
     speed: float | None = Field(default=None, ge=0.25, le=4.0)
     instructions: str | None = Field(default=None, max_length=4096)
     stream_format: Literal["audio"] | None = None
+    # Ours, not OpenAI's (docs/pronunciation.md): SSML input and the caller's lexicons, as on POST /v1/jobs.
+    textType: Literal["text", "ssml"] | None = None  # noqa: N815 - the wire name, as on /v1/jobs
+    lexicons: list[LexiconName] | None = Field(default=None, min_length=1, max_length=100)
 
 
 def openai_error(status: int, message: str, *, param: str | None = None, code: str | None = None,
@@ -120,7 +125,7 @@ def to_job_request(deps: ApiDeps, body: SpeechRequest) -> CreateJobRequest:
     try:
         return CreateJobRequest(
             text=body.input, model=spec.id, voice_id=voice, format=body.response_format,
-            speed=speed, instructions=body.instructions or None,
+            speed=speed, instructions=body.instructions or None, text_type=body.textType, lexicons=body.lexicons,
         )
     except ValidationError as exc:  # e.g. a response_format that is no format name at all
         first = exc.errors()[0]

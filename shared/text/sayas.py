@@ -2,7 +2,7 @@
 
 | interpret-as | reading |
 | --- | --- |
-| ``characters``, ``spell-out`` | each character apart: "W3C" -> "W 3 C" |
+| ``characters``, ``spell-out`` | each character apart, letters and digits by name: "W3C" -> "double-u three see" |
 | ``digits`` | each digit apart: "105" -> "one zero five" |
 | ``cardinal`` | a number: "1,234" -> "one thousand two hundred thirty-four" |
 | ``ordinal`` | "3", "3rd" -> "third" |
@@ -10,10 +10,11 @@
 | ``telephone`` | digits in their groups: "+1-555-0100" -> "plus one, five five five, zero one zero zero" |
 
 Words are English when the language (``xml:lang``, default ``en``) is
-English. For another language the engine reads in its own words: numbers
-and dates are passed as written (separators of thousands dropped), and
-characters, digits and telephone numbers are split one by one, which every
-engine reads in the voice's language. Content that is not what
+English (letter names as in en-US; ``zed`` for other English). For another
+language the engine reads in its own words: numbers and dates are passed as
+written (separators of thousands dropped), and characters, digits and
+telephone numbers are split one by one, which every engine reads in the
+voice's language. Content that is not what
 ``interpret-as`` says (letters in a cardinal) is a ``SayAsError``.
 """
 
@@ -48,7 +49,10 @@ def read(interpret_as: str, text: str, fmt: str | None, lang: str) -> str:
         raise SayAsError("the element holds no text")
     english = _english(lang)
     if interpret_as in ("characters", "spell-out"):
-        return " ".join(ch for ch in text if not ch.isspace())
+        chars = [ch for ch in text if not ch.isspace()]
+        if not english:
+            return " ".join(chars)
+        return " ".join(_letter_name(ch, lang) for ch in chars)
     if interpret_as == "digits":
         digits = [ch for ch in text if not ch.isspace()]
         if not all(ch.isdigit() for ch in digits):
@@ -67,6 +71,25 @@ def read(interpret_as: str, text: str, fmt: str | None, lang: str) -> str:
     if interpret_as == "telephone":
         return _telephone(text, english)
     raise SayAsError(f"interpret-as {interpret_as!r} is not supported; use one of {', '.join(INTERPRETATIONS)}")
+
+
+_LETTERS = dict(
+    zip(
+        "abcdefghijklmnopqrstuvwxyz",
+        "ay bee see dee ee ef gee aitch eye jay kay el em en oh pee cue ar ess tee you vee double-u ex why zee".split(),
+    )
+)
+
+
+def _letter_name(ch: str, lang: str) -> str:
+    lower = ch.lower()
+    if lower == "z" and not lang.lower().startswith("en-us") and lang.lower() != "en":
+        return "zed"
+    if lower in _LETTERS:
+        return _LETTERS[lower]
+    if ch in "0123456789":
+        return numbers.digit_words(ch)
+    return ch
 
 
 def _cardinal(text: str, english: bool) -> str:

@@ -187,3 +187,20 @@ async def test_openapi_lists_the_lexicon_routes() -> None:
     assert "get" in document["paths"]["/v1/lexicons"]
     create = document["components"]["schemas"]["CreateJobRequest"]["properties"]
     assert {"textType", "lexicons"} <= set(create)
+
+
+async def test_the_speech_route_takes_ssml_and_lexicons_with_openai_errors() -> None:
+    api, _ = app()
+    bad = await send(
+        api, "POST", "/v1/audio/speech",
+        json.dumps({"model": "tone", "voice": "alloy", "input": "<speak>\n<break time='x'/></speak>",
+                    "textType": "ssml"}).encode(), "application/json",
+    )
+    error = data(bad)["error"]
+    assert bad.status == 400 and error["param"] == "input" and error["code"] == "invalid_ssml"
+    assert "(line 2, column 1)" in error["message"]
+    unknown = await send(
+        api, "POST", "/v1/audio/speech",
+        json.dumps({"model": "tone", "voice": "alloy", "input": "hi", "lexicons": ["nope"]}).encode(), "application/json",
+    )
+    assert unknown.status == 400 and data(unknown)["error"]["param"] == "lexicons"

@@ -80,8 +80,8 @@ def test_prosody_rate_values_and_nesting() -> None:
 @pytest.mark.parametrize(
     "interpret,text,fmt,spoken",
     [
-        ("characters", "W3C", None, "W 3 C"),
-        ("spell-out", "a b", None, "a b"),
+        ("characters", "W3C", None, "double-u three see"),
+        ("spell-out", "a b-z", None, "ay bee - zee"),
         ("digits", "105", None, "one zero five"),
         ("cardinal", "1,234", None, "one thousand two hundred thirty-four"),
         ("cardinal", "-3.14", None, "minus three point one four"),
