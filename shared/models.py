@@ -263,6 +263,9 @@ class TimingsDocument(CamelModel):
 class LexiconView(CamelModel):
     """A lexicon as ``GET /v1/lexicons`` lists it."""
 
+    # The lexicon models are built on first use (defer_build), not at import: most requests never need them.
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, defer_build=True)
+
     name: str
     version: str = Field(description="SHA-256 of its rules (16 hex digits): the same rules, the same version.")
     format: Literal["pls", "json"] = Field(description="How it was uploaded.")
@@ -276,7 +279,7 @@ class LexiconView(CamelModel):
 class LexiconRule(CamelModel):
     """One grapheme's rule, as the JSON upload takes it: an alias (spoken instead), a phoneme string, or both."""
 
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid", defer_build=True)
 
     grapheme: str = Field(min_length=1, max_length=200, description="Matched case-sensitively, whole words only.")
     alias: str | None = Field(default=None, min_length=1, max_length=2000)
@@ -287,7 +290,7 @@ class LexiconRule(CamelModel):
 class LexiconUpload(CamelModel):
     """``PUT /v1/lexicons/{name}`` as JSON (a W3C PLS document is the other form)."""
 
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid", defer_build=True)
 
     rules: list[LexiconRule] = Field(min_length=1, description="In order: the first matching rule wins.")
     language: str | None = Field(default=None, max_length=35, description="A language tag, such as en-US.")
@@ -300,6 +303,8 @@ class LexiconDocument(LexiconView):
 
 
 class LexiconList(CamelModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, defer_build=True)
+
     lexicons: list[LexiconView]
 
 

@@ -254,7 +254,9 @@ _NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 
 
 class _Payload(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # Built on first use, not at import: only a tenant's lexicon object ever validates these, and every
+    # Worker imports the RPC table (a class's schema costs milliseconds of cold start in Pyodide).
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
 
 class LexiconPut(_Payload):

@@ -75,8 +75,8 @@ def test_text_too_long_gives_the_limit_not_an_empty_allowed_list(pipeline: Pipel
 
 # --- the command line ------------------------------------------------------------
 
-COMMANDS = ["dev", "submit", "wait", "status", "list", "download", "delete", "models", "bench", "r2", "token",
-            "vendor", "deploy"]
+COMMANDS = ["dev", "submit", "wait", "status", "list", "download", "delete", "models", "lexicon", "bench", "r2",
+            "token", "vendor", "deploy"]
 
 
 def test_version_and_every_help_read_cleanly() -> None:
