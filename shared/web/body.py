@@ -31,6 +31,16 @@ BODY = """
       </div>
       <p id="model-description" class="hint"></p>
       <div class="check">
+        <input id="ssml" type="checkbox" aria-describedby="ssml-note">
+        <label for="ssml">SSML</label>
+        <span id="ssml-note" class="hint">the text is SSML: &lt;speak&gt;, &lt;break time="1s"/&gt;, &lt;sub alias&gt;, &lt;say-as&gt;, &lt;phoneme&gt;, &lt;p&gt;, &lt;s&gt;</span>
+      </div>
+      <div id="lexicon-row">
+        <label for="lexicons">Lexicons</label>
+        <select id="lexicons" multiple size="3" aria-describedby="lexicons-note"></select>
+        <p id="lexicons-note" class="hint">Your pronunciation lexicons (PUT /v1/lexicons/NAME): pick any, applied in the order listed.</p>
+      </div>
+      <div class="check">
         <input id="timestamps" type="checkbox" aria-describedby="timestamps-note">
         <label for="timestamps">Captions (word timings)</label>
         <span id="timestamps-note" class="hint"></span>
