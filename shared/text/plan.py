@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from functools import cached_property
 
 from shared.synthesis.chunking import split_text
 from shared.text.errors import RenderError
@@ -67,10 +68,15 @@ class Chunk:
 @dataclass(frozen=True)
 class SpeechPlan:
     chunks: tuple[Chunk, ...]
-    captions: tuple[CaptionWord, ...]
+    rendering: Rendering
 
     def keys(self) -> list[str]:
         return [c.key() for c in self.chunks]
+
+    @cached_property
+    def captions(self) -> tuple[CaptionWord, ...]:
+        """Every caption word of the job, in order (computed when asked: a chunk needs only its own)."""
+        return tuple(self.rendering.captions)
 
 
 def _request_speed(rate: float | None, job_speed: float | None, speed_range: tuple[float, float] | None) -> float | None:
@@ -101,7 +107,7 @@ def plan_chunks(
         speed = _request_speed(segment.rate, job_speed, speed_range)
         for part in split_speech(segment, limit):
             chunks.append(Chunk(part, lead if not chunks else 0, 0, speed))
-    return SpeechPlan(tuple(chunks), tuple(rendering.captions))
+    return SpeechPlan(tuple(chunks), rendering)
 
 
 def split_speech(speech: Speech, limit: int) -> list[Speech]:
@@ -109,46 +115,51 @@ def split_speech(speech: Speech, limit: int) -> list[Speech]:
     text = speech.text
     if len(text.strip()) <= limit:
         return [speech]
-    shadow = "".join(p.spoken if p.exact and p.phoneme is None else "x" * len(p.spoken) for p in speech.pieces)
-    cuts: list[int] = []
-    position = 0
-    for part in split_text(shadow, limit):
-        position += len(part)
-        cuts.append(position)
+    # Whole pieces become one unbreakable word; whitespace (a collapsed run is a whole piece too) stays a place to cut.
+    shadow = "".join(
+        p.spoken if (p.exact and p.phoneme is None) or not p.spoken.strip() else "x" * len(p.spoken)
+        for p in speech.pieces
+    )
     parts: list[Speech] = []
-    start = 0
-    for end in cuts:
-        pieces = _between(speech, start, end, limit)
-        stripped = _strip(pieces)
+    current: list[Piece] = []
+    pieces = iter(speech.pieces)
+    piece: Piece | None = next(pieces, None)
+    at = 0  # where ``piece`` starts in the text
+    cut = 0
+    for part in split_text(shadow, limit):
+        cut += len(part)
+        while piece is not None and at < cut:
+            end = at + len(piece.spoken)
+            if end <= cut:
+                current.append(piece)
+                at, piece = end, next(pieces, None)
+                continue
+            head, tail = _cut(piece, cut - at, limit)  # the part ends inside this piece
+            current.append(head)
+            at, piece = cut, tail
+        stripped = _strip(current)
         if stripped:
             parts.append(Speech(tuple(stripped), speech.rate))
-        start = end
+        current = []
     return parts
 
 
-def _between(speech: Speech, start: int, end: int, limit: int) -> list[Piece]:
-    out: list[Piece] = []
-    position = 0
-    for piece in speech.pieces:
-        a, b = position, position + len(piece.spoken)
-        position = b
-        lo, hi = max(a, start), min(b, end)
-        if lo >= hi:
-            continue
-        if lo == a and hi == b:
-            out.append(piece)
-        elif piece.exact and piece.phoneme is None:
-            text = piece.spoken[lo - a : hi - a]
-            offset = piece.source_start + lo - a
-            out.append(Piece(text, offset, offset + len(text), True, text))
-        else:
-            raise RenderError(
-                f"the reading of {piece.display!r} is {len(piece.spoken)} characters, more than the"
-                f" {limit} the model takes in one request",
-                "text",
-                code="reading_too_long",
-            )
-    return out
+def _cut(piece: Piece, at: int, limit: int) -> tuple[Piece, Piece]:
+    """``piece`` cut after ``at`` characters: text as written, or whitespace; never a whole reading."""
+    if piece.exact and piece.phoneme is None:
+        head, tail = piece.spoken[:at], piece.spoken[at:]
+        middle = piece.source_start + at
+        return Piece(head, piece.source_start, middle, True, head), Piece(tail, middle, piece.source_end, True, tail)
+    if not piece.spoken.strip() and piece.phoneme is None:
+        head, tail = piece.spoken[:at], piece.spoken[at:]
+        return (Piece(head, piece.source_start, piece.source_end, False, " "),
+                Piece(tail, piece.source_start, piece.source_end, False, " "))
+    raise RenderError(
+        f"the reading of {piece.display!r} is {len(piece.spoken)} characters, more than the"
+        f" {limit} the model takes in one request",
+        "text",
+        code="reading_too_long",
+    )
 
 
 def _strip(pieces: list[Piece]) -> list[Piece]:

@@ -34,6 +34,7 @@ on its own, anywhere (``shared.text.plan``).
 
 from __future__ import annotations
 
+import bisect
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -188,15 +189,16 @@ class _Renderer:
         """Text as written (lexicons apply) with its spans in the source."""
         pieces: list[Piece] = []
         position = 0
+        starts = [span.value_start for span in spans]
         for match in self.matcher.find(value):
-            pieces += _text_pieces(value, spans, position, match.start)
-            pieces.append(self.rule_piece(match.rule, value, spans, match.start, match.end))
+            pieces += _text_pieces(value, spans, starts, position, match.start)
+            pieces.append(self.rule_piece(match.rule, value, spans, starts, match.start, match.end))
             position = match.end
-        pieces += _text_pieces(value, spans, position, len(value))
+        pieces += _text_pieces(value, spans, starts, position, len(value))
         self.speak(pieces, rate)
 
-    def rule_piece(self, rule: Rule, value: str, spans: list[_Span], start: int, end: int) -> Piece:
-        source_start, source_end = _source_span(spans, start, end)
+    def rule_piece(self, rule: Rule, value: str, spans: list[_Span], starts: list[int], start: int, end: int) -> Piece:
+        source_start, source_end = _source_span(spans, starts, start, end)
         display = _SPACE.sub(" ", value[start:end]).strip()
         if rule.phoneme is not None and self.caps.phonemes is not None:
             try:
@@ -248,18 +250,21 @@ def _merged(pauses: list[ssml.Pause], *, leading: bool) -> int:
     return max((p.ms for p in pauses), default=0)
 
 
-def _source_span(spans: list[_Span], start: int, end: int) -> tuple[int, int]:
-    """The source span of block characters ``[start, end)``."""
-    first = next(s for s in spans if s.value_end > start)
-    last = next(s for s in reversed(spans) if s.value_start < end)
+def _source_span(spans: list[_Span], starts: list[int], start: int, end: int) -> tuple[int, int]:
+    """The source span of block characters ``[start, end)`` (``starts``: each span's ``value_start``)."""
+    first = spans[bisect.bisect_right(starts, start) - 1]
+    last = spans[bisect.bisect_left(starts, end) - 1]
     begin = first.source_start + (start - first.value_start if first.exact else 0)
     finish = last.source_end - (last.value_end - end if last.exact else 0)
     return begin, finish
 
 
-def _text_pieces(value: str, spans: list[_Span], start: int, end: int) -> list[Piece]:
+def _text_pieces(value: str, spans: list[_Span], starts: list[int], start: int, end: int) -> list[Piece]:
     out: list[Piece] = []
-    for span in spans:
+    for index in range(max(0, bisect.bisect_right(starts, start) - 1), len(spans)):
+        span = spans[index]
+        if span.value_start >= end:
+            break
         a, b = max(start, span.value_start), min(end, span.value_end)
         if a >= b:
             continue
@@ -273,31 +278,35 @@ def _text_pieces(value: str, spans: list[_Span], start: int, end: int) -> list[P
 
 
 def _collapse(pieces: list[Piece]) -> list[Piece]:
-    """Runs of whitespace spoken as one space (SSML): a run becomes a whole piece of " "."""
+    """Runs of whitespace spoken as one space (SSML): a run other than one plain space becomes a whole
+    piece of " " (a single space inside text stays where it is, so text keeps few pieces)."""
     out: list[Piece] = []
-    in_space = False
+    after_space = False  # the last character kept is whitespace
     for piece in pieces:
-        if piece.phoneme is not None or not piece.exact and not piece.spoken.isspace():
+        text = piece.spoken
+        if piece.phoneme is not None or not piece.exact and text.strip():
             out.append(piece)
-            in_space = False
+            after_space = False
             continue
         if not piece.exact:  # whitespace from a reference or a line break
-            if not in_space:
+            if not after_space:
                 out.append(Piece(" ", piece.source_start, piece.source_end, False, " "))
-                in_space = True
+                after_space = True
             continue
         position = 0
-        for match in _SPACE.finditer(piece.spoken):
+        for match in _SPACE.finditer(text):
+            repeated = match.start() == 0 and after_space
+            if match.group() == " " and not repeated:
+                continue
             if match.start() > position:
                 out.append(_slice(piece, position, match.start()))
-                in_space = False
-            if not in_space:
+            if not repeated:
                 out.append(Piece(" ", piece.source_start + match.start(), piece.source_start + match.end(), False, " "))
-                in_space = True
             position = match.end()
-        if position < len(piece.spoken):
-            out.append(_slice(piece, position, len(piece.spoken)))
-            in_space = False
+        if position < len(text):
+            out.append(_slice(piece, position, len(text)))
+        if text:
+            after_space = text[-1].isspace()
     return out
 
 
