@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -72,13 +73,20 @@ def rules_pls(count: int) -> str:
     )
 
 
-def _import_ms(statement: str, repeat: int) -> float:
+def _import_ms(statement: str, repeat: int, *, cached: bool) -> float:
+    """Median ms of ``statement`` in a fresh interpreter: with bytecode cached (after a warm-up run that
+    writes it), or compiled from source each time (``-B``, what a Worker's first request pays for a
+    module outside its deploy snapshot)."""
     code = f"import time; t = time.perf_counter(); {statement}; print((time.perf_counter() - t) * 1000)"
-    runs = [
-        float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT).stdout)
-        for _ in range(repeat)
-    ]
-    return statistics.median(runs)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    command = [sys.executable, *([] if cached else ["-B"]), "-c", code]
+
+    def once() -> float:
+        return float(subprocess.run(command, capture_output=True, text=True, check=True, cwd=ROOT, env=env).stdout)
+
+    if cached:
+        once()
+    return statistics.median(once() for _ in range(repeat))
 
 
 def measure(rules: int, lexicons: int, chars: int, repeat: int) -> dict[str, Any]:
@@ -102,7 +110,10 @@ def measure(rules: int, lexicons: int, chars: int, repeat: int) -> dict[str, Any
     results["render_ms"] = _median_ms(lambda: render(ssml, "ssml", many[:1], Caps("tone")), repeat)
     results["plan_ms"] = _median_ms(lambda: plan_chunks(rendering, 2000), repeat)
     results["chunks"] = len(plan_chunks(rendering, 2000).chunks)
-    results["imports"] = {name: _import_ms(statement, repeat) for name, statement in IMPORTS.items()}
+    results["imports"] = {
+        name: (_import_ms(statement, repeat, cached=True), _import_ms(statement, repeat, cached=False))
+        for name, statement in IMPORTS.items()
+    }
     return results
 
 
@@ -122,8 +133,19 @@ from shared.text.render import Caps, render
 doc = "<speak><p><s>" + {SENTENCE!r} * ({chars} // 60) + "</s></p></speak>"
 first_ms, rendering = timed(lambda: render(doc, "ssml", [], Caps("tone")))
 again_ms, _ = timed(lambda: render(doc, "ssml", [], Caps("tone")))
+import dataclasses, typing
+def records(kind):
+    for i in range(20):
+        if kind == "dataclass":
+            dataclasses.dataclass(frozen=True)(
+                type(f"C{{i}}", (), {{"__module__": "builtins", "__annotations__": {{"a": "int", "b": "str"}}}}))
+        else:
+            typing.NamedTuple(f"N{{i}}", [("a", int), ("b", str)])
+dataclass_ms = min(timed(lambda: records("dataclass"))[0] for _ in range(3))
+namedtuple_ms = min(timed(lambda: records("namedtuple"))[0] for _ in range(3))
 {{"expat_ms": expat_ms, "text_ms": text_ms, "api_ms": api_ms, "render_first_ms": first_ms,
-  "render_ms": again_ms, "spoken": rendering.spoken_chars, "ssml": len(doc)}}
+  "render_ms": again_ms, "spoken": rendering.spoken_chars, "ssml": len(doc),
+  "dataclass_ms": dataclass_ms, "namedtuple_ms": namedtuple_ms}}
 """
     with tempfile.TemporaryDirectory() as tmp:
         harness = Harness(node_binary(), Path(tmp) / "harness.log")
@@ -155,11 +177,12 @@ def section(r: dict[str, Any], command: str) -> str:
         f" spoken | {r['render_ms']:,.1f} |",
         f"| plan it into requests of 2,000 characters | {r['chunks']:,} chunks | {r['plan_ms']:,.1f} |",
         "",
-        "Importing the XML parser the choice was between, in a fresh CPython each time (ms):",
+        "Importing the XML parsers the choice was between, in a fresh CPython each time (ms; from source: compiled"
+        " on import, as a Worker compiles a module it first imports after its deploy snapshot):",
         "",
-        "| import | ms |",
-        "| --- | ---: |",
-        *[f"| `{name}` | {ms:,.1f} |" for name, ms in r["imports"].items()],
+        "| import | bytecode cached | from source |",
+        "| --- | ---: | ---: |",
+        *[f"| `{name}` | {cached:,.1f} | {source:,.1f} |" for name, (cached, source) in r["imports"].items()],
         "",
         "`defusedxml` protects the same expat parser with the handlers `shared/text/xmltree.py` sets itself"
         " (no DTD, no entity declaration, no external reference), and reaches it only through `xml.etree` or `xml.sax`;"
@@ -179,6 +202,12 @@ def section(r: dict[str, Any], command: str) -> str:
             f"| `import shared.api.pronunciation` (after those) | {p['api_ms']:,.1f} |",
             f"| render {p['ssml']:,} characters of SSML ({p['spoken']:,} spoken), first / again | "
             f"{p['render_first_ms']:,.1f} / {p['render_ms']:,.1f} |",
+            f"| define 20 record classes: frozen dataclasses / NamedTuples (best of 3) | "
+            f"{p['dataclass_ms']:,.1f} / {p['namedtuple_ms']:,.1f} |",
+            "",
+            "The last row is why `shared/text/` keeps its records as NamedTuples: a frozen dataclass `exec`s"
+            " several generated methods when its class is made, and these modules are imported on a Worker's"
+            " first request.",
         ]
     lines.append(END)
     return "\n".join(lines)

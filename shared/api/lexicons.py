@@ -27,11 +27,10 @@ from shared.api.jobs import json_depth
 from shared.http import Headers, HttpRequest, HttpResponse
 from shared.jobs.lexicons import LexiconLimitError
 from shared.models import LEXICON_NAME_PATTERN, LexiconDocument, LexiconList, LexiconRule, LexiconView, iso
-from shared.text.errors import LexiconRuleError, MarkupError
-from shared.text.lexicon import Lexicon, lexicon_from_canonical, lexicon_from_json, lexicon_from_pls
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # shared.text loads with the first lexicon request, not with the api's first request
     from shared.api.deps import ApiDeps
+    from shared.text.lexicon import Lexicon
 
 __all__ = ["delete_lexicon", "get_lexicon", "list_lexicons", "put_lexicon"]
 
@@ -74,6 +73,9 @@ def _invalid(message: str, **extra: Any) -> ApiError:
 
 def parse_lexicon(content_type: str, body: bytes) -> tuple[Lexicon, str]:
     """The lexicon in ``body`` and its format (``pls`` or ``json``); ``ApiError`` 400/415 when refused."""
+    from shared.text.errors import LexiconRuleError, MarkupError
+    from shared.text.lexicon import lexicon_from_json, lexicon_from_pls
+
     try:
         source = body.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -161,6 +163,8 @@ async def get_lexicon(request: HttpRequest, deps: ApiDeps, tenant: str, name: st
         body = data["source"].encode("utf-8")
         headers = {"Content-Type": "application/pls+xml; charset=utf-8", "ETag": f'"{data["version"]}"'}
         return HttpResponse(200, Headers({**headers, "Content-Length": str(len(body))}), body)
+    from shared.text.lexicon import lexicon_from_canonical
+
     lexicon = lexicon_from_canonical(data["rules"])
     document = LexiconDocument(
         **_view(data).model_dump(),

@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from shared.api import admission, idempotency, pronunciation, webhook_requests
+from shared.api import admission, idempotency, webhook_requests
 from shared.api.errors import ApiError
 from shared.models import CreateJobRequest, JobRecord, JobStatus, SynthesizeJob
 from shared.synthesis.errors import CatalogueError, TextTooLongError
@@ -35,7 +35,10 @@ async def submit_job(deps: ApiDeps, tenant: str, body: CreateJobRequest, key: st
     settings = deps.settings
     if not body.text.strip():
         raise ApiError(422, "validation_error", "text: must not be blank", field="text")
-    rendered = pronunciation.is_rendered_request(body)  # SSML or lexicons: limits count the spoken text
+    # SSML or lexicons: limits count the spoken text (shared/api/pronunciation.py, imported only for these)
+    rendered = body.text_type == "ssml" or bool(body.lexicons)
+    if rendered:
+        from shared.api import pronunciation
     if rendered and len(body.text.encode("utf-8")) > pronunciation.source_limit_bytes(settings.max_text_chars):
         limit = pronunciation.source_limit_bytes(settings.max_text_chars)
         raise ApiError(

@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 from shared.api.errors import ApiError
 from shared.models import JobProgress, LexiconRef
-from shared.text.lexicon import parse_refs
+from shared.text.refs import parse_refs
 from shared.models import EVENT_OF_STATUS, JOB_ID_PATTERN, JobRecord, JobStatus, JobView, WebhookEvent, WebhookView, iso
 
 _JOB_ID = re.compile(JOB_ID_PATTERN)

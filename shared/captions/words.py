@@ -28,6 +28,7 @@ import sys
 from array import array
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
+from typing import NamedTuple
 
 __all__ = ["CaptionWord", "WordTiming", "align_to_spans", "align_to_text", "ends_from_starts", "shift", "text_words"]
 
@@ -46,8 +47,7 @@ class WordTiming:
     char_end: int
 
 
-@dataclass(frozen=True)
-class CaptionWord:
+class CaptionWord(NamedTuple):
     """A word as captions show it when it is not simply ``text[start:end]`` (SSML, lexicons:
     shared/text/render.py): ``[start, end)`` in the submitted text, spelled ``word``."""
 

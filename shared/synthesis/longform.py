@@ -46,6 +46,7 @@ import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from shared.captions.chunks import ChunkTimings
 from shared.config import Settings
@@ -61,10 +62,11 @@ from shared.synthesis.catalogue import ModelSpec
 from shared.synthesis.chunking import chunk_texts
 from shared.synthesis.errors import AudioFormatMismatchError, Mp3FormatError, WavFormatError
 from shared.synthesis.formats import JOINABLE_FORMATS
-from shared.synthesis.rendered import synthesize_chunk
 from shared.synthesis.speech_plan import cached_job_plan, is_rendered, job_plan
-from shared.text.plan import Chunk as PlannedChunk
-from shared.text.plan import SpeechPlan
+
+if TYPE_CHECKING:  # a rendered job's modules load with its first plan (shared/synthesis/speech_plan.py)
+    from shared.text.plan import Chunk as PlannedChunk
+    from shared.text.plan import SpeechPlan
 
 __all__ = ["discard_all_chunks", "discard_chunks", "plan_id", "synthesize_job"]
 
@@ -108,6 +110,8 @@ async def synthesize_job(
     if plan is not None:
         texts = plan.keys()
         if len(texts) == 1:
+            from shared.synthesis.rendered import synthesize_chunk
+
             return replace(await synthesize_chunk(synthesizer, record, plan.chunks[0]), captions=plan.captions)
     else:
         texts = chunk_texts(record.text, spec.max_input_chars) if spec is not None else []
@@ -248,6 +252,8 @@ async def _synthesize_chunk(
     ``planned``: the chunk of a rendered job (its request, pauses and caption words).
     """
     if planned is not None:
+        from shared.synthesis.rendered import synthesize_chunk
+
         result = await synthesize_chunk(synthesizer, record, planned)
     else:
         result = await synthesizer.synthesize(_request(record, text))

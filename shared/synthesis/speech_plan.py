@@ -17,15 +17,18 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from shared.errors import PermanentSynthesisError
-from shared.jobs.client import JobsClient
 from shared.models import JobRecord
-from shared.synthesis.catalogue import ModelSpec
-from shared.text.errors import TextError
-from shared.text.lexicon import Lexicon, lexicon_from_canonical, parse_refs
-from shared.text.plan import SpeechPlan, plan_chunks
-from shared.text.render import Caps, render
+from shared.text.refs import parse_refs
+
+if TYPE_CHECKING:  # shared.text's renderer is imported when a rendered job needs it, not by every Worker
+    from shared.jobs.client import JobsClient
+    from shared.synthesis.catalogue import ModelSpec
+    from shared.text.lexicon import Lexicon
+    from shared.text.plan import SpeechPlan
+    from shared.text.render import Caps
 
 __all__ = ["cached_job_plan", "caps_of", "is_rendered", "job_plan", "remember_lexicon", "render_plan", "warm_lexicons"]
 
@@ -42,6 +45,8 @@ def is_rendered(record: JobRecord) -> bool:
 
 
 def caps_of(spec: ModelSpec) -> Caps:
+    from shared.text.render import Caps
+
     return Caps(spec.id, phonemes=spec.phonemes, speed=spec.speed_range is not None)
 
 
@@ -53,6 +58,8 @@ def remember_lexicon(tenant: str, name: str, version: str, canonical: str) -> Le
     if cached is not None:
         _LEXICONS.move_to_end(key)
         return cached[0]
+    from shared.text.lexicon import lexicon_from_canonical
+
     lexicon = lexicon_from_canonical(canonical)
     size = len(canonical)
     _LEXICONS[key] = (lexicon, size)
@@ -99,6 +106,10 @@ def _plan_key(record: JobRecord, spec: ModelSpec) -> tuple[object, ...]:
 
 def render_plan(record: JobRecord, spec: ModelSpec, lexicons: Sequence[Lexicon]) -> SpeechPlan:
     """The plan of a rendered job (pure; ``PermanentSynthesisError`` when its text can no longer be rendered)."""
+    from shared.text.errors import TextError
+    from shared.text.plan import plan_chunks
+    from shared.text.render import render
+
     key = _plan_key(record, spec)
     cached = _PLANS.get(key)
     if cached is not None:

@@ -10,5 +10,8 @@ Modules: ``xmltree`` (a safe XML parser that keeps source offsets),
 PLS or JSON, their version, and matching), ``sayas`` and ``numbers``
 (``<say-as>`` readings), ``phonemes`` (alphabets and eSpeak's notation),
 ``render`` and ``plan``. Standard library only: the api Worker imports them
-(docs/pronunciation.md).
+(docs/pronunciation.md) on its first request, so their records are
+NamedTuples and small classes, not dataclasses: making a frozen dataclass
+``exec``s several generated methods, about five times the cost of a
+NamedTuple in Pyodide (docs/benchmarks.md, "Pronunciation").
 """

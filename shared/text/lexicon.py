@@ -24,11 +24,10 @@ import hashlib
 import json
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from functools import cached_property
-from typing import Any
+from typing import Any, NamedTuple
 
 from shared.text.errors import LexiconRuleError, MarkupError
+from shared.text.refs import format_refs, parse_refs
 from shared.text.xmltree import Element, parse, position
 
 __all__ = [
@@ -54,8 +53,7 @@ _TOKEN = re.compile(r"\w+|[^\w\s]")
 _WORD_CHAR = re.compile(r"\w")
 
 
-@dataclass(frozen=True)
-class Rule:
+class Rule(NamedTuple):
     graphemes: tuple[str, ...]
     alias: str | None = None
     phoneme: str | None = None
@@ -71,8 +69,7 @@ class Rule:
         return out
 
 
-@dataclass(frozen=True)
-class Lexicon:
+class Lexicon(NamedTuple):
     rules: tuple[Rule, ...]
     language: str | None = None
 
@@ -80,7 +77,7 @@ class Lexicon:
         body = {"v": 1, "language": self.language, "rules": [r.to_json() for r in self.rules]}
         return json.dumps(body, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
 
-    @cached_property
+    @property
     def version(self) -> str:
         return hashlib.sha256(self.canonical().encode("utf-8")).hexdigest()[:16]
 
@@ -101,21 +98,6 @@ class Lexicon:
 
 def _normal(text: str) -> str:
     return _SPACE.sub(" ", text).strip()
-
-
-def format_refs(refs: Sequence[tuple[str, str]]) -> str:
-    """``[(name, version), ...]`` as a job records them: ``name@version,name@version``."""
-    return ",".join(f"{name}@{version}" for name, version in refs)
-
-
-def parse_refs(text: str | None) -> list[tuple[str, str]]:
-    """What ``format_refs`` wrote (names have neither ``@`` nor ``,``)."""
-    out: list[tuple[str, str]] = []
-    for item in (text or "").split(","):
-        name, sep, version = item.partition("@")
-        if sep:
-            out.append((name, version))
-    return out
 
 
 # --- JSON ----------------------------------------------------------------------
@@ -254,15 +236,13 @@ def lexicon_from_canonical(canonical: str) -> Lexicon:
 # --- matching ----------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Match:
+class Match(NamedTuple):
     start: int
     end: int
     rule: Rule
 
 
-@dataclass
-class _Candidate:
+class _Candidate(NamedTuple):
     priority: int
     grapheme: str
     rule: Rule
@@ -270,14 +250,12 @@ class _Candidate:
     word_end: bool  # its last character is a letter or digit: the text must not go on with one
 
 
-@dataclass
 class Matcher:
     """The rules of ``lexicons`` (in order), indexed by each grapheme's first token."""
 
-    lexicons: Sequence[Lexicon]
-    _index: dict[str, list[_Candidate]] = field(default_factory=dict, init=False)
-
-    def __post_init__(self) -> None:
+    def __init__(self, lexicons: Sequence[Lexicon]) -> None:
+        self.lexicons = lexicons
+        self._index: dict[str, list[_Candidate]] = {}
         priority = 0
         for lexicon in self.lexicons:
             for rule in lexicon.rules:

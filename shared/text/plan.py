@@ -18,8 +18,7 @@ audio depends on, the same for the same text, lexicon versions and model
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
-from functools import cached_property
+from typing import NamedTuple
 
 from shared.synthesis.chunking import split_text
 from shared.text.errors import RenderError
@@ -29,8 +28,7 @@ from shared.text.render import Piece, Rendering, Silence, Speech, SpokenCaption,
 __all__ = ["Chunk", "SpeechPlan", "plan_chunks"]
 
 
-@dataclass(frozen=True)
-class Chunk:
+class Chunk(NamedTuple):
     speech: Speech
     lead_ms: int = 0
     trail_ms: int = 0
@@ -65,18 +63,25 @@ class Chunk:
         return json.dumps(body, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
 
 
-@dataclass(frozen=True)
 class SpeechPlan:
-    chunks: tuple[Chunk, ...]
-    rendering: Rendering
+    """A rendering's chunks; ``captions`` are computed when first asked (a chunk needs only its own)."""
+
+    __slots__ = ("_captions", "chunks", "rendering")
+
+    def __init__(self, chunks: tuple[Chunk, ...], rendering: Rendering) -> None:
+        self.chunks = chunks
+        self.rendering = rendering
+        self._captions: tuple[CaptionWord, ...] | None = None
 
     def keys(self) -> list[str]:
         return [c.key() for c in self.chunks]
 
-    @cached_property
+    @property
     def captions(self) -> tuple[CaptionWord, ...]:
-        """Every caption word of the job, in order (computed when asked: a chunk needs only its own)."""
-        return tuple(self.rendering.captions)
+        """Every caption word of the job, in order."""
+        if self._captions is None:
+            self._captions = tuple(self.rendering.captions)
+        return self._captions
 
 
 def _request_speed(rate: float | None, job_speed: float | None, speed_range: tuple[float, float] | None) -> float | None:

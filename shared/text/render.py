@@ -37,7 +37,7 @@ from __future__ import annotations
 import bisect
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from shared.captions.words import CaptionWord
 from shared.text import ssml
@@ -60,8 +60,7 @@ _SPACE = re.compile(r"\s+")
 _WORD = re.compile(r"\S+")
 
 
-@dataclass(frozen=True)
-class Caps:
+class Caps(NamedTuple):
     """What the model can do with markup: its phoneme notation (None: none) and whether it takes a speed."""
 
     model: str
@@ -69,8 +68,7 @@ class Caps:
     speed: bool = False
 
 
-@dataclass(frozen=True)
-class Piece:
+class Piece(NamedTuple):
     spoken: str
     source_start: int
     source_end: int
@@ -79,8 +77,7 @@ class Piece:
     phoneme: str | None = None  # the model's notation; ``spoken`` is then what it stands for
 
 
-@dataclass(frozen=True)
-class Speech:
+class Speech(NamedTuple):
     pieces: tuple[Piece, ...]
     rate: float | None = None
 
@@ -89,16 +86,14 @@ class Speech:
         return "".join(p.spoken for p in self.pieces)
 
 
-@dataclass(frozen=True)
-class Silence:
+class Silence(NamedTuple):
     ms: int
 
 
 Segment = Speech | Silence
 
 
-@dataclass(frozen=True)
-class SpokenCaption:
+class SpokenCaption(NamedTuple):
     """A caption word of one ``Speech``: its span in the speech's text, and the ``CaptionWord``."""
 
     spoken_start: int
@@ -106,8 +101,7 @@ class SpokenCaption:
     caption: CaptionWord
 
 
-@dataclass(frozen=True)
-class Rendering:
+class Rendering(NamedTuple):
     segments: tuple[Segment, ...]
 
     @property
@@ -130,8 +124,7 @@ class Rendering:
 # --- text blocks ------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class _Span:
+class _Span(NamedTuple):
     """Characters ``[value_start, value_end)`` of a block's text, from ``source[source_start:source_end]``."""
 
     value_start: int

@@ -25,7 +25,7 @@ spoken as one space.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from shared.text import sayas
 from shared.text.errors import MarkupError
@@ -65,16 +65,14 @@ _NUMBER = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*$")
 _SPACE = re.compile(r"\s+")
 
 
-@dataclass(frozen=True)
-class Text:
+class Text(NamedTuple):
     """Text as written (lexicons apply): ``run`` of the source, spoken at ``rate``."""
 
     run: TextRun
     rate: float | None
 
 
-@dataclass(frozen=True)
-class Reading:
+class Reading(NamedTuple):
     """``spoken`` instead of the source text ``[start, end)`` (shown as ``display``): a ``<sub>`` or ``<say-as>``."""
 
     spoken: str
@@ -84,8 +82,7 @@ class Reading:
     rate: float | None
 
 
-@dataclass(frozen=True)
-class Phoneme:
+class Phoneme(NamedTuple):
     """A ``<phoneme>``: ``ph`` in ``alphabet`` for the source text ``[start, end)`` (``display``)."""
 
     ph: str
@@ -96,8 +93,7 @@ class Phoneme:
     rate: float | None
 
 
-@dataclass(frozen=True)
-class Pause:
+class Pause(NamedTuple):
     """Silence: ``explicit`` for a ``<break>``, else the end of a sentence or paragraph."""
 
     ms: int
@@ -107,8 +103,7 @@ class Pause:
 Event = Text | Reading | Phoneme | Pause
 
 
-@dataclass(frozen=True)
-class _Context:
+class _Context(NamedTuple):
     lang: str
     rate: float | None
 

@@ -25,7 +25,6 @@ from __future__ import annotations
 import bisect
 import re
 import xml.parsers.expat as expat
-from dataclasses import dataclass, field
 
 from shared.text.errors import MarkupError
 
@@ -37,7 +36,6 @@ _SEPARATOR = "}"  # expat's namespace separator: "uri}local"
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
 
-@dataclass
 class TextRun:
     """Character data: ``value`` as the parser decoded it, from ``source[start:end]``.
 
@@ -46,22 +44,36 @@ class TextRun:
     one source character; otherwise the run maps to its span as a whole.
     """
 
-    value: str
-    start: int
-    end: int
-    exact: bool
+    __slots__ = ("end", "exact", "start", "value")
+
+    def __init__(self, value: str, start: int, end: int, exact: bool) -> None:
+        self.value = value
+        self.start = start
+        self.end = end
+        self.exact = exact
+
+    def __repr__(self) -> str:
+        return f"TextRun({self.value!r}, {self.start}, {self.end}, {self.exact})"
 
 
-@dataclass
 class Element:
-    """An element: its local name, namespace, attributes (``xml:lang`` keeps its prefix) and children."""
+    """An element: its local name, namespace, attributes (``xml:lang`` keeps its prefix) and children.
 
-    tag: str
-    namespace: str | None
-    attrs: dict[str, str]
-    start: int  # offset of its "<"
-    end: int = 0  # offset after its end tag (or after "/>")
-    children: list[Element | TextRun] = field(default_factory=list)
+    ``start`` is the offset of its "<", ``end`` the offset after its end tag (or after "/>").
+    """
+
+    __slots__ = ("attrs", "children", "end", "namespace", "start", "tag")
+
+    def __init__(self, tag: str, namespace: str | None, attrs: dict[str, str], start: int) -> None:
+        self.tag = tag
+        self.namespace = namespace
+        self.attrs = attrs
+        self.start = start
+        self.end = 0
+        self.children: list[Element | TextRun] = []
+
+    def __repr__(self) -> str:
+        return f"Element({self.tag!r}, {self.start}, {self.end})"
 
     def text(self) -> str:
         """Its character data, descendants included, in order."""
