@@ -29,17 +29,15 @@ from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
 from shared.api import waiting
-from shared.api.errors import ApiError
 from shared.http import HttpResponse
 from shared.keys import chunk_key
 from shared.models import JobRecord, JobStatus
 from shared.ports import ByteRange
 from shared.synthesis.audio import AudioKind, part_layout
-from shared.synthesis.chunking import chunk_texts
 from shared.synthesis.errors import CatalogueError
 from shared.synthesis.formats import JOINABLE_FORMATS, mime_type_for
 from shared.synthesis.longform import plan_id
-from shared.synthesis.speech_plan import cached_job_plan, is_rendered
+from shared.synthesis.speech_plan import cached_job_chunks
 from shared.synthesis.wav import streaming_wav_header
 
 if TYPE_CHECKING:
@@ -56,13 +54,10 @@ def chunk_plan(deps: ApiDeps, record: JobRecord) -> tuple[str, int] | None:
         spec = deps.catalogue.validate(record.model).spec
     except CatalogueError:
         return None  # a model no longer offered here: only the finished audio
-    if is_rendered(record):  # SSML or lexicons: the rendering's chunks (lexicons warmed by the caller)
-        speech = cached_job_plan(record, spec)
-        if speech is None:
-            return None
-        texts = speech.keys()
-    else:
-        texts = chunk_texts(record.text, spec.max_input_chars)
+    chunks = cached_job_chunks(record, spec)  # SSML or lexicons: the rendering's (lexicons warmed by the caller)
+    if chunks is None:
+        return None
+    texts = chunks.texts
     if len(texts) <= 1:
         return None
     return plan_id(record, texts, spec.max_input_chars), len(texts)
@@ -148,10 +143,3 @@ async def _rest_of_joined(deps: ApiDeps, record: JobRecord, offset: int) -> Asyn
             return
         offset += len(data)
         yield data
-
-
-def stream_refused(record: JobRecord) -> ApiError:
-    return ApiError(
-        409, "not_ready", f"job is {record.status.value}; audio exists once it is completed",
-        extra={"status": record.status.value},
-    )

@@ -52,7 +52,6 @@ _PHONEMES = 0x100  # espeakPHONEMES: [[...]] in the text is phoneme mnemonics
 _POS_CHARACTER = 1
 # espeak_ERROR
 _EE_OK = 0
-_EE_INTERNAL_ERROR = -1
 _EE_BUFFER_FULL = 1
 _EE_NOT_FOUND = 2
 # espeak_EVENT_TYPE

@@ -26,8 +26,9 @@ the chunk; what else a chunk needs (word timings, say) belongs there.
 A job with SSML or lexicons (``shared.synthesis.speech_plan``) is planned
 by its rendering instead: one chunk per provider request with the pauses
 around it (``shared.text.plan``), each synthesized by
-``shared.synthesis.rendered.synthesize_chunk``; the plan's keys stand in
-for the texts (plan id, resume), and its caption words go with the result.
+``shared.synthesis.rendered.synthesize_planned``; the plan's keys stand in
+for the texts (plan id, resume, chunk tasks), and its caption words go with
+the result.
 
 A job that asked for word timings (``record.timestamps``) also gets them
 per chunk through one hook, ``shared.captions.chunks.ChunkTimings``: kept
@@ -42,6 +43,7 @@ this catches a wrong estimate) fails the job.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 from collections.abc import Callable
@@ -55,26 +57,28 @@ from shared.jobs.rpc import JobsClient
 from shared.keys import audio_key, chunk_key, chunk_timings_key, object_metadata, parse_chunk_key, tmp_prefix
 from shared.logs import JsonLogger
 from shared.models import JobRecord, JobStatus
+from shared.platform_limits import R2_MAX_KEYS_PER_DELETE, R2_MAX_KEYS_PER_LIST
 from shared.ports import BlobInfo, BlobStore, SynthesisRequest, SynthesisResult, Synthesizer
 from shared.synthesis.assembly import Chunk, assemble, discard_upload
 from shared.synthesis.audio import AudioKind, BadAudioError, PartLayout, identify, join_layout, part_layout
+from shared.synthesis.budget import Pacer
 from shared.synthesis.catalogue import ModelSpec
-from shared.synthesis.chunking import chunk_texts
 from shared.synthesis.errors import AudioFormatMismatchError, Mp3FormatError, WavFormatError
 from shared.synthesis.formats import JOINABLE_FORMATS
-from shared.synthesis.speech_plan import cached_job_plan, is_rendered, job_plan
+from shared.synthesis.speech_plan import JobChunks, cached_job_chunks, job_chunks
 
 if TYPE_CHECKING:  # a rendered job's modules load with its first plan (shared/synthesis/speech_plan.py)
     from shared.text.plan import Chunk as PlannedChunk
-    from shared.text.plan import SpeechPlan
 
-__all__ = ["discard_all_chunks", "discard_chunks", "plan_id", "synthesize_job"]
+__all__ = [
+    "discard_all_chunks", "discard_chunks", "paced_synthesis", "plan_id", "stored_chunks", "synthesize_chunk",
+    "synthesize_job",
+]
 
-MAX_DELETE = 1000  # R2 deletes at most 1,000 keys a call
 
-
-def _request(record: JobRecord, text: str) -> SynthesisRequest:
+def _request(record: JobRecord, text: str, pacer: Pacer | None = None) -> SynthesisRequest:
     return SynthesisRequest(
+        timeout_seconds=pacer.timeout(len(text)) if pacer is not None else None,
         text=text,
         model=record.model,
         voice=record.voice_id,
@@ -104,21 +108,24 @@ async def synthesize_job(
     settings: Settings,
     log: JsonLogger,
     part_bytes: int | None = None,
+    pacer: Pacer | None = None,
 ) -> SynthesisResult:
-    """The job's audio as one result (see the module doc). Raises the synthesizer's errors as they are."""
-    plan = await job_plan(record, spec, jobs)
-    if plan is not None:
-        texts = plan.keys()
-        if len(texts) == 1:
-            from shared.synthesis.rendered import synthesize_chunk
+    """The job's audio as one result (see the module doc). Raises the synthesizer's errors as they are.
 
-            return replace(await synthesize_chunk(synthesizer, record, plan.chunks[0]), captions=plan.captions)
-    else:
-        texts = chunk_texts(record.text, spec.max_input_chars) if spec is not None else []
+    With a ``pacer`` (the consumer's), no provider call starts that would not
+    finish before the invocation's deadline (``DeadlineReached``), and each
+    call's timeout follows its estimate.
+    """
+    chunks = await job_chunks(record, spec, jobs)  # SSML or lexicons: the rendering's requests
+    texts = chunks.texts
+    if chunks.plan is not None and len(texts) == 1:
+        from shared.synthesis.rendered import synthesize_planned
+
+        result = await synthesize_planned(synthesizer, record, chunks.plan.chunks[0], pacer)
+        return replace(result, captions=chunks.plan.captions)
     if len(texts) <= 1:
-        request = _request(record, record.text)
-        result = await synthesizer.synthesize(request)
-        return result if result.characters else replace(result, characters=len(request.text))
+        result = await paced_synthesis(synthesizer, record, record.text, pacer)
+        return result if result.characters else replace(result, characters=len(record.text))
     if record.format not in JOINABLE_FORMATS:  # the API refuses these; a job from before the check may not
         raise PermanentSynthesisError(
             f"the text needs {len(texts)} requests and {record.format} audio cannot be joined; "
@@ -126,7 +133,7 @@ async def synthesize_job(
         )
     assert spec is not None
     return await _synthesize_chunks(
-        record, synthesizer, texts, spec.max_input_chars, jobs, bucket, settings, log, part_bytes, plan
+        record, synthesizer, texts, spec.max_input_chars, jobs, bucket, settings, log, part_bytes, pacer, chunks
     )
 
 
@@ -140,19 +147,19 @@ async def _synthesize_chunks(
     settings: Settings,
     log: JsonLogger,
     part_bytes: int | None,
-    speech: SpeechPlan | None = None,
+    pacer: Pacer | None,
+    requests: JobChunks | None = None,
 ) -> SynthesisResult:
     job_id = record.job_id
     total = len(texts)
     plan = plan_id(record, texts, limit)
-    stored = await _stored_chunks(bucket, job_id, plan)
+    stored = await stored_chunks(bucket, job_id, plan)
     done = sum(1 for i in stored if i < total)
     billed = record.characters  # what earlier attempts already paid for
     await _progress(jobs, record, done, total, billed, settings, synthesized=0)
     if stored:
         log.info("chunks_resumed", jobId=job_id, plan=plan, stored=done, total=total)
-    # A rendered job's chunks report offsets into the submitted text already (shared/synthesis/rendered.py).
-    offsets = [0] * total if speech is not None else None
+    offsets = requests.timing_offsets() if requests is not None else None
     timings = ChunkTimings(bucket, record, plan, texts, limit, offsets) if record.timestamps else None
 
     # 1. Every chunk into R2, measured; only one chunk's audio in memory at a time.
@@ -166,9 +173,9 @@ async def _synthesize_chunks(
         if known is not None and timings is not None and not await timings.resume(index):
             known = None  # stored without its timings: synthesize it again
         if known is None:
-            kind, layout, etag, characters = await _synthesize_chunk(
-                record, synthesizer, bucket, plan, index, total, text, timings,
-                speech.chunks[index] if speech is not None else None,
+            kind, layout, etag, characters = await synthesize_chunk(
+                record, synthesizer, bucket, plan, index, total, text, timings, pacer,
+                requests.planned(index) if requests is not None else None,
             )
             billed += characters
             done += 1
@@ -226,7 +233,7 @@ async def _synthesize_chunks(
         words=words,
         words_estimated=estimated,
         duration_seconds=timings.duration_seconds() if timings is not None else None,
-        captions=speech.captions if speech is not None else None,
+        captions=requests.captions if requests is not None else None,
     )
 
 
@@ -235,7 +242,20 @@ def _chunk_metadata(record: JobRecord) -> dict[str, str]:
     return {"jobId": record.job_id, "tenant": record.tenant, "createdAt": f"{record.created_at:.3f}"}
 
 
-async def _synthesize_chunk(
+async def paced_synthesis(
+    synthesizer: Synthesizer, record: JobRecord, text: str, pacer: Pacer | None
+) -> SynthesisResult:
+    """One provider call for ``text``, started only if it fits the invocation (``pacer``), its speed observed."""
+    if pacer is None:
+        return await synthesizer.synthesize(_request(record, text))
+    pacer.check(len(text))
+    started = pacer.started()
+    result = await synthesizer.synthesize(_request(record, text, pacer))
+    pacer.finished(len(text), started)
+    return result
+
+
+async def synthesize_chunk(
     record: JobRecord,
     synthesizer: Synthesizer,
     bucket: BlobStore,
@@ -244,35 +264,39 @@ async def _synthesize_chunk(
     total: int,
     text: str,
     timings: ChunkTimings | None,
+    pacer: Pacer | None = None,
     planned: PlannedChunk | None = None,
 ) -> tuple[AudioKind, PartLayout, str, int]:
     """Synthesize chunk ``index``, measure it and keep it in R2: (kind, layout, its ETag, characters billed).
 
     The one place a chunk passes through whole: a per-chunk step (word timings) goes here.
-    ``planned``: the chunk of a rendered job (its request, pauses and caption words).
+    Its worst-case audio is held in the invocation's memory gate meanwhile.
+    ``planned``: the chunk of a rendered job (its request, pauses and caption words; ``text`` is its key).
     """
-    if planned is not None:
-        from shared.synthesis.rendered import synthesize_chunk
+    spoken = len(planned.text) if planned is not None else len(text)
+    async with pacer.holding(spoken) if pacer is not None else contextlib.nullcontext():
+        if planned is not None:
+            from shared.synthesis.rendered import synthesize_planned
 
-        result = await synthesize_chunk(synthesizer, record, planned)
-    else:
-        result = await synthesizer.synthesize(_request(record, text))
-    kind = identify(result.audio, record.format, result.sample_rate or record.sample_rate)
-    layout = _layout(kind, result.audio, index)
-    if timings is not None:  # before the audio: a stored chunk always has its timings
-        await timings.keep(index, result, kind)
-    info = await bucket.put(
-        chunk_key(record.job_id, plan, index),
-        result.audio,
-        content_type=kind.mime_type,
-        custom_metadata={
-            **_chunk_metadata(record),
-            "chunk": f"{index}/{total}",
-            "format": kind.format,
-            "sampleRate": str(kind.sample_rate or ""),
-            "layout": layout.to_metadata(),
-        },
-    )
+            result = await synthesize_planned(synthesizer, record, planned, pacer)
+        else:
+            result = await paced_synthesis(synthesizer, record, text, pacer)
+        kind = identify(result.audio, record.format, result.sample_rate or record.sample_rate)
+        layout = _layout(kind, result.audio, index)
+        if timings is not None:  # before the audio: a stored chunk always has its timings
+            await timings.keep(index, result, kind)
+        info = await bucket.put(
+            chunk_key(record.job_id, plan, index),
+            result.audio,
+            content_type=kind.mime_type,
+            custom_metadata={
+                **_chunk_metadata(record),
+                "chunk": f"{index}/{total}",
+                "format": kind.format,
+                "sampleRate": str(kind.sample_rate or ""),
+                "layout": layout.to_metadata(),
+            },
+        )
     return kind, layout, info.etag, result.characters or len(text)
 
 
@@ -283,7 +307,7 @@ def _layout(kind: AudioKind, audio: bytes, index: int) -> PartLayout:
         raise BadAudioError(f"chunk {index}: {exc}") from exc
 
 
-async def _stored_chunks(bucket: BlobStore, job_id: str, plan: str) -> dict[int, BlobInfo]:
+async def stored_chunks(bucket: BlobStore, job_id: str, plan: str) -> dict[int, BlobInfo]:
     """index -> listing of the chunks a previous attempt stored under this plan (metadata included)."""
     found: dict[int, BlobInfo] = {}
     cursor: str | None = None
@@ -361,13 +385,10 @@ async def discard_chunks(
         spec = model_spec(record.model) if model_spec is not None else None
         if spec is None or not record.text:
             return 0
-        if is_rendered(record):  # planned from the lexicons this isolate has cached (else: the reaper's)
-            speech = cached_job_plan(record, spec)
-            if speech is None:
-                return 0
-            texts = speech.keys()
-        else:
-            texts = chunk_texts(record.text, spec.max_input_chars)
+        chunks = cached_job_chunks(record, spec)  # a rendered job: from the lexicons this isolate has cached
+        if chunks is None:
+            return 0  # the reaper's
+        texts = chunks.texts
         if len(texts) <= 1:
             return 0
         plan = plan_id(record, texts, spec.max_input_chars)
@@ -375,8 +396,8 @@ async def discard_chunks(
         keys = [chunk_key(record.job_id, plan, i) for i in range(len(texts))]
         if record.timestamps:
             keys += [chunk_timings_key(record.job_id, plan, i) for i in range(len(texts))]
-        for start in range(0, len(keys), MAX_DELETE):
-            await bucket.delete(keys[start : start + MAX_DELETE])
+        for start in range(0, len(keys), R2_MAX_KEYS_PER_DELETE):
+            await bucket.delete(keys[start : start + R2_MAX_KEYS_PER_DELETE])
         return len(keys)
     except Exception:  # noqa: BLE001 - best effort; leftovers are the reaper's
         return 0
@@ -386,7 +407,7 @@ async def discard_all_chunks(bucket: BlobStore, job_id: str) -> int:
     """Delete every chunk under ``tmp/<jobId>/`` (any plan), listing them; returns how many (for the reaper)."""
     deleted = 0
     for _ in range(100):  # 100,000 chunks: far more than any job has
-        page = await bucket.list(prefix=tmp_prefix(job_id), limit=MAX_DELETE)
+        page = await bucket.list(prefix=tmp_prefix(job_id), limit=min(R2_MAX_KEYS_PER_LIST, R2_MAX_KEYS_PER_DELETE))
         keys = [o.key for o in page.objects]
         if not keys:
             break

@@ -1,6 +1,6 @@
 """Synthesizing one planned chunk: the provider's request, the pauses around it, its words.
 
-``synthesize_chunk`` sends the chunk's text (and its phonemes, to a model
+``synthesize_planned`` sends the chunk's text (and its phonemes, to a model
 that takes them) as one request, adds the chunk's silences
 (``shared.synthesis.silence``), and, when the job asked for word timings,
 turns the engine's words (or, from a model without word events, words
@@ -13,6 +13,7 @@ one timing of "W3C").
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from shared.captions.measure import audio_samples, estimate_words
 from shared.captions.words import WordTiming, align_to_spans
@@ -23,12 +24,16 @@ from shared.synthesis.audio import identify
 from shared.synthesis.silence import PadError, lead_seconds, pad
 from shared.text.plan import Chunk
 
-__all__ = ["chunk_request", "synthesize_chunk"]
+if TYPE_CHECKING:
+    from shared.synthesis.budget import Pacer
+
+__all__ = ["chunk_request", "synthesize_planned"]
 
 
-def chunk_request(record: JobRecord, chunk: Chunk) -> SynthesisRequest:
-    """What the provider receives for ``chunk`` of ``record``'s job."""
+def chunk_request(record: JobRecord, chunk: Chunk, pacer: Pacer | None = None) -> SynthesisRequest:
+    """What the provider receives for ``chunk`` of ``record``'s job (its timeout from the consumer's pacing)."""
     return SynthesisRequest(
+        timeout_seconds=pacer.timeout(len(chunk.text)) if pacer is not None else None,
         text=chunk.text,
         model=record.model,
         voice=record.voice_id,
@@ -41,9 +46,20 @@ def chunk_request(record: JobRecord, chunk: Chunk) -> SynthesisRequest:
     )
 
 
-async def synthesize_chunk(synthesizer: Synthesizer, record: JobRecord, chunk: Chunk) -> SynthesisResult:
-    """The chunk's audio with its silences, and (when asked for) its caption words' timings."""
-    result = await synthesizer.synthesize(chunk_request(record, chunk))
+async def synthesize_planned(
+    synthesizer: Synthesizer, record: JobRecord, chunk: Chunk, pacer: Pacer | None = None
+) -> SynthesisResult:
+    """The chunk's audio with its silences, and (when asked for) its caption words' timings.
+
+    With a ``pacer`` (the consumer's), the call starts only if it fits the invocation, as
+    ``shared.synthesis.longform.paced_synthesis`` does for plain text."""
+    if pacer is None:
+        result = await synthesizer.synthesize(chunk_request(record, chunk))
+    else:
+        pacer.check(len(chunk.text))
+        started = pacer.started()
+        result = await synthesizer.synthesize(chunk_request(record, chunk, pacer))
+        pacer.finished(len(chunk.text), started)
     kind = identify(result.audio, record.format, result.sample_rate or record.sample_rate)
     try:
         audio = pad(kind, result.audio, chunk.lead_ms, chunk.trail_ms)

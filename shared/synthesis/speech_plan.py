@@ -26,11 +26,15 @@ from shared.text.refs import parse_refs
 if TYPE_CHECKING:  # shared.text's renderer is imported when a rendered job needs it, not by every Worker
     from shared.jobs.client import JobsClient
     from shared.synthesis.catalogue import ModelSpec
+    from shared.captions.words import CaptionWord
     from shared.text.lexicon import Lexicon
-    from shared.text.plan import SpeechPlan
+    from shared.text.plan import Chunk, SpeechPlan
     from shared.text.render import Caps
 
-__all__ = ["cached_job_plan", "caps_of", "is_rendered", "job_plan", "remember_lexicon", "render_plan", "warm_lexicons"]
+__all__ = [
+    "JobChunks", "cached_job_chunks", "cached_job_plan", "caps_of", "is_rendered", "job_chunks", "job_plan",
+    "remember_lexicon", "render_plan", "warm_lexicons",
+]
 
 CACHE_BYTES = 8 * 1024 * 1024
 PLANS_KEPT = 8
@@ -161,3 +165,53 @@ async def warm_lexicons(jobs: JobsClient, record: JobRecord) -> None:
         await lexicons_of(jobs, record)
     except Exception:  # noqa: BLE001 - without them the caller serves the finished audio instead
         return
+
+
+class JobChunks:
+    """A job's provider requests, however it is planned: ``texts`` name them (what ``plan_id`` hashes and
+    chunk tasks carry: a plain job's chunk texts, a rendered job's chunk keys); ``plan`` is a rendered
+    job's plan (None: plain text)."""
+
+    __slots__ = ("limit", "plan", "texts")
+
+    def __init__(self, texts: list[str], limit: int, plan: SpeechPlan | None = None) -> None:
+        self.texts = texts
+        self.limit = limit
+        self.plan = plan
+
+    def planned(self, index: int) -> Chunk | None:
+        """Chunk ``index`` of a rendered job (its request, pauses, caption words); None for plain text."""
+        return self.plan.chunks[index] if self.plan is not None else None
+
+    def timing_offsets(self) -> list[int] | None:
+        """Where each chunk's words start in the submitted text, for ``ChunkTimings``: a rendered chunk's
+        words carry their offsets already (0); None: computed from the plain text."""
+        return [0] * len(self.texts) if self.plan is not None else None
+
+    @property
+    def captions(self) -> tuple[CaptionWord, ...] | None:
+        return self.plan.captions if self.plan is not None else None
+
+
+def _plain(record: JobRecord, spec: ModelSpec) -> JobChunks:
+    from shared.synthesis.chunking import chunk_texts
+
+    return JobChunks(chunk_texts(record.text, spec.max_input_chars), spec.max_input_chars)
+
+
+async def job_chunks(record: JobRecord, spec: ModelSpec | None, jobs: JobsClient) -> JobChunks:
+    """The job's requests (no I/O for plain text; a rendered job's lexicon versions may be fetched)."""
+    if spec is None:
+        return JobChunks([], 0)
+    plan = await job_plan(record, spec, jobs)
+    if plan is not None:
+        return JobChunks(plan.keys(), spec.max_input_chars, plan)
+    return _plain(record, spec)
+
+
+def cached_job_chunks(record: JobRecord, spec: ModelSpec) -> JobChunks | None:
+    """``job_chunks`` without I/O: None for a rendered job whose lexicon versions this isolate has not cached."""
+    if not is_rendered(record):
+        return _plain(record, spec)
+    plan = cached_job_plan(record, spec)
+    return JobChunks(plan.keys(), spec.max_input_chars, plan) if plan is not None else None

@@ -16,7 +16,7 @@ widened to take in every whole piece it touches, so "W3C" read as "World
 Wide Web Consortium" is one caption word.
 
 Pauses (``<break>``, and the end of a ``<p>`` or ``<s>``) between two
-stretches of speech merge: explicit breaks add up, sentence and paragraph
+stretches of speech merge: explicit breaks add up (to ``MAX_PAUSE_MS``), sentence and paragraph
 ends count only when no ``<break>`` stands there (the longest of them), and
 those at the very start or end of the document are dropped.
 
@@ -171,7 +171,7 @@ class _Renderer:
     def finish(self) -> Rendering:
         self.close_speech()
         if any(isinstance(s, Speech) for s in self.segments):
-            ms = sum(p.ms for p in self.pauses if p.explicit)  # trailing: only what a <break> asked for
+            ms = min(sum(p.ms for p in self.pauses if p.explicit), MAX_PAUSE_MS)  # trailing: only <break>s
             if ms:
                 self.segments.append(Silence(ms))
         return Rendering(tuple(self.segments))
@@ -234,10 +234,13 @@ class _Renderer:
         self.speak([Piece(event.display, event.start, event.end, False, event.display)], event.rate)
 
 
+MAX_PAUSE_MS = 60_000  # breaks in a row add up to at most this (the silence one chunk's memory holds)
+
+
 def _merged(pauses: list[ssml.Pause], *, leading: bool) -> int:
     explicit = [p.ms for p in pauses if p.explicit]
     if explicit:
-        return sum(explicit)
+        return min(sum(explicit), MAX_PAUSE_MS)
     if leading:
         return 0
     return max((p.ms for p in pauses), default=0)

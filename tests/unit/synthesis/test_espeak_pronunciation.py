@@ -10,7 +10,7 @@ import pytest
 from shared.models import JobRecord, JobStatus
 from shared.synthesis.catalogue import espeak_spec
 from shared.synthesis.espeak import EspeakSynthesizer, with_phonemes
-from shared.synthesis.rendered import synthesize_chunk
+from shared.synthesis.rendered import synthesize_planned
 from shared.synthesis.speech_plan import caps_of
 from shared.synthesis.wav import parse_wav
 from shared.text.lexicon import lexicon_from_json
@@ -31,7 +31,7 @@ def record(text: str, text_type: str | None = None) -> JobRecord:
 async def spoken(text: str, text_type: str = "text", lexicons: list | None = None) -> tuple[float, list]:  # type: ignore[type-arg]
     rendering = render(text, text_type, lexicons or [], caps_of(espeak_spec()))
     (chunk,) = plan_chunks(rendering, 2000).chunks
-    result = await synthesize_chunk(EspeakSynthesizer(), record(text, text_type), chunk)
+    result = await synthesize_planned(EspeakSynthesizer(), record(text, text_type), chunk)
     info = parse_wav(result.audio)
     captions = [c.caption for c in chunk.captions()]
     assert result.words is not None and len(result.words) == len(captions)

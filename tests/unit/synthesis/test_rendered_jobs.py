@@ -22,7 +22,7 @@ from shared.synthesis.catalogue import tone_spec
 from shared.synthesis.tone import ToneSynthesizer
 from shared.synthesis.wav import parse_wav
 from shared.text.lexicon import format_refs, lexicon_from_json
-from tests.fakes import FakeClock, MemoryBucket, MemoryShards
+from tests.fakes import FakeClock, MemoryBucket, MemoryQueue, MemoryShards
 from tests.unit.synthesis.test_longform import JOB, message
 
 SLOT = 1440  # samples of one character at 24 kHz
@@ -168,3 +168,37 @@ async def test_a_plain_job_is_planned_as_before(shards: MemoryShards, clock: Fak
     record = await run(deps, clock, "  Plain text, no markup.  ")
     assert [r.text for r in synth.requests] == ["  Plain text, no markup.  "]  # one request, as it always was
     assert frames(deps, record) == len("  Plain text, no markup.  ") * SLOT
+
+
+async def test_long_ssml_fans_out_into_chunk_tasks_with_its_pauses_and_captions(
+    shards: MemoryShards, clock: FakeClock
+) -> None:
+    from shared.jobs.sharding import shard_for
+    from tests.unit.core.test_fanout import drain, msg
+
+    synth = Recording()
+    deps = consumer(shards, clock, synth, limit=60)
+    deps.queue = MemoryQueue()  # with a queue, a long job's chunks go out as chunk tasks (shared/fanout.py)
+    version = await put(shards, clock, "acronyms", W3C)
+    sentences = [f"The W3C sentence {n} is plain." for n in range(5)]
+    source = "<speak>" + "".join(f"<s>{s}</s>" for s in sentences) + "<break time='2s'/></speak>"
+    await deps.jobs.create(
+        JobRecord(
+            job_id=JOB, tenant=TENANT, status=JobStatus.QUEUED, text=source, model="tone", voice_id="default",
+            format="wav", sample_rate=24000, created_at=clock.now, updated_at=clock.now, ttl_seconds=3600,
+            text_type="ssml", lexicons=format_refs([("acronyms", version)]), timestamps="word",
+        )
+    )
+    seen = await drain(deps, [msg({"v": 1, "jobId": JOB, "shard": shard_for(JOB, 2)})])
+    tasks = [body for body, _ in seen if body.get("chunks")]
+    assert tasks and all(o == Ack() for _, o in seen)
+    spoken = [s.replace("W3C", "World Wide Web Consortium") for s in sentences]
+    assert sorted(r.text for r in synth.requests) == sorted(spoken)  # each request once, aliases applied
+    record = await deps.jobs.get(JOB)
+    assert record is not None
+    pauses = 4 * 600 + 2000
+    assert frames(deps, record) == sum(len(s) for s in spoken) * SLOT + pauses * 24
+    words = timings(deps, record)["words"]
+    assert [w["word"] for w in words] == " ".join(sentences).split()
+    second = next(w for w in words[5:] if w["word"] == "W3C")  # the second sentence's W3C
+    assert second["start"] == pytest.approx((len(spoken[0]) + len("The ")) * 0.06 + 0.6)
