@@ -409,8 +409,9 @@ class Settings:
     # Pronunciation lexicons (docs/pronunciation.md): a version is one row of the tenant's lexicon
     # object, so the source is capped far below the 2 MB a Durable Object row holds.
     max_lexicon_bytes: int = setting(
-        "MAX_LEXICON_BYTES", 65_536, integer(1, 1_000_000),
-        "largest lexicon document `PUT /v1/lexicons/{name}` takes (bytes; at most 1,000,000: one Durable Object row)")
+        "MAX_LEXICON_BYTES", 65_536, integer(1, DO_SQL_MAX_ROW_BYTES // 3),
+        f"largest lexicon document `PUT /v1/lexicons/{{name}}` takes (bytes; at most {DO_SQL_MAX_ROW_BYTES // 3:,}: a"
+        " version is one Durable Object row holding the document and its rules, which take up to 1.7 times as much)")
     max_lexicon_rules: int = setting(
         "MAX_LEXICON_RULES", 1_000, integer(1, 100_000), "rules (PLS lexemes, JSON rules) per lexicon")
     max_lexicons: int = setting("MAX_LEXICONS", 20, integer(1, 100), "lexicons per tenant (at most 100)")

@@ -3,6 +3,8 @@ column); matching is case-sensitive, whole-word, in order, first match wins."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from shared.text.errors import LexiconRuleError, MarkupError
@@ -140,3 +142,16 @@ def test_lexicons_apply_in_order_and_the_first_matching_rule_wins() -> None:
 def test_refs_round_trip() -> None:
     refs = [("names", "0123456789abcdef"), ("acronyms.v2", "fedcba9876543210")]
     assert parse_refs(format_refs(refs)) == refs and parse_refs(None) == []
+
+
+def test_a_version_at_the_size_ceiling_fits_one_durable_object_row() -> None:
+    from shared.config import Settings
+    from shared.platform_limits import DO_SQL_MAX_ROW_BYTES
+
+    ceiling = Settings.from_env({"MAX_LEXICON_BYTES": str(DO_SQL_MAX_ROW_BYTES // 3)}).max_lexicon_bytes
+    # The shortest phoneme rule: its canonical form ({"alphabet":"ipa","graphemes":[...],...}) grows the most.
+    rule = '{"grapheme":"a","phoneme":"b"}'
+    body = '{"rules":[' + ",".join([rule] * ((ceiling - 12) // (len(rule) + 1))) + "]}"
+    assert len(body) <= ceiling
+    lexicon = lexicon_from_json(json.loads(body))
+    assert len(body) + len(lexicon.canonical().encode()) < DO_SQL_MAX_ROW_BYTES
