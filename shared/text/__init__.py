@@ -12,6 +12,6 @@ PLS or JSON, their version, and matching), ``sayas`` and ``numbers``
 ``render`` and ``plan``. Standard library only: the api Worker imports them
 (docs/pronunciation.md) on its first request, so their records are
 NamedTuples and small classes, not dataclasses: making a frozen dataclass
-``exec``s several generated methods, about five times the cost of a
+``exec``s several generated methods, five to seven times the cost of a
 NamedTuple in Pyodide (docs/benchmarks.md, "Pronunciation").
 """
