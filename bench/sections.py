@@ -15,6 +15,7 @@ SECTIONS = {
     "speech": "python -m bench.speech",
     "captions": "python -m bench.captions",
     "fanout": "python -m bench.fanout --write",
+    "chunk-memory": "python -m bench.chunk_memory --write",
     "pronunciation": "python -m bench.pronunciation",
 }
 

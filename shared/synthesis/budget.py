@@ -41,9 +41,10 @@ from shared.synthesis.formats import max_bytes_per_second
 # How many copies of one chunk's audio a Worker holds at its peak: the
 # provider's response body (JS), its bytes in Python, the body handed to R2 (JS).
 AUDIO_COPIES = 3
-# Of the isolate's memory, what chunk audio may take (the rest: Pyodide, the code, the runtime);
-# the Wasm heap measured in docs/benchmarks.md ("Memory of one chunk in Pyodide").
-AUDIO_SHARE_OF_MEMORY = 0.75
+# Of the isolate's memory, what chunk audio may take, all its copies counted. The rest is
+# Pyodide and the Worker's imports (a 37.7 MB Wasm heap before any audio) and headroom:
+# docs/benchmarks.md, "Memory of one chunk in Pyodide" (python -m bench.chunk_memory).
+AUDIO_SHARE_OF_MEMORY = 0.5
 
 
 def deadline_margin(wall_seconds: float) -> float:
@@ -70,9 +71,15 @@ class Deadline:
         return seconds <= self.left()
 
 
+# A provider's answer takes this long on top of its speed at worst (queueing, first byte): a short
+# chunk of a slow-to-start provider must not time out.
+CALL_LATENCY_SECONDS = 60.0
+
+
 def call_timeout(estimate_seconds: float, deadline: Deadline, cap_seconds: float) -> float:
-    """One provider call's timeout: twice its estimate plus 10 s, never past the deadline nor ``cap_seconds``."""
-    return max(1.0, min(estimate_seconds * 2 + 10, deadline.left(), cap_seconds))
+    """One provider call's timeout: twice its estimate plus the latency allowance, never past the
+    deadline nor ``cap_seconds``."""
+    return max(1.0, min(estimate_seconds * 2 + CALL_LATENCY_SECONDS, deadline.left(), cap_seconds))
 
 
 def declared_speed(spec: ModelSpec, overrides: dict[str, float]) -> float:
