@@ -273,8 +273,8 @@ async def synthesize_chunk(
     Its worst-case audio is held in the invocation's memory gate meanwhile.
     ``planned``: the chunk of a rendered job (its request, pauses and caption words; ``text`` is its key).
     """
-    spoken = len(planned.text) if planned is not None else len(text)
-    async with pacer.holding(spoken) if pacer is not None else contextlib.nullcontext():
+    held = planned.memory_chars() if planned is not None else len(text)
+    async with pacer.holding(held) if pacer is not None else contextlib.nullcontext():
         if planned is not None:
             from shared.synthesis.rendered import synthesize_planned
 

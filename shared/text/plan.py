@@ -48,6 +48,13 @@ class Chunk(NamedTuple):
             position += len(piece.spoken)
         return tuple(out)
 
+    def memory_chars(self) -> int:
+        """The characters of speech whose audio this chunk may hold at once, for a memory budget: with pauses its
+        audio is copied once while the silence is added, and a pause counts as one character a 60 ms."""
+        if not self.lead_ms and not self.trail_ms:
+            return len(self.text)
+        return 2 * len(self.text) + (self.lead_ms + self.trail_ms) // 60
+
     def captions(self) -> list[SpokenCaption]:
         return caption_words(self.speech)
 
