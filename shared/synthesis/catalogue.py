@@ -72,6 +72,8 @@ AUTO_DEFAULT_ORDER: tuple[str, ...] = ("espeak", "tone")
 # What the offline models take in one request: longer text goes the chunked
 # path (stored chunks, progress, resume, assembly), as on Cloudflare.
 OFFLINE_INPUT_CHARS = 2_000
+# OpenAI's range of ``speed``: what the offline models take.
+OPENAI_SPEED_RANGE = (0.25, 4.0)
 ESTIMATED_METHOD = (
     "estimated: each request's measured audio spread over its words in proportion to their length"
     " (wav, pcm and mp3 only)"
@@ -106,6 +108,9 @@ class ModelSpec(BaseModel):
     # "estimated" when they are spread over the measured audio (wav, pcm, mp3 only), "none".
     timestamps: Literal["exact", "estimated", "none"] = "estimated"
     timestamps_method: str = ESTIMATED_METHOD
+    # The language of the model's voices (BCP 47), where known: per voice, else model-wide (None: several or none).
+    language: str | None = None
+    voice_languages: dict[str, str] = {}
 
     @model_validator(mode="after")
     def _defaults_are_allowed(self) -> ModelSpec:
@@ -424,6 +429,7 @@ def tone_spec() -> ModelSpec:
         max_input_chars=OFFLINE_INPUT_CHARS,
         seconds_per_char=ToneSynthesizer().char_ms / 1000,
         description="Deterministic beeps (one 60 ms tone per character), offline; for tests and benchmarks.",
+        speed_range=list(OPENAI_SPEED_RANGE),  # a slot of 60 ms / speed
         timestamps="exact",
         timestamps_method="computed: each character is one 60 ms slot, so a word's time follows from its position",
     )
@@ -442,6 +448,8 @@ def espeak_spec() -> ModelSpec:
         default_sample_rate=e.DEFAULT_SAMPLE_RATE,
         max_input_chars=OFFLINE_INPUT_CHARS,  # a few minutes of speech per request, so progress moves
         description="eSpeak NG formant speech, offline; local runtime only (needs libespeak-ng).",
+        speed_range=list(OPENAI_SPEED_RANGE),  # eSpeak's own rate (shared/synthesis/espeak.py)
+        voice_languages=dict(e.LANGUAGES),
         timestamps="exact",
         timestamps_method="eSpeak word events: sample-exact starts; ends where the word's sound stops",
     )

@@ -98,6 +98,7 @@ def workers_ai_specs() -> list[ModelSpec]:
             },
             max_input_chars=2000,
             description=description,
+            language="en",
         )
 
     return [
@@ -114,6 +115,7 @@ def workers_ai_specs() -> list[ModelSpec]:
             default_sample_rate=44100,
             max_input_chars=2000,
             description="MeloTTS on Workers AI (voice = language); $0.0002 per audio minute.",
+            voice_languages={"en": "en", "es": "es", "fr": "fr", "zh": "zh", "jp": "ja", "kr": "ko"},
         ),
     ]
 
