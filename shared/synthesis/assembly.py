@@ -44,7 +44,7 @@ from shared.ports import MULTIPART_MAX_PARTS, BlobInfo, BlobStore, ByteRange, Up
 if TYPE_CHECKING:
     from shared.synthesis.audio import JoinLayout
 
-__all__ = ["PART_BYTES", "Chunk", "assemble", "discard_upload", "part_size_for"]
+__all__ = ["PART_BYTES", "Chunk", "JoinedReader", "assemble", "discard_upload", "part_size_for"]
 
 MIB = 1024 * 1024
 PART_BYTES = 8 * MIB  # R2's minimum is 5 MiB; 8 MiB keeps a 2 GiB job to 256 parts
@@ -100,6 +100,9 @@ class _Reader:
             buffer[pos - start : pos - start + n] = data
             del data
             pos += n
+
+
+JoinedReader = _Reader  # for shared.synthesis.encoded_assembly, which reads the same joined bytes
 
 
 @dataclass(frozen=True)

@@ -108,6 +108,9 @@ class ModelSpec(BaseModel):
     # "estimated" when they are spread over the measured audio (wav, pcm, mp3 only), "none".
     timestamps: Literal["exact", "estimated", "none"] = "estimated"
     timestamps_method: str = ESTIMATED_METHOD
+    # Formats made here by encoding the model's PCM once a long job's chunks are joined (their files cannot
+    # be joined as they are): a long job in one of them keeps its chunks as PCM (shared.synthesis.encoding).
+    encoded_formats: list[str] = []
     # The language of the model's voices (BCP 47), where known: per voice, else model-wide (None: several or none).
     language: str | None = None
     voice_languages: dict[str, str] = {}
@@ -127,6 +130,8 @@ class ModelSpec(BaseModel):
             )
         if self.max_input_chars < 1:
             raise ValueError(f"model {self.id!r}: max_input_chars must be positive")
+        if not set(self.encoded_formats) <= set(self.formats):
+            raise ValueError(f"model {self.id!r}: encoded_formats must be among its formats")
         for fmt, rates in self.format_sample_rates.items():
             if fmt not in self.formats or not rates or not set(rates) <= set(self.sample_rates):
                 raise ValueError(f"model {self.id!r}: format_sample_rates[{fmt!r}] must be a format's subset of sample_rates")
@@ -359,7 +364,7 @@ class Catalogue:
                         f"one job may make at most {self.max_audio_bytes / 1e6:.0f} MB"
                     )
             raise TextTooLongError(len(text), spec.id, limit, detail)
-        if fmt not in JOINABLE_FORMATS and len(text.strip()) > spec.max_input_chars:
+        if fmt not in JOINABLE_FORMATS and fmt not in spec.encoded_formats and len(text.strip()) > spec.max_input_chars:
             parts = len(chunk_texts(text, spec.max_input_chars))
             if parts > 1:
                 raise UnjoinableFormatError(fmt, spec.id, parts, spec.max_input_chars, JOINABLE_FORMATS)
@@ -399,7 +404,7 @@ class Catalogue:
             # Each format at its default rate: what a client's character counter should say.
             data["maxJobCharsByFormat"] = {f: self.max_job_chars(spec, f, spec.default_rate_for(f)) for f in spec.formats}
             data["maxAudioBytes"] = self.max_audio_bytes
-            data["joinableFormats"] = [f for f in spec.formats if f in JOINABLE_FORMATS]
+            data["joinableFormats"] = [f for f in spec.formats if f in JOINABLE_FORMATS or f in spec.encoded_formats]
             # The formats a request with "timestamps": "word" may ask for (estimated timings need the length).
             data["timestampsFormats"] = [
                 f for f in spec.formats
