@@ -106,6 +106,8 @@ async def _events(
                 if event is not None:
                     yield event
         final = await deps.jobs.get(job_id)
+        if final is not None and not final.status.is_terminal:  # every chunk sent; the join is still being written
+            final = await waiting.until_final(deps, job_id, deps.settings.speech_wait_seconds)
     else:
         final = record
         if not record.status.is_terminal:
