@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import struct
 import time
 import wave
 from collections.abc import Iterator
@@ -21,7 +22,9 @@ import openai
 import pytest
 
 from shared.api.sse import parse
+from shared.synthesis.wav import wav_bytes
 from tests.integration.harness import Pipeline
+from tests.integration.loopback_http import FakeProvider, serving
 
 pytestmark = pytest.mark.slow
 
@@ -40,9 +43,29 @@ CONTENT_TYPES = {"mp3": "audio/mpeg", "opus": "audio/ogg", "aac": "audio/aac", "
                  "pcm": "audio/pcm;rate=24000;channels=1"}
 
 
+class SlowUpstream(FakeProvider):
+    """OpenAI's speech API, a request taking ``SECONDS``: long jobs whose chunks arrive one by one."""
+
+    SECONDS = 0.4
+
+    def do_POST(self) -> None:  # noqa: N802 - http.server's name
+        body = self.json_body()
+        time.sleep(self.SECONDS)
+        pcm = struct.pack("<2400h", *([len(body["input"])] * 2400))
+        audio = pcm if body.get("response_format") == "pcm" else wav_bytes(pcm, 24000)
+        self.reply(200, audio, "audio/pcm" if body.get("response_format") == "pcm" else "audio/wav")
+
+
 @pytest.fixture(scope="module")
-def pipeline(tmp_path_factory: pytest.TempPathFactory, runtime: str) -> Iterator[Pipeline]:
-    env = {"API_TOKENS": f"alice:{TOKEN}", "MAX_INPUT_CHARS": str(CHUNK_CHARS), "SPEECH_WAIT_SECONDS": "60"}
+def upstream() -> Iterator[str]:
+    with serving(SlowUpstream) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def pipeline(tmp_path_factory: pytest.TempPathFactory, runtime: str, upstream: str) -> Iterator[Pipeline]:
+    env = {"API_TOKENS": f"alice:{TOKEN}", "MAX_INPUT_CHARS": str(CHUNK_CHARS), "SPEECH_WAIT_SECONDS": "60",
+           "OPENAI_API_KEY": "sk-upstream", "OPENAI_BASE_URL": upstream}
     p = Pipeline(tmp_path_factory.mktemp("openai"), env=env, runtime=runtime).start()
     yield p
     p.stop()
@@ -160,7 +183,8 @@ def test_speed_two_halves_espeaks_duration(client: openai.OpenAI) -> None:
 
 
 def sse_speech(client: openai.OpenAI, **fields: Any) -> tuple[list[dict[str, Any]], dict[str, str]]:
-    with client.audio.speech.with_streaming_response.create(model="tts-1", voice="alloy", stream_format="sse", **fields) as r:
+    fields = {"model": "tts-1", **fields}
+    with client.audio.speech.with_streaming_response.create(voice="alloy", stream_format="sse", **fields) as r:
         assert r.headers["content-type"].startswith("text/event-stream")
         body = b"".join(r.iter_bytes())
         headers = dict(r.headers)
@@ -183,7 +207,9 @@ def test_sse_deltas_join_to_the_jobs_audio(pipeline: Pipeline, client: openai.Op
 
 
 def test_sse_of_a_long_job_sends_each_chunk_with_its_words(pipeline: Pipeline, client: openai.OpenAI) -> None:
-    events, headers = sse_speech(client, input=LONG_TEXT, response_format="pcm", extra_body={"timestamps": "word"})
+    # The slow upstream's chunks come 0.4 s apart: the stream sends each as it is stored.
+    events, headers = sse_speech(client, input=LONG_TEXT, response_format="pcm", extra_body={"timestamps": "word"},
+                                 model="openai/tts-1")
     kinds = [e["type"] for e in events]
     assert kinds[-1] == "speech.audio.done" and "error" not in kinds
     job_id = headers["x-job-id"]
@@ -229,7 +255,7 @@ def read_events(pipeline: Pipeline, job_id: str, headers: dict[str, str] | None 
 
 
 def test_job_events_follow_a_job_to_its_end(pipeline: Pipeline) -> None:
-    job = pipeline.submit(token=TOKEN, text=LONG_TEXT, model="tone", format="wav")
+    job = pipeline.submit(token=TOKEN, text=LONG_TEXT, model="openai/tts-1", format="wav")  # chunks 0.4 s apart
     status, events, first_at = read_events(pipeline, job["jobId"])
     assert status == 200 and events and all(e["event"] == "job" for e in events)
     views = [json.loads(e["data"]) for e in events]
@@ -237,7 +263,7 @@ def test_job_events_follow_a_job_to_its_end(pipeline: Pipeline) -> None:
     assert ids == sorted(set(ids))
     assert views[-1]["status"] == "completed" and all(v["status"] != "completed" for v in views[:-1])
     assert views[-1] == pipeline.request("GET", f"/v1/jobs/{job['jobId']}", token=TOKEN).json()
-    assert first_at < 5.0
+    assert first_at < 5.0 and len(events) >= 3  # queued or processing, progress, ..., completed
     # Resuming after the last change: nothing more to say about a finished job.
     status, again, _ = read_events(pipeline, job["jobId"], {"Last-Event-ID": str(ids[-1])})
     assert status == 200 and again == []
