@@ -387,7 +387,8 @@ def openapi_document() -> dict[str, Any]:
                 "get": {
                     "summary": "One model as OpenAI's model object (our models with their spec too)",
                     "security": [],
-                    "parameters": [{"name": "model_id", "in": "path", "required": True, "schema": {"type": "string"}}],
+                    "parameters": [{"name": "model_id", "in": "path", "required": True,
+                                    "schema": {"type": "string", "pattern": "^[A-Za-z0-9@/._:+-]{1,100}$"}}],
                     "responses": {
                         "200": {"description": "the model", "content": {"application/json": {"schema": _MODEL_SCHEMA}}},
                         "400": _error("an unknown query parameter"),
