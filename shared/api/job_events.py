@@ -11,8 +11,9 @@ changed since, else nothing until it changes.
 Between events the stream makes one ``waitForChange`` call at a time to the
 job's shard, answered when the job's status or progress changes
 (shared/jobs/waiters.py): no polling. Each call waits at most
-``MAX_WAIT_SECONDS``; a call that times out sends a comment (``:
-keepalive``) so that proxies keep the connection open. Bounds: the stream
+``MAX_WAIT_SECONDS`` and 25 s; a call that times out sends a comment
+(``: keepalive``) so that proxies and clients' read timeouts keep the
+connection open. Bounds: the stream
 ends after ``SPEECH_WAIT_SECONDS`` without any change (the client reconnects
 with ``Last-Event-ID``), and when the job is deleted.
 """
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
 
 _JOB_ID = re.compile(JOB_ID_PATTERN)
 BUSY_PAUSE_SECONDS = 1.0  # the shard holds its most waiters: ask again after this
+KEEPALIVE_SECONDS = 25  # the longest silence: under clients' usual 30 s read timeouts and proxies' idle limits
 
 
 def last_event_id(request: HttpRequest) -> int | None:
@@ -68,7 +70,7 @@ async def _events(deps: ApiDeps, tenant: str, record: JobRecord, after: int | No
     if after is None or current.version > after:
         yield _event(deps, current, base)
     idle = 0.0
-    seconds = max(1, deps.settings.max_wait_seconds)
+    seconds = max(1, min(deps.settings.max_wait_seconds, KEEPALIVE_SECONDS))
     while not current.status.is_terminal:
         if idle >= deps.settings.speech_wait_seconds:
             return  # nothing for that long: the client reconnects with Last-Event-ID
