@@ -14,6 +14,8 @@ SECTIONS = {
     "longform": "python -m bench.longform --write",
     "speech": "python -m bench.speech",
     "captions": "python -m bench.captions",
+    "fanout": "python -m bench.fanout --write",
+    "chunk-memory": "python -m bench.chunk_memory --write",
     "openai": "python -m bench.openai_parity",
 }
 

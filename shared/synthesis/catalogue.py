@@ -101,6 +101,9 @@ class ModelSpec(BaseModel):
     max_job_chars: int | None = None
     # Seconds of audio per character, to estimate a job's audio size (speech is ~0.06-0.08).
     seconds_per_char: float = 0.08
+    # Characters the provider synthesizes per second of wall time, declared conservatively
+    # (MODEL_SPEEDS overrides it): sizes chunks and deadlines (shared/synthesis/budget.py).
+    chars_per_second: float = 25.0
     # [min, max] of the request's ``speed``; None when the model takes no speed.
     speed_range: list[float] | None = None
     supports_instructions: bool = False
@@ -433,6 +436,7 @@ def tone_spec() -> ModelSpec:
         # longer text is chunked and the job's audio assembled in R2.
         max_input_chars=OFFLINE_INPUT_CHARS,
         seconds_per_char=ToneSynthesizer().char_ms / 1000,
+        chars_per_second=5_000,  # computed samples: far faster than any provider
         description="Deterministic beeps (one 60 ms tone per character), offline; for tests and benchmarks.",
         speed_range=list(OPENAI_SPEED_RANGE),  # a slot of 60 ms / speed
         timestamps="exact",
@@ -452,6 +456,7 @@ def espeak_spec() -> ModelSpec:
         sample_rates=list(e.SAMPLE_RATES),
         default_sample_rate=e.DEFAULT_SAMPLE_RATE,
         max_input_chars=OFFLINE_INPUT_CHARS,  # a few minutes of speech per request, so progress moves
+        chars_per_second=500,  # one core; measured far faster (docs/benchmarks.md), declared with margin
         description="eSpeak NG formant speech, offline; local runtime only (needs libespeak-ng).",
         speed_range=list(OPENAI_SPEED_RANGE),  # eSpeak's own rate (shared/synthesis/espeak.py)
         voice_languages=dict(e.LANGUAGES),
