@@ -71,15 +71,19 @@ def speech(port: int, text: str, sse: bool, fmt: str = "mp3") -> dict[str, float
 
 def latencies(port: int, runs: int) -> list[dict[str, Any]]:
     rows = []
+    speech(port, text_of(200), False)  # warm: the first request of each process loads its code
+    speech(port, text_of(200), True)
     for label, chars in (("2,000 characters (1 request)", 2000), ("10,000 characters (5 chunks)", 10_000)):
         text = text_of(chars)
+        samples: dict[bool, list[dict[str, float]]] = {False: [], True: []}
+        for _ in range(runs):  # alternating, so that the machine's other load falls on both alike
+            for sse in (False, True):
+                samples[sse].append(speech(port, text, sse))
         for sse in (False, True):
-            speech(port, text_of(200), sse)  # warm
-            samples = [speech(port, text, sse) for _ in range(runs)]
             rows.append({
                 "text": label, "way": "sse" if sse else "audio",
-                "first": statistics.median(s["first"] for s in samples),
-                "total": statistics.median(s["total"] for s in samples),
+                "first": statistics.median(s["first"] for s in samples[sse]),
+                "total": statistics.median(s["total"] for s in samples[sse]),
             })
     return rows
 
@@ -134,7 +138,7 @@ def section(rows: list[dict[str, Any]], enc: dict[str, Any], runs: int, command:
         "",
         f"Produced by `{command}` on {time.strftime('%Y-%m-%d')} ({platform.python_implementation()}"
         f" {platform.python_version()}, 2 shared cores), local runtime, espeak, mp3. Median of {runs} requests"
-        " one after another after a warm-up. `audio`: the plain answer, first byte = whole job done;"
+        " (audio and sse alternating) after a warm-up; the machine was shared, so read the columns side by side. `audio`: the plain answer, first byte = whole job done;"
         " `sse`: `stream_format: \"sse\"`, first byte = the first `speech.audio.delta` (for the long job, the"
         " first stored chunk).",
         "",
