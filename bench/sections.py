@@ -17,6 +17,7 @@ SECTIONS = {
     "fanout": "python -m bench.fanout --write",
     "chunk-memory": "python -m bench.chunk_memory --write",
     "pronunciation": "python -m bench.pronunciation",
+    "openai": "python -m bench.openai_parity",
 }
 
 

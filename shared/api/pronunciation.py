@@ -9,7 +9,9 @@ consumer will (``shared.text.render``; malformed or unsupported SSML is a
 a 422 naming the model), and checks the limits on what is spoken, not on
 the tags: the spoken characters against ``MAX_TEXT_CHARS`` and the model's
 own cap, the audio (speech and pauses) against ``MAX_AUDIO_BYTES``; pauses
-need a format silence can be added to, several requests a joinable one.
+need a format silence can be added to, several requests a joinable one (a
+format the model makes here by encoding its PCM, ``encoded_formats``, is
+both: its pauses go into the PCM, which is encoded once).
 The versions go on the job, so every chunk and every retry reads the same
 rules even if a lexicon changes meanwhile.
 """
@@ -129,22 +131,26 @@ async def prepare(deps: ApiDeps, tenant: str, body: CreateJobRequest, resolved: 
             f" (speech and pauses), and one job may make at most {settings.max_audio_bytes / 1e6:.0f} MB",
             field="text",
         )
-    if pause_ms and resolved.format not in PADDABLE_FORMATS:
+    # A format the model makes here by encoding its PCM (spec.encoded_formats) takes pauses and several
+    # requests: the silence is added to the PCM and the joined PCM is encoded once (shared/synthesis/longform.py).
+    if pause_ms and resolved.format not in PADDABLE_FORMATS and resolved.format not in spec.encoded_formats:
+        allowed = [f for f in PADDABLE_FORMATS if f in spec.formats] + spec.encoded_formats
         raise ApiError(
             422,
             "validation_error",
             f"format: pauses are exact silence added to the audio, which {resolved.format} cannot take;"
-            f" use one of {', '.join(f for f in PADDABLE_FORMATS if f in spec.formats)}",
+            f" use one of {', '.join(allowed)}",
             field="format",
-            extra={"allowed": [f for f in PADDABLE_FORMATS if f in spec.formats]},
+            extra={"allowed": allowed},
         )
-    if len(plan.chunks) > 1 and resolved.format not in JOINABLE_FORMATS:
+    if len(plan.chunks) > 1 and resolved.format not in JOINABLE_FORMATS and resolved.format not in spec.encoded_formats:
+        allowed = [f for f in JOINABLE_FORMATS if f in spec.formats] + spec.encoded_formats
         raise ApiError(
             422,
             "validation_error",
             f"format: the text needs {len(plan.chunks)} requests to model {spec.id!r} and {resolved.format}"
-            f" audio cannot be joined; use one of {', '.join(f for f in JOINABLE_FORMATS if f in spec.formats)}",
+            f" audio cannot be joined; use one of {', '.join(allowed)}",
             field="format",
-            extra={"allowed": [f for f in JOINABLE_FORMATS if f in spec.formats]},
+            extra={"allowed": allowed},
         )
     return Prepared(text_type, format_refs(refs) or None, spoken, len(plan.chunks), pause_ms)

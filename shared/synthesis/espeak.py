@@ -12,6 +12,9 @@ the text is replaced by ``[[mnemonics]]`` and ``espeakPHONEMES`` is set (a
 literal ``[[`` elsewhere in such a request is written ``[ [``, so it is not
 read as phonemes); word events are mapped back to the request's text.
 
+Speed (``request.speed``, an SSML ``<prosody rate>`` included) is eSpeak's
+own speaking rate, with a word gap below its slowest rate (``rate_for``).
+
 Word timings (a request with ``timestamps``): the callback also receives
 eSpeak's events; each ``espeakEVENT_WORD`` carries ``text_position`` (1-based,
 in characters of the UTF-8 text) and ``length``, and ``sample``, the index of
@@ -57,6 +60,32 @@ _EE_NOT_FOUND = 2
 # espeak_EVENT_TYPE
 _EVENT_LIST_TERMINATED = 0
 _EVENT_WORD = 1
+# espeak_PARAMETER: the speaking rate (words per minute) and the pause between words (units of 10 ms)
+_RATE = 1
+_WORDGAP = 7
+DEFAULT_WPM = 175  # espeakRATE_NORMAL
+MIN_WPM = 80  # espeakRATE_MINIMUM: eSpeak clamps slower rates to this
+WORDGAP_MS_AT_MIN = 36  # measured: one unit of espeakWORDGAP at 80 wpm (docs/benchmarks.md)
+
+
+def rate_for(speed: float | None) -> tuple[int, int]:
+    """(words per minute, word gap in 10 ms units) that speak ``speed`` times as fast as eSpeak's normal rate.
+
+    eSpeak's rate goes up without a practical limit (past 450 it speeds up
+    with its own time-stretcher, sonic) but not below 80 wpm (0.46x). Slower
+    than that, the rate stays at 80 and each word is followed by a pause: the
+    time a word takes at ``speed`` less what it takes at 80 wpm, on the
+    average word (60 s / 175 per word at 1.0), in eSpeak's unit of word gap,
+    which at 80 wpm measures about 36 ms (``WORDGAP_MS_AT_MIN``; eSpeak's
+    documentation says 10 ms at the normal rate, and it stretches with the
+    speech and the pause eSpeak already makes).
+    """
+    speed = speed or 1.0
+    wpm = round(DEFAULT_WPM * speed)
+    if wpm >= MIN_WPM:
+        return wpm, 0
+    extra_ms = 60_000 / (DEFAULT_WPM * speed) - 60_000 / MIN_WPM
+    return MIN_WPM, max(0, round(extra_ms / WORDGAP_MS_AT_MIN))
 
 _LOCK = threading.Lock()  # guards _STATE and every call into the library
 
@@ -110,6 +139,8 @@ def _load_locked() -> Any:
     ]
     lib.espeak_Synth.restype = ctypes.c_int
     lib.espeak_Synchronize.restype = ctypes.c_int
+    lib.espeak_SetParameter.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int]
+    lib.espeak_SetParameter.restype = ctypes.c_int
 
     class Event(ctypes.Structure):  # espeak_EVENT (speak_lib.h)
         _fields_ = [
@@ -173,6 +204,10 @@ class EspeakSynthesizer:
         "it": "it",
     }
     DEFAULT_VOICE = "en-us"
+    # Our voice ids -> their language (BCP 47): what GET /v1/audio/voices says.
+    LANGUAGES: dict[str, str] = {
+        "en": "en-GB", "en-gb": "en-GB", "en-us": "en-US", "de": "de", "fr": "fr", "es": "es", "it": "it",
+    }
     FORMATS: tuple[str, ...] = ("wav", "pcm")
     DEFAULT_FORMAT = "wav"
     SAMPLE_RATE = 22050  # what libespeak-ng reports; checked against the library at run time
@@ -215,7 +250,9 @@ class EspeakSynthesizer:
 
         starts: list[tuple[int, int, int]] | None = [] if request.timestamps else None
         flags = _PHONEMES if request.phonemes else 0
-        pcm, rate = await asyncio.to_thread(self.synthesize_pcm_blocking, encoded, self.VOICES[voice], starts, flags)
+        pcm, rate = await asyncio.to_thread(
+            self.synthesize_pcm_blocking, encoded, self.VOICES[voice], starts, flags, speed=request.speed
+        )
         audio = wav_bytes(pcm, rate) if fmt == "wav" else pcm
         words = None
         if starts is not None:
@@ -230,11 +267,20 @@ class EspeakSynthesizer:
         )
 
     def synthesize_pcm_blocking(
-        self, text_utf8: bytes, espeak_voice: str, words: list[tuple[int, int, int]] | None = None, flags: int = 0
+        self,
+        text_utf8: bytes,
+        espeak_voice: str,
+        words: list[tuple[int, int, int]] | None = None,
+        flags: int = 0,
+        *,
+        speed: float | None = None,
     ) -> tuple[bytes, int]:
         """Blocking: speak UTF-8 text with an eSpeak voice name; returns (s16le PCM, sample rate).
 
-        With ``words``, appends ``(sample, char start, length)`` for each word eSpeak speaks."""
+        With ``words``, appends ``(sample, char start, length)`` for each word eSpeak speaks;
+        ``flags`` are added to ``espeak_Synth``'s (``_PHONEMES``: ``[[...]]`` is phoneme input);
+        ``speed`` (1.0: normal) goes to eSpeak's own rate (``rate_for``)."""
+        wpm, gap = rate_for(speed)
         with _LOCK:
             lib = _load_locked()
             status = lib.espeak_SetVoiceByName(espeak_voice.encode("ascii"))
@@ -242,6 +288,9 @@ class EspeakSynthesizer:
                 raise PermanentSynthesisError(f"eSpeak has no voice {espeak_voice!r}")
             if status != _EE_OK:
                 raise TransientSynthesisError(f"espeak_SetVoiceByName({espeak_voice!r}) failed ({status})")
+            # Process-wide settings: set on every call, as every call's voice is.
+            lib.espeak_SetParameter(_RATE, wpm, 0)
+            lib.espeak_SetParameter(_WORDGAP, gap, 0)
             sink: list[bytes] = []
             _STATE.sink, _STATE.sink_bytes, _STATE.sink_limit = sink, 0, self.max_audio_bytes
             _STATE.words = words

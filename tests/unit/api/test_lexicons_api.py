@@ -11,6 +11,7 @@ import pytest
 from shared.api.app import ApiApp
 from shared.http import HttpRequest, HttpResponse
 from shared.jobs.lexicons import MAX_KEPT_VERSIONS, lexicon_object_name
+from shared.synthesis.catalogue import ssml_support, tone_spec
 from tests.unit.api.test_api_models_and_limits import TOKEN, app, data
 
 PLS = (
@@ -175,9 +176,14 @@ async def test_pauses_need_a_format_silence_can_be_added_to() -> None:
 async def test_models_say_what_ssml_does_on_each() -> None:
     api, _ = app(OPENAI_API_KEY="sk-x")
     models = {m["id"]: m for m in data(await send(api, "GET", "/v1/models"))["models"]}
-    assert models["tone"]["ssml"]["phonemes"] == [] and "ignored" in models["tone"]["ssml"]["prosodyRate"]
+    assert models["tone"]["ssml"]["phonemes"] == [] and models["tone"]["ssml"]["prosodyRate"] == "as the request's speed"
     assert models["openai/tts-1"]["ssml"]["prosodyRate"] == "as the request's speed"
     assert "ignored" in models["openai/tts-1"]["ssml"]["emphasis"]
+    # Breaks: where silence can be added, formats encoded here from the model's PCM included.
+    assert models["openai/tts-1"]["ssml"]["breaks"] == "exact silence (mp3, wav, pcm)"
+    unpaced = tone_spec().model_copy(update={"speed_range": None, "formats": ["wav", "pcm", "opus"], "encoded_formats": ["opus"]})
+    assert "ignored" in ssml_support(unpaced)["prosodyRate"]
+    assert ssml_support(unpaced)["breaks"] == "exact silence (wav, pcm, opus)"
 
 
 async def test_openapi_lists_the_lexicon_routes() -> None:
