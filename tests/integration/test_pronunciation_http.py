@@ -5,12 +5,16 @@ characters' slots; ``<break time="2s"/>`` adds exactly 2.000 s of silence (to th
 and within one frame in MP3 (from an OpenAI-compatible fake on loopback); the captions show the
 word as written ("W3C") at the time its alias is spoken; malformed SSML and a PLS lexicon with an
 external entity are 400s with the line and column; the speech route takes SSML and lexicons.
+On the local runtime a break in FLAC or Opus (made from tone's PCM) is exact silence in the PCM,
+encoded once.
 On eSpeak (local runtime only): a phoneme rule changes the audio; say-as characters spells.
 """
 
 from __future__ import annotations
 
+import io
 import json
+import struct
 from collections.abc import Iterator
 from typing import Any
 
@@ -128,6 +132,52 @@ def test_a_break_adds_two_seconds_within_a_frame_in_mp3(pipeline: Pipeline) -> N
     silence = info.samples - speech_frames * 1152
     assert abs(silence - 2 * 44100) <= 1152  # 2 s to within one frame
     assert info.metadata_frame is None  # no Xing frame claiming the length of one part
+
+
+@pytest.mark.local_only("flac and opus come from PyAV, a native wheel: the local runtime only")
+@pytest.mark.parametrize(
+    ("fmt", "ssml", "expected"),
+    [
+        # two requests, 2 s between: PCM chunks with their silence, joined and encoded once
+        ("flac", '<speak>ab <break time="2s"/>cd</speak>', [("ab", 0), ("cd", 48_000)]),
+        ("opus", '<speak>ab <break time="2s"/>cd</speak>', [("ab", 0), ("cd", 48_000)]),
+        # one request with a closing break: padded in PCM, encoded in memory
+        ("flac", '<speak>ab<break time="1s"/></speak>', [("ab", 0), ("", 24_000)]),
+    ],
+)
+def test_a_break_in_a_format_encoded_from_pcm_is_exact_silence(
+    pipeline: Pipeline, fmt: str, ssml: str, expected: list[tuple[str, int]]
+) -> None:
+    job = finished(pipeline, ssml, model="tone", textType="ssml", format=fmt, timestamps="word")
+    assert job["mimeType"] == {"flac": "audio/flac", "opus": "audio/ogg"}[fmt]
+    samples, rate = decoded(audio(pipeline, job))
+    speech = sum(len(text) for text, _ in expected) * SLOT
+    silence = sum(pause for _, pause in expected)
+    words = pipeline.request("GET", f"/v1/jobs/{job['jobId']}/timestamps", token=TOKEN).json()["words"]
+    spoken = [(text, pause) for text, pause in expected if text]
+    assert [w["word"] for w in words] == [text for text, _ in spoken]
+    if fmt == "flac":  # lossless, no encoder delay: to the sample
+        assert rate == 24_000 and len(samples) == speech + silence
+        gap_start = 2 * SLOT
+        assert not any(samples[gap_start : gap_start + silence])
+        assert [w["start"] for w in words] == pytest.approx([i * 2 * SLOT / 24_000 + p / 24_000 for i, (_, p) in enumerate(spoken)])
+    else:  # Opus decodes at 48 kHz, in frames of 20 ms
+        assert len(samples) * 24_000 / rate == pytest.approx(speech + silence, abs=960)
+
+
+def decoded(data: bytes) -> tuple[list[int], int]:
+    """Samples (16-bit, at the file's rate) and the rate, by FFmpeg's decoders (PyAV)."""
+    import av  # the local runtime's encoder library: present wherever these formats are made
+
+    container = av.open(io.BytesIO(data))
+    out: list[int] = []
+    rate = 0
+    resampler = av.AudioResampler(format="s16", layout="mono")
+    for frame in container.decode(audio=0):
+        rate = frame.sample_rate
+        for converted in resampler.resample(frame):
+            out.extend(struct.unpack(f"<{converted.samples}h", bytes(converted.planes[0])[: converted.samples * 2]))
+    return out, rate
 
 
 def test_malformed_ssml_is_a_400_with_line_and_column(pipeline: Pipeline) -> None:
