@@ -443,6 +443,10 @@ class LocalSettings:
         "seconds a delivered message stays invisible before a crashed consumer's batch is delivered again")
     cron_interval_seconds: float = setting(
         "CRON_INTERVAL_SECONDS", 300.0, number(), "the reaper's cron loop period (0 turns it off)")
+    synthesis_threads: int = setting(
+        "SYNTHESIS_THREADS", 0, integer(0, 256),
+        "threads that run the offline models' synthesis and MP3 encoding off the event loop (native code: "
+        "another core each); 0: one per core", shown="0 (one per core)")
     http_idle_timeout_seconds: float = setting(
         "HTTP_IDLE_TIMEOUT_SECONDS", 5.0, positive_number, "a connection with no request begun this long is closed")
     http_header_timeout_seconds: float = setting(

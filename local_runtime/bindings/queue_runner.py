@@ -101,7 +101,7 @@ class LocalQueueRunner:
             remove_listener(self.queue.db_path, self.queue.name, self.wake)
 
     def wake(self) -> None:
-        """Look for ready messages now (thread-safe): a send in this process, or one another process announced."""
+        """Look for ready messages now (thread-safe): a send in this process calls it."""
         loop = self._loop
         if loop is not None and not loop.is_closed():
             loop.call_soon_threadsafe(self._wake.set)

@@ -13,7 +13,8 @@ Long jobs are encoded chunk by chunk and joined frame by frame
 (``shared.synthesis.mp3``): each chunk keeps the encoder's start delay and
 end padding, a few milliseconds at each join. Word timings follow: each is
 moved by the encoder's ``delay_samples`` (where a decoder puts the input's
-first sample), in every chunk alike.
+first sample), in every chunk alike. Encoding is blocking native work, handed
+to the runtime's ``Offload`` (the local runtime's thread pool).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Protocol
 
 from shared.captions.words import shift
-from shared.ports import SynthesisRequest, SynthesisResult, Synthesizer
+from shared.ports import Offload, SynthesisRequest, SynthesisResult, Synthesizer, run_inline
 from shared.synthesis.formats import extension_for, mime_type_for
 
 if TYPE_CHECKING:
@@ -46,10 +47,11 @@ class Mp3Encoder(Protocol):
 class EncodingSynthesizer:
     """``inner`` as it is, except that ``mp3`` is made from its ``pcm``."""
 
-    def __init__(self, inner: Synthesizer, encoder: Mp3Encoder) -> None:
+    def __init__(self, inner: Synthesizer, encoder: Mp3Encoder, offload: Offload = run_inline) -> None:
         self.inner = inner
         self.encoder = encoder
         self.name = inner.name
+        self._offload = offload
 
     async def synthesize(self, request: SynthesisRequest) -> SynthesisResult:
         if request.format != MP3:
@@ -60,8 +62,9 @@ class EncodingSynthesizer:
             raise ValueError(f"{self.name}: PCM without a sample rate cannot be encoded")
         # Word timings of the PCM, moved to where the decoded MP3 says each word.
         words = tuple(shift(pcm.words, self.encoder.delay_samples / rate, 0)) if pcm.words is not None else None
+        audio = await self._offload(self.encoder.encode, pcm.audio, rate)
         return replace(
-            pcm, audio=self.encoder.encode(pcm.audio, rate), mime_type=mime_type_for(MP3), extension=extension_for(MP3),
+            pcm, audio=audio, mime_type=mime_type_for(MP3), extension=extension_for(MP3),
             words=words,
         )
 
@@ -79,7 +82,9 @@ def with_mp3(spec: ModelSpec) -> ModelSpec:
     )
 
 
-def add_mp3(catalogue: Catalogue, model_ids: Sequence[str], encoder: Mp3Encoder) -> None:
+def add_mp3(
+    catalogue: Catalogue, model_ids: Sequence[str], encoder: Mp3Encoder, offload: Offload = run_inline
+) -> None:
     """Offer ``mp3`` for each of ``model_ids`` present in ``catalogue`` (PCM models), through ``encoder``."""
     for model_id in model_ids:
         if model_id not in catalogue.ids():
@@ -88,4 +93,4 @@ def add_mp3(catalogue: Catalogue, model_ids: Sequence[str], encoder: Mp3Encoder)
         synthesizer = catalogue.registry.get(spec.provider)
         if synthesizer is None or "pcm" not in spec.formats:
             continue
-        catalogue.add(with_mp3(spec), EncodingSynthesizer(synthesizer, encoder))
+        catalogue.add(with_mp3(spec), EncodingSynthesizer(synthesizer, encoder, offload))

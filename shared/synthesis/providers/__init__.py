@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from shared.config import Settings
-from shared.ports import AiPort, HttpClient
+from shared.ports import AiPort, HttpClient, Offload, run_inline
 from shared.synthesis.catalogue import (
     AUTO_DEFAULT_ORDER,
     Catalogue,
@@ -103,12 +103,14 @@ def build_catalogue(
     espeak_available: bool = False,
     extra_specs: Sequence[ModelSpec] = (),
     mp3_encoder: Mp3Encoder | None = None,
+    offload: Offload = run_inline,
 ) -> Catalogue:
     """The deployment's catalogue: offline models, every cloud model, the configured providers registered.
 
-    With ``mp3_encoder`` (the local runtime's), the offline models offer ``mp3`` too.
+    With ``mp3_encoder`` (the local runtime's), the offline models offer ``mp3`` too; their blocking
+    work (synthesis, encoding) goes to ``offload``, the runtime's thread pool where it has one.
     """
-    registry = build_registry(settings, http, ai, registry=default_registry(espeak_available))
+    registry = build_registry(settings, http, ai, registry=default_registry(espeak_available, offload))
     catalogue = default_catalogue(
         espeak_available,
         registry=registry,
@@ -119,7 +121,7 @@ def build_catalogue(
     for spec in [*cloud_specs(settings), *extra_specs]:
         catalogue.add(spec)
     if mp3_encoder is not None:
-        add_mp3(catalogue, AUTO_DEFAULT_ORDER, mp3_encoder)  # the offline PCM models
+        add_mp3(catalogue, AUTO_DEFAULT_ORDER, mp3_encoder, offload)  # the offline PCM models
     cap = settings.max_input_chars
     if cap:  # MAX_INPUT_CHARS: smaller chunks for every model (the api and the consumer plan alike)
         for spec in catalogue.models():
