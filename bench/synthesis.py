@@ -7,7 +7,10 @@ The layouts:
 
 - the baseline revision's ``tts-pipeline dev`` as it was (its default layout), and, when that build has
   ``--single-process``, that too;
-- this tree's ``tts-pipeline dev`` (one process, synthesis in the ``SYNTHESIS_THREADS`` pool).
+- this tree's ``tts-pipeline dev`` (one process, synthesis in the ``SYNTHESIS_THREADS`` pool, Cloudflare's
+  limits enforced);
+- with ``--limits-cost``, this tree again with ``ENFORCE_CLOUDFLARE_LIMITS=0``, and with it off and
+  ``PYTHONTRACEMALLOC=1`` (what measuring memory with ``tracemalloc`` would cost every allocation).
 
 A run is ``bench.throughput.run_clients``: a fresh runtime, N clients submitting back to back, the
 queue drained; runtime CPU is summed over the runtime's processes. The baseline is an export of
@@ -52,7 +55,7 @@ def _export(rev: str, into: Path) -> str:
     return commit
 
 
-def layouts(baseline: str | None, tree: Path) -> tuple[list[Layout], str | None]:
+def layouts(baseline: str | None, tree: Path, limits_cost: bool = False) -> tuple[list[Layout], str | None]:
     out: list[Layout] = []
     commit = None
     if baseline:
@@ -61,6 +64,10 @@ def layouts(baseline: str | None, tree: Path) -> tuple[list[Layout], str | None]
         if RuntimeProcess.supports("--single-process", tree):
             out.append(Layout(f"{commit}: `tts-pipeline dev --single-process`", tree, ("--single-process",)))
     out.append(Layout("this tree: `tts-pipeline dev`", ROOT))
+    if limits_cost:
+        off = {"ENFORCE_CLOUDFLARE_LIMITS": "0"}
+        out.append(Layout("this tree, `ENFORCE_CLOUDFLARE_LIMITS=0`", ROOT, env=off))
+        out.append(Layout("this tree, limits off, `PYTHONTRACEMALLOC=1`", ROOT, env={**off, "PYTHONTRACEMALLOC": "1"}))
     return out, commit
 
 
@@ -69,7 +76,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
                                "repeat": args.repeat}
     with tempfile.TemporaryDirectory(prefix="bench-synth-") as work, \
             tempfile.TemporaryDirectory(prefix="bench-synth-tree-") as tree:
-        chosen, commit = layouts(args.baseline, Path(tree))
+        chosen, commit = layouts(args.baseline, Path(tree), args.limits_cost)
         results["baseline"] = commit
         results["layouts"] = [layout.label for layout in chosen]
         run = 0
@@ -130,6 +137,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--clients", type=lambda t: [int(c) for c in t.split(",") if c], default=[1, 8, 64])
     parser.add_argument("--jobs", type=int, default=1000, help="jobs per run (default 1000)")
     parser.add_argument("--repeat", type=int, default=2, help="runs per layout and point; the best is kept")
+    parser.add_argument("--limits-cost", action="store_true",
+                        help="also this tree with the limits off, and off with tracemalloc on")
     parser.add_argument("--write", action="store_true", help="replace the section in docs/benchmarks.md")
     parser.add_argument("--json", type=Path, help="also write the raw results here")
     args = parser.parse_args(argv)

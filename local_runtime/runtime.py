@@ -7,6 +7,9 @@ the synth consumer, and a cron loop for the reaper. The Worker logic is the
 same ``shared`` code the Cloudflare entry modules call. Everything runs on
 one event loop and holds the data dir's lock; workerd (``tts-pipeline dev
 --runtime workerd``) is where the Workers run apart, as on Cloudflare.
+
+Each api request, queue batch and cron run is an invocation under
+Cloudflare's limits (``local_runtime/limits.py``, ``ENFORCE_CLOUDFLARE_LIMITS``).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from local_runtime.bindings.queue_runner import LocalQueueRunner
 from local_runtime.bindings.r2 import LocalBucket
 from local_runtime.bindings.sql import SqliteDurableObjectNamespace
 from local_runtime.data_dir_lock import DataDirLock
+from local_runtime import limits
 from local_runtime.http_client import LocalHttpClient
 from local_runtime.mp3_encoder import load_mp3_encoder
 from local_runtime.offload import ThreadOffload, pool_size
@@ -36,7 +40,7 @@ from shared.api.links import dev_server_settings, is_loopback_host
 from shared.config import LocalSettings, Settings
 from shared.bootstrap import DEAD_LETTER_QUEUE, JOBS_QUEUE, WEBHOOK_QUEUE, Pipeline, RuntimePorts
 from shared.outcomes import Ack, BatchOutcome, Retry
-from shared.http import HttpRequest, HttpResponse
+from shared.http import Headers, HttpRequest, HttpResponse
 from shared.logs import JsonLogger, LogBuffer
 from shared.ports import Clock, IncomingMessage
 from shared.synthesis.catalogue import Catalogue
@@ -141,15 +145,22 @@ class LocalRuntime:
         self.consumer = self.pipeline.consumer
         self.webhook_deps = self.pipeline.webhooks
         self.reaper = self.pipeline.reaper
+        # Cloudflare's limits on each invocation: an api request, a queue batch, a cron run.
+        self.fetch_limits = limits.InvocationLimits.of(settings, host_settings)
+        batch_limits = limits.InvocationLimits.of(settings, host_settings, queue_consumer=True)
+        consumer_log = self._logger("synth_consumer")
         self._runners = [
-            LocalQueueRunner(self.queue, self._consumer_of(QUEUE), consumer_config),
+            LocalQueueRunner(self.queue, self._consumer_of(QUEUE), consumer_config,
+                             invocation_limits=batch_limits, log=consumer_log),
             LocalQueueRunner(
-                self.dead_letters, self._consumer_of(DEAD_LETTER_QUEUE), QueueConsumerConfig(max_batch_timeout=0.5)
+                self.dead_letters, self._consumer_of(DEAD_LETTER_QUEUE), QueueConsumerConfig(max_batch_timeout=0.5),
+                invocation_limits=batch_limits, log=consumer_log,
             ),
             LocalQueueRunner(
                 self.webhook_queue,
                 self._consumer_of(WEBHOOK_QUEUE),
                 QueueConsumerConfig(max_batch_timeout=0.5, max_retries=webhooks.QUEUE_MAX_RETRIES),
+                invocation_limits=batch_limits, log=consumer_log,
             ),
         ]
         self._request_log = self._logger("api") if log_requests else None
@@ -188,8 +199,37 @@ class LocalRuntime:
         return resolved_addresses_allowed(host, [str(info[4][0]) for info in infos], url_policy(self.settings))
 
     async def scheduled(self) -> dict[str, Any]:
-        """The reaper's cron handler (``GET /__scheduled`` runs it on demand)."""
-        return (await self.pipeline.scheduled()).to_json_dict()
+        """The reaper's cron handler (``GET /__scheduled`` runs it on demand), one invocation.
+
+        Raises ``LimitExceededByInvocation`` (logged) when the run passes a limit."""
+        invocation = limits.Invocation("reaper", self.fetch_limits)
+        try:
+            report = await limits.run(invocation, self.pipeline.scheduled())
+        except limits.LimitExceededByInvocation as exc:
+            self._log_limit(exc, invocation)
+            raise
+        return report.to_json_dict()
+
+    async def _fetch(self, request: HttpRequest) -> HttpResponse:
+        """The api Worker's fetch handler, one invocation: past a limit the client gets Cloudflare's error page."""
+        invocation = limits.Invocation("api", self.fetch_limits)
+        try:
+            return await limits.run(invocation, self._api_call(request))
+        except limits.LimitExceededByInvocation as exc:
+            self._log_limit(exc, invocation, method=request.method, path=request.path)
+            status, text = exc.http_page
+            return HttpResponse(status, Headers({"Content-Type": "text/plain; charset=utf-8"}), text.encode())
+
+    async def _api_call(self, request: HttpRequest) -> HttpResponse:
+        limits.payload(len(request.body))
+        response = await self.api.handle(request)
+        limits.payload(len(response.body))
+        return response
+
+    def _log_limit(self, exc: limits.LimitExceededByInvocation, invocation: limits.Invocation, **fields: Any) -> None:
+        self._logger(invocation.worker).error(
+            "limit_exceeded", limit=exc.limit, outcome=exc.outcome, error=exc.message, **fields, **invocation.counts()
+        )
 
     async def handle(self, request: HttpRequest) -> HttpResponse:
         # The dev server's request log: one line a request (the path only: a query may carry a signature).
@@ -210,10 +250,14 @@ class LocalRuntime:
                 return exc.to_response()
         if request.path == "/__scheduled":
             # As `wrangler dev --test-scheduled`: run the cron handler now.
-            return HttpResponse.json(200, await self.scheduled())
+            try:
+                return HttpResponse.json(200, await self.scheduled())
+            except limits.LimitExceededByInvocation as exc:
+                status, text = exc.http_page
+                return HttpResponse(status, Headers({"Content-Type": "text/plain; charset=utf-8"}), text.encode())
         if request.path == "/__meter":
             return HttpResponse.json(200, self.meter.snapshot())
-        return await self.api.handle(request)
+        return await self._fetch(request)
 
     # --- lifecycle ------------------------------------------------------------
 
@@ -255,6 +299,8 @@ class LocalRuntime:
             await asyncio.sleep(self.cron_interval)
             try:
                 await self.scheduled()
+            except limits.LimitExceededByInvocation:
+                pass  # logged as limit_exceeded; the next run carries on from the reaper's cursor
             except Exception as exc:  # a failed run is finished by the next one
                 log.error("cron_failed", error=repr(exc))
 

@@ -389,6 +389,11 @@ class Settings:
         "CLOUDFLARE_API_BASE_URL", "https://api.cloudflare.com/client/v4", http_url, "Cloudflare API base")
     provider_timeout_seconds: int = setting(
         "PROVIDER_TIMEOUT_SECONDS", 60, integer(1), "per provider HTTP call")
+    consumer_wall_seconds: int = setting(
+        "CONSUMER_WALL_SECONDS", 900, integer(1, 900),
+        "a queue consumer invocation's wall time (Cloudflare's is 15 minutes): the consumer plans its work "
+        "to end before it; the local runtime cancels an invocation that passes it and redelivers its "
+        "unsettled messages, as Cloudflare does (tests lower it)")
     # The most audio one job may produce (docs/providers.md, "How long a job may be").
     # Long jobs are assembled in R2 part by part (shared/synthesis/assembly.py), so
     # this bounds storage and time, not a Worker's memory; the ceiling is WAV's
@@ -443,6 +448,23 @@ class LocalSettings:
         "seconds a delivered message stays invisible before a crashed consumer's batch is delivered again")
     cron_interval_seconds: float = setting(
         "CRON_INTERVAL_SECONDS", 300.0, number(), "the reaper's cron loop period (0 turns it off)")
+    enforce_cloudflare_limits: bool = setting(
+        "ENFORCE_CLOUDFLARE_LIMITS", True, boolean,
+        "end an invocation (an api request, a queue batch, a cron run) that passes one of Cloudflare's limits "
+        "as Cloudflare does: `CONSUMER_WALL_SECONDS`, `WORKER_CPU_MS`, `WORKER_SUBREQUESTS`, `WORKER_MEMORY_MB` "
+        "(`local_runtime/limits.py`); `0` turns it off")
+    worker_cpu_ms: int = setting(
+        "WORKER_CPU_MS", 30_000, integer(1, 300_000),
+        "CPU milliseconds per invocation (wrangler's `[limits] cpu_ms`; Cloudflare's default 30,000, at most "
+        "300,000); synthesis in the thread pool stands for a provider's servers and does not count")
+    worker_subrequests: int = setting(
+        "WORKER_SUBREQUESTS", 10_000, integer(1, 10_000_000),
+        "subrequests per invocation: every provider or webhook fetch, R2 operation, queue send and Durable "
+        "Object call (Cloudflare's paid plan: 10,000)")
+    worker_memory_mb: int = setting(
+        "WORKER_MEMORY_MB", 128, integer(1),
+        "an invocation's memory, estimated from the payloads it holds (R2 and fetch bodies, the api's request "
+        "and response) times 3 copies (Cloudflare: 128 MB an isolate)")
     synthesis_threads: int = setting(
         "SYNTHESIS_THREADS", 0, integer(0, 256),
         "threads that run the offline models' synthesis and MP3 encoding off the event loop (native code: "

@@ -184,12 +184,38 @@ class QueueProducer(Protocol):
 
 @dataclass
 class IncomingMessage:
-    """One delivered queue message, runtime-neutral."""
+    """One delivered queue message, runtime-neutral, settled as Cloudflare's ``Message`` is.
+
+    ``ack()`` and ``retry(delay_seconds)`` are Cloudflare's ``message.ack()`` and
+    ``message.retry({delaySeconds})``: they settle the message at once, so it
+    stays settled whatever the rest of the invocation does (it raises, or is
+    cut off at its wall time); the first call wins, later ones are ignored;
+    the batch's end leaves a settled message alone. This class records the
+    call in ``settled`` (what a test on fakes needs); a runtime's message also
+    tells its queue, in ``_settle``.
+    """
 
     id: str
     body: JsonValue
     attempts: int  # 1 on first delivery
     timestamp: float = 0.0
+    settled: str | None = field(default=None, init=False, compare=False)  # "ack" or "retry" once settled
+    retry_delay_seconds: int | None = field(default=None, init=False, compare=False)
+
+    def ack(self) -> None:
+        """Done with it: it is not delivered again."""
+        if self.settled is None:
+            self._settle("ack", None)
+            self.settled = "ack"
+
+    def retry(self, delay_seconds: int | None = None) -> None:
+        """Deliver it again after ``delay_seconds`` (None: the consumer's ``retry_delay``); counts an attempt."""
+        if self.settled is None:
+            self._settle("retry", delay_seconds)
+            self.settled, self.retry_delay_seconds = "retry", delay_seconds
+
+    def _settle(self, kind: str, delay_seconds: int | None) -> None:
+        """Where a runtime's message tells its queue (nothing here)."""
 
 
 # --- Durable Object stubs (RPC) ----------------------------------------------

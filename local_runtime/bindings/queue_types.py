@@ -13,7 +13,7 @@ import math
 import os
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -86,9 +86,20 @@ class QueueConsumerConfig:
 
 @dataclass
 class LeasedMessage(IncomingMessage):
-    """A delivered message, leased to its consumer until ``lease_until``."""
+    """A delivered message, leased to its consumer until ``lease_until``.
+
+    ``ack()`` / ``retry()`` settle it in the queue's database at once
+    (``settle_now``, given by the queue that leased it): a settlement made
+    before the invocation raises or is cut off stands.
+    """
 
     lease_until: float = 0.0
+    settle_now: Callable[[LeasedMessage, Outcome], None] | None = field(default=None, repr=False, compare=False)
+
+    def _settle(self, kind: str, delay_seconds: int | None) -> None:
+        outcome = Outcome.ack() if kind == "ack" else Outcome.retry(delay_seconds)
+        if self.settle_now is not None:
+            self.settle_now(self, outcome)
 
 
 _listeners: dict[tuple[str, str], set[Callable[[], None]]] = {}
