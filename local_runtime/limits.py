@@ -9,7 +9,7 @@ ends it the way Cloudflare would when it passes a limit:
 | limit (setting) | how it is counted here | what ends the invocation |
 | --- | --- | --- |
 | wall time, queue consumers only (``CONSUMER_WALL_SECONDS``, 900) | from the handler's start | the handler is cancelled; outcome ``exceededWallTime`` (no exception reaches the code) |
-| CPU (``WORKER_CPU_MS``, wrangler's ``[limits] cpu_ms``, 30,000) | the event-loop thread's CPU time (``time.thread_time``) in each step of the invocation's tasks, child tasks included | after the step that passes it: ``Worker exceeded CPU time limit.``, outcome ``exceededCpu`` |
+| CPU (the Worker's wrangler ``[limits] cpu_ms``, else 30,000; ``WORKER_CPU_MS`` overrides) | the event-loop thread's CPU time (``time.thread_time``) in each step of the invocation's tasks, child tasks included | after the step that passes it: ``Worker exceeded CPU time limit.``, outcome ``exceededCpu`` |
 | subrequests (``WORKER_SUBREQUESTS``, 10,000) | every provider or webhook fetch, R2 operation, queue send and Durable Object call the bindings make | the call past the limit raises ``Too many subrequests by single Worker invocation.`` |
 | memory (``WORKER_MEMORY_MB``, 128) | an estimate: the payloads each task of the invocation holds (below) | the payload that passes it raises ``Worker exceeded memory limit.``, outcome ``exceededMemory`` |
 
@@ -54,6 +54,7 @@ from collections.abc import Coroutine, Generator
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from shared import platform_limits
 from shared.config import LocalSettings, Settings
 
 T = TypeVar("T")
@@ -62,7 +63,7 @@ COPY_FACTOR = 3
 """Copies of a payload an invocation holds at its peak: the JavaScript runtime's, Pyodide's, and the one
 handed back out (a provider's audio arrives as a JS buffer, is copied into Python, and copied again into
 the R2 put)."""
-MB = 1024 * 1024
+MB = platform_limits.MB  # WORKER_MEMORY_MB counts MB as Cloudflare does: 1,000,000 bytes
 
 # Cloudflare's words for each limit (Workers Logs, wrangler tail): the error and the invocation's outcome.
 CPU_ERROR = "Worker exceeded CPU time limit."
@@ -99,12 +100,15 @@ class InvocationLimits:
     wall_seconds: float | None = None  # queue consumers only
 
     @classmethod
-    def of(cls, settings: Settings, host: LocalSettings, *, queue_consumer: bool = False) -> InvocationLimits:
+    def of(
+        cls, settings: Settings, host: LocalSettings, *, cpu_ms: int, queue_consumer: bool = False
+    ) -> InvocationLimits:
+        """The limits of one Worker's invocations; ``cpu_ms`` is its own (``wrangler_config.worker_cpu_ms``)."""
         return cls(
             enforce=host.enforce_cloudflare_limits,
-            cpu_ms=host.worker_cpu_ms,
+            cpu_ms=cpu_ms,
             subrequests=host.worker_subrequests,
-            memory_mb=host.worker_memory_mb,
+            memory_mb=settings.worker_memory_mb,
             wall_seconds=float(settings.consumer_wall_seconds) if queue_consumer else None,
         )
 

@@ -21,8 +21,9 @@ from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any, TextIO
 
+from local_runtime.assets import StaticAssets
 from local_runtime.bindings.meter import Meter
-from local_runtime.bindings.queue import LocalQueue, Outcome, QueueConsumerConfig
+from local_runtime.bindings.queue import LocalQueue, Outcome
 from local_runtime.bindings.queue_runner import LocalQueueRunner
 from local_runtime.bindings.r2 import LocalBucket
 from local_runtime.bindings.sql import SqliteDurableObjectNamespace
@@ -34,9 +35,10 @@ from local_runtime.offload import ThreadOffload, pool_size
 from local_runtime.ratelimit import LocalRateLimiter
 from local_runtime.server import HttpServer, ServerLimits
 from local_runtime.shards import LocalShardHost
+from local_runtime.wrangler_config import CONSUMER_WORKER, queue_consumer_configs, worker_cpu_ms
 from shared.api.auth import authenticate
 from shared.api.errors import ApiError
-from shared.api.links import dev_server_settings, is_loopback_host
+from shared.api.links import dev_server_settings
 from shared.config import LocalSettings, Settings
 from shared.bootstrap import DEAD_LETTER_QUEUE, JOBS_QUEUE, WEBHOOK_QUEUE, Pipeline, RuntimePorts
 from shared.outcomes import Ack, BatchOutcome, Retry
@@ -52,10 +54,6 @@ from shared import webhooks
 QUEUE = JOBS_QUEUE
 BUCKET = "tts-audio-results"
 LOG_FLUSH_SECONDS = 0.1  # how long a log line may wait in the runtime's LogBuffer
-
-
-def is_loopback(host: str) -> bool:
-    return is_loopback_host(host)
 
 
 def _queue_outcomes(outcome: BatchOutcome) -> dict[str, Outcome]:
@@ -96,13 +94,7 @@ class LocalRuntime:
         # LOG_FLUSH_SECONDS, when full, and at stop (shared/logs.py).
         self.log_sink = LogBuffer(log_stream)
         host_settings = LocalSettings.from_env(env)
-        consumer_config = QueueConsumerConfig(
-            max_batch_size=host_settings.queue_max_batch_size,
-            max_batch_timeout=host_settings.queue_max_batch_timeout,
-            max_retries=host_settings.queue_max_retries,
-            dead_letter_queue=DEAD_LETTER_QUEUE,
-            max_concurrency=host_settings.queue_max_concurrency,
-        )
+        consumer_configs = queue_consumer_configs(env)  # synth_consumer's wrangler.toml, QUEUE_MAX_* over it
         self.cron_interval = cron_interval if cron_interval is not None else host_settings.cron_interval_seconds
         # The offline models' blocking work runs here, off the event loop (local_runtime/offload.py).
         self.offload = ThreadOffload(pool_size(host_settings.synthesis_threads))
@@ -146,24 +138,21 @@ class LocalRuntime:
         self.webhook_deps = self.pipeline.webhooks
         self.reaper = self.pipeline.reaper
         # Cloudflare's limits on each invocation: an api request, a queue batch, a cron run.
-        self.fetch_limits = limits.InvocationLimits.of(settings, host_settings)
-        batch_limits = limits.InvocationLimits.of(settings, host_settings, queue_consumer=True)
+        self.fetch_limits = limits.InvocationLimits.of(settings, host_settings, cpu_ms=worker_cpu_ms("api", env))
+        self.cron_limits = limits.InvocationLimits.of(settings, host_settings, cpu_ms=worker_cpu_ms("reaper", env))
+        batch_limits = limits.InvocationLimits.of(
+            settings, host_settings, cpu_ms=worker_cpu_ms(CONSUMER_WORKER, env), queue_consumer=True
+        )
         consumer_log = self._logger("synth_consumer")
         self._runners = [
-            LocalQueueRunner(self.queue, self._consumer_of(QUEUE), consumer_config,
-                             invocation_limits=batch_limits, log=consumer_log),
             LocalQueueRunner(
-                self.dead_letters, self._consumer_of(DEAD_LETTER_QUEUE), QueueConsumerConfig(max_batch_timeout=0.5),
+                queue, self._consumer_of(queue.name), consumer_configs[queue.name],
                 invocation_limits=batch_limits, log=consumer_log,
-            ),
-            LocalQueueRunner(
-                self.webhook_queue,
-                self._consumer_of(WEBHOOK_QUEUE),
-                QueueConsumerConfig(max_batch_timeout=0.5, max_retries=webhooks.QUEUE_MAX_RETRIES),
-                invocation_limits=batch_limits, log=consumer_log,
-            ),
+            )
+            for queue in (self.queue, self.dead_letters, self.webhook_queue)
         ]
         self._request_log = self._logger("api") if log_requests else None
+        self.assets = StaticAssets()  # the web page, served before the api as Cloudflare serves [assets]
         # The api's body cap, refused before reading as on Cloudflare (cloudflare_adapters/http.py).
         self.server = HttpServer(
             self.handle, host, port, max_body_bytes=self.api.max_body_bytes,
@@ -202,7 +191,7 @@ class LocalRuntime:
         """The reaper's cron handler (``GET /__scheduled`` runs it on demand), one invocation.
 
         Raises ``LimitExceededByInvocation`` (logged) when the run passes a limit."""
-        invocation = limits.Invocation("reaper", self.fetch_limits)
+        invocation = limits.Invocation("reaper", self.cron_limits)
         try:
             report = await limits.run(invocation, self.pipeline.scheduled())
         except limits.LimitExceededByInvocation as exc:
@@ -242,6 +231,9 @@ class LocalRuntime:
         return response
 
     async def _handle(self, request: HttpRequest) -> HttpResponse:
+        asset = self.assets.response(request)
+        if asset is not None:
+            return asset
         if request.path in ("/__scheduled", "/__meter") and self.settings.api_tokens:
             # Served beyond loopback (tokens set), the runtime's own endpoints need a token too.
             try:

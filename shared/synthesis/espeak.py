@@ -46,7 +46,6 @@ _ENDPAUSE = 0x1000
 _POS_CHARACTER = 1
 # espeak_ERROR
 _EE_OK = 0
-_EE_INTERNAL_ERROR = -1
 _EE_BUFFER_FULL = 1
 _EE_NOT_FOUND = 2
 # Audio handed to the synth callback at a time. The library's default (0) makes a callback about

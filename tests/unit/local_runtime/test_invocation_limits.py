@@ -9,6 +9,7 @@ second.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import io
 import json
 import time
@@ -21,28 +22,40 @@ from local_runtime.bindings.queue import LocalQueue, QueueConsumerConfig
 from local_runtime.bindings.queue_runner import LocalQueueRunner
 from local_runtime.bindings.r2 import LocalBucket
 from local_runtime.runtime import LocalRuntime
+from local_runtime.wrangler_config import worker_cpu_ms
 from shared.config import LocalSettings, Settings
 from shared.http import HttpRequest
 from shared.logs import JsonLogger
 from shared.ports import IncomingMessage
 
 
-def limits_for(**env: str) -> limits.InvocationLimits:
-    return limits.InvocationLimits.of(Settings.from_env(env), LocalSettings.from_env(env), queue_consumer=True)
+def limits_for(wall_seconds: float | None = None, memory_mb: int | None = None, **env: str) -> limits.InvocationLimits:
+    """A queue consumer's limits from ``env``; a wall time or memory below the settings' floors set directly."""
+    made = limits.InvocationLimits.of(
+        Settings.from_env(env), LocalSettings.from_env(env), cpu_ms=worker_cpu_ms("synth_consumer", env),
+        queue_consumer=True,
+    )
+    if wall_seconds is not None:
+        made = dataclasses.replace(made, wall_seconds=wall_seconds)
+    if memory_mb is not None:
+        made = dataclasses.replace(made, memory_mb=memory_mb)
+    return made
 
 
 def log_lines(stream: io.StringIO) -> list[dict[str, object]]:
     return [json.loads(line) for line in stream.getvalue().splitlines() if line]
 
 
-async def run_one_batch(tmp_path: Path, handler, env: dict[str, str], messages: int = 3):  # type: ignore[no-untyped-def]
+async def run_one_batch(
+    tmp_path: Path, handler, limited: limits.InvocationLimits, messages: int = 3  # type: ignore[no-untyped-def]
+):
     """Sends ``messages`` messages, lets the runner deliver them as one batch (and any redelivery),
     and stops it once none is left."""
     queue = LocalQueue(tmp_path / "q.sqlite", "q", visibility_timeout=30)
     stream = io.StringIO()
     runner = LocalQueueRunner(
         queue, handler, QueueConsumerConfig(max_batch_size=messages, max_batch_timeout=0),
-        poll_interval=0.01, invocation_limits=limits_for(**env), log=JsonLogger("synth_consumer", stream),
+        poll_interval=0.01, invocation_limits=limited, log=JsonLogger("synth_consumer", stream),
     )
     await queue.send_batch([{"n": n} for n in range(messages)])
     runner.start()
@@ -67,7 +80,7 @@ async def test_a_batch_past_its_wall_time_is_cut_off_and_only_its_unsettled_mess
         await asyncio.sleep(5)  # the third is still in progress when the wall time runs out
 
     started = time.monotonic()
-    _, logs = await run_one_batch(tmp_path, handler, {"CONSUMER_WALL_SECONDS": "1"})
+    _, logs = await run_one_batch(tmp_path, handler, limits_for(wall_seconds=1))
     assert time.monotonic() - started < 4  # cut off at 1 s, not after the handler's 5 s
     [cut] = [line for line in logs if line["event"] == "limit_exceeded"]
     assert cut["limit"] == "CONSUMER_WALL_SECONDS" and cut["outcome"] == "exceededWallTime"
@@ -86,7 +99,7 @@ async def test_a_cut_off_message_past_its_retries_goes_to_the_dead_letter_queue(
 
     runner = LocalQueueRunner(
         queue, slow, QueueConsumerConfig(max_batch_size=1, max_batch_timeout=0, max_retries=1, dead_letter_queue="q-dlq"),
-        poll_interval=0.01, invocation_limits=limits_for(CONSUMER_WALL_SECONDS="1"),
+        poll_interval=0.01, invocation_limits=limits_for(wall_seconds=1),
     )
     await queue.send({"n": 0})
     runner.start()
@@ -115,7 +128,7 @@ async def test_a_subrequest_past_the_limit_ends_the_invocation_even_if_the_code_
         for message in batch:
             message.ack()
 
-    _, logs = await run_one_batch(tmp_path, handler, {"WORKER_SUBREQUESTS": "4"}, messages=2)
+    _, logs = await run_one_batch(tmp_path, handler, limits_for(WORKER_SUBREQUESTS="4"), messages=2)
     assert sends == ["sent"] * 4  # the fifth raised, and ended the invocation: no ack was reached
     [line] = [entry for entry in logs if entry["event"] == "limit_exceeded"]
     assert line["limit"] == "WORKER_SUBREQUESTS" and line["error"] == limits.SUBREQUEST_ERROR
@@ -138,7 +151,7 @@ async def test_cpu_past_the_limit_ends_the_invocation_child_tasks_counted(tmp_pa
             message.ack()
 
     started = time.monotonic()
-    _, logs = await run_one_batch(tmp_path, handler, {"WORKER_CPU_MS": "200"}, messages=2)
+    _, logs = await run_one_batch(tmp_path, handler, limits_for(WORKER_CPU_MS="200"), messages=2)
     assert time.monotonic() - started < 2
     [line] = [entry for entry in logs if entry["event"] == "limit_exceeded"]
     assert line["limit"] == "WORKER_CPU_MS" and line["outcome"] == "exceededCpu"
@@ -157,7 +170,7 @@ async def test_payloads_past_the_memory_estimate_end_the_invocation(tmp_path: Pa
             return
         await asyncio.gather(*(put_one(n) for n in range(3)))  # three tasks of 1 MiB, 3 copies: 9 MiB
 
-    _, logs = await run_one_batch(tmp_path, handler, {"WORKER_MEMORY_MB": "8"}, messages=2)
+    _, logs = await run_one_batch(tmp_path, handler, limits_for(memory_mb=8), messages=2)
     [line] = [entry for entry in logs if entry["event"] == "limit_exceeded"]
     assert line["limit"] == "WORKER_MEMORY_MB" and line["error"] == limits.MEMORY_ERROR
     bucket.close()
@@ -173,8 +186,8 @@ async def test_enforcement_off_lets_the_invocation_run_past_every_limit(tmp_path
         await asyncio.sleep(1.5)
         done.append(len(batch))
 
-    env = {"ENFORCE_CLOUDFLARE_LIMITS": "0", "CONSUMER_WALL_SECONDS": "1", "WORKER_SUBREQUESTS": "2"}
-    _, logs = await run_one_batch(tmp_path, handler, env, messages=2)
+    off = limits_for(wall_seconds=1, ENFORCE_CLOUDFLARE_LIMITS="0", WORKER_SUBREQUESTS="2")
+    _, logs = await run_one_batch(tmp_path, handler, off, messages=2)
     assert done == [2] and not [entry for entry in logs if entry["event"] == "limit_exceeded"]
 
 
@@ -187,7 +200,7 @@ async def test_an_acked_message_stays_acked_when_the_handler_then_raises(tmp_pat
             next(m for m in batch if m.body["n"] == 0).ack()
             raise RuntimeError("provider down")
 
-    await run_one_batch(tmp_path, handler, {}, messages=2)
+    await run_one_batch(tmp_path, handler, limits_for(), messages=2)
     assert deliveries == [[0, 1], [1]]
 
 
@@ -212,3 +225,5 @@ async def test_an_api_request_past_its_subrequests_gets_cloudflares_error_page(t
 def test_enforce_cloudflare_limits_reads_off(value: str) -> None:
     assert not limits_for(ENFORCE_CLOUDFLARE_LIMITS=value).enforce
     assert limits_for().enforce and limits_for().wall_seconds == 900 and limits_for().subrequests == 10_000
+    assert limits_for().cpu_ms == 300_000  # synth_consumer's wrangler.toml [limits] cpu_ms
+    assert limits_for(WORKER_CPU_MS="50").cpu_ms == 50
