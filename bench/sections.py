@@ -17,6 +17,7 @@ SECTIONS = {
     "synthesis": "python -m bench.synthesis --write",
     "fanout": "python -m bench.fanout --write",
     "chunk-memory": "python -m bench.chunk_memory --write",
+    "openai": "python -m bench.openai_parity",
 }
 
 

@@ -30,7 +30,7 @@ from local_runtime.bindings.sql import SqliteDurableObjectNamespace
 from local_runtime.data_dir_lock import DataDirLock
 from local_runtime import limits
 from local_runtime.http_client import LocalHttpClient
-from local_runtime.mp3_encoder import load_mp3_encoder
+from local_runtime.audio_encoders import load_encoders
 from local_runtime.offload import ThreadOffload, pool_size
 from local_runtime.ratelimit import LocalRateLimiter
 from local_runtime.server import HttpServer, ServerLimits
@@ -122,7 +122,7 @@ class LocalRuntime:
                 clock=clock,
                 catalogue=lambda: models or build_catalogue(
                     settings, http=LocalHttpClient(), espeak_available=EspeakSynthesizer.available(),
-                    mp3_encoder=load_mp3_encoder(), offload=self.offload,
+                    encoders=load_encoders(), offload=self.offload,
                 ),
                 webhook_queue=self.webhook_queue,
                 webhook_http=LocalHttpClient(max_response_bytes=webhooks.MAX_RESPONSE_BYTES),

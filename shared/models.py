@@ -339,6 +339,9 @@ class JobRecord(CamelModel):
     webhook_last_status: int | None = None
     webhook_last_error: str | None = None
     webhook_last_attempt_at: float | None = None
+    # How many times the job changed (each write that moves updated_at): the id of its events
+    # (GET /v1/jobs/{id}/events, shared/api/job_events.py).
+    version: int = 0
 
     def to_rpc(self) -> dict[str, Any]:
         return self.model_dump(mode="json", by_alias=True)

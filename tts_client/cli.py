@@ -327,7 +327,10 @@ def _wait_and_save(client: Client, job_id: str, args: argparse.Namespace) -> int
     reporter = ProgressReporter(sys.stderr, live=sys.stderr.isatty() and os.environ.get("TERM") != "dumb")
     try:
         try:
-            done = client.wait(job_id, timeout=args.timeout, on_update=reporter.update, sleep=reporter.sleep)
+            # The job's event stream where the server has it (one connection), else long-polls.
+            done = client.wait(
+                job_id, timeout=args.timeout, on_update=reporter.update, sleep=reporter.sleep, events=True
+            )
         finally:
             reporter.close()
     except WaitTimeoutError as exc:

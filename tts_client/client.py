@@ -70,6 +70,7 @@ class Client:
         self._clock = clock
         self._sleep = sleep
         self._long_poll = True  # until a server says it has no ?wait
+        self._events = True  # until a server says it has no /events
 
     @property
     def api_url(self) -> str:
@@ -193,8 +194,12 @@ class Client:
         on_update: Callable[[JobView], object] | None = None,
         sleep: Callable[[float], None] | None = None,
         long_poll: float = LONG_POLL_SECONDS,
+        events: bool = False,
     ) -> JobView:
         """Wait until the job is completed, failed or canceled.
+
+        With ``events``, on the job's event stream (``GET /v1/jobs/{id}/events``:
+        one connection, an event per change) where the server has it.
 
         Each request is a long-poll (``GET /v1/jobs/{id}?wait=N``, ``N`` at
         most ``long_poll`` seconds): the server answers when the job's status
@@ -210,6 +215,10 @@ class Client:
         """
         sleep = sleep or self._sleep
         deadline = self._clock() + timeout
+        if events and self._events:
+            followed = self._follow(job_id, timeout, deadline, on_update)
+            if followed is not None:
+                return followed
         delays = (backoff or Backoff()).delays()
         last: JobView | None = None
         while True:
@@ -235,6 +244,48 @@ class Client:
                 raise WaitTimeoutError(job_id, timeout, last)
             delay = next(delays)
             sleep(min(max(delay, pause or 0.0), remaining))
+
+    def events(self, job_id: str, *, last_event_id: int | None = None) -> Iterator[tuple[int, JobView]]:
+        """``GET /v1/jobs/{id}/events``: (the job's change counter, the job) at once and on every change,
+        until a final state (or the server's idle bound); ``last_event_id`` resumes after that change."""
+        headers = {"Last-Event-ID": str(last_event_id)} if last_event_id is not None else {}
+        fields: dict[str, str] = {}
+        for raw in self.transport.lines(job_path(job_id) + "/events", headers):
+            line = raw.decode("utf-8").rstrip("\r\n")
+            if line:
+                if not line.startswith(":"):
+                    name, _, value = line.partition(":")
+                    fields[name] = value[1:] if value.startswith(" ") else value
+                continue
+            if fields.get("event") == "job" and "data" in fields:
+                yield int(fields.get("id") or 0), JobView.model_validate_json(fields["data"])
+            fields = {}
+
+    def _follow(
+        self, job_id: str, timeout: float, deadline: float, on_update: Callable[[JobView], object] | None
+    ) -> JobView | None:
+        """Wait on the job's event stream, reconnecting after the last change seen; None when the server has none."""
+        last_id: int | None = None
+        last: JobView | None = None
+        while self._clock() < deadline:
+            try:
+                for event_id, view in self.events(job_id, last_event_id=last_id):
+                    last_id, last = event_id, view
+                    if on_update is not None:
+                        on_update(view)
+                    if view.status.is_terminal:
+                        return view
+                    if self._clock() >= deadline:
+                        break
+            except ApiError as exc:
+                if exc.status in (404, 405) and last_id is None and "no route" in exc.message:
+                    self._events = False  # an older server: long-poll it
+                    return None
+                if not is_retryable(exc):
+                    raise
+            except TransportError:
+                pass  # a dropped stream: reconnect after the last change seen
+        raise WaitTimeoutError(job_id, timeout, last)
 
     def _get_waiting(self, job_id: str, seconds: int) -> JobView:
         if seconds and self._long_poll:

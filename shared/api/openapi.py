@@ -119,6 +119,55 @@ def _openai_error(description: str, headers: dict[str, Any] | None = None) -> di
     return out
 
 
+_LAST_EVENT_ID_PARAM = {
+    "name": "Last-Event-ID",
+    "in": "header",
+    "required": False,
+    "description": "Resume after this change (the id of the last event seen): what EventSource sends on reconnecting.",
+    "schema": {"type": "string", "pattern": "^[0-9]{1,12}$"},
+}
+_MODEL_SCHEMA = {
+    "type": "object",
+    "required": ["id", "object", "created", "owned_by"],
+    "properties": {
+        "id": {"type": "string"},
+        "object": {"const": "model"},
+        "created": {"type": "integer"},
+        "owned_by": {"type": "string"},
+        "root": {"type": "string", "description": "for an OpenAI model name: the model it maps to"},
+    },
+}
+_MODEL_LIST_SCHEMA = {
+    "type": "object",
+    "required": ["object", "data", "defaultModel", "models"],
+    "properties": {
+        "object": {"const": "list"},
+        "data": {"type": "array", "items": _MODEL_SCHEMA},
+        "defaultModel": {"type": ["string", "null"]},
+        "models": {"type": "array", "items": {"type": "object"}},
+    },
+}
+_VOICES_SCHEMA = {
+    "type": "object",
+    "required": ["voices"],
+    "properties": {
+        "voices": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["id", "name", "model", "language", "default"],
+                "properties": {
+                    "id": {"type": "string"},
+                    "name": {"type": "string"},
+                    "model": {"type": "string"},
+                    "language": {"type": ["string", "null"], "description": "BCP 47, where known"},
+                    "default": {"type": "boolean"},
+                    "aliasOf": {"type": "string", "description": "for an OpenAI voice name: the model's voice it becomes"},
+                },
+            },
+        }
+    },
+}
 _JOB_HEADER = {"X-Job-Id": {"required": True, "schema": {"type": "string", "pattern": "^[0-9a-f]{32}$"}}}
 
 
@@ -263,8 +312,11 @@ def openapi_document() -> dict[str, Any]:
                     "parameters": [_IDEMPOTENCY_PARAM],
                     "requestBody": {"required": True, **_json("SpeechRequest")},
                     "responses": {
-                        "200": {"description": "the audio, in response_format (else the model's default format)",
-                                "headers": _JOB_HEADER, **_AUDIO},
+                        "200": {"description": "the audio, in response_format (else mp3 where the model makes it,"
+                                " else the model's default format); with stream_format sse, OpenAI's speech events"
+                                " (speech.audio.delta, our speech.audio.words with timestamps, speech.audio.done)",
+                                "headers": _JOB_HEADER,
+                                "content": {**_AUDIO["content"], "text/event-stream": {"schema": {"type": "string"}}}},
                         "400": _openai_error("not JSON, an unknown or invalid field (error.param names it),"
                                              " a format, voice or model this deployment does not have"),
                         "401": _openai_error("missing or wrong bearer token (code invalid_api_key)"),
@@ -292,12 +344,57 @@ def openapi_document() -> dict[str, Any]:
                     },
                 },
             },
+            "/v1/jobs/{job_id}/events": {
+                "parameters": [_JOB_ID_PARAM],
+                "get": {
+                    "summary": "The job's changes as server-sent events: `event: job`, `id:` the job's change counter,"
+                    " `data:` the job as GET /v1/jobs/{job_id} answers; the first at once, the last at a final state,"
+                    " then the stream ends. The job's shard answers each change; nothing polls.",
+                    "parameters": [_LAST_EVENT_ID_PARAM],
+                    "responses": {
+                        "200": {"description": "the event stream", "content": {"text/event-stream": {"schema": {"type": "string"}}}},
+                        **job_ops_errors,
+                        "400": _error("Last-Event-ID is not an id of this stream, or an unknown query parameter"),
+                    },
+                },
+            },
+            "/v1/audio/voices": {
+                "get": {
+                    "summary": "Every voice of every model this deployment offers, and the OpenAI voice names each"
+                    " model takes (aliasOf: the voice they become)",
+                    "security": [],
+                    "parameters": [{"name": "model", "in": "query", "required": False,
+                                    "description": "Only this model's voices (our id or an OpenAI model name)",
+                                    "schema": {"type": "string"}}],
+                    "responses": {
+                        "200": {"description": "the voices", "content": {"application/json": {"schema": _VOICES_SCHEMA}}},
+                        "400": _openai_error("an unknown model, or an unknown query parameter"),
+                    },
+                },
+            },
             "/v1/models": {
                 "get": {
-                    "summary": "Models this deployment can use, and the default (`defaultModel`) a job without `model` gets",
+                    "summary": "Models this deployment can use: OpenAI's list (`object`, `data`; SPEECH_MODEL_MAP's"
+                    " names with `root`, the model they map to) beside ours (`models`, and `defaultModel`,"
+                    " the model a job without `model` gets)",
                     "security": [],
-                    "responses": {"200": {"description": "the catalogue", "content": {"application/json": {"schema": {"type": "object"}}}}},
+                    "responses": {"200": {"description": "the catalogue",
+                                          "content": {"application/json": {"schema": _MODEL_LIST_SCHEMA}}},
+                                  "400": _error("an unknown query parameter")},
                 }
+            },
+            "/v1/models/{model_id}": {
+                "get": {
+                    "summary": "One model as OpenAI's model object (our models with their spec too)",
+                    "security": [],
+                    "parameters": [{"name": "model_id", "in": "path", "required": True,
+                                    "schema": {"type": "string", "pattern": "^[A-Za-z0-9@/._:+-]{1,100}$"}}],
+                    "responses": {
+                        "200": {"description": "the model", "content": {"application/json": {"schema": _MODEL_SCHEMA}}},
+                        "400": _error("an unknown query parameter"),
+                        "404": _openai_error("no such model here (code model_not_found)"),
+                    },
+                },
             },
         },
     }

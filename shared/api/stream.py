@@ -79,7 +79,17 @@ def streamed(deps: ApiDeps, record: JobRecord, plan: str, total: int) -> HttpRes
     return response
 
 
-async def _chunks(deps: ApiDeps, record: JobRecord, plan: str, total: int) -> AsyncIterator[bytes]:
+def audio_blocks(
+    deps: ApiDeps, record: JobRecord, plan: str, total: int, sent: list[int] | None = None
+) -> AsyncIterator[bytes]:
+    """The body ``streamed`` sends, as blocks; ``sent`` gets the index of each chunk as its block goes
+    (the blocks after the last index come from the joined audio). The speech route's SSE wraps it."""
+    return _chunks(deps, record, plan, total, sent)
+
+
+async def _chunks(
+    deps: ApiDeps, record: JobRecord, plan: str, total: int, sent_chunks: list[int] | None = None
+) -> AsyncIterator[bytes]:
     job_id = record.job_id
     sent = 0  # bytes of the body so far: also where the joined file continues
     index = 0
@@ -96,6 +106,8 @@ async def _chunks(deps: ApiDeps, record: JobRecord, plan: str, total: int) -> As
                 out = _head(record, layout.signature, data[: layout.prefix])
             out += data[layout.offset : layout.offset + layout.length]
             sent += len(out)
+            if sent_chunks is not None:
+                sent_chunks.append(index)
             index += 1
             idle = 0.0
             yield out

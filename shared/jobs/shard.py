@@ -162,6 +162,7 @@ class JobShard:
         """Write ``changes`` to the job's row; returns ``record`` with them applied (the row is
         not read again: ``record`` is what this transaction read, and nothing else writes it)."""
         changes["updated_at"] = self._clock()
+        changes["version"] = record.version + 1  # the job's change counter (its events' ids)
         self._write(record.job_id, changes)
         return record.model_copy(update={k: v for k, v in changes.items() if k in _RECORD_FIELDS})
 

@@ -72,6 +72,8 @@ AUTO_DEFAULT_ORDER: tuple[str, ...] = ("espeak", "tone")
 # What the offline models take in one request: longer text goes the chunked
 # path (stored chunks, progress, resume, assembly), as on Cloudflare.
 OFFLINE_INPUT_CHARS = 2_000
+# OpenAI's range of ``speed``: what the offline models take.
+OPENAI_SPEED_RANGE = (0.25, 4.0)
 ESTIMATED_METHOD = (
     "estimated: each request's measured audio spread over its words in proportion to their length"
     " (wav, pcm and mp3 only)"
@@ -109,6 +111,12 @@ class ModelSpec(BaseModel):
     # "estimated" when they are spread over the measured audio (wav, pcm, mp3 only), "none".
     timestamps: Literal["exact", "estimated", "none"] = "estimated"
     timestamps_method: str = ESTIMATED_METHOD
+    # Formats made here by encoding the model's PCM once a long job's chunks are joined (their files cannot
+    # be joined as they are): a long job in one of them keeps its chunks as PCM (shared.synthesis.encoding).
+    encoded_formats: list[str] = []
+    # The language of the model's voices (BCP 47), where known: per voice, else model-wide (None: several or none).
+    language: str | None = None
+    voice_languages: dict[str, str] = {}
 
     @model_validator(mode="after")
     def _defaults_are_allowed(self) -> ModelSpec:
@@ -125,6 +133,8 @@ class ModelSpec(BaseModel):
             )
         if self.max_input_chars < 1:
             raise ValueError(f"model {self.id!r}: max_input_chars must be positive")
+        if not set(self.encoded_formats) <= set(self.formats):
+            raise ValueError(f"model {self.id!r}: encoded_formats must be among its formats")
         for fmt, rates in self.format_sample_rates.items():
             if fmt not in self.formats or not rates or not set(rates) <= set(self.sample_rates):
                 raise ValueError(f"model {self.id!r}: format_sample_rates[{fmt!r}] must be a format's subset of sample_rates")
@@ -357,7 +367,7 @@ class Catalogue:
                         f"one job may make at most {self.max_audio_bytes / 1e6:.0f} MB"
                     )
             raise TextTooLongError(len(text), spec.id, limit, detail)
-        if fmt not in JOINABLE_FORMATS and len(text.strip()) > spec.max_input_chars:
+        if fmt not in JOINABLE_FORMATS and fmt not in spec.encoded_formats and len(text.strip()) > spec.max_input_chars:
             parts = len(chunk_texts(text, spec.max_input_chars))
             if parts > 1:
                 raise UnjoinableFormatError(fmt, spec.id, parts, spec.max_input_chars, JOINABLE_FORMATS)
@@ -397,7 +407,7 @@ class Catalogue:
             # Each format at its default rate: what a client's character counter should say.
             data["maxJobCharsByFormat"] = {f: self.max_job_chars(spec, f, spec.default_rate_for(f)) for f in spec.formats}
             data["maxAudioBytes"] = self.max_audio_bytes
-            data["joinableFormats"] = [f for f in spec.formats if f in JOINABLE_FORMATS]
+            data["joinableFormats"] = [f for f in spec.formats if f in JOINABLE_FORMATS or f in spec.encoded_formats]
             # The formats a request with "timestamps": "word" may ask for (estimated timings need the length).
             data["timestampsFormats"] = [
                 f for f in spec.formats
@@ -428,6 +438,7 @@ def tone_spec() -> ModelSpec:
         seconds_per_char=ToneSynthesizer().char_ms / 1000,
         chars_per_second=5_000,  # computed samples: far faster than any provider
         description="Deterministic beeps (one 60 ms tone per character), offline; for tests and benchmarks.",
+        speed_range=list(OPENAI_SPEED_RANGE),  # a slot of 60 ms / speed
         timestamps="exact",
         timestamps_method="computed: each character is one 60 ms slot, so a word's time follows from its position",
     )
@@ -447,6 +458,8 @@ def espeak_spec() -> ModelSpec:
         max_input_chars=OFFLINE_INPUT_CHARS,  # a few minutes of speech per request, so progress moves
         chars_per_second=500,  # one core; measured far faster (docs/benchmarks.md), declared with margin
         description="eSpeak NG formant speech, offline; local runtime only (needs libespeak-ng).",
+        speed_range=list(OPENAI_SPEED_RANGE),  # eSpeak's own rate (shared/synthesis/espeak.py)
+        voice_languages=dict(e.LANGUAGES),
         timestamps="exact",
         timestamps_method="eSpeak word events: sample-exact starts; ends where the word's sound stops",
     )

@@ -55,6 +55,32 @@ _BUFFER_MS = 1000
 # espeak_EVENT_TYPE
 _EVENT_LIST_TERMINATED = 0
 _EVENT_WORD = 1
+# espeak_PARAMETER: the speaking rate (words per minute) and the pause between words (units of 10 ms)
+_RATE = 1
+_WORDGAP = 7
+DEFAULT_WPM = 175  # espeakRATE_NORMAL
+MIN_WPM = 80  # espeakRATE_MINIMUM: eSpeak clamps slower rates to this
+WORDGAP_MS_AT_MIN = 36  # measured: one unit of espeakWORDGAP at 80 wpm (docs/benchmarks.md)
+
+
+def rate_for(speed: float | None) -> tuple[int, int]:
+    """(words per minute, word gap in 10 ms units) that speak ``speed`` times as fast as eSpeak's normal rate.
+
+    eSpeak's rate goes up without a practical limit (past 450 it speeds up
+    with its own time-stretcher, sonic) but not below 80 wpm (0.46x). Slower
+    than that, the rate stays at 80 and each word is followed by a pause: the
+    time a word takes at ``speed`` less what it takes at 80 wpm, on the
+    average word (60 s / 175 per word at 1.0), in eSpeak's unit of word gap,
+    which at 80 wpm measures about 36 ms (``WORDGAP_MS_AT_MIN``; eSpeak's
+    documentation says 10 ms at the normal rate, and it stretches with the
+    speech and the pause eSpeak already makes).
+    """
+    speed = speed or 1.0
+    wpm = round(DEFAULT_WPM * speed)
+    if wpm >= MIN_WPM:
+        return wpm, 0
+    extra_ms = 60_000 / (DEFAULT_WPM * speed) - 60_000 / MIN_WPM
+    return MIN_WPM, max(0, round(extra_ms / WORDGAP_MS_AT_MIN))
 
 _LOCK = threading.Lock()  # guards _STATE and every call into the library
 
@@ -108,6 +134,8 @@ def _load_locked() -> Any:
     ]
     lib.espeak_Synth.restype = ctypes.c_int
     lib.espeak_Synchronize.restype = ctypes.c_int
+    lib.espeak_SetParameter.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int]
+    lib.espeak_SetParameter.restype = ctypes.c_int
 
     class Event(ctypes.Structure):  # espeak_EVENT (speak_lib.h)
         _fields_ = [
@@ -171,6 +199,10 @@ class EspeakSynthesizer:
         "it": "it",
     }
     DEFAULT_VOICE = "en-us"
+    # Our voice ids -> their language (BCP 47): what GET /v1/audio/voices says.
+    LANGUAGES: dict[str, str] = {
+        "en": "en-GB", "en-gb": "en-GB", "en-us": "en-US", "de": "de", "fr": "fr", "es": "es", "it": "it",
+    }
     FORMATS: tuple[str, ...] = ("wav", "pcm")
     DEFAULT_FORMAT = "wav"
     SAMPLE_RATE = 22050  # what libespeak-ng reports; checked against the library at run time
@@ -213,12 +245,16 @@ class EspeakSynthesizer:
         except UnicodeEncodeError as exc:  # lone surrogates
             raise PermanentSynthesisError(f"text is not valid Unicode: {exc}") from exc
 
-        return await self._offload(self._render, encoded, self.VOICES[voice], fmt, len(text), request.timestamps)
+        return await self._offload(
+            self._render, encoded, self.VOICES[voice], fmt, len(text), request.timestamps, request.speed
+        )
 
-    def _render(self, text_utf8: bytes, espeak_voice: str, fmt: str, characters: int, timestamps: bool) -> SynthesisResult:
+    def _render(
+        self, text_utf8: bytes, espeak_voice: str, fmt: str, characters: int, timestamps: bool, speed: float | None
+    ) -> SynthesisResult:
         """Blocking: the whole result, audio and word timings, for ``synthesize``."""
         starts: list[tuple[int, int, int]] | None = [] if timestamps else None
-        pcm, rate = self.synthesize_pcm_blocking(text_utf8, espeak_voice, starts)
+        pcm, rate = self.synthesize_pcm_blocking(text_utf8, espeak_voice, starts, speed=speed)
         return SynthesisResult(
             audio=wav_bytes(pcm, rate) if fmt == "wav" else pcm,
             mime_type=mime_type_for(fmt, sample_rate=rate),
@@ -229,11 +265,18 @@ class EspeakSynthesizer:
         )
 
     def synthesize_pcm_blocking(
-        self, text_utf8: bytes, espeak_voice: str, words: list[tuple[int, int, int]] | None = None
+        self,
+        text_utf8: bytes,
+        espeak_voice: str,
+        words: list[tuple[int, int, int]] | None = None,
+        *,
+        speed: float | None = None,
     ) -> tuple[bytes, int]:
         """Blocking: speak UTF-8 text with an eSpeak voice name; returns (s16le PCM, sample rate).
 
-        With ``words``, appends ``(sample, char start, length)`` for each word eSpeak speaks."""
+        With ``words``, appends ``(sample, char start, length)`` for each word eSpeak speaks;
+        ``speed`` (1.0: normal) goes to eSpeak's own rate (``rate_for``)."""
+        wpm, gap = rate_for(speed)
         with _LOCK:
             lib = _load_locked()
             status = lib.espeak_SetVoiceByName(espeak_voice.encode("ascii"))
@@ -241,6 +284,9 @@ class EspeakSynthesizer:
                 raise PermanentSynthesisError(f"eSpeak has no voice {espeak_voice!r}")
             if status != _EE_OK:
                 raise TransientSynthesisError(f"espeak_SetVoiceByName({espeak_voice!r}) failed ({status})")
+            # Process-wide settings: set on every call, as every call's voice is.
+            lib.espeak_SetParameter(_RATE, wpm, 0)
+            lib.espeak_SetParameter(_WORDGAP, gap, 0)
             sink: list[bytes] = []
             _STATE.sink, _STATE.sink_bytes, _STATE.sink_limit = sink, 0, self.max_audio_bytes
             _STATE.words = words

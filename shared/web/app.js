@@ -587,8 +587,63 @@ function renderJob(job) {
   showLive();
 }
 
+let eventsAbort = null;  // the job's event stream being read, if any
+let eventsMissing = false;  // the server has no /events: long-poll instead
 function stopPolling() {
   if (pollTimer) { clearTimeout(pollTimer); pollTimer = null; }
+  if (eventsAbort) { eventsAbort.abort(); eventsAbort = null; }
+}
+
+// The job's changes as server-sent events (GET /v1/jobs/{id}/events): one
+// connection, an event per change. Read with fetch (EventSource cannot send the
+// token); after a dropped stream it resumes with Last-Event-ID, and a server
+// without the route is long-polled instead.
+async function follow(jobId) {
+  if (eventsMissing) return poll(jobId, 0);
+  const abort = new AbortController();
+  eventsAbort = abort;
+  let lastId = null;
+  for (let attempt = 0; attempt < 50 && current === jobId && !abort.signal.aborted; attempt++) {
+    try {
+      const headers = authHeaders({ Accept: "text/event-stream" });
+      if (lastId !== null) headers["Last-Event-ID"] = lastId;
+      const res = await fetch(`/v1/jobs/${encodeURIComponent(jobId)}/events`, { headers, cache: "no-store", signal: abort.signal });
+      if (!res.ok) {
+        const err = await failure(res);
+        if (res.status === 404 && lastId === null && /no route/.test(err.message || "")) { eventsMissing = true; return poll(jobId, 0); }
+        if (res.status < 500 && res.status !== 429) { fail(err); return; }
+        throw err;
+      }
+      const reader = res.body.getReader();
+      const decoder = new TextDecoder();
+      let buffer = "";
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        buffer += decoder.decode(value, { stream: true }).replace(/\r\n/g, "\n");
+        let end;
+        while ((end = buffer.indexOf("\n\n")) >= 0) {
+          const block = buffer.slice(0, end);
+          buffer = buffer.slice(end + 2);
+          const fields = {};
+          for (const line of block.split("\n")) {
+            if (!line || line.startsWith(":")) continue;
+            const at = line.indexOf(":");
+            fields[line.slice(0, at)] = line.slice(at + 1).replace(/^ /, "");
+          }
+          if (fields.event !== "job" || !fields.data || current !== jobId) continue;
+          lastId = fields.id ?? lastId;
+          const job = JSON.parse(fields.data);
+          renderJob(job);
+          if (TERMINAL.has(job.status)) { eventsAbort = null; return finished(job); }
+        }
+      }
+    } catch (err) {
+      if (abort.signal.aborted || current !== jobId) return;
+      await new Promise((resolve) => setTimeout(resolve, 500 + Math.random() * 1000));
+    }
+  }
+  if (current === jobId && !abort.signal.aborted) poll(jobId, 0);
 }
 
 // Long-poll: the server holds each GET ?wait=20 until the job changes (status or
@@ -645,7 +700,7 @@ function openJob(job) {
   renderJob(job);
   markCurrent();
   if (TERMINAL.has(job.status)) finished(job);
-  else poll(job.jobId, 0);
+  else follow(job.jobId);
 }
 
 $("job-form").addEventListener("submit", async (event) => {

@@ -63,8 +63,11 @@ class RecordingOffload:
 
 
 class HalvingEncoder:
-    bitrate_kbps = 64
+    format = "mp3"
     delay_samples = 0
+
+    def sample_rates(self, offered: list[int]) -> list[int]:
+        return offered
 
     def encode(self, pcm: bytes, sample_rate: int) -> bytes:
         return pcm[: len(pcm) // 2]
