@@ -7,7 +7,7 @@ and files). The core in ``shared`` only ever sees these shapes.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
@@ -263,6 +263,24 @@ class Synthesizer(Protocol):
     name: str
 
     async def synthesize(self, request: SynthesisRequest) -> SynthesisResult: ...
+
+
+class Offload(Protocol):
+    """Runs blocking CPU work (a native synthesizer, an encoder) where it does not hold up the event loop.
+
+    ``await offload(fn, *args)`` is ``fn(*args)``: the local runtime runs it in
+    its thread pool (``SYNTHESIS_THREADS``; native code releases the GIL, so it
+    uses another core); a Worker has no threads and runs it in place
+    (``run_inline``). An awaiting caller that is cancelled stops waiting, but
+    work already started runs to its end.
+    """
+
+    def __call__(self, fn: Callable[..., T], /, *args: Any) -> Awaitable[T]: ...
+
+
+async def run_inline(fn: Callable[..., T], /, *args: Any) -> T:
+    """The ``Offload`` of a runtime without threads: ``fn(*args)``, here and now."""
+    return fn(*args)
 
 
 # --- Outbound HTTP (providers) -----------------------------------------------

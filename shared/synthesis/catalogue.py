@@ -28,7 +28,7 @@ from typing import Any, Literal, NamedTuple
 from pydantic import BaseModel, ConfigDict, model_validator
 from pydantic.alias_generators import to_camel
 
-from shared.ports import Synthesizer
+from shared.ports import Offload, Synthesizer, run_inline
 from shared.synthesis.chunking import chunk_texts
 from shared.synthesis.errors import (
     ProviderUnavailableError,
@@ -486,11 +486,12 @@ def espeak_spec() -> ModelSpec:
     )
 
 
-def default_registry(espeak_available: bool) -> ProviderRegistry:
-    """A registry with the offline providers: ``tone`` always, ``espeak`` when available."""
-    registry = ProviderRegistry({ToneSynthesizer.name: ToneSynthesizer()})
+def default_registry(espeak_available: bool, offload: Offload = run_inline) -> ProviderRegistry:
+    """A registry with the offline providers: ``tone`` always, ``espeak`` when available; their
+    blocking work goes to ``offload`` (the runtime's thread pool, or in place)."""
+    registry = ProviderRegistry({ToneSynthesizer.name: ToneSynthesizer(offload=offload)})
     if espeak_available:
-        registry.register(EspeakSynthesizer.name, EspeakSynthesizer())
+        registry.register(EspeakSynthesizer.name, EspeakSynthesizer(offload=offload))
     return registry
 
 

@@ -20,18 +20,19 @@ spec lists them in ``encoded_formats``.
 
 Word timings follow: each is moved by the encoder's ``delay_samples`` (where
 a decoder puts the input's first sample), in every chunk alike for ``mp3``,
-once for a format encoded after joining.
+once for a format encoded after joining. Encoding a chunk is blocking native
+work, handed to the runtime's ``Offload`` (the local runtime's thread pool; in
+place in a Worker, which has no encoder anyway).
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Protocol
 
 from shared.captions.words import shift
-from shared.ports import SynthesisRequest, SynthesisResult, Synthesizer
+from shared.ports import Offload, SynthesisRequest, SynthesisResult, Synthesizer, run_inline
 from shared.synthesis.formats import JOINABLE_FORMATS, extension_for, mime_type_for
 
 if TYPE_CHECKING:
@@ -75,12 +76,13 @@ Encoders = Mapping[str, FormatEncoder]
 class EncodingSynthesizer:
     """``inner`` as it is, except that each format of ``encoders`` is made from its ``pcm``."""
 
-    def __init__(self, inner: Synthesizer, encoders: Encoders | FormatEncoder) -> None:
+    def __init__(self, inner: Synthesizer, encoders: Encoders | FormatEncoder, offload: Offload = run_inline) -> None:
         self.inner = inner
         self.encoders: dict[str, FormatEncoder] = (
             {encoders.format: encoders} if hasattr(encoders, "format") else dict(encoders)  # type: ignore[union-attr,arg-type]
         )
         self.name = inner.name
+        self._offload = offload
 
     def streaming_encoder(self, fmt: str) -> StreamingEncoder | None:
         """The encoder a long job in ``fmt`` is encoded with once its PCM is joined (None: ``fmt`` is not one)."""
@@ -94,21 +96,24 @@ class EncodingSynthesizer:
         if encoder is None:
             return await self.inner.synthesize(request)
         pcm = await self.inner.synthesize(replace(request, format="pcm"))
-        return await encode_result(pcm, encoder, self.name)
+        return await encode_result(pcm, encoder, self.name, self._offload)
 
     def __getattr__(self, name: str) -> object:  # the inner model's own helpers (e.g. tone's estimates)
         return getattr(self.inner, name)
 
 
-async def encode_result(pcm: SynthesisResult, encoder: FormatEncoder, name: str = "") -> SynthesisResult:
+async def encode_result(
+    pcm: SynthesisResult, encoder: FormatEncoder, name: str = "", offload: Offload | None = None
+) -> SynthesisResult:
     """One request's PCM ``pcm`` as ``encoder``'s format, its word timings moved to where the decoded file
-    says each word (``delay_samples``). ``name``: the model, for the error of PCM without a rate."""
+    says each word (``delay_samples``). ``name``: the model, for the error of PCM without a rate;
+    ``offload``: where the encoding's CPU runs (the runtime's; default a thread)."""
     rate = pcm.sample_rate
     if rate is None:
         raise ValueError(f"{name or encoder.format}: PCM without a sample rate cannot be encoded")
     words = tuple(shift(pcm.words, encoder.delay_samples / rate, 0)) if pcm.words is not None else None
-    # A thread: encoding a chunk takes up to a few seconds of CPU, the event loop goes on meanwhile.
-    audio = await asyncio.to_thread(encoder.encode, pcm.audio, rate)
+    # Encoding a chunk takes up to a few seconds of CPU: the event loop goes on meanwhile.
+    audio = await (offload or asyncio.to_thread)(encoder.encode, pcm.audio, rate)
     return replace(
         pcm, audio=audio, mime_type=mime_type_for(encoder.format), extension=extension_for(encoder.format),
         words=words,
@@ -145,7 +150,9 @@ def with_mp3(spec: ModelSpec, encoder: FormatEncoder | None = None) -> ModelSpec
     return with_encoders(spec, {MP3: encoder})
 
 
-def add_encoders(catalogue: Catalogue, model_ids: Sequence[str], encoders: Encoders) -> None:
+def add_encoders(
+    catalogue: Catalogue, model_ids: Sequence[str], encoders: Encoders, offload: Offload = run_inline
+) -> None:
     """Offer the formats of ``encoders`` for each of ``model_ids`` present in ``catalogue`` (PCM models)."""
     if not encoders:
         return
@@ -156,9 +163,11 @@ def add_encoders(catalogue: Catalogue, model_ids: Sequence[str], encoders: Encod
         synthesizer = catalogue.registry.get(spec.provider)
         if synthesizer is None or "pcm" not in spec.formats:
             continue
-        catalogue.add(with_encoders(spec, encoders), EncodingSynthesizer(synthesizer, encoders))
+        catalogue.add(with_encoders(spec, encoders), EncodingSynthesizer(synthesizer, encoders, offload))
 
 
-def add_mp3(catalogue: Catalogue, model_ids: Sequence[str], encoder: FormatEncoder) -> None:
+def add_mp3(
+    catalogue: Catalogue, model_ids: Sequence[str], encoder: FormatEncoder, offload: Offload = run_inline
+) -> None:
     """Offer ``mp3`` for each of ``model_ids`` present in ``catalogue`` (PCM models), through ``encoder``."""
-    add_encoders(catalogue, model_ids, {MP3: encoder})
+    add_encoders(catalogue, model_ids, {MP3: encoder}, offload)

@@ -27,19 +27,21 @@ where ``EspeakSynthesizer.available()`` is simply ``False``.
 
 eSpeak keeps process-global state and is not thread-safe: one lock (module
 level, shared by every instance) serializes initialization, voice selection
-and synthesis; the async ``synthesize`` runs the blocking call in a thread.
+and synthesis. The async ``synthesize`` hands the blocking work (synthesis,
+the WAV header, word ends measured on the samples) to the runtime's
+``Offload``: the local runtime's thread pool, where the C library runs
+without the GIL, so the event loop goes on serving on the other core.
 """
 
 from __future__ import annotations
 
-import asyncio
 import threading
 from collections.abc import Callable
 from typing import Any
 
 from shared.errors import PermanentSynthesisError, TransientSynthesisError
 from shared.captions.words import ends_from_starts
-from shared.ports import SynthesisRequest, SynthesisResult
+from shared.ports import Offload, SynthesisRequest, SynthesisResult, run_inline
 from shared.synthesis.errors import UnknownVoiceError, UnsupportedFormatError, UnsupportedSampleRateError
 from shared.synthesis.formats import extension_for, mime_type_for
 from shared.synthesis.wav import wav_bytes
@@ -57,6 +59,10 @@ _POS_CHARACTER = 1
 _EE_OK = 0
 _EE_BUFFER_FULL = 1
 _EE_NOT_FOUND = 2
+# Audio handed to the synth callback at a time. The library's default (0) makes a callback about
+# every 60 ms of speech, 26 for a 1.5 s sentence, each of them re-taking the GIL (from a busy event
+# loop when synthesis runs in a thread); a second's worth makes it 2-3.
+_BUFFER_MS = 1000
 # espeak_EVENT_TYPE
 _EVENT_LIST_TERMINATED = 0
 _EVENT_WORD = 1
@@ -178,7 +184,7 @@ def _load_locked() -> Any:
         return 0
 
     callback = callback_type(on_samples)
-    rate = lib.espeak_Initialize(_AUDIO_OUTPUT_SYNCHRONOUS, 0, data_path.encode(), _INITIALIZE_DONT_EXIT)
+    rate = lib.espeak_Initialize(_AUDIO_OUTPUT_SYNCHRONOUS, _BUFFER_MS, data_path.encode(), _INITIALIZE_DONT_EXIT)
     if rate <= 0:
         _STATE.error = f"espeak_Initialize failed ({rate}) with data at {data_path}"
         raise PermanentSynthesisError(_STATE.error)
@@ -214,9 +220,12 @@ class EspeakSynthesizer:
     SAMPLE_RATES: tuple[int, ...] = (SAMPLE_RATE,)
     DEFAULT_SAMPLE_RATE = SAMPLE_RATE
 
-    def __init__(self, *, max_chars: int = 20_000, max_audio_bytes: int = 200 * 1024 * 1024) -> None:
+    def __init__(
+        self, *, max_chars: int = 20_000, max_audio_bytes: int = 200 * 1024 * 1024, offload: Offload = run_inline
+    ) -> None:
         self.max_chars = max_chars
         self.max_audio_bytes = max_audio_bytes
+        self._offload = offload
 
     @staticmethod
     def available() -> bool:
@@ -248,21 +257,31 @@ class EspeakSynthesizer:
         except UnicodeEncodeError as exc:  # lone surrogates
             raise PermanentSynthesisError(f"text is not valid Unicode: {exc}") from exc
 
-        starts: list[tuple[int, int, int]] | None = [] if request.timestamps else None
         flags = _PHONEMES if request.phonemes else 0
-        pcm, rate = await asyncio.to_thread(
-            self.synthesize_pcm_blocking, encoded, self.VOICES[voice], starts, flags, speed=request.speed
+        return await self._offload(
+            self._render, encoded, self.VOICES[voice], fmt, len(text), request.timestamps, request.speed, flags, where
         )
-        audio = wav_bytes(pcm, rate) if fmt == "wav" else pcm
+
+    def _render(
+        self, text_utf8: bytes, espeak_voice: str, fmt: str, characters: int, timestamps: bool, speed: float | None,
+        flags: int = 0, where: Callable[[int, int], tuple[int, int]] | None = None,
+    ) -> SynthesisResult:
+        """Blocking: the whole result, audio and word timings, for ``synthesize``.
+
+        ``where`` maps eSpeak's (start, length) in the spoken text back to the request's text.
+        """
+        starts: list[tuple[int, int, int]] | None = [] if timestamps else None
+        pcm, rate = self.synthesize_pcm_blocking(text_utf8, espeak_voice, starts, flags, speed=speed)
         words = None
         if starts is not None:
-            words = tuple(ends_from_starts([(sample, *where(start, length)) for sample, start, length in starts], pcm, rate))
+            located = [(sample, *where(start, length)) for sample, start, length in starts] if where else starts
+            words = tuple(ends_from_starts(located, pcm, rate))
         return SynthesisResult(
-            audio=audio,
+            audio=wav_bytes(pcm, rate) if fmt == "wav" else pcm,
             mime_type=mime_type_for(fmt, sample_rate=rate),
             extension=extension_for(fmt),
             sample_rate=rate,
-            characters=len(text),
+            characters=characters,
             words=words,
         )
 

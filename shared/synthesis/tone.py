@@ -13,6 +13,10 @@ Speed: a slot's samples are computed once per process per (sample rate,
 voice, pitch) and cached as bytes (about 10 ms the first time); synthesis is then a dict lookup per character and a single
 ``b"".join`` (header included), so megabytes of audio cost milliseconds.
 
+Where it runs: ``synthesize`` hands the rendering to the runtime's
+``Offload`` (the local runtime's thread pool; in place in a Worker), so a
+long text does not hold up the event loop while its slots are joined.
+
 Determinism: the sine is a polynomial evaluated with IEEE-754 additions and
 multiplications only (no libm ``sin``), so the same text gives identical
 bytes on CPython and in Pyodide, on every platform.
@@ -25,7 +29,7 @@ from array import array
 
 from shared.captions.words import WordTiming, text_words
 from shared.errors import PermanentSynthesisError
-from shared.ports import SynthesisRequest, SynthesisResult
+from shared.ports import Offload, SynthesisRequest, SynthesisResult, run_inline
 from shared.synthesis.errors import UnknownVoiceError, UnsupportedFormatError, UnsupportedSampleRateError
 from shared.synthesis.formats import extension_for, mime_type_for
 from shared.synthesis.wav import wav_header
@@ -81,12 +85,15 @@ class ToneSynthesizer:
     SAMPLE_WIDTH = 2
     CHANNELS = 1
 
-    def __init__(self, *, char_ms: int = 60, tone_ms: int = 45, fade_ms: int = 5) -> None:
+    def __init__(
+        self, *, char_ms: int = 60, tone_ms: int = 45, fade_ms: int = 5, offload: Offload = run_inline
+    ) -> None:
         if not 0 < tone_ms <= char_ms or not 0 <= 2 * fade_ms <= tone_ms:
             raise ValueError("need 0 < tone_ms <= char_ms and 2 * fade_ms <= tone_ms")
         self.char_ms = char_ms
         self.tone_ms = tone_ms
         self.fade_ms = fade_ms
+        self._offload = offload
 
     # --- public ---------------------------------------------------------------
 
@@ -107,18 +114,20 @@ class ToneSynthesizer:
         if not text:
             raise PermanentSynthesisError("text is empty")
         speed = request.speed or 1.0
+        return await self._offload(self._render, text, voice, fmt, rate, speed, request.timestamps)
+
+    def _render(self, text: str, voice: str, fmt: str, rate: int, speed: float, timestamps: bool) -> SynthesisResult:
         pieces = self._pieces(text, voice, rate, speed)
         if fmt == "wav":
             pcm_length = len(text) * self._slot_samples(rate, speed) * self.SAMPLE_WIDTH
             pieces.insert(0, wav_header(pcm_length, rate, self.CHANNELS, self.SAMPLE_WIDTH))
-        audio = b"".join(pieces)
         return SynthesisResult(
-            audio=audio,
+            audio=b"".join(pieces),
             mime_type=mime_type_for(fmt, sample_rate=rate),
             extension=extension_for(fmt),
             sample_rate=rate,
             characters=len(text),
-            words=tuple(self.word_timings(text, rate, speed)) if request.timestamps else None,
+            words=tuple(self.word_timings(text, rate, speed)) if timestamps else None,
         )
 
     def word_timings(self, text: str, sample_rate: int, speed: float = 1.0) -> list[WordTiming]:

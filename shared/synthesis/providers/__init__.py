@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from shared.config import Settings
-from shared.ports import AiPort, HttpClient
+from shared.ports import AiPort, HttpClient, Offload, run_inline
 from shared.synthesis.budget import declared_speed, fitting_chunk_chars
 from shared.synthesis.catalogue import (
     AUTO_DEFAULT_ORDER,
@@ -105,13 +105,15 @@ def build_catalogue(
     extra_specs: Sequence[ModelSpec] = (),
     mp3_encoder: FormatEncoder | None = None,
     encoders: Mapping[str, FormatEncoder] | None = None,
+    offload: Offload = run_inline,
 ) -> Catalogue:
     """The deployment's catalogue: offline models, every cloud model, the configured providers registered.
 
     With ``encoders`` (the local runtime's: format -> encoder; ``mp3_encoder`` is ``{"mp3": it}``), the
-    offline models offer those formats too.
+    offline models offer those formats too. Their blocking work (synthesis, encoding) goes to
+    ``offload``: the runtime's thread pool where it has one, in place in a Worker.
     """
-    registry = build_registry(settings, http, ai, registry=default_registry(espeak_available))
+    registry = build_registry(settings, http, ai, registry=default_registry(espeak_available, offload))
     catalogue = default_catalogue(
         espeak_available,
         registry=registry,
@@ -122,7 +124,7 @@ def build_catalogue(
     for spec in [*cloud_specs(settings), *extra_specs]:
         catalogue.add(spec)
     offered = {**({"mp3": mp3_encoder} if mp3_encoder is not None else {}), **(encoders or {})}
-    add_encoders(catalogue, AUTO_DEFAULT_ORDER, offered)  # the offline PCM models
+    add_encoders(catalogue, AUTO_DEFAULT_ORDER, offered, offload)  # the offline PCM models
     for spec in catalogue.models():
         # A chunk fits one consumer invocation's time and memory (shared/synthesis/budget.py);
         # MAX_INPUT_CHARS makes every model's chunks smaller still. The api and the consumer plan alike.
