@@ -39,6 +39,7 @@ from local_runtime.ratelimit import LocalRateLimiter
 from local_runtime.server import HttpServer, ServerLimits
 from local_runtime.shard_rpc import RemoteShardHost
 from local_runtime.shards import LocalShardHost
+from local_runtime.local_models import local_models
 from shared.api.auth import authenticate
 from shared.api.errors import ApiError
 from shared.api.links import dev_server_settings, is_loopback_host
@@ -180,7 +181,7 @@ class LocalRuntime:
                 clock=clock,
                 catalogue=lambda: models or build_catalogue(
                     settings, http=LocalHttpClient(), espeak_available=EspeakSynthesizer.available(),
-                    mp3_encoder=load_mp3_encoder(),
+                    mp3_encoder=load_mp3_encoder(), local_models=local_models(host_settings),
                 ),
                 webhook_queue=self.webhook_queue,
                 webhook_http=LocalHttpClient(max_response_bytes=webhooks.MAX_RESPONSE_BYTES),

@@ -451,6 +451,13 @@ class LocalSettings:
         "HTTP_BODY_TIMEOUT_SECONDS", 30.0, positive_number, "and its body within this after the head")
     http_max_connections: int = setting(
         "HTTP_MAX_CONNECTIONS", 4096, integer(1), "open connections (lowered to the file limit)")
+    local_voices_dir: str = setting(
+        "LOCAL_VOICES_DIR", "", text,
+        "a folder of Piper voices (`<name>.onnx` + `<name>.onnx.json`, as Piper publishes them): each is a voice "
+        "of model `piper`, beside the packaged `en_US-joe-medium`")
+    local_voices_loaded: int = setting(
+        "LOCAL_VOICES_LOADED", 2, integer(1, 16),
+        "Piper voices a process keeps loaded (about 100 MB each; the least recently used is dropped)")
 
     @classmethod
     def from_env(cls, env: Mapping[str, Any]) -> LocalSettings:

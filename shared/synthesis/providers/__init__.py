@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from shared.config import Settings
-from shared.ports import AiPort, HttpClient
+from shared.ports import AiPort, HttpClient, Synthesizer
 from shared.synthesis.catalogue import (
     AUTO_DEFAULT_ORDER,
     Catalogue,
@@ -103,10 +103,13 @@ def build_catalogue(
     espeak_available: bool = False,
     extra_specs: Sequence[ModelSpec] = (),
     mp3_encoder: Mp3Encoder | None = None,
+    local_models: Sequence[tuple[ModelSpec, Synthesizer]] = (),
 ) -> Catalogue:
     """The deployment's catalogue: offline models, every cloud model, the configured providers registered.
 
-    With ``mp3_encoder`` (the local runtime's), the offline models offer ``mp3`` too.
+    ``local_models`` are offline models this runtime loaded (Piper, on the
+    local runtime: ``shared.synthesis.piper``). With ``mp3_encoder`` (the
+    local runtime's), the offline models offer ``mp3`` too.
     """
     registry = build_registry(settings, http, ai, registry=default_registry(espeak_available))
     catalogue = default_catalogue(
@@ -116,6 +119,8 @@ def build_catalogue(
         max_text_chars=settings.max_text_chars,
         max_audio_bytes=settings.max_audio_bytes,
     )
+    for spec, synthesizer in local_models:
+        catalogue.add(spec, synthesizer)
     for spec in [*cloud_specs(settings), *extra_specs]:
         catalogue.add(spec)
     if mp3_encoder is not None:
