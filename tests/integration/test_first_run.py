@@ -1,8 +1,9 @@
 """The first ten minutes, as a new user meets them: the default model, the errors, the dev server's log.
 
-On both runtimes: the default is the best model the runtime can run (espeak
-locally, where libespeak-ng loads; tone on workerd, where it cannot), and
-``/v1/models`` says which.
+On both runtimes: the default is the best model the runtime can run (Piper's
+neural voice locally, where piper-tts is installed, a dependency of the
+project; tone on workerd, where no native library loads), and ``/v1/models``
+says which.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from shared.synthesis.espeak import EspeakSynthesizer
+from shared.synthesis.piper import piper_available
 from tests.integration.harness import Pipeline
 from tests.integration.test_cli_client import cli
 
@@ -32,7 +34,9 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory, runtime: str) -> Iterator
 
 
 def expected_default(runtime: str) -> str:
-    return "espeak" if runtime == "local" and EspeakSynthesizer.available() else "tone"
+    if runtime != "local":
+        return "tone"
+    return "piper" if piper_available() else "espeak" if EspeakSynthesizer.available() else "tone"
 
 
 def test_models_names_the_default_this_runtime_can_run(pipeline: Pipeline) -> None:
