@@ -285,10 +285,11 @@ class Settings:
         "SHARD_COUNT", 4, integer(1), "Durable Object shards (`shard-0`..`N-1`); never lower it once jobs exist")
     default_model: str = setting(
         "DEFAULT_MODEL", "", text,
-        "model when a request names none; empty: the best offline model this runtime can run (`espeak` where "
-        "libespeak-ng loads, i.e. the local runtime; else `tone`), chosen at start, shown in the start line and "
-        "as `defaultModel` in `GET /v1/models`. A cloud model is the default only when named here (they bill "
-        "per character)", shown="(best available)")
+        "model when a request names none; empty: the best offline model this runtime can run (`piper` where "
+        "piper-tts is installed, then `espeak` where libespeak-ng loads: the local runtime; else `tone`), chosen at "
+        "start, shown in the start line and as `defaultModel` in `GET /v1/models`. A cloud model is the default "
+        "only when named here (they bill per character): the Workers' wrangler.toml names Workers AI's "
+        "`@cf/myshell-ai/melotts`", shown="(best available)")
     job_ttl_seconds: int = setting("JOB_TTL_SECONDS", 86_400, integer(1), "how long a finished job and its audio live")
     max_ttl_seconds: int = setting("MAX_TTL_SECONDS", 30 * 86_400, integer(1), "cap on a request's `ttlSeconds`")
     orphan_grace_seconds: int = setting(
