@@ -27,6 +27,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -62,6 +63,7 @@ def measure_model(runs: int) -> dict[str, Any]:
     from shared.synthesis.piper import PiperSynthesizer, _load
 
     before = rss_mib(os.getpid())
+    load_before = os.getloadavg()[0]
     synth = PiperSynthesizer.from_folder(None)
     if synth is None:
         raise SystemExit("piper-tts or the packaged voice is not installed")
@@ -104,8 +106,14 @@ def measure_model(runs: int) -> dict[str, Any]:
             row["espeak_rtf"] = (time.perf_counter() - started) / (len(pcm) / 2 / 22050)
         out["texts"][chars] = row
     out["rss_after_mib"] = rss_mib(os.getpid())
+    out["load_before"], out["load_after"] = load_before, os.getloadavg()[0]
     out["peak_rss_mib"] = peak_rss_mib(os.getpid())
     return out
+
+
+def _drain(stream: Any) -> None:
+    for _ in stream:
+        pass
 
 
 def measure_consumer() -> dict[str, Any]:
@@ -125,6 +133,8 @@ def measure_consumer() -> dict[str, Any]:
                 if '"event":"started"' in line:
                     started = json.loads(line)
                     break
+            # Keep reading its log: a full pipe would stop the runtime mid-job.
+            threading.Thread(target=_drain, args=(process.stdout,), daemon=True).start()
             url, consumer = started["url"], started["processes"]["consumer"]
             idle = rss_mib(consumer)
 
@@ -174,7 +184,8 @@ def render(model: dict[str, Any], consumer: dict[str, Any] | None, command: str)
         BEGIN,
         "## The local neural model (Piper)",
         "",
-        f"Written by `{command}` on {time.strftime('%Y-%m-%d')} ({os.cpu_count()} cores, shared with other work). "
+        f"Written by `{command}` on {time.strftime('%Y-%m-%d')} ({os.cpu_count()} cores, shared with other work: "
+        f"load average {model['load_before']:.1f} before the runs, {model['load_after']:.1f} after). "
         f"Voice `{model['voice']}` (the packaged one, {model['model_mib']:.0f} MB of ONNX), loaded in "
         f"{model['load_seconds']:.1f} s; each number after one warm-up run, median of the runs.",
         "",
@@ -213,13 +224,14 @@ def render(model: dict[str, Any], consumer: dict[str, Any] | None, command: str)
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.neural", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--runs", type=int, default=5, help="runs per text after the warm-up")
+    parser.add_argument("--runs", type=int, default=3, help="runs per text after the warm-up")
     parser.add_argument("--no-consumer", action="store_true", help="skip the consumer-process measurement")
     parser.add_argument("--no-write", action="store_true", help="print the section instead of writing it")
     args = parser.parse_args(argv)
     model = measure_model(args.runs)
+    print(json.dumps(model, indent=1), file=sys.stderr)
     consumer = None if args.no_consumer else measure_consumer()
-    command = "python -m bench.neural" + (f" --runs {args.runs}" if args.runs != 5 else "")
+    command = "python -m bench.neural" + (f" --runs {args.runs}" if args.runs != 3 else "")
     text = render(model, consumer, command)
     if args.no_write:
         print(text)

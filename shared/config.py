@@ -458,7 +458,7 @@ class LocalSettings:
         "of model `piper`, beside the packaged `en_US-joe-medium`")
     local_voices_loaded: int = setting(
         "LOCAL_VOICES_LOADED", 2, integer(1, 16),
-        "Piper voices a process keeps loaded (about 100 MB each; the least recently used is dropped)")
+        "Piper voices a process keeps loaded (about 150 MB each for a medium voice; the least recently used is dropped)")
 
     @classmethod
     def from_env(cls, env: Mapping[str, Any]) -> LocalSettings:

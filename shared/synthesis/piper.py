@@ -6,7 +6,7 @@ id is its file name. Rules:
 
 - **Load once, bounded.** A voice's model is loaded on its first job and
   kept in a process-wide cache of at most ``max_loaded`` voices (least
-  recently used goes first; one voice is about 100 MB of memory), shared by
+  recently used goes first; a medium voice is about 150 MB of memory), shared by
   every synthesizer of the process.
 - **Off the event loop.** Phonemizing and inference run through ``offload``
   (``asyncio.to_thread`` unless the runtime passes its own pool). One
@@ -37,7 +37,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, NamedTuple
 
 from shared.captions.words import WordTiming, text_words
 from shared.errors import PermanentSynthesisError
@@ -51,7 +51,6 @@ from shared.synthesis.wav import wav_bytes
 
 __all__ = ["MODEL_ID", "Offload", "PiperSynthesizer", "piper_available", "piper_spec"]
 
-T = TypeVar("T")
 # Runs a blocking call off the event loop: asyncio.to_thread's signature.
 Offload = Callable[..., Awaitable[Any]]
 
@@ -80,13 +79,16 @@ class _Loaded:
 
 
 def piper_available() -> bool:
-    """True when ``piper-tts`` and ONNX Runtime import here (never on Pyodide)."""
+    """True when ``piper-tts`` and ONNX Runtime are installed here (never on Pyodide).
+
+    Looked up without importing them: the api and reaper processes list the
+    model but never load it, and ONNX Runtime's native library is tens of MB."""
+    from importlib.util import find_spec
+
     try:
-        import onnxruntime  # noqa: F401
-        import piper  # noqa: F401
-    except ImportError:
+        return find_spec("piper") is not None and find_spec("onnxruntime") is not None
+    except (ImportError, ValueError):
         return False
-    return True
 
 
 def _load(files: VoiceFiles, max_loaded: int) -> Any:
@@ -103,11 +105,15 @@ def _load(files: VoiceFiles, max_loaded: int) -> Any:
         from piper import PiperVoice
         from piper.config import PiperConfig
 
-        model, _ = with_alignment_output(files.model.read_bytes())
-        options = onnxruntime.SessionOptions()
-        session = onnxruntime.InferenceSession(model, sess_options=options, providers=["CPUExecutionProvider"])
-        del model
-        config = PiperConfig.from_dict(json.loads(files.config.read_text(encoding="utf-8")))
+        try:
+            model, _ = with_alignment_output(files.model.read_bytes())
+            options = onnxruntime.SessionOptions()
+            session = onnxruntime.InferenceSession(model, sess_options=options, providers=["CPUExecutionProvider"])
+            del model
+            config = PiperConfig.from_dict(json.loads(files.config.read_text(encoding="utf-8")))
+        except Exception as exc:  # noqa: BLE001 - ONNX Runtime raises its own types for a bad model
+            # A broken voice file stays broken: fail the job, do not retry it.
+            raise PermanentSynthesisError(f"Piper voice {files.name!r} could not be loaded: {exc}"[:500]) from exc
         voice = PiperVoice(session=session, config=config)
         _Loaded.voices[key] = voice
         while len(_Loaded.voices) > max(1, max_loaded):

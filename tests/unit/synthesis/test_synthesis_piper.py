@@ -22,6 +22,7 @@ import pytest
 from shared.config import LocalSettings, Settings
 from shared.consumer import ConsumerDeps, process_batch
 from shared.keys import timings_key
+from shared.errors import PermanentSynthesisError
 from shared.logs import JsonLogger
 from shared.models import JobRecord, JobStatus
 from shared.outcomes import Ack
@@ -217,6 +218,15 @@ async def test_voices_from_a_folder_join_the_packaged_one(tmp_path: Path) -> Non
     assert parse_wav(result.audio).duration_seconds > 0.3
     assert piper_spec(synth).voices == [PACKAGED_VOICE, "en_US-copy-medium"]
     assert local_models(LocalSettings(local_voices_dir=str(tmp_path)))[0][0].voices == list(voices)
+
+
+async def test_a_voice_whose_model_does_not_load_fails_the_job_permanently(tmp_path: Path) -> None:
+    packaged = find_voices(None)[PACKAGED_VOICE]
+    (tmp_path / "en_US-broken-medium.onnx").write_bytes(b"\x08\x07 not an onnx model")
+    os.symlink(packaged.config, tmp_path / "en_US-broken-medium.onnx.json")
+    synth = PiperSynthesizer(find_voices(tmp_path))
+    with pytest.raises(PermanentSynthesisError, match="en_US-broken-medium"):
+        await synth.synthesize(req("Hello.", voice="en_US-broken-medium"))
 
 
 def test_the_alignment_output_is_patched_in_once() -> None:
