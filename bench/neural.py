@@ -105,6 +105,7 @@ def measure_model(runs: int) -> dict[str, Any]:
             pcm = asyncio.run(espeak.synthesize(SynthesisRequest(text, "espeak", None, "pcm"))).audio
             row["espeak_rtf"] = (time.perf_counter() - started) / (len(pcm) / 2 / 22050)
         out["texts"][chars] = row
+    out["threads_rtf"] = threads_rtf(files, text_of(200), runs)
     out["rss_after_mib"] = rss_mib(os.getpid())
     out["load_before"], out["load_after"] = load_before, os.getloadavg()[0]
     out["peak_rss_mib"] = peak_rss_mib(os.getpid())
@@ -114,6 +115,33 @@ def measure_model(runs: int) -> dict[str, Any]:
 def _drain(stream: Any) -> None:
     for _ in stream:
         pass
+
+
+def threads_rtf(files: Any, text: str, runs: int) -> dict[str, float]:
+    """RTF of ``text`` with one thread a run (the default) and with ONNX Runtime's own choice (one a core)."""
+    import onnxruntime
+    from piper import PiperVoice
+
+    from shared.synthesis.piper import _load
+    from shared.synthesis.piper_voices import with_alignment_output
+
+    config = _load(files, 2).config
+    out: dict[str, float] = {}
+    for threads in (1, 0):
+        options = onnxruntime.SessionOptions()
+        if threads:
+            options.intra_op_num_threads = threads
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        model, _ = with_alignment_output(files.model.read_bytes())
+        voice = PiperVoice(session=onnxruntime.InferenceSession(model, sess_options=options), config=config)
+        list(voice.synthesize(text))
+        rtfs = []
+        for _ in range(runs):
+            started = time.perf_counter()
+            samples = sum(len(c.audio_float_array) for c in voice.synthesize(text))
+            rtfs.append((time.perf_counter() - started) / (samples / config.sample_rate))
+        out[str(threads or os.cpu_count())] = statistics.median(rtfs)
+    return out
 
 
 def measure_consumer() -> dict[str, Any]:
@@ -197,6 +225,10 @@ def render(model: dict[str, Any], consumer: dict[str, Any] | None, command: str)
         "First audio: until Piper's first sentence is out (what a streaming reader would wait for); the job "
         "itself stores a request's audio whole, so a job of one request waits the last column (with word "
         "timings, which cost nothing extra: they are the model's own phoneme durations).",
+        "",
+        "Threads a run (`LOCAL_VOICE_THREADS`), 200 characters: "
+        + ", ".join(f"{n} thread{'s' if n != '1' else ''}: RTF {r:.2f}" for n, r in model["threads_rtf"].items())
+        + " (the table above uses the default, 1; a busy machine favours one thread, a quiet one two).",
         "",
         f"Memory: this process went from {model['rss_before_mib']:.0f} MiB to {model['rss_loaded_mib']:.0f} MiB "
         f"RSS with the voice loaded, {model['rss_after_mib']:.0f} MiB after the runs (peak {model['peak_rss_mib']:.0f} MiB).",

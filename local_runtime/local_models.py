@@ -16,5 +16,7 @@ from shared.synthesis.piper import PiperSynthesizer, piper_spec
 
 
 def local_models(host: LocalSettings) -> list[tuple[ModelSpec, Synthesizer]]:
-    piper = PiperSynthesizer.from_folder(host.local_voices_dir or None, max_loaded=host.local_voices_loaded)
+    piper = PiperSynthesizer.from_folder(
+        host.local_voices_dir or None, max_loaded=host.local_voices_loaded, threads=host.local_voice_threads
+    )
     return [] if piper is None else [(piper_spec(piper), piper)]

@@ -456,6 +456,10 @@ class LocalSettings:
         "LOCAL_VOICES_DIR", "", text,
         "a folder of Piper voices (`<name>.onnx` + `<name>.onnx.json`, as Piper publishes them): each is a voice "
         "of model `piper`, beside the packaged `en_US-joe-medium`")
+    local_voice_threads: int = setting(
+        "LOCAL_VOICE_THREADS", 1, integer(0, 64),
+        "threads one Piper run uses (0: ONNX Runtime's choice, one a core); a process runs cores / threads at "
+        "once. One was fastest on a busy 2-core machine (docs/benchmarks.md)")
     local_voices_loaded: int = setting(
         "LOCAL_VOICES_LOADED", 2, integer(1, 16),
         "Piper voices a process keeps loaded (about 150 MB each for a medium voice; the least recently used is dropped)")

@@ -9,9 +9,12 @@ id is its file name. Rules:
   recently used goes first; a medium voice is about 150 MB of memory), shared by
   every synthesizer of the process.
 - **Off the event loop.** Phonemizing and inference run through ``offload``
-  (``asyncio.to_thread`` unless the runtime passes its own pool). One
-  process-wide lock lets one inference run at a time: ONNX Runtime already
-  uses every core for one, so two at once only slow each other.
+  (``asyncio.to_thread`` unless the runtime passes its own pool). A run uses
+  ``threads`` ONNX Runtime threads (``LOCAL_VOICE_THREADS``, 1 by default,
+  without spinning), and a process runs at most cores / threads at once, so
+  the runs of concurrent jobs share the cores instead of fighting for them.
+  On a busy 2-core machine one thread a run was faster than two
+  (docs/benchmarks.md).
 - **Bounded per run.** The text is cut at sentence, then clause boundaries
   into pieces of at most ``PIECE_CHARS`` (``chunking.split_text``), so one
   model run sees a few hundred phonemes (attention memory grows with the
@@ -32,6 +35,7 @@ id is its file name. Rules:
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import threading
 from collections import OrderedDict
@@ -68,14 +72,24 @@ _TEXT_CLAUSE = re.compile(r"(?:[,;:!?\u2026]+|\.(?!\s+[a-z]))[,.;:!?\u2026]*[\"'
 _SPOKEN = re.compile(r"\w")
 _STRESS = frozenset("ˈˌ")
 
-_INFERENCE = threading.Lock()  # one model run at a time per process
 _CACHE_LOCK = threading.Lock()
 
 
 class _Loaded:
-    """The process-wide cache of loaded voices (model path -> PiperVoice), least recently used first."""
+    """The process-wide cache of loaded voices (model path -> PiperVoice), least recently used first,
+    and the runs allowed at once."""
 
     voices: OrderedDict[str, Any] = OrderedDict()
+    runs: threading.BoundedSemaphore | None = None
+
+
+def _runs(threads: int) -> threading.BoundedSemaphore:
+    """How many model runs a process lets go at once: cores / threads (one when ONNX Runtime picks)."""
+    with _CACHE_LOCK:
+        if _Loaded.runs is None:
+            cores = os.cpu_count() or 1
+            _Loaded.runs = threading.BoundedSemaphore(max(1, cores // threads) if threads > 0 else 1)
+        return _Loaded.runs
 
 
 def piper_available() -> bool:
@@ -91,7 +105,7 @@ def piper_available() -> bool:
         return False
 
 
-def _load(files: VoiceFiles, max_loaded: int) -> Any:
+def _load(files: VoiceFiles, max_loaded: int, threads: int = 1) -> Any:
     """The voice's ``PiperVoice``, loaded (with its alignment output) on first use."""
     key = str(files.model)
     with _CACHE_LOCK:
@@ -108,6 +122,10 @@ def _load(files: VoiceFiles, max_loaded: int) -> Any:
         try:
             model, _ = with_alignment_output(files.model.read_bytes())
             options = onnxruntime.SessionOptions()
+            if threads > 0:
+                options.intra_op_num_threads = threads
+            # Idle pool threads sleep instead of spinning: the cores are shared with the other Workers.
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
             session = onnxruntime.InferenceSession(model, sess_options=options, providers=["CPUExecutionProvider"])
             del model
             config = PiperConfig.from_dict(json.loads(files.config.read_text(encoding="utf-8")))
@@ -152,6 +170,7 @@ class PiperSynthesizer:
         voices: dict[str, VoiceFiles],
         *,
         max_loaded: int = 2,
+        threads: int = 1,
         max_chars: int = 20_000,
         max_audio_bytes: int = 200 * 1024 * 1024,
         offload: Offload | None = None,
@@ -161,6 +180,7 @@ class PiperSynthesizer:
         self.voices = dict(voices)
         self.default_voice = PACKAGED_VOICE if PACKAGED_VOICE in self.voices else next(iter(self.voices))
         self.max_loaded = max_loaded
+        self.threads = threads
         self.max_chars = max_chars
         self.max_audio_bytes = max_audio_bytes
         self._offload: Offload = offload or asyncio.to_thread
@@ -211,7 +231,7 @@ class PiperSynthesizer:
         """Blocking: (s16le PCM at ``rate``, word timings or None, whether some were estimated)."""
         import numpy as np
 
-        voice = _load(files, self.max_loaded)
+        voice = _load(files, self.max_loaded, self.threads)
         native = voice.config.sample_rate
         out: list[bytes] = []
         words: list[WordTiming] = []
@@ -235,15 +255,14 @@ class PiperSynthesizer:
             out.append(pcm)
         return b"".join(out), (words if timestamps else None), estimated
 
-    @staticmethod
-    def _run(voice: Any, text: str, speed: float) -> _Piece:
+    def _run(self, voice: Any, text: str, speed: float) -> _Piece:
         from piper.config import SynthesisConfig
 
         config = SynthesisConfig(length_scale=voice.config.length_scale / speed)
         audio: list[Any] = []
         clauses: list[list[Spoken]] = []
         position = 0
-        with _INFERENCE:
+        with _runs(self.threads):
             for chunk in voice.synthesize(text, syn_config=config, include_alignments=True):
                 audio.append(chunk.audio_float_array)
                 clauses.extend(spoken_words(chunk.phoneme_alignments, position))
