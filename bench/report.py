@@ -223,7 +223,7 @@ def _throughput(current: Results, baseline: Results | None) -> list[str]:
         "",
         "N client threads (one keep-alive connection each, in the benchmark process) submit tone jobs "
         "(\"Hello from the pipeline\": 23 characters, 66,284 bytes of WAV) to the runtime process "
-        "(`tts-pipeline dev`, defaults: 4 shards, batches of 10, 0.5 s batch window). Submit latency is "
+        "(`tts-pipeline dev`, defaults: 4 shards, batches of 10, a 1 s batch window as deployed). Submit latency is "
         "per request; submit-to-completed is the job's server-stamped `completedAt` minus the client's "
         "clock at submit, so no polling interval is in it. Completion is watched by reading the runtime's "
         "queue table, so the runtime's CPU time below is submit + processing only. The floor is the same "
@@ -335,8 +335,8 @@ def _closed_loop(current: Results, baseline: Results | None) -> list[str]:
         f"{loop['jobs']} jobs, polling every {_n(loop['poll_interval_ms'], 0)} ms: {_n(loop['polls_per_job'])} polls "
         f"per job, and polling adds {_n(loop['polling_adds_ms'], 0)} ms on average (about half the interval plus a "
         "request). Almost all of a lone job's latency is the queue's batch window: the consumer waits up to "
-        "`max_batch_timeout` for a full batch before it starts (0.5 s in the local runtime, "
-        "`QUEUE_MAX_BATCH_TIMEOUT`; 5 s in `workers/synth_consumer/wrangler.toml`, Cloudflare's default). "
+        "`max_batch_timeout` for a full batch before it starts (1 s in `workers/synth_consumer/wrangler.toml`, "
+        "which both dev runtimes follow; `QUEUE_MAX_BATCH_TIMEOUT` overrides it locally; Cloudflare's default is 5 s). "
         "Under load batches fill at once and the window costs nothing; for a lone job it is the whole "
         "latency. Every poll is a Worker request and a Durable Object request (see the costs below).",
         "",

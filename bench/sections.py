@@ -15,6 +15,8 @@ SECTIONS = {
     "speech": "python -m bench.speech",
     "captions": "python -m bench.captions",
     "neural": "python -m bench.neural",
+    "fanout": "python -m bench.fanout --write",
+    "chunk-memory": "python -m bench.chunk_memory --write",
 }
 
 

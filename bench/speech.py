@@ -13,8 +13,8 @@ Cloudflare), and on the local runtime the Durable Object requests the
 runtime made (its meter, ``/__meter``: every shard RPC, the consumer's
 included). The workerd runtime has no meter; it runs the same ``shared/``
 code, so its shard RPCs per job are the same calls. The jobs run one after
-another, so submit to completed includes the consumer's batch window (0.5 s
-locally, 1 s on workerd), the same for every way.
+another, so submit to completed includes the consumer's batch window (1 s,
+synth_consumer's ``max_batch_timeout``, on both runtimes), the same for every way.
 
 Writes its section of docs/benchmarks.md between the ``speech`` markers
 (``python -m bench`` keeps it). One run on this machine, not an assertion.

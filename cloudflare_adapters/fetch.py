@@ -15,9 +15,8 @@ from cloudflare_adapters.convert import array_buffer_to_bytes, bytes_to_js, to_j
 from js import AbortSignal, fetch  # type: ignore[import-not-found]
 from pyodide.ffi import JsException  # type: ignore[import-not-found]
 from shared.errors import HttpConnectionError, HttpTimeoutError
-from shared.ports import HttpClientResponse
+from shared.ports import HTTP_MAX_RESPONSE_BYTES, HttpClientResponse
 
-MAX_RESPONSE_BYTES = 64 * 1024 * 1024  # a Worker has 128 MB in all
 _TIMEOUT_NAMES = ("TimeoutError", "AbortError")
 
 
@@ -29,7 +28,7 @@ def _is_timeout(exc: BaseException) -> bool:
 class FetchHttpClient:
     """Outbound HTTP from a Worker."""
 
-    def __init__(self, *, max_response_bytes: int = MAX_RESPONSE_BYTES, redirect: str = "follow") -> None:
+    def __init__(self, *, max_response_bytes: int = HTTP_MAX_RESPONSE_BYTES, redirect: str = "follow") -> None:
         self._max = max_response_bytes
         # "manual": a 3xx comes back as the response (webhooks never follow one: SSRF).
         self._redirect = redirect

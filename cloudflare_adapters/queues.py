@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from cloudflare_adapters.convert import from_js_value, raw_binding, to_js_value
@@ -25,6 +26,24 @@ class QueueProducerAdapter:
         await self._queue.sendBatch(to_js_value(messages))
 
 
+@dataclass
+class JsMessage(IncomingMessage):
+    """A delivered message that settles its JS ``Message`` at once (``ack()`` / ``retry()``), once."""
+
+    js: Any = field(default=None, repr=False, compare=False)
+    settled: bool = False
+
+    def ack(self) -> None:
+        if not self.settled:
+            self.settled = True
+            self.js.ack()
+
+    def retry(self, delay_seconds: int | None = None) -> None:
+        if not self.settled:
+            self.settled = True
+            self.js.retry(to_js_value({"delaySeconds": delay_seconds}) if delay_seconds else None)
+
+
 def batch_messages(batch: Any) -> tuple[str, list[tuple[Any, IncomingMessage]]]:
     """A JS ``MessageBatch`` -> its queue name and (JS message, our message) pairs."""
     raw = raw_binding(batch)
@@ -34,11 +53,12 @@ def batch_messages(batch: Any) -> tuple[str, list[tuple[Any, IncomingMessage]]]:
         out.append(
             (
                 message,
-                IncomingMessage(
+                JsMessage(
                     id=str(message.id),
                     body=from_js_value(message.body),
                     attempts=int(message.attempts),
                     timestamp=float(timestamp.getTime()) / 1000.0 if timestamp is not None else 0.0,
+                    js=message,
                 ),
             )
         )
@@ -46,8 +66,10 @@ def batch_messages(batch: Any) -> tuple[str, list[tuple[Any, IncomingMessage]]]:
 
 
 def settle(pairs: list[tuple[Any, IncomingMessage]], outcome: BatchOutcome) -> None:
-    """Ack or retry each JS message by itself, as the outcome says."""
+    """Ack or retry each JS message by itself, as the outcome says (those settled early stay as they are)."""
     for js_message, message in pairs:
+        if isinstance(message, JsMessage) and message.settled:
+            continue
         decision = outcome.outcomes.get(message.id)
         if isinstance(decision, Retry):
             js_message.retry(to_js_value({"delaySeconds": decision.delay_seconds}))

@@ -15,9 +15,8 @@ from typing import Any
 
 from cloudflare_adapters.convert import array_buffer_to_bytes, bytes_to_js, from_js_value, raw_binding, to_js_value
 from shared.errors import InvalidPartError, LimitExceededError, NoSuchUploadError
+from shared.platform_limits import R2_MAX_KEYS_PER_DELETE, R2_MAX_KEYS_PER_LIST
 from shared.ports import BlobInfo, ByteRange, ListPage, MultipartUpload, UploadedPart
-
-MAX_DELETE = 1000
 
 
 def _info(obj: Any) -> BlobInfo:
@@ -82,12 +81,17 @@ class R2BlobStore:
     async def delete(self, keys: Sequence[str]) -> None:
         if not keys:
             return
-        if len(keys) > MAX_DELETE:
-            raise LimitExceededError(f"R2 delete takes at most {MAX_DELETE} keys, got {len(keys)}")
+        if len(keys) > R2_MAX_KEYS_PER_DELETE:
+            raise LimitExceededError(f"R2 delete takes at most {R2_MAX_KEYS_PER_DELETE} keys, got {len(keys)}")
         await self._bucket.delete(to_js_value(list(keys)))
 
     async def list(
-        self, *, prefix: str = "", cursor: str | None = None, limit: int = 1000, start_after: str | None = None
+        self,
+        *,
+        prefix: str = "",
+        cursor: str | None = None,
+        limit: int = R2_MAX_KEYS_PER_LIST,
+        start_after: str | None = None,
     ) -> ListPage:
         options: dict[str, Any] = {"prefix": prefix, "limit": limit, "include": ["httpMetadata", "customMetadata"]}
         if cursor:

@@ -17,17 +17,16 @@ from urllib.parse import SplitResult, urlsplit
 import h11
 
 from shared.errors import HttpConnectionError, HttpTimeoutError
-from shared.ports import HttpClientResponse
+from shared.ports import HTTP_MAX_RESPONSE_BYTES, HttpClientResponse
 
 USER_AGENT = "tts-pipeline/0.1 (local runtime)"
-MAX_RESPONSE_BYTES = 128 * 1024 * 1024
 _READ = 64 * 1024
 
 
 class LocalHttpClient:
     """Outbound HTTP/1.1 from the local runtime (and tests)."""
 
-    def __init__(self, *, max_response_bytes: int = MAX_RESPONSE_BYTES, ssl_context: ssl.SSLContext | None = None) -> None:
+    def __init__(self, *, max_response_bytes: int = HTTP_MAX_RESPONSE_BYTES, ssl_context: ssl.SSLContext | None = None) -> None:
         self._max = max_response_bytes
         self._ssl = ssl_context
 

@@ -26,8 +26,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
+from local_runtime.assets import StaticAssets
 from local_runtime.bindings.meter import Meter, SharedMeter
-from local_runtime.bindings.queue import LocalQueue, Outcome, QueueConsumerConfig
+from local_runtime.bindings.queue import LocalQueue, Outcome
 from local_runtime.bindings.queue_runner import LocalQueueRunner
 from local_runtime.bindings.r2 import LocalBucket
 from local_runtime.bindings.sql import SqliteDurableObjectNamespace
@@ -40,9 +41,10 @@ from local_runtime.server import HttpServer, ServerLimits
 from local_runtime.shard_rpc import RemoteShardHost
 from local_runtime.shards import LocalShardHost
 from local_runtime.local_models import local_models
+from local_runtime.wrangler_config import queue_consumer_configs
 from shared.api.auth import authenticate
 from shared.api.errors import ApiError
-from shared.api.links import dev_server_settings, is_loopback_host
+from shared.api.links import dev_server_settings
 from shared.config import LocalSettings, Settings
 from shared.bootstrap import DEAD_LETTER_QUEUE, JOBS_QUEUE, WEBHOOK_QUEUE, Pipeline, RuntimePorts
 from shared.outcomes import Ack, BatchOutcome, Retry
@@ -86,10 +88,6 @@ class ProcessPlace:
     @property
     def meter_path(self) -> Path:
         return self.run_dir / "meter"
-
-
-def is_loopback(host: str) -> bool:
-    return is_loopback_host(host)
 
 
 def _queue_outcomes(outcome: BatchOutcome) -> dict[str, Outcome]:
@@ -140,13 +138,7 @@ class LocalRuntime:
         # LOG_FLUSH_SECONDS, when full, and at stop (shared/logs.py).
         self.log_sink = LogBuffer(log_stream)
         host_settings = LocalSettings.from_env(env)
-        consumer_config = QueueConsumerConfig(
-            max_batch_size=host_settings.queue_max_batch_size,
-            max_batch_timeout=host_settings.queue_max_batch_timeout,
-            max_retries=host_settings.queue_max_retries,
-            dead_letter_queue=DEAD_LETTER_QUEUE,
-            max_concurrency=host_settings.queue_max_concurrency,
-        )
+        consumer_configs = queue_consumer_configs(env)  # synth_consumer's wrangler.toml, QUEUE_MAX_* over it
         self.cron_interval = cron_interval if cron_interval is not None else host_settings.cron_interval_seconds
 
         # The shards: hosted here, or by the split runtime's supervisor (one writer each).
@@ -197,19 +189,16 @@ class LocalRuntime:
         self.webhook_deps = self.pipeline.webhooks
         self.reaper = self.pipeline.reaper
         self._runners = [] if CONSUMER not in self.roles else [
-            LocalQueueRunner(self.queue, self._consumer_of(QUEUE), consumer_config),
+            LocalQueueRunner(self.queue, self._consumer_of(QUEUE), consumer_configs[QUEUE]),
             LocalQueueRunner(
-                self.dead_letters, self._consumer_of(DEAD_LETTER_QUEUE), QueueConsumerConfig(max_batch_timeout=0.5)
+                self.dead_letters, self._consumer_of(DEAD_LETTER_QUEUE), consumer_configs[DEAD_LETTER_QUEUE]
             ),
-            LocalQueueRunner(
-                self.webhook_queue,
-                self._consumer_of(WEBHOOK_QUEUE),
-                QueueConsumerConfig(max_batch_timeout=0.5, max_retries=webhooks.QUEUE_MAX_RETRIES),
-            ),
+            LocalQueueRunner(self.webhook_queue, self._consumer_of(WEBHOOK_QUEUE), consumer_configs[WEBHOOK_QUEUE]),
         ]
         if REAPER not in self.roles:
             self.cron_interval = 0
         self._request_log = self._logger("api") if log_requests else None
+        self.assets = StaticAssets()  # the web page, served before the api as Cloudflare serves [assets]
         # The api's body cap, refused before reading as on Cloudflare (cloudflare_adapters/http.py).
         self.server: HttpServer | None = None if API not in self.roles else HttpServer(
             self.handle, host, port, max_body_bytes=self.api.max_body_bytes,
@@ -263,6 +252,9 @@ class LocalRuntime:
         return response
 
     async def _handle(self, request: HttpRequest) -> HttpResponse:
+        asset = self.assets.response(request)
+        if asset is not None:
+            return asset
         if request.path in ("/__scheduled", "/__meter") and self.settings.api_tokens:
             # Served beyond loopback (tokens set), the runtime's own endpoints need a token too.
             try:

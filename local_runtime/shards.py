@@ -12,11 +12,11 @@ from typing import Any
 from local_runtime.bindings.boundary import check_rpc_value
 from local_runtime.bindings.meter import Meter, count
 from local_runtime.bindings.sql import SqliteDurableObjectNamespace
-from shared.jobs.rpc import MAX_WAITERS_PER_SHARD, JobsClient, ShardService
+from shared.config import Settings
+from shared.jobs.rpc import JobsClient, ShardService
 from shared.jobs.shard import JobShard
+from shared.platform_limits import RPC_MAX_BYTES
 from shared.ports import Clock, JsonValue
-
-RPC_MAX_BYTES = 32 * 1024 * 1024  # Cloudflare's RPC message size limit
 
 
 class LocalShardHost:
@@ -27,7 +27,7 @@ class LocalShardHost:
         namespace: SqliteDurableObjectNamespace,
         clock: Clock,
         meter: Meter | None = None,
-        max_waiters: int = MAX_WAITERS_PER_SHARD,
+        max_waiters: int = Settings.max_waiters_per_shard,
     ) -> None:
         self._namespace = namespace
         self._max_waiters = max_waiters

@@ -21,6 +21,19 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from shared.errors import ConfigError
+from shared.jobs.rpc_payloads import MAX_WAIT_TIMEOUT
+from shared.platform_limits import (
+    DO_SQL_MAX_ROW_BYTES,
+    QUEUE_CONSUMER_WALL_SECONDS,
+    QUEUE_MAX_BATCH_SIZE,
+    QUEUE_MAX_BATCH_TIMEOUT_SECONDS,
+    QUEUE_MAX_CONCURRENCY,
+    QUEUE_MAX_DELAY_SECONDS,
+    QUEUE_MAX_RETRIES,
+    RATE_LIMIT_PERIODS,
+    WORKER_MEMORY_BYTES,
+    WORKER_SUBREQUESTS,
+)
 from shared.security import tokens as _tokens
 from shared.security.hosts import valid_base_url
 
@@ -121,7 +134,7 @@ def positive_number(raw: str | None, name: str, default: float) -> float:
     return value
 
 
-def number(minimum: float = 0.0) -> Parser:
+def number(minimum: float = 0.0, maximum: float | None = None) -> Parser:
     def parse(raw: str | None, name: str, default: float) -> float:
         if raw is None or raw == "":
             return default
@@ -131,6 +144,8 @@ def number(minimum: float = 0.0) -> Parser:
             raise ConfigError(f"{name} must be a number, got {raw!r}") from None
         if value < minimum:
             raise ConfigError(f"{name} must be >= {minimum:g}, got {raw!r}")
+        if maximum is not None and value > maximum:
+            raise ConfigError(f"{name} must be <= {maximum:g}, got {raw!r}")
         return value
 
     return parse
@@ -196,12 +211,19 @@ def token_pairs(raw: str | None, name: str, default: dict[str, str]) -> dict[str
     return parse_api_tokens(raw)
 
 
+MIN_KEY_CHARS = 32
+"""The shortest ``SIGNING_KEY`` (and previous key) accepted: HMAC-SHA256 keys of 32+ characters."""
+
+
 def hmac_key(raw: str | None, name: str, default: str | None) -> str | None:
     value = raw.strip() if raw is not None else None
     if not value:
         return default
-    if len(value) < 32:
-        raise ConfigError(f"{name} must be at least 32 characters (try: python -c 'import secrets; print(secrets.token_urlsafe(32))')")
+    if len(value) < MIN_KEY_CHARS:
+        raise ConfigError(
+            f"{name} must be at least {MIN_KEY_CHARS} characters"
+            " (try: python -c 'import secrets; print(secrets.token_urlsafe(32))')"
+        )
     return value
 
 
@@ -223,29 +245,36 @@ def timestamp(raw: str | None, name: str, default: float | None) -> float | None
     return (parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)).timestamp()
 
 
-def _rate(raw: str | None, name: str, default: tuple[int, int]) -> tuple[int, int]:
-    """``limit/period`` with period 10 or 60 (the Workers Rate Limiting binding's); ``0`` turns it off."""
+def _rate(raw: str | None, name: str) -> tuple[int | None, int | None]:
+    """``limit/period`` with the period one the Workers Rate Limiting binding takes; ``0`` turns it off.
+
+    ``(limit, period)``, None for a part the value leaves to its default (unset: both; ``0``
+    and ``LIMIT`` alone: the period).
+    """
     raw = (raw or "").strip()
     if not raw:
-        return default
+        return (None, None)
     if raw == "0":
-        return (0, default[1])
+        return (0, None)
     limit, sep, period = raw.partition("/")
     try:
-        parsed = (int(limit), int(period) if sep else 60)
+        parsed = (int(limit), int(period) if sep else None)
     except ValueError as exc:
         raise ConfigError(f"{name} must be LIMIT/PERIOD such as 100/60, got {raw!r}") from exc
-    if parsed[0] < 0 or parsed[1] not in (10, 60):
-        raise ConfigError(f"{name}: limit must be >= 0 and period 10 or 60 seconds, got {raw!r}")
+    periods = " or ".join(str(p) for p in RATE_LIMIT_PERIODS)
+    if parsed[0] < 0 or parsed[1] not in (None, *RATE_LIMIT_PERIODS):
+        raise ConfigError(f"{name}: limit must be >= 0 and period {periods} seconds, got {raw!r}")
     return parsed
 
 
 def rate_limit(raw: str | None, name: str, default: int) -> int:
-    return _rate(raw, name, (default, 60))[0]
+    limit = _rate(raw, name)[0]
+    return default if limit is None else limit
 
 
 def rate_period(raw: str | None, name: str, default: int) -> int:
-    return _rate(raw, name, (100, default))[1]
+    period = _rate(raw, name)[1]
+    return default if period is None else period
 
 
 # OpenAI's model names -> ours ("": the deployment's default model), and voice
@@ -272,9 +301,31 @@ def name_pairs(raw: str | None, name: str, default: str | dict[str, str]) -> dic
     return out
 
 
+def speed_pairs(raw: str | None, name: str, default: dict[str, float]) -> dict[str, float]:
+    """``model=number`` pairs, comma separated: characters per second per model."""
+    out: dict[str, float] = {}
+    for item in (raw or "").split(","):
+        if not item.strip():
+            continue
+        model, _, value = (part.strip() for part in item.partition("="))
+        try:
+            speed = float(value)
+        except ValueError:
+            speed = -1.0
+        if not _NAME.match(model.replace("/", ".")) or not 0 < speed < float("inf"):
+            raise ConfigError(f"{name} must be comma-separated model=number pairs (characters per second); got {item!r}")
+        out[model] = speed
+    return out or dict(default)
+
+
 def optional_bytes(raw: str | None, name: str, default: int | None) -> int | None:
     """An integer byte count; unset or 0 means the derived default (None)."""
     return integer(0)(raw, name, 0) or default
+
+
+# A job's text is one string of its shard's row: at 4 UTF-8 bytes a character a
+# fifth of the row's bytes leaves a fifth for the other columns (400,000: 1.6 MB).
+MAX_TEXT_CHARS_CEILING = DO_SQL_MAX_ROW_BYTES // 5
 
 
 @dataclass(frozen=True)
@@ -294,11 +345,10 @@ class Settings:
     max_ttl_seconds: int = setting("MAX_TTL_SECONDS", 30 * 86_400, integer(1), "cap on a request's `ttlSeconds`")
     orphan_grace_seconds: int = setting(
         "ORPHAN_GRACE_SECONDS", 3_600, integer(), "the reaper leaves objects younger than this alone")
-    # The ceiling: a job's text is one string of its shard's row (at most 2 MB on
-    # Cloudflare), so 400,000 characters of up to 4 UTF-8 bytes each, 1.6 MB, plus the row.
     max_text_chars: int = setting(
-        "MAX_TEXT_CHARS", 100_000, integer(1, 400_000),
-        "longest text a job may carry (at most 400,000: the text lives in one Durable Object row of 2 MB)")
+        "MAX_TEXT_CHARS", 100_000, integer(1, MAX_TEXT_CHARS_CEILING),
+        f"longest text a job may carry (at most {MAX_TEXT_CHARS_CEILING:,}: the text lives in one Durable Object "
+        f"row of {DO_SQL_MAX_ROW_BYTES // 1_000_000} MB)")
     max_input_chars: int = setting(
         "MAX_INPUT_CHARS", 0, integer(),
         "characters per provider request, below each model's own limit (more, shorter chunks); 0: the model's")
@@ -307,14 +357,12 @@ class Settings:
     # Object RPC, queue), each a subrequest on Cloudflare (docs/reaper.md).
     reaper_max_seconds: int = setting("REAPER_MAX_SECONDS", 20, integer(1), "one reaper run's wall-time budget")
     reaper_max_operations: int = setting(
-        "REAPER_MAX_OPERATIONS", 900, integer(10), "one reaper run's subrequest budget (Cloudflare allows 1,000)")
+        "REAPER_MAX_OPERATIONS", 900, integer(10, WORKER_SUBREQUESTS),
+        f"one reaper run's subrequest budget (Cloudflare allows {WORKER_SUBREQUESTS:,} an invocation on the Paid plan)")
     # A queued job untouched this long, or a processing job whose lease ran
     # out this long ago, is stuck: re-sent, re-queued, or failed.
     reaper_stuck_seconds: int = setting(
         "REAPER_STUCK_SECONDS", 900, integer(1), "a queued/processing job untouched this long is stuck")
-    reaper_max_attempts: int = setting(
-        "REAPER_MAX_ATTEMPTS", 4, integer(1),
-        "a stuck job with this many claims is failed, not re-sent (1 + the queue's max_retries)")
     reaper_give_up_seconds: int = setting(
         "REAPER_GIVE_UP_SECONDS", 86_400, integer(1), "a job not finished this long after creation is failed")
     reaper_sweep_interval_seconds: int = setting(
@@ -324,7 +372,8 @@ class Settings:
         "a claimed job's lease, renewed by its worker every quarter of it, so a crashed worker's job is taken "
         "up again within it ([docs/reaper.md](docs/reaper.md#leases-a-crashed-workers-job))")
     retry_base_seconds: int = setting(
-        "RETRY_BASE_SECONDS", 10, integer(), "first retry delay, doubling per attempt (cap 12 h)")
+        "RETRY_BASE_SECONDS", 10, integer(),
+        f"first retry delay, doubling per attempt (capped at Cloudflare's {QUEUE_MAX_DELAY_SECONDS // 3600} h)")
     allow_anonymous: bool = setting(
         "ALLOW_ANONYMOUS", False, boolean,
         "never in production: calls without a token are served (the dev runtimes set it on loopback without "
@@ -335,7 +384,7 @@ class Settings:
         secret=True, factory=dict)
     signing_key: str | None = setting(
         "SIGNING_KEY", None, hmac_key,
-        "HMAC key (32+ characters) for signed audio links and webhook signatures", secret=True)
+        f"HMAC key ({MIN_KEY_CHARS}+ characters) for signed audio links and webhook signatures", secret=True)
     # --- trust (docs/security.md) ---
     signing_key_previous: str | None = setting(
         "SIGNING_KEY_PREVIOUS", None, hmac_key, "the old key, still accepted while you rotate", secret=True)
@@ -389,7 +438,28 @@ class Settings:
     cloudflare_api_base_url: str = setting(
         "CLOUDFLARE_API_BASE_URL", "https://api.cloudflare.com/client/v4", http_url, "Cloudflare API base")
     provider_timeout_seconds: int = setting(
-        "PROVIDER_TIMEOUT_SECONDS", 60, integer(1), "per provider HTTP call")
+        "PROVIDER_TIMEOUT_SECONDS", 600, integer(1),
+        "the longest one provider call may take; each call's own timeout follows its chunk's estimate and the "
+        "time its invocation has left ([docs/cloudflare.md](docs/cloudflare.md#worst-cases-against-the-limits))")
+    # --- long jobs inside Cloudflare's limits (shared/synthesis/budget.py) ---
+    consumer_wall_seconds: int = setting(
+        "CONSUMER_WALL_SECONDS", QUEUE_CONSUMER_WALL_SECONDS, integer(5, QUEUE_CONSUMER_WALL_SECONDS),
+        "a queue consumer invocation's wall time (Cloudflare: 15 min); the consumer starts no provider call it "
+        "cannot finish inside it, and the local runtime cuts an invocation off when it passes")
+    worker_memory_mb: int = setting(
+        "WORKER_MEMORY_MB", WORKER_MEMORY_BYTES // 1_000_000, integer(16, WORKER_MEMORY_BYTES // 1_000_000), "a Worker isolate's memory (Cloudflare: 128 MB); sizes chunks")
+    model_speeds: dict[str, float] = setting(
+        "MODEL_SPEEDS", None, speed_pairs,
+        "characters per second each model synthesizes, `model=number` pairs, over the catalogue's declared ones "
+        "(`charsPerSecond` in `/v1/models`); sizes chunks and deadlines", shown="(declared)", factory=dict)
+    chunk_fanout: bool = setting(
+        "CHUNK_FANOUT", True, boolean,
+        "a long job's chunks go out as queue messages of their own, synthesized in parallel (`0`: one after "
+        "another in the job's own delivery)")
+    max_lapsed_claims: int = setting(
+        "MAX_LAPSED_CLAIMS", 10, integer(1),
+        "a job whose claims lapsed this many times (its Worker died each time) is failed as poison; crashes "
+        "never count toward the retry budget")
     # The most audio one job may produce (docs/providers.md, "How long a job may be").
     # Long jobs are assembled in R2 part by part (shared/synthesis/assembly.py), so
     # this bounds storage and time, not a Worker's memory; the ceiling is WAV's
@@ -406,12 +476,12 @@ class Settings:
 
     # --- waiting and OpenAI's speech route (docs/openai.md) ---
     max_wait_seconds: int = setting(
-        "MAX_WAIT_SECONDS", 60, integer(0, 900), "cap of `Prefer: wait=N` and `GET /v1/jobs/{id}?wait=N` (seconds)")
+        "MAX_WAIT_SECONDS", 60, integer(0, MAX_WAIT_TIMEOUT), "cap of `Prefer: wait=N` and `GET /v1/jobs/{id}?wait=N` (seconds)")
     max_waiters_per_shard: int = setting(
         "MAX_WAITERS_PER_SHARD", 1000, integer(),
         "waiting calls one Durable Object shard holds open; past it a wait answers at once")
     speech_wait_seconds: int = setting(
-        "SPEECH_WAIT_SECONDS", 300, integer(1, 900), "how long `POST /v1/audio/speech` waits for its job")
+        "SPEECH_WAIT_SECONDS", 300, integer(1, MAX_WAIT_TIMEOUT), "how long `POST /v1/audio/speech` waits for its job")
     speech_model_map: dict[str, str] = setting(
         "SPEECH_MODEL_MAP", None, name_pairs,
         "OpenAI model names -> ours, `name=id` pairs (an empty id: the deployment's default model)",
@@ -426,19 +496,28 @@ class Settings:
         return _from_env(cls, env)
 
 
+_FROM_WRANGLER = "(`workers/synth_consumer/wrangler.toml`)"
+
+
 @dataclass(frozen=True)
 class LocalSettings:
     """The local runtime's host: what wrangler.toml and Cloudflare decide for the Workers."""
 
-    queue_max_batch_size: int = setting(
-        "QUEUE_MAX_BATCH_SIZE", 10, integer(1, 100), "messages per consumer batch (wrangler.toml's max_batch_size)")
-    queue_max_batch_timeout: float = setting(
-        "QUEUE_MAX_BATCH_TIMEOUT", 0.5, number(), "seconds a batch waits to fill (Cloudflare's default is 5)")
-    queue_max_retries: int = setting(
-        "QUEUE_MAX_RETRIES", 3, integer(), "deliveries of a job message after the first, then the dead-letter queue")
-    queue_max_concurrency: int = setting(
-        "QUEUE_MAX_CONCURRENCY", 4, integer(1, 250),
-        "job batches the consumer handles at once (wrangler.toml's max_concurrency; unset there, Cloudflare scales to 250)")
+    # The queue consumers' settings are synth_consumer's wrangler.toml's, on both dev
+    # runtimes (local_runtime/wrangler_config.py); these override the jobs queue's
+    # (batch size and timeout also its dead-letter queue's).
+    queue_max_batch_size: int | None = setting(
+        "QUEUE_MAX_BATCH_SIZE", None, integer(1, QUEUE_MAX_BATCH_SIZE),
+        "messages per consumer batch (`max_batch_size`)", shown=_FROM_WRANGLER)
+    queue_max_batch_timeout: float | None = setting(
+        "QUEUE_MAX_BATCH_TIMEOUT", None, number(0, QUEUE_MAX_BATCH_TIMEOUT_SECONDS),
+        "seconds a batch waits to fill (`max_batch_timeout`)", shown=_FROM_WRANGLER)
+    queue_max_retries: int | None = setting(
+        "QUEUE_MAX_RETRIES", None, integer(0, QUEUE_MAX_RETRIES),
+        "deliveries of a job message after the first, then the dead-letter queue (`max_retries`)", shown=_FROM_WRANGLER)
+    queue_max_concurrency: int | None = setting(
+        "QUEUE_MAX_CONCURRENCY", None, integer(1, QUEUE_MAX_CONCURRENCY),
+        "job batches the consumer handles at once (`max_concurrency`)", shown=_FROM_WRANGLER)
     queue_visibility_timeout: float = setting(
         "QUEUE_VISIBILITY_TIMEOUT", 30.0, positive_number,
         "seconds a delivered message stays invisible before a crashed consumer's batch is delivered again")

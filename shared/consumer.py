@@ -18,8 +18,21 @@ Leases follow the worker (docs/reaper.md, "Leases"):
   to the lease's end, so it re-checks then without using up a delivery
   (``retry()`` would: each one counts toward the dead-letter queue);
 - the dead-letter handler fails a job only when a delivery reported a
-  failure or the job was claimed ``REAPER_MAX_ATTEMPTS`` times; a job whose
-  deliveries merely died (crashes) is re-sent with a fresh budget.
+  failure or the job's claims lapsed ``MAX_LAPSED_CLAIMS`` times (a job that
+  kills every Worker that runs it); a job whose deliveries merely died
+  (crashes) is re-sent with a fresh budget: crashes never fail a job.
+
+Cloudflare's limits (shared/synthesis/budget.py, docs/cloudflare.md):
+
+- each batch is one invocation with a deadline (``CONSUMER_WALL_SECONDS``
+  less a margin); no provider call starts that would not finish before it,
+  and a delivery stopped by it re-sends its message (no attempt used up);
+- each message is settled with the platform as soon as its outcome is known
+  (``message.ack()`` / ``retry()``), so an invocation cut off mid-batch
+  redelivers only unfinished messages;
+- a job whose text needs several chunks is fanned out: each chunk (or small
+  group) is a task message of its own (shared/fanout.py), synthesized in
+  parallel across invocations, joined by the job message once all are stored.
 """
 
 from __future__ import annotations
@@ -27,15 +40,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
-from collections.abc import Callable, Coroutine, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from collections.abc import Coroutine, Sequence
+from typing import Any
 
 from pydantic import ValidationError
 
 from shared.captions.location import timings_key_of
 from shared.captions.store import store_timings
 from shared.config import Settings
+from shared.consumer_deps import (
+    ConsumerDeps,
+    Invocation,
+    announce,
+    fail_quietly,
+    resend_now,
+    settle_now,
+    spec_of,
+)
 from shared.errors import (
     IllegalTransitionError,
     JobNotFoundError,
@@ -43,63 +64,57 @@ from shared.errors import (
     PermanentSynthesisError,
     TransientSynthesisError,
 )
-from shared.jobs.rpc import JobsClient
+from shared.fanout import chunk_dead_letter, fan_out, process_chunk_task
+from shared.jobs.chunks import is_fanout_holder
 from shared.keys import audio_key, object_metadata
-from shared.logs import JsonLogger
 from shared.models import JobRecord, JobStatus, SynthesizeJob
-from shared.outcomes import MAX_DELAY_SECONDS, Ack, BatchOutcome, Outcome, Retry, backoff_seconds
-from shared.ports import BlobStore, Clock, IncomingMessage, QueueProducer, SynthesisResult, Synthesizer
-from shared.synthesis.catalogue import ModelSpec
+from shared.outcomes import Ack, BatchOutcome, Outcome, Retry, backoff_seconds
+from shared.platform_limits import QUEUE_MAX_DELAY_SECONDS
+from shared.ports import IncomingMessage, SynthesisResult
+from shared.synthesis.budget import DeadlineReached
+from shared.synthesis.chunking import chunk_texts
+from shared.synthesis.formats import JOINABLE_FORMATS
 from shared.synthesis.longform import discard_chunks, synthesize_job
 
-if TYPE_CHECKING:
-    from shared.webhooks import WebhookNotifier
+__all__ = ["ConsumerDeps", "Invocation", "dead_letter_action", "process_batch", "process_dead_letters", "process_message"]
 
-
-@dataclass
-class ConsumerDeps:
-    jobs: JobsClient
-    bucket: BlobStore
-    synthesizer_for: Callable[[str], Synthesizer]
-    settings: Settings
-    clock: Clock
-    log: JsonLogger
-    # The model catalogue's spec lookup: with it, long text is synthesized in chunks
-    # (shared/synthesis/longform.py); without it, in one request.
-    model_spec: Callable[[str], ModelSpec] | None = None
-    webhooks: WebhookNotifier | None = None  # announces finished jobs (shared/webhooks.py)
-    # The jobs queue's producer: a message that meets a live lease is re-sent
-    # (delayed) instead of retried, and the dead-letter handler re-sends jobs
-    # whose deliveries died. Without it both fall back to retry / fail.
-    queue: QueueProducer | None = None
-
-
-# A delivery renews its lease at most this long (Cloudflare's wall-time limit of a
-# queue consumer invocation): a wedged delivery cannot hold a job forever.
-MAX_HOLD_SECONDS = 900
+# Messages of one batch worked on at once (their audio bounded by the invocation's memory gate).
+BATCH_CONCURRENCY = 4
 
 
 async def process_batch(
-    messages: Sequence[IncomingMessage], deps: ConsumerDeps, *, concurrency: int = 4
+    messages: Sequence[IncomingMessage], deps: ConsumerDeps, *, concurrency: int = BATCH_CONCURRENCY
 ) -> BatchOutcome:
+    """One invocation: every message worked on (``concurrency`` at once) and settled as soon as it is done."""
+    invocation = Invocation.start(deps)
     gate = asyncio.Semaphore(concurrency)
     outcome = BatchOutcome()
 
     async def one(message: IncomingMessage) -> None:
         async with gate:
-            outcome.outcomes[message.id] = await process_message(message, deps)
+            decided = await process_message(message, deps, invocation)
+        outcome.outcomes[message.id] = decided
+        settle_now(message, decided)
 
     await asyncio.gather(*(one(m) for m in messages))
     return outcome
 
 
-async def process_message(message: IncomingMessage, deps: ConsumerDeps) -> Outcome:
+async def process_message(
+    message: IncomingMessage, deps: ConsumerDeps, invocation: Invocation | None = None
+) -> Outcome:
     log = deps.log
+    invocation = invocation or Invocation.start(deps)
     try:
         command = SynthesizeJob.model_validate(message.body)
     except ValidationError as exc:
         log.error("poison_message", messageId=message.id, error=str(exc.errors()[:3]))
         return Ack()
+    if command.chunks is not None:
+        if command.plan is None:
+            log.error("poison_message", messageId=message.id, error="a chunk task without its plan")
+            return Ack()
+        return await process_chunk_task(command, message, deps, invocation)
     job_id = command.jobId
     try:
         record = await deps.jobs.claim(job_id, deps.settings.lease_seconds, message.id)
@@ -110,8 +125,8 @@ async def process_message(message: IncomingMessage, deps: ConsumerDeps) -> Outco
         return await _defer(deps, command, message, exc)
     if record.status.is_terminal:
         log.info("already_final", jobId=job_id, status=record.status.value, messageId=message.id)
-        return await _announce(deps, record, message)
-    return await _with_heartbeat(deps, record, message, _work(record, message, deps))
+        return await announce(deps, record, message)
+    return await _with_heartbeat(deps, record, message, _work(record, command, message, deps, invocation))
 
 
 async def _defer(deps: ConsumerDeps, command: SynthesizeJob, message: IncomingMessage, exc: LeaseHeldError) -> Outcome:
@@ -123,11 +138,11 @@ async def _defer(deps: ConsumerDeps, command: SynthesizeJob, message: IncomingMe
     delayed to the lease's end as a guard, which costs no delivery of the
     job's retry budget (``retry()`` would).
     """
-    wait = min(max(1, math.ceil(exc.lease_until - deps.clock()) + 1), MAX_DELAY_SECONDS)
+    wait = min(max(1, math.ceil(exc.lease_until - deps.clock()) + 1), QUEUE_MAX_DELAY_SECONDS)
     fields = {"jobId": command.jobId, "messageId": message.id, "holder": exc.holder, "recheckIn": wait}
     if deps.queue is not None:
         try:
-            await deps.queue.send(command.model_dump(), delay_seconds=wait)
+            await deps.queue.send(command.body(), delay_seconds=wait)
         except Exception as send_error:
             deps.log.warning("lease_held_resend_failed", error=str(send_error), **fields)
         else:
@@ -144,21 +159,27 @@ async def _with_heartbeat(
 
     If another delivery has taken the lease (ours lapsed, or our message was
     delivered again), the work is stopped: the job is someone else's now.
+    Once the work hands the lease to the job's chunk plan (fanned out), the
+    beat stops and the work finishes sending its tasks.
     """
     lease = deps.settings.lease_seconds
     interval = lease / 4
     task = asyncio.ensure_future(work)
     started = asyncio.get_running_loop().time()
+    beating = True
     try:
         while True:
             done, _ = await asyncio.wait({task}, timeout=interval)
             if done:
                 return task.result()
-            if asyncio.get_running_loop().time() - started > MAX_HOLD_SECONDS:
-                continue  # let the lease lapse: a delivery this long is stuck
+            if not beating or asyncio.get_running_loop().time() - started > deps.settings.consumer_wall_seconds:
+                continue  # handed to the plan, or let the lease lapse: a delivery this long is stuck
             try:
                 await deps.jobs.renew_lease(record.job_id, message.id, lease)
             except LeaseHeldError as exc:
+                if is_fanout_holder(exc.holder):
+                    beating = False
+                    continue
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
@@ -173,16 +194,39 @@ async def _with_heartbeat(
             task.cancel()
 
 
-async def _work(record: JobRecord, message: IncomingMessage, deps: ConsumerDeps) -> Outcome:
+async def _work(
+    record: JobRecord, command: SynthesizeJob, message: IncomingMessage, deps: ConsumerDeps, invocation: Invocation
+) -> Outcome:
     log = deps.log
     job_id = record.job_id
+    spec = spec_of(deps, record.model)
+    texts = chunk_texts(record.text, spec.max_input_chars) if spec is not None else []
+    if (
+        len(texts) > 1 and spec is not None and deps.settings.chunk_fanout and deps.queue is not None
+        and record.format in JOINABLE_FORMATS
+    ):
+        fanned = await fan_out(record, command, message, deps, texts, spec)
+        if fanned is not None:
+            return fanned
+        # Every chunk is stored: assemble them below (synthesize_job finds them all in R2).
     try:
-        result = await _synthesize(record, deps)
+        result = await synthesize_job(
+            record, deps.synthesizer_for(record.model), spec, jobs=deps.jobs, bucket=deps.bucket,
+            settings=deps.settings, log=deps.log, pacer=invocation.pacer(deps, spec),
+        )
+    except DeadlineReached as exc:
+        # Not started: the next invocation does it (chunks stored so far are kept and resumed).
+        try:
+            await deps.jobs.release(job_id, "")
+        except (JobNotFoundError, IllegalTransitionError):
+            return Ack()
+        log.info("deadline_stop", jobId=job_id, messageId=message.id, reason=str(exc))
+        return await resend_now(deps, command, message, "deadline")
     except PermanentSynthesisError as exc:
-        failed = await _fail_quietly(deps, job_id, f"synthesis failed: {exc}")
+        failed = await fail_quietly(deps, job_id, f"synthesis failed: {exc}")
         log.warning("job_failed", jobId=job_id, messageId=message.id, error=str(exc))
         await discard_chunks(deps.bucket, record, deps.model_spec)
-        return await _announce(deps, failed, message)
+        return await announce(deps, failed, message)
     except Exception as exc:  # transient by default: a retry may succeed
         retry_after = exc.retry_after if isinstance(exc, TransientSynthesisError) else None
         delay = backoff_seconds(message.attempts, deps.settings.retry_base_seconds, retry_after)
@@ -197,14 +241,6 @@ async def _work(record: JobRecord, message: IncomingMessage, deps: ConsumerDeps)
     return await _store_and_complete(record, result, message, deps)
 
 
-async def _synthesize(record: JobRecord, deps: ConsumerDeps) -> SynthesisResult:
-    synthesizer = deps.synthesizer_for(record.model)
-    spec = deps.model_spec(record.model) if deps.model_spec is not None else None
-    return await synthesize_job(
-        record, synthesizer, spec, jobs=deps.jobs, bucket=deps.bucket, settings=deps.settings, log=deps.log
-    )
-
-
 async def _store_and_complete(
     record: JobRecord, result: SynthesisResult, message: IncomingMessage, deps: ConsumerDeps
 ) -> Outcome:
@@ -212,7 +248,7 @@ async def _store_and_complete(
     key = audio_key(job_id, record.created_at, result.extension)
     try:
         if record.timestamps:  # before the audio and the completion: a completed job has its timings
-            spec = deps.model_spec(record.model) if deps.model_spec is not None else None
+            spec = spec_of(deps, record.model)
             await store_timings(deps.bucket, record, result, spec, object_metadata(record, deps.clock()))
         if result.stored is not None:  # assembled from its chunks, already under its key
             info = result.stored
@@ -245,28 +281,7 @@ async def _store_and_complete(
         return Ack()
     deps.log.info("job_completed", jobId=job_id, messageId=message.id, sizeBytes=info.size, key=key)
     await discard_chunks(deps.bucket, record, deps.model_spec)
-    return await _announce(deps, completed, message)
-
-
-async def _announce(deps: ConsumerDeps, record: JobRecord | None, message: IncomingMessage) -> Outcome:
-    """Hand a final job to its webhook; if that fails, retry the message (the job
-    is final, so the redelivery only announces it again)."""
-    if deps.webhooks is None or record is None:
-        return Ack()
-    try:
-        await deps.webhooks.job_finished(record)
-    except Exception as exc:
-        delay = backoff_seconds(message.attempts, deps.settings.retry_base_seconds)
-        deps.log.warning("webhook_enqueue_failed", jobId=record.job_id, messageId=message.id, error=str(exc))
-        return Retry(delay)
-    return Ack()
-
-
-async def _fail_quietly(deps: ConsumerDeps, job_id: str, error: str) -> JobRecord | None:
-    try:
-        return await deps.jobs.fail(job_id, error)
-    except (JobNotFoundError, IllegalTransitionError):
-        return None  # deleted or canceled meanwhile: nothing to mark
+    return await announce(deps, completed, message)
 
 
 async def process_dead_letters(messages: Sequence[IncomingMessage], deps: ConsumerDeps) -> BatchOutcome:
@@ -280,16 +295,23 @@ async def process_dead_letters(messages: Sequence[IncomingMessage], deps: Consum
         except ValidationError:
             deps.log.error("poison_dead_letter", messageId=message.id)
             continue
+        if command.chunks is not None:
+            try:
+                await chunk_dead_letter(command, message, deps)
+            except Exception as exc:
+                deps.log.warning("dead_letter_failed", jobId=command.jobId, messageId=message.id, error=str(exc))
+                outcome.outcomes[message.id] = Retry(backoff_seconds(message.attempts, deps.settings.retry_base_seconds))
+            continue
         record = await deps.jobs.get(command.jobId)  # None when deleted
         if record is None or record.status.is_terminal:
-            await _announce(deps, record, message)  # a DLQ message is acked either way
+            await announce(deps, record, message)  # a DLQ message is acked either way
             continue
         now = deps.clock()
         if deps.queue is not None and dead_letter_action(record, now, deps.settings) == "resend":
             live = record.status is JobStatus.PROCESSING and (record.lease_until or 0) > now
-            delay = min(math.ceil((record.lease_until or now) - now) + 1, MAX_DELAY_SECONDS) if live else 0
+            delay = min(math.ceil((record.lease_until or now) - now) + 1, QUEUE_MAX_DELAY_SECONDS) if live else 0
             try:
-                await deps.queue.send(command.model_dump(), delay_seconds=delay)
+                await deps.queue.send(command.body(), delay_seconds=delay)
             except Exception as exc:
                 deps.log.warning("dead_letter_resend_failed", jobId=command.jobId, messageId=message.id, error=str(exc))
                 outcome.outcomes[message.id] = Retry(backoff_seconds(message.attempts, deps.settings.retry_base_seconds))
@@ -299,10 +321,13 @@ async def process_dead_letters(messages: Sequence[IncomingMessage], deps: Consum
                 attempts=record.attempts, delay=delay,
             )
             continue
-        last = f"; last error: {record.error}" if record.error else ""
-        failed = await _fail_quietly(deps, command.jobId, f"gave up after {record.attempts} attempts{last}")
+        if record.lapses >= deps.settings.max_lapsed_claims:
+            reason = f"its Worker died {record.lapses} times running it; given up as a poison job"
+        else:
+            reason = f"gave up after {record.attempts} attempts" + (f"; last error: {record.error}" if record.error else "")
+        failed = await fail_quietly(deps, command.jobId, reason)
         deps.log.warning("job_dead_lettered", jobId=command.jobId, messageId=message.id, attempts=record.attempts)
-        await _announce(deps, failed, message)
+        await announce(deps, failed, message)
     return outcome
 
 
@@ -313,13 +338,14 @@ def dead_letter_action(record: JobRecord, now: float, settings: Settings) -> str
     delivery (a transient error, retried until the budget ran out): fail it.
     Otherwise its deliveries died (the Worker crashed or was killed while the
     message was in its batch, each death costing a delivery) and nothing says
-    the job itself is at fault: re-send it, unless it has been claimed
-    ``reaper_max_attempts`` times (a job that kills every Worker that runs it)
-    or is older than ``reaper_give_up_seconds``.
+    the job itself is at fault: re-send it, unless its claims lapsed
+    ``max_lapsed_claims`` times (a job that kills every Worker that runs it)
+    or it is older than ``reaper_give_up_seconds``. A delivery stopped by its
+    deadline hands the job back without an error: never a failure.
     """
     if record.status is JobStatus.QUEUED and record.error:
         return "fail"
-    if record.attempts >= settings.reaper_max_attempts:
+    if record.lapses >= settings.max_lapsed_claims:
         return "fail"
     if record.created_at <= now - settings.reaper_give_up_seconds:
         return "fail"

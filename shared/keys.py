@@ -35,11 +35,6 @@ def job_id_from_key(key: str) -> str | None:
     return match.group(4) if match else None
 
 
-def day_prefix(ts: float) -> str:
-    day = datetime.fromtimestamp(ts, tz=timezone.utc)
-    return f"{AUDIO_PREFIX}{day:%Y/%m/%d}/"
-
-
 # --- partial audio of long jobs ----------------------------------------------
 # One object per synthesized chunk, kept so a retry resumes instead of paying
 # for the chunks again: ``tmp/<jobId>/<plan>/<index>`` (the format is in the

@@ -131,36 +131,62 @@ class WebhookView(CamelModel):
 class JobProgress(CamelModel):
     """Chunks of a long job synthesized so far, out of how many."""
 
-    done: int
-    total: int
+    done: int = Field(description="Chunks synthesized and stored so far.")
+    total: int = Field(
+        description="Chunks the text was cut into (one provider request each). When done equals total and "
+        "the job is still processing, the chunks are being joined into one file."
+    )
 
 
 class JobView(CamelModel):
     """A job as ``GET /v1/jobs/{jobId}`` shows it."""
 
-    job_id: str
-    status: JobStatus
-    model: str
-    voice_id: str | None = None
-    format: str
-    sample_rate: int | None = None
-    created_at: datetime
-    updated_at: datetime
-    started_at: datetime | None = None
-    completed_at: datetime | None = None
-    expires_at: datetime | None = None
-    attempts: int = 0
-    characters: int = 0  # characters sent to the provider (what per-character pricing bills)
-    progress: JobProgress | None = None  # set while a long job runs in chunks, and after
-    error: str | None = None
-    mime_type: str | None = None
-    size_bytes: int | None = None
-    audio_url: str | None = None
-    result_url: str | None = None
-    deadline_at: datetime | None = None
-    webhook: WebhookView | None = None
-    timestamps: str | None = None  # "word" when word timings were asked for
-    captions_url: str | None = None  # WebVTT captions, once completed (signed like audioUrl)
+    job_id: str = Field(description="The job's id: 32 lowercase hex digits.")
+    status: JobStatus = Field(
+        description="queued (waiting for a worker), processing, then completed or failed; canceled when "
+        "not finished by its deadline (cancelAfterSeconds)."
+    )
+    model: str = Field(description="The model that speaks the text (GET /v1/models).")
+    voice_id: str | None = Field(default=None, description="The model's voice.")
+    format: str = Field(description="The audio format asked for: wav, pcm, mp3, ...")
+    sample_rate: int | None = Field(default=None, description="Samples per second of the audio, when the format has a rate.")
+    created_at: datetime = Field(description="When the job was submitted (UTC).")
+    updated_at: datetime = Field(description="When the job last changed: status, progress or delivery.")
+    started_at: datetime | None = Field(default=None, description="When a worker first took the job.")
+    completed_at: datetime | None = Field(default=None, description="When the job reached a final status.")
+    expires_at: datetime | None = Field(
+        default=None, description="When the job and its audio are deleted (404 from then on)."
+    )
+    attempts: int = Field(default=0, description="How many times a worker has taken the job (retries included).")
+    characters: int = Field(
+        default=0,
+        description="Characters sent to the provider so far, summed over its requests: the count "
+        "per-character pricing bills. 0 until synthesis starts; a long text is sent in chunks without the "
+        "whitespace between them, so the final count can be a little under the text's length "
+        "(Gemini's instructions, sent with every request, add to it).",
+    )
+    progress: JobProgress | None = Field(
+        default=None, description="Chunks done of a text that needs several provider requests; absent otherwise."
+    )
+    error: str | None = Field(default=None, description="Why the job failed or was canceled.")
+    mime_type: str | None = Field(default=None, description="The audio's media type, once completed.")
+    size_bytes: int | None = Field(default=None, description="The audio's size in bytes, once completed.")
+    audio_url: str | None = Field(
+        default=None,
+        description="Where to get the audio, once completed: a signed link (no token needed) when the "
+        "server signs links, else a path that needs the bearer token.",
+    )
+    result_url: str | None = Field(
+        default=None, description="The old contract's result: {jobId, status, base64Audio, mimeType}."
+    )
+    deadline_at: datetime | None = Field(
+        default=None, description="The job is canceled if not finished by then (cancelAfterSeconds)."
+    )
+    webhook: WebhookView | None = Field(default=None, description="The job's webhook and its last delivery.")
+    timestamps: str | None = Field(default=None, description='"word" when word timings were asked for.')
+    captions_url: str | None = Field(
+        default=None, description="WebVTT captions, once completed (signed like audioUrl)."
+    )
 
 
 class JobList(CamelModel):
@@ -241,6 +267,16 @@ class SynthesizeJob(BaseModel):
     v: Literal[1] = 1
     jobId: JobId
     shard: str = Field(pattern=r"^shard-[0-9]{1,4}$")
+    # A chunk task of a fanned-out job (shared/consumer.py): its plan and the chunks it carries.
+    plan: str | None = Field(default=None, pattern=r"^[0-9a-f]{16}$")
+    chunks: list[Annotated[int, Field(ge=0)]] | None = Field(default=None, min_length=1, max_length=100)
+
+    def task_of(self, chunks: list[int]) -> SynthesizeJob:
+        return self.model_copy(update={"chunks": list(chunks)})
+
+    def body(self) -> dict[str, Any]:
+        """The message body as sent: a job message carries no chunk fields."""
+        return self.model_dump(exclude_none=True)
 
 
 class DeliverWebhook(BaseModel):
@@ -274,7 +310,8 @@ class JobRecord(CamelModel):
     completed_at: float | None = None
     expires_at: float | None = None
     ttl_seconds: int
-    attempts: int = 0
+    attempts: int = 0  # claims
+    lapses: int = 0  # claims whose delivery died without settling (crashes): never a failure
     lease_until: float | None = None
     characters: int = 0
     error: str | None = None

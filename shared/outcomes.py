@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-MAX_DELAY_SECONDS = 43_200  # Cloudflare Queues: delaySeconds up to 12 h
+from shared.platform_limits import QUEUE_MAX_DELAY_SECONDS
 
 
 @dataclass(frozen=True)
@@ -43,4 +43,4 @@ def backoff_seconds(attempts: int, base: int, retry_after: float | None = None) 
         delay = math.ceil(retry_after)
     else:
         delay = base * (2 ** max(attempts - 1, 0))
-    return int(min(max(delay, 0), MAX_DELAY_SECONDS))
+    return int(min(max(delay, 0), QUEUE_MAX_DELAY_SECONDS))

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from shared.captions.words import WordTiming
+from shared.platform_limits import R2_MAX_KEYS_PER_LIST, WORKER_MEMORY_BYTES
 
 JsonValue = Any  # dict / list / str / int / float / bool / None, nothing else
 Row = dict[str, Any]
@@ -95,18 +96,8 @@ class MultipartUpload:
 class UploadedPart:
     """One uploaded part: what ``complete`` needs back, in part order."""
 
-    part_number: int  # 1..10,000
+    part_number: int  # 1..R2_MULTIPART_MAX_PARTS
     etag: str
-
-
-# R2's multipart rules (developers.cloudflare.com/r2/objects/multipart-objects/,
-# /r2/platform/limits/): every part but the last at least 5 MiB, all of them the
-# same size, the last no larger; at most 4.995 GiB a part, 10,000 parts, and
-# 4.995 TiB an object. The local binding and the test fakes enforce them.
-MULTIPART_MIN_PART_BYTES = 5 * 1024 * 1024
-MULTIPART_MAX_PART_BYTES = 5 * 1024**3 - 5 * 1024 * 1024
-MULTIPART_MAX_PARTS = 10_000
-MULTIPART_MAX_OBJECT_BYTES = 5 * 1024**4 - 5 * 1024**3
 
 
 class BlobStore(Protocol):
@@ -132,7 +123,7 @@ class BlobStore(Protocol):
     async def head(self, key: str) -> BlobInfo | None: ...
 
     async def delete(self, keys: Sequence[str]) -> None:
-        """Delete up to 1,000 keys; missing keys are not an error."""
+        """Delete up to ``R2_MAX_KEYS_PER_DELETE`` keys; missing keys are not an error."""
         ...
 
     async def list(
@@ -140,10 +131,10 @@ class BlobStore(Protocol):
         *,
         prefix: str = "",
         cursor: str | None = None,
-        limit: int = 1000,
+        limit: int = R2_MAX_KEYS_PER_LIST,
         start_after: str | None = None,
     ) -> ListPage:
-        """List up to ``limit`` (max 1,000) objects with custom metadata."""
+        """List up to ``limit`` (at most ``R2_MAX_KEYS_PER_LIST``) objects with custom metadata."""
         ...
 
     async def create_multipart_upload(
@@ -161,7 +152,9 @@ class BlobStore(Protocol):
 
         ``NoSuchUploadError`` if the upload is not in progress, ``InvalidPartError``
         for a part not uploaded or with another ETag, ``LimitExceededError`` when
-        the sizes break R2's rules (see ``MULTIPART_*``). Parts not named are dropped.
+        the sizes break R2's rules (``R2_MULTIPART_*`` in ``shared.platform_limits``: every part
+        but the last at least the minimum, all of them the same size, the last no larger).
+        Parts not named are dropped.
         """
         ...
 
@@ -190,6 +183,14 @@ class IncomingMessage:
     body: JsonValue
     attempts: int  # 1 on first delivery
     timestamp: float = 0.0
+
+    def ack(self) -> None:
+        """Settle the message now, as Cloudflare's ``message.ack()``: it stays acked even if the
+        invocation is cut off later. A runtime without early settlement does nothing here (the
+        batch's outcome settles it when the handler returns)."""
+
+    def retry(self, delay_seconds: int | None = None) -> None:
+        """Hand the message back now for a later delivery (counts an attempt), as ``message.retry()``."""
 
 
 # --- Durable Object stubs (RPC) ----------------------------------------------
@@ -222,6 +223,9 @@ class SynthesisRequest:
     speed: float | None = None  # 1.0 is normal; only for models that take it
     instructions: str | None = None  # delivery direction; only for models that take it
     timestamps: bool = False  # also report word timings (SynthesisResult.words), where the model can
+    # This call's timeout (the consumer's pacing: its estimate, never past the invocation's
+    # deadline); None: the provider's configured cap.
+    timeout_seconds: float | None = None
 
 
 
@@ -268,6 +272,11 @@ class HttpClientResponse:
 
     def header(self, name: str) -> str | None:
         return self.headers.get(name.lower())
+
+
+HTTP_MAX_RESPONSE_BYTES = WORKER_MEMORY_BYTES // 2
+"""The largest body an ``HttpClient`` reads whole (a larger one is an ``HttpConnectionError``):
+half a Worker's memory, the other half for the copies the caller makes."""
 
 
 class HttpClient(Protocol):

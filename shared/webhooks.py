@@ -44,7 +44,6 @@ if TYPE_CHECKING:
 USER_AGENT = "tts-pipeline-webhooks/1"
 MAX_ERROR_CHARS = 300
 MAX_RESPONSE_BYTES = 64 * 1024  # a receiver's answer is read only for its status; a bigger one is a failure
-QUEUE_MAX_RETRIES = 25  # the tts-webhooks consumer's max_retries: above WEBHOOK_MAX_ATTEMPTS' cap of 20
 
 HostCheck = Callable[[str], Awaitable[bool]]
 """Resolves a host and says whether the service may connect to it (local runtime only)."""

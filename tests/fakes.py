@@ -13,9 +13,10 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from local_runtime.bindings.r2_multipart import check_completion, check_part, multipart_etag, part_etag
-from shared.errors import NoSuchUploadError
+from shared.errors import LimitExceededError, NoSuchUploadError
 from shared.jobs.rpc import JobsClient, ShardService
 from shared.jobs.shard import JobShard
+from shared.platform_limits import R2_MAX_KEYS_PER_DELETE, R2_MAX_KEYS_PER_LIST
 from shared.ports import (
     BlobInfo,
     ByteRange,
@@ -164,12 +165,21 @@ class MemoryBucket:
         return obj.info if obj else None
 
     async def delete(self, keys: Sequence[str]) -> None:
+        if len(keys) > R2_MAX_KEYS_PER_DELETE:
+            raise LimitExceededError(f"R2 delete of {len(keys)} keys, over the limit of {R2_MAX_KEYS_PER_DELETE} a call")
         for key in keys:
             self.objects.pop(key, None)
 
     async def list(
-        self, *, prefix: str = "", cursor: str | None = None, limit: int = 1000, start_after: str | None = None
+        self,
+        *,
+        prefix: str = "",
+        cursor: str | None = None,
+        limit: int = R2_MAX_KEYS_PER_LIST,
+        start_after: str | None = None,
     ) -> ListPage:
+        if not 1 <= limit <= R2_MAX_KEYS_PER_LIST:
+            raise LimitExceededError(f"R2 list limit {limit} must be 1..{R2_MAX_KEYS_PER_LIST}")
         # As R2: a cursor resumes after the last key returned; start_after
         # holds too when both are given.
         after = max(cursor or "", start_after or "")

@@ -58,15 +58,22 @@ class Secrets:
     optional: tuple[str, ...] = ()
 
 
-# What each Worker reads as a secret (docs/security.md, docs/providers.md). The
-# api lists only the models whose provider has a key, so it takes them too.
-# Workers AI needs no key on Cloudflare (the AI binding); CLOUDFLARE_API_TOKEN
-# is wrangler's own credential here and is never uploaded.
-SECRETS: dict[str, Secrets] = {
-    "api": Secrets(required=("API_TOKENS", "SIGNING_KEY"), optional=ROTATION + PROVIDER_KEYS),
-    "synth_consumer": Secrets(required=("SIGNING_KEY",), optional=ROTATION + PROVIDER_KEYS),
-    "reaper": Secrets(),
+# The secrets each Worker may take besides the required ones, which its
+# wrangler.toml declares (``[secrets] required``: wrangler refuses a deploy
+# without them). The api lists only the models whose provider has a key, so it
+# takes them too. Workers AI needs no key on Cloudflare (the AI binding);
+# CLOUDFLARE_API_TOKEN is wrangler's own credential here and is never uploaded.
+OPTIONAL_SECRETS: dict[str, tuple[str, ...]] = {
+    "api": ROTATION + PROVIDER_KEYS,
+    "synth_consumer": ROTATION + PROVIDER_KEYS,
+    "reaper": (),
 }
+
+
+def secrets_of(name: str) -> Secrets:
+    """What the Worker ``name`` reads as a secret (docs/security.md, docs/providers.md)."""
+    required = tuple(worker_config(name).get("secrets", {}).get("required", ()))
+    return Secrets(required=required, optional=OPTIONAL_SECRETS[name])
 
 
 class DeployError(Exception):
@@ -133,7 +140,7 @@ def plan(env: Mapping[str, str], wrangler: Sequence[str], *, interactive: bool) 
         )
     )
     for name in DEPLOY_ORDER:
-        wanted = SECRETS[name]
+        wanted = secrets_of(name)
         cwd = WORKERS / name
         script = worker_config(name)["name"]
         for secret in (*wanted.required, *wanted.optional):

@@ -54,8 +54,6 @@ MANAGED_SDK = "workers-runtime-sdk"  # pywrangler adds it to every Worker
 BUNDLE_DIR = "python_modules"
 STAMP = ".vendor-stamp"
 WORK_DIR = REPO / ".cache" / "vendor"  # locks and staging trees (gitignored, same file system)
-LIMIT_FREE = 3 * 1024 * 1024  # compressed Worker size, Free plan
-LIMIT_PAID = 10 * 1024 * 1024  # compressed Worker size, Paid plan
 
 
 class VendorError(Exception):

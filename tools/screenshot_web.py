@@ -2,11 +2,12 @@
 
     python tools/screenshot_web.py [OUT.png]
 
-Starts the local runtime on a free loopback port with a fresh data dir,
-submits a few jobs with the Python client so "Recent jobs" has rows, then
-uses the page itself to speak a sentence with captions and waits until its
-audio is loaded, then moves into it so a spoken word shows highlighted.
-Needs tools/setup_browser.sh.
+Starts the local runtime on a free loopback port with a fresh data dir and
+the first run's settings (no DEFAULT_MODEL: the runtime picks its best
+model), submits a few jobs with the Python client so "Recent jobs" has rows,
+then uses the page itself to speak a sentence with captions on the default
+model and waits until its audio is loaded, then moves into it so a spoken
+word shows highlighted. Needs tools/setup_browser.sh.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ SENTENCE = "Audio lives in R2 now, so long texts no longer break the Durable Obj
 
 def main(out: Path) -> None:
     with tempfile.TemporaryDirectory() as data:
-        pipeline = Pipeline(Path(data)).start()
+        pipeline = Pipeline(Path(data), env={"DEFAULT_MODEL": ""}).start()
         try:
             client = Client(f"http://127.0.0.1:{pipeline.port}")
             for text, model, voice in [
@@ -40,14 +41,13 @@ def main(out: Path) -> None:
                 page = browser.new_page(viewport={"width": 1000, "height": 900}, device_scale_factor=1)
                 page.goto(f"http://127.0.0.1:{pipeline.port}/")
                 page.wait_for_selector("#model option", state="attached")
-                page.get_by_label("Text").fill(SENTENCE)
-                page.get_by_label("Model").select_option("espeak")
-                page.get_by_label("Voice").select_option("en-us")
+                page.get_by_label("Text").fill(SENTENCE)  # on the default model and voice
                 page.get_by_label("Captions (word timings)").check()
                 page.get_by_role("button", name="Speak").click()
                 page.wait_for_selector("#job-status.completed", timeout=60_000)
                 page.wait_for_function("() => document.getElementById('player').duration > 0", timeout=30_000)
                 page.wait_for_selector("#captions span")
+                page.evaluate("window.scrollTo(0, 0)")  # the whole page, from the top
                 # a moment into the audio, so the spoken word shows highlighted
                 page.evaluate("document.getElementById('player').currentTime = 1.2")
                 page.wait_for_selector("#captions span.spoken")

@@ -214,6 +214,28 @@ def make_client(args: argparse.Namespace, env: Mapping[str, str] | None = None) 
         raise UsageError(str(exc)) from exc
 
 
+# The API's field -> the submit option that sets it, so an error names what the user typed.
+OPTION_OF_FIELD = {
+    "model": "--model", "voiceId": "--voice", "format": "--format", "sampleRate": "--sample-rate",
+    "speed": "--speed", "instructions": "--instructions", "ttlSeconds": "--ttl",
+    "cancelAfterSeconds": "--cancel-after", "webhookUrl": "--webhook-url", "webhookEvents": "--webhook-event",
+    "timestamps": "--timestamps", "Idempotency-Key": "--idempotency-key",
+}
+
+
+def api_error_message(exc: ApiError, command: str) -> str:
+    """The API's error as the command line says it: ``--voice: ...`` where the API says ``voiceId: ...``."""
+    if command != "submit" or exc.field not in OPTION_OF_FIELD:
+        return str(exc)
+    message = exc.message
+    if message.startswith(f"{exc.field}: "):
+        message = f"{OPTION_OF_FIELD[exc.field]}: {message[len(exc.field) + 2:]}"
+    for field, option in OPTION_OF_FIELD.items():  # camelCase names are never plain words
+        if field != field.lower():
+            message = re.sub(rf"(?<![\w-]){re.escape(field)}(?![\w-])", option, message)
+    return f"{message} ({exc.status} {exc.code})"
+
+
 def _guarded(run: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
     """Turn the client's errors into messages and exit codes."""
 
@@ -228,7 +250,7 @@ def _guarded(run: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Nam
             hint = ""
             if exc.status == 401:
                 hint = " (pass --token or set TTS_API_TOKEN)"
-            print(f"{prog}: {exc}{hint}", file=sys.stderr)
+            print(f"{prog}: {api_error_message(exc, args.command)}{hint}", file=sys.stderr)
             return EXIT_ERROR
         except ClientError as exc:
             print(f"{prog}: {exc}", file=sys.stderr)

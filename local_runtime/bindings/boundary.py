@@ -28,9 +28,7 @@ import math
 from typing import Any
 
 from shared.errors import BoundaryError
-
-QUEUE_BODY_MAX_BYTES = 128_000
-"""Cloudflare Queues message size limit (128 KB), measured as compact JSON."""
+from shared.platform_limits import QUEUE_MAX_MESSAGE_BYTES
 
 _SCALARS = (str, int, float, bool, type(None))
 
@@ -169,5 +167,5 @@ def check_rpc_value(value: Any, *, what: str, max_bytes: int | None, copy: bool 
 
 
 def check_queue_body(body: Any) -> Any:
-    """Check a queue message body (types, 128 KB) and return a deep copy of it."""
-    return check_rpc_value(body, what="body", max_bytes=QUEUE_BODY_MAX_BYTES)
+    """Check a queue message body (types; its size measured as compact JSON) and return a deep copy of it."""
+    return check_rpc_value(body, what="body", max_bytes=QUEUE_MAX_MESSAGE_BYTES)

@@ -36,15 +36,17 @@ from pathlib import Path
 from typing import TypeVar
 
 from shared.errors import LimitExceededError
+from shared.platform_limits import (
+    QUEUE_BILLING_CHUNK_BYTES,
+    QUEUE_MAX_MESSAGE_BYTES,
+    QUEUE_SEND_BATCH_MAX_BYTES,
+    QUEUE_SEND_BATCH_MAX_MESSAGES,
+)
 from shared.ports import Clock, JsonValue
 
-from .boundary import QUEUE_BODY_MAX_BYTES, check_rpc_value
+from .boundary import check_rpc_value
 from .meter import QUEUE_DELETE, QUEUE_READ, QUEUE_WRITE, Meter, count
 from .queue_types import (
-    BILLING_CHUNK_BYTES,
-    MAX_DELAY_SECONDS,
-    MAX_SEND_BATCH_BYTES,
-    MAX_SEND_BATCH_MESSAGES,
     LeasedMessage,
     Outcome,
     QueueConsumerConfig,
@@ -55,9 +57,6 @@ from .queue_types import (
 )
 
 __all__ = [
-    "MAX_DELAY_SECONDS",
-    "MAX_SEND_BATCH_BYTES",
-    "MAX_SEND_BATCH_MESSAGES",
     "LeasedMessage",
     "LocalQueue",
     "Outcome",
@@ -82,7 +81,7 @@ CREATE INDEX IF NOT EXISTS queue_messages_visible ON queue_messages (queue, visi
 
 def _chunks(size: int) -> int:
     """Billable operations for one message: one per 64 KB, at least one."""
-    return max(1, -(-size // BILLING_CHUNK_BYTES))
+    return max(1, -(-size // QUEUE_BILLING_CHUNK_BYTES))
 
 
 class LocalQueue:
@@ -124,9 +123,9 @@ class LocalQueue:
     async def send_batch(self, bodies: Sequence[JsonValue], *, delay_seconds: float = 0) -> None:
         """Enqueue up to 100 messages (256 KB in all) atomically."""
         items = list(bodies)
-        if len(items) > MAX_SEND_BATCH_MESSAGES:
+        if len(items) > QUEUE_SEND_BATCH_MAX_MESSAGES:
             raise LimitExceededError(
-                f"send_batch of {len(items)} messages, over the limit of {MAX_SEND_BATCH_MESSAGES}"
+                f"send_batch of {len(items)} messages, over the limit of {QUEUE_SEND_BATCH_MAX_MESSAGES}"
             )
         self._enqueue([(body, f"bodies[{i}]") for i, body in enumerate(items)], delay_seconds)
 
@@ -134,12 +133,12 @@ class LocalQueue:
         delay = check_delay(delay_seconds)
         texts = []
         for body, what in items:
-            copy = check_rpc_value(body, what=what, max_bytes=QUEUE_BODY_MAX_BYTES)
+            copy = check_rpc_value(body, what=what, max_bytes=QUEUE_MAX_MESSAGE_BYTES)
             texts.append(json.dumps(copy, separators=(",", ":"), ensure_ascii=False))
         sizes = [len(text.encode("utf-8")) for text in texts]
-        if sum(sizes) > MAX_SEND_BATCH_BYTES:
+        if sum(sizes) > QUEUE_SEND_BATCH_MAX_BYTES:
             raise LimitExceededError(
-                f"send_batch of {sum(sizes)} bytes, over the limit of {MAX_SEND_BATCH_BYTES}"
+                f"send_batch of {sum(sizes)} bytes, over the limit of {QUEUE_SEND_BATCH_MAX_BYTES}"
             )
         if not texts:
             return

@@ -18,20 +18,25 @@ from pathlib import Path
 from typing import Literal
 
 from shared.errors import LimitExceededError
+from shared.platform_limits import (
+    QUEUE_DEFAULT_BATCH_SIZE,
+    QUEUE_DEFAULT_BATCH_TIMEOUT_SECONDS,
+    QUEUE_DEFAULT_RETRIES,
+    QUEUE_MAX_BATCH_SIZE,
+    QUEUE_MAX_BATCH_TIMEOUT_SECONDS,
+    QUEUE_MAX_CONCURRENCY,
+    QUEUE_MAX_DELAY_SECONDS,
+    QUEUE_MAX_RETRIES,
+)
 from shared.ports import IncomingMessage
-
-MAX_DELAY_SECONDS = 43_200
-MAX_SEND_BATCH_MESSAGES = 100
-MAX_SEND_BATCH_BYTES = 256_000
-BILLING_CHUNK_BYTES = 64_000
 
 
 def check_delay(delay: float, what: str = "delay_seconds") -> float:
-    """Validate a delay (0..12 h, as Cloudflare's ``delaySeconds``); return it as float."""
+    """Validate a delay (0..24 h, as Cloudflare's ``delaySeconds``); return it as float."""
     if isinstance(delay, bool) or not isinstance(delay, (int, float)) or not math.isfinite(delay):
         raise TypeError(f"{what} must be a number of seconds, got {delay!r}")
-    if not 0 <= delay <= MAX_DELAY_SECONDS:
-        raise LimitExceededError(f"{what} {delay} must be 0..{MAX_DELAY_SECONDS} seconds")
+    if not 0 <= delay <= QUEUE_MAX_DELAY_SECONDS:
+        raise LimitExceededError(f"{what} {delay} must be 0..{QUEUE_MAX_DELAY_SECONDS} seconds")
     return float(delay)
 
 
@@ -64,9 +69,9 @@ class Outcome:
 class QueueConsumerConfig:
     """A consumer's settings, with Cloudflare's defaults and ranges."""
 
-    max_batch_size: int = 10
-    max_batch_timeout: float = 5.0
-    max_retries: int = 3
+    max_batch_size: int = QUEUE_DEFAULT_BATCH_SIZE
+    max_batch_timeout: float = QUEUE_DEFAULT_BATCH_TIMEOUT_SECONDS
+    max_retries: int = QUEUE_DEFAULT_RETRIES
     dead_letter_queue: str | None = None
     retry_delay: float = 0
     max_concurrency: int = 1
@@ -74,10 +79,10 @@ class QueueConsumerConfig:
 
     def __post_init__(self) -> None:
         for name, value, low, high in (
-            ("max_batch_size", self.max_batch_size, 1, 100),
-            ("max_batch_timeout", self.max_batch_timeout, 0, 60),
-            ("max_retries", self.max_retries, 0, 100),
-            ("max_concurrency", self.max_concurrency, 1, 250),
+            ("max_batch_size", self.max_batch_size, 1, QUEUE_MAX_BATCH_SIZE),
+            ("max_batch_timeout", self.max_batch_timeout, 0, QUEUE_MAX_BATCH_TIMEOUT_SECONDS),
+            ("max_retries", self.max_retries, 0, QUEUE_MAX_RETRIES),
+            ("max_concurrency", self.max_concurrency, 1, QUEUE_MAX_CONCURRENCY),
         ):
             if not low <= value <= high:
                 raise LimitExceededError(f"{name} {value} must be {low}..{high}")

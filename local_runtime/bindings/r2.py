@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from shared.errors import LimitExceededError, NoSuchUploadError
+from shared.platform_limits import R2_MAX_KEY_BYTES, R2_MAX_KEYS_PER_DELETE, R2_MAX_KEYS_PER_LIST, R2_MAX_METADATA_BYTES
 from shared.ports import BlobInfo, ByteRange, Clock, ListPage, MultipartUpload, UploadedPart
 
 from .meter import R2_CLASS_A, R2_CLASS_B, R2_DELETE, Meter, count
@@ -46,11 +47,6 @@ from .r2_body import LocalBlobBody, LocalBlobHandle
 from .r2_multipart import check_completion, check_part, multipart_etag, part_etag
 
 __all__ = ["LocalBlobBody", "LocalBlobHandle", "LocalBucket"]
-
-MAX_KEY_BYTES = 1024
-MAX_METADATA_BYTES = 8192
-MAX_LIST_LIMIT = 1000
-MAX_DELETE_KEYS = 1000
 
 _COLUMNS = "key, size, etag, uploaded, content_type, custom_metadata, file"
 _SCHEMA = """
@@ -78,8 +74,8 @@ def _check_key(key: str) -> None:
         size = len(key.encode("utf-8"))
     except UnicodeEncodeError as exc:
         raise ValueError(f"R2 key {key!r} is not valid UTF-8") from exc
-    if not 1 <= size <= MAX_KEY_BYTES:
-        raise LimitExceededError(f"R2 key is {size} bytes; it must be 1..{MAX_KEY_BYTES} bytes")
+    if not 1 <= size <= R2_MAX_KEY_BYTES:
+        raise LimitExceededError(f"R2 key is {size} bytes; it must be 1..{R2_MAX_KEY_BYTES} bytes")
 
 
 def _metadata_size(content_type: str, custom: Mapping[str, str]) -> int:
@@ -155,9 +151,9 @@ class LocalBucket:
             raise TypeError(f"R2 object data must be bytes, got {type(data).__name__}")
         custom = dict(custom_metadata)
         size = _metadata_size(content_type, custom)
-        if size > MAX_METADATA_BYTES:
+        if size > R2_MAX_METADATA_BYTES:
             raise LimitExceededError(
-                f"R2 metadata for {key!r} is {size} bytes, over the limit of {MAX_METADATA_BYTES}"
+                f"R2 metadata for {key!r} is {size} bytes, over the limit of {R2_MAX_METADATA_BYTES}"
             )
         count(self._meter, R2_CLASS_A)
         return await asyncio.to_thread(self._put_sync, key, bytes(data), content_type, custom)
@@ -232,11 +228,11 @@ class LocalBucket:
         raise OSError(f"R2 object {key!r} keeps changing under the reader")
 
     async def delete(self, keys: Sequence[str]) -> None:
-        """Delete up to 1,000 keys (a single str is one key); missing keys are fine."""
+        """Delete up to ``R2_MAX_KEYS_PER_DELETE`` keys (a single str is one key); missing keys are fine."""
         batch = [keys] if isinstance(keys, str) else list(keys)
-        if len(batch) > MAX_DELETE_KEYS:
+        if len(batch) > R2_MAX_KEYS_PER_DELETE:
             raise LimitExceededError(
-                f"R2 delete of {len(batch)} keys, over the limit of {MAX_DELETE_KEYS} a call"
+                f"R2 delete of {len(batch)} keys, over the limit of {R2_MAX_KEYS_PER_DELETE} a call"
             )
         for key in batch:
             _check_key(key)
@@ -268,13 +264,13 @@ class LocalBucket:
         *,
         prefix: str = "",
         cursor: str | None = None,
-        limit: int = 1000,
+        limit: int = R2_MAX_KEYS_PER_LIST,
         start_after: str | None = None,
     ) -> ListPage:
         """Up to ``limit`` objects in key order (UTF-8 byte order, as R2), after
         ``start_after`` and after the last key of the page ``cursor`` came from."""
-        if not 1 <= limit <= MAX_LIST_LIMIT:
-            raise LimitExceededError(f"R2 list limit {limit} must be 1..{MAX_LIST_LIMIT}")
+        if not 1 <= limit <= R2_MAX_KEYS_PER_LIST:
+            raise LimitExceededError(f"R2 list limit {limit} must be 1..{R2_MAX_KEYS_PER_LIST}")
         after = start_after or ""
         if cursor is not None:
             after = max(after, _decode_cursor(cursor))
@@ -297,8 +293,8 @@ class LocalBucket:
         _check_key(key)
         custom = dict(custom_metadata)
         size = _metadata_size(content_type, custom)
-        if size > MAX_METADATA_BYTES:
-            raise LimitExceededError(f"R2 metadata for {key!r} is {size} bytes, over the limit of {MAX_METADATA_BYTES}")
+        if size > R2_MAX_METADATA_BYTES:
+            raise LimitExceededError(f"R2 metadata for {key!r} is {size} bytes, over the limit of {R2_MAX_METADATA_BYTES}")
         count(self._meter, R2_CLASS_A)
         upload_id = uuid.uuid4().hex + uuid.uuid4().hex
         with self._lock:

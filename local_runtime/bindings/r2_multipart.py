@@ -1,6 +1,6 @@
 """R2's multipart rules, as the local bucket (and the unit tests' fakes) enforce them.
 
-From Cloudflare's docs (r2/objects/multipart-objects, r2/platform/limits):
+The numbers are ``R2_MULTIPART_*`` and ``R2_MAX_OBJECT_BYTES`` (shared/platform_limits.py):
 part numbers 1..10,000; a part at most 4.995 GiB; on ``complete``, the parts
 named must have been uploaded with exactly those ETags, every part but the
 last at least 5 MiB and all of them the same size, the last no larger than
@@ -17,31 +17,31 @@ from collections.abc import Sequence
 from itertools import pairwise
 
 from shared.errors import InvalidPartError, LimitExceededError
-from shared.ports import (
-    MULTIPART_MAX_OBJECT_BYTES,
-    MULTIPART_MAX_PART_BYTES,
-    MULTIPART_MAX_PARTS,
-    MULTIPART_MIN_PART_BYTES,
-    UploadedPart,
+from shared.platform_limits import (
+    R2_MAX_OBJECT_BYTES,
+    R2_MULTIPART_MAX_PART_BYTES,
+    R2_MULTIPART_MAX_PARTS,
+    R2_MULTIPART_MIN_PART_BYTES,
 )
+from shared.ports import UploadedPart
 
 __all__ = ["check_completion", "check_part", "multipart_etag"]
 
 
 def check_part(part_number: int, size: int) -> None:
     """What ``uploadPart`` refuses at once: a part number outside 1..10,000, a part over 4.995 GiB."""
-    if not isinstance(part_number, int) or not 1 <= part_number <= MULTIPART_MAX_PARTS:
-        raise LimitExceededError(f"R2 part number {part_number!r} must be 1..{MULTIPART_MAX_PARTS}")
-    if size > MULTIPART_MAX_PART_BYTES:
-        raise LimitExceededError(f"R2 part of {size} bytes is over the limit of {MULTIPART_MAX_PART_BYTES} bytes")
+    if not isinstance(part_number, int) or not 1 <= part_number <= R2_MULTIPART_MAX_PARTS:
+        raise LimitExceededError(f"R2 part number {part_number!r} must be 1..{R2_MULTIPART_MAX_PARTS}")
+    if size > R2_MULTIPART_MAX_PART_BYTES:
+        raise LimitExceededError(f"R2 part of {size} bytes is over the limit of {R2_MULTIPART_MAX_PART_BYTES} bytes")
 
 
 def check_completion(parts: Sequence[UploadedPart], uploaded: dict[int, tuple[int, str]]) -> None:
     """Check a ``complete`` call's part list against what was uploaded (part number -> (size, etag))."""
     if not parts:
         raise LimitExceededError("R2 complete needs at least one part")
-    if len(parts) > MULTIPART_MAX_PARTS:
-        raise LimitExceededError(f"R2 complete of {len(parts)} parts, over the limit of {MULTIPART_MAX_PARTS}")
+    if len(parts) > R2_MULTIPART_MAX_PARTS:
+        raise LimitExceededError(f"R2 complete of {len(parts)} parts, over the limit of {R2_MULTIPART_MAX_PARTS}")
     numbers = [p.part_number for p in parts]
     if any(b <= a for a, b in pairwise(numbers)):
         raise InvalidPartError(f"R2 complete: part numbers must ascend without repeats, got {numbers[:20]}")
@@ -55,10 +55,10 @@ def check_completion(parts: Sequence[UploadedPart], uploaded: dict[int, tuple[in
             )
         sizes.append(found[0])
     for number, size in zip(numbers[:-1], sizes[:-1]):
-        if size < MULTIPART_MIN_PART_BYTES:
+        if size < R2_MULTIPART_MIN_PART_BYTES:
             raise LimitExceededError(
                 f"R2 part {number} is {size} bytes; every part but the last must be at least "
-                f"{MULTIPART_MIN_PART_BYTES} bytes (5 MiB)"
+                f"{R2_MULTIPART_MIN_PART_BYTES} bytes (5 MiB)"
             )
     if len(sizes) > 1:
         first = sizes[0]
@@ -72,8 +72,8 @@ def check_completion(parts: Sequence[UploadedPart], uploaded: dict[int, tuple[in
             raise LimitExceededError(
                 f"R2 last part ({sizes[-1]} bytes) is larger than the others ({first} bytes)"
             )
-    if sum(sizes) > MULTIPART_MAX_OBJECT_BYTES:
-        raise LimitExceededError(f"R2 object of {sum(sizes)} bytes is over the limit of {MULTIPART_MAX_OBJECT_BYTES}")
+    if sum(sizes) > R2_MAX_OBJECT_BYTES:
+        raise LimitExceededError(f"R2 object of {sum(sizes)} bytes is over the limit of {R2_MAX_OBJECT_BYTES}")
 
 
 def part_etag(data: bytes | bytearray | memoryview) -> str:

@@ -3,8 +3,8 @@
 Cloudflare's SQLite-backed Durable Objects run real SQLite, so the local
 stand-in is SQLite too: one database file per object instance, WAL mode,
 autocommit per statement outside ``transaction``. It enforces Cloudflare's
-documented limits (100 bound parameters, 100 KB statements, 2 MB strings,
-BLOBs and rows) so that code passing here does not fail in production, and
+documented limits (``DO_SQL_*`` in shared/platform_limits.py: 100 bound
+parameters, 100 KB statements, 2 MB strings, BLOBs and rows) so that code passing here does not fail in production, and
 counts rows read and written on a ``Meter`` for cost figures.
 
 Durability: WAL with ``synchronous=NORMAL`` survives a killed process
@@ -22,17 +22,14 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from shared.errors import BoundaryError, LimitExceededError
+from shared.platform_limits import DO_SQL_MAX_BOUND_PARAMETERS, DO_SQL_MAX_ROW_BYTES, DO_SQL_MAX_STATEMENT_BYTES
 from shared.ports import Row
 
 from .meter import DO_ROWS_READ, DO_ROWS_WRITTEN, Meter, count
 
 T = TypeVar("T")
 
-MAX_PARAMS = 100
-MAX_STATEMENT_BYTES = 100_000
 MAX_SAFE_INTEGER = 2**53 - 1  # JS numbers are doubles: workerd binds every number as one
-MAX_VALUE_BYTES = 2_000_000
-"""String, BLOB or row size cap ("2 MB"); taken as 2,000,000 bytes, the stricter reading."""
 
 _TX_CONTROL = re.compile(r"^\s*(BEGIN|COMMIT|END|ROLLBACK|SAVEPOINT|RELEASE)\b", re.IGNORECASE)
 
@@ -52,9 +49,9 @@ def _split_statements(query: str) -> list[str]:
 
 
 def _check_params(params: tuple[Any, ...]) -> None:
-    if len(params) > MAX_PARAMS:
+    if len(params) > DO_SQL_MAX_BOUND_PARAMETERS:
         raise LimitExceededError(
-            f"SQL query has {len(params)} bound parameters, over the limit of {MAX_PARAMS}"
+            f"SQL query has {len(params)} bound parameters, over the limit of {DO_SQL_MAX_BOUND_PARAMETERS}"
         )
     for index, value in enumerate(params, start=1):
         if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_SAFE_INTEGER:
@@ -69,9 +66,9 @@ def _check_params(params: tuple[Any, ...]) -> None:
             size = len(value)
         else:
             continue
-        if size > MAX_VALUE_BYTES:
+        if size > DO_SQL_MAX_ROW_BYTES:
             raise LimitExceededError(
-                f"SQL parameter {index} is {size} bytes, over the limit of {MAX_VALUE_BYTES}"
+                f"SQL parameter {index} is {size} bytes, over the limit of {DO_SQL_MAX_ROW_BYTES}"
             )
 
 
@@ -94,9 +91,9 @@ class SqliteSql:
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute("PRAGMA synchronous=NORMAL")
         # SQLite itself then refuses values and rows built inside SQL (x || y, zeroblob).
-        self._conn.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, MAX_VALUE_BYTES)
-        self._conn.setlimit(sqlite3.SQLITE_LIMIT_SQL_LENGTH, MAX_STATEMENT_BYTES)
-        self._conn.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, MAX_PARAMS)
+        self._conn.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, DO_SQL_MAX_ROW_BYTES)
+        self._conn.setlimit(sqlite3.SQLITE_LIMIT_SQL_LENGTH, DO_SQL_MAX_STATEMENT_BYTES)
+        self._conn.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, DO_SQL_MAX_BOUND_PARAMETERS)
 
     def exec(self, query: str, *params: Any) -> list[Row]:
         """Run ``query`` (one or more ``;``-separated statements) and return the rows
@@ -105,9 +102,9 @@ class SqliteSql:
         transaction control statements (use ``transaction`` instead, as on Cloudflare).
         """
         size = len(query.encode("utf-8", "surrogatepass"))
-        if size > MAX_STATEMENT_BYTES:
+        if size > DO_SQL_MAX_STATEMENT_BYTES:
             raise LimitExceededError(
-                f"SQL statement is {size} bytes, over the limit of {MAX_STATEMENT_BYTES}"
+                f"SQL statement is {size} bytes, over the limit of {DO_SQL_MAX_STATEMENT_BYTES}"
             )
         _check_params(params)
         statements = _split_statements(query)
@@ -134,13 +131,13 @@ class SqliteSql:
             except sqlite3.DataError as exc:
                 if "too big" in str(exc):
                     raise LimitExceededError(
-                        f"SQL value or row over the limit of {MAX_VALUE_BYTES} bytes: {exc}"
+                        f"SQL value or row over the limit of {DO_SQL_MAX_ROW_BYTES} bytes: {exc}"
                     ) from exc
                 raise
             except sqlite3.OperationalError as exc:
                 if "variable" in str(exc):
                     raise LimitExceededError(
-                        f"SQL query over the limit of {MAX_PARAMS} bound parameters: {exc}"
+                        f"SQL query over the limit of {DO_SQL_MAX_BOUND_PARAMETERS} bound parameters: {exc}"
                     ) from exc
                 raise
             finally:

@@ -16,7 +16,6 @@ from shared.api.errors import ApiError
 from shared.api.openapi import openapi_document
 from shared.api.router import Router
 from shared.http import HttpRequest, HttpResponse
-from shared.web import index_response
 
 
 class ApiApp:
@@ -38,7 +37,6 @@ class ApiApp:
         r.add("GET", "/v1/models", self._models)
         r.add("GET", "/openapi.json", self._openapi)
         r.add("GET", "/healthz", self._health)
-        r.add("GET", "/", self._page)  # the web page (shared/web); not part of the API document
 
     def _authed(self, handler: Callable[..., Any], query: tuple[str, ...] = ()) -> Callable[..., Any]:
         async def wrapped(request: HttpRequest, **params: str) -> HttpResponse:
@@ -85,9 +83,6 @@ class ApiApp:
 
     async def _health(self, request: HttpRequest) -> HttpResponse:
         return HttpResponse.json(200, {"ok": True})
-
-    async def _page(self, request: HttpRequest) -> HttpResponse:
-        return index_response(request)
 
     async def handle(self, request: HttpRequest) -> HttpResponse:
         try:

@@ -27,6 +27,7 @@ class CataloguePort(Protocol):
         text: str | None = None,
         speed: float | None = None,
         instructions: str | None = None,
+        timestamps: str | None = None,
         require_provider: bool = False,
     ) -> Resolved: ...
 

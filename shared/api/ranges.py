@@ -18,7 +18,6 @@ import re
 from shared.ports import ByteRange
 
 _RANGE_SPEC = re.compile(r"([0-9]+)-([0-9]*)|-([0-9]+)")
-_MAX_RANGES = 100  # RFC 9110 14.2 lets a server reject "many small ranges"; we answer them whole
 _HUGE = 10**18  # any position past this is past every object; keeps int() off 1,000-digit numbers
 _ENTITY_TAG = re.compile(r'\s*(W/)?("[\x21\x23-\x7e\x80-\xff]*")\s*(?:,|$)')
 

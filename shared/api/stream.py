@@ -29,7 +29,6 @@ from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
 from shared.api import waiting
-from shared.api.errors import ApiError
 from shared.http import HttpResponse
 from shared.keys import chunk_key
 from shared.models import JobRecord, JobStatus
@@ -141,10 +140,3 @@ async def _rest_of_joined(deps: ApiDeps, record: JobRecord, offset: int) -> Asyn
             return
         offset += len(data)
         yield data
-
-
-def stream_refused(record: JobRecord) -> ApiError:
-    return ApiError(
-        409, "not_ready", f"job is {record.status.value}; audio exists once it is completed",
-        extra={"status": record.status.value},
-    )

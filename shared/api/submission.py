@@ -107,7 +107,7 @@ async def submit_job(deps: ApiDeps, tenant: str, body: CreateJobRequest, key: st
     job_id = record.job_id  # an unkeyed job moves to another shard when its first one is at its share
     message = SynthesizeJob(jobId=job_id, shard=deps.jobs.shard_of(job_id))
     try:
-        await deps.queue.send(message.model_dump())
+        await deps.queue.send(message.body())
     except Exception as exc:
         # Without its message the job would sit queued until the reaper
         # re-sends it; tell the client now instead and leave nothing behind.

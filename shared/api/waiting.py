@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from shared.api.errors import ApiError
 from shared.http import HttpRequest
+from shared.jobs.rpc_payloads import MAX_WAIT_TIMEOUT
 from shared.models import JobRecord
 
 if TYPE_CHECKING:
@@ -47,7 +48,6 @@ def query_wait(request: HttpRequest, cap: int) -> int | None:
     return min(int(raw), max(cap, 0))
 
 
-MAX_RPC_WAIT = 900  # what the waitForChange payload takes (shared/jobs/rpc_payloads.py)
 
 
 async def changed(deps: ApiDeps, job_id: str, seconds: float) -> JobRecord | None:
@@ -63,7 +63,7 @@ async def until_final(deps: ApiDeps, job_id: str, seconds: float) -> JobRecord |
 
 async def _wait(deps: ApiDeps, job_id: str, seconds: float, **how: bool) -> JobRecord | None:
     try:
-        record, _ = await deps.jobs.wait_for_change(job_id, min(seconds, MAX_RPC_WAIT), **how)
+        record, _ = await deps.jobs.wait_for_change(job_id, min(seconds, MAX_WAIT_TIMEOUT), **how)
         return record
     except Exception as exc:  # noqa: BLE001 - e.g. the shard was reset under the open call
         # A wait always answers: with the job as it is now.

@@ -227,3 +227,47 @@ class JobsClient:
                 record = JobRecord.model_validate(row)
                 found[record.job_id] = record
         return found
+
+    # --- the chunk ledger of a fanned-out job (shared/jobs/chunks.py) ---
+
+    async def plan_chunks(
+        self, job_id: str, *, plan: str, total: int, holder: str, stored: Sequence[int], lease_seconds: float
+    ) -> tuple[JobRecord, list[int]]:
+        """Write a job's chunk plan (``holder`` holds its claim); returns the job and the chunks not yet stored."""
+        data = await self._call(
+            self.shard_of(job_id), "chunkPlan",
+            {"jobId": job_id, "plan": plan, "total": total, "holder": holder, "stored": list(stored),
+             "leaseSeconds": lease_seconds},
+        )
+        return JobRecord.model_validate(data["record"]), [int(i) for i in data["pending"]]
+
+    async def claim_chunk(
+        self, job_id: str, *, plan: str, index: int, holder: str, lease_seconds: float, job_lease_seconds: float,
+        renew: bool = False,
+    ) -> dict[str, Any]:
+        """``{"state": claimed|done|held|stopped|lost, ...}`` for chunk ``index``."""
+        return dict(await self._call(
+            self.shard_of(job_id), "chunkClaim",
+            {"jobId": job_id, "plan": plan, "index": index, "holder": holder, "leaseSeconds": lease_seconds,
+             "jobLeaseSeconds": job_lease_seconds, "renew": renew},
+        ))
+
+    async def chunk_stored(
+        self, job_id: str, *, plan: str, index: int, characters: int, job_lease_seconds: float
+    ) -> dict[str, Any]:
+        """``{"state": stored|duplicate|stopped, "done", "total"}`` once chunk ``index`` is in R2."""
+        return dict(await self._call(
+            self.shard_of(job_id), "chunkStored",
+            {"jobId": job_id, "plan": plan, "index": index, "characters": characters,
+             "jobLeaseSeconds": job_lease_seconds},
+        ))
+
+    async def release_chunk(self, job_id: str, *, plan: str, index: int, holder: str, error: str | None) -> None:
+        await self._call(
+            self.shard_of(job_id), "chunkRelease",
+            {"jobId": job_id, "plan": plan, "index": index, "holder": holder, "error": error},
+        )
+
+    async def chunk_info(self, job_id: str, index: int) -> dict[str, Any] | None:
+        data = await self._call(self.shard_of(job_id), "chunkInfo", {"jobId": job_id, "index": index})
+        return dict(data) if data is not None else None

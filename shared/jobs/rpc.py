@@ -33,6 +33,7 @@ from shared.errors import (
     LeaseHeldError,
     ShardFullError,
 )
+from shared.config import Settings
 from shared.jobs import rpc_payloads as p
 from shared.jobs.client import JobsClient
 from shared.jobs.shard import JobShard
@@ -129,15 +130,32 @@ OPERATIONS: dict[str, Operation[Any]] = {
     ),
     "reaperSave": Operation(p.ReaperSave, lambda s, sv: s.reaper_state.save(sv.name, sv.holder, sv.until, sv.state)),
     "waitForChange": Operation(p.WaitForChange, wait=wait_for_change),
+    "chunkPlan": Operation(
+        p.ChunkPlan, lambda s, c: s.chunks.plan(c.jobId, c.plan, c.total, c.holder, c.stored, c.leaseSeconds),
+        wakes=_one,
+    ),
+    "chunkClaim": Operation(
+        p.ChunkClaim,
+        lambda s, c: s.chunks.claim(
+            c.jobId, c.plan, c.index, c.holder, c.leaseSeconds, c.jobLeaseSeconds, renew=c.renew
+        ),
+    ),
+    "chunkStored": Operation(
+        p.ChunkStored, lambda s, c: s.chunks.stored(c.jobId, c.plan, c.index, c.characters, c.jobLeaseSeconds),
+        wakes=_one,
+    ),
+    "chunkRelease": Operation(
+        p.ChunkRelease, lambda s, c: s.chunks.release(c.jobId, c.plan, c.index, c.holder, c.error)
+    ),
+    "chunkInfo": Operation(p.ChunkInfo, lambda s, c: s.chunks.info(c.jobId, c.index)),
 }
-MAX_WAITERS_PER_SHARD = 1000  # the default of the setting of the same name
 RPC_METHODS = tuple(OPERATIONS)
 
 
 class ShardService:
     """Dispatches RPC calls to a ``JobShard``; never raises for a known error."""
 
-    def __init__(self, shard: JobShard, max_waiters: int = MAX_WAITERS_PER_SHARD) -> None:
+    def __init__(self, shard: JobShard, max_waiters: int = Settings.max_waiters_per_shard) -> None:
         self._shard = shard
         self.waiters = JobWaiters(max_waiters)
 

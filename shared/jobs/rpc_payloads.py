@@ -13,6 +13,11 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from shared.models import JobRecord, JobStatus
 
+MAX_PAGE_ROWS = 1000
+"""The most rows (or job ids) one paged shard operation takes or returns."""
+MAX_WAIT_TIMEOUT = 900
+"""The longest ``waitForChange`` holds a call open, in seconds."""
+
 
 class Payload(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -49,12 +54,12 @@ class WithError(JobId):
 
 
 class JobIds(Payload):
-    jobIds: list[str] = Field(max_length=1000)
+    jobIds: list[str] = Field(max_length=MAX_PAGE_ROWS)
 
 
 class ListJobs(Payload):
     tenant: str
-    limit: int = Field(ge=1, le=1000)
+    limit: int = Field(ge=1, le=MAX_PAGE_ROWS)
     before: tuple[float, str] | None = None
 
 
@@ -64,14 +69,14 @@ class Tenant(Payload):
 
 class Expired(Payload):
     now: float
-    limit: int = Field(ge=1, le=1000)
+    limit: int = Field(ge=1, le=MAX_PAGE_ROWS)
     after: tuple[float, str] | None = None
 
 
 class Stale(Payload):
     status: JobStatus
     updatedBefore: float
-    limit: int = Field(ge=1, le=1000)
+    limit: int = Field(ge=1, le=MAX_PAGE_ROWS)
     after: tuple[float, str] | None = None
 
 
@@ -137,8 +142,46 @@ class WaitForChange(JobId):
     chunks done from ``sinceDone`` (absent with ``withProgress``: its chunks done now);
     ``untilTerminal``: only once it is final."""
 
-    timeout: float = Field(ge=0, le=900)
+    timeout: float = Field(ge=0, le=MAX_WAIT_TIMEOUT)
     sinceStatus: JobStatus | None = None
     sinceDone: int | None = Field(default=None, ge=0)
     untilTerminal: bool = False
     withProgress: bool = False
+
+
+# --- the chunk ledger (shared/jobs/chunks.py) ---
+
+
+class ChunkPlan(JobId):
+    plan: str = Field(min_length=1, max_length=64)
+    total: int = Field(ge=1, le=100_000)
+    holder: str = Field(min_length=1, max_length=128)
+    stored: list[int] = Field(default_factory=list, max_length=100_000)
+    leaseSeconds: float = Field(gt=0)
+
+
+class ChunkClaim(JobId):
+    plan: str = Field(min_length=1, max_length=64)
+    index: int = Field(ge=0)
+    holder: str = Field(min_length=1, max_length=128)
+    leaseSeconds: float = Field(gt=0)
+    jobLeaseSeconds: float = Field(gt=0)
+    renew: bool = False
+
+
+class ChunkStored(JobId):
+    plan: str = Field(min_length=1, max_length=64)
+    index: int = Field(ge=0)
+    characters: int = Field(ge=0)
+    jobLeaseSeconds: float = Field(gt=0)
+
+
+class ChunkRelease(JobId):
+    plan: str = Field(min_length=1, max_length=64)
+    index: int = Field(ge=0)
+    holder: str = Field(min_length=1, max_length=128)
+    error: str | None = Field(default=None, max_length=2000)
+
+
+class ChunkInfo(JobId):
+    index: int = Field(ge=0)

@@ -11,10 +11,12 @@ from collections.abc import Sequence
 from typing import Any
 
 from shared.errors import IllegalTransitionError, JobNotFoundError, LeaseHeldError, ShardFullError
+from shared.jobs.chunks import ChunkLedger, is_fanout_holder
 from shared.jobs.reaper_state import ReaperStateStore
 from shared.jobs.schema import COLUMNS, SCHEMA, create_schema, migrate_schema, schema_columns  # noqa: F401 - the schema's names, re-exported
 from shared.jobs.state import can_transition
 from shared.models import JobRecord, JobStatus
+from shared.platform_limits import DO_SQL_MAX_BOUND_PARAMETERS
 from shared.ports import Clock, SqlPort
 
 # Every column a record is built from (``lease_holder`` stays inside the shard).
@@ -22,9 +24,9 @@ ALL = ", ".join(COLUMNS)
 # Everything but the text, for queries that return many rows (the text can be
 # hundreds of KB and nobody listing jobs needs it).
 META = ", ".join(c for c in COLUMNS if c != "text")
-# Reaper queries take at most this many ids per statement: Cloudflare allows
-# 100 bound parameters per query.
-MAX_IDS_PER_QUERY = 90
+# Reaper queries take at most this many ids per statement, under Cloudflare's
+# bound parameters per query.
+MAX_IDS_PER_QUERY = DO_SQL_MAX_BOUND_PARAMETERS - 10
 _RECORD_FIELDS = frozenset(JobRecord.model_fields)
 
 
@@ -40,6 +42,7 @@ class JobShard:
         self._clock = clock
         create_schema(sql)
         self.reaper_state = ReaperStateStore(sql)
+        self.chunks = ChunkLedger(self)  # a fanned-out job's chunks (shared/jobs/chunks.py)
 
     # --- reads --------------------------------------------------------------
 
@@ -197,10 +200,14 @@ class JobShard:
             live = record.status is JobStatus.PROCESSING and (record.lease_until or 0) > now
             if live and (holder is None or current != holder):
                 raise LeaseHeldError(job_id, record.lease_until or now, current)
+            # Still processing under a delivery's claim: that delivery died without settling (a lapse).
+            # A plan's lease (chunks fanned out) or none (the last chunk stored) is no delivery's.
+            lapsed = record.status is JobStatus.PROCESSING and current is not None and not is_fanout_holder(current)
             return self._update(
                 record,
                 status=JobStatus.PROCESSING,
                 attempts=record.attempts + 1,
+                lapses=record.lapses + int(lapsed),
                 lease_until=now + lease_seconds,
                 lease_holder=holder,
                 started_at=record.started_at or now,
@@ -284,7 +291,10 @@ class JobShard:
             record = self._require(job_id)
             if record.status is not JobStatus.PROCESSING:
                 return record
-            return self._update(record, status=JobStatus.QUEUED, lease_until=None, lease_holder=None, error=error)
+            # An empty error: handed back without a failure (a delivery stopped by its deadline).
+            return self._update(
+                record, status=JobStatus.QUEUED, lease_until=None, lease_holder=None, error=error or None
+            )
 
         return self._sql.transaction(tx)
 
@@ -310,7 +320,8 @@ class JobShard:
 
     def _settle(self, record: JobRecord, target: JobStatus, now: float, **changes: Any) -> JobRecord:
         """The write of every terminal transition (inside the caller's transaction):
-        finished now, expiring ``ttl_seconds`` from now, no lease."""
+        finished now, expiring ``ttl_seconds`` from now, no lease, no chunk rows."""
+        self.chunks.forget([record.job_id])
         return self._update(
             record,
             status=target,
@@ -367,6 +378,7 @@ class JobShard:
                 marks = ", ".join("?" for _ in chunk)
                 n = self._sql.exec(f"SELECT COUNT(*) AS n FROM jobs WHERE job_id IN ({marks})", *chunk)[0]["n"]
                 self._sql.exec(f"DELETE FROM jobs WHERE job_id IN ({marks})", *chunk)
+                self.chunks.forget(chunk)
                 return int(n)
 
             deleted += self._sql.transaction(tx)

@@ -11,13 +11,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from shared.captions.location import timings_key_of
+from shared.jobs.rpc_payloads import MAX_PAGE_ROWS
+from shared.platform_limits import R2_MAX_KEYS_PER_DELETE
 from shared.reaper.budget import Phase
 from shared.reaper.deps import ReaperDeps
 from shared.reaper.lease import RunLease
 from shared.reaper.report import ReaperReport
 
-PAGE = 1000  # rows per query; also R2's cap of keys per delete call
-R2_DELETE_MAX = 1000
+PAGE = MAX_PAGE_ROWS  # rows per query; their audio and timings keys are deleted R2_MAX_KEYS_PER_DELETE a call
 
 
 def rotated(shards: Sequence[str], run_id: str) -> list[str]:
@@ -44,9 +45,9 @@ async def purge_expired(deps: ReaperDeps, report: ReaperReport, budget: Phase, l
                 # The audio and, for jobs that asked for them, the word timings beside it.
                 keys = [k for r in page for k in (r.audio_key, timings_key_of(r)) if k]
                 if not dry_run:
-                    for start in range(0, len(keys), R2_DELETE_MAX):
+                    for start in range(0, len(keys), R2_MAX_KEYS_PER_DELETE):
                         budget.take("delete")
-                        await deps.bucket.delete(keys[start : start + R2_DELETE_MAX])
+                        await deps.bucket.delete(keys[start : start + R2_MAX_KEYS_PER_DELETE])
                 report.deleted_objects += len(keys)
                 if dry_run:
                     report.deleted_jobs += len(page)

@@ -4,9 +4,9 @@
   lost (or the dead-letter handler never ran); the message is sent again.
 - processing, whose lease ran out ``reaper_stuck_seconds`` ago: the consumer
   died and no redelivery picked it up; back to queued, and a message.
-- either, once it has been claimed ``reaper_max_attempts`` times or was
-  created ``reaper_give_up_seconds`` ago: failed, so it expires like any
-  finished job.
+- either, once its claims lapsed ``max_lapsed_claims`` times (it kills the
+  Worker that runs it) or it was created ``reaper_give_up_seconds`` ago:
+  failed, so it expires like any finished job. Crashes alone never fail it.
 
 Each repair is a compare-and-set on the row (``updated_at`` unchanged since
 the reaper read it), so a job a consumer has just claimed is never touched,
@@ -22,13 +22,14 @@ from typing import Any
 
 from shared.config import Settings
 from shared.models import JobRecord, JobStatus, SynthesizeJob
+from shared.platform_limits import QUEUE_SEND_BATCH_MAX_MESSAGES
 from shared.reaper.budget import Phase
 from shared.reaper.deps import ReaperDeps
 from shared.reaper.lease import RunLease
 from shared.reaper.purge import rotated
 from shared.reaper.report import ReaperReport
 
-PAGE = 100  # repairs per RPC; also Cloudflare's cap of messages per sendBatch
+PAGE = QUEUE_SEND_BATCH_MAX_MESSAGES  # repairs per RPC: the jobs it re-sends go in one sendBatch
 
 
 def repair_action(record: JobRecord, now: float, settings: Settings) -> tuple[str, str] | None:
@@ -42,8 +43,8 @@ def repair_action(record: JobRecord, now: float, settings: Settings) -> tuple[st
             return None
     else:
         return None
-    if record.attempts >= settings.reaper_max_attempts:
-        return "fail", f"stuck in {record.status.value}; gave up after {record.attempts} attempts"
+    if record.lapses >= settings.max_lapsed_claims:
+        return "fail", f"stuck in {record.status.value}; its Worker died {record.lapses} times running it"
     if record.created_at <= now - settings.reaper_give_up_seconds:
         return "fail", f"stuck in {record.status.value}; not finished {settings.reaper_give_up_seconds}s after creation"
     if record.status is JobStatus.QUEUED:
@@ -101,7 +102,7 @@ async def _repair_page(
     wanted = {i["jobId"]: i["action"] for i in items}
     _count(report, [wanted[r.job_id] for r in repaired])
     bodies = [
-        SynthesizeJob(jobId=r.job_id, shard=shard).model_dump()
+        SynthesizeJob(jobId=r.job_id, shard=shard).body()
         for r in repaired
         if r.status is JobStatus.QUEUED
     ]

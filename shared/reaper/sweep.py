@@ -32,13 +32,14 @@ from typing import Any
 from shared.captions.location import timings_key_of
 from shared.keys import AUDIO_PREFIX, abort_recorded, job_id_from_key
 from shared.models import JOB_ID_PATTERN, JobRecord, JobStatus
+from shared.platform_limits import R2_MAX_KEYS_PER_DELETE, R2_MAX_KEYS_PER_LIST
 from shared.ports import BlobInfo
 from shared.reaper.budget import Phase
 from shared.reaper.deps import ReaperDeps
 from shared.reaper.lease import RunLease
 from shared.reaper.report import ReaperReport
 
-PAGE = 1000  # R2's cap of keys per list (and per delete) call
+PAGE = min(R2_MAX_KEYS_PER_LIST, R2_MAX_KEYS_PER_DELETE)  # one list page, its orphans deleted in one call
 CHUNK_PREFIX = "tmp/"  # partial audio of long jobs (shared.keys.chunk_key); judged like audio
 SWEPT_PREFIXES = (AUDIO_PREFIX, CHUNK_PREFIX)  # anything else in the bucket is not the reaper's
 _JOB_ID = re.compile(JOB_ID_PATTERN)

@@ -17,8 +17,6 @@ from typing import Protocol
 
 from shared.ports import Clock
 
-PERIODS = (10, 60)
-
 
 @dataclass(frozen=True)
 class RateLimitDecision:

@@ -25,7 +25,6 @@ from urllib.parse import urlencode
 if TYPE_CHECKING:
     from shared.config import Settings
 
-MIN_KEY_CHARS = 32
 LINK_GRANULARITY_SECONDS = 300  # links minted within one window are identical (cacheable)
 
 

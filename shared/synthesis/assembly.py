@@ -39,21 +39,20 @@ from typing import TYPE_CHECKING
 from shared.errors import InvalidPartError, NoSuchUploadError, TransientSynthesisError
 from shared.keys import abort_recorded, upload_part_record_key, upload_record_key
 from shared.logs import JsonLogger
-from shared.ports import MULTIPART_MAX_PARTS, BlobInfo, BlobStore, ByteRange, UploadedPart
+from shared.platform_limits import MIB, R2_MAX_KEYS_PER_DELETE, R2_MAX_KEYS_PER_LIST, R2_MULTIPART_MAX_PARTS
+from shared.ports import BlobInfo, BlobStore, ByteRange, UploadedPart
 
 if TYPE_CHECKING:
     from shared.synthesis.audio import JoinLayout
 
 __all__ = ["PART_BYTES", "Chunk", "assemble", "discard_upload", "part_size_for"]
 
-MIB = 1024 * 1024
-PART_BYTES = 8 * MIB  # R2's minimum is 5 MiB; 8 MiB keeps a 2 GiB job to 256 parts
-MAX_DELETE = 1000
+PART_BYTES = 8 * MIB  # over R2_MULTIPART_MIN_PART_BYTES (5 MiB); 8 MiB keeps a 2 GiB job to 256 parts
 
 
 def part_size_for(size: int, part_bytes: int = PART_BYTES) -> int:
     """The part size for ``size`` bytes: ``part_bytes``, or more when 10,000 parts would not hold it."""
-    needed = -(-size // MULTIPART_MAX_PARTS)
+    needed = -(-size // R2_MULTIPART_MAX_PARTS)
     return max(part_bytes, -(-needed // MIB) * MIB)
 
 
@@ -218,7 +217,7 @@ async def _start(
 async def _records(bucket: BlobStore, job_id: str, plan: str) -> list[BlobInfo]:
     found: list[BlobInfo] = []
     cursor: str | None = None
-    for _ in range(MULTIPART_MAX_PARTS // MAX_DELETE + 2):
+    for _ in range(R2_MULTIPART_MAX_PARTS // R2_MAX_KEYS_PER_LIST + 2):
         page = await bucket.list(prefix=upload_record_key(job_id, plan), cursor=cursor)
         found.extend(page.objects)
         if not page.truncated or not page.cursor:
@@ -264,6 +263,6 @@ async def discard_upload(bucket: BlobStore, job_id: str, plan: str, *, abort: bo
     if abort and head is not None:
         await abort_recorded(bucket, head)
     keys = [r.key for r in records if r.key != head_key] + ([head_key] if head is not None else [])
-    for start in range(0, len(keys), MAX_DELETE):
-        await bucket.delete(keys[start : start + MAX_DELETE])
+    for start in range(0, len(keys), R2_MAX_KEYS_PER_DELETE):
+        await bucket.delete(keys[start : start + R2_MAX_KEYS_PER_DELETE])
     return len(keys)

@@ -99,6 +99,9 @@ class ModelSpec(BaseModel):
     max_job_chars: int | None = None
     # Seconds of audio per character, to estimate a job's audio size (speech is ~0.06-0.08).
     seconds_per_char: float = 0.08
+    # Characters the provider synthesizes per second of wall time, declared conservatively
+    # (MODEL_SPEEDS overrides it): sizes chunks and deadlines (shared/synthesis/budget.py).
+    chars_per_second: float = 25.0
     # [min, max] of the request's ``speed``; None when the model takes no speed.
     speed_range: list[float] | None = None
     supports_instructions: bool = False
@@ -424,6 +427,7 @@ def tone_spec() -> ModelSpec:
         # longer text is chunked and the job's audio assembled in R2.
         max_input_chars=OFFLINE_INPUT_CHARS,
         seconds_per_char=ToneSynthesizer().char_ms / 1000,
+        chars_per_second=5_000,  # computed samples: far faster than any provider
         description="Deterministic beeps (one 60 ms tone per character), offline; for tests and benchmarks.",
         timestamps="exact",
         timestamps_method="computed: each character is one 60 ms slot, so a word's time follows from its position",
@@ -442,6 +446,7 @@ def espeak_spec() -> ModelSpec:
         sample_rates=list(e.SAMPLE_RATES),
         default_sample_rate=e.DEFAULT_SAMPLE_RATE,
         max_input_chars=OFFLINE_INPUT_CHARS,  # a few minutes of speech per request, so progress moves
+        chars_per_second=500,  # one core; measured far faster (docs/benchmarks.md), declared with margin
         description="eSpeak NG formant speech, offline; local runtime only (needs libespeak-ng).",
         timestamps="exact",
         timestamps_method="eSpeak word events: sample-exact starts; ends where the word's sound stops",

@@ -36,6 +36,7 @@ this catches a wrong estimate) fails the job.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 from collections.abc import Callable
@@ -48,21 +49,25 @@ from shared.jobs.rpc import JobsClient
 from shared.keys import audio_key, chunk_key, chunk_timings_key, object_metadata, parse_chunk_key, tmp_prefix
 from shared.logs import JsonLogger
 from shared.models import JobRecord, JobStatus
+from shared.platform_limits import R2_MAX_KEYS_PER_DELETE, R2_MAX_KEYS_PER_LIST
 from shared.ports import BlobInfo, BlobStore, SynthesisRequest, SynthesisResult, Synthesizer
 from shared.synthesis.assembly import Chunk, assemble, discard_upload
 from shared.synthesis.audio import AudioKind, BadAudioError, PartLayout, identify, join_layout, part_layout
+from shared.synthesis.budget import Pacer
 from shared.synthesis.catalogue import ModelSpec
 from shared.synthesis.chunking import chunk_texts
 from shared.synthesis.errors import AudioFormatMismatchError, Mp3FormatError, WavFormatError
 from shared.synthesis.formats import JOINABLE_FORMATS
 
-__all__ = ["discard_all_chunks", "discard_chunks", "plan_id", "synthesize_job"]
+__all__ = [
+    "discard_all_chunks", "discard_chunks", "paced_synthesis", "plan_id", "stored_chunks", "synthesize_chunk",
+    "synthesize_job",
+]
 
-MAX_DELETE = 1000  # R2 deletes at most 1,000 keys a call
 
-
-def _request(record: JobRecord, text: str) -> SynthesisRequest:
+def _request(record: JobRecord, text: str, pacer: Pacer | None = None) -> SynthesisRequest:
     return SynthesisRequest(
+        timeout_seconds=pacer.timeout(len(text)) if pacer is not None else None,
         text=text,
         model=record.model,
         voice=record.voice_id,
@@ -92,13 +97,18 @@ async def synthesize_job(
     settings: Settings,
     log: JsonLogger,
     part_bytes: int | None = None,
+    pacer: Pacer | None = None,
 ) -> SynthesisResult:
-    """The job's audio as one result (see the module doc). Raises the synthesizer's errors as they are."""
+    """The job's audio as one result (see the module doc). Raises the synthesizer's errors as they are.
+
+    With a ``pacer`` (the consumer's), no provider call starts that would not
+    finish before the invocation's deadline (``DeadlineReached``), and each
+    call's timeout follows its estimate.
+    """
     texts = chunk_texts(record.text, spec.max_input_chars) if spec is not None else []
     if len(texts) <= 1:
-        request = _request(record, record.text)
-        result = await synthesizer.synthesize(request)
-        return result if result.characters else replace(result, characters=len(request.text))
+        result = await paced_synthesis(synthesizer, record, record.text, pacer)
+        return result if result.characters else replace(result, characters=len(record.text))
     if record.format not in JOINABLE_FORMATS:  # the API refuses these; a job from before the check may not
         raise PermanentSynthesisError(
             f"the text needs {len(texts)} requests and {record.format} audio cannot be joined; "
@@ -106,7 +116,7 @@ async def synthesize_job(
         )
     assert spec is not None
     return await _synthesize_chunks(
-        record, synthesizer, texts, spec.max_input_chars, jobs, bucket, settings, log, part_bytes
+        record, synthesizer, texts, spec.max_input_chars, jobs, bucket, settings, log, part_bytes, pacer
     )
 
 
@@ -120,11 +130,12 @@ async def _synthesize_chunks(
     settings: Settings,
     log: JsonLogger,
     part_bytes: int | None,
+    pacer: Pacer | None,
 ) -> SynthesisResult:
     job_id = record.job_id
     total = len(texts)
     plan = plan_id(record, texts, limit)
-    stored = await _stored_chunks(bucket, job_id, plan)
+    stored = await stored_chunks(bucket, job_id, plan)
     done = sum(1 for i in stored if i < total)
     billed = record.characters  # what earlier attempts already paid for
     await _progress(jobs, record, done, total, billed, settings, synthesized=0)
@@ -143,8 +154,8 @@ async def _synthesize_chunks(
         if known is not None and timings is not None and not await timings.resume(index):
             known = None  # stored without its timings: synthesize it again
         if known is None:
-            kind, layout, etag, characters = await _synthesize_chunk(
-                record, synthesizer, bucket, plan, index, total, text, timings
+            kind, layout, etag, characters = await synthesize_chunk(
+                record, synthesizer, bucket, plan, index, total, text, timings, pacer
             )
             billed += characters
             done += 1
@@ -210,7 +221,20 @@ def _chunk_metadata(record: JobRecord) -> dict[str, str]:
     return {"jobId": record.job_id, "tenant": record.tenant, "createdAt": f"{record.created_at:.3f}"}
 
 
-async def _synthesize_chunk(
+async def paced_synthesis(
+    synthesizer: Synthesizer, record: JobRecord, text: str, pacer: Pacer | None
+) -> SynthesisResult:
+    """One provider call for ``text``, started only if it fits the invocation (``pacer``), its speed observed."""
+    if pacer is None:
+        return await synthesizer.synthesize(_request(record, text))
+    pacer.check(len(text))
+    started = pacer.started()
+    result = await synthesizer.synthesize(_request(record, text, pacer))
+    pacer.finished(len(text), started)
+    return result
+
+
+async def synthesize_chunk(
     record: JobRecord,
     synthesizer: Synthesizer,
     bucket: BlobStore,
@@ -219,28 +243,31 @@ async def _synthesize_chunk(
     total: int,
     text: str,
     timings: ChunkTimings | None,
+    pacer: Pacer | None = None,
 ) -> tuple[AudioKind, PartLayout, str, int]:
     """Synthesize chunk ``index``, measure it and keep it in R2: (kind, layout, its ETag, characters billed).
 
     The one place a chunk passes through whole: a per-chunk step (word timings) goes here.
+    Its worst-case audio is held in the invocation's memory gate meanwhile.
     """
-    result = await synthesizer.synthesize(_request(record, text))
-    kind = identify(result.audio, record.format, result.sample_rate or record.sample_rate)
-    layout = _layout(kind, result.audio, index)
-    if timings is not None:  # before the audio: a stored chunk always has its timings
-        await timings.keep(index, result, kind)
-    info = await bucket.put(
-        chunk_key(record.job_id, plan, index),
-        result.audio,
-        content_type=kind.mime_type,
-        custom_metadata={
-            **_chunk_metadata(record),
-            "chunk": f"{index}/{total}",
-            "format": kind.format,
-            "sampleRate": str(kind.sample_rate or ""),
-            "layout": layout.to_metadata(),
-        },
-    )
+    async with pacer.holding(len(text)) if pacer is not None else contextlib.nullcontext():
+        result = await paced_synthesis(synthesizer, record, text, pacer)
+        kind = identify(result.audio, record.format, result.sample_rate or record.sample_rate)
+        layout = _layout(kind, result.audio, index)
+        if timings is not None:  # before the audio: a stored chunk always has its timings
+            await timings.keep(index, result, kind)
+        info = await bucket.put(
+            chunk_key(record.job_id, plan, index),
+            result.audio,
+            content_type=kind.mime_type,
+            custom_metadata={
+                **_chunk_metadata(record),
+                "chunk": f"{index}/{total}",
+                "format": kind.format,
+                "sampleRate": str(kind.sample_rate or ""),
+                "layout": layout.to_metadata(),
+            },
+        )
     return kind, layout, info.etag, result.characters or len(text)
 
 
@@ -251,7 +278,7 @@ def _layout(kind: AudioKind, audio: bytes, index: int) -> PartLayout:
         raise BadAudioError(f"chunk {index}: {exc}") from exc
 
 
-async def _stored_chunks(bucket: BlobStore, job_id: str, plan: str) -> dict[int, BlobInfo]:
+async def stored_chunks(bucket: BlobStore, job_id: str, plan: str) -> dict[int, BlobInfo]:
     """index -> listing of the chunks a previous attempt stored under this plan (metadata included)."""
     found: dict[int, BlobInfo] = {}
     cursor: str | None = None
@@ -337,8 +364,8 @@ async def discard_chunks(
         keys = [chunk_key(record.job_id, plan, i) for i in range(len(texts))]
         if record.timestamps:
             keys += [chunk_timings_key(record.job_id, plan, i) for i in range(len(texts))]
-        for start in range(0, len(keys), MAX_DELETE):
-            await bucket.delete(keys[start : start + MAX_DELETE])
+        for start in range(0, len(keys), R2_MAX_KEYS_PER_DELETE):
+            await bucket.delete(keys[start : start + R2_MAX_KEYS_PER_DELETE])
         return len(keys)
     except Exception:  # noqa: BLE001 - best effort; leftovers are the reaper's
         return 0
@@ -348,7 +375,7 @@ async def discard_all_chunks(bucket: BlobStore, job_id: str) -> int:
     """Delete every chunk under ``tmp/<jobId>/`` (any plan), listing them; returns how many (for the reaper)."""
     deleted = 0
     for _ in range(100):  # 100,000 chunks: far more than any job has
-        page = await bucket.list(prefix=tmp_prefix(job_id), limit=MAX_DELETE)
+        page = await bucket.list(prefix=tmp_prefix(job_id), limit=min(R2_MAX_KEYS_PER_LIST, R2_MAX_KEYS_PER_DELETE))
         keys = [o.key for o in page.objects]
         if not keys:
             break

@@ -451,6 +451,9 @@ def piper_spec(synthesizer: PiperSynthesizer) -> ModelSpec:
         default_sample_rate=default.sample_rate if default.sample_rate in SAMPLE_RATES else DEFAULT_SAMPLE_RATE,
         max_input_chars=OFFLINE_INPUT_CHARS,
         seconds_per_char=0.075,  # en_US-joe-medium reads about 13 characters a second
+        # Measured 80 a second on 2 free cores and 19 with the machine's load average at 13
+        # (RTF 0.17 and 0.69: docs/benchmarks.md); declared at the slow end.
+        chars_per_second=15,
         speed_range=list(SPEED_RANGE),
         description=(
             "Piper neural speech (VITS on ONNX Runtime), offline; local runtime only. Voices: the packaged "

@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[2]
 READ = re.compile(r"\b(?:env|environ|_env)(?:\.get\(|\[)\s*[\"']([A-Z][A-Z0-9_]+)[\"']")
 # Variables of the tooling's own subprocesses (wrangler, node), not settings of the pipeline.
 TOOL_VARIABLES = {"PATH", "TTS_WRANGLER_NODE", "TTS_WRANGLER_JS", "TTS_WRANGLER_CONFIGS",
-                  "MINIFLARE_WORKERD_PATH", "WRANGLER_SEND_METRICS"}
+                  "MINIFLARE_WORKERD_PATH", "WRANGLER_SEND_METRICS", "CLOUDFLARE_CF_FETCH_ENABLED"}
 
 
 def test_the_readme_tables_are_made_from_the_table() -> None:

@@ -9,7 +9,9 @@ and in the project modules it imports (the same closure the bundle holds).
 A binding added to code but not to the config fails, and so does one left in
 the config that no code reads. Config vars must be settings the code reads;
 cron triggers, queue consumers and hosted Durable Object classes must match
-the handlers and classes the entry module defines.
+the handlers and classes the entry module defines; the upload wrangler
+reports must fit Cloudflare's Worker size limit (docs/cloudflare.md records
+the sizes).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from pathlib import Path
 import pytest
 
 from shared.config import SETTING_NAMES
+from shared.platform_limits import WORKER_SIZE_PAID_BYTES
 
 from tooling.vendor import BUNDLE_DIR, build, first_party_closure, module_path
 from tests.tiers import tier_unavailable
@@ -32,6 +35,7 @@ from tests.tiers import tier_unavailable
 ROOT = Path(__file__).resolve().parents[2]
 WORKERS = sorted(p.parent.parent.name for p in (ROOT / "workers").glob("*/src/entry.py"))
 BINDINGS_HEADER = "Your Worker has access to the following bindings:"
+UPLOAD = re.compile(r"Total Upload: ([0-9.]+) KiB / gzip: ([0-9.]+) KiB")
 UPPER = re.compile(r"^[A-Z][A-Z0-9_]*$")
 
 
@@ -68,6 +72,13 @@ def dry_run(node: str, worker_dir: Path, outdir: Path) -> str:
     output = done.stdout + done.stderr
     assert done.returncode == 0, output
     return output
+
+
+def upload_sizes(output: str) -> tuple[float, float]:
+    """``Total Upload: X KiB / gzip: Y KiB`` -> (X, Y) in bytes."""
+    match = UPLOAD.search(output)
+    assert match, f"no upload size in wrangler's output:\n{output}"
+    return float(match.group(1)) * 1024, float(match.group(2)) * 1024
 
 
 def reported_bindings(output: str) -> dict[str, str]:
@@ -194,6 +205,33 @@ def test_dry_run_bundle_is_the_vendored_one(dry_runs: dict[str, str], worker: st
     bundle = ROOT / "workers" / worker / BUNDLE_DIR
     assert (bundle / "pydantic_core").is_dir() and (bundle / "workers").is_dir()
     assert (bundle / "cloudflare_adapters").is_dir() and (bundle / "shared").is_dir()
+
+
+@pytest.mark.parametrize("worker", WORKERS)
+def test_dry_run_upload_fits_the_worker_size_limit(dry_runs: dict[str, str], worker: str) -> None:
+    raw, compressed = upload_sizes(dry_runs[worker])
+
+    assert 0 < compressed < raw
+    assert compressed <= WORKER_SIZE_PAID_BYTES
+
+
+def test_upload_size_is_read_from_wranglers_line() -> None:
+    assert upload_sizes("x\nTotal Upload: 7791.76 KiB / gzip: 2121.33 KiB\ny") == (7791.76 * 1024, 2121.33 * 1024)
+
+
+@pytest.mark.parametrize("worker", WORKERS)
+def test_only_the_api_uploads_the_web_page_as_its_assets(dry_runs: dict[str, str], worker: str) -> None:
+    found = re.search(r"Read (\d+) files from the assets directory (\S+)", dry_runs[worker])
+    if worker != "api":
+        assert found is None
+        return
+    assert found is not None, dry_runs[worker]
+    folder = Path(found.group(2))
+    assert folder == ROOT / "shared" / "web"
+    assert int(found.group(1)) == len([p for p in folder.iterdir() if p.is_file()])
+    assert {"index.html", "app.js", "style.css", "_headers"} <= {p.name for p in folder.iterdir()}
+    # the Worker's own bundle no longer carries a page
+    assert not (ROOT / "workers" / "api" / BUNDLE_DIR / "shared" / "web").exists()
 
 
 @pytest.mark.parametrize("worker", WORKERS)

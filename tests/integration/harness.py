@@ -42,6 +42,8 @@ class Pipeline:
     runtime: str = "local"
     dev_args: list[str] = field(default_factory=list)  # more `tts-pipeline dev` options, e.g. --single-process
     started: dict[str, Any] = field(default_factory=dict)  # the runtime's `started` line
+    # Run from this folder without --data-dir (the first command's default, .tts-data there); data_dir is ignored.
+    cwd: Path | None = None
 
     def start(self, timeout: float | None = None) -> Pipeline:
         # Suites submit without a model and expect tone's speed and limits; the
@@ -49,10 +51,11 @@ class Pipeline:
         env = {"DEFAULT_MODEL": "tone", **os.environ, "CRON_INTERVAL_SECONDS": "0", **self.env}
         extra = ["--runtime", self.runtime] if self.runtime != "local" else []
         timeout = timeout or (20.0 if self.runtime == "local" else 240.0)
+        data = [] if self.cwd is not None else ["--data-dir", str(self.data_dir)]
         self.process = subprocess.Popen(
             [sys.executable, "-m", "local_runtime.cli", "dev", "--host", "127.0.0.1", "--port", "0",
-             "--data-dir", str(self.data_dir), *extra, *self.dev_args],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+             *data, *extra, *self.dev_args],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=self.cwd,
             start_new_session=True,  # kill() takes wrangler and workerd with it
         )
         try:

@@ -141,7 +141,11 @@ def test_flags_override_the_environment(url: str) -> None:
 
 def test_an_invalid_field_exits_2_naming_it(url: str) -> None:
     run = cli("submit", "hi", "-m", "no-such-model", api=url)
-    assert run.code == 2 and "model" in run.stderr and run.out == ""
+    assert run.code == 2 and "--model: unknown model 'no-such-model'" in run.stderr and run.out == ""
+    # the option typed, not the API's field name
+    run = cli("submit", "hi", "-m", "tone", "-v", "klingon", api=url)
+    assert run.code == 2 and "--voice: model 'tone' has no voice 'klingon'" in run.stderr, run.stderr
+    assert "voiceId" not in run.stderr
 
 
 def test_a_missing_token_exits_2_with_a_hint(url: str) -> None:

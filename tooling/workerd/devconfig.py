@@ -12,18 +12,22 @@ run folder, with:
   ``env.AI.run`` offline with the shapes and errors Workers AI documents for
   the speech models we offer (its rate limit from ``AI_STANDIN_RATE_LIMIT`` /
   ``AI_STANDIN_RATE_PERIOD`` when set);
+- no ``[secrets]``: the settings, secrets included, arrive as vars (below),
+  and wrangler would otherwise read every required secret from the
+  environment itself;
+- no cron ``[triggers]``: wrangler dev never fires them, and warns so when
+  they are there; the front passes the reaper's first cron on to it;
 - ``vars`` holding the Worker's own vars, overridden by every setting name
   (``shared.config.SETTING_NAMES``) present in the environment, so one set of
   environment variables configures both runtimes as it does the local one;
 - the ``[[ratelimits]]`` binding's limit and period from ``JOB_RATE_LIMIT``;
-- the ``tts-jobs`` and ``tts-jobs-dlq`` consumers' batch size and batch
-  timeout, and the ``tts-jobs`` retries, from ``QUEUE_MAX_BATCH_SIZE`` /
-  ``QUEUE_MAX_BATCH_TIMEOUT`` / ``QUEUE_MAX_RETRIES`` when set (the local
-  runtime's names).
+- the queue consumers as deployed, with the ``QUEUE_MAX_*`` overrides the
+  local runtime applies (``local_runtime.wrangler_config.with_overrides``).
 
 wrangler takes ``python_modules/`` from beside the config, so each run folder
 links to the Worker's vendored ``python_modules/``; ``main`` is the Worker's
-own ``src/entry.py``. A dev-only front Worker (``front.mjs``) comes first: it
+own ``src/entry.py`` and ``[assets] directory`` its own folder (the api's web
+page, ``shared/web/``). A dev-only front Worker (``front.mjs``) comes first: it
 is the one served, and it routes ``/__scheduled`` to the reaper.
 """
 
@@ -37,7 +41,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from shared.config import SETTING_NAMES, LocalSettings, Settings, specs
+from local_runtime.wrangler_config import consumers_of, with_overrides, wrangler_config
+from shared.api.links import dev_server_settings
+from shared.config import SETTING_NAMES, LocalSettings, Settings
 
 REPO = Path(__file__).resolve().parents[2]
 WORKERS = ("api", "synth_consumer", "reaper")
@@ -52,21 +58,13 @@ FRONT_NAME = "tts-dev-front"
 AI_STANDIN_NAME = "tts-dev-ai"
 AI_STANDIN_ENTRYPOINT = "WorkersAi"
 AI_STANDIN_VARS = ("AI_STANDIN_RATE_LIMIT", "AI_STANDIN_RATE_PERIOD")
-JOBS_QUEUE = "tts-jobs"
-DEAD_LETTER_QUEUE = "tts-jobs-dlq"
-# LocalSettings field -> the wrangler queue consumer's key it sets when its variable is set.
-QUEUE_SETTINGS = {
-    "queue_max_batch_size": "max_batch_size",
-    "queue_max_batch_timeout": "max_batch_timeout",
-    "queue_max_retries": "max_retries",
-}
 CONFIG_FILE = "wrangler.json"
 
 
 def worker_config(worker: str, env: Mapping[str, str], repo: Path = REPO) -> dict[str, Any]:
     """The dev config of ``workers/<worker>`` as a dict (``main`` absolute)."""
     worker_dir = repo / "workers" / worker
-    config = tomllib.loads((worker_dir / "wrangler.toml").read_text())
+    config = wrangler_config(worker, repo)
     ai = config.pop("ai", None)
     if ai:
         config.setdefault("services", []).append(
@@ -74,7 +72,13 @@ def worker_config(worker: str, env: Mapping[str, str], repo: Path = REPO) -> dic
         )
         # The adapter passes {signal} as the real binding takes it; over RPC that needs this flag.
         config["compatibility_flags"] = [*config.get("compatibility_flags", []), "enable_abortsignal_rpc"]
+    config.pop("secrets", None)
+    # wrangler dev never fires crons (the runner's loop and /__scheduled run the reaper
+    # through the front); left in, they only make wrangler warn that it does not.
+    config.pop("triggers", None)
     config["main"] = str(worker_dir / config.get("main", "src/entry.py"))
+    if "assets" in config:  # the web page's folder, relative to the Worker's own config
+        config["assets"]["directory"] = str((worker_dir / config["assets"]["directory"]).resolve())
     flags = [f for f in config.get("compatibility_flags", []) if f not in DEV_FLAGS]
     config["compatibility_flags"] = [*DEV_FLAGS, *flags]
     overrides = {name: str(env[name]) for name in SETTING_NAMES if env.get(name) not in (None, "")}
@@ -85,13 +89,15 @@ def worker_config(worker: str, env: Mapping[str, str], repo: Path = REPO) -> dic
         for binding in config.get("ratelimits", []):
             binding["simple"] = {"limit": settings.job_rate_limit, "period": settings.job_rate_period}
     local = LocalSettings.from_env(env)
-    env_names = {name: spec.env for name, spec in specs(LocalSettings)}
-    for consumer in config.get("queues", {}).get("consumers", []):
-        if consumer.get("queue") in (JOBS_QUEUE, DEAD_LETTER_QUEUE):
-            for name, key in QUEUE_SETTINGS.items():
-                if env.get(env_names[name]) and (key != "max_retries" or consumer["queue"] == JOBS_QUEUE):
-                    consumer[key] = getattr(local, name)
+    if consumers_of(config):
+        config["queues"]["consumers"] = [with_overrides(consumer, local) for consumer in consumers_of(config)]
     return config
+
+
+def deployed_crons(worker: str, repo: Path = REPO) -> list[str]:
+    """The cron triggers of ``workers/<worker>/wrangler.toml``."""
+    config = tomllib.loads((repo / "workers" / worker / "wrangler.toml").read_text())
+    return list(config.get("triggers", {}).get("crons", []))
 
 
 def front_config(reaper_cron: str) -> dict[str, Any]:
@@ -118,16 +124,15 @@ def ai_standin_config(env: Mapping[str, str]) -> dict[str, Any]:
     }
 
 
-def write_run_configs(
-    run_dir: Path, env: Mapping[str, str], *, loopback: bool, repo: Path = REPO
-) -> list[Path]:
+def write_run_configs(run_dir: Path, env: Mapping[str, str], *, host: str, repo: Path = REPO) -> list[Path]:
     """Writes the front's, each Worker's and the AI stand-in's dev config under ``run_dir``; returns them, front first.
 
     The files hold the settings' values (secrets too), so they are private to
-    their owner, like wrangler's ``.dev.vars``. On loopback without
-    ``API_TOKENS`` the api takes anonymous calls, as the local runtime does.
+    their owner, like wrangler's ``.dev.vars``. Serving ``host`` follows the
+    dev rules of both runtimes (``dev_server_settings``: on loopback without
+    ``API_TOKENS`` the api takes anonymous calls; a ``ConfigError`` beyond it).
     """
-    if loopback and not Settings.from_env(env).api_tokens:
+    if dev_server_settings(Settings.from_env(env), host).allow_anonymous:
         env = {**env, "ALLOW_ANONYMOUS": "true"}
     run_dir.mkdir(parents=True, exist_ok=True)
     run_dir.chmod(0o700)
@@ -136,7 +141,7 @@ def write_run_configs(
     for worker in WORKERS:
         config = worker_config(worker, env, repo)
         if worker == "reaper":
-            reaper_cron = (config.get("triggers", {}).get("crons") or [reaper_cron])[0]
+            reaper_cron = (deployed_crons(worker, repo) or [reaper_cron])[0]
         folder = run_dir / worker
         folder.mkdir(exist_ok=True)
         modules = folder / "python_modules"
@@ -150,7 +155,8 @@ def write_run_configs(
     ai = run_dir / "ai"
     ai.mkdir(exist_ok=True)
     shutil.copyfile(Path(__file__).with_name("ai_standin.mjs"), ai / "ai_standin.mjs")
-    return [_write_json(front / CONFIG_FILE, front_config(reaper_cron)), *paths, _write_json(ai / CONFIG_FILE, ai_standin_config(env))]
+    standin = _write_json(ai / CONFIG_FILE, ai_standin_config(env))
+    return [_write_json(front / CONFIG_FILE, front_config(reaper_cron)), *paths, standin]
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> Path:

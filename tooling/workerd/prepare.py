@@ -32,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     except (toolchain.ToolchainError, runner.WorkerdError, OSError) as exc:
         print(f"prepare: {exc}", file=sys.stderr)
         return 2
-    configs = devconfig.write_run_configs(DEV_DIR, dict(os.environ), loopback=True)
+    configs = devconfig.write_run_configs(DEV_DIR, dict(os.environ), host="127.0.0.1")
     env = runner.wrangler_env(tools, wrapper, {})
     env["TTS_WRANGLER_NODE"] = str(tools.node)
     env["TTS_WRANGLER_JS"] = str(tools.wrangler)

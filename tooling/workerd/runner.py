@@ -21,7 +21,6 @@ from __future__ import annotations
 import contextlib
 import http.client
 import io
-import ipaddress
 import os
 import re
 import signal
@@ -36,7 +35,7 @@ from typing import IO
 
 from local_runtime.data_dir_lock import DataDirInUseError, DataDirLock
 from tooling.workerd import bundle, devconfig, toolchain
-from shared.api.links import dev_server_settings
+from shared.api.links import dev_server_settings, is_loopback_host
 from shared.config import LocalSettings, Settings
 from shared.errors import ConfigError
 from shared.logs import JsonLogger
@@ -61,15 +60,6 @@ class WorkerdError(Exception):
 
 def _say(message: str) -> None:
     print(f"tts-pipeline dev (workerd): {message}", file=sys.stderr, flush=True)
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -114,6 +104,9 @@ def wrangler_env(tools: toolchain.Toolchain, wrapper: Path, base: Mapping[str, s
     env["PATH"] = f"{tools.node.parent}{os.pathsep}{env.get('PATH', '')}"
     env["MINIFLARE_WORKERD_PATH"] = str(wrapper)
     env["WRANGLER_SEND_METRICS"] = "false"
+    # Miniflare fetches a sample Request.cf object from workers.cloudflare.com at start;
+    # offline that prints an ENOTFOUND stack and falls back to its placeholder: skip the try.
+    env["CLOUDFLARE_CF_FETCH_ENABLED"] = "false"
     env.setdefault("WRANGLER_LOG", "log")
     return env
 
@@ -172,9 +165,7 @@ class WorkerdRuntime:
             raise WorkerdError(str(exc)) from None
         self._take_data_dir()
         tools, wrapper = prepare()
-        configs = devconfig.write_run_configs(
-            self.data_dir / "workerd" / "run", self.env, loopback=is_loopback(self.host)
-        )
+        configs = devconfig.write_run_configs(self.data_dir / "workerd" / "run", self.env, host=self.host)
         port = self.port or free_port(self.host)
         _say("starting wrangler dev on workerd (Python's first start takes about 20 s) ...")
         self.process = subprocess.Popen(
@@ -259,7 +250,7 @@ class WorkerdRuntime:
 
     def scheduled(self) -> int:
         """Runs the reaper once, as its cron trigger would (wrangler's route to the front's cron handler)."""
-        host = "127.0.0.1" if not is_loopback(self.host) else self.host
+        host = "127.0.0.1" if not is_loopback_host(self.host) else self.host
         conn = http.client.HTTPConnection(host, int(self.url.rsplit(":", 1)[1]), timeout=120)
         try:
             conn.request("GET", CRON_ROUTE)

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 
 from shared.config import Settings
 from shared.ports import AiPort, HttpClient, Synthesizer
+from shared.synthesis.budget import declared_speed, fitting_chunk_chars
 from shared.synthesis.catalogue import (
     AUTO_DEFAULT_ORDER,
     Catalogue,
@@ -125,9 +126,15 @@ def build_catalogue(
         catalogue.add(spec)
     if mp3_encoder is not None:
         add_mp3(catalogue, AUTO_DEFAULT_ORDER, mp3_encoder)  # the offline PCM models
-    cap = settings.max_input_chars
-    if cap:  # MAX_INPUT_CHARS: smaller chunks for every model (the api and the consumer plan alike)
-        for spec in catalogue.models():
-            if spec.max_input_chars > cap:
-                catalogue.add(spec.model_copy(update={"max_input_chars": cap}))
+    for spec in catalogue.models():
+        # A chunk fits one consumer invocation's time and memory (shared/synthesis/budget.py);
+        # MAX_INPUT_CHARS makes every model's chunks smaller still. The api and the consumer plan alike.
+        limit = fitting_chunk_chars(
+            spec, wall_seconds=settings.consumer_wall_seconds, memory_mb=settings.worker_memory_mb,
+            speed=declared_speed(spec, settings.model_speeds),
+        )
+        if settings.max_input_chars:
+            limit = min(limit, settings.max_input_chars)
+        if limit < spec.max_input_chars:
+            catalogue.add(spec.model_copy(update={"max_input_chars": limit}))
     return catalogue

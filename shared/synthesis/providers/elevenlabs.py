@@ -87,6 +87,7 @@ def elevenlabs_specs(extra_voice_ids: Sequence[str] = ()) -> list[ModelSpec]:
             default_sample_rate=44100,
             format_sample_rates={"mp3": MP3_RATES, "wav": PCM_RATES, "pcm": PCM_RATES, "opus": [48000]},
             max_input_chars=max_chars,
+            chars_per_second=30,  # declared speed: about 2x real time
             speed_range=[0.7, 1.2],
             description=description,
             timestamps="exact",
@@ -142,7 +143,7 @@ class ElevenLabsSynthesizer:
         response = await send(
             self._http, PROVIDER, "POST", url,
             headers={"xi-api-key": self._key, "Content-Type": "application/json", "Accept": accept},
-            body=json_request(payload), timeout=self._timeout, secrets=[self._key],
+            body=json_request(payload), timeout=min(request.timeout_seconds or self._timeout, self._timeout), secrets=[self._key],
         )
         classify(PROVIDER, response, _message, secrets=[self._key])
         audio, words = (_with_timestamps(response, request.text) if request.timestamps else (response.body, None))

@@ -54,6 +54,7 @@ def gemini_specs() -> list[ModelSpec]:
             sample_rates=[SAMPLE_RATE],
             default_sample_rate=SAMPLE_RATE,
             max_input_chars=4000,
+            chars_per_second=20,  # declared speed: slower than real time at worst
             supports_instructions=True,
             description=description,
         )
@@ -115,7 +116,7 @@ class GeminiSpeechSynthesizer:
         response = await send(
             self._http, PROVIDER, "POST", url,
             headers={"x-goog-api-key": self._key, "Content-Type": "application/json"},
-            body=json_request(payload), timeout=self._timeout, secrets=[self._key],
+            body=json_request(payload), timeout=min(request.timeout_seconds or self._timeout, self._timeout), secrets=[self._key],
         )
         try:
             classify(PROVIDER, response, _message, secrets=[self._key])

@@ -97,6 +97,7 @@ def workers_ai_specs() -> list[ModelSpec]:
                 "opus": [48000],
             },
             max_input_chars=2000,
+            chars_per_second=50,  # declared speed: a Workers AI speech model on Cloudflare's own network
             description=description,
         )
 
@@ -113,6 +114,7 @@ def workers_ai_specs() -> list[ModelSpec]:
             sample_rates=[44100],
             default_sample_rate=44100,
             max_input_chars=2000,
+            chars_per_second=50,  # declared speed: a Workers AI speech model on Cloudflare's own network
             description="MeloTTS on Workers AI (voice = language); $0.0002 per audio minute.",
         ),
     ]
@@ -203,7 +205,7 @@ class WorkersAiSynthesizer:
             rate = _FIXED_RATES.get(request.format) or request.sample_rate
             if request.format not in _FIXED_RATES and request.sample_rate:
                 inputs["sample_rate"] = request.sample_rate
-        output = await self._ai.run(request.model, inputs, timeout=self._timeout)
+        output = await self._ai.run(request.model, inputs, timeout=min(request.timeout_seconds or self._timeout, self._timeout))
         return result_for(_audio_bytes(output), request, sample_rate=rate)
 
 

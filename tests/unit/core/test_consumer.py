@@ -156,4 +156,4 @@ async def test_dead_letter_marks_job_failed_with_last_error(
 
 def test_backoff_is_exponential_and_capped() -> None:
     assert [backoff_seconds(a, 10) for a in (1, 2, 3, 4)] == [10, 20, 40, 80]
-    assert backoff_seconds(40, 10) == 43_200
+    assert backoff_seconds(40, 10) == 86_400  # Cloudflare Queues: delaySeconds up to 24 h

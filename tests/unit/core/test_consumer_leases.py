@@ -9,6 +9,7 @@ nothing after the claim runs, no settle).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import contextlib
 import io
 
@@ -133,13 +134,24 @@ async def test_redelivery_sooner_than_the_lease_takes_the_job_over(deps: Consume
     assert job is not None and job.status is JobStatus.COMPLETED and job.attempts == 4
 
 
-async def test_a_crash_on_every_delivery_still_fails_the_job(deps: ConsumerDeps, clock: FakeClock) -> None:
-    # A job that kills every Worker that claims it must end: four claims, then failed.
+async def test_crashes_alone_never_fail_a_job(deps: ConsumerDeps, clock: FakeClock) -> None:
+    # Four deliveries that all died with their Worker: the retry budget is gone, the job is not at fault.
     await queued(deps, clock)
     history = await run_queue(deps, clock, crashes=4, redelivery_after=30)
     assert history == ["crash"] * 4 + ["dead_letter"]
     job = await deps.jobs.get(JOB)
-    assert job is not None and job.status is JobStatus.FAILED and "gave up after 4 attempts" in (job.error or "")
+    assert job is not None and job.status is JobStatus.PROCESSING and job.lapses == 3 and job.error is None
+    assert deps.queue.sent == [(message().body, 0)]  # type: ignore[union-attr]  # re-sent, fresh budget
+
+
+async def test_a_job_that_kills_every_worker_ends_failed_as_poison(deps: ConsumerDeps, clock: FakeClock) -> None:
+    # The separate, larger bound of lapsed claims (here 3) ends a poison job, with a reason that says so.
+    deps.settings = dataclasses.replace(deps.settings, max_lapsed_claims=3)
+    await queued(deps, clock)
+    history = await run_queue(deps, clock, crashes=4, redelivery_after=30)
+    assert history == ["crash"] * 4 + ["dead_letter"]
+    job = await deps.jobs.get(JOB)
+    assert job is not None and job.status is JobStatus.FAILED and "poison" in (job.error or ""), job
     assert deps.queue.sent == []  # type: ignore[union-attr]
 
 

@@ -4,7 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from local_runtime.runtime import LocalRuntime, is_loopback
+from local_runtime.runtime import LocalRuntime
+from shared.api.links import is_loopback_host
 from shared.config import Settings, parse_api_tokens
 from shared.errors import ConfigError
 
@@ -21,10 +22,10 @@ def test_runtime_allows_anonymous_only_on_loopback(tmp_path: Path) -> None:
     ).settings.allow_anonymous
 
 
-@pytest.mark.parametrize("host,loopback", [("127.0.0.1", True), ("::1", True), ("localhost", True),
+@pytest.mark.parametrize("host,loopback", [("127.0.0.1", True), ("::1", True), ("[::1]", True), ("localhost", True),
                                            ("0.0.0.0", False), ("10.0.0.1", False), ("example.org", False)])
 def test_is_loopback(host: str, loopback: bool) -> None:
-    assert is_loopback(host) is loopback
+    assert is_loopback_host(host) is loopback
 
 
 def test_settings_errors_name_the_setting() -> None:

@@ -150,7 +150,7 @@ async def test_bad_payload_is_an_error_value() -> None:
 
 
 def test_every_operation_that_changes_a_job_wakes_its_waiters() -> None:
-    changing = {"claim", "complete", "release", "fail", "cancel", "delete", "progress", "repair"}
+    changing = {"claim", "complete", "release", "fail", "cancel", "delete", "progress", "repair", "chunkPlan", "chunkStored"}
     assert {name for name, op in OPERATIONS.items() if op.wakes is not None} == changing
     assert OPERATIONS["waitForChange"].wait is not None and OPERATIONS["waitForChange"].run is None
 

@@ -6,13 +6,9 @@ import enum
 
 import pytest
 
-from local_runtime.bindings.boundary import (
-    QUEUE_BODY_MAX_BYTES,
-    check_queue_body,
-    check_rpc_value,
-    encoded_size,
-)
+from local_runtime.bindings.boundary import check_queue_body, check_rpc_value, encoded_size
 from shared.errors import BoundaryError
+from shared.platform_limits import QUEUE_MAX_MESSAGE_BYTES
 
 
 def test_plain_values_pass_and_come_back_as_a_deep_copy() -> None:
@@ -71,7 +67,7 @@ def test_size_is_measured_as_compact_utf8_json() -> None:
 
 
 def test_queue_body_limit_is_128_kb() -> None:
-    fits = {"t": "x" * (QUEUE_BODY_MAX_BYTES - len('{"t":""}'))}
+    fits = {"t": "x" * (QUEUE_MAX_MESSAGE_BYTES - len('{"t":""}'))}
     assert check_queue_body(fits) == fits
     with pytest.raises(BoundaryError, match="^body: 128001 bytes"):
         check_queue_body({"t": fits["t"] + "x"})

@@ -68,8 +68,8 @@ async def test_batches_are_capped_and_oldest_first(queue: LocalQueue) -> None:
 
 
 async def test_producer_limits(queue: LocalQueue) -> None:
-    with pytest.raises(LimitExceededError, match="0..43200"):
-        await queue.send({}, delay_seconds=43_201)
+    with pytest.raises(LimitExceededError, match="0..86400"):
+        await queue.send({}, delay_seconds=86_401)
     with pytest.raises(LimitExceededError):
         await queue.send({}, delay_seconds=-1)
     with pytest.raises(LimitExceededError, match="101 messages, over the limit of 100"):
@@ -88,15 +88,15 @@ async def test_producer_limits(queue: LocalQueue) -> None:
 
 
 def test_consumer_config_limits() -> None:
-    QueueConsumerConfig(max_batch_size=100, max_batch_timeout=60, max_retries=100, retry_delay=43_200)
+    QueueConsumerConfig(max_batch_size=100, max_batch_timeout=60, max_retries=100, retry_delay=86_400)
     for bad in (
         {"max_batch_size": 0}, {"max_batch_size": 101}, {"max_batch_timeout": 61},
-        {"max_retries": 101}, {"max_retries": -1}, {"retry_delay": 43_201},
+        {"max_retries": 101}, {"max_retries": -1}, {"retry_delay": 86_401},
     ):
         with pytest.raises(LimitExceededError):
             QueueConsumerConfig(**bad)  # type: ignore[arg-type]
     with pytest.raises(LimitExceededError):
-        Outcome.retry(43_201)
+        Outcome.retry(86_401)
 
 
 async def test_own_dead_letter_queue_is_refused(queue: LocalQueue) -> None:

@@ -18,7 +18,8 @@ import pytest
 from local_runtime.bindings.meter import R2_CLASS_A, R2_DELETE, Meter
 from local_runtime.bindings.r2 import LocalBucket
 from shared.errors import InvalidPartError, LimitExceededError, NoSuchUploadError
-from shared.ports import MULTIPART_MIN_PART_BYTES, UploadedPart
+from shared.platform_limits import R2_MULTIPART_MIN_PART_BYTES
+from shared.ports import UploadedPart
 from tests.fakes import FakeClock, MemoryBucket
 
 MIB = 1024 * 1024
@@ -87,8 +88,8 @@ async def test_part_sizes_follow_r2s_rules(bucket: LocalBucket | MemoryBucket, s
         await bucket.complete_multipart_upload(KEY, upload.upload_id, parts)
     assert await bucket.head(KEY) is None
     # the upload is still open: a correct part list completes it
-    fixed = [await bucket.upload_part(KEY, upload.upload_id, n, blob(MULTIPART_MIN_PART_BYTES, n)) for n in (1, 2)]
-    assert (await bucket.complete_multipart_upload(KEY, upload.upload_id, fixed)).size == 2 * MULTIPART_MIN_PART_BYTES
+    fixed = [await bucket.upload_part(KEY, upload.upload_id, n, blob(R2_MULTIPART_MIN_PART_BYTES, n)) for n in (1, 2)]
+    assert (await bucket.complete_multipart_upload(KEY, upload.upload_id, fixed)).size == 2 * R2_MULTIPART_MIN_PART_BYTES
 
 
 async def test_complete_needs_the_uploaded_etags_in_ascending_order(bucket: LocalBucket | MemoryBucket) -> None:

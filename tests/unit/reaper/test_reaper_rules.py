@@ -68,7 +68,7 @@ def test_an_object_is_an_orphan_only_once_its_job_is_gone_or_finished_without_it
     assert is_orphan(KEY, job) is orphan
 
 
-SETTINGS = Settings(reaper_stuck_seconds=900, reaper_max_attempts=4, reaper_give_up_seconds=86_400)
+SETTINGS = Settings(reaper_stuck_seconds=900, max_lapsed_claims=4, reaper_give_up_seconds=86_400)
 
 
 @pytest.mark.parametrize(
@@ -78,7 +78,8 @@ SETTINGS = Settings(reaper_stuck_seconds=900, reaper_max_attempts=4, reaper_give
         (record(JobStatus.QUEUED, updated_at=NOW - 901), "resend"),
         (record(JobStatus.PROCESSING, lease_until=NOW - 899), None),
         (record(JobStatus.PROCESSING, lease_until=NOW - 901), "requeue"),
-        (record(JobStatus.PROCESSING, lease_until=NOW - 901, attempts=4), "fail"),
+        (record(JobStatus.PROCESSING, lease_until=NOW - 901, attempts=9, lapses=4), "fail"),
+        (record(JobStatus.PROCESSING, lease_until=NOW - 901, attempts=9, lapses=3), "requeue"),
         (record(JobStatus.QUEUED, updated_at=NOW - 901, created_at=NOW - 86_400), "fail"),
         (record(JobStatus.COMPLETED, KEY), None),
     ],

@@ -23,6 +23,12 @@ def test_rate_setting_takes_limit_and_a_period_of_10_or_60() -> None:
     s = Settings.from_env({"JOB_RATE_LIMIT": "5/10"})
     assert (s.job_rate_limit, s.job_rate_period) == (5, 10)
     assert Settings.from_env({"JOB_RATE_LIMIT": "0"}).job_rate_limit == 0
+    # Each half defaults on its own: the limit's default never decides the period, nor the reverse.
+    assert (Settings().job_rate_limit, Settings().job_rate_period) == (100, 60)
+    only_limit = Settings.from_env({"JOB_RATE_LIMIT": "7"})
+    assert (only_limit.job_rate_limit, only_limit.job_rate_period) == (7, 60)
+    off = Settings.from_env({"JOB_RATE_LIMIT": "0"})
+    assert (off.job_rate_limit, off.job_rate_period) == (0, 60)
     for bad in ("5/30", "x/60", "-1/60"):
         with pytest.raises(ConfigError, match="JOB_RATE_LIMIT"):
             Settings.from_env({"JOB_RATE_LIMIT": bad})

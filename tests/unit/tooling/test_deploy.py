@@ -17,7 +17,7 @@ SECRET_VALUES = {"API_TOKENS": "alice:token-DO-NOT-PRINT", "SIGNING_KEY": "signi
 
 @pytest.fixture
 def secrets_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in {s for w in deploy.SECRETS.values() for s in (*w.required, *w.optional)}:
+    for name in {s for w in map(deploy.secrets_of, deploy.DEPLOY_ORDER) for s in (*w.required, *w.optional)}:
         monkeypatch.delenv(name, raising=False)
     for name, value in SECRET_VALUES.items():
         monkeypatch.setenv(name, value)
@@ -94,6 +94,6 @@ def test_every_worker_deploys_and_the_durable_object_host_first() -> None:
 
 def test_secret_names_are_settings_the_workers_read() -> None:
     settings = SETTING_NAMES
-    names = {s for w in deploy.SECRETS.values() for s in (*w.required, *w.optional)}
+    names = {s for w in map(deploy.secrets_of, deploy.DEPLOY_ORDER) for s in (*w.required, *w.optional)}
 
     assert sorted(names - set(settings)) == []

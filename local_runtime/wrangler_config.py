@@ -1,0 +1,74 @@
+"""The Workers' deployed wrangler configs, as the dev runtimes read them: the queue consumers' one source.
+
+``workers/synth_consumer/wrangler.toml`` says how each queue is consumed on
+Cloudflare (batch size, batch timeout, retries, concurrency, dead-letter
+queue). The local runtime builds its ``QueueConsumerConfig``s from it and
+``tts-pipeline dev --runtime workerd`` passes it to wrangler, both with the
+same overrides: ``QUEUE_MAX_*`` (``shared.config.LocalSettings``), when set,
+replace the jobs queue's values, and its batch size and timeout also its
+dead-letter queue's, so a test or a bench can shorten the waits.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from local_runtime.bindings.queue_types import QueueConsumerConfig
+from shared.bootstrap import DEAD_LETTER_QUEUE, JOBS_QUEUE
+from shared.config import LocalSettings
+from shared.platform_limits import QUEUE_MAX_CONCURRENCY
+
+REPO = Path(__file__).resolve().parents[1]
+CONSUMER_WORKER = "synth_consumer"
+"""The Worker whose config declares every queue consumer."""
+
+# LocalSettings field -> the consumer key it overrides, and the queues it overrides it on.
+QUEUE_OVERRIDES: dict[str, tuple[str, tuple[str, ...]]] = {
+    "queue_max_batch_size": ("max_batch_size", (JOBS_QUEUE, DEAD_LETTER_QUEUE)),
+    "queue_max_batch_timeout": ("max_batch_timeout", (JOBS_QUEUE, DEAD_LETTER_QUEUE)),
+    "queue_max_retries": ("max_retries", (JOBS_QUEUE,)),
+    "queue_max_concurrency": ("max_concurrency", (JOBS_QUEUE,)),
+}
+_CONSUMER_KEYS = ("max_batch_size", "max_batch_timeout", "max_retries", "dead_letter_queue", "retry_delay")
+
+
+def wrangler_config(worker: str, repo: Path = REPO) -> dict[str, Any]:
+    """``workers/<worker>/wrangler.toml``, parsed."""
+    return tomllib.loads((repo / "workers" / worker / "wrangler.toml").read_text())
+
+
+def consumers_of(config: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The config's ``[[queues.consumers]]`` tables."""
+    return list(config.get("queues", {}).get("consumers", []))
+
+
+def with_overrides(consumer: Mapping[str, Any], local: LocalSettings) -> dict[str, Any]:
+    """A ``[[queues.consumers]]`` table with the ``QUEUE_MAX_*`` overrides that apply to its queue."""
+    out = dict(consumer)
+    for name, (key, queues) in QUEUE_OVERRIDES.items():
+        value = getattr(local, name)
+        if value is not None and consumer.get("queue") in queues:
+            out[key] = value
+    return out
+
+
+def queue_consumer_config(consumer: Mapping[str, Any]) -> QueueConsumerConfig:
+    """The local runner's settings for a ``[[queues.consumers]]`` table (Cloudflare's defaults where it is silent).
+
+    An unset ``max_concurrency`` is what Cloudflare does with one: as many
+    invocations as the backlog needs, up to ``QUEUE_MAX_CONCURRENCY``.
+    """
+    known = {key: consumer[key] for key in _CONSUMER_KEYS if key in consumer}
+    return QueueConsumerConfig(**known, max_concurrency=consumer.get("max_concurrency", QUEUE_MAX_CONCURRENCY))
+
+
+def queue_consumer_configs(env: Mapping[str, str], repo: Path = REPO) -> dict[str, QueueConsumerConfig]:
+    """Each queue the synth_consumer Worker consumes -> how the local runtime consumes it."""
+    local = LocalSettings.from_env(env)
+    return {
+        str(consumer["queue"]): queue_consumer_config(with_overrides(consumer, local))
+        for consumer in consumers_of(wrangler_config(CONSUMER_WORKER, repo))
+    }

@@ -1,0 +1,128 @@
+"""What the synth consumer's handlers share: their dependencies, one invocation's budget, and settling.
+
+``ConsumerDeps`` is what the bootstrap builds for the synth consumer.
+``Invocation`` is one queue consumer invocation: its deadline (the wall
+time minus a margin, shared/synthesis/budget.py) and its memory gate, made
+when the batch arrives. The rest are the small steps both the job
+messages (shared/consumer.py) and the chunk tasks (shared/fanout.py) take.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from shared.config import Settings
+from shared.errors import IllegalTransitionError, JobNotFoundError
+from shared.jobs.rpc import JobsClient
+from shared.logs import JsonLogger
+from shared.models import JobRecord, SynthesizeJob
+from shared.outcomes import Ack, Outcome, Retry, backoff_seconds
+from shared.ports import BlobStore, Clock, IncomingMessage, QueueProducer, Synthesizer
+from shared.synthesis.budget import Deadline, MemoryGate, Pacer, SpeedBook, audio_budget_bytes
+from shared.synthesis.catalogue import ModelSpec
+
+if TYPE_CHECKING:
+    from shared.webhooks import WebhookNotifier
+
+# How many chunks one chunk task may carry at most (fewer when they are slow: budget.chunks_per_task).
+MOST_CHUNKS_PER_TASK = 8
+
+
+@dataclass
+class ConsumerDeps:
+    jobs: JobsClient
+    bucket: BlobStore
+    synthesizer_for: Callable[[str], Synthesizer]
+    settings: Settings
+    clock: Clock
+    log: JsonLogger
+    # The model catalogue's spec lookup: with it, long text is synthesized in chunks
+    # (shared/synthesis/longform.py); without it, in one request.
+    model_spec: Callable[[str], ModelSpec] | None = None
+    webhooks: WebhookNotifier | None = None  # announces finished jobs (shared/webhooks.py)
+    # The jobs queue's producer: a message that meets a live lease is re-sent
+    # (delayed) instead of retried, a long job's chunks go out as tasks, a
+    # delivery stopped by its deadline is re-sent, and the dead-letter handler
+    # re-sends jobs whose deliveries died. Without it these fall back to retry / fail.
+    queue: QueueProducer | None = None
+    # Characters per second each model was seen to make, in this isolate.
+    speeds: SpeedBook = field(default_factory=SpeedBook)
+
+
+@dataclass
+class Invocation:
+    """One queue consumer invocation: when it must stop starting work, and its audio memory."""
+
+    deadline: Deadline
+    memory: MemoryGate
+
+    @classmethod
+    def start(cls, deps: ConsumerDeps) -> Invocation:
+        settings = deps.settings
+        return cls(
+            Deadline.starting_now(deps.clock, settings.consumer_wall_seconds),
+            MemoryGate(audio_budget_bytes(settings.worker_memory_mb)),
+        )
+
+    def pacer(self, deps: ConsumerDeps, spec: ModelSpec | None) -> Pacer:
+        settings = deps.settings
+        return Pacer(
+            deadline=self.deadline,
+            spec=spec,
+            speeds=deps.speeds,
+            overrides=settings.model_speeds,
+            wall_seconds=settings.consumer_wall_seconds,
+            cap_seconds=settings.provider_timeout_seconds,
+            memory=self.memory,
+        )
+
+
+def spec_of(deps: ConsumerDeps, model: str) -> ModelSpec | None:
+    return deps.model_spec(model) if deps.model_spec is not None else None
+
+
+def settle_now(message: IncomingMessage, outcome: Outcome) -> None:
+    """Settle ``message`` with the platform at once (it stays settled if the invocation is cut off later)."""
+    if isinstance(outcome, Retry):
+        message.retry(outcome.delay_seconds)
+    elif isinstance(outcome, Ack):
+        message.ack()
+
+
+async def resend_now(deps: ConsumerDeps, command: SynthesizeJob, message: IncomingMessage, reason: str) -> Outcome:
+    """Send ``command`` again at once and ack this delivery: the work goes on in a fresh invocation,
+    without using up an attempt of the message's retry budget (``retry()`` would)."""
+    fields = {"jobId": command.jobId, "messageId": message.id, "chunks": command.chunks, "reason": reason}
+    if deps.queue is None:
+        deps.log.info("deadline_retry", **fields)
+        return Retry(0)
+    try:
+        await deps.queue.send(command.body())
+    except Exception as exc:
+        deps.log.warning("resend_failed", error=str(exc), **fields)
+        return Retry(0)
+    deps.log.info("resent", **fields)
+    return Ack()
+
+
+async def announce(deps: ConsumerDeps, record: JobRecord | None, message: IncomingMessage) -> Outcome:
+    """Hand a final job to its webhook; if that fails, retry the message (the job
+    is final, so the redelivery only announces it again)."""
+    if deps.webhooks is None or record is None:
+        return Ack()
+    try:
+        await deps.webhooks.job_finished(record)
+    except Exception as exc:
+        delay = backoff_seconds(message.attempts, deps.settings.retry_base_seconds)
+        deps.log.warning("webhook_enqueue_failed", jobId=record.job_id, messageId=message.id, error=str(exc))
+        return Retry(delay)
+    return Ack()
+
+
+async def fail_quietly(deps: ConsumerDeps, job_id: str, error: str) -> JobRecord | None:
+    try:
+        return await deps.jobs.fail(job_id, error)
+    except (JobNotFoundError, IllegalTransitionError):
+        return None  # deleted or canceled meanwhile: nothing to mark

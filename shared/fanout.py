@@ -1,0 +1,267 @@
+"""Chunk tasks: a long job's chunks synthesized in parallel, each in a queue message of its own.
+
+A job whose text needs several provider requests is not synthesized inside
+the one delivery of its job message (a slow provider would not finish in a
+consumer invocation's 15 minutes). Instead:
+
+1. **Fan out.** The delivery that claims the job writes its chunk plan to
+   the job's shard (``JobsClient.plan_chunks``: chunks already in R2 count
+   as done) and sends one *chunk task* per group of pending chunks
+   (``SynthesizeJob`` with ``plan`` and ``chunks``; as many chunks a task as
+   half an invocation holds at the model's declared speed, at most
+   ``MOST_CHUNKS_PER_TASK``), then acks. The job's lease now belongs to the
+   plan and is renewed by every chunk claimed or stored.
+2. **Chunk tasks**, spread by the queue over consumer invocations: for each
+   of its chunks a task claims it (``claim_chunk``: a chunk is synthesized by
+   one delivery at a time, and never again once stored), synthesizes it if
+   it fits before the invocation's deadline, stores audio and timings under
+   ``tmp/<jobId>/<plan>/`` and records it (``chunk_stored``). A task that
+   meets its deadline re-sends the rest of its chunks (no attempt used up)
+   and acks; a failed provider call hands the chunk back and retries.
+3. **Assembly.** The task that stores the last chunk sends the job message
+   again; its delivery claims the job, finds every chunk stored and joins
+   them (shared/synthesis/longform.py: streamed R2 multipart, resumable).
+
+Progress, cancel (a task stops at its next claim), ``?stream=1`` (chunks are
+read from R2 as they appear), captions, webhooks and the reaper see the
+same job as before. A lost message is found by the reaper: the plan's lease
+lapses, the job message is sent again and re-sends the chunks not stored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+
+from shared.captions.chunks import ChunkTimings
+from shared.consumer_deps import (
+    MOST_CHUNKS_PER_TASK,
+    ConsumerDeps,
+    Invocation,
+    announce,
+    fail_quietly,
+    resend_now,
+    spec_of,
+)
+from shared.errors import PermanentSynthesisError, TransientSynthesisError
+from shared.models import JobRecord, JobStatus, SynthesizeJob
+from shared.outcomes import Ack, Outcome, Retry, backoff_seconds
+from shared.platform_limits import QUEUE_SEND_BATCH_MAX_MESSAGES
+from shared.ports import IncomingMessage
+from shared.synthesis.budget import DeadlineReached, chunks_per_task
+from shared.synthesis.catalogue import ModelSpec
+from shared.synthesis.chunking import chunk_texts
+from shared.synthesis.longform import discard_chunks, plan_id, stored_chunks, synthesize_chunk
+
+
+def fanout_lease_seconds(deps: ConsumerDeps) -> float:
+    """How long a plan's lease lasts without a chunk claimed or stored: one invocation's wall time."""
+    return float(deps.settings.consumer_wall_seconds)
+
+
+async def fan_out(
+    record: JobRecord, command: SynthesizeJob, message: IncomingMessage, deps: ConsumerDeps, texts: list[str],
+    spec: ModelSpec,
+) -> Outcome | None:
+    """Send the job's pending chunks as tasks; None when every chunk is stored (assemble now)."""
+    assert deps.queue is not None
+    job_id = record.job_id
+    limit = spec.max_input_chars
+    plan = plan_id(record, texts, limit)
+    stored = await stored_chunks(deps.bucket, job_id, plan)
+    current, pending = await deps.jobs.plan_chunks(
+        job_id, plan=plan, total=len(texts), holder=message.id, stored=[i for i in stored if i < len(texts)],
+        lease_seconds=fanout_lease_seconds(deps),
+    )
+    if current.status is not JobStatus.PROCESSING:
+        deps.log.info("fanout_stopped", jobId=job_id, status=current.status.value)
+        return Ack()
+    if not pending:
+        return None
+    longest = max(len(texts[i]) for i in pending)
+    per_task = chunks_per_task(
+        deps.speeds.estimate_seconds(spec, longest, deps.settings.model_speeds),
+        deps.settings.consumer_wall_seconds, MOST_CHUNKS_PER_TASK,
+    )
+    base = command.model_copy(update={"plan": plan})
+    bodies = [base.task_of(pending[i : i + per_task]).body() for i in range(0, len(pending), per_task)]
+    try:
+        for start in range(0, len(bodies), QUEUE_SEND_BATCH_MAX_MESSAGES):
+            await deps.queue.send_batch(bodies[start : start + QUEUE_SEND_BATCH_MAX_MESSAGES])
+    except Exception as exc:
+        # Tasks sent before the failure are harmless duplicates of the next fan-out's.
+        error = f"sending chunk tasks failed: {type(exc).__name__}: {exc}"
+        await deps.jobs.release(job_id, error[:2000])
+        deps.log.warning("fanout_failed", jobId=job_id, messageId=message.id, error=error)
+        return Retry(backoff_seconds(message.attempts, deps.settings.retry_base_seconds))
+    deps.log.info(
+        "chunks_fanned_out", jobId=job_id, plan=plan, total=len(texts), pending=len(pending), tasks=len(bodies),
+        perTask=per_task,
+    )
+    return Ack()
+
+
+async def process_chunk_task(
+    command: SynthesizeJob, message: IncomingMessage, deps: ConsumerDeps, invocation: Invocation
+) -> Outcome:
+    """Synthesize and store the chunks a task carries (see the module doc)."""
+    assert command.plan is not None and command.chunks is not None
+    job_id, plan = command.jobId, command.plan
+    record = await deps.jobs.get(job_id, with_text=True)
+    if record is None or record.status is not JobStatus.PROCESSING:
+        deps.log.info("chunk_task_stopped", jobId=job_id, status=record.status.value if record else "deleted")
+        return Ack()
+    spec = spec_of(deps, record.model)
+    if spec is None:
+        return Ack()
+    texts = chunk_texts(record.text, spec.max_input_chars)
+    if plan_id(record, texts, spec.max_input_chars) != plan:
+        deps.log.info("chunk_task_stale", jobId=job_id, plan=plan)  # the job was planned again since
+        return Ack()
+    synthesizer = deps.synthesizer_for(record.model)
+    pacer = invocation.pacer(deps, spec)
+    timings = ChunkTimings(deps.bucket, record, plan, texts, spec.max_input_chars) if record.timestamps else None
+    lease, job_lease = float(deps.settings.lease_seconds), fanout_lease_seconds(deps)
+    all_done = False
+    for position, index in enumerate(command.chunks):
+        if index >= len(texts):
+            continue
+        text = texts[index]
+        if not pacer.fits(len(text)):
+            rest = command.task_of(command.chunks[position:])
+            return await resend_now(deps, rest, message, "deadline")
+        claim = await deps.jobs.claim_chunk(
+            job_id, plan=plan, index=index, holder=message.id, lease_seconds=lease, job_lease_seconds=job_lease
+        )
+        state = claim["state"]
+        if state == "stopped":
+            deps.log.info("chunk_task_stopped", jobId=job_id, status=claim.get("status"))
+            return Ack()
+        if state == "done":
+            all_done = int(claim.get("done", 0)) >= int(claim.get("total", 1))
+            continue
+        if state == "held":
+            continue  # another delivery works on it; its own message stays until it is settled
+        if claim.get("lapses", 0) >= deps.settings.max_lapsed_claims:
+            failed = await fail_quietly(
+                deps, job_id, f"chunk {index}: its Worker died {claim['lapses']} times synthesizing it"
+            )
+            await discard_chunks(deps.bucket, record, deps.model_spec)
+            return await announce(deps, failed, message)
+
+        async def store(index: int = index, text: str = text) -> int:
+            _, _, _, characters = await synthesize_chunk(
+                record, synthesizer, deps.bucket, plan, index, len(texts), text, timings, pacer
+            )
+            return characters
+
+        async def renew(index: int = index) -> bool:
+            answer = await deps.jobs.claim_chunk(
+                job_id, plan=plan, index=index, holder=message.id, lease_seconds=lease, job_lease_seconds=job_lease,
+                renew=True,
+            )
+            return answer["state"] == "claimed"
+
+        try:
+            characters = await with_renewal(store(), renew, lease / 4, deps, job_id, message.id)
+        except DeadlineReached:
+            await deps.jobs.release_chunk(job_id, plan=plan, index=index, holder=message.id, error=None)
+            return await resend_now(deps, command.task_of(command.chunks[position:]), message, "deadline")
+        except ClaimLost:
+            continue
+        except PermanentSynthesisError as exc:
+            failed = await fail_quietly(deps, job_id, f"synthesis failed: chunk {index}: {exc}")
+            deps.log.warning("job_failed", jobId=job_id, messageId=message.id, chunk=index, error=str(exc))
+            await discard_chunks(deps.bucket, record, deps.model_spec)
+            return await announce(deps, failed, message)
+        except Exception as exc:  # transient by default: a retry may succeed
+            retry_after = exc.retry_after if isinstance(exc, TransientSynthesisError) else None
+            delay = backoff_seconds(message.attempts, deps.settings.retry_base_seconds, retry_after)
+            error = f"chunk {index}, attempt {message.attempts}: {type(exc).__name__}: {exc}"
+            await deps.jobs.release_chunk(job_id, plan=plan, index=index, holder=message.id, error=error[:2000])
+            deps.log.warning("chunk_retry", jobId=job_id, messageId=message.id, chunk=index, delay=delay, error=error)
+            return Retry(delay)
+        stored = await deps.jobs.chunk_stored(
+            job_id, plan=plan, index=index, characters=characters, job_lease_seconds=job_lease
+        )
+        if stored["state"] == "stopped":
+            return Ack()  # canceled meanwhile: the chunks are discarded with the job
+        all_done = int(stored["done"]) >= int(stored["total"])
+    if all_done:
+        return await _send_assembly(deps, command, message)
+    return Ack()
+
+
+async def _send_assembly(deps: ConsumerDeps, command: SynthesizeJob, message: IncomingMessage) -> Outcome:
+    """Every chunk is stored: send the job message, whose delivery joins them."""
+    assert deps.queue is not None
+    job = SynthesizeJob(jobId=command.jobId, shard=command.shard)
+    try:
+        await deps.queue.send(job.body())
+    except Exception as exc:
+        deps.log.warning("assembly_send_failed", jobId=command.jobId, messageId=message.id, error=str(exc))
+        return Retry(backoff_seconds(message.attempts, deps.settings.retry_base_seconds))
+    deps.log.info("chunks_all_stored", jobId=command.jobId, messageId=message.id)
+    return Ack()
+
+
+class ClaimLost(Exception):
+    """Another delivery took the chunk while this one worked on it."""
+
+
+async def with_renewal(
+    work: Awaitable[int], renew: Callable[[], Awaitable[bool]], interval: float, deps: ConsumerDeps, job_id: str,
+    message_id: str,
+) -> int:
+    """Run ``work`` while renewing its claim every ``interval``; ``ClaimLost`` if another delivery took it."""
+    task = asyncio.ensure_future(work)
+    try:
+        while True:
+            done, _ = await asyncio.wait({task}, timeout=interval)
+            if done:
+                return task.result()
+            try:
+                if not await renew():
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
+                    deps.log.warning("chunk_lost", jobId=job_id, messageId=message_id)
+                    raise ClaimLost()
+            except ClaimLost:
+                raise
+            except Exception as exc:  # a missed beat; the lease outlives three of them
+                deps.log.warning("heartbeat_failed", jobId=job_id, messageId=message_id, error=str(exc))
+    finally:
+        if not task.done():
+            task.cancel()
+
+
+async def chunk_dead_letter(command: SynthesizeJob, message: IncomingMessage, deps: ConsumerDeps) -> None:
+    """A chunk task that exhausted its retries: fail the job if a delivery reported a failure, or a
+    chunk's Worker died ``max_lapsed_claims`` times; else (its deliveries died) send the task again."""
+    assert command.chunks is not None
+    record = await deps.jobs.get(command.jobId, with_text=True)
+    if record is None or record.status is not JobStatus.PROCESSING:
+        return
+    for index in command.chunks:
+        info = await deps.jobs.chunk_info(command.jobId, index)
+        if info is None or info["done"] or info["plan"] != command.plan:
+            continue
+        reason = None
+        if info["failures"]:
+            reason = f"chunk {index} gave up after {info['claims']} attempts; last error: {info['error']}"
+        elif info["lapses"] >= deps.settings.max_lapsed_claims:
+            reason = f"chunk {index}: its Worker died {info['lapses']} times synthesizing it"
+        elif record.created_at <= deps.clock() - deps.settings.reaper_give_up_seconds:
+            reason = f"not finished {deps.settings.reaper_give_up_seconds}s after creation"
+        if reason is not None:
+            failed = await fail_quietly(deps, command.jobId, reason)
+            deps.log.warning("job_dead_lettered", jobId=command.jobId, messageId=message.id, chunk=index)
+            await discard_chunks(deps.bucket, record, deps.model_spec)
+            await announce(deps, failed, message)
+            return
+    if deps.queue is None:
+        return
+    await deps.queue.send(command.body())
+    deps.log.warning("dead_letter_resent", jobId=command.jobId, messageId=message.id, chunks=command.chunks)

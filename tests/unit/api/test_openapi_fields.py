@@ -1,0 +1,18 @@
+"""``/openapi.json`` says what every field of a job means (a reader of the document needs no other page)."""
+
+from __future__ import annotations
+
+from shared.api.openapi import openapi_document
+
+
+def test_every_job_field_has_a_description() -> None:
+    schemas = openapi_document()["components"]["schemas"]
+    for name in ("JobView", "JobProgress"):
+        missing = [field for field, schema in schemas[name]["properties"].items() if not schema.get("description")]
+        assert missing == [], f"{name} fields without a description: {missing}"
+
+
+def test_characters_says_what_is_counted_and_why_it_can_differ_from_the_text() -> None:
+    described = openapi_document()["components"]["schemas"]["JobView"]["properties"]["characters"]["description"]
+    assert "sent to the provider" in described and "0 until synthesis starts" in described
+    assert "a little under the text's length" in described

@@ -1,0 +1,289 @@
+"""Chunk tasks, deadlines and early settlement: a long job inside a consumer invocation's limits.
+
+The queue is driven by hand (``drain``): every message sent is delivered in
+order, each as its own one-message batch unless a test batches them.
+Audio is real (``tone``) so the chunks can be joined; a slow provider is
+modelled by a synthesizer that moves the fake clock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import io
+from dataclasses import dataclass, field
+
+import pytest
+
+from shared.config import Settings
+from shared.consumer import ConsumerDeps, Invocation, process_batch, process_dead_letters, process_message
+from shared.jobs.sharding import shard_for
+from shared.logs import JsonLogger
+from shared.models import JobRecord, JobStatus
+from shared.outcomes import Ack, Outcome, Retry
+from shared.ports import IncomingMessage, SynthesisRequest, SynthesisResult
+from shared.synthesis.budget import Deadline, MemoryGate, chunk_audio_bytes, fitting_chunk_chars
+from shared.synthesis.catalogue import ModelSpec, tone_spec
+from shared.synthesis.chunking import chunk_texts
+from shared.synthesis.tone import ToneSynthesizer
+from shared.errors import TransientSynthesisError
+from tests.fakes import FakeClock, MemoryBucket, MemoryQueue, MemoryShards
+
+JOB = "f" * 32
+TEXT = " ".join(f"Sentence number {i} is here." for i in range(12))  # about 330 characters
+SPEC = tone_spec().model_copy(update={"max_input_chars": 60})
+
+
+@dataclass
+class SettlingMessage(IncomingMessage):
+    """Records early settlement, as Cloudflare's ``message.ack()`` / ``retry()``."""
+
+    settled: list[str] = field(default_factory=list)
+
+    def ack(self) -> None:
+        self.settled.append("ack")
+
+    def retry(self, delay_seconds: int | None = None) -> None:
+        self.settled.append(f"retry:{delay_seconds}")
+
+
+@dataclass
+class SlowTone:
+    """Tone audio that takes ``seconds_per_char`` of the fake clock; errors scripted per call."""
+
+    clock: FakeClock
+    seconds_per_char: float = 0.0
+    errors: list[Exception | None] = field(default_factory=list)
+    calls: list[SynthesisRequest] = field(default_factory=list)
+    name: str = "tone"
+
+    async def synthesize(self, request: SynthesisRequest) -> SynthesisResult:
+        self.calls.append(request)
+        self.clock.advance(len(request.text) * self.seconds_per_char)
+        error = self.errors.pop(0) if self.errors else None
+        if error is not None:
+            raise error
+        return await ToneSynthesizer().synthesize(request)
+
+
+@pytest.fixture
+def synth(clock: FakeClock) -> SlowTone:
+    return SlowTone(clock)
+
+
+@pytest.fixture
+def deps(shards: MemoryShards, clock: FakeClock, synth: SlowTone) -> ConsumerDeps:
+    return ConsumerDeps(
+        jobs=shards.client,
+        bucket=MemoryBucket(clock),
+        synthesizer_for=lambda model: synth,
+        model_spec=lambda model: SPEC,
+        settings=Settings(),
+        clock=clock,
+        log=JsonLogger("synth_consumer", io.StringIO()),
+        queue=MemoryQueue(),
+    )
+
+
+async def create(deps: ConsumerDeps, clock: FakeClock, text: str = TEXT) -> JobRecord:
+    return await deps.jobs.create(
+        JobRecord(
+            job_id=JOB, tenant="t", status=JobStatus.QUEUED, text=text, model="tone", format="wav",
+            created_at=clock.now, updated_at=clock.now, ttl_seconds=3600,
+        )
+    )
+
+
+_ids = iter(range(1, 1_000_000))
+
+
+def msg(body: dict, attempts: int = 1) -> SettlingMessage:
+    return SettlingMessage(id=f"m{next(_ids)}", body=body, attempts=attempts)
+
+
+def job_message() -> SettlingMessage:
+    return msg({"v": 1, "jobId": JOB, "shard": shard_for(JOB, 2)})
+
+
+async def drain(deps: ConsumerDeps, first: list[IncomingMessage], *, limit: int = 200) -> list[tuple[dict, Outcome]]:
+    """Deliver ``first``, then everything sent meanwhile, until the queue is empty."""
+    queue = deps.queue
+    assert isinstance(queue, MemoryQueue)
+    pending: list[IncomingMessage] = list(first)
+    seen: list[tuple[dict, Outcome]] = []
+    while pending and len(seen) < limit:
+        message = pending.pop(0)
+        outcome = (await process_batch([message], deps)).outcomes[message.id]
+        seen.append((message.body, outcome))  # type: ignore[arg-type]
+        if isinstance(outcome, Retry):
+            pending.append(msg(message.body, message.attempts + 1))  # type: ignore[arg-type]
+        pending.extend(msg(body) for body, _ in queue.sent)  # type: ignore[arg-type]
+        queue.sent.clear()
+    return seen
+
+
+async def fan(deps: ConsumerDeps) -> list[dict]:
+    """Deliver the job message; returns the chunk tasks it sent (left in the queue's record)."""
+    first = job_message()
+    assert (await process_batch([first], deps)).outcomes[first.id] == Ack()
+    return [body for body, _ in deps.queue.sent]  # type: ignore[union-attr,misc]
+
+
+async def test_a_long_job_fans_out_into_chunk_tasks_and_each_chunk_is_synthesized_once(
+    deps: ConsumerDeps, clock: FakeClock, synth: SlowTone
+) -> None:
+    await create(deps, clock)
+    texts = chunk_texts(TEXT, SPEC.max_input_chars)
+    assert len(texts) >= 5
+    first = job_message()
+    outcome = (await process_batch([first], deps)).outcomes[first.id]
+    # The job message sends tasks and is acked at once, settled with the platform too.
+    assert outcome == Ack() and first.settled == ["ack"]
+    tasks = [body for body, _ in deps.queue.sent]  # type: ignore[union-attr]
+    assert all(t["plan"] and t["chunks"] for t in tasks)
+    assert sorted(i for t in tasks for i in t["chunks"]) == list(range(len(texts)))
+    job = await deps.jobs.get(JOB)
+    assert job is not None and job.status is JobStatus.PROCESSING and (job.progress_done, job.progress_total) == (0, len(texts))
+    assert synth.calls == []
+    # Draining the tasks synthesizes every chunk once; the last one sends the job message, which joins them.
+    seen = await drain(deps, [msg(t) for t in tasks])
+    deps.queue.sent.clear()  # type: ignore[union-attr]
+    assert all(o == Ack() for _, o in seen)
+    assert sorted(c.text for c in synth.calls) == sorted(texts)
+    job = await deps.jobs.get(JOB)
+    assert job is not None and job.status is JobStatus.COMPLETED and job.audio_key, job
+    assert job.characters == sum(len(t) for t in texts)
+    body = await deps.bucket.get(job.audio_key)
+    assert body is not None and body.info.size == job.size_bytes
+
+
+async def test_a_task_never_starts_a_chunk_it_cannot_finish_before_its_deadline(
+    deps: ConsumerDeps, clock: FakeClock, synth: SlowTone
+) -> None:
+    # 60-character chunks at 1 s a character: 60 s each, with 100 s of wall time (90 s before the margin).
+    deps.settings = dataclasses.replace(deps.settings, consumer_wall_seconds=100, model_speeds={"tone": 1.0})
+    synth.seconds_per_char = 1.0
+    await create(deps, clock)
+    tasks = await fan(deps)
+    assert all(len(t["chunks"]) == 1 for t in tasks)  # half an invocation holds no two chunks
+    deps.queue.sent.clear()  # type: ignore[union-attr]
+    # One batch of three tasks, worked one at a time: the first fits, the others do not.
+    batch = [msg(t) for t in tasks[:3]]
+    outcome = await process_batch(batch, deps, concurrency=1)
+    assert [outcome.outcomes[m.id] for m in batch] == [Ack(), Ack(), Ack()]
+    assert len(synth.calls) == 1
+    # The two stopped by the deadline were sent again at once, using no attempt of their own.
+    assert [(b["chunks"], delay) for b, delay in deps.queue.sent] == [(tasks[1]["chunks"], 0), (tasks[2]["chunks"], 0)]  # type: ignore[union-attr]
+    # Every provider call's timeout followed its estimate, not a fixed 60 s.
+    assert synth.calls[0].timeout_seconds is not None and synth.calls[0].timeout_seconds <= 90
+
+
+async def test_a_job_message_stopped_by_its_deadline_is_resent_without_a_failure(
+    deps: ConsumerDeps, clock: FakeClock, synth: SlowTone
+) -> None:
+    deps.settings = dataclasses.replace(deps.settings, model_speeds={"tone": 1.0})
+    await create(deps, clock, text="A short text of forty characters or so.")
+    late = Invocation(Deadline(clock() + 5, clock), MemoryGate(1 << 30))  # 5 s left, the text needs 40
+    message = job_message()
+    assert await process_message(message, deps, late) == Ack()
+    assert synth.calls == []
+    job = await deps.jobs.get(JOB)
+    assert job is not None and job.status is JobStatus.QUEUED and job.error is None
+    assert deps.queue.sent == [(message.body, 0)]  # type: ignore[union-attr]
+    # A fresh invocation then does it.
+    await drain(deps, [msg(deps.queue.sent.pop()[0])])  # type: ignore[union-attr]
+    assert (await deps.jobs.get(JOB)).status is JobStatus.COMPLETED  # type: ignore[union-attr]
+
+
+async def test_a_transient_chunk_failure_retries_only_that_chunk(
+    deps: ConsumerDeps, clock: FakeClock, synth: SlowTone
+) -> None:
+    await create(deps, clock)
+    texts = chunk_texts(TEXT, SPEC.max_input_chars)
+    synth.errors = [TransientSynthesisError("provider said 500")]
+    seen = await drain(deps, [job_message()])
+    assert [o for _, o in seen].count(Retry(10)) == 1
+    assert len(synth.calls) == len(texts) + 1  # the failed chunk once more, no other
+    job = await deps.jobs.get(JOB)
+    assert job is not None and job.status is JobStatus.COMPLETED
+
+
+async def test_a_canceled_job_stops_its_tasks_before_they_pay_for_a_chunk(
+    deps: ConsumerDeps, clock: FakeClock, synth: SlowTone
+) -> None:
+    await create(deps, clock)
+    tasks = await fan(deps)
+    deps.queue.sent.clear()  # type: ignore[union-attr]
+    await deps.jobs.cancel(JOB)
+    seen = await drain(deps, [msg(t) for t in tasks])
+    assert all(o == Ack() for _, o in seen) and synth.calls == []
+
+
+async def test_a_dead_lettered_task_fails_the_job_only_for_a_reported_failure(
+    deps: ConsumerDeps, clock: FakeClock, synth: SlowTone
+) -> None:
+    await create(deps, clock)
+    task = (await fan(deps))[0]
+    deps.queue.sent.clear()  # type: ignore[union-attr]
+    # Deliveries that died (never reported): the dead-letter handler sends the task again.
+    await process_dead_letters([msg(task)], deps)
+    assert deps.queue.sent == [(task, 0)]  # type: ignore[union-attr]
+    deps.queue.sent.clear()  # type: ignore[union-attr]
+    # A reported failure: the job fails with the chunk's error.
+    synth.errors = [TransientSynthesisError("rate limited")]
+    assert isinstance(await process_message(msg(task), deps), Retry)
+    await process_dead_letters([msg(task)], deps)
+    job = await deps.jobs.get(JOB)
+    assert job is not None and job.status is JobStatus.FAILED and "rate limited" in (job.error or ""), job
+
+
+async def test_each_message_is_settled_as_soon_as_it_is_done(deps: ConsumerDeps, clock: FakeClock) -> None:
+    # One message of the batch is stuck; the other is already acked with the platform meanwhile.
+    await create(deps, clock, text="short")
+    release = asyncio.Event()
+
+    class Stuck:
+        name = "tone"
+
+        async def synthesize(self, request: SynthesisRequest) -> SynthesisResult:
+            await release.wait()
+            return await ToneSynthesizer().synthesize(request)
+
+    deps.synthesizer_for = lambda model: Stuck()
+    stuck, poison = job_message(), msg({"not": "a job"})
+    batch = asyncio.ensure_future(process_batch([stuck, poison], deps))
+    for _ in range(20):
+        await asyncio.sleep(0)
+    assert poison.settled == ["ack"] and stuck.settled == [] and not batch.done()
+    release.set()
+    await batch
+    assert stuck.settled == ["ack"]
+
+
+def test_chunks_fit_an_invocation_in_time_and_memory() -> None:
+    openai_like = ModelSpec(
+        id="x/slow", provider="x", voices=["v"], default_voice="v", formats=["mp3", "wav"], default_format="mp3",
+        sample_rates=[24000], default_sample_rate=24000, max_input_chars=40_000, chars_per_second=30,
+    )
+    # 900 s less a 60 s margin at 30 characters a second: 25,200 characters; memory allows fewer.
+    chars = fitting_chunk_chars(openai_like, wall_seconds=900, memory_mb=128, speed=30)
+    assert chars < 25_200
+    assert chunk_audio_bytes(openai_like, chars) <= 128 * 1024 * 1024 * 0.75
+    # With 30 s of wall time (27 before the margin) and a fast provider, the provider's own limit rules.
+    assert fitting_chunk_chars(SPEC, wall_seconds=30, memory_mb=128, speed=5000) == SPEC.max_input_chars
+    # A slow one: 27 s at 10 characters a second.
+    assert fitting_chunk_chars(SPEC.model_copy(update={"max_input_chars": 4096}), wall_seconds=30, memory_mb=128, speed=10) == 270
+
+
+async def test_the_memory_gate_holds_a_chunk_until_its_worst_case_fits() -> None:
+    gate = MemoryGate(100)
+    await gate.reserve(60)
+    second = asyncio.ensure_future(gate.reserve(60))
+    await asyncio.sleep(0)
+    assert not second.done()
+    await gate.release(60)
+    await asyncio.wait_for(second, 1)
+    assert gate.held == 60 and gate.peak == 60
+    await gate.release(60)
+    await gate.reserve(500)  # larger than the budget: let through alone
+    assert gate.peak == 500
