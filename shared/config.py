@@ -295,7 +295,9 @@ def name_pairs(raw: str | None, name: str, default: str | dict[str, str]) -> dic
             continue
         key, sep, value = item.partition("=")
         key, value = key.strip(), value.strip()
-        if not sep or not _NAME.match(key) or (value and not _NAME.match(value.replace("/", "."))):
+        # A value is a model id: Workers AI's start with "@" and have slashes ("@cf/deepgram/aura-1").
+        model_id = value[1:] if value.startswith("@") else value
+        if not sep or not _NAME.match(key) or (value and not _NAME.match(model_id.replace("/", "."))):
             raise ConfigError(f"{name} must be comma-separated name=value pairs (value may be empty); got {item!r}")
         out[key] = value
     return out
