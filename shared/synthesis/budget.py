@@ -71,9 +71,15 @@ class Deadline:
         return seconds <= self.left()
 
 
+# A provider's answer takes this long on top of its speed at worst (queueing, first byte): a short
+# chunk of a slow-to-start provider must not time out.
+CALL_LATENCY_SECONDS = 60.0
+
+
 def call_timeout(estimate_seconds: float, deadline: Deadline, cap_seconds: float) -> float:
-    """One provider call's timeout: twice its estimate plus 10 s, never past the deadline nor ``cap_seconds``."""
-    return max(1.0, min(estimate_seconds * 2 + 10, deadline.left(), cap_seconds))
+    """One provider call's timeout: twice its estimate plus the latency allowance, never past the
+    deadline nor ``cap_seconds``."""
+    return max(1.0, min(estimate_seconds * 2 + CALL_LATENCY_SECONDS, deadline.left(), cap_seconds))
 
 
 def declared_speed(spec: ModelSpec, overrides: dict[str, float]) -> float:

@@ -22,7 +22,7 @@ from shared.logs import JsonLogger
 from shared.models import JobRecord, JobStatus
 from shared.outcomes import Ack, Outcome, Retry
 from shared.ports import IncomingMessage, SynthesisRequest, SynthesisResult
-from shared.synthesis.budget import Deadline, MemoryGate, chunk_audio_bytes, fitting_chunk_chars
+from shared.synthesis.budget import Deadline, MemoryGate, call_timeout, chunk_audio_bytes, fitting_chunk_chars
 from shared.synthesis.catalogue import ModelSpec, tone_spec
 from shared.synthesis.chunking import chunk_texts
 from shared.synthesis.tone import ToneSynthesizer
@@ -287,3 +287,13 @@ async def test_the_memory_gate_holds_a_chunk_until_its_worst_case_fits() -> None
     await gate.release(60)
     await gate.reserve(500)  # larger than the budget: let through alone
     assert gate.peak == 500
+
+
+def test_a_short_chunk_of_a_slow_to_answer_provider_gets_a_latency_allowance(clock: FakeClock) -> None:
+    # 14 characters at 30 a second is half a second of synthesis; a provider that takes 12 s to
+    # answer must not time out (it did with twice the estimate plus 10 s).
+    deadline = Deadline(clock() + 840, clock)
+    assert call_timeout(14 / 30, deadline, 600) >= 60
+    # Never past the deadline, never above the configured cap.
+    assert call_timeout(500, Deadline(clock() + 27, clock), 600) == 27
+    assert call_timeout(500, deadline, 300) == 300
