@@ -105,10 +105,10 @@ def measure_model(runs: int) -> dict[str, Any]:
             pcm = asyncio.run(espeak.synthesize(SynthesisRequest(text, "espeak", None, "pcm"))).audio
             row["espeak_rtf"] = (time.perf_counter() - started) / (len(pcm) / 2 / 22050)
         out["texts"][chars] = row
-    out["threads_rtf"] = threads_rtf(files, text_of(200), runs)
     out["rss_after_mib"] = rss_mib(os.getpid())
-    out["load_before"], out["load_after"] = load_before, os.getloadavg()[0]
     out["peak_rss_mib"] = peak_rss_mib(os.getpid())
+    out["load_before"], out["load_after"] = load_before, os.getloadavg()[0]
+    out["threads_rtf"] = threads_rtf(files, text_of(200), runs)  # two more sessions: after the memory readings
     return out
 
 
@@ -231,7 +231,8 @@ def render(model: dict[str, Any], consumer: dict[str, Any] | None, command: str)
         + " (the table above uses the default, 1; a busy machine favours one thread, a quiet one two).",
         "",
         f"Memory: this process went from {model['rss_before_mib']:.0f} MiB to {model['rss_loaded_mib']:.0f} MiB "
-        f"RSS with the voice loaded, {model['rss_after_mib']:.0f} MiB after the runs (peak {model['peak_rss_mib']:.0f} MiB).",
+        f"RSS with the voice loaded, {model['rss_after_mib']:.0f} MiB after the runs (peak {model['peak_rss_mib']:.0f} MiB; "
+        "ONNX Runtime keeps the buffers of the longest sentence it has run).",
     ]
     if consumer is not None:
         lines += [
