@@ -11,9 +11,9 @@ Measured in this process, after one warm-up run, for a 200- and a 2,000-characte
 - whole request: what one job of that text waits for (``PiperSynthesizer.synthesize``, off the loop);
 - eSpeak NG on the same texts, for scale.
 
-Memory: this process's RSS before and after loading the voice; then ``tts-pipeline dev`` (split
-runtime) is started, one 2,000-character job runs with the default model, and the consumer process's
-RSS and peak RSS are read from /proc. Cost per million characters of the Workers AI default and the
+Memory: this process's RSS before and after loading the voice; then ``tts-pipeline dev`` is
+started, one 2,000-character job runs with the default model, and the runtime process's RSS and
+peak RSS are read from /proc. Cost per million characters of the Workers AI default and the
 other providers comes from their published prices (not measured).
 """
 
@@ -145,7 +145,7 @@ def threads_rtf(files: Any, text: str, runs: int) -> dict[str, float]:
 
 
 def measure_consumer() -> dict[str, Any]:
-    """RSS of the consumer process of ``tts-pipeline dev`` before and after a Piper job."""
+    """RSS of the ``tts-pipeline dev`` process before and after a Piper job."""
     with tempfile.TemporaryDirectory() as data:
         env = {**os.environ, "DEFAULT_MODEL": "", "CRON_INTERVAL_SECONDS": "0"}
         process = subprocess.Popen(
@@ -163,7 +163,7 @@ def measure_consumer() -> dict[str, Any]:
                     break
             # Keep reading its log: a full pipe would stop the runtime mid-job.
             threading.Thread(target=_drain, args=(process.stdout,), daemon=True).start()
-            url, consumer = started["url"], started["processes"]["consumer"]
+            url, consumer = started["url"], process.pid
             idle = rss_mib(consumer)
 
             def call(method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -237,7 +237,7 @@ def render(model: dict[str, Any], consumer: dict[str, Any] | None, command: str)
     if consumer is not None:
         lines += [
             "",
-            f"`tts-pipeline dev` (split runtime): the consumer process at {consumer['idle_mib']:.0f} MiB idle, "
+            f"`tts-pipeline dev` (one process: api, consumer, reaper): {consumer['idle_mib']:.0f} MiB idle, "
             f"{consumer['loaded_mib']:.0f} MiB after one 2,000-character `{consumer['model']}` job with the voice "
             f"loaded (peak {consumer['peak_mib']:.0f} MiB); the job took {consumer['job_seconds']:.1f} s from submit "
             "to completed, the model's first load included.",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from local_runtime import limits
 from local_runtime.bindings.boundary import check_rpc_value
 from local_runtime.bindings.meter import Meter, count
 from local_runtime.bindings.sql import SqliteDurableObjectNamespace
@@ -56,6 +57,7 @@ class LocalShardStub:
 
     async def call(self, method: str, payload: dict[str, JsonValue]) -> Any:
         count(self._host._meter, "do.requests")
+        limits.subrequest()
         sent = check_rpc_value(payload, what=f"{method}() payload", max_bytes=RPC_MAX_BYTES)
         # A Durable Object runs one call at a time; every operation but
         # waitForChange is synchronous, so the event loop gives us exactly

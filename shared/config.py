@@ -31,6 +31,8 @@ from shared.platform_limits import (
     QUEUE_MAX_DELAY_SECONDS,
     QUEUE_MAX_RETRIES,
     RATE_LIMIT_PERIODS,
+    WORKER_CPU_MS_DEFAULT,
+    WORKER_CPU_MS_MAX,
     WORKER_MEMORY_BYTES,
     WORKER_SUBREQUESTS,
 )
@@ -409,6 +411,15 @@ class Settings:
     job_rate_period: int = setting("JOB_RATE_LIMIT", 60, rate_period, "")  # the PERIOD of the row above
     max_jobs_in_flight: int = setting(
         "MAX_JOBS_IN_FLIGHT", 100, integer(), "queued + processing jobs per tenant (0: no cap)")
+    # Pronunciation lexicons (docs/pronunciation.md): a version is one row of the tenant's lexicon
+    # object, so the source is capped far below the 2 MB a Durable Object row holds.
+    max_lexicon_bytes: int = setting(
+        "MAX_LEXICON_BYTES", 65_536, integer(1, DO_SQL_MAX_ROW_BYTES // 3),
+        f"largest lexicon document `PUT /v1/lexicons/{{name}}` takes (bytes; at most {DO_SQL_MAX_ROW_BYTES // 3:,}: a"
+        " version is one Durable Object row holding the document and its rules, which take up to 1.7 times as much)")
+    max_lexicon_rules: int = setting(
+        "MAX_LEXICON_RULES", 1_000, integer(1, 100_000), "rules (PLS lexemes, JSON rules) per lexicon")
+    max_lexicons: int = setting("MAX_LEXICONS", 20, integer(1, 100), "lexicons per tenant (at most 100)")
     webhook_schemes: tuple[str, ...] = setting(
         "WEBHOOK_ALLOWED_SCHEMES", ("https",), words, "never in production: webhook URL schemes (tests: `https,http`)",
         shown="https")
@@ -449,7 +460,9 @@ class Settings:
         "a queue consumer invocation's wall time (Cloudflare: 15 min); the consumer starts no provider call it "
         "cannot finish inside it, and the local runtime cuts an invocation off when it passes")
     worker_memory_mb: int = setting(
-        "WORKER_MEMORY_MB", WORKER_MEMORY_BYTES // 1_000_000, integer(16, WORKER_MEMORY_BYTES // 1_000_000), "a Worker isolate's memory (Cloudflare: 128 MB); sizes chunks")
+        "WORKER_MEMORY_MB", WORKER_MEMORY_BYTES // 1_000_000, integer(16, WORKER_MEMORY_BYTES // 1_000_000),
+        "a Worker isolate's memory (Cloudflare: 128 MB); sizes chunks, and the local runtime ends an invocation "
+        "whose payloads (held per task, times 3 copies) pass it")
     model_speeds: dict[str, float] = setting(
         "MODEL_SPEEDS", None, speed_pairs,
         "characters per second each model synthesizes, `model=number` pairs, over the catalogue's declared ones "
@@ -525,6 +538,24 @@ class LocalSettings:
         "seconds a delivered message stays invisible before a crashed consumer's batch is delivered again")
     cron_interval_seconds: float = setting(
         "CRON_INTERVAL_SECONDS", 300.0, number(), "the reaper's cron loop period (0 turns it off)")
+    enforce_cloudflare_limits: bool = setting(
+        "ENFORCE_CLOUDFLARE_LIMITS", True, boolean,
+        "end an invocation (an api request, a queue batch, a cron run) that passes one of Cloudflare's limits "
+        "as Cloudflare does: `CONSUMER_WALL_SECONDS`, `WORKER_CPU_MS`, `WORKER_SUBREQUESTS`, `WORKER_MEMORY_MB` "
+        "(`local_runtime/limits.py`); `0` turns it off")
+    worker_cpu_ms: int | None = setting(
+        "WORKER_CPU_MS", None, integer(1, WORKER_CPU_MS_MAX),
+        f"CPU milliseconds per invocation, for every Worker; unset: each Worker's wrangler.toml `[limits] cpu_ms`, "
+        f"else Cloudflare's {WORKER_CPU_MS_DEFAULT:,}. Synthesis in the thread pool stands for a provider's "
+        "servers and does not count", shown="(each Worker's `[limits] cpu_ms`)")
+    worker_subrequests: int = setting(
+        "WORKER_SUBREQUESTS", WORKER_SUBREQUESTS, integer(1),
+        f"subrequests per invocation: every provider or webhook fetch, R2 operation, queue send and Durable "
+        f"Object call (Cloudflare's Paid plan: {WORKER_SUBREQUESTS:,})")
+    synthesis_threads: int = setting(
+        "SYNTHESIS_THREADS", 0, integer(0, 256),
+        "threads that run the offline models' synthesis and MP3 encoding off the event loop (native code: "
+        "another core each); 0: one per core", shown="0 (one per core)")
     http_idle_timeout_seconds: float = setting(
         "HTTP_IDLE_TIMEOUT_SECONDS", 5.0, positive_number, "a connection with no request begun this long is closed")
     http_header_timeout_seconds: float = setting(

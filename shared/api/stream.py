@@ -34,10 +34,10 @@ from shared.keys import chunk_key
 from shared.models import JobRecord, JobStatus
 from shared.ports import ByteRange
 from shared.synthesis.audio import AudioKind, part_layout
-from shared.synthesis.chunking import chunk_texts
 from shared.synthesis.errors import CatalogueError
 from shared.synthesis.formats import JOINABLE_FORMATS, mime_type_for
 from shared.synthesis.longform import plan_id
+from shared.synthesis.speech_plan import cached_job_chunks
 from shared.synthesis.wav import streaming_wav_header
 
 if TYPE_CHECKING:
@@ -54,7 +54,10 @@ def chunk_plan(deps: ApiDeps, record: JobRecord) -> tuple[str, int] | None:
         spec = deps.catalogue.validate(record.model).spec
     except CatalogueError:
         return None  # a model no longer offered here: only the finished audio
-    texts = chunk_texts(record.text, spec.max_input_chars)
+    chunks = cached_job_chunks(record, spec)  # SSML or lexicons: the rendering's (lexicons warmed by the caller)
+    if chunks is None:
+        return None
+    texts = chunks.texts
     if len(texts) <= 1:
         return None
     return plan_id(record, texts, spec.max_input_chars), len(texts)
@@ -79,7 +82,17 @@ def streamed(deps: ApiDeps, record: JobRecord, plan: str, total: int) -> HttpRes
     return response
 
 
-async def _chunks(deps: ApiDeps, record: JobRecord, plan: str, total: int) -> AsyncIterator[bytes]:
+def audio_blocks(
+    deps: ApiDeps, record: JobRecord, plan: str, total: int, sent: list[int] | None = None
+) -> AsyncIterator[bytes]:
+    """The body ``streamed`` sends, as blocks; ``sent`` gets the index of each chunk as its block goes
+    (the blocks after the last index come from the joined audio). The speech route's SSE wraps it."""
+    return _chunks(deps, record, plan, total, sent)
+
+
+async def _chunks(
+    deps: ApiDeps, record: JobRecord, plan: str, total: int, sent_chunks: list[int] | None = None
+) -> AsyncIterator[bytes]:
     job_id = record.job_id
     sent = 0  # bytes of the body so far: also where the joined file continues
     index = 0
@@ -96,6 +109,8 @@ async def _chunks(deps: ApiDeps, record: JobRecord, plan: str, total: int) -> As
                 out = _head(record, layout.signature, data[: layout.prefix])
             out += data[layout.offset : layout.offset + layout.length]
             sent += len(out)
+            if sent_chunks is not None:
+                sent_chunks.append(index)
             index += 1
             idle = 0.0
             yield out

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from shared.errors import IllegalTransitionError, JobNotFoundError, LeaseHeldError, ShardFullError
+from shared.jobs.lexicons import LexiconStore
 from shared.jobs.chunks import ChunkLedger, is_fanout_holder
 from shared.jobs.reaper_state import ReaperStateStore
 from shared.jobs.schema import COLUMNS, SCHEMA, create_schema, migrate_schema, schema_columns  # noqa: F401 - the schema's names, re-exported
@@ -42,6 +43,7 @@ class JobShard:
         self._clock = clock
         create_schema(sql)
         self.reaper_state = ReaperStateStore(sql)
+        self.lexicons = LexiconStore(sql)  # used in a tenant's lexicon object only (shared/jobs/lexicons.py)
         self.chunks = ChunkLedger(self)  # a fanned-out job's chunks (shared/jobs/chunks.py)
 
     # --- reads --------------------------------------------------------------
@@ -162,6 +164,7 @@ class JobShard:
         """Write ``changes`` to the job's row; returns ``record`` with them applied (the row is
         not read again: ``record`` is what this transaction read, and nothing else writes it)."""
         changes["updated_at"] = self._clock()
+        changes["version"] = record.version + 1  # the job's change counter (its events' ids)
         self._write(record.job_id, changes)
         return record.model_copy(update={k: v for k, v in changes.items() if k in _RECORD_FIELDS})
 

@@ -8,8 +8,9 @@ id is its file name. Rules:
   kept in a process-wide cache of at most ``max_loaded`` voices (least
   recently used goes first; a medium voice is about 150 MB of memory), shared by
   every synthesizer of the process.
-- **Off the event loop.** Phonemizing and inference run through ``offload``
-  (``asyncio.to_thread`` unless the runtime passes its own pool). A run uses
+- **Off the event loop.** Phonemizing and inference run through the
+  runtime's ``Offload`` port (the local runtime's synthesis thread pool;
+  ``asyncio.to_thread`` when none is given). A run uses
   ``threads`` ONNX Runtime threads (``LOCAL_VOICE_THREADS``, 1 by default,
   without spinning), and a process runs at most cores / threads at once, so
   the runs of concurrent jobs share the cores instead of fighting for them.
@@ -39,13 +40,13 @@ import os
 import re
 import threading
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from shared.captions.words import WordTiming, text_words
 from shared.errors import PermanentSynthesisError
-from shared.ports import SynthesisRequest, SynthesisResult
+from shared.ports import Offload, SynthesisRequest, SynthesisResult
 from shared.synthesis.catalogue import OFFLINE_INPUT_CHARS, ModelSpec
 from shared.synthesis.chunking import split_text
 from shared.synthesis.errors import UnknownVoiceError, UnsupportedFormatError, UnsupportedSampleRateError
@@ -53,10 +54,7 @@ from shared.synthesis.formats import extension_for, mime_type_for
 from shared.synthesis.piper_voices import PACKAGED_VOICE, VoiceFiles, find_voices, with_alignment_output
 from shared.synthesis.wav import wav_bytes
 
-__all__ = ["MODEL_ID", "Offload", "PiperSynthesizer", "piper_available", "piper_spec"]
-
-# Runs a blocking call off the event loop: asyncio.to_thread's signature.
-Offload = Callable[..., Awaitable[Any]]
+__all__ = ["MODEL_ID", "PiperSynthesizer", "piper_available", "piper_spec"]
 
 MODEL_ID = "piper"
 PIECE_CHARS = 400

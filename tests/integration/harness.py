@@ -40,7 +40,7 @@ class Pipeline:
     process: subprocess.Popen[str] | None = None
     log_lines: list[str] = field(default_factory=list)
     runtime: str = "local"
-    dev_args: list[str] = field(default_factory=list)  # more `tts-pipeline dev` options, e.g. --single-process
+    dev_args: list[str] = field(default_factory=list)  # more `tts-pipeline dev` options
     started: dict[str, Any] = field(default_factory=dict)  # the runtime's `started` line
     # Run from this folder without --data-dir (the first command's default, .tts-data there); data_dir is ignored.
     cwd: Path | None = None

@@ -88,8 +88,8 @@ def test_the_start_log_shows_no_harmless_alarms(pipeline: Pipeline) -> None:
 
 # --- the command line ------------------------------------------------------------
 
-COMMANDS = ["dev", "submit", "wait", "status", "list", "download", "delete", "models", "bench", "r2", "token",
-            "vendor", "deploy"]
+COMMANDS = ["dev", "submit", "wait", "status", "list", "download", "delete", "models", "lexicon", "bench", "r2",
+            "token", "vendor", "deploy"]
 
 
 def test_version_and_every_help_read_cleanly() -> None:
@@ -113,8 +113,8 @@ def test_submit_takes_every_request_field_as_a_flag(pipeline: Pipeline) -> None:
     again = cli("submit", "Keyed job", "-m", "tone", "--sample-rate", "16000", "--idempotency-key", "first-run-1",
                 "--cancel-after", "600", "--ttl", "3600", api=url, token=None)
     assert again.out.strip() == job["jobId"]  # the same key and body: the first job
-    speed = cli("submit", "Fast", "-m", "tone", "--speed", "1.5", api=url, token=None)
-    assert speed.code == 2 and "takes no speed" in speed.stderr  # the API's own check, one line
+    speed = cli("submit", "Fast", "-m", "tone", "--speed", "4.5", api=url, token=None)
+    assert speed.code == 2 and "0.25 to 4" in speed.stderr  # the API's own check, one line
     instructions = cli("submit", "Calm", "-m", "tone", "--instructions", "calmly", api=url, token=None)
     assert instructions.code == 2 and "instructions" in instructions.stderr
 
