@@ -14,6 +14,7 @@ SECTIONS = {
     "longform": "python -m bench.longform --write",
     "speech": "python -m bench.speech",
     "captions": "python -m bench.captions",
+    "neural": "python -m bench.neural",
     "synthesis": "python -m bench.synthesis --write",
     "fanout": "python -m bench.fanout --write",
     "chunk-memory": "python -m bench.chunk_memory --write",

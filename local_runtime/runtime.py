@@ -35,6 +35,7 @@ from local_runtime.offload import ThreadOffload, pool_size
 from local_runtime.ratelimit import LocalRateLimiter
 from local_runtime.server import HttpServer, ServerLimits
 from local_runtime.shards import LocalShardHost
+from local_runtime.local_models import local_models
 from local_runtime.wrangler_config import CONSUMER_WORKER, queue_consumer_configs, worker_cpu_ms
 from shared.api.auth import authenticate
 from shared.api.errors import ApiError
@@ -123,6 +124,7 @@ class LocalRuntime:
                 catalogue=lambda: models or build_catalogue(
                     settings, http=LocalHttpClient(), espeak_available=EspeakSynthesizer.available(),
                     encoders=load_encoders(), offload=self.offload,
+                    local_models=local_models(host_settings, self.offload),
                 ),
                 webhook_queue=self.webhook_queue,
                 webhook_http=LocalHttpClient(max_response_bytes=webhooks.MAX_RESPONSE_BYTES),

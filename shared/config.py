@@ -297,7 +297,9 @@ def name_pairs(raw: str | None, name: str, default: str | dict[str, str]) -> dic
             continue
         key, sep, value = item.partition("=")
         key, value = key.strip(), value.strip()
-        if not sep or not _NAME.match(key) or (value and not _NAME.match(value.replace("/", "."))):
+        # A value is a model id: Workers AI's start with "@" and have slashes ("@cf/deepgram/aura-1").
+        model_id = value[1:] if value.startswith("@") else value
+        if not sep or not _NAME.match(key) or (value and not _NAME.match(model_id.replace("/", "."))):
             raise ConfigError(f"{name} must be comma-separated name=value pairs (value may be empty); got {item!r}")
         out[key] = value
     return out
@@ -338,10 +340,11 @@ class Settings:
         "SHARD_COUNT", 4, integer(1), "Durable Object shards (`shard-0`..`N-1`); never lower it once jobs exist")
     default_model: str = setting(
         "DEFAULT_MODEL", "", text,
-        "model when a request names none; empty: the best offline model this runtime can run (`espeak` where "
-        "libespeak-ng loads, i.e. the local runtime; else `tone`), chosen at start, shown in the start line and "
-        "as `defaultModel` in `GET /v1/models`. A cloud model is the default only when named here (they bill "
-        "per character)", shown="(best available)")
+        "model when a request names none; empty: the best offline model this runtime can run (`piper` where "
+        "piper-tts is installed, then `espeak` where libespeak-ng loads: the local runtime; else `tone`), chosen at "
+        "start, shown in the start line and as `defaultModel` in `GET /v1/models`. A cloud model is the default "
+        "only when named here (they bill per character): the Workers' wrangler.toml names Workers AI's "
+        "`@cf/myshell-ai/melotts`", shown="(best available)")
     job_ttl_seconds: int = setting("JOB_TTL_SECONDS", 86_400, integer(1), "how long a finished job and its audio live")
     max_ttl_seconds: int = setting("MAX_TTL_SECONDS", 30 * 86_400, integer(1), "cap on a request's `ttlSeconds`")
     orphan_grace_seconds: int = setting(
@@ -561,6 +564,17 @@ class LocalSettings:
         "HTTP_BODY_TIMEOUT_SECONDS", 30.0, positive_number, "and its body within this after the head")
     http_max_connections: int = setting(
         "HTTP_MAX_CONNECTIONS", 4096, integer(1), "open connections (lowered to the file limit)")
+    local_voices_dir: str = setting(
+        "LOCAL_VOICES_DIR", "", text,
+        "a folder of Piper voices (`<name>.onnx` + `<name>.onnx.json`, as Piper publishes them): each is a voice "
+        "of model `piper`, beside the packaged `en_US-joe-medium`")
+    local_voice_threads: int = setting(
+        "LOCAL_VOICE_THREADS", 1, integer(0, 64),
+        "threads one Piper run uses (0: ONNX Runtime's choice, one a core); a process runs cores / threads at "
+        "once. One was fastest on a busy 2-core machine (docs/benchmarks.md)")
+    local_voices_loaded: int = setting(
+        "LOCAL_VOICES_LOADED", 2, integer(1, 16),
+        "Piper voices a process keeps loaded (about 150 MB each for a medium voice; the least recently used is dropped)")
 
     @classmethod
     def from_env(cls, env: Mapping[str, Any]) -> LocalSettings:

@@ -66,9 +66,9 @@ __all__ = [
 ]
 
 
-# The automatic default, best first: offline models only (a real voice where
-# the native library loads, the beeps everywhere).
-AUTO_DEFAULT_ORDER: tuple[str, ...] = ("espeak", "tone")
+# The automatic default, best first: offline models only (Piper's neural voice
+# where piper-tts is installed, eSpeak where its library loads, the beeps everywhere).
+AUTO_DEFAULT_ORDER: tuple[str, ...] = ("piper", "espeak", "tone")
 # What the offline models take in one request: longer text goes the chunked
 # path (stored chunks, progress, resume, assembly), as on Cloudflare.
 OFFLINE_INPUT_CHARS = 2_000
@@ -267,8 +267,9 @@ class Catalogue:
         """The model a request without ``model`` gets.
 
         The configured default (``DEFAULT_MODEL``) when this runtime can run
-        it; else the first of ``AUTO_DEFAULT_ORDER`` that it can run (espeak
-        where libespeak-ng loads, else tone); else the first runnable model;
+        it; else the first of ``AUTO_DEFAULT_ORDER`` that it can run (piper
+        where piper-tts is installed, espeak where libespeak-ng loads, else
+        tone); else the first runnable model;
         else the first model (None if empty). Cloud models are never chosen
         on their own: they bill per character, so they are a default only
         when ``DEFAULT_MODEL`` names one.
