@@ -27,6 +27,7 @@ place in a Worker, which has no encoder anyway).
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Protocol
