@@ -34,7 +34,7 @@ from shared.synthesis.piper import PiperSynthesizer, _load, match_words, piper_s
 from shared.synthesis.piper_voices import PACKAGED_VOICE, find_voices, with_alignment_output
 from shared.synthesis.providers import build_catalogue
 from local_runtime.local_models import local_models
-from local_runtime.mp3_encoder import load_mp3_encoder
+from local_runtime.audio_encoders import load_encoders
 from tests.fakes import FakeClock, MemoryBucket, MemoryShards
 from tests.unit.synthesis.test_longform import JOB, message
 
@@ -99,19 +99,23 @@ async def test_speed_changes_how_long_it_speaks(piper: PiperSynthesizer) -> None
     assert seconds(fast.audio, 22050) * 2.5 < seconds(slow.audio, 22050)
 
 
-async def test_mp3_through_the_catalogue_of_the_local_runtime() -> None:
-    catalogue = build_catalogue(
-        Settings(), http=None, mp3_encoder=load_mp3_encoder(), local_models=local_models(LocalSettings())
-    )
+async def test_mp3_and_the_other_encoded_formats_through_the_catalogue_of_the_local_runtime() -> None:
+    catalogue = build_catalogue(Settings(), http=None, encoders=load_encoders(), local_models=local_models(LocalSettings()))
     spec = catalogue.get("piper")
     assert catalogue.default_model == "piper"  # the local default when installed
-    assert spec.formats == ["wav", "pcm", "mp3"] and spec.speed_range == [0.5, 2.0]
+    assert spec.formats[:3] == ["wav", "pcm", "mp3"] and spec.speed_range == [0.5, 2.0]
+    assert {"opus", "flac", "aac"} <= set(spec.formats)  # the runtime's other encoders, from Piper's PCM
     resolved = catalogue.validate(None, format="mp3", text=SENTENCE, speed=1.25, timestamps="word")
     assert (resolved.spec.id, resolved.voice, resolved.sample_rate) == ("piper", PACKAGED_VOICE, 22050)
     result = await catalogue.synthesizer_for("piper").synthesize(req(fmt="mp3", sample_rate=22050, timestamps=True))
     mp3 = parse_mp3(result.audio)
     assert result.mime_type == "audio/mpeg" and mp3.sample_rate == 22050 and 1.0 < mp3.samples / 22050 < 5.0
     assert result.words is not None and len(result.words) == 5
+    signatures = {"opus": b"OggS", "flac": b"fLaC", "aac": b"\xff"}
+    for fmt, signature in signatures.items():
+        rate = catalogue.validate(None, format=fmt).sample_rate
+        encoded = await catalogue.synthesizer_for("piper").synthesize(req(fmt=fmt, sample_rate=rate))
+        assert encoded.audio.startswith(signature) and len(encoded.audio) > 1000, fmt
 
 
 async def test_word_timings_come_from_the_models_phoneme_durations(piper: PiperSynthesizer) -> None:
