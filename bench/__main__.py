@@ -85,7 +85,6 @@ def _log(message: str) -> None:
 
 def measure(args: argparse.Namespace) -> dict[str, Any]:
     from bench import memory, ops, reaper_scale, throughput
-    from bench.runtime_proc import RuntimeProcess
 
     results: dict[str, Any] = {"machine": machine.describe(), "timings": {}}
     with tempfile.TemporaryDirectory(prefix="bench-") as work:
@@ -107,16 +106,6 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
             floors.append(asdict(max(floor_tries, key=lambda r: r.jobs_per_second)))
         results["throughput"] = runs
         results["floors"] = floors
-        # The same build with the Workers and the shards in one process, at the most clients:
-        # what the split runtime (tts-pipeline dev's default) buys, measured beside it.
-        if RuntimeProcess.supports("--single-process"):
-            clients = max(args.clients)
-            tries = []
-            for attempt in range(args.repeat):
-                _log(f"throughput, one process: {clients} clients, {args.jobs} jobs ({attempt + 1}/{args.repeat})")
-                tries.append(throughput.run_clients(clients, args.jobs, work_dir / f"one-{attempt}",
-                                                    dev_args=["--single-process"]))
-            results["single_process"] = asdict(max(tries, key=lambda r: r.jobs_per_second))
         results["repeat"] = args.repeat
         results["timings"]["throughput"] = time.monotonic() - began
 

@@ -107,8 +107,7 @@ class Runtime:
         raise RuntimeError("runtime did not start in time")
 
     def measured_pids(self) -> list[int]:
-        """The processes whose memory is the synthesizer's: the runtime's (its supervisor and
-        Workers), or workerd's."""
+        """The processes whose memory is the synthesizer's: the runtime's (and any it started), or workerd's."""
         assert self.process is not None
         if self.kind == "local":
             return procstat.tree(self.process.pid)

@@ -55,7 +55,7 @@ def _children(pid: int) -> list[int]:
 
 
 def tree(pid: int) -> list[int]:
-    """``pid`` and every process below it: the split runtime's supervisor and its Workers."""
+    """``pid`` and every process below it (a runtime and anything it started)."""
     pids, todo = [], [pid]
     while todo:
         current = todo.pop()

@@ -150,11 +150,11 @@ def _headline(current: Results, baseline: Results | None) -> list[str]:
 def _cpu_bound(run: dict[str, Any], floor: dict[str, Any]) -> str:
     """Why the pipeline is below half the floor, from what this run measured."""
     return (
-        f"both cores are in use now (the api, the consumer and the shard host are separate processes), so "
-        f"jobs/s is the machine's two cores over the CPU a job costs: {_n(run['runtime_cpu_ms_per_job'], 2)} ms "
-        f"summed over the runtime's processes, against the floor's {_n(floor['cpu_ms_per_job'], 2)} ms. Half "
-        "the floor needs about a third less CPU per job; most of it is the HTTP server (uvicorn, h11), the "
-        "shards' SQLite transactions and each shard call's JSON over the socket (see the profile below)"
+        f"the runtime is one process on one event loop (synthesis runs in a thread pool beside it), so "
+        f"jobs/s is about one core over the CPU a job costs: {_n(run['runtime_cpu_ms_per_job'], 2)} ms, "
+        f"against the floor's {_n(floor['cpu_ms_per_job'], 2)} ms. Half the floor needs about a third less CPU "
+        "per job; most of it is the HTTP server (uvicorn, h11) and the shards' SQLite transactions (see the "
+        "profile below)"
     )
 
 
@@ -182,10 +182,7 @@ def _goals(current: Results, baseline: Results | None) -> list[str]:
                 x = _rate(big) / _rate(old)
                 rows.append([f"≥ 2x before's jobs/s at {big['clients']} clients, same run",
                              f"{x:.2f}x ({_n(_rate(old), 0)} -> {_n(_rate(big), 0)})",
-                             "yes" if x >= 2 else (
-                                 "no: two cores instead of one, and less CPU per job, but the second core is "
-                                 "shared by four processes and the benchmark's clients, and the split adds a "
-                                 "socket round trip to every shard call")])
+                             "yes" if x >= 2 else "no: less CPU per job, but one event loop does the work"])
     hundred = next((r for r in current.get("open_loop") or [] if r["rate"] == 100), None)
     if hundred:
         p99 = hundred["submit_latency_ms"]["p99"]
@@ -269,46 +266,15 @@ def _throughput(current: Results, baseline: Results | None) -> list[str]:
                     ratio_rows)
     lines += [
         "",
-        "Runtime CPU and peak RSS are summed over the runtime's processes (the split runtime's supervisor and "
-        "Workers; a before build of one process is just that one). Where submits outrun processing, "
+        "Runtime CPU and peak RSS are summed over the runtime's processes (a before build that ran a process "
+        "per Worker counts them all). Where submits outrun processing, "
         "submit-to-completed grows with the backlog, not with the per-job cost. Client CPU per job shows the "
         "client was not the bottleneck (it is a fraction of the runtime's). On Cloudflare each consumer batch "
         "is its own invocation and shards are separate objects, so the local runtime's ceiling of two cores does "
         "not carry over; the per-job CPU does, roughly (Pyodide is slower than CPython).",
         "",
     ]
-    lines += _layouts(current)
     return lines
-
-
-def _layouts(current: Results) -> list[str]:
-    """The split runtime against the same build in one process, at the most clients."""
-    one = current.get("single_process")
-    split = {r["clients"]: r for r in current["throughput"]}.get(one["clients"]) if one else None
-    if not one or not split:
-        return []
-    rows = []
-    for label, r in (("`--single-process`: the shards and the three Workers in one process", one),
-                     ("default: the shards in the supervisor, a process per Worker", split)):
-        rows.append([label, str(r["clients"]), _n(_rate(r), 0), _pcts(r["submit_latency_ms"]),
-                     _n(r["runtime_cpu_ms_per_job"], 2), _n(r["runtime_peak_rss_mib"], 0), str(r["errors"])])
-    return [
-        "### One process or a process per Worker (the same build, this run)",
-        "",
-        "`tts-pipeline dev` runs the api, the consumer and the reaper in a process each and the Durable Object "
-        "shards in the supervisor, which serves their RPC calls over a Unix socket (docs/architecture.md); "
-        "`--single-process` runs them all on one event loop. Same code, same clients, best of the same number "
-        "of runs:",
-        "",
-        *_table(["layout", "clients", "jobs/s end to end", "submit p50/p95/p99 ms", "runtime CPU ms/job",
-                 "runtime peak RSS MiB (sum)", "errors"], rows),
-        "",
-        f"The split runtime does {_rate(split) / _rate(one):.2f}x the jobs/s of one process. It spends "
-        f"{_n(split['runtime_cpu_ms_per_job'] - one['runtime_cpu_ms_per_job'], 2)} ms more CPU per job (each "
-        "shard call is now a JSON line each way over a socket, decoded on the other side) but spreads it over "
-        "both cores.",
-        "",
-    ]
 
 
 def _closed_loop(current: Results, baseline: Results | None) -> list[str]:

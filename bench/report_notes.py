@@ -127,16 +127,14 @@ def _issue17(current: dict[str, Any], baseline: dict[str, Any] | None) -> list[s
         "7. **The reaper's deletes unlinked files on the event loop**: on a busy disk 16,585 unlinks took 10 s "
         "of a 20 s run. They now run in a thread (the index no longer names the objects, so nobody can read "
         "them).",
-        "8. **One process for everything.** The API, the consumer, the reaper and every shard shared one "
-        "event loop and one GIL, so past one core's worth of work jobs/s stopped growing with clients, where "
-        "Cloudflare runs each Worker in its own isolates. Now `tts-pipeline dev` runs a process per Worker and "
-        "hosts the shards in the supervisor, which alone opens their files and serves their calls over a Unix "
-        "socket (`local_runtime/processes.py`, `local_runtime/shard_rpc.py`); the table \"One process or a "
-        "process per Worker\" above measures it against `--single-process` in this run. And the consumer took "
-        "one batch at a time, waiting on its R2 puts' fsyncs between batches; it now handles up to "
+        "8. **One process for everything.** The API, the consumer, the reaper and every shard share one "
+        "event loop and one GIL. A process per Worker (the shards in a supervisor, reached over a Unix socket) "
+        "was measured at 1.2x the jobs/s of one process with `tone` at 2.9x the memory, and nothing measurable "
+        "once synthesis was real, so the runtime stays one process and runs synthesis in a thread pool "
+        "(`SYNTHESIS_THREADS`) instead: the section \"Synthesis off the event loop\" measures it. And the "
+        "consumer took one batch at a time, waiting on its R2 puts' fsyncs between batches; it now handles up to "
         "`QUEUE_MAX_CONCURRENCY` (4) batches at once, as Cloudflare runs several consumer invocations "
-        "(wrangler.toml's `max_concurrency`). Probed by hand at 64 clients (best of one run each): 1 batch at "
-        "a time 237 jobs/s split, 207 one process; 2 at a time 364 and 280; 4: 351 and 226; 8: 350 and 223.",
+        "(wrangler.toml's `max_concurrency`).",
         "",
     ]
     reaper_after = current.get("reaper")

@@ -25,18 +25,22 @@ BENCH_ENV = {
 
 
 class RuntimeProcess:
-    def __init__(self, data_dir: Path, env: dict[str, str] | None = None, dev_args: Sequence[str] = ()) -> None:
+    def __init__(
+        self, data_dir: Path, env: dict[str, str] | None = None, dev_args: Sequence[str] = (), root: Path = ROOT
+    ) -> None:
         self.data_dir = data_dir
-        self.dev_args = list(dev_args)  # e.g. --single-process
+        self.root = root  # the tree whose code runs (an export of another revision, for before/after)
+        self.dev_args = list(dev_args)  # more `tts-pipeline dev` options
         self.env = {**BENCH_ENV, **(env or {})}
         self.port = 0
         self.process: subprocess.Popen[bytes] | None = None
         self.log_path = data_dir / "runtime.log"
 
     @staticmethod
-    def supports(flag: str) -> bool:
-        """Whether this build's ``tts-pipeline dev`` takes ``flag`` (older builds of a before/after run may not)."""
-        out = subprocess.run([sys.executable, "-m", "local_runtime.cli", "dev", "--help"], cwd=ROOT,
+    def supports(flag: str, root: Path = ROOT) -> bool:
+        """Whether the build in ``root`` has a ``tts-pipeline dev`` that takes ``flag`` (builds differ in a
+        before/after run)."""
+        out = subprocess.run([sys.executable, "-m", "local_runtime.cli", "dev", "--help"], cwd=root,
                              capture_output=True, text=True).stdout
         return flag in out
 
@@ -52,7 +56,7 @@ class RuntimeProcess:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "local_runtime.cli", "dev", "--host", "127.0.0.1", "--port", "0",
              "--data-dir", str(self.data_dir), *self.dev_args],
-            stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, env={**os.environ, **self.env},
+            stdout=log, stderr=subprocess.STDOUT, cwd=self.root, env={**os.environ, **self.env},
         )
         log.close()
         deadline = time.monotonic() + timeout

@@ -132,13 +132,16 @@ def wait_for_queue_drained(data_dir: Path, timeout: float) -> float:
 
 
 def run_clients(
-    clients: int, jobs: int, work_dir: Path, env: dict[str, str] | None = None, dev_args: Sequence[str] = ()
+    clients: int, jobs: int, work_dir: Path, env: dict[str, str] | None = None, dev_args: Sequence[str] = (),
+    *, model: str = "tone", root: Path | None = None,
 ) -> ThroughputResult:
-    body = json.dumps({"text": TEXT, "model": "tone"}).encode()
+    """``jobs`` jobs of ``model`` from ``clients`` clients against a fresh runtime (of the build in ``root``)."""
+    body = json.dumps({"text": TEXT, "model": model}).encode()
     shares = [jobs // clients + (1 if i < jobs % clients else 0) for i in range(clients)]
     submitted: list[tuple[str, float, float]] = []
     errors: list[str] = []
-    runtime = RuntimeProcess(work_dir / f"clients-{clients}{'-'.join(['', *dev_args])}", env, dev_args)
+    runtime = RuntimeProcess(work_dir / f"clients-{clients}{'-'.join(['', *dev_args])}", env, dev_args,
+                             **({"root": root} if root is not None else {}))
     with runtime:
         start = threading.Barrier(clients + 1)
         threads = [

@@ -34,7 +34,7 @@ def _dev(args: argparse.Namespace) -> int:
         from tooling.workerd.runner import run_dev
 
         return run_dev(args.data_dir, dict(os.environ), args.host, args.port)
-    from local_runtime.processes import SplitRuntime, WorkerExitedError
+    from local_runtime.runtime import LocalRuntime
 
     log_format = resolve_log_format(args.log_format, sys.stdout)
     log_stream = TextLogStream() if log_format == "text" else None
@@ -42,19 +42,10 @@ def _dev(args: argparse.Namespace) -> int:
 
     async def main() -> int:
         try:
-            if args.single_process:
-                from local_runtime.runtime import LocalRuntime
-
-                runtime = LocalRuntime(
-                    args.data_dir, env, host=args.host, port=args.port,
-                    log_stream=log_stream, log_requests=True,  # type: ignore[arg-type]
-                )
-            else:
-
-                runtime = SplitRuntime(  # type: ignore[assignment]
-                    args.data_dir, env, host=args.host, port=args.port,
-                    log_format=log_format, log_stream=log_stream,  # type: ignore[arg-type]
-                )
+            runtime = LocalRuntime(
+                args.data_dir, env, host=args.host, port=args.port,
+                log_stream=log_stream, log_requests=True,  # type: ignore[arg-type]
+            )
         except ConfigError as exc:
             print(f"tts-pipeline dev: {exc}", file=sys.stderr)
             raise SystemExit(2) from exc
@@ -62,11 +53,8 @@ def _dev(args: argparse.Namespace) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        try:
-            return int(await runtime.serve_forever(stop.wait) or 0)
-        except WorkerExitedError as exc:  # a Worker of the split runtime did not start
-            print(f"tts-pipeline dev: {exc} (its error is above)", file=sys.stderr)
-            return 1
+        await runtime.serve_forever(stop.wait)
+        return 0
 
     return asyncio.run(main())
 
@@ -83,13 +71,8 @@ def build_parser() -> argparse.ArgumentParser:
     dev.add_argument("--port", type=int, default=8787, help="port to listen on (default 8787; 0: any free port)")
     dev.add_argument(
         "--runtime", choices=("local", "workerd"), default="local",
-        help="local: CPython, each Worker in its own process (default; has espeak);"
+        help="local: CPython, the three Workers and their bindings in this one process (default; has espeak);"
         " workerd: Cloudflare's runtime through wrangler dev, offline (installs its tools on first use)",
-    )
-    dev.add_argument(
-        "--single-process", action="store_true",
-        help="local runtime: the three Workers and the Durable Object shards in this one process"
-        " (default: the shards here, the api, consumer and reaper in a process each, as on Cloudflare)",
     )
     dev.add_argument("--data-dir", default=".tts-data", help="where jobs, audio and queues are kept (default .tts-data)")
     dev.add_argument(

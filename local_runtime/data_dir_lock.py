@@ -49,12 +49,6 @@ class DataDirLock:
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         return cls(path, fd)
 
-    def fileno(self) -> int:
-        """The locked descriptor: a child that inherits it keeps the lock held until it exits too."""
-        if self._fd is None:
-            raise ValueError("the lock was released")
-        return self._fd
-
     def release(self) -> None:
         if self._fd is None:
             return

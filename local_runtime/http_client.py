@@ -16,6 +16,7 @@ from urllib.parse import SplitResult, urlsplit
 
 import h11
 
+from local_runtime import limits
 from shared.errors import HttpConnectionError, HttpTimeoutError
 from shared.ports import HTTP_MAX_RESPONSE_BYTES, HttpClientResponse
 
@@ -42,9 +43,13 @@ class LocalHttpClient:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise HttpConnectionError(f"not an http(s) URL: {parts.scheme}://{parts.hostname or ''}")
+        limits.subrequest()  # a fetch: one subrequest of the invocation, its bodies payloads of it
+        limits.payload(len(body or b""))
         try:
             async with asyncio.timeout(timeout):
-                return await self._exchange(method, parts, headers, body)
+                response = await self._exchange(method, parts, headers, body)
+                limits.payload(len(response.body))
+                return response
         except TimeoutError as exc:
             raise HttpTimeoutError(f"{method} {parts.scheme}://{parts.netloc}{parts.path}: no response within {timeout:g} s") from exc
         except (OSError, ssl.SSLError, h11.ProtocolError, asyncio.IncompleteReadError) as exc:

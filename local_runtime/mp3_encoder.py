@@ -12,11 +12,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from shared.synthesis.encoding import MP3_SAMPLE_RATES
+
 BITRATE_KBPS = 64
 QUALITY = 2
 
 
 class LameMp3Encoder:
+    format = "mp3"
     bitrate_kbps = BITRATE_KBPS
     # Where the input's first sample comes out when the file is decoded: LAME's 576-sample
     # encoder delay plus the decoder's 529 (the file has no gapless tag to trim them). Measured
@@ -26,6 +29,9 @@ class LameMp3Encoder:
 
     def __init__(self, module: Any) -> None:
         self._lameenc = module
+
+    def sample_rates(self, offered: list[int]) -> list[int]:
+        return [rate for rate in offered if rate in MP3_SAMPLE_RATES]
 
     def encode(self, pcm: bytes, sample_rate: int) -> bytes:
         encoder = self._lameenc.Encoder()

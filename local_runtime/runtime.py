@@ -1,55 +1,51 @@
-"""The local runtime: the three Workers over durable local bindings.
+"""The local runtime: the three Workers over durable local bindings, in one process.
 
 Plays workerd's and Cloudflare's part: an HTTP server for the api Worker,
 SQLite files for each Durable Object shard, files plus a SQLite index for
 the R2 bucket, a durable SQLite queue (with its dead-letter queue) feeding
 the synth consumer, and a cron loop for the reaper. The Worker logic is the
-same ``shared`` code the Cloudflare entry modules call.
+same ``shared`` code the Cloudflare entry modules call. Everything runs on
+one event loop and holds the data dir's lock; workerd (``tts-pipeline dev
+--runtime workerd``) is where the Workers run apart, as on Cloudflare.
 
-A ``LocalRuntime`` runs the Workers its ``roles`` name. Without a ``place``
-it is the whole runtime in one process (``tts-pipeline dev --single-process``,
-and the tests and benchmarks that drive a runtime in-process): it holds the
-data dir's lock and hosts the shards itself. With a ``place`` it is one
-process of the split runtime (``local_runtime.processes``, the default of
-``tts-pipeline dev``): one Worker, its shard calls going over RPC to the
-supervisor that hosts the shards, its meter shared with the other processes.
+Each api request, queue batch and cron run is an invocation under
+Cloudflare's limits (``local_runtime/limits.py``, ``ENFORCE_CLOUDFLARE_LIMITS``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import time
-from collections.abc import Awaitable, Callable, Collection, Mapping
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any, TextIO
 
 from local_runtime.assets import StaticAssets
-from local_runtime.bindings.meter import Meter, SharedMeter
+from local_runtime.bindings.meter import Meter
 from local_runtime.bindings.queue import LocalQueue, Outcome
 from local_runtime.bindings.queue_runner import LocalQueueRunner
 from local_runtime.bindings.r2 import LocalBucket
 from local_runtime.bindings.sql import SqliteDurableObjectNamespace
 from local_runtime.data_dir_lock import DataDirLock
+from local_runtime import limits
 from local_runtime.http_client import LocalHttpClient
-from local_runtime.mp3_encoder import load_mp3_encoder
-from local_runtime.queue_wake import WakeListener, WakeSender, wake_path
+from local_runtime.audio_encoders import load_encoders
+from local_runtime.offload import ThreadOffload, pool_size
 from local_runtime.private_files import private_dir
 from local_runtime.ratelimit import LocalRateLimiter
 from local_runtime.server import HttpServer, ServerLimits
-from local_runtime.shard_rpc import RemoteShardHost
 from local_runtime.shards import LocalShardHost
+from local_runtime.local_models import local_models
 from local_runtime.supervision import Backoff, LoopHealth
-from local_runtime.wrangler_config import queue_consumer_configs
+from local_runtime.wrangler_config import CONSUMER_WORKER, queue_consumer_configs, worker_cpu_ms
 from shared.api.auth import authenticate
 from shared.api.errors import ApiError
 from shared.api.links import dev_server_settings
 from shared.config import LocalSettings, Settings
 from shared.bootstrap import DEAD_LETTER_QUEUE, JOBS_QUEUE, WEBHOOK_QUEUE, Pipeline, RuntimePorts
 from shared.outcomes import Ack, BatchOutcome, Retry
-from shared.http import HttpRequest, HttpResponse
+from shared.http import Headers, HttpRequest, HttpResponse
 from shared.jobs.outbox import JOBS, WEBHOOKS
 from shared.logs import JsonLogger, LogBuffer
 from shared.ports import Clock, IncomingMessage
@@ -64,38 +60,10 @@ BUCKET = "tts-audio-results"
 LOG_FLUSH_SECONDS = 0.1  # how long a log line may wait in the runtime's LogBuffer
 SHUTDOWN_GRACE_SECONDS = 10.0
 """How long a stopping runtime lets the deliveries in progress finish before it hands them back."""
-API, CONSUMER, REAPER = "api", "consumer", "reaper"
-ROLES = (API, CONSUMER, REAPER)
-"""The Workers a runtime process can run: the api (HTTP), the synth consumer (its three queues), the reaper (cron)."""
-HOST_LOST_EXIT = 70
-"""A split runtime's Worker process exits with this when the supervisor (the shard host) is gone."""
 
 
 class ReaperRunError(Exception):
     """A cron run of the reaper that reported errors (it logs them; the cron loop reports it failing)."""
-
-
-def queue_names() -> tuple[str, ...]:
-    """The runtime's three queues, all in ``<data dir>/queues.sqlite``."""
-    return (QUEUE, DEAD_LETTER_QUEUE, WEBHOOK_QUEUE)
-
-
-@dataclass(frozen=True)
-class ProcessPlace:
-    """Where one process of the split runtime stands: its Worker, and what it shares with the others."""
-
-    role: str
-    run_dir: Path  # the supervisor's private directory: the shard socket, the meter, the queue wakes
-    meter_row: int
-    meter_rows: int
-
-    @property
-    def shard_socket(self) -> Path:
-        return self.run_dir / "shards.sock"
-
-    @property
-    def meter_path(self) -> Path:
-        return self.run_dir / "meter"
 
 
 def _queue_outcomes(outcome: BatchOutcome) -> dict[str, Outcome]:
@@ -121,25 +89,15 @@ class LocalRuntime:
         catalogue: Catalogue | None = None,
         cron_interval: float | None = None,
         log_requests: bool = False,
-        roles: Collection[str] = ROLES,
-        place: ProcessPlace | None = None,
     ) -> None:
-        unknown = set(roles) - set(ROLES)
-        if unknown or not roles:
-            raise ValueError(f"roles must be some of {ROLES}, got {sorted(roles)}")
-        self.roles = frozenset(roles if place is None else (place.role,))
-        self.place = place
         self.data_dir = private_dir(data_dir)  # job text and audio: 0700, files 0600
         settings = dev_server_settings(Settings.from_env(env), host)
         self.settings = settings
         # Before any database is opened: a second runtime on this dir stops here.
-        # A process of the split runtime runs under its supervisor's lock.
-        self._lock = DataDirLock.acquire(self.data_dir) if place is None else None
+        self._lock = DataDirLock.acquire(self.data_dir)
         self.host = host
         self.clock = clock
-        self.meter: Meter = (
-            Meter() if place is None else SharedMeter(place.meter_path, place.meter_row, place.meter_rows)
-        )
+        self.meter = Meter()
         self.log_stream = log_stream
         # Every logger of the runtime writes whole lines here; flushed every
         # LOG_FLUSH_SECONDS, when full, and at stop (shared/logs.py).
@@ -149,6 +107,8 @@ class LocalRuntime:
         host_settings = LocalSettings.from_env(env)
         consumer_configs = queue_consumer_configs(env)  # synth_consumer's wrangler.toml, QUEUE_MAX_* over it
         self.cron_interval = cron_interval if cron_interval is not None else host_settings.cron_interval_seconds
+        # The offline models' blocking work runs here, off the event loop (local_runtime/offload.py).
+        self.offload = ThreadOffload(pool_size(host_settings.synthesis_threads))
 
         queue_db = self.data_dir / "queues.sqlite"
         # How long a delivered message stays invisible before a crashed
@@ -157,20 +117,14 @@ class LocalRuntime:
         self.queue = LocalQueue(queue_db, QUEUE, self.meter, clock, visibility_timeout=visibility)
         self.dead_letters = LocalQueue(queue_db, DEAD_LETTER_QUEUE, self.meter, clock, visibility_timeout=visibility)
         self.webhook_queue = LocalQueue(queue_db, WEBHOOK_QUEUE, self.meter, clock, visibility_timeout=visibility)
-        # The shards: hosted here, or by the split runtime's supervisor (one writer each).
-        self.remote_shards: RemoteShardHost | None = None
-        if place is None:
-            self.namespace: SqliteDurableObjectNamespace | None = SqliteDurableObjectNamespace(self.data_dir, self.meter)
-            self.shards: LocalShardHost | None = LocalShardHost(
-                self.namespace, clock, self.meter, settings.max_waiters_per_shard,
-                shard_count=settings.shard_count, producers={JOBS: self.queue, WEBHOOKS: self.webhook_queue},
-                log=self._logger("shard"), health=self.health,
-            )
-            self.jobs = self.shards.client(settings.shard_count)
-        else:
-            self.namespace = self.shards = None
-            self.remote_shards = RemoteShardHost(place.shard_socket, self.meter)
-            self.jobs = self.remote_shards.client(settings.shard_count)
+        self.namespace = SqliteDurableObjectNamespace(self.data_dir, self.meter)
+        # The shards send the queue messages their writes record (shared/jobs/outbox.py).
+        self.shards = LocalShardHost(
+            self.namespace, clock, self.meter, settings.max_waiters_per_shard,
+            shard_count=settings.shard_count, producers={JOBS: self.queue, WEBHOOKS: self.webhook_queue},
+            log=self._logger("shard"), health=self.health,
+        )
+        self.jobs = self.shards.client(settings.shard_count)
         self.bucket = LocalBucket(self.data_dir / "r2" / BUCKET, self.meter, clock)
         # Cloud providers come from the same settings as on Cloudflare; Workers AI
         # through its REST API (CLOUDFLARE_ACCOUNT_ID + CLOUDFLARE_API_TOKEN).
@@ -184,7 +138,8 @@ class LocalRuntime:
                 clock=clock,
                 catalogue=lambda: models or build_catalogue(
                     settings, http=LocalHttpClient(), espeak_available=EspeakSynthesizer.available(),
-                    mp3_encoder=load_mp3_encoder(),
+                    encoders=load_encoders(), offload=self.offload,
+                    local_models=local_models(host_settings, self.offload),
                 ),
                 webhook_queue=self.webhook_queue,
                 webhook_http=LocalHttpClient(max_response_bytes=webhooks.MAX_RESPONSE_BYTES),
@@ -200,33 +155,30 @@ class LocalRuntime:
         self.consumer = self.pipeline.consumer
         self.webhook_deps = self.pipeline.webhooks
         self.reaper = self.pipeline.reaper
-        self._runners = [] if CONSUMER not in self.roles else [
-            LocalQueueRunner(self.queue, self._consumer_of(QUEUE), consumer_configs[QUEUE], health=self.health),
+        # Cloudflare's limits on each invocation: an api request, a queue batch, a cron run.
+        self.fetch_limits = limits.InvocationLimits.of(settings, host_settings, cpu_ms=worker_cpu_ms("api", env))
+        self.cron_limits = limits.InvocationLimits.of(settings, host_settings, cpu_ms=worker_cpu_ms("reaper", env))
+        batch_limits = limits.InvocationLimits.of(
+            settings, host_settings, cpu_ms=worker_cpu_ms(CONSUMER_WORKER, env), queue_consumer=True
+        )
+        consumer_log = self._logger("synth_consumer")
+        self._runners = [
             LocalQueueRunner(
-                self.dead_letters, self._consumer_of(DEAD_LETTER_QUEUE), consumer_configs[DEAD_LETTER_QUEUE],
-                health=self.health,
-            ),
-            LocalQueueRunner(
-                self.webhook_queue, self._consumer_of(WEBHOOK_QUEUE), consumer_configs[WEBHOOK_QUEUE],
-                health=self.health,
-            ),
+                queue, self._consumer_of(queue.name), consumer_configs[queue.name],
+                invocation_limits=batch_limits, log=consumer_log, health=self.health,
+            )
+            for queue in (self.queue, self.dead_letters, self.webhook_queue)
         ]
-        if REAPER not in self.roles:
-            self.cron_interval = 0
         self._request_log = self._logger("api") if log_requests else None
         self.assets = StaticAssets()  # the web page, served before the api as Cloudflare serves [assets]
         # The api's body cap, refused before reading as on Cloudflare (cloudflare_adapters/http.py).
-        self.server: HttpServer | None = None if API not in self.roles else HttpServer(
+        self.server = HttpServer(
             self.handle, host, port, max_body_bytes=self.api.max_body_bytes,
             limits=ServerLimits.from_settings(host_settings),
         )
         self._cron_task: asyncio.Task[None] | None = None
         self._runner_tasks: list[asyncio.Task[None]] = []
         self._log_task: asyncio.Task[None] | None = None
-        self._stopping = False
-        # Sends from this process wake the consumer's process (split runtime only).
-        self._wake_listeners: list[WakeListener] = []
-        self._wake_senders: list[WakeSender] = []
 
     def _logger(self, worker: str) -> JsonLogger:
         return JsonLogger(worker, self.log_sink, flush_each=False)
@@ -255,8 +207,37 @@ class LocalRuntime:
         return resolved_addresses_allowed(host, [str(info[4][0]) for info in infos], url_policy(self.settings))
 
     async def scheduled(self) -> dict[str, Any]:
-        """The reaper's cron handler (``GET /__scheduled`` runs it on demand)."""
-        return (await self.pipeline.scheduled()).to_json_dict()
+        """The reaper's cron handler (``GET /__scheduled`` runs it on demand), one invocation.
+
+        Raises ``LimitExceededByInvocation`` (logged) when the run passes a limit."""
+        invocation = limits.Invocation("reaper", self.cron_limits)
+        try:
+            report = await limits.run(invocation, self.pipeline.scheduled())
+        except limits.LimitExceededByInvocation as exc:
+            self._log_limit(exc, invocation)
+            raise
+        return report.to_json_dict()
+
+    async def _fetch(self, request: HttpRequest) -> HttpResponse:
+        """The api Worker's fetch handler, one invocation: past a limit the client gets Cloudflare's error page."""
+        invocation = limits.Invocation("api", self.fetch_limits)
+        try:
+            return await limits.run(invocation, self._api_call(request))
+        except limits.LimitExceededByInvocation as exc:
+            self._log_limit(exc, invocation, method=request.method, path=request.path)
+            status, text = exc.http_page
+            return HttpResponse(status, Headers({"Content-Type": "text/plain; charset=utf-8"}), text.encode())
+
+    async def _api_call(self, request: HttpRequest) -> HttpResponse:
+        limits.payload(len(request.body))
+        response = await self.api.handle(request)
+        limits.payload(len(response.body))
+        return response
+
+    def _log_limit(self, exc: limits.LimitExceededByInvocation, invocation: limits.Invocation, **fields: Any) -> None:
+        self._logger(invocation.worker).error(
+            "limit_exceeded", limit=exc.limit, outcome=exc.outcome, error=exc.message, **fields, **invocation.counts()
+        )
 
     async def handle(self, request: HttpRequest) -> HttpResponse:
         # The dev server's request log: one line a request (the path only: a query may carry a signature).
@@ -280,10 +261,14 @@ class LocalRuntime:
                 return exc.to_response()
         if request.path == "/__scheduled":
             # As `wrangler dev --test-scheduled`: run the cron handler now.
-            return HttpResponse.json(200, await self.scheduled())
+            try:
+                return HttpResponse.json(200, await self.scheduled())
+            except limits.LimitExceededByInvocation as exc:
+                status, text = exc.http_page
+                return HttpResponse(status, Headers({"Content-Type": "text/plain; charset=utf-8"}), text.encode())
         if request.path == "/__meter":
             return HttpResponse.json(200, self.meter.snapshot())
-        return await self.api.handle(request)
+        return await self._fetch(request)
 
     # --- lifecycle ------------------------------------------------------------
 
@@ -292,8 +277,7 @@ class LocalRuntime:
         return (self.queue, self.dead_letters, self.webhook_queue)
 
     def started_fields(self) -> dict[str, Any]:
-        """The ``started`` line's fields (the api's: its address and models)."""
-        assert self.server is not None
+        """The ``started`` line's fields: the api's address and models."""
         return {
             "url": f"http://{self.host}:{self.server.port}",
             "dataDir": str(self.data_dir),
@@ -303,56 +287,22 @@ class LocalRuntime:
         }
 
     async def start(self) -> None:
-        if self._lock is not None:
-            # The data dir's lock (taken in __init__) proves the process that held any
-            # unsettled delivery is dead: its messages come back now, not after the
-            # visibility timeout, and each claim it held is taken over by its own
-            # message's redelivery (shared/consumer.py). Cloudflare has no such
-            # shortcut; nothing depends on it but how soon a restart resumes.
-            # (In the split runtime the supervisor does this before any Worker starts.)
-            redelivered = {q.name: q.redeliver_in_flight() for q in self.queues}
-            if any(redelivered.values()):
-                self._logger("runtime").info("redelivered_in_flight", messages=redelivered)
-        if self.shards is not None:
-            await self.shards.resume()  # messages a crash left unsent: their shards' alarms
+        # The data dir's lock (taken in __init__) proves the process that held any
+        # unsettled delivery is dead: its messages come back now, not after the
+        # visibility timeout, and each claim it held is taken over by its own
+        # message's redelivery (shared/consumer.py). Cloudflare has no such
+        # shortcut; nothing depends on it but how soon a restart resumes.
+        redelivered = {q.name: q.redeliver_in_flight() for q in self.queues}
+        if any(redelivered.values()):
+            self._logger("runtime").info("redelivered_in_flight", messages=redelivered)
+        await self.shards.resume()  # messages a crash left unsent: their shards' alarms
         self._log_task = asyncio.get_running_loop().create_task(self._flush_logs())
-        if self.remote_shards is not None:
-            await self.remote_shards.connect(on_lost=self._shard_host_lost)
-        if self.place is not None:
-            self._start_wakes(self.place)
-        if self.server is not None:
-            await self.server.start()
+        await self.server.start()
         self._runner_tasks = [runner.start() for runner in self._runners]
         if self.cron_interval > 0:
             self._cron_task = asyncio.get_running_loop().create_task(self._cron())
-        if self.place is not None:
-            # The supervisor logs ``started`` once every process is up.
-            ready = self.started_fields() if self.server is not None else {}
-            assert self.remote_shards is not None
-            self.remote_shards.notice({"ready": self.place.role, "pid": os.getpid(), **ready})
-            return
         self._logger("runtime").info("started", **self.started_fields())
         self.log_sink.flush()  # whoever started us waits for this line
-
-    def _start_wakes(self, place: ProcessPlace) -> None:
-        """The consumer's process listens for sends made elsewhere; the others announce theirs."""
-        for queue in self.queues:
-            path = wake_path(place.run_dir, queue.name)
-            if place.role == CONSUMER:
-                runner = next(r for r in self._runners if r.queue is queue)
-                listener = WakeListener(path, runner.wake)
-                listener.start()
-                self._wake_listeners.append(listener)
-            else:
-                self._wake_senders.append(WakeSender(queue.db_path, queue.name, path))
-
-    def _shard_host_lost(self) -> None:
-        if self._stopping:
-            return
-        # The supervisor is gone (killed, or crashed): nothing here can go on without its shards.
-        self._logger("runtime").error("shard_host_lost", role=self.place.role if self.place else None)
-        self.log_sink.flush()
-        os._exit(HOST_LOST_EXIT)
 
     async def _cron(self) -> None:
         # A failed run (a storage error) is reported and tried again sooner, with backoff, than
@@ -362,9 +312,11 @@ class LocalRuntime:
         while True:
             await asyncio.sleep(delay)
             try:
-                report = await self.pipeline.scheduled()
-                if report.errors:  # the reaper keeps going past a failed step; its run still failed
-                    raise ReaperRunError("; ".join(report.errors[:3]))
+                report = await self.scheduled()
+                if report.get("errors"):  # the reaper keeps going past a failed step; its run still failed
+                    raise ReaperRunError("; ".join(report["errors"][:3]))
+            except limits.LimitExceededByInvocation:
+                pass  # logged as limit_exceeded; the next run carries on from the reaper's cursor
             except Exception as exc:
                 delay = backoff.next()
                 self.health.failed("cron", exc, delay)
@@ -383,34 +335,21 @@ class LocalRuntime:
             self._cron_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._cron_task
-        if self.shards is not None:
-            self.shards.close_waiters()
-        if self.server is not None:
-            await self.server.stop()
+        self.shards.close_waiters()
+        await self.server.stop()
         await self._stop_runners()
-        for listener in self._wake_listeners:
-            listener.close()
-        for sender in self._wake_senders:
-            sender.close()
-        self._stopping = True
-        if self.remote_shards is not None:
-            self.remote_shards.close()
-        if self.shards is not None:
-            await self.shards.close()
+        await self.shards.close()
         for queue in self.queues:
             queue.close()
         self.bucket.close()
-        if self.namespace is not None:
-            self.namespace.close()
-        if isinstance(self.meter, SharedMeter):
-            self.meter.close()
+        self.namespace.close()
+        self.offload.close()
         if self._log_task is not None:
             self._log_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._log_task
         self.log_sink.flush()
-        if self._lock is not None:
-            self._lock.release()
+        self._lock.release()
 
     async def _stop_runners(self) -> None:
         stops = [asyncio.ensure_future(runner.stop()) for runner in self._runners]

@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
+from local_runtime import limits
 from local_runtime.bindings.boundary import check_rpc_value
 from local_runtime.bindings.meter import Meter, count
 from local_runtime.bindings.sql import SqliteDurableObjectNamespace
@@ -57,12 +59,16 @@ class TimerAlarm:
         if self._timer is not None:
             self._timer.cancel()
         self.at = at
-        self._timer = loop.call_later(max(0.0, at - self._clock()), self._fire, loop)
+        # An alarm is the object's own invocation: it runs in a fresh context, never as part of
+        # (and counted against) the api request or consumer batch that happened to set it.
+        self._timer = loop.call_later(
+            max(0.0, at - self._clock()), self._fire, loop, context=contextvars.Context()
+        )
 
     def _fire(self, loop: asyncio.AbstractEventLoop) -> None:
         self._timer = None
         self.at = None
-        self._task = loop.create_task(self._run())
+        self._task = loop.create_task(self._run(), context=contextvars.Context())
 
     async def _run(self) -> None:
         try:
@@ -144,7 +150,9 @@ class LocalShardHost:
             if self._health is not None:
                 self._health.failed(f"alarm:{name}", exc, ALARM_RETRY_SECONDS)
             loop = asyncio.get_running_loop()
-            self._retries.add(loop.call_later(ALARM_RETRY_SECONDS, self._retry_resume, loop, name))
+            self._retries.add(
+                loop.call_later(ALARM_RETRY_SECONDS, self._retry_resume, loop, name, context=contextvars.Context())
+            )
             return
         if self._health is not None:
             self._health.ok(f"alarm:{name}")
@@ -181,6 +189,7 @@ class LocalShardStub:
 
     async def call(self, method: str, payload: dict[str, JsonValue]) -> Any:
         count(self._host._meter, "do.requests")
+        limits.subrequest()
         sent = check_rpc_value(payload, what=f"{method}() payload", max_bytes=RPC_MAX_BYTES)
         # A Durable Object runs one call at a time; every operation but
         # waitForChange is synchronous, so the event loop gives us exactly

@@ -1,4 +1,5 @@
-"""The Workers' deployed wrangler configs, as the dev runtimes read them: the queue consumers' one source.
+"""The Workers' deployed wrangler configs, as the dev runtimes read them: the queue consumers' one source,
+and each Worker's CPU limit.
 
 ``workers/synth_consumer/wrangler.toml`` says how each queue is consumed on
 Cloudflare (batch size, batch timeout, retries, concurrency, dead-letter
@@ -6,7 +7,9 @@ queue). The local runtime builds its ``QueueConsumerConfig``s from it and
 ``tts-pipeline dev --runtime workerd`` passes it to wrangler, both with the
 same overrides: ``QUEUE_MAX_*`` (``shared.config.LocalSettings``), when set,
 replace the jobs queue's values, and its batch size and timeout also its
-dead-letter queue's, so a test or a bench can shorten the waits.
+dead-letter queue's, so a test or a bench can shorten the waits. A Worker's
+``[limits] cpu_ms`` is the CPU limit the local runtime enforces on its
+invocations (``WORKER_CPU_MS`` overrides it for every Worker).
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from typing import Any
 from local_runtime.bindings.queue_types import QueueConsumerConfig
 from shared.bootstrap import DEAD_LETTER_QUEUE, JOBS_QUEUE
 from shared.config import LocalSettings
-from shared.platform_limits import QUEUE_MAX_CONCURRENCY
+from shared.platform_limits import QUEUE_MAX_CONCURRENCY, WORKER_CPU_MS_DEFAULT
 
 REPO = Path(__file__).resolve().parents[1]
 CONSUMER_WORKER = "synth_consumer"
@@ -38,6 +41,15 @@ _CONSUMER_KEYS = ("max_batch_size", "max_batch_timeout", "max_retries", "dead_le
 def wrangler_config(worker: str, repo: Path = REPO) -> dict[str, Any]:
     """``workers/<worker>/wrangler.toml``, parsed."""
     return tomllib.loads((repo / "workers" / worker / "wrangler.toml").read_text())
+
+
+def worker_cpu_ms(worker: str, env: Mapping[str, str], repo: Path = REPO) -> int:
+    """CPU milliseconds of one invocation of ``worker``: ``WORKER_CPU_MS`` if set, else its
+    ``[limits] cpu_ms``, else Cloudflare's default."""
+    override = LocalSettings.from_env(env).worker_cpu_ms
+    if override is not None:
+        return override
+    return int(wrangler_config(worker, repo).get("limits", {}).get("cpu_ms", WORKER_CPU_MS_DEFAULT))
 
 
 def consumers_of(config: Mapping[str, Any]) -> list[dict[str, Any]]:

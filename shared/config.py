@@ -31,6 +31,8 @@ from shared.platform_limits import (
     QUEUE_MAX_DELAY_SECONDS,
     QUEUE_MAX_RETRIES,
     RATE_LIMIT_PERIODS,
+    WORKER_CPU_MS_DEFAULT,
+    WORKER_CPU_MS_MAX,
     WORKER_MEMORY_BYTES,
     WORKER_SUBREQUESTS,
 )
@@ -295,7 +297,9 @@ def name_pairs(raw: str | None, name: str, default: str | dict[str, str]) -> dic
             continue
         key, sep, value = item.partition("=")
         key, value = key.strip(), value.strip()
-        if not sep or not _NAME.match(key) or (value and not _NAME.match(value.replace("/", "."))):
+        # A value is a model id: Workers AI's start with "@" and have slashes ("@cf/deepgram/aura-1").
+        model_id = value[1:] if value.startswith("@") else value
+        if not sep or not _NAME.match(key) or (value and not _NAME.match(model_id.replace("/", "."))):
             raise ConfigError(f"{name} must be comma-separated name=value pairs (value may be empty); got {item!r}")
         out[key] = value
     return out
@@ -336,10 +340,11 @@ class Settings:
         "SHARD_COUNT", 4, integer(1), "Durable Object shards (`shard-0`..`N-1`); never lower it once jobs exist")
     default_model: str = setting(
         "DEFAULT_MODEL", "", text,
-        "model when a request names none; empty: the best offline model this runtime can run (`espeak` where "
-        "libespeak-ng loads, i.e. the local runtime; else `tone`), chosen at start, shown in the start line and "
-        "as `defaultModel` in `GET /v1/models`. A cloud model is the default only when named here (they bill "
-        "per character)", shown="(best available)")
+        "model when a request names none; empty: the best offline model this runtime can run (`piper` where "
+        "piper-tts is installed, then `espeak` where libespeak-ng loads: the local runtime; else `tone`), chosen at "
+        "start, shown in the start line and as `defaultModel` in `GET /v1/models`. A cloud model is the default "
+        "only when named here (they bill per character): the Workers' wrangler.toml names Workers AI's "
+        "`@cf/myshell-ai/melotts`", shown="(best available)")
     job_ttl_seconds: int = setting("JOB_TTL_SECONDS", 86_400, integer(1), "how long a finished job and its audio live")
     max_ttl_seconds: int = setting("MAX_TTL_SECONDS", 30 * 86_400, integer(1), "cap on a request's `ttlSeconds`")
     orphan_grace_seconds: int = setting(
@@ -406,6 +411,15 @@ class Settings:
     job_rate_period: int = setting("JOB_RATE_LIMIT", 60, rate_period, "")  # the PERIOD of the row above
     max_jobs_in_flight: int = setting(
         "MAX_JOBS_IN_FLIGHT", 100, integer(), "queued + processing jobs per tenant (0: no cap)")
+    # Pronunciation lexicons (docs/pronunciation.md): a version is one row of the tenant's lexicon
+    # object, so the source is capped far below the 2 MB a Durable Object row holds.
+    max_lexicon_bytes: int = setting(
+        "MAX_LEXICON_BYTES", 65_536, integer(1, DO_SQL_MAX_ROW_BYTES // 3),
+        f"largest lexicon document `PUT /v1/lexicons/{{name}}` takes (bytes; at most {DO_SQL_MAX_ROW_BYTES // 3:,}: a"
+        " version is one Durable Object row holding the document and its rules, which take up to 1.7 times as much)")
+    max_lexicon_rules: int = setting(
+        "MAX_LEXICON_RULES", 1_000, integer(1, 100_000), "rules (PLS lexemes, JSON rules) per lexicon")
+    max_lexicons: int = setting("MAX_LEXICONS", 20, integer(1, 100), "lexicons per tenant (at most 100)")
     webhook_schemes: tuple[str, ...] = setting(
         "WEBHOOK_ALLOWED_SCHEMES", ("https",), words, "never in production: webhook URL schemes (tests: `https,http`)",
         shown="https")
@@ -446,7 +460,9 @@ class Settings:
         "a queue consumer invocation's wall time (Cloudflare: 15 min); the consumer starts no provider call it "
         "cannot finish inside it, and the local runtime cuts an invocation off when it passes")
     worker_memory_mb: int = setting(
-        "WORKER_MEMORY_MB", WORKER_MEMORY_BYTES // 1_000_000, integer(16, WORKER_MEMORY_BYTES // 1_000_000), "a Worker isolate's memory (Cloudflare: 128 MB); sizes chunks")
+        "WORKER_MEMORY_MB", WORKER_MEMORY_BYTES // 1_000_000, integer(16, WORKER_MEMORY_BYTES // 1_000_000),
+        "a Worker isolate's memory (Cloudflare: 128 MB); sizes chunks, and the local runtime ends an invocation "
+        "whose payloads (held per task, times 3 copies) pass it")
     model_speeds: dict[str, float] = setting(
         "MODEL_SPEEDS", None, speed_pairs,
         "characters per second each model synthesizes, `model=number` pairs, over the catalogue's declared ones "
@@ -523,6 +539,24 @@ class LocalSettings:
         "seconds a delivered message stays invisible before a crashed consumer's batch is delivered again")
     cron_interval_seconds: float = setting(
         "CRON_INTERVAL_SECONDS", 300.0, number(), "the reaper's cron loop period (0 turns it off)")
+    enforce_cloudflare_limits: bool = setting(
+        "ENFORCE_CLOUDFLARE_LIMITS", True, boolean,
+        "end an invocation (an api request, a queue batch, a cron run) that passes one of Cloudflare's limits "
+        "as Cloudflare does: `CONSUMER_WALL_SECONDS`, `WORKER_CPU_MS`, `WORKER_SUBREQUESTS`, `WORKER_MEMORY_MB` "
+        "(`local_runtime/limits.py`); `0` turns it off")
+    worker_cpu_ms: int | None = setting(
+        "WORKER_CPU_MS", None, integer(1, WORKER_CPU_MS_MAX),
+        f"CPU milliseconds per invocation, for every Worker; unset: each Worker's wrangler.toml `[limits] cpu_ms`, "
+        f"else Cloudflare's {WORKER_CPU_MS_DEFAULT:,}. Synthesis in the thread pool stands for a provider's "
+        "servers and does not count", shown="(each Worker's `[limits] cpu_ms`)")
+    worker_subrequests: int = setting(
+        "WORKER_SUBREQUESTS", WORKER_SUBREQUESTS, integer(1),
+        f"subrequests per invocation: every provider or webhook fetch, R2 operation, queue send and Durable "
+        f"Object call (Cloudflare's Paid plan: {WORKER_SUBREQUESTS:,})")
+    synthesis_threads: int = setting(
+        "SYNTHESIS_THREADS", 0, integer(0, 256),
+        "threads that run the offline models' synthesis and MP3 encoding off the event loop (native code: "
+        "another core each); 0: one per core", shown="0 (one per core)")
     http_idle_timeout_seconds: float = setting(
         "HTTP_IDLE_TIMEOUT_SECONDS", 5.0, positive_number, "a connection with no request begun this long is closed")
     http_header_timeout_seconds: float = setting(
@@ -534,6 +568,17 @@ class LocalSettings:
         "a response the client stops reading for this long is cut off (its connection closed)")
     http_max_connections: int = setting(
         "HTTP_MAX_CONNECTIONS", 4096, integer(1), "open connections (lowered to the file limit)")
+    local_voices_dir: str = setting(
+        "LOCAL_VOICES_DIR", "", text,
+        "a folder of Piper voices (`<name>.onnx` + `<name>.onnx.json`, as Piper publishes them): each is a voice "
+        "of model `piper`, beside the packaged `en_US-joe-medium`")
+    local_voice_threads: int = setting(
+        "LOCAL_VOICE_THREADS", 1, integer(0, 64),
+        "threads one Piper run uses (0: ONNX Runtime's choice, one a core); a process runs cores / threads at "
+        "once. One was fastest on a busy 2-core machine (docs/benchmarks.md)")
+    local_voices_loaded: int = setting(
+        "LOCAL_VOICES_LOADED", 2, integer(1, 16),
+        "Piper voices a process keeps loaded (about 150 MB each for a medium voice; the least recently used is dropped)")
 
     @classmethod
     def from_env(cls, env: Mapping[str, Any]) -> LocalSettings:

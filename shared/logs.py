@@ -20,7 +20,7 @@ LOG_BUFFER_MAX_LINES = 256
 """A ``LogBuffer`` writes through once it holds this many lines, whatever the period."""
 LOG_WRITE_MAX_BYTES = 4096
 """POSIX's smallest ``PIPE_BUF``: a write up to this size reaches a pipe whole, so lines written by
-several processes to one pipe (the split local runtime's) never interleave mid-line."""
+several processes to one pipe never interleave mid-line."""
 
 
 class JsonLogger:

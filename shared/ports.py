@@ -7,11 +7,11 @@ and files). The core in ``shared`` only ever sees these shapes.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
-from shared.captions.words import WordTiming
+from shared.captions.words import CaptionWord, WordTiming
 from shared.platform_limits import R2_MAX_KEYS_PER_LIST, WORKER_MEMORY_BYTES
 
 JsonValue = Any  # dict / list / str / int / float / bool / None, nothing else
@@ -228,6 +228,9 @@ class SynthesisRequest:
     speed: float | None = None  # 1.0 is normal; only for models that take it
     instructions: str | None = None  # delivery direction; only for models that take it
     timestamps: bool = False  # also report word timings (SynthesisResult.words), where the model can
+    # Spans of ``text`` to be said by phonemes instead, as (start, end, phonemes in the model's
+    # notation, ModelSpec.phonemes); only for models that take them (shared/text/render.py).
+    phonemes: tuple[tuple[int, int, str], ...] = ()
     # This call's timeout (the consumer's pacing: its estimate, never past the invocation's
     # deadline); None: the provider's configured cap.
     timeout_seconds: float | None = None
@@ -249,6 +252,9 @@ class SynthesisResult:
     # shared.synthesis.assembly): the stored object; ``audio`` is then empty.
     stored: BlobInfo | None = None
     duration_seconds: float | None = None  # of a stored result's audio, when known (its bytes are not at hand)
+    # The job's caption words when they are not the words of its text (SSML, lexicons): ``words`` then
+    # carry offsets into the submitted text, one per entry here (shared/text/render.py).
+    captions: tuple[CaptionWord, ...] | None = None
 
 
 class Synthesizer(Protocol):
@@ -262,6 +268,24 @@ class Synthesizer(Protocol):
     name: str
 
     async def synthesize(self, request: SynthesisRequest) -> SynthesisResult: ...
+
+
+class Offload(Protocol):
+    """Runs blocking CPU work (a native synthesizer, an encoder) where it does not hold up the event loop.
+
+    ``await offload(fn, *args)`` is ``fn(*args)``: the local runtime runs it in
+    its thread pool (``SYNTHESIS_THREADS``; native code releases the GIL, so it
+    uses another core); a Worker has no threads and runs it in place
+    (``run_inline``). An awaiting caller that is cancelled stops waiting, but
+    work already started runs to its end.
+    """
+
+    def __call__(self, fn: Callable[..., T], /, *args: Any) -> Awaitable[T]: ...
+
+
+async def run_inline(fn: Callable[..., T], /, *args: Any) -> T:
+    """The ``Offload`` of a runtime without threads: ``fn(*args)``, here and now."""
+    return fn(*args)
 
 
 # --- Outbound HTTP (providers) -----------------------------------------------

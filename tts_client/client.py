@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import os
 import secrets
 import time
@@ -12,7 +13,17 @@ from typing import Any, BinaryIO
 
 from tts_client.backoff import Backoff
 from tts_client.errors import ApiError, ClientError, TransportError, WaitTimeoutError
-from tts_client.models import CreateJobRequest, Download, JobList, JobView, ModelInfo, TimingsDocument
+from tts_client.models import (
+    CreateJobRequest,
+    Download,
+    JobList,
+    JobView,
+    LexiconDocument,
+    LexiconList,
+    LexiconView,
+    ModelInfo,
+    TimingsDocument,
+)
 from tts_client.transport import Transport
 
 DEFAULT_API_URL = "http://127.0.0.1:8787"
@@ -45,6 +56,12 @@ def create_body(
     return request.to_json_dict()
 
 
+def lexicon_path(name: str) -> str:
+    if not name or "/" in name or "?" in name or "#" in name:
+        raise ValueError(f"not a lexicon name: {name!r}")
+    return f"/v1/lexicons/{name}"
+
+
 LONG_POLL_SECONDS = 25.0
 """How long one ``GET /v1/jobs/{id}?wait=N`` asks the server to hold the answer (the server caps it too)."""
 
@@ -70,6 +87,7 @@ class Client:
         self._clock = clock
         self._sleep = sleep
         self._long_poll = True  # until a server says it has no ?wait
+        self._events = True  # until a server says it has no /events
 
     @property
     def api_url(self) -> str:
@@ -95,7 +113,8 @@ class Client:
         **options: Any,
     ) -> JobView:
         """Queue a job (``POST /v1/jobs``); ``options``: ``sample_rate``, ``speed``, ``instructions``,
-        ``webhook_url``, ``webhook_events``, ``cancel_after_seconds``, ``timestamps`` (``"word"``)."""
+        ``webhook_url``, ``webhook_events``, ``cancel_after_seconds``, ``timestamps`` (``"word"``),
+        ``text_type`` (``"ssml"``), ``lexicons`` (names, in order)."""
         body = create_body(text, model=model, voice=voice, format=format, ttl_seconds=ttl_seconds, **options)
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else None
         reply = self.transport.request("POST", "/v1/jobs", json_body=body, headers=headers)
@@ -126,6 +145,44 @@ class Client:
     def models(self) -> list[ModelInfo]:
         data = self.transport.request("GET", "/v1/models").json()
         return [ModelInfo.model_validate(m) for m in data.get("models", [])]
+
+    # --- pronunciation lexicons (docs/pronunciation.md) ---------------------------
+
+    def put_lexicon(
+        self, name: str, document: str | bytes | dict[str, Any] | os.PathLike[str], *, content_type: str | None = None
+    ) -> LexiconView:
+        """Upload (or replace) lexicon ``name``: a W3C PLS document (text or bytes), JSON rules
+        (``{"rules": [...]}``), or a file (``.pls``/``.xml``: PLS, ``.json``: JSON)."""
+        if isinstance(document, dict):
+            body, kind = json.dumps(document).encode("utf-8"), "application/json"
+        elif isinstance(document, os.PathLike):
+            path = Path(document)
+            body = path.read_bytes()
+            kind = "application/json" if path.suffix.lower() == ".json" else "application/pls+xml"
+        else:
+            body = document.encode("utf-8") if isinstance(document, str) else bytes(document)
+            kind = "application/json" if body.lstrip()[:1] == b"{" else "application/pls+xml"
+        reply = self.transport.request(
+            "PUT", lexicon_path(name), body=body, headers={"Content-Type": content_type or kind}
+        )
+        return LexiconView.model_validate(reply.json())
+
+    def lexicons(self) -> list[LexiconView]:
+        """The caller's lexicons, by name."""
+        return LexiconList.model_validate(self.transport.request("GET", "/v1/lexicons").json()).lexicons
+
+    def get_lexicon(self, name: str) -> LexiconDocument:
+        """A lexicon and its rules."""
+        return LexiconDocument.model_validate(self.transport.request("GET", lexicon_path(name)).json())
+
+    def get_lexicon_pls(self, name: str) -> str:
+        """A lexicon uploaded as PLS, as it was uploaded (JSON ones come back as JSON: ``get_lexicon``)."""
+        reply = self.transport.request("GET", lexicon_path(name), headers={"Accept": "application/pls+xml"})
+        return reply.body.decode("utf-8")
+
+    def delete_lexicon(self, name: str) -> None:
+        """Delete a lexicon (jobs already submitted with it still read their version)."""
+        self.transport.request("DELETE", lexicon_path(name))
 
     # --- audio ----------------------------------------------------------------
 
@@ -193,8 +250,12 @@ class Client:
         on_update: Callable[[JobView], object] | None = None,
         sleep: Callable[[float], None] | None = None,
         long_poll: float = LONG_POLL_SECONDS,
+        events: bool = False,
     ) -> JobView:
         """Wait until the job is completed, failed or canceled.
+
+        With ``events``, on the job's event stream (``GET /v1/jobs/{id}/events``:
+        one connection, an event per change) where the server has it.
 
         Each request is a long-poll (``GET /v1/jobs/{id}?wait=N``, ``N`` at
         most ``long_poll`` seconds): the server answers when the job's status
@@ -210,6 +271,10 @@ class Client:
         """
         sleep = sleep or self._sleep
         deadline = self._clock() + timeout
+        if events and self._events:
+            followed = self._follow(job_id, timeout, deadline, on_update)
+            if followed is not None:
+                return followed
         delays = (backoff or Backoff()).delays()
         last: JobView | None = None
         while True:
@@ -235,6 +300,48 @@ class Client:
                 raise WaitTimeoutError(job_id, timeout, last)
             delay = next(delays)
             sleep(min(max(delay, pause or 0.0), remaining))
+
+    def events(self, job_id: str, *, last_event_id: int | None = None) -> Iterator[tuple[int, JobView]]:
+        """``GET /v1/jobs/{id}/events``: (the job's change counter, the job) at once and on every change,
+        until a final state (or the server's idle bound); ``last_event_id`` resumes after that change."""
+        headers = {"Last-Event-ID": str(last_event_id)} if last_event_id is not None else {}
+        fields: dict[str, str] = {}
+        for raw in self.transport.lines(job_path(job_id) + "/events", headers):
+            line = raw.decode("utf-8").rstrip("\r\n")
+            if line:
+                if not line.startswith(":"):
+                    name, _, value = line.partition(":")
+                    fields[name] = value[1:] if value.startswith(" ") else value
+                continue
+            if fields.get("event") == "job" and "data" in fields:
+                yield int(fields.get("id") or 0), JobView.model_validate_json(fields["data"])
+            fields = {}
+
+    def _follow(
+        self, job_id: str, timeout: float, deadline: float, on_update: Callable[[JobView], object] | None
+    ) -> JobView | None:
+        """Wait on the job's event stream, reconnecting after the last change seen; None when the server has none."""
+        last_id: int | None = None
+        last: JobView | None = None
+        while self._clock() < deadline:
+            try:
+                for event_id, view in self.events(job_id, last_event_id=last_id):
+                    last_id, last = event_id, view
+                    if on_update is not None:
+                        on_update(view)
+                    if view.status.is_terminal:
+                        return view
+                    if self._clock() >= deadline:
+                        break
+            except ApiError as exc:
+                if exc.status in (404, 405) and last_id is None and "no route" in exc.message:
+                    self._events = False  # an older server: long-poll it
+                    return None
+                if not is_retryable(exc):
+                    raise
+            except TransportError:
+                pass  # a dropped stream: reconnect after the last change seen
+        raise WaitTimeoutError(job_id, timeout, last)
 
     def _get_waiting(self, job_id: str, seconds: int) -> JobView:
         if seconds and self._long_poll:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import socket
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from http.client import HTTPConnection, HTTPException, HTTPResponse, HTTPSConnection
 from typing import Any, BinaryIO
@@ -60,9 +60,10 @@ class Transport:
         json_body: Any = None,
         query: Mapping[str, str | int | None] | None = None,
         headers: Mapping[str, str] | None = None,
+        body: bytes | None = None,
     ) -> Reply:
-        """Send one request; a 4xx/5xx answer raises ``ApiError``."""
-        body = None
+        """Send one request (``json_body`` as JSON, or ``body`` as it is with the caller's Content-Type);
+        a 4xx/5xx answer raises ``ApiError``."""
         all_headers = dict(headers or {})
         if json_body is not None:
             body = json.dumps(json_body).encode()
@@ -98,6 +99,20 @@ class Transport:
         finally:
             conn.close()
         return Download(written, response.getheader("content-type"))
+
+    def lines(self, path: str, headers: Mapping[str, str] | None = None) -> Iterator[bytes]:
+        """GET ``path`` and yield its body line by line as it comes (server-sent events); 4xx/5xx raise ``ApiError``."""
+        all_headers = {"Accept": "text/event-stream", **(headers or {})}
+        conn, response = self._open("GET", self._url(path), None, all_headers)
+        try:
+            if response.status >= 400:
+                raise _api_error(Reply(response.status, _lower(response.getheaders()), response.read()))
+            while line := response.readline():
+                yield line
+        except (OSError, HTTPException) as exc:
+            raise TransportError(f"GET {path}: the event stream broke: {exc}") from exc
+        finally:
+            conn.close()
 
     # --- internals ------------------------------------------------------------
 

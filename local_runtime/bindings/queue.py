@@ -15,7 +15,10 @@ out, with ``attempts`` one higher. Semantics follow Cloudflare Queues:
   to the dead-letter queue (or is dropped if there is none).
 - ``settle_batch``: Cloudflare's implicit rule for what the handler did not
   settle explicitly: if the handler returned, those messages are acked; if it
-  raised, they are retried.
+  raised (or was ended at a limit), they are retried.
+- a leased message's ``ack()`` / ``retry()`` (Cloudflare's ``message.ack()``,
+  ``message.retry()``) settle it at once, in its own transaction; the batch's
+  end skips it.
 
 The runner that drives a consumer lives in ``queue_runner``; the value types
 (``Outcome``, ``QueueConsumerConfig``, ``LeasedMessage``) in ``queue_types``
@@ -44,6 +47,7 @@ from shared.platform_limits import (
 )
 from shared.ports import Clock, JsonValue
 
+from local_runtime import limits
 from local_runtime.private_files import private_file
 
 from .boundary import check_rpc_value
@@ -125,11 +129,13 @@ class LocalQueue:
     @guarded
     async def send(self, body: JsonValue, *, delay_seconds: float = 0) -> None:
         """Enqueue one message, visible after ``delay_seconds``."""
+        limits.subrequest()
         self._enqueue([(body, "body")], delay_seconds)
 
     @guarded
     async def send_batch(self, bodies: Sequence[JsonValue], *, delay_seconds: float = 0) -> None:
         """Enqueue up to 100 messages (256 KB in all) atomically."""
+        limits.subrequest()
         items = list(bodies)
         if len(items) > QUEUE_SEND_BATCH_MAX_MESSAGES:
             raise LimitExceededError(
@@ -200,7 +206,8 @@ class LocalQueue:
             )
             count(self.meter, QUEUE_READ, sum(_chunks(row[2]) for row in rows))
             return [
-                LeasedMessage(row[0], json.loads(row[1]), row[4] + 1, row[3], until) for row in rows
+                LeasedMessage(row[0], json.loads(row[1]), row[4] + 1, row[3], until, settle_now=self._settle_now)
+                for row in rows
             ]
 
         return self._transaction(lease)
@@ -223,6 +230,13 @@ class LocalQueue:
         )
 
     @guarded
+    def _settle_now(self, message: LeasedMessage, outcome: Outcome) -> None:
+        """``message.ack()`` / ``retry()``: this delivery of it settled now (a stale one is ignored)."""
+        now = self._clock()
+        config = self._config
+        self._transaction(lambda: self._settle(message.id, outcome, message.attempts, config, now))
+
+    @guarded
     async def settle_batch(
         self,
         messages: Iterable[str | LeasedMessage],
@@ -232,8 +246,9 @@ class LocalQueue:
         config: QueueConsumerConfig | None = None,
     ) -> None:
         """Settle a delivered batch in one transaction, as Cloudflare does after
-        the handler: an explicit outcome wins; every other message is acked if the
-        handler returned (``handler_failed=False``) and retried if it raised."""
+        the handler: a message already settled by its own ``ack()`` / ``retry()``
+        is left alone; else an explicit outcome wins; every other message is acked
+        if the handler returned (``handler_failed=False``) and retried if it raised."""
         explicit = dict(outcomes or {})
         default = Outcome.retry() if handler_failed else Outcome.ack()
         config = config or self._config
@@ -243,6 +258,9 @@ class LocalQueue:
             for message in messages:
                 if isinstance(message, LeasedMessage):
                     message_id, attempts = message.id, message.attempts
+                    if message.settled is not None:
+                        explicit.pop(message_id, None)  # its own settlement came first
+                        continue
                 else:
                     message_id, attempts = message, None
                 outcome = explicit.pop(message_id, default)

@@ -18,10 +18,16 @@ the runtime's ``LoopHealth`` (``/healthz`` answers 503 meanwhile), and the
 pull is tried again after a growing pause until it succeeds.
 
 The handler gets the handler's view of a delivery (``IncomingMessage``, here
-``LeasedMessage``) and returns ``{message_id: Outcome}`` for the messages it
-settles explicitly (or None). If it raises, its return value is lost, so the
-whole batch is retried (on Cloudflare, ``ack()`` calls made before the throw
-would still count; handlers here report outcomes only by returning).
+``LeasedMessage``) and settles each message by calling its ``ack()`` or
+``retry()`` (at once, in the queue's database) or by returning
+``{message_id: Outcome}`` (or None). If it raises, its return value is lost:
+every message it did not settle itself is retried.
+
+Each batch is one invocation (``local_runtime.limits``): with
+``invocation_limits`` it runs under Cloudflare's wall-time, CPU, subrequest
+and memory limits, and one that passes a limit ends there, is logged with the
+limit's name (``limit_exceeded``), and its unsettled messages are retried,
+each delivery counting an attempt, as Cloudflare does.
 """
 
 from __future__ import annotations
@@ -31,6 +37,8 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 
+from local_runtime import limits
+from shared.logs import JsonLogger
 from shared.ports import IncomingMessage
 
 from local_runtime.supervision import Backoff, LoopHealth
@@ -54,12 +62,18 @@ class LocalQueueRunner:
         *,
         poll_interval: float = 0.2,
         health: LoopHealth | None = None,
+        invocation_limits: limits.InvocationLimits | None = None,
+        log: JsonLogger | None = None,
+        worker: str = "synth_consumer",
     ) -> None:
         self.queue = queue
         self.health = health
         self.handler = handler
         self.config = config or QueueConsumerConfig()
         self.poll_interval = poll_interval
+        self.invocation_limits = invocation_limits
+        self.log = log
+        self.worker = worker
         self.batches = 0
         """How many batches were handed to the handler."""
         self._wake = asyncio.Event()
@@ -126,7 +140,7 @@ class LocalQueueRunner:
             remove_listener(self.queue.db_path, self.queue.name, self.wake)
 
     def wake(self) -> None:
-        """Look for ready messages now (thread-safe): a send in this process, or one another process announced."""
+        """Look for ready messages now (thread-safe): a send in this process calls it."""
         loop = self._loop
         if loop is not None and not loop.is_closed():
             loop.call_soon_threadsafe(self._wake.set)
@@ -164,9 +178,18 @@ class LocalQueueRunner:
         self.batches += 1
         count(self.queue.meter, WORKER_INVOCATIONS)
         keeper = asyncio.get_running_loop().create_task(self._keep_leases(batch))
+        invocation = None
+        if self.invocation_limits is not None:
+            invocation = limits.Invocation(self.worker, self.invocation_limits)
         try:
-            outcomes = await self.handler(list(batch))
+            if invocation is None:
+                outcomes = await self.handler(list(batch))
+            else:
+                outcomes = await limits.run(invocation, self.handler(list(batch)))
             failed = False
+        except limits.LimitExceededByInvocation as exc:
+            self._log_limit(exc, invocation, batch)
+            outcomes, failed = None, True
         except Exception:
             log.exception("queue %s: consumer handler raised; retrying the batch", self.queue.name)
             outcomes, failed = None, True
@@ -175,6 +198,19 @@ class LocalQueueRunner:
             with contextlib.suppress(asyncio.CancelledError):
                 await keeper
         await self.queue.settle_batch(batch, failed, outcomes, config=self.config)
+
+    def _log_limit(
+        self, exc: limits.LimitExceededByInvocation, invocation: limits.Invocation | None, batch: list[LeasedMessage]
+    ) -> None:
+        fields = {
+            "limit": exc.limit, "outcome": exc.outcome, "error": exc.message, "queue": self.queue.name,
+            "messages": len(batch), "unsettled": sum(1 for m in batch if m.settled is None),
+            **(invocation.counts() if invocation is not None else {}),
+        }
+        if self.log is not None:
+            self.log.error("limit_exceeded", **fields)
+        else:
+            log.error("queue %s: invocation ended at a limit: %s", self.queue.name, fields)
 
     async def _keep_leases(self, batch: list[LeasedMessage]) -> None:
         while True:

@@ -13,7 +13,7 @@ import math
 import os
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -91,9 +91,31 @@ class QueueConsumerConfig:
 
 @dataclass
 class LeasedMessage(IncomingMessage):
-    """A delivered message, leased to its consumer until ``lease_until``."""
+    """A delivered message, leased to its consumer until ``lease_until``.
+
+    ``ack()`` / ``retry()`` settle it in the queue's database at once
+    (``settle_now``, given by the queue that leased it), as Cloudflare's
+    ``message.ack()`` / ``retry()``: a settlement made before the invocation
+    raises or is cut off stands, the first call wins, and the batch's end
+    leaves it alone (``settled``).
+    """
 
     lease_until: float = 0.0
+    settle_now: Callable[[LeasedMessage, Outcome], None] | None = field(default=None, repr=False, compare=False)
+    settled: Outcome | None = field(default=None, init=False, compare=False)
+
+    def ack(self) -> None:
+        self._settle(Outcome.ack())
+
+    def retry(self, delay_seconds: int | None = None) -> None:
+        self._settle(Outcome.retry(delay_seconds))
+
+    def _settle(self, outcome: Outcome) -> None:
+        if self.settled is not None:
+            return
+        if self.settle_now is not None:
+            self.settle_now(self, outcome)
+        self.settled = outcome
 
 
 _listeners: dict[tuple[str, str], set[Callable[[], None]]] = {}

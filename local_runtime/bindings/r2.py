@@ -43,6 +43,7 @@ from shared.errors import LimitExceededError, NoSuchUploadError
 from shared.platform_limits import R2_MAX_KEY_BYTES, R2_MAX_KEYS_PER_DELETE, R2_MAX_KEYS_PER_LIST, R2_MAX_METADATA_BYTES
 from shared.ports import BlobInfo, ByteRange, Clock, ListPage, MultipartUpload, UploadedPart
 
+from local_runtime import limits
 from local_runtime.private_files import open_private, private_dir, private_file
 
 from .meter import R2_CLASS_A, R2_CLASS_B, R2_DELETE, Meter, count
@@ -161,9 +162,11 @@ class LocalBucket:
         self, key: str, data: bytes, *, content_type: str, custom_metadata: Mapping[str, str]
     ) -> BlobInfo:
         """Store ``data`` under ``key`` atomically, replacing any previous object."""
+        limits.subrequest()
         _check_key(key)
         if not isinstance(data, (bytes, bytearray, memoryview)):
             raise TypeError(f"R2 object data must be bytes, got {type(data).__name__}")
+        limits.payload(len(data))
         custom = dict(custom_metadata)
         size = _metadata_size(content_type, custom)
         if size > R2_MAX_METADATA_BYTES:
@@ -213,6 +216,7 @@ class LocalBucket:
     @guarded
     async def head(self, key: str) -> BlobInfo | None:
         """The object's metadata, or None."""
+        limits.subrequest()
         _check_key(key)
         count(self._meter, R2_CLASS_B)
         row = self._row(key)
@@ -222,6 +226,7 @@ class LocalBucket:
     async def get(self, key: str, byte_range: ByteRange | None = None) -> LocalBlobBody | None:
         """The object (or ``byte_range`` of it), or None. A range running past the
         end is cut at the end; one starting past the end raises ``ValueError``."""
+        limits.subrequest()
         _check_key(key)
         count(self._meter, R2_CLASS_B)
         for _ in range(5):  # another process may replace or delete it between index and open
@@ -248,6 +253,7 @@ class LocalBucket:
     @guarded
     async def delete(self, keys: Sequence[str]) -> None:
         """Delete up to ``R2_MAX_KEYS_PER_DELETE`` keys (a single str is one key); missing keys are fine."""
+        limits.subrequest()
         batch = [keys] if isinstance(keys, str) else list(keys)
         if len(batch) > R2_MAX_KEYS_PER_DELETE:
             raise LimitExceededError(
@@ -289,6 +295,7 @@ class LocalBucket:
     ) -> ListPage:
         """Up to ``limit`` objects in key order (UTF-8 byte order, as R2), after
         ``start_after`` and after the last key of the page ``cursor`` came from."""
+        limits.subrequest()
         if not 1 <= limit <= R2_MAX_KEYS_PER_LIST:
             raise LimitExceededError(f"R2 list limit {limit} must be 1..{R2_MAX_KEYS_PER_LIST}")
         after = start_after or ""
@@ -311,6 +318,7 @@ class LocalBucket:
     async def create_multipart_upload(
         self, key: str, *, content_type: str, custom_metadata: Mapping[str, str]
     ) -> MultipartUpload:
+        limits.subrequest()
         _check_key(key)
         custom = dict(custom_metadata)
         size = _metadata_size(content_type, custom)
@@ -327,9 +335,11 @@ class LocalBucket:
 
     @guarded
     async def upload_part(self, key: str, upload_id: str, part_number: int, data: bytes) -> UploadedPart:
+        limits.subrequest()
         _check_key(key)
         if not isinstance(data, (bytes, bytearray, memoryview)):
             raise TypeError(f"R2 part data must be bytes, got {type(data).__name__}")
+        limits.payload(len(data))
         check_part(part_number, len(data))
         count(self._meter, R2_CLASS_A)
         return await asyncio.to_thread(self._upload_part_sync, key, upload_id, part_number, bytes(data))
@@ -372,6 +382,7 @@ class LocalBucket:
 
     @guarded
     async def complete_multipart_upload(self, key: str, upload_id: str, parts: Sequence[UploadedPart]) -> BlobInfo:
+        limits.subrequest()
         _check_key(key)
         count(self._meter, R2_CLASS_A)
         return await asyncio.to_thread(self._complete_sync, key, upload_id, list(parts))
@@ -420,6 +431,7 @@ class LocalBucket:
 
     @guarded
     async def abort_multipart_upload(self, key: str, upload_id: str) -> None:
+        limits.subrequest()
         _check_key(key)
         count(self._meter, R2_DELETE)  # AbortMultipartUpload is free on R2, as deletes are
         with self._lock:

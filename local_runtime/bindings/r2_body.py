@@ -14,6 +14,7 @@ import weakref
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+from local_runtime import limits
 from shared.ports import BlobInfo, ByteRange
 
 
@@ -89,6 +90,7 @@ class LocalBlobBody:
     async def read(self) -> bytes:
         """The bytes of the range (or the whole object); closes the handle."""
         try:
+            limits.payload(self.range.length if self.range is not None else self.info.size)
             return self._handle.read_all()
         finally:
             self._handle.close()

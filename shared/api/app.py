@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from shared.api import jobs, request_limits, signed_links, speech, webhook_requests
+from shared.api import jobs, job_events, lexicons, openai_catalogue, request_limits, signed_links, speech, webhook_requests
 from shared.api.auth import authenticate
 from shared.api.deps import ApiDeps, CataloguePort  # noqa: F401 - re-exported: callers build ApiApp(ApiDeps(...))
 from shared.api.errors import ApiError, storage_unavailable
@@ -36,9 +36,16 @@ class ApiApp:
         r.add("GET", "/v1/jobs/{job_id}/captions.vtt", self._captions("vtt"))
         r.add("GET", "/v1/jobs/{job_id}/captions.srt", self._captions("srt"))
         r.add("GET", "/v1/jobs/{job_id}/timestamps", self._captions("json"))
+        r.add("GET", "/v1/jobs/{job_id}/events", self._authed(job_events.job_events))  # SSE (shared/api/job_events.py)
         r.add("POST", "/v1/audio/speech", self._speech)  # OpenAI's shape, errors included (shared/api/speech.py)
+        r.add("GET", "/v1/audio/voices", self._voices)
         r.add("GET", "/v1/webhooks/secret", self._authed(webhook_requests.webhook_secret))
-        r.add("GET", "/v1/models", self._models)
+        r.add("GET", "/v1/lexicons", self._authed(lexicons.list_lexicons))  # shared/api/lexicons.py
+        r.add("PUT", "/v1/lexicons/{name}", self._authed(lexicons.put_lexicon))
+        r.add("GET", "/v1/lexicons/{name}", self._authed(lexicons.get_lexicon))
+        r.add("DELETE", "/v1/lexicons/{name}", self._authed(lexicons.delete_lexicon))
+        r.add("GET", "/v1/models", self._models)  # OpenAI's list shape and ours (shared/api/openai_catalogue.py)
+        r.add("GET", "/v1/models/{model_id:path}", self._model)
         r.add("GET", "/openapi.json", self._openapi)
         r.add("GET", "/healthz", self._health)
 
@@ -79,8 +86,13 @@ class ApiApp:
 
     async def _models(self, request: HttpRequest) -> HttpResponse:
         # Only the models whose provider is configured here (shared.synthesis.providers).
-        catalogue = self.deps.catalogue
-        return HttpResponse.json(200, {"defaultModel": catalogue.default_model, "models": catalogue.public_models()})
+        return await openai_catalogue.list_models(request, self.deps)
+
+    async def _model(self, request: HttpRequest, model_id: str) -> HttpResponse:
+        return await openai_catalogue.get_model(request, self.deps, model_id)
+
+    async def _voices(self, request: HttpRequest) -> HttpResponse:
+        return await openai_catalogue.list_voices(request, self.deps)
 
     async def _openapi(self, request: HttpRequest) -> HttpResponse:
         return HttpResponse.json(200, openapi_document())

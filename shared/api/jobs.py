@@ -21,6 +21,7 @@ from shared.api.links import link_base
 from shared.api.ranges import UnsatisfiableRange, if_range_holds, none_match, parse_range
 from shared.api.views import decode_cursor, encode_cursor, job_path, job_view
 from shared.errors import IllegalTransitionError, JobNotFoundError
+from shared.synthesis.speech_plan import warm_lexicons
 from shared.http import HttpRequest, HttpResponse
 from shared.models import JOB_ID_PATTERN, CreateJobRequest, JobList, JobRecord, JobStatus, LegacyResult
 
@@ -152,6 +153,7 @@ async def get_audio(request: HttpRequest, deps: ApiDeps, tenant: str, job_id: st
         return await _serve_audio(request, deps, record, "private, max-age=3600")
     record = await _own_record(deps, tenant, job_id, with_text=True)
     if record.status is not JobStatus.COMPLETED:
+        await warm_lexicons(deps.jobs, record)  # a job with lexicons is planned from their versions
         plan = stream.chunk_plan(deps, record)
         if plan is not None and not record.status.is_terminal:
             return stream.streamed(deps, record, *plan)

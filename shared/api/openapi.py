@@ -12,7 +12,20 @@ from typing import Any
 from pydantic.json_schema import models_json_schema
 
 from shared.api.speech import SpeechRequest
-from shared.models import CreateJobRequest, TimingsDocument, ErrorBody, JobList, JobView, LegacyResult, WebhookSecretView
+from shared.models import (
+    CreateJobRequest,
+    ErrorBody,
+    JobList,
+    JobView,
+    LegacyResult,
+    LexiconDocument,
+    LexiconList,
+    LexiconUpload,
+    LexiconView,
+    TimingsDocument,
+    WebhookSecretView,
+)
+from shared.models import LEXICON_NAME_PATTERN
 
 _REF = "#/components/schemas/{model}"
 
@@ -119,6 +132,55 @@ def _openai_error(description: str, headers: dict[str, Any] | None = None) -> di
     return out
 
 
+_LAST_EVENT_ID_PARAM = {
+    "name": "Last-Event-ID",
+    "in": "header",
+    "required": False,
+    "description": "Resume after this change (the id of the last event seen): what EventSource sends on reconnecting.",
+    "schema": {"type": "string", "pattern": "^[0-9]{1,12}$"},
+}
+_MODEL_SCHEMA = {
+    "type": "object",
+    "required": ["id", "object", "created", "owned_by"],
+    "properties": {
+        "id": {"type": "string"},
+        "object": {"const": "model"},
+        "created": {"type": "integer"},
+        "owned_by": {"type": "string"},
+        "root": {"type": "string", "description": "for an OpenAI model name: the model it maps to"},
+    },
+}
+_MODEL_LIST_SCHEMA = {
+    "type": "object",
+    "required": ["object", "data", "defaultModel", "models"],
+    "properties": {
+        "object": {"const": "list"},
+        "data": {"type": "array", "items": _MODEL_SCHEMA},
+        "defaultModel": {"type": ["string", "null"]},
+        "models": {"type": "array", "items": {"type": "object"}},
+    },
+}
+_VOICES_SCHEMA = {
+    "type": "object",
+    "required": ["voices"],
+    "properties": {
+        "voices": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["id", "name", "model", "language", "default"],
+                "properties": {
+                    "id": {"type": "string"},
+                    "name": {"type": "string"},
+                    "model": {"type": "string"},
+                    "language": {"type": ["string", "null"], "description": "BCP 47, where known"},
+                    "default": {"type": "boolean"},
+                    "aliasOf": {"type": "string", "description": "for an OpenAI voice name: the model's voice it becomes"},
+                },
+            },
+        }
+    },
+}
 _JOB_HEADER = {"X-Job-Id": {"required": True, "schema": {"type": "string", "pattern": "^[0-9a-f]{32}$"}}}
 
 
@@ -145,11 +207,77 @@ def _timings_path(summary: str, content: dict[str, Any], errors: dict[str, Any])
     }
 
 
+_LEXICON_NAME_PARAM = {
+    "name": "name",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string", "pattern": LEXICON_NAME_PATTERN},
+}
+_PLS = {"application/pls+xml": {"schema": {"type": "string", "description": "A W3C PLS 1.0 document"}}}
+
+
+def _lexicon_paths() -> dict[str, Any]:
+    """``/v1/lexicons`` (shared/api/lexicons.py, docs/pronunciation.md)."""
+    return {
+        "/v1/lexicons": {
+            "get": {
+                "summary": "The caller's pronunciation lexicons, by name",
+                "responses": {
+                    "200": {"description": "the lexicons", **_json("LexiconList")},
+                    "400": _error("an unknown query parameter"),
+                    "401": _AUTH,
+                },
+            },
+        },
+        "/v1/lexicons/{name}": {
+            "parameters": [_LEXICON_NAME_PARAM],
+            "put": {
+                "summary": "Upload (or replace) a lexicon: a W3C PLS document or JSON rules; use it on any job or"
+                " speech request with \"lexicons\": [name]. Jobs already submitted keep the version they read.",
+                "requestBody": {
+                    "required": True,
+                    "content": {**_PLS, **_json("LexiconUpload")["content"]},
+                },
+                "responses": {
+                    "200": {"description": "replaced the lexicon of that name", **_json("LexiconView")},
+                    "201": {"description": "a new lexicon", **_json("LexiconView")},
+                    "400": _error("a bad document: error.line and error.column (PLS; a DTD, entity or external"
+                                  " reference is refused) or error.rule (JSON) name the problem; or a bad name"),
+                    "401": _AUTH,
+                    "409": _error("the tenant has MAX_LEXICONS lexicons (error.code too_many_lexicons)"),
+                    "413": _error("over MAX_LEXICON_BYTES"),
+                    "415": _error("neither application/pls+xml nor application/json"),
+                    "429": _error("replaced too often: its old versions are kept for running jobs", _RETRY_AFTER),
+                },
+            },
+            "get": {
+                "summary": "A lexicon and its rules (with Accept: application/pls+xml, the PLS document as uploaded)",
+                "responses": {
+                    "200": {"description": "the lexicon", "content": {**_json("LexiconDocument")["content"], **_PLS}},
+                    "400": _error("a bad name, or an unknown query parameter"),
+                    "401": _AUTH,
+                    "404": _error("no lexicon of that name"),
+                },
+            },
+            "delete": {
+                "summary": "Delete a lexicon (jobs already submitted with it still read their version)",
+                "responses": {
+                    "204": {"description": "deleted"},
+                    "400": _error("a bad name, or an unknown query parameter"),
+                    "401": _AUTH,
+                    "404": _error("no lexicon of that name"),
+                },
+            },
+        },
+    }
+
+
 @lru_cache(maxsize=1)
 def openapi_document() -> dict[str, Any]:
     _, schemas = models_json_schema(
-        [(m, "serialization") for m in (JobView, JobList, LegacyResult, ErrorBody, WebhookSecretView, TimingsDocument)]
-        + [(CreateJobRequest, "validation"), (SpeechRequest, "validation")],
+        [(m, "serialization") for m in (JobView, JobList, LegacyResult, ErrorBody, WebhookSecretView, TimingsDocument,
+                                          LexiconView, LexiconList, LexiconDocument)]
+        + [(CreateJobRequest, "validation"), (SpeechRequest, "validation"), (LexiconUpload, "validation")],
         by_alias=True,
         ref_template=_REF,
     )
@@ -184,11 +312,13 @@ def openapi_document() -> dict[str, Any]:
                                 "headers": _PREFERENCE_APPLIED, **_json("JobView")},
                         "202": {"description": "queued (with Prefer: wait=N: not finished within N s)",
                                 "headers": _PREFERENCE_APPLIED, **_json("JobView")},
-                        "400": _error("body is not JSON, a malformed Idempotency-Key, or an unknown query parameter"),
                         "401": _AUTH,
                         "413": _error("body too large"),
                         "415": _error("not application/json"),
-                        "422": _error("a field is invalid (error.field names it), or an Idempotency-Key conflict"),
+                        "400": _error("body is not JSON, a malformed Idempotency-Key, an unknown query parameter,"
+                                      " or textType ssml with invalid markup (error.line and error.column)"),
+                        "422": _error("a field is invalid (error.field names it: an unknown lexicon, a phoneme the"
+                                      " model cannot say), or an Idempotency-Key conflict"),
                         "429": _error("over the tenant's job rate or jobs in flight", _RETRY_AFTER),
                         **storage_errors,
                     },
@@ -272,8 +402,11 @@ def openapi_document() -> dict[str, Any]:
                     "parameters": [_IDEMPOTENCY_PARAM],
                     "requestBody": {"required": True, **_json("SpeechRequest")},
                     "responses": {
-                        "200": {"description": "the audio, in response_format (else the model's default format)",
-                                "headers": _JOB_HEADER, **_AUDIO},
+                        "200": {"description": "the audio, in response_format (else mp3 where the model makes it,"
+                                " else the model's default format); with stream_format sse, OpenAI's speech events"
+                                " (speech.audio.delta, our speech.audio.words with timestamps, speech.audio.done)",
+                                "headers": _JOB_HEADER,
+                                "content": {**_AUDIO["content"], "text/event-stream": {"schema": {"type": "string"}}}},
                         "400": _openai_error("not JSON, an unknown or invalid field (error.param names it),"
                                              " a format, voice or model this deployment does not have"),
                         "401": _openai_error("missing or wrong bearer token (code invalid_api_key)"),
@@ -307,12 +440,58 @@ def openapi_document() -> dict[str, Any]:
                     },
                 },
             },
+            **_lexicon_paths(),
+            "/v1/jobs/{job_id}/events": {
+                "parameters": [_JOB_ID_PARAM],
+                "get": {
+                    "summary": "The job's changes as server-sent events: `event: job`, `id:` the job's change counter,"
+                    " `data:` the job as GET /v1/jobs/{job_id} answers; the first at once, the last at a final state,"
+                    " then the stream ends. The job's shard answers each change; nothing polls.",
+                    "parameters": [_LAST_EVENT_ID_PARAM],
+                    "responses": {
+                        "200": {"description": "the event stream", "content": {"text/event-stream": {"schema": {"type": "string"}}}},
+                        **job_ops_errors,
+                        "400": _error("Last-Event-ID is not an id of this stream, or an unknown query parameter"),
+                    },
+                },
+            },
+            "/v1/audio/voices": {
+                "get": {
+                    "summary": "Every voice of every model this deployment offers, and the OpenAI voice names each"
+                    " model takes (aliasOf: the voice they become)",
+                    "security": [],
+                    "parameters": [{"name": "model", "in": "query", "required": False,
+                                    "description": "Only this model's voices (our id or an OpenAI model name)",
+                                    "schema": {"type": "string"}}],
+                    "responses": {
+                        "200": {"description": "the voices", "content": {"application/json": {"schema": _VOICES_SCHEMA}}},
+                        "400": _openai_error("an unknown model, or an unknown query parameter"),
+                    },
+                },
+            },
             "/v1/models": {
                 "get": {
-                    "summary": "Models this deployment can use, and the default (`defaultModel`) a job without `model` gets",
+                    "summary": "Models this deployment can use: OpenAI's list (`object`, `data`; SPEECH_MODEL_MAP's"
+                    " names with `root`, the model they map to) beside ours (`models`, and `defaultModel`,"
+                    " the model a job without `model` gets)",
                     "security": [],
-                    "responses": {"200": {"description": "the catalogue", "content": {"application/json": {"schema": {"type": "object"}}}}},
+                    "responses": {"200": {"description": "the catalogue",
+                                          "content": {"application/json": {"schema": _MODEL_LIST_SCHEMA}}},
+                                  "400": _error("an unknown query parameter")},
                 }
+            },
+            "/v1/models/{model_id}": {
+                "get": {
+                    "summary": "One model as OpenAI's model object (our models with their spec too)",
+                    "security": [],
+                    "parameters": [{"name": "model_id", "in": "path", "required": True,
+                                    "schema": {"type": "string", "pattern": "^[A-Za-z0-9@/._:+-]{1,100}$"}}],
+                    "responses": {
+                        "200": {"description": "the model", "content": {"application/json": {"schema": _MODEL_SCHEMA}}},
+                        "400": _error("an unknown query parameter"),
+                        "404": _openai_error("no such model here (code model_not_found)"),
+                    },
+                },
             },
         },
     }

@@ -28,9 +28,13 @@ class Router:
         self._routes: list[Route] = []
 
     def add(self, method: str, path: str, handler: Handler) -> None:
-        # "/v1/jobs/{jobId}" -> named group matching one path segment; the rest literally ("captions.vtt")
-        parts = re.split(r"\{(\w+)\}", path)
-        regex = "".join(f"(?P<{part}>[^/]+)" if i % 2 else re.escape(part) for i, part in enumerate(parts))
+        # "/v1/jobs/{jobId}" -> named group matching one path segment; the rest literally ("captions.vtt");
+        # "{name:path}" matches the rest of the path, slashes included (model ids such as "openai/tts-1").
+        parts = re.split(r"\{(\w+(?::path)?)\}", path)
+        regex = "".join(
+            (f"(?P<{part[:-5]}>.+)" if part.endswith(":path") else f"(?P<{part}>[^/]+)") if i % 2 else re.escape(part)
+            for i, part in enumerate(parts)
+        )
         self._routes.append(Route(method.upper(), re.compile(f"^{regex}$"), handler))
 
     def resolve(self, request: HttpRequest) -> tuple[Handler, dict[str, str]]:

@@ -2,7 +2,10 @@
 
 A drop-in for OpenAI's "Create speech": the body is OpenAI's (``model``,
 ``input``, ``voice``, ``response_format``, ``speed``, ``instructions``,
-``stream_format``), the answer is the audio bytes with their content type,
+``stream_format``) plus ours: ``timestamps``, and ``textType: "ssml"`` and
+``lexicons`` (as on ``POST /v1/jobs``: docs/pronunciation.md); the answer is
+the audio bytes with their content type (``stream_format: "sse"``: OpenAI's
+speech events, shared/api/speech_sse.py),
 and errors on this route are OpenAI's shape, ``{"error": {"message", "type",
 "param", "code"}}``, 401 and 400 included. Each call is a normal job
 (``shared.api.submission.submit_job``: listed, metered, retained, deletable; the
@@ -14,16 +17,18 @@ OpenAI's model and voice names map to ours by ``SPEECH_MODEL_MAP`` and
 becomes its value ("" is the deployment's default model), any other is taken
 as our own id. A voice the model has is used as is; else a mapped voice the
 model has; else one of OpenAI's voice names becomes the model's default
-voice; anything else is a 400.
+voice; anything else is a 400. A custom voice (``{"id": ...}``) is the voice
+of that id. Without ``response_format`` the answer is ``mp3`` where the model
+makes it here (OpenAI's default), else the model's default format.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from shared.api import waiting
+from shared.api import speech_sse, waiting
 from shared.api.auth import authenticate
 from shared.api.errors import ApiError, storage_unavailable
 from shared.api.jobs import _json_body, own
@@ -33,7 +38,7 @@ from shared.api.request_limits import body_limit, check_query
 from shared.api.views import job_path
 from shared.http import HttpRequest, HttpResponse
 from shared.errors import StorageUnavailableError
-from shared.models import CreateJobRequest, JobRecord, JobStatus
+from shared.models import CreateJobRequest, JobRecord, JobStatus, LexiconName
 from shared.synthesis.errors import CatalogueError
 
 if TYPE_CHECKING:
@@ -45,21 +50,41 @@ OPENAI_VOICES = (
 )
 # Our error fields -> OpenAI's parameter names.
 _PARAM = {"text": "input", "voiceId": "voice", "format": "response_format", "model": "model", "speed": "speed",
-          "instructions": "instructions", "sampleRate": "response_format"}
+          "instructions": "instructions", "sampleRate": "response_format", "lexicons": "lexicons",
+          "textType": "textType"}
+
+
+OPENAI_DEFAULT_FORMAT = "mp3"
+
+
+class CustomVoice(BaseModel):
+    """OpenAI's custom voice reference, ``{"id": "voice_1234"}``: here, a voice id of the model."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(min_length=1, max_length=200)
 
 
 class SpeechRequest(BaseModel):
-    """OpenAI's "Create speech" body."""
+    """OpenAI's "Create speech" body, plus ours as on ``POST /v1/jobs``: ``timestamps``, ``textType``, ``lexicons``."""
 
     model_config = ConfigDict(extra="forbid")
 
     model: str = Field(min_length=1, max_length=200)
     input: str = Field(min_length=1)
-    voice: str = Field(min_length=1, max_length=200)
+    voice: Annotated[str, Field(min_length=1, max_length=200)] | CustomVoice
     response_format: str | None = Field(default=None, max_length=20)
     speed: float | None = Field(default=None, ge=0.25, le=4.0)
     instructions: str | None = Field(default=None, max_length=4096)
-    stream_format: Literal["audio"] | None = None
+    stream_format: Literal["audio", "sse"] | None = None
+    timestamps: Literal["word"] | None = None
+    # Ours, not OpenAI's (docs/pronunciation.md): SSML input and the caller's lexicons, as on POST /v1/jobs.
+    textType: Literal["text", "ssml"] | None = None  # noqa: N815 - the wire name, as on /v1/jobs
+    lexicons: list[LexiconName] | None = Field(default=None, min_length=1, max_length=100)
+
+    @property
+    def voice_name(self) -> str:
+        return self.voice if isinstance(self.voice, str) else self.voice.id
 
 
 def openai_error(status: int, message: str, *, param: str | None = None, code: str | None = None,
@@ -115,13 +140,17 @@ def to_job_request(deps: ApiDeps, body: SpeechRequest) -> CreateJobRequest:
         spec = deps.catalogue.validate(model).spec
     except CatalogueError as exc:
         raise ApiError(422, "model_not_found", str(exc), field="model") from exc
-    voice = map_voice(deps, body.voice, spec.voices, spec.default_voice)
-    # OpenAI's default speed is 1.0; a model without a speed range takes only that.
-    speed = None if body.speed is None or (body.speed == 1.0 and not spec.speed_range) else body.speed
+    voice = map_voice(deps, body.voice_name, spec.voices, spec.default_voice)
+    # OpenAI's default speed is 1.0: the model's own pace, whether or not it takes a speed.
+    speed = None if body.speed is None or body.speed == 1.0 else body.speed
+    fmt = body.response_format
+    if fmt is None and OPENAI_DEFAULT_FORMAT in spec.formats:
+        fmt = OPENAI_DEFAULT_FORMAT
     try:
         return CreateJobRequest(
-            text=body.input, model=spec.id, voice_id=voice, format=body.response_format,
-            speed=speed, instructions=body.instructions or None,
+            text=body.input, model=spec.id, voice_id=voice, format=fmt, speed=speed,
+            instructions=body.instructions or None, timestamps=body.timestamps, text_type=body.textType,
+            lexicons=body.lexicons,
         )
     except ValidationError as exc:  # e.g. a response_format that is no format name at all
         first = exc.errors()[0]
@@ -148,12 +177,16 @@ async def _create_speech(request: HttpRequest, deps: ApiDeps) -> HttpResponse:
         body = SpeechRequest.model_validate(data)
     except ValidationError as exc:
         first = exc.errors()[0]
-        param = ".".join(str(part) for part in first.get("loc", ())) or None
+        loc = first.get("loc", ())
+        param = str(loc[0]) if loc else None  # "voice", not "voice.str" (a union's branch)
         message = f"{param}: {first.get('msg')}" if param else str(first.get("msg"))
         return openai_error(400, message, param=param, code="invalid_value")
     submitted = await submit_job(deps, tenant, to_job_request(deps, body), key)
     job_id = submitted.record.job_id
     record = submitted.record
+    if body.stream_format == "sse":
+        headers = {"X-Job-Id": job_id, "Location": job_path(job_id)}
+        return await speech_sse.speech_events(deps, record, headers, openai_error)
     if not record.status.is_terminal:
         waited = await waiting.until_final(deps, tenant, job_id, deps.settings.speech_wait_seconds)
         if waited.outcome in ("busy", "shutdown") and (waited.record is None or not waited.record.status.is_terminal):

@@ -38,10 +38,10 @@ from shared.keys import chunk_key
 from shared.models import JobRecord, JobStatus
 from shared.ports import BlobBody, ByteRange
 from shared.synthesis.audio import AudioKind, PartLayout, part_layout
-from shared.synthesis.chunking import chunk_texts
 from shared.synthesis.errors import CatalogueError
 from shared.synthesis.formats import JOINABLE_FORMATS, mime_type_for
 from shared.synthesis.longform import plan_id
+from shared.synthesis.speech_plan import cached_job_chunks
 from shared.synthesis.wav import streaming_wav_header
 
 if TYPE_CHECKING:
@@ -61,7 +61,10 @@ def chunk_plan(deps: ApiDeps, record: JobRecord) -> tuple[str, int] | None:
         spec = deps.catalogue.validate(record.model).spec
     except CatalogueError:
         return None  # a model no longer offered here: only the finished audio
-    texts = chunk_texts(record.text, spec.max_input_chars)
+    chunks = cached_job_chunks(record, spec)  # SSML or lexicons: the rendering's (lexicons warmed by the caller)
+    if chunks is None:
+        return None
+    texts = chunks.texts
     if len(texts) <= 1:
         return None
     return plan_id(record, texts, spec.max_input_chars), len(texts)
@@ -90,7 +93,17 @@ def streamed(deps: ApiDeps, record: JobRecord, plan: str, total: int) -> HttpRes
     return response
 
 
-async def _chunks(deps: ApiDeps, record: JobRecord, plan: str, total: int) -> AsyncIterator[bytes]:
+def audio_blocks(
+    deps: ApiDeps, record: JobRecord, plan: str, total: int, sent: list[int] | None = None
+) -> AsyncIterator[bytes]:
+    """The body ``streamed`` sends, as blocks; ``sent`` gets the index of each chunk as its block goes
+    (the blocks after the last index come from the joined audio). The speech route's SSE wraps it."""
+    return _chunks(deps, record, plan, total, sent)
+
+
+async def _chunks(
+    deps: ApiDeps, record: JobRecord, plan: str, total: int, sent_chunks: list[int] | None = None
+) -> AsyncIterator[bytes]:
     job_id = record.job_id
     sent = 0  # bytes of the body so far: also where the joined file continues
     index = 0
@@ -100,7 +113,11 @@ async def _chunks(deps: ApiDeps, record: JobRecord, plan: str, total: int) -> As
     while index < total:
         blob = await deps.bucket.get(chunk_key(job_id, plan, index))
         if blob is not None:
+            first = True
             async for piece in _chunk_pieces(record, kind, index, blob):
+                if first and sent_chunks is not None:
+                    sent_chunks.append(index)  # as its audio starts going
+                first = False
                 sent += len(piece)
                 yield piece
             index += 1

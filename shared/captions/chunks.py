@@ -36,7 +36,7 @@ from shared.ports import BlobStore, SynthesisResult
 from shared.synthesis.audio import AudioKind
 from shared.synthesis.chunking import split_text
 
-__all__ = ["ChunkTimings", "PartTimings", "chunk_offsets", "part_timings"]
+__all__ = ["ChunkTimings", "PartTimings", "chunk_offsets", "load_part", "part_timings"]
 
 
 @dataclass(frozen=True)
@@ -57,6 +57,19 @@ class _StoredPart(BaseModel):
     sampleRate: int
     estimated: bool
     words: list[tuple[float, float, int, int]]
+
+
+async def load_part(bucket: BlobStore, job_id: str, plan: str, index: int) -> PartTimings | None:
+    """Chunk ``index``'s kept timings (times from the chunk's start), or None when missing or unreadable."""
+    body = await bucket.get(chunk_timings_key(job_id, plan, index))
+    if body is None:
+        return None
+    try:
+        stored = _StoredPart.model_validate_json(await body.read())
+    except ValidationError:
+        return None
+    words = tuple(WordTiming(s, e, cs, ce) for s, e, cs, ce in stored.words)
+    return PartTimings(stored.samples, stored.sampleRate, words, stored.estimated)
 
 
 def chunk_offsets(text: str, limit: int) -> list[int]:
@@ -88,12 +101,22 @@ def part_timings(text: str, result: SynthesisResult, kind: AudioKind) -> PartTim
 class ChunkTimings:
     """The timings of a long job's chunks (see the module doc)."""
 
-    def __init__(self, bucket: BlobStore, record: JobRecord, plan: str, chunks: list[str], limit: int) -> None:
+    def __init__(
+        self,
+        bucket: BlobStore,
+        record: JobRecord,
+        plan: str,
+        chunks: list[str],
+        limit: int,
+        offsets: list[int] | None = None,
+    ) -> None:
         self._bucket = bucket
         self._job_id = record.job_id
         self._plan = plan
         self._chunks = chunks
-        self._offsets = chunk_offsets(record.text, limit)
+        # Where each chunk starts in the submitted text; given when the chunks' words are not
+        # offsets into ``chunk_texts`` of the text (a rendered job's are already absolute: all 0).
+        self._offsets = offsets if offsets is not None else chunk_offsets(record.text, limit)
         self._parts: dict[int, PartTimings] = {}
         # What the reaper judges a tmp/ object by (as for the chunks' audio).
         self._metadata = {"jobId": record.job_id, "tenant": record.tenant, "createdAt": f"{record.created_at:.3f}"}
@@ -117,15 +140,10 @@ class ChunkTimings:
         self._parts[index] = part
 
     async def resume(self, index: int) -> bool:
-        body = await self._bucket.get(chunk_timings_key(self._job_id, self._plan, index))
-        if body is None:
+        part = await load_part(self._bucket, self._job_id, self._plan, index)
+        if part is None:
             return False
-        try:
-            stored = _StoredPart.model_validate_json(await body.read())
-        except ValidationError:
-            return False
-        words = tuple(WordTiming(s, e, cs, ce) for s, e, cs, ce in stored.words)
-        self._parts[index] = PartTimings(stored.samples, stored.sampleRate, words, stored.estimated)
+        self._parts[index] = part
         return True
 
     def keys(self) -> list[str]:

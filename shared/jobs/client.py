@@ -18,6 +18,7 @@ from shared.errors import (
     ShardFullError,
     StorageUnavailableError,
 )
+from shared.jobs.lexicons import LexiconLimitError, lexicon_object_name
 from shared.jobs.sharding import all_shards, shard_for
 from shared.models import JobRecord, JobStatus
 from shared.ports import JsonValue, ShardResolver
@@ -37,6 +38,9 @@ def _raise(error: dict[str, Any]) -> None:
         raise ShardFullError(int(error.get("active") or 0), int(error.get("budget") or 0))
     if code == "storage_unavailable":
         raise StorageUnavailableError(str(error.get("condition")), str(error.get("message") or ""))
+    if code == "lexicon_limit":
+        retry = error.get("retryAfter")
+        raise LexiconLimitError(str(error.get("reason")), str(error.get("message")), float(retry) if retry else None)
     raise BoundaryError(f"shard RPC refused the call: {error}")
 
 
@@ -283,3 +287,34 @@ class JobsClient:
     async def chunk_info(self, job_id: str, index: int) -> dict[str, Any] | None:
         data = await self._call(self.shard_of(job_id), "chunkInfo", {"jobId": job_id, "index": index})
         return dict(data) if data is not None else None
+    # --- a tenant's lexicons (shared/jobs/lexicons.py), in the tenant's own object ------------
+
+    async def _lexicons(self, method: str, tenant: str, **payload: JsonValue) -> Any:
+        return await self._call(lexicon_object_name(tenant), method, {"tenant": tenant, **payload})
+
+    async def put_lexicon(self, tenant: str, name: str, **fields: JsonValue) -> dict[str, Any]:
+        """Store a lexicon version as ``name``'s current one: ``{"lexicon": view, "created": bool}``;
+        ``LexiconLimitError`` past the tenant's limits."""
+        result: dict[str, Any] = await self._lexicons("lexiconPut", tenant, name=name, **fields)
+        return result
+
+    async def get_lexicon(self, tenant: str, name: str) -> dict[str, Any] | None:
+        result: dict[str, Any] | None = await self._lexicons("lexiconGet", tenant, name=name)
+        return result
+
+    async def list_lexicons(self, tenant: str) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = await self._lexicons("lexiconList", tenant)
+        return result
+
+    async def delete_lexicon(self, tenant: str, name: str, *, now: float, keep_seconds: float) -> bool:
+        return bool(await self._lexicons("lexiconDelete", tenant, name=name, now=now, keepSeconds=keep_seconds))
+
+    async def resolve_lexicons(self, tenant: str, names: Sequence[str]) -> dict[str, Any]:
+        """The current version and rules of each name: ``{"found": [...], "missing": [names]}``."""
+        result: dict[str, Any] = await self._lexicons("lexiconResolve", tenant, names=list(names))
+        return result
+
+    async def lexicon_versions(self, tenant: str, refs: Sequence[tuple[str, str]]) -> dict[str, Any]:
+        """The rules of each (name, version), even replaced ones still kept: ``{"found", "missing"}``."""
+        result: dict[str, Any] = await self._lexicons("lexiconVersions", tenant, refs=[list(r) for r in refs])
+        return result

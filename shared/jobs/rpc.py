@@ -39,6 +39,7 @@ from shared.errors import (
     StorageUnavailableError,
 )
 from shared.config import Settings
+from shared.jobs import lexicons as lx
 from shared.jobs import rpc_payloads as p
 from shared.jobs.client import JobsClient
 from shared.jobs.outbox import Alarm, OutboxRow
@@ -164,6 +165,22 @@ OPERATIONS: dict[str, Operation[Any]] = {
         p.ChunkRelease, lambda s, c: s.chunks.release(c.jobId, c.plan, c.index, c.holder, c.error)
     ),
     "chunkInfo": Operation(p.ChunkInfo, lambda s, c: s.chunks.info(c.jobId, c.index)),
+    # A tenant's lexicons, in its own object (lexicons.lexicon_object_name; shared/jobs/lexicons.py).
+    "lexiconPut": Operation(
+        lx.LexiconPut,
+        lambda s, x: s.lexicons.put(
+            x.tenant, x.name, version=x.version, format=x.format, source=x.source, rules=x.rules,
+            rule_count=x.ruleCount, size_bytes=x.sizeBytes, language=x.language, now=x.now,
+            max_lexicons=x.maxLexicons, keep_seconds=x.keepSeconds,
+        ),
+    ),
+    "lexiconGet": Operation(lx.LexiconName, lambda s, x: s.lexicons.get(x.tenant, x.name)),
+    "lexiconList": Operation(lx.LexiconTenant, lambda s, x: s.lexicons.list(x.tenant)),
+    "lexiconDelete": Operation(
+        lx.LexiconDelete, lambda s, x: s.lexicons.delete(x.tenant, x.name, x.now, x.keepSeconds)
+    ),
+    "lexiconResolve": Operation(lx.LexiconResolve, lambda s, x: s.lexicons.resolve(x.tenant, x.names)),
+    "lexiconVersions": Operation(lx.LexiconVersions, lambda s, x: s.lexicons.versions(x.tenant, x.refs)),
 }
 RPC_METHODS = tuple(OPERATIONS)
 
@@ -251,6 +268,11 @@ class ShardService:
         except StorageUnavailableError as exc:
             return {"ok": False, "error": {"code": "storage_unavailable", "condition": exc.condition,
                                            "message": exc.detail[:300]}}
+        except lx.LexiconLimitError as exc:
+            return {
+                "ok": False,
+                "error": {"code": "lexicon_limit", "reason": exc.code, "message": exc.message, "retryAfter": exc.retry_after},
+            }
         except ValidationError as exc:
             return {"ok": False, "error": {"code": "bad_payload", "message": str(exc)[:1000]}}
 

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from shared.errors import IllegalTransitionError, JobNotFoundError, LeaseHeldError, ShardFullError
+from shared.jobs.lexicons import LexiconStore
 from shared.jobs.chunks import ChunkLedger, is_fanout_holder
 from shared.jobs.outbox import Outbox
 from shared.jobs.reaper_state import ReaperStateStore
@@ -45,6 +46,7 @@ class JobShard:
         self.reaper_state = ReaperStateStore(sql)
         # The queue messages its writes call for, recorded in the same transactions (shared/jobs/outbox.py).
         self.outbox = Outbox(sql, clock, shard_count=shard_count)
+        self.lexicons = LexiconStore(sql)  # used in a tenant's lexicon object only (shared/jobs/lexicons.py)
         self.chunks = ChunkLedger(self)  # a fanned-out job's chunks (shared/jobs/chunks.py)
 
     # --- reads --------------------------------------------------------------
@@ -166,6 +168,7 @@ class JobShard:
         """Write ``changes`` to the job's row; returns ``record`` with them applied (the row is
         not read again: ``record`` is what this transaction read, and nothing else writes it)."""
         changes["updated_at"] = self._clock()
+        changes["version"] = record.version + 1  # the job's change counter (its events' ids)
         self._write(record.job_id, changes)
         return record.model_copy(update={k: v for k, v in changes.items() if k in _RECORD_FIELDS})
 

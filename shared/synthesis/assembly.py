@@ -45,7 +45,7 @@ from shared.ports import BlobInfo, BlobStore, ByteRange, UploadedPart
 if TYPE_CHECKING:
     from shared.synthesis.audio import JoinLayout
 
-__all__ = ["PART_BYTES", "Chunk", "assemble", "discard_upload", "part_size_for"]
+__all__ = ["PART_BYTES", "Chunk", "JoinedReader", "assemble", "discard_upload", "part_size_for"]
 
 PART_BYTES = 8 * MIB  # over R2_MULTIPART_MIN_PART_BYTES (5 MiB); 8 MiB keeps a 2 GiB job to 256 parts
 
@@ -99,6 +99,9 @@ class _Reader:
             buffer[pos - start : pos - start + n] = data
             del data
             pos += n
+
+
+JoinedReader = _Reader  # for shared.synthesis.encoded_assembly, which reads the same joined bytes
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ from typing import Any, Literal, NamedTuple
 from pydantic import BaseModel, ConfigDict, model_validator
 from pydantic.alias_generators import to_camel
 
-from shared.ports import Synthesizer
+from shared.ports import Offload, Synthesizer, run_inline
 from shared.synthesis.chunking import chunk_texts
 from shared.synthesis.errors import (
     ProviderUnavailableError,
@@ -66,12 +66,14 @@ __all__ = [
 ]
 
 
-# The automatic default, best first: offline models only (a real voice where
-# the native library loads, the beeps everywhere).
-AUTO_DEFAULT_ORDER: tuple[str, ...] = ("espeak", "tone")
+# The automatic default, best first: offline models only (Piper's neural voice
+# where piper-tts is installed, eSpeak where its library loads, the beeps everywhere).
+AUTO_DEFAULT_ORDER: tuple[str, ...] = ("piper", "espeak", "tone")
 # What the offline models take in one request: longer text goes the chunked
 # path (stored chunks, progress, resume, assembly), as on Cloudflare.
 OFFLINE_INPUT_CHARS = 2_000
+# OpenAI's range of ``speed``: what the offline models take.
+OPENAI_SPEED_RANGE = (0.25, 4.0)
 ESTIMATED_METHOD = (
     "estimated: each request's measured audio spread over its words in proportion to their length"
     " (wav, pcm and mp3 only)"
@@ -109,6 +111,15 @@ class ModelSpec(BaseModel):
     # "estimated" when they are spread over the measured audio (wav, pcm, mp3 only), "none".
     timestamps: Literal["exact", "estimated", "none"] = "estimated"
     timestamps_method: str = ESTIMATED_METHOD
+    # The phoneme notation the model reads natively (SSML <phoneme>, lexicon phoneme rules;
+    # shared/text/phonemes.py): "espeak"; None: phonemes fall back to an alias or the written word.
+    phonemes: Literal["espeak"] | None = None
+    # Formats made here by encoding the model's PCM once a long job's chunks are joined (their files cannot
+    # be joined as they are): a long job in one of them keeps its chunks as PCM (shared.synthesis.encoding).
+    encoded_formats: list[str] = []
+    # The language of the model's voices (BCP 47), where known: per voice, else model-wide (None: several or none).
+    language: str | None = None
+    voice_languages: dict[str, str] = {}
 
     @model_validator(mode="after")
     def _defaults_are_allowed(self) -> ModelSpec:
@@ -125,6 +136,8 @@ class ModelSpec(BaseModel):
             )
         if self.max_input_chars < 1:
             raise ValueError(f"model {self.id!r}: max_input_chars must be positive")
+        if not set(self.encoded_formats) <= set(self.formats):
+            raise ValueError(f"model {self.id!r}: encoded_formats must be among its formats")
         for fmt, rates in self.format_sample_rates.items():
             if fmt not in self.formats or not rates or not set(rates) <= set(self.sample_rates):
                 raise ValueError(f"model {self.id!r}: format_sample_rates[{fmt!r}] must be a format's subset of sample_rates")
@@ -254,8 +267,9 @@ class Catalogue:
         """The model a request without ``model`` gets.
 
         The configured default (``DEFAULT_MODEL``) when this runtime can run
-        it; else the first of ``AUTO_DEFAULT_ORDER`` that it can run (espeak
-        where libespeak-ng loads, else tone); else the first runnable model;
+        it; else the first of ``AUTO_DEFAULT_ORDER`` that it can run (piper
+        where piper-tts is installed, espeak where libespeak-ng loads, else
+        tone); else the first runnable model;
         else the first model (None if empty). Cloud models are never chosen
         on their own: they bill per character, so they are a default only
         when ``DEFAULT_MODEL`` names one.
@@ -357,7 +371,7 @@ class Catalogue:
                         f"one job may make at most {self.max_audio_bytes / 1e6:.0f} MB"
                     )
             raise TextTooLongError(len(text), spec.id, limit, detail)
-        if fmt not in JOINABLE_FORMATS and len(text.strip()) > spec.max_input_chars:
+        if fmt not in JOINABLE_FORMATS and fmt not in spec.encoded_formats and len(text.strip()) > spec.max_input_chars:
             parts = len(chunk_texts(text, spec.max_input_chars))
             if parts > 1:
                 raise UnjoinableFormatError(fmt, spec.id, parts, spec.max_input_chars, JOINABLE_FORMATS)
@@ -397,14 +411,31 @@ class Catalogue:
             # Each format at its default rate: what a client's character counter should say.
             data["maxJobCharsByFormat"] = {f: self.max_job_chars(spec, f, spec.default_rate_for(f)) for f in spec.formats}
             data["maxAudioBytes"] = self.max_audio_bytes
-            data["joinableFormats"] = [f for f in spec.formats if f in JOINABLE_FORMATS]
+            data["joinableFormats"] = [f for f in spec.formats if f in JOINABLE_FORMATS or f in spec.encoded_formats]
             # The formats a request with "timestamps": "word" may ask for (estimated timings need the length).
             data["timestampsFormats"] = [
                 f for f in spec.formats
                 if spec.timestamps == "exact" or (spec.timestamps == "estimated" and f in MEASURABLE_FORMATS)
             ]
+            data["ssml"] = ssml_support(spec)
             out.append(data)
         return out
+
+
+def ssml_support(spec: ModelSpec) -> dict[str, Any]:
+    """What SSML and lexicons do on ``spec`` (docs/pronunciation.md): the same everywhere but phonemes,
+    ``<emphasis>`` and ``<prosody rate>``, which depend on what the model can do."""
+    from shared.synthesis.silence import PADDABLE_FORMATS  # /v1/models only: not at every import
+
+    paused = [f for f in spec.formats if f in PADDABLE_FORMATS or f in spec.encoded_formats]
+    return {
+        "breaks": f"exact silence ({', '.join(paused)})" if paused else "refused: no format here takes silence",
+        "phonemes": ["ipa", "x-sampa"] if spec.phonemes else [],
+        "phonemesFallback": "native" if spec.phonemes else "the rule's alias, else the written word",
+        "emphasis": "ignored: no model here takes it",
+        "prosodyRate": "as the request's speed" if spec.speed_range else "ignored: the model takes no speed",
+        "prosodyPitchVolume": "ignored",
+    }
 
 
 # --- the built-in models -----------------------------------------------------
@@ -428,6 +459,7 @@ def tone_spec() -> ModelSpec:
         seconds_per_char=ToneSynthesizer().char_ms / 1000,
         chars_per_second=5_000,  # computed samples: far faster than any provider
         description="Deterministic beeps (one 60 ms tone per character), offline; for tests and benchmarks.",
+        speed_range=list(OPENAI_SPEED_RANGE),  # a slot of 60 ms / speed
         timestamps="exact",
         timestamps_method="computed: each character is one 60 ms slot, so a word's time follows from its position",
     )
@@ -447,16 +479,20 @@ def espeak_spec() -> ModelSpec:
         max_input_chars=OFFLINE_INPUT_CHARS,  # a few minutes of speech per request, so progress moves
         chars_per_second=500,  # one core; measured far faster (docs/benchmarks.md), declared with margin
         description="eSpeak NG formant speech, offline; local runtime only (needs libespeak-ng).",
+        speed_range=list(OPENAI_SPEED_RANGE),  # eSpeak's own rate (shared/synthesis/espeak.py)
+        voice_languages=dict(e.LANGUAGES),
         timestamps="exact",
         timestamps_method="eSpeak word events: sample-exact starts; ends where the word's sound stops",
+        phonemes="espeak",
     )
 
 
-def default_registry(espeak_available: bool) -> ProviderRegistry:
-    """A registry with the offline providers: ``tone`` always, ``espeak`` when available."""
-    registry = ProviderRegistry({ToneSynthesizer.name: ToneSynthesizer()})
+def default_registry(espeak_available: bool, offload: Offload = run_inline) -> ProviderRegistry:
+    """A registry with the offline providers: ``tone`` always, ``espeak`` when available; their
+    blocking work goes to ``offload`` (the runtime's thread pool, or in place)."""
+    registry = ProviderRegistry({ToneSynthesizer.name: ToneSynthesizer(offload=offload)})
     if espeak_available:
-        registry.register(EspeakSynthesizer.name, EspeakSynthesizer())
+        registry.register(EspeakSynthesizer.name, EspeakSynthesizer(offload=offload))
     return registry
 
 

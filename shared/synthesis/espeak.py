@@ -6,6 +6,15 @@ eSpeak NG comes from the PyPI package ``espeakng-loader``, which ships
 callback collecting the 16-bit mono samples, ``espeak_SetVoiceByName``,
 ``espeak_Synth``. Output is at the library's own rate (22050 Hz).
 
+Phonemes (``request.phonemes``, from SSML ``<phoneme>`` and lexicon rules:
+shared/text/render.py) are spoken with eSpeak's phoneme input: each span of
+the text is replaced by ``[[mnemonics]]`` and ``espeakPHONEMES`` is set (a
+literal ``[[`` elsewhere in such a request is written ``[ [``, so it is not
+read as phonemes); word events are mapped back to the request's text.
+
+Speed (``request.speed``, an SSML ``<prosody rate>`` included) is eSpeak's
+own speaking rate, with a word gap below its slowest rate (``rate_for``).
+
 Word timings (a request with ``timestamps``): the callback also receives
 eSpeak's events; each ``espeakEVENT_WORD`` carries ``text_position`` (1-based,
 in characters of the UTF-8 text) and ``length``, and ``sample``, the index of
@@ -18,18 +27,21 @@ where ``EspeakSynthesizer.available()`` is simply ``False``.
 
 eSpeak keeps process-global state and is not thread-safe: one lock (module
 level, shared by every instance) serializes initialization, voice selection
-and synthesis; the async ``synthesize`` runs the blocking call in a thread.
+and synthesis. The async ``synthesize`` hands the blocking work (synthesis,
+the WAV header, word ends measured on the samples) to the runtime's
+``Offload``: the local runtime's thread pool, where the C library runs
+without the GIL, so the event loop goes on serving on the other core.
 """
 
 from __future__ import annotations
 
-import asyncio
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from shared.errors import PermanentSynthesisError, TransientSynthesisError
 from shared.captions.words import ends_from_starts
-from shared.ports import SynthesisRequest, SynthesisResult
+from shared.ports import Offload, SynthesisRequest, SynthesisResult, run_inline
 from shared.synthesis.errors import UnknownVoiceError, UnsupportedFormatError, UnsupportedSampleRateError
 from shared.synthesis.formats import extension_for, mime_type_for
 from shared.synthesis.wav import wav_bytes
@@ -41,14 +53,45 @@ _INITIALIZE_DONT_EXIT = 0x8000
 # espeak_Synth flags / position type
 _CHARS_UTF8 = 1
 _ENDPAUSE = 0x1000
+_PHONEMES = 0x100  # espeakPHONEMES: [[...]] in the text is phoneme mnemonics
 _POS_CHARACTER = 1
 # espeak_ERROR
 _EE_OK = 0
 _EE_BUFFER_FULL = 1
 _EE_NOT_FOUND = 2
+# Audio handed to the synth callback at a time. The library's default (0) makes a callback about
+# every 60 ms of speech, 26 for a 1.5 s sentence, each of them re-taking the GIL (from a busy event
+# loop when synthesis runs in a thread); a second's worth makes it 2-3.
+_BUFFER_MS = 1000
 # espeak_EVENT_TYPE
 _EVENT_LIST_TERMINATED = 0
 _EVENT_WORD = 1
+# espeak_PARAMETER: the speaking rate (words per minute) and the pause between words (units of 10 ms)
+_RATE = 1
+_WORDGAP = 7
+DEFAULT_WPM = 175  # espeakRATE_NORMAL
+MIN_WPM = 80  # espeakRATE_MINIMUM: eSpeak clamps slower rates to this
+WORDGAP_MS_AT_MIN = 36  # measured: one unit of espeakWORDGAP at 80 wpm (docs/benchmarks.md)
+
+
+def rate_for(speed: float | None) -> tuple[int, int]:
+    """(words per minute, word gap in 10 ms units) that speak ``speed`` times as fast as eSpeak's normal rate.
+
+    eSpeak's rate goes up without a practical limit (past 450 it speeds up
+    with its own time-stretcher, sonic) but not below 80 wpm (0.46x). Slower
+    than that, the rate stays at 80 and each word is followed by a pause: the
+    time a word takes at ``speed`` less what it takes at 80 wpm, on the
+    average word (60 s / 175 per word at 1.0), in eSpeak's unit of word gap,
+    which at 80 wpm measures about 36 ms (``WORDGAP_MS_AT_MIN``; eSpeak's
+    documentation says 10 ms at the normal rate, and it stretches with the
+    speech and the pause eSpeak already makes).
+    """
+    speed = speed or 1.0
+    wpm = round(DEFAULT_WPM * speed)
+    if wpm >= MIN_WPM:
+        return wpm, 0
+    extra_ms = 60_000 / (DEFAULT_WPM * speed) - 60_000 / MIN_WPM
+    return MIN_WPM, max(0, round(extra_ms / WORDGAP_MS_AT_MIN))
 
 _LOCK = threading.Lock()  # guards _STATE and every call into the library
 
@@ -102,6 +145,8 @@ def _load_locked() -> Any:
     ]
     lib.espeak_Synth.restype = ctypes.c_int
     lib.espeak_Synchronize.restype = ctypes.c_int
+    lib.espeak_SetParameter.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int]
+    lib.espeak_SetParameter.restype = ctypes.c_int
 
     class Event(ctypes.Structure):  # espeak_EVENT (speak_lib.h)
         _fields_ = [
@@ -139,7 +184,7 @@ def _load_locked() -> Any:
         return 0
 
     callback = callback_type(on_samples)
-    rate = lib.espeak_Initialize(_AUDIO_OUTPUT_SYNCHRONOUS, 0, data_path.encode(), _INITIALIZE_DONT_EXIT)
+    rate = lib.espeak_Initialize(_AUDIO_OUTPUT_SYNCHRONOUS, _BUFFER_MS, data_path.encode(), _INITIALIZE_DONT_EXIT)
     if rate <= 0:
         _STATE.error = f"espeak_Initialize failed ({rate}) with data at {data_path}"
         raise PermanentSynthesisError(_STATE.error)
@@ -165,15 +210,22 @@ class EspeakSynthesizer:
         "it": "it",
     }
     DEFAULT_VOICE = "en-us"
+    # Our voice ids -> their language (BCP 47): what GET /v1/audio/voices says.
+    LANGUAGES: dict[str, str] = {
+        "en": "en-GB", "en-gb": "en-GB", "en-us": "en-US", "de": "de", "fr": "fr", "es": "es", "it": "it",
+    }
     FORMATS: tuple[str, ...] = ("wav", "pcm")
     DEFAULT_FORMAT = "wav"
     SAMPLE_RATE = 22050  # what libespeak-ng reports; checked against the library at run time
     SAMPLE_RATES: tuple[int, ...] = (SAMPLE_RATE,)
     DEFAULT_SAMPLE_RATE = SAMPLE_RATE
 
-    def __init__(self, *, max_chars: int = 20_000, max_audio_bytes: int = 200 * 1024 * 1024) -> None:
+    def __init__(
+        self, *, max_chars: int = 20_000, max_audio_bytes: int = 200 * 1024 * 1024, offload: Offload = run_inline
+    ) -> None:
         self.max_chars = max_chars
         self.max_audio_bytes = max_audio_bytes
+        self._offload = offload
 
     @staticmethod
     def available() -> bool:
@@ -199,29 +251,55 @@ class EspeakSynthesizer:
             raise PermanentSynthesisError("text is empty")
         if len(text) > self.max_chars:
             raise PermanentSynthesisError(f"text of {len(text)} characters exceeds {self.max_chars}")
+        spoken, where = with_phonemes(text, request.phonemes)
         try:
-            encoded = text.replace("\x00", " ").encode("utf-8")
+            encoded = spoken.replace("\x00", " ").encode("utf-8")
         except UnicodeEncodeError as exc:  # lone surrogates
             raise PermanentSynthesisError(f"text is not valid Unicode: {exc}") from exc
 
-        starts: list[tuple[int, int, int]] | None = [] if request.timestamps else None
-        pcm, rate = await asyncio.to_thread(self.synthesize_pcm_blocking, encoded, self.VOICES[voice], starts)
-        audio = wav_bytes(pcm, rate) if fmt == "wav" else pcm
+        flags = _PHONEMES if request.phonemes else 0
+        return await self._offload(
+            self._render, encoded, self.VOICES[voice], fmt, len(text), request.timestamps, request.speed, flags, where
+        )
+
+    def _render(
+        self, text_utf8: bytes, espeak_voice: str, fmt: str, characters: int, timestamps: bool, speed: float | None,
+        flags: int = 0, where: Callable[[int, int], tuple[int, int]] | None = None,
+    ) -> SynthesisResult:
+        """Blocking: the whole result, audio and word timings, for ``synthesize``.
+
+        ``where`` maps eSpeak's (start, length) in the spoken text back to the request's text.
+        """
+        starts: list[tuple[int, int, int]] | None = [] if timestamps else None
+        pcm, rate = self.synthesize_pcm_blocking(text_utf8, espeak_voice, starts, flags, speed=speed)
+        words = None
+        if starts is not None:
+            located = [(sample, *where(start, length)) for sample, start, length in starts] if where else starts
+            words = tuple(ends_from_starts(located, pcm, rate))
         return SynthesisResult(
-            audio=audio,
+            audio=wav_bytes(pcm, rate) if fmt == "wav" else pcm,
             mime_type=mime_type_for(fmt, sample_rate=rate),
             extension=extension_for(fmt),
             sample_rate=rate,
-            characters=len(text),
-            words=tuple(ends_from_starts(starts, pcm, rate)) if starts is not None else None,
+            characters=characters,
+            words=words,
         )
 
     def synthesize_pcm_blocking(
-        self, text_utf8: bytes, espeak_voice: str, words: list[tuple[int, int, int]] | None = None
+        self,
+        text_utf8: bytes,
+        espeak_voice: str,
+        words: list[tuple[int, int, int]] | None = None,
+        flags: int = 0,
+        *,
+        speed: float | None = None,
     ) -> tuple[bytes, int]:
         """Blocking: speak UTF-8 text with an eSpeak voice name; returns (s16le PCM, sample rate).
 
-        With ``words``, appends ``(sample, char start, length)`` for each word eSpeak speaks."""
+        With ``words``, appends ``(sample, char start, length)`` for each word eSpeak speaks;
+        ``flags`` are added to ``espeak_Synth``'s (``_PHONEMES``: ``[[...]]`` is phoneme input);
+        ``speed`` (1.0: normal) goes to eSpeak's own rate (``rate_for``)."""
+        wpm, gap = rate_for(speed)
         with _LOCK:
             lib = _load_locked()
             status = lib.espeak_SetVoiceByName(espeak_voice.encode("ascii"))
@@ -229,13 +307,16 @@ class EspeakSynthesizer:
                 raise PermanentSynthesisError(f"eSpeak has no voice {espeak_voice!r}")
             if status != _EE_OK:
                 raise TransientSynthesisError(f"espeak_SetVoiceByName({espeak_voice!r}) failed ({status})")
+            # Process-wide settings: set on every call, as every call's voice is.
+            lib.espeak_SetParameter(_RATE, wpm, 0)
+            lib.espeak_SetParameter(_WORDGAP, gap, 0)
             sink: list[bytes] = []
             _STATE.sink, _STATE.sink_bytes, _STATE.sink_limit = sink, 0, self.max_audio_bytes
             _STATE.words = words
             try:
                 buffer = text_utf8 + b"\x00"
                 status = lib.espeak_Synth(
-                    buffer, len(buffer), 0, _POS_CHARACTER, 0, _CHARS_UTF8 | _ENDPAUSE, None, None
+                    buffer, len(buffer), 0, _POS_CHARACTER, 0, _CHARS_UTF8 | _ENDPAUSE | flags, None, None
                 )
                 lib.espeak_Synchronize()
                 over_limit = _STATE.sink_bytes > self.max_audio_bytes
@@ -250,3 +331,46 @@ class EspeakSynthesizer:
         if status != _EE_OK:
             raise TransientSynthesisError(f"espeak_Synth failed ({status})")
         return b"".join(sink), rate
+
+
+def with_phonemes(
+    text: str, phonemes: tuple[tuple[int, int, str], ...]
+) -> tuple[str, Callable[[int, int], tuple[int, int]]]:
+    """eSpeak's input for ``text`` with ``phonemes`` spans as ``[[...]]``, and the map of a word event's
+    ``(start, length)`` in that input back to ``(start, length)`` in ``text``."""
+    if not phonemes:
+        return text, lambda start, length: (start, length)
+    # (input start, input end, text start, text end, exact): exact pieces map character by character.
+    pieces: list[tuple[int, int, int, int, bool]] = []
+    out: list[str] = []
+    at = 0
+    position = 0
+
+    def plain(begin: int, end: int) -> None:
+        nonlocal at
+        if begin >= end:
+            return
+        piece = text[begin:end]
+        written = piece.replace("[[", "[ [")
+        out.append(written)
+        pieces.append((at, at + len(written), begin, end, written == piece))
+        at += len(written)
+
+    for begin, end, ph in sorted(phonemes):
+        plain(position, begin)
+        written = f"[[{ph}]]"
+        out.append(written)
+        pieces.append((at, at + len(written), begin, end, False))
+        at += len(written)
+        position = max(position, end)
+    plain(position, len(text))
+
+    def where(start: int, length: int) -> tuple[int, int]:
+        for a, b, c, d, exact in pieces:
+            if a <= start < b:
+                if not exact:
+                    return c, d - c
+                return c + start - a, max(0, min(length, b - start))
+        return len(text), 0
+
+    return "".join(out), where

@@ -14,7 +14,10 @@ is cut by ``chunking.chunk_texts`` and synthesized chunk by chunk, in order:
    for the total length, MP3 frame by frame), streamed from the stored chunks
    into an R2 multipart upload part by part, so memory holds about one part
    and one read whatever the length; a crash between parts resumes the
-   upload. The result comes back with ``stored`` set (the consumer completes
+   upload. A format whose files cannot be joined (Ogg Opus, AAC, FLAC) but
+   that the model's synthesizer encodes from its PCM keeps the chunks as PCM
+   (``chunk_source``) and encodes the joined PCM once instead
+   (``shared.synthesis.encoded_assembly``). The result comes back with ``stored`` set (the consumer completes
    the job with it, no put of its own). Once the job is final the consumer
    calls ``discard_chunks``, which deletes the chunks by key (no listing: R2
    deletes are free, lists are class A operations) and aborts an upload left
@@ -22,6 +25,15 @@ is cut by ``chunking.chunk_texts`` and synthesized chunk by chunk, in order:
 
 Per chunk, one place (``_synthesize_chunk``) synthesizes, measures and keeps
 the chunk; what else a chunk needs (word timings, say) belongs there.
+
+A job with SSML or lexicons (``shared.synthesis.speech_plan``) is planned
+by its rendering instead: one chunk per provider request with the pauses
+around it (``shared.text.plan``), each synthesized by
+``shared.synthesis.rendered.synthesize_planned``; the plan's keys stand in
+for the texts (plan id, resume, chunk tasks), and its caption words go with
+the result. In a format encoded from PCM (``chunk_source``) its chunks are
+PCM with their pauses, encoded once as above; a rendered job of one request
+with pauses is padded in PCM and encoded in memory (``encoding.encode_result``).
 
 A job that asked for word timings (``record.timestamps``) also gets them
 per chunk through one hook, ``shared.captions.chunks.ChunkTimings``: kept
@@ -41,8 +53,10 @@ import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from shared.captions.chunks import ChunkTimings
+from shared.captions.words import shift
 from shared.config import Settings
 from shared.errors import JobNotFoundError, PermanentSynthesisError, SynthesisError
 from shared.jobs.rpc import JobsClient
@@ -55,13 +69,18 @@ from shared.synthesis.assembly import Chunk, assemble, discard_upload
 from shared.synthesis.audio import AudioKind, BadAudioError, PartLayout, identify, join_layout, part_layout
 from shared.synthesis.budget import Pacer
 from shared.synthesis.catalogue import ModelSpec
-from shared.synthesis.chunking import chunk_texts
+from shared.synthesis.encoded_assembly import assemble_encoded
+from shared.synthesis.encoding import StreamingEncoder, encode_result
 from shared.synthesis.errors import AudioFormatMismatchError, Mp3FormatError, WavFormatError
 from shared.synthesis.formats import JOINABLE_FORMATS
+from shared.synthesis.speech_plan import JobChunks, cached_job_chunks, job_chunks
+
+if TYPE_CHECKING:  # a rendered job's modules load with its first plan (shared/synthesis/speech_plan.py)
+    from shared.text.plan import Chunk as PlannedChunk
 
 __all__ = [
-    "discard_all_chunks", "discard_chunks", "paced_synthesis", "plan_id", "stored_chunks", "synthesize_chunk",
-    "synthesize_job",
+    "chunk_source", "discard_all_chunks", "discard_chunks", "paced_synthesis", "plan_id", "stored_chunks",
+    "synthesize_chunk", "synthesize_job",
 ]
 
 
@@ -105,19 +124,46 @@ async def synthesize_job(
     finish before the invocation's deadline (``DeadlineReached``), and each
     call's timeout follows its estimate.
     """
-    texts = chunk_texts(record.text, spec.max_input_chars) if spec is not None else []
+    chunks = await job_chunks(record, spec, jobs)  # SSML or lexicons: the rendering's requests
+    texts = chunks.texts
+    encoder = pcm_encoder(synthesizer, record.format)
+    if chunks.plan is not None and len(texts) == 1:
+        from shared.synthesis.rendered import synthesize_planned
+
+        planned = chunks.plan.chunks[0]
+        if encoder is None or not (planned.lead_ms or planned.trail_ms):
+            result = await synthesize_planned(synthesizer, record, planned, pacer)
+        else:  # pauses in a format encoded from PCM: the PCM with its silence, encoded once
+            pcm = await synthesize_planned(synthesizer, chunk_source(record, synthesizer), planned, pacer)
+            result = await encode_result(pcm, encoder)
+        return replace(result, captions=chunks.plan.captions)
     if len(texts) <= 1:
         result = await paced_synthesis(synthesizer, record, record.text, pacer)
         return result if result.characters else replace(result, characters=len(record.text))
-    if record.format not in JOINABLE_FORMATS:  # the API refuses these; a job from before the check may not
+    if record.format not in JOINABLE_FORMATS and encoder is None:  # the API refuses these; an old job may not
         raise PermanentSynthesisError(
             f"the text needs {len(texts)} requests and {record.format} audio cannot be joined; "
             f"use one of {', '.join(JOINABLE_FORMATS)}"
         )
     assert spec is not None
     return await _synthesize_chunks(
-        record, synthesizer, texts, spec.max_input_chars, jobs, bucket, settings, log, part_bytes, pacer
+        record, synthesizer, texts, spec.max_input_chars, jobs, bucket, settings, log, part_bytes, pacer,
+        requests=chunks, encoder=encoder,
     )
+
+
+def pcm_encoder(synthesizer: Synthesizer, fmt: str) -> StreamingEncoder | None:
+    """The encoder that makes ``fmt`` from PCM once a long job's chunks are joined, or once a rendered job's
+    pauses are added (None: ``fmt`` is joined and padded as it is)."""
+    getter = getattr(synthesizer, "streaming_encoder", None)
+    return getter(fmt) if callable(getter) else None
+
+
+def chunk_source(record: JobRecord, synthesizer: Synthesizer) -> JobRecord:
+    """``record`` as its chunks are made: in PCM when the job's format is encoded once the chunks are joined."""
+    if pcm_encoder(synthesizer, record.format) is None:
+        return record
+    return record.model_copy(update={"format": "pcm"})
 
 
 async def _synthesize_chunks(
@@ -131,8 +177,12 @@ async def _synthesize_chunks(
     log: JsonLogger,
     part_bytes: int | None,
     pacer: Pacer | None,
+    *,
+    requests: JobChunks | None = None,
+    encoder: StreamingEncoder | None = None,
 ) -> SynthesisResult:
     job_id = record.job_id
+    source = chunk_source(record, synthesizer)  # what each chunk is
     total = len(texts)
     plan = plan_id(record, texts, limit)
     stored = await stored_chunks(bucket, job_id, plan)
@@ -141,7 +191,8 @@ async def _synthesize_chunks(
     await _progress(jobs, record, done, total, billed, settings, synthesized=0)
     if stored:
         log.info("chunks_resumed", jobId=job_id, plan=plan, stored=done, total=total)
-    timings = ChunkTimings(bucket, record, plan, texts, limit) if record.timestamps else None
+    offsets = requests.timing_offsets() if requests is not None else None
+    timings = ChunkTimings(bucket, record, plan, texts, limit, offsets) if record.timestamps else None
 
     # 1. Every chunk into R2, measured; only one chunk's audio in memory at a time.
     kinds: list[AudioKind] = []
@@ -150,12 +201,13 @@ async def _synthesize_chunks(
     size = 0
     synthesized = 0
     for index, text in enumerate(texts):
-        known = await _stored_layout(bucket, stored.get(index), record)
+        known = await _stored_layout(bucket, stored.get(index), source)
         if known is not None and timings is not None and not await timings.resume(index):
             known = None  # stored without its timings: synthesize it again
         if known is None:
             kind, layout, etag, characters = await synthesize_chunk(
-                record, synthesizer, bucket, plan, index, total, text, timings, pacer
+                record, synthesizer, bucket, plan, index, total, text, timings, pacer,
+                requests.planned(index) if requests is not None else None,
             )
             billed += characters
             done += 1
@@ -172,7 +224,7 @@ async def _synthesize_chunks(
         layouts.append(layout)
         chunks.append(Chunk(chunk_key(job_id, plan, index), etag))
         size += layout.prefix + layout.length
-        if size > settings.max_audio_bytes:
+        if size > settings.max_audio_bytes and encoder is None:  # encoded: checked on the encoded bytes
             raise PermanentSynthesisError(
                 f"the audio passed MAX_AUDIO_BYTES ({settings.max_audio_bytes} bytes) after {index + 1} of "
                 f"{total} chunks; split the text into several jobs"
@@ -187,32 +239,54 @@ async def _synthesize_chunks(
     async def still_ours() -> None:
         await _progress(jobs, record, done, total, billed, settings, synthesized=synthesized)
 
-    info = await assemble(
-        bucket,
-        job_id=job_id,
-        plan=plan,
-        key=audio_key(job_id, record.created_at, kinds[0].extension),
-        layout=joined,
-        chunks=chunks,
-        content_type=kinds[0].mime_type,
-        metadata=object_metadata(record, record.updated_at),
-        record_metadata=_chunk_metadata(record),
-        still_ours=still_ours,
-        log=log,
-        part_bytes=part_bytes,
-    )
+    out = kinds[0] if encoder is None else AudioKind(record.format, kinds[0].sample_rate)
+    if encoder is None:
+        info = await assemble(
+            bucket,
+            job_id=job_id,
+            plan=plan,
+            key=audio_key(job_id, record.created_at, out.extension),
+            layout=joined,
+            chunks=chunks,
+            content_type=out.mime_type,
+            metadata=object_metadata(record, record.updated_at),
+            record_metadata=_chunk_metadata(record),
+            still_ours=still_ours,
+            log=log,
+            part_bytes=part_bytes,
+        )
+    else:
+        info = await assemble_encoded(
+            bucket,
+            job_id=job_id,
+            plan=plan,
+            key=audio_key(job_id, record.created_at, out.extension),
+            layout=joined,
+            chunks=chunks,
+            encoder=encoder,
+            sample_rate=kinds[0].sample_rate or record.sample_rate or 0,
+            content_type=out.mime_type,
+            metadata=object_metadata(record, record.updated_at),
+            record_metadata=_chunk_metadata(record),
+            still_ours=still_ours,
+            part_bytes=part_bytes,
+            max_bytes=settings.max_audio_bytes,
+        )
     log.info("chunks_joined", jobId=job_id, chunks=total, synthesized=synthesized, sizeBytes=info.size)
     words, estimated = timings.joined() if timings is not None else (None, False)
+    if words is not None and encoder is not None and kinds[0].sample_rate:
+        words = tuple(shift(words, encoder.delay_samples / kinds[0].sample_rate, 0))  # encoded once: one delay
     return SynthesisResult(
         audio=b"",
-        mime_type=kinds[0].mime_type,
-        extension=kinds[0].extension,
+        mime_type=out.mime_type,
+        extension=out.extension,
         sample_rate=kinds[0].sample_rate,
         characters=billed,
         stored=info,
         words=words,
         words_estimated=estimated,
         duration_seconds=timings.duration_seconds() if timings is not None else None,
+        captions=requests.captions if requests is not None else None,
     )
 
 
@@ -244,14 +318,24 @@ async def synthesize_chunk(
     text: str,
     timings: ChunkTimings | None,
     pacer: Pacer | None = None,
+    planned: PlannedChunk | None = None,
 ) -> tuple[AudioKind, PartLayout, str, int]:
     """Synthesize chunk ``index``, measure it and keep it in R2: (kind, layout, its ETag, characters billed).
 
     The one place a chunk passes through whole: a per-chunk step (word timings) goes here.
-    Its worst-case audio is held in the invocation's memory gate meanwhile.
+    Its worst-case audio is held in the invocation's memory gate meanwhile. A job whose format is encoded
+    once its chunks are joined makes its chunks in PCM (``chunk_source``), its pauses included.
+    ``planned``: the chunk of a rendered job (its request, pauses and caption words; ``text`` is its key).
     """
-    async with pacer.holding(len(text)) if pacer is not None else contextlib.nullcontext():
-        result = await paced_synthesis(synthesizer, record, text, pacer)
+    record = chunk_source(record, synthesizer)
+    held = planned.memory_chars() if planned is not None else len(text)
+    async with pacer.holding(held) if pacer is not None else contextlib.nullcontext():
+        if planned is not None:
+            from shared.synthesis.rendered import synthesize_planned
+
+            result = await synthesize_planned(synthesizer, record, planned, pacer)
+        else:
+            result = await paced_synthesis(synthesizer, record, text, pacer)
         kind = identify(result.audio, record.format, result.sample_rate or record.sample_rate)
         layout = _layout(kind, result.audio, index)
         if timings is not None:  # before the audio: a stored chunk always has its timings
@@ -356,7 +440,10 @@ async def discard_chunks(
         spec = model_spec(record.model) if model_spec is not None else None
         if spec is None or not record.text:
             return 0
-        texts = chunk_texts(record.text, spec.max_input_chars)
+        chunks = cached_job_chunks(record, spec)  # a rendered job: from the lexicons this isolate has cached
+        if chunks is None:
+            return 0  # the reaper's
+        texts = chunks.texts
         if len(texts) <= 1:
             return 0
         plan = plan_id(record, texts, spec.max_input_chars)

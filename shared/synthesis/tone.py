@@ -6,11 +6,16 @@ clicks neither in nor out, followed by silence; whitespace is a silent slot.
 So the audio's length is exactly ``len(text) * slot`` and grows with the text.
 Word timings are therefore exact, computed rather than measured: a word
 starts at its first character's slot and ends when its last character's
-tone does.
+tone does. ``speed`` (OpenAI's 0.25-4.0) divides the slot, the beep and
+its fades alike: at 2.0 a character takes 30 ms.
 
 Speed: a slot's samples are computed once per process per (sample rate,
 voice, pitch) and cached as bytes (about 10 ms the first time); synthesis is then a dict lookup per character and a single
 ``b"".join`` (header included), so megabytes of audio cost milliseconds.
+
+Where it runs: ``synthesize`` hands the rendering to the runtime's
+``Offload`` (the local runtime's thread pool; in place in a Worker), so a
+long text does not hold up the event loop while its slots are joined.
 
 Determinism: the sine is a polynomial evaluated with IEEE-754 additions and
 multiplications only (no libm ``sin``), so the same text gives identical
@@ -24,7 +29,7 @@ from array import array
 
 from shared.captions.words import WordTiming, text_words
 from shared.errors import PermanentSynthesisError
-from shared.ports import SynthesisRequest, SynthesisResult
+from shared.ports import Offload, SynthesisRequest, SynthesisResult, run_inline
 from shared.synthesis.errors import UnknownVoiceError, UnsupportedFormatError, UnsupportedSampleRateError
 from shared.synthesis.formats import extension_for, mime_type_for
 from shared.synthesis.wav import wav_header
@@ -35,9 +40,10 @@ _SEMITONES = (-12, -10, -8, -5, -3, 0, 2, 4, 7, 9, 12)
 _BASE_HZ = 440.0
 _AMPLITUDE = 0.3 * 32767
 
-# (char_ms, tone_ms, fade_ms, rate, voice) -> (silent slot, [slot per pitch]). Module level so a
+# (char_ms, tone_ms, fade_ms, rate, voice, speed) -> (silent slot, [slot per pitch]). Module level so a
 # synthesizer (or catalogue) built per request still reuses the slots; filled lazily, never at import.
-_SLOT_CACHE: dict[tuple[int, int, int, int, str], tuple[bytes, list[bytes]]] = {}
+_SLOT_CACHE: dict[tuple[int, int, int, int, str, float], tuple[bytes, list[bytes]]] = {}
+_SLOT_CACHE_LIMIT = 64  # speeds are many; a full cache is emptied (a slot set costs about 10 ms to make)
 
 
 def _sin_turns(t: float) -> float:
@@ -79,12 +85,15 @@ class ToneSynthesizer:
     SAMPLE_WIDTH = 2
     CHANNELS = 1
 
-    def __init__(self, *, char_ms: int = 60, tone_ms: int = 45, fade_ms: int = 5) -> None:
+    def __init__(
+        self, *, char_ms: int = 60, tone_ms: int = 45, fade_ms: int = 5, offload: Offload = run_inline
+    ) -> None:
         if not 0 < tone_ms <= char_ms or not 0 <= 2 * fade_ms <= tone_ms:
             raise ValueError("need 0 < tone_ms <= char_ms and 2 * fade_ms <= tone_ms")
         self.char_ms = char_ms
         self.tone_ms = tone_ms
         self.fade_ms = fade_ms
+        self._offload = offload
 
     # --- public ---------------------------------------------------------------
 
@@ -92,34 +101,39 @@ class ToneSynthesizer:
         """PCM bytes one character produces at ``sample_rate`` (for size estimates)."""
         return self._slot_samples(sample_rate or self.DEFAULT_SAMPLE_RATE) * self.SAMPLE_WIDTH
 
-    def render_pcm(self, text: str, *, voice: str | None = None, sample_rate: int | None = None) -> bytes:
+    def render_pcm(
+        self, text: str, *, voice: str | None = None, sample_rate: int | None = None, speed: float | None = None
+    ) -> bytes:
         """The raw s16le PCM for ``text`` (no header)."""
         voice, _, rate = self._resolve(voice, "pcm", sample_rate)
-        return b"".join(self._pieces(text, voice, rate))
+        return b"".join(self._pieces(text, voice, rate, speed or 1.0))
 
     async def synthesize(self, request: SynthesisRequest) -> SynthesisResult:
         voice, fmt, rate = self._resolve(request.voice, request.format, request.sample_rate)
         text = request.text
         if not text:
             raise PermanentSynthesisError("text is empty")
-        pieces = self._pieces(text, voice, rate)
+        speed = request.speed or 1.0
+        return await self._offload(self._render, text, voice, fmt, rate, speed, request.timestamps)
+
+    def _render(self, text: str, voice: str, fmt: str, rate: int, speed: float, timestamps: bool) -> SynthesisResult:
+        pieces = self._pieces(text, voice, rate, speed)
         if fmt == "wav":
-            pcm_length = len(text) * self._slot_samples(rate) * self.SAMPLE_WIDTH
+            pcm_length = len(text) * self._slot_samples(rate, speed) * self.SAMPLE_WIDTH
             pieces.insert(0, wav_header(pcm_length, rate, self.CHANNELS, self.SAMPLE_WIDTH))
-        audio = b"".join(pieces)
         return SynthesisResult(
-            audio=audio,
+            audio=b"".join(pieces),
             mime_type=mime_type_for(fmt, sample_rate=rate),
             extension=extension_for(fmt),
             sample_rate=rate,
             characters=len(text),
-            words=tuple(self.word_timings(text, rate)) if request.timestamps else None,
+            words=tuple(self.word_timings(text, rate, speed)) if timestamps else None,
         )
 
-    def word_timings(self, text: str, sample_rate: int) -> list[WordTiming]:
+    def word_timings(self, text: str, sample_rate: int, speed: float = 1.0) -> list[WordTiming]:
         """Exact timings: a word starts with its first character's slot and ends with its last one's tone."""
-        slot = self._slot_samples(sample_rate)
-        tone = sample_rate * self.tone_ms // 1000
+        slot = self._slot_samples(sample_rate, speed)
+        tone = self._scaled(sample_rate, self.tone_ms, speed)
         return [
             WordTiming(start * slot / sample_rate, ((end - 1) * slot + tone) / sample_rate, start, end)
             for start, end in text_words(text)
@@ -139,11 +153,16 @@ class ToneSynthesizer:
             raise UnsupportedSampleRateError(rate, self.MODEL_ID, self.SAMPLE_RATES)
         return voice, fmt, rate
 
-    def _slot_samples(self, rate: int) -> int:
-        return rate * self.char_ms // 1000
+    @staticmethod
+    def _scaled(rate: int, ms: int, speed: float) -> int:
+        """Samples of ``ms`` milliseconds at ``speed`` (exact integer arithmetic at 1.0)."""
+        return rate * ms // 1000 if speed == 1.0 else int(rate * ms / (1000 * speed))
 
-    def _pieces(self, text: str, voice: str, rate: int) -> list[bytes]:
-        silent, tones = self._slots_for(rate, voice)
+    def _slot_samples(self, rate: int, speed: float = 1.0) -> int:
+        return self._scaled(rate, self.char_ms, speed)
+
+    def _pieces(self, text: str, voice: str, rate: int, speed: float = 1.0) -> list[bytes]:
+        silent, tones = self._slots_for(rate, voice, speed)
         n = len(tones)
         memo: dict[str, bytes] = {}
         out = []
@@ -155,22 +174,24 @@ class ToneSynthesizer:
             append(piece)
         return out
 
-    def _slots_for(self, rate: int, voice: str) -> tuple[bytes, list[bytes]]:
-        key = (self.char_ms, self.tone_ms, self.fade_ms, rate, voice)
+    def _slots_for(self, rate: int, voice: str, speed: float = 1.0) -> tuple[bytes, list[bytes]]:
+        key = (self.char_ms, self.tone_ms, self.fade_ms, rate, voice, speed)
         cached = _SLOT_CACHE.get(key)
         if cached is None:
-            slot = self._slot_samples(rate)
+            slot = self._slot_samples(rate, speed)
             silent = bytes(slot * self.SAMPLE_WIDTH)
             multiplier = self.VOICES[voice]
             tones = [
-                self._render_slot(rate, _BASE_HZ * _semitone_ratio(s) * multiplier, slot) for s in _SEMITONES
+                self._render_slot(rate, _BASE_HZ * _semitone_ratio(s) * multiplier, slot, speed) for s in _SEMITONES
             ]
+            if len(_SLOT_CACHE) >= _SLOT_CACHE_LIMIT:
+                _SLOT_CACHE.clear()
             cached = _SLOT_CACHE[key] = (silent, tones)
         return cached
 
-    def _render_slot(self, rate: int, hz: float, slot: int) -> bytes:
-        tone = rate * self.tone_ms // 1000
-        fade = max(1, rate * self.fade_ms // 1000)
+    def _render_slot(self, rate: int, hz: float, slot: int, speed: float = 1.0) -> bytes:
+        tone = min(slot, self._scaled(rate, self.tone_ms, speed))
+        fade = max(1, self._scaled(rate, self.fade_ms, speed))
         step = hz / rate  # turns per sample
         samples = array("h", bytes(slot * 2))
         for i in range(tone):

@@ -40,7 +40,7 @@ class Pipeline:
     process: subprocess.Popen[str] | None = None
     log_lines: list[str] = field(default_factory=list)
     runtime: str = "local"
-    dev_args: list[str] = field(default_factory=list)  # more `tts-pipeline dev` options, e.g. --single-process
+    dev_args: list[str] = field(default_factory=list)  # more `tts-pipeline dev` options
     started: dict[str, Any] = field(default_factory=dict)  # the runtime's `started` line
     file_limit: int | None = None  # the runtime's RLIMIT_NOFILE, soft and hard (None: inherited)
     wrapper: list[str] = field(default_factory=list)  # a command the runtime's is run under (it execs it)

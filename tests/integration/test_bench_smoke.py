@@ -56,6 +56,16 @@ def test_captions_bench_smoke_prints_its_section(capsys: pytest.CaptureFixture[s
     assert printed.startswith(BEGIN) and printed.rstrip().endswith(END) and "## Word timings and captions" in printed
 
 
+def test_pronunciation_bench_smoke_prints_its_section(capsys: pytest.CaptureFixture[str]) -> None:
+    from bench.pronunciation import BEGIN, END
+    from bench.pronunciation import main as pronunciation_main
+
+    assert pronunciation_main(["--smoke"]) == 0
+    printed = capsys.readouterr().out
+    assert printed.startswith(BEGIN) and printed.rstrip().endswith(END) and "## Pronunciation" in printed
+    assert "| render SSML" in printed and "`xml.parsers.expat" in printed
+
+
 def test_the_full_report_keeps_the_captions_section(tmp_path: Path) -> None:
     from bench.__main__ import _kept_sections
     from bench.captions import BEGIN, END, write_section

@@ -43,7 +43,7 @@ def pipeline(tmp_path: Path) -> Iterator[Pipeline]:
     data_dir = tmp_path / "data"
     data_dir.mkdir()
     env = {"SHARD_COUNT": "1", "QUEUE_MAX_BATCH_TIMEOUT": "4", "QUEUE_MAX_BATCH_SIZE": "100", "JOB_RATE_LIMIT": "0"}
-    p = Pipeline(data_dir, env=env, wrapper=[*WRAPPER, str(data_dir)], dev_args=["--single-process"])
+    p = Pipeline(data_dir, env=env, wrapper=[*WRAPPER, str(data_dir)])
     p.start()
     try:
         yield p

@@ -128,9 +128,12 @@ def test_our_own_ids_and_mapped_voices(pipeline: Pipeline, client: openai.OpenAI
     assert job["voiceId"] == "high"
 
 
-def test_without_response_format_the_model_default_is_used(client: openai.OpenAI) -> None:
+def test_without_response_format_mp3_where_made_else_the_model_default(pipeline: Pipeline, client: openai.OpenAI) -> None:
     raw = client.audio.speech.with_raw_response.create(model="tts-1", voice="alloy", input="hi")
-    assert raw.headers["content-type"] == "audio/wav" and frames(raw.content) == 2 * 1440
+    if pipeline.runtime == "local":  # OpenAI's default, where the runtime encodes it
+        assert raw.headers["content-type"] == "audio/mpeg"
+    else:
+        assert raw.headers["content-type"] == "audio/wav" and frames(raw.content) == 2 * 1440
 
 
 def error_of(exc: openai.APIStatusError) -> dict[str, Any]:
@@ -140,12 +143,12 @@ def error_of(exc: openai.APIStatusError) -> dict[str, Any]:
 
 
 def test_an_unsupported_format_is_a_400_in_openais_shape(client: openai.OpenAI) -> None:
-    with pytest.raises(openai.BadRequestError) as caught:
-        client.audio.speech.create(model="tts-1", voice="alloy", input="hi", response_format="opus")
+    with pytest.raises(openai.BadRequestError) as caught:  # ogg is a format we know that tone makes nowhere
+        client.audio.speech.create(model="tts-1", voice="alloy", input="hi", response_format="ogg")  # type: ignore[arg-type]
     error = error_of(caught.value)
     assert caught.value.status_code == 400
     assert error["type"] == "invalid_request_error" and error["param"] == "response_format"
-    assert "opus" in error["message"] and "wav" in error["message"]
+    assert "ogg" in error["message"] and "wav" in error["message"]
 
 
 def test_mp3_where_the_runtime_encodes_it(pipeline: Pipeline, client: openai.OpenAI) -> None:
@@ -165,10 +168,9 @@ def test_mp3_where_the_runtime_encodes_it(pipeline: Pipeline, client: openai.Ope
         ({"model": "no-such-model", "voice": "alloy", "input": "hi"}, "model"),
         ({"model": "tts-1", "voice": "nobody", "input": "hi"}, "voice"),
         ({"model": "tts-1", "voice": "alloy", "input": "hi", "speed": 9}, "speed"),
-        ({"model": "tts-1", "voice": "alloy", "input": "hi", "speed": 2.0}, "speed"),
         ({"model": "tts-1", "voice": "alloy", "input": "hi", "instructions": "calm"}, "instructions"),
         ({"model": "tts-1", "voice": "alloy", "input": ""}, "input"),
-        ({"model": "tts-1", "voice": "alloy", "input": "hi", "stream_format": "sse"}, "stream_format"),
+        ({"model": "tts-1", "voice": "alloy", "input": "hi", "stream_format": "chunks"}, "stream_format"),
     ],
 )
 def test_bad_fields_are_400s_naming_the_param(client: openai.OpenAI, fields: dict[str, Any], param: str) -> None:

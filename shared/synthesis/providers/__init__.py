@@ -14,10 +14,10 @@ registered when its configuration is present, and its models are offered
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from shared.config import Settings
-from shared.ports import AiPort, HttpClient
+from shared.ports import AiPort, HttpClient, Offload, Synthesizer, run_inline
 from shared.synthesis.budget import declared_speed, fitting_chunk_chars
 from shared.synthesis.catalogue import (
     AUTO_DEFAULT_ORDER,
@@ -27,7 +27,7 @@ from shared.synthesis.catalogue import (
     default_catalogue,
     default_registry,
 )
-from shared.synthesis.encoding import Mp3Encoder, add_mp3
+from shared.synthesis.encoding import FormatEncoder, add_encoders
 from shared.synthesis.providers.elevenlabs import ElevenLabsSynthesizer, elevenlabs_specs
 from shared.synthesis.providers.gemini import GeminiSpeechSynthesizer, gemini_specs
 from shared.synthesis.providers.openai import OpenAISpeechSynthesizer, openai_specs
@@ -103,13 +103,21 @@ def build_catalogue(
     ai: AiPort | None = None,
     espeak_available: bool = False,
     extra_specs: Sequence[ModelSpec] = (),
-    mp3_encoder: Mp3Encoder | None = None,
+    mp3_encoder: FormatEncoder | None = None,
+    encoders: Mapping[str, FormatEncoder] | None = None,
+    offload: Offload = run_inline,
+    local_models: Sequence[tuple[ModelSpec, Synthesizer]] = (),
 ) -> Catalogue:
     """The deployment's catalogue: offline models, every cloud model, the configured providers registered.
 
-    With ``mp3_encoder`` (the local runtime's), the offline models offer ``mp3`` too.
+    ``local_models`` are offline models this runtime loaded (Piper, on the
+    local runtime: ``shared.synthesis.piper``). With ``encoders`` (the local
+    runtime's: format -> encoder; ``mp3_encoder`` is ``{"mp3": it}``), the
+    offline models offer those formats too. Their blocking work (synthesis,
+    encoding) goes to ``offload``: the runtime's thread pool where it has one,
+    in place in a Worker.
     """
-    registry = build_registry(settings, http, ai, registry=default_registry(espeak_available))
+    registry = build_registry(settings, http, ai, registry=default_registry(espeak_available, offload))
     catalogue = default_catalogue(
         espeak_available,
         registry=registry,
@@ -117,10 +125,12 @@ def build_catalogue(
         max_text_chars=settings.max_text_chars,
         max_audio_bytes=settings.max_audio_bytes,
     )
+    for spec, synthesizer in local_models:
+        catalogue.add(spec, synthesizer)
     for spec in [*cloud_specs(settings), *extra_specs]:
         catalogue.add(spec)
-    if mp3_encoder is not None:
-        add_mp3(catalogue, AUTO_DEFAULT_ORDER, mp3_encoder)  # the offline PCM models
+    offered = {**({"mp3": mp3_encoder} if mp3_encoder is not None else {}), **(encoders or {})}
+    add_encoders(catalogue, AUTO_DEFAULT_ORDER, offered, offload)  # the offline PCM models
     for spec in catalogue.models():
         # A chunk fits one consumer invocation's time and memory (shared/synthesis/budget.py);
         # MAX_INPUT_CHARS makes every model's chunks smaller still. The api and the consumer plan alike.

@@ -99,6 +99,7 @@ def workers_ai_specs() -> list[ModelSpec]:
             max_input_chars=2000,
             chars_per_second=50,  # declared speed: a Workers AI speech model on Cloudflare's own network
             description=description,
+            language="en",
         )
 
     return [
@@ -116,6 +117,7 @@ def workers_ai_specs() -> list[ModelSpec]:
             max_input_chars=2000,
             chars_per_second=50,  # declared speed: a Workers AI speech model on Cloudflare's own network
             description="MeloTTS on Workers AI (voice = language); $0.0002 per audio minute.",
+            voice_languages={"en": "en", "es": "es", "fr": "fr", "zh": "zh", "jp": "ja", "kr": "ko"},
         ),
     ]
 

@@ -119,12 +119,13 @@ async def test_sample_rate_speed_and_instructions_are_stored_and_shown() -> None
 
 
 async def test_options_are_checked_against_the_model() -> None:
-    api, _ = app(OPENAI_API_KEY="sk-x", ELEVENLABS_API_KEY="xi")
+    api, _ = app(OPENAI_API_KEY="sk-x", ELEVENLABS_API_KEY="xi", GEMINI_API_KEY="g")
     cases = [
         ({"text": "hi", "model": "openai/tts-1", "sampleRate": 44100}, "sampleRate", "24000"),
         ({"text": "hi", "model": "elevenlabs/eleven_v3", "format": "mp3", "sampleRate": 48000}, "sampleRate", "in mp3"),
         ({"text": "hi", "model": "openai/tts-1", "speed": 5}, "speed", "0.25 to 4"),
-        ({"text": "hi", "model": "tone", "speed": 1.2}, "speed", "takes no speed"),
+        ({"text": "hi", "model": "tone", "speed": 4.5}, "speed", "0.25 to 4"),
+        ({"text": "hi", "model": "gemini/gemini-3.8-flash-tts", "speed": 1.2}, "speed", "takes no speed"),
         ({"text": "hi", "model": "openai/tts-1", "instructions": "calm"}, "instructions", "takes no instructions"),
         ({"text": "hi", "model": "openai/tts-1", "format": "midi"}, "format", "'mp3'"),
     ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 from collections.abc import Iterator
 
 import pytest
@@ -184,3 +185,31 @@ def test_a_bad_api_url_is_refused_up_front(bad: str) -> None:
 def test_job_ids_cannot_escape_their_path(api: FakeApi, time_: FakeTime, bad: str) -> None:
     with pytest.raises(ValueError):
         client_for(api, time_).get(bad)
+
+
+def sse_events(*views: tuple[int, dict[str, object]], comment: bool = True) -> Canned:
+    body = b": keepalive\n\n" if comment else b""
+    for event_id, view in views:
+        body += f"event: job\nid: {event_id}\ndata: {json.dumps(view)}\n\n".encode()
+    return Canned(200, body, {"Content-Type": "text/event-stream"})
+
+
+def test_wait_with_events_follows_the_stream_and_resumes_after_the_last_change(api: FakeApi, time_: FakeTime) -> None:
+    # The first stream ends before a final state (the server's idle bound): the client reconnects after change 2.
+    api.on("GET", f"{PATH}/events", sse_events((1, job_json(JOB, "queued")), (2, job_json(JOB, "processing"))),
+           sse_events((5, job_json(JOB, "completed"))))
+    seen: list[str] = []
+    done = client_for(api, time_).wait(JOB, timeout=60, events=True, on_update=lambda v: seen.append(v.status.value))
+    assert done.status is JobStatus.COMPLETED and seen == ["queued", "processing", "completed"]
+    assert [s.path for s in api.seen] == [f"{PATH}/events"] * 2
+    assert "last-event-id" not in api.seen[0].headers and api.seen[1].headers["last-event-id"] == "2"
+    assert api.seen[0].headers["accept"] == "text/event-stream"
+
+
+def test_wait_with_events_long_polls_a_server_without_them(api: FakeApi, time_: FakeTime) -> None:
+    api.on("GET", PATH, Canned.json(200, job_json(JOB, "completed")))
+    client = client_for(api, time_)
+    assert client.wait(JOB, timeout=60, events=True).status is JobStatus.COMPLETED
+    assert [s.path for s in api.seen] == [f"{PATH}/events", f"{PATH}?wait=25"]
+    client.wait(JOB, timeout=60, events=True)  # it remembers: no second try of /events
+    assert [s.path for s in api.seen][2:] == [f"{PATH}?wait=25"]
