@@ -14,9 +14,11 @@ SECTIONS = {
     "longform": "python -m bench.longform --write",
     "speech": "python -m bench.speech",
     "captions": "python -m bench.captions",
+    "neural": "python -m bench.neural",
     "synthesis": "python -m bench.synthesis --write",
     "fanout": "python -m bench.fanout --write",
     "chunk-memory": "python -m bench.chunk_memory --write",
+    "pronunciation": "python -m bench.pronunciation",
     "openai": "python -m bench.openai_parity",
 }
 

@@ -9,7 +9,12 @@ from pyodide.ffi import JsProxy, jsnull, to_js  # type: ignore[import-not-found]
 
 
 def raw_binding(binding: Any) -> Any:
-    """The JS object behind a ``workers`` SDK wrapper (or the object itself)."""
+    """The JS object behind a ``workers`` SDK wrapper (or the object itself).
+
+    A JS object is returned as it is: an RPC stub (a service binding) answers
+    every attribute, ``_binding`` included, with a method stub."""
+    if isinstance(binding, JsProxy):
+        return binding
     return getattr(binding, "_binding", None) or getattr(binding, "_env", None) or binding
 
 

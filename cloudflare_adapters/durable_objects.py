@@ -1,4 +1,4 @@
-"""Durable Object adapters: ``ctx.storage.sql`` as a ``SqlPort``, stubs as ``ShardRpc``."""
+"""Durable Object adapters: ``ctx.storage.sql`` as a ``SqlPort``, its alarm as an ``Alarm``, stubs as ``ShardRpc``."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 
 from cloudflare_adapters.convert import bytes_to_js, from_js_value, raw_binding, to_js_value
 from pyodide.ffi import create_once_callable, jsnull  # type: ignore[import-not-found]
-from shared.errors import BoundaryError
+from shared.errors import BoundaryError, StorageUnavailableError
 from shared.ports import JsonValue, Row
 
 T = TypeVar("T")
@@ -42,6 +42,17 @@ def sql_binding(index: int, value: Any) -> Any:
     return value
 
 
+_FULL_STORAGE = ("SQLITE_FULL", "database or disk is full", "maximum database size", "maximum DB size")
+
+
+def storage_error(exc: Exception) -> StorageUnavailableError | None:
+    """A Durable Object whose SQLite reached its size limit, as the core's typed error."""
+    text = str(exc)
+    if any(marker.lower() in text.lower() for marker in _FULL_STORAGE):
+        return StorageUnavailableError("disk_full", text[:300])
+    return None
+
+
 class DurableObjectSql:
     """``shared.ports.SqlPort`` over ``ctx.storage`` (SQLite-backed Durable Object)."""
 
@@ -51,8 +62,14 @@ class DurableObjectSql:
 
     def exec(self, query: str, *params: Any) -> list[Row]:
         bound = [sql_binding(i, p) for i, p in enumerate(params, start=1)]
-        cursor = self._sql.exec(query, *bound)
-        rows = from_js_value(cursor.toArray()) or []
+        try:
+            cursor = self._sql.exec(query, *bound)
+            rows = from_js_value(cursor.toArray()) or []
+        except Exception as exc:
+            full = storage_error(exc)
+            if full is None:
+                raise
+            raise full from exc
         return [dict(r) for r in rows]
 
     def transaction(self, fn: Callable[[], T]) -> T:
@@ -63,6 +80,17 @@ class DurableObjectSql:
 
         self._storage.transactionSync(create_once_callable(run))
         return box[0]
+
+
+class DurableObjectAlarm:
+    """``shared.jobs.outbox.Alarm`` over ``ctx.storage.setAlarm``: durable, one per object;
+    the object's ``alarm()`` handler runs at the time set (retried by Cloudflare if it raises)."""
+
+    def __init__(self, storage: Any) -> None:
+        self._storage = raw_binding(storage)
+
+    async def set(self, at: float) -> None:
+        await self._storage.setAlarm(int(at * 1000))
 
 
 class DurableObjectShardStub:

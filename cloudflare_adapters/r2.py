@@ -10,7 +10,7 @@ once. R2's "NoSuchUpload" (code 10024) becomes ``NoSuchUploadError``, its
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
 from cloudflare_adapters.convert import array_buffer_to_bytes, bytes_to_js, from_js_value, raw_binding, to_js_value
@@ -47,6 +47,29 @@ class R2Body:
 
     async def read(self) -> bytes:
         return await array_buffer_to_bytes(self._obj.arrayBuffer())
+
+    async def pieces(self, size: int) -> AsyncIterator[bytes]:
+        """The body as its ``ReadableStream`` delivers it (one copy out of the JS heap a piece), in
+        pieces of at most ``size`` bytes; the stream is canceled if the reader stops early."""
+        reader = self._obj.body.getReader()
+        finished = False
+        try:
+            while True:
+                result = await reader.read()
+                if result.done:
+                    finished = True
+                    return
+                data = bytes(result.value.to_bytes())
+                if len(data) <= size:
+                    yield data
+                    continue
+                view = memoryview(data)
+                for start in range(0, len(data), size):
+                    yield bytes(view[start : start + size])
+        finally:
+            if not finished:
+                await reader.cancel()
+            reader.releaseLock()
 
 
 class R2BlobStore:

@@ -32,7 +32,7 @@ class DataDirLock:
     def acquire(cls, data_dir: Path) -> DataDirLock:
         data_dir.mkdir(parents=True, exist_ok=True)
         path = data_dir / LOCK_NAME
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -32,9 +32,12 @@ from local_runtime import limits
 from local_runtime.http_client import LocalHttpClient
 from local_runtime.audio_encoders import load_encoders
 from local_runtime.offload import ThreadOffload, pool_size
+from local_runtime.private_files import private_dir
 from local_runtime.ratelimit import LocalRateLimiter
 from local_runtime.server import HttpServer, ServerLimits
 from local_runtime.shards import LocalShardHost
+from local_runtime.local_models import local_models
+from local_runtime.supervision import Backoff, LoopHealth
 from local_runtime.wrangler_config import CONSUMER_WORKER, queue_consumer_configs, worker_cpu_ms
 from shared.api.auth import authenticate
 from shared.api.errors import ApiError
@@ -43,6 +46,7 @@ from shared.config import LocalSettings, Settings
 from shared.bootstrap import DEAD_LETTER_QUEUE, JOBS_QUEUE, WEBHOOK_QUEUE, Pipeline, RuntimePorts
 from shared.outcomes import Ack, BatchOutcome, Retry
 from shared.http import Headers, HttpRequest, HttpResponse
+from shared.jobs.outbox import JOBS, WEBHOOKS
 from shared.logs import JsonLogger, LogBuffer
 from shared.ports import Clock, IncomingMessage
 from shared.synthesis.catalogue import Catalogue
@@ -54,6 +58,12 @@ from shared import webhooks
 QUEUE = JOBS_QUEUE
 BUCKET = "tts-audio-results"
 LOG_FLUSH_SECONDS = 0.1  # how long a log line may wait in the runtime's LogBuffer
+SHUTDOWN_GRACE_SECONDS = 10.0
+"""How long a stopping runtime lets the deliveries in progress finish before it hands them back."""
+
+
+class ReaperRunError(Exception):
+    """A cron run of the reaper that reported errors (it logs them; the cron loop reports it failing)."""
 
 
 def _queue_outcomes(outcome: BatchOutcome) -> dict[str, Outcome]:
@@ -80,8 +90,7 @@ class LocalRuntime:
         cron_interval: float | None = None,
         log_requests: bool = False,
     ) -> None:
-        self.data_dir = Path(data_dir)
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.data_dir = private_dir(data_dir)  # job text and audio: 0700, files 0600
         settings = dev_server_settings(Settings.from_env(env), host)
         self.settings = settings
         # Before any database is opened: a second runtime on this dir stops here.
@@ -93,16 +102,14 @@ class LocalRuntime:
         # Every logger of the runtime writes whole lines here; flushed every
         # LOG_FLUSH_SECONDS, when full, and at stop (shared/logs.py).
         self.log_sink = LogBuffer(log_stream)
+        # The background loops' failures (queue runners, cron, shard alarms): logged, and /healthz's 503.
+        self.health = LoopHealth(self._logger("runtime"))
         host_settings = LocalSettings.from_env(env)
         consumer_configs = queue_consumer_configs(env)  # synth_consumer's wrangler.toml, QUEUE_MAX_* over it
         self.cron_interval = cron_interval if cron_interval is not None else host_settings.cron_interval_seconds
         # The offline models' blocking work runs here, off the event loop (local_runtime/offload.py).
         self.offload = ThreadOffload(pool_size(host_settings.synthesis_threads))
 
-        self.namespace = SqliteDurableObjectNamespace(self.data_dir, self.meter)
-        self.shards = LocalShardHost(self.namespace, clock, self.meter, settings.max_waiters_per_shard)
-        self.jobs = self.shards.client(settings.shard_count)
-        self.bucket = LocalBucket(self.data_dir / "r2" / BUCKET, self.meter, clock)
         queue_db = self.data_dir / "queues.sqlite"
         # How long a delivered message stays invisible before a crashed
         # consumer's batch is delivered again.
@@ -110,6 +117,15 @@ class LocalRuntime:
         self.queue = LocalQueue(queue_db, QUEUE, self.meter, clock, visibility_timeout=visibility)
         self.dead_letters = LocalQueue(queue_db, DEAD_LETTER_QUEUE, self.meter, clock, visibility_timeout=visibility)
         self.webhook_queue = LocalQueue(queue_db, WEBHOOK_QUEUE, self.meter, clock, visibility_timeout=visibility)
+        self.namespace = SqliteDurableObjectNamespace(self.data_dir, self.meter)
+        # The shards send the queue messages their writes record (shared/jobs/outbox.py).
+        self.shards = LocalShardHost(
+            self.namespace, clock, self.meter, settings.max_waiters_per_shard,
+            shard_count=settings.shard_count, producers={JOBS: self.queue, WEBHOOKS: self.webhook_queue},
+            log=self._logger("shard"), health=self.health,
+        )
+        self.jobs = self.shards.client(settings.shard_count)
+        self.bucket = LocalBucket(self.data_dir / "r2" / BUCKET, self.meter, clock)
         # Cloud providers come from the same settings as on Cloudflare; Workers AI
         # through its REST API (CLOUDFLARE_ACCOUNT_ID + CLOUDFLARE_API_TOKEN).
         models = catalogue
@@ -123,6 +139,7 @@ class LocalRuntime:
                 catalogue=lambda: models or build_catalogue(
                     settings, http=LocalHttpClient(), espeak_available=EspeakSynthesizer.available(),
                     encoders=load_encoders(), offload=self.offload,
+                    local_models=local_models(host_settings, self.offload),
                 ),
                 webhook_queue=self.webhook_queue,
                 webhook_http=LocalHttpClient(max_response_bytes=webhooks.MAX_RESPONSE_BYTES),
@@ -130,6 +147,7 @@ class LocalRuntime:
                 rate_limiter=lambda limit, period: LocalRateLimiter(limit, period, clock),
                 log_stream=self.log_sink,
                 log_flush_each=False,
+                health=self.health.failing,
             )
         )
         self.catalogue = self.pipeline.catalogue
@@ -147,7 +165,7 @@ class LocalRuntime:
         self._runners = [
             LocalQueueRunner(
                 queue, self._consumer_of(queue.name), consumer_configs[queue.name],
-                invocation_limits=batch_limits, log=consumer_log,
+                invocation_limits=batch_limits, log=consumer_log, health=self.health,
             )
             for queue in (self.queue, self.dead_letters, self.webhook_queue)
         ]
@@ -159,6 +177,7 @@ class LocalRuntime:
             limits=ServerLimits.from_settings(host_settings),
         )
         self._cron_task: asyncio.Task[None] | None = None
+        self._runner_tasks: list[asyncio.Task[None]] = []
         self._log_task: asyncio.Task[None] | None = None
 
     def _logger(self, worker: str) -> JsonLogger:
@@ -276,34 +295,50 @@ class LocalRuntime:
         redelivered = {q.name: q.redeliver_in_flight() for q in self.queues}
         if any(redelivered.values()):
             self._logger("runtime").info("redelivered_in_flight", messages=redelivered)
+        await self.shards.resume()  # messages a crash left unsent: their shards' alarms
         self._log_task = asyncio.get_running_loop().create_task(self._flush_logs())
         await self.server.start()
-        for runner in self._runners:
-            runner.start()
+        self._runner_tasks = [runner.start() for runner in self._runners]
         if self.cron_interval > 0:
             self._cron_task = asyncio.get_running_loop().create_task(self._cron())
         self._logger("runtime").info("started", **self.started_fields())
         self.log_sink.flush()  # whoever started us waits for this line
 
     async def _cron(self) -> None:
-        log = self._logger("runtime")
+        # A failed run (a storage error) is reported and tried again sooner, with backoff, than
+        # the next period; whatever it left undone the next run finishes.
+        backoff = Backoff(limit=max(self.cron_interval, 1.0))
+        delay = self.cron_interval
         while True:
-            await asyncio.sleep(self.cron_interval)
+            await asyncio.sleep(delay)
             try:
-                await self.scheduled()
+                report = await self.scheduled()
+                if report.get("errors"):  # the reaper keeps going past a failed step; its run still failed
+                    raise ReaperRunError("; ".join(report["errors"][:3]))
             except limits.LimitExceededByInvocation:
                 pass  # logged as limit_exceeded; the next run carries on from the reaper's cursor
-            except Exception as exc:  # a failed run is finished by the next one
-                log.error("cron_failed", error=repr(exc))
+            except Exception as exc:
+                delay = backoff.next()
+                self.health.failed("cron", exc, delay)
+                continue
+            if backoff.failures:
+                backoff.reset()
+                self.health.ok("cron")
+            delay = self.cron_interval
 
     async def stop(self) -> None:
+        """Graceful shutdown (SIGTERM): open waits are answered at once with their job as it is,
+        the server stops accepting and finishes the requests in progress, the deliveries in
+        progress get ``SHUTDOWN_GRACE_SECONDS`` to finish and are then handed back (left
+        unsettled: their messages are delivered again at the next start)."""
         if self._cron_task is not None:
             self._cron_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._cron_task
+        self.shards.close_waiters()
         await self.server.stop()
-        for runner in self._runners:
-            await runner.stop()
+        await self._stop_runners()
+        await self.shards.close()
         for queue in self.queues:
             queue.close()
         self.bucket.close()
@@ -315,6 +350,18 @@ class LocalRuntime:
                 await self._log_task
         self.log_sink.flush()
         self._lock.release()
+
+    async def _stop_runners(self) -> None:
+        stops = [asyncio.ensure_future(runner.stop()) for runner in self._runners]
+        if not stops:
+            return
+        _, late = await asyncio.wait(stops, timeout=SHUTDOWN_GRACE_SECONDS)
+        if late:
+            # Deliveries still running: cancelled, so left unsettled (handed back to the queue).
+            self._logger("runtime").warning("deliveries_handed_back", runners=len(late))
+            for task in self._runner_tasks:
+                task.cancel()
+        await asyncio.gather(*stops, *self._runner_tasks, return_exceptions=True)
 
     async def serve_forever(self, stop: Callable[[], Awaitable[None]]) -> None:
         await self.start()

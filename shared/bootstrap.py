@@ -21,7 +21,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from shared.config import Settings
 from shared.jobs.rpc import JobsClient
@@ -68,6 +68,7 @@ class RuntimePorts:
     new_job_id: Callable[[], str] = _new_job_id
     log_stream: TextIO | LogBuffer | None = field(default=None, repr=False)  # None: stdout
     log_flush_each: bool = True  # False where the runtime flushes its LogBuffer itself (local)
+    health: Callable[[], list[dict[str, Any]]] | None = None  # failing background loops, for /healthz
 
 
 class Pipeline:
@@ -113,6 +114,7 @@ class Pipeline:
                 new_job_id=ports.new_job_id,
                 log=self.log("api"),
                 rate_limiter=limiter,
+                health=ports.health,
             )
         )
 

@@ -297,7 +297,9 @@ def name_pairs(raw: str | None, name: str, default: str | dict[str, str]) -> dic
             continue
         key, sep, value = item.partition("=")
         key, value = key.strip(), value.strip()
-        if not sep or not _NAME.match(key) or (value and not _NAME.match(value.replace("/", "."))):
+        # A value is a model id: Workers AI's start with "@" and have slashes ("@cf/deepgram/aura-1").
+        model_id = value[1:] if value.startswith("@") else value
+        if not sep or not _NAME.match(key) or (value and not _NAME.match(model_id.replace("/", "."))):
             raise ConfigError(f"{name} must be comma-separated name=value pairs (value may be empty); got {item!r}")
         out[key] = value
     return out
@@ -338,10 +340,11 @@ class Settings:
         "SHARD_COUNT", 4, integer(1), "Durable Object shards (`shard-0`..`N-1`); never lower it once jobs exist")
     default_model: str = setting(
         "DEFAULT_MODEL", "", text,
-        "model when a request names none; empty: the best offline model this runtime can run (`espeak` where "
-        "libespeak-ng loads, i.e. the local runtime; else `tone`), chosen at start, shown in the start line and "
-        "as `defaultModel` in `GET /v1/models`. A cloud model is the default only when named here (they bill "
-        "per character)", shown="(best available)")
+        "model when a request names none; empty: the best offline model this runtime can run (`piper` where "
+        "piper-tts is installed, then `espeak` where libespeak-ng loads: the local runtime; else `tone`), chosen at "
+        "start, shown in the start line and as `defaultModel` in `GET /v1/models`. A cloud model is the default "
+        "only when named here (they bill per character): the Workers' wrangler.toml names Workers AI's "
+        "`@cf/myshell-ai/melotts`", shown="(best available)")
     job_ttl_seconds: int = setting("JOB_TTL_SECONDS", 86_400, integer(1), "how long a finished job and its audio live")
     max_ttl_seconds: int = setting("MAX_TTL_SECONDS", 30 * 86_400, integer(1), "cap on a request's `ttlSeconds`")
     orphan_grace_seconds: int = setting(
@@ -408,6 +411,15 @@ class Settings:
     job_rate_period: int = setting("JOB_RATE_LIMIT", 60, rate_period, "")  # the PERIOD of the row above
     max_jobs_in_flight: int = setting(
         "MAX_JOBS_IN_FLIGHT", 100, integer(), "queued + processing jobs per tenant (0: no cap)")
+    # Pronunciation lexicons (docs/pronunciation.md): a version is one row of the tenant's lexicon
+    # object, so the source is capped far below the 2 MB a Durable Object row holds.
+    max_lexicon_bytes: int = setting(
+        "MAX_LEXICON_BYTES", 65_536, integer(1, DO_SQL_MAX_ROW_BYTES // 3),
+        f"largest lexicon document `PUT /v1/lexicons/{{name}}` takes (bytes; at most {DO_SQL_MAX_ROW_BYTES // 3:,}: a"
+        " version is one Durable Object row holding the document and its rules, which take up to 1.7 times as much)")
+    max_lexicon_rules: int = setting(
+        "MAX_LEXICON_RULES", 1_000, integer(1, 100_000), "rules (PLS lexemes, JSON rules) per lexicon")
+    max_lexicons: int = setting("MAX_LEXICONS", 20, integer(1, 100), "lexicons per tenant (at most 100)")
     webhook_schemes: tuple[str, ...] = setting(
         "WEBHOOK_ALLOWED_SCHEMES", ("https",), words, "never in production: webhook URL schemes (tests: `https,http`)",
         shown="https")
@@ -482,7 +494,8 @@ class Settings:
         "MAX_WAIT_SECONDS", 60, integer(0, MAX_WAIT_TIMEOUT), "cap of `Prefer: wait=N` and `GET /v1/jobs/{id}?wait=N` (seconds)")
     max_waiters_per_shard: int = setting(
         "MAX_WAITERS_PER_SHARD", 1000, integer(),
-        "waiting calls one Durable Object shard holds open; past it a wait answers at once")
+        "waiting calls one Durable Object shard holds open, shared fairly between tenants; a tenant over its"
+        " share when the shard is full gets 429 too_many_waiters")
     speech_wait_seconds: int = setting(
         "SPEECH_WAIT_SECONDS", 300, integer(1, MAX_WAIT_TIMEOUT), "how long `POST /v1/audio/speech` waits for its job")
     speech_model_map: dict[str, str] = setting(
@@ -550,8 +563,22 @@ class LocalSettings:
         "HTTP_HEADER_TIMEOUT_SECONDS", 10.0, positive_number, "a request's head must arrive within this")
     http_body_timeout_seconds: float = setting(
         "HTTP_BODY_TIMEOUT_SECONDS", 30.0, positive_number, "and its body within this after the head")
+    http_write_timeout_seconds: float = setting(
+        "HTTP_WRITE_TIMEOUT_SECONDS", 30.0, positive_number,
+        "a response the client stops reading for this long is cut off (its connection closed)")
     http_max_connections: int = setting(
         "HTTP_MAX_CONNECTIONS", 4096, integer(1), "open connections (lowered to the file limit)")
+    local_voices_dir: str = setting(
+        "LOCAL_VOICES_DIR", "", text,
+        "a folder of Piper voices (`<name>.onnx` + `<name>.onnx.json`, as Piper publishes them): each is a voice "
+        "of model `piper`, beside the packaged `en_US-joe-medium`")
+    local_voice_threads: int = setting(
+        "LOCAL_VOICE_THREADS", 1, integer(0, 64),
+        "threads one Piper run uses (0: ONNX Runtime's choice, one a core); a process runs cores / threads at "
+        "once. One was fastest on a busy 2-core machine (docs/benchmarks.md)")
+    local_voices_loaded: int = setting(
+        "LOCAL_VOICES_LOADED", 2, integer(1, 16),
+        "Piper voices a process keeps loaded (about 150 MB each for a medium voice; the least recently used is dropped)")
 
     @classmethod
     def from_env(cls, env: Mapping[str, Any]) -> LocalSettings:

@@ -72,9 +72,9 @@ from shared.outcomes import Ack, BatchOutcome, Outcome, Retry, backoff_seconds
 from shared.platform_limits import QUEUE_MAX_DELAY_SECONDS
 from shared.ports import IncomingMessage, SynthesisResult
 from shared.synthesis.budget import DeadlineReached
-from shared.synthesis.chunking import chunk_texts
 from shared.synthesis.formats import JOINABLE_FORMATS
 from shared.synthesis.longform import discard_chunks, synthesize_job
+from shared.synthesis.speech_plan import job_chunks
 
 __all__ = ["ConsumerDeps", "Invocation", "dead_letter_action", "process_batch", "process_dead_letters", "process_message"]
 
@@ -200,7 +200,12 @@ async def _work(
     log = deps.log
     job_id = record.job_id
     spec = spec_of(deps, record.model)
-    texts = chunk_texts(record.text, spec.max_input_chars) if spec is not None else []
+    try:  # SSML or lexicons: the rendering's requests (shared/synthesis/speech_plan.py); else the text's chunks
+        texts = (await job_chunks(record, spec, deps.jobs)).texts
+    except PermanentSynthesisError as exc:
+        failed = await fail_quietly(deps, job_id, f"synthesis failed: {exc}")
+        log.warning("job_failed", jobId=job_id, messageId=message.id, error=str(exc))
+        return await announce(deps, failed, message)
     if (
         len(texts) > 1 and spec is not None and deps.settings.chunk_fanout and deps.queue is not None
         and record.format in JOINABLE_FORMATS

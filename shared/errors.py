@@ -91,3 +91,17 @@ class HttpTimeoutError(HttpClientError):
 
 class HttpConnectionError(HttpClientError):
     """Raised by an ``HttpClient`` when the connection failed or the response was unreadable."""
+
+
+class StorageUnavailableError(PipelineError):
+    """Raised when storage cannot serve a call right now (a full disk, a database locked past its
+    timeout, an I/O error): nothing was changed, and the same call may succeed later.
+
+    ``condition`` names it: ``disk_full``, ``locked``, ``io_error`` or ``read_only``."""
+
+    CONDITIONS = ("disk_full", "locked", "io_error", "read_only")
+
+    def __init__(self, condition: str, detail: str = "") -> None:
+        super().__init__(f"storage unavailable ({condition}){': ' + detail if detail else ''}")
+        self.condition = condition if condition in self.CONDITIONS else "io_error"
+        self.detail = detail

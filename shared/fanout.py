@@ -33,6 +33,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
 
 from shared.captions.chunks import ChunkTimings
 from shared.consumer_deps import (
@@ -51,8 +52,11 @@ from shared.platform_limits import QUEUE_SEND_BATCH_MAX_MESSAGES
 from shared.ports import IncomingMessage
 from shared.synthesis.budget import DeadlineReached, chunks_per_task
 from shared.synthesis.catalogue import ModelSpec
-from shared.synthesis.chunking import chunk_texts
 from shared.synthesis.longform import discard_chunks, plan_id, stored_chunks, synthesize_chunk
+from shared.synthesis.speech_plan import job_chunks
+
+if TYPE_CHECKING:
+    from shared.text.plan import Chunk as PlannedChunk
 
 
 def fanout_lease_seconds(deps: ConsumerDeps) -> float:
@@ -115,20 +119,30 @@ async def process_chunk_task(
     spec = spec_of(deps, record.model)
     if spec is None:
         return Ack()
-    texts = chunk_texts(record.text, spec.max_input_chars)
+    try:  # SSML or lexicons: the rendering's requests (shared/synthesis/speech_plan.py); else the text's chunks
+        chunks = await job_chunks(record, spec, deps.jobs)
+    except PermanentSynthesisError as exc:
+        failed = await fail_quietly(deps, job_id, f"synthesis failed: {exc}")
+        await discard_chunks(deps.bucket, record, deps.model_spec)
+        return await announce(deps, failed, message)
+    texts = chunks.texts
     if plan_id(record, texts, spec.max_input_chars) != plan:
         deps.log.info("chunk_task_stale", jobId=job_id, plan=plan)  # the job was planned again since
         return Ack()
     synthesizer = deps.synthesizer_for(record.model)
     pacer = invocation.pacer(deps, spec)
-    timings = ChunkTimings(deps.bucket, record, plan, texts, spec.max_input_chars) if record.timestamps else None
+    timings = (
+        ChunkTimings(deps.bucket, record, plan, texts, spec.max_input_chars, chunks.timing_offsets())
+        if record.timestamps else None
+    )
     lease, job_lease = float(deps.settings.lease_seconds), fanout_lease_seconds(deps)
     all_done = False
     for position, index in enumerate(command.chunks):
         if index >= len(texts):
             continue
         text = texts[index]
-        if not pacer.fits(len(text)):
+        planned = chunks.planned(index)  # a rendered job's chunk: ``text`` is its key
+        if not pacer.fits(len(planned.text) if planned is not None else len(text)):
             rest = command.task_of(command.chunks[position:])
             return await resend_now(deps, rest, message, "deadline")
         claim = await deps.jobs.claim_chunk(
@@ -150,9 +164,9 @@ async def process_chunk_task(
             await discard_chunks(deps.bucket, record, deps.model_spec)
             return await announce(deps, failed, message)
 
-        async def store(index: int = index, text: str = text) -> int:
+        async def store(index: int = index, text: str = text, planned: PlannedChunk | None = planned) -> int:
             _, _, _, characters = await synthesize_chunk(
-                record, synthesizer, deps.bucket, plan, index, len(texts), text, timings, pacer
+                record, synthesizer, deps.bucket, plan, index, len(texts), text, timings, pacer, planned
             )
             return characters
 

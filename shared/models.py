@@ -18,6 +18,8 @@ JobId = Annotated[str, StringConstraints(pattern=JOB_ID_PATTERN)]
 # Names that travel into headers and R2 metadata: printable ASCII only, so a
 # model or voice can never smuggle a CR/LF into a header.
 SafeName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9@/._:+-]{1,100}$")]
+LEXICON_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+LexiconName = Annotated[str, StringConstraints(pattern=LEXICON_NAME_PATTERN)]
 
 
 class JobStatus(str, Enum):
@@ -104,6 +106,25 @@ class CreateJobRequest(CamelModel):
         description="'word': also make word timings and captions (/timestamps, /captions.vtt, /captions.srt);"
         " the model's 'timestamps' in /v1/models says whether they are exact or estimated.",
     )
+    text_type: Literal["text", "ssml"] | None = Field(
+        default=None,
+        description="'ssml': text is SSML (speak, p, s, break, sub, say-as, phoneme, emphasis, prosody;"
+        " docs/pronunciation.md); absent or 'text': plain text.",
+    )
+    lexicons: list[LexiconName] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=100,
+        description="Names of the caller's lexicons (PUT /v1/lexicons/{name}) to apply, in order: the first"
+        " matching rule wins.",
+    )
+
+    @field_validator("lexicons")
+    @classmethod
+    def _lexicons_once(cls, value: list[str] | None) -> list[str] | None:
+        if value is not None and len(set(value)) != len(value):
+            raise ValueError("each lexicon may be named once")
+        return value
 
     @field_validator("text")
     @classmethod
@@ -187,6 +208,17 @@ class JobView(CamelModel):
     captions_url: str | None = Field(
         default=None, description="WebVTT captions, once completed (signed like audioUrl)."
     )
+    text_type: str | None = Field(default=None, description='"ssml" when the text is SSML.')
+    lexicons: list[LexiconRef] | None = Field(
+        default=None, description="The lexicons applied, in order, with the version of each the job reads."
+    )
+
+
+class LexiconRef(CamelModel):
+    """A lexicon a job reads, and the version it reads (fixed when the job was submitted)."""
+
+    name: str
+    version: str
 
 
 class JobList(CamelModel):
@@ -254,6 +286,54 @@ class TimingsDocument(CamelModel):
     offsets: Literal["codepoints"] = "codepoints"
     duration: float | None = Field(default=None, description="Seconds of audio, when measured.")
     words: list[WordEntry]
+
+
+class LexiconView(CamelModel):
+    """A lexicon as ``GET /v1/lexicons`` lists it."""
+
+    # The lexicon models are built on first use (defer_build), not at import: most requests never need them.
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, defer_build=True)
+
+    name: str
+    version: str = Field(description="SHA-256 of its rules (16 hex digits): the same rules, the same version.")
+    format: Literal["pls", "json"] = Field(description="How it was uploaded.")
+    rule_count: int
+    size_bytes: int
+    language: str | None = None
+    created_at: datetime
+    updated_at: datetime
+
+
+class LexiconRule(CamelModel):
+    """One grapheme's rule, as the JSON upload takes it: an alias (spoken instead), a phoneme string, or both."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid", defer_build=True)
+
+    grapheme: str = Field(min_length=1, max_length=200, description="Matched case-sensitively, whole words only.")
+    alias: str | None = Field(default=None, min_length=1, max_length=2000)
+    phoneme: str | None = Field(default=None, min_length=1, max_length=2000)
+    alphabet: Literal["ipa", "x-sampa"] | None = Field(default=None, description="Of the phoneme; ipa when absent.")
+
+
+class LexiconUpload(CamelModel):
+    """``PUT /v1/lexicons/{name}`` as JSON (a W3C PLS document is the other form)."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid", defer_build=True)
+
+    rules: list[LexiconRule] = Field(min_length=1, description="In order: the first matching rule wins.")
+    language: str | None = Field(default=None, max_length=35, description="A language tag, such as en-US.")
+
+
+class LexiconDocument(LexiconView):
+    """``GET /v1/lexicons/{name}``: the lexicon and its rules."""
+
+    rules: list[LexiconRule]
+
+
+class LexiconList(CamelModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, defer_build=True)
+
+    lexicons: list[LexiconView]
 
 
 # --- Queue -------------------------------------------------------------------
@@ -328,6 +408,10 @@ class JobRecord(CamelModel):
     # "word" when word timings were asked for: once completed they are in R2 at
     # shared.keys.timings_key(job_id, created_at) (derived, so no key column).
     timestamps: str | None = None
+    # Pronunciation (shared/text/, docs/pronunciation.md): "ssml" when the text is SSML; the lexicons
+    # applied as "name@version,..." (versions fixed at submit, so every chunk and retry reads the same rules).
+    text_type: str | None = None
+    lexicons: str | None = None
     # Trust (shared/security, shared/webhooks.py); columns added by migration.
     idempotency_key: str | None = None  # sha256 of tenant + Idempotency-Key
     request_hash: str | None = None  # sha256 of the canonical request body

@@ -7,11 +7,11 @@ and files). The core in ``shared`` only ever sees these shapes.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
-from shared.captions.words import WordTiming
+from shared.captions.words import CaptionWord, WordTiming
 from shared.platform_limits import R2_MAX_KEYS_PER_LIST, WORKER_MEMORY_BYTES
 
 JsonValue = Any  # dict / list / str / int / float / bool / None, nothing else
@@ -65,7 +65,10 @@ class BlobBody(Protocol):
     ``raw`` is the runtime's own stream handle (a JS ``ReadableStream`` on
     Cloudflare, a file path on the local runtime) so an HTTP adapter can send
     it without copying it through Python. ``read()`` copies it into bytes, for
-    the paths that must (the legacy base64 result).
+    the paths that must (the legacy base64 result); ``pieces(size)`` yields it
+    in pieces of at most ``size`` bytes as it is read, for Python code that
+    passes it on without holding it whole (the audio stream). A body is read
+    once, by one of the three.
     """
 
     info: BlobInfo
@@ -75,6 +78,8 @@ class BlobBody(Protocol):
     def raw(self) -> Any: ...
 
     async def read(self) -> bytes: ...
+
+    def pieces(self, size: int) -> AsyncIterator[bytes]: ...
 
 
 @dataclass
@@ -223,6 +228,9 @@ class SynthesisRequest:
     speed: float | None = None  # 1.0 is normal; only for models that take it
     instructions: str | None = None  # delivery direction; only for models that take it
     timestamps: bool = False  # also report word timings (SynthesisResult.words), where the model can
+    # Spans of ``text`` to be said by phonemes instead, as (start, end, phonemes in the model's
+    # notation, ModelSpec.phonemes); only for models that take them (shared/text/render.py).
+    phonemes: tuple[tuple[int, int, str], ...] = ()
     # This call's timeout (the consumer's pacing: its estimate, never past the invocation's
     # deadline); None: the provider's configured cap.
     timeout_seconds: float | None = None
@@ -244,6 +252,9 @@ class SynthesisResult:
     # shared.synthesis.assembly): the stored object; ``audio`` is then empty.
     stored: BlobInfo | None = None
     duration_seconds: float | None = None  # of a stored result's audio, when known (its bytes are not at hand)
+    # The job's caption words when they are not the words of its text (SSML, lexicons): ``words`` then
+    # carry offsets into the submitted text, one per entry here (shared/text/render.py).
+    captions: tuple[CaptionWord, ...] | None = None
 
 
 class Synthesizer(Protocol):

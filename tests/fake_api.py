@@ -79,7 +79,7 @@ def serve(api: FakeApi) -> Iterator[FakeApi]:
             self.end_headers()
             self.wfile.write(reply.body)
 
-        do_GET = do_POST = do_DELETE = _handle
+        do_GET = do_POST = do_PUT = do_DELETE = _handle
 
         def log_message(self, format: str, *args: Any) -> None:
             pass

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from local_runtime.bindings.r2_multipart import check_completion, check_part, multipart_etag, part_etag
 from shared.errors import LimitExceededError, NoSuchUploadError
+from shared.jobs.outbox import JOBS, WEBHOOKS
 from shared.jobs.rpc import JobsClient, ShardService
 from shared.jobs.shard import JobShard
 from shared.platform_limits import R2_MAX_KEYS_PER_DELETE, R2_MAX_KEYS_PER_LIST
@@ -81,21 +82,62 @@ class MemoryShardStub:
         return await self._service.handle_async(method, payload)
 
 
-class MemoryShards:
-    """Every shard in memory; ``calls`` records (shard, method) of each RPC."""
+class MemoryAlarm:
+    """A shard's alarm that only remembers when it should ring; tests ring it (``ring_due``)."""
 
-    def __init__(self, clock: Callable[[], float], shard_count: int = 2) -> None:
+    def __init__(self) -> None:
+        self.at: float | None = None
+
+    async def set(self, at: float) -> None:
+        self.at = at
+
+
+class MemoryShards:
+    """Every shard in memory; ``calls`` records (shard, method) of each RPC.
+
+    The shards' outboxes send to ``queue`` (the jobs queue; a new ``MemoryQueue``
+    unless given) and, when given, ``webhook_queue``; ``ring_due()`` rings every
+    alarm that is due by the clock, as the runtime would."""
+
+    def __init__(
+        self,
+        clock: Callable[[], float],
+        shard_count: int = 2,
+        *,
+        queue: MemoryQueue | None = None,
+        webhook_queue: MemoryQueue | None = None,
+        max_waiters: int = 1000,
+    ) -> None:
         self.clock = clock
+        self.max_waiters = max_waiters
         self.services: dict[str, ShardService] = {}
         self.shards: dict[str, JobShard] = {}
+        self.alarms: dict[str, MemoryAlarm] = {}
         self.calls: list[tuple[str, str]] = []
+        self.queue = queue if queue is not None else MemoryQueue()
+        self.producers: dict[str, Any] = {JOBS: self.queue}
+        if webhook_queue is not None:
+            self.producers[WEBHOOKS] = webhook_queue
+        self.shard_count = shard_count
         self.client = JobsClient(self.stub, shard_count)
 
     def stub(self, name: str) -> MemoryShardStub:
         if name not in self.services:
-            self.shards[name] = JobShard(MemorySql(), self.clock)
-            self.services[name] = ShardService(self.shards[name])
+            self.shards[name] = JobShard(MemorySql(), self.clock, shard_count=self.shard_count)
+            self.alarms[name] = MemoryAlarm()
+            self.services[name] = ShardService(
+                self.shards[name], self.max_waiters, producers=self.producers, alarm=self.alarms[name]
+            )
         return MemoryShardStub(self.services[name], self.calls, name)
+
+    async def ring_due(self) -> int:
+        """Ring the alarms due by now; returns how many messages they sent."""
+        sent = 0
+        for name, alarm in self.alarms.items():
+            if alarm.at is not None and alarm.at <= self.clock():
+                alarm.at = None
+                sent += await self.services[name].alarm()
+        return sent
 
 
 @dataclass
@@ -116,6 +158,10 @@ class MemoryBody:
 
     async def read(self) -> bytes:
         return self.data
+
+    async def pieces(self, size: int) -> AsyncIterator[bytes]:
+        for start in range(0, len(self.data), size):
+            yield self.data[start : start + size]
 
 
 @dataclass

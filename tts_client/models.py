@@ -8,11 +8,22 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-from shared.models import CamelModel, CreateJobRequest, JobList, JobStatus, JobView, TimingsDocument, WordEntry
+from shared.models import (
+    CamelModel,
+    CreateJobRequest,
+    JobList,
+    JobStatus,
+    JobView,
+    LexiconDocument,
+    LexiconList,
+    LexiconView,
+    TimingsDocument,
+    WordEntry,
+)
 
 __all__ = [
-    "CreateJobRequest", "Download", "JobList", "JobStatus", "JobView", "ModelInfo", "Progress", "TimingsDocument",
-    "WordEntry", "progress_of",
+    "CreateJobRequest", "Download", "JobList", "JobStatus", "JobView", "LexiconDocument", "LexiconList", "LexiconView",
+    "ModelInfo", "Progress", "TimingsDocument", "WordEntry", "progress_of",
 ]
 
 
@@ -36,6 +47,7 @@ class ModelInfo(CamelModel):
     timestamps: str = "none"  # word timings: "exact", "estimated" or "none"
     timestamps_method: str = ""
     timestamps_formats: list[str] = []
+    ssml: dict[str, Any] = {}  # what SSML and lexicons do on this model (docs/pronunciation.md)
 
 
 class Progress(NamedTuple):

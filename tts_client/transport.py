@@ -60,9 +60,10 @@ class Transport:
         json_body: Any = None,
         query: Mapping[str, str | int | None] | None = None,
         headers: Mapping[str, str] | None = None,
+        body: bytes | None = None,
     ) -> Reply:
-        """Send one request; a 4xx/5xx answer raises ``ApiError``."""
-        body = None
+        """Send one request (``json_body`` as JSON, or ``body`` as it is with the caller's Content-Type);
+        a 4xx/5xx answer raises ``ApiError``."""
         all_headers = dict(headers or {})
         if json_body is not None:
             body = json.dumps(json_body).encode()

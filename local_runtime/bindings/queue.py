@@ -48,9 +48,11 @@ from shared.platform_limits import (
 from shared.ports import Clock, JsonValue
 
 from local_runtime import limits
+from local_runtime.private_files import private_file
 
 from .boundary import check_rpc_value
 from .meter import QUEUE_DELETE, QUEUE_READ, QUEUE_WRITE, Meter, count
+from .storage_errors import guarded, rollback_quietly
 from .queue_types import (
     LeasedMessage,
     Outcome,
@@ -100,7 +102,10 @@ class LocalQueue:
         clock: Clock = time.time,
         *,
         visibility_timeout: float = 30.0,
+        busy_timeout: float = 10.0,
     ) -> None:
+        """``busy_timeout``: how long a write waits for another connection's write lock
+        before it fails as ``StorageUnavailableError("locked")``."""
         if not name:
             raise ValueError("a queue needs a name")
         self.db_path = os.path.realpath(db_path)
@@ -111,9 +116,9 @@ class LocalQueue:
         self._config = QueueConsumerConfig()
         self._lock = threading.RLock()
         self._pending_wakes: set[str] = set()
-        Path(self.db_path).parent.mkdir(parents=True, exist_ok=True)
+        private_file(self.db_path)  # 0600 before SQLite opens it (its -wal and -shm take the same mode)
         self._conn = sqlite3.connect(
-            self.db_path, isolation_level=None, check_same_thread=False, timeout=10.0
+            self.db_path, isolation_level=None, check_same_thread=False, timeout=busy_timeout
         )
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute("PRAGMA synchronous=NORMAL")
@@ -121,11 +126,13 @@ class LocalQueue:
 
     # --- producer ------------------------------------------------------------
 
+    @guarded
     async def send(self, body: JsonValue, *, delay_seconds: float = 0) -> None:
         """Enqueue one message, visible after ``delay_seconds``."""
         limits.subrequest()
         self._enqueue([(body, "body")], delay_seconds)
 
+    @guarded
     async def send_batch(self, bodies: Sequence[JsonValue], *, delay_seconds: float = 0) -> None:
         """Enqueue up to 100 messages (256 KB in all) atomically."""
         limits.subrequest()
@@ -165,6 +172,7 @@ class LocalQueue:
 
     # --- consumer ------------------------------------------------------------
 
+    @guarded
     async def pull_batch(self, config: QueueConsumerConfig | None = None) -> list[LeasedMessage]:
         """Lease up to ``max_batch_size`` visible messages, oldest first.
 
@@ -204,6 +212,7 @@ class LocalQueue:
 
         return self._transaction(lease)
 
+    @guarded
     async def settle(
         self,
         message_id: str,
@@ -220,12 +229,14 @@ class LocalQueue:
             lambda: self._settle(message_id, outcome, attempts, config or self._config, now)
         )
 
+    @guarded
     def _settle_now(self, message: LeasedMessage, outcome: Outcome) -> None:
         """``message.ack()`` / ``retry()``: this delivery of it settled now (a stale one is ignored)."""
         now = self._clock()
         config = self._config
         self._transaction(lambda: self._settle(message.id, outcome, message.attempts, config, now))
 
+    @guarded
     async def settle_batch(
         self,
         messages: Iterable[str | LeasedMessage],
@@ -260,6 +271,7 @@ class LocalQueue:
 
         self._transaction(settle_all)
 
+    @guarded
     async def extend_leases(self, messages: Iterable[LeasedMessage]) -> None:
         """Push the leases of messages still being handled ``visibility_timeout`` ahead."""
         until = self._clock() + self.visibility_timeout
@@ -269,6 +281,7 @@ class LocalQueue:
             rows,
         ))
 
+    @guarded
     def redeliver_in_flight(self) -> int:
         """Make every delivered, unsettled message of this queue visible now; returns how many.
 
@@ -293,6 +306,7 @@ class LocalQueue:
 
     # --- inspection ----------------------------------------------------------
 
+    @guarded
     def ready_count(self, limit: int = 100) -> int:
         """How many messages (at most ``limit``) could be delivered now."""
         with self._lock:
@@ -303,6 +317,7 @@ class LocalQueue:
             ).fetchone()
         return int(row[0])
 
+    @guarded
     def counts(self) -> dict[str, int]:
         """Messages by state: ``ready``, ``delayed`` (not yet visible), ``in_flight``."""
         now = self._clock()
@@ -327,10 +342,15 @@ class LocalQueue:
             try:
                 result = fn()
             except BaseException:
-                self._conn.execute("ROLLBACK")
+                rollback_quietly(self._conn)
                 self._pending_wakes.clear()
                 raise
-            self._conn.execute("COMMIT")
+            try:
+                self._conn.execute("COMMIT")
+            except BaseException:
+                rollback_quietly(self._conn)  # a full disk: nothing was written, and the next BEGIN works
+                self._pending_wakes.clear()
+                raise
             wakes, self._pending_wakes = self._pending_wakes, set()
         for name in wakes:
             notify(self.db_path, name)

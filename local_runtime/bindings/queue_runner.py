@@ -12,6 +12,11 @@ While the handler runs, the runner keeps extending the batch's leases, so a
 slow handler is not raced by a redelivery; if the process dies, the leases
 simply run out and the messages come back.
 
+A storage error while it waits for or pulls a batch (a locked queue
+database, a full disk) never ends the loop: it is logged and reported to
+the runtime's ``LoopHealth`` (``/healthz`` answers 503 meanwhile), and the
+pull is tried again after a growing pause until it succeeds.
+
 The handler gets the handler's view of a delivery (``IncomingMessage``, here
 ``LeasedMessage``) and settles each message by calling its ``ack()`` or
 ``retry()`` (at once, in the queue's database) or by returning
@@ -36,6 +41,8 @@ from local_runtime import limits
 from shared.logs import JsonLogger
 from shared.ports import IncomingMessage
 
+from local_runtime.supervision import Backoff, LoopHealth
+
 from .meter import WORKER_INVOCATIONS, count
 from .queue import LeasedMessage, LocalQueue, Outcome, QueueConsumerConfig, add_listener, remove_listener
 
@@ -54,11 +61,13 @@ class LocalQueueRunner:
         config: QueueConsumerConfig | None = None,
         *,
         poll_interval: float = 0.2,
+        health: LoopHealth | None = None,
         invocation_limits: limits.InvocationLimits | None = None,
         log: JsonLogger | None = None,
         worker: str = "synth_consumer",
     ) -> None:
         self.queue = queue
+        self.health = health
         self.handler = handler
         self.config = config or QueueConsumerConfig()
         self.poll_interval = poll_interval
@@ -92,15 +101,31 @@ class LocalQueueRunner:
         self._loop = asyncio.get_running_loop()
         add_listener(self.queue.db_path, self.queue.name, self.wake)
         in_flight: set[asyncio.Task[None]] = set()
+        backoff = Backoff()
+        loop_name = f"queue:{self.queue.name}"
         try:
             while not self._stopping:
                 if len(in_flight) >= self.config.max_concurrency:
                     # As many invocations as allowed are running: the next batch waits for one to end.
                     await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
                     continue
-                if not await self._wait_for_batch():
-                    break
-                batch = await self.queue.pull_batch(self.config)
+                try:
+                    if not await self._wait_for_batch():
+                        break
+                    batch = await self.queue.pull_batch(self.config)
+                except Exception as exc:  # storage trouble: report it, pause, try again
+                    delay = backoff.next()
+                    if self.health is not None:
+                        self.health.failed(loop_name, exc, delay)
+                    else:
+                        log.warning("queue %s: pulling a batch failed (%r); retrying in %.1f s",
+                                    self.queue.name, exc, delay)
+                    await self._sleep(delay)
+                    continue
+                if backoff.failures:
+                    backoff.reset()
+                    if self.health is not None:
+                        self.health.ok(loop_name)
                 if not batch:
                     continue
                 if self.config.max_concurrency == 1:

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import hashlib
 import json
 import os
@@ -34,7 +35,7 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -43,10 +44,12 @@ from shared.platform_limits import R2_MAX_KEY_BYTES, R2_MAX_KEYS_PER_DELETE, R2_
 from shared.ports import BlobInfo, ByteRange, Clock, ListPage, MultipartUpload, UploadedPart
 
 from local_runtime import limits
+from local_runtime.private_files import open_private, private_dir, private_file
 
 from .meter import R2_CLASS_A, R2_CLASS_B, R2_DELETE, Meter, count
 from .r2_body import LocalBlobBody, LocalBlobHandle
 from .r2_multipart import check_completion, check_part, multipart_etag, part_etag
+from .storage_errors import guarded, rollback_quietly
 
 __all__ = ["LocalBlobBody", "LocalBlobHandle", "LocalBucket"]
 
@@ -90,6 +93,16 @@ def _metadata_size(content_type: str, custom: Mapping[str, str]) -> int:
     return total
 
 
+@contextlib.contextmanager
+def _removed_on_failure(path: Path) -> Iterator[None]:
+    """A file being written is removed if the write fails (a full disk keeps no half file)."""
+    try:
+        yield
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+
+
 def _fsync_dir(directory: Path) -> None:
     fd = os.open(directory, os.O_RDONLY)
     try:
@@ -125,14 +138,14 @@ class LocalBucket:
     ) -> None:
         self.root = Path(root_dir)
         self.objects_dir = self.root / "objects"
-        self.objects_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self.objects_dir)
         self.parts_dir = self.root / "parts"
-        self.parts_dir.mkdir(exist_ok=True)
+        private_dir(self.parts_dir)
         self._meter = meter
         self._clock = clock
         self._lock = threading.RLock()
         self._conn = sqlite3.connect(
-            str(self.root / "index.sqlite"),
+            str(private_file(self.root / "index.sqlite")),
             isolation_level=None,
             check_same_thread=False,
             timeout=10.0,
@@ -144,6 +157,7 @@ class LocalBucket:
 
     # --- the R2 binding surface --------------------------------------------
 
+    @guarded
     async def put(
         self, key: str, data: bytes, *, content_type: str, custom_metadata: Mapping[str, str]
     ) -> BlobInfo:
@@ -165,13 +179,14 @@ class LocalBucket:
     def _put_sync(self, key: str, data: bytes, content_type: str, custom: dict[str, str]) -> BlobInfo:
         name = uuid.uuid4().hex
         final = self.objects_dir / name[:2] / name
-        final.parent.mkdir(exist_ok=True)
+        private_dir(final.parent)
         temp = final.with_suffix(".tmp")
-        with open(temp, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp, final)
+        with _removed_on_failure(temp):
+            with os.fdopen(open_private(temp), "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(temp, final)
         _fsync_dir(final.parent)
         info = BlobInfo(key, len(data), hashlib.md5(data).hexdigest(), self._clock(), content_type, custom)
         self._index(info, f"{name[:2]}/{name}")
@@ -190,14 +205,15 @@ class LocalBucket:
                     (info.key, info.size, info.etag, info.uploaded, info.content_type,
                      json.dumps(info.custom_metadata), file),
                 )
+                self._conn.execute("COMMIT")
             except BaseException:
-                self._conn.execute("ROLLBACK")
+                rollback_quietly(self._conn)
                 (self.objects_dir / file).unlink(missing_ok=True)
                 raise
-            self._conn.execute("COMMIT")
         if old is not None:
             (self.objects_dir / old[0]).unlink(missing_ok=True)
 
+    @guarded
     async def head(self, key: str) -> BlobInfo | None:
         """The object's metadata, or None."""
         limits.subrequest()
@@ -206,6 +222,7 @@ class LocalBucket:
         row = self._row(key)
         return None if row is None else row[0]
 
+    @guarded
     async def get(self, key: str, byte_range: ByteRange | None = None) -> LocalBlobBody | None:
         """The object (or ``byte_range`` of it), or None. A range running past the
         end is cut at the end; one starting past the end raises ``ValueError``."""
@@ -233,6 +250,7 @@ class LocalBucket:
             return LocalBlobBody(info, byte_range, LocalBlobHandle(path, offset, length, fd))
         raise OSError(f"R2 object {key!r} keeps changing under the reader")
 
+    @guarded
     async def delete(self, keys: Sequence[str]) -> None:
         """Delete up to ``R2_MAX_KEYS_PER_DELETE`` keys (a single str is one key); missing keys are fine."""
         limits.subrequest()
@@ -253,10 +271,10 @@ class LocalBucket:
                     if row is not None:
                         files.append(row[0])
                         self._conn.execute("DELETE FROM objects WHERE key = ?", (key,))
+                self._conn.execute("COMMIT")
             except BaseException:
-                self._conn.execute("ROLLBACK")
+                rollback_quietly(self._conn)
                 raise
-            self._conn.execute("COMMIT")
         if files:
             # The index no longer names them (nobody can read them); the unlinks, slow on a
             # busy disk, run off the event loop so requests are served meanwhile.
@@ -266,6 +284,7 @@ class LocalBucket:
         for name in files:
             (self.objects_dir / name).unlink(missing_ok=True)
 
+    @guarded
     async def list(
         self,
         *,
@@ -295,6 +314,7 @@ class LocalBucket:
 
     # --- multipart uploads (R2's rules: r2_multipart) -----------------------
 
+    @guarded
     async def create_multipart_upload(
         self, key: str, *, content_type: str, custom_metadata: Mapping[str, str]
     ) -> MultipartUpload:
@@ -313,6 +333,7 @@ class LocalBucket:
             )
         return MultipartUpload(key, upload_id)
 
+    @guarded
     async def upload_part(self, key: str, upload_id: str, part_number: int, data: bytes) -> UploadedPart:
         limits.subrequest()
         _check_key(key)
@@ -333,7 +354,7 @@ class LocalBucket:
                 raise NoSuchUploadError(f"R2 multipart upload {upload_id!r} of {key!r} is not in progress")
         name = uuid.uuid4().hex
         path = self.parts_dir / name
-        with open(path, "wb") as handle:
+        with _removed_on_failure(path), os.fdopen(open_private(path), "wb") as handle:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
@@ -350,15 +371,16 @@ class LocalBucket:
                     "INSERT OR REPLACE INTO parts (upload_id, part_number, size, etag, file) VALUES (?, ?, ?, ?, ?)",
                     (upload_id, part_number, len(data), etag, name),
                 )
+                self._conn.execute("COMMIT")
             except BaseException:
-                self._conn.execute("ROLLBACK")
+                rollback_quietly(self._conn)
                 path.unlink(missing_ok=True)
                 raise
-            self._conn.execute("COMMIT")
         if old is not None:
             (self.parts_dir / old[0]).unlink(missing_ok=True)
         return UploadedPart(part_number, etag)
 
+    @guarded
     async def complete_multipart_upload(self, key: str, upload_id: str, parts: Sequence[UploadedPart]) -> BlobInfo:
         limits.subrequest()
         _check_key(key)
@@ -381,15 +403,16 @@ class LocalBucket:
         check_completion(parts, {n: (size, etag) for n, (size, etag, _) in uploaded.items()})
         name = uuid.uuid4().hex
         final = self.objects_dir / name[:2] / name
-        final.parent.mkdir(exist_ok=True)
+        private_dir(final.parent)
         temp = final.with_suffix(".tmp")
-        with open(temp, "wb") as out:  # streamed: one part file after another, never the whole object in memory
-            for part in parts:
-                with open(self.parts_dir / uploaded[part.part_number][2], "rb") as source:
-                    shutil.copyfileobj(source, out, 1024 * 1024)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(temp, final)
+        with _removed_on_failure(temp):
+            with os.fdopen(open_private(temp), "wb") as out:  # streamed: one part file after another, never the whole object in memory
+                for part in parts:
+                    with open(self.parts_dir / uploaded[part.part_number][2], "rb") as source:
+                        shutil.copyfileobj(source, out, 1024 * 1024)
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(temp, final)
         _fsync_dir(final.parent)
         size = sum(uploaded[p.part_number][0] for p in parts)
         info = BlobInfo(key, size, multipart_etag([p.etag for p in parts]), self._clock(), row[0], json.loads(row[1]))
@@ -406,6 +429,7 @@ class LocalBucket:
             (self.parts_dir / file).unlink(missing_ok=True)
         return info
 
+    @guarded
     async def abort_multipart_upload(self, key: str, upload_id: str) -> None:
         limits.subrequest()
         _check_key(key)
@@ -420,10 +444,10 @@ class LocalBucket:
                 self._conn.execute(
                     "UPDATE uploads SET state = ? WHERE upload_id = ? AND state = ?", (ABORTED, upload_id, IN_PROGRESS)
                 )
+                self._conn.execute("COMMIT")
             except BaseException:
-                self._conn.execute("ROLLBACK")
+                rollback_quietly(self._conn)
                 raise
-            self._conn.execute("COMMIT")
         for file in files:
             (self.parts_dir / file).unlink(missing_ok=True)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import weakref
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 from local_runtime import limits
@@ -92,5 +92,13 @@ class LocalBlobBody:
         try:
             limits.payload(self.range.length if self.range is not None else self.info.size)
             return self._handle.read_all()
+        finally:
+            self._handle.close()
+
+    async def pieces(self, size: int) -> AsyncIterator[bytes]:
+        """The range in pieces of at most ``size`` bytes, each read when asked for; closes the handle."""
+        try:
+            for piece in self._handle.chunks(size):
+                yield piece
         finally:
             self._handle.close()

@@ -25,7 +25,10 @@ from shared.errors import BoundaryError, LimitExceededError
 from shared.platform_limits import DO_SQL_MAX_BOUND_PARAMETERS, DO_SQL_MAX_ROW_BYTES, DO_SQL_MAX_STATEMENT_BYTES
 from shared.ports import Row
 
+from local_runtime.private_files import private_file
+
 from .meter import DO_ROWS_READ, DO_ROWS_WRITTEN, Meter, count
+from .storage_errors import guarded, rollback_quietly
 
 T = TypeVar("T")
 
@@ -81,7 +84,7 @@ class SqliteSql:
 
     def __init__(self, path: str | Path, meter: Meter | None = None) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        private_file(self.path)  # 0600 before SQLite opens it (its -wal and -shm take the same mode)
         self._meter = meter
         self._lock = threading.RLock()
         self._depth = 0
@@ -95,6 +98,7 @@ class SqliteSql:
         self._conn.setlimit(sqlite3.SQLITE_LIMIT_SQL_LENGTH, DO_SQL_MAX_STATEMENT_BYTES)
         self._conn.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, DO_SQL_MAX_BOUND_PARAMETERS)
 
+    @guarded
     def exec(self, query: str, *params: Any) -> list[Row]:
         """Run ``query`` (one or more ``;``-separated statements) and return the rows
         of the last one as dicts. Parameters are only allowed with a single statement.
@@ -145,8 +149,9 @@ class SqliteSql:
                 count(self._meter, DO_ROWS_WRITTEN, self._conn.total_changes - before)
             return rows
 
+    @guarded
     def transaction(self, fn: Callable[[], T]) -> T:
-        """Run ``fn`` atomically: BEGIN IMMEDIATE, COMMIT, or ROLLBACK if it raises.
+        """Run ``fn`` atomically: BEGIN IMMEDIATE, COMMIT, or ROLLBACK if it (or the COMMIT) raises.
 
         A nested call runs ``fn`` inside a savepoint: if it raises, only its own
         writes are undone and the exception propagates to the outer ``fn``.
@@ -171,11 +176,15 @@ class SqliteSql:
             try:
                 result = fn()
             except BaseException:
-                self._conn.execute("ROLLBACK")
+                rollback_quietly(self._conn)
                 raise
             finally:
                 self._depth = 0
-            self._conn.execute("COMMIT")
+            try:
+                self._conn.execute("COMMIT")
+            except BaseException:
+                rollback_quietly(self._conn)  # a full disk: nothing was written, and the next BEGIN works
+                raise
             return result
 
     def close(self) -> None:

@@ -9,13 +9,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from shared.api import jobs, job_events, openai_catalogue, request_limits, signed_links, speech, webhook_requests
+from shared.api import jobs, job_events, lexicons, openai_catalogue, request_limits, signed_links, speech, webhook_requests
 from shared.api.auth import authenticate
 from shared.api.deps import ApiDeps, CataloguePort  # noqa: F401 - re-exported: callers build ApiApp(ApiDeps(...))
-from shared.api.errors import ApiError
+from shared.api.errors import ApiError, storage_unavailable
 from shared.api.openapi import openapi_document
 from shared.api.router import Router
+from shared.errors import StorageUnavailableError
 from shared.http import HttpRequest, HttpResponse
+
+
+HEALTH_RETRY_AFTER = 5
 
 
 class ApiApp:
@@ -36,6 +40,10 @@ class ApiApp:
         r.add("POST", "/v1/audio/speech", self._speech)  # OpenAI's shape, errors included (shared/api/speech.py)
         r.add("GET", "/v1/audio/voices", self._voices)
         r.add("GET", "/v1/webhooks/secret", self._authed(webhook_requests.webhook_secret))
+        r.add("GET", "/v1/lexicons", self._authed(lexicons.list_lexicons))  # shared/api/lexicons.py
+        r.add("PUT", "/v1/lexicons/{name}", self._authed(lexicons.put_lexicon))
+        r.add("GET", "/v1/lexicons/{name}", self._authed(lexicons.get_lexicon))
+        r.add("DELETE", "/v1/lexicons/{name}", self._authed(lexicons.delete_lexicon))
         r.add("GET", "/v1/models", self._models)  # OpenAI's list shape and ours (shared/api/openai_catalogue.py)
         r.add("GET", "/v1/models/{model_id:path}", self._model)
         r.add("GET", "/openapi.json", self._openapi)
@@ -59,7 +67,7 @@ class ApiApp:
         # A signed link (expires + signature) stands in for the token: a browser's
         # <audio src> or a third party can fetch it. Without one, the token is required.
         if signed_links.is_signed_link(request):
-            request_limits.check_query(request, signed_links.SIGNED_LINK_QUERY)
+            request_limits.check_query(request, (*signed_links.SIGNED_LINK_QUERY, "stream"))
             return await jobs.get_signed_audio(request, self.deps, job_id)
         return await self._authed(jobs.get_audio, query=("stream",))(request, job_id=job_id)
 
@@ -90,6 +98,10 @@ class ApiApp:
         return HttpResponse.json(200, openapi_document())
 
     async def _health(self, request: HttpRequest) -> HttpResponse:
+        # 503 while any background loop of the runtime is failing (local runtime: LoopHealth).
+        failing = self.deps.health() if self.deps.health is not None else []
+        if failing:
+            return HttpResponse.json(503, {"ok": False, "failing": failing}, {"Retry-After": str(HEALTH_RETRY_AFTER)})
         return HttpResponse.json(200, {"ok": True})
 
     async def handle(self, request: HttpRequest) -> HttpResponse:
@@ -98,6 +110,10 @@ class ApiApp:
             response: HttpResponse = await handler(request, **params)
         except ApiError as exc:
             response = exc.to_response()
+        except StorageUnavailableError as exc:
+            self.deps.log.warning("storage_unavailable", path=request.path, method=request.method,
+                                  condition=exc.condition, error=exc.detail[:300])
+            response = storage_unavailable(exc.condition).to_response()
         except Exception as exc:
             self.deps.log.error("unhandled", path=request.path, method=request.method, error=repr(exc))
             response = ApiError(500, "internal", "internal error; the request can be retried").to_response()

@@ -48,3 +48,6 @@ class ApiDeps:
     new_job_id: Callable[[], str]
     log: JsonLogger
     rate_limiter: RateLimiter | None = None  # per-tenant job creation limit (shared/security/ratelimit.py)
+    # What the runtime knows is failing now (its background loops): GET /healthz answers 503 while
+    # it names anything. None: nothing to report (Cloudflare runs no loops of ours).
+    health: Callable[[], list[dict[str, Any]]] | None = None

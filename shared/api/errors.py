@@ -39,3 +39,20 @@ class ApiError(Exception):
 def not_found(job_id: str | None = None) -> ApiError:
     what = f"job {job_id!r} not found" if job_id else "not found"
     return ApiError(404, "not_found", what)
+
+
+STORAGE_RETRY_AFTER = {"disk_full": 30, "locked": 5, "io_error": 10, "read_only": 60}
+"""Seconds a client is asked to wait (``Retry-After``) after each storage condition."""
+
+
+def storage_unavailable(condition: str) -> ApiError:
+    """A storage condition (``StorageUnavailableError``) as the API answers it: a full disk is
+    507 Insufficient Storage, any other 503; both with ``Retry-After`` and the condition named.
+    Nothing was changed by the refused request."""
+    retry = STORAGE_RETRY_AFTER.get(condition, 10)
+    if condition == "disk_full":
+        return ApiError(507, "storage_full", "the service's storage is full; nothing was changed, retry later",
+                        headers={"Retry-After": str(retry)}, extra={"condition": condition})
+    return ApiError(503, "storage_unavailable",
+                    f"the service's storage is unavailable ({condition.replace('_', ' ')}); retry later",
+                    headers={"Retry-After": str(retry)}, extra={"condition": condition})

@@ -29,6 +29,7 @@ from shared.api import signed_links, sse
 from shared.api.errors import ApiError
 from shared.api.jobs import own
 from shared.api.links import link_base
+from shared.api.request_limits import ascii_int
 from shared.api.views import job_view
 from shared.http import HttpRequest, HttpResponse
 from shared.models import JOB_ID_PATTERN, JobRecord
@@ -46,11 +47,11 @@ def last_event_id(request: HttpRequest) -> int | None:
     raw = request.headers.get("last-event-id")
     if raw is None or raw.strip() == "":
         return None
-    raw = raw.strip()
-    if not raw.isdigit() or len(raw) > 12:
+    value = ascii_int(raw.strip(), max_digits=12)
+    if value is None:
         raise ApiError(400, "invalid_last_event_id", "Last-Event-ID must be the id of an event of this stream",
                        field="Last-Event-ID")
-    return int(raw)
+    return value
 
 
 async def job_events(request: HttpRequest, deps: ApiDeps, tenant: str, job_id: str) -> HttpResponse:
@@ -75,10 +76,10 @@ async def _events(deps: ApiDeps, tenant: str, record: JobRecord, after: int | No
         if idle >= deps.settings.speech_wait_seconds:
             return  # nothing for that long: the client reconnects with Last-Event-ID
         changed, outcome = await deps.jobs.wait_for_change(
-            current.job_id, seconds, since_status=current.status, since_done=current.progress_done
+            current.job_id, seconds, since_status=current.status, since_done=current.progress_done, tenant=tenant
         )
-        if changed is None or changed.tenant != tenant:
-            return  # deleted
+        if changed is None or changed.tenant != tenant or outcome == "shutdown":
+            return  # deleted, or the server is stopping (the client reconnects with Last-Event-ID)
         if outcome == "busy":
             await asyncio.sleep(BUSY_PAUSE_SECONDS)
             idle += BUSY_PAUSE_SECONDS

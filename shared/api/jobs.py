@@ -21,6 +21,7 @@ from shared.api.links import link_base
 from shared.api.ranges import UnsatisfiableRange, if_range_holds, none_match, parse_range
 from shared.api.views import decode_cursor, encode_cursor, job_path, job_view
 from shared.errors import IllegalTransitionError, JobNotFoundError
+from shared.synthesis.speech_plan import warm_lexicons
 from shared.http import HttpRequest, HttpResponse
 from shared.models import JOB_ID_PATTERN, CreateJobRequest, JobList, JobRecord, JobStatus, LegacyResult
 
@@ -111,11 +112,13 @@ async def create_job(request: HttpRequest, deps: ApiDeps, tenant: str) -> HttpRe
     status = 202
     if wait is not None:
         # Prefer: wait=N (RFC 7240): the finished job (200) if it ends within N s, else the usual 202.
-        headers["Preference-Applied"] = f"wait={wait}"
-        final = await waiting.until_final(deps, record.job_id, wait)
-        if final is not None:
-            record = final
-            status = 200 if final.status.is_terminal else 202
+        # Not applied (a plain 202) when the tenant holds its share of the shard's waits, or at shutdown.
+        waited = await waiting.until_final(deps, tenant, record.job_id, wait)
+        if waited.outcome in ("changed", "timeout"):
+            headers["Preference-Applied"] = f"wait={wait}"
+        if waited.record is not None:
+            record = waited.record
+            status = 200 if record.status.is_terminal else 202
     view = job_view(record, link_base(deps.settings, request.base_url), signed_links.audio_links(deps))
     return HttpResponse.json(status, view.to_json_dict(), headers)
 
@@ -132,8 +135,14 @@ async def get_job(request: HttpRequest, deps: ApiDeps, tenant: str, job_id: str)
     if wait is None:
         record = await _own_record(deps, tenant, job_id)
     else:
-        # ?wait=N: one waitForChange call, answered by the shard when the status changes (or at N s).
-        record = own(deps, tenant, job_id, await waiting.changed(deps, job_id, wait) if _JOB_ID.match(job_id) else None)
+        # ?wait=N: one waitForChange call, answered by the shard when the status changes (or at N s);
+        # the shard checks the job is the tenant's before it waits.
+        if not _JOB_ID.match(job_id):
+            raise not_found(job_id[:64])
+        waited = await waiting.changed(deps, tenant, job_id, wait)
+        if waited.busy:
+            raise waiting.too_many_waiters()
+        record = own(deps, tenant, job_id, waited.record)
     return HttpResponse.json(200, job_view(record, link_base(deps.settings, request.base_url), signed_links.audio_links(deps)).to_json_dict())
 
 
@@ -144,6 +153,7 @@ async def get_audio(request: HttpRequest, deps: ApiDeps, tenant: str, job_id: st
         return await _serve_audio(request, deps, record, "private, max-age=3600")
     record = await _own_record(deps, tenant, job_id, with_text=True)
     if record.status is not JobStatus.COMPLETED:
+        await warm_lexicons(deps.jobs, record)  # a job with lexicons is planned from their versions
         plan = stream.chunk_plan(deps, record)
         if plan is not None and not record.status.is_terminal:
             return stream.streamed(deps, record, *plan)
@@ -161,7 +171,11 @@ def _stream_asked(request: HttpRequest) -> bool:
 
 
 async def get_signed_audio(request: HttpRequest, deps: ApiDeps, job_id: str) -> HttpResponse:
-    """The audio for the holder of a signed link (no token): 403 when tampered or expired."""
+    """The audio for the holder of a signed link (no token): 403 when tampered or expired.
+
+    ``stream`` is taken as on the token's route (OpenAPI lists it for both); a link is
+    signed for a completed job, whose answer is the stored audio either way."""
+    _stream_asked(request)  # 400 for a value that is none of 0/1/true/false
     record, cache_control = await _signed_record(request, deps, job_id)
     return await _serve_audio(request, deps, record, cache_control)
 
@@ -255,10 +269,9 @@ async def get_legacy_result(request: HttpRequest, deps: ApiDeps, tenant: str, jo
 
 async def list_jobs(request: HttpRequest, deps: ApiDeps, tenant: str) -> HttpResponse:
     raw_limit = request.query_param("limit")
-    try:
-        limit = int(raw_limit) if raw_limit is not None else DEFAULT_PAGE
-    except ValueError as exc:
-        raise ApiError(400, "invalid_limit", "limit must be an integer", field="limit") from exc
+    limit = request_limits.ascii_int(raw_limit, max_digits=6) if raw_limit is not None else DEFAULT_PAGE
+    if limit is None:
+        raise ApiError(400, "invalid_limit", "limit must be an integer", field="limit")
     if not 1 <= limit <= MAX_PAGE:
         raise ApiError(400, "invalid_limit", f"limit must be between 1 and {MAX_PAGE}", field="limit")
     cursor = request.query_param("cursor")

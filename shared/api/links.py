@@ -1,11 +1,15 @@
 """The base of the absolute links the API returns (``resultUrl``, ``audioUrl``).
 
-``PUBLIC_BASE_URL`` when set; otherwise the request's own ``scheme://host`` only
-if the host is plain ``hostname[:port]`` syntax (DNS labels, an IPv4 address or
-a bracketed IPv6 address; a port 1-65535); anything else gives relative links,
-so a forged ``Host`` header never reaches the JSON. Beyond loopback a Host is
-whatever a client says, so serving there requires ``PUBLIC_BASE_URL``
-(``require_public_base_url``; the local runtime calls it at start).
+``PUBLIC_BASE_URL`` when set; otherwise the request's base URL, which a
+runtime takes from what it trusts, never from the client's ``Host`` header:
+the address the local server was bound to (local_runtime/server.py), the
+bound address passed as ``PUBLIC_BASE_URL`` to ``tts-pipeline dev --runtime
+workerd`` (tooling/workerd/runner.py), or on Cloudflare the URL of a route
+Cloudflare sent to this Worker. Even then only plain ``hostname[:port]``
+syntax (DNS labels, an IPv4 address or a bracketed IPv6 address; a port
+1-65535) is used; anything else gives relative links. Serving beyond
+loopback requires ``PUBLIC_BASE_URL`` (``require_public_base_url``; both
+dev runtimes call it at start).
 """
 
 from __future__ import annotations

@@ -12,7 +12,20 @@ from typing import Any
 from pydantic.json_schema import models_json_schema
 
 from shared.api.speech import SpeechRequest
-from shared.models import CreateJobRequest, TimingsDocument, ErrorBody, JobList, JobView, LegacyResult, WebhookSecretView
+from shared.models import (
+    CreateJobRequest,
+    ErrorBody,
+    JobList,
+    JobView,
+    LegacyResult,
+    LexiconDocument,
+    LexiconList,
+    LexiconUpload,
+    LexiconView,
+    TimingsDocument,
+    WebhookSecretView,
+)
+from shared.models import LEXICON_NAME_PATTERN
 
 _REF = "#/components/schemas/{model}"
 
@@ -194,18 +207,90 @@ def _timings_path(summary: str, content: dict[str, Any], errors: dict[str, Any])
     }
 
 
+_LEXICON_NAME_PARAM = {
+    "name": "name",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string", "pattern": LEXICON_NAME_PATTERN},
+}
+_PLS = {"application/pls+xml": {"schema": {"type": "string", "description": "A W3C PLS 1.0 document"}}}
+
+
+def _lexicon_paths() -> dict[str, Any]:
+    """``/v1/lexicons`` (shared/api/lexicons.py, docs/pronunciation.md)."""
+    return {
+        "/v1/lexicons": {
+            "get": {
+                "summary": "The caller's pronunciation lexicons, by name",
+                "responses": {
+                    "200": {"description": "the lexicons", **_json("LexiconList")},
+                    "400": _error("an unknown query parameter"),
+                    "401": _AUTH,
+                },
+            },
+        },
+        "/v1/lexicons/{name}": {
+            "parameters": [_LEXICON_NAME_PARAM],
+            "put": {
+                "summary": "Upload (or replace) a lexicon: a W3C PLS document or JSON rules; use it on any job or"
+                " speech request with \"lexicons\": [name]. Jobs already submitted keep the version they read.",
+                "requestBody": {
+                    "required": True,
+                    "content": {**_PLS, **_json("LexiconUpload")["content"]},
+                },
+                "responses": {
+                    "200": {"description": "replaced the lexicon of that name", **_json("LexiconView")},
+                    "201": {"description": "a new lexicon", **_json("LexiconView")},
+                    "400": _error("a bad document: error.line and error.column (PLS; a DTD, entity or external"
+                                  " reference is refused) or error.rule (JSON) name the problem; or a bad name"),
+                    "401": _AUTH,
+                    "409": _error("the tenant has MAX_LEXICONS lexicons (error.code too_many_lexicons)"),
+                    "413": _error("over MAX_LEXICON_BYTES"),
+                    "415": _error("neither application/pls+xml nor application/json"),
+                    "429": _error("replaced too often: its old versions are kept for running jobs", _RETRY_AFTER),
+                },
+            },
+            "get": {
+                "summary": "A lexicon and its rules (with Accept: application/pls+xml, the PLS document as uploaded)",
+                "responses": {
+                    "200": {"description": "the lexicon", "content": {**_json("LexiconDocument")["content"], **_PLS}},
+                    "400": _error("a bad name, or an unknown query parameter"),
+                    "401": _AUTH,
+                    "404": _error("no lexicon of that name"),
+                },
+            },
+            "delete": {
+                "summary": "Delete a lexicon (jobs already submitted with it still read their version)",
+                "responses": {
+                    "204": {"description": "deleted"},
+                    "400": _error("a bad name, or an unknown query parameter"),
+                    "401": _AUTH,
+                    "404": _error("no lexicon of that name"),
+                },
+            },
+        },
+    }
+
+
 @lru_cache(maxsize=1)
 def openapi_document() -> dict[str, Any]:
     _, schemas = models_json_schema(
-        [(m, "serialization") for m in (JobView, JobList, LegacyResult, ErrorBody, WebhookSecretView, TimingsDocument)]
-        + [(CreateJobRequest, "validation"), (SpeechRequest, "validation")],
+        [(m, "serialization") for m in (JobView, JobList, LegacyResult, ErrorBody, WebhookSecretView, TimingsDocument,
+                                          LexiconView, LexiconList, LexiconDocument)]
+        + [(CreateJobRequest, "validation"), (SpeechRequest, "validation"), (LexiconUpload, "validation")],
         by_alias=True,
         ref_template=_REF,
     )
+    storage_errors = {
+        "503": _error("storage unavailable now (error.condition: locked, io_error, read_only); nothing changed",
+                      _RETRY_AFTER),
+        "507": _error("the service's storage is full (error.condition: disk_full); nothing changed", _RETRY_AFTER),
+    }
     job_ops_errors = {
         "400": _error("an unknown query parameter"),
         "401": _AUTH,
         "404": _error("unknown, expired or another tenant's job"),
+        **storage_errors,
     }
     return {
         "openapi": "3.1.0",
@@ -227,13 +312,15 @@ def openapi_document() -> dict[str, Any]:
                                 "headers": _PREFERENCE_APPLIED, **_json("JobView")},
                         "202": {"description": "queued (with Prefer: wait=N: not finished within N s)",
                                 "headers": _PREFERENCE_APPLIED, **_json("JobView")},
-                        "400": _error("body is not JSON, a malformed Idempotency-Key, or an unknown query parameter"),
                         "401": _AUTH,
                         "413": _error("body too large"),
                         "415": _error("not application/json"),
-                        "422": _error("a field is invalid (error.field names it), or an Idempotency-Key conflict"),
+                        "400": _error("body is not JSON, a malformed Idempotency-Key, an unknown query parameter,"
+                                      " or textType ssml with invalid markup (error.line and error.column)"),
+                        "422": _error("a field is invalid (error.field names it: an unknown lexicon, a phoneme the"
+                                      " model cannot say), or an Idempotency-Key conflict"),
                         "429": _error("over the tenant's job rate or jobs in flight", _RETRY_AFTER),
-                        "503": _error("queue unavailable", _RETRY_AFTER),
+                        **storage_errors,
                     },
                 },
                 "get": {
@@ -246,6 +333,7 @@ def openapi_document() -> dict[str, Any]:
                         "200": {"description": "a page of jobs", **_json("JobList")},
                         "400": _error("bad limit or cursor, or an unknown query parameter"),
                         "401": _AUTH,
+                        **storage_errors,
                     },
                 },
             },
@@ -255,7 +343,9 @@ def openapi_document() -> dict[str, Any]:
                     "summary": "A job's status; with ?wait=N, once it changes (a long-poll)",
                     "parameters": [_WAIT_PARAM],
                     "responses": {"200": {"description": "the job", **_json("JobView")},
-                                  **job_ops_errors, "400": _error("wait is not a number, or an unknown query parameter")},
+                                  **job_ops_errors, "400": _error("wait is not a number, or an unknown query parameter"),
+                                  "429": _error("with ?wait: the tenant holds its share of the waits open on the"
+                                                " job's shard (code too_many_waiters)", _RETRY_AFTER)},
                 },
                 "delete": {
                     "summary": "Cancel the job and delete its audio and metadata",
@@ -324,9 +414,15 @@ def openapi_document() -> dict[str, Any]:
                         "409": _openai_error("the job was canceled while it was made", _JOB_HEADER),
                         "413": _openai_error("body too large"),
                         "415": _openai_error("not application/json"),
-                        "429": _openai_error("over the tenant's job rate or jobs in flight", _RETRY_AFTER),
+                        "429": _openai_error("over the tenant's job rate or jobs in flight; or (code"
+                                             " too_many_waiters, X-Job-Id) the job was made but the tenant holds its"
+                                             " share of the waits open on its shard", _RETRY_AFTER),
                         "500": _openai_error("the synthesis failed (code synthesis_failed)", _JOB_HEADER),
-                        "503": _openai_error("queue unavailable", _RETRY_AFTER),
+                        "503": _openai_error("storage unavailable now (code storage_unavailable; nothing made), or"
+                                             " the server is shutting down (code shutting_down, X-Job-Id: the job"
+                                             " goes on)", _RETRY_AFTER),
+                        "507": _openai_error("the service's storage is full (code storage_full); nothing made",
+                                             _RETRY_AFTER),
                         "504": _openai_error("not finished within SPEECH_WAIT_SECONDS (code timeout; the job"
                                              " goes on: fetch /v1/jobs/{X-Job-Id}/audio later)", _JOB_HEADER),
                     },
@@ -344,6 +440,7 @@ def openapi_document() -> dict[str, Any]:
                     },
                 },
             },
+            **_lexicon_paths(),
             "/v1/jobs/{job_id}/events": {
                 "parameters": [_JOB_ID_PARAM],
                 "get": {

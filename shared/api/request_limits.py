@@ -1,4 +1,5 @@
-"""What a request may carry: the body size cap, and only the query parameters a route takes."""
+"""What a request may carry: the body size cap, only the query parameters a route takes, and integers
+in plain ASCII digits."""
 
 from __future__ import annotations
 
@@ -25,3 +26,11 @@ def check_query(request: HttpRequest, allowed: tuple[str, ...]) -> None:
         raise ApiError(400, "unknown_query_parameter", f"unknown query parameter(s): {shown}", field=unknown[0][:100])
 
 
+def ascii_int(raw: str, *, max_digits: int = 18) -> int | None:
+    """``raw`` as a non-negative integer if it is 1 to ``max_digits`` ASCII digits, else None.
+
+    ``str.isdigit`` and ``int`` take far more: superscripts (``²``), other
+    scripts' digits (``١٢``), ``_`` separators, signs and spaces."""
+    if not 0 < len(raw) <= max_digits or not raw.isascii() or not raw.isdigit():
+        return None
+    return int(raw)

@@ -2,9 +2,10 @@
 
 A drop-in for OpenAI's "Create speech": the body is OpenAI's (``model``,
 ``input``, ``voice``, ``response_format``, ``speed``, ``instructions``,
-``stream_format``) plus our ``timestamps``, the answer is the audio bytes
-with their content type (``stream_format: "sse"``: OpenAI's speech events,
-shared/api/speech_sse.py),
+``stream_format``) plus ours: ``timestamps``, and ``textType: "ssml"`` and
+``lexicons`` (as on ``POST /v1/jobs``: docs/pronunciation.md); the answer is
+the audio bytes with their content type (``stream_format: "sse"``: OpenAI's
+speech events, shared/api/speech_sse.py),
 and errors on this route are OpenAI's shape, ``{"error": {"message", "type",
 "param", "code"}}``, 401 and 400 included. Each call is a normal job
 (``shared.api.submission.submit_job``: listed, metered, retained, deletable; the
@@ -29,14 +30,15 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from shared.api import speech_sse, waiting
 from shared.api.auth import authenticate
-from shared.api.errors import ApiError
+from shared.api.errors import ApiError, storage_unavailable
 from shared.api.jobs import _json_body, own
 from shared.api.submission import submit_job
 from shared.api.idempotency import idempotency_key
 from shared.api.request_limits import body_limit, check_query
 from shared.api.views import job_path
 from shared.http import HttpRequest, HttpResponse
-from shared.models import CreateJobRequest, JobRecord, JobStatus
+from shared.errors import StorageUnavailableError
+from shared.models import CreateJobRequest, JobRecord, JobStatus, LexiconName
 from shared.synthesis.errors import CatalogueError
 
 if TYPE_CHECKING:
@@ -48,7 +50,8 @@ OPENAI_VOICES = (
 )
 # Our error fields -> OpenAI's parameter names.
 _PARAM = {"text": "input", "voiceId": "voice", "format": "response_format", "model": "model", "speed": "speed",
-          "instructions": "instructions", "sampleRate": "response_format"}
+          "instructions": "instructions", "sampleRate": "response_format", "lexicons": "lexicons",
+          "textType": "textType"}
 
 
 OPENAI_DEFAULT_FORMAT = "mp3"
@@ -63,7 +66,7 @@ class CustomVoice(BaseModel):
 
 
 class SpeechRequest(BaseModel):
-    """OpenAI's "Create speech" body, plus ``timestamps`` (ours: word timings, as on ``POST /v1/jobs``)."""
+    """OpenAI's "Create speech" body, plus ours as on ``POST /v1/jobs``: ``timestamps``, ``textType``, ``lexicons``."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -75,6 +78,9 @@ class SpeechRequest(BaseModel):
     instructions: str | None = Field(default=None, max_length=4096)
     stream_format: Literal["audio", "sse"] | None = None
     timestamps: Literal["word"] | None = None
+    # Ours, not OpenAI's (docs/pronunciation.md): SSML input and the caller's lexicons, as on POST /v1/jobs.
+    textType: Literal["text", "ssml"] | None = None  # noqa: N815 - the wire name, as on /v1/jobs
+    lexicons: list[LexiconName] | None = Field(default=None, min_length=1, max_length=100)
 
     @property
     def voice_name(self) -> str:
@@ -142,8 +148,9 @@ def to_job_request(deps: ApiDeps, body: SpeechRequest) -> CreateJobRequest:
         fmt = OPENAI_DEFAULT_FORMAT
     try:
         return CreateJobRequest(
-            text=body.input, model=spec.id, voice_id=voice, format=fmt,
-            speed=speed, instructions=body.instructions or None, timestamps=body.timestamps,
+            text=body.input, model=spec.id, voice_id=voice, format=fmt, speed=speed,
+            instructions=body.instructions or None, timestamps=body.timestamps, text_type=body.textType,
+            lexicons=body.lexicons,
         )
     except ValidationError as exc:  # e.g. a response_format that is no format name at all
         first = exc.errors()[0]
@@ -156,6 +163,9 @@ async def create_speech(request: HttpRequest, deps: ApiDeps) -> HttpResponse:
         return await _create_speech(request, deps)
     except ApiError as exc:
         return _from_api_error(exc)
+    except StorageUnavailableError as exc:
+        deps.log.warning("storage_unavailable", path=request.path, condition=exc.condition, error=exc.detail[:300])
+        return _from_api_error(storage_unavailable(exc.condition))
 
 
 async def _create_speech(request: HttpRequest, deps: ApiDeps) -> HttpResponse:
@@ -178,8 +188,28 @@ async def _create_speech(request: HttpRequest, deps: ApiDeps) -> HttpResponse:
         headers = {"X-Job-Id": job_id, "Location": job_path(job_id)}
         return await speech_sse.speech_events(deps, record, headers, openai_error)
     if not record.status.is_terminal:
-        record = own(deps, tenant, job_id, await waiting.until_final(deps, job_id, deps.settings.speech_wait_seconds))
+        waited = await waiting.until_final(deps, tenant, job_id, deps.settings.speech_wait_seconds)
+        if waited.outcome in ("busy", "shutdown") and (waited.record is None or not waited.record.status.is_terminal):
+            return _unwaited(job_id, waited.outcome)
+        record = own(deps, tenant, job_id, waited.record)
     return await _answer(deps, record)
+
+
+def _unwaited(job_id: str, outcome: str) -> HttpResponse:
+    """The job was made but is not waited for: the tenant holds its share of its shard's waits
+    (429), or the server is shutting down (503). Never retried by the client: a retry would make
+    another job; this one is fetched later from its ``Location``."""
+    job = {"X-Job-Id": job_id, "Location": job_path(job_id), "x-should-retry": "false"}
+    if outcome == "busy":
+        return openai_error(
+            429, f"job {job_id} was created, but this account already holds its share of the waits open on its"
+            f" shard; fetch the audio later from {job_path(job_id)}/audio",
+            code="too_many_waiters", headers={**job, "Retry-After": str(waiting.BUSY_RETRY_AFTER)},
+        )
+    return openai_error(
+        503, f"the server is shutting down; job {job_id} was created and continues: fetch the audio later from"
+        f" {job_path(job_id)}/audio", code="shutting_down", headers=job,
+    )
 
 
 async def _answer(deps: ApiDeps, record: JobRecord) -> HttpResponse:

@@ -41,10 +41,11 @@ from shared.captions.words import align_to_text, shift
 from shared.http import HttpResponse
 from shared.models import JobRecord, JobStatus
 from shared.ports import ByteRange
-from shared.synthesis.chunking import chunk_texts
+from shared.synthesis.speech_plan import cached_job_chunks, warm_lexicons
 
 if TYPE_CHECKING:
     from shared.api.deps import ApiDeps
+    from shared.text.plan import SpeechPlan
 
 DELTA_BYTES = 32 * 1024  # audio bytes per delta event (43,692 characters of base64)
 READ_BLOCK = 1 << 20  # a completed job's audio is read from R2 in ranges of this size
@@ -90,7 +91,10 @@ async def _events(
 ) -> AsyncIterator[bytes]:
     job_id = record.job_id
     started = False
-    plan = stream.chunk_plan(deps, record) if not record.status.is_terminal else None
+    plan = None
+    if not record.status.is_terminal:
+        await warm_lexicons(deps.jobs, record)  # a job with lexicons is planned from their versions
+        plan = stream.chunk_plan(deps, record)
     words = _Words(deps, record, plan[0] if plan else None) if record.timestamps else None
     final: JobRecord | None
     if plan is not None:
@@ -107,11 +111,11 @@ async def _events(
                     yield event
         final = await deps.jobs.get(job_id)
         if final is not None and not final.status.is_terminal:  # every chunk sent; the join is still being written
-            final = await waiting.until_final(deps, job_id, deps.settings.speech_wait_seconds)
+            final = (await waiting.until_final(deps, record.tenant, job_id, deps.settings.speech_wait_seconds)).record
     else:
         final = record
         if not record.status.is_terminal:
-            final = await waiting.until_final(deps, job_id, deps.settings.speech_wait_seconds)
+            final = (await waiting.until_final(deps, record.tenant, job_id, deps.settings.speech_wait_seconds)).record
         if final is not None and final.status is JobStatus.COMPLETED and final.audio_key:
             offset, size = 0, final.size_bytes or 0
             while offset < size:
@@ -161,6 +165,19 @@ def _failure(deps: ApiDeps, job_id: str, final: JobRecord | None) -> tuple[int, 
     ), "timeout"
 
 
+def _rendered_offsets(plan: SpeechPlan, end: int) -> list[int]:
+    """Where each chunk of a rendered job starts in the submitted text: its first caption word (a chunk
+    without one starts where the next does; ``end`` after the last)."""
+    offsets = [end] * len(plan.chunks)
+    following = end
+    for index in range(len(plan.chunks) - 1, -1, -1):
+        captions = plan.chunks[index].captions()
+        if captions:
+            following = captions[0].caption.start
+        offsets[index] = following
+    return offsets
+
+
 class _Words:
     """``speech.audio.words`` events: per chunk from its kept timings, the rest from the job's timings."""
 
@@ -170,10 +187,19 @@ class _Words:
         self._plan = plan
         self._texts: list[str] = []
         self._offsets: list[int] = []
+        # A rendered job (SSML, lexicons): its chunks' words carry offsets into the submitted text already,
+        # spelled as the user wrote them (its caption words); None: plain text, aligned to each chunk's text.
+        self._spelled: dict[tuple[int, int], str] | None = None
         if plan is not None:
-            limit = deps.catalogue.validate(record.model).spec.max_input_chars
-            self._texts = chunk_texts(record.text, limit)
-            self._offsets = chunk_offsets(record.text, limit)
+            spec = deps.catalogue.validate(record.model).spec
+            chunks = cached_job_chunks(record, spec)
+            if chunks is not None and chunks.plan is not None:
+                self._texts = chunks.texts
+                self._offsets = _rendered_offsets(chunks.plan, len(record.text))
+                self._spelled = {(c.start, c.end): c.word for c in chunks.plan.captions}
+            else:
+                self._texts = chunks.texts if chunks is not None else []
+                self._offsets = chunk_offsets(record.text, spec.max_input_chars)
         self._next = 0  # the chunk whose words come next
         self._samples = 0  # samples of the chunks before it
         self._from_chunks = plan is not None
@@ -189,15 +215,19 @@ class _Words:
         if part is None or not part.sample_rate:
             self._from_chunks = False  # gone (the job completed meanwhile): the rest comes from the job's timings
             return None
-        text = self._texts[index]
-        aligned = align_to_text(part.words, text, duration=part.samples / part.sample_rate)
-        moved = shift(aligned, self._samples / part.sample_rate, self._offsets[index])
+        full = self._record.text
+        spelled = self._spelled
+        if spelled is not None:  # one timing per caption word, offsets into the submitted text
+            moved = shift(part.words, self._samples / part.sample_rate, 0)
+        else:
+            aligned = align_to_text(part.words, self._texts[index], duration=part.samples / part.sample_rate)
+            moved = shift(aligned, self._samples / part.sample_rate, self._offsets[index])
         self._samples += part.samples
         self._next += 1
-        full = self._record.text
         return self._event([
-            {"word": full[w.char_start : w.char_end], "start": round(w.start, 6), "end": round(w.end, 6),
-             "charStart": w.char_start, "charEnd": w.char_end}
+            {"word": spelled.get((w.char_start, w.char_end), full[w.char_start : w.char_end]) if spelled is not None
+             else full[w.char_start : w.char_end],
+             "start": round(w.start, 6), "end": round(w.end, 6), "charStart": w.char_start, "charEnd": w.char_end}
             for w in moved
         ])
 

@@ -3,10 +3,12 @@
 ``submit_job`` is what ``POST /v1/jobs`` (``shared/api/jobs.py``) runs once it
 has parsed the request, and what any other front door that makes jobs runs
 too, so each rule holds for all of them: the text limits, the catalogue's
-model/voice/format/rate checks, the webhook URL check, idempotency (a repeat
+model/voice/format/rate checks, SSML and lexicons (``pronunciation``: the
+limits then count the spoken text), the webhook URL check, idempotency (a repeat
 of a keyed request gets the first job back), admission (rate and jobs in
-flight), the record on its shard and the message on the queue (a job whose
-message cannot be sent is deleted and the caller gets a 503).
+flight), and the record on its shard, which records the job's queue message
+in the same transaction and sends it (shared/jobs/outbox.py): a job whose
+message cannot be sent now is still accepted, and its shard sends it later.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from shared.api import admission, idempotency, webhook_requests
 from shared.api.errors import ApiError
-from shared.models import CreateJobRequest, JobRecord, JobStatus, SynthesizeJob
+from shared.models import CreateJobRequest, JobRecord, JobStatus
 from shared.synthesis.errors import CatalogueError, TextTooLongError
 
 if TYPE_CHECKING:
@@ -34,7 +36,20 @@ async def submit_job(deps: ApiDeps, tenant: str, body: CreateJobRequest, key: st
     settings = deps.settings
     if not body.text.strip():
         raise ApiError(422, "validation_error", "text: must not be blank", field="text")
-    if len(body.text) > settings.max_text_chars:
+    # SSML or lexicons: limits count the spoken text (shared/api/pronunciation.py, imported only for these)
+    rendered = body.text_type == "ssml" or bool(body.lexicons)
+    if rendered:
+        from shared.api import pronunciation
+    if rendered and len(body.text.encode("utf-8")) > pronunciation.source_limit_bytes(settings.max_text_chars):
+        limit = pronunciation.source_limit_bytes(settings.max_text_chars)
+        raise ApiError(
+            422,
+            "text_too_long",
+            f"text: the document is over {limit:,} bytes (4 x MAX_TEXT_CHARS); split it into several jobs",
+            field="text",
+            extra={"maxBytes": limit},
+        )
+    if not rendered and len(body.text) > settings.max_text_chars:
         raise ApiError(
             422,
             "text_too_long",
@@ -49,7 +64,7 @@ async def submit_job(deps: ApiDeps, tenant: str, body: CreateJobRequest, key: st
             body.voice_id,
             body.format,
             sample_rate=body.sample_rate,
-            text=body.text,
+            text=None if rendered else body.text,
             speed=body.speed,
             instructions=body.instructions,
             timestamps=body.timestamps,
@@ -61,6 +76,7 @@ async def submit_job(deps: ApiDeps, tenant: str, body: CreateJobRequest, key: st
         # "allowed" only when there is a choice to offer (the models, voices, formats usable here).
         extra = {"allowed": list(exc.allowed)} if exc.allowed else None
         raise ApiError(422, "validation_error", str(exc), field=exc.field, extra=extra) from exc
+    prepared = await pronunciation.prepare(deps, tenant, body, resolved) if rendered else None
     webhook_requests.check_webhook(deps, body)
 
     scoped = fingerprint = None
@@ -99,20 +115,18 @@ async def submit_job(deps: ApiDeps, tenant: str, body: CreateJobRequest, key: st
         webhook_url=body.webhook_url,
         webhook_events=webhook_requests.webhook_event_list(body),
         timestamps=body.timestamps,
+        text_type=prepared.text_type if prepared is not None else None,
+        lexicons=prepared.lexicons if prepared is not None else None,
     )
     record = await admission.create_admitted(deps, record, keyed=key is not None)
     if record.job_id != job_id and key is not None and fingerprint is not None:
         idempotency.replay(record, fingerprint, key)  # a concurrent repeat won the race
         return Submitted(record, replayed=True)
     job_id = record.job_id  # an unkeyed job moves to another shard when its first one is at its share
-    message = SynthesizeJob(jobId=job_id, shard=deps.jobs.shard_of(job_id))
-    try:
-        await deps.queue.send(message.body())
-    except Exception as exc:
-        # Without its message the job would sit queued until the reaper
-        # re-sends it; tell the client now instead and leave nothing behind.
-        await deps.jobs.delete([job_id])
-        deps.log.error("enqueue_failed", jobId=job_id, error=str(exc))
-        raise ApiError(503, "queue_unavailable", "the job could not be queued; try again", headers={"Retry-After": "5"}) from exc
-    deps.log.info("job_created", jobId=job_id, tenant=tenant, model=resolved.spec.id, characters=len(body.text))
+    # Its queue message was recorded with it, in the same transaction, and sent by its shard
+    # (shared/jobs/outbox.py): a job is never left without one, whatever fails after the commit.
+    deps.log.info(
+        "job_created", jobId=job_id, tenant=tenant, model=resolved.spec.id,
+        characters=prepared.spoken_chars if prepared is not None else len(body.text),
+    )
     return Submitted(record, replayed=False)

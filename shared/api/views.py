@@ -10,7 +10,8 @@ import re
 from collections.abc import Callable
 
 from shared.api.errors import ApiError
-from shared.models import JobProgress
+from shared.models import JobProgress, LexiconRef
+from shared.text.refs import parse_refs
 from shared.models import EVENT_OF_STATUS, JOB_ID_PATTERN, JobRecord, JobStatus, JobView, WebhookEvent, WebhookView, iso
 
 _JOB_ID = re.compile(JOB_ID_PATTERN)
@@ -81,6 +82,8 @@ def job_view(record: JobRecord, base_url: str, audio_query: AudioQuery | None = 
         webhook=webhook_view(record),
         timestamps=record.timestamps,
         captions_url=captions_url,
+        text_type=record.text_type,
+        lexicons=[LexiconRef(name=n, version=v) for n, v in parse_refs(record.lexicons)] if record.lexicons else None,
     )
 
 

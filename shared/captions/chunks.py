@@ -101,12 +101,22 @@ def part_timings(text: str, result: SynthesisResult, kind: AudioKind) -> PartTim
 class ChunkTimings:
     """The timings of a long job's chunks (see the module doc)."""
 
-    def __init__(self, bucket: BlobStore, record: JobRecord, plan: str, chunks: list[str], limit: int) -> None:
+    def __init__(
+        self,
+        bucket: BlobStore,
+        record: JobRecord,
+        plan: str,
+        chunks: list[str],
+        limit: int,
+        offsets: list[int] | None = None,
+    ) -> None:
         self._bucket = bucket
         self._job_id = record.job_id
         self._plan = plan
         self._chunks = chunks
-        self._offsets = chunk_offsets(record.text, limit)
+        # Where each chunk starts in the submitted text; given when the chunks' words are not
+        # offsets into ``chunk_texts`` of the text (a rendered job's are already absolute: all 0).
+        self._offsets = offsets if offsets is not None else chunk_offsets(record.text, limit)
         self._parts: dict[int, PartTimings] = {}
         # What the reaper judges a tmp/ object by (as for the chunks' audio).
         self._metadata = {"jobId": record.job_id, "tenant": record.tenant, "createdAt": f"{record.created_at:.3f}"}

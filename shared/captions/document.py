@@ -5,7 +5,10 @@ One entry per word of the submitted text, in order: ``word`` (its text),
 ``start`` and ``end`` in seconds from the start of the audio, ``charStart``
 and ``charEnd`` (``text[charStart:charEnd] == word``, offsets in Unicode code
 points). ``timings`` says whether the model reported them (``exact``) or
-they were ``estimated`` (``method`` says how).
+they were ``estimated`` (``method`` says how). For SSML the offsets still
+point into the submitted document and ``word`` is the word as written
+without tags or character references ("AT&T" for ``AT&amp;T``); a lexicon
+alias or ``<say-as>`` reading is one word, as written ("W3C").
 """
 
 from __future__ import annotations
@@ -34,8 +37,10 @@ def build_document(
     timings: Literal["exact", "estimated"],
     method: str,
     duration: float | None,
+    spelled: Sequence[str] | None = None,
 ) -> TimingsDocument:
-    """The document for aligned ``words`` of ``text`` (``shared.captions.words.align_to_text``)."""
+    """The document for aligned ``words`` of ``text`` (``shared.captions.words.align_to_text``); ``spelled``:
+    each word as shown, when that is not ``text[charStart:charEnd]`` (SSML: tags and references excluded)."""
     return TimingsDocument(
         job_id=job_id,
         model=model,
@@ -43,7 +48,13 @@ def build_document(
         method=method,
         duration=round(duration, 6) if duration is not None else None,
         words=[
-            WordEntry(word=text[w.char_start : w.char_end], start=w.start, end=w.end, char_start=w.char_start, char_end=w.char_end)
-            for w in words
+            WordEntry(
+                word=spelled[i] if spelled is not None else text[w.char_start : w.char_end],
+                start=w.start,
+                end=w.end,
+                char_start=w.char_start,
+                char_end=w.char_end,
+            )
+            for i, w in enumerate(words)
         ],
     )

@@ -17,7 +17,7 @@ from pydantic import ValidationError
 from shared.captions.location import timings_key_of
 from shared.captions.document import TimingsDocument, build_document
 from shared.captions.measure import audio_samples, estimate_words
-from shared.captions.words import align_to_text
+from shared.captions.words import align_to_spans, align_to_text
 from shared.keys import timings_key
 from shared.models import JobRecord
 from shared.ports import BlobStore, SynthesisResult
@@ -41,14 +41,20 @@ def document_for(record: JobRecord, result: SynthesisResult, spec: ModelSpec | N
             raise ValueError(f"{record.format} audio has no measurable length and the engine reported no timings")
         words, estimated = tuple(estimate_words(record.text, duration)), True
     exact = not estimated and spec is not None and spec.timestamps == "exact"
+    captions = result.captions  # SSML or lexicons: the words as the user wrote them (shared/text/render.py)
+    if captions is not None:
+        aligned = align_to_spans(words, [(c.start, c.end) for c in captions], duration=duration)
+    else:
+        aligned = align_to_text(words, record.text, duration=duration)
     return build_document(
         record.job_id,
         record.model,
         record.text,
-        align_to_text(words, record.text, duration=duration),
+        aligned,
         timings="exact" if exact else "estimated",
         method=(spec.timestamps_method if spec is not None and exact else ESTIMATED_METHOD),
         duration=duration,
+        spelled=[c.word for c in captions] if captions is not None else None,
     )
 
 

@@ -28,8 +28,9 @@ import sys
 from array import array
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
+from typing import NamedTuple
 
-__all__ = ["WordTiming", "align_to_text", "ends_from_starts", "shift", "text_words"]
+__all__ = ["CaptionWord", "WordTiming", "align_to_spans", "align_to_text", "ends_from_starts", "shift", "text_words"]
 
 _WORD = re.compile(r"\S+")
 # A sample at or below this magnitude (of 32767) counts as silence when a word's end is found.
@@ -44,6 +45,15 @@ class WordTiming:
     end: float
     char_start: int
     char_end: int
+
+
+class CaptionWord(NamedTuple):
+    """A word as captions show it when it is not simply ``text[start:end]`` (SSML, lexicons:
+    shared/text/render.py): ``[start, end)`` in the submitted text, spelled ``word``."""
+
+    start: int
+    end: int
+    word: str
 
 
 def text_words(text: str) -> list[tuple[int, int]]:
@@ -112,7 +122,15 @@ def _sound_end(samples: Sequence[int], begin: int, limit: int, threshold: int) -
 
 def align_to_text(words: Sequence[WordTiming], text: str, *, duration: float | None = None) -> list[WordTiming]:
     """One timing per word of ``text`` (see the module doc); ``duration`` caps every time."""
-    spans = text_words(text)
+    return align_to_spans(words, text_words(text), duration=duration)
+
+
+def align_to_spans(
+    words: Sequence[WordTiming], spans: Sequence[tuple[int, int]], *, duration: float | None = None
+) -> list[WordTiming]:
+    """One timing per ``[start, end)`` of ``spans`` (in order, not overlapping), as ``align_to_text`` does for
+    the words of a text; a span no engine word starts in gets the gap between its neighbours."""
+    spans = list(spans)
     if not spans:
         return []
     starts = [s for s, _ in spans]

@@ -10,7 +10,15 @@ import asyncio
 from collections.abc import Sequence
 from typing import Any
 
-from shared.errors import BoundaryError, IllegalTransitionError, JobNotFoundError, LeaseHeldError, ShardFullError
+from shared.errors import (
+    BoundaryError,
+    IllegalTransitionError,
+    JobNotFoundError,
+    LeaseHeldError,
+    ShardFullError,
+    StorageUnavailableError,
+)
+from shared.jobs.lexicons import LexiconLimitError, lexicon_object_name
 from shared.jobs.sharding import all_shards, shard_for
 from shared.models import JobRecord, JobStatus
 from shared.ports import JsonValue, ShardResolver
@@ -28,6 +36,11 @@ def _raise(error: dict[str, Any]) -> None:
         raise LeaseHeldError(job_id, float(error.get("leaseUntil") or 0), str(holder) if holder is not None else None)
     if code == "shard_full":
         raise ShardFullError(int(error.get("active") or 0), int(error.get("budget") or 0))
+    if code == "storage_unavailable":
+        raise StorageUnavailableError(str(error.get("condition")), str(error.get("message") or ""))
+    if code == "lexicon_limit":
+        retry = error.get("retryAfter")
+        raise LexiconLimitError(str(error.get("reason")), str(error.get("message")), float(retry) if retry else None)
     raise BoundaryError(f"shard RPC refused the call: {error}")
 
 
@@ -200,9 +213,11 @@ class JobsClient:
         since_done: int | None = None,
         until_terminal: bool = False,
         with_progress: bool = False,
+        tenant: str | None = None,
     ) -> tuple[JobRecord | None, str]:
         """One ``waitForChange`` call: the job once it changed (or at ``timeout``) and the
-        outcome, ``changed`` / ``timeout`` / ``busy`` (the shard holds its most waiters)."""
+        outcome, ``changed`` / ``timeout`` / ``busy`` (no waiting place for the job's tenant
+        on its shard) / ``shutdown``. With ``tenant``, another tenant's job is None at once."""
         payload: dict[str, JsonValue] = {
             "jobId": job_id,
             "timeout": timeout,
@@ -210,6 +225,7 @@ class JobsClient:
             "sinceDone": since_done,
             "untilTerminal": until_terminal,
             "withProgress": with_progress,
+            "tenant": tenant,
         }
         result = await self._call(self.shard_of(job_id), "waitForChange", payload)
         if not isinstance(result, dict):
@@ -271,3 +287,34 @@ class JobsClient:
     async def chunk_info(self, job_id: str, index: int) -> dict[str, Any] | None:
         data = await self._call(self.shard_of(job_id), "chunkInfo", {"jobId": job_id, "index": index})
         return dict(data) if data is not None else None
+    # --- a tenant's lexicons (shared/jobs/lexicons.py), in the tenant's own object ------------
+
+    async def _lexicons(self, method: str, tenant: str, **payload: JsonValue) -> Any:
+        return await self._call(lexicon_object_name(tenant), method, {"tenant": tenant, **payload})
+
+    async def put_lexicon(self, tenant: str, name: str, **fields: JsonValue) -> dict[str, Any]:
+        """Store a lexicon version as ``name``'s current one: ``{"lexicon": view, "created": bool}``;
+        ``LexiconLimitError`` past the tenant's limits."""
+        result: dict[str, Any] = await self._lexicons("lexiconPut", tenant, name=name, **fields)
+        return result
+
+    async def get_lexicon(self, tenant: str, name: str) -> dict[str, Any] | None:
+        result: dict[str, Any] | None = await self._lexicons("lexiconGet", tenant, name=name)
+        return result
+
+    async def list_lexicons(self, tenant: str) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = await self._lexicons("lexiconList", tenant)
+        return result
+
+    async def delete_lexicon(self, tenant: str, name: str, *, now: float, keep_seconds: float) -> bool:
+        return bool(await self._lexicons("lexiconDelete", tenant, name=name, now=now, keepSeconds=keep_seconds))
+
+    async def resolve_lexicons(self, tenant: str, names: Sequence[str]) -> dict[str, Any]:
+        """The current version and rules of each name: ``{"found": [...], "missing": [names]}``."""
+        result: dict[str, Any] = await self._lexicons("lexiconResolve", tenant, names=list(names))
+        return result
+
+    async def lexicon_versions(self, tenant: str, refs: Sequence[tuple[str, str]]) -> dict[str, Any]:
+        """The rules of each (name, version), even replaced ones still kept: ``{"found", "missing"}``."""
+        result: dict[str, Any] = await self._lexicons("lexiconVersions", tenant, refs=[list(r) for r in refs])
+        return result

@@ -11,7 +11,10 @@ callers (shared/jobs/client.py).
 Two kinds of entry: most ``run`` one synchronous transaction; an entry with
 ``wait`` (``waitForChange``) awaits inside the object until its job changes
 (shared/jobs/waiters.py). An entry's ``wakes`` names the jobs its payload may
-change, whose waiters are woken after it ran.
+change, whose waiters are woken after it ran. The queue messages an entry's
+transaction recorded (shared/jobs/outbox.py) are sent once it committed;
+an entry's ``replays`` names the jobs its result returns to a caller asking
+again (an idempotent replay), whose unsent messages are sent then too.
 
 ``ShardService`` runs inside the Durable Object: it returns ``{"ok": true,
 "result": ...}`` or ``{"ok": false, "error": {...}}``. Errors travel as
@@ -21,9 +24,10 @@ as a bare JS ``Error`` that has lost its Python type.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from pydantic import ValidationError
 
@@ -32,14 +36,20 @@ from shared.errors import (
     JobNotFoundError,
     LeaseHeldError,
     ShardFullError,
+    StorageUnavailableError,
 )
 from shared.config import Settings
+from shared.jobs import lexicons as lx
 from shared.jobs import rpc_payloads as p
 from shared.jobs.client import JobsClient
+from shared.jobs.outbox import Alarm, OutboxRow
 from shared.jobs.shard import JobShard
 from shared.jobs.waiters import JobWaiters, wait_for_change
 from shared.models import JobRecord
-from shared.ports import JsonValue
+from shared.ports import JsonValue, QueueProducer
+
+if TYPE_CHECKING:
+    from shared.logs import JsonLogger
 
 __all__ = ["OPERATIONS", "RPC_METHODS", "JobsClient", "Operation", "ShardService"]
 
@@ -52,6 +62,7 @@ class Operation(Generic[P]):
     run: Callable[[JobShard, P], JsonValue] | None = None
     wakes: Callable[[P], Sequence[str]] | None = None  # the job ids whose waiters it wakes
     wait: Callable[[JobShard, JobWaiters, P], Awaitable[JsonValue]] | None = None
+    replays: Callable[[JsonValue], Sequence[str]] | None = None  # the jobs whose unsent messages go out now
 
 
 def _one(payload: Any) -> Sequence[str]:
@@ -60,6 +71,10 @@ def _one(payload: Any) -> Sequence[str]:
 
 def _ids(payload: Any) -> Sequence[str]:
     return tuple(payload.jobIds)
+
+
+def _job_of(result: JsonValue) -> Sequence[str]:
+    return (str(result["jobId"]),) if isinstance(result, dict) and result.get("jobId") else ()
 
 
 def _rpc(record: JobRecord | None) -> JsonValue:
@@ -71,9 +86,9 @@ def _records(records: Sequence[JobRecord]) -> list[dict[str, Any]]:
 
 
 OPERATIONS: dict[str, Operation[Any]] = {
-    "create": Operation(p.Create, lambda s, c: _rpc(s.create(c.record))),
+    "create": Operation(p.Create, lambda s, c: _rpc(s.create(c.record)), replays=_job_of),
     "createWithinBudget": Operation(
-        p.CreateWithinBudget, lambda s, c: _rpc(s.create_within_budget(c.record, c.budget))
+        p.CreateWithinBudget, lambda s, c: _rpc(s.create_within_budget(c.record, c.budget)), replays=_job_of
     ),
     "get": Operation(p.Get, lambda s, g: _rpc(s.get(g.jobId, with_text=g.withText))),
     "claim": Operation(p.Claim, lambda s, c: _rpc(s.claim(c.jobId, c.leaseSeconds, c.holder)), wakes=_one),
@@ -108,7 +123,9 @@ OPERATIONS: dict[str, Operation[Any]] = {
         wakes=_one,
     ),
     "renewLease": Operation(p.RenewLease, lambda s, rl: _rpc(s.renew_lease(rl.jobId, rl.holder, rl.leaseSeconds))),
-    "findIdempotent": Operation(p.FindIdempotent, lambda s, f: _rpc(s.find_idempotent(f.tenant, f.idempotencyKey))),
+    "findIdempotent": Operation(
+        p.FindIdempotent, lambda s, f: _rpc(s.find_idempotent(f.tenant, f.idempotencyKey)), replays=_job_of
+    ),
     "markWebhook": Operation(p.JobId, lambda s, j: _rpc(s.mark_webhook(j.jobId))),
     "recordWebhook": Operation(
         p.RecordWebhook,
@@ -148,26 +165,83 @@ OPERATIONS: dict[str, Operation[Any]] = {
         p.ChunkRelease, lambda s, c: s.chunks.release(c.jobId, c.plan, c.index, c.holder, c.error)
     ),
     "chunkInfo": Operation(p.ChunkInfo, lambda s, c: s.chunks.info(c.jobId, c.index)),
+    # A tenant's lexicons, in its own object (lexicons.lexicon_object_name; shared/jobs/lexicons.py).
+    "lexiconPut": Operation(
+        lx.LexiconPut,
+        lambda s, x: s.lexicons.put(
+            x.tenant, x.name, version=x.version, format=x.format, source=x.source, rules=x.rules,
+            rule_count=x.ruleCount, size_bytes=x.sizeBytes, language=x.language, now=x.now,
+            max_lexicons=x.maxLexicons, keep_seconds=x.keepSeconds,
+        ),
+    ),
+    "lexiconGet": Operation(lx.LexiconName, lambda s, x: s.lexicons.get(x.tenant, x.name)),
+    "lexiconList": Operation(lx.LexiconTenant, lambda s, x: s.lexicons.list(x.tenant)),
+    "lexiconDelete": Operation(
+        lx.LexiconDelete, lambda s, x: s.lexicons.delete(x.tenant, x.name, x.now, x.keepSeconds)
+    ),
+    "lexiconResolve": Operation(lx.LexiconResolve, lambda s, x: s.lexicons.resolve(x.tenant, x.names)),
+    "lexiconVersions": Operation(lx.LexiconVersions, lambda s, x: s.lexicons.versions(x.tenant, x.refs)),
 }
 RPC_METHODS = tuple(OPERATIONS)
 
 
 class ShardService:
-    """Dispatches RPC calls to a ``JobShard``; never raises for a known error."""
+    """Dispatches RPC calls to a ``JobShard``; never raises for a known error.
 
-    def __init__(self, shard: JobShard, max_waiters: int = Settings.max_waiters_per_shard) -> None:
+    ``producers`` (by ``shared.jobs.outbox`` key) are the queues its outbox
+    sends to, ``alarm`` the runtime's wake-up call for the re-sends; the
+    runtime calls ``alarm()`` when it rings.
+    """
+
+    def __init__(
+        self,
+        shard: JobShard,
+        max_waiters: int = Settings.max_waiters_per_shard,
+        *,
+        producers: dict[str, QueueProducer] | None = None,
+        alarm: Alarm | None = None,
+        log: JsonLogger | None = None,
+    ) -> None:
         self._shard = shard
         self.waiters = JobWaiters(max_waiters)
+        self.outbox = shard.outbox
+        self.outbox.connect(producers or {}, alarm, log)
+        self._background: set[asyncio.Task[None]] = set()
 
     def handle(self, method: str, payload: Any) -> dict[str, JsonValue]:
-        """A synchronous operation (every entry but the waiting ones)."""
-        return self._answer(lambda: self._dispatch(method, payload))
+        """A synchronous operation (every entry but the waiting ones). What it recorded in the
+        outbox is sent by a task of the running event loop, if any (else by the alarm)."""
+        reply, fresh = self._run(method, payload)
+        if fresh:
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:
+                return reply
+            task = loop.create_task(self.outbox.deliver(fresh))
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+        return reply
+
+    def _run(self, method: str, payload: Any) -> tuple[dict[str, JsonValue], list[OutboxRow]]:
+        reply = self._answer(lambda: self._dispatch(method, payload))
+        fresh = self.outbox.take_fresh()  # a failed operation rolled its rows back
+        return reply, fresh if reply["ok"] else []
+
+    async def alarm(self) -> int:
+        """The shard's alarm rang: send the outbox's due messages; returns how many were sent."""
+        return await self.outbox.on_alarm()
 
     async def handle_async(self, method: str, payload: Any) -> dict[str, JsonValue]:
-        """Any operation: a waiting one awaits here; the others run as ``handle``."""
+        """Any operation: a waiting one awaits here; the others run as ``handle``, and the
+        messages they recorded are sent before the answer."""
         operation = OPERATIONS.get(method)
         if operation is None or operation.wait is None:
-            return self.handle(method, payload)
+            reply, fresh = self._run(method, payload)
+            await self.outbox.deliver(fresh)
+            if operation is not None and operation.replays is not None and reply["ok"]:
+                sent = {row.job_id for row in fresh}
+                await self.outbox.deliver_pending([j for j in operation.replays(reply["result"]) if j not in sent])
+            return reply
         try:
             parsed = operation.payload.model_validate(payload)
         except ValidationError as exc:
@@ -191,6 +265,14 @@ class ShardService:
             }
         except ShardFullError as exc:
             return {"ok": False, "error": {"code": "shard_full", "active": exc.active, "budget": exc.budget}}
+        except StorageUnavailableError as exc:
+            return {"ok": False, "error": {"code": "storage_unavailable", "condition": exc.condition,
+                                           "message": exc.detail[:300]}}
+        except lx.LexiconLimitError as exc:
+            return {
+                "ok": False,
+                "error": {"code": "lexicon_limit", "reason": exc.code, "message": exc.message, "retryAfter": exc.retry_after},
+            }
         except ValidationError as exc:
             return {"ok": False, "error": {"code": "bad_payload", "message": str(exc)[:1000]}}
 

@@ -140,13 +140,14 @@ class RecordWebhook(JobId):
 class WaitForChange(JobId):
     """Answer when the job differs from ``sinceStatus`` (absent: its status now) or its
     chunks done from ``sinceDone`` (absent with ``withProgress``: its chunks done now);
-    ``untilTerminal``: only once it is final."""
+    ``untilTerminal``: only once it is final; ``tenant``: at once when the job is not its."""
 
     timeout: float = Field(ge=0, le=MAX_WAIT_TIMEOUT)
     sinceStatus: JobStatus | None = None
     sinceDone: int | None = Field(default=None, ge=0)
     untilTerminal: bool = False
     withProgress: bool = False
+    tenant: str | None = Field(default=None, max_length=200)  # set: another tenant's job answers as no job, at once
 
 
 # --- the chunk ledger (shared/jobs/chunks.py) ---

@@ -11,7 +11,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from shared.errors import IllegalTransitionError, JobNotFoundError, LeaseHeldError, ShardFullError
+from shared.jobs.lexicons import LexiconStore
 from shared.jobs.chunks import ChunkLedger, is_fanout_holder
+from shared.jobs.outbox import Outbox
 from shared.jobs.reaper_state import ReaperStateStore
 from shared.jobs.schema import COLUMNS, SCHEMA, create_schema, migrate_schema, schema_columns  # noqa: F401 - the schema's names, re-exported
 from shared.jobs.state import can_transition
@@ -37,11 +39,14 @@ def _record(row: dict[str, Any]) -> JobRecord:
 class JobShard:
     """The jobs of one shard."""
 
-    def __init__(self, sql: SqlPort, clock: Clock) -> None:
+    def __init__(self, sql: SqlPort, clock: Clock, *, shard_count: int = 1) -> None:
         self._sql = sql
         self._clock = clock
         create_schema(sql)
         self.reaper_state = ReaperStateStore(sql)
+        # The queue messages its writes call for, recorded in the same transactions (shared/jobs/outbox.py).
+        self.outbox = Outbox(sql, clock, shard_count=shard_count)
+        self.lexicons = LexiconStore(sql)  # used in a tenant's lexicon object only (shared/jobs/lexicons.py)
         self.chunks = ChunkLedger(self)  # a fanned-out job's chunks (shared/jobs/chunks.py)
 
     # --- reads --------------------------------------------------------------
@@ -156,6 +161,7 @@ class JobShard:
             f"INSERT INTO jobs ({', '.join(COLUMNS)}) VALUES ({', '.join('?' for _ in COLUMNS)})",
             *(values[c].value if isinstance(values[c], JobStatus) else values[c] for c in COLUMNS),
         )
+        self.outbox.record_synthesis(record.job_id)
         return record
 
     def _update(self, record: JobRecord, **changes: Any) -> JobRecord:
@@ -321,8 +327,11 @@ class JobShard:
 
     def _settle(self, record: JobRecord, target: JobStatus, now: float, **changes: Any) -> JobRecord:
         """The write of every terminal transition (inside the caller's transaction):
-        finished now, expiring ``ttl_seconds`` from now, no lease, no chunk rows."""
+        finished now, expiring ``ttl_seconds`` from now, no lease, no chunk rows; its webhook recorded
+        in the outbox."""
         self.chunks.forget([record.job_id])
+        if self.outbox.record_webhook_if_wanted(record, target):
+            changes["webhook_status"] = "pending"
         return self._update(
             record,
             status=target,
@@ -439,8 +448,8 @@ class JobShard:
         moved since the reaper read it (``updated_at`` unchanged): a
         compare-and-set, so a job a consumer just claimed is never touched.
 
-        ``resend``: a queued job is stamped (its message is being re-sent);
-        ``requeue``: a processing job whose lease ran out goes back to queued;
+        ``resend``: a queued job is stamped and its message recorded again (the outbox sends it);
+        ``requeue``: a processing job whose lease ran out goes back to queued, with a message;
         ``fail``: a queued or processing job fails. Returns the new record, or
         None when the job is gone, has moved on, or no longer qualifies.
         """
@@ -451,10 +460,14 @@ class JobShard:
                 return None
             now = self._clock()
             if action == "resend":
-                return self._update(record) if record.status is JobStatus.QUEUED else None
+                if record.status is not JobStatus.QUEUED:
+                    return None
+                self.outbox.record_synthesis(job_id)
+                return self._update(record)
             if action == "requeue":
                 if record.status is not JobStatus.PROCESSING or (record.lease_until or 0) > now:
                     return None
+                self.outbox.record_synthesis(job_id)
                 return self._update(
                     record, status=JobStatus.QUEUED, lease_until=None, lease_holder=None, error=error[:2000] or None
                 )

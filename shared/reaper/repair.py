@@ -10,10 +10,11 @@
 
 Each repair is a compare-and-set on the row (``updated_at`` unchanged since
 the reaper read it), so a job a consumer has just claimed is never touched,
-and of two runs only one repairs a job. The row is changed before the
-message is sent: a run killed in between leaves a queued job without a
-message, which the next stuck window finds and re-sends. A duplicate
-message is harmless (claims are leased, completion is idempotent).
+and of two runs only one repairs a job. A re-sent or re-queued job's message
+is recorded by its shard in the repair's own transaction and sent by the
+shard (shared/jobs/outbox.py), so no crash leaves a repaired job without
+one. A duplicate message is harmless (claims are leased, completion is
+idempotent).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from __future__ import annotations
 from typing import Any
 
 from shared.config import Settings
-from shared.models import JobRecord, JobStatus, SynthesizeJob
+from shared.models import JobRecord, JobStatus
 from shared.platform_limits import QUEUE_SEND_BATCH_MAX_MESSAGES
 from shared.reaper.budget import Phase
 from shared.reaper.deps import ReaperDeps
@@ -29,7 +30,7 @@ from shared.reaper.lease import RunLease
 from shared.reaper.purge import rotated
 from shared.reaper.report import ReaperReport
 
-PAGE = QUEUE_SEND_BATCH_MAX_MESSAGES  # repairs per RPC: the jobs it re-sends go in one sendBatch
+PAGE = QUEUE_SEND_BATCH_MAX_MESSAGES  # repairs per RPC: their shard sends the messages in one sendBatch
 
 
 def repair_action(record: JobRecord, now: float, settings: Settings) -> tuple[str, str] | None:
@@ -64,7 +65,7 @@ async def repair_stuck(deps: ReaperDeps, report: ReaperReport, budget: Phase, le
         try:
             for status, cutoff in cutoffs:
                 after: tuple[float, str] | None = None
-                while budget.allows(3 + 1):  # query, repair, send, lease renewal
+                while budget.allows(2 + 1):  # query, repair (its shard sends the messages), lease renewal
                     budget.take("rpc")
                     page = await deps.jobs.stale(shard, status, cutoff, PAGE, after)
                     if not page:
@@ -101,14 +102,6 @@ async def _repair_page(
     report.repair_conflicts += len(items) - len(repaired)
     wanted = {i["jobId"]: i["action"] for i in items}
     _count(report, [wanted[r.job_id] for r in repaired])
-    bodies = [
-        SynthesizeJob(jobId=r.job_id, shard=shard).body()
-        for r in repaired
-        if r.status is JobStatus.QUEUED
-    ]
-    if bodies:
-        budget.take("send")
-        await deps.queue.send_batch(bodies)
     if deps.webhooks is not None:
         # A job the reaper fails is as final as one the consumer fails: its
         # receiver is told the same way (at most once: the notifier marks it).

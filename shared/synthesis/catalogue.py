@@ -66,9 +66,9 @@ __all__ = [
 ]
 
 
-# The automatic default, best first: offline models only (a real voice where
-# the native library loads, the beeps everywhere).
-AUTO_DEFAULT_ORDER: tuple[str, ...] = ("espeak", "tone")
+# The automatic default, best first: offline models only (Piper's neural voice
+# where piper-tts is installed, eSpeak where its library loads, the beeps everywhere).
+AUTO_DEFAULT_ORDER: tuple[str, ...] = ("piper", "espeak", "tone")
 # What the offline models take in one request: longer text goes the chunked
 # path (stored chunks, progress, resume, assembly), as on Cloudflare.
 OFFLINE_INPUT_CHARS = 2_000
@@ -111,6 +111,9 @@ class ModelSpec(BaseModel):
     # "estimated" when they are spread over the measured audio (wav, pcm, mp3 only), "none".
     timestamps: Literal["exact", "estimated", "none"] = "estimated"
     timestamps_method: str = ESTIMATED_METHOD
+    # The phoneme notation the model reads natively (SSML <phoneme>, lexicon phoneme rules;
+    # shared/text/phonemes.py): "espeak"; None: phonemes fall back to an alias or the written word.
+    phonemes: Literal["espeak"] | None = None
     # Formats made here by encoding the model's PCM once a long job's chunks are joined (their files cannot
     # be joined as they are): a long job in one of them keeps its chunks as PCM (shared.synthesis.encoding).
     encoded_formats: list[str] = []
@@ -264,8 +267,9 @@ class Catalogue:
         """The model a request without ``model`` gets.
 
         The configured default (``DEFAULT_MODEL``) when this runtime can run
-        it; else the first of ``AUTO_DEFAULT_ORDER`` that it can run (espeak
-        where libespeak-ng loads, else tone); else the first runnable model;
+        it; else the first of ``AUTO_DEFAULT_ORDER`` that it can run (piper
+        where piper-tts is installed, espeak where libespeak-ng loads, else
+        tone); else the first runnable model;
         else the first model (None if empty). Cloud models are never chosen
         on their own: they bill per character, so they are a default only
         when ``DEFAULT_MODEL`` names one.
@@ -413,8 +417,25 @@ class Catalogue:
                 f for f in spec.formats
                 if spec.timestamps == "exact" or (spec.timestamps == "estimated" and f in MEASURABLE_FORMATS)
             ]
+            data["ssml"] = ssml_support(spec)
             out.append(data)
         return out
+
+
+def ssml_support(spec: ModelSpec) -> dict[str, Any]:
+    """What SSML and lexicons do on ``spec`` (docs/pronunciation.md): the same everywhere but phonemes,
+    ``<emphasis>`` and ``<prosody rate>``, which depend on what the model can do."""
+    from shared.synthesis.silence import PADDABLE_FORMATS  # /v1/models only: not at every import
+
+    paused = [f for f in spec.formats if f in PADDABLE_FORMATS or f in spec.encoded_formats]
+    return {
+        "breaks": f"exact silence ({', '.join(paused)})" if paused else "refused: no format here takes silence",
+        "phonemes": ["ipa", "x-sampa"] if spec.phonemes else [],
+        "phonemesFallback": "native" if spec.phonemes else "the rule's alias, else the written word",
+        "emphasis": "ignored: no model here takes it",
+        "prosodyRate": "as the request's speed" if spec.speed_range else "ignored: the model takes no speed",
+        "prosodyPitchVolume": "ignored",
+    }
 
 
 # --- the built-in models -----------------------------------------------------
@@ -462,6 +483,7 @@ def espeak_spec() -> ModelSpec:
         voice_languages=dict(e.LANGUAGES),
         timestamps="exact",
         timestamps_method="eSpeak word events: sample-exact starts; ends where the word's sound stops",
+        phonemes="espeak",
     )
 
 

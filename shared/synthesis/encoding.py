@@ -27,6 +27,7 @@ place in a Worker, which has no encoder anyway).
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Protocol
@@ -96,20 +97,28 @@ class EncodingSynthesizer:
         if encoder is None:
             return await self.inner.synthesize(request)
         pcm = await self.inner.synthesize(replace(request, format="pcm"))
-        rate = pcm.sample_rate
-        if rate is None:
-            raise ValueError(f"{self.name}: PCM without a sample rate cannot be encoded")
-        # Word timings of the PCM, moved to where the decoded file says each word.
-        words = tuple(shift(pcm.words, encoder.delay_samples / rate, 0)) if pcm.words is not None else None
-        # Encoding a chunk takes up to a few seconds of CPU: the runtime's offload (a thread locally).
-        audio = await self._offload(encoder.encode, pcm.audio, rate)
-        return replace(
-            pcm, audio=audio, mime_type=mime_type_for(encoder.format), extension=extension_for(encoder.format),
-            words=words,
-        )
+        return await encode_result(pcm, encoder, self.name, self._offload)
 
     def __getattr__(self, name: str) -> object:  # the inner model's own helpers (e.g. tone's estimates)
         return getattr(self.inner, name)
+
+
+async def encode_result(
+    pcm: SynthesisResult, encoder: FormatEncoder, name: str = "", offload: Offload | None = None
+) -> SynthesisResult:
+    """One request's PCM ``pcm`` as ``encoder``'s format, its word timings moved to where the decoded file
+    says each word (``delay_samples``). ``name``: the model, for the error of PCM without a rate;
+    ``offload``: where the encoding's CPU runs (the runtime's; default a thread)."""
+    rate = pcm.sample_rate
+    if rate is None:
+        raise ValueError(f"{name or encoder.format}: PCM without a sample rate cannot be encoded")
+    words = tuple(shift(pcm.words, encoder.delay_samples / rate, 0)) if pcm.words is not None else None
+    # Encoding a chunk takes up to a few seconds of CPU: the event loop goes on meanwhile.
+    audio = await (offload or asyncio.to_thread)(encoder.encode, pcm.audio, rate)
+    return replace(
+        pcm, audio=audio, mime_type=mime_type_for(encoder.format), extension=extension_for(encoder.format),
+        words=words,
+    )
 
 
 def with_encoders(spec: ModelSpec, encoders: Encoders) -> ModelSpec:

@@ -6,6 +6,15 @@ eSpeak NG comes from the PyPI package ``espeakng-loader``, which ships
 callback collecting the 16-bit mono samples, ``espeak_SetVoiceByName``,
 ``espeak_Synth``. Output is at the library's own rate (22050 Hz).
 
+Phonemes (``request.phonemes``, from SSML ``<phoneme>`` and lexicon rules:
+shared/text/render.py) are spoken with eSpeak's phoneme input: each span of
+the text is replaced by ``[[mnemonics]]`` and ``espeakPHONEMES`` is set (a
+literal ``[[`` elsewhere in such a request is written ``[ [``, so it is not
+read as phonemes); word events are mapped back to the request's text.
+
+Speed (``request.speed``, an SSML ``<prosody rate>`` included) is eSpeak's
+own speaking rate, with a word gap below its slowest rate (``rate_for``).
+
 Word timings (a request with ``timestamps``): the callback also receives
 eSpeak's events; each ``espeakEVENT_WORD`` carries ``text_position`` (1-based,
 in characters of the UTF-8 text) and ``length``, and ``sample``, the index of
@@ -27,6 +36,7 @@ without the GIL, so the event loop goes on serving on the other core.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from shared.errors import PermanentSynthesisError, TransientSynthesisError
@@ -43,6 +53,7 @@ _INITIALIZE_DONT_EXIT = 0x8000
 # espeak_Synth flags / position type
 _CHARS_UTF8 = 1
 _ENDPAUSE = 0x1000
+_PHONEMES = 0x100  # espeakPHONEMES: [[...]] in the text is phoneme mnemonics
 _POS_CHARACTER = 1
 # espeak_ERROR
 _EE_OK = 0
@@ -240,28 +251,38 @@ class EspeakSynthesizer:
             raise PermanentSynthesisError("text is empty")
         if len(text) > self.max_chars:
             raise PermanentSynthesisError(f"text of {len(text)} characters exceeds {self.max_chars}")
+        spoken, where = with_phonemes(text, request.phonemes)
         try:
-            encoded = text.replace("\x00", " ").encode("utf-8")
+            encoded = spoken.replace("\x00", " ").encode("utf-8")
         except UnicodeEncodeError as exc:  # lone surrogates
             raise PermanentSynthesisError(f"text is not valid Unicode: {exc}") from exc
 
+        flags = _PHONEMES if request.phonemes else 0
         return await self._offload(
-            self._render, encoded, self.VOICES[voice], fmt, len(text), request.timestamps, request.speed
+            self._render, encoded, self.VOICES[voice], fmt, len(text), request.timestamps, request.speed, flags, where
         )
 
     def _render(
-        self, text_utf8: bytes, espeak_voice: str, fmt: str, characters: int, timestamps: bool, speed: float | None
+        self, text_utf8: bytes, espeak_voice: str, fmt: str, characters: int, timestamps: bool, speed: float | None,
+        flags: int = 0, where: Callable[[int, int], tuple[int, int]] | None = None,
     ) -> SynthesisResult:
-        """Blocking: the whole result, audio and word timings, for ``synthesize``."""
+        """Blocking: the whole result, audio and word timings, for ``synthesize``.
+
+        ``where`` maps eSpeak's (start, length) in the spoken text back to the request's text.
+        """
         starts: list[tuple[int, int, int]] | None = [] if timestamps else None
-        pcm, rate = self.synthesize_pcm_blocking(text_utf8, espeak_voice, starts, speed=speed)
+        pcm, rate = self.synthesize_pcm_blocking(text_utf8, espeak_voice, starts, flags, speed=speed)
+        words = None
+        if starts is not None:
+            located = [(sample, *where(start, length)) for sample, start, length in starts] if where else starts
+            words = tuple(ends_from_starts(located, pcm, rate))
         return SynthesisResult(
             audio=wav_bytes(pcm, rate) if fmt == "wav" else pcm,
             mime_type=mime_type_for(fmt, sample_rate=rate),
             extension=extension_for(fmt),
             sample_rate=rate,
             characters=characters,
-            words=tuple(ends_from_starts(starts, pcm, rate)) if starts is not None else None,
+            words=words,
         )
 
     def synthesize_pcm_blocking(
@@ -269,12 +290,14 @@ class EspeakSynthesizer:
         text_utf8: bytes,
         espeak_voice: str,
         words: list[tuple[int, int, int]] | None = None,
+        flags: int = 0,
         *,
         speed: float | None = None,
     ) -> tuple[bytes, int]:
         """Blocking: speak UTF-8 text with an eSpeak voice name; returns (s16le PCM, sample rate).
 
         With ``words``, appends ``(sample, char start, length)`` for each word eSpeak speaks;
+        ``flags`` are added to ``espeak_Synth``'s (``_PHONEMES``: ``[[...]]`` is phoneme input);
         ``speed`` (1.0: normal) goes to eSpeak's own rate (``rate_for``)."""
         wpm, gap = rate_for(speed)
         with _LOCK:
@@ -293,7 +316,7 @@ class EspeakSynthesizer:
             try:
                 buffer = text_utf8 + b"\x00"
                 status = lib.espeak_Synth(
-                    buffer, len(buffer), 0, _POS_CHARACTER, 0, _CHARS_UTF8 | _ENDPAUSE, None, None
+                    buffer, len(buffer), 0, _POS_CHARACTER, 0, _CHARS_UTF8 | _ENDPAUSE | flags, None, None
                 )
                 lib.espeak_Synchronize()
                 over_limit = _STATE.sink_bytes > self.max_audio_bytes
@@ -308,3 +331,46 @@ class EspeakSynthesizer:
         if status != _EE_OK:
             raise TransientSynthesisError(f"espeak_Synth failed ({status})")
         return b"".join(sink), rate
+
+
+def with_phonemes(
+    text: str, phonemes: tuple[tuple[int, int, str], ...]
+) -> tuple[str, Callable[[int, int], tuple[int, int]]]:
+    """eSpeak's input for ``text`` with ``phonemes`` spans as ``[[...]]``, and the map of a word event's
+    ``(start, length)`` in that input back to ``(start, length)`` in ``text``."""
+    if not phonemes:
+        return text, lambda start, length: (start, length)
+    # (input start, input end, text start, text end, exact): exact pieces map character by character.
+    pieces: list[tuple[int, int, int, int, bool]] = []
+    out: list[str] = []
+    at = 0
+    position = 0
+
+    def plain(begin: int, end: int) -> None:
+        nonlocal at
+        if begin >= end:
+            return
+        piece = text[begin:end]
+        written = piece.replace("[[", "[ [")
+        out.append(written)
+        pieces.append((at, at + len(written), begin, end, written == piece))
+        at += len(written)
+
+    for begin, end, ph in sorted(phonemes):
+        plain(position, begin)
+        written = f"[[{ph}]]"
+        out.append(written)
+        pieces.append((at, at + len(written), begin, end, False))
+        at += len(written)
+        position = max(position, end)
+    plain(position, len(text))
+
+    def where(start: int, length: int) -> tuple[int, int]:
+        for a, b, c, d, exact in pieces:
+            if a <= start < b:
+                if not exact:
+                    return c, d - c
+                return c + start - a, max(0, min(length, b - start))
+        return len(text), 0
+
+    return "".join(out), where

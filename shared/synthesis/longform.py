@@ -26,6 +26,15 @@ is cut by ``chunking.chunk_texts`` and synthesized chunk by chunk, in order:
 Per chunk, one place (``_synthesize_chunk``) synthesizes, measures and keeps
 the chunk; what else a chunk needs (word timings, say) belongs there.
 
+A job with SSML or lexicons (``shared.synthesis.speech_plan``) is planned
+by its rendering instead: one chunk per provider request with the pauses
+around it (``shared.text.plan``), each synthesized by
+``shared.synthesis.rendered.synthesize_planned``; the plan's keys stand in
+for the texts (plan id, resume, chunk tasks), and its caption words go with
+the result. In a format encoded from PCM (``chunk_source``) its chunks are
+PCM with their pauses, encoded once as above; a rendered job of one request
+with pauses is padded in PCM and encoded in memory (``encoding.encode_result``).
+
 A job that asked for word timings (``record.timestamps``) also gets them
 per chunk through one hook, ``shared.captions.chunks.ChunkTimings``: kept
 beside each chunk before its audio (so a stored chunk has its timings and a
@@ -44,8 +53,10 @@ import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from shared.captions.chunks import ChunkTimings
+from shared.captions.words import shift
 from shared.config import Settings
 from shared.errors import JobNotFoundError, PermanentSynthesisError, SynthesisError
 from shared.jobs.rpc import JobsClient
@@ -58,12 +69,14 @@ from shared.synthesis.assembly import Chunk, assemble, discard_upload
 from shared.synthesis.audio import AudioKind, BadAudioError, PartLayout, identify, join_layout, part_layout
 from shared.synthesis.budget import Pacer
 from shared.synthesis.catalogue import ModelSpec
-from shared.captions.words import shift
-from shared.synthesis.chunking import chunk_texts
 from shared.synthesis.encoded_assembly import assemble_encoded
-from shared.synthesis.encoding import StreamingEncoder
+from shared.synthesis.encoding import StreamingEncoder, encode_result
 from shared.synthesis.errors import AudioFormatMismatchError, Mp3FormatError, WavFormatError
 from shared.synthesis.formats import JOINABLE_FORMATS
+from shared.synthesis.speech_plan import JobChunks, cached_job_chunks, job_chunks
+
+if TYPE_CHECKING:  # a rendered job's modules load with its first plan (shared/synthesis/speech_plan.py)
+    from shared.text.plan import Chunk as PlannedChunk
 
 __all__ = [
     "chunk_source", "discard_all_chunks", "discard_chunks", "paced_synthesis", "plan_id", "stored_chunks",
@@ -111,11 +124,22 @@ async def synthesize_job(
     finish before the invocation's deadline (``DeadlineReached``), and each
     call's timeout follows its estimate.
     """
-    texts = chunk_texts(record.text, spec.max_input_chars) if spec is not None else []
+    chunks = await job_chunks(record, spec, jobs)  # SSML or lexicons: the rendering's requests
+    texts = chunks.texts
+    encoder = pcm_encoder(synthesizer, record.format)
+    if chunks.plan is not None and len(texts) == 1:
+        from shared.synthesis.rendered import synthesize_planned
+
+        planned = chunks.plan.chunks[0]
+        if encoder is None or not (planned.lead_ms or planned.trail_ms):
+            result = await synthesize_planned(synthesizer, record, planned, pacer)
+        else:  # pauses in a format encoded from PCM: the PCM with its silence, encoded once
+            pcm = await synthesize_planned(synthesizer, chunk_source(record, synthesizer), planned, pacer)
+            result = await encode_result(pcm, encoder)
+        return replace(result, captions=chunks.plan.captions)
     if len(texts) <= 1:
         result = await paced_synthesis(synthesizer, record, record.text, pacer)
         return result if result.characters else replace(result, characters=len(record.text))
-    encoder = pcm_encoder(synthesizer, record.format)
     if record.format not in JOINABLE_FORMATS and encoder is None:  # the API refuses these; an old job may not
         raise PermanentSynthesisError(
             f"the text needs {len(texts)} requests and {record.format} audio cannot be joined; "
@@ -123,12 +147,14 @@ async def synthesize_job(
         )
     assert spec is not None
     return await _synthesize_chunks(
-        record, synthesizer, texts, spec.max_input_chars, jobs, bucket, settings, log, part_bytes, pacer, encoder
+        record, synthesizer, texts, spec.max_input_chars, jobs, bucket, settings, log, part_bytes, pacer,
+        requests=chunks, encoder=encoder,
     )
 
 
 def pcm_encoder(synthesizer: Synthesizer, fmt: str) -> StreamingEncoder | None:
-    """The encoder that makes ``fmt`` from the joined PCM of a long job (None: ``fmt`` is joined as it is)."""
+    """The encoder that makes ``fmt`` from PCM once a long job's chunks are joined, or once a rendered job's
+    pauses are added (None: ``fmt`` is joined and padded as it is)."""
     getter = getattr(synthesizer, "streaming_encoder", None)
     return getter(fmt) if callable(getter) else None
 
@@ -151,6 +177,8 @@ async def _synthesize_chunks(
     log: JsonLogger,
     part_bytes: int | None,
     pacer: Pacer | None,
+    *,
+    requests: JobChunks | None = None,
     encoder: StreamingEncoder | None = None,
 ) -> SynthesisResult:
     job_id = record.job_id
@@ -163,7 +191,8 @@ async def _synthesize_chunks(
     await _progress(jobs, record, done, total, billed, settings, synthesized=0)
     if stored:
         log.info("chunks_resumed", jobId=job_id, plan=plan, stored=done, total=total)
-    timings = ChunkTimings(bucket, record, plan, texts, limit) if record.timestamps else None
+    offsets = requests.timing_offsets() if requests is not None else None
+    timings = ChunkTimings(bucket, record, plan, texts, limit, offsets) if record.timestamps else None
 
     # 1. Every chunk into R2, measured; only one chunk's audio in memory at a time.
     kinds: list[AudioKind] = []
@@ -177,7 +206,8 @@ async def _synthesize_chunks(
             known = None  # stored without its timings: synthesize it again
         if known is None:
             kind, layout, etag, characters = await synthesize_chunk(
-                record, synthesizer, bucket, plan, index, total, text, timings, pacer
+                record, synthesizer, bucket, plan, index, total, text, timings, pacer,
+                requests.planned(index) if requests is not None else None,
             )
             billed += characters
             done += 1
@@ -256,6 +286,7 @@ async def _synthesize_chunks(
         words=words,
         words_estimated=estimated,
         duration_seconds=timings.duration_seconds() if timings is not None else None,
+        captions=requests.captions if requests is not None else None,
     )
 
 
@@ -287,16 +318,24 @@ async def synthesize_chunk(
     text: str,
     timings: ChunkTimings | None,
     pacer: Pacer | None = None,
+    planned: PlannedChunk | None = None,
 ) -> tuple[AudioKind, PartLayout, str, int]:
     """Synthesize chunk ``index``, measure it and keep it in R2: (kind, layout, its ETag, characters billed).
 
     The one place a chunk passes through whole: a per-chunk step (word timings) goes here.
     Its worst-case audio is held in the invocation's memory gate meanwhile. A job whose format is encoded
-    once its chunks are joined makes its chunks in PCM (``chunk_source``).
+    once its chunks are joined makes its chunks in PCM (``chunk_source``), its pauses included.
+    ``planned``: the chunk of a rendered job (its request, pauses and caption words; ``text`` is its key).
     """
     record = chunk_source(record, synthesizer)
-    async with pacer.holding(len(text)) if pacer is not None else contextlib.nullcontext():
-        result = await paced_synthesis(synthesizer, record, text, pacer)
+    held = planned.memory_chars() if planned is not None else len(text)
+    async with pacer.holding(held) if pacer is not None else contextlib.nullcontext():
+        if planned is not None:
+            from shared.synthesis.rendered import synthesize_planned
+
+            result = await synthesize_planned(synthesizer, record, planned, pacer)
+        else:
+            result = await paced_synthesis(synthesizer, record, text, pacer)
         kind = identify(result.audio, record.format, result.sample_rate or record.sample_rate)
         layout = _layout(kind, result.audio, index)
         if timings is not None:  # before the audio: a stored chunk always has its timings
@@ -401,7 +440,10 @@ async def discard_chunks(
         spec = model_spec(record.model) if model_spec is not None else None
         if spec is None or not record.text:
             return 0
-        texts = chunk_texts(record.text, spec.max_input_chars)
+        chunks = cached_job_chunks(record, spec)  # a rendered job: from the lexicons this isolate has cached
+        if chunks is None:
+            return 0  # the reaper's
+        texts = chunks.texts
         if len(texts) <= 1:
             return 0
         plan = plan_id(record, texts, spec.max_input_chars)

@@ -143,6 +143,7 @@ $("token-form").addEventListener("submit", (event) => {
   fail(null);
   say("Token saved in this browser.");
   refreshJobs();
+  loadLexicons();
 });
 $("token-forget").addEventListener("click", () => {
   localStorage.removeItem(TOKEN_KEY);
@@ -160,6 +161,7 @@ const prefs = () => { try { return JSON.parse(localStorage.getItem(PREFS_KEY)) |
 function savePrefs() {
   localStorage.setItem(PREFS_KEY, JSON.stringify({
     model: $("model").value, voice: $("voice").value, format: $("format").value, captions: $("timestamps").checked,
+    ssml: $("ssml").checked,
   }));
 }
 
@@ -201,7 +203,8 @@ function applyLimit() {
   if (!model) return;
   const byFormat = model.maxJobCharsByFormat || {};
   const limit = byFormat[$("format").value] || model.maxJobChars || model.maxInputChars || 100000;
-  $("text").maxLength = limit;
+  // With SSML the server counts the spoken text, not the tags: the box takes the document (4 bytes a character).
+  $("text").maxLength = $("ssml").checked ? 4 * limit : limit;
   countChars();
 }
 
@@ -218,8 +221,36 @@ async function loadModels() {
     if (option.value === defaultModel) option.textContent = `${option.value} (default)`;
   }
   $("timestamps").checked = saved.captions === true;
+  $("ssml").checked = saved.ssml === true;
+  applySsml();
   showModel(saved);
 }
+
+// --- SSML and lexicons (docs/pronunciation.md) ---------------------------------------
+
+function applySsml() {
+  $("text").placeholder = $("ssml").checked
+    ? '<speak>Hello <break time="1s"/> <sub alias="World Wide Web Consortium">W3C</sub></speak>'
+    : "Type or paste the text to speak";
+  applyLimit();
+}
+
+async function loadLexicons() {
+  let data;
+  try {
+    data = await api("GET", "/v1/lexicons");
+  } catch (_) {
+    return;  // no token yet: the list fills once there is one
+  }
+  const chosen = new Set(Array.from($("lexicons").selectedOptions, (o) => o.value));
+  const lexicons = data.lexicons || [];
+  $("lexicons").replaceChildren(...lexicons.map(
+    (l) => new Option(`${l.name} (${l.ruleCount} rules)`, l.name, false, chosen.has(l.name)),
+  ));
+  $("lexicon-row").hidden = lexicons.length === 0;
+}
+
+$("ssml").addEventListener("change", () => { applySsml(); savePrefs(); });
 
 $("model").addEventListener("change", () => { showModel(null); savePrefs(); });
 $("voice").addEventListener("change", savePrefs);
@@ -229,6 +260,10 @@ $("format").addEventListener("change", () => { applyLimit(); applyTimestamps(); 
 function countChars() {
   const n = $("text").value.length;
   const limit = $("text").maxLength;
+  if ($("ssml").checked) {
+    $("char-count").textContent = `${n.toLocaleString()} characters of SSML (the limit counts the spoken text, not the tags)`;
+    return;
+  }
   $("char-count").textContent = limit > 0
     ? `${n.toLocaleString()} / ${limit.toLocaleString()} characters for ${$("model").value || "this model"} in ${$("format").value || "this format"}`
     : `${n.toLocaleString()} characters`;
@@ -716,6 +751,9 @@ $("job-form").addEventListener("submit", async (event) => {
   try {
     const body = { text, model: $("model").value, voiceId: $("voice").value, format: $("format").value };
     if ($("timestamps").checked && !$("timestamps").disabled) body.timestamps = "word";
+    if ($("ssml").checked) body.textType = "ssml";
+    const lexicons = Array.from($("lexicons").selectedOptions, (o) => o.value);
+    if (lexicons.length) body.lexicons = lexicons;
     const job = await api("POST", "/v1/jobs", body);
     say("Queued: speaking…");
     openJob(job);
@@ -807,11 +845,13 @@ async function refreshJobs(more) {
   $("no-jobs").hidden = body.rows.length > 0;
   markCurrent();
 }
-$("refresh").addEventListener("click", () => refreshJobs());
+$("refresh").addEventListener("click", () => { refreshJobs(); loadLexicons(); });
 $("more-jobs").addEventListener("click", () => refreshJobs(true));
 
 // --- start --------------------------------------------------------------------------
 
 countChars();
+$("lexicon-row").hidden = true;
 loadModels().catch(fail);
 refreshJobs();
+loadLexicons();

@@ -42,6 +42,8 @@ class Pipeline:
     runtime: str = "local"
     dev_args: list[str] = field(default_factory=list)  # more `tts-pipeline dev` options
     started: dict[str, Any] = field(default_factory=dict)  # the runtime's `started` line
+    file_limit: int | None = None  # the runtime's RLIMIT_NOFILE, soft and hard (None: inherited)
+    wrapper: list[str] = field(default_factory=list)  # a command the runtime's is run under (it execs it)
     # Run from this folder without --data-dir (the first command's default, .tts-data there); data_dir is ignored.
     cwd: Path | None = None
 
@@ -53,16 +55,23 @@ class Pipeline:
         timeout = timeout or (20.0 if self.runtime == "local" else 240.0)
         data = [] if self.cwd is not None else ["--data-dir", str(self.data_dir)]
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "local_runtime.cli", "dev", "--host", "127.0.0.1", "--port", "0",
+            [*self.wrapper, sys.executable, "-m", "local_runtime.cli", "dev", "--host", "127.0.0.1", "--port", "0",
              *data, *extra, *self.dev_args],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=self.cwd,
             start_new_session=True,  # kill() takes wrangler and workerd with it
+            preexec_fn=self._limit_files if self.file_limit is not None else None,
         )
         try:
             return self._wait_started(time.monotonic() + timeout)
         except BaseException:
             self.kill()  # never leave a half-started runtime (and its wrangler) behind
             raise
+
+    def _limit_files(self) -> None:  # runs in the child, before exec
+        import resource
+
+        assert self.file_limit is not None
+        resource.setrlimit(resource.RLIMIT_NOFILE, (self.file_limit, self.file_limit))
 
     def _wait_started(self, deadline: float) -> Pipeline:
         assert self.process is not None and self.process.stdout is not None

@@ -1,4 +1,4 @@
-"""``tts-pipeline submit|wait|status|list|download|delete|models`` as a user runs them.
+"""``tts-pipeline submit|wait|status|list|download|delete|models|lexicon`` as a user runs them.
 
 Each command runs as a real process against the local runtime (a process
 too) on loopback; the cases the real pipeline reaches only by chance (a
@@ -118,6 +118,34 @@ def test_status_list_download_delete(url: str, tmp_path: Path) -> None:
 
     assert cli("delete", job_id, api=url).code == 0
     gone = cli("status", job_id, api=url)
+    assert gone.code == 2 and "404" in gone.stderr
+
+
+def test_lexicon_commands_and_an_ssml_submit_with_a_lexicon(url: str, tmp_path: Path) -> None:
+    pls = tmp_path / "acronyms.pls"
+    pls.write_text(
+        '<lexicon version="1.0" xmlns="http://www.w3.org/2005/01/pronunciation-lexicon" alphabet="ipa"'
+        ' xml:lang="en-US"><lexeme><grapheme>W3C</grapheme><alias>World Wide Web Consortium</alias></lexeme></lexicon>'
+    )
+    put = cli("lexicon", "put", "acronyms", str(pls), api=url)
+    assert put.code == 0 and "1 rules" in put.stderr, put.stderr
+    assert cli("lexicon", "put", "names", "-", api=url, stdin=b'{"rules": [{"grapheme": "Ng", "alias": "ing"}]}').code == 0
+    listed = cli("lexicon", "list", "--json", api=url).json()["lexicons"]
+    assert [x["name"] for x in listed] == ["acronyms", "names"]
+    assert "W3C -> World Wide Web Consortium" in cli("lexicon", "get", "acronyms", api=url).out
+    assert cli("lexicon", "get", "acronyms", "--pls", api=url).out == pls.read_text()
+    target = tmp_path / "w3c.wav"
+    run = cli("submit", "--ssml", "--lexicon", "acronyms", "--lexicon", "names", "-m", "tone", "--captions",
+              str(tmp_path / "w3c.vtt"), "-o", str(target), api=url,
+              stdin=b'<speak>The W3C<break time="1s"/>met.</speak>')
+    assert run.code == 0, run.stderr
+    job = cli("status", run.out.strip(), "--json", api=url).json()
+    assert job["textType"] == "ssml" and [x["name"] for x in job["lexicons"]] == ["acronyms", "names"]
+    assert "The W3C" in (tmp_path / "w3c.vtt").read_text()
+    bad = cli("submit", "--ssml", "-m", "tone", "<speak>unclosed", api=url)
+    assert bad.code == 2 and "line 1, column 16" in bad.stderr
+    assert cli("lexicon", "delete", "acronyms", "names", api=url).code == 0
+    gone = cli("lexicon", "get", "acronyms", api=url)
     assert gone.code == 2 and "404" in gone.stderr
 
 

@@ -1,8 +1,10 @@
 """The first ten minutes, as a new user meets them: the default model, the errors, the dev server's log.
 
-On both runtimes: the default is the best model the runtime can run (espeak
-locally, where libespeak-ng loads; tone on workerd, where it cannot), and
-``/v1/models`` says which.
+On both runtimes a clean clone speaks from its first job: locally the
+default is the best model the runtime can run (Piper's neural voice, where
+piper-tts is installed, a dependency of the project); on workerd it is the
+Workers' own ``DEFAULT_MODEL`` (wrangler.toml: Workers AI's melotts, through
+the dev-only stand-in of the AI binding). ``/v1/models`` says which.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from shared.synthesis.espeak import EspeakSynthesizer
+from shared.synthesis.piper import piper_available
 from tests.integration.harness import Pipeline
 from tests.integration.test_cli_client import cli
 
@@ -32,7 +35,9 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory, runtime: str) -> Iterator
 
 
 def expected_default(runtime: str) -> str:
-    return "espeak" if runtime == "local" and EspeakSynthesizer.available() else "tone"
+    if runtime != "local":
+        return "@cf/myshell-ai/melotts"  # workers/*/wrangler.toml; DEFAULT_MODEL="" leaves it
+    return "piper" if piper_available() else "espeak" if EspeakSynthesizer.available() else "tone"
 
 
 def test_models_names_the_default_this_runtime_can_run(pipeline: Pipeline) -> None:
@@ -83,8 +88,8 @@ def test_the_start_log_shows_no_harmless_alarms(pipeline: Pipeline) -> None:
 
 # --- the command line ------------------------------------------------------------
 
-COMMANDS = ["dev", "submit", "wait", "status", "list", "download", "delete", "models", "bench", "r2", "token",
-            "vendor", "deploy"]
+COMMANDS = ["dev", "submit", "wait", "status", "list", "download", "delete", "models", "lexicon", "bench", "r2",
+            "token", "vendor", "deploy"]
 
 
 def test_version_and_every_help_read_cleanly() -> None:
@@ -184,4 +189,6 @@ def test_the_readme_speech_examples_run_as_written(pipeline: Pipeline, tmp_path:
     with wave.open(str(tmp_path / "hello.wav")) as w:  # both write it; the jobs below show both ran
         assert w.getnframes() > 0
     listed = pipeline.request("GET", "/v1/jobs?limit=100").json()["jobs"]
-    assert sum(1 for j in listed if j["model"] == expected_default(pipeline.runtime)) >= 2
+    # tts-1 is the default model locally; the api Worker's SPEECH_MODEL_MAP sends it to Workers AI's aura-1.
+    speech_model = expected_default("local") if pipeline.runtime == "local" else "@cf/deepgram/aura-1"
+    assert sum(1 for j in listed if j["model"] == speech_model) >= 2

@@ -1,6 +1,6 @@
 """OpenAI speech parity with the official ``openai`` SDK as the client, on both runtimes: the model list,
-the voice list, every ``response_format``, ``speed``, ``stream_format: "sse"`` (with word timings), and a
-job's changes as server-sent events (``GET /v1/jobs/{id}/events``).
+the voice list, every ``response_format``, ``speed``, ``stream_format: "sse"`` (with word timings, and with
+SSML: its pauses and its words as written), and a job's changes as server-sent events (``GET /v1/jobs/{id}/events``).
 
 The local runtime encodes the offline models' PCM (lameenc for mp3, PyAV for opus, aac, flac); a Worker
 has no encoder, so there tone offers wav and pcm only and a request for another format is a 400.
@@ -219,6 +219,40 @@ def test_sse_of_a_long_job_sends_each_chunk_with_its_words(pipeline: Pipeline, c
     timings = pipeline.request("GET", f"/v1/jobs/{job_id}/timestamps", token=TOKEN).json()["words"]
     assert [(w["word"], w["charStart"]) for w in words] == [(w["word"], w["charStart"]) for w in timings]
     assert [w["start"] for w in words] == pytest.approx([w["start"] for w in timings], abs=1e-3)
+
+
+SSML = ('<speak>Sentence one &amp; two.<break time="1s"/>The <sub alias="World Wide Web Consortium">W3C</sub> met.'
+        '<break time="500ms"/>Done here.</speak>')
+
+
+def test_sse_of_an_ssml_job_sends_each_chunk_with_its_pauses_and_words_as_written(
+    pipeline: Pipeline, client: openai.OpenAI
+) -> None:
+    # Three requests (the breaks cut them), 0.4 s apart upstream: each chunk goes as it is stored.
+    events, headers = sse_speech(client, input=SSML, response_format="pcm", model="openai/tts-1",
+                                 extra_body={"textType": "ssml", "timestamps": "word"})
+    kinds = [e["type"] for e in events]
+    assert kinds[-1] == "speech.audio.done" and "error" not in kinds
+    job_id = headers["x-job-id"]
+    pcm = deltas(events)
+    assert pcm == audio_of(pipeline, job_id)
+    samples = struct.unpack(f"<{len(pcm) // 2}h", pcm)
+    # the fake's 2,400 samples a request, then exact silence: 1 s after the first, 0.5 s after the second
+    assert len(samples) == 3 * 2400 + 24_000 + 12_000
+    assert not any(samples[2400 : 2400 + 24_000]) and all(samples[2400 + 24_000 : 2 * 2400 + 24_000])
+    assert not any(samples[2 * 2400 + 24_000 : 2 * 2400 + 36_000])
+    job = pipeline.request("GET", f"/v1/jobs/{job_id}", token=TOKEN).json()
+    assert job["textType"] == "ssml" and job["progress"]["total"] == 3
+    words = [w for e in events if e["type"] == "speech.audio.words" for w in e["words"]]
+    assert kinds.count("speech.audio.words") >= 2  # per chunk, not all at the end
+    assert [w["word"] for w in words] == ["Sentence", "one", "&", "two.", "The", "W3C", "met.", "Done", "here."]
+    assert [SSML[w["charStart"] : w["charEnd"]] for w in words[2:6]] == ["&amp;", "two.", "The", "W3C"]
+    timings = pipeline.request("GET", f"/v1/jobs/{job_id}/timestamps", token=TOKEN).json()["words"]
+    assert [(w["word"], w["charStart"], w["charEnd"]) for w in words] == [
+        (w["word"], w["charStart"], w["charEnd"]) for w in timings
+    ]
+    assert [w["start"] for w in words] == pytest.approx([w["start"] for w in timings], abs=1e-3)
+    assert words[4]["start"] >= (2400 + 24_000) / 24_000  # "The" after the first chunk and its second of silence
 
 
 def test_sse_errors_before_the_stream_keep_openais_shape(client: openai.OpenAI) -> None:

@@ -258,6 +258,23 @@ def test_a_token_never_reaches_another_tenants_job(pipeline: Pipeline) -> None:
     assert pipeline.request("GET", f"/v1/jobs/{job_id}", token=ALICE).status == 200
 
 
+def test_waiting_on_another_tenants_job_answers_404_at_once(pipeline: Pipeline) -> None:
+    # Alice's job is still being made while Bob waits on it: the 404 comes at once, as for a missing
+    # job, on both runtimes (the shard checks the tenant before it waits; tests/unit/api/
+    # test_wait_tenancy.py shows it on a job that does not change, where the wait would run its length).
+    job = pipeline.submit("many words " * 5_000, token=ALICE, model="tone")
+    started = time.monotonic()
+    reply = pipeline.request("GET", f"/v1/jobs/{job['jobId']}?wait=4", token=BOB)
+    took = time.monotonic() - started
+    alices = pipeline.request("GET", f"/v1/jobs/{job['jobId']}", token=ALICE).json()
+    assert reply.status == 404 and reply.json()["error"]["code"] == "not_found"
+    assert took < 2.0, took
+    assert alices["status"] in ("queued", "processing"), "the job finished first: the test proved nothing"
+    for value in ("%C2%B2", "%D9%A3", "1_0"):  # superscript two, Arabic-Indic three, an underscore
+        odd = pipeline.request("GET", f"/v1/jobs/{job['jobId']}?wait={value}", token=ALICE)
+        assert odd.status == 400 and odd.json()["error"]["field"] == "wait", value
+
+
 @pytest.mark.parametrize(
     "path",
     [

@@ -6,8 +6,12 @@ run folder, with:
 - the flags that select workerd's self-built ``dev`` Pyodide bundle (the
   release flags that the compatibility date switches on are turned off, or
   they would win and workerd would download a released bundle);
-- no ``[ai]`` binding: ``wrangler dev`` always proxies it to Cloudflare and
-  wants a login for it; the code works without ``env.AI``;
+- ``AI`` bound to a stand-in instead of ``[ai]`` (``wrangler dev`` always
+  proxies ``[ai]`` to Cloudflare and wants a login for it): the dev-only
+  Worker ``ai_standin.mjs``, whose ``WorkersAi`` entrypoint answers
+  ``env.AI.run`` offline with the shapes and errors Workers AI documents for
+  the speech models we offer (its rate limit from ``AI_STANDIN_RATE_LIMIT`` /
+  ``AI_STANDIN_RATE_PERIOD`` when set);
 - no ``[secrets]``: the settings, secrets included, arrive as vars (below),
   and wrangler would otherwise read every required secret from the
   environment itself;
@@ -51,6 +55,9 @@ DEV_FLAGS = (
     "no_python_workers_314",
 )
 FRONT_NAME = "tts-dev-front"
+AI_STANDIN_NAME = "tts-dev-ai"
+AI_STANDIN_ENTRYPOINT = "WorkersAi"
+AI_STANDIN_VARS = ("AI_STANDIN_RATE_LIMIT", "AI_STANDIN_RATE_PERIOD")
 CONFIG_FILE = "wrangler.json"
 
 
@@ -58,7 +65,13 @@ def worker_config(worker: str, env: Mapping[str, str], repo: Path = REPO) -> dic
     """The dev config of ``workers/<worker>`` as a dict (``main`` absolute)."""
     worker_dir = repo / "workers" / worker
     config = wrangler_config(worker, repo)
-    config.pop("ai", None)
+    ai = config.pop("ai", None)
+    if ai:
+        config.setdefault("services", []).append(
+            {"binding": ai.get("binding", "AI"), "service": AI_STANDIN_NAME, "entrypoint": AI_STANDIN_ENTRYPOINT}
+        )
+        # The adapter passes {signal} as the real binding takes it; over RPC that needs this flag.
+        config["compatibility_flags"] = [*config.get("compatibility_flags", []), "enable_abortsignal_rpc"]
     config.pop("secrets", None)
     # wrangler dev never fires crons (the runner's loop and /__scheduled run the reaper
     # through the front); left in, they only make wrangler warn that it does not.
@@ -102,8 +115,17 @@ def front_config(reaper_cron: str) -> dict[str, Any]:
     }
 
 
+def ai_standin_config(env: Mapping[str, str]) -> dict[str, Any]:
+    return {
+        "name": AI_STANDIN_NAME,
+        "main": "ai_standin.mjs",
+        "compatibility_date": "2026-11-01",
+        "vars": {name: str(env[name]) for name in AI_STANDIN_VARS if env.get(name)},
+    }
+
+
 def write_run_configs(run_dir: Path, env: Mapping[str, str], *, host: str, repo: Path = REPO) -> list[Path]:
-    """Writes the front's and each Worker's dev config under ``run_dir``; returns them, front first.
+    """Writes the front's, each Worker's and the AI stand-in's dev config under ``run_dir``; returns them, front first.
 
     The files hold the settings' values (secrets too), so they are private to
     their owner, like wrangler's ``.dev.vars``. Serving ``host`` follows the
@@ -130,7 +152,11 @@ def write_run_configs(run_dir: Path, env: Mapping[str, str], *, host: str, repo:
     front = run_dir / "front"
     front.mkdir(exist_ok=True)
     shutil.copyfile(Path(__file__).with_name("front.mjs"), front / "front.mjs")
-    return [_write_json(front / CONFIG_FILE, front_config(reaper_cron)), *paths]
+    ai = run_dir / "ai"
+    ai.mkdir(exist_ok=True)
+    shutil.copyfile(Path(__file__).with_name("ai_standin.mjs"), ai / "ai_standin.mjs")
+    standin = _write_json(ai / CONFIG_FILE, ai_standin_config(env))
+    return [_write_json(front / CONFIG_FILE, front_config(reaper_cron)), *paths, standin]
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> Path:

@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import IO
 
 from local_runtime.data_dir_lock import DataDirInUseError, DataDirLock
+from local_runtime.private_files import private_dir
 from tooling.workerd import bundle, devconfig, toolchain
 from shared.api.links import dev_server_settings, is_loopback_host
 from shared.config import LocalSettings, Settings
@@ -139,11 +140,19 @@ class WorkerdRuntime:
 
     def _take_data_dir(self) -> None:
         """One runtime per data dir, whichever runtime: the same lock as the local runtime's."""
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self.data_dir)  # workerd's state holds job text and audio: 0700
         try:
             self._lock = DataDirLock.acquire(self.data_dir)
         except DataDirInUseError as exc:
             raise WorkerdError(str(exc)) from None
+
+    def link_env(self, port: int) -> dict[str, str]:
+        """The settings, with ``PUBLIC_BASE_URL`` the bound address when unset: workerd builds the
+        request's URL from the client's Host header, which must never reach the links."""
+        if self.env.get("PUBLIC_BASE_URL"):
+            return self.env
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return {**self.env, "PUBLIC_BASE_URL": f"http://{host}:{port}"}
 
     def command(self, tools: toolchain.Toolchain, configs: list[Path], port: int) -> list[str]:
         args = [str(tools.node), str(tools.wrangler), "dev"]
@@ -165,8 +174,8 @@ class WorkerdRuntime:
             raise WorkerdError(str(exc)) from None
         self._take_data_dir()
         tools, wrapper = prepare()
-        configs = devconfig.write_run_configs(self.data_dir / "workerd" / "run", self.env, host=self.host)
         port = self.port or free_port(self.host)
+        configs = devconfig.write_run_configs(self.data_dir / "workerd" / "run", self.link_env(port), host=self.host)
         _say("starting wrangler dev on workerd (Python's first start takes about 20 s) ...")
         self.process = subprocess.Popen(
             self.command(tools, configs, port),

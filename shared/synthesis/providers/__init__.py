@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from shared.config import Settings
-from shared.ports import AiPort, HttpClient, Offload, run_inline
+from shared.ports import AiPort, HttpClient, Offload, Synthesizer, run_inline
 from shared.synthesis.budget import declared_speed, fitting_chunk_chars
 from shared.synthesis.catalogue import (
     AUTO_DEFAULT_ORDER,
@@ -106,12 +106,16 @@ def build_catalogue(
     mp3_encoder: FormatEncoder | None = None,
     encoders: Mapping[str, FormatEncoder] | None = None,
     offload: Offload = run_inline,
+    local_models: Sequence[tuple[ModelSpec, Synthesizer]] = (),
 ) -> Catalogue:
     """The deployment's catalogue: offline models, every cloud model, the configured providers registered.
 
-    With ``encoders`` (the local runtime's: format -> encoder; ``mp3_encoder`` is ``{"mp3": it}``), the
-    offline models offer those formats too. Their blocking work (synthesis, encoding) goes to
-    ``offload``: the runtime's thread pool where it has one, in place in a Worker.
+    ``local_models`` are offline models this runtime loaded (Piper, on the
+    local runtime: ``shared.synthesis.piper``). With ``encoders`` (the local
+    runtime's: format -> encoder; ``mp3_encoder`` is ``{"mp3": it}``), the
+    offline models offer those formats too. Their blocking work (synthesis,
+    encoding) goes to ``offload``: the runtime's thread pool where it has one,
+    in place in a Worker.
     """
     registry = build_registry(settings, http, ai, registry=default_registry(espeak_available, offload))
     catalogue = default_catalogue(
@@ -121,6 +125,8 @@ def build_catalogue(
         max_text_chars=settings.max_text_chars,
         max_audio_bytes=settings.max_audio_bytes,
     )
+    for spec, synthesizer in local_models:
+        catalogue.add(spec, synthesizer)
     for spec in [*cloud_specs(settings), *extra_specs]:
         catalogue.add(spec)
     offered = {**({"mp3": mp3_encoder} if mp3_encoder is not None else {}), **(encoders or {})}

@@ -356,6 +356,17 @@ export class DurableObjectStorage {
 
   get sql() { return this.#sql; }
 
+  // The object's one alarm, as workerd keeps it (ms since the epoch, or null); the harness
+  // does not ring it: a test that needs the alarm calls the object's alarm() itself.
+  #alarm = null;
+  async setAlarm(scheduledTime) {
+    const ms = scheduledTime instanceof Date ? scheduledTime.getTime() : Number(scheduledTime);
+    if (!Number.isFinite(ms)) throw new TypeError("setAlarm() expects a Date or a number of milliseconds");
+    this.#alarm = ms;
+  }
+  async getAlarm() { return this.#alarm; }
+  async deleteAlarm() { this.#alarm = null; }
+
   // Runs fn inside a transaction (a savepoint, so calls may nest): committed
   // when fn returns, rolled back when it throws. fn must be synchronous.
   transactionSync(fn) {

@@ -82,3 +82,25 @@ def test_loopback_needs_no_public_base_url(host: str) -> None:
 def test_the_local_runtime_refuses_a_public_host_without_public_base_url(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="PUBLIC_BASE_URL"):
         LocalRuntime(tmp_path, {"API_TOKENS": "t:x"}, host="0.0.0.0")
+
+
+async def test_the_local_server_builds_links_from_its_bound_address_not_the_host_header() -> None:
+    import asyncio
+
+    from local_runtime.server import HttpServer
+    from shared.http import HttpResponse
+
+    async def echo(request: HttpRequest) -> HttpResponse:
+        return HttpResponse.json(200, {"base": request.base_url})
+
+    server = HttpServer(echo, "127.0.0.1", 0)
+    await server.start()
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        writer.write(b"GET / HTTP/1.1\r\nHost: evil.example\r\nConnection: close\r\n\r\n")
+        await writer.drain()
+        reply = await asyncio.wait_for(reader.read(), 5)
+        writer.close()
+    finally:
+        await server.stop()
+    assert json.loads(reply.split(b"\r\n\r\n", 1)[1]) == {"base": f"http://127.0.0.1:{server.port}"}

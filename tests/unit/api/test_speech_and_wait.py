@@ -65,6 +65,8 @@ def test_model_map_defaults_and_own_ids() -> None:
     mapped = deps(SPEECH_MODEL_MAP="tts-1=openai/tts-1")
     assert map_model(mapped, "tts-1") == "openai/tts-1"
     assert map_model(mapped, "tts-1-hd") == "tts-1-hd"  # the map replaced the defaults: an own id now
+    workers_ai = deps(SPEECH_MODEL_MAP="tts-1=@cf/deepgram/aura-1")  # Workers AI's ids start with @
+    assert map_model(workers_ai, "tts-1") == "@cf/deepgram/aura-1"
 
 
 def test_voice_rules() -> None:
@@ -82,7 +84,7 @@ def test_voice_rules() -> None:
 def test_pair_settings_are_checked() -> None:
     assert Settings.from_env({"SPEECH_VOICE_MAP": ""}).speech_voice_map == {}
     assert Settings.from_env({"SPEECH_VOICE_MAP": "a=b, c=d"}).speech_voice_map == {"a": "b", "c": "d"}
-    for bad in ("novalue", "a=b=c", "=x", "a b=c"):
+    for bad in ("novalue", "a=b=c", "=x", "a b=c", "a=@", "a=x@y", "@a=b"):
         with pytest.raises(ConfigError):
             Settings.from_env({"SPEECH_MODEL_MAP": bad})
     with pytest.raises(ConfigError):
@@ -119,6 +121,7 @@ async def test_a_wait_whose_rpc_fails_answers_with_the_job_as_it_is() -> None:
     log = io.StringIO()
     deps = SimpleNamespace(jobs=shards.client, log=JsonLogger("api", log))
     for wait in (waiting.changed, waiting.until_final):
-        record = await wait(deps, job.job_id, 30)  # type: ignore[operator]
-        assert record is not None and record.status is JobStatus.QUEUED
+        waited = await wait(deps, "t", job.job_id, 30)  # type: ignore[operator]
+        assert waited.record is not None and waited.record.status is JobStatus.QUEUED
+        assert (await wait(deps, "someone-else", job.job_id, 30)).record is None  # type: ignore[operator]
     assert "wait_failed" in log.getvalue()

@@ -1,5 +1,7 @@
 """A job costs at most 5 Durable Object requests (create, claim, complete, one poll, one download)
-and 3 rows written, whatever SHARD_COUNT: the local runtime's meter counts them as Cloudflare bills."""
+and 5 rows written (the job's insert, claim and completion, and its queue message's outbox row
+written and deleted: shared/jobs/outbox.py), whatever SHARD_COUNT: the local runtime's meter
+counts them as Cloudflare bills."""
 
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ from shared.http import HttpRequest
 
 
 @pytest.mark.parametrize("shards", ["1", "4", "16"])
-async def test_a_job_is_five_durable_object_requests_and_three_rows_written(tmp_path: Path, shards: str) -> None:
+async def test_a_job_is_five_durable_object_requests_and_five_rows_written(tmp_path: Path, shards: str) -> None:
     env = {"SHARD_COUNT": shards, "QUEUE_MAX_BATCH_TIMEOUT": "0.01", "CRON_INTERVAL_SECONDS": "0",
            "JOB_RATE_LIMIT": "0", "MAX_JOBS_IN_FLIGHT": "100"}
     runtime = LocalRuntime(tmp_path, env, port=0, log_stream=io.StringIO(), cron_interval=0)
@@ -46,4 +48,4 @@ async def test_a_job_is_five_durable_object_requests_and_three_rows_written(tmp_
         await runtime.stop()
     after = runtime.meter.snapshot()
     assert after.get("do.requests", 0) - before.get("do.requests", 0) == 5
-    assert after.get("do.rows_written", 0) - before.get("do.rows_written", 0) == 3
+    assert after.get("do.rows_written", 0) - before.get("do.rows_written", 0) == 5

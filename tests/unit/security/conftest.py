@@ -70,8 +70,8 @@ class Api:
 def build_api(**overrides: Any) -> Api:
     clock = FakeClock()
     config = settings(**overrides)
-    shards = MemoryShards(clock, shard_count=config.shard_count)
     queue, bucket, logs = MemoryQueue(), MemoryBucket(clock), io.StringIO()
+    shards = MemoryShards(clock, shard_count=config.shard_count, queue=queue, max_waiters=config.max_waiters_per_shard)
     ids: Callable[[], str] = (f"{n:032x}" for n in itertools.count(1)).__next__
     deps = ApiDeps(
         settings=config,

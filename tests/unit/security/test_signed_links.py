@@ -112,3 +112,12 @@ async def test_the_signing_key_never_appears_in_responses(api: Api) -> None:
     secret = body_of(await api.call("GET", "/v1/webhooks/secret"))
     for reply in (job, secret):
         assert SIGNING_KEY not in str(reply)
+
+
+async def test_a_signed_link_takes_the_stream_parameter_openapi_lists(api: Api) -> None:
+    job = await completed_job(api)
+    for value in ("0", "false", "1", "true"):
+        reply = await api.call("GET", f"{path_of(job['audioUrl'])}&stream={value}", token=None)
+        assert reply.status == 200 and reply.headers.get("content-type") == "audio/wav", value
+    bad = await api.call("GET", f"{path_of(job['audioUrl'])}&stream=2", token=None)
+    assert bad.status == 400 and body_of(bad)["error"]["field"] == "stream"

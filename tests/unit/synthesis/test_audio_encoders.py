@@ -132,3 +132,51 @@ async def test_a_long_job_keeps_pcm_chunks_and_encodes_the_joined_pcm_once(
     else:
         assert len(samples) * 24000 / rate == pytest.approx(len(pcm) / 2, abs=960)
     assert not [k for k in bucket.objects if k.startswith(TMP_PREFIX)]  # chunks and the upload record are gone
+
+
+# --- a rendered job (SSML) with pauses in an encoded format ----------------------------------------
+
+@pytest.mark.parametrize(
+    ("ssml", "parts"),
+    [
+        # two requests, 2 s between them: PCM chunks with the silence, joined, encoded once
+        ('<speak>ab <break time="2s"/>cd</speak>', [("ab", 48_000), ("cd", 0)]),
+        # one request with a closing break: padded in PCM, encoded in memory
+        ('<speak>ab<break time="1s"/></speak>', [("ab", 24_000)]),
+    ],
+)
+@pytest.mark.parametrize("fmt", ["flac", "opus"])
+async def test_a_rendered_jobs_pauses_go_into_the_pcm_before_it_is_encoded(
+    shards: MemoryShards, clock: FakeClock, fmt: str, ssml: str, parts: list[tuple[str, int]]
+) -> None:
+    # A job id per case: a job's plan is cached per isolate by its id (its text never changes).
+    job_id = f"{len(parts)}{'a' if fmt == 'flac' else 'b'}".ljust(32, "f")
+    catalogue = build_catalogue(Settings(), http=None, encoders=load_encoders())
+    spec = catalogue.get("tone")
+    synth = catalogue.synthesizer_for("tone")
+    bucket = MemoryBucket(clock)
+    deps = ConsumerDeps(
+        jobs=shards.client, bucket=bucket, synthesizer_for=lambda _: synth,
+        settings=Settings(retry_base_seconds=10, lease_seconds=120, max_audio_bytes=10_000_000),
+        clock=clock, log=JsonLogger("synth_consumer", io.StringIO()), model_spec=lambda _: spec,
+    )
+    await deps.jobs.create(JobRecord(
+        job_id=job_id, tenant="t", status=JobStatus.QUEUED, text=ssml, text_type="ssml", model="tone",
+        voice_id="default", format=fmt, sample_rate=24000, created_at=clock.now, updated_at=clock.now,
+        ttl_seconds=3600, timestamps="word",
+    ))
+    message = IncomingMessage(id="m1", body={"v": 1, "jobId": job_id, "shard": shard_for(job_id, 2)}, attempts=1)
+    assert (await process_batch([message], deps)).outcomes == {"m1": Ack()}
+    job = await deps.jobs.get(job_id)
+    assert job is not None and job.status is JobStatus.COMPLETED, job
+    assert job.audio_key is not None and job.audio_key.endswith("." + fmt)
+    audio = bucket.objects[job.audio_key].data
+    assert audio[:4] == MAGIC[fmt]
+    tone = ToneSynthesizer()
+    pcm = b"".join(tone.render_pcm(text, sample_rate=24000) + bytes(2 * silence) for text, silence in parts)
+    samples, rate = decode(audio)
+    if fmt == "flac":  # lossless: the speech and its silence, to the sample
+        assert struct.pack(f"<{len(samples)}h", *samples) == pcm
+    else:
+        assert len(samples) * 24000 / rate == pytest.approx(len(pcm) / 2, abs=960)
+    assert not [k for k in bucket.objects if k.startswith(TMP_PREFIX)]

@@ -15,10 +15,13 @@ from tooling.workerd import devconfig
 ROOT = Path(__file__).resolve().parents[3]
 
 
-def test_dev_flags_replace_nothing_and_ai_and_secrets_are_left_out() -> None:
+def test_dev_flags_replace_nothing_secrets_are_left_out_and_ai_is_the_stand_in() -> None:
     config = devconfig.worker_config("synth_consumer", {})
     assert config["compatibility_flags"][: len(devconfig.DEV_FLAGS)] == list(devconfig.DEV_FLAGS)
-    assert "ai" not in config and "secrets" not in config  # secrets arrive as vars
+    assert "enable_abortsignal_rpc" in config["compatibility_flags"]  # the adapter's {signal} over RPC
+    assert "ai" not in config and "secrets" not in config  # wrangler would proxy AI to Cloudflare; secrets arrive as vars
+    assert {"binding": "AI", "service": "tts-dev-ai", "entrypoint": "WorkersAi"} in config["services"]
+    assert "services" not in devconfig.worker_config("reaper", {})  # no AI there
     assert config["main"] == str(ROOT / "workers" / "synth_consumer" / "src" / "entry.py")
     deployed = tomllib.loads((ROOT / "workers" / "synth_consumer" / "wrangler.toml").read_text())
     assert deployed["compatibility_flags"] == ["python_workers"] and "ai" in deployed  # untouched
@@ -43,7 +46,10 @@ def test_environment_settings_become_vars_and_queue_settings_the_consumer() -> N
 
 def test_run_configs_front_first_private_and_beside_python_modules(tmp_path: Path) -> None:
     paths = devconfig.write_run_configs(tmp_path / "run", {"API_TOKENS": "a:b"}, host="127.0.0.1")
-    assert [p.parent.name for p in paths] == ["front", "api", "synth_consumer", "reaper"]
+    assert [p.parent.name for p in paths] == ["front", "api", "synth_consumer", "reaper", "ai"]
+    standin = json.loads(paths[-1].read_text())
+    assert standin["name"] == "tts-dev-ai" and (paths[-1].parent / standin["main"]).is_file()
+    paths = paths[:-1]
     front = json.loads(paths[0].read_text())
     assert {s["service"] for s in front["services"]} == {"tts-api", "tts-reaper"}
     assert front["vars"]["REAPER_CRON"] == "*/15 * * * *"
