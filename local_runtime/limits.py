@@ -56,13 +56,13 @@ from typing import Any, TypeVar
 
 from shared import platform_limits
 from shared.config import LocalSettings, Settings
+from shared.synthesis.budget import AUDIO_COPIES
 
 T = TypeVar("T")
 
-COPY_FACTOR = 3
-"""Copies of a payload an invocation holds at its peak: the JavaScript runtime's, Pyodide's, and the one
-handed back out (a provider's audio arrives as a JS buffer, is copied into Python, and copied again into
-the R2 put)."""
+COPY_FACTOR = AUDIO_COPIES
+"""Copies of a payload an invocation holds at its peak, as the consumer's memory gate counts them
+(``shared.synthesis.budget``): the JavaScript runtime's, Pyodide's, and the one handed back out."""
 MB = platform_limits.MB  # WORKER_MEMORY_MB counts MB as Cloudflare does: 1,000,000 bytes
 
 # Cloudflare's words for each limit (Workers Logs, wrangler tail): the error and the invocation's outcome.

@@ -114,8 +114,8 @@ def census(data_dir: Path, kill: Kill) -> None:
 def wait_until_working(data_dir: Path, ids: list[str], timeout: float = 5.0) -> None:
     """Until one of this wave's jobs is claimed, read from the shards' SQLite files (the API
     cannot answer while a tone synthesis holds the event loop). Only this wave's: a job
-    redelivered after the last restart would otherwise take every kill (four claims of one
-    job killed each time fail it, by design: see REAPER_MAX_ATTEMPTS in docs/reaper.md)."""
+    redelivered after the last restart would otherwise take every kill (a job killed
+    MAX_LAPSED_CLAIMS times is failed as poison, by design: see docs/reaper.md)."""
     marks = ", ".join("?" for _ in ids)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

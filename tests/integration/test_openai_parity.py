@@ -65,7 +65,10 @@ def upstream() -> Iterator[str]:
 @pytest.fixture(scope="module")
 def pipeline(tmp_path_factory: pytest.TempPathFactory, runtime: str, upstream: str) -> Iterator[Pipeline]:
     env = {"API_TOKENS": f"alice:{TOKEN}", "MAX_INPUT_CHARS": str(CHUNK_CHARS), "SPEECH_WAIT_SECONDS": "60",
-           "OPENAI_API_KEY": "sk-upstream", "OPENAI_BASE_URL": upstream}
+           "OPENAI_API_KEY": "sk-upstream", "OPENAI_BASE_URL": upstream,
+           # OpenAI's names to the deployment's default (tone here) on both runtimes: the api
+           # Worker's wrangler.toml maps them to Workers AI's models, which are tested apart.
+           "SPEECH_MODEL_MAP": "tts-1=,tts-1-hd=,gpt-4o-mini-tts="}
     p = Pipeline(tmp_path_factory.mktemp("openai"), env=env, runtime=runtime).start()
     yield p
     p.stop()

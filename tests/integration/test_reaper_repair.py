@@ -55,20 +55,20 @@ async def test_job_whose_consumer_died_mid_lease_is_requeued_and_completes(tmp_p
         assert record is not None and record.status is JobStatus.COMPLETED and record.attempts == 2
 
 
-async def test_stuck_job_out_of_attempts_is_failed_and_then_expires(tmp_path: Path) -> None:
+async def test_stuck_poison_job_is_failed_and_then_expires(tmp_path: Path) -> None:
     clock = FakeClock()
-    async with reaper_runtime(tmp_path, clock, REAPER_MAX_ATTEMPTS="2", JOB_TTL_SECONDS="600") as rt:
+    async with reaper_runtime(tmp_path, clock, MAX_LAPSED_CLAIMS="2", JOB_TTL_SECONDS="600") as rt:
         job_id = await submit(rt)
         await drain(rt, lose=True)
-        for _ in range(2):  # two consumers claimed it and died
-            await rt.jobs.claim(job_id, LEASE)
+        for holder in ("m1", "m2", "m3"):  # three deliveries claimed it and died: two claims lapsed
+            await rt.jobs.claim(job_id, LEASE, holder)
             clock.advance(LEASE + 1)
         clock.advance(STUCK)
 
         report = await rt.scheduled()
         assert report["failedJobs"] == 1 and rt.queue.ready_count() == 0
         status, job = await call(rt, "GET", f"/v1/jobs/{job_id}")
-        assert status == 200 and job["status"] == "failed" and "gave up after 2 attempts" in job["error"]
+        assert status == 200 and job["status"] == "failed" and "died 2 times" in job["error"], job
 
         clock.advance(601)
         assert (await rt.scheduled())["deletedJobs"] == 1
