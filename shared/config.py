@@ -534,6 +534,10 @@ class LocalSettings:
     queue_max_concurrency: int | None = setting(
         "QUEUE_MAX_CONCURRENCY", None, integer(1, QUEUE_MAX_CONCURRENCY),
         "job batches the consumer handles at once (`max_concurrency`)", shown=_FROM_WRANGLER)
+    queue_wait_when_idle: bool = setting(
+        "QUEUE_WAIT_WHEN_IDLE", False, boolean,
+        "a batch waits `max_batch_timeout` to fill even when the consumer is idle, as on Cloudflare "
+        "(off: an idle consumer starts a batch at once, and waits to fill one only while a batch is in progress)")
     queue_visibility_timeout: float = setting(
         "QUEUE_VISIBILITY_TIMEOUT", 30.0, positive_number,
         "seconds a delivered message stays invisible before a crashed consumer's batch is delivered again")
