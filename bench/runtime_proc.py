@@ -26,11 +26,13 @@ BENCH_ENV = {
 
 class RuntimeProcess:
     def __init__(
-        self, data_dir: Path, env: dict[str, str] | None = None, dev_args: Sequence[str] = (), root: Path = ROOT
+        self, data_dir: Path, env: dict[str, str] | None = None, dev_args: Sequence[str] = (), root: Path = ROOT,
+        module: Sequence[str] = ("local_runtime.cli", "dev"),
     ) -> None:
         self.data_dir = data_dir
         self.root = root  # the tree whose code runs (an export of another revision, for before/after)
         self.dev_args = list(dev_args)  # more `tts-pipeline dev` options
+        self.module = list(module)  # what runs: `tts-pipeline dev`, or a baseline (bench/baselines/)
         self.env = {**BENCH_ENV, **(env or {})}
         self.port = 0
         self.process: subprocess.Popen[bytes] | None = None
@@ -54,7 +56,7 @@ class RuntimeProcess:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         log = open(self.log_path, "wb")  # noqa: SIM115 - the child keeps it open
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "local_runtime.cli", "dev", "--host", "127.0.0.1", "--port", "0",
+            [sys.executable, "-m", *self.module, "--host", "127.0.0.1", "--port", "0",
              "--data-dir", str(self.data_dir), *self.dev_args],
             stdout=log, stderr=subprocess.STDOUT, cwd=self.root, env={**os.environ, **self.env},
         )

@@ -193,6 +193,70 @@ def run_clients(
     )
 
 
+def wait_for_plain_drained(data_dir: Path, timeout: float) -> float:
+    """Wait until the plain baseline's job table holds no unfinished job; returns the time it did."""
+    deadline = time.monotonic() + timeout
+    conn = sqlite3.connect(f"file:{data_dir / 'jobs.sqlite'}?mode=ro", uri=True, timeout=10)
+    try:
+        while time.monotonic() < deadline:
+            (left,) = conn.execute("SELECT count(*) FROM jobs WHERE status != 'completed'").fetchone()
+            if left == 0:
+                return time.time()
+            time.sleep(0.005)
+    finally:
+        conn.close()
+    raise TimeoutError(f"baseline not drained within {timeout} s")
+
+
+def run_plain_clients(clients: int, jobs: int, work_dir: Path) -> ThroughputResult:
+    """The same load as ``run_clients`` against the plain baseline (bench/baselines/plain.py)."""
+    body = json.dumps({"text": TEXT, "model": "tone"}).encode()
+    shares = [jobs // clients + (1 if i < jobs % clients else 0) for i in range(clients)]
+    submitted: list[tuple[str, float, float]] = []
+    errors: list[str] = []
+    plain = RuntimeProcess(work_dir / f"plain-{clients}", {}, module=("bench.baselines.plain",))
+    with plain:
+        start = threading.Barrier(clients + 1)
+        threads = [
+            threading.Thread(target=_submitter, args=(plain.port, n, body, submitted, errors, start), daemon=True)
+            for n in shares
+        ]
+        for thread in threads:
+            thread.start()
+        cpu0 = procstat.tree_cpu_seconds(plain.pid)
+        cpu_client0 = time.process_time()
+        start.wait()
+        began = time.time()
+        for thread in threads:
+            thread.join()
+        submit_seconds = time.time() - began
+        cpu_client = time.process_time() - cpu_client0
+        wait_for_plain_drained(plain.data_dir, timeout=60 + jobs * 0.05)
+        cpu = procstat.tree_cpu_seconds(plain.pid) - cpu0
+        peak_rss = procstat.tree_peak_rss_mib(plain.pid)
+        ids = [job_id for job_id, _, _ in submitted]
+        views: dict[str, dict[str, Any]] = {}
+        per = max(1, min(8, clients))
+        _run_threads([(_fetch_status, (plain.port, ids[i::per], views)) for i in range(per)])
+    completion: list[float] = []
+    last_completed = began
+    for job_id, wall, _ in submitted:
+        view = views.get(job_id, {})
+        if view.get("status") != "completed" or not view.get("completedAt"):
+            errors.append(f"job {job_id} ended {view.get('status')}")
+            continue
+        done = _epoch(view["completedAt"])
+        completion.append(done - wall)
+        last_completed = max(last_completed, done)
+    return ThroughputResult(
+        clients=clients, jobs=len(submitted), submit_seconds=submit_seconds, end_to_end_seconds=last_completed - began,
+        submit_latency_ms=summary_ms([s for _, _, s in submitted]), completion_latency_ms=summary_ms(completion),
+        runtime_cpu_ms_per_job=cpu / max(1, len(submitted)) * 1000,
+        client_cpu_ms_per_job=cpu_client / max(1, len(submitted)) * 1000,
+        runtime_peak_rss_mib=peak_rss, errors=len(errors), env={}, dev_args=["bench.baselines.plain"],
+    )
+
+
 # --- closed loop: one client that submits, then polls until completed -------
 
 
