@@ -28,6 +28,7 @@ makes of the queue.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import sqlite3
 import tempfile
@@ -41,6 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import procstat
+from bench import profile as bench_profile
 from bench.runtime_proc import RuntimeProcess
 from bench.stats import summary_ms
 
@@ -133,7 +135,7 @@ def wait_for_queue_drained(data_dir: Path, timeout: float) -> float:
 
 def run_clients(
     clients: int, jobs: int, work_dir: Path, env: dict[str, str] | None = None, dev_args: Sequence[str] = (),
-    *, model: str = "tone", root: Path | None = None,
+    *, model: str = "tone", root: Path | None = None, profile: Path | None = None,
 ) -> ThroughputResult:
     """``jobs`` jobs of ``model`` from ``clients`` clients against a fresh runtime (of the build in ``root``)."""
     body = json.dumps({"text": TEXT, "model": model}).encode()
@@ -150,16 +152,18 @@ def run_clients(
         ]
         for thread in threads:
             thread.start()
-        cpu_runtime0 = procstat.tree_cpu_seconds(runtime.pid)
-        cpu_client0 = time.process_time()
-        start.wait()
-        began = time.time()
-        for thread in threads:
-            thread.join()
-        submit_seconds = time.time() - began
-        cpu_client = time.process_time() - cpu_client0
-        wait_for_queue_drained(runtime.data_dir, timeout=60 + jobs * 0.05)
-        cpu_runtime = procstat.tree_cpu_seconds(runtime.pid) - cpu_runtime0
+        recorder = bench_profile.Recorder(runtime.pid, profile) if profile is not None else contextlib.nullcontext()
+        with recorder:
+            cpu_runtime0 = procstat.tree_cpu_seconds(runtime.pid)
+            cpu_client0 = time.process_time()
+            start.wait()
+            began = time.time()
+            for thread in threads:
+                thread.join()
+            submit_seconds = time.time() - began
+            cpu_client = time.process_time() - cpu_client0
+            wait_for_queue_drained(runtime.data_dir, timeout=60 + jobs * 0.05)
+            cpu_runtime = procstat.tree_cpu_seconds(runtime.pid) - cpu_runtime0
         peak_rss = procstat.tree_peak_rss_mib(runtime.pid)
 
         ids = [job_id for job_id, _, _ in submitted]
@@ -370,6 +374,38 @@ def floor(jobs: int, concurrency: int = 1) -> FloorResult:
     with tempfile.TemporaryDirectory(prefix="bench-floor-") as directory:
         seconds, latencies, cpu = asyncio.run(run(Path(directory)))
     return FloorResult(jobs, concurrency, seconds, summary_ms(latencies), cpu / max(1, jobs) * 1000)
+
+
+def synthesis_cpu(jobs: int) -> dict[str, float]:
+    """CPU milliseconds per job of synthesis alone (the bench's text), for ``tone`` and the default local
+    voice (Piper, where installed), in this process: what the pipeline's CPU per job is set against."""
+    from shared.ports import SynthesisRequest
+    from shared.synthesis.tone import ToneSynthesizer
+
+    out: dict[str, float] = {}
+    synthesizers: list[tuple[str, Any, SynthesisRequest]] = [
+        ("tone", ToneSynthesizer(), SynthesisRequest(text=TEXT, model="tone", voice="default", format="wav"))]
+    try:
+        from shared.synthesis.piper import PiperSynthesizer
+
+        piper = PiperSynthesizer.from_folder(None)
+        if piper is not None:
+            synthesizers.append(("piper", piper, SynthesisRequest(text=TEXT, model="piper", voice=piper.default_voice,
+                                                                  format="wav")))
+    except Exception:  # noqa: BLE001 - no Piper here: tone alone
+        pass
+
+    async def run() -> None:
+        for name, synthesizer, request in synthesizers:
+            await synthesizer.synthesize(request)  # warm: model load, slot cache
+            n = jobs if name == "tone" else max(3, jobs // 8)
+            cpu0 = time.process_time()
+            for _ in range(n):
+                await synthesizer.synthesize(request)
+            out[name] = (time.process_time() - cpu0) / n * 1000
+
+    asyncio.run(run())
+    return out
 
 
 # --- open loop: a fixed offered rate ------------------------------------------

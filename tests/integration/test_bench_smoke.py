@@ -12,7 +12,7 @@ from bench.__main__ import main
 
 pytestmark = pytest.mark.slow
 
-PHASES = ("throughput", "closed_loop", "open_loop", "history", "ops", "memory", "reaper")
+PHASES = ("lone", "throughput", "synthesis_cpu", "closed_loop", "open_loop", "history", "ops", "memory", "reaper")
 
 
 def test_bench_smoke_runs_every_phase_and_writes_a_report(tmp_path: Path) -> None:
@@ -24,7 +24,8 @@ def test_bench_smoke_runs_every_phase_and_writes_a_report(tmp_path: Path) -> Non
     report = out.read_text()
     assert report.startswith("# Benchmarks")
     assert "python -m bench --smoke" in report
-    for section in ("## Throughput and latency", "## Open loop", "## One job at a time",
+    for section in ("## Issue 30's goals", "## A lone short job, by every path", "## Against a plain self-hosted",
+                    "## Throughput and latency", "## Open loop", "## One job at a time",
                     "## Submitting for a tenant with a long history", "## Billable operations per job",
                     "## Memory and CPU", "## The reaper at scale"):
         assert section in report
@@ -32,7 +33,12 @@ def test_bench_smoke_runs_every_phase_and_writes_a_report(tmp_path: Path) -> Non
     assert set(PHASES) <= set(results["timings"])
     # Each client count has its floor at the same concurrency, and every job completed.
     assert [f["concurrency"] for f in results["floors"]] == [r["clients"] for r in results["throughput"]]
-    assert all(r["errors"] == 0 for r in results["throughput"] + results["open_loop"])
+    assert all(r["errors"] == 0 for r in results["throughput"] + results["open_loop"] + results["plain"])
+    # A lone job went through every path on both rules (before: QUEUE_WAIT_WHEN_IDLE=1), and the plain baseline
+    # ran at the most clients.
+    for rule in ("before", "after"):
+        assert all(len(results["lone"]["ms"][rule][path]) == 2 for path in ("prefer", "wait", "events", "speech"))
+    assert [p["clients"] for p in results["plain"]] == [max(r["clients"] for r in results["throughput"])]
     # The memory phase measures /audio at every size and shows /result's 413 over its cap.
     statuses = [m["phases"]["/result"]["status"] for m in results["memory"]]
     assert statuses == [200, 413]
