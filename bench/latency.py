@@ -217,7 +217,7 @@ def _settle(log: Path, expected: int, timeout: float) -> list[int]:
 
 
 def workerd(rounds: int, work_dir: Path, *, steady_rate: float = 5.0, steady_seconds: float = 8.0,
-            burst_jobs: int = 200) -> dict[str, Any]:
+            burst_jobs: int = 100) -> dict[str, Any]:
     """``tts-pipeline dev --runtime workerd``, each variant its own, started together, measured in turn;
     then each variant's consumer invocations per job at three traffic levels: lone jobs (the rounds),
     a steady ``steady_rate`` jobs/s, and a burst of ``burst_jobs`` from 16 clients."""

@@ -274,9 +274,15 @@ def test_get_wait_answers_on_each_change_of_status(pipeline: Pipeline) -> None:
 
 def test_get_wait_times_out_with_the_job_as_it_is(pipeline: Pipeline) -> None:
     job = pipeline.submit(token=TOKEN, text="slow to time out zzz", model="openai/tts-1", format="wav")
-    pipeline.request("GET", f"/v1/jobs/{job['jobId']}?wait=20", token=TOKEN)  # queued -> processing
+    deadline = time.monotonic() + 30
+    while pipeline.request("GET", f"/v1/jobs/{job['jobId']}", token=TOKEN).json()["status"] == "queued":
+        assert time.monotonic() < deadline, "never claimed"
+        time.sleep(0.02)
+    # processing, on the slow upstream: the wait ends at its timeout, with the job as it is
+    began = time.monotonic()
     current = pipeline.request("GET", f"/v1/jobs/{job['jobId']}?wait=1", token=TOKEN)
     assert current.status == 200 and current.json()["status"] == "processing"
+    assert time.monotonic() - began >= 0.9
     pipeline.wait(job["jobId"], token=TOKEN, timeout=60)
 
 
