@@ -90,7 +90,7 @@ class Runtime:
         extra = ["--runtime", "workerd"] if self.kind == "workerd" else []
         with open(self.log, "wb") as out:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "local_runtime.cli", "dev", "--host", "127.0.0.1", "--port", "0",
+                [sys.executable, "-m", "tts_pipeline", "dev", "--host", "127.0.0.1", "--port", "0",
                  "--data-dir", str(self.data_dir), *extra],
                 stdout=out, stderr=subprocess.STDOUT, cwd=ROOT, env={**os.environ, **ENV}, start_new_session=True,
             )

@@ -149,7 +149,7 @@ def measure_consumer() -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as data:
         env = {**os.environ, "DEFAULT_MODEL": "", "CRON_INTERVAL_SECONDS": "0"}
         process = subprocess.Popen(
-            [sys.executable, "-m", "local_runtime.cli", "dev", "--port", "0", "--data-dir", data],
+            [sys.executable, "-m", "tts_pipeline", "dev", "--port", "0", "--data-dir", data],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, start_new_session=True,
         )
         try:

@@ -40,7 +40,7 @@ class RuntimeProcess:
     def supports(flag: str, root: Path = ROOT) -> bool:
         """Whether the build in ``root`` has a ``tts-pipeline dev`` that takes ``flag`` (builds differ in a
         before/after run)."""
-        out = subprocess.run([sys.executable, "-m", "local_runtime.cli", "dev", "--help"], cwd=root,
+        out = subprocess.run([sys.executable, "-m", "tts_pipeline", "dev", "--help"], cwd=root,
                              capture_output=True, text=True).stdout
         return flag in out
 
@@ -54,7 +54,7 @@ class RuntimeProcess:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         log = open(self.log_path, "wb")  # noqa: SIM115 - the child keeps it open
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "local_runtime.cli", "dev", "--host", "127.0.0.1", "--port", "0",
+            [sys.executable, "-m", "tts_pipeline", "dev", "--host", "127.0.0.1", "--port", "0",
              "--data-dir", str(self.data_dir), *self.dev_args],
             stdout=log, stderr=subprocess.STDOUT, cwd=self.root, env={**os.environ, **self.env},
         )

@@ -58,7 +58,7 @@ class Server:
         t0 = time.monotonic()
         with open(self.log, "wb") as out:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "local_runtime.cli", "dev", "--runtime", "workerd", "--port", "0",
+                [sys.executable, "-m", "tts_pipeline", "dev", "--runtime", "workerd", "--port", "0",
                  "--data-dir", str(self.data_dir)],
                 stdout=out, stderr=subprocess.STDOUT, env=self.env, cwd=ROOT, start_new_session=True,
             )

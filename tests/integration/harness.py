@@ -55,7 +55,7 @@ class Pipeline:
         timeout = timeout or (20.0 if self.runtime == "local" else 240.0)
         data = [] if self.cwd is not None else ["--data-dir", str(self.data_dir)]
         self.process = subprocess.Popen(
-            [*self.wrapper, sys.executable, "-m", "local_runtime.cli", "dev", "--host", "127.0.0.1", "--port", "0",
+            [*self.wrapper, sys.executable, "-m", "tts_pipeline", "dev", "--host", "127.0.0.1", "--port", "0",
              *data, *extra, *self.dev_args],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=self.cwd,
             start_new_session=True,  # kill() takes wrangler and workerd with it

@@ -148,7 +148,7 @@ def test_a_port_in_use_is_one_line_and_exit_2(pipeline: Pipeline, tmp_path: Path
 def test_text_log_says_where_to_open_and_logs_each_request(tmp_path: Path) -> None:
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "local_runtime.cli", "dev", "--port", str(port), "--data-dir", str(tmp_path),
+        [sys.executable, "-m", "tts_pipeline", "dev", "--port", str(port), "--data-dir", str(tmp_path),
          "--log-format", "text"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         env={**__import__("os").environ, "CRON_INTERVAL_SECONDS": "0"},
