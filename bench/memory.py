@@ -130,12 +130,12 @@ async def _case(chars: int, trace: bool, result_max_bytes: int | None = None) ->
                 if trace:
                     tracemalloc.reset_peak()
                     traced0 = tracemalloc.get_traced_memory()[0]
-                procstat.reset_peak_rss(procstat.os.getpid())
-                rss0 = procstat.rss_mib(procstat.os.getpid())
+                procstat.reset_peak_rss(os.getpid())
+                rss0 = procstat.rss_mib(os.getpid())
                 client_cpu0, cpu0 = client.cpu, time.process_time()
                 result = await work()
                 cpu = (time.process_time() - cpu0) - (client.cpu - client_cpu0)
-                peak_abs = procstat.peak_rss_mib(procstat.os.getpid())
+                peak_abs = procstat.peak_rss_mib(os.getpid())
                 copies = None
                 if trace and size:
                     copies = (tracemalloc.get_traced_memory()[1] - traced0) / size
@@ -213,7 +213,8 @@ def _run_child(chars: int, trace: bool, result_max_bytes: int | None = None) -> 
                           cwd=Path(__file__).resolve().parent.parent, check=False)
     if done.returncode != 0:
         raise RuntimeError(f"memory case {chars} failed:\n{done.stderr[-3000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
 
 
 def run(sizes_mb: list[float], result_max_bytes: int | None = None) -> list[MemoryResult]:

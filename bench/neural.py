@@ -171,7 +171,8 @@ def measure_consumer() -> dict[str, Any]:
                 request = urllib.request.Request(url + path, data=data_bytes, method=method,
                                                  headers={"content-type": "application/json"})
                 with urllib.request.urlopen(request, timeout=30) as reply:
-                    return json.loads(reply.read())
+                    answer: dict[str, Any] = json.loads(reply.read())
+                    return answer
 
             job = call("POST", "/v1/jobs", {"text": text_of(2000)})
             submitted = time.monotonic()

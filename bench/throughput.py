@@ -269,8 +269,7 @@ class FloorResult:
 def floor(jobs: int, concurrency: int = 1) -> FloorResult:
     """Synthesize each job and store it with the pipeline's own durable R2 put, ``concurrency`` at a time."""
     from local_runtime.bindings.r2 import LocalBucket
-    from shared.consumer import object_metadata
-    from shared.keys import audio_key
+    from shared.keys import audio_key, object_metadata
     from shared.models import JobRecord, JobStatus
     from shared.ports import SynthesisRequest
     from shared.synthesis.tone import ToneSynthesizer

@@ -175,7 +175,7 @@ async def process_chunk_task(
                 job_id, plan=plan, index=index, holder=message.id, lease_seconds=lease, job_lease_seconds=job_lease,
                 renew=True,
             )
-            return answer["state"] == "claimed"
+            return bool(answer["state"] == "claimed")
 
         try:
             characters = await with_renewal(store(), renew, lease / 4, deps, job_id, message.id)
