@@ -71,9 +71,6 @@ class ThroughputResult:
     def jobs_per_second(self) -> float:
         return self.jobs / self.end_to_end_seconds if self.end_to_end_seconds else 0.0
 
-    @property
-    def submits_per_second(self) -> float:
-        return self.jobs / self.submit_seconds if self.submit_seconds else 0.0
 
 
 def _submitter(port: int, count: int, body: bytes, out: list[tuple[str, float, float]],

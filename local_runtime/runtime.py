@@ -153,7 +153,6 @@ class LocalRuntime:
         self.catalogue = self.pipeline.catalogue
         self.api = self.pipeline.api
         self.consumer = self.pipeline.consumer
-        self.webhook_deps = self.pipeline.webhooks
         self.reaper = self.pipeline.reaper
         # Cloudflare's limits on each invocation: an api request, a queue batch, a cron run.
         self.fetch_limits = limits.InvocationLimits.of(settings, host_settings, cpu_ms=worker_cpu_ms("api", env))

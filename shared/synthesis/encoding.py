@@ -165,10 +165,3 @@ def add_encoders(
         if synthesizer is None or "pcm" not in spec.formats:
             continue
         catalogue.add(with_encoders(spec, encoders), EncodingSynthesizer(synthesizer, encoders, offload))
-
-
-def add_mp3(
-    catalogue: Catalogue, model_ids: Sequence[str], encoder: FormatEncoder, offload: Offload = run_inline
-) -> None:
-    """Offer ``mp3`` for each of ``model_ids`` present in ``catalogue`` (PCM models), through ``encoder``."""
-    add_encoders(catalogue, model_ids, {MP3: encoder}, offload)
