@@ -33,11 +33,10 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass
-from http.client import HTTPConnection
 from pathlib import Path
 from typing import Any
 
-from bench import sections
+from bench import loopback, sections
 from bench import procstat
 from bench.runtime_proc import BENCH_ENV
 
@@ -134,18 +133,7 @@ class Runtime:
 
 
 def call(port: int, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
-    conn = HTTPConnection("127.0.0.1", port, timeout=120)
-    try:
-        hdrs = dict(headers or {})
-        data = None
-        if body is not None:
-            data = json.dumps(body).encode()
-            hdrs["Content-Type"] = "application/json"
-        conn.request(method, path, body=data, headers=hdrs)
-        reply = conn.getresponse()
-        return reply.status, {k.lower(): v for k, v in reply.getheaders()}, reply.read()
-    finally:
-        conn.close()
+    return loopback.call(port, method, path, body, headers)
 
 
 def run_case(kind: str, case: Case, work: Path) -> dict[str, Any]:

@@ -41,11 +41,10 @@ import tempfile
 import time
 import tracemalloc
 from dataclasses import dataclass
-from http.client import HTTPConnection
 from pathlib import Path
 from typing import Any
 
-from bench import procstat
+from bench import loopback, procstat
 from bench.runtime_proc import BENCH_ENV
 
 BYTES_PER_CHAR = 2880  # 24,000 Hz x 60 ms x 2 bytes
@@ -85,21 +84,18 @@ class _Client:
     def call(self, method: str, path: str, body: bytes | None = None) -> tuple[int, int, bytes]:
         """Returns (status, body length, the first 64 KiB of the body)."""
         cpu0 = time.thread_time()
-        conn = HTTPConnection("127.0.0.1", self.port, timeout=600)
+        headers = {"Content-Type": "application/json"} if body is not None else {}
         try:
-            headers = {"Content-Type": "application/json"} if body is not None else {}
-            conn.request(method, path, body=body, headers=headers)
-            response = conn.getresponse()
-            head = response.read(READ_PIECE)
-            total = len(head)
-            while True:
-                piece = response.read(READ_PIECE)
-                if not piece:
-                    break
-                total += len(piece)
-            return response.status, total, head
+            with loopback.client(self.port, timeout=600) as client, client.stream(
+                method, path, content=body, headers=headers
+            ) as response:
+                head, total = b"", 0
+                for piece in response.iter_raw(READ_PIECE):
+                    if len(head) < READ_PIECE:
+                        head += piece[: READ_PIECE - len(head)]
+                    total += len(piece)
+                return response.status_code, total, head
         finally:
-            conn.close()
             self.cpu += time.thread_time() - cpu0
 
 

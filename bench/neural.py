@@ -29,9 +29,10 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
+
+import httpx
 
 from bench import sections
 from bench.procstat import peak_rss_mib, rss_mib
@@ -167,12 +168,10 @@ def measure_consumer() -> dict[str, Any]:
             idle = rss_mib(consumer)
 
             def call(method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
-                data_bytes = json.dumps(body).encode() if body is not None else None
-                request = urllib.request.Request(url + path, data=data_bytes, method=method,
-                                                 headers={"content-type": "application/json"})
-                with urllib.request.urlopen(request, timeout=30) as reply:
-                    answer: dict[str, Any] = json.loads(reply.read())
-                    return answer
+                reply = httpx.request(method, url + path, json=body, timeout=30, trust_env=False)
+                reply.raise_for_status()
+                answer: dict[str, Any] = reply.json()
+                return answer
 
             job = call("POST", "/v1/jobs", {"text": text_of(2000)})
             submitted = time.monotonic()

@@ -30,11 +30,12 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from http.client import HTTPConnection
 from pathlib import Path
 from typing import Any
 
-from bench import sections
+import httpx
+
+from bench import loopback, sections
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -86,13 +87,11 @@ class Server:
 
 class Client:
     def __init__(self, port: int) -> None:
-        self.conn = HTTPConnection("127.0.0.1", port, timeout=60)
+        self.http = loopback.client(port, timeout=60)
 
     def call(self, method: str, path: str, body: Any = None) -> tuple[int, bytes]:
-        headers = {"Content-Type": "application/json"} if body is not None else {}
-        self.conn.request(method, path, body=json.dumps(body).encode() if body is not None else None, headers=headers)
-        response = self.conn.getresponse()
-        return response.status, response.read()
+        response = loopback.send(self.http, method, path, body)
+        return response.status_code, response.content
 
     def submit(self, text: str) -> str:
         status, body = self.call("POST", "/v1/jobs", {"text": text, "model": "tone"})
@@ -189,11 +188,9 @@ def _api_alone(data_dir: Path, flags: str, expect_exit: bool = False) -> dict[st
                 raise RuntimeError(log.read_text(errors="replace")[-2000:])
             if ready is not None and not expect_exit:
                 try:
-                    conn = HTTPConnection("127.0.0.1", port, timeout=120)
-                    conn.request("GET", "/healthz")
-                    conn.getresponse().read()
+                    loopback.call(port, "GET", "/healthz")
                     return {"ready": ready, "first_answer": time.monotonic() - t0}
-                except OSError:
+                except httpx.TransportError:
                     pass
             time.sleep(0.05)
         raise RuntimeError("api Worker did not answer")
