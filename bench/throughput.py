@@ -155,7 +155,7 @@ def run_clients(
             thread.join()
         submit_seconds = time.time() - began
         cpu_client = time.process_time() - cpu_client0
-        wait_for_queue_drained(runtime.data_dir, timeout=60 + jobs * 0.05)
+        wait_for_queue_drained(runtime.folder, timeout=60 + jobs * 0.05)
         cpu_runtime = procstat.tree_cpu_seconds(runtime.pid) - cpu_runtime0
         peak_rss = procstat.tree_peak_rss_mib(runtime.pid)
 
@@ -185,7 +185,7 @@ def run_clients(
         client_cpu_ms_per_job=cpu_client / max(1, len(submitted)) * 1000,
         runtime_peak_rss_mib=peak_rss,
         errors=len(errors),
-        env=dict(runtime.env),
+        env=dict(runtime.overrides),
         dev_args=list(dev_args),
     )
 
@@ -418,7 +418,7 @@ def submit_with_history(history: int, jobs: int, work_dir: Path) -> HistoryResul
         start = threading.Barrier(1)
         cpu0 = procstat.tree_cpu_seconds(runtime.pid)
         _submitter(runtime.port, jobs, body, submitted, errors, start)
-        wait_for_queue_drained(runtime.data_dir, timeout=60 + jobs * 0.1)
+        wait_for_queue_drained(runtime.folder, timeout=60 + jobs * 0.1)
         cpu = procstat.tree_cpu_seconds(runtime.pid) - cpu0
     if errors:
         raise RuntimeError(f"submits failed: {errors[:3]}")
