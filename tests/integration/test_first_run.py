@@ -79,8 +79,8 @@ def test_text_too_long_gives_the_limit_not_an_empty_allowed_list(pipeline: Pipel
 
 
 def test_the_start_log_shows_no_harmless_alarms(pipeline: Pipeline) -> None:
-    # workerd's start used to print an ENOTFOUND stack (Miniflare's Request.cf download, offline)
-    # and wrangler's warning that it does not run crons (this runtime runs the reaper itself).
+    # workerd's start prints no ENOTFOUND stack (Miniflare's Request.cf download, offline)
+    # and no wrangler warning that it does not run crons (this runtime runs the reaper itself).
     log = "".join(pipeline.log_lines)
     assert "ENOTFOUND" not in log and "Unable to fetch the `Request.cf`" not in log
     assert "Scheduled Workers are not automatically triggered" not in log
