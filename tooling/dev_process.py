@@ -81,11 +81,6 @@ class DevProcess:
             self.kill()  # never leave a half-started runtime (and its wrangler) behind
             raise
 
-    def log_text(self) -> str:
-        if self.log_path is not None:
-            return self.log_path.read_text(errors="replace")
-        return "".join(self.log_lines)
-
     def stop(self, grace: float = 20.0) -> None:
         """SIGTERM to the command (it stops what it started), then SIGKILL to its session after ``grace``."""
         if self.process is not None:
