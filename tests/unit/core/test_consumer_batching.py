@@ -3,6 +3,7 @@ and still settles each message on its own: one job's refusal or failure is that 
 
 from __future__ import annotations
 
+import asyncio
 import io
 from collections import Counter
 
@@ -144,3 +145,42 @@ def test_the_worst_case_request_stays_under_cloudflares_rpc_limit() -> None:
         assert per_request * (4 * max_text_chars + 16 * 1024) <= RPC_MAX_BYTES
     assert claim_items_per_request(100_000) >= 10  # a default batch's claims on one shard: one request
     assert claim_window(100_000, 4) >= 10 and claim_window(400_000, 4) >= 4
+
+
+async def test_a_failed_request_fails_its_own_items_only(clock: FakeClock, shards: MemoryShards) -> None:
+    from shared.consumer_batching import ShardBatcher
+
+    ids = job_ids(8)
+    broken = shard_for(ids[0], SHARDS)
+
+    async def send(shard: str, items: list[str]) -> list[JobRecord]:
+        if shard == broken:
+            raise ConnectionError("the request died")
+        return [JobRecord(job_id=i, tenant="t", status=JobStatus.QUEUED, model="tone", format="wav",
+                          created_at=0, updated_at=0, ttl_seconds=1) for i in items]
+
+    batcher: ShardBatcher[str] = ShardBatcher(shards.client, send, ids, linger=5, most=MAX_BATCH_ITEMS)
+    answers = await asyncio.gather(*(batcher.ask(i, i, i) for i in ids), return_exceptions=True)
+    for job_id, answer in zip(ids, answers):
+        if shard_for(job_id, SHARDS) == broken:
+            assert isinstance(answer, ConnectionError)
+        else:
+            assert isinstance(answer, JobRecord) and answer.job_id == job_id
+    assert batcher.requests == len({shard_for(i, SHARDS) for i in ids})
+
+
+async def test_a_completion_does_not_wait_past_its_linger_for_a_member_still_at_work(shards: MemoryShards) -> None:
+    from shared.consumer_batching import ShardBatcher
+
+    sent: list[list[str]] = []
+
+    async def send(shard: str, items: list[str]) -> list[JobRecord]:
+        sent.append(items)
+        return [JobRecord(job_id=i, tenant="t", status=JobStatus.QUEUED, model="tone", format="wav",
+                          created_at=0, updated_at=0, ttl_seconds=1) for i in items]
+
+    a, b = job_ids(2)
+    batcher: ShardBatcher[str] = ShardBatcher(shards.client, send, [a, b], linger=0.01, most=MAX_BATCH_ITEMS)
+    assert (await asyncio.wait_for(batcher.ask(a, a, a), 1)).job_id == a  # b is still at work: a goes alone
+    batcher.leave(b)
+    assert sent == [[a]]
