@@ -337,6 +337,8 @@ def bootstrap_test_app(
     catalogue: Callable[[], Any] | None = None,
     webhook_queue: MemoryQueue | None = None,
     webhook_http: HttpClient | None = None,
+    rate_limiter: Callable[[int, int], Any] | None = None,
+    new_job_id: Callable[[], str] | None = None,
     log_stream: Any = None,
 ) -> Pipeline:
     """The pipeline as a runtime bootstraps it (shared/bootstrap.py), on these fakes: what is not given
@@ -356,6 +358,8 @@ def bootstrap_test_app(
             catalogue=catalogue,
             webhook_queue=webhook_queue,
             webhook_http=webhook_http,
+            rate_limiter=rate_limiter,
             log_stream=log_stream,
+            **({"new_job_id": new_job_id} if new_job_id is not None else {}),
         )
     )
