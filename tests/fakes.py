@@ -327,6 +327,21 @@ class ScriptedSynthesizer:
         return SynthesisResult(audio=request.text.encode() * 10, mime_type="audio/wav", extension="wav")
 
 
+class FakeCatalogue:
+    """The two lookups of a model catalogue the consumer makes: every model speaks through ``synthesizer``
+    and has ``spec`` (None: no spec, so a job's text is one request)."""
+
+    def __init__(self, synthesizer: Any, spec: Any = None) -> None:
+        self.synthesizer = synthesizer
+        self.spec = spec
+
+    def synthesizer_for(self, model: str) -> Any:
+        return self.synthesizer
+
+    def get(self, model: str) -> Any:
+        return self.spec
+
+
 def bootstrap_test_app(
     settings: Settings | None = None,
     *,
@@ -335,6 +350,8 @@ def bootstrap_test_app(
     bucket: BlobStore | None = None,
     queue: MemoryQueue | None = None,
     catalogue: Callable[[], Any] | None = None,
+    synthesizer: Any = None,
+    spec: Any = None,
     webhook_queue: MemoryQueue | None = None,
     webhook_http: HttpClient | None = None,
     rate_limiter: Callable[[int, int], Any] | None = None,
@@ -342,11 +359,14 @@ def bootstrap_test_app(
     log_stream: Any = None,
 ) -> Pipeline:
     """The pipeline as a runtime bootstraps it (shared/bootstrap.py), on these fakes: what is not given
-    is made fresh (a ``FakeClock``, memory shards, bucket and jobs queue). Its ``api``,
-    ``consumer``, ``webhooks`` and ``reaper`` are the dependencies the runtimes build, each by name."""
+    is made fresh (a ``FakeClock``, memory shards, bucket and jobs queue); ``synthesizer`` and ``spec``
+    stand for a catalogue (``FakeCatalogue``). Its ``api``, ``consumer``, ``webhooks`` and ``reaper`` are
+    the dependencies the runtimes build, each by name."""
     settings = settings or Settings()
     clock = clock or FakeClock()
     queue = queue if queue is not None else (shards.queue if shards is not None else MemoryQueue())
+    if catalogue is None and synthesizer is not None:
+        catalogue = lambda: FakeCatalogue(synthesizer, spec)  # noqa: E731
     shards = shards or MemoryShards(clock, settings.shard_count, queue=queue, webhook_queue=webhook_queue)
     return Pipeline(
         RuntimePorts(
