@@ -48,6 +48,7 @@ from pydantic import ValidationError
 from shared.captions.location import timings_key_of
 from shared.captions.store import store_timings
 from shared.config import Settings
+from shared.consumer_batching import BatchCalls, Slot, claim_window
 from shared.consumer_deps import (
     ConsumerDeps,
     Invocation,
@@ -66,7 +67,7 @@ from shared.errors import (
 )
 from shared.fanout import chunk_dead_letter, fan_out, process_chunk_task
 from shared.jobs.chunks import is_fanout_holder
-from shared.jobs.shard import Claim, Complete, Get, Release, RenewLease
+from shared.jobs.shard import Claim, Complete, CompleteItem, Get, Release, RenewLease
 from shared.keys import audio_key, object_metadata
 from shared.models import JobRecord, JobStatus, SynthesizeJob
 from shared.outcomes import Ack, BatchOutcome, Outcome, Retry, backoff_seconds
@@ -86,24 +87,43 @@ BATCH_CONCURRENCY = 4
 async def process_batch(
     messages: Sequence[IncomingMessage], deps: ConsumerDeps, *, concurrency: int = BATCH_CONCURRENCY
 ) -> BatchOutcome:
-    """One invocation: every message worked on (``concurrency`` at once) and settled as soon as it is done."""
+    """One invocation: every message worked on (``concurrency`` at once) and settled as soon as it is done.
+
+    The claims and completions of the batch's jobs go to their shards batched, one request
+    per shard (shared/consumer_batching.py), a window of ``claim_window`` messages at a time."""
     invocation = Invocation.start(deps)
     gate = asyncio.Semaphore(concurrency)
     outcome = BatchOutcome()
+    window = claim_window(deps.settings.max_text_chars, concurrency)
+    for start in range(0, len(messages), window):
+        part = messages[start : start + window]
+        calls = BatchCalls(
+            deps.jobs, [m.id for m in part], lease_seconds=deps.settings.lease_seconds,
+            max_text_chars=deps.settings.max_text_chars,
+        )
 
-    async def one(message: IncomingMessage) -> None:
-        async with gate:
-            decided = await process_message(message, deps, invocation)
-        outcome.outcomes[message.id] = decided
-        settle_now(message, decided)
+        async def one(message: IncomingMessage, calls: BatchCalls = calls) -> None:
+            try:
+                decided = await process_message(message, deps, invocation, gate=gate, calls=calls)
+            finally:
+                calls.settled(message.id)
+            outcome.outcomes[message.id] = decided
+            settle_now(message, decided)
 
-    await asyncio.gather(*(one(m) for m in messages))
+        await asyncio.gather(*(one(m) for m in part))
     return outcome
 
 
 async def process_message(
-    message: IncomingMessage, deps: ConsumerDeps, invocation: Invocation | None = None
+    message: IncomingMessage,
+    deps: ConsumerDeps,
+    invocation: Invocation | None = None,
+    *,
+    gate: asyncio.Semaphore | None = None,
+    calls: BatchCalls | None = None,
 ) -> Outcome:
+    """One message: its synthesis (and a chunk task's) under ``gate``; its claim and completion
+    through ``calls`` (its batch's requests) when given, else a request each."""
     log = deps.log
     invocation = invocation or Invocation.start(deps)
     try:
@@ -112,15 +132,25 @@ async def process_message(
         log.error("poison_message", messageId=message.id, error=str(exc.errors()[:3]))
         return Ack()
     if command.chunks is not None:
+        if calls is not None:
+            calls.settled(message.id)  # a chunk task claims chunks, not the job
         if command.plan is None:
             log.error("poison_message", messageId=message.id, error="a chunk task without its plan")
             return Ack()
-        return await process_chunk_task(command, message, deps, invocation)
+        slot = Slot(gate)
+        await slot.take()
+        try:
+            return await process_chunk_task(command, message, deps, invocation)
+        finally:
+            slot.give_back()
     job_id = command.jobId
     try:
-        record = await deps.jobs.call(
-            Claim(job_id=job_id, lease_seconds=deps.settings.lease_seconds, holder=message.id)
-        )
+        if calls is None:
+            record = await deps.jobs.call(
+                Claim(job_id=job_id, lease_seconds=deps.settings.lease_seconds, holder=message.id)
+            )
+        else:
+            record = await calls.claim(message.id, job_id, message.id)
     except JobNotFoundError:
         log.info("job_gone", jobId=job_id, messageId=message.id)
         return Ack()
@@ -129,7 +159,13 @@ async def process_message(
     if record.status.is_terminal:
         log.info("already_final", jobId=job_id, status=record.status.value, messageId=message.id)
         return await announce(deps, record, message)
-    return await _with_heartbeat(deps, record, message, _work(record, command, message, deps, invocation))
+    slot = Slot(gate)
+    try:
+        return await _with_heartbeat(
+            deps, record, message, _work(record, command, message, deps, invocation, slot, calls)
+        )
+    finally:
+        slot.give_back()
 
 
 async def _defer(deps: ConsumerDeps, command: SynthesizeJob, message: IncomingMessage, exc: LeaseHeldError) -> Outcome:
@@ -198,8 +234,10 @@ async def _with_heartbeat(
 
 
 async def _work(
-    record: JobRecord, command: SynthesizeJob, message: IncomingMessage, deps: ConsumerDeps, invocation: Invocation
+    record: JobRecord, command: SynthesizeJob, message: IncomingMessage, deps: ConsumerDeps, invocation: Invocation,
+    slot: Slot, calls: BatchCalls | None,
 ) -> Outcome:
+    await slot.take()
     log = deps.log
     job_id = record.job_id
     spec = spec_of(deps, record.model)
@@ -246,11 +284,12 @@ async def _work(
         log.warning("job_retry", jobId=job_id, messageId=message.id, attempts=message.attempts, delay=delay, error=error)
         return Retry(delay)
 
-    return await _store_and_complete(record, result, message, deps)
+    return await _store_and_complete(record, result, message, deps, slot, calls)
 
 
 async def _store_and_complete(
-    record: JobRecord, result: SynthesisResult, message: IncomingMessage, deps: ConsumerDeps
+    record: JobRecord, result: SynthesisResult, message: IncomingMessage, deps: ConsumerDeps,
+    slot: Slot | None = None, calls: BatchCalls | None = None,
 ) -> Outcome:
     job_id = record.job_id
     key = audio_key(job_id, record.created_at, result.extension)
@@ -273,17 +312,21 @@ async def _store_and_complete(
         await deps.jobs.call(Release(job_id=job_id, error=f"storing audio failed: {exc}"[:2000]))
         deps.log.warning("put_failed", jobId=job_id, messageId=message.id, error=str(exc), delay=delay)
         return Retry(delay)
+    if slot is not None:
+        slot.give_back()  # the work is done; the completion may wait for its batch's request
+    done = CompleteItem(
+        job_id=job_id,
+        audio_key=key,
+        mime_type=result.mime_type,
+        size_bytes=info.size,
+        etag=info.etag,
+        characters=result.characters or len(record.text),
+    )
     try:
-        completed = await deps.jobs.call(
-            Complete(
-                job_id=job_id,
-                audio_key=key,
-                mime_type=result.mime_type,
-                size_bytes=info.size,
-                etag=info.etag,
-                characters=result.characters or len(record.text),
-            )
-        )
+        if calls is None:
+            completed = await deps.jobs.call(Complete(**done.model_dump()))
+        else:
+            completed = await calls.complete(message.id, done)
     except (JobNotFoundError, IllegalTransitionError) as exc:
         # Canceled or deleted while we synthesized: the audio has no owner.
         await deps.bucket.delete([k for k in (key, timings_key_of(record)) if k])

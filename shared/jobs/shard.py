@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.errors import IllegalTransitionError, JobNotFoundError, LeaseHeldError, ShardFullError
+from shared.errors import IllegalTransitionError, JobNotFoundError, LeaseHeldError, ShardError, ShardFullError
 from shared.jobs.chunks import ChunkLedger, is_fanout_holder
 from shared.jobs.lexicons import LexiconStore
 from shared.jobs.outbox import Outbox
@@ -23,13 +23,14 @@ from shared.jobs.rpc_payloads import (
     Operation,
     ReturnsCount,
     ReturnsMaybeRecord,
+    ReturnsOutcomes,
     ReturnsRecord,
     ReturnsRecords,
 )
 from shared.jobs.schema import COLUMNS, SCHEMA, create_schema, migrate_schema, schema_columns  # noqa: F401 - the schema's names, re-exported
 from shared.jobs.state import can_transition
 from shared.models import JobRecord, JobStatus
-from shared.platform_limits import DO_SQL_MAX_BOUND_PARAMETERS
+from shared.platform_limits import DO_SQL_MAX_BOUND_PARAMETERS, QUEUE_MAX_BATCH_SIZE
 from shared.ports import Clock, SqlPort
 
 # Every column a record is built from (``lease_holder`` stays inside the shard).
@@ -233,6 +234,17 @@ class JobShard:
 
         return self._sql.transaction(tx)
 
+    def claim_batch(self, items: Sequence[ClaimItem], lease_seconds: float) -> list[JobRecord | ShardError]:
+        """``claim`` each item, each in its own transaction: an item the shard refuses (a live
+        lease, a missing job) answers with its error and leaves the others claimed."""
+        answers: list[JobRecord | ShardError] = []
+        for item in items:
+            try:
+                answers.append(self.claim(item.job_id, lease_seconds, item.holder))
+            except ShardError as exc:
+                answers.append(exc)
+        return answers
+
     def renew_lease(self, job_id: str, holder: str, lease_seconds: float) -> JobRecord:
         """The heartbeat of a delivery at work: push its lease ``lease_seconds`` ahead.
 
@@ -281,6 +293,16 @@ class JobShard:
             )
 
         return self._sql.transaction(tx)
+
+    def complete_batch(self, items: Sequence[CompleteItem]) -> list[JobRecord | ShardError]:
+        """``complete`` each item, each in its own transaction, each answered on its own (as ``claim_batch``)."""
+        answers: list[JobRecord | ShardError] = []
+        for item in items:
+            try:
+                answers.append(self.complete(item.job_id, **item.model_dump(exclude={"job_id"})))
+            except ShardError as exc:
+                answers.append(exc)
+        return answers
 
     def progress(
         self, job_id: str, *, done: int, total: int, characters: int, lease_seconds: float | None = None
@@ -506,6 +528,8 @@ class JobShard:
 # --- RPC operations (shared/jobs/rpc_payloads.py): one per method, its fields the method's arguments ---
 # Those without a job id go to the shard the caller names (``JobsClient.call(op, shard=...)``).
 
+MAX_BATCH_ITEMS = QUEUE_MAX_BATCH_SIZE
+"""The most items a batched operation carries: a consumer batch's messages."""
 _Page = Annotated[int, Field(ge=1, le=MAX_PAGE_ROWS)]
 _Holder = Annotated[str, Field(min_length=1, max_length=128)]
 
@@ -536,6 +560,24 @@ class Claim(ReturnsRecord, JobOperation):
     holder: _Holder | None = None
 
 
+class ClaimItem(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    job_id: str
+    holder: _Holder | None = None
+
+
+class ClaimBatch(ReturnsOutcomes, Operation):
+    """The claims of one consumer batch's jobs on this shard: one request, one transaction per job."""
+
+    runs = "claim_batch"
+    changes = True
+    items: list[ClaimItem] = Field(min_length=1, max_length=MAX_BATCH_ITEMS)
+    lease_seconds: float = Field(gt=0)
+
+    def jobs(self) -> Sequence[str]:
+        return tuple(i.job_id for i in self.items)
+
+
 class RenewLease(ReturnsRecord, JobOperation):
     runs = "renew_lease"
     holder: _Holder
@@ -550,6 +592,27 @@ class Complete(ReturnsRecord, JobOperation):
     size_bytes: int
     etag: str
     characters: int = 0
+
+
+class CompleteItem(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    job_id: str
+    audio_key: str
+    mime_type: str
+    size_bytes: int
+    etag: str
+    characters: int = 0
+
+
+class CompleteBatch(ReturnsOutcomes, Operation):
+    """The completions of one consumer batch's jobs on this shard: one request, one transaction per job."""
+
+    runs = "complete_batch"
+    changes = True
+    items: list[CompleteItem] = Field(min_length=1, max_length=MAX_BATCH_ITEMS)
+
+    def jobs(self) -> Sequence[str]:
+        return tuple(i.job_id for i in self.items)
 
 
 class Progress(ReturnsRecord, JobOperation):
