@@ -159,6 +159,14 @@ class JobsClient:
             "recordWebhook", job_id, status=status, attempts=attempts, lastStatus=last_status, lastError=last_error
         )
 
+    async def record_delivery(self, job_id: str, *, state: str, attempts: int, last_error: str | None) -> JobRecord:
+        """Store a delivery attempt's state (shared/delivery.py); returns the job as it now is."""
+        return await self._job("recordDelivery", job_id, state=state, attempts=attempts, lastError=last_error)
+
+    async def record_delivery_webhook(self, job_id: str, *, status: str) -> JobRecord:
+        """Store the outcome of the job's ``delivery`` webhook event."""
+        return await self._job("recordDeliveryWebhook", job_id, status=status)
+
     async def expired(
         self, shard: str, now: float, limit: int, after: tuple[float, str] | None = None
     ) -> list[JobRecord]:

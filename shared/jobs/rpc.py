@@ -135,6 +135,13 @@ OPERATIONS: dict[str, Operation[Any]] = {
             )
         ),
     ),
+    "recordDelivery": Operation(
+        p.RecordDelivery,
+        lambda s, rd: _rpc(s.record_delivery(rd.jobId, state=rd.state, attempts=rd.attempts, last_error=rd.lastError)),
+    ),
+    "recordDeliveryWebhook": Operation(
+        p.RecordDeliveryWebhook, lambda s, rw: _rpc(s.record_delivery_webhook(rw.jobId, status=rw.status))
+    ),
     "repair": Operation(
         p.Repair,
         lambda s, r: _records(

@@ -135,6 +135,16 @@ class RecordWebhook(JobId):
     lastError: str | None = Field(default=None, max_length=2000)
 
 
+class RecordDelivery(JobId):
+    state: Literal["pending", "delivering", "delivered", "failed"]
+    attempts: int = Field(ge=0)
+    lastError: str | None = Field(default=None, max_length=2000)
+
+
+class RecordDeliveryWebhook(JobId):
+    status: Literal["pending", "delivered", "failed"]
+
+
 
 
 class WaitForChange(JobId):
