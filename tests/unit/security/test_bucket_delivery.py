@@ -227,3 +227,11 @@ def test_allowed_headers_pass_as_given() -> None:
 def test_scrub_removes_the_url_and_its_parts() -> None:
     text = f"failed {BUCKET} and {BUCKET.split('?')[0]} and X-Amz-Signature=deadbeef0123"
     assert "deadbeef" not in scrub(text, BUCKET) and "bucket.example.com" not in scrub(text, BUCKET)
+
+
+async def test_the_openai_speech_route_does_not_take_deliver(rig: Rig) -> None:
+    body = {"model": "tone", "input": "hi", "voice": "default", "deliver": {"url": BUCKET}}
+    reply = await rig.api.call("POST", "/v1/audio/speech", json_body=body)
+    assert reply.status == 400
+    error = body_of(reply)["error"]
+    assert error["param"] == "deliver" and "deadbeef" not in json.dumps(error)
