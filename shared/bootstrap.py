@@ -163,6 +163,7 @@ class Pipeline:
             bucket=self.ports.bucket,
             uploader=self.ports.delivery_uploader,
             settings=self.settings,
+            clock=self.ports.clock,
             log=self.log("synth_consumer"),
             host_allowed=self.ports.webhook_host_allowed,
         )
@@ -188,10 +189,12 @@ class Pipeline:
             from shared.delivery import is_delivery, process_delivery_batch
             from shared.webhooks import process_webhook_batch
 
+            started = self.ports.clock()
             deliveries = [m for m in messages if is_delivery(m.body)]
             outcome = await process_webhook_batch([m for m in messages if not is_delivery(m.body)], self.webhooks)
             if deliveries:
-                outcome.outcomes.update((await process_delivery_batch(deliveries, self.delivery)).outcomes)
+                delivered = await process_delivery_batch(deliveries, self.delivery, started=started)
+                outcome.outcomes.update(delivered.outcomes)
             return outcome
         if queue_name.endswith(DEAD_LETTER_SUFFIX):
             from shared.consumer import process_dead_letters

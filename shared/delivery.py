@@ -26,10 +26,18 @@ before any of this starts, and stays so whatever the delivery does):
 Memory: the body is never whole in memory. ``StreamUploader`` takes the R2
 body as it is: on Cloudflare its ``ReadableStream`` is piped into the fetch
 inside the JS runtime (no copy into Python); locally it is read and sent in
-64 KiB pieces. One message, one upload, at most ``DELIVERY_TIMEOUT_SECONDS``
-(<= 840 s, inside a consumer invocation's 15 minutes; the queue's batches
-are small). A crash mid-upload leaves the delivery ``delivering``; the
+64 KiB pieces. A crash mid-upload leaves the delivery ``delivering``; the
 message comes back and the attempt is made again (a PUT is idempotent).
+
+Worst case of one invocation (a batch of ``tts-webhooks``, at most 10
+messages): uploads run ``MAX_CONCURRENT_UPLOADS`` at a time (each holds an R2
+read and a fetch: two of a Worker's six simultaneous connections), each
+bounded by ``DELIVERY_TIMEOUT_SECONDS`` (<= 840). An upload starts only while
+it can finish within ``INVOCATION_BUDGET_SECONDS`` of the batch's start
+(the webhooks of the same batch included); one that cannot is handed back
+unstarted (``Retry(0)``, no attempt counted) for the next invocation. So a
+batch never outlives the consumer's 15 minutes of wall time: with the
+defaults (300 s) at most two waves of 3 uploads, 600 s.
 
 Secrecy: ``deliver.url`` (often carrying a signature) and ``deliver.headers``
 (possibly credentials) are stored on the job and read only here. No log
@@ -40,6 +48,7 @@ or logged (``scrub``).
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -53,7 +62,8 @@ from shared.jobs.rpc import JobsClient
 from shared.logs import JsonLogger
 from shared.models import DeliverAudio, JobRecord, JobStatus
 from shared.outcomes import Ack, BatchOutcome, Outcome, Retry, backoff_seconds
-from shared.ports import BlobBody, BlobStore, IncomingMessage
+from shared.platform_limits import QUEUE_CONSUMER_WALL_SECONDS
+from shared.ports import BlobBody, BlobStore, Clock, IncomingMessage
 from shared.security.urls import UnsafeUrlError, check_webhook_url, url_policy
 
 MAX_ERROR_CHARS = 300
@@ -62,6 +72,9 @@ PIECE_BYTES = 64 * 1024
 MAX_RESPONSE_BYTES = 64 * 1024
 """A receiver's answer is read only for its status; more than this is not read."""
 URL_PLACEHOLDER = "<deliver.url>"
+MAX_CONCURRENT_UPLOADS = 3
+INVOCATION_BUDGET_SECONDS = QUEUE_CONSUMER_WALL_SECONDS - 60
+"""An upload starts only if it can end this long after its batch started (a minute of margin)."""
 
 HostCheck = Callable[[str], Awaitable[bool]]
 """Resolves a host and says whether the service may connect to it (local runtime only)."""
@@ -87,6 +100,7 @@ class DeliveryDeps:
     bucket: BlobStore
     uploader: StreamUploader
     settings: Settings
+    clock: Clock
     log: JsonLogger
     host_allowed: HostCheck | None = None  # DNS re-check before connecting, where DNS is available
 
@@ -116,11 +130,22 @@ def request_headers(record: JobRecord, length: int) -> dict[str, str]:
     return headers
 
 
-async def process_delivery_batch(messages: Sequence[IncomingMessage], deps: DeliveryDeps) -> BatchOutcome:
-    outcome = BatchOutcome()
-    for message in messages:  # one upload at a time, each bounded by DELIVERY_TIMEOUT_SECONDS
-        outcome.outcomes[message.id] = await deliver_audio(message, deps)
-    return outcome
+async def process_delivery_batch(
+    messages: Sequence[IncomingMessage], deps: DeliveryDeps, *, started: float | None = None
+) -> BatchOutcome:
+    """Each message's outcome; ``started``: when the invocation began (default now)."""
+    begun = deps.clock() if started is None else started
+    slots = asyncio.Semaphore(MAX_CONCURRENT_UPLOADS)
+
+    async def one(message: IncomingMessage) -> Outcome:
+        async with slots:
+            if deps.clock() - begun + deps.settings.delivery_timeout_seconds > INVOCATION_BUDGET_SECONDS:
+                deps.log.info("delivery_deferred", messageId=message.id)
+                return Retry(0)  # not started: no attempt counted; the next invocation takes it
+            return await deliver_audio(message, deps)
+
+    results = await asyncio.gather(*(one(m) for m in messages))
+    return BatchOutcome(dict(zip((m.id for m in messages), results, strict=True)))
 
 
 async def deliver_audio(message: IncomingMessage, deps: DeliveryDeps) -> Outcome:

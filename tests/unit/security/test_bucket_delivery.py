@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 from collections.abc import Mapping
@@ -10,7 +11,9 @@ from dataclasses import dataclass, field
 import pytest
 
 from shared.consumer import ConsumerDeps, process_batch
-from shared.delivery import DeliveryDeps, deliver_audio, scrub
+from shared.delivery import (
+    INVOCATION_BUDGET_SECONDS, MAX_CONCURRENT_UPLOADS, DeliveryDeps, deliver_audio, process_delivery_batch, scrub,
+)
 from shared.errors import HttpConnectionError, HttpTimeoutError, PermanentSynthesisError
 from shared.jobs.outbox import WEBHOOKS
 from shared.jobs.sharding import shard_for
@@ -91,7 +94,9 @@ def rig() -> Rig:
         jobs=api.shards.client, bucket=api.bucket, synthesizer_for=lambda model: synth,
         settings=api.deps.settings, clock=api.clock, log=JsonLogger("synth_consumer", logs),
     )
-    deps = DeliveryDeps(api.shards.client, api.bucket, uploader, api.deps.settings, JsonLogger("synth_consumer", logs))
+    deps = DeliveryDeps(
+        api.shards.client, api.bucket, uploader, api.deps.settings, api.clock, JsonLogger("synth_consumer", logs)
+    )
     return Rig(api, consumer, hooks, deps, uploader, synth, logs)
 
 
@@ -235,3 +240,63 @@ async def test_the_openai_speech_route_does_not_take_deliver(rig: Rig) -> None:
     assert reply.status == 400
     error = body_of(reply)["error"]
     assert error["param"] == "deliver" and "deadbeef" not in json.dumps(error)
+
+
+@dataclass
+class SlowUploader(FakeUploader):
+    """Each PUT takes ``seconds`` of the fake clock; records how many ran at once."""
+
+    clock: object = None
+    seconds: float = 300.0
+    running: int = 0
+    most: int = 0
+
+    async def put(self, url: str, *, headers: Mapping[str, str], body: BlobBody, length: int, timeout: float) -> int:
+        self.running += 1
+        self.most = max(self.most, self.running)
+        await asyncio.sleep(0)  # let the others start, as real uploads would
+        await asyncio.sleep(0)
+        self.clock.advance(self.seconds / MAX_CONCURRENT_UPLOADS)  # type: ignore[union-attr]
+        self.running -= 1
+        return await super().put(url, headers=headers, body=body, length=length, timeout=timeout)
+
+
+async def test_a_batch_of_uploads_ends_within_the_consumers_wall_time(rig: Rig) -> None:
+    """GIVEN ten delivery messages whose uploads take 300 s each WHEN one batch runs THEN at most three
+    upload at once, two waves start (600 s), and the rest are handed back unstarted."""
+    ids = [await rig.submit() for _ in range(10)]
+    for job_id in ids:
+        await rig.synthesize(job_id)
+    slow = SlowUploader(clock=rig.api.clock, seconds=300.0)
+    rig.deps.uploader = slow
+    messages = [IncomingMessage(f"d{n}", body, 1) for n, body in enumerate(rig.messages("delivery"))]
+    started = rig.api.clock()
+    outcome = await process_delivery_batch(messages, rig.deps)
+    assert slow.most == MAX_CONCURRENT_UPLOADS
+    assert len(slow.puts) == 6 and rig.api.clock() - started <= INVOCATION_BUDGET_SECONDS
+    deferred = [m for m, o in outcome.outcomes.items() if o == Retry(0)]
+    assert len(deferred) == 4 and len(outcome.acked()) == 6
+    states = [(await rig.job(j))["delivery"] for j in ids]
+    assert sorted(s["state"] for s in states) == ["delivered"] * 6 + ["pending"] * 4
+    assert all(s["attempts"] == 0 for s in states if s["state"] == "pending")  # deferred: no attempt counted
+
+
+async def test_a_lost_send_of_the_delivery_message_is_resent_by_the_shards_alarm(rig: Rig) -> None:
+    job_id = await rig.submit()
+    rig.hooks.fail_sends = 1  # the send after the completing transaction fails
+    await rig.synthesize(job_id)
+    assert rig.messages("delivery") == []
+    rig.api.clock.advance(10)
+    assert await rig.api.shards.ring_due() == 1
+    assert await rig.deliver() == Ack()
+    assert (await rig.job(job_id))["delivery"] == {"state": "delivered", "attempts": 1}
+
+
+async def test_an_upload_cut_short_by_a_crash_is_made_again(rig: Rig) -> None:
+    job_id = await rig.submit()
+    await rig.synthesize(job_id)
+    # The consumer died mid-upload: the delivery says delivering, the message comes back.
+    await rig.api.shards.client.record_delivery(job_id, state="delivering", attempts=1, last_error=None)
+    assert await rig.deliver(attempts=2) == Ack()
+    assert (await rig.job(job_id))["delivery"] == {"state": "delivered", "attempts": 2}
+    assert len(rig.uploader.puts) == 1
