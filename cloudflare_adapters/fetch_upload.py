@@ -14,7 +14,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from cloudflare_adapters.convert import to_js_value
-from js import AbortSignal, FixedLengthStream, fetch  # type: ignore[import-not-found]
+import js  # type: ignore[import-not-found]
+from js import AbortSignal, fetch  # type: ignore[import-not-found]
 from pyodide.ffi import JsException  # type: ignore[import-not-found]
 from shared.errors import HttpConnectionError, HttpTimeoutError
 from shared.ports import BlobBody
@@ -35,7 +36,8 @@ class FetchStreamUploader:
     ) -> int:
         sent = {k: v for k, v in headers.items() if k.lower() != "content-length"}
         init = to_js_value({"method": "PUT", "headers": sent, "redirect": "manual"})
-        fixed = FixedLengthStream.new(length)
+        # Read when used: a workerd global that plain JS hosts (the Pyodide-in-Node tests) lack.
+        fixed = js.FixedLengthStream.new(length)
         pipe = body.raw.pipeTo(fixed.writable)  # runs as the fetch reads the readable side
         init.body = fixed.readable
         init.signal = AbortSignal.timeout(max(1, int(timeout * 1000)))
