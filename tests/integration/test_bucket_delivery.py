@@ -8,6 +8,7 @@ and capped at 3 attempts, so the failure path is seconds away.
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -177,3 +178,40 @@ def test_the_url_and_headers_are_never_shown_or_logged(pipeline: Pipeline, recei
         for where, text in shown.items():
             assert secret not in text, f"{secret!r} shown in the {where}"
     assert "delivery_retry" in shown["logs"] or pipeline.runtime == "workerd"  # the logs were looked at
+
+
+@pytest.mark.local_only("kill -9 mid-upload and a restart on the same data dir: the local runtime's own queue and shards")
+def test_an_upload_cut_by_a_crash_is_made_again_after_the_restart(
+    tmp_path_factory: pytest.TempPathFactory, receiver: Receiver, runtime: str
+) -> None:
+    path = "/bucket/crash.wav"
+    arrived, release = threading.Event(), threading.Event()
+
+    def hold_the_first(delivery: Delivery) -> None:
+        if delivery.path == path and not arrived.is_set():
+            arrived.set()
+            release.wait(30)  # the runtime is killed meanwhile: this answer goes nowhere
+
+    data_dir = tmp_path_factory.mktemp("bucket-crash")
+    env = {"API_TOKENS": f"dora:{TOKEN}", "WEBHOOK_ALLOWED_SCHEMES": "https,http", "WEBHOOK_ALLOWED_HOSTS": "127.0.0.1",
+           "DELIVERY_RETRY_BASE_SECONDS": "0", "QUEUE_VISIBILITY_TIMEOUT": "2"}
+    first = Pipeline(data_dir, env=env, runtime=runtime).start()
+    receiver.on_request = hold_the_first
+    try:
+        job = submit(first, "Cut short.", deliver={"url": receiver.url(path)})
+        assert arrived.wait(30)
+        during = view(first, job["jobId"])
+        assert during["status"] == "completed" and during["delivery"] == {"state": "delivering", "attempts": 1}
+        first.kill()
+    finally:
+        receiver.on_request = None
+        release.set()
+    second = Pipeline(data_dir, env=env, runtime=runtime).start()
+    try:
+        done = settled(second, job["jobId"])
+        assert done["status"] == "completed" and done["delivery"] == {"state": "delivered", "attempts": 2}
+        audio = second.request("GET", f"/v1/jobs/{job['jobId']}/audio", token=TOKEN)
+        puts = receiver.at(path)
+        assert len(puts) == 2 and puts[-1].body == audio.body
+    finally:
+        second.stop()
