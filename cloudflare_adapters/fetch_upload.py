@@ -14,9 +14,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from cloudflare_adapters.convert import to_js_value
-import js  # type: ignore[import-not-found]
-from js import AbortSignal, fetch  # type: ignore[import-not-found]
-from pyodide.ffi import JsException  # type: ignore[import-not-found]
+import js
+from js import AbortSignal, fetch
+from pyodide.ffi import JsException
 from shared.errors import HttpConnectionError, HttpTimeoutError
 from shared.ports import BlobBody
 

@@ -176,9 +176,9 @@ async def deliver_audio(message: IncomingMessage, deps: DeliveryDeps) -> Outcome
         if deps.host_allowed is not None and not await deps.host_allowed(host):
             raise UnsafeUrlError("host resolves to a private, loopback or link-local address")
     except UnsafeUrlError as exc:
-        error = scrub(f"refused: {exc}", url)
-        await settle("failed", error)
-        log.warning("delivery_refused", jobId=job_id, messageId=message.id, error=error)
+        refused = scrub(f"refused: {exc}", url)
+        await settle("failed", refused)
+        log.warning("delivery_refused", jobId=job_id, messageId=message.id, error=refused)
         return Ack()
 
     await deps.jobs.record_delivery(job_id, state="delivering", attempts=attempt, last_error=record.delivery_last_error)

@@ -447,7 +447,6 @@ def _wait(args: argparse.Namespace) -> int:
     return _wait_and_save(make_client(args), args.job_id, args)
 
 
-@_guarded
 def _delivery(job: JobView) -> str | None:
     delivery = job.delivery
     if delivery is None:
@@ -457,6 +456,7 @@ def _delivery(job: JobView) -> str | None:
     return f"{delivery.state}{tries}{error}"
 
 
+@_guarded
 def _status(args: argparse.Namespace) -> int:
     job = make_client(args).get(args.job_id)
     if args.json:

@@ -8,9 +8,10 @@ import json
 import math
 import re
 from collections.abc import Callable
+from typing import cast
 
 from shared.api.errors import ApiError
-from shared.models import DeliveryView, JobProgress, LexiconRef
+from shared.models import DeliveryState, DeliveryView, JobProgress, LexiconRef
 from shared.text.refs import parse_refs
 from shared.models import EVENT_OF_STATUS, JOB_ID_PATTERN, JobRecord, JobStatus, JobView, WebhookEvent, WebhookView, iso
 
@@ -37,7 +38,7 @@ def delivery_view(record: JobRecord) -> DeliveryView | None:
     if not record.deliver_url or record.delivery_state is None:
         return None
     return DeliveryView(
-        state=record.delivery_state,  # type: ignore[arg-type]
+        state=cast(DeliveryState, record.delivery_state),
         attempts=record.delivery_attempts,
         last_error=record.delivery_last_error,
     )

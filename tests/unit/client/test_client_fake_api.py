@@ -226,3 +226,14 @@ def test_submit_sends_deliver_and_reads_the_delivery_back(api: FakeApi, time_: F
     }
     assert job.delivery is not None
     assert (job.delivery.state, job.delivery.attempts, job.delivery.last_error) == ("delivering", 2, "HTTP 503")
+
+
+def test_status_shows_the_delivery(api: FakeApi, capsys: pytest.CaptureFixture[str]) -> None:
+    from tts_client.cli import main
+
+    delivery = {"state": "pending", "attempts": 2, "lastError": "HTTP 503"}
+    api.on("GET", PATH, Canned.json(200, job_json(JOB, "completed", delivery=delivery)))
+    assert main(["status", "--api", api.url, "--token", "secret", JOB]) == 0
+    assert "delivery    pending, 2 attempts (last error: HTTP 503)" in capsys.readouterr().out
+    api.on("GET", PATH, Canned.json(404, {"error": {"code": "not_found", "message": "job not found"}}))
+    assert main(["status", "--api", api.url, "--token", "secret", JOB]) != 0  # an error is a message, not a traceback
