@@ -59,6 +59,7 @@ from pydantic import ValidationError
 
 from shared.config import Settings
 from shared.jobs.rpc import JobsClient
+from shared.jobs.shard import Get, RecordDelivery
 from shared.logs import JsonLogger
 from shared.models import DeliverAudio, JobRecord, JobStatus
 from shared.outcomes import Ack, BatchOutcome, Outcome, Retry, backoff_seconds
@@ -156,7 +157,7 @@ async def deliver_audio(message: IncomingMessage, deps: DeliveryDeps) -> Outcome
         log.error("poison_delivery_message", messageId=message.id, error=str(exc.errors()[:3])[:MAX_ERROR_CHARS])
         return Ack()
     job_id = command.jobId
-    record = await deps.jobs.get(job_id)
+    record = await deps.jobs.call(Get(job_id=job_id))
     if record is None or not record.deliver_url:
         return Ack()  # deleted meanwhile: nowhere to record anything
     if record.delivery_state in ("delivered", "failed"):
@@ -164,7 +165,7 @@ async def deliver_audio(message: IncomingMessage, deps: DeliveryDeps) -> Outcome
     attempt = record.delivery_attempts + 1
 
     async def settle(state: str, error: str | None) -> None:
-        await deps.jobs.record_delivery(job_id, state=state, attempts=attempt, last_error=error)
+        await deps.jobs.call(RecordDelivery(job_id=job_id, state=state, attempts=attempt, last_error=error))
 
     if record.status is not JobStatus.COMPLETED or not record.audio_key:
         await settle("failed", "the job has no audio to deliver")
@@ -181,7 +182,9 @@ async def deliver_audio(message: IncomingMessage, deps: DeliveryDeps) -> Outcome
         log.warning("delivery_refused", jobId=job_id, messageId=message.id, error=refused)
         return Ack()
 
-    await deps.jobs.record_delivery(job_id, state="delivering", attempts=attempt, last_error=record.delivery_last_error)
+    await deps.jobs.call(
+        RecordDelivery(job_id=job_id, state="delivering", attempts=attempt, last_error=record.delivery_last_error)
+    )
     error: str | None = None
     code: int | None = None
     body = await deps.bucket.get(record.audio_key)

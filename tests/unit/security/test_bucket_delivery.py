@@ -16,6 +16,7 @@ from shared.delivery import (
 )
 from shared.errors import HttpConnectionError, HttpTimeoutError, PermanentSynthesisError
 from shared.jobs.outbox import WEBHOOKS
+from shared.jobs.shard import RecordDelivery
 from shared.jobs.sharding import shard_for
 from shared.logs import JsonLogger
 from shared.outcomes import Ack, Retry
@@ -296,7 +297,7 @@ async def test_an_upload_cut_short_by_a_crash_is_made_again(rig: Rig) -> None:
     job_id = await rig.submit()
     await rig.synthesize(job_id)
     # The consumer died mid-upload: the delivery says delivering, the message comes back.
-    await rig.api.shards.client.record_delivery(job_id, state="delivering", attempts=1, last_error=None)
+    await rig.api.shards.client.call(RecordDelivery(job_id=job_id, state="delivering", attempts=1))
     assert await rig.deliver(attempts=2) == Ack()
     assert (await rig.job(job_id))["delivery"] == {"state": "delivered", "attempts": 2}
     assert len(rig.uploader.puts) == 1
