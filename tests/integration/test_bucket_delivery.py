@@ -27,7 +27,8 @@ SECRET_HEADER = "sekrit-header-value-42"
 
 
 @pytest.fixture(scope="module")
-def receiver() -> Iterator[Receiver]:
+def receiver(runtime: str) -> Iterator[Receiver]:
+    """One receiver a runtime: each run's requests are its own."""
     with receiving(Receiver()) as r:
         yield r
 
