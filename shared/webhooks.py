@@ -30,7 +30,7 @@ from __future__ import annotations
 import json
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 from urllib.parse import urlsplit
 
 from pydantic import ValidationError
@@ -124,7 +124,8 @@ async def process_webhook_batch(messages: Sequence[IncomingMessage], deps: Webho
 
 
 async def _record(
-    deps: WebhookDeps, job_id: str, event: WebhookEvent, status: str, attempts: int, code: int | None, error: str | None
+    deps: WebhookDeps, job_id: str, event: WebhookEvent, status: Literal["pending", "delivered", "failed"],
+    attempts: int, code: int | None, error: str | None,
 ) -> None:
     if event is WebhookEvent.DELIVERY:
         await deps.jobs.call(RecordDeliveryWebhook(job_id=job_id, status=status))
