@@ -61,7 +61,7 @@ from shared.config import Settings
 from shared.jobs.rpc import JobsClient
 from shared.jobs.shard import Get, RecordDelivery
 from shared.logs import JsonLogger
-from shared.models import DeliverAudio, JobRecord, JobStatus
+from shared.models import DeliverAudio, DeliveryState, JobRecord, JobStatus
 from shared.outcomes import Ack, BatchOutcome, Outcome, Retry, backoff_seconds
 from shared.platform_limits import QUEUE_CONSUMER_WALL_SECONDS
 from shared.ports import BlobBody, BlobStore, Clock, IncomingMessage
@@ -164,7 +164,7 @@ async def deliver_audio(message: IncomingMessage, deps: DeliveryDeps) -> Outcome
         return Ack()  # a duplicate message: already settled
     attempt = record.delivery_attempts + 1
 
-    async def settle(state: str, error: str | None) -> None:
+    async def settle(state: DeliveryState, error: str | None) -> None:
         await deps.jobs.call(RecordDelivery(job_id=job_id, state=state, attempts=attempt, last_error=error))
 
     if record.status is not JobStatus.COMPLETED or not record.audio_key:

@@ -28,7 +28,7 @@ from shared.jobs.rpc_payloads import (
 )
 from shared.jobs.schema import COLUMNS, SCHEMA, create_schema, migrate_schema, schema_columns  # noqa: F401 - the schema's names, re-exported
 from shared.jobs.state import can_transition
-from shared.models import JobRecord, JobStatus
+from shared.models import DeliveryState, JobRecord, JobStatus
 from shared.platform_limits import DO_SQL_MAX_BOUND_PARAMETERS
 from shared.ports import Clock, SqlPort
 
@@ -647,7 +647,7 @@ class RecordWebhook(ReturnsRecord, JobOperation):
 
 class RecordDelivery(ReturnsRecord, JobOperation):
     runs = "record_delivery"
-    state: Literal["pending", "delivering", "delivered", "failed"]
+    state: DeliveryState
     attempts: int = Field(ge=0)
     last_error: str | None = Field(default=None, max_length=2000)
 
