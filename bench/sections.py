@@ -21,6 +21,7 @@ SECTIONS = {
     "pronunciation": "python -m bench.pronunciation",
     "openai": "python -m bench.openai_parity",
     "do-requests": "python -m bench.ops --write",
+    "delivery": "python -m bench.delivery",
 }
 
 

@@ -435,6 +435,16 @@ class Settings:
         "WEBHOOK_RETRY_BASE_SECONDS", 30, integer(), "first webhook retry delay, doubling per attempt")
     webhook_timeout_seconds: int = setting(
         "WEBHOOK_TIMEOUT_SECONDS", 10, integer(1), "per webhook delivery attempt")
+    # Delivery of finished audio to a customer's presigned PUT URL (shared/delivery.py); the URL
+    # policy is the webhooks' (WEBHOOK_ALLOWED_SCHEMES, WEBHOOK_ALLOWED_HOSTS).
+    delivery_max_attempts: int = setting(
+        "DELIVERY_MAX_ATTEMPTS", 6, integer(1, 20),
+        "attempts to PUT a job's audio to its `deliver.url` before the delivery is marked failed (<= 20)")
+    delivery_retry_base_seconds: int = setting(
+        "DELIVERY_RETRY_BASE_SECONDS", 30, integer(), "first delivery retry delay, doubling per attempt")
+    delivery_timeout_seconds: int = setting(
+        "DELIVERY_TIMEOUT_SECONDS", 300, integer(1, 840),
+        "per delivery attempt, the whole upload included (<= 840: inside a queue consumer's 15 minutes)")
     # Synthesis providers: a provider is offered when its credentials are set
     # (docs/providers.md). Secrets stay out of repr() so a logged Settings never leaks them.
     openai_api_key: str | None = setting("OPENAI_API_KEY", None, credential, "OpenAI's TTS models", secret=True)

@@ -79,6 +79,7 @@ async def submit_job(deps: ApiDeps, tenant: str, body: CreateJobRequest, key: st
         raise ApiError(422, "validation_error", str(exc), field=exc.field, extra=extra) from exc
     prepared = await pronunciation.prepare(deps, tenant, body, resolved) if rendered else None
     webhook_requests.check_webhook(deps, body)
+    webhook_requests.check_deliver(deps, body)
 
     scoped = fingerprint = None
     if key is not None:
@@ -115,6 +116,9 @@ async def submit_job(deps: ApiDeps, tenant: str, body: CreateJobRequest, key: st
         deadline_at=now + body.cancel_after_seconds if body.cancel_after_seconds else None,
         webhook_url=body.webhook_url,
         webhook_events=webhook_requests.webhook_event_list(body),
+        deliver_url=body.deliver.url if body.deliver is not None else None,
+        deliver_headers=webhook_requests.deliver_headers_json(body),
+        delivery_state="pending" if body.deliver is not None else None,
         timestamps=body.timestamps,
         text_type=prepared.text_type if prepared is not None else None,
         lexicons=prepared.lexicons if prepared is not None else None,

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from shared.errors import IllegalTransitionError, JobNotFoundError, LeaseHeldError, ShardError, ShardFullError
 from shared.jobs.chunks import ChunkLedger, is_fanout_holder
 from shared.jobs.lexicons import LexiconStore
-from shared.jobs.outbox import Outbox
+from shared.jobs.outbox import WEBHOOKS, Outbox
 from shared.jobs.reaper_state import ReaperStateStore
 from shared.jobs.rpc_payloads import (
     MAX_PAGE_ROWS,
@@ -29,7 +29,7 @@ from shared.jobs.rpc_payloads import (
 )
 from shared.jobs.schema import COLUMNS, SCHEMA, create_schema, migrate_schema, schema_columns  # noqa: F401 - the schema's names, re-exported
 from shared.jobs.state import can_transition
-from shared.models import JobRecord, JobStatus
+from shared.models import DeliveryState, JobRecord, JobStatus
 from shared.platform_limits import DO_SQL_MAX_BOUND_PARAMETERS, QUEUE_MAX_BATCH_SIZE
 from shared.ports import Clock, SqlPort
 
@@ -42,6 +42,8 @@ META = ", ".join(c for c in COLUMNS if c != "text")
 # bound parameters per query.
 MAX_IDS_PER_QUERY = DO_SQL_MAX_BOUND_PARAMETERS - 10
 _RECORD_FIELDS = frozenset(JobRecord.model_fields)
+DELIVERY_STATES = frozenset({"pending", "delivering", "delivered", "failed"})
+FINAL_DELIVERY_STATES = frozenset({"delivered", "failed"})
 
 
 def _record(row: dict[str, Any]) -> JobRecord:
@@ -365,6 +367,7 @@ class JobShard:
         self.chunks.forget([record.job_id])
         if self.outbox.record_webhook_if_wanted(record, target):
             changes["webhook_status"] = "pending"
+        changes.update(self._delivery_on_settle(record, target))
         return self._update(
             record,
             status=target,
@@ -408,6 +411,58 @@ class JobShard:
             }
             self._write(job_id, changes)
             return record.model_copy(update=changes)
+
+        return self._sql.transaction(tx)
+
+    # --- delivery bookkeeping (shared/delivery.py) ----------------------------
+    # Like the webhook's, these leave updated_at alone: the job stays as it finished.
+
+    def _delivery_on_settle(self, record: JobRecord, target: JobStatus) -> dict[str, Any]:
+        """A terminal transition's delivery changes: a completed job's delivery is recorded in the
+        outbox (still ``pending``); a job that did not complete has nothing to deliver."""
+        if not record.deliver_url or record.delivery_state != "pending" or record.delivery_attempts:
+            return {}
+        if target is not JobStatus.COMPLETED:
+            return {"delivery_state": "failed", "delivery_last_error": f"the job {target.value}: nothing to deliver"}
+        if not self.outbox.sends_to(WEBHOOKS):
+            return {"delivery_state": "failed",
+                    "delivery_last_error": "this deployment's job store has no delivery queue (TTS_WEBHOOKS)"}
+        self.outbox.record_delivery(record.job_id)
+        return {}
+
+    def record_delivery(self, job_id: str, *, state: str, attempts: int, last_error: str | None) -> JobRecord:
+        """Store a delivery attempt's state; a final one (delivered, failed) is never overwritten, and
+        the transaction that writes it records the job's ``delivery`` webhook event if it wants one."""
+
+        def tx() -> JobRecord:
+            record = self._require(job_id)
+            if not record.deliver_url or record.delivery_state in FINAL_DELIVERY_STATES:
+                return record
+            if state not in DELIVERY_STATES:
+                raise ValueError(f"unknown delivery state {state!r}")
+            changes: dict[str, Any] = {
+                "delivery_state": state,
+                "delivery_attempts": attempts,
+                "delivery_last_error": (last_error or "")[:500] or None,
+                "delivery_last_attempt_at": self._clock(),
+            }
+            updated = record.model_copy(update=changes)
+            if state in FINAL_DELIVERY_STATES and self.outbox.record_delivery_webhook_if_wanted(updated):
+                changes["delivery_webhook_status"] = "pending"
+            self._write(job_id, changes)
+            return record.model_copy(update=changes)
+
+        return self._sql.transaction(tx)
+
+    def record_delivery_webhook(self, job_id: str, *, status: str) -> JobRecord:
+        """Store the outcome of the job's ``delivery`` webhook event (final ones stay)."""
+
+        def tx() -> JobRecord:
+            record = self._require(job_id)
+            if record.delivery_webhook_status in ("delivered", "failed"):
+                return record
+            self._write(job_id, {"delivery_webhook_status": status})
+            return record.model_copy(update={"delivery_webhook_status": status})
 
         return self._sql.transaction(tx)
 
@@ -651,6 +706,18 @@ class RecordWebhook(ReturnsRecord, JobOperation):
     attempts: int = Field(ge=0)
     last_status: int | None = None
     last_error: str | None = Field(default=None, max_length=2000)
+
+
+class RecordDelivery(ReturnsRecord, JobOperation):
+    runs = "record_delivery"
+    state: DeliveryState
+    attempts: int = Field(ge=0)
+    last_error: str | None = Field(default=None, max_length=2000)
+
+
+class RecordDeliveryWebhook(ReturnsRecord, JobOperation):
+    runs = "record_delivery_webhook"
+    status: Literal["pending", "delivered", "failed"]
 
 
 class Delete(ReturnsCount, Operation):

@@ -16,3 +16,20 @@ def test_characters_says_what_is_counted_and_why_it_can_differ_from_the_text() -
     described = openapi_document()["components"]["schemas"]["JobView"]["properties"]["characters"]["description"]
     assert "sent to the provider" in described and "0 until synthesis starts" in described
     assert "a little under the text's length" in described
+
+
+def test_deliver_and_delivery_are_described() -> None:
+    document = openapi_document()
+    schemas = document["components"]["schemas"]
+    assert set(schemas["DeliverTarget"]["properties"]) == {"url", "headers"}
+    for name in ("DeliverTarget", "DeliveryView"):
+        missing = [field for field, schema in schemas[name]["properties"].items() if not schema.get("description")]
+        assert missing == [], f"{name} fields without a description: {missing}"
+    assert schemas["DeliveryView"]["properties"]["state"]["enum"] == ["pending", "delivering", "delivered", "failed"]
+    assert "url" not in schemas["DeliveryView"]["properties"]  # the URL is a secret: never in a view
+    assert "deliver" in schemas["CreateJobRequest"]["properties"]
+    assert "delivery" in schemas["JobView"]["properties"]
+    assert "delivery" in schemas["WebhookEvent"]["enum"]
+    assert "deliver" not in schemas["SpeechRequest"]["properties"]  # only POST /v1/jobs takes it
+    refused = document["paths"]["/v1/jobs"]["post"]["responses"]["422"]["description"]
+    assert "unsafe_deliver_url" in refused
