@@ -93,8 +93,13 @@ class JobsClient:
         return await self._job("renewLease", job_id, holder=holder, leaseSeconds=lease_seconds)
 
     async def complete(
-        self, job_id: str, *, audio_key: str, mime_type: str, size_bytes: int, etag: str, characters: int
+        self, job_id: str, *, audio_key: str, mime_type: str, size_bytes: int, etag: str, characters: int,
+        cache: tuple[int, int, int] | None = None,
     ) -> JobRecord:
+        """``cache``: (chunks reused, chunks in all, characters saved) when the job used the synthesis cache."""
+        extra: dict[str, JsonValue] = {}
+        if cache is not None:
+            extra["cache"] = {"reused": cache[0], "total": cache[1], "savedChars": cache[2]}
         return await self._job(
             "complete",
             job_id,
@@ -103,6 +108,7 @@ class JobsClient:
             sizeBytes=size_bytes,
             etag=etag,
             characters=characters,
+            **extra,
         )
 
     async def progress(

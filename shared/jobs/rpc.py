@@ -102,6 +102,7 @@ OPERATIONS: dict[str, Operation[Any]] = {
                 size_bytes=c.sizeBytes,
                 etag=c.etag,
                 characters=c.characters,
+                cache=(c.cache.reused, c.cache.total, c.cache.savedChars) if c.cache is not None else None,
             )
         ),
         wakes=_one,

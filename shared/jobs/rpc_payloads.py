@@ -41,12 +41,21 @@ class RenewLease(JobId):
     leaseSeconds: float = Field(gt=0)
 
 
+class CacheCounts(Payload):
+    """The synthesis cache's part in a completed job (shared/synthesis/cache.py)."""
+
+    reused: int = Field(default=0, ge=0)
+    total: int = Field(default=0, ge=0)
+    savedChars: int = Field(default=0, ge=0)
+
+
 class Complete(JobId):
     audioKey: str
     mimeType: str
     sizeBytes: int
     etag: str
     characters: int = 0
+    cache: CacheCounts | None = None
 
 
 class WithError(JobId):
