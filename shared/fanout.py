@@ -83,6 +83,8 @@ async def fan_out(
                 found = await cache.find(deps.bucket, chunk_home(record, synthesizer, plan, index, text, cache))
                 if found is not None and found.layout is not None:
                     stored.add(index)
+        if len(stored) >= len(texts):
+            return None  # every chunk is cached: joined now, no plan written (its rows would only be dropped)
     current, pending = await deps.jobs.plan_chunks(
         job_id, plan=plan, total=len(texts), holder=message.id, stored=[i for i in stored if i < len(texts)],
         lease_seconds=fanout_lease_seconds(deps),
