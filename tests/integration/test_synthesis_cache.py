@@ -57,7 +57,7 @@ async def runtime(tmp_path: Path, provider: str, **env: str) -> AsyncIterator[tu
     clock = FakeClock()
     settings = {
         "API_TOKENS": f"alice:{ALICE},bob:{BOB}", "OPENAI_API_KEY": KEY, "OPENAI_BASE_URL": provider,
-        "MAX_AUDIO_BYTES": "1000000000", **env,
+        "MAX_AUDIO_BYTES": "1000000000", "SYNTHESIS_CACHE": "tenant", **env,
     }
     async with reaper_runtime(tmp_path, clock, **settings) as rt:
         yield rt, clock

@@ -47,7 +47,7 @@ def provider() -> Iterator[str]:
 def pipeline(tmp_path_factory: pytest.TempPathFactory, provider: str, runtime: str) -> Iterator[Pipeline]:
     env = {
         "API_TOKENS": f"alice:{ALICE},bob:{BOB}", "OPENAI_API_KEY": KEY, "OPENAI_BASE_URL": provider,
-        "MAX_AUDIO_BYTES": "1000000000", "RETRY_BASE_SECONDS": "1",
+        "MAX_AUDIO_BYTES": "1000000000", "RETRY_BASE_SECONDS": "1", "SYNTHESIS_CACHE": "tenant",
     }
     p = Pipeline(tmp_path_factory.mktemp("cache"), env=env, runtime=runtime).start()
     yield p
