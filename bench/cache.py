@@ -154,6 +154,8 @@ def render(rows: list[dict[str, Any]]) -> str:
         "`python -m bench.cache --write`: one local runtime, `openai/tts-1` against an OpenAI-compatible provider on",
         "loopback; each row is one job from submit to completed (queue delivered by hand, reaper not included),",
         "metered by the local bindings as Cloudflare bills them. Submit time is the api handler's, in process.",
+        "Characters saved are the meter's `cache.characters_saved` (what `GET /__meter` shows on the local runtime;",
+        "on Cloudflare each job records its own, and the `job_cache_hit` / `job_completed` log lines carry `savedChars`).",
         "",
         head,
         "| " + " | ".join("---" for _ in range(len(COLUMNS) + 8)) + " |",

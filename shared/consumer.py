@@ -33,6 +33,12 @@ Cloudflare's limits (shared/synthesis/budget.py, docs/cloudflare.md):
 - a job whose text needs several chunks is fanned out: each chunk (or small
   group) is a task message of its own (shared/fanout.py), synthesized in
   parallel across invocations, joined by the job message once all are stored.
+
+The synthesis cache (shared/synthesis/cache.py): a one-chunk job whose audio
+is cached is completed from the entry (copied under the job's key) without a
+provider call, and a one-chunk job synthesized here leaves its audio as an
+entry; a long job's chunks are looked up and kept by the chunk synthesis
+(shared/synthesis/longform.py). The counts go with the completion.
 """
 
 from __future__ import annotations
@@ -305,7 +311,10 @@ async def _store_and_complete(
         await deps.bucket.delete([k for k in (key, timings_key_of(record)) if k])
         deps.log.info("completed_after_cancel", jobId=job_id, messageId=message.id, reason=str(exc))
         return Ack()
-    deps.log.info("job_completed", jobId=job_id, messageId=message.id, sizeBytes=info.size, key=key)
+    deps.log.info(
+        "job_completed", jobId=job_id, messageId=message.id, sizeBytes=info.size, key=key,
+        savedChars=result.characters_saved,
+    )
     count(deps, CHARACTERS_SAVED, result.characters_saved if result.chunks_reused else 0)
     await discard_chunks(deps.bucket, record, deps.model_spec)
     return await announce(deps, completed, message)

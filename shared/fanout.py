@@ -22,6 +22,11 @@ consumer invocation's 15 minutes). Instead:
    again; its delivery claims the job, finds every chunk stored and joins
    them (shared/synthesis/longform.py: streamed R2 multipart, resumable).
 
+With the synthesis cache (shared/synthesis/cache.py) a chunk lives under its
+cache entry instead of ``tmp/``: the fan-out counts cached chunks as stored
+(none planned at all when every chunk is cached: the job is joined at once),
+and a task looks its chunk up again before paying for it.
+
 Progress, cancel (a task stops at its next claim), ``?stream=1`` (chunks are
 read from R2 as they appear), captions, webhooks and the reaper see the
 same job as before. A lost message is found by the reaper: the plan's lease

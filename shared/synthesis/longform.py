@@ -40,6 +40,13 @@ per chunk through one hook, ``shared.captions.chunks.ChunkTimings``: kept
 beside each chunk before its audio (so a stored chunk has its timings and a
 retry redoes neither), and shifted into the joined audio at the end.
 
+A job that uses the synthesis cache (``shared.synthesis.cache``) keeps each
+chunk as a cache entry (``chunk_home``) instead of under ``tmp/``: a chunk
+already cached is read from there (no provider call), one synthesized here
+is written there, and the assembly joins the entries into the job's own
+object as it joins ``tmp/`` chunks; ``discard_chunks`` never touches them
+(the reaper expires them).
+
 If the job stops being ``processing`` (canceled or deleted) the loop stops
 before paying for another chunk (and the assembly stops between parts).
 Audio beyond ``MAX_AUDIO_BYTES`` (the API refuses jobs estimated above it;
