@@ -94,6 +94,7 @@ async def measure() -> list[dict[str, Any]]:
     from local_runtime.runtime import LocalRuntime
     from shared.consumer import process_batch
     from shared.http import HttpRequest
+    from shared.jobs.shard import Get
     from shared.outcomes import Retry
 
     consumer = QueueConsumerConfig(max_batch_size=10, max_batch_timeout=0, max_retries=3)
@@ -122,7 +123,7 @@ async def measure() -> list[dict[str, Any]]:
                     }
                     await rt.queue.settle_batch(batch, False, outcomes)
                 after = rt.meter.snapshot()  # before the bench's own look at the job
-                record = await rt.jobs.get(view["jobId"])
+                record = await rt.jobs.call(Get(job_id=view["jobId"]))
                 assert record is not None and record.status.value == "completed", record
                 rows.append({
                     "label": label, "status": reply.status, "submitMs": submit_ms,
