@@ -96,3 +96,16 @@ async def test_an_entry_is_a_hit_until_close_to_its_expiry_and_a_reuse_moves_its
     assert result.chunks_reused == 1 and result.characters_saved == 12
     again = await lookup(bucket, key, clock())
     assert again is not None and again.expires_at == clock() + 3600 + 900  # written again for the longer retention
+
+
+@pytest.mark.parametrize("cache", [None, False, True])
+def test_the_speech_route_passes_cache_on_to_its_job(cache: bool | None) -> None:
+    from types import SimpleNamespace
+
+    from shared.api.speech import SpeechRequest, to_job_request
+    from shared.synthesis.catalogue import Catalogue, tone_spec
+
+    deps = SimpleNamespace(settings=Settings.from_env({}), catalogue=Catalogue([tone_spec()], default_model="tone"))
+    fields = {} if cache is None else {"cache": cache}
+    body = SpeechRequest.model_validate({"model": "tone", "input": "Hi.", "voice": "alloy", **fields})
+    assert to_job_request(deps, body).cache is cache  # type: ignore[arg-type]
