@@ -25,7 +25,9 @@ The rules:
 - An entry's object carries ``expiresAt`` (custom metadata): written as now
   + the writing job's retention (``ttl_seconds``) + at most one consumer
   invocation's wall time (so a long job's chunks outlive its assembly). A hit
-  needs at least ``HIT_MARGIN_SECONDS`` left, so the reaper (which deletes
+  needs at least ``HIT_MARGIN_SECONDS`` left (a quarter of its life if that is
+  shorter; an entry that vanishes mid-join anyway makes the join retry, which
+  synthesizes it again), so the reaper (which deletes
   entries past ``expiresAt``, shared/reaper/cache_sweep.py) never deletes one
   a job is about to read; a hit with less than the new job's retention left
   is written again with the later ``expiresAt`` where the bytes are at hand
@@ -141,6 +143,12 @@ class CachedChunk:
     expires_at: float
 
 
+def hit_margin(info: BlobInfo, expires: float) -> float:
+    """How long an entry must have left to be a hit: ``HIT_MARGIN_SECONDS``, or a quarter of its life
+    when that is shorter (an entry of a one-minute retention still serves the job that wrote it)."""
+    return min(HIT_MARGIN_SECONDS, max(0.0, expires - info.uploaded) / 4)
+
+
 async def lookup(bucket: BlobStore, key: str, now: float) -> CachedChunk | None:
     """The entry at ``key`` if it is there with ``HIT_MARGIN_SECONDS`` to live (one ``head``)."""
     info = await bucket.head(key)
@@ -151,7 +159,7 @@ def _entry(info: BlobInfo, now: float) -> CachedChunk | None:
     meta = info.custom_metadata
     expires = parse_expires_at(info)
     fmt = meta.get("format")
-    if expires is None or expires <= now + HIT_MARGIN_SECONDS or not fmt:
+    if expires is None or not fmt or expires <= now + hit_margin(info, expires):
         return None
     rate = meta.get("sampleRate")
     try:

@@ -225,3 +225,12 @@ async def test_expiry_removes_cached_audio_after_its_last_user(tmp_path: Path, p
         assert report["expiredCacheEntries"] == 1, report
         assert not entries & await keys(rt)
         assert not any(k.startswith("audio/") for k in await keys(rt))
+
+
+async def test_a_long_job_of_the_shortest_retention_joins_its_own_chunks_without_paying_twice(
+    tmp_path: Path, provider: str
+) -> None:
+    async with runtime(tmp_path, provider) as (rt, _):
+        text = "\n\n".join(paragraphs().split("\n\n")[:3])
+        job = await finished(rt, ALICE, text, ttlSeconds=60)
+        assert calls() == 3 and job["cache"]["chunksTotal"] == 3
