@@ -234,3 +234,18 @@ async def test_a_long_job_of_the_shortest_retention_joins_its_own_chunks_without
         text = "\n\n".join(paragraphs().split("\n\n")[:3])
         job = await finished(rt, ALICE, text, ttlSeconds=60)
         assert calls() == 3 and job["cache"]["chunksTotal"] == 3
+
+
+async def test_ssml_is_reused_by_the_consumer(tmp_path: Path, provider: str) -> None:
+    async with runtime(tmp_path, provider) as (rt, _):
+        ssml = '<speak>Doors open at <say-as interpret-as="cardinal">7</say-as>.<break time="400ms"/> Welcome.</speak>'
+        first = await finished(rt, ALICE, ssml, textType="ssml")
+        made = calls()
+        assert made >= 1 and first["cache"]["hit"] is False
+        status, queued = await submit(rt, ALICE, ssml, textType="ssml")
+        assert status == 202  # planned by the consumer (it holds the rendering), which finds every request cached
+        await drain(rt)
+        status, second = await call(rt, ALICE, "GET", f"/v1/jobs/{queued['jobId']}")
+        assert second["status"] == "completed" and second["cache"]["hit"] is True and calls() == made
+        a = (await call(rt, ALICE, "GET", f"/v1/jobs/{first['jobId']}/audio"))[1]
+        assert (await call(rt, ALICE, "GET", f"/v1/jobs/{second['jobId']}/audio"))[1] == a
