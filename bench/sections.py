@@ -22,6 +22,7 @@ SECTIONS = {
     "openai": "python -m bench.openai_parity",
     "do-requests": "python -m bench.ops --write",
     "delivery": "python -m bench.delivery",
+    "cache": "python -m bench.cache --write",
 }
 
 

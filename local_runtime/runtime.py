@@ -150,6 +150,7 @@ class LocalRuntime:
                 log_stream=self.log_sink,
                 log_flush_each=False,
                 health=self.health.failing,
+                meter=self.meter.add,
             )
         )
         self.catalogue = self.pipeline.catalogue

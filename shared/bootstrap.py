@@ -72,6 +72,7 @@ class RuntimePorts:
     log_stream: TextIO | LogBuffer | None = field(default=None, repr=False)  # None: stdout
     log_flush_each: bool = True  # False where the runtime flushes its LogBuffer itself (local)
     health: Callable[[], list[dict[str, Any]]] | None = None  # failing background loops, for /healthz
+    meter: Callable[[str, int], None] | None = None  # counts for the runtime's meter (local: /__meter)
 
 
 class Pipeline:
@@ -119,6 +120,7 @@ class Pipeline:
                 log=self.log("api"),
                 rate_limiter=limiter,
                 health=ports.health,
+                meter=ports.meter,
             )
         )
 
@@ -136,6 +138,7 @@ class Pipeline:
             log=self.log("synth_consumer"),
             webhooks=self.notifier,
             queue=self.ports.jobs_queue,
+            meter=self.ports.meter,
         )
 
     @cached_property

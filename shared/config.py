@@ -110,6 +110,20 @@ def text(raw: str | None, name: str, default: str) -> str:
     return default if raw is None else raw
 
 
+def choice(*allowed: str) -> Parser:
+    """One of ``allowed`` (case-insensitive)."""
+
+    def parse(raw: str | None, name: str, default: str) -> str:
+        if raw is None:
+            return default
+        value = raw.strip().lower()
+        if value not in allowed:
+            raise ConfigError(f"{name} must be one of {', '.join(allowed)}, got {raw!r}")
+        return value
+
+    return parse
+
+
 def integer(minimum: int = 0, maximum: int | None = None) -> Parser:
     def parse(raw: str | None, name: str, default: int) -> int:
         if raw is None or raw == "":
@@ -484,6 +498,11 @@ class Settings:
         "CHUNK_FANOUT", True, boolean,
         "a long job's chunks go out as queue messages of their own, synthesized in parallel (`0`: one after "
         "another in the job's own delivery)")
+    synthesis_cache: str = setting(
+        "SYNTHESIS_CACHE", "tenant", choice("tenant", "global", "off"),
+        "reuse of synthesized chunks (shared/synthesis/cache.py): `tenant` within each tenant (a tenant never "
+        "learns whether another made some audio), `global` across tenants, `off`; a request's `\"cache\": false` "
+        "skips it ([docs/architecture.md](docs/architecture.md#synthesis-cache))")
     max_lapsed_claims: int = setting(
         "MAX_LAPSED_CLAIMS", 10, integer(1),
         "a job whose claims lapsed this many times (its Worker died each time) is failed as poison; crashes "

@@ -155,6 +155,12 @@ class CreateJobRequest(CamelModel):
         " matching rule wins.",
     )
 
+    cache: bool | None = Field(
+        default=None,
+        description="false: synthesize anew, neither reusing nor keeping audio in the synthesis cache"
+        " (SYNTHESIS_CACHE); absent or true: reuse chunks made before with the same settings.",
+    )
+
     @field_validator("lexicons")
     @classmethod
     def _lexicons_once(cls, value: list[str] | None) -> list[str] | None:
@@ -263,6 +269,19 @@ class JobView(CamelModel):
     lexicons: list[LexiconRef] | None = Field(
         default=None, description="The lexicons applied, in order, with the version of each the job reads."
     )
+    cache: CacheView | None = Field(
+        default=None,
+        description="The synthesis cache's part in the job (absent when the job skipped the cache):"
+        " chunks reused of the chunks the audio has, once completed.",
+    )
+
+
+class CacheView(CamelModel):
+    """How much of a job's audio the synthesis cache supplied."""
+
+    hit: bool = Field(description="true when every chunk was reused: no provider call was made.")
+    chunks_reused: int = Field(description="Chunks whose audio was reused from the cache.")
+    chunks_total: int = Field(description="Chunks the audio has (one for a short text).")
 
 
 class LexiconRef(CamelModel):
@@ -497,6 +516,12 @@ class JobRecord(CamelModel):
     # How many times the job changed (each write that moves updated_at): the id of its events
     # (GET /v1/jobs/{id}/events, shared/api/job_events.py).
     version: int = 0
+    # Synthesis cache (shared/synthesis/cache.py): the scope fixed at submit (None: the cache is skipped),
+    # and at completion how many of its chunks were reused, of how many, and the provider characters saved.
+    cache_scope: str | None = None
+    cache_reused: int = 0
+    cache_total: int = 0
+    cache_saved_chars: int = 0
 
     def to_rpc(self) -> dict[str, Any]:
         return self.model_dump(mode="json", by_alias=True)

@@ -307,8 +307,10 @@ def openapi_document() -> dict[str, Any]:
                     "parameters": [_IDEMPOTENCY_PARAM, _PREFER_PARAM],
                     "requestBody": {"required": True, **_json("CreateJobRequest")},
                     "responses": {
-                        "200": {"description": "an Idempotency-Key repeat: the job it created; or, with"
-                                " Prefer: wait=N, the job finished (completed, failed or canceled) within N s",
+                        "200": {"description": "an Idempotency-Key repeat: the job it created; the job completed"
+                                " at submit from the synthesis cache (cache.hit true: no provider call, no queue"
+                                " message); or, with Prefer: wait=N, the job finished (completed, failed or"
+                                " canceled) within N s",
                                 "headers": _PREFERENCE_APPLIED, **_json("JobView")},
                         "202": {"description": "queued (with Prefer: wait=N: not finished within N s)",
                                 "headers": _PREFERENCE_APPLIED, **_json("JobView")},

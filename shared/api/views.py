@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import cast
 
 from shared.api.errors import ApiError
-from shared.models import DeliveryState, DeliveryView, JobProgress, LexiconRef
+from shared.models import CacheView, DeliveryState, DeliveryView, JobProgress, LexiconRef
 from shared.text.refs import parse_refs
 from shared.models import EVENT_OF_STATUS, JOB_ID_PATTERN, JobRecord, JobStatus, JobView, WebhookEvent, WebhookView, iso
 
@@ -99,7 +99,17 @@ def job_view(record: JobRecord, base_url: str, audio_query: AudioQuery | None = 
         captions_url=captions_url,
         text_type=record.text_type,
         lexicons=[LexiconRef(name=n, version=v) for n, v in parse_refs(record.lexicons)] if record.lexicons else None,
+        cache=cache_view(record),
     )
+
+
+def cache_view(record: JobRecord) -> CacheView | None:
+    """The job's ``cache`` field: None when it skipped the cache; counts once it is completed."""
+    if record.cache_scope is None:
+        return None
+    total = record.cache_total or record.progress_total or 1
+    reused = min(record.cache_reused, total)
+    return CacheView(hit=record.status is JobStatus.COMPLETED and reused == total, chunks_reused=reused, chunks_total=total)
 
 
 def encode_cursor(record: JobRecord) -> str:

@@ -160,7 +160,7 @@ class JobShard:
             earlier = self.find_idempotent(record.tenant, record.idempotency_key)
             if earlier is not None:
                 return earlier
-        if budget is not None:
+        if budget is not None and not record.status.is_terminal:  # a job completed at submit is not in flight
             active = self.count_active(record.tenant)
             if active >= budget:
                 raise ShardFullError(active, budget)
@@ -175,7 +175,11 @@ class JobShard:
             f"INSERT INTO jobs ({', '.join(COLUMNS)}) VALUES ({', '.join('?' for _ in COLUMNS)})",
             *(values[c].value if isinstance(values[c], JobStatus) else values[c] for c in COLUMNS),
         )
-        self.outbox.record_synthesis(record.job_id)
+        if record.status is JobStatus.COMPLETED:  # completed at submit from the synthesis cache: no message
+            if self.outbox.record_webhook_if_wanted(record, JobStatus.COMPLETED):
+                record = self._update(record, webhook_status="pending")
+        else:
+            self.outbox.record_synthesis(record.job_id)
         return record
 
     def _update(self, record: JobRecord, **changes: Any) -> JobRecord:
@@ -274,14 +278,19 @@ class JobShard:
         size_bytes: int,
         etag: str,
         characters: int,
+        cache: Sequence[int] | None = None,
     ) -> JobRecord:
-        """Mark the job completed; repeating it with the same key is a no-op."""
+        """Mark the job completed; repeating it with the same key is a no-op. ``cache``: (chunks reused,
+        chunks in all, provider characters saved) by the synthesis cache."""
 
         def tx() -> JobRecord:
             record = self._require(job_id)
             if record.status is JobStatus.COMPLETED and record.audio_key == audio_key:
                 return record
             self._transition(record, JobStatus.COMPLETED)
+            counts: dict[str, Any] = {}
+            if cache is not None:
+                counts = {"cache_reused": cache[0], "cache_total": cache[1], "cache_saved_chars": cache[2]}
             return self._settle(
                 record,
                 JobStatus.COMPLETED,
@@ -292,6 +301,7 @@ class JobShard:
                 size_bytes=size_bytes,
                 etag=etag,
                 characters=characters,
+                **counts,
             )
 
         return self._sql.transaction(tx)
@@ -647,6 +657,8 @@ class Complete(ReturnsRecord, JobOperation):
     size_bytes: int
     etag: str
     characters: int = 0
+    # The synthesis cache's counts: [chunks reused, chunks in all, provider characters saved].
+    cache: list[int] | None = Field(default=None, min_length=3, max_length=3)
 
 
 class CompleteItem(BaseModel):
@@ -657,6 +669,7 @@ class CompleteItem(BaseModel):
     size_bytes: int
     etag: str
     characters: int = 0
+    cache: list[int] | None = Field(default=None, min_length=3, max_length=3)
 
 
 class CompleteBatch(ReturnsOutcomes, Operation):

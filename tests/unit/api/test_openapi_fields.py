@@ -7,7 +7,7 @@ from shared.api.openapi import openapi_document
 
 def test_every_job_field_has_a_description() -> None:
     schemas = openapi_document()["components"]["schemas"]
-    for name in ("JobView", "JobProgress"):
+    for name in ("JobView", "JobProgress", "CacheView"):
         missing = [field for field, schema in schemas[name]["properties"].items() if not schema.get("description")]
         assert missing == [], f"{name} fields without a description: {missing}"
 
@@ -33,3 +33,10 @@ def test_deliver_and_delivery_are_described() -> None:
     assert "deliver" not in schemas["SpeechRequest"]["properties"]  # only POST /v1/jobs takes it
     refused = document["paths"]["/v1/jobs"]["post"]["responses"]["422"]["description"]
     assert "unsafe_deliver_url" in refused
+
+
+def test_the_cache_field_is_described_in_the_job_view_and_the_request() -> None:
+    schemas = openapi_document()["components"]["schemas"]
+    assert "cache" in schemas["JobView"]["properties"] and "cache" in schemas["CreateJobRequest"]["properties"]
+    assert set(schemas["CacheView"]["properties"]) == {"hit", "chunksReused", "chunksTotal"}
+    assert "SYNTHESIS_CACHE" in schemas["CreateJobRequest"]["properties"]["cache"]["description"]
