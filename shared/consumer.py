@@ -35,6 +35,12 @@ Cloudflare's limits (shared/synthesis/budget.py, docs/cloudflare.md):
 - a job whose text needs several chunks is fanned out: each chunk (or small
   group) is a task message of its own (shared/fanout.py), synthesized in
   parallel across invocations, joined by the job message once all are stored.
+
+The synthesis cache (shared/synthesis/cache.py): a one-chunk job whose audio
+is cached is completed from the entry (copied under the job's key) without a
+provider call, and a one-chunk job synthesized here leaves its audio as an
+entry; a long job's chunks are looked up and kept by the chunk synthesis
+(shared/synthesis/longform.py). The counts go with the completion.
 """
 
 from __future__ import annotations
@@ -55,6 +61,8 @@ from shared.consumer_deps import (
     ConsumerDeps,
     Invocation,
     announce,
+    cache_of,
+    count,
     fail_quietly,
     resend_now,
     settle_now,
@@ -76,6 +84,7 @@ from shared.outcomes import Ack, BatchOutcome, Outcome, Retry, backoff_seconds
 from shared.platform_limits import QUEUE_MAX_DELAY_SECONDS
 from shared.ports import IncomingMessage, SynthesisResult
 from shared.synthesis.budget import DeadlineReached
+from shared.synthesis.cache import CHARACTERS_SAVED, keep_job_audio, reuse_job_audio
 from shared.synthesis.formats import JOINABLE_FORMATS
 from shared.synthesis.longform import discard_chunks, synthesize_job
 from shared.synthesis.speech_plan import job_chunks
@@ -249,6 +258,15 @@ async def _work(
         failed = await fail_quietly(deps, job_id, f"synthesis failed: {exc}")
         log.warning("job_failed", jobId=job_id, messageId=message.id, error=str(exc))
         return await announce(deps, failed, message)
+    cache = cache_of(deps, record, spec)
+    if cache is not None and len(texts) == 1:  # a one-chunk job made before: its audio, no provider call
+        try:
+            reused = await reuse_job_audio(deps.bucket, cache, texts[0])
+        except Exception as exc:  # a read that failed costs a provider call, not the job
+            log.warning("cache_read_failed", jobId=job_id, messageId=message.id, error=str(exc))
+            reused = None
+        if reused is not None:
+            return await _store_and_complete(record, reused, message, deps, chunks_total=1)
     if (
         len(texts) > 1 and spec is not None and deps.settings.chunk_fanout and deps.queue is not None
         and record.format in JOINABLE_FORMATS
@@ -260,7 +278,7 @@ async def _work(
     try:
         result = await synthesize_job(
             record, deps.synthesizer_for(record.model), spec, jobs=deps.jobs, bucket=deps.bucket,
-            settings=deps.settings, log=deps.log, pacer=invocation.pacer(deps, spec),
+            settings=deps.settings, log=deps.log, pacer=invocation.pacer(deps, spec), cache=cache,
         )
     except DeadlineReached as exc:
         # Not started: the next invocation does it (chunks stored so far are kept and resumed).
@@ -286,13 +304,22 @@ async def _work(
         log.warning("job_retry", jobId=job_id, messageId=message.id, attempts=message.attempts, delay=delay, error=error)
         return Retry(delay)
 
-    return await _store_and_complete(record, result, message, deps, slot, calls)
+    if cache is not None and len(texts) == 1 and result.stored is None:
+        try:
+            await keep_job_audio(deps.bucket, cache, texts[0], result)
+        except Exception as exc:  # the job is fine without it; the next one pays again
+            log.warning("cache_write_failed", jobId=job_id, messageId=message.id, error=str(exc))
+    return await _store_and_complete(
+        record, result, message, deps, slot, calls, chunks_total=len(texts) if cache else None
+    )
 
 
 async def _store_and_complete(
     record: JobRecord, result: SynthesisResult, message: IncomingMessage, deps: ConsumerDeps,
-    slot: Slot | None = None, calls: BatchCalls | None = None,
+    slot: Slot | None = None, calls: BatchCalls | None = None, *, chunks_total: int | None = None,
 ) -> Outcome:
+    """Put the audio under the job's key (unless assembled there) and complete the job; ``chunks_total``:
+    the job used the synthesis cache (its counts are recorded with the completion)."""
     job_id = record.job_id
     key = audio_key(job_id, record.created_at, result.extension)
     try:
@@ -322,7 +349,8 @@ async def _store_and_complete(
         mime_type=result.mime_type,
         size_bytes=info.size,
         etag=info.etag,
-        characters=result.characters or len(record.text),
+        characters=result.characters if chunks_total is not None else (result.characters or len(record.text)),
+        cache=[result.chunks_reused, chunks_total, result.characters_saved] if chunks_total is not None else None,
     )
     try:
         if calls is None:
@@ -334,7 +362,11 @@ async def _store_and_complete(
         await deps.bucket.delete([k for k in (key, timings_key_of(record)) if k])
         deps.log.info("completed_after_cancel", jobId=job_id, messageId=message.id, reason=str(exc))
         return Ack()
-    deps.log.info("job_completed", jobId=job_id, messageId=message.id, sizeBytes=info.size, key=key)
+    deps.log.info(
+        "job_completed", jobId=job_id, messageId=message.id, sizeBytes=info.size, key=key,
+        savedChars=result.characters_saved,
+    )
+    count(deps, CHARACTERS_SAVED, result.characters_saved if result.chunks_reused else 0)
     await discard_chunks(deps.bucket, record, deps.model_spec)
     return await announce(deps, completed, message)
 

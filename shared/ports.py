@@ -255,6 +255,10 @@ class SynthesisResult:
     # The job's caption words when they are not the words of its text (SSML, lexicons): ``words`` then
     # carry offsets into the submitted text, one per entry here (shared/text/render.py).
     captions: tuple[CaptionWord, ...] | None = None
+    # The synthesis cache's part (shared/synthesis/cache.py): chunks of the audio reused from it, and the
+    # provider characters they saved.
+    chunks_reused: int = 0
+    characters_saved: int = 0
 
 
 class Synthesizer(Protocol):
