@@ -17,7 +17,10 @@ consumer invocation's 15 minutes). Instead:
    it fits before the invocation's deadline, stores audio and timings under
    ``tmp/<jobId>/<plan>/`` and records it (``chunk_stored``). A task that
    meets its deadline re-sends the rest of its chunks (no attempt used up)
-   and acks; a failed provider call hands the chunk back and retries.
+   and acks; a failed provider call hands the chunk back and retries. A
+   chunk another delivery holds is sent again delayed to just past that
+   lease (the holder's message may be gone: dead-lettered after its
+   deliveries died, and re-sent as the very task that met the lease).
 3. **Assembly.** The task that stores the last chunk sends the job message
    again; its delivery claims the job, finds every chunk stored and joins
    them (shared/synthesis/longform.py: streamed R2 multipart, resumable).
@@ -32,6 +35,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
@@ -48,7 +52,7 @@ from shared.consumer_deps import (
 from shared.errors import PermanentSynthesisError, TransientSynthesisError
 from shared.models import JobRecord, JobStatus, SynthesizeJob
 from shared.outcomes import Ack, Outcome, Retry, backoff_seconds
-from shared.platform_limits import QUEUE_SEND_BATCH_MAX_MESSAGES
+from shared.platform_limits import QUEUE_MAX_DELAY_SECONDS, QUEUE_SEND_BATCH_MAX_MESSAGES
 from shared.ports import IncomingMessage
 from shared.synthesis.budget import DeadlineReached, chunks_per_task
 from shared.synthesis.catalogue import ModelSpec
@@ -137,6 +141,7 @@ async def process_chunk_task(
     )
     lease, job_lease = float(deps.settings.lease_seconds), fanout_lease_seconds(deps)
     all_done = False
+    held: dict[int, float] = {}  # chunk -> the live lease another delivery holds on it
     for position, index in enumerate(command.chunks):
         if index >= len(texts):
             continue
@@ -156,7 +161,8 @@ async def process_chunk_task(
             all_done = int(claim.get("done", 0)) >= int(claim.get("total", 1))
             continue
         if state == "held":
-            continue  # another delivery works on it; its own message stays until it is settled
+            held[index] = float(claim.get("leaseUntil") or 0)
+            continue
         if claim.get("lapses", 0) >= deps.settings.max_lapsed_claims:
             failed = await fail_quietly(
                 deps, job_id, f"chunk {index}: its Worker died {claim['lapses']} times synthesizing it"
@@ -202,9 +208,39 @@ async def process_chunk_task(
         if stored["state"] == "stopped":
             return Ack()  # canceled meanwhile: the chunks are discarded with the job
         all_done = int(stored["done"]) >= int(stored["total"])
+    if held:
+        deferred = await _defer_held(deps, command, message, held)
+        if deferred is not None:
+            return deferred
     if all_done:
         return await _send_assembly(deps, command, message)
     return Ack()
+
+
+async def _defer_held(
+    deps: ConsumerDeps, command: SynthesizeJob, message: IncomingMessage, held: dict[int, float]
+) -> Outcome | None:
+    """Chunks another delivery holds: send them again, delayed to just past the latest lease.
+
+    The holder's own message may be gone (moved to the dead-letter queue after
+    its deliveries died, and re-sent by the handler as this very message), so
+    acking these chunks would leave nobody to finish them. The delayed task
+    finds each done, still held (sent again) or lapsed (claims it), and costs
+    no attempt of the retry budget. None when sent; else the retry to use."""
+    assert command.plan is not None
+    wait = min(max(1, math.ceil(max(held.values()) - deps.clock()) + 1), QUEUE_MAX_DELAY_SECONDS)
+    rest = command.task_of(sorted(held))
+    fields = {"jobId": command.jobId, "messageId": message.id, "chunks": sorted(held), "recheckIn": wait}
+    if deps.queue is None:
+        deps.log.info("chunk_held", **fields)
+        return Retry(wait)
+    try:
+        await deps.queue.send(rest.body(), delay_seconds=wait)
+    except Exception as exc:
+        deps.log.warning("chunk_held_resend_failed", error=str(exc), **fields)
+        return Retry(wait)
+    deps.log.info("chunk_held_deferred", **fields)
+    return None
 
 
 async def _send_assembly(deps: ConsumerDeps, command: SynthesizeJob, message: IncomingMessage) -> Outcome:

@@ -297,3 +297,36 @@ def test_a_short_chunk_of_a_slow_to_answer_provider_gets_a_latency_allowance(clo
     # Never past the deadline, never above the configured cap.
     assert call_timeout(500, Deadline(clock() + 27, clock), 600) == 27
     assert call_timeout(500, deadline, 300) == 300
+
+
+async def test_a_task_resent_while_a_dead_deliverys_claim_on_its_chunk_is_live_still_gets_the_chunk_done(
+    deps: ConsumerDeps, clock: FakeClock, synth: SlowTone
+) -> None:
+    # A task's Worker was killed mid-synthesis, again and again, until the queue moved its message to
+    # the dead-letter queue; the last dead delivery's claim on the chunk is still live (LEASE_SECONDS).
+    await create(deps, clock)
+    tasks = await fan(deps)
+    deps.queue.sent.clear()  # type: ignore[union-attr]
+    task = tasks[0]
+    dead = msg(task, attempts=4)
+    for index in task["chunks"]:
+        claim = await deps.jobs.claim_chunk(JOB, plan=task["plan"], index=index, holder=dead.id,
+                                            lease_seconds=deps.settings.lease_seconds, job_lease_seconds=900)
+        assert claim["state"] == "claimed"
+    # Its deliveries died without a report: the dead-letter handler sends the task again, a new message.
+    await process_dead_letters([dead], deps)
+    [(resent, _)] = deps.queue.sent  # type: ignore[union-attr]
+    deps.queue.sent.clear()  # type: ignore[union-attr]
+    # The new message meets the dead delivery's live claim. No message of that delivery is left to
+    # finish the chunk, so acking this one as well would strand the job: it is sent again, delayed
+    # to just past the claim's lease, using no attempt.
+    assert await process_message(msg(resent), deps) == Ack()
+    [(again, delay)] = deps.queue.sent  # type: ignore[union-attr]
+    deps.queue.sent.clear()  # type: ignore[union-attr]
+    assert again["chunks"] == task["chunks"] and again["plan"] == task["plan"]
+    assert deps.settings.lease_seconds < delay <= deps.settings.lease_seconds + 2
+    assert synth.calls == []
+    clock.advance(delay)
+    await drain(deps, [msg(again)] + [msg(t) for t in tasks[1:]])
+    job = await deps.jobs.get(JOB)
+    assert job is not None and job.status is JobStatus.COMPLETED, job
