@@ -24,7 +24,8 @@ files say where the kill landed. Then:
   restart).
 
 CI runs 30 jobs and 4 kills. The long run (``TTS_CRASH_SEED`` repeats a run,
-``TTS_CRASH_REPORT=path.json`` writes the figures; the same variables size
+``TTS_CRASH_REPORT=path.json`` writes the figures; every process's log is left
+beside the run's data dir, ``<tmp>/rapid0-runtime.log``; the same variables size
 the wave test in ``test_crash_recovery.py``):
 
     TTS_CRASH_JOBS=200 TTS_CRASH_KILLS=25 .venv/bin/python -m pytest -q -s \\
@@ -173,12 +174,15 @@ def run(data_dir: Path, runtime: str) -> RapidRun:
     submissions = plan(rng, models)
     client = Client(submissions, random.Random(rng.random()))
     client.thread.start()
-    per_life = -(-JOBS // (KILLS + 1))
+    # Half the jobs are there before the first kill (a backlog every restart finds), the rest keep
+    # arriving over the runtime's lives.
+    backlog = JOBS // 2
+    per_life = -(-(JOBS - backlog) // (KILLS + 1))
     kills: list[Kill] = []
     uptimes: list[float] = []
     try:
         for life in range(KILLS):
-            client.up(pipelines[-1].port, per_life * (life + 1))
+            client.up(pipelines[-1].port, backlog + per_life * (life + 1))
             uptime = rng.uniform(0.2, 1.2)
             time.sleep(uptime)
             uptimes.append(uptime)
@@ -194,7 +198,9 @@ def run(data_dir: Path, runtime: str) -> RapidRun:
         client.thread.join(timeout=300)
         assert not client.thread.is_alive(), "the client could not submit every job in 300 s"
         assert not client.errors, client.errors
-        final = {s.job_id: last.wait(s.job_id, timeout=300) for s in submissions if s.job_id}
+        deadline = time.monotonic() + 300  # for them all: a job that never runs costs this once
+        final = {s.job_id: last.wait(s.job_id, timeout=max(1.0, deadline - time.monotonic()))
+                 for s in submissions if s.job_id}
         keys_before = last.object_keys()
         reaper = last.request("GET", "/__scheduled").json()
         keys_after = last.object_keys()
@@ -206,8 +212,12 @@ def run(data_dir: Path, runtime: str) -> RapidRun:
                 lengths[job_id] = len(reply.body)
     finally:
         client.up(None, JOBS)
-        for pipeline in pipelines:
-            pipeline.kill() if pipeline is not pipelines[-1] else pipeline.stop()
+        pipelines[-1].stop()
+        # Every process's log, in order, beside the data dir: what to read when a check fails.
+        with open(data_dir.parent / f"{data_dir.name}-runtime.log", "w") as logs:
+            for life, pipeline in enumerate(pipelines):
+                logs.write(f"--- life {life}\n")
+                logs.writelines(pipeline.log_lines)
     events, completions = logged_events(pipelines)
     return RapidRun(
         seed=SEED, submissions=submissions, final=final, kills=kills, uptimes=uptimes, rows=shard_jobs(data_dir),
@@ -255,7 +265,7 @@ def rapid_run(runtime: str, tmp_path_factory: pytest.TempPathFactory) -> RapidRu
                      for s in sorted({str(j.get("status")) for j in result.final.values()})},
         "events": {e: result.log_events.get(e, 0) for e in (
             "redelivered_in_flight", "outbox_replay", "outbox_resent", "lease_held_deferred", "lease_held", "lease_lost",
-            "dead_letter_resent", "job_dead_lettered", "job_retry")},
+            "dead_letter_resent", "chunk_held_deferred", "job_dead_lettered", "job_retry")},
         "seconds": round(result.seconds, 1),
     }
     print(f"\nrapid crash run: {json.dumps(figures)}")
