@@ -110,3 +110,22 @@ async def _measure(jobs: int) -> OpsResult:
 
 def run(jobs: int) -> OpsResult:
     return asyncio.run(_measure(jobs))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m bench.ops``: this section alone, as Markdown (the operation counts and their cost)."""
+    import argparse
+    from dataclasses import asdict
+
+    from bench import report
+
+    parser = argparse.ArgumentParser(prog="python -m bench.ops", description=__doc__)
+    parser.add_argument("--jobs", type=int, default=200)
+    args = parser.parse_args(argv)
+    result = asdict(run(args.jobs))
+    print("\n".join(report.ops_section(result)))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
