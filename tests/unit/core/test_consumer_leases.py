@@ -144,6 +144,48 @@ async def test_crashes_alone_never_fail_a_job(deps: ConsumerDeps, clock: FakeClo
     assert deps.queue.sent == [(message().body, 0)]  # type: ignore[union-attr]  # re-sent, fresh budget
 
 
+async def test_a_job_dead_lettered_while_its_dead_deliverys_lease_is_live_is_resent_at_once(
+    deps: ConsumerDeps, clock: FakeClock
+) -> None:
+    # GIVEN a job whose Worker was killed four times, each death followed at once by the message's
+    # redelivery (a restarted local runtime), so when the message reaches the dead-letter queue the
+    # lease of its last, dead delivery is still live
+    await queued(deps, clock)
+    history = await run_queue(deps, clock, crashes=4, redelivery_after=1)
+    assert history == ["crash"] * 4 + ["dead_letter"]
+    # THEN the handler takes that lease over from its own message's dead delivery (one more lapse)
+    # and re-sends the job at once, not a lease (20 s) later
+    job = await deps.jobs.get(JOB)
+    assert job is not None and job.status is JobStatus.QUEUED and job.lapses == 4 and job.error is None, job
+    assert deps.queue.sent == [(message().body, 0)]  # type: ignore[union-attr]
+    # AND the re-sent message does the job at once
+    assert (await process_batch([message(msg_id="m2")], deps)).outcomes == {"m2": Ack()}
+    assert (await deps.jobs.get(JOB)).status is JobStatus.COMPLETED  # type: ignore[union-attr]
+
+
+async def test_a_dead_letter_leaves_a_live_lease_of_another_delivery_alone(deps: ConsumerDeps, clock: FakeClock) -> None:
+    # A live delivery of m2 holds the job while m1's dead letter is handled: m2 is not disturbed,
+    # and the re-send looks again just past m2's lease.
+    await queued(deps, clock)
+    await deps.jobs.claim(JOB, deps.settings.lease_seconds, "m2")
+    await process_dead_letters([message(msg_id="m1")], deps)
+    job = await deps.jobs.get(JOB)
+    assert job is not None and job.status is JobStatus.PROCESSING and job.lapses == 0
+    assert deps.queue.sent == [(message().body, deps.settings.lease_seconds + 1)]  # type: ignore[union-attr]
+
+
+async def test_a_poison_job_dead_lettered_under_its_dead_deliverys_lease_ends_failed(
+    deps: ConsumerDeps, clock: FakeClock
+) -> None:
+    deps.settings = dataclasses.replace(deps.settings, max_lapsed_claims=4)
+    await queued(deps, clock)
+    history = await run_queue(deps, clock, crashes=4, redelivery_after=1)
+    assert history == ["crash"] * 4 + ["dead_letter"]
+    job = await deps.jobs.get(JOB)
+    assert job is not None and job.status is JobStatus.FAILED and "poison" in (job.error or ""), job
+    assert deps.queue.sent == []  # type: ignore[union-attr]
+
+
 async def test_a_job_that_kills_every_worker_ends_failed_as_poison(deps: ConsumerDeps, clock: FakeClock) -> None:
     # The separate, larger bound of lapsed claims (here 3) ends a poison job, with a reason that says so.
     deps.settings = dataclasses.replace(deps.settings, max_lapsed_claims=3)
