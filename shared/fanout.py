@@ -37,7 +37,7 @@ import asyncio
 import contextlib
 import math
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from shared.captions.chunks import ChunkTimings
 from shared.consumer_deps import (
@@ -298,6 +298,7 @@ async def chunk_dead_letter(command: SynthesizeJob, message: IncomingMessage, de
         info = await deps.jobs.chunk_info(command.jobId, index)
         if info is None or info["done"] or info["plan"] != command.plan:
             continue
+        info = await _take_chunk_over_from_dead_delivery(deps, command, message, index) or info
         reason = None
         if info["failures"]:
             reason = f"chunk {index} gave up after {info['claims']} attempts; last error: {info['error']}"
@@ -315,3 +316,21 @@ async def chunk_dead_letter(command: SynthesizeJob, message: IncomingMessage, de
         return
     await deps.queue.send(command.body())
     deps.log.warning("dead_letter_resent", jobId=command.jobId, messageId=message.id, chunks=command.chunks)
+
+
+async def _take_chunk_over_from_dead_delivery(
+    deps: ConsumerDeps, command: SynthesizeJob, message: IncomingMessage, index: int
+) -> dict[str, Any] | None:
+    """Hand back chunk ``index`` if this dead-lettered message's own (dead) delivery holds it, so the
+    task sent again claims it at once instead of a lease later; taking the claim over counts its lapse.
+    A chunk another delivery holds is left alone (the re-sent task defers it). Returns the chunk's row
+    after, or None when it was not taken."""
+    assert command.plan is not None
+    claim = await deps.jobs.claim_chunk(
+        command.jobId, plan=command.plan, index=index, holder=message.id,
+        lease_seconds=float(deps.settings.lease_seconds), job_lease_seconds=fanout_lease_seconds(deps),
+    )
+    if claim["state"] != "claimed":
+        return None
+    await deps.jobs.release_chunk(command.jobId, plan=command.plan, index=index, holder=message.id, error=None)
+    return await deps.jobs.chunk_info(command.jobId, index)

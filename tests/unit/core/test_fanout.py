@@ -303,18 +303,19 @@ async def test_a_task_resent_while_a_dead_deliverys_claim_on_its_chunk_is_live_s
     deps: ConsumerDeps, clock: FakeClock, synth: SlowTone
 ) -> None:
     # A task's Worker was killed mid-synthesis, again and again, until the queue moved its message to
-    # the dead-letter queue; the last dead delivery's claim on the chunk is still live (LEASE_SECONDS).
+    # the dead-letter queue; the last dead delivery's claim on the chunk is still live (LEASE_SECONDS),
+    # and the dead letter does not carry that delivery's message id (a queue that gives dead letters
+    # new ids), so its handler cannot take the claim over.
     await create(deps, clock)
     tasks = await fan(deps)
     deps.queue.sent.clear()  # type: ignore[union-attr]
     task = tasks[0]
-    dead = msg(task, attempts=4)
     for index in task["chunks"]:
-        claim = await deps.jobs.claim_chunk(JOB, plan=task["plan"], index=index, holder=dead.id,
+        claim = await deps.jobs.claim_chunk(JOB, plan=task["plan"], index=index, holder="m-killed",
                                             lease_seconds=deps.settings.lease_seconds, job_lease_seconds=900)
         assert claim["state"] == "claimed"
     # Its deliveries died without a report: the dead-letter handler sends the task again, a new message.
-    await process_dead_letters([dead], deps)
+    await process_dead_letters([msg(task, attempts=4)], deps)
     [(resent, _)] = deps.queue.sent  # type: ignore[union-attr]
     deps.queue.sent.clear()  # type: ignore[union-attr]
     # The new message meets the dead delivery's live claim. No message of that delivery is left to
@@ -330,3 +331,28 @@ async def test_a_task_resent_while_a_dead_deliverys_claim_on_its_chunk_is_live_s
     await drain(deps, [msg(again)] + [msg(t) for t in tasks[1:]])
     job = await deps.jobs.get(JOB)
     assert job is not None and job.status is JobStatus.COMPLETED, job
+
+
+async def test_a_dead_lettered_task_takes_its_own_dead_deliverys_claims_over_and_is_resent_at_once(
+    deps: ConsumerDeps, clock: FakeClock, synth: SlowTone
+) -> None:
+    # The same, with the dead letter keeping its message's id (the local queue does): the handler takes
+    # the chunks over from that dead delivery (a lapse each) and the re-sent task does them at once.
+    await create(deps, clock)
+    tasks = await fan(deps)
+    deps.queue.sent.clear()  # type: ignore[union-attr]
+    task = tasks[0]
+    dead = msg(task, attempts=4)
+    for index in task["chunks"]:
+        await deps.jobs.claim_chunk(JOB, plan=task["plan"], index=index, holder=dead.id,
+                                    lease_seconds=deps.settings.lease_seconds, job_lease_seconds=900)
+    await process_dead_letters([dead], deps)
+    assert deps.queue.sent == [(task, 0)]  # type: ignore[union-attr]
+    deps.queue.sent.clear()  # type: ignore[union-attr]
+    assert await process_message(msg(task), deps) == Ack()
+    # Nothing deferred (every chunk was free): at most the assembly message once all are stored.
+    assert [b for b, _ in deps.queue.sent if b.get("chunks")] == []  # type: ignore[union-attr]
+    assert len(synth.calls) == len(task["chunks"])
+    for index in task["chunks"]:
+        info = await deps.jobs.chunk_info(JOB, index)
+        assert info is not None and info["done"] and info["lapses"] == 1, info
