@@ -43,21 +43,3 @@ async def test_a_redelivered_message_past_its_last_delivery_is_still_dead_letter
     assert queue.redeliver_in_flight() == 1
     assert await queue.pull_batch(config) == []
     assert [m.body for m in await dlq.pull_batch(QueueConsumerConfig())] == [{"n": 1}]
-
-
-async def test_redelivered_messages_go_before_the_backlog_that_waited_behind_them(tmp_path: Path) -> None:
-    # The dead process's deliveries were first in line: after the restart they still are, ahead of
-    # the messages that were queued behind them (and of what arrives after the restart).
-    clock = Clock()
-    db = tmp_path / "q.sqlite"
-    queue = LocalQueue(db, "jobs", clock=clock, visibility_timeout=30)
-    for n in range(1, 4):
-        await queue.send({"n": n})
-    config = QueueConsumerConfig(max_batch_size=1, max_retries=3)
-    assert [m.body for m in await queue.pull_batch(config)] == [{"n": 1}]  # its process dies
-    queue.close()
-    clock.now += 5
-    restarted = LocalQueue(db, "jobs", clock=clock, visibility_timeout=30)
-    await restarted.send({"n": 4})
-    assert restarted.redeliver_in_flight() == 1
-    assert [m.body for m in await restarted.pull_batch(config)] == [{"n": 1}]
