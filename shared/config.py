@@ -472,7 +472,7 @@ class Settings:
         "a long job's chunks go out as queue messages of their own, synthesized in parallel (`0`: one after "
         "another in the job's own delivery)")
     max_lapsed_claims: int = setting(
-        "MAX_LAPSED_CLAIMS", 10, integer(1),
+        "MAX_LAPSED_CLAIMS", 30, integer(1),
         "a job whose claims lapsed this many times (its Worker died each time) is failed as poison; crashes "
         "never count toward the retry budget")
     # The most audio one job may produce (docs/providers.md, "How long a job may be").

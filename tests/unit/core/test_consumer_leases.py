@@ -189,6 +189,24 @@ async def test_a_poison_job_dead_lettered_under_its_dead_deliverys_lease_ends_fa
     assert deps.queue.sent == []  # type: ignore[union-attr]
 
 
+async def test_a_crash_loop_of_25_deaths_never_fails_a_job_with_the_shipped_defaults(
+    deps: ConsumerDeps, clock: FakeClock
+) -> None:
+    # A runtime killed 25 times in a row, every 0.2-1.2 s (the crash loop), with a job longer
+    # than any of its lives in flight at each death: an innocent job meets as many deaths as a poison
+    # one, so the poison bound must be above the deaths a crash loop deals out.
+    await queued(deps, clock)
+    for _ in range(26):  # the first claim, then 25 redeliveries each taking over a dead delivery's lease
+        await deps.jobs.call(Claim(job_id=JOB, lease_seconds=deps.settings.lease_seconds, holder="m1"))
+        clock.advance(1)
+    job = await deps.jobs.call(Get(job_id=JOB))
+    assert job is not None and job.lapses == 25
+    await process_dead_letters([message(msg_id="m2")], deps)
+    job = await deps.jobs.call(Get(job_id=JOB))
+    assert job is not None and job.status is not JobStatus.FAILED, job.error
+    assert deps.queue.sent  # type: ignore[union-attr]  # re-sent, to be done once the loop ends
+
+
 async def test_a_job_that_kills_every_worker_ends_failed_as_poison(deps: ConsumerDeps, clock: FakeClock) -> None:
     # The separate, larger bound of lapsed claims (here 3) ends a poison job, with a reason that says so.
     deps.settings = dataclasses.replace(deps.settings, max_lapsed_claims=3)
