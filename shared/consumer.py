@@ -128,6 +128,9 @@ async def process_message(
         return await _defer(deps, command, message, exc)
     if record.status.is_terminal:
         log.info("already_final", jobId=job_id, status=record.status.value, messageId=message.id)
+        if record.progress_total > 1:
+            # A job of several chunks: the delivery that finished it may have died before deleting them.
+            await discard_chunks(deps.bucket, record, deps.model_spec)
         return await announce(deps, record, message)
     return await _with_heartbeat(deps, record, message, _work(record, command, message, deps, invocation))
 

@@ -19,6 +19,8 @@ from shared.config import Settings
 from shared.consumer import ConsumerDeps, Invocation, process_batch, process_dead_letters, process_message
 from shared.errors import TransientSynthesisError
 from shared.jobs.chunks import ChunkClaim, ChunkInfo
+from shared.keys import chunk_key
+from shared.synthesis.longform import plan_id
 from shared.jobs.shard import Cancel, Create, Get
 from shared.jobs.sharding import shard_for
 from shared.logs import JsonLogger
@@ -360,3 +362,21 @@ async def test_a_dead_lettered_task_takes_its_own_dead_deliverys_claims_over_and
     for index in task["chunks"]:
         info = await deps.jobs.call(ChunkInfo(job_id=JOB, index=index))
         assert info is not None and info["done"] and info["lapses"] == 1, info
+
+
+async def test_a_redelivery_after_the_assembly_removes_the_chunks_a_kill_left_behind(
+    deps: ConsumerDeps, clock: FakeClock
+) -> None:
+    # The delivery that joined the chunks completed the job and was killed before it deleted them;
+    # its message comes back and finds the job final: it deletes them now, not the reaper an hour later.
+    await create(deps, clock)
+    await drain(deps, [job_message()])
+    job = await deps.jobs.call(Get(job_id=JOB, with_text=True))
+    assert job is not None and job.status is JobStatus.COMPLETED and job.progress_total > 1
+    plan = plan_id(job, chunk_texts(TEXT, SPEC.max_input_chars), SPEC.max_input_chars)
+    left = [chunk_key(JOB, plan, i) for i in range(job.progress_total)]
+    for key in left:
+        await deps.bucket.put(key, b"x", content_type="audio/wav", custom_metadata={})
+    assert await process_message(job_message(), deps) == Ack()
+    listed = await deps.bucket.list(prefix=f"tmp/{JOB}/")
+    assert [o.key for o in listed.objects] == []
