@@ -25,9 +25,14 @@ consumer invocation's 15 minutes). Instead:
    again; its delivery claims the job, finds every chunk stored and joins
    them (shared/synthesis/longform.py: streamed R2 multipart, resumable).
 
+With the synthesis cache (shared/synthesis/cache.py) a chunk lives under its
+cache entry instead of ``tmp/``: the fan-out counts cached chunks as stored
+(none planned at all when every chunk is cached: the job is joined at once),
+and a task looks its chunk up again before paying for it.
+
 Progress, cancel (a task stops at its next claim), ``?stream=1`` (chunks are
-read from R2 as they appear), captions, webhooks and the reaper see the
-same job as before. A lost message is found by the reaper: the plan's lease
+read from R2 as they appear), captions, webhooks and the reaper see it as
+any other job. A lost message is found by the reaper: the plan's lease
 lapses, the job message is sent again and re-sends the chunks not stored.
 """
 
@@ -45,6 +50,7 @@ from shared.consumer_deps import (
     ConsumerDeps,
     Invocation,
     announce,
+    cache_of,
     fail_quietly,
     resend_now,
     spec_of,
@@ -58,7 +64,7 @@ from shared.platform_limits import QUEUE_MAX_DELAY_SECONDS, QUEUE_SEND_BATCH_MAX
 from shared.ports import IncomingMessage
 from shared.synthesis.budget import DeadlineReached, chunks_per_task
 from shared.synthesis.catalogue import ModelSpec
-from shared.synthesis.longform import discard_chunks, plan_id, stored_chunks, synthesize_chunk
+from shared.synthesis.longform import chunk_home, discard_chunks, plan_id, stored_chunks, synthesize_chunk
 from shared.synthesis.speech_plan import job_chunks
 
 if TYPE_CHECKING:
@@ -79,7 +85,17 @@ async def fan_out(
     job_id = record.job_id
     limit = spec.max_input_chars
     plan = plan_id(record, texts, limit)
-    stored = await stored_chunks(deps.bucket, job_id, plan)
+    stored = set(await stored_chunks(deps.bucket, job_id, plan))
+    cache = cache_of(deps, record, spec)
+    if cache is not None:  # chunks the synthesis cache has count as stored (the assembly reads them there)
+        synthesizer = deps.synthesizer_for(record.model)
+        for index, text in enumerate(texts):
+            if index not in stored:
+                found = await cache.find(deps.bucket, chunk_home(record, synthesizer, plan, index, text, cache))
+                if found is not None and found.layout is not None:
+                    stored.add(index)
+        if len(stored) >= len(texts):
+            return None  # every chunk is cached: joined now, no plan written (its rows would only be dropped)
     current, pending = await deps.jobs.call(
         ChunkPlan(
             job_id=job_id,
@@ -148,6 +164,7 @@ async def process_chunk_task(
         if record.timestamps else None
     )
     lease, job_lease = float(deps.settings.lease_seconds), fanout_lease_seconds(deps)
+    cache = cache_of(deps, record, spec)
     all_done = False
     held: dict[int, float] = {}  # chunk -> the live lease another delivery holds on it
     for position, index in enumerate(command.chunks):
@@ -187,7 +204,7 @@ async def process_chunk_task(
 
         async def store(index: int = index, text: str = text, planned: PlannedChunk | None = planned) -> int:
             _, _, _, characters = await synthesize_chunk(
-                record, synthesizer, deps.bucket, plan, index, len(texts), text, timings, pacer, planned
+                record, synthesizer, deps.bucket, plan, index, len(texts), text, timings, pacer, planned, cache=cache
             )
             return characters
 
@@ -203,7 +220,7 @@ async def process_chunk_task(
                     renew=True,
                 )
             )
-            return answer["state"] == "claimed"
+            return bool(answer["state"] == "claimed")
 
         try:
             characters = await with_renewal(store(), renew, lease / 4, deps, job_id, message.id)

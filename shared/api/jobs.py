@@ -110,8 +110,8 @@ async def create_job(request: HttpRequest, deps: ApiDeps, tenant: str) -> HttpRe
         assert key is not None
         return _replayed(request, deps, record)
     headers = {"Location": job_path(record.job_id)}
-    status = 202
-    if wait is not None:
+    status = 200 if record.status.is_terminal else 202  # 200: completed at submit from the synthesis cache
+    if wait is not None and status == 202:
         # Prefer: wait=N (RFC 7240): the finished job (200) if it ends within N s, else the usual 202.
         # Not applied (a plain 202) when the tenant holds its share of the shard's waits, or at shutdown.
         waited = await waiting.until_final(deps, tenant, record.job_id, wait)
@@ -301,7 +301,8 @@ async def delete_job(request: HttpRequest, deps: ApiDeps, tenant: str, job_id: s
         try:
             record = await deps.jobs.call(Cancel(job_id=job_id))
         except (IllegalTransitionError, JobNotFoundError):
-            record = await deps.jobs.call(Get(job_id=job_id)) or record
+            found = await deps.jobs.call(Get(job_id=job_id))
+            record = found or record
     # Audio first, metadata second: a crash in between leaves an orphan
     # object for the reaper, never a job pointing at nothing.
     objects = [k for k in (record.audio_key, timings_key_of(record)) if k]

@@ -197,7 +197,9 @@ class JobChunks:
 def _plain(record: JobRecord, spec: ModelSpec) -> JobChunks:
     from shared.synthesis.chunking import chunk_texts
 
-    return JobChunks(chunk_texts(record.text, spec.max_input_chars), spec.max_input_chars)
+    # A job that uses the synthesis cache is cut where edits elsewhere leave its boundaries alone.
+    stable = record.cache_scope is not None
+    return JobChunks(chunk_texts(record.text, spec.max_input_chars, stable=stable), spec.max_input_chars)
 
 
 async def job_chunks(record: JobRecord, spec: ModelSpec | None, jobs: JobsClient) -> JobChunks:

@@ -19,11 +19,10 @@ from shared.config import Settings
 from shared.consumer import ConsumerDeps, process_batch, process_dead_letters
 from shared.jobs.shard import Claim, Create, Get
 from shared.jobs.sharding import shard_for
-from shared.logs import JsonLogger
 from shared.models import JobRecord, JobStatus
 from shared.outcomes import Ack, Outcome, Retry
 from shared.ports import IncomingMessage, SynthesisRequest, SynthesisResult
-from tests.fakes import FakeClock, MemoryBucket, MemoryQueue, MemoryShards, ScriptedSynthesizer
+from tests.fakes import FakeClock, MemoryQueue, MemoryShards, ScriptedSynthesizer, bootstrap_test_app
 
 JOB = "e" * 32
 MAX_RETRIES = 3  # the queue's default: 1 + 3 deliveries
@@ -31,15 +30,9 @@ MAX_RETRIES = 3  # the queue's default: 1 + 3 deliveries
 
 @pytest.fixture
 def deps(shards: MemoryShards, clock: FakeClock, synth: ScriptedSynthesizer) -> ConsumerDeps:
-    return ConsumerDeps(
-        jobs=shards.client,
-        bucket=MemoryBucket(clock),
-        synthesizer_for=lambda model: synth,
-        settings=Settings(),  # the defaults: LEASE_SECONDS as shipped
-        clock=clock,
-        log=JsonLogger("synth_consumer", io.StringIO()),
-        queue=MemoryQueue(),
-    )
+    return bootstrap_test_app(  # the default settings: LEASE_SECONDS as shipped
+        Settings(), clock=clock, shards=shards, queue=MemoryQueue(), synthesizer=synth, log_stream=io.StringIO()
+    ).consumer
 
 
 async def queued(deps: ConsumerDeps, clock: FakeClock, job_id: str = JOB) -> JobRecord:

@@ -23,7 +23,6 @@ from shared.keys import chunk_key
 from shared.synthesis.longform import plan_id
 from shared.jobs.shard import Cancel, Create, Get
 from shared.jobs.sharding import shard_for
-from shared.logs import JsonLogger
 from shared.models import JobRecord, JobStatus
 from shared.outcomes import Ack, Outcome, Retry
 from shared.ports import IncomingMessage, SynthesisRequest, SynthesisResult
@@ -31,7 +30,7 @@ from shared.synthesis.budget import Deadline, MemoryGate, call_timeout, chunk_au
 from shared.synthesis.catalogue import ModelSpec, tone_spec
 from shared.synthesis.chunking import chunk_texts
 from shared.synthesis.tone import ToneSynthesizer
-from tests.fakes import FakeClock, MemoryBucket, MemoryQueue, MemoryShards
+from tests.fakes import FakeClock, MemoryQueue, MemoryShards, bootstrap_test_app
 
 JOB = "f" * 32
 TEXT = " ".join(f"Sentence number {i} is here." for i in range(12))  # about 330 characters
@@ -77,16 +76,10 @@ def synth(clock: FakeClock) -> SlowTone:
 
 @pytest.fixture
 def deps(shards: MemoryShards, clock: FakeClock, synth: SlowTone) -> ConsumerDeps:
-    return ConsumerDeps(
-        jobs=shards.client,
-        bucket=MemoryBucket(clock),
-        synthesizer_for=lambda model: synth,
-        model_spec=lambda model: SPEC,
-        settings=Settings(),
-        clock=clock,
-        log=JsonLogger("synth_consumer", io.StringIO()),
-        queue=MemoryQueue(),
-    )
+    return bootstrap_test_app(
+        Settings(), clock=clock, shards=shards, queue=MemoryQueue(), synthesizer=synth, spec=SPEC,
+        log_stream=io.StringIO(),
+    ).consumer
 
 
 async def create(deps: ConsumerDeps, clock: FakeClock, text: str = TEXT) -> JobRecord:
