@@ -19,17 +19,18 @@ import contextlib
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 from local_runtime.assets import StaticAssets
 from local_runtime.bindings.meter import Meter
 from local_runtime.bindings.queue import LocalQueue, Outcome
-from local_runtime.bindings.queue_runner import LocalQueueRunner
+from local_runtime.bindings.queue_runner import Handler, LocalQueueRunner
 from local_runtime.bindings.r2 import LocalBucket
 from local_runtime.bindings.sql import SqliteDurableObjectNamespace
 from local_runtime.data_dir_lock import DataDirLock
 from local_runtime import limits
 from local_runtime.http_client import LocalHttpClient
+from local_runtime.http_upload import LocalStreamUploader
 from local_runtime.audio_encoders import load_encoders
 from local_runtime.offload import ThreadOffload, pool_size
 from local_runtime.private_files import private_dir
@@ -47,7 +48,7 @@ from shared.bootstrap import DEAD_LETTER_QUEUE, JOBS_QUEUE, WEBHOOK_QUEUE, Pipel
 from shared.outcomes import Ack, BatchOutcome, Retry
 from shared.http import Headers, HttpRequest, HttpResponse
 from shared.jobs.outbox import JOBS, WEBHOOKS
-from shared.logs import JsonLogger, LogBuffer
+from shared.logs import JsonLogger, LogBuffer, TextSink
 from shared.ports import Clock, IncomingMessage
 from shared.synthesis.catalogue import Catalogue
 from shared.synthesis.espeak import EspeakSynthesizer
@@ -85,7 +86,7 @@ class LocalRuntime:
         host: str = "127.0.0.1",
         port: int = 8787,
         clock: Clock = time.time,
-        log_stream: TextIO | None = None,
+        log_stream: TextSink | None = None,
         catalogue: Catalogue | None = None,
         cron_interval: float | None = None,
         log_requests: bool = False,
@@ -144,16 +145,17 @@ class LocalRuntime:
                 webhook_queue=self.webhook_queue,
                 webhook_http=LocalHttpClient(max_response_bytes=webhooks.MAX_RESPONSE_BYTES),
                 webhook_host_allowed=self._webhook_host_allowed,
+                delivery_uploader=LocalStreamUploader(),
                 rate_limiter=lambda limit, period: LocalRateLimiter(limit, period, clock),
                 log_stream=self.log_sink,
                 log_flush_each=False,
                 health=self.health.failing,
+                meter=self.meter.add,
             )
         )
         self.catalogue = self.pipeline.catalogue
         self.api = self.pipeline.api
         self.consumer = self.pipeline.consumer
-        self.webhook_deps = self.pipeline.webhooks
         self.reaper = self.pipeline.reaper
         # Cloudflare's limits on each invocation: an api request, a queue batch, a cron run.
         self.fetch_limits = limits.InvocationLimits.of(settings, host_settings, cpu_ms=worker_cpu_ms("api", env))
@@ -190,7 +192,7 @@ class LocalRuntime:
 
     # --- the Workers' handlers ----------------------------------------------
 
-    def _consumer_of(self, queue_name: str) -> Callable[[list[IncomingMessage]], Awaitable[dict[str, Outcome]]]:
+    def _consumer_of(self, queue_name: str) -> Handler:
         """The synth_consumer Worker's queue handler for one queue (routing: shared/bootstrap.py)."""
 
         async def consume(messages: list[IncomingMessage]) -> dict[str, Outcome]:
@@ -363,7 +365,7 @@ class LocalRuntime:
                 task.cancel()
         await asyncio.gather(*stops, *self._runner_tasks, return_exceptions=True)
 
-    async def serve_forever(self, stop: Callable[[], Awaitable[None]]) -> None:
+    async def serve_forever(self, stop: Callable[[], Awaitable[object]]) -> None:
         await self.start()
         try:
             await stop()

@@ -17,14 +17,22 @@ consumer invocation's 15 minutes). Instead:
    it fits before the invocation's deadline, stores audio and timings under
    ``tmp/<jobId>/<plan>/`` and records it (``chunk_stored``). A task that
    meets its deadline re-sends the rest of its chunks (no attempt used up)
-   and acks; a failed provider call hands the chunk back and retries.
+   and acks; a failed provider call hands the chunk back and retries. A
+   chunk another delivery holds is sent again delayed to just past that
+   lease (the holder's message may be gone: dead-lettered after its
+   deliveries died, and re-sent as the very task that met the lease).
 3. **Assembly.** The task that stores the last chunk sends the job message
    again; its delivery claims the job, finds every chunk stored and joins
    them (shared/synthesis/longform.py: streamed R2 multipart, resumable).
 
+With the synthesis cache (shared/synthesis/cache.py) a chunk lives under its
+cache entry instead of ``tmp/``: the fan-out counts cached chunks as stored
+(none planned at all when every chunk is cached: the job is joined at once),
+and a task looks its chunk up again before paying for it.
+
 Progress, cancel (a task stops at its next claim), ``?stream=1`` (chunks are
-read from R2 as they appear), captions, webhooks and the reaper see the
-same job as before. A lost message is found by the reaper: the plan's lease
+read from R2 as they appear), captions, webhooks and the reaper see it as
+any other job. A lost message is found by the reaper: the plan's lease
 lapses, the job message is sent again and re-sends the chunks not stored.
 """
 
@@ -32,8 +40,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from shared.captions.chunks import ChunkTimings
 from shared.consumer_deps import (
@@ -41,18 +50,21 @@ from shared.consumer_deps import (
     ConsumerDeps,
     Invocation,
     announce,
+    cache_of,
     fail_quietly,
     resend_now,
     spec_of,
 )
 from shared.errors import PermanentSynthesisError, TransientSynthesisError
+from shared.jobs.chunks import ChunkClaim, ChunkInfo, ChunkPlan, ChunkRelease, ChunkStored
+from shared.jobs.shard import Get, Release
 from shared.models import JobRecord, JobStatus, SynthesizeJob
 from shared.outcomes import Ack, Outcome, Retry, backoff_seconds
-from shared.platform_limits import QUEUE_SEND_BATCH_MAX_MESSAGES
+from shared.platform_limits import QUEUE_MAX_DELAY_SECONDS, QUEUE_SEND_BATCH_MAX_MESSAGES
 from shared.ports import IncomingMessage
 from shared.synthesis.budget import DeadlineReached, chunks_per_task
 from shared.synthesis.catalogue import ModelSpec
-from shared.synthesis.longform import discard_chunks, plan_id, stored_chunks, synthesize_chunk
+from shared.synthesis.longform import chunk_home, discard_chunks, plan_id, stored_chunks, synthesize_chunk
 from shared.synthesis.speech_plan import job_chunks
 
 if TYPE_CHECKING:
@@ -73,10 +85,26 @@ async def fan_out(
     job_id = record.job_id
     limit = spec.max_input_chars
     plan = plan_id(record, texts, limit)
-    stored = await stored_chunks(deps.bucket, job_id, plan)
-    current, pending = await deps.jobs.plan_chunks(
-        job_id, plan=plan, total=len(texts), holder=message.id, stored=[i for i in stored if i < len(texts)],
-        lease_seconds=fanout_lease_seconds(deps),
+    stored = set(await stored_chunks(deps.bucket, job_id, plan))
+    cache = cache_of(deps, record, spec)
+    if cache is not None:  # chunks the synthesis cache has count as stored (the assembly reads them there)
+        synthesizer = deps.synthesizer_for(record.model)
+        for index, text in enumerate(texts):
+            if index not in stored:
+                found = await cache.find(deps.bucket, chunk_home(record, synthesizer, plan, index, text, cache))
+                if found is not None and found.layout is not None:
+                    stored.add(index)
+        if len(stored) >= len(texts):
+            return None  # every chunk is cached: joined now, no plan written (its rows would only be dropped)
+    current, pending = await deps.jobs.call(
+        ChunkPlan(
+            job_id=job_id,
+            plan=plan,
+            total=len(texts),
+            holder=message.id,
+            stored=[i for i in stored if i < len(texts)],
+            lease_seconds=fanout_lease_seconds(deps),
+        )
     )
     if current.status is not JobStatus.PROCESSING:
         deps.log.info("fanout_stopped", jobId=job_id, status=current.status.value)
@@ -96,7 +124,7 @@ async def fan_out(
     except Exception as exc:
         # Tasks sent before the failure are harmless duplicates of the next fan-out's.
         error = f"sending chunk tasks failed: {type(exc).__name__}: {exc}"
-        await deps.jobs.release(job_id, error[:2000])
+        await deps.jobs.call(Release(job_id=job_id, error=error[:2000]))
         deps.log.warning("fanout_failed", jobId=job_id, messageId=message.id, error=error)
         return Retry(backoff_seconds(message.attempts, deps.settings.retry_base_seconds))
     deps.log.info(
@@ -112,7 +140,7 @@ async def process_chunk_task(
     """Synthesize and store the chunks a task carries (see the module doc)."""
     assert command.plan is not None and command.chunks is not None
     job_id, plan = command.jobId, command.plan
-    record = await deps.jobs.get(job_id, with_text=True)
+    record = await deps.jobs.call(Get(job_id=job_id, with_text=True))
     if record is None or record.status is not JobStatus.PROCESSING:
         deps.log.info("chunk_task_stopped", jobId=job_id, status=record.status.value if record else "deleted")
         return Ack()
@@ -136,7 +164,9 @@ async def process_chunk_task(
         if record.timestamps else None
     )
     lease, job_lease = float(deps.settings.lease_seconds), fanout_lease_seconds(deps)
+    cache = cache_of(deps, record, spec)
     all_done = False
+    held: dict[int, float] = {}  # chunk -> the live lease another delivery holds on it
     for position, index in enumerate(command.chunks):
         if index >= len(texts):
             continue
@@ -145,8 +175,15 @@ async def process_chunk_task(
         if not pacer.fits(len(planned.text) if planned is not None else len(text)):
             rest = command.task_of(command.chunks[position:])
             return await resend_now(deps, rest, message, "deadline")
-        claim = await deps.jobs.claim_chunk(
-            job_id, plan=plan, index=index, holder=message.id, lease_seconds=lease, job_lease_seconds=job_lease
+        claim = await deps.jobs.call(
+            ChunkClaim(
+                job_id=job_id,
+                plan=plan,
+                index=index,
+                holder=message.id,
+                lease_seconds=lease,
+                job_lease_seconds=job_lease,
+            )
         )
         state = claim["state"]
         if state == "stopped":
@@ -156,7 +193,8 @@ async def process_chunk_task(
             all_done = int(claim.get("done", 0)) >= int(claim.get("total", 1))
             continue
         if state == "held":
-            continue  # another delivery works on it; its own message stays until it is settled
+            held[index] = float(claim.get("leaseUntil") or 0)
+            continue
         if claim.get("lapses", 0) >= deps.settings.max_lapsed_claims:
             failed = await fail_quietly(
                 deps, job_id, f"chunk {index}: its Worker died {claim['lapses']} times synthesizing it"
@@ -166,21 +204,28 @@ async def process_chunk_task(
 
         async def store(index: int = index, text: str = text, planned: PlannedChunk | None = planned) -> int:
             _, _, _, characters = await synthesize_chunk(
-                record, synthesizer, deps.bucket, plan, index, len(texts), text, timings, pacer, planned
+                record, synthesizer, deps.bucket, plan, index, len(texts), text, timings, pacer, planned, cache=cache
             )
             return characters
 
         async def renew(index: int = index) -> bool:
-            answer = await deps.jobs.claim_chunk(
-                job_id, plan=plan, index=index, holder=message.id, lease_seconds=lease, job_lease_seconds=job_lease,
-                renew=True,
+            answer = await deps.jobs.call(
+                ChunkClaim(
+                    job_id=job_id,
+                    plan=plan,
+                    index=index,
+                    holder=message.id,
+                    lease_seconds=lease,
+                    job_lease_seconds=job_lease,
+                    renew=True,
+                )
             )
-            return answer["state"] == "claimed"
+            return bool(answer["state"] == "claimed")
 
         try:
             characters = await with_renewal(store(), renew, lease / 4, deps, job_id, message.id)
         except DeadlineReached:
-            await deps.jobs.release_chunk(job_id, plan=plan, index=index, holder=message.id, error=None)
+            await deps.jobs.call(ChunkRelease(job_id=job_id, plan=plan, index=index, holder=message.id, error=None))
             return await resend_now(deps, command.task_of(command.chunks[position:]), message, "deadline")
         except ClaimLost:
             continue
@@ -193,18 +238,50 @@ async def process_chunk_task(
             retry_after = exc.retry_after if isinstance(exc, TransientSynthesisError) else None
             delay = backoff_seconds(message.attempts, deps.settings.retry_base_seconds, retry_after)
             error = f"chunk {index}, attempt {message.attempts}: {type(exc).__name__}: {exc}"
-            await deps.jobs.release_chunk(job_id, plan=plan, index=index, holder=message.id, error=error[:2000])
+            await deps.jobs.call(
+                ChunkRelease(job_id=job_id, plan=plan, index=index, holder=message.id, error=error[:2000])
+            )
             deps.log.warning("chunk_retry", jobId=job_id, messageId=message.id, chunk=index, delay=delay, error=error)
             return Retry(delay)
-        stored = await deps.jobs.chunk_stored(
-            job_id, plan=plan, index=index, characters=characters, job_lease_seconds=job_lease
+        stored = await deps.jobs.call(
+            ChunkStored(job_id=job_id, plan=plan, index=index, characters=characters, job_lease_seconds=job_lease)
         )
         if stored["state"] == "stopped":
             return Ack()  # canceled meanwhile: the chunks are discarded with the job
         all_done = int(stored["done"]) >= int(stored["total"])
+    if held:
+        deferred = await _defer_held(deps, command, message, held)
+        if deferred is not None:
+            return deferred
     if all_done:
         return await _send_assembly(deps, command, message)
     return Ack()
+
+
+async def _defer_held(
+    deps: ConsumerDeps, command: SynthesizeJob, message: IncomingMessage, held: dict[int, float]
+) -> Outcome | None:
+    """Chunks another delivery holds: send them again, delayed to just past the latest lease.
+
+    The holder's own message may be gone (moved to the dead-letter queue after
+    its deliveries died, and re-sent by the handler as this very message), so
+    acking these chunks would leave nobody to finish them. The delayed task
+    finds each done, still held (sent again) or lapsed (claims it), and costs
+    no attempt of the retry budget. None when sent; else the retry to use."""
+    assert command.plan is not None
+    wait = min(max(1, math.ceil(max(held.values()) - deps.clock()) + 1), QUEUE_MAX_DELAY_SECONDS)
+    rest = command.task_of(sorted(held))
+    fields = {"jobId": command.jobId, "messageId": message.id, "chunks": sorted(held), "recheckIn": wait}
+    if deps.queue is None:
+        deps.log.info("chunk_held", **fields)
+        return Retry(wait)
+    try:
+        await deps.queue.send(rest.body(), delay_seconds=wait)
+    except Exception as exc:
+        deps.log.warning("chunk_held_resend_failed", error=str(exc), **fields)
+        return Retry(wait)
+    deps.log.info("chunk_held_deferred", **fields)
+    return None
 
 
 async def _send_assembly(deps: ConsumerDeps, command: SynthesizeJob, message: IncomingMessage) -> Outcome:
@@ -255,13 +332,14 @@ async def chunk_dead_letter(command: SynthesizeJob, message: IncomingMessage, de
     """A chunk task that exhausted its retries: fail the job if a delivery reported a failure, or a
     chunk's Worker died ``max_lapsed_claims`` times; else (its deliveries died) send the task again."""
     assert command.chunks is not None
-    record = await deps.jobs.get(command.jobId, with_text=True)
+    record = await deps.jobs.call(Get(job_id=command.jobId, with_text=True))
     if record is None or record.status is not JobStatus.PROCESSING:
         return
     for index in command.chunks:
-        info = await deps.jobs.chunk_info(command.jobId, index)
+        info = await deps.jobs.call(ChunkInfo(job_id=command.jobId, index=index))
         if info is None or info["done"] or info["plan"] != command.plan:
             continue
+        info = await _take_chunk_over_from_dead_delivery(deps, command, message, index) or info
         reason = None
         if info["failures"]:
             reason = f"chunk {index} gave up after {info['claims']} attempts; last error: {info['error']}"
@@ -279,3 +357,23 @@ async def chunk_dead_letter(command: SynthesizeJob, message: IncomingMessage, de
         return
     await deps.queue.send(command.body())
     deps.log.warning("dead_letter_resent", jobId=command.jobId, messageId=message.id, chunks=command.chunks)
+
+
+async def _take_chunk_over_from_dead_delivery(
+    deps: ConsumerDeps, command: SynthesizeJob, message: IncomingMessage, index: int
+) -> dict[str, Any] | None:
+    """Hand back chunk ``index`` if this dead-lettered message's own (dead) delivery holds it, so the
+    task sent again claims it at once instead of a lease later; taking the claim over counts its lapse.
+    A chunk another delivery holds is left alone (the re-sent task defers it). Returns the chunk's row
+    after, or None when it was not taken."""
+    assert command.plan is not None
+    claim = await deps.jobs.call(
+        ChunkClaim(
+            job_id=command.jobId, plan=command.plan, index=index, holder=message.id,
+            lease_seconds=deps.settings.lease_seconds, job_lease_seconds=fanout_lease_seconds(deps),
+        )
+    )
+    if claim["state"] != "claimed":
+        return None
+    await deps.jobs.call(ChunkRelease(job_id=command.jobId, plan=command.plan, index=index, holder=message.id))
+    return await deps.jobs.call(ChunkInfo(job_id=command.jobId, index=index))

@@ -117,7 +117,7 @@ class BlobStore(Protocol):
     async def put(
         self,
         key: str,
-        data: bytes,
+        data: bytes | bytearray,
         *,
         content_type: str,
         custom_metadata: Mapping[str, str],
@@ -148,7 +148,7 @@ class BlobStore(Protocol):
         """Start a multipart upload of ``key``; metadata is the final object's."""
         ...
 
-    async def upload_part(self, key: str, upload_id: str, part_number: int, data: bytes) -> UploadedPart:
+    async def upload_part(self, key: str, upload_id: str, part_number: int, data: bytes | bytearray) -> UploadedPart:
         """Upload (or replace) part ``part_number``; ``NoSuchUploadError`` if the upload is not in progress."""
         ...
 
@@ -255,6 +255,10 @@ class SynthesisResult:
     # The job's caption words when they are not the words of its text (SSML, lexicons): ``words`` then
     # carry offsets into the submitted text, one per entry here (shared/text/render.py).
     captions: tuple[CaptionWord, ...] | None = None
+    # The synthesis cache's part (shared/synthesis/cache.py): chunks of the audio reused from it, and the
+    # provider characters they saved.
+    chunks_reused: int = 0
+    characters_saved: int = 0
 
 
 class Synthesizer(Protocol):

@@ -97,7 +97,7 @@ class Client:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        return None  # one connection per request: nothing to close
+        self.transport.close()
 
     # --- jobs -----------------------------------------------------------------
 
@@ -114,7 +114,9 @@ class Client:
     ) -> JobView:
         """Queue a job (``POST /v1/jobs``); ``options``: ``sample_rate``, ``speed``, ``instructions``,
         ``webhook_url``, ``webhook_events``, ``cancel_after_seconds``, ``timestamps`` (``"word"``),
-        ``text_type`` (``"ssml"``), ``lexicons`` (names, in order)."""
+        ``text_type`` (``"ssml"``), ``lexicons`` (names, in order), ``deliver``
+        (``{"url": <presigned PUT URL>, "headers": {...}}``: the server PUTs the finished audio there;
+        ``JobView.delivery`` says how it went)."""
         body = create_body(text, model=model, voice=voice, format=format, ttl_seconds=ttl_seconds, **options)
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else None
         reply = self.transport.request("POST", "/v1/jobs", json_body=body, headers=headers)

@@ -6,7 +6,8 @@ too, so each rule holds for all of them: the text limits, the catalogue's
 model/voice/format/rate checks, SSML and lexicons (``pronunciation``: the
 limits then count the spoken text), the webhook URL check, idempotency (a repeat
 of a keyed request gets the first job back), admission (rate and jobs in
-flight), and the record on its shard, which records the job's queue message
+flight), the synthesis cache (``shared/api/cached.py``: a one-chunk job made before completes at
+once, with no queue message), and the record on its shard, which records the job's queue message
 in the same transaction and sends it (shared/jobs/outbox.py): a job whose
 message cannot be sent now is still accepted, and its shard sends it later.
 """
@@ -16,9 +17,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from shared.api import admission, idempotency, webhook_requests
+from shared.api import admission, cached, idempotency, webhook_requests
 from shared.api.errors import ApiError
+from shared.jobs.shard import FindIdempotent
 from shared.models import CreateJobRequest, JobRecord, JobStatus
+from shared.synthesis.cache import scope_for
 from shared.synthesis.errors import CatalogueError, TextTooLongError
 
 if TYPE_CHECKING:
@@ -78,13 +81,14 @@ async def submit_job(deps: ApiDeps, tenant: str, body: CreateJobRequest, key: st
         raise ApiError(422, "validation_error", str(exc), field=exc.field, extra=extra) from exc
     prepared = await pronunciation.prepare(deps, tenant, body, resolved) if rendered else None
     webhook_requests.check_webhook(deps, body)
+    webhook_requests.check_deliver(deps, body)
 
     scoped = fingerprint = None
     if key is not None:
         # Keyed jobs live on their key's shard, so a repeat finds the first one there.
         scoped, fingerprint = idempotency.scoped_key(tenant, key), idempotency.request_fingerprint(body)
         shard = deps.jobs.shard_of(scoped)
-        earlier = await deps.jobs.find_idempotent(shard, tenant, scoped)
+        earlier = await deps.jobs.call(FindIdempotent(tenant=tenant, idempotency_key=scoped), shard=shard)
         if earlier is not None:
             idempotency.replay(earlier, fingerprint, key)  # 422 if the body differs
             return Submitted(earlier, replayed=True)
@@ -114,10 +118,16 @@ async def submit_job(deps: ApiDeps, tenant: str, body: CreateJobRequest, key: st
         deadline_at=now + body.cancel_after_seconds if body.cancel_after_seconds else None,
         webhook_url=body.webhook_url,
         webhook_events=webhook_requests.webhook_event_list(body),
+        deliver_url=body.deliver.url if body.deliver is not None else None,
+        deliver_headers=webhook_requests.deliver_headers_json(body),
+        delivery_state="pending" if body.deliver is not None else None,
         timestamps=body.timestamps,
         text_type=prepared.text_type if prepared is not None else None,
         lexicons=prepared.lexicons if prepared is not None else None,
+        cache_scope=None if body.timestamps else scope_for(settings.synthesis_cache, tenant, body.cache),
     )
+    if record.cache_scope is not None and not rendered:
+        record = await cached.complete_from_cache(deps, record, resolved.spec)
     record = await admission.create_admitted(deps, record, keyed=key is not None)
     if record.job_id != job_id and key is not None and fingerprint is not None:
         idempotency.replay(record, fingerprint, key)  # a concurrent repeat won the race

@@ -7,18 +7,30 @@ JSON-like payloads.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Annotated, Any, Literal
 
-from shared.errors import IllegalTransitionError, JobNotFoundError, LeaseHeldError, ShardFullError
-from shared.jobs.lexicons import LexiconStore
+from pydantic import BaseModel, ConfigDict, Field
+
+from shared.errors import IllegalTransitionError, JobNotFoundError, LeaseHeldError, ShardError, ShardFullError
 from shared.jobs.chunks import ChunkLedger, is_fanout_holder
-from shared.jobs.outbox import Outbox
+from shared.jobs.lexicons import LexiconStore
+from shared.jobs.outbox import WEBHOOKS, Outbox
 from shared.jobs.reaper_state import ReaperStateStore
+from shared.jobs.rpc_payloads import (
+    MAX_PAGE_ROWS,
+    JobOperation,
+    Operation,
+    ReturnsCount,
+    ReturnsMaybeRecord,
+    ReturnsOutcomes,
+    ReturnsRecord,
+    ReturnsRecords,
+)
 from shared.jobs.schema import COLUMNS, SCHEMA, create_schema, migrate_schema, schema_columns  # noqa: F401 - the schema's names, re-exported
 from shared.jobs.state import can_transition
-from shared.models import JobRecord, JobStatus
-from shared.platform_limits import DO_SQL_MAX_BOUND_PARAMETERS
+from shared.models import DeliveryState, JobRecord, JobStatus
+from shared.platform_limits import DO_SQL_MAX_BOUND_PARAMETERS, QUEUE_MAX_BATCH_SIZE
 from shared.ports import Clock, SqlPort
 
 # Every column a record is built from (``lease_holder`` stays inside the shard).
@@ -30,6 +42,8 @@ META = ", ".join(c for c in COLUMNS if c != "text")
 # bound parameters per query.
 MAX_IDS_PER_QUERY = DO_SQL_MAX_BOUND_PARAMETERS - 10
 _RECORD_FIELDS = frozenset(JobRecord.model_fields)
+DELIVERY_STATES = frozenset({"pending", "delivering", "delivered", "failed"})
+FINAL_DELIVERY_STATES = frozenset({"delivered", "failed"})
 
 
 def _record(row: dict[str, Any]) -> JobRecord:
@@ -101,10 +115,10 @@ class JobShard:
         )
         return int(rows[0]["n"])
 
-    def find_idempotent(self, tenant: str, key: str) -> JobRecord | None:
+    def find_idempotent(self, tenant: str, idempotency_key: str) -> JobRecord | None:
         """The tenant's live job created with this idempotency key, if any."""
         rows = self._sql.exec(
-            f"SELECT {META} FROM jobs WHERE tenant = ? AND idempotency_key = ?", tenant, key
+            f"SELECT {META} FROM jobs WHERE tenant = ? AND idempotency_key = ?", tenant, idempotency_key
         )
         if not rows:
             return None
@@ -146,7 +160,7 @@ class JobShard:
             earlier = self.find_idempotent(record.tenant, record.idempotency_key)
             if earlier is not None:
                 return earlier
-        if budget is not None:
+        if budget is not None and not record.status.is_terminal:  # a job completed at submit is not in flight
             active = self.count_active(record.tenant)
             if active >= budget:
                 raise ShardFullError(active, budget)
@@ -161,7 +175,11 @@ class JobShard:
             f"INSERT INTO jobs ({', '.join(COLUMNS)}) VALUES ({', '.join('?' for _ in COLUMNS)})",
             *(values[c].value if isinstance(values[c], JobStatus) else values[c] for c in COLUMNS),
         )
-        self.outbox.record_synthesis(record.job_id)
+        if record.status is JobStatus.COMPLETED:  # completed at submit from the synthesis cache: no message
+            if self.outbox.record_webhook_if_wanted(record, JobStatus.COMPLETED):
+                record = self._update(record, webhook_status="pending")
+        else:
+            self.outbox.record_synthesis(record.job_id)
         return record
 
     def _update(self, record: JobRecord, **changes: Any) -> JobRecord:
@@ -222,6 +240,17 @@ class JobShard:
 
         return self._sql.transaction(tx)
 
+    def claim_batch(self, items: Sequence[ClaimItem], lease_seconds: float) -> list[JobRecord | ShardError]:
+        """``claim`` each item, each in its own transaction: an item the shard refuses (a live
+        lease, a missing job) answers with its error and leaves the others claimed."""
+        answers: list[JobRecord | ShardError] = []
+        for item in items:
+            try:
+                answers.append(self.claim(item.job_id, lease_seconds, item.holder))
+            except ShardError as exc:
+                answers.append(exc)
+        return answers
+
     def renew_lease(self, job_id: str, holder: str, lease_seconds: float) -> JobRecord:
         """The heartbeat of a delivery at work: push its lease ``lease_seconds`` ahead.
 
@@ -249,14 +278,19 @@ class JobShard:
         size_bytes: int,
         etag: str,
         characters: int,
+        cache: Sequence[int] | None = None,
     ) -> JobRecord:
-        """Mark the job completed; repeating it with the same key is a no-op."""
+        """Mark the job completed; repeating it with the same key is a no-op. ``cache``: (chunks reused,
+        chunks in all, provider characters saved) by the synthesis cache."""
 
         def tx() -> JobRecord:
             record = self._require(job_id)
             if record.status is JobStatus.COMPLETED and record.audio_key == audio_key:
                 return record
             self._transition(record, JobStatus.COMPLETED)
+            counts: dict[str, Any] = {}
+            if cache is not None:
+                counts = {"cache_reused": cache[0], "cache_total": cache[1], "cache_saved_chars": cache[2]}
             return self._settle(
                 record,
                 JobStatus.COMPLETED,
@@ -267,9 +301,20 @@ class JobShard:
                 size_bytes=size_bytes,
                 etag=etag,
                 characters=characters,
+                **counts,
             )
 
         return self._sql.transaction(tx)
+
+    def complete_batch(self, items: Sequence[CompleteItem]) -> list[JobRecord | ShardError]:
+        """``complete`` each item, each in its own transaction, each answered on its own (as ``claim_batch``)."""
+        answers: list[JobRecord | ShardError] = []
+        for item in items:
+            try:
+                answers.append(self.complete(item.job_id, **item.model_dump(exclude={"job_id"})))
+            except ShardError as exc:
+                answers.append(exc)
+        return answers
 
     def progress(
         self, job_id: str, *, done: int, total: int, characters: int, lease_seconds: float | None = None
@@ -332,6 +377,7 @@ class JobShard:
         self.chunks.forget([record.job_id])
         if self.outbox.record_webhook_if_wanted(record, target):
             changes["webhook_status"] = "pending"
+        changes.update(self._delivery_on_settle(record, target))
         return self._update(
             record,
             status=target,
@@ -375,6 +421,58 @@ class JobShard:
             }
             self._write(job_id, changes)
             return record.model_copy(update=changes)
+
+        return self._sql.transaction(tx)
+
+    # --- delivery bookkeeping (shared/delivery.py) ----------------------------
+    # Like the webhook's, these leave updated_at alone: the job stays as it finished.
+
+    def _delivery_on_settle(self, record: JobRecord, target: JobStatus) -> dict[str, Any]:
+        """A terminal transition's delivery changes: a completed job's delivery is recorded in the
+        outbox (still ``pending``); a job that did not complete has nothing to deliver."""
+        if not record.deliver_url or record.delivery_state != "pending" or record.delivery_attempts:
+            return {}
+        if target is not JobStatus.COMPLETED:
+            return {"delivery_state": "failed", "delivery_last_error": f"the job {target.value}: nothing to deliver"}
+        if not self.outbox.sends_to(WEBHOOKS):
+            return {"delivery_state": "failed",
+                    "delivery_last_error": "this deployment's job store has no delivery queue (TTS_WEBHOOKS)"}
+        self.outbox.record_delivery(record.job_id)
+        return {}
+
+    def record_delivery(self, job_id: str, *, state: str, attempts: int, last_error: str | None) -> JobRecord:
+        """Store a delivery attempt's state; a final one (delivered, failed) is never overwritten, and
+        the transaction that writes it records the job's ``delivery`` webhook event if it wants one."""
+
+        def tx() -> JobRecord:
+            record = self._require(job_id)
+            if not record.deliver_url or record.delivery_state in FINAL_DELIVERY_STATES:
+                return record
+            if state not in DELIVERY_STATES:
+                raise ValueError(f"unknown delivery state {state!r}")
+            changes: dict[str, Any] = {
+                "delivery_state": state,
+                "delivery_attempts": attempts,
+                "delivery_last_error": (last_error or "")[:500] or None,
+                "delivery_last_attempt_at": self._clock(),
+            }
+            updated = record.model_copy(update=changes)
+            if state in FINAL_DELIVERY_STATES and self.outbox.record_delivery_webhook_if_wanted(updated):
+                changes["delivery_webhook_status"] = "pending"
+            self._write(job_id, changes)
+            return record.model_copy(update=changes)
+
+        return self._sql.transaction(tx)
+
+    def record_delivery_webhook(self, job_id: str, *, status: str) -> JobRecord:
+        """Store the outcome of the job's ``delivery`` webhook event (final ones stay)."""
+
+        def tx() -> JobRecord:
+            record = self._require(job_id)
+            if record.delivery_webhook_status in ("delivered", "failed"):
+                return record
+            self._write(job_id, {"delivery_webhook_status": status})
+            return record.model_copy(update={"delivery_webhook_status": status})
 
         return self._sql.transaction(tx)
 
@@ -477,6 +575,11 @@ class JobShard:
 
         return self._sql.transaction(tx)
 
+    def repair_many(self, items: Sequence[RepairItem]) -> list[JobRecord]:
+        """``repair`` each item (one transaction each); returns the records that changed."""
+        changed = (self.repair(i.job_id, i.expected_updated_at, i.action, i.error) for i in items)
+        return [record for record in changed if record is not None]
+
     def lookup(self, job_ids: Sequence[str]) -> list[JobRecord]:
         out: list[JobRecord] = []
         for start in range(0, len(job_ids), MAX_IDS_PER_QUERY):
@@ -485,3 +588,213 @@ class JobShard:
             rows = self._sql.exec(f"SELECT {META} FROM jobs WHERE job_id IN ({marks})", *chunk)
             out.extend(_record(r) for r in rows)
         return out
+
+
+# --- RPC operations (shared/jobs/rpc_payloads.py): one per method, its fields the method's arguments ---
+# Those without a job id go to the shard the caller names (``JobsClient.call(op, shard=...)``).
+
+MAX_BATCH_ITEMS = QUEUE_MAX_BATCH_SIZE
+"""The most items a batched operation carries: a consumer batch's messages."""
+_Page = Annotated[int, Field(ge=1, le=MAX_PAGE_ROWS)]
+_Holder = Annotated[str, Field(min_length=1, max_length=128)]
+
+
+class Create(ReturnsRecord, Operation):
+    runs = "create"
+    replays = True
+    record: JobRecord
+
+    def destination(self, shard_of: Callable[[str], str]) -> str | None:
+        return shard_of(self.record.job_id)
+
+
+class CreateWithinBudget(Create):
+    runs = "create_within_budget"
+    budget: int = Field(ge=0)
+
+
+class Get(ReturnsMaybeRecord, JobOperation):
+    runs = "get"
+    with_text: bool = False
+
+
+class Claim(ReturnsRecord, JobOperation):
+    runs = "claim"
+    changes = True
+    lease_seconds: float = Field(gt=0)
+    holder: _Holder | None = None
+
+
+class ClaimItem(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    job_id: str
+    holder: _Holder | None = None
+
+
+class ClaimBatch(ReturnsOutcomes, Operation):
+    """The claims of one consumer batch's jobs on this shard: one request, one transaction per job."""
+
+    runs = "claim_batch"
+    changes = True
+    items: list[ClaimItem] = Field(min_length=1, max_length=MAX_BATCH_ITEMS)
+    lease_seconds: float = Field(gt=0)
+
+    def jobs(self) -> Sequence[str]:
+        return tuple(i.job_id for i in self.items)
+
+
+class RenewLease(ReturnsRecord, JobOperation):
+    runs = "renew_lease"
+    holder: _Holder
+    lease_seconds: float = Field(gt=0)
+
+
+class Complete(ReturnsRecord, JobOperation):
+    runs = "complete"
+    changes = True
+    audio_key: str
+    mime_type: str
+    size_bytes: int
+    etag: str
+    characters: int = 0
+    # The synthesis cache's counts: [chunks reused, chunks in all, provider characters saved].
+    cache: list[int] | None = Field(default=None, min_length=3, max_length=3)
+
+
+class CompleteItem(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    job_id: str
+    audio_key: str
+    mime_type: str
+    size_bytes: int
+    etag: str
+    characters: int = 0
+    cache: list[int] | None = Field(default=None, min_length=3, max_length=3)
+
+
+class CompleteBatch(ReturnsOutcomes, Operation):
+    """The completions of one consumer batch's jobs on this shard: one request, one transaction per job."""
+
+    runs = "complete_batch"
+    changes = True
+    items: list[CompleteItem] = Field(min_length=1, max_length=MAX_BATCH_ITEMS)
+
+    def jobs(self) -> Sequence[str]:
+        return tuple(i.job_id for i in self.items)
+
+
+class Progress(ReturnsRecord, JobOperation):
+    runs = "progress"
+    changes = True
+    done: int = Field(ge=0)
+    total: int = Field(ge=0)
+    characters: int = Field(ge=0)
+    lease_seconds: float | None = Field(default=None, gt=0)
+
+
+class Release(ReturnsRecord, JobOperation):
+    runs = "release"
+    changes = True
+    error: str
+
+
+class Fail(ReturnsRecord, JobOperation):
+    runs = "fail"
+    changes = True
+    error: str
+
+
+class Cancel(ReturnsRecord, JobOperation):
+    runs = "cancel"
+    changes = True
+
+
+class MarkWebhook(ReturnsRecord, JobOperation):
+    runs = "mark_webhook"
+
+
+class RecordWebhook(ReturnsRecord, JobOperation):
+    runs = "record_webhook"
+    status: Literal["pending", "delivered", "failed"]
+    attempts: int = Field(ge=0)
+    last_status: int | None = None
+    last_error: str | None = Field(default=None, max_length=2000)
+
+
+class RecordDelivery(ReturnsRecord, JobOperation):
+    runs = "record_delivery"
+    state: DeliveryState
+    attempts: int = Field(ge=0)
+    last_error: str | None = Field(default=None, max_length=2000)
+
+
+class RecordDeliveryWebhook(ReturnsRecord, JobOperation):
+    runs = "record_delivery_webhook"
+    status: Literal["pending", "delivered", "failed"]
+
+
+class Delete(ReturnsCount, Operation):
+    runs = "delete"
+    changes = True
+    job_ids: list[str] = Field(max_length=MAX_PAGE_ROWS)
+
+    def jobs(self) -> Sequence[str]:
+        return self.job_ids
+
+
+class Lookup(ReturnsRecords, Operation):
+    runs = "lookup"
+    job_ids: list[str] = Field(max_length=MAX_PAGE_ROWS)
+
+
+class ListJobs(ReturnsRecords, Operation):
+    runs = "list_for_tenant"
+    tenant: str
+    limit: _Page
+    before: tuple[float, str] | None = None
+
+
+class CountActive(ReturnsCount, Operation):
+    runs = "count_active"
+    tenant: str
+
+
+class FindIdempotent(ReturnsMaybeRecord, Operation):
+    runs = "find_idempotent"
+    replays = True
+    tenant: str
+    idempotency_key: str = Field(min_length=1, max_length=128)
+
+
+class Expired(ReturnsRecords, Operation):
+    runs = "expired"
+    now: float
+    limit: _Page
+    after: tuple[float, str] | None = None
+
+
+class Stale(ReturnsRecords, Operation):
+    runs = "stale"
+    status: JobStatus
+    updated_before: float
+    limit: _Page
+    after: tuple[float, str] | None = None
+
+
+class RepairItem(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    job_id: str
+    expected_updated_at: float
+    action: Literal["resend", "requeue", "fail"]
+    error: str = Field(default="", max_length=2000)
+
+
+class Repair(ReturnsRecords, Operation):
+    """Up to 100 of the reaper's compare-and-set repairs on one shard; returns the records that changed."""
+
+    runs = "repair_many"
+    changes = True
+    items: list[RepairItem] = Field(max_length=100)
+
+    def jobs(self) -> Sequence[str]:
+        return tuple(i.job_id for i in self.items)

@@ -1,7 +1,7 @@
 """Synthesizing one job, however long its text: chunk, synthesize, keep, join.
 
 ``synthesize_job`` is what the consumer calls for a claimed job. Text that
-fits the model's ``max_input_chars`` is one request, as before. Longer text
+fits the model's ``max_input_chars`` is one request. Longer text
 is cut by ``chunking.chunk_texts`` and synthesized chunk by chunk, in order:
 
 1. every chunk's audio is stored at once under ``tmp/<jobId>/<plan>/`` in R2
@@ -40,6 +40,13 @@ per chunk through one hook, ``shared.captions.chunks.ChunkTimings``: kept
 beside each chunk before its audio (so a stored chunk has its timings and a
 retry redoes neither), and shifted into the joined audio at the end.
 
+A job that uses the synthesis cache (``shared.synthesis.cache``) keeps each
+chunk as a cache entry (``chunk_home``) instead of under ``tmp/``: a chunk
+already cached is read from there (no provider call), one synthesized here
+is written there, and the assembly joins the entries into the job's own
+object as it joins ``tmp/`` chunks; ``discard_chunks`` never touches them
+(the reaper expires them).
+
 If the job stops being ``processing`` (canceled or deleted) the loop stops
 before paying for another chunk (and the assembly stops between parts).
 Audio beyond ``MAX_AUDIO_BYTES`` (the API refuses jobs estimated above it;
@@ -60,6 +67,7 @@ from shared.captions.words import shift
 from shared.config import Settings
 from shared.errors import JobNotFoundError, PermanentSynthesisError, SynthesisError
 from shared.jobs.rpc import JobsClient
+from shared.jobs.shard import Progress
 from shared.keys import audio_key, chunk_key, chunk_timings_key, object_metadata, parse_chunk_key, tmp_prefix
 from shared.logs import JsonLogger
 from shared.models import JobRecord, JobStatus
@@ -68,6 +76,7 @@ from shared.ports import BlobInfo, BlobStore, SynthesisRequest, SynthesisResult,
 from shared.synthesis.assembly import Chunk, assemble, discard_upload
 from shared.synthesis.audio import AudioKind, BadAudioError, PartLayout, identify, join_layout, part_layout
 from shared.synthesis.budget import Pacer
+from shared.synthesis.cache import JobCache
 from shared.synthesis.catalogue import ModelSpec
 from shared.synthesis.encoded_assembly import assemble_encoded
 from shared.synthesis.encoding import StreamingEncoder, encode_result
@@ -79,7 +88,7 @@ if TYPE_CHECKING:  # a rendered job's modules load with its first plan (shared/s
     from shared.text.plan import Chunk as PlannedChunk
 
 __all__ = [
-    "chunk_source", "discard_all_chunks", "discard_chunks", "paced_synthesis", "plan_id", "stored_chunks",
+    "chunk_home", "chunk_source", "discard_all_chunks", "discard_chunks", "paced_synthesis", "plan_id", "stored_chunks",
     "synthesize_chunk", "synthesize_job",
 ]
 
@@ -101,7 +110,8 @@ def _request(record: JobRecord, text: str, pacer: Pacer | None = None) -> Synthe
 def plan_id(record: JobRecord, texts: list[str], limit: int) -> str:
     """16 hex digits naming everything the chunks' audio depends on."""
     basis = [1, record.model, record.voice_id, record.format, record.sample_rate, record.speed, record.instructions, limit, texts]
-    if record.timestamps is not None:  # chunks made with timings (their requests differ); absent: plans as before
+    # Chunks made with timings differ (so do their requests); without timings the basis has no such entry.
+    if record.timestamps is not None:
         basis.append(record.timestamps)
     return hashlib.sha256(json.dumps(basis, ensure_ascii=False).encode("utf-8")).hexdigest()[:16]
 
@@ -117,8 +127,12 @@ async def synthesize_job(
     log: JsonLogger,
     part_bytes: int | None = None,
     pacer: Pacer | None = None,
+    cache: JobCache | None = None,
 ) -> SynthesisResult:
     """The job's audio as one result (see the module doc). Raises the synthesizer's errors as they are.
+
+    With a ``cache`` (shared/synthesis/cache.py), a long job's chunks are read from and kept in the
+    synthesis cache instead of under ``tmp/`` (a one-chunk job's cache is the consumer's).
 
     With a ``pacer`` (the consumer's), no provider call starts that would not
     finish before the invocation's deadline (``DeadlineReached``), and each
@@ -148,7 +162,7 @@ async def synthesize_job(
     assert spec is not None
     return await _synthesize_chunks(
         record, synthesizer, texts, spec.max_input_chars, jobs, bucket, settings, log, part_bytes, pacer,
-        requests=chunks, encoder=encoder,
+        requests=chunks, encoder=encoder, cache=cache,
     )
 
 
@@ -180,6 +194,7 @@ async def _synthesize_chunks(
     *,
     requests: JobChunks | None = None,
     encoder: StreamingEncoder | None = None,
+    cache: JobCache | None = None,
 ) -> SynthesisResult:
     job_id = record.job_id
     source = chunk_source(record, synthesizer)  # what each chunk is
@@ -200,14 +215,25 @@ async def _synthesize_chunks(
     chunks: list[Chunk] = []
     size = 0
     synthesized = 0
+    reused = saved = 0
     for index, text in enumerate(texts):
+        key = chunk_key(job_id, plan, index)
         known = await _stored_layout(bucket, stored.get(index), source)
         if known is not None and timings is not None and not await timings.resume(index):
             known = None  # stored without its timings: synthesize it again
+        if known is None and cache is not None:
+            key = chunk_home(record, synthesizer, plan, index, text, cache)
+            found = await cache.find(bucket, key)
+            if found is not None and found.layout is not None:
+                known = (AudioKind(found.format, found.sample_rate), found.layout, found.etag)
+                done += 1
+                if found.written_by != job_id:  # made by another job (this job's own tasks write there too)
+                    reused += 1
+                    saved += found.characters
         if known is None:
             kind, layout, etag, characters = await synthesize_chunk(
                 record, synthesizer, bucket, plan, index, total, text, timings, pacer,
-                requests.planned(index) if requests is not None else None,
+                requests.planned(index) if requests is not None else None, cache=cache, looked_up=True,
             )
             billed += characters
             done += 1
@@ -222,7 +248,7 @@ async def _synthesize_chunks(
             )
         kinds.append(kind)
         layouts.append(layout)
-        chunks.append(Chunk(chunk_key(job_id, plan, index), etag))
+        chunks.append(Chunk(key, etag))
         size += layout.prefix + layout.length
         if size > settings.max_audio_bytes and encoder is None:  # encoded: checked on the encoded bytes
             raise PermanentSynthesisError(
@@ -287,7 +313,19 @@ async def _synthesize_chunks(
         words_estimated=estimated,
         duration_seconds=timings.duration_seconds() if timings is not None else None,
         captions=requests.captions if requests is not None else None,
+        chunks_reused=reused,
+        characters_saved=saved,
     )
+
+
+def chunk_home(
+    record: JobRecord, synthesizer: Synthesizer, plan: str, index: int, text: str, cache: JobCache | None
+) -> str:
+    """Where chunk ``index`` is kept: its synthesis-cache entry, or (no cache) ``tmp/<jobId>/<plan>/<index>``.
+    ``text`` is the chunk's request (a rendered chunk's key); a chunk made in PCM is cached as PCM."""
+    if cache is None:
+        return chunk_key(record.job_id, plan, index)
+    return cache.key(text, "chunk", chunk_source(record, synthesizer).format)
 
 
 def _chunk_metadata(record: JobRecord) -> dict[str, str]:
@@ -319,6 +357,9 @@ async def synthesize_chunk(
     timings: ChunkTimings | None,
     pacer: Pacer | None = None,
     planned: PlannedChunk | None = None,
+    *,
+    cache: JobCache | None = None,
+    looked_up: bool = False,
 ) -> tuple[AudioKind, PartLayout, str, int]:
     """Synthesize chunk ``index``, measure it and keep it in R2: (kind, layout, its ETag, characters billed).
 
@@ -327,6 +368,11 @@ async def synthesize_chunk(
     once its chunks are joined makes its chunks in PCM (``chunk_source``), its pauses included.
     ``planned``: the chunk of a rendered job (its request, pauses and caption words; ``text`` is its key).
     """
+    home = chunk_home(record, synthesizer, plan, index, text, cache)
+    if cache is not None and not looked_up:  # made meanwhile by another job (or an earlier delivery)
+        found = await cache.find(bucket, home)
+        if found is not None and found.layout is not None:
+            return AudioKind(found.format, found.sample_rate), found.layout, found.etag, 0
     record = chunk_source(record, synthesizer)
     held = planned.memory_chars() if planned is not None else len(text)
     async with pacer.holding(held) if pacer is not None else contextlib.nullcontext():
@@ -340,8 +386,14 @@ async def synthesize_chunk(
         layout = _layout(kind, result.audio, index)
         if timings is not None:  # before the audio: a stored chunk always has its timings
             await timings.keep(index, result, kind)
+        if cache is not None:
+            info = await cache.keep(
+                bucket, home, result.audio, content_type=kind.mime_type, fmt=kind.format,
+                sample_rate=kind.sample_rate, layout=layout, characters=result.characters or len(text),
+            )
+            return kind, layout, info.etag, result.characters or len(text)
         info = await bucket.put(
-            chunk_key(record.job_id, plan, index),
+            home,
             result.audio,
             content_type=kind.mime_type,
             custom_metadata={
@@ -414,8 +466,14 @@ async def _progress(
 ) -> None:
     """Record progress and renew the lease; stop when the job is no longer ours to finish."""
     try:
-        current = await jobs.progress(
-            record.job_id, done=done, total=total, characters=billed, lease_seconds=settings.lease_seconds
+        current = await jobs.call(
+            Progress(
+                job_id=record.job_id,
+                done=done,
+                total=total,
+                characters=billed,
+                lease_seconds=settings.lease_seconds,
+            )
         )
     except JobNotFoundError:
         current = None

@@ -20,13 +20,14 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from shared.errors import PermanentSynthesisError
+from shared.jobs.lexicons import LexiconVersions
 from shared.models import JobRecord
 from shared.text.refs import parse_refs
 
 if TYPE_CHECKING:  # shared.text's renderer is imported when a rendered job needs it, not by every Worker
+    from shared.captions.words import CaptionWord
     from shared.jobs.client import JobsClient
     from shared.synthesis.catalogue import ModelSpec
-    from shared.captions.words import CaptionWord
     from shared.text.lexicon import Lexicon
     from shared.text.plan import Chunk, SpeechPlan
     from shared.text.render import Caps
@@ -90,7 +91,7 @@ async def lexicons_of(jobs: JobsClient, record: JobRecord) -> list[Lexicon]:
     cached = _cached(record.tenant, refs)
     if cached is not None:
         return cached
-    answer = await jobs.lexicon_versions(record.tenant, refs)
+    answer = await jobs.call(LexiconVersions(tenant=record.tenant, refs=refs))
     if answer.get("missing"):
         raise PermanentSynthesisError(
             f"lexicon version {answer['missing'][0]} is no longer kept (a replaced or deleted lexicon's versions are"
@@ -196,7 +197,9 @@ class JobChunks:
 def _plain(record: JobRecord, spec: ModelSpec) -> JobChunks:
     from shared.synthesis.chunking import chunk_texts
 
-    return JobChunks(chunk_texts(record.text, spec.max_input_chars), spec.max_input_chars)
+    # A job that uses the synthesis cache is cut where edits elsewhere leave its boundaries alone.
+    stable = record.cache_scope is not None
+    return JobChunks(chunk_texts(record.text, spec.max_input_chars, stable=stable), spec.max_input_chars)
 
 
 async def job_chunks(record: JobRecord, spec: ModelSpec | None, jobs: JobsClient) -> JobChunks:

@@ -95,3 +95,13 @@ def test_the_full_report_keeps_every_section_other_commands_write(tmp_path: Path
     kept = _kept_sections(doc)
     assert [n for n in sections.SECTIONS if f"## {n}\n" in kept] == list(sections.SECTIONS)
     assert "## speech\nnew\n" in kept and kept.count("<!-- speech:begin -->") == 1
+
+
+def test_delivery_bench_smoke_prints_its_section(capsys: pytest.CaptureFixture[str]) -> None:
+    from bench.delivery import BEGIN, END
+    from bench.delivery import main as delivery_main
+
+    assert delivery_main(["--smoke"]) == 0
+    printed = capsys.readouterr().out
+    assert printed.startswith(BEGIN) and printed.rstrip().endswith(END)
+    assert "## Delivery to a customer's bucket" in printed

@@ -9,12 +9,12 @@ import json
 from dataclasses import replace
 from typing import Any
 
-from shared.api.app import ApiApp, ApiDeps
+from shared.api.app import ApiApp
 from shared.config import Settings
 from shared.http import HttpRequest, HttpResponse
-from shared.logs import JsonLogger
+from shared.jobs.shard import Get
 from shared.synthesis.providers import build_catalogue
-from tests.fakes import FakeClock, MemoryBucket, MemoryQueue, MemoryShards
+from tests.fakes import FakeClock, MemoryQueue, MemoryShards, bootstrap_test_app
 
 TOKEN = "alice-token"
 
@@ -29,17 +29,11 @@ def app(**env: str) -> tuple[ApiApp, MemoryShards]:
     config = Settings.from_env({"API_TOKENS": f"alice:{TOKEN}", "SHARD_COUNT": "2", **env})
     shards = MemoryShards(clock, shard_count=2)
     ids = (f"{n:032x}" for n in itertools.count(1)).__next__
-    deps = ApiDeps(
-        settings=config,
-        jobs=shards.client,
-        bucket=MemoryBucket(clock),
-        queue=MemoryQueue(),
-        catalogue=build_catalogue(config, http=NoHttp()),
-        clock=clock,
-        new_job_id=ids,
-        log=JsonLogger("api", io.StringIO()),
-    )
-    return ApiApp(deps), shards
+    api = bootstrap_test_app(
+        config, clock=clock, shards=shards, queue=MemoryQueue(), catalogue=lambda: build_catalogue(config, http=NoHttp()),
+        new_job_id=ids, log_stream=io.StringIO(),
+    ).api
+    return api, shards
 
 
 async def call(api: ApiApp, method: str, path: str, body: Any = None) -> HttpResponse:
@@ -112,7 +106,7 @@ async def test_sample_rate_speed_and_instructions_are_stored_and_shown() -> None
     assert reply.status == 202, reply.body
     view = data(reply)
     assert view["sampleRate"] == 24000 and "progress" not in view
-    record = await shards.client.get(view["jobId"])
+    record = await shards.client.call(Get(job_id=view["jobId"]))
     assert record is not None and (record.sample_rate, record.speed, record.instructions) == (24000, 1.5, "Whisper.")
     tone = data(await call(api, "POST", "/v1/jobs", {"text": "Hello", "format": "pcm"}))
     assert tone["sampleRate"] == 24000  # the model's default, filled in

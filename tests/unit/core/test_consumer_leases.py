@@ -9,20 +9,20 @@ nothing after the claim runs, no settle).
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import contextlib
+import dataclasses
 import io
 
 import pytest
 
 from shared.config import Settings
 from shared.consumer import ConsumerDeps, process_batch, process_dead_letters
+from shared.jobs.shard import Claim, Create, Get
 from shared.jobs.sharding import shard_for
-from shared.logs import JsonLogger
 from shared.models import JobRecord, JobStatus
 from shared.outcomes import Ack, Outcome, Retry
 from shared.ports import IncomingMessage, SynthesisRequest, SynthesisResult
-from tests.fakes import FakeClock, MemoryBucket, MemoryQueue, MemoryShards, ScriptedSynthesizer
+from tests.fakes import FakeClock, MemoryQueue, MemoryShards, ScriptedSynthesizer, bootstrap_test_app
 
 JOB = "e" * 32
 MAX_RETRIES = 3  # the queue's default: 1 + 3 deliveries
@@ -30,22 +30,18 @@ MAX_RETRIES = 3  # the queue's default: 1 + 3 deliveries
 
 @pytest.fixture
 def deps(shards: MemoryShards, clock: FakeClock, synth: ScriptedSynthesizer) -> ConsumerDeps:
-    return ConsumerDeps(
-        jobs=shards.client,
-        bucket=MemoryBucket(clock),
-        synthesizer_for=lambda model: synth,
-        settings=Settings(),  # the defaults: LEASE_SECONDS as shipped
-        clock=clock,
-        log=JsonLogger("synth_consumer", io.StringIO()),
-        queue=MemoryQueue(),
-    )
+    return bootstrap_test_app(  # the default settings: LEASE_SECONDS as shipped
+        Settings(), clock=clock, shards=shards, queue=MemoryQueue(), synthesizer=synth, log_stream=io.StringIO()
+    ).consumer
 
 
 async def queued(deps: ConsumerDeps, clock: FakeClock, job_id: str = JOB) -> JobRecord:
-    return await deps.jobs.create(
-        JobRecord(
+    return await deps.jobs.call(
+        Create(
+            record=JobRecord(
             job_id=job_id, tenant="t", status=JobStatus.QUEUED, text="hello world", model="tone",
             format="wav", created_at=clock.now, updated_at=clock.now, ttl_seconds=3600,
+        ),
         )
     )
 
@@ -120,7 +116,7 @@ async def test_a_job_killed_twice_mid_synthesis_is_not_dead_lettered(deps: Consu
     history = await run_queue(deps, clock, crashes=2, redelivery_after=30)
     # THEN no redelivery burns a retry on a lease, and the job completes
     assert history == ["crash", "crash", "Ack"]
-    job = await deps.jobs.get(JOB)
+    job = await deps.jobs.call(Get(job_id=JOB))
     assert job is not None and job.status is JobStatus.COMPLETED, job
 
 
@@ -130,7 +126,7 @@ async def test_redelivery_sooner_than_the_lease_takes_the_job_over(deps: Consume
     await queued(deps, clock)
     history = await run_queue(deps, clock, crashes=3, redelivery_after=1)
     assert history == ["crash", "crash", "crash", "Ack"]
-    job = await deps.jobs.get(JOB)
+    job = await deps.jobs.call(Get(job_id=JOB))
     assert job is not None and job.status is JobStatus.COMPLETED and job.attempts == 4
 
 
@@ -139,9 +135,69 @@ async def test_crashes_alone_never_fail_a_job(deps: ConsumerDeps, clock: FakeClo
     await queued(deps, clock)
     history = await run_queue(deps, clock, crashes=4, redelivery_after=30)
     assert history == ["crash"] * 4 + ["dead_letter"]
-    job = await deps.jobs.get(JOB)
+    job = await deps.jobs.call(Get(job_id=JOB))
     assert job is not None and job.status is JobStatus.PROCESSING and job.lapses == 3 and job.error is None
     assert deps.queue.sent == [(message().body, 0)]  # type: ignore[union-attr]  # re-sent, fresh budget
+
+
+async def test_a_job_dead_lettered_while_its_dead_deliverys_lease_is_live_is_resent_at_once(
+    deps: ConsumerDeps, clock: FakeClock
+) -> None:
+    # GIVEN a job whose Worker was killed four times, each death followed at once by the message's
+    # redelivery (a restarted local runtime), so when the message reaches the dead-letter queue the
+    # lease of its last, dead delivery is still live
+    await queued(deps, clock)
+    history = await run_queue(deps, clock, crashes=4, redelivery_after=1)
+    assert history == ["crash"] * 4 + ["dead_letter"]
+    # THEN the handler takes that lease over from its own message's dead delivery (one more lapse)
+    # and re-sends the job at once, not a lease (20 s) later
+    job = await deps.jobs.call(Get(job_id=JOB))
+    assert job is not None and job.status is JobStatus.QUEUED and job.lapses == 4 and job.error is None, job
+    assert deps.queue.sent == [(message().body, 0)]  # type: ignore[union-attr]
+    # AND the re-sent message does the job at once
+    assert (await process_batch([message(msg_id="m2")], deps)).outcomes == {"m2": Ack()}
+    assert (await deps.jobs.call(Get(job_id=JOB))).status is JobStatus.COMPLETED  # type: ignore[union-attr]
+
+
+async def test_a_dead_letter_leaves_a_live_lease_of_another_delivery_alone(deps: ConsumerDeps, clock: FakeClock) -> None:
+    # A live delivery of m2 holds the job while m1's dead letter is handled: m2 is not disturbed,
+    # and the re-send looks again just past m2's lease.
+    await queued(deps, clock)
+    await deps.jobs.call(Claim(job_id=JOB, lease_seconds=deps.settings.lease_seconds, holder="m2"))
+    await process_dead_letters([message(msg_id="m1")], deps)
+    job = await deps.jobs.call(Get(job_id=JOB))
+    assert job is not None and job.status is JobStatus.PROCESSING and job.lapses == 0
+    assert deps.queue.sent == [(message().body, deps.settings.lease_seconds + 1)]  # type: ignore[union-attr]
+
+
+async def test_a_poison_job_dead_lettered_under_its_dead_deliverys_lease_ends_failed(
+    deps: ConsumerDeps, clock: FakeClock
+) -> None:
+    deps.settings = dataclasses.replace(deps.settings, max_lapsed_claims=4)
+    await queued(deps, clock)
+    history = await run_queue(deps, clock, crashes=4, redelivery_after=1)
+    assert history == ["crash"] * 4 + ["dead_letter"]
+    job = await deps.jobs.call(Get(job_id=JOB))
+    assert job is not None and job.status is JobStatus.FAILED and "poison" in (job.error or ""), job
+    assert deps.queue.sent == []  # type: ignore[union-attr]
+
+
+async def test_a_crash_loop_of_25_deaths_never_fails_a_job_with_the_shipped_defaults(
+    deps: ConsumerDeps, clock: FakeClock
+) -> None:
+    # A runtime killed 25 times in a row, every 0.2-1.2 s (the issue's crash loop), with a job longer
+    # than any of its lives in flight at each death: an innocent job meets as many deaths as a poison
+    # one, so the poison bound must be above the deaths a crash loop deals out.
+    await queued(deps, clock)
+    for _ in range(26):  # the first claim, then 25 redeliveries each taking over a dead delivery's lease
+        await deps.jobs.call(Claim(job_id=JOB, lease_seconds=deps.settings.lease_seconds, holder="m1"))
+        clock.advance(1)
+    job = await deps.jobs.call(Get(job_id=JOB))
+    assert job is not None and job.lapses == 25
+    await process_dead_letters([message(msg_id="m2")], deps)
+    job = await deps.jobs.call(Get(job_id=JOB))
+    assert job is not None and job.status is not JobStatus.FAILED, job.error
+    assert deps.queue.sent  # type: ignore[union-attr]  # re-sent, to be done once the loop ends
 
 
 async def test_a_job_that_kills_every_worker_ends_failed_as_poison(deps: ConsumerDeps, clock: FakeClock) -> None:
@@ -150,7 +206,7 @@ async def test_a_job_that_kills_every_worker_ends_failed_as_poison(deps: Consume
     await queued(deps, clock)
     history = await run_queue(deps, clock, crashes=4, redelivery_after=30)
     assert history == ["crash"] * 4 + ["dead_letter"]
-    job = await deps.jobs.get(JOB)
+    job = await deps.jobs.call(Get(job_id=JOB))
     assert job is not None and job.status is JobStatus.FAILED and "poison" in (job.error or ""), job
     assert deps.queue.sent == []  # type: ignore[union-attr]
 
@@ -160,25 +216,25 @@ async def test_a_duplicate_meeting_a_live_lease_is_acked_and_rechecked_later(
 ) -> None:
     # GIVEN a job held by a live delivery of m1
     await queued(deps, clock)
-    await deps.jobs.claim(JOB, deps.settings.lease_seconds, "m1")
+    await deps.jobs.call(Claim(job_id=JOB, lease_seconds=deps.settings.lease_seconds, holder="m1"))
     clock.advance(5)
     # WHEN another message for it arrives
     outcome = await process_batch([message(msg_id="m2")], deps)
     # THEN it uses no retry: acked, and re-sent to look again once the lease has lapsed
     assert outcome.outcomes == {"m2": Ack()}
     assert deps.queue.sent == [(message().body, deps.settings.lease_seconds - 5 + 1)]  # type: ignore[union-attr]
-    job = await deps.jobs.get(JOB)
+    job = await deps.jobs.call(Get(job_id=JOB))
     assert job is not None and job.status is JobStatus.PROCESSING and synth.calls == []
     # AND if m1's Worker died meanwhile, the re-sent message finds the lease lapsed and finishes the job
     clock.advance(deps.settings.lease_seconds)
     assert (await process_batch([message(msg_id="m3")], deps)).outcomes == {"m3": Ack()}
-    assert (await deps.jobs.get(JOB)).status is JobStatus.COMPLETED  # type: ignore[union-attr]
+    assert (await deps.jobs.call(Get(job_id=JOB))).status is JobStatus.COMPLETED  # type: ignore[union-attr]
 
 
 async def test_without_a_producer_a_duplicate_retries_as_before(deps: ConsumerDeps, clock: FakeClock) -> None:
     deps.queue = None
     await queued(deps, clock)
-    await deps.jobs.claim(JOB, 20, "m1")
+    await deps.jobs.call(Claim(job_id=JOB, lease_seconds=20, holder="m1"))
     assert (await process_batch([message(msg_id="m2")], deps)).outcomes == {"m2": Retry(21)}
 
 
@@ -187,7 +243,7 @@ async def test_dead_letter_resends_a_job_whose_deliveries_died(deps: ConsumerDep
     await queued(deps, clock)
     outcome = await process_dead_letters([message(msg_id="d1")], deps)
     assert outcome.outcomes == {"d1": Ack()}
-    assert (await deps.jobs.get(JOB)).status is JobStatus.QUEUED  # type: ignore[union-attr]
+    assert (await deps.jobs.call(Get(job_id=JOB))).status is JobStatus.QUEUED  # type: ignore[union-attr]
     assert deps.queue.sent == [(message().body, 0)]  # type: ignore[union-attr]
 
 
@@ -195,10 +251,10 @@ async def test_dead_letter_resends_a_live_lease_to_its_end_instead_of_failing(
     deps: ConsumerDeps, clock: FakeClock
 ) -> None:
     await queued(deps, clock)
-    await deps.jobs.claim(JOB, 20, "m9")
+    await deps.jobs.call(Claim(job_id=JOB, lease_seconds=20, holder="m9"))
     clock.advance(8)
     await process_dead_letters([message(msg_id="d1")], deps)
-    assert (await deps.jobs.get(JOB)).status is JobStatus.PROCESSING  # type: ignore[union-attr]
+    assert (await deps.jobs.call(Get(job_id=JOB))).status is JobStatus.PROCESSING  # type: ignore[union-attr]
     assert deps.queue.sent == [(message().body, 13)]  # type: ignore[union-attr]
 
 
@@ -211,7 +267,7 @@ async def test_dead_letter_still_fails_a_job_whose_deliveries_failed(
     synth.errors.append(TransientSynthesisError("provider down"))
     await process_batch([message(attempts=4)], deps)
     await process_dead_letters([message(msg_id="d1")], deps)
-    job = await deps.jobs.get(JOB)
+    job = await deps.jobs.call(Get(job_id=JOB))
     assert job is not None and job.status is JobStatus.FAILED and "provider down" in (job.error or "")
     assert deps.queue.sent == []  # type: ignore[union-attr]
 
@@ -248,7 +304,7 @@ async def test_one_shot_synthesis_renews_its_lease(
     assert first.outcomes == {"m1": Ack()}
     assert sum(1 for _, method in shards.calls if method == "renewLease") >= 4
     assert seen == ["Ack"] and len(deps.queue.sent) == 1  # type: ignore[union-attr]
-    assert (await deps.jobs.get(JOB)).status is JobStatus.COMPLETED  # type: ignore[union-attr]
+    assert (await deps.jobs.call(Get(job_id=JOB))).status is JobStatus.COMPLETED  # type: ignore[union-attr]
 
 
 async def test_a_delivery_that_lost_its_lease_stops(deps: ConsumerDeps, clock: FakeClock) -> None:
@@ -260,9 +316,9 @@ async def test_a_delivery_that_lost_its_lease_stops(deps: ConsumerDeps, clock: F
     async def take_over() -> None:
         await asyncio.sleep(0.1)
         clock.advance(5)  # m1's lease lapses between two beats
-        await deps.jobs.claim(JOB, 60, "m2")
+        await deps.jobs.call(Claim(job_id=JOB, lease_seconds=60, holder="m2"))
 
     first, _ = await asyncio.gather(process_batch([message()], deps), take_over())
     assert first.outcomes == {"m1": Ack()}
-    job = await deps.jobs.get(JOB)
+    job = await deps.jobs.call(Get(job_id=JOB))
     assert job is not None and job.status is JobStatus.PROCESSING and deps.bucket.objects == {}  # type: ignore[attr-defined]

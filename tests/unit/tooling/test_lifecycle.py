@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from local_runtime.cli import main
+from tts_pipeline.cli import main
 from tooling.lifecycle import DAY, RULE_ID, check_rules, desired_rules, retention_days
 
 MAX_TTL = 30 * DAY
@@ -40,6 +40,7 @@ def test_check_finds_a_missing_rule_and_one_that_would_delete_live_audio() -> No
         "no enabled rule expires objects under 'audio/'",
         "no enabled rule aborts incomplete multipart uploads under 'audio/'",
         "no enabled rule expires partial audio under 'tmp/' within 2 days",
+        "no enabled rule expires synthesis cache entries under 'cache/' within 32 days",
     ]
     short = desired_rules(31, 1)["rules"] + [
         {"id": "cleanup", "enabled": True, "conditions": {"prefix": "audio/2027/"},
