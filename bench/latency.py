@@ -175,6 +175,14 @@ def _batches(log: Path) -> list[int]:
     return [int(m.group(2)) for m in _BATCH.finditer(log.read_text(errors="replace"))]
 
 
+def _log_of(server: Any) -> Path:
+    """Where a workerd dev server writes wrangler's output."""
+    log = server.log_path
+    if log is None:
+        raise RuntimeError("the workerd server logs to a pipe, not a file")
+    return Path(log)
+
+
 def _steady(port: int, rate: float, seconds: float) -> int:
     """Submit ``rate`` jobs a second for ``seconds``, without waiting on them; how many were sent."""
     client = _Client(port)
@@ -227,19 +235,19 @@ def workerd(rounds: int, work_dir: Path, *, steady_rate: float = 5.0, steady_sec
     try:
         with ThreadPoolExecutor(len(servers)) as pool:
             list(pool.map(lambda s: s.start(), servers.values()))
-        logs = {name: s.log for name, s in servers.items()}
+        logs = {name: _log_of(s) for name, s in servers.items()}
         before = {name: len(_batches(log)) for name, log in logs.items()}
         before_jobs = {name: sum(_batches(log)) for name, log in logs.items()}
         result = interleaved({name: s.port for name, s in servers.items()}, rounds)
         invocations: dict[str, dict[str, float]] = {}
         for name, server in servers.items():
-            lone_seen = _settle(server.log, before_jobs[name] + rounds * len(PATHS) + len(PATHS), 30)
+            lone_seen = _settle(_log_of(server), before_jobs[name] + rounds * len(PATHS) + len(PATHS), 30)
             lone = lone_seen[before[name]:]
             steady_sent = _steady(server.port, steady_rate, steady_seconds)
-            steady_seen = _settle(server.log, sum(lone_seen) + steady_sent, 120)
+            steady_seen = _settle(_log_of(server), sum(lone_seen) + steady_sent, 120)
             steady = steady_seen[len(lone_seen):]
             _burst(server.port, burst_jobs, 16)
-            burst_seen = _settle(server.log, sum(steady_seen) + burst_jobs, 600)
+            burst_seen = _settle(_log_of(server), sum(steady_seen) + burst_jobs, 600)
             burst = burst_seen[len(steady_seen):]
             invocations[name] = {
                 "lone": len(lone) / max(1, sum(lone)),

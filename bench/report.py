@@ -740,16 +740,15 @@ def _plain(current: Results) -> list[str]:
     for plain in plains:
         ours = next((r for r in current["throughput"] if r["clients"] == plain["clients"]), None)
         floor = _floor_for(current, plain["clients"])
-        for name, r, rate, cpu, tries in (
-            ("floor (synthesis + durable put)", floor, floor and floor["jobs"] / floor["seconds"],
-             floor and floor["cpu_ms_per_job"], floor and floor.get("tries")),
-            ("plain pipeline", plain, _rate(plain), plain["runtime_cpu_ms_per_job"], plain.get("tries")),
-            ("this pipeline", ours, ours and _rate(ours), ours and ours["runtime_cpu_ms_per_job"],
-             ours and ours.get("tries")),
-        ):
-            if r is None:
-                continue
-            listed = ", ".join(f"{t[0]:,.0f}" for t in tries or [])
+        systems: list[tuple[str, float, float, list[Any]]] = []
+        if floor is not None:
+            systems.append(("floor (synthesis + durable put)", floor["jobs"] / floor["seconds"],
+                            floor["cpu_ms_per_job"], floor.get("tries") or []))
+        systems.append(("plain pipeline", _rate(plain), plain["runtime_cpu_ms_per_job"], plain.get("tries") or []))
+        if ours is not None:
+            systems.append(("this pipeline", _rate(ours), ours["runtime_cpu_ms_per_job"], ours.get("tries") or []))
+        for name, rate, cpu, tries in systems:
+            listed = ", ".join(f"{t[0]:,.0f}" for t in tries)
             rows.append([f"{name}, {plain['clients']} clients", _n(rate, 0), listed, _n(cpu, 2)])
     lines += _table(["system", "jobs/s (best)", "every try", "CPU ms/job"], rows)
     return lines + [""]

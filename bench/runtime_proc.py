@@ -44,9 +44,10 @@ class RuntimeProcess(DevProcess):
         self.root = root
         self.folder = data_dir
 
+    @property
     def command(self) -> list[str]:
         if not self.module:
-            return super().command()
+            return super().command
         return [sys.executable, "-m", *self.module, "--host", "127.0.0.1", "--port", "0",
                 "--data-dir", str(self.data_dir), *self.dev_args]
 

@@ -43,6 +43,7 @@ from typing import Any
 
 from bench import procstat
 from bench import profile as bench_profile
+from bench.runtime_proc import ROOT as RUNTIME_ROOT
 from bench.runtime_proc import RuntimeProcess
 from bench.stats import summary_ms
 
@@ -140,7 +141,7 @@ def run_clients(
     submitted: list[tuple[str, float, float]] = []
     errors: list[str] = []
     runtime = RuntimeProcess(work_dir / f"clients-{clients}{'-'.join(['', *dev_args])}", env, dev_args,
-                             **({"root": root} if root is not None else {}))
+                             root=root if root is not None else RUNTIME_ROOT)
     with runtime:
         start = threading.Barrier(clients + 1)
         threads = [
@@ -232,7 +233,7 @@ def run_plain_clients(clients: int, jobs: int, work_dir: Path) -> ThroughputResu
             thread.join()
         submit_seconds = time.time() - began
         cpu_client = time.process_time() - cpu_client0
-        wait_for_plain_drained(plain.data_dir, timeout=60 + jobs * 0.05)
+        wait_for_plain_drained(plain.folder, timeout=60 + jobs * 0.05)
         cpu = procstat.tree_cpu_seconds(plain.pid) - cpu0
         peak_rss = procstat.tree_peak_rss_mib(plain.pid)
         ids = [job_id for job_id, _, _ in submitted]
