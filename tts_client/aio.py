@@ -179,13 +179,14 @@ class AsyncClient:
         events: bool = False,
     ) -> JobView:
         """As ``Client.wait``; ``on_update`` may be a plain function or a coroutine function."""
+        deadline = self._clock() + timeout
         if events and self._features.events:
-            followed = await self._follow(job_id, timeout, self._clock() + timeout, on_update)
+            followed = await self._follow(job_id, timeout, deadline, on_update)
             if followed is not None:
                 return followed
         plan = calls.wait_plan(
-            job_id, timeout=timeout, backoff=backoff, long_poll=long_poll,
-            transport_timeout=self.transport.timeout, clock=self._clock, features=self._features,
+            job_id, timeout=timeout, backoff=backoff, long_poll=long_poll, transport_timeout=self.transport.timeout,
+            clock=self._clock, features=self._features, deadline=deadline,
         )
         return await self._drive(plan, on_update)
 

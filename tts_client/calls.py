@@ -246,10 +246,12 @@ def wait_plan(
     transport_timeout: float,
     clock: Callable[[], float],
     features: ServerFeatures,
+    deadline: float | None = None,
 ) -> Generator[Step, Any, JobView]:
     """``wait()`` on long-polls (or polls, with ``backoff``, a server without ``?wait``): returns the
-    finished job; retries dropped connections and transient answers; raises ``WaitTimeoutError``."""
-    deadline = clock() + timeout
+    finished job; retries dropped connections and transient answers; raises ``WaitTimeoutError`` at
+    ``deadline`` (on ``clock``; ``timeout`` seconds from now if not given)."""
+    deadline = clock() + timeout if deadline is None else deadline
     delays = (backoff or Backoff()).delays()
     last: JobView | None = None
     while True:

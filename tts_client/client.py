@@ -227,13 +227,14 @@ class Client:
         when ``timeout`` seconds pass first. ``on_update`` sees every view;
         ``sleep`` replaces ``time.sleep`` between polls (a progress bar animates in it).
         """
+        deadline = self._clock() + timeout
         if events and self._features.events:
-            followed = self._follow(job_id, timeout, self._clock() + timeout, on_update)
+            followed = self._follow(job_id, timeout, deadline, on_update)
             if followed is not None:
                 return followed
         plan = calls.wait_plan(
-            job_id, timeout=timeout, backoff=backoff, long_poll=long_poll,
-            transport_timeout=self.transport.timeout, clock=self._clock, features=self._features,
+            job_id, timeout=timeout, backoff=backoff, long_poll=long_poll, transport_timeout=self.transport.timeout,
+            clock=self._clock, features=self._features, deadline=deadline,
         )
         return self._drive(plan, on_update, sleep or self._sleep)
 
