@@ -266,7 +266,8 @@ def unknown_host() -> httpx.Response:
 
 def test_no_answer_says_why_in_the_same_words(both: Both, script: Script) -> None:
     script.on("GET", "/v1/models", refused)
-    with pytest.raises(TransportError, match=r"cannot connect to http://api.test \(connection refused\).*tts-pipeline dev"):
+    refused_message = r"cannot connect to http://api.test \(connection refused\).*tts-pipeline dev"
+    with pytest.raises(TransportError, match=refused_message):
         both("models")
     script.on("GET", "/v1/models", unknown_host)
     with pytest.raises(TransportError, match=r"cannot connect to api.test: unknown host \(Name or service not known\)"):
