@@ -504,7 +504,7 @@ class Settings:
         "learns whether another made some audio), `global` across tenants, `off`; a request's `\"cache\": false` "
         "skips it ([docs/architecture.md](docs/architecture.md#synthesis-cache))")
     max_lapsed_claims: int = setting(
-        "MAX_LAPSED_CLAIMS", 10, integer(1),
+        "MAX_LAPSED_CLAIMS", 30, integer(1),
         "a job whose claims lapsed this many times (its Worker died each time) is failed as poison; crashes "
         "never count toward the retry budget")
     # The most audio one job may produce (docs/providers.md, "How long a job may be").

@@ -1,7 +1,9 @@
 """The synth consumer's batch logic: claim -> synthesize -> put to R2 -> complete.
 
 Each message is acked or retried on its own (``BatchOutcome``); a malformed
-message is acked and logged, never retried forever. Delivery is at least
+message is acked and logged, never retried forever. The claims and
+completions of a batch's jobs on one shard go as one request each, answered
+job by job (shared/consumer_batching.py). Delivery is at least
 once, so every step is idempotent: the claim's lease stops a duplicate
 delivery from synthesizing twice, the R2 key is fixed per job, and
 completing a completed job with the same key is a no-op.
@@ -167,6 +169,9 @@ async def process_message(
         return await _defer(deps, command, message, exc)
     if record.status.is_terminal:
         log.info("already_final", jobId=job_id, status=record.status.value, messageId=message.id)
+        if record.progress_total > 1:
+            # A job of several chunks: the delivery that finished it may have died before deleting them.
+            await discard_chunks(deps.bucket, record, deps.model_spec)
         return await announce(deps, record, message)
     slot = Slot(gate)
     try:
@@ -392,8 +397,14 @@ async def process_dead_letters(messages: Sequence[IncomingMessage], deps: Consum
             await announce(deps, record, message)  # a DLQ message is acked either way
             continue
         now = deps.clock()
-        if deps.queue is not None and dead_letter_action(record, now, deps.settings) == "resend":
+        live = record.status is JobStatus.PROCESSING and (record.lease_until or 0) > now
+        if deps.queue is not None and live and dead_letter_action(record, now, deps.settings) == "resend":
+            record = await _take_over_from_dead_delivery(deps, record, message)
+            if record.status.is_terminal:
+                await announce(deps, record, message)
+                continue
             live = record.status is JobStatus.PROCESSING and (record.lease_until or 0) > now
+        if deps.queue is not None and dead_letter_action(record, now, deps.settings) == "resend":
             delay = min(math.ceil((record.lease_until or now) - now) + 1, QUEUE_MAX_DELAY_SECONDS) if live else 0
             try:
                 await deps.queue.send(command.body(), delay_seconds=delay)
@@ -406,14 +417,36 @@ async def process_dead_letters(messages: Sequence[IncomingMessage], deps: Consum
                 attempts=record.attempts, delay=delay,
             )
             continue
-        if record.lapses >= deps.settings.max_lapsed_claims:
-            reason = f"its Worker died {record.lapses} times running it; given up as a poison job"
-        else:
-            reason = f"gave up after {record.attempts} attempts" + (f"; last error: {record.error}" if record.error else "")
-        failed = await fail_quietly(deps, command.jobId, reason)
+        failed = await fail_quietly(deps, command.jobId, _dead_letter_reason(record, deps.settings))
         deps.log.warning("job_dead_lettered", jobId=command.jobId, messageId=message.id, attempts=record.attempts)
         await announce(deps, failed, message)
     return outcome
+
+
+def _dead_letter_reason(record: JobRecord, settings: Settings) -> str:
+    if record.lapses >= settings.max_lapsed_claims:
+        return f"its Worker died {record.lapses} times running it; given up as a poison job"
+    return f"gave up after {record.attempts} attempts" + (f"; last error: {record.error}" if record.error else "")
+
+
+async def _take_over_from_dead_delivery(deps: ConsumerDeps, record: JobRecord, message: IncomingMessage) -> JobRecord:
+    """A live lease on a job whose message was dead-lettered: if that message's own (dead) delivery
+    holds it, hand the job back to ``queued`` now, so the re-sent message claims it at once instead
+    of a lease later. Taking the claim over counts the lapse, as a redelivery's would. A lease held by
+    another delivery (or a dead letter that does not keep its message's id) is left to run out."""
+    try:
+        taken = await deps.jobs.call(
+            Claim(job_id=record.job_id, lease_seconds=deps.settings.lease_seconds, holder=message.id)
+        )
+    except LeaseHeldError:
+        return record
+    if taken.status is not JobStatus.PROCESSING:
+        return taken
+    if taken.lapses >= deps.settings.max_lapsed_claims:
+        return taken  # failed as poison by the caller
+    released = await deps.jobs.call(Release(job_id=record.job_id, error=""))
+    deps.log.info("dead_letter_took_over", jobId=record.job_id, messageId=message.id, lapses=taken.lapses)
+    return released
 
 
 def dead_letter_action(record: JobRecord, now: float, settings: Settings) -> str:
