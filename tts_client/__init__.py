@@ -7,8 +7,9 @@
         if job.status == "completed":
             tts.download(job, "hello.wav")
 
-The models are the server's own (``shared.models``); the transport is the
-standard library's ``http.client``, so installing it adds nothing heavy.
+The models are the server's own (``shared.models``); the transport is httpx (``httpx.Client`` for
+``Client``, ``httpx.AsyncClient`` for ``AsyncClient``), both sending the calls ``tts_client.calls``
+builds.
 """
 
 from tts_client.aio import AsyncClient
