@@ -165,8 +165,9 @@ async def process_chunk_task(
             return await announce(deps, failed, message)
 
         async def store(index: int = index, text: str = text, planned: PlannedChunk | None = planned) -> int:
-            _, _, _, characters = await synthesize_chunk(
-                record, synthesizer, deps.bucket, plan, index, len(texts), text, timings, pacer, planned
+            _, _, _, characters, _ = await synthesize_chunk(
+                chunks.chunk_record(record, index), synthesizer, deps.bucket, plan, index, len(texts), text, timings,
+                pacer, planned, trail_ms=chunks.trail_ms(index),
             )
             return characters
 

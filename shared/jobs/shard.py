@@ -12,7 +12,7 @@ from typing import Any
 
 from shared.errors import IllegalTransitionError, JobNotFoundError, LeaseHeldError, ShardFullError
 from shared.jobs.lexicons import LexiconStore
-from shared.jobs.chunks import ChunkLedger, is_fanout_holder
+from shared.jobs.chunks import ChunkLedger, inputs_done_in_order, is_fanout_holder
 from shared.jobs.outbox import Outbox
 from shared.jobs.reaper_state import ReaperStateStore
 from shared.jobs.schema import COLUMNS, SCHEMA, create_schema, migrate_schema, schema_columns  # noqa: F401 - the schema's names, re-exported
@@ -25,7 +25,7 @@ from shared.ports import Clock, SqlPort
 ALL = ", ".join(COLUMNS)
 # Everything but the text, for queries that return many rows (the text can be
 # hundreds of KB and nobody listing jobs needs it).
-META = ", ".join(c for c in COLUMNS if c != "text")
+META = ", ".join(c for c in COLUMNS if c not in ("text", "inputs"))  # a job's inputs go with its text
 # Reaper queries take at most this many ids per statement, under Cloudflare's
 # bound parameters per query.
 MAX_IDS_PER_QUERY = DO_SQL_MAX_BOUND_PARAMETERS - 10
@@ -285,6 +285,8 @@ class JobShard:
             if record.status is not JobStatus.PROCESSING:
                 return record
             changes: dict[str, Any] = {"progress_done": done, "progress_total": total, "characters": characters}
+            if record.input_chunks:
+                changes["progress_inputs"] = inputs_done_in_order(record, done, total)
             if lease_seconds:
                 changes["lease_until"] = self._clock() + lease_seconds
             return self._update(record, **changes)

@@ -73,6 +73,9 @@ from shared.synthesis.encoded_assembly import assemble_encoded
 from shared.synthesis.encoding import StreamingEncoder, encode_result
 from shared.synthesis.errors import AudioFormatMismatchError, Mp3FormatError, WavFormatError
 from shared.synthesis.formats import JOINABLE_FORMATS
+from shared.synthesis.inputs import ChunkSpan, chapters
+from shared.synthesis.silence import PadError, pad
+from shared.captions.measure import audio_samples
 from shared.synthesis.speech_plan import JobChunks, cached_job_chunks, job_chunks
 
 if TYPE_CHECKING:  # a rendered job's modules load with its first plan (shared/synthesis/speech_plan.py)
@@ -103,6 +106,8 @@ def plan_id(record: JobRecord, texts: list[str], limit: int) -> str:
     basis = [1, record.model, record.voice_id, record.format, record.sample_rate, record.speed, record.instructions, limit, texts]
     if record.timestamps is not None:  # chunks made with timings (their requests differ); absent: plans as before
         basis.append(record.timestamps)
+    if record.inputs is not None:  # a multi-input job: each input's voice, and the gap after it
+        basis += [record.inputs, record.gap_ms]
     return hashlib.sha256(json.dumps(basis, ensure_ascii=False).encode("utf-8")).hexdigest()[:16]
 
 
@@ -137,7 +142,7 @@ async def synthesize_job(
             pcm = await synthesize_planned(synthesizer, chunk_source(record, synthesizer), planned, pacer)
             result = await encode_result(pcm, encoder)
         return replace(result, captions=chunks.plan.captions)
-    if len(texts) <= 1:
+    if len(texts) <= 1 and chunks.inputs is None:
         result = await paced_synthesis(synthesizer, record, record.text, pacer)
         return result if result.characters else replace(result, characters=len(record.text))
     if record.format not in JOINABLE_FORMATS and encoder is None:  # the API refuses these; an old job may not
@@ -198,16 +203,24 @@ async def _synthesize_chunks(
     kinds: list[AudioKind] = []
     layouts: list[PartLayout] = []
     chunks: list[Chunk] = []
+    spans: list[ChunkSpan] = []  # a multi-input job's: where its inputs and gaps are
     size = 0
     synthesized = 0
+    inputs = requests.inputs if requests is not None else None
     for index, text in enumerate(texts):
-        known = await _stored_layout(bucket, stored.get(index), source)
+        info = stored.get(index)
+        known = await _stored_layout(bucket, info, source)
+        span = ChunkSpan.from_metadata(info.custom_metadata.get("span")) if info is not None else None
+        if known is not None and inputs is not None and span is None:
+            known = None  # stored without its span: synthesize it again
         if known is not None and timings is not None and not await timings.resume(index):
             known = None  # stored without its timings: synthesize it again
         if known is None:
-            kind, layout, etag, characters = await synthesize_chunk(
-                record, synthesizer, bucket, plan, index, total, text, timings, pacer,
+            kind, layout, etag, characters, span = await synthesize_chunk(
+                requests.chunk_record(record, index) if requests is not None else record,
+                synthesizer, bucket, plan, index, total, text, timings, pacer,
                 requests.planned(index) if requests is not None else None,
+                trail_ms=requests.trail_ms(index) if requests is not None else 0,
             )
             billed += characters
             done += 1
@@ -222,6 +235,8 @@ async def _synthesize_chunks(
             )
         kinds.append(kind)
         layouts.append(layout)
+        if span is not None:
+            spans.append(span)
         chunks.append(Chunk(chunk_key(job_id, plan, index), etag))
         size += layout.prefix + layout.length
         if size > settings.max_audio_bytes and encoder is None:  # encoded: checked on the encoded bytes
@@ -276,6 +291,15 @@ async def _synthesize_chunks(
     words, estimated = timings.joined() if timings is not None else (None, False)
     if words is not None and encoder is not None and kinds[0].sample_rate:
         words = tuple(shift(words, encoder.delay_samples / kinds[0].sample_rate, 0))  # encoded once: one delay
+    marks = None
+    if inputs is not None:
+        rate = kinds[0].sample_rate or record.sample_rate or 0
+        if not rate or len(spans) != total:
+            raise PermanentSynthesisError(f"the chapters of {record.format} audio cannot be measured")
+        marks = tuple(
+            chapters(inputs, spans, rate, joined if encoder is None else None,
+                     encoder.delay_samples if encoder is not None else 0)
+        )
     return SynthesisResult(
         audio=b"",
         mime_type=out.mime_type,
@@ -285,9 +309,18 @@ async def _synthesize_chunks(
         stored=info,
         words=words,
         words_estimated=estimated,
-        duration_seconds=timings.duration_seconds() if timings is not None else None,
+        duration_seconds=_duration(timings, spans, kinds[0].sample_rate),
         captions=requests.captions if requests is not None else None,
+        chapters=marks,
     )
+
+
+def _duration(timings: ChunkTimings | None, spans: list[ChunkSpan], rate: int | None) -> float | None:
+    if timings is not None:
+        return timings.duration_seconds()
+    if spans and rate:
+        return sum(s.samples + s.gap_samples for s in spans) / rate
+    return None
 
 
 def _chunk_metadata(record: JobRecord) -> dict[str, str]:
@@ -319,8 +352,11 @@ async def synthesize_chunk(
     timings: ChunkTimings | None,
     pacer: Pacer | None = None,
     planned: PlannedChunk | None = None,
-) -> tuple[AudioKind, PartLayout, str, int]:
-    """Synthesize chunk ``index``, measure it and keep it in R2: (kind, layout, its ETag, characters billed).
+    *,
+    trail_ms: int = 0,
+) -> tuple[AudioKind, PartLayout, str, int, ChunkSpan | None]:
+    """Synthesize chunk ``index``, measure it and keep it in R2: (kind, layout, its ETag, characters billed,
+    a multi-input job's span: its speech and the ``trail_ms`` of silence added after it).
 
     The one place a chunk passes through whole: a per-chunk step (word timings) goes here.
     Its worst-case audio is held in the invocation's memory gate meanwhile. A job whose format is encoded
@@ -337,22 +373,44 @@ async def synthesize_chunk(
         else:
             result = await paced_synthesis(synthesizer, record, text, pacer)
         kind = identify(result.audio, record.format, result.sample_rate or record.sample_rate)
-        layout = _layout(kind, result.audio, index)
+        audio, layout = result.audio, _layout(kind, result.audio, index)
+        span = None
+        if record.input_count:  # a multi-input job's chunk: its speech measured, the gap after it added
+            audio, layout, span = _with_gap(kind, audio, layout, trail_ms, index)
         if timings is not None:  # before the audio: a stored chunk always has its timings
-            await timings.keep(index, result, kind)
+            await timings.keep(index, result, kind, trailing_samples=span.gap_samples if span is not None else 0)
+        metadata = {
+            **_chunk_metadata(record),
+            "chunk": f"{index}/{total}",
+            "format": kind.format,
+            "sampleRate": str(kind.sample_rate or ""),
+            "layout": layout.to_metadata(),
+        }
+        if span is not None:
+            metadata["span"] = span.to_metadata()
         info = await bucket.put(
-            chunk_key(record.job_id, plan, index),
-            result.audio,
-            content_type=kind.mime_type,
-            custom_metadata={
-                **_chunk_metadata(record),
-                "chunk": f"{index}/{total}",
-                "format": kind.format,
-                "sampleRate": str(kind.sample_rate or ""),
-                "layout": layout.to_metadata(),
-            },
+            chunk_key(record.job_id, plan, index), audio, content_type=kind.mime_type, custom_metadata=metadata
         )
-    return kind, layout, info.etag, result.characters or len(text)
+    return kind, layout, info.etag, result.characters or len(text), span
+
+
+def _with_gap(
+    kind: AudioKind, audio: bytes, layout: PartLayout, trail_ms: int, index: int
+) -> tuple[bytes, PartLayout, ChunkSpan]:
+    """A multi-input chunk's audio with ``trail_ms`` of silence after it, its layout and its span."""
+    measured = audio_samples(kind, audio)
+    if measured is None:
+        raise PermanentSynthesisError(f"chunk {index}: the length of {kind.format} audio cannot be measured")
+    if not trail_ms:
+        return audio, layout, ChunkSpan(measured[0], 0, 0)
+    try:
+        padded = pad(kind, audio, 0, trail_ms)
+    except PadError as exc:
+        raise PermanentSynthesisError(f"chunk {index}: {exc}") from exc
+    padded_layout = _layout(kind, padded, index)
+    total = audio_samples(kind, padded)
+    assert total is not None
+    return padded, padded_layout, ChunkSpan(measured[0], total[0] - measured[0], padded_layout.length - layout.length)
 
 
 def _layout(kind: AudioKind, audio: bytes, index: int) -> PartLayout:
