@@ -1,0 +1,193 @@
+"""Multi-input jobs end to end in memory: submitted through the API, synthesized by the consumer (fanned
+out into chunk tasks, or chunk by chunk), joined into one WAV whose chapters match each input's audio
+sample for sample, captions with the chapters, ``?input=N`` serving one input as a WAV of its own."""
+
+from __future__ import annotations
+
+import io
+import json
+import struct
+
+import pytest
+
+from shared.api.app import ApiApp
+from shared.config import Settings
+from shared.consumer import ConsumerDeps, process_batch
+from shared.http import HttpRequest
+from shared.jobs.sharding import shard_for
+from shared.logs import JsonLogger
+from shared.outcomes import Retry
+from shared.ports import IncomingMessage
+from shared.synthesis.chunking import chunk_texts
+from shared.synthesis.tone import ToneSynthesizer
+from tests.fakes import MemoryQueue, MemoryShards
+from tests.unit.api.test_api_models_and_limits import TOKEN, app, call, data
+
+RATE = 24_000
+LONG = " ".join(f"Sentence number {i} of the second input is here." for i in range(50))  # over 2,000 chars: 2 chunks
+INPUTS = [
+    {"text": "Hello there, this is the first input.", "voiceId": "low", "title": "Intro"},
+    {"text": LONG, "voiceId": "high"},
+    {"text": "And the third one ends it.", "voiceId": "low", "title": "Outro"},
+]
+GAP_MS = 250
+
+
+def consumer(api: ApiApp, shards: MemoryShards, *, fanout: bool) -> ConsumerDeps:
+    return ConsumerDeps(
+        jobs=shards.client,
+        bucket=api.deps.bucket,
+        synthesizer_for=lambda _: ToneSynthesizer(),
+        model_spec=api.deps.catalogue.get,
+        settings=Settings(chunk_fanout=fanout),
+        clock=api.deps.clock,
+        log=JsonLogger("synth_consumer", io.StringIO()),
+        queue=MemoryQueue(),
+    )
+
+
+async def run(deps: ConsumerDeps, job_id: str) -> None:
+    """Deliver the job message, then everything it sends, until the queue is empty."""
+    queue = deps.queue
+    assert isinstance(queue, MemoryQueue)
+    pending = [{"v": 1, "jobId": job_id, "shard": shard_for(job_id, 2)}]
+    for n in range(100):
+        if not pending:
+            return
+        body = pending.pop(0)
+        message = IncomingMessage(id=f"m{n}", body=body, attempts=1)
+        outcome = (await process_batch([message], deps)).outcomes[message.id]
+        assert not isinstance(outcome, Retry), deps.log
+        pending += [b for b, _ in queue.sent]  # type: ignore[misc]
+        queue.sent.clear()
+    raise AssertionError("the queue never emptied")
+
+
+async def get(api: ApiApp, path: str) -> tuple[int, dict[str, str], bytes]:
+    reply = await api.handle(HttpRequest.build("GET", path, headers={"Authorization": f"Bearer {TOKEN}"}))
+    if reply.blob is not None:
+        body = await reply.blob.read()
+    elif reply.stream is not None:
+        body = b"".join([block async for block in reply.stream])
+    else:
+        body = bytes(reply.body)
+    return reply.status, dict(reply.headers.items()), body
+
+
+def expected_pcm(item: dict[str, str]) -> bytes:
+    """An input's audio as tone makes it: each of its chunks in its voice, one after the other."""
+    tone = ToneSynthesizer()
+    return b"".join(tone.render_pcm(c, voice=item["voiceId"], sample_rate=RATE) for c in chunk_texts(item["text"], 2000))
+
+
+@pytest.mark.parametrize("fanout", [True, False], ids=["chunk-tasks", "chunk-by-chunk"])
+async def test_three_inputs_two_voices_make_one_wav_with_exact_chapters(fanout: bool) -> None:
+    api, shards = app()
+    reply = await call(api, "POST", "/v1/jobs", {
+        "inputs": INPUTS, "gapMs": GAP_MS, "model": "tone", "format": "wav", "sampleRate": RATE, "timestamps": "word",
+    })
+    assert reply.status == 202, reply.body
+    job = data(reply)
+    assert job["inputs"] == 3 and job["gapMs"] == GAP_MS
+    await run(consumer(api, shards, fanout=fanout), job["jobId"])
+    done = data(await call(api, "GET", f"/v1/jobs/{job['jobId']}"))
+    assert done["status"] == "completed", done
+    assert done["progress"] == {"done": 4, "total": 4, "inputsDone": 3, "inputsTotal": 3}
+
+    status, headers, wav = await get(api, f"/v1/jobs/{job['jobId']}/audio")
+    assert status == 200 and wav[:4] == b"RIFF"
+    parts = [expected_pcm(i) for i in INPUTS]
+    gap = bytes(GAP_MS * RATE // 1000 * 2)
+    assert wav[44:] == parts[0] + gap + parts[1] + gap + parts[2]  # every sample in place, the gaps exact
+
+    status, _, raw = await get(api, f"/v1/jobs/{job['jobId']}/timestamps")
+    assert status == 200
+    chapters = json.loads(raw)["chapters"]
+    assert [c["title"] for c in chapters] == ["Intro", "Input 2", "Outro"]
+    assert [c["index"] for c in chapters] == [0, 1, 2]
+    start = 0
+    for chapter, pcm in zip(chapters, parts, strict=True):
+        assert round(chapter["start"] * RATE) == start  # sample-exact
+        assert round(chapter["end"] * RATE) == start + len(pcm) // 2
+        assert chapter["byteEnd"] - chapter["byteStart"] == len(pcm)
+        assert wav[chapter["byteStart"] : chapter["byteEnd"]] == pcm
+        start += len(pcm) // 2 + len(gap) // 2
+    words = json.loads(raw)["words"]
+    text = "\n\n".join(i["text"] for i in INPUTS)
+    assert all(text[w["charStart"] : w["charEnd"]] == w["word"] for w in words)
+    third = [w for w in words if w["charStart"] >= chapters[2]["charStart"]]
+    assert third[0]["word"] == "And" and third[0]["start"] >= chapters[2]["start"]
+
+    status, headers, part = await get(api, f"/v1/jobs/{job['jobId']}/audio?input=2")
+    assert status == 200 and headers["Content-Type"].startswith("audio/wav"), part
+    assert part[44:] == parts[2] and struct.unpack_from("<I", part, 40)[0] == len(parts[2])
+    assert struct.unpack_from("<HI", part, 22) == (1, RATE)
+    assert headers["Content-Disposition"].endswith(f'{job["jobId"]}-input2.wav"')
+
+    status, _, vtt = await get(api, f"/v1/jobs/{job['jobId']}/captions.vtt")
+    assert status == 200 and "NOTE chapter 2: Outro (" in vtt.decode()
+    status, _, track = await get(api, f"/v1/jobs/{job['jobId']}/captions.vtt?kind=chapters")
+    assert status == 200 and track.decode().startswith("WEBVTT\n\nchapter-0\n00:00:00.000 --> ")
+    assert "\nchapter-2\n" in track.decode() and track.decode().count(" --> ") == 3
+
+
+async def test_inputs_without_word_timings_still_have_chapters_and_parts() -> None:
+    api, shards = app()
+    inputs = [{"text": "One two.", "voiceId": "low"}, {"text": "Three four five.", "voiceId": "high"}]
+    reply = await call(api, "POST", "/v1/jobs", {"inputs": inputs, "model": "tone", "format": "pcm", "sampleRate": RATE})
+    job_id = data(reply)["jobId"]
+    await run(consumer(api, shards, fanout=True), job_id)
+    status, _, pcm = await get(api, f"/v1/jobs/{job_id}/audio")
+    parts = [expected_pcm(i) for i in inputs]
+    assert status == 200 and pcm == parts[0] + parts[1]  # no gap asked: none
+    status, _, raw = await get(api, f"/v1/jobs/{job_id}/timestamps")
+    document = json.loads(raw)
+    assert status == 200 and document["words"] == [] and len(document["chapters"]) == 2
+    assert round(document["chapters"][1]["start"] * RATE) == len(parts[0]) // 2
+    status, headers, second = await get(api, f"/v1/jobs/{job_id}/audio?input=1")
+    assert status == 200 and second == parts[1] and headers["Content-Length"] == str(len(parts[1]))
+    status, _, body = await get(api, f"/v1/jobs/{job_id}/audio?input=2")
+    assert status == 400 and json.loads(body)["error"]["code"] == "invalid_input"
+    status, _, body = await get(api, f"/v1/jobs/{job_id}/audio?input=x")
+    assert status == 400 and json.loads(body)["error"]["field"] == "input"
+
+
+async def test_input_of_a_job_with_one_text_is_a_clear_400() -> None:
+    api, _ = app()
+    job_id = data(await call(api, "POST", "/v1/jobs", {"text": "Hi.", "model": "tone"}))["jobId"]
+    status, _, body = await get(api, f"/v1/jobs/{job_id}/audio?input=0")
+    assert status == 400 and "submitted with text" in json.loads(body)["error"]["message"]
+
+
+@pytest.mark.parametrize(
+    ("body", "field", "words"),
+    [
+        ({"text": "a", "inputs": [{"text": "b"}]}, None, "exactly one of text and inputs"),
+        ({"model": "tone"}, None, "exactly one of text and inputs"),
+        ({"text": "a", "gapMs": 10}, None, "gapMs goes with inputs"),
+        ({"inputs": []}, "inputs", "at least 1"),
+        ({"inputs": [{"text": "a"}] * 1001}, "inputs", "at most 1000"),
+        ({"inputs": [{"text": "a"}], "gapMs": 10_001}, "gapMs", "less than or equal to 10000"),
+        ({"inputs": [{"text": "a"}], "gapMs": -1}, "gapMs", "greater than or equal to 0"),
+        ({"inputs": [{"text": "a", "voice": "x"}]}, "inputs.0.voice", "Extra inputs"),
+        ({"inputs": [{"text": "a"}, {"text": "  "}]}, "inputs.1.text", "must not be blank"),
+        ({"inputs": [{"text": "a", "voiceId": "nobody"}], "model": "tone"}, "inputs.0.voiceId", "no voice 'nobody'"),
+        ({"inputs": [{"text": "a"}], "textType": "ssml"}, "textType", "inputs are plain text"),
+        ({"inputs": [{"text": "a"}], "lexicons": ["names"]}, "lexicons", "inputs are plain text"),
+        ({"inputs": [{"text": "a" * 60}, {"text": "b" * 50}]}, "inputs", "over the limit of 100"),
+    ],
+)
+async def test_bad_inputs_are_a_clear_422_naming_the_problem(body: dict, field: str | None, words: str) -> None:
+    api, _ = app(MAX_TEXT_CHARS="100")
+    reply = await call(api, "POST", "/v1/jobs", body)
+    error = data(reply)["error"]
+    assert reply.status == 422, error
+    assert words in error["message"] and error.get("field") == field
+
+
+async def test_a_format_that_cannot_be_joined_is_refused_for_inputs() -> None:
+    api, _ = app(OPENAI_API_KEY="k")  # OpenAI's opus files cannot be joined, and nothing here encodes them
+    reply = await call(api, "POST", "/v1/jobs", {"inputs": [{"text": "a"}], "model": "openai/tts-1", "format": "opus"})
+    error = data(reply)["error"]
+    assert reply.status == 422 and error["field"] == "format" and "cannot be joined" in error["message"]
+    assert "mp3" in error["allowed"] and "opus" not in error["allowed"]
