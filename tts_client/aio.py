@@ -27,7 +27,9 @@ from tts_client.client import (
     time_left_to_ask,
 )
 from tts_client.errors import ApiError, ClientError, WaitTimeoutError
-from tts_client.models import Download, JobList, JobView, LexiconDocument, LexiconView, ModelInfo, TimingsDocument
+from tts_client.models import (
+    ChapterEntry, Download, JobList, JobView, LexiconDocument, LexiconView, ModelInfo, TimingsDocument,
+)
 
 
 class AsyncClient:
@@ -56,7 +58,7 @@ class AsyncClient:
 
     async def submit(
         self,
-        text: str,
+        text: str | None = None,
         *,
         model: str | None = None,
         voice: str | None = None,
@@ -111,17 +113,22 @@ class AsyncClient:
     async def delete_lexicon(self, name: str) -> None:
         await asyncio.to_thread(self.sync.delete_lexicon, name)
 
-    async def download(self, job: str | JobView, sink: BinaryIO | str | os.PathLike[str]) -> Download:
-        return await asyncio.to_thread(self.sync.download, job, sink)
+    async def download(
+        self, job: str | JobView, sink: BinaryIO | str | os.PathLike[str], *, input: int | None = None  # noqa: A002
+    ) -> Download:
+        return await asyncio.to_thread(functools.partial(self.sync.download, job, sink, input=input))
 
-    async def audio_bytes(self, job: str | JobView) -> bytes:
-        return await asyncio.to_thread(self.sync.audio_bytes, job)
+    async def audio_bytes(self, job: str | JobView, *, input: int | None = None) -> bytes:  # noqa: A002
+        return await asyncio.to_thread(functools.partial(self.sync.audio_bytes, job, input=input))
 
     async def captions(self, job: str | JobView, format: str = "vtt") -> str:  # noqa: A002
         return await asyncio.to_thread(self.sync.captions, job, format)
 
     async def timestamps(self, job: str | JobView) -> TimingsDocument:
         return await asyncio.to_thread(self.sync.timestamps, job)
+
+    async def chapters(self, job: str | JobView) -> list[ChapterEntry]:
+        return await asyncio.to_thread(self.sync.chapters, job)
 
     async def save_captions(self, job: str | JobView, path: str | os.PathLike[str]) -> str:
         return await asyncio.to_thread(self.sync.save_captions, job, path)

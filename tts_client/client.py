@@ -14,6 +14,7 @@ from typing import Any, BinaryIO
 from tts_client.backoff import Backoff
 from tts_client.errors import ApiError, ClientError, TransportError, WaitTimeoutError
 from tts_client.models import (
+    ChapterEntry,
     CreateJobRequest,
     Download,
     JobList,
@@ -37,7 +38,7 @@ def job_path(job_id: str) -> str:
 
 
 def create_body(
-    text: str,
+    text: str | None = None,
     *,
     model: str | None = None,
     voice: str | None = None,
@@ -47,7 +48,8 @@ def create_body(
 ) -> dict[str, object]:
     """The JSON body of ``POST /v1/jobs``; ``options`` are the other request fields in snake_case
     (``sample_rate``, ``speed``, ``instructions``, ``webhook_url``, ``webhook_events``,
-    ``cancel_after_seconds``). ``None`` leaves a field out."""
+    ``cancel_after_seconds``; ``inputs`` instead of ``text``: ``JobInput``s or dicts with ``text`` and
+    optionally ``voice_id``/``voiceId`` and ``title``; ``gap_ms``). ``None`` leaves a field out."""
     fields = {k: v for k, v in options.items() if v is not None}
     unknown = sorted(set(fields) - set(CreateJobRequest.model_fields))
     if unknown:
@@ -103,7 +105,7 @@ class Client:
 
     def submit(
         self,
-        text: str,
+        text: str | None = None,
         *,
         model: str | None = None,
         voice: str | None = None,
@@ -114,7 +116,9 @@ class Client:
     ) -> JobView:
         """Queue a job (``POST /v1/jobs``); ``options``: ``sample_rate``, ``speed``, ``instructions``,
         ``webhook_url``, ``webhook_events``, ``cancel_after_seconds``, ``timestamps`` (``"word"``),
-        ``text_type`` (``"ssml"``), ``lexicons`` (names, in order)."""
+        ``text_type`` (``"ssml"``), ``lexicons`` (names, in order); ``inputs`` instead of ``text`` (several
+        texts, each with its own voice and title if wanted, joined into one file with chapters) and
+        ``gap_ms`` (silence between them)."""
         body = create_body(text, model=model, voice=voice, format=format, ttl_seconds=ttl_seconds, **options)
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else None
         reply = self.transport.request("POST", "/v1/jobs", json_body=body, headers=headers)
@@ -186,13 +190,16 @@ class Client:
 
     # --- audio ----------------------------------------------------------------
 
-    def download(self, job: str | JobView, sink: BinaryIO | str | os.PathLike[str]) -> Download:
-        """Stream a completed job's audio into a file object, or a file at a path.
+    def download(
+        self, job: str | JobView, sink: BinaryIO | str | os.PathLike[str], *, input: int | None = None  # noqa: A002
+    ) -> Download:
+        """Stream a completed job's audio into a file object, or a file at a path; ``input``: only that input
+        of a job submitted with inputs (from 0), as a file of its own.
 
         A path is written through a temporary file beside it and renamed, so
         a failed download never leaves a truncated file behind.
         """
-        url = audio_url(job)
+        url = audio_url(job, input=input)
         if not isinstance(sink, (str, os.PathLike)):
             return self.transport.download(url, sink)
         target = Path(sink)
@@ -208,9 +215,9 @@ class Client:
             raise
         return info
 
-    def audio_bytes(self, job: str | JobView) -> bytes:
+    def audio_bytes(self, job: str | JobView, *, input: int | None = None) -> bytes:  # noqa: A002
         buffer = io.BytesIO()
-        self.download(job, buffer)
+        self.download(job, buffer, input=input)
         return buffer.getvalue()
 
     # --- word timings and captions (jobs submitted with timestamps="word") -------
@@ -224,6 +231,10 @@ class Client:
     def timestamps(self, job: str | JobView) -> TimingsDocument:
         """A completed job's word timings: one entry per word, start/end seconds, offsets into the text."""
         return TimingsDocument.model_validate_json(self.captions(job, "json"))
+
+    def chapters(self, job: str | JobView) -> list[ChapterEntry]:
+        """A completed job's chapters, one per input (``[]`` for a job submitted with ``text``)."""
+        return self.timestamps(job).chapters or []
 
     def save_captions(self, job: str | JobView, path: str | os.PathLike[str]) -> str:
         """Write the captions to ``path`` in the format its extension names (.vtt, .srt, .json); returns it."""
@@ -387,11 +398,15 @@ def captions_url(job: str | JobView, format: str = "vtt") -> str:  # noqa: A002
     return path
 
 
-def audio_url(job: str | JobView) -> str:
-    """Where a job's audio is: a signed ``audioUrl`` when the server gives one, else the API path."""
+def audio_url(job: str | JobView, *, input: int | None = None) -> str:  # noqa: A002
+    """Where a job's audio is: a signed ``audioUrl`` when the server gives one, else the API path;
+    ``input``: one input of a job submitted with inputs."""
+    if input is not None and (isinstance(input, bool) or not isinstance(input, int) or input < 0):
+        raise ValueError(f"input must be the index of one of the job's inputs (0 or more), not {input!r}")
+    query = f"input={input}" if input is not None else ""
     if isinstance(job, JobView):
         if job.audio_url and "?" in job.audio_url:
-            return job.audio_url  # signed link: carries its own authorization
-        return f"{job_path(job.job_id)}/audio"
-    return f"{job_path(job)}/audio"
+            return f"{job.audio_url}&{query}" if query else job.audio_url  # signed: its own authorization
+        return f"{job_path(job.job_id)}/audio" + (f"?{query}" if query else "")
+    return f"{job_path(job)}/audio" + (f"?{query}" if query else "")
 
