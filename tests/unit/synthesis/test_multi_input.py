@@ -17,9 +17,13 @@ from shared.http import HttpRequest
 from shared.jobs.sharding import shard_for
 from shared.logs import JsonLogger
 from shared.outcomes import Retry
-from shared.ports import IncomingMessage
+from shared.models import JobInput, JobRecord, JobStatus
+from shared.ports import IncomingMessage, SynthesisRequest, SynthesisResult
+from shared.synthesis.catalogue import tone_spec
+from shared.synthesis.inputs import encode_inputs
 from shared.synthesis.chunking import chunk_texts
 from shared.synthesis.tone import ToneSynthesizer
+from tests.audio_samples import id3v2, mp3_file, mp3_frame
 from tests.fakes import MemoryQueue, MemoryShards
 from tests.unit.api.test_api_models_and_limits import TOKEN, app, call, data
 
@@ -191,3 +195,62 @@ async def test_a_format_that_cannot_be_joined_is_refused_for_inputs() -> None:
     error = data(reply)["error"]
     assert reply.status == 422 and error["field"] == "format" and "cannot be joined" in error["message"]
     assert "mp3" in error["allowed"] and "opus" not in error["allowed"]
+
+
+class Mp3Frames:
+    """MP3 of one frame per character, every payload byte the voice's tag; an ID3 tag and a Xing frame first."""
+
+    name = "fake-mp3"
+    TAGS = {"low": 0x11, "high": 0x22}
+
+    async def synthesize(self, request: SynthesisRequest) -> SynthesisResult:
+        audio = mp3_file([self.TAGS[request.voice or "low"]] * len(request.text), id3=True, xing=True)
+        return SynthesisResult(audio=audio, mime_type="audio/mpeg", extension="mp3", characters=len(request.text))
+
+
+async def test_mp3_inputs_are_cut_at_their_own_frames_and_the_gap_is_whole_silent_frames() -> None:
+    api, shards = app()
+    spec = tone_spec().model_copy(update={"id": "fake/mp3", "formats": ["mp3"], "default_format": "mp3",
+                                          "max_input_chars": 20})
+    inputs = [JobInput(text="Hi Bob.", voice_id="low"), JobInput(text="Hello Alice, how are you today?", voice_id="high")]
+    now = api.deps.clock()
+    record = await shards.client.create(JobRecord(
+        job_id="e" * 32, tenant="alice", status=JobStatus.QUEUED, text="\n\n".join(i.text for i in inputs),
+        model="fake/mp3", voice_id="low", format="mp3", created_at=now, updated_at=now, ttl_seconds=3600,
+        inputs=encode_inputs(inputs), input_count=2, gap_ms=100,
+    ))
+    deps = consumer(api, shards, fanout=True)
+    deps.synthesizer_for = lambda _: Mp3Frames()  # type: ignore[assignment,return-value]
+    deps.model_spec = lambda _: spec  # type: ignore[assignment]
+    await run(deps, record.job_id)
+    status, _, joined = await get(api, f"/v1/jobs/{record.job_id}/audio")
+    assert status == 200
+    frame = len(mp3_frame(0))
+    assert joined.startswith(id3v2()) and b"Xing" not in joined  # the first chunk's tag kept, every Xing frame dropped
+    status, _, raw = await get(api, f"/v1/jobs/{record.job_id}/timestamps")
+    chapters = json.loads(raw)["chapters"]
+    first, second = (chunk_texts(i.text, 20) for i in inputs)
+    first_frames, second_frames = sum(map(len, first)), sum(map(len, second))
+    gap_frames = 4  # 100 ms at 44.1 kHz, in frames of 1,152 samples: 4.3, so 4
+    assert chapters[0]["byteStart"] == len(id3v2()) and chapters[0]["byteEnd"] - chapters[0]["byteStart"] == first_frames * frame
+    assert joined[chapters[0]["byteStart"] : chapters[0]["byteEnd"]] == mp3_frame(0x11) * first_frames
+    assert chapters[1]["byteStart"] == chapters[0]["byteEnd"] + gap_frames * frame
+    assert round(chapters[1]["start"] * 44_100) == (first_frames + gap_frames) * 1152
+    assert round(chapters[1]["end"] * 44_100) == (first_frames + gap_frames + second_frames) * 1152
+    status, headers, part = await get(api, f"/v1/jobs/{record.job_id}/audio?input=1")
+    assert status == 200 and part == mp3_frame(0x22) * second_frames and headers["Content-Type"] == "audio/mpeg"
+
+
+async def test_inputs_are_counted_as_their_chunks_are_stored_in_any_order() -> None:
+    api, shards = app()
+    reply = await call(api, "POST", "/v1/jobs", {"inputs": [{"text": "a"}, {"text": "b"}, {"text": "c"}], "model": "tone"})
+    job_id = data(reply)["jobId"]
+    assert (await shards.client.get(job_id)).input_chunks == "1,2,3"  # type: ignore[union-attr]
+    await shards.client.claim(job_id, 60, "m0")
+    await shards.client.plan_chunks(job_id, plan="p" * 16, total=3, holder="m0", stored=[2], lease_seconds=60)
+    view = data(await call(api, "GET", f"/v1/jobs/{job_id}"))
+    assert view["progress"] == {"done": 1, "total": 3, "inputsDone": 1, "inputsTotal": 3}
+    await shards.client.claim_chunk(job_id, plan="p" * 16, index=0, holder="m1", lease_seconds=60, job_lease_seconds=60)
+    await shards.client.chunk_stored(job_id, plan="p" * 16, index=0, characters=1, job_lease_seconds=60)
+    view = data(await call(api, "GET", f"/v1/jobs/{job_id}"))
+    assert view["progress"] == {"done": 2, "total": 3, "inputsDone": 2, "inputsTotal": 3}
