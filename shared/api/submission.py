@@ -19,9 +19,14 @@ from typing import TYPE_CHECKING
 
 from shared.api import admission, idempotency, webhook_requests
 from shared.api.errors import ApiError
+from shared.config import MAX_TEXT_CHARS_CEILING
 from shared.models import CreateJobRequest, JobRecord, JobStatus
 from shared.synthesis.errors import CatalogueError, TextTooLongError
 from shared.synthesis.formats import JOINABLE_FORMATS
+
+MAX_STORED_INPUT_BYTES = 4 * MAX_TEXT_CHARS_CEILING
+"""A multi-input job's text and its inputs' titles and voices, in UTF-8, at most: what the longest plain
+text takes (MAX_TEXT_CHARS' ceiling in 4-byte characters), so its row fits the Durable Object's 2 MB."""
 
 if TYPE_CHECKING:
     from shared.synthesis.catalogue import Resolved
@@ -197,11 +202,20 @@ def _input_fields(body: CreateJobRequest, resolved: Resolved) -> dict[str, objec
     from shared.synthesis.inputs import encode_inputs
 
     assert body.inputs is not None
+    encoded = encode_inputs(body.inputs)
+    stored = len(body.joined_text().encode("utf-8")) + len(encoded.encode("utf-8"))
+    if stored > MAX_STORED_INPUT_BYTES:
+        raise ApiError(
+            422, "text_too_long",
+            f"inputs: their texts, titles and voices take {stored:,} bytes, over the {MAX_STORED_INPUT_BYTES:,} one"
+            " job can store; split them into several jobs",
+            field="inputs", extra={"maxBytes": MAX_STORED_INPUT_BYTES},
+        )
     # How many chunks each input makes, as the consumer plans them: progress counts inputs from it.
     counts = [len(chunk_texts(item.text, resolved.spec.max_input_chars)) for item in body.inputs]
     ends = list(itertools.accumulate(counts))
     return {
-        "inputs": encode_inputs(body.inputs),
+        "inputs": encoded,
         "input_count": len(body.inputs),
         "gap_ms": body.gap_ms or 0,
         "input_chunks": ",".join(str(e) for e in ends),
