@@ -47,6 +47,7 @@ from typing import Any
 
 from bench import procstat
 from bench.runtime_proc import BENCH_ENV
+from shared.jobs.shard import Get
 
 BYTES_PER_CHAR = 2880  # 24,000 Hz x 60 ms x 2 bytes
 MB = 1_000_000
@@ -149,7 +150,7 @@ async def _case(chars: int, trace: bool, result_max_bytes: int | None = None) ->
                 job_id = json.loads(head)["jobId"]
                 while True:
                     await asyncio.sleep(0.01)
-                    record = await runtime.jobs.get(job_id)
+                    record = await runtime.jobs.call(Get(job_id=job_id))
                     if record is not None and record.status.is_terminal:
                         return {"jobId": job_id, "status": record.status.value, "size": record.size_bytes}
 

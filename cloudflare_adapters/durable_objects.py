@@ -141,5 +141,5 @@ def _forwarder(name: str) -> Callable[[Any, Any], Awaitable[Any]]:
         return await self._handle(name, payload)
 
     method.__name__ = method.__qualname__ = name
-    method.__doc__ = f"RPC ``{name}`` (shared/jobs/rpc.py OPERATIONS)."
+    method.__doc__ = f"RPC ``{name}`` (shared/jobs/rpc_payloads.py OPERATIONS)."
     return method

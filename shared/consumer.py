@@ -66,6 +66,7 @@ from shared.errors import (
 )
 from shared.fanout import chunk_dead_letter, fan_out, process_chunk_task
 from shared.jobs.chunks import is_fanout_holder
+from shared.jobs.shard import Claim, Complete, Get, Release, RenewLease
 from shared.keys import audio_key, object_metadata
 from shared.models import JobRecord, JobStatus, SynthesizeJob
 from shared.outcomes import Ack, BatchOutcome, Outcome, Retry, backoff_seconds
@@ -117,7 +118,9 @@ async def process_message(
         return await process_chunk_task(command, message, deps, invocation)
     job_id = command.jobId
     try:
-        record = await deps.jobs.claim(job_id, deps.settings.lease_seconds, message.id)
+        record = await deps.jobs.call(
+            Claim(job_id=job_id, lease_seconds=deps.settings.lease_seconds, holder=message.id)
+        )
     except JobNotFoundError:
         log.info("job_gone", jobId=job_id, messageId=message.id)
         return Ack()
@@ -175,7 +178,7 @@ async def _with_heartbeat(
             if not beating or asyncio.get_running_loop().time() - started > deps.settings.consumer_wall_seconds:
                 continue  # handed to the plan, or let the lease lapse: a delivery this long is stuck
             try:
-                await deps.jobs.renew_lease(record.job_id, message.id, lease)
+                await deps.jobs.call(RenewLease(job_id=record.job_id, holder=message.id, lease_seconds=lease))
             except LeaseHeldError as exc:
                 if is_fanout_holder(exc.holder):
                     beating = False
@@ -222,7 +225,7 @@ async def _work(
     except DeadlineReached as exc:
         # Not started: the next invocation does it (chunks stored so far are kept and resumed).
         try:
-            await deps.jobs.release(job_id, "")
+            await deps.jobs.call(Release(job_id=job_id, error=""))
         except (JobNotFoundError, IllegalTransitionError):
             return Ack()
         log.info("deadline_stop", jobId=job_id, messageId=message.id, reason=str(exc))
@@ -237,7 +240,7 @@ async def _work(
         delay = backoff_seconds(message.attempts, deps.settings.retry_base_seconds, retry_after)
         error = f"attempt {message.attempts} failed: {type(exc).__name__}: {exc}"
         try:
-            await deps.jobs.release(job_id, error[:2000])
+            await deps.jobs.call(Release(job_id=job_id, error=error[:2000]))
         except (JobNotFoundError, IllegalTransitionError):
             return Ack()
         log.warning("job_retry", jobId=job_id, messageId=message.id, attempts=message.attempts, delay=delay, error=error)
@@ -267,17 +270,19 @@ async def _store_and_complete(
             )
     except Exception as exc:
         delay = backoff_seconds(message.attempts, deps.settings.retry_base_seconds)
-        await deps.jobs.release(job_id, f"storing audio failed: {exc}"[:2000])
+        await deps.jobs.call(Release(job_id=job_id, error=f"storing audio failed: {exc}"[:2000]))
         deps.log.warning("put_failed", jobId=job_id, messageId=message.id, error=str(exc), delay=delay)
         return Retry(delay)
     try:
-        completed = await deps.jobs.complete(
-            job_id,
-            audio_key=key,
-            mime_type=result.mime_type,
-            size_bytes=info.size,
-            etag=info.etag,
-            characters=result.characters or len(record.text),
+        completed = await deps.jobs.call(
+            Complete(
+                job_id=job_id,
+                audio_key=key,
+                mime_type=result.mime_type,
+                size_bytes=info.size,
+                etag=info.etag,
+                characters=result.characters or len(record.text),
+            )
         )
     except (JobNotFoundError, IllegalTransitionError) as exc:
         # Canceled or deleted while we synthesized: the audio has no owner.
@@ -307,7 +312,7 @@ async def process_dead_letters(messages: Sequence[IncomingMessage], deps: Consum
                 deps.log.warning("dead_letter_failed", jobId=command.jobId, messageId=message.id, error=str(exc))
                 outcome.outcomes[message.id] = Retry(backoff_seconds(message.attempts, deps.settings.retry_base_seconds))
             continue
-        record = await deps.jobs.get(command.jobId)  # None when deleted
+        record = await deps.jobs.call(Get(job_id=command.jobId))  # None when deleted
         if record is None or record.status.is_terminal:
             await announce(deps, record, message)  # a DLQ message is acked either way
             continue

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from shared.config import Settings
 from shared.errors import IllegalTransitionError, JobNotFoundError
 from shared.jobs.rpc import JobsClient
+from shared.jobs.shard import Fail
 from shared.logs import JsonLogger
 from shared.models import JobRecord, SynthesizeJob
 from shared.outcomes import Ack, Outcome, Retry, backoff_seconds
@@ -123,6 +124,6 @@ async def announce(deps: ConsumerDeps, record: JobRecord | None, message: Incomi
 
 async def fail_quietly(deps: ConsumerDeps, job_id: str, error: str) -> JobRecord | None:
     try:
-        return await deps.jobs.fail(job_id, error)
+        return await deps.jobs.call(Fail(job_id=job_id, error=error))
     except (JobNotFoundError, IllegalTransitionError):
         return None  # deleted or canceled meanwhile: nothing to mark

@@ -2,21 +2,42 @@
 
 from __future__ import annotations
 
+import inspect
+from typing import Any, ClassVar
+
 
 class PipelineError(Exception):
     """Base of every error the core raises on purpose."""
 
 
-class JobNotFoundError(PipelineError):
+class ShardError(PipelineError):
+    """Base of the errors a job shard answers with (as values: an exception thrown across
+    Cloudflare's RPC boundary arrives as a bare JS ``Error`` that has lost its Python type).
+
+    ``code`` names it on the wire (``SHARD_ERRORS``); its fields are its constructor's
+    arguments, each kept as the attribute of the same name."""
+
+    code: ClassVar[str]
+
+    def fields(self) -> dict[str, Any]:
+        names = list(inspect.signature(type(self).__init__).parameters)[1:]
+        return {name: getattr(self, name) for name in names}
+
+
+class JobNotFoundError(ShardError):
     """Raised when a job id is unknown to its shard (or belongs to another tenant)."""
+
+    code = "not_found"
 
     def __init__(self, job_id: str) -> None:
         super().__init__(f"job {job_id!r} not found")
         self.job_id = job_id
 
 
-class IllegalTransitionError(PipelineError):
+class IllegalTransitionError(ShardError):
     """Raised when a job is asked to move to a state its current state forbids."""
+
+    code = "illegal_transition"
 
     def __init__(self, job_id: str, current: str, target: str) -> None:
         super().__init__(f"job {job_id!r} cannot go from {current!r} to {target!r}")
@@ -25,8 +46,10 @@ class IllegalTransitionError(PipelineError):
         self.target = target
 
 
-class LeaseHeldError(PipelineError):
+class LeaseHeldError(ShardError):
     """Raised when a job is claimed while another worker's lease is still live."""
+
+    code = "lease_held"
 
     def __init__(self, job_id: str, lease_until: float, holder: str | None = None) -> None:
         super().__init__(f"job {job_id!r} is leased until {lease_until}")
@@ -35,9 +58,11 @@ class LeaseHeldError(PipelineError):
         self.holder = holder  # the queue message whose delivery holds it; None for a lease from before holders
 
 
-class ShardFullError(PipelineError):
+class ShardFullError(ShardError):
     """Raised by a shard's admitted create when the tenant already has ``budget`` or more jobs
     queued or processing there (``active`` of them)."""
+
+    code = "shard_full"
 
     def __init__(self, active: int, budget: int) -> None:
         super().__init__(f"{active} jobs in flight on this shard (its share of the limit: {budget})")
@@ -93,11 +118,13 @@ class HttpConnectionError(HttpClientError):
     """Raised by an ``HttpClient`` when the connection failed or the response was unreadable."""
 
 
-class StorageUnavailableError(PipelineError):
+class StorageUnavailableError(ShardError):
     """Raised when storage cannot serve a call right now (a full disk, a database locked past its
     timeout, an I/O error): nothing was changed, and the same call may succeed later.
 
     ``condition`` names it: ``disk_full``, ``locked``, ``io_error`` or ``read_only``."""
+
+    code = "storage_unavailable"
 
     CONDITIONS = ("disk_full", "locked", "io_error", "read_only")
 
@@ -105,3 +132,39 @@ class StorageUnavailableError(PipelineError):
         super().__init__(f"storage unavailable ({condition}){': ' + detail if detail else ''}")
         self.condition = condition if condition in self.CONDITIONS else "io_error"
         self.detail = detail
+
+
+class LexiconLimitError(ShardError):
+    """Raised when a lexicon put would pass the tenant's number of lexicons, or the versions kept of one
+    (``reason``: which limit)."""
+
+    code = "lexicon_limit"
+
+    def __init__(self, reason: str, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+        self.retry_after = retry_after
+
+
+SHARD_ERRORS: dict[str, type[ShardError]] = {
+    cls.code: cls
+    for cls in (
+        JobNotFoundError, IllegalTransitionError, LeaseHeldError, ShardFullError, StorageUnavailableError,
+        LexiconLimitError,
+    )
+}
+"""Every error a shard answers with, by its code on the wire."""
+
+
+def shard_error(error: dict[str, Any]) -> PipelineError:
+    """A shard's error value (``{"code", "fields"}``) as the exception it stands for;
+    an unknown code, or fields its class does not take, as a ``BoundaryError``."""
+    cls = SHARD_ERRORS.get(str(error.get("code")))
+    fields = error.get("fields")
+    if cls is not None and isinstance(fields, dict):
+        try:
+            return cls(**fields)
+        except TypeError:
+            pass
+    return BoundaryError(f"shard RPC refused the call: {error}")

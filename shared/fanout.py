@@ -46,6 +46,8 @@ from shared.consumer_deps import (
     spec_of,
 )
 from shared.errors import PermanentSynthesisError, TransientSynthesisError
+from shared.jobs.chunks import ChunkClaim, ChunkInfo, ChunkPlan, ChunkRelease, ChunkStored
+from shared.jobs.shard import Get, Release
 from shared.models import JobRecord, JobStatus, SynthesizeJob
 from shared.outcomes import Ack, Outcome, Retry, backoff_seconds
 from shared.platform_limits import QUEUE_SEND_BATCH_MAX_MESSAGES
@@ -74,9 +76,15 @@ async def fan_out(
     limit = spec.max_input_chars
     plan = plan_id(record, texts, limit)
     stored = await stored_chunks(deps.bucket, job_id, plan)
-    current, pending = await deps.jobs.plan_chunks(
-        job_id, plan=plan, total=len(texts), holder=message.id, stored=[i for i in stored if i < len(texts)],
-        lease_seconds=fanout_lease_seconds(deps),
+    current, pending = await deps.jobs.call(
+        ChunkPlan(
+            job_id=job_id,
+            plan=plan,
+            total=len(texts),
+            holder=message.id,
+            stored=[i for i in stored if i < len(texts)],
+            lease_seconds=fanout_lease_seconds(deps),
+        )
     )
     if current.status is not JobStatus.PROCESSING:
         deps.log.info("fanout_stopped", jobId=job_id, status=current.status.value)
@@ -96,7 +104,7 @@ async def fan_out(
     except Exception as exc:
         # Tasks sent before the failure are harmless duplicates of the next fan-out's.
         error = f"sending chunk tasks failed: {type(exc).__name__}: {exc}"
-        await deps.jobs.release(job_id, error[:2000])
+        await deps.jobs.call(Release(job_id=job_id, error=error[:2000]))
         deps.log.warning("fanout_failed", jobId=job_id, messageId=message.id, error=error)
         return Retry(backoff_seconds(message.attempts, deps.settings.retry_base_seconds))
     deps.log.info(
@@ -112,7 +120,7 @@ async def process_chunk_task(
     """Synthesize and store the chunks a task carries (see the module doc)."""
     assert command.plan is not None and command.chunks is not None
     job_id, plan = command.jobId, command.plan
-    record = await deps.jobs.get(job_id, with_text=True)
+    record = await deps.jobs.call(Get(job_id=job_id, with_text=True))
     if record is None or record.status is not JobStatus.PROCESSING:
         deps.log.info("chunk_task_stopped", jobId=job_id, status=record.status.value if record else "deleted")
         return Ack()
@@ -145,8 +153,15 @@ async def process_chunk_task(
         if not pacer.fits(len(planned.text) if planned is not None else len(text)):
             rest = command.task_of(command.chunks[position:])
             return await resend_now(deps, rest, message, "deadline")
-        claim = await deps.jobs.claim_chunk(
-            job_id, plan=plan, index=index, holder=message.id, lease_seconds=lease, job_lease_seconds=job_lease
+        claim = await deps.jobs.call(
+            ChunkClaim(
+                job_id=job_id,
+                plan=plan,
+                index=index,
+                holder=message.id,
+                lease_seconds=lease,
+                job_lease_seconds=job_lease,
+            )
         )
         state = claim["state"]
         if state == "stopped":
@@ -172,16 +187,23 @@ async def process_chunk_task(
             return characters
 
         async def renew(index: int = index) -> bool:
-            answer = await deps.jobs.claim_chunk(
-                job_id, plan=plan, index=index, holder=message.id, lease_seconds=lease, job_lease_seconds=job_lease,
-                renew=True,
+            answer = await deps.jobs.call(
+                ChunkClaim(
+                    job_id=job_id,
+                    plan=plan,
+                    index=index,
+                    holder=message.id,
+                    lease_seconds=lease,
+                    job_lease_seconds=job_lease,
+                    renew=True,
+                )
             )
             return answer["state"] == "claimed"
 
         try:
             characters = await with_renewal(store(), renew, lease / 4, deps, job_id, message.id)
         except DeadlineReached:
-            await deps.jobs.release_chunk(job_id, plan=plan, index=index, holder=message.id, error=None)
+            await deps.jobs.call(ChunkRelease(job_id=job_id, plan=plan, index=index, holder=message.id, error=None))
             return await resend_now(deps, command.task_of(command.chunks[position:]), message, "deadline")
         except ClaimLost:
             continue
@@ -194,11 +216,13 @@ async def process_chunk_task(
             retry_after = exc.retry_after if isinstance(exc, TransientSynthesisError) else None
             delay = backoff_seconds(message.attempts, deps.settings.retry_base_seconds, retry_after)
             error = f"chunk {index}, attempt {message.attempts}: {type(exc).__name__}: {exc}"
-            await deps.jobs.release_chunk(job_id, plan=plan, index=index, holder=message.id, error=error[:2000])
+            await deps.jobs.call(
+                ChunkRelease(job_id=job_id, plan=plan, index=index, holder=message.id, error=error[:2000])
+            )
             deps.log.warning("chunk_retry", jobId=job_id, messageId=message.id, chunk=index, delay=delay, error=error)
             return Retry(delay)
-        stored = await deps.jobs.chunk_stored(
-            job_id, plan=plan, index=index, characters=characters, job_lease_seconds=job_lease
+        stored = await deps.jobs.call(
+            ChunkStored(job_id=job_id, plan=plan, index=index, characters=characters, job_lease_seconds=job_lease)
         )
         if stored["state"] == "stopped":
             return Ack()  # canceled meanwhile: the chunks are discarded with the job
@@ -256,11 +280,11 @@ async def chunk_dead_letter(command: SynthesizeJob, message: IncomingMessage, de
     """A chunk task that exhausted its retries: fail the job if a delivery reported a failure, or a
     chunk's Worker died ``max_lapsed_claims`` times; else (its deliveries died) send the task again."""
     assert command.chunks is not None
-    record = await deps.jobs.get(command.jobId, with_text=True)
+    record = await deps.jobs.call(Get(job_id=command.jobId, with_text=True))
     if record is None or record.status is not JobStatus.PROCESSING:
         return
     for index in command.chunks:
-        info = await deps.jobs.chunk_info(command.jobId, index)
+        info = await deps.jobs.call(ChunkInfo(job_id=command.jobId, index=index))
         if info is None or info["done"] or info["plan"] != command.plan:
             continue
         reason = None

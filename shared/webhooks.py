@@ -30,10 +30,11 @@ from pydantic import ValidationError
 
 from shared.api.views import job_view, webhook_events
 from shared.config import Settings
-from shared.outcomes import Ack, BatchOutcome, Outcome, Retry, backoff_seconds
 from shared.jobs.rpc import JobsClient
+from shared.jobs.shard import Get, MarkWebhook, RecordWebhook
 from shared.logs import JsonLogger
 from shared.models import EVENT_OF_STATUS, DeliverWebhook, JobRecord, WebhookEvent, iso
+from shared.outcomes import Ack, BatchOutcome, Outcome, Retry, backoff_seconds
 from shared.ports import Clock, HttpClient, IncomingMessage, QueueProducer
 from shared.security.signing import audio_link_query, keyring_of, webhook_headers, webhook_secrets
 from shared.security.urls import UnsafeUrlError, check_webhook_url, url_policy
@@ -71,7 +72,7 @@ class WebhookNotifier:
             return
         message = DeliverWebhook(jobId=record.job_id, shard=self.jobs.shard_of(record.job_id), event=event)
         await self.queue.send(message.model_dump(mode="json"))
-        await self.jobs.mark_webhook(record.job_id)
+        await self.jobs.call(MarkWebhook(job_id=record.job_id))
 
 
 # --- step 2: deliver ------------------------------------------------------------
@@ -116,7 +117,9 @@ async def process_webhook_batch(messages: Sequence[IncomingMessage], deps: Webho
 
 
 async def _record(deps: WebhookDeps, job_id: str, status: str, attempts: int, code: int | None, error: str | None) -> None:
-    await deps.jobs.record_webhook(job_id, status=status, attempts=attempts, last_status=code, last_error=error)
+    await deps.jobs.call(
+        RecordWebhook(job_id=job_id, status=status, attempts=attempts, last_status=code, last_error=error)
+    )
 
 
 async def deliver_webhook(message: IncomingMessage, deps: WebhookDeps) -> Outcome:
@@ -127,7 +130,7 @@ async def deliver_webhook(message: IncomingMessage, deps: WebhookDeps) -> Outcom
         log.error("poison_webhook_message", messageId=message.id, error=str(exc.errors()[:3]))
         return Ack()
     job_id = command.jobId
-    record = await deps.jobs.get(job_id)
+    record = await deps.jobs.call(Get(job_id=job_id))
     if record is None or not record.webhook_url:
         return Ack()  # deleted meanwhile: nobody to tell about, nowhere to record it
     if record.webhook_status in ("delivered", "failed"):

@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING
 from shared.api.errors import ApiError
 from shared.api.idempotency import job_id_in_shard
 from shared.errors import ShardFullError
+from shared.jobs.shard import Create, CreateWithinBudget
 from shared.jobs.sharding import all_shards
 from shared.models import JobRecord
 from shared.security.ratelimit import job_creation_key
@@ -87,12 +88,14 @@ async def create_admitted(deps: ApiDeps, record: JobRecord, *, keyed: bool) -> J
     jobs = deps.jobs
     limit = deps.settings.max_jobs_in_flight
     if limit <= 0:
-        return await jobs.create(record)
+        return await jobs.call(Create(record=record))
     held: dict[str, int] = {}  # shard -> the tenant's jobs in flight there, from its refusal
     while True:
         shard = jobs.shard_of(record.job_id)
         try:
-            return await jobs.create_within_budget(record, shard_share(limit, jobs.shard_count, shard))
+            return await jobs.call(
+                CreateWithinBudget(record=record, budget=shard_share(limit, jobs.shard_count, shard))
+            )
         except ShardFullError as exc:
             held[shard] = exc.active
         if keyed:
@@ -108,6 +111,6 @@ async def create_admitted(deps: ApiDeps, record: JobRecord, *, keyed: bool) -> J
     if total >= limit:
         raise _refused(total, limit)
     try:
-        return await jobs.create_within_budget(record, limit - others)
+        return await jobs.call(CreateWithinBudget(record=record, budget=limit - others))
     except ShardFullError as exc:  # others took the room meanwhile
         raise _refused(others + exc.active, limit) from exc

@@ -32,6 +32,8 @@ from shared.api.links import link_base
 from shared.api.request_limits import ascii_int
 from shared.api.views import job_view
 from shared.http import HttpRequest, HttpResponse
+from shared.jobs.shard import Get
+from shared.jobs.waiters import WaitForChange
 from shared.models import JOB_ID_PATTERN, JobRecord
 
 if TYPE_CHECKING:
@@ -56,7 +58,7 @@ def last_event_id(request: HttpRequest) -> int | None:
 
 async def job_events(request: HttpRequest, deps: ApiDeps, tenant: str, job_id: str) -> HttpResponse:
     after = last_event_id(request)
-    record = own(deps, tenant, job_id, await deps.jobs.get(job_id) if _JOB_ID.match(job_id) else None)
+    record = own(deps, tenant, job_id, await deps.jobs.call(Get(job_id=job_id)) if _JOB_ID.match(job_id) else None)
     base = link_base(deps.settings, request.base_url)
     return sse.response(_events(deps, tenant, record, after, base), {"X-Job-Id": record.job_id})
 
@@ -75,8 +77,14 @@ async def _events(deps: ApiDeps, tenant: str, record: JobRecord, after: int | No
     while not current.status.is_terminal:
         if idle >= deps.settings.speech_wait_seconds:
             return  # nothing for that long: the client reconnects with Last-Event-ID
-        changed, outcome = await deps.jobs.wait_for_change(
-            current.job_id, seconds, since_status=current.status, since_done=current.progress_done, tenant=tenant
+        changed, outcome = await deps.jobs.call(
+            WaitForChange(
+                job_id=current.job_id,
+                timeout=seconds,
+                since_status=current.status,
+                since_done=current.progress_done,
+                tenant=tenant,
+            )
         )
         if changed is None or changed.tenant != tenant or outcome == "shutdown":
             return  # deleted, or the server is stopping (the client reconnects with Last-Event-ID)

@@ -14,17 +14,18 @@ from pydantic import ValidationError
 from shared.api import idempotency, request_limits, signed_links, stream, waiting
 from shared.api.captions import serve_captions
 from shared.api.input_audio import input_asked, serve_input
-from shared.captions.location import timings_key_of
 from shared.api.errors import ApiError, not_found
 from shared.api.legacy_body import legacy_result_response
-from shared.api.submission import submit_job
 from shared.api.links import link_base
 from shared.api.ranges import UnsatisfiableRange, if_range_holds, none_match, parse_range
+from shared.api.submission import submit_job
 from shared.api.views import decode_cursor, encode_cursor, job_path, job_view
+from shared.captions.location import timings_key_of
 from shared.errors import IllegalTransitionError, JobNotFoundError
-from shared.synthesis.speech_plan import warm_lexicons
 from shared.http import HttpRequest, HttpResponse
+from shared.jobs.shard import Cancel, Get, ListJobs
 from shared.models import JOB_ID_PATTERN, CreateJobRequest, JobList, JobRecord, JobStatus, LegacyResult
+from shared.synthesis.speech_plan import warm_lexicons
 
 if TYPE_CHECKING:
     from shared.api.deps import ApiDeps
@@ -77,7 +78,7 @@ async def _own_record(deps: ApiDeps, tenant: str, job_id: str, *, with_text: boo
     """The caller's live job, or 404 (unknown, another tenant's, or expired)."""
     if not _JOB_ID.match(job_id):
         raise not_found(job_id[:64])
-    return own(deps, tenant, job_id, await deps.jobs.get(job_id, with_text=with_text))
+    return own(deps, tenant, job_id, await deps.jobs.call(Get(job_id=job_id, with_text=with_text)))
 
 
 def own(deps: ApiDeps, tenant: str, job_id: str, record: JobRecord | None) -> JobRecord:
@@ -192,7 +193,7 @@ async def get_signed_audio(request: HttpRequest, deps: ApiDeps, job_id: str) -> 
 async def _signed_record(request: HttpRequest, deps: ApiDeps, job_id: str) -> tuple[JobRecord, str]:
     """The job a signed link names and the Cache-Control its answer gets: 403 when tampered or expired."""
     expires = signed_links.check_signed_link(request, deps, job_id)  # before any lookup: forgeries cost nothing
-    record = await deps.jobs.get(job_id) if _JOB_ID.match(job_id) else None
+    record = await deps.jobs.call(Get(job_id=job_id)) if _JOB_ID.match(job_id) else None
     if record is None:
         raise not_found(job_id)  # a genuine link to a job since deleted
     if not signed_links.link_matches(request, record):
@@ -288,7 +289,10 @@ async def list_jobs(request: HttpRequest, deps: ApiDeps, tenant: str) -> HttpRes
     now = deps.clock()
     # Keyset pagination merged over every shard: each returns its newest
     # `limit + 1` older than the cursor; the merge keeps the overall newest.
-    pages = await asyncio.gather(*(deps.jobs.list_shard(s, tenant, limit + 1, before) for s in deps.jobs.shards()))
+    pages = await asyncio.gather(*(deps.jobs.call(
+        ListJobs(tenant=tenant, limit=limit + 1, before=before),
+        shard=s,
+    ) for s in deps.jobs.shards()))
     merged = heapq.merge(*pages, key=lambda r: (r.created_at, r.job_id), reverse=True)
     live = [r for r in merged if r.expires_at is None or r.expires_at > now]
     page, more = live[:limit], len(live) > limit
@@ -304,9 +308,9 @@ async def delete_job(request: HttpRequest, deps: ApiDeps, tenant: str, job_id: s
     record = await _own_record(deps, tenant, job_id)
     if not record.status.is_terminal:
         try:
-            record = await deps.jobs.cancel(job_id)
+            record = await deps.jobs.call(Cancel(job_id=job_id))
         except (IllegalTransitionError, JobNotFoundError):
-            record = await deps.jobs.get(job_id) or record
+            record = await deps.jobs.call(Get(job_id=job_id)) or record
     # Audio first, metadata second: a crash in between leaves an orphan
     # object for the reaper, never a job pointing at nothing.
     objects = [k for k in (record.audio_key, timings_key_of(record)) if k]

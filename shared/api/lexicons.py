@@ -24,8 +24,10 @@ from typing import TYPE_CHECKING, Any
 
 from shared.api.errors import ApiError
 from shared.api.jobs import json_depth
+from shared.errors import LexiconLimitError
 from shared.http import Headers, HttpRequest, HttpResponse
-from shared.jobs.lexicons import LexiconLimitError
+from shared.jobs import lexicons as store
+from shared.jobs.lexicons import LexiconDelete
 from shared.models import LEXICON_NAME_PATTERN, LexiconDocument, LexiconList, LexiconRule, LexiconView, iso
 
 if TYPE_CHECKING:  # shared.text loads with the first lexicon request, not with the api's first request
@@ -124,24 +126,24 @@ async def put_lexicon(request: HttpRequest, deps: ApiDeps, tenant: str, name: st
             rule=settings.max_lexicon_rules,
         )
     try:
-        stored = await deps.jobs.put_lexicon(
-            tenant,
-            name,
+        stored = await deps.jobs.call(store.LexiconPut(
+            tenant=tenant,
+            name=name,
             version=lexicon.version,
             format=fmt,
             source=request.body.decode("utf-8"),
             rules=lexicon.canonical(),
-            ruleCount=len(lexicon.rules),
-            sizeBytes=len(request.body),
+            rule_count=len(lexicon.rules),
+            size_bytes=len(request.body),
             language=lexicon.language,
             now=deps.clock(),
-            maxLexicons=settings.max_lexicons,
-            keepSeconds=settings.reaper_give_up_seconds,
-        )
+            max_lexicons=settings.max_lexicons,
+            keep_seconds=settings.reaper_give_up_seconds,
+        ))
     except LexiconLimitError as exc:
         if exc.retry_after is not None:
-            raise ApiError(429, exc.code, exc.message, headers={"Retry-After": str(int(exc.retry_after))}) from exc
-        raise ApiError(409, exc.code, exc.message, extra={"maxLexicons": settings.max_lexicons}) from exc
+            raise ApiError(429, exc.reason, exc.message, headers={"Retry-After": str(int(exc.retry_after))}) from exc
+        raise ApiError(409, exc.reason, exc.message, extra={"maxLexicons": settings.max_lexicons}) from exc
     view = _view(stored["lexicon"])
     deps.log.info("lexicon_put", tenant=tenant, name=name, version=view.version, rules=view.rule_count)
     status = 201 if stored["created"] else 200
@@ -149,13 +151,13 @@ async def put_lexicon(request: HttpRequest, deps: ApiDeps, tenant: str, name: st
 
 
 async def list_lexicons(request: HttpRequest, deps: ApiDeps, tenant: str) -> HttpResponse:
-    rows = await deps.jobs.list_lexicons(tenant)
+    rows = await deps.jobs.call(store.LexiconList(tenant=tenant))
     return HttpResponse.json(200, LexiconList(lexicons=[_view(r) for r in rows]).to_json_dict())
 
 
 async def get_lexicon(request: HttpRequest, deps: ApiDeps, tenant: str, name: str) -> HttpResponse:
     _name(name)
-    data = await deps.jobs.get_lexicon(tenant, name)
+    data = await deps.jobs.call(store.LexiconGet(tenant=tenant, name=name))
     if data is None:
         raise ApiError(404, "lexicon_not_found", f"there is no lexicon {name!r}")
     accept = (request.headers.get("accept") or "").lower()
@@ -175,8 +177,8 @@ async def get_lexicon(request: HttpRequest, deps: ApiDeps, tenant: str, name: st
 
 async def delete_lexicon(request: HttpRequest, deps: ApiDeps, tenant: str, name: str) -> HttpResponse:
     _name(name)
-    existed = await deps.jobs.delete_lexicon(
-        tenant, name, now=deps.clock(), keep_seconds=deps.settings.reaper_give_up_seconds
+    existed = await deps.jobs.call(
+        LexiconDelete(tenant=tenant, name=name, now=deps.clock(), keep_seconds=deps.settings.reaper_give_up_seconds)
     )
     if not existed:
         raise ApiError(404, "lexicon_not_found", f"there is no lexicon {name!r}")

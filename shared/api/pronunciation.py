@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from shared.api.errors import ApiError
+from shared.jobs.lexicons import LexiconResolve
 from shared.models import CreateJobRequest
 from shared.synthesis.catalogue import Resolved
 from shared.synthesis.formats import JOINABLE_FORMATS, max_bytes_per_second
@@ -62,7 +63,7 @@ async def resolve(deps: ApiDeps, tenant: str, names: list[str]) -> tuple[list[Le
         raise ApiError(
             422, "validation_error", f"lexicons: at most {deps.settings.max_lexicons} (MAX_LEXICONS)", field="lexicons"
         )
-    answer = await deps.jobs.resolve_lexicons(tenant, names)
+    answer = await deps.jobs.call(LexiconResolve(tenant=tenant, names=names))
     missing = answer.get("missing") or []
     if missing:
         raise ApiError(

@@ -39,6 +39,7 @@ from shared.captions.chunks import chunk_offsets, load_part
 from shared.captions.store import load_timings
 from shared.captions.words import align_to_text, shift
 from shared.http import HttpResponse
+from shared.jobs.shard import Get
 from shared.models import JobRecord, JobStatus
 from shared.ports import ByteRange
 from shared.synthesis.speech_plan import cached_job_chunks, warm_lexicons
@@ -109,7 +110,7 @@ async def _events(
                 done += 1
                 if event is not None:
                     yield event
-        final = await deps.jobs.get(job_id)
+        final = await deps.jobs.call(Get(job_id=job_id))
         if final is not None and not final.status.is_terminal:  # every chunk sent; the join is still being written
             final = (await waiting.until_final(deps, record.tenant, job_id, deps.settings.speech_wait_seconds)).record
     else:

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING
 
 from shared.api import waiting
 from shared.http import HttpResponse
+from shared.jobs.waiters import WaitForChange
 from shared.keys import chunk_key
 from shared.models import JobRecord, JobStatus
 from shared.ports import BlobBody, ByteRange
@@ -132,8 +133,14 @@ async def _chunks(
         if idle >= deps.settings.speech_wait_seconds:
             return  # nothing new for that long: the client may ask again
         seconds = max(1, deps.settings.max_wait_seconds)
-        changed, outcome = await deps.jobs.wait_for_change(
-            job_id, seconds, since_status=current.status, since_done=current.progress_done, tenant=record.tenant
+        changed, outcome = await deps.jobs.call(
+            WaitForChange(
+                job_id=job_id,
+                timeout=seconds,
+                since_status=current.status,
+                since_done=current.progress_done,
+                tenant=record.tenant,
+            )
         )
         if changed is None or outcome == "shutdown":
             return  # deleted, or the server is stopping: the client asks again

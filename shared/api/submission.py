@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 from shared.api import admission, idempotency, webhook_requests
 from shared.api.errors import ApiError
 from shared.config import MAX_TEXT_CHARS_CEILING
+from shared.jobs.shard import FindIdempotent
 from shared.models import CreateJobRequest, JobRecord, JobStatus
 from shared.synthesis.errors import CatalogueError, TextTooLongError
 from shared.synthesis.formats import JOINABLE_FORMATS
@@ -99,7 +100,7 @@ async def submit_job(deps: ApiDeps, tenant: str, body: CreateJobRequest, key: st
         # Keyed jobs live on their key's shard, so a repeat finds the first one there.
         scoped, fingerprint = idempotency.scoped_key(tenant, key), idempotency.request_fingerprint(body)
         shard = deps.jobs.shard_of(scoped)
-        earlier = await deps.jobs.find_idempotent(shard, tenant, scoped)
+        earlier = await deps.jobs.call(FindIdempotent(tenant=tenant, idempotency_key=scoped), shard=shard)
         if earlier is not None:
             idempotency.replay(earlier, fingerprint, key)  # 422 if the body differs
             return Submitted(earlier, replayed=True)

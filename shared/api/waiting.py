@@ -22,6 +22,8 @@ from shared.api.errors import ApiError
 from shared.api.request_limits import ascii_int
 from shared.http import HttpRequest
 from shared.jobs.rpc_payloads import MAX_WAIT_TIMEOUT
+from shared.jobs.shard import Get
+from shared.jobs.waiters import WaitForChange
 from shared.models import JobRecord
 
 if TYPE_CHECKING:
@@ -93,10 +95,12 @@ async def until_final(deps: ApiDeps, tenant: str, job_id: str, seconds: float) -
 
 async def _wait(deps: ApiDeps, tenant: str, job_id: str, seconds: float, **how: bool) -> Waited:
     try:
-        record, outcome = await deps.jobs.wait_for_change(job_id, min(seconds, MAX_WAIT_TIMEOUT), tenant=tenant, **how)
+        record, outcome = await deps.jobs.call(
+            WaitForChange(job_id=job_id, timeout=min(seconds, MAX_WAIT_TIMEOUT), tenant=tenant, **how)
+        )
         return Waited(record, outcome)
     except Exception as exc:  # noqa: BLE001 - e.g. the shard was reset under the open call
         # A wait always answers: with the job as it is now.
         deps.log.warning("wait_failed", jobId=job_id, error=repr(exc)[:300])
-        record = await deps.jobs.get(job_id)
+        record = await deps.jobs.call(Get(job_id=job_id))
         return Waited(record if record is not None and record.tenant == tenant else None, "timeout")

@@ -31,9 +31,12 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import Annotated, Any, Protocol
+
+from pydantic import Field
 
 from shared.errors import LeaseHeldError
+from shared.jobs.rpc_payloads import JobOperation, ReturnsDict, ReturnsMaybeDict
 from shared.models import JobRecord, JobStatus
 from shared.ports import Clock, SqlPort
 
@@ -261,3 +264,60 @@ class ChunkLedger:
         """Drop the rows of jobs that are final or deleted (inside the caller's transaction)."""
         for job_id in job_ids:
             self._sql.exec("DELETE FROM job_chunks WHERE job_id = ?", job_id)
+
+
+# --- RPC operations (shared/jobs/rpc_payloads.py): one per method ----------------------------
+
+_Plan = Annotated[str, Field(min_length=1, max_length=64)]
+_Holder = Annotated[str, Field(min_length=1, max_length=128)]
+
+
+class ChunkPlan(JobOperation):
+    """Returns the job as it now is and the chunks not yet stored."""
+
+    runs = "chunks.plan"
+    changes = True
+    plan: _Plan
+    total: int = Field(ge=1, le=100_000)
+    holder: _Holder
+    stored: list[int] = Field(default_factory=list, max_length=100_000)
+    lease_seconds: float = Field(gt=0)
+
+    @staticmethod
+    def encode(result: dict[str, Any]) -> Any:
+        return result
+
+    def decode(self, data: Any) -> tuple[JobRecord, list[int]]:
+        return JobRecord.model_validate(data["record"]), [int(i) for i in data["pending"]]
+
+
+class ChunkClaim(ReturnsDict, JobOperation):
+    runs = "chunks.claim"
+    plan: _Plan
+    index: int = Field(ge=0)
+    holder: _Holder
+    lease_seconds: float = Field(gt=0)
+    job_lease_seconds: float = Field(gt=0)
+    renew: bool = False
+
+
+class ChunkStored(ReturnsDict, JobOperation):
+    runs = "chunks.stored"
+    changes = True
+    plan: _Plan
+    index: int = Field(ge=0)
+    characters: int = Field(ge=0)
+    job_lease_seconds: float = Field(gt=0)
+
+
+class ChunkRelease(ReturnsDict, JobOperation):
+    runs = "chunks.release"
+    plan: _Plan
+    index: int = Field(ge=0)
+    holder: _Holder
+    error: str | None = Field(default=None, max_length=2000)
+
+
+class ChunkInfo(ReturnsMaybeDict, JobOperation):
+    runs = "chunks.info"
+    index: int = Field(ge=0)

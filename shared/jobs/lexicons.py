@@ -23,11 +23,13 @@ of one name are kept; a put beyond that is refused until the oldest lapses.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
+from shared.errors import LexiconLimitError
+from shared.jobs.rpc_payloads import Operation, ReturnsDict, ReturnsFlag, ReturnsList, ReturnsMaybeDict
 from shared.ports import SqlPort
 
 __all__ = [
@@ -63,16 +65,6 @@ _VIEW = "name, version, format, rule_count, size_bytes, language, created_at, up
 def lexicon_object_name(tenant: str) -> str:
     """The Durable Object that holds ``tenant``'s lexicons."""
     return "lexicons-" + hashlib.sha256(tenant.encode("utf-8")).hexdigest()[:32]
-
-
-class LexiconLimitError(Exception):
-    """Raised when a put would pass the tenant's number of lexicons, or the versions kept of one."""
-
-    def __init__(self, code: str, message: str, retry_after: float | None = None) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.retry_after = retry_after
 
 
 def _view(row: dict[str, Any]) -> dict[str, Any]:
@@ -167,13 +159,29 @@ class LexiconStore:
                 self._sql.exec(
                     "UPDATE lexicons SET format = ?, source = ?, size_bytes = ?, updated_at = ?, superseded_at = NULL"
                     " WHERE tenant = ? AND name = ? AND version = ?",
-                    format, source, size_bytes, now, tenant, name, version,
+                    format,
+                    source,
+                    size_bytes,
+                    now,
+                    tenant,
+                    name,
+                    version,
                 )
             else:
                 self._sql.exec(
                     "INSERT INTO lexicons (tenant, name, version, format, source, rules, rule_count, size_bytes,"
                     " language, created_at, updated_at, superseded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)",
-                    tenant, name, version, format, source, rules, rule_count, size_bytes, language, now, now,
+                    tenant,
+                    name,
+                    version,
+                    format,
+                    source,
+                    rules,
+                    rule_count,
+                    size_bytes,
+                    language,
+                    now,
+                    now,
                 )
             row = self._current(tenant, name, _VIEW)
             assert row is not None
@@ -248,51 +256,54 @@ class LexiconStore:
         )
 
 
-# --- RPC payloads (shared/jobs/rpc.py OPERATIONS) ----------------------------------
+# --- RPC operations (shared/jobs/rpc_payloads.py): one per method, in the tenant's own object ---
 
 _NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 
 
-class _Payload(BaseModel):
-    # Built on first use, not at import: only a tenant's lexicon object ever validates these, and every
-    # Worker imports the RPC table (a class's schema costs milliseconds of cold start in Pyodide).
-    model_config = ConfigDict(extra="forbid", defer_build=True)
-
-
-class LexiconPut(_Payload):
+class _TenantOperation(Operation):
     tenant: str
+
+    def destination(self, shard_of: Callable[[str], str]) -> str | None:
+        return lexicon_object_name(self.tenant)
+
+
+class LexiconPut(ReturnsDict, _TenantOperation):
+    runs = "lexicons.put"
     name: str = Field(pattern=_NAME)
     version: str = Field(pattern=r"^[0-9a-f]{16}$")
     format: str = Field(pattern=r"^(pls|json)$")
     source: str
     rules: str
-    ruleCount: int = Field(ge=1)
-    sizeBytes: int = Field(ge=0)
+    rule_count: int = Field(ge=1)
+    size_bytes: int = Field(ge=0)
     language: str | None = None
     now: float
-    maxLexicons: int = Field(ge=0)
-    keepSeconds: float = Field(ge=0)
+    max_lexicons: int = Field(ge=0)
+    keep_seconds: float = Field(ge=0)
 
 
-class LexiconName(_Payload):
-    tenant: str
+class LexiconGet(ReturnsMaybeDict, _TenantOperation):
+    runs = "lexicons.get"
     name: str = Field(pattern=_NAME)
 
 
-class LexiconDelete(LexiconName):
+class LexiconDelete(ReturnsFlag, _TenantOperation):
+    runs = "lexicons.delete"
+    name: str = Field(pattern=_NAME)
     now: float
-    keepSeconds: float = Field(ge=0)
+    keep_seconds: float = Field(ge=0)
 
 
-class LexiconTenant(_Payload):
-    tenant: str
+class LexiconList(ReturnsList, _TenantOperation):
+    runs = "lexicons.list"
 
 
-class LexiconResolve(_Payload):
-    tenant: str
+class LexiconResolve(ReturnsDict, _TenantOperation):
+    runs = "lexicons.resolve"
     names: list[str] = Field(max_length=100)
 
 
-class LexiconVersions(_Payload):
-    tenant: str
+class LexiconVersions(ReturnsDict, _TenantOperation):
+    runs = "lexicons.versions"
     refs: list[tuple[str, str]] = Field(max_length=100)

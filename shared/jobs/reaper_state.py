@@ -17,6 +17,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from pydantic import Field
+
+from shared.jobs.rpc_payloads import Operation, ReturnsDict, ReturnsFlag
 from shared.ports import SqlPort
 
 SCHEMA = (
@@ -103,3 +106,25 @@ class ReaperStateStore:
             return True
 
         return self._sql.transaction(tx)
+
+
+# --- RPC operations (shared/jobs/rpc_payloads.py): one per method; the caller names the shard ---
+
+LEASE_NAME = r"^[a-z][a-z0-9_-]{0,31}$"
+
+
+class ReaperLease(ReturnsDict, Operation):
+    runs = "reaper_state.lease"
+    name: str = Field(pattern=LEASE_NAME)
+    holder: str = Field(min_length=1, max_length=64)
+    now: float
+    until: float
+    peek: bool = False
+
+
+class ReaperSave(ReturnsFlag, Operation):
+    runs = "reaper_state.save"
+    name: str = Field(pattern=LEASE_NAME)
+    holder: str = Field(min_length=1, max_length=64)
+    until: float
+    state: dict[str, str | int | float | bool | None] | None = None

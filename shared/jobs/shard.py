@@ -7,14 +7,25 @@ JSON-like payloads.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
 
 from shared.errors import IllegalTransitionError, JobNotFoundError, LeaseHeldError, ShardFullError
-from shared.jobs.lexicons import LexiconStore
 from shared.jobs.chunks import ChunkLedger, inputs_done_in_order, is_fanout_holder
+from shared.jobs.lexicons import LexiconStore
 from shared.jobs.outbox import Outbox
 from shared.jobs.reaper_state import ReaperStateStore
+from shared.jobs.rpc_payloads import (
+    MAX_PAGE_ROWS,
+    JobOperation,
+    Operation,
+    ReturnsCount,
+    ReturnsMaybeRecord,
+    ReturnsRecord,
+    ReturnsRecords,
+)
 from shared.jobs.schema import COLUMNS, SCHEMA, create_schema, migrate_schema, schema_columns  # noqa: F401 - the schema's names, re-exported
 from shared.jobs.state import can_transition
 from shared.models import JobRecord, JobStatus
@@ -104,10 +115,10 @@ class JobShard:
         )
         return int(rows[0]["n"])
 
-    def find_idempotent(self, tenant: str, key: str) -> JobRecord | None:
+    def find_idempotent(self, tenant: str, idempotency_key: str) -> JobRecord | None:
         """The tenant's live job created with this idempotency key, if any."""
         rows = self._sql.exec(
-            f"SELECT {META} FROM jobs WHERE tenant = ? AND idempotency_key = ?", tenant, key
+            f"SELECT {META} FROM jobs WHERE tenant = ? AND idempotency_key = ?", tenant, idempotency_key
         )
         if not rows:
             return None
@@ -482,6 +493,11 @@ class JobShard:
 
         return self._sql.transaction(tx)
 
+    def repair_many(self, items: Sequence[RepairItem]) -> list[JobRecord]:
+        """``repair`` each item (one transaction each); returns the records that changed."""
+        changed = (self.repair(i.job_id, i.expected_updated_at, i.action, i.error) for i in items)
+        return [record for record in changed if record is not None]
+
     def lookup(self, job_ids: Sequence[str]) -> list[JobRecord]:
         out: list[JobRecord] = []
         for start in range(0, len(job_ids), MAX_IDS_PER_QUERY):
@@ -490,3 +506,157 @@ class JobShard:
             rows = self._sql.exec(f"SELECT {PAGE} FROM jobs WHERE job_id IN ({marks})", *chunk)
             out.extend(_record(r) for r in rows)
         return out
+
+
+# --- RPC operations (shared/jobs/rpc_payloads.py): one per method, its fields the method's arguments ---
+# Those without a job id go to the shard the caller names (``JobsClient.call(op, shard=...)``).
+
+_Page = Annotated[int, Field(ge=1, le=MAX_PAGE_ROWS)]
+_Holder = Annotated[str, Field(min_length=1, max_length=128)]
+
+
+class Create(ReturnsRecord, Operation):
+    runs = "create"
+    replays = True
+    record: JobRecord
+
+    def destination(self, shard_of: Callable[[str], str]) -> str | None:
+        return shard_of(self.record.job_id)
+
+
+class CreateWithinBudget(Create):
+    runs = "create_within_budget"
+    budget: int = Field(ge=0)
+
+
+class Get(ReturnsMaybeRecord, JobOperation):
+    runs = "get"
+    with_text: bool = False
+
+
+class Claim(ReturnsRecord, JobOperation):
+    runs = "claim"
+    changes = True
+    lease_seconds: float = Field(gt=0)
+    holder: _Holder | None = None
+
+
+class RenewLease(ReturnsRecord, JobOperation):
+    runs = "renew_lease"
+    holder: _Holder
+    lease_seconds: float = Field(gt=0)
+
+
+class Complete(ReturnsRecord, JobOperation):
+    runs = "complete"
+    changes = True
+    audio_key: str
+    mime_type: str
+    size_bytes: int
+    etag: str
+    characters: int = 0
+
+
+class Progress(ReturnsRecord, JobOperation):
+    runs = "progress"
+    changes = True
+    done: int = Field(ge=0)
+    total: int = Field(ge=0)
+    characters: int = Field(ge=0)
+    lease_seconds: float | None = Field(default=None, gt=0)
+
+
+class Release(ReturnsRecord, JobOperation):
+    runs = "release"
+    changes = True
+    error: str
+
+
+class Fail(ReturnsRecord, JobOperation):
+    runs = "fail"
+    changes = True
+    error: str
+
+
+class Cancel(ReturnsRecord, JobOperation):
+    runs = "cancel"
+    changes = True
+
+
+class MarkWebhook(ReturnsRecord, JobOperation):
+    runs = "mark_webhook"
+
+
+class RecordWebhook(ReturnsRecord, JobOperation):
+    runs = "record_webhook"
+    status: Literal["pending", "delivered", "failed"]
+    attempts: int = Field(ge=0)
+    last_status: int | None = None
+    last_error: str | None = Field(default=None, max_length=2000)
+
+
+class Delete(ReturnsCount, Operation):
+    runs = "delete"
+    changes = True
+    job_ids: list[str] = Field(max_length=MAX_PAGE_ROWS)
+
+    def jobs(self) -> Sequence[str]:
+        return self.job_ids
+
+
+class Lookup(ReturnsRecords, Operation):
+    runs = "lookup"
+    job_ids: list[str] = Field(max_length=MAX_PAGE_ROWS)
+
+
+class ListJobs(ReturnsRecords, Operation):
+    runs = "list_for_tenant"
+    tenant: str
+    limit: _Page
+    before: tuple[float, str] | None = None
+
+
+class CountActive(ReturnsCount, Operation):
+    runs = "count_active"
+    tenant: str
+
+
+class FindIdempotent(ReturnsMaybeRecord, Operation):
+    runs = "find_idempotent"
+    replays = True
+    tenant: str
+    idempotency_key: str = Field(min_length=1, max_length=128)
+
+
+class Expired(ReturnsRecords, Operation):
+    runs = "expired"
+    now: float
+    limit: _Page
+    after: tuple[float, str] | None = None
+
+
+class Stale(ReturnsRecords, Operation):
+    runs = "stale"
+    status: JobStatus
+    updated_before: float
+    limit: _Page
+    after: tuple[float, str] | None = None
+
+
+class RepairItem(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    job_id: str
+    expected_updated_at: float
+    action: Literal["resend", "requeue", "fail"]
+    error: str = Field(default="", max_length=2000)
+
+
+class Repair(ReturnsRecords, Operation):
+    """Up to 100 of the reaper's compare-and-set repairs on one shard; returns the records that changed."""
+
+    runs = "repair_many"
+    changes = True
+    items: list[RepairItem] = Field(max_length=100)
+
+    def jobs(self) -> Sequence[str]:
+        return tuple(i.job_id for i in self.items)

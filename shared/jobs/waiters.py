@@ -35,16 +35,18 @@ so how long the answer takes reveals nothing.
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from pydantic import Field
+
+from shared.jobs.rpc_payloads import MAX_WAIT_TIMEOUT, JobOperation
 from shared.models import JobRecord, JobStatus
 from shared.ports import JsonValue
 
 if TYPE_CHECKING:
-    from shared.jobs.rpc_payloads import WaitForChange
     from shared.jobs.shard import JobShard
 
-__all__ = ["JobWaiters", "changed", "wait_for_change"]
+__all__ = ["JobWaiters", "WaitForChange", "changed", "wait_for_change"]
 
 
 class _Waiter:
@@ -173,34 +175,58 @@ def changed(record: JobRecord, since: JobStatus, since_done: int | None, until_t
     return since_done is not None and record.progress_done != since_done
 
 
+class WaitForChange(JobOperation):
+    """Answer when the job differs from ``since_status`` (absent: its status now) or its
+    chunks done from ``since_done`` (absent with ``with_progress``: its chunks done now);
+    ``until_terminal``: only once it is final; ``tenant``: at once when the job is not its.
+    Returns the job as it then is (None: gone) and the outcome."""
+
+    runs = "wait_for_change"  # awaited by ShardService with the shard's waiters, not a JobShard method
+    waits = True
+    timeout: float = Field(ge=0, le=MAX_WAIT_TIMEOUT)
+    since_status: JobStatus | None = None
+    since_done: int | None = Field(default=None, ge=0)
+    until_terminal: bool = False
+    with_progress: bool = False
+    tenant: str | None = Field(default=None, max_length=200)
+
+    @staticmethod
+    def encode(result: dict[str, JsonValue]) -> JsonValue:
+        return result
+
+    def decode(self, data: Any) -> tuple[JobRecord | None, str]:
+        job = data.get("job")
+        return (JobRecord.model_validate(job) if job is not None else None), str(data.get("outcome"))
+
+
 async def wait_for_change(shard: JobShard, waiters: JobWaiters, w: WaitForChange) -> dict[str, JsonValue]:
     """The ``waitForChange`` RPC: ``{"job": <record or null>, "outcome": "changed" | "timeout" | "busy" | "shutdown"}``.
 
     Answers at once when the job is gone, is not ``tenant``'s, is terminal, or
-    already differs from ``sinceStatus`` / ``sinceDone`` (absent: as it is now,
-    with ``withProgress`` for the chunks done); else waits until it does
-    (``untilTerminal``: until it is final) or ``timeout`` seconds.
+    already differs from ``since_status`` / ``since_done`` (absent: as it is now,
+    with ``with_progress`` for the chunks done); else waits until it does
+    (``until_terminal``: until it is final) or ``timeout`` seconds.
     """
     loop = asyncio.get_running_loop()
     deadline = loop.time() + w.timeout
-    record = _visible(shard.get(w.jobId), w.tenant)
-    since = w.sinceStatus or (record.status if record is not None else JobStatus.QUEUED)
-    since_done = w.sinceDone
-    if since_done is None and w.withProgress and record is not None:
+    record = _visible(shard.get(w.job_id), w.tenant)
+    since = w.since_status or (record.status if record is not None else JobStatus.QUEUED)
+    since_done = w.since_done
+    if since_done is None and w.with_progress and record is not None:
         since_done = record.progress_done
     while True:
         if record is None:
             return {"job": None, "outcome": "changed"}
-        if changed(record, since, since_done, w.untilTerminal):
+        if changed(record, since, since_done, w.until_terminal):
             return {"job": record.to_rpc(), "outcome": "changed"}
         remaining = deadline - loop.time()
         if remaining <= 0:
             return {"job": record.to_rpc(), "outcome": "timeout"}
-        woken = await waiters.wait(w.jobId, remaining, record.tenant)
-        record = _visible(shard.get(w.jobId), w.tenant)
+        woken = await waiters.wait(w.job_id, remaining, record.tenant)
+        record = _visible(shard.get(w.job_id), w.tenant)
         if woken is None or isinstance(woken, str):
             return {"job": record.to_rpc() if record is not None else None, "outcome": woken or "busy"}
-        if woken is False and (record is None or not changed(record, since, since_done, w.untilTerminal)):
+        if woken is False and (record is None or not changed(record, since, since_done, w.until_terminal)):
             return {"job": record.to_rpc() if record is not None else None, "outcome": "timeout"}
 
 

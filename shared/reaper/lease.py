@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from shared.jobs.reaper_state import ReaperLease, ReaperSave
 from shared.jobs.sharding import shard_name
 from shared.reaper.budget import Budget
 from shared.reaper.deps import ReaperDeps
@@ -35,8 +36,9 @@ class RunLease:
         """The saved state if this run may work, None if another run holds the lease."""
         now = self._deps.clock()
         self._budget.take("rpc")
-        reply = await self._deps.jobs.reaper_lease(
-            LEASE_SHARD, LEASE_NAME, self._run_id, now, now + self._seconds, peek=self._dry_run
+        reply = await self._deps.jobs.call(
+            ReaperLease(name=LEASE_NAME, holder=self._run_id, now=now, until=now + self._seconds, peek=self._dry_run),
+            shard=LEASE_SHARD,
         )
         state = dict(reply.get("state") or {})
         if self._dry_run:
@@ -52,7 +54,10 @@ class RunLease:
             return
         self._budget.take("rpc")
         now = self._deps.clock()
-        if not await self._deps.jobs.reaper_save(LEASE_SHARD, LEASE_NAME, self._run_id, now + self._seconds, state):
+        if not await self._deps.jobs.call(
+            ReaperSave(name=LEASE_NAME, holder=self._run_id, until=now + self._seconds, state=state),
+            shard=LEASE_SHARD,
+        ):
             self.held = False
             raise ReaperLeaseLostError(f"run {self._run_id} lost the reaper lease to another run")
 
@@ -61,4 +66,7 @@ class RunLease:
             return
         self.held = False
         self._budget.take("rpc")
-        await self._deps.jobs.reaper_save(LEASE_SHARD, LEASE_NAME, self._run_id, 0.0, state)
+        await self._deps.jobs.call(
+            ReaperSave(name=LEASE_NAME, holder=self._run_id, until=0.0, state=state),
+            shard=LEASE_SHARD,
+        )

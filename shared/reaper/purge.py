@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 from shared.captions.location import timings_key_of
 from shared.jobs.rpc_payloads import MAX_PAGE_ROWS
+from shared.jobs.shard import Expired
 from shared.platform_limits import R2_MAX_KEYS_PER_DELETE
 from shared.reaper.budget import Phase
 from shared.reaper.deps import ReaperDeps
@@ -38,7 +39,7 @@ async def purge_expired(deps: ReaperDeps, report: ReaperReport, budget: Phase, l
         try:
             while budget.allows(3 + 1):  # query, delete, delete rows, lease renewal
                 budget.take("rpc")
-                page = await deps.jobs.expired(shard, now, PAGE, after)
+                page = await deps.jobs.call(Expired(now=now, limit=PAGE, after=after), shard=shard)
                 if not page:
                     break
                 report.expired_jobs += len(page)

@@ -22,6 +22,7 @@ from __future__ import annotations
 from typing import Any
 
 from shared.config import Settings
+from shared.jobs.shard import Repair, RepairItem, Stale
 from shared.models import JobRecord, JobStatus
 from shared.platform_limits import QUEUE_SEND_BATCH_MAX_MESSAGES
 from shared.reaper.budget import Phase
@@ -67,7 +68,10 @@ async def repair_stuck(deps: ReaperDeps, report: ReaperReport, budget: Phase, le
                 after: tuple[float, str] | None = None
                 while budget.allows(2 + 1):  # query, repair (its shard sends the messages), lease renewal
                     budget.take("rpc")
-                    page = await deps.jobs.stale(shard, status, cutoff, PAGE, after)
+                    page = await deps.jobs.call(
+                        Stale(status=status, updated_before=cutoff, limit=PAGE, after=after),
+                        shard=shard,
+                    )
                     if not page:
                         break
                     await _repair_page(deps, report, budget, shard, page, now)
@@ -84,23 +88,25 @@ async def repair_stuck(deps: ReaperDeps, report: ReaperReport, budget: Phase, le
 async def _repair_page(
     deps: ReaperDeps, report: ReaperReport, budget: Phase, shard: str, page: list[JobRecord], now: float
 ) -> None:
-    items: list[dict[str, Any]] = []
+    items: list[RepairItem] = []
     for record in page:
         decision = repair_action(record, now, deps.settings)
         if decision is None:
             continue
         action, error = decision
-        items.append({"jobId": record.job_id, "expectedUpdatedAt": record.updated_at, "action": action, "error": error})
+        items.append(
+            RepairItem(job_id=record.job_id, expected_updated_at=record.updated_at, action=action, error=error)
+        )
     report.stuck_jobs += len(items)
     if not items:
         return
     if report.dry_run:
-        _count(report, [i["action"] for i in items])
+        _count(report, [i.action for i in items])
         return
     budget.take("rpc")
-    repaired = await deps.jobs.repair(shard, items)
+    repaired = await deps.jobs.call(Repair(items=items), shard=shard)
     report.repair_conflicts += len(items) - len(repaired)
-    wanted = {i["jobId"]: i["action"] for i in items}
+    wanted = {i.job_id: i.action for i in items}
     _count(report, [wanted[r.job_id] for r in repaired])
     if deps.webhooks is not None:
         # A job the reaper fails is as final as one the consumer fails: its

@@ -60,6 +60,7 @@ from shared.captions.words import shift
 from shared.config import Settings
 from shared.errors import JobNotFoundError, PermanentSynthesisError, SynthesisError
 from shared.jobs.rpc import JobsClient
+from shared.jobs.shard import Progress
 from shared.keys import audio_key, chunk_key, chunk_timings_key, object_metadata, parse_chunk_key, tmp_prefix
 from shared.logs import JsonLogger
 from shared.models import JobRecord, JobStatus
@@ -472,8 +473,14 @@ async def _progress(
 ) -> None:
     """Record progress and renew the lease; stop when the job is no longer ours to finish."""
     try:
-        current = await jobs.progress(
-            record.job_id, done=done, total=total, characters=billed, lease_seconds=settings.lease_seconds
+        current = await jobs.call(
+            Progress(
+                job_id=record.job_id,
+                done=done,
+                total=total,
+                characters=billed,
+                lease_seconds=settings.lease_seconds,
+            )
         )
     except JobNotFoundError:
         current = None

@@ -20,13 +20,14 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from shared.errors import PermanentSynthesisError
+from shared.jobs.lexicons import LexiconVersions
 from shared.models import JobRecord
 from shared.text.refs import parse_refs
 
 if TYPE_CHECKING:  # shared.text's renderer is imported when a rendered job needs it, not by every Worker
+    from shared.captions.words import CaptionWord
     from shared.jobs.client import JobsClient
     from shared.synthesis.catalogue import ModelSpec
-    from shared.captions.words import CaptionWord
     from shared.text.lexicon import Lexicon
     from shared.text.plan import Chunk, SpeechPlan
     from shared.text.render import Caps
@@ -91,7 +92,7 @@ async def lexicons_of(jobs: JobsClient, record: JobRecord) -> list[Lexicon]:
     cached = _cached(record.tenant, refs)
     if cached is not None:
         return cached
-    answer = await jobs.lexicon_versions(record.tenant, refs)
+    answer = await jobs.call(LexiconVersions(tenant=record.tenant, refs=refs))
     if answer.get("missing"):
         raise PermanentSynthesisError(
             f"lexicon version {answer['missing'][0]} is no longer kept (a replaced or deleted lexicon's versions are"

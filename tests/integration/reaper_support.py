@@ -16,10 +16,11 @@ from typing import Any
 from local_runtime.bindings.queue import Outcome, QueueConsumerConfig
 from local_runtime.runtime import LocalRuntime
 from shared.consumer import object_metadata, process_batch
-from shared.outcomes import Ack, Retry
 from shared.http import HttpRequest
+from shared.jobs.shard import Get
 from shared.keys import audio_key
 from shared.models import JobRecord, JobStatus
+from shared.outcomes import Ack, Retry
 from tests.fakes import FakeClock
 
 ENV = {
@@ -85,7 +86,7 @@ async def drain(rt: LocalRuntime, *, lose: bool = False) -> int:
 async def completed_job(rt: LocalRuntime, **fields: Any) -> JobRecord:
     job_id = await submit(rt, **fields)
     await drain(rt)
-    record = await rt.jobs.get(job_id)
+    record = await rt.jobs.call(Get(job_id=job_id))
     assert record is not None and record.status is JobStatus.COMPLETED, record
     return record
 

@@ -41,6 +41,7 @@ from typing import Any
 
 import pytest
 
+from shared.jobs.shard import Get
 from tests.integration.harness import Pipeline
 
 JOBS = int(os.environ.get("TTS_CRASH_JOBS", "24"))
@@ -108,7 +109,7 @@ def census(data_dir: Path, kill: Kill) -> None:
     for job_id, status in jobs.items():
         if status == "processing":
             (kill.stored if job_id in with_audio else kill.synthesizing).append(job_id)
-    kill.completed_unacked = sorted({j for j in unacked if jobs.get(j) == "completed"})
+    kill.completed_unacked = sorted({j for j in unacked if jobs.call(Get(job_id=j)) == "completed"})
 
 
 def wait_until_working(data_dir: Path, ids: list[str], timeout: float = 5.0) -> None:

@@ -9,6 +9,7 @@ from typing import Any
 
 from local_runtime.runtime import LocalRuntime
 from shared.jobs.rpc import JobsClient
+from shared.jobs.shard import Claim, Get
 from shared.logs import JsonLogger
 from shared.models import JobRecord
 from shared.ports import JsonValue
@@ -65,7 +66,7 @@ async def world(rt: LocalRuntime, clock: FakeClock) -> tuple[list[JobRecord], li
     for _ in range(3):
         job_id = await submit(rt)
         await drain(rt, lose=True)
-        orphans.append(await put_like_consumer(rt, await rt.jobs.claim(job_id, 120)))
+        orphans.append(await put_like_consumer(rt, await rt.jobs.call(Claim(job_id=job_id, lease_seconds=120))))
         assert (await call(rt, "DELETE", f"/v1/jobs/{job_id}"))[0] == 204
     clock.advance(700)  # past the expiry and the orphans' grace
     live = [await completed_job(rt) for _ in range(3)]
@@ -74,7 +75,7 @@ async def world(rt: LocalRuntime, clock: FakeClock) -> tuple[list[JobRecord], li
 
 async def assert_settled(rt: LocalRuntime, expired: list[JobRecord], live: list[JobRecord]) -> None:
     for record in expired:
-        assert await rt.jobs.get(record.job_id) is None
+        assert await rt.jobs.call(Get(job_id=record.job_id)) is None
     assert await keys(rt) == {j.audio_key for j in live}
     for record in live:
         status, audio = await call(rt, "GET", f"/v1/jobs/{record.job_id}/audio")

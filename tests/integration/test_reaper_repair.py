@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from shared.jobs.shard import Claim, Get, Repair, RepairItem, Stale
 from shared.models import JobStatus
 from tests.fakes import FakeClock
 from tests.integration.reaper_support import call, drain, reaper_runtime, submit
@@ -40,7 +41,7 @@ async def test_job_whose_consumer_died_mid_lease_is_requeued_and_completes(tmp_p
     async with reaper_runtime(tmp_path, clock) as rt:
         job_id = await submit(rt)
         await drain(rt, lose=True)
-        await rt.jobs.claim(job_id, LEASE)  # the consumer claimed it and died
+        await rt.jobs.call(Claim(job_id=job_id, lease_seconds=LEASE))  # the consumer claimed it and died
 
         clock.advance(LEASE + STUCK - 1)  # lease ran out, but not long ago enough
         assert (await rt.scheduled())["stuckJobs"] == 0
@@ -48,10 +49,10 @@ async def test_job_whose_consumer_died_mid_lease_is_requeued_and_completes(tmp_p
         clock.advance(2)
         report = await rt.scheduled()
         assert report["requeuedJobs"] == 1
-        record = await rt.jobs.get(job_id)
+        record = await rt.jobs.call(Get(job_id=job_id))
         assert record is not None and record.status is JobStatus.QUEUED
         await drain(rt)
-        record = await rt.jobs.get(job_id)
+        record = await rt.jobs.call(Get(job_id=job_id))
         assert record is not None and record.status is JobStatus.COMPLETED and record.attempts == 2
 
 
@@ -61,7 +62,7 @@ async def test_stuck_poison_job_is_failed_and_then_expires(tmp_path: Path) -> No
         job_id = await submit(rt)
         await drain(rt, lose=True)
         for holder in ("m1", "m2", "m3"):  # three deliveries claimed it and died: two claims lapsed
-            await rt.jobs.claim(job_id, LEASE, holder)
+            await rt.jobs.call(Claim(job_id=job_id, lease_seconds=LEASE, holder=holder))
             clock.advance(LEASE + 1)
         clock.advance(STUCK)
 
@@ -81,13 +82,14 @@ async def test_repair_never_touches_a_job_a_consumer_has_just_claimed(tmp_path: 
         job_id = await submit(rt)
         await drain(rt, lose=True)
         clock.advance(STUCK + 1)
-        stale = await rt.jobs.stale(rt.jobs.shard_of(job_id), JobStatus.QUEUED, clock() - STUCK, 10)
-        assert [r.job_id for r in stale] == [job_id]
-        await rt.jobs.claim(job_id, LEASE)  # a redelivery claims it after the reaper read it
-        repaired = await rt.jobs.repair(
-            rt.jobs.shard_of(job_id),
-            [{"jobId": job_id, "expectedUpdatedAt": stale[0].updated_at, "action": "resend", "error": ""}],
+        stale = await rt.jobs.call(
+            Stale(status=JobStatus.QUEUED, updated_before=clock() - STUCK, limit=10),
+            shard=rt.jobs.shard_of(job_id),
         )
+        assert [r.job_id for r in stale] == [job_id]
+        await rt.jobs.call(Claim(job_id=job_id, lease_seconds=LEASE))  # a redelivery claims it after the reaper read it
+        item = RepairItem(job_id=job_id, expected_updated_at=stale[0].updated_at, action="resend")
+        repaired = await rt.jobs.call(Repair(items=[item]), shard=rt.jobs.shard_of(job_id))
         assert repaired == []
-        record = await rt.jobs.get(job_id)
+        record = await rt.jobs.call(Get(job_id=job_id))
         assert record is not None and record.status is JobStatus.PROCESSING

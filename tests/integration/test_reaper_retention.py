@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from shared.jobs.rpc import JobsClient
+from shared.jobs.shard import Claim, Get
 from shared.models import JobStatus
 from shared.ports import JsonValue
 from shared.reaper import ReaperDeps, run_reaper
@@ -38,7 +39,7 @@ async def test_job_with_short_ttl_expires_for_the_client_then_the_reaper_removes
         report = await rt.scheduled()
         assert report["expiredJobs"] == 1 and report["deletedJobs"] == 1 and report["deletedObjects"] == 1
         assert report["errors"] == []
-        assert await rt.jobs.get(short.job_id) is None
+        assert await rt.jobs.call(Get(job_id=short.job_id)) is None
         assert await keys(rt) == {long.audio_key}
         status, audio = await call(rt, "GET", f"/v1/jobs/{long.job_id}/audio")
         assert status == 200 and audio[:4] == b"RIFF"
@@ -76,14 +77,14 @@ async def test_crash_between_deleting_audio_and_rows_is_finished_by_the_next_run
         # The audio went first; the rows are still there, and the API still says 404.
         assert await keys(rt) == {live.audio_key}
         for record in expired:
-            assert await rt.jobs.get(record.job_id) is not None
+            assert await rt.jobs.call(Get(job_id=record.job_id)) is not None
             assert (await call(rt, "GET", f"/v1/jobs/{record.job_id}"))[0] == 404
 
         clock.advance(120)  # past the crashed run's lease
         second = await rt.scheduled()
         assert second["errors"] == [] and second["deletedJobs"] == len(expired)
         for record in expired:
-            assert await rt.jobs.get(record.job_id) is None
+            assert await rt.jobs.call(Get(job_id=record.job_id)) is None
         assert await keys(rt) == {live.audio_key}
         assert (await call(rt, "GET", f"/v1/jobs/{live.job_id}/audio"))[0] == 200
 
@@ -93,7 +94,9 @@ async def test_dry_run_reports_everything_and_deletes_nothing(tmp_path: Path) ->
     async with reaper_runtime(tmp_path, clock, REAPER_DRY_RUN="true") as rt:
         expired = await completed_job(rt, ttlSeconds=60)
         live = await completed_job(rt)
-        crashed = await rt.jobs.claim(await submit(rt), 120)  # claimed, then the consumer died...
+        crashed = await rt.jobs.call(
+            Claim(job_id=await submit(rt), lease_seconds=120)
+        )  # claimed, then the consumer died...
         orphan = await put_like_consumer(rt, crashed)  # ...after writing its audio
         await call(rt, "DELETE", f"/v1/jobs/{crashed.job_id}")  # and the client deleted the job
         lost = await submit(rt)
@@ -107,8 +110,8 @@ async def test_dry_run_reports_everything_and_deletes_nothing(tmp_path: Path) ->
         assert report["expiredJobs"] == 1 and report["deletedObjects"] == 1 and report["deletedJobs"] == 1
         assert report["orphanObjects"] == 1 and report["stuckJobs"] == 1 and report["resentJobs"] == 1
         assert await keys(rt) == before == {expired.audio_key, live.audio_key, orphan}
-        assert await rt.jobs.get(expired.job_id) is not None
-        lost_record = await rt.jobs.get(lost)
+        assert await rt.jobs.call(Get(job_id=expired.job_id)) is not None
+        lost_record = await rt.jobs.call(Get(job_id=lost))
         assert lost_record is not None and lost_record.status is JobStatus.QUEUED
         assert rt.queue.ready_count() == 0  # nothing re-sent
         assert report["calls"]["delete"] == 0 and report["calls"]["send"] == 0

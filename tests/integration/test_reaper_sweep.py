@@ -7,6 +7,7 @@ from pathlib import Path
 
 from local_runtime.runtime import LocalRuntime
 from shared.consumer import object_metadata
+from shared.jobs.shard import Claim, Fail, Get
 from shared.keys import audio_key
 from shared.models import JobRecord, JobStatus
 from tests.fakes import FakeClock
@@ -27,7 +28,7 @@ async def crashed_after_put(rt: LocalRuntime) -> tuple[JobRecord, str]:
     """A consumer claimed the job, wrote its audio and died before completing it."""
     job_id = await submit(rt)
     await drain(rt, lose=True)  # the delivery that crashed
-    record = await rt.jobs.claim(job_id, rt.settings.lease_seconds)
+    record = await rt.jobs.call(Claim(job_id=job_id, lease_seconds=rt.settings.lease_seconds))
     return record, await put_like_consumer(rt, record)
 
 
@@ -42,7 +43,7 @@ async def test_orphan_from_crash_between_put_and_complete_is_removed_after_grace
         assert (await call(rt, "DELETE", f"/v1/jobs/{deleted.job_id}"))[0] == 204
         # 2. crashed after put, then the job failed for good: the audio has no owner.
         failed, failed_key = await crashed_after_put(rt)
-        await rt.jobs.fail(failed.job_id, "gave up")
+        await rt.jobs.call(Fail(job_id=failed.job_id, error="gave up"))
         # 3. crashed after put and still processing: its key may be rewritten any moment.
         running, running_key = await crashed_after_put(rt)
 
@@ -58,7 +59,7 @@ async def test_orphan_from_crash_between_put_and_complete_is_removed_after_grace
         assert await keys(rt) == {live.audio_key, running_key}
         status, audio = await call(rt, "GET", f"/v1/jobs/{live.job_id}/audio")
         assert status == 200 and audio[:4] == b"RIFF"
-        running_now = await rt.jobs.get(running.job_id)
+        running_now = await rt.jobs.call(Get(job_id=running.job_id))
         assert running_now is not None and running_now.status is JobStatus.PROCESSING
 
 

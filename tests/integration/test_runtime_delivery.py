@@ -12,6 +12,7 @@ import pytest
 from local_runtime.runtime import LocalRuntime
 from shared.errors import TransientSynthesisError
 from shared.http import HttpRequest
+from shared.jobs.shard import Get
 from shared.models import JobStatus, SynthesizeJob
 from shared.synthesis.catalogue import Catalogue, ProviderRegistry, tone_spec
 from tests.fakes import ScriptedSynthesizer
@@ -49,7 +50,7 @@ async def wait_status(rt: LocalRuntime, job_id: str, *statuses: JobStatus, timeo
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while True:
-        job = await rt.jobs.get(job_id)
+        job = await rt.jobs.call(Get(job_id=job_id))
         assert job is not None
         if job.status in statuses or loop.time() > deadline:
             return job.status
@@ -60,7 +61,7 @@ async def test_transient_failure_is_retried_then_succeeds(runtime: LocalRuntime,
     synth.errors.append(TransientSynthesisError("provider 503"))
     job_id = await submit(runtime)
     assert await wait_status(runtime, job_id, JobStatus.COMPLETED, JobStatus.FAILED) is JobStatus.COMPLETED
-    job = await runtime.jobs.get(job_id)
+    job = await runtime.jobs.call(Get(job_id=job_id))
     assert job is not None and job.attempts == 2 and len(synth.calls) == 2
 
 
@@ -70,7 +71,7 @@ async def test_retry_exhaustion_lands_in_dead_letter_queue_and_fails_job(
     synth.errors.extend(TransientSynthesisError(f"down {i}") for i in range(10))
     job_id = await submit(runtime)
     assert await wait_status(runtime, job_id, JobStatus.FAILED, JobStatus.COMPLETED) is JobStatus.FAILED
-    job = await runtime.jobs.get(job_id)
+    job = await runtime.jobs.call(Get(job_id=job_id))
     assert job is not None
     assert job.attempts == 3  # first delivery + max_retries (2)
     assert "gave up after 3 attempts" in (job.error or "") and "down 2" in (job.error or "")

@@ -82,10 +82,10 @@ def seed_job(harness: Harness, size: int) -> str:
     )
     shard = shard_for(job_id, 4)
     rpc = {"worker": "api", "binding": "JOBS", "name": shard}
-    harness.call("do_call", **rpc, method="claim", args=[{"jobId": job_id, "leaseSeconds": 600}])
+    harness.call("do_call", **rpc, method="claim", args=[{"job_id": job_id, "lease_seconds": 600}])
     harness.call(
         "do_call", **rpc, method="complete",
-        args=[{"jobId": job_id, "audioKey": key, "mimeType": "audio/wav", "sizeBytes": size, "etag": meta["etag"]}],
+        args=[{"job_id": job_id, "audio_key": key, "mime_type": "audio/wav", "size_bytes": size, "etag": meta["etag"]}],
     )
     return job_id
 

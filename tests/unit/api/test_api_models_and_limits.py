@@ -12,6 +12,7 @@ from typing import Any
 from shared.api.app import ApiApp, ApiDeps
 from shared.config import Settings
 from shared.http import HttpRequest, HttpResponse
+from shared.jobs.shard import Get
 from shared.logs import JsonLogger
 from shared.synthesis.providers import build_catalogue
 from tests.fakes import FakeClock, MemoryBucket, MemoryQueue, MemoryShards
@@ -112,7 +113,7 @@ async def test_sample_rate_speed_and_instructions_are_stored_and_shown() -> None
     assert reply.status == 202, reply.body
     view = data(reply)
     assert view["sampleRate"] == 24000 and "progress" not in view
-    record = await shards.client.get(view["jobId"])
+    record = await shards.client.call(Get(job_id=view["jobId"]))
     assert record is not None and (record.sample_rate, record.speed, record.instructions) == (24000, 1.5, "Whisper.")
     tone = data(await call(api, "POST", "/v1/jobs", {"text": "Hello", "format": "pcm"}))
     assert tone["sampleRate"] == 24000  # the model's default, filled in

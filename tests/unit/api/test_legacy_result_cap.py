@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import json
 
+from shared.jobs.shard import Claim, Complete
 from shared.models import JobStatus
 from tests.unit.api.test_api_models_and_limits import app, call, data
 
@@ -14,11 +15,19 @@ from tests.unit.api.test_api_models_and_limits import app, call, data
 async def completed_job(api, shards, size: int) -> str:  # type: ignore[no-untyped-def]
     reply = await call(api, "POST", "/v1/jobs", {"text": "hello"})
     job_id = data(reply)["jobId"]
-    claimed = await shards.client.claim(job_id, 60)
+    claimed = await shards.client.call(Claim(job_id=job_id, lease_seconds=60))
     key = f"audio/2026/11/24/{job_id}.wav"
     info = await api.deps.bucket.put(key, b"\x01" * size, content_type="audio/wav", custom_metadata={})
-    await shards.client.complete(job_id, audio_key=key, mime_type="audio/wav", size_bytes=info.size,
-                                 etag=info.etag, characters=len(claimed.text))
+    await shards.client.call(
+        Complete(
+            job_id=job_id,
+            audio_key=key,
+            mime_type="audio/wav",
+            size_bytes=info.size,
+            etag=info.etag,
+            characters=len(claimed.text),
+        )
+    )
     return str(job_id)
 
 

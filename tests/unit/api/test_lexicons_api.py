@@ -11,6 +11,7 @@ import pytest
 from shared.api.app import ApiApp
 from shared.http import HttpRequest, HttpResponse
 from shared.jobs.lexicons import MAX_KEPT_VERSIONS, lexicon_object_name
+from shared.jobs.shard import Get
 from shared.synthesis.catalogue import ssml_support, tone_spec
 from tests.unit.api.test_api_models_and_limits import TOKEN, app, data
 
@@ -127,7 +128,7 @@ async def test_a_job_records_the_lexicon_versions_it_read() -> None:
     assert reply.status == 202, data(reply)
     job = data(reply)
     assert job["lexicons"] == [{"name": "names", "version": version}]
-    stored = await shards.client.get(job["jobId"], with_text=True)
+    stored = await shards.client.call(Get(job_id=job["jobId"], with_text=True))
     assert stored is not None and stored.lexicons == f"names@{version}" and stored.text_type is None
     await put_json(api, "names", {"rules": [{"grapheme": "W3C", "alias": "W three C"}]})
     assert data(await send(api, "GET", f"/v1/jobs/{job['jobId']}"))["lexicons"][0]["version"] == version

@@ -16,6 +16,7 @@ from shared.api.speech import map_model, map_voice
 from shared.api.waiting import prefer_wait, query_wait
 from shared.config import ConfigError, Settings
 from shared.http import HttpRequest
+from shared.jobs.shard import Create
 from shared.synthesis.wav import streaming_wav_header
 
 
@@ -108,7 +109,7 @@ async def test_a_wait_whose_rpc_fails_answers_with_the_job_as_it_is() -> None:
     shards = MemoryShards(FakeClock(), shard_count=1)
     job = JobRecord(job_id="c" * 32, tenant="t", status=JobStatus.QUEUED, text="hi", model="tone", format="wav",
                     created_at=0.0, updated_at=0.0, ttl_seconds=60)
-    await shards.client.create(job)
+    await shards.client.call(Create(record=job))
     stub = shards.stub("shard-0")
 
     class Reset:  # the shard was reset under the open call

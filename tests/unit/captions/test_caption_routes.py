@@ -9,6 +9,7 @@ from shared.api.app import ApiApp
 from shared.captions.document import build_document
 from shared.captions.words import WordTiming
 from shared.http import HttpRequest
+from shared.jobs.shard import Claim, Complete, Get
 from shared.keys import timings_key
 from tests.fakes import MemoryShards
 from tests.unit.api.test_api_models_and_limits import TOKEN, app, call, data
@@ -24,7 +25,7 @@ async def submitted(api: ApiApp, **fields: object) -> str:
 
 
 async def complete(api: ApiApp, shards: MemoryShards, job_id: str, *, with_timings: bool = True) -> None:
-    record = await shards.client.claim(job_id, 60)
+    record = await shards.client.call(Claim(job_id=job_id, lease_seconds=60))
     words = [WordTiming(0.0, 0.4, 0, 5), WordTiming(0.5, 0.9, 6, 12), WordTiming(1.0, 1.4, 13, 19), WordTiming(1.8, 2.0, 20, 24)]
     if with_timings:
         doc = build_document(job_id, "tone", TEXT, words, timings="exact", method="computed", duration=2.5)
@@ -32,7 +33,16 @@ async def complete(api: ApiApp, shards: MemoryShards, job_id: str, *, with_timin
                                   content_type="application/json", custom_metadata={})
     key = f"audio/2026/11/24/{job_id}.wav"
     info = await api.deps.bucket.put(key, b"\x01" * 10, content_type="audio/wav", custom_metadata={})
-    await shards.client.complete(job_id, audio_key=key, mime_type="audio/wav", size_bytes=10, etag=info.etag, characters=len(TEXT))
+    await shards.client.call(
+        Complete(
+            job_id=job_id,
+            audio_key=key,
+            mime_type="audio/wav",
+            size_bytes=10,
+            etag=info.etag,
+            characters=len(TEXT),
+        )
+    )
 
 
 async def test_a_completed_job_serves_vtt_srt_and_json() -> None:
@@ -101,7 +111,7 @@ async def test_delete_removes_the_timings() -> None:
     api, shards = app()
     job_id = await submitted(api)
     await complete(api, shards, job_id)
-    record = await shards.client.get(job_id)
+    record = await shards.client.call(Get(job_id=job_id))
     assert record is not None and timings_key(job_id, record.created_at) in api.deps.bucket.objects  # type: ignore[attr-defined]
     assert (await call(api, "DELETE", f"/v1/jobs/{job_id}")).status == 204
     assert not any(job_id in k for k in api.deps.bucket.objects)  # type: ignore[attr-defined]

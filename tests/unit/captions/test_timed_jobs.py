@@ -10,6 +10,7 @@ import pytest
 
 from shared.consumer import ConsumerDeps, process_batch
 from shared.errors import TransientSynthesisError
+from shared.jobs.shard import Create
 from shared.keys import TMP_PREFIX, timings_key
 from shared.models import JobRecord, JobStatus
 from shared.outcomes import Ack, Retry
@@ -48,11 +49,13 @@ def synth() -> TimedSynth:
 
 
 async def queued(deps: ConsumerDeps, clock: FakeClock, text: str = TEXT, fmt: str = "wav") -> JobRecord:
-    return await deps.jobs.create(
-        JobRecord(
+    return await deps.jobs.call(
+        Create(
+            record=JobRecord(
             job_id=JOB, tenant="t", status=JobStatus.QUEUED, text=text, model="fake/long", voice_id="default",
             format=fmt, sample_rate=24000, created_at=clock.now, updated_at=clock.now, ttl_seconds=3600,
             timestamps="word",
+        ),
         )
     )
 
@@ -140,6 +143,6 @@ async def test_a_job_without_timestamps_writes_none(deps: ConsumerDeps, clock: F
     record = await queued(deps, clock)
     await deps.jobs.delete([JOB])
     plain = record.model_copy(update={"timestamps": None})
-    await deps.jobs.create(plain)
+    await deps.jobs.call(Create(record=plain))
     await process_batch([message()], deps)
     assert not any(k.endswith(".words.json") for k in deps.bucket.objects)  # type: ignore[attr-defined]

@@ -7,6 +7,7 @@ import io
 
 from shared.config import Settings
 from shared.consumer import object_metadata
+from shared.jobs.shard import Claim, Complete, Create
 from shared.keys import audio_key, job_id_from_key, timings_key
 from shared.logs import JsonLogger
 from shared.models import JobRecord, JobStatus
@@ -20,14 +21,22 @@ async def completed(shards: MemoryShards, bucket: MemoryBucket, clock: FakeClock
     now = clock()
     record = JobRecord(job_id=job_id, tenant="t", status=JobStatus.QUEUED, text="x y", model="tone", format="wav",
                        created_at=now, updated_at=now, ttl_seconds=ttl, timestamps="word")
-    await shards.client.create(record)
-    claimed = await shards.client.claim(job_id, 120)
+    await shards.client.call(Create(record=record))
+    claimed = await shards.client.call(Claim(job_id=job_id, lease_seconds=120))
     meta = object_metadata(claimed, now)
     await bucket.put(timings_key(job_id, now), b"{}", content_type="application/json", custom_metadata=meta)
     key = audio_key(job_id, now, "wav")
     info = await bucket.put(key, b"audio", content_type="audio/wav", custom_metadata=meta)
-    return await shards.client.complete(job_id, audio_key=key, mime_type="audio/wav", size_bytes=info.size,
-                                        etag=info.etag, characters=1)
+    return await shards.client.call(
+        Complete(
+            job_id=job_id,
+            audio_key=key,
+            mime_type="audio/wav",
+            size_bytes=info.size,
+            etag=info.etag,
+            characters=1,
+        )
+    )
 
 
 def reaper(shards: MemoryShards, bucket: MemoryBucket, clock: FakeClock) -> ReaperDeps:

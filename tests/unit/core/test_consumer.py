@@ -7,11 +7,12 @@ import pytest
 
 from shared.config import Settings
 from shared.consumer import ConsumerDeps, process_batch, process_dead_letters
-from shared.outcomes import Ack, Retry, backoff_seconds
 from shared.errors import PermanentSynthesisError, TransientSynthesisError
+from shared.jobs.shard import Cancel, Claim, Create, Get
 from shared.jobs.sharding import shard_for
 from shared.logs import JsonLogger
 from shared.models import JobRecord, JobStatus
+from shared.outcomes import Ack, Retry, backoff_seconds
 from shared.ports import IncomingMessage
 from tests.fakes import FakeClock, MemoryBucket, MemoryShards, ScriptedSynthesizer
 
@@ -36,10 +37,12 @@ def deps(shards: MemoryShards, clock: FakeClock, synth: ScriptedSynthesizer, log
 
 
 async def queued(deps: ConsumerDeps, clock: FakeClock, job_id: str = JOB) -> JobRecord:
-    return await deps.jobs.create(
-        JobRecord(
+    return await deps.jobs.call(
+        Create(
+            record=JobRecord(
             job_id=job_id, tenant="t", status=JobStatus.QUEUED, text="hello world", model="tone",
             format="wav", created_at=clock.now, updated_at=clock.now, ttl_seconds=3600,
+        ),
         )
     )
 
@@ -52,7 +55,7 @@ async def test_happy_path_stores_audio_then_completes(deps: ConsumerDeps, clock:
     await queued(deps, clock)
     outcome = await process_batch([message()], deps)
     assert outcome.outcomes == {"m1": Ack()}
-    job = await deps.jobs.get(JOB)
+    job = await deps.jobs.call(Get(job_id=JOB))
     assert job is not None and job.status is JobStatus.COMPLETED
     stored = deps.bucket.objects[job.audio_key]  # type: ignore[attr-defined,index]
     assert stored.info.custom_metadata["jobId"] == JOB
@@ -78,10 +81,10 @@ async def test_transient_error_releases_job_and_retries_with_backoff(
     synth.errors.append(TransientSynthesisError("provider 503"))
     outcome = await process_batch([message(attempts=2)], deps)
     assert outcome.outcomes == {"m1": Retry(20)}
-    job = await deps.jobs.get(JOB)
+    job = await deps.jobs.call(Get(job_id=JOB))
     assert job is not None and job.status is JobStatus.QUEUED and "provider 503" in (job.error or "")
     assert (await process_batch([message(attempts=3)], deps)).outcomes == {"m1": Ack()}
-    assert (await deps.jobs.get(JOB)).status is JobStatus.COMPLETED  # type: ignore[union-attr]
+    assert (await deps.jobs.call(Get(job_id=JOB))).status is JobStatus.COMPLETED  # type: ignore[union-attr]
 
 
 async def test_retry_after_from_provider_wins(deps: ConsumerDeps, clock: FakeClock, synth: ScriptedSynthesizer) -> None:
@@ -94,7 +97,7 @@ async def test_permanent_error_fails_job_and_acks(deps: ConsumerDeps, clock: Fak
     await queued(deps, clock)
     synth.errors.append(PermanentSynthesisError("voice not found"))
     assert (await process_batch([message()], deps)).outcomes == {"m1": Ack()}
-    job = await deps.jobs.get(JOB)
+    job = await deps.jobs.call(Get(job_id=JOB))
     assert job is not None and job.status is JobStatus.FAILED and "voice not found" in (job.error or "")
 
 
@@ -103,7 +106,7 @@ async def test_put_failure_retries(deps: ConsumerDeps, clock: FakeClock) -> None
     deps.bucket.fail_puts = 1  # type: ignore[attr-defined]
     outcome = await process_batch([message()], deps)
     assert isinstance(outcome.outcomes["m1"], Retry)
-    assert (await deps.jobs.get(JOB)).status is JobStatus.QUEUED  # type: ignore[union-attr]
+    assert (await deps.jobs.call(Get(job_id=JOB))).status is JobStatus.QUEUED  # type: ignore[union-attr]
 
 
 async def test_poison_message_is_acked_and_logged(deps: ConsumerDeps, logs: io.StringIO) -> None:
@@ -121,23 +124,25 @@ async def test_cancel_during_synthesis_leaves_no_audio(deps: ConsumerDeps, clock
 
     class CancelingSynth(ScriptedSynthesizer):
         async def synthesize(self, request):  # type: ignore[no-untyped-def]
-            await deps.jobs.cancel(JOB)
+            await deps.jobs.call(Cancel(job_id=JOB))
             return await super().synthesize(request)
 
     deps.synthesizer_for = lambda model: CancelingSynth()
     assert (await process_batch([message()], deps)).outcomes == {"m1": Ack()}
     assert deps.bucket.objects == {}  # type: ignore[attr-defined]
-    assert (await deps.jobs.get(JOB)).status is JobStatus.CANCELED  # type: ignore[union-attr]
+    assert (await deps.jobs.call(Get(job_id=JOB))).status is JobStatus.CANCELED  # type: ignore[union-attr]
 
 
 async def test_crash_between_put_and_complete_is_finished_by_redelivery(
     deps: ConsumerDeps, clock: FakeClock, synth: ScriptedSynthesizer
 ) -> None:
     await queued(deps, clock)
-    await deps.jobs.claim(JOB, 120)  # the crashed delivery's claim; its put landed, complete never ran
+    await deps.jobs.call(
+        Claim(job_id=JOB, lease_seconds=120)
+    )  # the crashed delivery's claim; its put landed, complete never ran
     clock.advance(121)  # lease runs out; the queue redelivers
     assert (await process_batch([message(attempts=2)], deps)).outcomes == {"m1": Ack()}
-    job = await deps.jobs.get(JOB)
+    job = await deps.jobs.call(Get(job_id=JOB))
     assert job is not None and job.status is JobStatus.COMPLETED and job.attempts == 2
 
 
@@ -149,7 +154,7 @@ async def test_dead_letter_marks_job_failed_with_last_error(
     await process_batch([message()], deps)
     outcome = await process_dead_letters([message(msg_id="d1")], deps)
     assert outcome.outcomes == {"d1": Ack()}
-    job = await deps.jobs.get(JOB)
+    job = await deps.jobs.call(Get(job_id=JOB))
     assert job is not None and job.status is JobStatus.FAILED
     assert "gave up after 1 attempts" in (job.error or "") and "provider down" in (job.error or "")
 

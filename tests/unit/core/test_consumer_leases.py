@@ -9,14 +9,15 @@ nothing after the claim runs, no settle).
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import contextlib
+import dataclasses
 import io
 
 import pytest
 
 from shared.config import Settings
 from shared.consumer import ConsumerDeps, process_batch, process_dead_letters
+from shared.jobs.shard import Claim, Create, Get
 from shared.jobs.sharding import shard_for
 from shared.logs import JsonLogger
 from shared.models import JobRecord, JobStatus
@@ -42,10 +43,12 @@ def deps(shards: MemoryShards, clock: FakeClock, synth: ScriptedSynthesizer) -> 
 
 
 async def queued(deps: ConsumerDeps, clock: FakeClock, job_id: str = JOB) -> JobRecord:
-    return await deps.jobs.create(
-        JobRecord(
+    return await deps.jobs.call(
+        Create(
+            record=JobRecord(
             job_id=job_id, tenant="t", status=JobStatus.QUEUED, text="hello world", model="tone",
             format="wav", created_at=clock.now, updated_at=clock.now, ttl_seconds=3600,
+        ),
         )
     )
 
@@ -120,7 +123,7 @@ async def test_a_job_killed_twice_mid_synthesis_is_not_dead_lettered(deps: Consu
     history = await run_queue(deps, clock, crashes=2, redelivery_after=30)
     # THEN no redelivery burns a retry on a lease, and the job completes
     assert history == ["crash", "crash", "Ack"]
-    job = await deps.jobs.get(JOB)
+    job = await deps.jobs.call(Get(job_id=JOB))
     assert job is not None and job.status is JobStatus.COMPLETED, job
 
 
@@ -130,7 +133,7 @@ async def test_redelivery_sooner_than_the_lease_takes_the_job_over(deps: Consume
     await queued(deps, clock)
     history = await run_queue(deps, clock, crashes=3, redelivery_after=1)
     assert history == ["crash", "crash", "crash", "Ack"]
-    job = await deps.jobs.get(JOB)
+    job = await deps.jobs.call(Get(job_id=JOB))
     assert job is not None and job.status is JobStatus.COMPLETED and job.attempts == 4
 
 
@@ -139,7 +142,7 @@ async def test_crashes_alone_never_fail_a_job(deps: ConsumerDeps, clock: FakeClo
     await queued(deps, clock)
     history = await run_queue(deps, clock, crashes=4, redelivery_after=30)
     assert history == ["crash"] * 4 + ["dead_letter"]
-    job = await deps.jobs.get(JOB)
+    job = await deps.jobs.call(Get(job_id=JOB))
     assert job is not None and job.status is JobStatus.PROCESSING and job.lapses == 3 and job.error is None
     assert deps.queue.sent == [(message().body, 0)]  # type: ignore[union-attr]  # re-sent, fresh budget
 
@@ -150,7 +153,7 @@ async def test_a_job_that_kills_every_worker_ends_failed_as_poison(deps: Consume
     await queued(deps, clock)
     history = await run_queue(deps, clock, crashes=4, redelivery_after=30)
     assert history == ["crash"] * 4 + ["dead_letter"]
-    job = await deps.jobs.get(JOB)
+    job = await deps.jobs.call(Get(job_id=JOB))
     assert job is not None and job.status is JobStatus.FAILED and "poison" in (job.error or ""), job
     assert deps.queue.sent == []  # type: ignore[union-attr]
 
@@ -160,25 +163,25 @@ async def test_a_duplicate_meeting_a_live_lease_is_acked_and_rechecked_later(
 ) -> None:
     # GIVEN a job held by a live delivery of m1
     await queued(deps, clock)
-    await deps.jobs.claim(JOB, deps.settings.lease_seconds, "m1")
+    await deps.jobs.call(Claim(job_id=JOB, lease_seconds=deps.settings.lease_seconds, holder="m1"))
     clock.advance(5)
     # WHEN another message for it arrives
     outcome = await process_batch([message(msg_id="m2")], deps)
     # THEN it uses no retry: acked, and re-sent to look again once the lease has lapsed
     assert outcome.outcomes == {"m2": Ack()}
     assert deps.queue.sent == [(message().body, deps.settings.lease_seconds - 5 + 1)]  # type: ignore[union-attr]
-    job = await deps.jobs.get(JOB)
+    job = await deps.jobs.call(Get(job_id=JOB))
     assert job is not None and job.status is JobStatus.PROCESSING and synth.calls == []
     # AND if m1's Worker died meanwhile, the re-sent message finds the lease lapsed and finishes the job
     clock.advance(deps.settings.lease_seconds)
     assert (await process_batch([message(msg_id="m3")], deps)).outcomes == {"m3": Ack()}
-    assert (await deps.jobs.get(JOB)).status is JobStatus.COMPLETED  # type: ignore[union-attr]
+    assert (await deps.jobs.call(Get(job_id=JOB))).status is JobStatus.COMPLETED  # type: ignore[union-attr]
 
 
 async def test_without_a_producer_a_duplicate_retries_as_before(deps: ConsumerDeps, clock: FakeClock) -> None:
     deps.queue = None
     await queued(deps, clock)
-    await deps.jobs.claim(JOB, 20, "m1")
+    await deps.jobs.call(Claim(job_id=JOB, lease_seconds=20, holder="m1"))
     assert (await process_batch([message(msg_id="m2")], deps)).outcomes == {"m2": Retry(21)}
 
 
@@ -187,7 +190,7 @@ async def test_dead_letter_resends_a_job_whose_deliveries_died(deps: ConsumerDep
     await queued(deps, clock)
     outcome = await process_dead_letters([message(msg_id="d1")], deps)
     assert outcome.outcomes == {"d1": Ack()}
-    assert (await deps.jobs.get(JOB)).status is JobStatus.QUEUED  # type: ignore[union-attr]
+    assert (await deps.jobs.call(Get(job_id=JOB))).status is JobStatus.QUEUED  # type: ignore[union-attr]
     assert deps.queue.sent == [(message().body, 0)]  # type: ignore[union-attr]
 
 
@@ -195,10 +198,10 @@ async def test_dead_letter_resends_a_live_lease_to_its_end_instead_of_failing(
     deps: ConsumerDeps, clock: FakeClock
 ) -> None:
     await queued(deps, clock)
-    await deps.jobs.claim(JOB, 20, "m9")
+    await deps.jobs.call(Claim(job_id=JOB, lease_seconds=20, holder="m9"))
     clock.advance(8)
     await process_dead_letters([message(msg_id="d1")], deps)
-    assert (await deps.jobs.get(JOB)).status is JobStatus.PROCESSING  # type: ignore[union-attr]
+    assert (await deps.jobs.call(Get(job_id=JOB))).status is JobStatus.PROCESSING  # type: ignore[union-attr]
     assert deps.queue.sent == [(message().body, 13)]  # type: ignore[union-attr]
 
 
@@ -211,7 +214,7 @@ async def test_dead_letter_still_fails_a_job_whose_deliveries_failed(
     synth.errors.append(TransientSynthesisError("provider down"))
     await process_batch([message(attempts=4)], deps)
     await process_dead_letters([message(msg_id="d1")], deps)
-    job = await deps.jobs.get(JOB)
+    job = await deps.jobs.call(Get(job_id=JOB))
     assert job is not None and job.status is JobStatus.FAILED and "provider down" in (job.error or "")
     assert deps.queue.sent == []  # type: ignore[union-attr]
 
@@ -248,7 +251,7 @@ async def test_one_shot_synthesis_renews_its_lease(
     assert first.outcomes == {"m1": Ack()}
     assert sum(1 for _, method in shards.calls if method == "renewLease") >= 4
     assert seen == ["Ack"] and len(deps.queue.sent) == 1  # type: ignore[union-attr]
-    assert (await deps.jobs.get(JOB)).status is JobStatus.COMPLETED  # type: ignore[union-attr]
+    assert (await deps.jobs.call(Get(job_id=JOB))).status is JobStatus.COMPLETED  # type: ignore[union-attr]
 
 
 async def test_a_delivery_that_lost_its_lease_stops(deps: ConsumerDeps, clock: FakeClock) -> None:
@@ -260,9 +263,9 @@ async def test_a_delivery_that_lost_its_lease_stops(deps: ConsumerDeps, clock: F
     async def take_over() -> None:
         await asyncio.sleep(0.1)
         clock.advance(5)  # m1's lease lapses between two beats
-        await deps.jobs.claim(JOB, 60, "m2")
+        await deps.jobs.call(Claim(job_id=JOB, lease_seconds=60, holder="m2"))
 
     first, _ = await asyncio.gather(process_batch([message()], deps), take_over())
     assert first.outcomes == {"m1": Ack()}
-    job = await deps.jobs.get(JOB)
+    job = await deps.jobs.call(Get(job_id=JOB))
     assert job is not None and job.status is JobStatus.PROCESSING and deps.bucket.objects == {}  # type: ignore[attr-defined]

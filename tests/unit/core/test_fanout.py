@@ -17,6 +17,8 @@ import pytest
 
 from shared.config import Settings
 from shared.consumer import ConsumerDeps, Invocation, process_batch, process_dead_letters, process_message
+from shared.errors import TransientSynthesisError
+from shared.jobs.shard import Cancel, Create, Get
 from shared.jobs.sharding import shard_for
 from shared.logs import JsonLogger
 from shared.models import JobRecord, JobStatus
@@ -26,7 +28,6 @@ from shared.synthesis.budget import Deadline, MemoryGate, call_timeout, chunk_au
 from shared.synthesis.catalogue import ModelSpec, tone_spec
 from shared.synthesis.chunking import chunk_texts
 from shared.synthesis.tone import ToneSynthesizer
-from shared.errors import TransientSynthesisError
 from tests.fakes import FakeClock, MemoryBucket, MemoryQueue, MemoryShards
 
 JOB = "f" * 32
@@ -86,10 +87,12 @@ def deps(shards: MemoryShards, clock: FakeClock, synth: SlowTone) -> ConsumerDep
 
 
 async def create(deps: ConsumerDeps, clock: FakeClock, text: str = TEXT) -> JobRecord:
-    return await deps.jobs.create(
-        JobRecord(
+    return await deps.jobs.call(
+        Create(
+            record=JobRecord(
             job_id=JOB, tenant="t", status=JobStatus.QUEUED, text=text, model="tone", format="wav",
             created_at=clock.now, updated_at=clock.now, ttl_seconds=3600,
+        ),
         )
     )
 
@@ -142,7 +145,7 @@ async def test_a_long_job_fans_out_into_chunk_tasks_and_each_chunk_is_synthesize
     tasks = [body for body, _ in deps.queue.sent]  # type: ignore[union-attr]
     assert all(t["plan"] and t["chunks"] for t in tasks)
     assert sorted(i for t in tasks for i in t["chunks"]) == list(range(len(texts)))
-    job = await deps.jobs.get(JOB)
+    job = await deps.jobs.call(Get(job_id=JOB))
     assert job is not None and job.status is JobStatus.PROCESSING and (job.progress_done, job.progress_total) == (0, len(texts))
     assert synth.calls == []
     # Draining the tasks synthesizes every chunk once; the last one sends the job message, which joins them.
@@ -150,7 +153,7 @@ async def test_a_long_job_fans_out_into_chunk_tasks_and_each_chunk_is_synthesize
     deps.queue.sent.clear()  # type: ignore[union-attr]
     assert all(o == Ack() for _, o in seen)
     assert sorted(c.text for c in synth.calls) == sorted(texts)
-    job = await deps.jobs.get(JOB)
+    job = await deps.jobs.call(Get(job_id=JOB))
     assert job is not None and job.status is JobStatus.COMPLETED and job.audio_key, job
     assert job.characters == sum(len(t) for t in texts)
     body = await deps.bucket.get(job.audio_key)
@@ -187,12 +190,12 @@ async def test_a_job_message_stopped_by_its_deadline_is_resent_without_a_failure
     message = job_message()
     assert await process_message(message, deps, late) == Ack()
     assert synth.calls == []
-    job = await deps.jobs.get(JOB)
+    job = await deps.jobs.call(Get(job_id=JOB))
     assert job is not None and job.status is JobStatus.QUEUED and job.error is None
     assert deps.queue.sent == [(message.body, 0)]  # type: ignore[union-attr]
     # A fresh invocation then does it.
     await drain(deps, [msg(deps.queue.sent.pop()[0])])  # type: ignore[union-attr]
-    assert (await deps.jobs.get(JOB)).status is JobStatus.COMPLETED  # type: ignore[union-attr]
+    assert (await deps.jobs.call(Get(job_id=JOB))).status is JobStatus.COMPLETED  # type: ignore[union-attr]
 
 
 async def test_a_transient_chunk_failure_retries_only_that_chunk(
@@ -204,7 +207,7 @@ async def test_a_transient_chunk_failure_retries_only_that_chunk(
     seen = await drain(deps, [job_message()])
     assert [o for _, o in seen].count(Retry(10)) == 1
     assert len(synth.calls) == len(texts) + 1  # the failed chunk once more, no other
-    job = await deps.jobs.get(JOB)
+    job = await deps.jobs.call(Get(job_id=JOB))
     assert job is not None and job.status is JobStatus.COMPLETED
 
 
@@ -214,7 +217,7 @@ async def test_a_canceled_job_stops_its_tasks_before_they_pay_for_a_chunk(
     await create(deps, clock)
     tasks = await fan(deps)
     deps.queue.sent.clear()  # type: ignore[union-attr]
-    await deps.jobs.cancel(JOB)
+    await deps.jobs.call(Cancel(job_id=JOB))
     seen = await drain(deps, [msg(t) for t in tasks])
     assert all(o == Ack() for _, o in seen) and synth.calls == []
 
@@ -233,7 +236,7 @@ async def test_a_dead_lettered_task_fails_the_job_only_for_a_reported_failure(
     synth.errors = [TransientSynthesisError("rate limited")]
     assert isinstance(await process_message(msg(task), deps), Retry)
     await process_dead_letters([msg(task)], deps)
-    job = await deps.jobs.get(JOB)
+    job = await deps.jobs.call(Get(job_id=JOB))
     assert job is not None and job.status is JobStatus.FAILED and "rate limited" in (job.error or ""), job
 
 

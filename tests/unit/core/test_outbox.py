@@ -7,7 +7,18 @@ from typing import Any
 
 from shared.jobs.outbox import RESEND_AFTER_SECONDS, create_outbox_schema
 from shared.jobs.rpc import ShardService
-from shared.jobs.shard import JobShard
+from shared.jobs.shard import (
+    Claim,
+    Complete,
+    Create,
+    CreateWithinBudget,
+    Fail,
+    FindIdempotent,
+    Get,
+    JobShard,
+    Repair,
+    RepairItem,
+)
 from shared.models import JobRecord, JobStatus
 from tests.fakes import FakeClock, MemoryAlarm, MemoryQueue, MemoryShards, MemorySql
 
@@ -27,7 +38,7 @@ def bodies(queue: MemoryQueue) -> list[str]:
 
 async def test_a_created_job_has_its_message_sent_and_its_outbox_row_deleted(clock: FakeClock) -> None:
     shards = MemoryShards(clock, shard_count=1)
-    await shards.client.create(job())
+    await shards.client.call(Create(record=job()))
     assert shards.queue.sent == [({"v": 1, "jobId": "a" * 32, "shard": "shard-0"}, 0)]
     assert shards.shards["shard-0"].outbox.pending() == []
 
@@ -35,7 +46,7 @@ async def test_a_created_job_has_its_message_sent_and_its_outbox_row_deleted(clo
 async def test_the_message_of_a_failed_send_is_resent_by_the_alarm(clock: FakeClock) -> None:
     shards = MemoryShards(clock, shard_count=1)
     shards.queue.fail_sends = 1
-    created = await shards.client.create(job())
+    created = await shards.client.call(Create(record=job()))
     assert created.status is JobStatus.QUEUED  # the job is accepted all the same
     assert shards.queue.sent == []
     outbox = shards.shards["shard-0"].outbox
@@ -67,9 +78,9 @@ async def test_an_idempotent_replay_sends_the_unconfirmed_message_at_once(clock:
     shards = MemoryShards(clock, shard_count=1)
     shards.stub("shard-0")
     shards.shards["shard-0"].create(job(idempotency_key="k" * 64))  # committed, never sent (a crash)
-    found = await shards.client.find_idempotent("shard-0", "alice", "k" * 64)
+    found = await shards.client.call(FindIdempotent(tenant="alice", idempotency_key="k" * 64), shard="shard-0")
     assert found is not None and bodies(shards.queue) == ["a" * 32]  # sent now, not at the alarm
-    again = await shards.client.find_idempotent("shard-0", "alice", "k" * 64)
+    again = await shards.client.call(FindIdempotent(tenant="alice", idempotency_key="k" * 64), shard="shard-0")
     assert again is not None and bodies(shards.queue) == ["a" * 32]  # once: its row is gone
 
 
@@ -77,15 +88,15 @@ async def test_a_repeat_of_a_create_sends_the_unconfirmed_message(clock: FakeClo
     shards = MemoryShards(clock, shard_count=1)
     shards.stub("shard-0")
     shards.shards["shard-0"].create(job())
-    await shards.client.create(job())
+    await shards.client.call(Create(record=job()))
     assert bodies(shards.queue) == ["a" * 32]
 
 
 async def test_a_refused_create_records_no_message(clock: FakeClock) -> None:
     shards = MemoryShards(clock, shard_count=1)
-    await shards.client.create_within_budget(job("a" * 32), 1)
+    await shards.client.call(CreateWithinBudget(record=job("a" * 32), budget=1))
     try:
-        await shards.client.create_within_budget(job("b" * 32), 1)
+        await shards.client.call(CreateWithinBudget(record=job("b" * 32), budget=1))
     except Exception:  # noqa: BLE001 - ShardFullError, what this test is not about
         pass
     assert bodies(shards.queue) == ["a" * 32] and shards.shards["shard-0"].outbox.pending() == []
@@ -93,19 +104,19 @@ async def test_a_refused_create_records_no_message(clock: FakeClock) -> None:
 
 async def test_repairs_record_their_messages_and_the_shard_sends_them(clock: FakeClock) -> None:
     shards = MemoryShards(clock, shard_count=1)
-    await shards.client.create(job("a" * 32))
-    await shards.client.create(job("b" * 32))
-    await shards.client.claim("b" * 32, 30.0)
+    await shards.client.call(Create(record=job("a" * 32)))
+    await shards.client.call(Create(record=job("b" * 32)))
+    await shards.client.call(Claim(job_id="b" * 32, lease_seconds=30.0))
     shards.queue.sent.clear()
     clock.advance(1000)
-    queued = await shards.client.get("a" * 32)
-    processing = await shards.client.get("b" * 32)
+    queued = await shards.client.call(Get(job_id="a" * 32))
+    processing = await shards.client.call(Get(job_id="b" * 32))
     assert queued is not None and processing is not None
     items = [
-        {"jobId": "a" * 32, "expectedUpdatedAt": queued.updated_at, "action": "resend", "error": ""},
-        {"jobId": "b" * 32, "expectedUpdatedAt": processing.updated_at, "action": "requeue", "error": "lapsed"},
+        RepairItem(job_id="a" * 32, expected_updated_at=queued.updated_at, action="resend"),
+        RepairItem(job_id="b" * 32, expected_updated_at=processing.updated_at, action="requeue", error="lapsed"),
     ]
-    repaired = await shards.client.repair("shard-0", items)
+    repaired = await shards.client.call(Repair(items=items), shard="shard-0")
     assert {r.job_id for r in repaired} == {"a" * 32, "b" * 32}
     assert sorted(bodies(shards.queue)) == ["a" * 32, "b" * 32]
 
@@ -138,10 +149,11 @@ async def test_a_finished_jobs_webhook_is_recorded_in_the_transition_and_sent_by
 
     hooks = MemoryQueue()
     shards = MemoryShards(clock, shard_count=1, webhook_queue=hooks)
-    await shards.client.create(job(webhook_url="https://hooks.example/x"))
-    await shards.client.claim("a" * 32, 30.0)
-    done = await shards.client.complete("a" * 32, audio_key="k", mime_type="audio/wav", size_bytes=1, etag="e",
-                                        characters=5)
+    await shards.client.call(Create(record=job(webhook_url="https://hooks.example/x")))
+    await shards.client.call(Claim(job_id="a" * 32, lease_seconds=30.0))
+    done = await shards.client.call(
+        Complete(job_id="a" * 32, audio_key="k", mime_type="audio/wav", size_bytes=1, etag="e", characters=5)
+    )
     assert done.webhook_status == "pending"
     assert hooks.sent == [({"v": 1, "kind": "webhook", "jobId": "a" * 32, "shard": "shard-0", "event": "completed"}, 0)]
     await WebhookNotifier(hooks, shards.client).job_finished(done)  # the consumer's announcement: already made
@@ -169,8 +181,8 @@ async def test_a_job_failed_by_the_reaper_keeps_its_webhook_whatever_dies_after_
 
 async def test_without_the_webhook_queue_a_shard_leaves_webhooks_to_the_notifier(clock: FakeClock) -> None:
     shards = MemoryShards(clock, shard_count=1)  # no webhook producer: as a runtime that binds none
-    await shards.client.create(job(webhook_url="https://hooks.example/x"))
-    failed = await shards.client.fail("a" * 32, "boom")
+    await shards.client.call(Create(record=job(webhook_url="https://hooks.example/x")))
+    failed = await shards.client.call(Fail(job_id="a" * 32, error="boom"))
     assert failed.webhook_status is None
 
 
@@ -186,10 +198,10 @@ async def test_a_repair_page_goes_out_in_one_send_batch(clock: FakeClock) -> Non
     shards = MemoryShards(clock, shard_count=1, queue=queue)
     ids = [f"{n:032x}" for n in range(150)]
     for job_id in ids:
-        await shards.client.create(job(job_id))
+        await shards.client.call(Create(record=job(job_id)))
     queue.sent.clear()
     clock.advance(1000)
     stored = await shards.client.lookup(ids)
-    items = [{"jobId": i, "expectedUpdatedAt": stored[i].updated_at, "action": "resend", "error": ""} for i in ids[:100]]
-    await shards.client.repair("shard-0", items)
+    items = [RepairItem(job_id=i, expected_updated_at=stored[i].updated_at, action="resend") for i in ids[:100]]
+    await shards.client.call(Repair(items=items), shard="shard-0")
     assert queue.batches == 1 and sorted(bodies(queue)) == sorted(ids[:100])

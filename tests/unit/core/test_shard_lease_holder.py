@@ -6,7 +6,7 @@ import pytest
 
 from shared.errors import LeaseHeldError
 from shared.jobs.rpc import RPC_METHODS
-from shared.jobs.shard import JobShard
+from shared.jobs.shard import Claim, Create, JobShard, RenewLease
 from shared.models import JobRecord, JobStatus
 from tests.fakes import FakeClock, MemoryShards, MemorySql
 
@@ -83,9 +83,11 @@ def test_renew_lease_of_a_finished_job_returns_it_unchanged(shard: JobShard) -> 
 async def test_renew_lease_crosses_the_rpc_boundary_with_its_error(clock: FakeClock) -> None:
     assert "renewLease" in RPC_METHODS
     shards = MemoryShards(clock)
-    await shards.client.create(record(clock))
-    await shards.client.claim(JOB, 20, "m1")
-    assert (await shards.client.renew_lease(JOB, "m1", 30)).lease_until == clock.now + 30
+    await shards.client.call(Create(record=record(clock)))
+    await shards.client.call(Claim(job_id=JOB, lease_seconds=20, holder="m1"))
+    assert (await shards.client.call(
+        RenewLease(job_id=JOB, holder="m1", lease_seconds=30)
+    )).lease_until == clock.now + 30
     with pytest.raises(LeaseHeldError) as caught:
-        await shards.client.claim(JOB, 20, "m2")
+        await shards.client.call(Claim(job_id=JOB, lease_seconds=20, holder="m2"))
     assert caught.value.holder == "m1"

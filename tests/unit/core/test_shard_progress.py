@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from shared.jobs.rpc import RPC_METHODS
-from shared.jobs.shard import SCHEMA, JobShard, migrate_schema, schema_columns
+from shared.jobs.shard import SCHEMA, Cancel, Claim, Create, JobShard, Progress, migrate_schema, schema_columns
 from shared.models import JobRecord, JobStatus
 from tests.fakes import FakeClock, MemoryShards, MemorySql
 
@@ -56,11 +56,11 @@ async def test_progress_updates_a_processing_job_and_renews_its_lease() -> None:
     clock = FakeClock()
     shards = MemoryShards(clock)
     jobs = shards.client
-    await jobs.create(record(clock))
-    claimed = await jobs.claim(JOB, 120)
+    await jobs.call(Create(record=record(clock)))
+    claimed = await jobs.call(Claim(job_id=JOB, lease_seconds=120))
     assert (claimed.sample_rate, claimed.speed, claimed.instructions) == (16000, 1.5, "calm")
     clock.advance(100)
-    after = await jobs.progress(JOB, done=2, total=5, characters=321, lease_seconds=120)
+    after = await jobs.call(Progress(job_id=JOB, done=2, total=5, characters=321, lease_seconds=120))
     assert (after.progress_done, after.progress_total, after.characters) == (2, 5, 321)
     assert after.lease_until == clock.now + 120 and after.status is JobStatus.PROCESSING
 
@@ -68,10 +68,10 @@ async def test_progress_updates_a_processing_job_and_renews_its_lease() -> None:
 async def test_progress_leaves_a_canceled_job_alone() -> None:
     clock = FakeClock()
     jobs = MemoryShards(clock).client
-    await jobs.create(record(clock))
-    await jobs.claim(JOB, 120)
-    await jobs.cancel(JOB)
-    after = await jobs.progress(JOB, done=3, total=5, characters=10)
+    await jobs.call(Create(record=record(clock)))
+    await jobs.call(Claim(job_id=JOB, lease_seconds=120))
+    await jobs.call(Cancel(job_id=JOB))
+    after = await jobs.call(Progress(job_id=JOB, done=3, total=5, characters=10))
     assert after.status is JobStatus.CANCELED and after.progress_done == 0
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from local_runtime.bindings.sql import SqliteDurableObjectNamespace
 from local_runtime.runtime import LocalRuntime
 from shared.jobs.outbox import RESEND_AFTER_SECONDS
-from shared.jobs.shard import JobShard
+from shared.jobs.shard import Get, JobShard
 from shared.jobs.sharding import shard_for
 from shared.models import JobRecord, JobStatus
 
@@ -36,7 +36,7 @@ async def test_a_message_left_unsent_by_a_crash_is_sent_after_the_restart(tmp_pa
         # THEN the job's shard sends its message (RESEND_AFTER_SECONDS after the commit) and it runs
         deadline = time.monotonic() + RESEND_AFTER_SECONDS + 20
         while True:
-            stored = await runtime.jobs.get(job_id)
+            stored = await runtime.jobs.call(Get(job_id=job_id))
             assert stored is not None
             if stored.status is JobStatus.COMPLETED:
                 break

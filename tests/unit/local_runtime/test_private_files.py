@@ -13,6 +13,7 @@ from pathlib import Path
 
 from local_runtime.runtime import LocalRuntime
 from shared.http import HttpRequest
+from shared.jobs.shard import Get
 
 
 async def test_every_directory_is_0700_and_every_file_0600(tmp_path: Path) -> None:
@@ -28,7 +29,7 @@ async def test_every_directory_is_0700_and_every_file_0600(tmp_path: Path) -> No
                 body=json.dumps({"text": "private words", "model": "tone"}).encode(), base_url="http://127.0.0.1"))
             job_id = json.loads(reply.body)["jobId"]
             deadline = time.monotonic() + 20
-            while (await runtime.jobs.get(job_id)).status.value != "completed":  # type: ignore[union-attr]
+            while (await runtime.jobs.call(Get(job_id=job_id))).status.value != "completed":  # type: ignore[union-attr]
                 assert time.monotonic() < deadline
                 await asyncio.sleep(0.05)
         finally:

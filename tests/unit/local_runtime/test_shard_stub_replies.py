@@ -25,13 +25,13 @@ async def test_a_reply_changed_by_its_caller_changes_nothing_else(tmp_path: Path
         payload = {"record": record.to_rpc()}
         created = await stub.call("create", payload)
         payload["record"]["tenant"] = "mallory"  # the caller's payload is the caller's: copied on the way in
-        first = await stub.call("get", {"jobId": record.job_id})
+        first = await stub.call("get", {"job_id": record.job_id})
         first["result"]["status"] = "completed"
         first["result"]["tenant"] = "mallory"
-        second = await stub.call("get", {"jobId": record.job_id})
+        second = await stub.call("get", {"job_id": record.job_id})
         assert created["ok"] and second["result"]["status"] == "queued" and second["result"]["tenant"] == "t"
         assert first is not second and first["result"] is not second["result"]
-        with pytest.raises(BoundaryError, match=r"get\(\) payload\.jobId: tuple is not allowed"):
-            await stub.call("get", {"jobId": ("a",)})
+        with pytest.raises(BoundaryError, match=r"get\(\) payload\.job_id: tuple is not allowed"):
+            await stub.call("get", {"job_id": ("a",)})
     finally:
         namespace.close()

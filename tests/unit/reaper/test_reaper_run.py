@@ -9,6 +9,8 @@ import pytest
 
 from shared.config import Settings
 from shared.consumer import object_metadata
+from shared.jobs.reaper_state import ReaperLease
+from shared.jobs.shard import Claim, Complete, Create, Fail, Get
 from shared.keys import audio_key, upload_record_key
 from shared.logs import JsonLogger
 from shared.models import JobRecord, JobStatus
@@ -48,12 +50,20 @@ async def completed(shards: MemoryShards, bucket: MemoryBucket, clock: FakeClock
     now = clock()
     record = JobRecord(job_id=job_id, tenant="t", status=JobStatus.QUEUED, text="x", model="tone", format="wav",
                        created_at=now, updated_at=now, ttl_seconds=ttl)
-    await shards.client.create(record)
-    claimed = await shards.client.claim(job_id, 120)
+    await shards.client.call(Create(record=record))
+    claimed = await shards.client.call(Claim(job_id=job_id, lease_seconds=120))
     key = audio_key(job_id, now, "wav")
     info = await bucket.put(key, b"audio", content_type="audio/wav", custom_metadata=object_metadata(claimed, now))
-    return await shards.client.complete(job_id, audio_key=key, mime_type="audio/wav", size_bytes=info.size,
-                                        etag=info.etag, characters=1)
+    return await shards.client.call(
+        Complete(
+            job_id=job_id,
+            audio_key=key,
+            mime_type="audio/wav",
+            size_bytes=info.size,
+            etag=info.etag,
+            characters=1,
+        )
+    )
 
 
 async def test_a_run_logs_one_json_summary_with_fixed_keys(
@@ -106,7 +116,7 @@ async def test_a_failing_bucket_is_reported_and_no_row_loses_its_audio_first(
     clock.advance(61)
     report = await run_reaper(deps(shards, bucket, clock, logs))
     assert report.errors and any("R2 unavailable" in e for e in report.errors)
-    assert await shards.client.get(record.job_id) is not None  # rows stay until their audio is gone
+    assert await shards.client.call(Get(job_id=record.job_id)) is not None  # rows stay until their audio is gone
     assert record.audio_key in bucket.objects
 
 
@@ -133,7 +143,10 @@ async def test_dry_run_writes_nothing_at_all(
     assert report.dry_run and report.deleted_jobs == 1 and len(bucket.objects) == 1
     written = {m for _, m in shards.calls} - {"reaperLease", "expired", "stale", "lookup"}
     assert written == set()
-    lease = await shards.client.reaper_lease(LEASE_SHARD, LEASE_NAME, "probe", clock(), clock() + 1, peek=True)
+    lease = await shards.client.call(
+        ReaperLease(name=LEASE_NAME, holder="probe", now=clock(), until=clock() + 1, peek=True),
+        shard=LEASE_SHARD,
+    )
     assert lease["holder"] is None  # the dry run took no lease
 
 
@@ -144,12 +157,16 @@ async def test_partial_audio_of_long_jobs_goes_once_its_job_is_finished_or_gone(
     for n, status in ((1, JobStatus.PROCESSING), (2, JobStatus.FAILED), (3, None)):
         job_id = f"{n:032x}"
         if status is not None:
-            await shards.client.create(JobRecord(job_id=job_id, tenant="t", status=JobStatus.QUEUED, text="x",
+            await shards.client.call(
+                Create(
+                    record=JobRecord(job_id=job_id, tenant="t", status=JobStatus.QUEUED, text="x",
                                                  model="tone", format="wav", created_at=now, updated_at=now,
-                                                 ttl_seconds=86_400))
-            await shards.client.claim(job_id, 120)
+                                                 ttl_seconds=86_400),
+                )
+            )
+            await shards.client.call(Claim(job_id=job_id, lease_seconds=120))
             if status is JobStatus.FAILED:
-                await shards.client.fail(job_id, "gave up")
+                await shards.client.call(Fail(job_id=job_id, error="gave up"))
         for index in range(3):
             await bucket.put(f"tmp/{job_id}/00000000000000aa/{index:05d}", b"chunk", content_type="audio/wav",
                              custom_metadata={"jobId": job_id})
@@ -168,7 +185,7 @@ async def test_a_stuck_job_the_reaper_fails_announces_its_webhook(
     stuck = JobRecord(job_id="f" * 32, tenant="t", status=JobStatus.QUEUED, text="x", model="tone", format="wav",
                       created_at=now, updated_at=now, ttl_seconds=60,
                       webhook_url="https://hooks.example.com/tts", webhook_events="failed")
-    await shards.client.create(stuck)
+    await shards.client.call(Create(record=stuck))
     outbox = MemoryQueue()
     reaper = deps(shards, bucket, clock, logs, WebhookNotifier(outbox, shards.client))
     clock.advance(reaper.settings.reaper_give_up_seconds + 1)
@@ -187,9 +204,13 @@ async def test_the_sweep_aborts_the_upload_an_orphaned_upload_record_names(
     """A long job that crashed mid-assembly and was then deleted: its multipart upload is aborted, not left for R2."""
     gone, live = f"{7:032x}", f"{8:032x}"
     now = clock()
-    await shards.client.create(JobRecord(job_id=live, tenant="t", status=JobStatus.QUEUED, text="x", model="tone",
-                                         format="wav", created_at=now, updated_at=now, ttl_seconds=86_400))
-    await shards.client.claim(live, 120)
+    await shards.client.call(
+        Create(
+            record=JobRecord(job_id=live, tenant="t", status=JobStatus.QUEUED, text="x", model="tone",
+                                         format="wav", created_at=now, updated_at=now, ttl_seconds=86_400),
+        )
+    )
+    await shards.client.call(Claim(job_id=live, lease_seconds=120))
     uploads = {}
     for job_id in (gone, live):
         key = audio_key(job_id, now, "wav")

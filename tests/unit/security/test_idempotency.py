@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import pytest
 
+from shared.jobs.shard import Claim, Fail
 from shared.jobs.sharding import shard_for
 from tests.unit.security.conftest import BOB, Api, body_of
 
@@ -38,8 +39,8 @@ async def test_keys_are_scoped_to_the_tenant(api: Api) -> None:
 async def test_a_key_expires_with_its_job(api: Api) -> None:
     body = {"text": "hello", "ttlSeconds": 60}
     first = body_of(await api.call("POST", "/v1/jobs", json_body=body, headers=KEY))
-    await api.shards.client.claim(first["jobId"], 30)
-    await api.shards.client.fail(first["jobId"], "boom")  # final: expires 60 s from now
+    await api.shards.client.call(Claim(job_id=first["jobId"], lease_seconds=30))
+    await api.shards.client.call(Fail(job_id=first["jobId"], error="boom"))  # final: expires 60 s from now
     api.clock.advance(61)
     again = await api.call("POST", "/v1/jobs", json_body={"text": "other body now"}, headers=KEY)
     assert again.status == 202 and body_of(again)["jobId"] != first["jobId"]

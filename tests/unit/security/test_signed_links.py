@@ -3,6 +3,7 @@ from __future__ import annotations
 from dataclasses import replace
 from urllib.parse import parse_qs, urlencode, urlsplit
 
+from shared.jobs.shard import Claim, Complete
 from shared.security.signing import Keyring, sign_audio_link
 from tests.unit.security.conftest import BOB, SIGNING_KEY, Api, body_of, build_api
 
@@ -11,9 +12,18 @@ async def completed_job(api: Api, token: str | None = None) -> dict:
     kwargs = {"token": token} if token else {}
     job = body_of(await api.call("POST", "/v1/jobs", json_body={"text": "hello"}, **kwargs))
     jobs = api.shards.client
-    await jobs.claim(job["jobId"], 30)
+    await jobs.call(Claim(job_id=job["jobId"], lease_seconds=30))
     await api.bucket.put("audio/k.wav", b"RIFF....WAVE", content_type="audio/wav", custom_metadata={})
-    await jobs.complete(job["jobId"], audio_key="audio/k.wav", mime_type="audio/wav", size_bytes=12, etag="e", characters=5)
+    await jobs.call(
+        Complete(
+            job_id=job["jobId"],
+            audio_key="audio/k.wav",
+            mime_type="audio/wav",
+            size_bytes=12,
+            etag="e",
+            characters=5,
+        )
+    )
     reply = await api.call("GET", f"/v1/jobs/{job['jobId']}", **kwargs)
     return body_of(reply)
 

@@ -6,12 +6,14 @@ import io
 import struct
 import tracemalloc
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from local_runtime.bindings.r2 import LocalBucket
 from shared.config import Settings
 from shared.consumer import ConsumerDeps, process_batch
+from shared.jobs.shard import Cancel, Complete, Get, Release
 from shared.keys import TMP_PREFIX, upload_record_key
 from shared.logs import JsonLogger
 from shared.models import JobStatus
@@ -81,7 +83,7 @@ async def test_a_long_job_is_one_wav_uploaded_in_equal_parts_sample_exact(
 ) -> None:
     await queued(deps, clock, text=TEXT)
     assert (await process_batch([message()], deps)).outcomes == {"m1": Ack()}
-    job = await deps.jobs.get(JOB)
+    job = await deps.jobs.call(Get(job_id=JOB))
     assert job is not None and job.status is JobStatus.COMPLETED, job
     audio = bucket.objects[job.audio_key].data  # type: ignore[index]
     pcm = await expected_samples()
@@ -102,7 +104,7 @@ async def test_a_crash_between_parts_resumes_the_upload_without_synthesizing_aga
     await queued(deps, clock, text=TEXT)
     bucket.fail_part_numbers = {2}  # part 1 is up, then the Worker "dies" uploading part 2
     assert isinstance((await process_batch([message()], deps)).outcomes["m1"], Retry)
-    job = await deps.jobs.get(JOB)
+    job = await deps.jobs.call(Get(job_id=JOB))
     assert job is not None and job.status is JobStatus.QUEUED and "part 2" in (job.error or "")
     assert len(bucket.in_progress()) == 1
     plan = plan_id(job, chunk_texts(TEXT, LIMIT), LIMIT)
@@ -113,7 +115,7 @@ async def test_a_crash_between_parts_resumes_the_upload_without_synthesizing_aga
     assert len(synth.texts) == calls  # every chunk was stored: nothing synthesized again
     assert bucket.calls["create"] == 1  # the same upload, carried on ...
     assert bucket.calls["upload_part"] == 1 + 1 + 2  # ... from part 2: part 1 was not uploaded again
-    job = await deps.jobs.get(JOB)
+    job = await deps.jobs.call(Get(job_id=JOB))
     assert job is not None and job.status is JobStatus.COMPLETED
     assert bucket.objects[job.audio_key].data[44:] == await expected_samples()  # type: ignore[index]
     assert bucket.in_progress() == [] and tmp_keys(bucket) == []
@@ -126,13 +128,13 @@ async def test_an_upload_of_other_bytes_is_aborted_and_started_again(
     bucket.fail_part_numbers = {2}
     await process_batch([message()], deps)
     (stale,) = bucket.in_progress()
-    job = await deps.jobs.get(JOB)
+    job = await deps.jobs.call(Get(job_id=JOB))
     assert job is not None
     record = bucket.objects[upload_record_key(JOB, plan_id(job, chunk_texts(TEXT, LIMIT), LIMIT))]
     record.info.custom_metadata["digest"] = "0" * 16  # as if a chunk had been synthesized again since
     assert (await process_batch([message(attempts=2, msg_id="m2")], deps)).outcomes == {"m2": Ack()}
     assert bucket.uploads[stale].state == "aborted" and bucket.calls["create"] == 2
-    job = await deps.jobs.get(JOB)
+    job = await deps.jobs.call(Get(job_id=JOB))
     assert job is not None and job.status is JobStatus.COMPLETED
     assert bucket.objects[job.audio_key].data[44:] == await expected_samples()  # type: ignore[index]
     assert bucket.in_progress() == [] and tmp_keys(bucket) == []
@@ -145,7 +147,7 @@ async def test_an_upload_gone_from_r2_restarts_once(deps: ConsumerDeps, clock: F
     (stale,) = bucket.in_progress()
     bucket.uploads[stale].state = "aborted"  # the lifecycle rule aborted it meanwhile
     assert (await process_batch([message(attempts=2, msg_id="m2")], deps)).outcomes == {"m2": Ack()}
-    job = await deps.jobs.get(JOB)
+    job = await deps.jobs.call(Get(job_id=JOB))
     assert job is not None and job.status is JobStatus.COMPLETED and bucket.calls["create"] == 2
     assert bucket.objects[job.audio_key].data[44:] == await expected_samples()  # type: ignore[index]
 
@@ -157,12 +159,12 @@ async def test_a_failed_job_aborts_its_upload(deps: ConsumerDeps, clock: FakeClo
     assert len(bucket.in_progress()) == 1
 
     async def cancel(number: int) -> None:
-        await deps.jobs.cancel(JOB)
+        await deps.jobs.call(Cancel(job_id=JOB))
 
     bucket.before_part = cancel  # canceled while the retry assembles
     deps.settings = Settings(retry_base_seconds=10, lease_seconds=120)
     assert (await process_batch([message(attempts=2, msg_id="m2")], deps)).outcomes == {"m2": Ack()}
-    job = await deps.jobs.get(JOB)
+    job = await deps.jobs.call(Get(job_id=JOB))
     assert job is not None and job.status is JobStatus.CANCELED and job.audio_key is None
     assert bucket.calls["upload_part"] == 1 + 1 + 1  # stopped before part 3
     assert not any(k.startswith("audio/") for k in bucket.objects)
@@ -173,24 +175,25 @@ async def test_a_completed_upload_whose_job_did_not_complete_is_not_uploaded_aga
     deps: ConsumerDeps, clock: FakeClock, bucket: MemoryBucket, shards: MemoryShards
 ) -> None:
     await queued(deps, clock, text=TEXT)
-    real_complete = deps.jobs.complete
+    real_call = deps.jobs.call
     calls = 0
 
-    async def die_once(*args: object, **kwargs: object) -> object:
+    async def die_once(operation: Any, **kwargs: Any) -> Any:
         nonlocal calls
-        calls += 1
-        if calls == 1:
-            raise ConnectionError("the shard call died after the upload completed")
-        return await real_complete(*args, **kwargs)  # type: ignore[arg-type]
+        if isinstance(operation, Complete):
+            calls += 1
+            if calls == 1:
+                raise ConnectionError("the shard call died after the upload completed")
+        return await real_call(operation, **kwargs)
 
-    deps.jobs.complete = die_once  # type: ignore[method-assign]
+    deps.jobs.call = die_once  # type: ignore[method-assign]
     with pytest.raises(ConnectionError):
         await process_batch([message()], deps)
-    await deps.jobs.release(JOB, "died")
+    await deps.jobs.call(Release(job_id=JOB, error="died"))
     parts_before = bucket.calls["upload_part"]
     assert (await process_batch([message(attempts=2, msg_id="m2")], deps)).outcomes == {"m2": Ack()}
     assert bucket.calls["upload_part"] == parts_before and bucket.calls["create"] == 1  # found by its digest
-    job = await deps.jobs.get(JOB)
+    job = await deps.jobs.call(Get(job_id=JOB))
     assert job is not None and job.status is JobStatus.COMPLETED
 
 

@@ -11,6 +11,7 @@ import pytest
 from local_runtime.audio_encoders import CODECS, AvFormatEncoder, load_encoders
 from shared.config import Settings
 from shared.consumer import ConsumerDeps, process_batch
+from shared.jobs.shard import Create, Get
 from shared.jobs.sharding import shard_for
 from shared.keys import TMP_PREFIX
 from shared.logs import JsonLogger
@@ -113,14 +114,18 @@ async def test_a_long_job_keeps_pcm_chunks_and_encodes_the_joined_pcm_once(
         settings=Settings(retry_base_seconds=10, lease_seconds=120, max_audio_bytes=10_000_000),
         clock=clock, log=JsonLogger("synth_consumer", io.StringIO()), model_spec=lambda _: spec,
     )
-    await deps.jobs.create(JobRecord(
+    await deps.jobs.call(
+        Create(
+            record=JobRecord(
         job_id=JOB, tenant="t", status=JobStatus.QUEUED, text=TEXT, model="tone", voice_id="default",
         format=fmt, sample_rate=24000, created_at=clock.now, updated_at=clock.now, ttl_seconds=3600,
         timestamps="word",
-    ))
+    ),
+        )
+    )
     message = IncomingMessage(id="m1", body={"v": 1, "jobId": JOB, "shard": shard_for(JOB, 2)}, attempts=1)
     assert (await process_batch([message], deps)).outcomes == {"m1": Ack()}
-    job = await deps.jobs.get(JOB)
+    job = await deps.jobs.call(Get(job_id=JOB))
     chunks = chunk_texts(TEXT, 60)
     assert job is not None and job.status is JobStatus.COMPLETED, job
     assert job.progress_total == len(chunks) > 5 and job.audio_key is not None and job.audio_key.endswith("." + fmt)
@@ -160,14 +165,18 @@ async def test_a_rendered_jobs_pauses_go_into_the_pcm_before_it_is_encoded(
         settings=Settings(retry_base_seconds=10, lease_seconds=120, max_audio_bytes=10_000_000),
         clock=clock, log=JsonLogger("synth_consumer", io.StringIO()), model_spec=lambda _: spec,
     )
-    await deps.jobs.create(JobRecord(
+    await deps.jobs.call(
+        Create(
+            record=JobRecord(
         job_id=job_id, tenant="t", status=JobStatus.QUEUED, text=ssml, text_type="ssml", model="tone",
         voice_id="default", format=fmt, sample_rate=24000, created_at=clock.now, updated_at=clock.now,
         ttl_seconds=3600, timestamps="word",
-    ))
+    ),
+        )
+    )
     message = IncomingMessage(id="m1", body={"v": 1, "jobId": job_id, "shard": shard_for(job_id, 2)}, attempts=1)
     assert (await process_batch([message], deps)).outcomes == {"m1": Ack()}
-    job = await deps.jobs.get(job_id)
+    job = await deps.jobs.call(Get(job_id=job_id))
     assert job is not None and job.status is JobStatus.COMPLETED, job
     assert job.audio_key is not None and job.audio_key.endswith("." + fmt)
     audio = bucket.objects[job.audio_key].data

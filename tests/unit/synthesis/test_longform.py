@@ -11,12 +11,13 @@ import pytest
 
 from shared.config import Settings
 from shared.consumer import ConsumerDeps, process_batch
-from shared.outcomes import Ack, Retry
 from shared.errors import TransientSynthesisError
+from shared.jobs.shard import Cancel, Create, Get
 from shared.jobs.sharding import shard_for
 from shared.keys import TMP_PREFIX, tmp_prefix
 from shared.logs import JsonLogger
 from shared.models import JobRecord, JobStatus
+from shared.outcomes import Ack, Retry
 from shared.ports import IncomingMessage, SynthesisRequest, SynthesisResult
 from shared.synthesis.catalogue import ModelSpec
 from shared.synthesis.chunking import chunk_texts
@@ -93,10 +94,12 @@ def deps(shards: MemoryShards, clock: FakeClock, synth: ChunkSynth) -> ConsumerD
 
 
 async def queued(deps: ConsumerDeps, clock: FakeClock, text: str = TEXT, fmt: str = "wav") -> JobRecord:
-    return await deps.jobs.create(
-        JobRecord(
+    return await deps.jobs.call(
+        Create(
+            record=JobRecord(
             job_id=JOB, tenant="t", status=JobStatus.QUEUED, text=text, model="fake/long", voice_id="default",
             format=fmt, sample_rate=24000, created_at=clock.now, updated_at=clock.now, ttl_seconds=3600,
+        ),
         )
     )
 
@@ -122,7 +125,7 @@ async def test_long_text_is_synthesized_in_chunks_and_joined_sample_exactly(
     assert len(chunks) >= 8
     assert (await process_batch([message()], deps)).outcomes == {"m1": Ack()}
     assert synth.texts == chunks
-    job = await deps.jobs.get(JOB)
+    job = await deps.jobs.call(Get(job_id=JOB))
     assert job is not None and job.status is JobStatus.COMPLETED
     assert (job.progress_done, job.progress_total) == (len(chunks), len(chunks))
     assert job.characters == sum(len(c) for c in chunks)  # what was sent (and billed), whitespace between chunks aside
@@ -143,7 +146,7 @@ async def test_a_retry_resumes_from_the_chunks_already_stored(
     total = len(chunk_texts(TEXT, LIMIT))
     synth.fail_at[3] = TransientSynthesisError("openai answered HTTP 429: slow down", retry_after=30)
     assert (await process_batch([message()], deps)).outcomes == {"m1": Retry(30)}
-    job = await deps.jobs.get(JOB)
+    job = await deps.jobs.call(Get(job_id=JOB))
     assert job is not None and job.status is JobStatus.QUEUED and "HTTP 429" in (job.error or "")
     assert (job.progress_done, job.progress_total) == (3, total)
     assert len(tmp_keys(deps)) == 3 and all(k.startswith(tmp_prefix(JOB)) for k in tmp_keys(deps))
@@ -152,7 +155,7 @@ async def test_a_retry_resumes_from_the_chunks_already_stored(
     assert (await process_batch([message(attempts=2, msg_id="m2")], deps)).outcomes == {"m2": Ack()}
     assert len(synth.texts) - calls_before == total - 3  # only the missing chunks were paid for again
     assert synth.texts[calls_before:] == chunk_texts(TEXT, LIMIT)[3:]
-    job = await deps.jobs.get(JOB)
+    job = await deps.jobs.call(Get(job_id=JOB))
     assert job is not None and job.status is JobStatus.COMPLETED and job.progress_done == total
     fresh = ChunkSynth()
     expected = [s for t in chunk_texts(TEXT, LIMIT) for s in samples((await fresh.synthesize(SynthesisRequest(t, "x", None, "wav", 24000))).audio)]
@@ -165,12 +168,12 @@ async def test_cancel_stops_before_the_next_chunk(deps: ConsumerDeps, clock: Fak
 
     async def cancel_after_two(call: int) -> None:
         if call == 2:
-            await deps.jobs.cancel(JOB)
+            await deps.jobs.call(Cancel(job_id=JOB))
 
     synth.on_call = cancel_after_two
     assert (await process_batch([message()], deps)).outcomes == {"m1": Ack()}
     assert len(synth.texts) == 3  # the third was in flight when the cancel landed; no fourth
-    job = await deps.jobs.get(JOB)
+    job = await deps.jobs.call(Get(job_id=JOB))
     assert job is not None and job.status is JobStatus.CANCELED and job.audio_key is None
     assert not any(k.startswith("audio/") for k in deps.bucket.objects)  # type: ignore[attr-defined]
 
@@ -179,7 +182,7 @@ async def test_mp3_chunks_are_joined_frame_by_frame(deps: ConsumerDeps, clock: F
     synth.mp3 = True
     await queued(deps, clock, fmt="mp3")
     await process_batch([message()], deps)
-    job = await deps.jobs.get(JOB)
+    job = await deps.jobs.call(Get(job_id=JOB))
     assert job is not None and job.status is JobStatus.COMPLETED, job.error if job else None
     audio = deps.bucket.objects[job.audio_key].data  # type: ignore[attr-defined,index]
     info = parse_mp3(audio)
@@ -193,7 +196,7 @@ async def test_audio_over_the_cap_fails_the_job(deps: ConsumerDeps, clock: FakeC
     deps.settings = Settings(max_audio_bytes=3 * LIMIT * 2880)  # room for about three chunks of tone
     await queued(deps, clock)
     assert (await process_batch([message()], deps)).outcomes == {"m1": Ack()}
-    job = await deps.jobs.get(JOB)
+    job = await deps.jobs.call(Get(job_id=JOB))
     assert job is not None and job.status is JobStatus.FAILED and "MAX_AUDIO_BYTES" in (job.error or "")
     assert len(synth.texts) < len(chunk_texts(TEXT, LIMIT))
     assert tmp_keys(deps) == []
@@ -202,7 +205,7 @@ async def test_audio_over_the_cap_fails_the_job(deps: ConsumerDeps, clock: FakeC
 async def test_unjoinable_format_fails_before_paying(deps: ConsumerDeps, clock: FakeClock, synth: ChunkSynth) -> None:
     await queued(deps, clock, fmt="opus")
     assert (await process_batch([message()], deps)).outcomes == {"m1": Ack()}
-    job = await deps.jobs.get(JOB)
+    job = await deps.jobs.call(Get(job_id=JOB))
     assert job is not None and job.status is JobStatus.FAILED and "cannot be joined" in (job.error or "")
     assert synth.texts == []
 
@@ -213,7 +216,7 @@ async def test_short_text_is_one_request_without_chunk_objects(
     await queued(deps, clock, text="  Short and sweet.  ")
     await process_batch([message()], deps)
     assert synth.texts == ["  Short and sweet.  "]
-    job = await deps.jobs.get(JOB)
+    job = await deps.jobs.call(Get(job_id=JOB))
     assert job is not None and job.status is JobStatus.COMPLETED and job.characters == len("  Short and sweet.  ")
     assert tmp_keys(deps) == [] and not any(method == "progress" for _, method in shards.calls)
 

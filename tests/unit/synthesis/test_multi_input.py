@@ -14,6 +14,8 @@ from shared.api.app import ApiApp
 from shared.config import Settings
 from shared.consumer import ConsumerDeps, process_batch
 from shared.http import HttpRequest
+from shared.jobs.chunks import ChunkClaim, ChunkPlan, ChunkStored
+from shared.jobs.shard import Claim, Create, Get
 from shared.jobs.sharding import shard_for
 from shared.logs import JsonLogger
 from shared.outcomes import Retry
@@ -214,11 +216,11 @@ async def test_mp3_inputs_are_cut_at_their_own_frames_and_the_gap_is_whole_silen
                                           "max_input_chars": 20})
     inputs = [JobInput(text="Hi Bob.", voice_id="low"), JobInput(text="Hello Alice, how are you today?", voice_id="high")]
     now = api.deps.clock()
-    record = await shards.client.create(JobRecord(
+    record = await shards.client.call(Create(record=JobRecord(
         job_id="e" * 32, tenant="alice", status=JobStatus.QUEUED, text="\n\n".join(i.text for i in inputs),
         model="fake/mp3", voice_id="low", format="mp3", created_at=now, updated_at=now, ttl_seconds=3600,
         inputs=encode_inputs(inputs), input_count=2, gap_ms=100,
-    ))
+    )))
     deps = consumer(api, shards, fanout=True)
     deps.synthesizer_for = lambda _: Mp3Frames()  # type: ignore[assignment,return-value]
     deps.model_spec = lambda _: spec  # type: ignore[assignment]
@@ -245,12 +247,14 @@ async def test_inputs_are_counted_as_their_chunks_are_stored_in_any_order() -> N
     api, shards = app()
     reply = await call(api, "POST", "/v1/jobs", {"inputs": [{"text": "a"}, {"text": "b"}, {"text": "c"}], "model": "tone"})
     job_id = data(reply)["jobId"]
-    assert (await shards.client.get(job_id)).input_chunks == "1,2,3"  # type: ignore[union-attr]
-    await shards.client.claim(job_id, 60, "m0")
-    await shards.client.plan_chunks(job_id, plan="p" * 16, total=3, holder="m0", stored=[2], lease_seconds=60)
+    assert (await shards.client.call(Get(job_id=job_id))).input_chunks == "1,2,3"  # type: ignore[union-attr]
+    await shards.client.call(Claim(job_id=job_id, lease_seconds=60, holder="m0"))
+    await shards.client.call(ChunkPlan(job_id=job_id, plan="p" * 16, total=3, holder="m0", stored=[2], lease_seconds=60))
     view = data(await call(api, "GET", f"/v1/jobs/{job_id}"))
     assert view["progress"] == {"done": 1, "total": 3, "inputsDone": 1, "inputsTotal": 3}
-    await shards.client.claim_chunk(job_id, plan="p" * 16, index=0, holder="m1", lease_seconds=60, job_lease_seconds=60)
-    await shards.client.chunk_stored(job_id, plan="p" * 16, index=0, characters=1, job_lease_seconds=60)
+    await shards.client.call(
+        ChunkClaim(job_id=job_id, plan="p" * 16, index=0, holder="m1", lease_seconds=60, job_lease_seconds=60)
+    )
+    await shards.client.call(ChunkStored(job_id=job_id, plan="p" * 16, index=0, characters=1, job_lease_seconds=60))
     view = data(await call(api, "GET", f"/v1/jobs/{job_id}"))
     assert view["progress"] == {"done": 2, "total": 3, "inputsDone": 2, "inputsTotal": 3}

@@ -12,6 +12,8 @@ import pytest
 
 from shared.config import Settings
 from shared.consumer import ConsumerDeps, process_batch
+from shared.jobs.lexicons import LexiconPut
+from shared.jobs.shard import Create, Get
 from shared.keys import TMP_PREFIX, timings_key
 from shared.logs import JsonLogger
 from shared.models import JobRecord, JobStatus
@@ -64,23 +66,26 @@ def consumer(shards: MemoryShards, clock: FakeClock, synth: Recording, limit: in
 
 async def put(shards: MemoryShards, clock: FakeClock, name: str, rules: dict) -> str:  # type: ignore[type-arg]
     lexicon = lexicon_from_json(rules)
-    await shards.client.put_lexicon(
-        TENANT, name, version=lexicon.version, format="json", source=json.dumps(rules), rules=lexicon.canonical(),
-        ruleCount=len(lexicon.rules), sizeBytes=10, language=None, now=clock(), maxLexicons=20, keepSeconds=86_400,
-    )
+    await shards.client.call(LexiconPut(
+        tenant=TENANT, name=name, version=lexicon.version, format="json", source=json.dumps(rules),
+        rules=lexicon.canonical(), rule_count=len(lexicon.rules), size_bytes=10, language=None, now=clock(),
+        max_lexicons=20, keep_seconds=86_400,
+    ))
     return lexicon.version
 
 
 async def run(deps: ConsumerDeps, clock: FakeClock, text: str, **fields: object) -> JobRecord:
-    await deps.jobs.create(
-        JobRecord(
+    await deps.jobs.call(
+        Create(
+            record=JobRecord(
             job_id=JOB, tenant=TENANT, status=JobStatus.QUEUED, text=text, model="tone", voice_id="default",
             format="wav", sample_rate=24000, created_at=clock.now, updated_at=clock.now, ttl_seconds=3600,
             **fields,  # type: ignore[arg-type]
+        ),
         )
     )
     assert (await process_batch([message()], deps)).outcomes == {"m1": Ack()}
-    record = await deps.jobs.get(JOB)
+    record = await deps.jobs.call(Get(job_id=JOB))
     assert record is not None
     return record
 
@@ -182,11 +187,13 @@ async def test_long_ssml_fans_out_into_chunk_tasks_with_its_pauses_and_captions(
     version = await put(shards, clock, "acronyms", W3C)
     sentences = [f"The W3C sentence {n} is plain." for n in range(5)]
     source = "<speak>" + "".join(f"<s>{s}</s>" for s in sentences) + "<break time='2s'/></speak>"
-    await deps.jobs.create(
-        JobRecord(
+    await deps.jobs.call(
+        Create(
+            record=JobRecord(
             job_id=JOB, tenant=TENANT, status=JobStatus.QUEUED, text=source, model="tone", voice_id="default",
             format="wav", sample_rate=24000, created_at=clock.now, updated_at=clock.now, ttl_seconds=3600,
             text_type="ssml", lexicons=format_refs([("acronyms", version)]), timestamps="word",
+        ),
         )
     )
     seen = await drain(deps, [msg({"v": 1, "jobId": JOB, "shard": shard_for(JOB, 2)})])
@@ -194,7 +201,7 @@ async def test_long_ssml_fans_out_into_chunk_tasks_with_its_pauses_and_captions(
     assert tasks and all(o == Ack() for _, o in seen)
     spoken = [s.replace("W3C", "World Wide Web Consortium") for s in sentences]
     assert sorted(r.text for r in synth.requests) == sorted(spoken)  # each request once, aliases applied
-    record = await deps.jobs.get(JOB)
+    record = await deps.jobs.call(Get(job_id=JOB))
     assert record is not None
     pauses = 4 * 600 + 2000
     assert frames(deps, record) == sum(len(s) for s in spoken) * SLOT + pauses * 24

@@ -19,10 +19,13 @@ from typing import Any
 
 import pytest
 
+from local_runtime.audio_encoders import load_encoders
+from local_runtime.local_models import local_models
 from shared.config import LocalSettings, Settings
 from shared.consumer import ConsumerDeps, process_batch
-from shared.keys import timings_key
 from shared.errors import PermanentSynthesisError
+from shared.jobs.shard import Create, Get
+from shared.keys import timings_key
 from shared.logs import JsonLogger
 from shared.models import JobRecord, JobStatus
 from shared.outcomes import Ack
@@ -30,11 +33,9 @@ from shared.ports import SynthesisRequest
 from shared.synthesis import UnknownVoiceError, UnsupportedSampleRateError, parse_wav, wav_pcm
 from shared.synthesis.chunking import chunk_texts
 from shared.synthesis.mp3 import parse_mp3
-from shared.synthesis.piper import PiperSynthesizer, _load, match_words, piper_spec, spoken_words, Spoken
+from shared.synthesis.piper import PiperSynthesizer, Spoken, _load, match_words, piper_spec, spoken_words
 from shared.synthesis.piper_voices import PACKAGED_VOICE, find_voices, with_alignment_output
 from shared.synthesis.providers import build_catalogue
-from local_runtime.local_models import local_models
-from local_runtime.audio_encoders import load_encoders
 from tests.fakes import FakeClock, MemoryBucket, MemoryShards
 from tests.unit.synthesis.test_longform import JOB, message
 
@@ -177,15 +178,17 @@ async def test_a_long_text_is_spoken_in_chunks_through_the_consumer(
         settings=Settings(retry_base_seconds=10, lease_seconds=120, max_audio_bytes=50_000_000), clock=clock,
         log=JsonLogger("synth_consumer", io.StringIO()), model_spec=lambda _: spec,
     )
-    record = await deps.jobs.create(
-        JobRecord(
+    record = await deps.jobs.call(
+        Create(
+            record=JobRecord(
             job_id=JOB, tenant="t", status=JobStatus.QUEUED, text=text, model="piper", voice_id=PACKAGED_VOICE,
             format="wav", sample_rate=22050, created_at=clock.now, updated_at=clock.now, ttl_seconds=3600,
             timestamps="word",
+        ),
         )
     )
     assert (await process_batch([message()], deps)).outcomes == {"m1": Ack()}
-    job = await deps.jobs.get(JOB)
+    job = await deps.jobs.call(Get(job_id=JOB))
     chunks = chunk_texts(text, 80)
     assert job is not None and job.status is JobStatus.COMPLETED and len(chunks) == 4
     assert (job.progress_done, job.progress_total) == (4, 4)

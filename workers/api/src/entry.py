@@ -50,7 +50,7 @@ class TtsJobDurableObject(DurableObject):
         await self._service.alarm()
 
 
-# The RPC methods, one per entry of shared/jobs/rpc.py OPERATIONS (create, get, claim, ...).
+# The RPC methods, one per operation of shared/jobs/rpc_payloads.py OPERATIONS (create, get, claim, ...).
 add_rpc_methods(TtsJobDurableObject, RPC_METHODS)
 
 
