@@ -531,6 +531,9 @@ def test_numbers_read_as_people_write_them(pipeline: Pipeline, page: Any) -> Non
         running: m.describeJob(job({ status: "processing", progress: { done: 27, total: 28 }, characters: 54000 })),
         assembling: m.describeJob(job({ status: "processing", progress: { done: 28, total: 28 }, characters: 62068 })),
         done: m.describeJob(job({ status: "completed", characters: 62068, sizeBytes: 169000000 }), { duration: 3845 }),
+        inputs: m.describeJob(job({ status: "processing", inputs: 3,
+          progress: { done: 2, total: 4, inputsDone: 1, inputsTotal: 3 } })),
+        paragraphs: m.paragraphInputs("# Intro\\nHello.\\n\\n  Hi!  \\n\\n\\nBye.", ["low", "high"]),
       };
     }""")
     assert helpers["bytes"] == ["0 bytes", "1 byte", "1023 bytes", "1.0 KiB", "9.9 KiB", "161 MiB", "5.0 GiB"]
@@ -539,6 +542,11 @@ def test_numbers_read_as_people_write_them(pipeline: Pipeline, page: Any) -> Non
     assert "96% (part 27 of 28)" in helpers["running"] and "54,000 characters sent" in helpers["running"]
     assert "all 28 parts made; assembling the audio file" in helpers["assembling"]
     assert helpers["done"] == "tone · default · wav — 62,068 characters sent — 1:04:05 — 161 MiB"
+    assert helpers["inputs"] == "tone · default · wav — 3 inputs — 50% (part 2 of 4, input 1 of 3 done)"
+    assert helpers["paragraphs"] == [
+        {"text": "Hello.", "title": "Intro", "voiceId": "low"}, {"text": "Hi!", "voiceId": "high"},
+        {"text": "Bye.", "voiceId": "low"},
+    ]
     # AND a finished job in the page says so, with the characters explained
     page.get_by_label("Model").select_option("tone")
     page.get_by_label("Text").fill("Count me.")
