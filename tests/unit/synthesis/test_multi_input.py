@@ -15,7 +15,8 @@ from shared.config import Settings
 from shared.consumer import ConsumerDeps, process_batch
 from shared.http import HttpRequest
 from shared.jobs.chunks import ChunkClaim, ChunkPlan, ChunkStored
-from shared.jobs.shard import Claim, Create, Get
+from shared.jobs.shard import Claim, Complete, Create, Get
+from shared.keys import timings_key
 from shared.jobs.sharding import shard_for
 from shared.logs import JsonLogger
 from shared.outcomes import Retry
@@ -258,3 +259,29 @@ async def test_inputs_are_counted_as_their_chunks_are_stored_in_any_order() -> N
     await shards.client.call(ChunkStored(job_id=job_id, plan="p" * 16, index=0, characters=1, job_lease_seconds=60))
     view = data(await call(api, "GET", f"/v1/jobs/{job_id}"))
     assert view["progress"] == {"done": 2, "total": 3, "inputsDone": 2, "inputsTotal": 3}
+
+
+async def test_an_input_of_audio_encoded_once_is_a_clear_409() -> None:
+    api, shards = app()
+    now = api.deps.clock()
+    job_id = "d" * 32
+    await shards.client.call(Create(record=JobRecord(
+        job_id=job_id, tenant="alice", status=JobStatus.QUEUED, text="a\n\nb", model="tone", format="flac",
+        created_at=now, updated_at=now, ttl_seconds=3600, input_count=2,
+        inputs=encode_inputs([JobInput(text="a"), JobInput(text="b")]),
+    )))
+    document = {"v": 1, "jobId": job_id, "model": "tone", "timings": "exact", "method": "chapters only", "words": [],
+                "chapters": [{"index": i, "title": f"Input {i + 1}", "start": i, "end": i + 0.5, "charStart": 3 * i,
+                              "charEnd": 3 * i + 1} for i in range(2)]}
+    await api.deps.bucket.put(timings_key(job_id, now), json.dumps(document).encode(), content_type="application/json",
+                              custom_metadata={})
+    info = await api.deps.bucket.put("audio/x.flac", b"fLaC", content_type="audio/flac", custom_metadata={})
+    await shards.client.call(Claim(job_id=job_id, lease_seconds=60))
+    await shards.client.call(Complete(job_id=job_id, audio_key="audio/x.flac", mime_type="audio/flac", size_bytes=4,
+                                      etag=info.etag))
+    status, _, body = await get(api, f"/v1/jobs/{job_id}/audio?input=1")
+    assert status == 409 and json.loads(body)["error"]["code"] == "input_not_separable"
+    status, _, track = await get(api, f"/v1/jobs/{job_id}/captions.vtt?kind=chapters")
+    assert status == 200 and "chapter-1\n00:00:01.000 --> 00:00:01.500\nInput 2" in track.decode()
+    status, _, body = await get(api, f"/v1/jobs/{job_id}/captions.srt?kind=chapters")
+    assert status == 400 and json.loads(body)["error"]["code"] == "invalid_kind"
