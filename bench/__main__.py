@@ -176,7 +176,8 @@ def measure_revision(rev: str, argv: Sequence[str], revert: Sequence[str] = ()) 
         _log(f"{label}: measuring in {tree}")
         subprocess.run([sys.executable, "-m", "bench", *argv, "--no-report", "--json", str(out)],
                        cwd=tree, check=True, env={**os.environ, "BENCH_COMMIT": label})
-        return json.loads(out.read_text())["current"]
+        current: dict[str, Any] = json.loads(out.read_text())["current"]
+        return current
 
 
 def _kept_sections(doc: Path) -> str:

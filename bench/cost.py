@@ -72,10 +72,6 @@ def original_plan_value_bytes(audio_bytes: int) -> int:
     return base64_size(audio_bytes) + JOB_METADATA_BYTES
 
 
-def original_plan_fits(audio_bytes: int) -> bool:
-    return original_plan_value_bytes(audio_bytes) <= KV_VALUE_LIMIT
-
-
 def original_plan_ops(audio_bytes: int) -> dict[str, dict[str, float]]:
     """Operations of the original design, per job and phase, on paper.
 

@@ -28,12 +28,11 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from http.client import HTTPConnection
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from bench import sections
+from bench import loopback, sections
 from bench.runtime_proc import ROOT, RuntimeProcess
 from shared.synthesis.wav import wav_bytes
 
@@ -84,25 +83,14 @@ def provider(seconds_per_char: float) -> Iterator[str]:
 
 
 def call(port: int, method: str, path: str, body: Any = None) -> tuple[int, bytes]:
-    conn = HTTPConnection("127.0.0.1", port, timeout=600)
-    try:
-        data = json.dumps(body).encode() if body is not None else None
-        conn.request(method, path, body=data, headers={"Content-Type": "application/json"} if data else {})
-        reply = conn.getresponse()
-        return reply.status, reply.read()
-    finally:
-        conn.close()
+    status, _, data = loopback.call(port, method, path, body, timeout=600)
+    return status, data
 
 
 def first_byte(port: int, job_id: str, started: float, out: dict[str, float]) -> None:
-    conn = HTTPConnection("127.0.0.1", port, timeout=900)
-    try:
-        conn.request("GET", f"/v1/jobs/{job_id}/audio?stream=1")
-        reply = conn.getresponse()
-        reply.read(1)
+    with loopback.client(port, timeout=900) as client, client.stream("GET", f"/v1/jobs/{job_id}/audio?stream=1") as reply:
+        next(reply.iter_raw(), b"")
         out["first"] = time.monotonic() - started
-    finally:
-        conn.close()
 
 
 def run_variant(name: str, env: dict[str, str], text: str, url: str) -> dict[str, Any]:

@@ -28,18 +28,17 @@ import json
 import os
 import shutil
 import struct
-import subprocess
 import sys
 import tempfile
 import time
 from dataclasses import dataclass
-from http.client import HTTPConnection
 from pathlib import Path
 from typing import Any
 
-from bench import sections
+from bench import loopback, sections
 from bench import procstat
 from bench.runtime_proc import BENCH_ENV
+from tooling.dev_process import DevProcess
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "benchmarks.md"
@@ -75,36 +74,20 @@ def text_of(chars: int) -> str:
     return (PROSE * (chars // len(PROSE) + 1))[:chars]
 
 
-class Runtime:
-    """One runtime process; logs to a file."""
+class Runtime(DevProcess):
+    """One runtime process (``kind``: local or workerd); logs to a file."""
 
     def __init__(self, kind: str, data_dir: Path) -> None:
+        super().__init__(
+            data_dir, dev_args=["--runtime", "workerd"] if kind == "workerd" else [], env={**os.environ, **ENV},
+            cwd=ROOT, log_path=data_dir / "runtime.log",
+        )
         self.kind = kind
-        self.data_dir = data_dir
-        self.log = data_dir / "runtime.log"
-        self.port = 0
-        self.process: subprocess.Popen[bytes] | None = None
+        self.folder = data_dir
 
-    def start(self, timeout: float = 300.0) -> Runtime:
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        extra = ["--runtime", "workerd"] if self.kind == "workerd" else []
-        with open(self.log, "wb") as out:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "local_runtime.cli", "dev", "--host", "127.0.0.1", "--port", "0",
-                 "--data-dir", str(self.data_dir), *extra],
-                stdout=out, stderr=subprocess.STDOUT, cwd=ROOT, env={**os.environ, **ENV}, start_new_session=True,
-            )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for line in self.log.read_text(errors="replace").splitlines():
-                if '"event":"started"' in line:
-                    self.port = int(json.loads(line)["url"].rsplit(":", 1)[1])
-                    return self
-            if self.process.poll() is not None:
-                raise RuntimeError(f"runtime exited:\n{self.log.read_text(errors='replace')[-3000:]}")
-            time.sleep(0.1)
-        self.stop()
-        raise RuntimeError("runtime did not start in time")
+    def start(self, timeout: float = 300.0) -> Runtime:  # type: ignore[override]  # returns itself
+        super().start(timeout)
+        return self
 
     def measured_pids(self) -> list[int]:
         """The processes whose memory is the synthesizer's: the runtime's (and any it started), or workerd's."""
@@ -123,29 +106,12 @@ class Runtime:
                 pids.append(int(stat.parent.name))
         return pids
 
-    def stop(self) -> None:
-        if self.process is not None:
-            try:
-                os.killpg(self.process.pid, 15)
-                self.process.wait(30)
-            except (ProcessLookupError, subprocess.TimeoutExpired):
-                os.killpg(self.process.pid, 9)
-            self.process = None
+    def stop(self, grace: float = 30.0) -> None:
+        super().stop(grace)
 
 
 def call(port: int, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
-    conn = HTTPConnection("127.0.0.1", port, timeout=120)
-    try:
-        hdrs = dict(headers or {})
-        data = None
-        if body is not None:
-            data = json.dumps(body).encode()
-            hdrs["Content-Type"] = "application/json"
-        conn.request(method, path, body=data, headers=hdrs)
-        reply = conn.getresponse()
-        return reply.status, {k.lower(): v for k, v in reply.getheaders()}, reply.read()
-    finally:
-        conn.close()
+    return loopback.call(port, method, path, body, headers)
 
 
 def run_case(kind: str, case: Case, work: Path) -> dict[str, Any]:
@@ -209,7 +175,7 @@ def run_case(kind: str, case: Case, work: Path) -> dict[str, Any]:
         }
     finally:
         runtime.stop()
-        shutil.rmtree(runtime.data_dir, ignore_errors=True)
+        shutil.rmtree(runtime.folder, ignore_errors=True)
 
 
 def render(results: list[dict[str, Any]], command: str) -> str:

@@ -41,11 +41,10 @@ import tempfile
 import time
 import tracemalloc
 from dataclasses import dataclass
-from http.client import HTTPConnection
 from pathlib import Path
 from typing import Any
 
-from bench import procstat
+from bench import loopback, procstat
 from bench.runtime_proc import BENCH_ENV
 from shared.jobs.shard import Get
 
@@ -86,21 +85,18 @@ class _Client:
     def call(self, method: str, path: str, body: bytes | None = None) -> tuple[int, int, bytes]:
         """Returns (status, body length, the first 64 KiB of the body)."""
         cpu0 = time.thread_time()
-        conn = HTTPConnection("127.0.0.1", self.port, timeout=600)
+        headers = {"Content-Type": "application/json"} if body is not None else {}
         try:
-            headers = {"Content-Type": "application/json"} if body is not None else {}
-            conn.request(method, path, body=body, headers=headers)
-            response = conn.getresponse()
-            head = response.read(READ_PIECE)
-            total = len(head)
-            while True:
-                piece = response.read(READ_PIECE)
-                if not piece:
-                    break
-                total += len(piece)
-            return response.status, total, head
+            with loopback.client(self.port, timeout=600) as client, client.stream(
+                method, path, content=body, headers=headers
+            ) as response:
+                head, total = b"", 0
+                for piece in response.iter_raw(READ_PIECE):
+                    if len(head) < READ_PIECE:
+                        head += piece[: READ_PIECE - len(head)]
+                    total += len(piece)
+                return response.status_code, total, head
         finally:
-            conn.close()
             self.cpu += time.thread_time() - cpu0
 
 
@@ -131,12 +127,12 @@ async def _case(chars: int, trace: bool, result_max_bytes: int | None = None) ->
                 if trace:
                     tracemalloc.reset_peak()
                     traced0 = tracemalloc.get_traced_memory()[0]
-                procstat.reset_peak_rss(procstat.os.getpid())
-                rss0 = procstat.rss_mib(procstat.os.getpid())
+                procstat.reset_peak_rss(os.getpid())
+                rss0 = procstat.rss_mib(os.getpid())
                 client_cpu0, cpu0 = client.cpu, time.process_time()
                 result = await work()
                 cpu = (time.process_time() - cpu0) - (client.cpu - client_cpu0)
-                peak_abs = procstat.peak_rss_mib(procstat.os.getpid())
+                peak_abs = procstat.peak_rss_mib(os.getpid())
                 copies = None
                 if trace and size:
                     copies = (tracemalloc.get_traced_memory()[1] - traced0) / size
@@ -214,7 +210,8 @@ def _run_child(chars: int, trace: bool, result_max_bytes: int | None = None) -> 
                           cwd=Path(__file__).resolve().parent.parent, check=False)
     if done.returncode != 0:
         raise RuntimeError(f"memory case {chars} failed:\n{done.stderr[-3000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
 
 
 def run(sizes_mb: list[float], result_max_bytes: int | None = None) -> list[MemoryResult]:

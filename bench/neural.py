@@ -24,16 +24,16 @@ import asyncio
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
-import threading
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from bench import sections
+from tooling.dev_process import DevProcess
 from bench.procstat import peak_rss_mib, rss_mib
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -112,11 +112,6 @@ def measure_model(runs: int) -> dict[str, Any]:
     return out
 
 
-def _drain(stream: Any) -> None:
-    for _ in stream:
-        pass
-
-
 def threads_rtf(files: Any, text: str, runs: int) -> dict[str, float]:
     """RTF of ``text`` with one thread a run (the default) and with ONNX Runtime's own choice (one a core)."""
     import onnxruntime
@@ -147,31 +142,16 @@ def threads_rtf(files: Any, text: str, runs: int) -> dict[str, float]:
 def measure_consumer() -> dict[str, Any]:
     """RSS of the ``tts-pipeline dev`` process before and after a Piper job."""
     with tempfile.TemporaryDirectory() as data:
-        env = {**os.environ, "DEFAULT_MODEL": "", "CRON_INTERVAL_SECONDS": "0"}
-        process = subprocess.Popen(
-            [sys.executable, "-m", "local_runtime.cli", "dev", "--port", "0", "--data-dir", data],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, start_new_session=True,
-        )
+        runtime = DevProcess(Path(data), env={**os.environ, "DEFAULT_MODEL": "", "CRON_INTERVAL_SECONDS": "0"})
         try:
-            assert process.stdout is not None
-            started: dict[str, Any] = {}
-            deadline = time.monotonic() + 60
-            while time.monotonic() < deadline:
-                line = process.stdout.readline()
-                if '"event":"started"' in line:
-                    started = json.loads(line)
-                    break
-            # Keep reading its log: a full pipe would stop the runtime mid-job.
-            threading.Thread(target=_drain, args=(process.stdout,), daemon=True).start()
-            url, consumer = started["url"], process.pid
+            url, consumer = runtime.start(60)["url"], runtime.pid
             idle = rss_mib(consumer)
 
             def call(method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
-                data_bytes = json.dumps(body).encode() if body is not None else None
-                request = urllib.request.Request(url + path, data=data_bytes, method=method,
-                                                 headers={"content-type": "application/json"})
-                with urllib.request.urlopen(request, timeout=30) as reply:
-                    return json.loads(reply.read())
+                reply = httpx.request(method, url + path, json=body, timeout=30, trust_env=False)
+                reply.raise_for_status()
+                answer: dict[str, Any] = reply.json()
+                return answer
 
             job = call("POST", "/v1/jobs", {"text": text_of(2000)})
             submitted = time.monotonic()
@@ -181,8 +161,7 @@ def measure_consumer() -> dict[str, Any]:
             return {"model": job["model"], "idle_mib": idle, "loaded_mib": rss_mib(consumer),
                     "peak_mib": peak_rss_mib(consumer), "job_seconds": seconds}
         finally:
-            os.killpg(process.pid, 15)
-            process.wait(timeout=30)
+            runtime.stop(grace=30)
 
 
 # Published prices (USD) and how they bill, for cost per million characters of English (~13 characters a

@@ -25,11 +25,10 @@ import subprocess
 import sys
 import tempfile
 import time
-from http.client import HTTPConnection
 from pathlib import Path
 from typing import Any
 
-from bench import sections
+from bench import loopback, sections
 from bench.runtime_proc import RuntimeProcess
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -48,24 +47,21 @@ def speech(port: int, text: str, sse: bool, fmt: str = "mp3") -> dict[str, float
     body = {"model": "espeak", "voice": "alloy", "input": text, "response_format": fmt}
     if sse:
         body["stream_format"] = "sse"
-    conn = HTTPConnection("127.0.0.1", port, timeout=600)
-    start = time.perf_counter()
-    conn.request("POST", "/v1/audio/speech", body=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
-    response = conn.getresponse()
-    assert response.status == 200, response.read()[:300]
     first = 0.0
-    if sse:
-        while line := response.readline():
-            if not first and line.startswith(b'data: {"type":"speech.audio.delta"'):
-                first = time.perf_counter() - start
-            if line.startswith(b'data: {"type":"speech.audio.done"'):
-                break
-    else:
-        response.read(1)
-        first = time.perf_counter() - start
-        response.read()
-    total = time.perf_counter() - start
-    conn.close()
+    with loopback.client(port, timeout=600) as client:
+        start = time.perf_counter()
+        with client.stream("POST", "/v1/audio/speech", json=body) as response:
+            assert response.status_code == 200, response.read()[:300]
+            if sse:
+                for line in response.iter_lines():
+                    if not first and line.startswith('data: {"type":"speech.audio.delta"'):
+                        first = time.perf_counter() - start
+                    if line.startswith('data: {"type":"speech.audio.done"'):
+                        break
+            else:
+                for _ in response.iter_raw():
+                    first = first or time.perf_counter() - start
+        total = time.perf_counter() - start
     return {"first": first, "total": total}
 
 

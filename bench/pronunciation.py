@@ -113,8 +113,8 @@ def measure(rules: int, lexicons: int, chars: int, repeat: int) -> dict[str, Any
 
 def measure_pyodide(chars: int) -> dict[str, Any]:
     sys.path.insert(0, str(ROOT / "tests" / "pyodide"))
-    from cold_start import node_binary, spec_for  # type: ignore[import-not-found]
-    from pyodide_harness import Harness  # type: ignore[import-not-found]
+    from cold_start import node_binary, spec_for
+    from pyodide_harness import Harness
 
     code = f"""
 import time

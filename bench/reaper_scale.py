@@ -46,7 +46,7 @@ if str(REPO) not in sys.path:
 
 from local_runtime.bindings.queue import Outcome, QueueConsumerConfig  # noqa: E402
 from local_runtime.runtime import LocalRuntime  # noqa: E402
-from shared.consumer import object_metadata  # noqa: E402
+from shared.keys import object_metadata  # noqa: E402
 from shared.jobs.shard import JobShard  # noqa: E402
 from shared.keys import audio_key  # noqa: E402
 from shared.models import JobRecord, JobStatus  # noqa: E402
@@ -100,7 +100,8 @@ async def seed(rt: LocalRuntime, clock: Clock, jobs: int, orphans: int) -> dict[
     for name, records in by_shard.items():
         shard, sql = shards[name], rt.namespace.get(name)
         for start in range(0, len(records), 2000):
-            sql.transaction(lambda chunk=records[start : start + 2000]: [shard.create(r) for r in chunk])
+            chunk = records[start : start + 2000]
+            sql.transaction(lambda: [shard.create(r) for r in chunk])
 
     fsync = os.fsync
     os.fsync = lambda fd: None  # seeding only

@@ -23,7 +23,7 @@ OPS_COLUMNS = [
     ("r2.class_b", "R2 B"),
     ("r2.delete", "R2 delete"),
 ]
-POLLS = 1  # status polls per job in the cost scenario (issue 17: submit, process, one poll, one download)
+POLLS = 1  # status polls per job in the cost scenario (submit, process, one poll, one download)
 
 
 def _n(value: float | None, digits: int = 1) -> str:
@@ -166,7 +166,7 @@ COST_FLOOR = (
 
 
 def _goals(current: Results, baseline: Results | None) -> list[str]:
-    """Issue 17's goals, each with what this run measured."""
+    """The performance goals the report states, each with what this run measured."""
     rows = []
     runs = {r["clients"]: r for r in current["throughput"]}
     big = runs.get(max(runs)) if runs else None

@@ -28,11 +28,10 @@ import platform
 import tempfile
 import time
 from collections.abc import Callable
-from http.client import HTTPConnection
 from pathlib import Path
 from typing import Any
 
-from bench import sections
+from bench import loopback, sections
 from bench.runtime_proc import RuntimeProcess
 from bench.workerd import Server, pct
 
@@ -48,7 +47,7 @@ class Counting:
 
     def __init__(self, port: int) -> None:
         self.port = port
-        self.conn = HTTPConnection("127.0.0.1", port, timeout=120)
+        self.http = loopback.client(port, timeout=120)
         self.requests = 0
 
     def call(self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None) -> tuple[int, bytes]:
@@ -56,9 +55,8 @@ class Counting:
         if body is not None:
             sent["Content-Type"] = "application/json"
         self.requests += 1
-        self.conn.request(method, path, body=json.dumps(body).encode() if body is not None else None, headers=sent)
-        response = self.conn.getresponse()
-        return response.status, response.read()
+        response = loopback.send(self.http, method, path, body, sent)
+        return response.status_code, response.content
 
     def job(self, data: bytes) -> dict[str, Any]:
         return dict(json.loads(data))
@@ -112,9 +110,7 @@ WAYS: list[tuple[str, Callable[[Counting, float], int]]] = [
 
 
 def meter(port: int) -> dict[str, int]:
-    conn = HTTPConnection("127.0.0.1", port, timeout=30)
-    conn.request("GET", "/__meter")
-    return dict(json.loads(conn.getresponse().read()))
+    return dict(json.loads(loopback.call(port, "GET", "/__meter", timeout=30)[2]))
 
 
 def measure(port: int, jobs: int, poll: float, metered: bool) -> list[dict[str, Any]]:

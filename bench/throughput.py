@@ -71,9 +71,6 @@ class ThroughputResult:
     def jobs_per_second(self) -> float:
         return self.jobs / self.end_to_end_seconds if self.end_to_end_seconds else 0.0
 
-    @property
-    def submits_per_second(self) -> float:
-        return self.jobs / self.submit_seconds if self.submit_seconds else 0.0
 
 
 def _submitter(port: int, count: int, body: bytes, out: list[tuple[str, float, float]],
@@ -158,7 +155,7 @@ def run_clients(
             thread.join()
         submit_seconds = time.time() - began
         cpu_client = time.process_time() - cpu_client0
-        wait_for_queue_drained(runtime.data_dir, timeout=60 + jobs * 0.05)
+        wait_for_queue_drained(runtime.folder, timeout=60 + jobs * 0.05)
         cpu_runtime = procstat.tree_cpu_seconds(runtime.pid) - cpu_runtime0
         peak_rss = procstat.tree_peak_rss_mib(runtime.pid)
 
@@ -188,7 +185,7 @@ def run_clients(
         client_cpu_ms_per_job=cpu_client / max(1, len(submitted)) * 1000,
         runtime_peak_rss_mib=peak_rss,
         errors=len(errors),
-        env=dict(runtime.env),
+        env=dict(runtime.overrides),
         dev_args=list(dev_args),
     )
 
@@ -269,8 +266,7 @@ class FloorResult:
 def floor(jobs: int, concurrency: int = 1) -> FloorResult:
     """Synthesize each job and store it with the pipeline's own durable R2 put, ``concurrency`` at a time."""
     from local_runtime.bindings.r2 import LocalBucket
-    from shared.consumer import object_metadata
-    from shared.keys import audio_key
+    from shared.keys import audio_key, object_metadata
     from shared.models import JobRecord, JobStatus
     from shared.ports import SynthesisRequest
     from shared.synthesis.tone import ToneSynthesizer
@@ -422,7 +418,7 @@ def submit_with_history(history: int, jobs: int, work_dir: Path) -> HistoryResul
         start = threading.Barrier(1)
         cpu0 = procstat.tree_cpu_seconds(runtime.pid)
         _submitter(runtime.port, jobs, body, submitted, errors, start)
-        wait_for_queue_drained(runtime.data_dir, timeout=60 + jobs * 0.1)
+        wait_for_queue_drained(runtime.folder, timeout=60 + jobs * 0.1)
         cpu = procstat.tree_cpu_seconds(runtime.pid) - cpu0
     if errors:
         raise RuntimeError(f"submits failed: {errors[:3]}")

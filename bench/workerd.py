@@ -30,11 +30,13 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from http.client import HTTPConnection
 from pathlib import Path
 from typing import Any
 
-from bench import sections
+import httpx
+
+from bench import loopback, sections
+from tooling.dev_process import DevProcess
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -43,56 +45,38 @@ BEGIN, END = sections.markers("workerd")
 BENCH_ENV = {"CRON_INTERVAL_SECONDS": "0", "JOB_RATE_LIMIT": "0", "MAX_JOBS_IN_FLIGHT": "0"}
 
 
-class Server:
+class Server(DevProcess):
     """``tts-pipeline dev --runtime workerd`` as a process; logs to a file."""
 
     def __init__(self, data_dir: Path, env: dict[str, str] | None = None) -> None:
-        self.data_dir = data_dir
-        self.env = {**os.environ, **BENCH_ENV, **(env or {})}
-        self.port = 0
-        self.process: subprocess.Popen[bytes] | None = None
-        self.log = data_dir / "runtime.log"
+        super().__init__(
+            data_dir, dev_args=["--runtime", "workerd"], env={**os.environ, **BENCH_ENV, **(env or {})}, cwd=ROOT,
+            log_path=data_dir / "runtime.log",
+        )
 
-    def start(self, timeout: float = 300.0) -> dict[str, float]:
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+    def start(self, timeout: float = 300.0, watch: Callable[[str], None] | None = None) -> dict[str, float]:
         t0 = time.monotonic()
-        with open(self.log, "wb") as out:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "local_runtime.cli", "dev", "--runtime", "workerd", "--port", "0",
-                 "--data-dir", str(self.data_dir)],
-                stdout=out, stderr=subprocess.STDOUT, env=self.env, cwd=ROOT, start_new_session=True,
-            )
-        ready = started = None
-        while time.monotonic() - t0 < timeout:
-            text = self.log.read_text(errors="replace")
-            if ready is None and "Ready on" in text:
-                ready = time.monotonic() - t0
-            for line in text.splitlines():
-                if '"event":"started"' in line:
-                    started = time.monotonic() - t0
-                    self.port = int(json.loads(line)["url"].rsplit(":", 1)[1])
-                    return {"ready": ready or started, "first_answer": started}
-            if self.process.poll() is not None:
-                raise RuntimeError(f"workerd runtime exited:\n{text[-2000:]}")
-            time.sleep(0.05)
-        raise RuntimeError("workerd runtime did not start in time")
+        ready: list[float] = []
 
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.terminate()
-            self.process.wait(30)
-            self.process = None
+        def see(text: str) -> None:
+            if not ready and "Ready on" in text:
+                ready.append(time.monotonic() - t0)
+
+        super().start(timeout, see)
+        started = time.monotonic() - t0
+        return {"ready": ready[0] if ready else started, "first_answer": started}
+
+    def stop(self, grace: float = 30.0) -> None:
+        super().stop(grace)
 
 
 class Client:
     def __init__(self, port: int) -> None:
-        self.conn = HTTPConnection("127.0.0.1", port, timeout=60)
+        self.http = loopback.client(port, timeout=60)
 
     def call(self, method: str, path: str, body: Any = None) -> tuple[int, bytes]:
-        headers = {"Content-Type": "application/json"} if body is not None else {}
-        self.conn.request(method, path, body=json.dumps(body).encode() if body is not None else None, headers=headers)
-        response = self.conn.getresponse()
-        return response.status, response.read()
+        response = loopback.send(self.http, method, path, body)
+        return response.status_code, response.content
 
     def submit(self, text: str) -> str:
         status, body = self.call("POST", "/v1/jobs", {"text": text, "model": "tone"})
@@ -189,11 +173,9 @@ def _api_alone(data_dir: Path, flags: str, expect_exit: bool = False) -> dict[st
                 raise RuntimeError(log.read_text(errors="replace")[-2000:])
             if ready is not None and not expect_exit:
                 try:
-                    conn = HTTPConnection("127.0.0.1", port, timeout=120)
-                    conn.request("GET", "/healthz")
-                    conn.getresponse().read()
+                    loopback.call(port, "GET", "/healthz")
                     return {"ready": ready, "first_answer": time.monotonic() - t0}
-                except OSError:
+                except httpx.TransportError:
                     pass
             time.sleep(0.05)
         raise RuntimeError("api Worker did not answer")

@@ -14,8 +14,8 @@ from __future__ import annotations
 from typing import Any
 
 from cloudflare_adapters.convert import array_buffer_to_bytes, from_js_value, raw_binding, to_js_value
-from js import AbortSignal, Response  # type: ignore[import-not-found]
-from pyodide.ffi import JsException, JsProxy  # type: ignore[import-not-found]
+from js import AbortSignal, Response
+from pyodide.ffi import JsException, JsProxy
 from shared.errors import SynthesisError
 from shared.ports import JsonValue
 from shared.synthesis.providers.workers_ai import classify_ai_error

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from js import Object, Uint8Array  # type: ignore[import-not-found]
-from pyodide.ffi import JsProxy, jsnull, to_js  # type: ignore[import-not-found]
+from js import Object, Uint8Array
+from pyodide.ffi import JsProxy, jsnull, to_js
 
 
 def raw_binding(binding: Any) -> Any:
@@ -52,7 +52,7 @@ def _clean(value: Any) -> Any:
     return value
 
 
-def bytes_to_js(data: bytes) -> Any:
+def bytes_to_js(data: bytes | bytearray) -> Any:
     """bytes -> a JS Uint8Array (one copy into the JS heap)."""
     array = Uint8Array.new(len(data))
     array.assign(data)

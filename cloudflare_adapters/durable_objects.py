@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, TypeVar
 
 from cloudflare_adapters.convert import bytes_to_js, from_js_value, raw_binding, to_js_value
-from pyodide.ffi import create_once_callable, jsnull  # type: ignore[import-not-found]
+from pyodide.ffi import create_once_callable, jsnull
 from shared.errors import BoundaryError, StorageUnavailableError
 from shared.ports import JsonValue, Row
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from cloudflare_adapters.convert import array_buffer_to_bytes, bytes_to_js, to_js_value
-from js import AbortSignal, fetch  # type: ignore[import-not-found]
-from pyodide.ffi import JsException  # type: ignore[import-not-found]
+from js import AbortSignal, fetch
+from pyodide.ffi import JsException
 from shared.errors import HttpConnectionError, HttpTimeoutError
 from shared.ports import HTTP_MAX_RESPONSE_BYTES, HttpClientResponse
 

@@ -7,8 +7,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from cloudflare_adapters.convert import array_buffer_to_bytes, bytes_to_js, to_js_value
-from js import ReadableStream, Response  # type: ignore[import-not-found]
-from pyodide.ffi import create_proxy  # type: ignore[import-not-found]
+from js import ReadableStream, Response
+from pyodide.ffi import create_proxy
 from shared.api.request_limits import body_too_large
 from shared.http import HttpRequest, HttpResponse
 
@@ -80,7 +80,7 @@ def readable_stream(blocks: AsyncIterator[bytes]) -> Any:
 
     async def cancel(_reason: Any = None) -> None:
         try:
-            await iterator.aclose()  # type: ignore[attr-defined]
+            await iterator.aclose()  # type: ignore[attr-defined]  # the body is an async generator; its type says AsyncIterator
         finally:
             done()
 

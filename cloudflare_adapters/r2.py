@@ -77,7 +77,7 @@ class R2BlobStore:
         self._bucket = raw_binding(binding)
 
     async def put(
-        self, key: str, data: bytes, *, content_type: str, custom_metadata: Mapping[str, str]
+        self, key: str, data: bytes | bytearray, *, content_type: str, custom_metadata: Mapping[str, str]
     ) -> BlobInfo:
         options = to_js_value(
             {"httpMetadata": {"contentType": content_type}, "customMetadata": dict(custom_metadata)}
@@ -142,7 +142,7 @@ class R2BlobStore:
         upload = self._bucket.resumeMultipartUpload(key, upload_id)
         return (await upload) if hasattr(upload, "then") else upload
 
-    async def upload_part(self, key: str, upload_id: str, part_number: int, data: bytes) -> UploadedPart:
+    async def upload_part(self, key: str, upload_id: str, part_number: int, data: bytes | bytearray) -> UploadedPart:
         upload = await self._resume(key, upload_id)
         try:
             part = await upload.uploadPart(part_number, bytes_to_js(data))

@@ -47,7 +47,7 @@ _AV: list[Any] = []
 def _av() -> Any:
     with _LOCK:
         if not _AV:
-            import av  # type: ignore[import-untyped]  # noqa: PLC0415 - first use only (import cost)
+            import av  # noqa: PLC0415 - first use only (import cost)
 
             _AV.append(av)
         return _AV[0]

@@ -222,7 +222,7 @@ class _Metered(collections.abc.Coroutine[Any, Any, Any]):
         finally:
             self._invocation.add_cpu(time.thread_time() - began)
 
-    def throw(self, typ: Any, val: Any = None, tb: Any = None) -> Any:  # type: ignore[override]
+    def throw(self, typ: Any, val: Any = None, tb: Any = None) -> Any:
         error = typ if isinstance(typ, BaseException) else (val if isinstance(val, BaseException) else typ(val))
         began = time.thread_time()
         try:
@@ -234,7 +234,7 @@ class _Metered(collections.abc.Coroutine[Any, Any, Any]):
         self._inner.close()
 
     def __await__(self) -> Generator[Any, None, Any]:
-        return self  # type: ignore[return-value]
+        return self
 
     def __iter__(self) -> _Metered:
         return self
@@ -250,7 +250,7 @@ def _task_factory(loop: asyncio.AbstractEventLoop, coro: Any, **kwargs: Any) -> 
         return asyncio.Task(coro, loop=loop, **kwargs)
     if not isinstance(coro, _Metered):
         coro = _Metered(coro, invocation)
-    task = asyncio.Task(coro, loop=loop, **kwargs)
+    task: asyncio.Task[Any] = asyncio.Task(coro, loop=loop, **kwargs)
     invocation.tasks.add(task)
     return task
 
@@ -271,7 +271,7 @@ async def run(invocation: Invocation, work: Coroutine[Any, Any, T]) -> T:
         loop.set_task_factory(_task_factory)
     context = contextvars.copy_context()
     context.run(_current.set, invocation)
-    task = loop.create_task(_Metered(work, invocation), context=context)
+    task: asyncio.Task[T] = loop.create_task(_Metered(work, invocation), context=context)
     invocation.tasks.add(task)
     timer = None
     wall = invocation.limits.wall_seconds
@@ -280,7 +280,7 @@ async def run(invocation: Invocation, work: Coroutine[Any, Any, T]) -> T:
             wall, invocation.fail, "CONSUMER_WALL_SECONDS", "exceededWallTime", WALL_ERROR
         )
     try:
-        result = await task
+        result: T = await task
     except BaseException:
         if invocation.exceeded is not None and not _cancelling():
             raise invocation.ended() from None

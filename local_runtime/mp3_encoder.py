@@ -45,7 +45,7 @@ class LameMp3Encoder:
 def load_mp3_encoder() -> LameMp3Encoder | None:
     """The encoder, or None when ``lameenc`` is not installed or does not load here."""
     try:
-        import lameenc  # type: ignore[import-untyped]  # noqa: PLC0415
+        import lameenc  # noqa: PLC0415
     except ImportError:
         return None
     return LameMp3Encoder(lameenc)

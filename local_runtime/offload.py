@@ -4,7 +4,7 @@ The runtime is one process on one event loop. Synthesis by the offline
 models (eSpeak NG's C library, LAME's MP3 encoder) is blocking native code
 that releases the GIL, so on a thread of this pool it runs on another core
 while the loop goes on serving HTTP, the shards and the queues. Pure-Python
-work (``tone``'s joins) gains no core but no longer stalls the loop.
+work (``tone``'s joins) gains no core but does not stall the loop.
 
 ``SYNTHESIS_THREADS`` sizes the pool (0: one thread per core). The work
 runs in a copy of the caller's context (``contextvars``), as

@@ -19,12 +19,12 @@ import contextlib
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 from local_runtime.assets import StaticAssets
 from local_runtime.bindings.meter import Meter
 from local_runtime.bindings.queue import LocalQueue, Outcome
-from local_runtime.bindings.queue_runner import LocalQueueRunner
+from local_runtime.bindings.queue_runner import Handler, LocalQueueRunner
 from local_runtime.bindings.r2 import LocalBucket
 from local_runtime.bindings.sql import SqliteDurableObjectNamespace
 from local_runtime.data_dir_lock import DataDirLock
@@ -47,7 +47,7 @@ from shared.bootstrap import DEAD_LETTER_QUEUE, JOBS_QUEUE, WEBHOOK_QUEUE, Pipel
 from shared.outcomes import Ack, BatchOutcome, Retry
 from shared.http import Headers, HttpRequest, HttpResponse
 from shared.jobs.outbox import JOBS, WEBHOOKS
-from shared.logs import JsonLogger, LogBuffer
+from shared.logs import JsonLogger, LogBuffer, TextSink
 from shared.ports import Clock, IncomingMessage
 from shared.synthesis.catalogue import Catalogue
 from shared.synthesis.espeak import EspeakSynthesizer
@@ -85,7 +85,7 @@ class LocalRuntime:
         host: str = "127.0.0.1",
         port: int = 8787,
         clock: Clock = time.time,
-        log_stream: TextIO | None = None,
+        log_stream: TextSink | None = None,
         catalogue: Catalogue | None = None,
         cron_interval: float | None = None,
         log_requests: bool = False,
@@ -153,7 +153,6 @@ class LocalRuntime:
         self.catalogue = self.pipeline.catalogue
         self.api = self.pipeline.api
         self.consumer = self.pipeline.consumer
-        self.webhook_deps = self.pipeline.webhooks
         self.reaper = self.pipeline.reaper
         # Cloudflare's limits on each invocation: an api request, a queue batch, a cron run.
         self.fetch_limits = limits.InvocationLimits.of(settings, host_settings, cpu_ms=worker_cpu_ms("api", env))
@@ -190,7 +189,7 @@ class LocalRuntime:
 
     # --- the Workers' handlers ----------------------------------------------
 
-    def _consumer_of(self, queue_name: str) -> Callable[[list[IncomingMessage]], Awaitable[dict[str, Outcome]]]:
+    def _consumer_of(self, queue_name: str) -> Handler:
         """The synth_consumer Worker's queue handler for one queue (routing: shared/bootstrap.py)."""
 
         async def consume(messages: list[IncomingMessage]) -> dict[str, Outcome]:
@@ -363,7 +362,7 @@ class LocalRuntime:
                 task.cancel()
         await asyncio.gather(*stops, *self._runner_tasks, return_exceptions=True)
 
-    async def serve_forever(self, stop: Callable[[], Awaitable[None]]) -> None:
+    async def serve_forever(self, stop: Callable[[], Awaitable[object]]) -> None:
         await self.start()
         try:
             await stop()

@@ -124,7 +124,7 @@ TRIM_DELAY_SECONDS = 1.0
 def _malloc_trim() -> Callable[[int], int] | None:
     """glibc's ``malloc_trim``, or None where there is none (musl, macOS)."""
     try:
-        return ctypes.CDLL("libc.so.6").malloc_trim  # type: ignore[no-any-return]
+        return ctypes.CDLL("libc.so.6").malloc_trim
     except (OSError, AttributeError):
         return None
 
@@ -209,8 +209,8 @@ class _GuardedProtocol(H11Protocol):
 
     limits: ServerLimits = DEFAULT_LIMITS
 
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(_CoalescingTransport(transport, self.loop))  # type: ignore[arg-type]
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]  # uvicorn declares BaseTransport
+        super().connection_made(_CoalescingTransport(transport, self.loop))  # type: ignore[arg-type]  # a Transport by duck typing
         self._idle_since = time.monotonic()
         self._header_timer: asyncio.TimerHandle | None = None
         self._write_timer: asyncio.TimerHandle | None = None
@@ -243,7 +243,7 @@ class _GuardedProtocol(H11Protocol):
             self._header_timer.cancel()
             self._header_timer = None
 
-    def eof_received(self) -> bool | None:  # type: ignore[override]
+    def eof_received(self) -> bool | None:  # type: ignore[override]  # uvicorn declares None; asyncio allows bool
         # A client that half-closes after sending its whole request (shutdown(SHUT_WR)) still gets
         # its answer: keep the transport open for writing, and close it once the response is sent.
         # One that leaves with a request half sent, or none at all, is closed now.

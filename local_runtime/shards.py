@@ -20,7 +20,7 @@ from typing import Any
 
 from local_runtime import limits
 from local_runtime.bindings.boundary import check_rpc_value
-from local_runtime.bindings.meter import Meter, count
+from local_runtime.bindings.meter import DO_REQUESTS, Meter, count
 from local_runtime.bindings.sql import SqliteDurableObjectNamespace
 from local_runtime.supervision import LoopHealth
 from shared.config import Settings
@@ -188,7 +188,7 @@ class LocalShardStub:
         self._name = name
 
     async def call(self, method: str, payload: dict[str, JsonValue]) -> Any:
-        count(self._host._meter, "do.requests")
+        count(self._host._meter, DO_REQUESTS)
         limits.subrequest()
         sent = check_rpc_value(payload, what=f"{method}() payload", max_bytes=RPC_MAX_BYTES)
         # A Durable Object runs one call at a time; every operation but

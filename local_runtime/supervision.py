@@ -31,7 +31,7 @@ class Backoff:
     failures: int = 0
 
     def next(self) -> float:
-        delay = min(self.limit, self.start * (2 ** self.failures))
+        delay = min(self.limit, self.start * 2.0 ** self.failures)
         self.failures += 1
         return delay
 

@@ -97,7 +97,8 @@ class Pipeline:
 
     @cached_property
     def api(self) -> ApiApp:
-        from shared.api.app import ApiApp, ApiDeps
+        from shared.api.app import ApiApp
+        from shared.api.deps import ApiDeps
 
         settings, ports = self.settings, self.ports
         limiter = None

@@ -18,7 +18,7 @@ import dataclasses
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from shared.errors import ConfigError
 from shared.jobs.rpc_payloads import MAX_WAIT_TIMEOUT
@@ -39,7 +39,10 @@ from shared.platform_limits import (
 from shared.security import tokens as _tokens
 from shared.security.hosts import valid_base_url
 
-T = TypeVar("T")
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+T = TypeVar("T", bound="DataclassInstance")
 # (raw value or None when unset, env name, default) -> value; raises ConfigError.
 Parser = Callable[[str | None, str, Any], Any]
 
@@ -90,7 +93,7 @@ def specs(cls: type) -> list[tuple[str, SettingSpec]]:
 
 def _from_env(cls: type[T], env: Mapping[str, Any]) -> T:
     values: dict[str, Any] = {}
-    for f in dataclasses.fields(cls):  # type: ignore[arg-type]
+    for f in dataclasses.fields(cls):
         spec: SettingSpec | None = f.metadata.get("setting")
         if spec is None:
             continue

@@ -23,8 +23,8 @@ consumer invocation's 15 minutes). Instead:
    them (shared/synthesis/longform.py: streamed R2 multipart, resumable).
 
 Progress, cancel (a task stops at its next claim), ``?stream=1`` (chunks are
-read from R2 as they appear), captions, webhooks and the reaper see the
-same job as before. A lost message is found by the reaper: the plan's lease
+read from R2 as they appear), captions, webhooks and the reaper see it as
+any other job. A lost message is found by the reaper: the plan's lease
 lapses, the job message is sent again and re-sends the chunks not stored.
 """
 
@@ -198,7 +198,7 @@ async def process_chunk_task(
                     renew=True,
                 )
             )
-            return answer["state"] == "claimed"
+            return bool(answer["state"] == "claimed")
 
         try:
             characters = await with_renewal(store(), renew, lease / 4, deps, job_id, message.id)

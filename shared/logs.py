@@ -14,13 +14,21 @@ from __future__ import annotations
 import json
 import sys
 import threading
-from typing import Any, TextIO
+from typing import Any, Protocol, TextIO
 
 LOG_BUFFER_MAX_LINES = 256
 """A ``LogBuffer`` writes through once it holds this many lines, whatever the period."""
 LOG_WRITE_MAX_BYTES = 4096
 """POSIX's smallest ``PIPE_BUF``: a write up to this size reaches a pipe whole, so lines written by
 several processes to one pipe never interleave mid-line."""
+
+
+class TextSink(Protocol):
+    """Where log text goes: a text stream's ``write`` and ``flush`` (``sys.stdout``, a file, a console renderer)."""
+
+    def write(self, text: str, /) -> int: ...
+
+    def flush(self) -> None: ...
 
 
 class JsonLogger:
@@ -53,7 +61,7 @@ class LogBuffer:
     ``sys.stdout`` as it is at flush time) in one write. Thread-safe: the consumer's
     synthesis may log from worker threads."""
 
-    def __init__(self, target: TextIO | None = None, max_lines: int = LOG_BUFFER_MAX_LINES) -> None:
+    def __init__(self, target: TextSink | None = None, max_lines: int = LOG_BUFFER_MAX_LINES) -> None:
         self._target = target
         self._max_lines = max_lines
         self._lines: list[str] = []

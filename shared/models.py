@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 from enum import Enum
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, overload
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 from pydantic.alias_generators import to_camel
@@ -525,7 +525,12 @@ class JobRecord(CamelModel):
         return self.model_dump(mode="json", by_alias=True)
 
 
+@overload
+def iso(ts: float) -> datetime: ...
+@overload
+def iso(ts: float | None) -> datetime | None: ...
 def iso(ts: float | None) -> datetime | None:
+    """A Unix time as an aware UTC datetime (None stays None)."""
     if ts is None:
         return None
     return datetime.fromtimestamp(ts, tz=timezone.utc)

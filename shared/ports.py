@@ -117,7 +117,7 @@ class BlobStore(Protocol):
     async def put(
         self,
         key: str,
-        data: bytes,
+        data: bytes | bytearray,
         *,
         content_type: str,
         custom_metadata: Mapping[str, str],
@@ -148,7 +148,7 @@ class BlobStore(Protocol):
         """Start a multipart upload of ``key``; metadata is the final object's."""
         ...
 
-    async def upload_part(self, key: str, upload_id: str, part_number: int, data: bytes) -> UploadedPart:
+    async def upload_part(self, key: str, upload_id: str, part_number: int, data: bytes | bytearray) -> UploadedPart:
         """Upload (or replace) part ``part_number``; ``NoSuchUploadError`` if the upload is not in progress."""
         ...
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 from urllib.parse import urlsplit
 
 from pydantic import ValidationError
@@ -116,7 +116,10 @@ async def process_webhook_batch(messages: Sequence[IncomingMessage], deps: Webho
     return outcome
 
 
-async def _record(deps: WebhookDeps, job_id: str, status: str, attempts: int, code: int | None, error: str | None) -> None:
+async def _record(
+    deps: WebhookDeps, job_id: str, status: Literal["pending", "delivered", "failed"], attempts: int, code: int | None,
+    error: str | None,
+) -> None:
     await deps.jobs.call(
         RecordWebhook(job_id=job_id, status=status, attempts=attempts, last_status=code, last_error=error)
     )

@@ -191,7 +191,9 @@ class MemoryBucket:
         self.calls: dict[str, int] = {}
         self._next_upload = 0
 
-    async def put(self, key: str, data: bytes, *, content_type: str, custom_metadata: Mapping[str, str]) -> BlobInfo:
+    async def put(
+        self, key: str, data: bytes | bytearray, *, content_type: str, custom_metadata: Mapping[str, str]
+    ) -> BlobInfo:
         if self.fail_puts:
             self.fail_puts -= 1
             raise OSError("injected put failure")
@@ -253,7 +255,7 @@ class MemoryBucket:
         self.uploads[upload_id] = MemoryUpload(key, content_type, dict(custom_metadata))
         return MultipartUpload(key, upload_id)
 
-    async def upload_part(self, key: str, upload_id: str, part_number: int, data: bytes) -> UploadedPart:
+    async def upload_part(self, key: str, upload_id: str, part_number: int, data: bytes | bytearray) -> UploadedPart:
         self._count("upload_part")
         check_part(part_number, len(data))
         if self.before_part is not None:

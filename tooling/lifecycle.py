@@ -207,7 +207,7 @@ def describe_request(request: urllib.request.Request) -> str:
     for name, value in request.header_items():
         shown = "Bearer ***" if name.lower() == "authorization" else value
         lines.append(f"{name}: {shown}")
-    if request.data:
+    if isinstance(request.data, bytes) and request.data:
         lines += ["", request.data.decode()]
     return "\n".join(lines)
 
@@ -215,7 +215,7 @@ def describe_request(request: urllib.request.Request) -> str:
 def send(request: urllib.request.Request, timeout: float = 30.0) -> dict[str, Any]:
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
-            payload = json.loads(response.read() or b"{}")
+            payload: dict[str, Any] = json.loads(response.read() or b"{}")
     except urllib.error.HTTPError as exc:
         detail = exc.read().decode(errors="replace")[:500]
         raise LifecycleError(f"{request.get_method()} {request.full_url}: HTTP {exc.code}: {detail}") from exc

@@ -1,8 +1,8 @@
 """The asyncio client: the same calls as ``Client``, awaitable.
 
-Each request runs the blocking standard-library transport in a worker
-thread (``asyncio.to_thread``), so the client needs no HTTP library and never
-blocks the event loop; ``wait()`` long-polls like ``Client.wait`` and sleeps
+Each request runs the blocking transport (httpx's sync client) in a worker
+thread (``asyncio.to_thread``), so the two clients share every call and the
+event loop never blocks; ``wait()`` long-polls like ``Client.wait`` and sleeps
 with ``asyncio.sleep`` only when it must poll.
 """
 
@@ -54,7 +54,7 @@ class AsyncClient:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        return None
+        self.sync.transport.close()
 
     async def submit(
         self,

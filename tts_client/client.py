@@ -99,7 +99,7 @@ class Client:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        return None  # one connection per request: nothing to close
+        self.transport.close()
 
     # --- jobs -----------------------------------------------------------------
 

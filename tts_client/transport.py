@@ -1,20 +1,21 @@
-"""Blocking HTTP over the standard library: one connection per request.
+"""Blocking HTTP for the client, on httpx: requests, streamed downloads and event-stream lines.
 
-A connection per request keeps the transport safe to call from several
-threads at once (the async client runs it in worker threads); polling a job
-every few seconds gains nothing from keep-alive.
+Rule: every failure leaves here as ``ApiError`` (the server answered 4xx/5xx, its error body read) or
+``TransportError`` (no answer: refused, unknown host, timeout, a broken stream), never as an httpx
+error. The bearer token goes only to the API's own origin. One ``httpx.Client`` (a keep-alive pool,
+safe to share between threads: the async client calls it from worker threads) serves every request.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from http.client import HTTPConnection, HTTPException, HTTPResponse, HTTPSConnection
 from typing import Any, BinaryIO
-from urllib.parse import urlencode, urlsplit
 
+import httpx
 from pydantic import ValidationError
 
 from shared.models import ErrorBody
@@ -39,16 +40,30 @@ class Reply:
 
 
 class Transport:
-    def __init__(self, base_url: str, token: str | None = None, timeout: float = 30.0) -> None:
-        parts = urlsplit(base_url.strip())
-        if parts.scheme not in ("http", "https") or not parts.hostname:
+    """``transport``: httpx's transport to send through (tests pass an ``httpx.MockTransport``)."""
+
+    def __init__(
+        self,
+        base_url: str,
+        token: str | None = None,
+        timeout: float = 30.0,
+        *,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        parts = httpx.URL(base_url.strip()) if base_url.strip().startswith(("http://", "https://")) else None
+        if parts is None or not parts.host:
             raise ValueError(f"API URL must be http(s)://host[:port][/prefix], got {base_url!r}")
-        self.base_url = base_url.rstrip("/")
-        self._scheme = parts.scheme
-        self._netloc = parts.netloc
-        self._prefix = parts.path.rstrip("/")
+        self.base_url = base_url.strip().rstrip("/")
+        self._origin = (parts.scheme, parts.netloc)
         self.token = token or None
         self.timeout = timeout
+        self._http = httpx.Client(
+            timeout=timeout, transport=transport, follow_redirects=False, trust_env=False,
+            headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
+        )
+
+    def close(self) -> None:
+        self._http.close()
 
     # --- public -------------------------------------------------------------
 
@@ -68,14 +83,13 @@ class Transport:
         if json_body is not None:
             body = json.dumps(json_body).encode()
             all_headers["Content-Type"] = "application/json"
-        conn, response = self._open(method, self._url(path, query), body, all_headers)
-        try:
-            data = response.read()
-        except (OSError, HTTPException) as exc:
-            raise TransportError(f"{method} {path}: connection broke while reading: {exc}") from exc
-        finally:
-            conn.close()
-        reply = Reply(response.status, _lower(response.getheaders()), data)
+        request = self._request(method, self._url(path, query), body, all_headers)
+        with contextlib.closing(self._send(request)) as response:
+            try:
+                data = response.read()
+            except httpx.TransportError as exc:
+                raise TransportError(f"{method} {path}: connection broke while reading: {exc}") from exc
+        reply = Reply(response.status_code, _lower(response.headers), data)
         if reply.status >= 400:
             raise _api_error(reply)
         return reply
@@ -86,78 +100,82 @@ class Transport:
         The bearer token goes only to the API's own origin, never to another
         host a link may point at (a signed link needs no token).
         """
-        conn, response = self._open("GET", self._url(url), None, dict(headers or {}))
-        try:
-            if response.status >= 400:
-                raise _api_error(Reply(response.status, _lower(response.getheaders()), response.read()))
-            written = 0
-            while chunk := response.read(CHUNK):
-                sink.write(chunk)
-                written += len(chunk)
-        except (OSError, HTTPException) as exc:
-            raise TransportError(f"GET {url}: connection broke while downloading: {exc}") from exc
-        finally:
-            conn.close()
-        return Download(written, response.getheader("content-type"))
+        request = self._request("GET", self._url(url), None, dict(headers or {}))
+        with contextlib.closing(self._send(request)) as response:
+            try:
+                if response.status_code >= 400:
+                    raise _api_error(Reply(response.status_code, _lower(response.headers), response.read()))
+                written = 0
+                for chunk in response.iter_bytes(CHUNK):
+                    sink.write(chunk)
+                    written += len(chunk)
+            except httpx.TransportError as exc:
+                raise TransportError(f"GET {url}: connection broke while downloading: {exc}") from exc
+            return Download(written, response.headers.get("content-type"))
 
     def lines(self, path: str, headers: Mapping[str, str] | None = None) -> Iterator[bytes]:
-        """GET ``path`` and yield its body line by line as it comes (server-sent events); 4xx/5xx raise ``ApiError``."""
-        all_headers = {"Accept": "text/event-stream", **(headers or {})}
-        conn, response = self._open("GET", self._url(path), None, all_headers)
-        try:
-            if response.status >= 400:
-                raise _api_error(Reply(response.status, _lower(response.getheaders()), response.read()))
-            while line := response.readline():
-                yield line
-        except (OSError, HTTPException) as exc:
-            raise TransportError(f"GET {path}: the event stream broke: {exc}") from exc
-        finally:
-            conn.close()
+        """GET ``path`` and yield its body line by line, without line ends, as it comes (server-sent
+        events); 4xx/5xx raise ``ApiError``."""
+        request = self._request("GET", self._url(path), None, {"Accept": "text/event-stream", **(headers or {})})
+        with contextlib.closing(self._send(request)) as response:
+            try:
+                if response.status_code >= 400:
+                    raise _api_error(Reply(response.status_code, _lower(response.headers), response.read()))
+                for line in response.iter_lines():
+                    yield line.encode("utf-8")
+            except httpx.TransportError as exc:
+                raise TransportError(f"GET {path}: the event stream broke: {exc}") from exc
 
     # --- internals ------------------------------------------------------------
 
-    def _url(self, path: str, query: Mapping[str, str | int | None] | None = None) -> str:
-        if path.startswith(("http://", "https://")):
-            return path
+    def _url(self, path: str, query: Mapping[str, str | int | None] | None = None) -> httpx.URL:
         pairs = {k: str(v) for k, v in (query or {}).items() if v is not None}
-        return f"{self.base_url}{path}" + (f"?{urlencode(pairs)}" if pairs else "")
-
-    def _open(
-        self, method: str, url: str, body: bytes | None, headers: dict[str, str]
-    ) -> tuple[HTTPConnection, HTTPResponse]:
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise TransportError(f"not an http(s) URL: {url!r}")
-        headers.setdefault("User-Agent", USER_AGENT)
-        headers.setdefault("Accept", "application/json")
-        same_origin = (parts.scheme, parts.netloc) == (self._scheme, self._netloc)
-        if self.token and same_origin:
-            headers["Authorization"] = f"Bearer {self.token}"
-        target = parts.path or "/"
-        if parts.query:
-            target += f"?{parts.query}"
-        cls = HTTPSConnection if parts.scheme == "https" else HTTPConnection
-        conn = cls(parts.hostname, parts.port, timeout=self.timeout)
+        absolute = path.startswith(("http://", "https://"))
         try:
-            conn.request(method, target, body=body, headers=headers)
-            return conn, conn.getresponse()
-        except (OSError, HTTPException) as exc:
-            conn.close()
-            if isinstance(exc, socket.timeout):
-                raise TransportError(f"{method} {url}: no answer within {self.timeout:g} s") from exc
-            if isinstance(exc, ConnectionRefusedError):
-                where = f"{parts.scheme}://{parts.netloc}"
+            url = httpx.URL(path if absolute else f"{self.base_url}{path}")
+        except httpx.InvalidURL as exc:
+            raise TransportError(f"not an http(s) URL: {path!r}") from exc
+        return url.copy_merge_params(pairs) if pairs else url
+
+    def _request(self, method: str, url: httpx.URL, body: bytes | None, headers: dict[str, str]) -> httpx.Request:
+        if url.scheme not in ("http", "https") or not url.host:
+            raise TransportError(f"not an http(s) URL: {str(url)!r}")
+        if self.token and (url.scheme, url.netloc) == self._origin:
+            headers["Authorization"] = f"Bearer {self.token}"
+        return self._http.build_request(method, url, content=body, headers=headers)
+
+    def _send(self, request: httpx.Request) -> httpx.Response:
+        """The response with its body still to read (the caller closes it)."""
+        try:
+            return self._http.send(request, stream=True)
+        except httpx.TimeoutException as exc:
+            raise TransportError(f"{request.method} {request.url}: no answer within {self.timeout:g} s") from exc
+        except httpx.TransportError as exc:
+            cause = _os_error(exc)
+            if isinstance(cause, ConnectionRefusedError):
                 raise TransportError(
-                    f"cannot connect to {where} (connection refused): is the server running? "
-                    f"Start one with `tts-pipeline dev`, or pass --api URL"
+                    f"cannot connect to {request.url.scheme}://{request.url.netloc.decode()} (connection refused):"
+                    f" is the server running? Start one with `tts-pipeline dev`, or pass --api URL"
                 ) from exc
-            if isinstance(exc, socket.gaierror):
-                raise TransportError(f"cannot connect to {parts.hostname}: unknown host ({exc.strerror})") from exc
-            raise TransportError(f"{method} {url}: {exc}") from exc
+            if isinstance(cause, socket.gaierror):
+                raise TransportError(
+                    f"cannot connect to {request.url.host}: unknown host ({cause.strerror})"
+                ) from exc
+            raise TransportError(f"{request.method} {request.url}: {exc}") from exc
 
 
-def _lower(pairs: list[tuple[str, str]]) -> dict[str, str]:
-    return {k.lower(): v for k, v in pairs}
+def _os_error(exc: BaseException) -> OSError | None:
+    """The operating system's error under httpx's (its cause, or its cause's)."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, OSError):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+def _lower(headers: httpx.Headers) -> dict[str, str]:
+    return {k.lower(): v for k, v in headers.items()}
 
 
 def _retry_after(value: str | None) -> float | None:

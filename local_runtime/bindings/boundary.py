@@ -84,7 +84,7 @@ def _scalar_bound(value: Any, kind: type) -> int:
     if kind is str:
         return 6 * len(value) + 2
     if kind is int:
-        return value.bit_length() // 3 + 2
+        return int(value.bit_length()) // 3 + 2
     if kind is float:
         return _FLOAT_BOUND if math.isfinite(value) else -1
     if kind is bool or kind is _NONE:

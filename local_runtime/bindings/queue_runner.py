@@ -35,7 +35,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
+from typing import Any
 
 from local_runtime import limits
 from shared.logs import JsonLogger
@@ -48,7 +49,7 @@ from .queue import LeasedMessage, LocalQueue, Outcome, QueueConsumerConfig, add_
 
 log = logging.getLogger(__name__)
 
-Handler = Callable[[list[IncomingMessage]], Awaitable[Mapping[str, Outcome] | None]]
+Handler = Callable[[list[IncomingMessage]], Coroutine[Any, Any, Mapping[str, Outcome] | None]]
 
 
 class LocalQueueRunner:

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import builtins  # the class has a method named list
 import contextlib
 import hashlib
 import json
@@ -159,7 +160,7 @@ class LocalBucket:
 
     @guarded
     async def put(
-        self, key: str, data: bytes, *, content_type: str, custom_metadata: Mapping[str, str]
+        self, key: str, data: bytes | bytearray, *, content_type: str, custom_metadata: Mapping[str, str]
     ) -> BlobInfo:
         """Store ``data`` under ``key`` atomically, replacing any previous object."""
         limits.subrequest()
@@ -334,7 +335,7 @@ class LocalBucket:
         return MultipartUpload(key, upload_id)
 
     @guarded
-    async def upload_part(self, key: str, upload_id: str, part_number: int, data: bytes) -> UploadedPart:
+    async def upload_part(self, key: str, upload_id: str, part_number: int, data: bytes | bytearray) -> UploadedPart:
         limits.subrequest()
         _check_key(key)
         if not isinstance(data, (bytes, bytearray, memoryview)):
@@ -387,7 +388,7 @@ class LocalBucket:
         count(self._meter, R2_CLASS_A)
         return await asyncio.to_thread(self._complete_sync, key, upload_id, list(parts))
 
-    def _complete_sync(self, key: str, upload_id: str, parts: list[UploadedPart]) -> BlobInfo:
+    def _complete_sync(self, key: str, upload_id: str, parts: builtins.list[UploadedPart]) -> BlobInfo:
         with self._lock:
             row = self._conn.execute(
                 "SELECT content_type, custom_metadata, state FROM uploads WHERE upload_id = ? AND key = ?", (upload_id, key)
@@ -451,7 +452,7 @@ class LocalBucket:
         for file in files:
             (self.parts_dir / file).unlink(missing_ok=True)
 
-    def uploads_in_progress(self) -> list[tuple[str, str]]:
+    def uploads_in_progress(self) -> builtins.list[tuple[str, str]]:
         """(key, upload id) of every upload neither completed nor aborted; for tests."""
         with self._lock:
             return [(r[0], r[1]) for r in self._conn.execute("SELECT key, upload_id FROM uploads WHERE state = ?", (IN_PROGRESS,))]

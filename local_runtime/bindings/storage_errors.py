@@ -91,14 +91,14 @@ def guarded(fn: F) -> F:
             with storage_errors():
                 return await fn(*args, **kwargs)
 
-        return run_async  # type: ignore[return-value]
+        return run_async  # type: ignore[return-value]  # functools.wraps: the same signature as fn, which F is
 
     @functools.wraps(fn)
     def run(*args: Any, **kwargs: Any) -> Any:
         with storage_errors():
             return fn(*args, **kwargs)
 
-    return run  # type: ignore[return-value]
+    return run  # type: ignore[return-value]  # functools.wraps: the same signature as fn, which F is
 
 
 def rollback_quietly(conn: sqlite3.Connection) -> None:

@@ -1,13 +1,11 @@
 """Admission of a new job: its tenant's creation rate (``admit``) and jobs in flight
 (``MAX_JOBS_IN_FLIGHT``, ``create_admitted``), the latter decided inside the job's own shard.
 
-A submit used to count the tenant's queued and processing jobs on every
-shard (``countActive`` x ``SHARD_COUNT``) and then create the job: 1 +
-``SHARD_COUNT`` Durable Object requests, and a race (two submits could both
-see room for one). Now each shard holds a share of the tenant's limit
-(``shard_share``: the limit split over the shards, the remainder on the
-first ones, so the shares add up to exactly the limit), and the job's shard
-counts and inserts in one transaction (``createWithinBudget``): one request.
+Each shard holds a share of the tenant's limit (``shard_share``: the limit
+split over the shards, the remainder on the first ones, so the shares add up
+to exactly the limit), and the job's shard counts and inserts in one
+transaction (``createWithinBudget``): one Durable Object request, and no two
+submits both see room for one job.
 
 What stays exact:
 
@@ -21,10 +19,10 @@ What stays exact:
   in flight (less any that finished while the shards were asked).
 - **Keyed submits** (``Idempotency-Key``) must live on their key's shard
   (a repeat finds the first one there), so they cannot move. When that
-  shard is at its share, the exact count over every shard decides, as
-  before: admitted while the total is under the limit (the shard then holds
-  more than its share, and, as before, concurrent submits in that window can
-  overshoot the limit by the excess); refused at the limit.
+  shard is at its share, the exact count over every shard decides:
+  admitted while the total is under the limit (the shard then holds more
+  than its share, and concurrent submits in that window can overshoot the
+  limit by the excess); refused at the limit.
 
 Cost: one Durable Object request per admitted submit while the job's shard
 is under its share; near the limit, one more per shard asked.

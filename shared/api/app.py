@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from shared.api import jobs, job_events, lexicons, openai_catalogue, request_limits, signed_links, speech, webhook_requests
@@ -49,7 +49,9 @@ class ApiApp:
         r.add("GET", "/openapi.json", self._openapi)
         r.add("GET", "/healthz", self._health)
 
-    def _authed(self, handler: Callable[..., Any], query: tuple[str, ...] = ()) -> Callable[..., Any]:
+    def _authed(
+        self, handler: Callable[..., Any], query: tuple[str, ...] = ()
+    ) -> Callable[..., Awaitable[HttpResponse]]:
         async def wrapped(request: HttpRequest, **params: str) -> HttpResponse:
             tenant = authenticate(request, self.deps.settings)  # first: a 401 reveals nothing else
             request_limits.check_query(request, query)

@@ -310,7 +310,8 @@ async def delete_job(request: HttpRequest, deps: ApiDeps, tenant: str, job_id: s
         try:
             record = await deps.jobs.call(Cancel(job_id=job_id))
         except (IllegalTransitionError, JobNotFoundError):
-            record = await deps.jobs.call(Get(job_id=job_id)) or record
+            found = await deps.jobs.call(Get(job_id=job_id))
+            record = found or record
     # Audio first, metadata second: a crash in between leaves an orphan
     # object for the reaper, never a job pointing at nothing.
     objects = [k for k in (record.audio_key, timings_key_of(record)) if k]

@@ -64,8 +64,8 @@ def _view(data: dict[str, Any]) -> LexiconView:
         rule_count=data["ruleCount"],
         size_bytes=data["sizeBytes"],
         language=data.get("language"),
-        created_at=iso(data["createdAt"]),  # type: ignore[arg-type]
-        updated_at=iso(data["updatedAt"]),  # type: ignore[arg-type]
+        created_at=iso(data["createdAt"]),
+        updated_at=iso(data["updatedAt"]),
     )
 
 

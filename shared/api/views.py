@@ -41,7 +41,7 @@ def webhook_view(record: JobRecord) -> WebhookView | None:
     return WebhookView(
         url=record.webhook_url,
         events=events,
-        status=status,  # type: ignore[arg-type]
+        status=status,  # type: ignore[arg-type]  # a str column holding one of the Literal's values; pydantic checks it
         attempts=record.webhook_attempts,
         last_status_code=record.webhook_last_status,
         last_error=record.webhook_last_error,
@@ -65,8 +65,8 @@ def job_view(record: JobRecord, base_url: str, audio_query: AudioQuery | None = 
         voice_id=record.voice_id,
         format=record.format,
         sample_rate=record.sample_rate,
-        created_at=iso(record.created_at),  # type: ignore[arg-type]
-        updated_at=iso(record.updated_at),  # type: ignore[arg-type]
+        created_at=iso(record.created_at),
+        updated_at=iso(record.updated_at),
         started_at=iso(record.started_at),
         completed_at=iso(record.completed_at),
         expires_at=iso(record.expires_at),

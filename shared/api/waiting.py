@@ -93,10 +93,15 @@ async def until_final(deps: ApiDeps, tenant: str, job_id: str, seconds: float) -
     return await _wait(deps, tenant, job_id, seconds, until_terminal=True)
 
 
-async def _wait(deps: ApiDeps, tenant: str, job_id: str, seconds: float, **how: bool) -> Waited:
+async def _wait(
+    deps: ApiDeps, tenant: str, job_id: str, seconds: float, *, with_progress: bool = False, until_terminal: bool = False
+) -> Waited:
     try:
         record, outcome = await deps.jobs.call(
-            WaitForChange(job_id=job_id, timeout=min(seconds, MAX_WAIT_TIMEOUT), tenant=tenant, **how)
+            WaitForChange(
+                job_id=job_id, timeout=min(seconds, MAX_WAIT_TIMEOUT), tenant=tenant, with_progress=with_progress,
+                until_terminal=until_terminal,
+            )
         )
         return Waited(record, outcome)
     except Exception as exc:  # noqa: BLE001 - e.g. the shard was reset under the open call

@@ -1,4 +1,4 @@
-"""Word timings and captions (issue 18): engines' word events, chunk shifting, cues, WebVTT and SRT.
+"""Word timings and captions: engines' word events, chunk shifting, cues, WebVTT and SRT.
 
 Modules: ``words`` (the timing type, alignment to the submitted text;
 stdlib only, ``shared.ports`` imports it), ``measure`` (exact audio length,

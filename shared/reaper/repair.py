@@ -19,7 +19,7 @@ idempotent).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from shared.config import Settings
 from shared.jobs.shard import Repair, RepairItem, Stale
@@ -34,7 +34,9 @@ from shared.reaper.report import ReaperReport
 PAGE = QUEUE_SEND_BATCH_MAX_MESSAGES  # repairs per RPC: their shard sends the messages in one sendBatch
 
 
-def repair_action(record: JobRecord, now: float, settings: Settings) -> tuple[str, str] | None:
+def repair_action(
+    record: JobRecord, now: float, settings: Settings
+) -> tuple[Literal["resend", "requeue", "fail"], str] | None:
     """What to do with a job found in a stale query: ``(action, error)`` or None."""
     stuck_for = settings.reaper_stuck_seconds
     if record.status is JobStatus.QUEUED:

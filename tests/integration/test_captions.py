@@ -161,7 +161,7 @@ def test_the_cli_writes_captions_in_the_format_of_the_extension(pipeline: Pipeli
            "TTS_API_URL": f"http://127.0.0.1:{pipeline.port}", "TTS_API_TOKEN": TOKEN, "PYTHONPATH": str(ROOT)}
 
     def cli(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "local_runtime.cli", *args], capture_output=True, text=True,
+        return subprocess.run([sys.executable, "-m", "tts_pipeline", *args], capture_output=True, text=True,
                               env=env, cwd=ROOT, timeout=120)
 
     vtt = tmp_path / "talk.vtt"

@@ -56,7 +56,7 @@ def cli(*args: str, api: str | None = None, token: str | None = TOKEN, stdin: by
         env["TTS_API_TOKEN"] = token
     env["PYTHONPATH"] = str(ROOT)
     done = subprocess.run(
-        [sys.executable, "-m", "local_runtime.cli", *args],
+        [sys.executable, "-m", "tts_pipeline", *args],
         input=stdin, capture_output=True, env=env, cwd=cwd, timeout=120,
     )
     return Run(done.returncode, done.stdout, done.stderr.decode())

@@ -19,7 +19,7 @@ def test_a_second_dev_on_the_same_data_dir_exits_naming_the_first(tmp_path: Path
     try:
         assert first.process is not None
         second = subprocess.run(
-            [sys.executable, "-m", "local_runtime.cli", "dev", "--host", "127.0.0.1", "--port", "0",
+            [sys.executable, "-m", "tts_pipeline", "dev", "--host", "127.0.0.1", "--port", "0",
              "--data-dir", str(tmp_path)],
             capture_output=True, text=True, timeout=30, env={**os.environ, "CRON_INTERVAL_SECONDS": "0"},
         )

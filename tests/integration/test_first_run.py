@@ -79,8 +79,8 @@ def test_text_too_long_gives_the_limit_not_an_empty_allowed_list(pipeline: Pipel
 
 
 def test_the_start_log_shows_no_harmless_alarms(pipeline: Pipeline) -> None:
-    # workerd's start used to print an ENOTFOUND stack (Miniflare's Request.cf download, offline)
-    # and wrangler's warning that it does not run crons (this runtime runs the reaper itself).
+    # workerd's start prints no ENOTFOUND stack (Miniflare's Request.cf download, offline)
+    # and no wrangler warning that it does not run crons (this runtime runs the reaper itself).
     log = "".join(pipeline.log_lines)
     assert "ENOTFOUND" not in log and "Unable to fetch the `Request.cf`" not in log
     assert "Scheduled Workers are not automatically triggered" not in log
@@ -148,7 +148,7 @@ def test_a_port_in_use_is_one_line_and_exit_2(pipeline: Pipeline, tmp_path: Path
 def test_text_log_says_where_to_open_and_logs_each_request(tmp_path: Path) -> None:
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "local_runtime.cli", "dev", "--port", str(port), "--data-dir", str(tmp_path),
+        [sys.executable, "-m", "tts_pipeline", "dev", "--port", str(port), "--data-dir", str(tmp_path),
          "--log-format", "text"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         env={**__import__("os").environ, "CRON_INTERVAL_SECONDS": "0"},

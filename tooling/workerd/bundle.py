@@ -127,7 +127,7 @@ def check_wrappers(workerd_binary: Path) -> None:
 def encode(modules: list[tuple[str, str, bytes]]) -> bytes:
     """A capnp ``Bundle`` message: ``(name, kind, content)`` with kind ``src``, ``wasm`` or ``data``."""
     try:
-        import capnp  # type: ignore[import-not-found]  # pycapnp: build-time only, never in a Worker
+        import capnp  # pycapnp: build-time only, never in a Worker
     except ImportError as exc:
         raise BundleError("pycapnp is missing: pip install -e '.[workerd]'") from exc
     schema = capnp.load(str(SCHEMA))
@@ -142,7 +142,7 @@ def encode(modules: list[tuple[str, str, bytes]]) -> bytes:
 
 def decode(data: bytes) -> list[tuple[str, str, bytes]]:
     """The inverse of ``encode`` (tests, and ``--check`` of a built bundle)."""
-    import capnp  # type: ignore[import-not-found]
+    import capnp
 
     schema = capnp.load(str(SCHEMA))
     with schema.Bundle.from_bytes(data, traversal_limit_in_words=2**40) as message:

@@ -72,7 +72,7 @@ def free_port(host: str = "127.0.0.1") -> int:
 def ensure_capnp() -> None:
     """pycapnp writes the bundle; installed into this Python on first use."""
     try:
-        import capnp  # type: ignore[import-not-found]  # noqa: F401
+        import capnp  # noqa: F401
     except ImportError:
         _say(f"installing {CAPNP_PIN} (writes the Pyodide bundle) ...")
         subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", CAPNP_PIN], check=True)

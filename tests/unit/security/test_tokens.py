@@ -42,7 +42,7 @@ def test_new_tokens_are_random_and_their_entry_authenticates() -> None:
 
 def test_token_new_command_prints_a_token_and_a_hashed_entry() -> None:
     out = subprocess.run(
-        [sys.executable, "-m", "local_runtime.cli", "token", "new", "dave", "--json"],
+        [sys.executable, "-m", "tts_pipeline", "token", "new", "dave", "--json"],
         capture_output=True, text=True, check=True,
     ).stdout
     made = json.loads(out)
@@ -55,7 +55,7 @@ def test_token_new_command_prints_a_token_and_a_hashed_entry() -> None:
 
 def test_token_hash_command_reads_the_token_from_stdin() -> None:
     out = subprocess.run(
-        [sys.executable, "-m", "local_runtime.cli", "token", "hash", "erin"],
+        [sys.executable, "-m", "tts_pipeline", "token", "hash", "erin"],
         input="erin-token\n", capture_output=True, text=True, check=True,
     ).stdout
     assert f"erin:sha256:{token_digest('erin-token')}" in out

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from local_runtime.cli import main
+from tts_pipeline.cli import main
 from tooling.lifecycle import DAY, RULE_ID, check_rules, desired_rules, retention_days
 
 MAX_TTL = 30 * DAY

@@ -44,7 +44,7 @@ def _dev(args: argparse.Namespace) -> int:
         try:
             runtime = LocalRuntime(
                 args.data_dir, env, host=args.host, port=args.port,
-                log_stream=log_stream, log_requests=True,  # type: ignore[arg-type]
+                log_stream=log_stream, log_requests=True,
             )
         except ConfigError as exc:
             print(f"tts-pipeline dev: {exc}", file=sys.stderr)

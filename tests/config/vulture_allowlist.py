@@ -1,0 +1,133 @@
+"""Names vulture reports as unused that the platform, a library or a serializer uses.
+
+Run: .venv/bin/vulture shared cloudflare_adapters local_runtime tts_client tts_pipeline tooling bench workers tests \
+    tests/config/vulture_allowlist.py --min-confidence 60 --exclude python_modules
+(no output: nothing dead). Read by vulture only; never imported.
+"""
+# ruff: noqa
+# mypy: ignore-errors
+
+
+# protocols and overrides called by asyncio, uvicorn, http.server or the caller's protocol
+_.log_message  # unused method (bench/fanout.py:51)
+_.do_POST  # unused method (bench/fanout.py:54)
+tb  # unused variable (local_runtime/limits.py:225)
+__call__  # unused function (local_runtime/offload.py:40)
+_.writelines  # unused method (local_runtime/server.py:181)
+_.timeout_keep_alive_task  # unused attribute (local_runtime/server.py:221)
+_.eof_received  # unused method (local_runtime/server.py:246)
+_.keep_alive  # unused attribute (local_runtime/server.py:251)
+_.send_400_response  # unused method (local_runtime/server.py:295)
+_.lifespan  # unused attribute (local_runtime/server.py:338)
+__call__  # unused function (shared/ports.py:283)
+
+# bench result fields: dataclasses written to results.json
+process_peak_rss_mib  # unused variable (bench/memory.py:62)
+submit_latency_ms  # unused variable (bench/throughput.py:61)
+completion_latency_ms  # unused variable (bench/throughput.py:62)
+runtime_cpu_ms_per_job  # unused variable (bench/throughput.py:63)
+client_cpu_ms_per_job  # unused variable (bench/throughput.py:64)
+runtime_peak_rss_mib  # unused variable (bench/throughput.py:65)
+poll_interval_ms  # unused variable (bench/throughput.py:199)
+observed_ms  # unused variable (bench/throughput.py:200)
+stamped_ms  # unused variable (bench/throughput.py:201)
+queued_ms  # unused variable (bench/throughput.py:202)
+processing_ms  # unused variable (bench/throughput.py:203)
+polls_per_job  # unused variable (bench/throughput.py:204)
+polling_adds_ms  # unused variable (bench/throughput.py:205)
+latency_ms  # unused variable (bench/throughput.py:257)
+cpu_ms_per_job  # unused variable (bench/throughput.py:258)
+achieved_rate  # unused variable (bench/throughput.py:314)
+submit_latency_ms  # unused variable (bench/throughput.py:315)
+late_ms  # unused variable (bench/throughput.py:316)
+submit_latency_ms  # unused variable (bench/throughput.py:374)
+runtime_cpu_ms_per_job  # unused variable (bench/throughput.py:375)
+
+# attributes set for a library to read (expat handlers, onnxruntime, PyAV, the JS proxy)
+_.intra_op_num_threads  # unused attribute (bench/neural.py:133)
+_.pts  # unused attribute (local_runtime/audio_encoders.py:120)
+_.intra_op_num_threads  # unused attribute (shared/synthesis/piper.py:124)
+_.StartElementHandler  # unused attribute (shared/text/xmltree.py:175)
+_.EndElementHandler  # unused attribute (shared/text/xmltree.py:176)
+_.CharacterDataHandler  # unused attribute (shared/text/xmltree.py:177)
+_.StartDoctypeDeclHandler  # unused attribute (shared/text/xmltree.py:178)
+_.EntityDeclHandler  # unused attribute (shared/text/xmltree.py:181)
+_.UnparsedEntityDeclHandler  # unused attribute (shared/text/xmltree.py:182)
+_.ExternalEntityRefHandler  # unused attribute (shared/text/xmltree.py:183)
+
+# pydantic: model_config, validators, and response fields serialized to JSON
+model_config  # unused variable (shared/api/speech.py:63)
+model_config  # unused variable (shared/api/speech.py:71)
+model_config  # unused variable (shared/captions/chunks.py:53)
+model_config  # unused variable (shared/jobs/lexicons.py:259)
+model_config  # unused variable (shared/jobs/rpc_payloads.py:23)
+model_config  # unused variable (shared/models.py:53)
+model_config  # unused variable (shared/models.py:65)
+_._lexicons_once  # unused method (shared/models.py:122)
+_._text_is_unicode  # unused method (shared/models.py:129)
+last_status_code  # unused variable (shared/models.py:147)
+last_attempt_at  # unused variable (shared/models.py:149)
+result_url  # unused variable (shared/models.py:200)
+base64_audio  # unused variable (shared/models.py:237)
+previous_secret  # unused variable (shared/models.py:253)
+model_config  # unused variable (shared/models.py:295)
+model_config  # unused variable (shared/models.py:310)
+model_config  # unused variable (shared/models.py:321)
+model_config  # unused variable (shared/models.py:334)
+model_config  # unused variable (shared/models.py:345)
+model_config  # unused variable (shared/models.py:365)
+model_config  # unused variable (shared/synthesis/catalogue.py:86)
+_._defaults_are_allowed  # unused method (shared/synthesis/catalogue.py:124)
+
+# settings read by name (local_runtime/wrangler_config.py) and a TYPE_CHECKING import
+DataclassInstance  # unused import (shared/config.py:43)
+queue_max_batch_size  # unused variable (shared/config.py:528)
+queue_max_batch_timeout  # unused variable (shared/config.py:531)
+queue_max_retries  # unused variable (shared/config.py:534)
+queue_max_concurrency  # unused variable (shared/config.py:537)
+
+# report and log fields: dataclasses serialized into the reaper's and webhooks' log lines
+_.expired_jobs  # unused attribute (shared/reaper/purge.py:44)
+_.deleted_objects  # unused attribute (shared/reaper/purge.py:51)
+_.stuck_jobs  # unused attribute (shared/reaper/repair.py:94)
+_.repair_conflicts  # unused attribute (shared/reaper/repair.py:102)
+_.resent_jobs  # unused attribute (shared/reaper/repair.py:116)
+_.requeued_jobs  # unused attribute (shared/reaper/repair.py:117)
+expired_jobs  # unused variable (shared/reaper/report.py:22)
+deleted_objects  # unused variable (shared/reaper/report.py:23)
+stuck_jobs  # unused variable (shared/reaper/report.py:26)
+resent_jobs  # unused variable (shared/reaper/report.py:27)
+requeued_jobs  # unused variable (shared/reaper/report.py:28)
+repair_conflicts  # unused variable (shared/reaper/report.py:30)
+scanned_objects  # unused variable (shared/reaper/report.py:33)
+looked_up_jobs  # unused variable (shared/reaper/report.py:34)
+orphan_objects  # unused variable (shared/reaper/report.py:35)
+kept_objects  # unused variable (shared/reaper/report.py:38)
+duration_ms  # unused variable (shared/reaper/report.py:46)
+_.duration_ms  # unused attribute (shared/reaper/run.py:57)
+_.scanned_objects  # unused attribute (shared/reaper/sweep.py:111)
+_.kept_objects  # unused attribute (shared/reaper/sweep.py:142)
+_.looked_up_jobs  # unused attribute (shared/reaper/sweep.py:147)
+_.kept_objects  # unused attribute (shared/reaper/sweep.py:153)
+_.orphan_objects  # unused attribute (shared/reaper/sweep.py:154)
+
+# a Piper voice's config fields, parsed with the ones read (shared/synthesis/piper_voices.py)
+num_speakers  # unused variable (shared/synthesis/piper_voices.py:47)
+quality  # unused variable (shared/synthesis/piper_voices.py:48)
+
+# the Workers platform: entry classes and handler parameters it calls
+alarm_info  # unused variable (workers/api/src/entry.py:49)
+Default  # unused class (workers/api/src/entry.py:57)
+Default  # unused class (workers/reaper/src/entry.py:12)
+Default  # unused class (workers/synth_consumer/src/entry.py:14)
+
+# Cloudflare limits stated with their source for the reader (shared/platform_limits.py)
+WORKER_SIMULTANEOUS_CONNECTIONS  # unused variable (shared/platform_limits.py:116)
+WORKER_STARTUP_CPU_MS  # unused variable (shared/platform_limits.py:124)
+WORKER_SIZE_FREE_BYTES  # unused variable (shared/platform_limits.py:128)
+DO_REQUESTS_PER_SECOND  # unused variable (shared/platform_limits.py:153)
+
+# shard and lexicon-store methods an RPC operation names (``runs = "..."``), called by name (shared/jobs/rpc.py)
+_.repair_many  # unused method (shared/jobs/shard.py)
+_.versions  # unused method (shared/jobs/lexicons.py)
+_.reaper_state  # unused attribute (shared/jobs/shard.py)
