@@ -133,8 +133,9 @@ async def submit_job(deps: ApiDeps, tenant: str, body: CreateJobRequest, key: st
         timestamps=body.timestamps,
         text_type=prepared.text_type if prepared is not None else None,
         lexicons=prepared.lexicons if prepared is not None else None,
-        **(_input_fields(body, resolved) if body.inputs is not None else {}),
     )
+    if body.inputs is not None:
+        record = _with_inputs(record, body, resolved)
     record = await admission.create_admitted(deps, record, keyed=key is not None)
     if record.job_id != job_id and key is not None and fingerprint is not None:
         idempotency.replay(record, fingerprint, key)  # a concurrent repeat won the race
@@ -165,6 +166,16 @@ def _check_inputs(body: CreateJobRequest, max_chars: int) -> None:
             " (MAX_TEXT_CHARS); split them into several jobs",
             field="inputs",
             extra={"maxChars": max_chars},
+        )
+    from shared.synthesis.inputs import encode_inputs
+
+    stored = len(body.joined_text().encode("utf-8")) + len(encode_inputs(body.inputs).encode("utf-8"))
+    if stored > MAX_STORED_INPUT_BYTES:
+        raise ApiError(
+            422, "text_too_long",
+            f"inputs: their texts, titles and voices take {stored:,} bytes, over the {MAX_STORED_INPUT_BYTES:,} one"
+            " job can store; split them into several jobs",
+            field="inputs", extra={"maxBytes": MAX_STORED_INPUT_BYTES},
         )
     if body.text_type == "ssml" or body.lexicons:
         field = "textType" if body.text_type == "ssml" else "lexicons"
@@ -197,27 +208,19 @@ def _check_input_voices(deps: ApiDeps, body: CreateJobRequest, resolved: Resolve
             )
 
 
-def _input_fields(body: CreateJobRequest, resolved: Resolved) -> dict[str, object]:
-    """A multi-input job's record fields (shared/synthesis/inputs.py)."""
+def _with_inputs(record: JobRecord, body: CreateJobRequest, resolved: Resolved) -> JobRecord:
+    """``record`` with a multi-input job's fields (shared/synthesis/inputs.py)."""
     from shared.synthesis.chunking import chunk_texts
     from shared.synthesis.inputs import encode_inputs
 
     assert body.inputs is not None
     encoded = encode_inputs(body.inputs)
-    stored = len(body.joined_text().encode("utf-8")) + len(encoded.encode("utf-8"))
-    if stored > MAX_STORED_INPUT_BYTES:
-        raise ApiError(
-            422, "text_too_long",
-            f"inputs: their texts, titles and voices take {stored:,} bytes, over the {MAX_STORED_INPUT_BYTES:,} one"
-            " job can store; split them into several jobs",
-            field="inputs", extra={"maxBytes": MAX_STORED_INPUT_BYTES},
-        )
     # How many chunks each input makes, as the consumer plans them: progress counts inputs from it.
     counts = [len(chunk_texts(item.text, resolved.spec.max_input_chars)) for item in body.inputs]
     ends = list(itertools.accumulate(counts))
-    return {
+    return record.model_copy(update={
         "inputs": encoded,
         "input_count": len(body.inputs),
         "gap_ms": body.gap_ms or 0,
         "input_chunks": ",".join(str(e) for e in ends),
-    }
+    })

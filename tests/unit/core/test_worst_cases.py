@@ -150,11 +150,10 @@ def test_pages_of_records_leave_out_the_text_and_a_jobs_inputs() -> None:
 
 def test_inputs_whose_titles_would_overflow_the_row_are_refused() -> None:
     from shared.api.errors import ApiError
-    from shared.api.submission import _input_fields
+    from shared.api.submission import _check_inputs
     from shared.models import CreateJobRequest
-    from shared.synthesis.catalogue import Resolved, tone_spec
 
     body = CreateJobRequest(inputs=[JobInput(text=WIDE * 400, title=WIDE * 200)] * MAX_INPUTS)
     with pytest.raises(ApiError) as refused:
-        _input_fields(body, Resolved(tone_spec(), "default", "wav", 24_000))
+        _check_inputs(body, MAX_TEXT_CHARS)
     assert refused.value.status == 422 and refused.value.field == "inputs" and "bytes" in str(refused.value)
