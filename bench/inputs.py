@@ -16,11 +16,10 @@ import argparse
 import json
 import tempfile
 import time
-from http.client import HTTPConnection
 from pathlib import Path
 from typing import Any
 
-from bench import sections
+from bench import loopback, sections
 from bench.runtime_proc import ROOT, RuntimeProcess
 
 DOC = ROOT / "docs" / "benchmarks.md"
@@ -30,14 +29,8 @@ GAP_MS = 300
 
 
 def _call(port: int, method: str, path: str, body: Any = None) -> tuple[int, bytes]:
-    conn = HTTPConnection("127.0.0.1", port, timeout=900)
-    try:
-        raw = json.dumps(body).encode() if body is not None else None
-        conn.request(method, path, body=raw, headers={"Content-Type": "application/json"} if raw else {})
-        response = conn.getresponse()
-        return response.status, response.read()
-    finally:
-        conn.close()
+    status, _, data = loopback.call(port, method, path, body, timeout=900)
+    return status, data
 
 
 def _text(chars: int) -> str:
