@@ -367,6 +367,8 @@ async def synthesize_chunk(
     """
     record = chunk_source(record, synthesizer)
     held = planned.memory_chars() if planned is not None else len(text)
+    if trail_ms:  # the audio is copied once while the gap is added; the gap counts as a character a 60 ms
+        held = 2 * len(text) + trail_ms // 60
     async with pacer.holding(held) if pacer is not None else contextlib.nullcontext():
         if planned is not None:
             from shared.synthesis.rendered import synthesize_planned
