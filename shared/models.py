@@ -274,7 +274,7 @@ class JobView(CamelModel):
     lexicons: list[LexiconRef] | None = Field(
         default=None, description="The lexicons applied, in order, with the version of each the job reads."
     )
-    inputs: int | None = Field(
+    input_count: int | None = Field(
         default=None, description="A job submitted with inputs: how many (chapters in the timings and captions)."
     )
     gap_ms: int | None = Field(default=None, description="A job with inputs: milliseconds of silence between them.")

@@ -84,7 +84,7 @@ def job_view(record: JobRecord, base_url: str, audio_query: AudioQuery | None = 
         captions_url=captions_url,
         text_type=record.text_type,
         lexicons=[LexiconRef(name=n, version=v) for n, v in parse_refs(record.lexicons)] if record.lexicons else None,
-        inputs=record.input_count or None,
+        input_count=record.input_count or None,
         gap_ms=record.gap_ms if record.input_count else None,
     )
 

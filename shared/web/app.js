@@ -51,7 +51,7 @@ export function isAssembling(job) {
 /** The line beside a job's status: what it is, how far it got, its numbers. */
 export function describeJob(job, extra = {}) {
   const parts = [`${job.model} · ${job.voiceId || "default"} · ${job.format}`];
-  if (job.inputs) parts.push(`${job.inputs} inputs`);
+  if (job.inputCount) parts.push(`${job.inputCount} inputs`);
   const p = progressOf(job);
   if (job.status === "queued") {
     parts.push("waiting for a worker");
@@ -796,7 +796,7 @@ async function finished(job) {
     $("player").hidden = false;
     renderJob(job);
     if (job.timestamps) await loadCaptions(job);
-    if (job.inputs) await loadChapters(job);
+    if (job.inputCount) await loadChapters(job);
     say(job.timestamps
       ? "Finished: the audio and its captions are ready. Press play, or click a word to play from it."
       : "Finished: the audio is ready. Press play, or download it.");

@@ -129,7 +129,7 @@ def test_an_input_file_is_one_job_of_several_inputs_and_download_takes_one(url: 
               "-m", "tone", "-o", str(target), "--json", api=url)
     assert run.code == 0, run.stderr
     job = run.json()
-    assert job["inputs"] == 3 and job["gapMs"] == 200 and target.read_bytes()[:4] == b"RIFF"
+    assert job["inputCount"] == 3 and job["gapMs"] == 200 and target.read_bytes()[:4] == b"RIFF"
     download = cli("download", job["jobId"], "--input", "1", api=url, cwd=tmp_path)
     assert download.code == 0, download.stderr
     second = (tmp_path / f"{job['jobId']}-input1.wav").read_bytes()

@@ -69,7 +69,7 @@ def test_three_inputs_two_voices_one_wav_exact_chapters_and_one_input_on_its_own
     assert chunks[1] >= 2
     job = submit(pipeline, inputs=INPUTS, gapMs=GAP_MS, model="tone", format="wav", sampleRate=RATE, timestamps="word")
     job_id = job["jobId"]
-    assert job["inputs"] == 3 and job["gapMs"] == GAP_MS
+    assert job["inputCount"] == 3 and job["gapMs"] == GAP_MS
     assert job["progress"] == {"done": sum(chunks), "total": sum(chunks), "inputsDone": 3, "inputsTotal": 3}
 
     wav = pipeline.request("GET", f"/v1/jobs/{job_id}/audio", token=TOKEN).body

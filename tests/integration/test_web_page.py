@@ -311,7 +311,7 @@ def test_several_inputs_from_the_page_make_chapters_with_their_own_files(pipelin
         assert page.locator("#chapters li").count() == 3
         assert page.locator("#chapters li button").first.inner_text().startswith("Opening (")
         job = pipeline.request("GET", f"/v1/jobs/{job_id}", token=TOKEN).json()
-        assert job["inputs"] == 3 and job["gapMs"] == 300
+        assert job["inputCount"] == 3 and job["gapMs"] == 300
         chapters = pipeline.request("GET", f"/v1/jobs/{job_id}/timestamps", token=TOKEN).json()["chapters"]
         assert [c["title"] for c in chapters] == ["Opening", "Input 2", "Input 3"]
 
@@ -531,7 +531,7 @@ def test_numbers_read_as_people_write_them(pipeline: Pipeline, page: Any) -> Non
         running: m.describeJob(job({ status: "processing", progress: { done: 27, total: 28 }, characters: 54000 })),
         assembling: m.describeJob(job({ status: "processing", progress: { done: 28, total: 28 }, characters: 62068 })),
         done: m.describeJob(job({ status: "completed", characters: 62068, sizeBytes: 169000000 }), { duration: 3845 }),
-        inputs: m.describeJob(job({ status: "processing", inputs: 3,
+        inputs: m.describeJob(job({ status: "processing", inputCount: 3,
           progress: { done: 2, total: 4, inputsDone: 1, inputsTotal: 3 } })),
         paragraphs: m.paragraphInputs("# Intro\\nHello.\\n\\n  Hi!  \\n\\n\\nBye.", ["low", "high"]),
       };

@@ -27,7 +27,7 @@ def test_inputs_gap_and_chapters_are_in_the_document() -> None:
     assert "silence between two inputs" in request["gapMs"]["description"]
     job_input = schemas["JobInput"]["properties"]
     assert set(job_input) == {"text", "voiceId", "title"}
-    assert {"inputs", "gapMs"} <= set(schemas["JobView"]["properties"])
+    assert {"inputCount", "gapMs"} <= set(schemas["JobView"]["properties"])
     assert {"inputsDone", "inputsTotal"} <= set(schemas["JobProgress"]["properties"])
     chapter = schemas["ChapterEntry"]["properties"]
     assert {"index", "title", "start", "end"} <= set(chapter)

@@ -95,7 +95,7 @@ async def test_three_inputs_two_voices_make_one_wav_with_exact_chapters(fanout: 
     })
     assert reply.status == 202, reply.body
     job = data(reply)
-    assert job["inputs"] == 3 and job["gapMs"] == GAP_MS
+    assert job["inputCount"] == 3 and job["gapMs"] == GAP_MS
     await run(consumer(api, shards, fanout=fanout), job["jobId"])
     done = data(await call(api, "GET", f"/v1/jobs/{job['jobId']}"))
     assert done["status"] == "completed", done
