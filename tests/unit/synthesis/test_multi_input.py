@@ -100,6 +100,8 @@ async def test_three_inputs_two_voices_make_one_wav_with_exact_chapters(fanout: 
     done = data(await call(api, "GET", f"/v1/jobs/{job['jobId']}"))
     assert done["status"] == "completed", done
     assert done["progress"] == {"done": 4, "total": 4, "inputsDone": 3, "inputsTotal": 3}
+    stored = await shards.client.call(Get(job_id=job["jobId"]))
+    assert stored is not None and stored.progress_inputs == 3  # counted by the shard, not only by the view
 
     status, headers, wav = await get(api, f"/v1/jobs/{job['jobId']}/audio")
     assert status == 200 and wav[:4] == b"RIFF"
