@@ -25,7 +25,7 @@ from shared.models import (
     TimingsDocument,
     WebhookSecretView,
 )
-from shared.models import LEXICON_NAME_PATTERN
+from shared.models import LEXICON_NAME_PATTERN, MAX_INPUTS
 
 _REF = "#/components/schemas/{model}"
 
@@ -114,7 +114,7 @@ _INPUT_PARAM = {
     " own (WAV: its own header, sent as read, no Content-Length; PCM and MP3: the input's bytes of the joined"
     " file, cut at its first and last chunk). Formats encoded once from the joined audio (opus, aac, flac)"
     " answer 409 input_not_separable. Range is not taken with input.",
-    "schema": {"type": "integer", "minimum": 0, "maximum": 999},
+    "schema": {"type": "integer", "minimum": 0, "maximum": MAX_INPUTS - 1},
 }
 _KIND_PARAM = {
     "name": "kind",
