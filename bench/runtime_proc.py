@@ -21,6 +21,9 @@ BENCH_ENV = {
     "JOB_RATE_LIMIT": "0",  # the per-tenant submit rate limit would cap the benchmark, not the pipeline
     # The in-flight cap stays on (its count runs on every submit, as in production) but out of reach.
     "MAX_JOBS_IN_FLIGHT": "100000000",
+    # Every benchmark job speaks the same text: with the cache on, all but the first would be hits
+    # (bench.cache measures the cache on its own).
+    "SYNTHESIS_CACHE": "off",
 }
 
 

@@ -110,6 +110,20 @@ def text(raw: str | None, name: str, default: str) -> str:
     return default if raw is None else raw
 
 
+def choice(*allowed: str) -> Parser:
+    """One of ``allowed`` (case-insensitive)."""
+
+    def parse(raw: str | None, name: str, default: str) -> str:
+        if raw is None:
+            return default
+        value = raw.strip().lower()
+        if value not in allowed:
+            raise ConfigError(f"{name} must be one of {', '.join(allowed)}, got {raw!r}")
+        return value
+
+    return parse
+
+
 def integer(minimum: int = 0, maximum: int | None = None) -> Parser:
     def parse(raw: str | None, name: str, default: int) -> int:
         if raw is None or raw == "":
@@ -435,6 +449,16 @@ class Settings:
         "WEBHOOK_RETRY_BASE_SECONDS", 30, integer(), "first webhook retry delay, doubling per attempt")
     webhook_timeout_seconds: int = setting(
         "WEBHOOK_TIMEOUT_SECONDS", 10, integer(1), "per webhook delivery attempt")
+    # Delivery of finished audio to a customer's presigned PUT URL (shared/delivery.py); the URL
+    # policy is the webhooks' (WEBHOOK_ALLOWED_SCHEMES, WEBHOOK_ALLOWED_HOSTS).
+    delivery_max_attempts: int = setting(
+        "DELIVERY_MAX_ATTEMPTS", 6, integer(1, 20),
+        "attempts to PUT a job's audio to its `deliver.url` before the delivery is marked failed (<= 20)")
+    delivery_retry_base_seconds: int = setting(
+        "DELIVERY_RETRY_BASE_SECONDS", 30, integer(), "first delivery retry delay, doubling per attempt")
+    delivery_timeout_seconds: int = setting(
+        "DELIVERY_TIMEOUT_SECONDS", 300, integer(1, 840),
+        "per delivery attempt, the whole upload included (<= 840: inside a queue consumer's 15 minutes)")
     # Synthesis providers: a provider is offered when its credentials are set
     # (docs/providers.md). Secrets stay out of repr() so a logged Settings never leaks them.
     openai_api_key: str | None = setting("OPENAI_API_KEY", None, credential, "OpenAI's TTS models", secret=True)
@@ -474,8 +498,13 @@ class Settings:
         "CHUNK_FANOUT", True, boolean,
         "a long job's chunks go out as queue messages of their own, synthesized in parallel (`0`: one after "
         "another in the job's own delivery)")
+    synthesis_cache: str = setting(
+        "SYNTHESIS_CACHE", "tenant", choice("tenant", "global", "off"),
+        "reuse of synthesized chunks (shared/synthesis/cache.py): `tenant` within each tenant (a tenant never "
+        "learns whether another made some audio), `global` across tenants, `off`; a request's `\"cache\": false` "
+        "skips it ([docs/architecture.md](docs/architecture.md#synthesis-cache))")
     max_lapsed_claims: int = setting(
-        "MAX_LAPSED_CLAIMS", 10, integer(1),
+        "MAX_LAPSED_CLAIMS", 30, integer(1),
         "a job whose claims lapsed this many times (its Worker died each time) is failed as poison; crashes "
         "never count toward the retry budget")
     # The most audio one job may produce (docs/providers.md, "How long a job may be").

@@ -33,6 +33,12 @@ Cloudflare's limits (shared/synthesis/budget.py, docs/cloudflare.md):
 - a job whose text needs several chunks is fanned out: each chunk (or small
   group) is a task message of its own (shared/fanout.py), synthesized in
   parallel across invocations, joined by the job message once all are stored.
+
+The synthesis cache (shared/synthesis/cache.py): a one-chunk job whose audio
+is cached is completed from the entry (copied under the job's key) without a
+provider call, and a one-chunk job synthesized here leaves its audio as an
+entry; a long job's chunks are looked up and kept by the chunk synthesis
+(shared/synthesis/longform.py). The counts go with the completion.
 """
 
 from __future__ import annotations
@@ -48,10 +54,13 @@ from pydantic import ValidationError
 from shared.captions.location import timings_key_of
 from shared.captions.store import store_timings
 from shared.config import Settings
+from shared.consumer_batching import BatchCalls, Slot, claim_window
 from shared.consumer_deps import (
     ConsumerDeps,
     Invocation,
     announce,
+    cache_of,
+    count,
     fail_quietly,
     resend_now,
     settle_now,
@@ -66,13 +75,14 @@ from shared.errors import (
 )
 from shared.fanout import chunk_dead_letter, fan_out, process_chunk_task
 from shared.jobs.chunks import is_fanout_holder
-from shared.jobs.shard import Claim, Complete, Get, Release, RenewLease
+from shared.jobs.shard import Claim, Complete, CompleteItem, Get, Release, RenewLease
 from shared.keys import audio_key, object_metadata
 from shared.models import JobRecord, JobStatus, SynthesizeJob
 from shared.outcomes import Ack, BatchOutcome, Outcome, Retry, backoff_seconds
 from shared.platform_limits import QUEUE_MAX_DELAY_SECONDS
 from shared.ports import IncomingMessage, SynthesisResult
 from shared.synthesis.budget import DeadlineReached
+from shared.synthesis.cache import CHARACTERS_SAVED, keep_job_audio, reuse_job_audio
 from shared.synthesis.formats import JOINABLE_FORMATS
 from shared.synthesis.longform import discard_chunks, synthesize_job
 from shared.synthesis.speech_plan import job_chunks
@@ -86,24 +96,43 @@ BATCH_CONCURRENCY = 4
 async def process_batch(
     messages: Sequence[IncomingMessage], deps: ConsumerDeps, *, concurrency: int = BATCH_CONCURRENCY
 ) -> BatchOutcome:
-    """One invocation: every message worked on (``concurrency`` at once) and settled as soon as it is done."""
+    """One invocation: every message worked on (``concurrency`` at once) and settled as soon as it is done.
+
+    The claims and completions of the batch's jobs go to their shards batched, one request
+    per shard (shared/consumer_batching.py), a window of ``claim_window`` messages at a time."""
     invocation = Invocation.start(deps)
     gate = asyncio.Semaphore(concurrency)
     outcome = BatchOutcome()
+    window = claim_window(deps.settings.max_text_chars, concurrency)
+    for start in range(0, len(messages), window):
+        part = messages[start : start + window]
+        calls = BatchCalls(
+            deps.jobs, [m.id for m in part], lease_seconds=deps.settings.lease_seconds,
+            max_text_chars=deps.settings.max_text_chars,
+        )
 
-    async def one(message: IncomingMessage) -> None:
-        async with gate:
-            decided = await process_message(message, deps, invocation)
-        outcome.outcomes[message.id] = decided
-        settle_now(message, decided)
+        async def one(message: IncomingMessage, calls: BatchCalls = calls) -> None:
+            try:
+                decided = await process_message(message, deps, invocation, gate=gate, calls=calls)
+            finally:
+                calls.settled(message.id)
+            outcome.outcomes[message.id] = decided
+            settle_now(message, decided)
 
-    await asyncio.gather(*(one(m) for m in messages))
+        await asyncio.gather(*(one(m) for m in part))
     return outcome
 
 
 async def process_message(
-    message: IncomingMessage, deps: ConsumerDeps, invocation: Invocation | None = None
+    message: IncomingMessage,
+    deps: ConsumerDeps,
+    invocation: Invocation | None = None,
+    *,
+    gate: asyncio.Semaphore | None = None,
+    calls: BatchCalls | None = None,
 ) -> Outcome:
+    """One message: its synthesis (and a chunk task's) under ``gate``; its claim and completion
+    through ``calls`` (its batch's requests) when given, else a request each."""
     log = deps.log
     invocation = invocation or Invocation.start(deps)
     try:
@@ -112,15 +141,25 @@ async def process_message(
         log.error("poison_message", messageId=message.id, error=str(exc.errors()[:3]))
         return Ack()
     if command.chunks is not None:
+        if calls is not None:
+            calls.settled(message.id)  # a chunk task claims chunks, not the job
         if command.plan is None:
             log.error("poison_message", messageId=message.id, error="a chunk task without its plan")
             return Ack()
-        return await process_chunk_task(command, message, deps, invocation)
+        slot = Slot(gate)
+        await slot.take()
+        try:
+            return await process_chunk_task(command, message, deps, invocation)
+        finally:
+            slot.give_back()
     job_id = command.jobId
     try:
-        record = await deps.jobs.call(
-            Claim(job_id=job_id, lease_seconds=deps.settings.lease_seconds, holder=message.id)
-        )
+        if calls is None:
+            record = await deps.jobs.call(
+                Claim(job_id=job_id, lease_seconds=deps.settings.lease_seconds, holder=message.id)
+            )
+        else:
+            record = await calls.claim(message.id, job_id, message.id)
     except JobNotFoundError:
         log.info("job_gone", jobId=job_id, messageId=message.id)
         return Ack()
@@ -128,8 +167,17 @@ async def process_message(
         return await _defer(deps, command, message, exc)
     if record.status.is_terminal:
         log.info("already_final", jobId=job_id, status=record.status.value, messageId=message.id)
+        if record.progress_total > 1:
+            # A job of several chunks: the delivery that finished it may have died before deleting them.
+            await discard_chunks(deps.bucket, record, deps.model_spec)
         return await announce(deps, record, message)
-    return await _with_heartbeat(deps, record, message, _work(record, command, message, deps, invocation))
+    slot = Slot(gate)
+    try:
+        return await _with_heartbeat(
+            deps, record, message, _work(record, command, message, deps, invocation, slot, calls)
+        )
+    finally:
+        slot.give_back()
 
 
 async def _defer(deps: ConsumerDeps, command: SynthesizeJob, message: IncomingMessage, exc: LeaseHeldError) -> Outcome:
@@ -198,8 +246,10 @@ async def _with_heartbeat(
 
 
 async def _work(
-    record: JobRecord, command: SynthesizeJob, message: IncomingMessage, deps: ConsumerDeps, invocation: Invocation
+    record: JobRecord, command: SynthesizeJob, message: IncomingMessage, deps: ConsumerDeps, invocation: Invocation,
+    slot: Slot, calls: BatchCalls | None,
 ) -> Outcome:
+    await slot.take()
     log = deps.log
     job_id = record.job_id
     spec = spec_of(deps, record.model)
@@ -209,6 +259,15 @@ async def _work(
         failed = await fail_quietly(deps, job_id, f"synthesis failed: {exc}")
         log.warning("job_failed", jobId=job_id, messageId=message.id, error=str(exc))
         return await announce(deps, failed, message)
+    cache = cache_of(deps, record, spec)
+    if cache is not None and len(texts) == 1:  # a one-chunk job made before: its audio, no provider call
+        try:
+            reused = await reuse_job_audio(deps.bucket, cache, texts[0])
+        except Exception as exc:  # a read that failed costs a provider call, not the job
+            log.warning("cache_read_failed", jobId=job_id, messageId=message.id, error=str(exc))
+            reused = None
+        if reused is not None:
+            return await _store_and_complete(record, reused, message, deps, chunks_total=1)
     if (
         len(texts) > 1 and spec is not None and deps.settings.chunk_fanout and deps.queue is not None
         and record.format in JOINABLE_FORMATS
@@ -220,7 +279,7 @@ async def _work(
     try:
         result = await synthesize_job(
             record, deps.synthesizer_for(record.model), spec, jobs=deps.jobs, bucket=deps.bucket,
-            settings=deps.settings, log=deps.log, pacer=invocation.pacer(deps, spec),
+            settings=deps.settings, log=deps.log, pacer=invocation.pacer(deps, spec), cache=cache,
         )
     except DeadlineReached as exc:
         # Not started: the next invocation does it (chunks stored so far are kept and resumed).
@@ -246,12 +305,22 @@ async def _work(
         log.warning("job_retry", jobId=job_id, messageId=message.id, attempts=message.attempts, delay=delay, error=error)
         return Retry(delay)
 
-    return await _store_and_complete(record, result, message, deps)
+    if cache is not None and len(texts) == 1 and result.stored is None:
+        try:
+            await keep_job_audio(deps.bucket, cache, texts[0], result)
+        except Exception as exc:  # the job is fine without it; the next one pays again
+            log.warning("cache_write_failed", jobId=job_id, messageId=message.id, error=str(exc))
+    return await _store_and_complete(
+        record, result, message, deps, slot, calls, chunks_total=len(texts) if cache else None
+    )
 
 
 async def _store_and_complete(
-    record: JobRecord, result: SynthesisResult, message: IncomingMessage, deps: ConsumerDeps
+    record: JobRecord, result: SynthesisResult, message: IncomingMessage, deps: ConsumerDeps,
+    slot: Slot | None = None, calls: BatchCalls | None = None, *, chunks_total: int | None = None,
 ) -> Outcome:
+    """Put the audio under the job's key (unless assembled there) and complete the job; ``chunks_total``:
+    the job used the synthesis cache (its counts are recorded with the completion)."""
     job_id = record.job_id
     key = audio_key(job_id, record.created_at, result.extension)
     try:
@@ -273,23 +342,32 @@ async def _store_and_complete(
         await deps.jobs.call(Release(job_id=job_id, error=f"storing audio failed: {exc}"[:2000]))
         deps.log.warning("put_failed", jobId=job_id, messageId=message.id, error=str(exc), delay=delay)
         return Retry(delay)
+    if slot is not None:
+        slot.give_back()  # the work is done; the completion may wait for its batch's request
+    done = CompleteItem(
+        job_id=job_id,
+        audio_key=key,
+        mime_type=result.mime_type,
+        size_bytes=info.size,
+        etag=info.etag,
+        characters=result.characters if chunks_total is not None else (result.characters or len(record.text)),
+        cache=[result.chunks_reused, chunks_total, result.characters_saved] if chunks_total is not None else None,
+    )
     try:
-        completed = await deps.jobs.call(
-            Complete(
-                job_id=job_id,
-                audio_key=key,
-                mime_type=result.mime_type,
-                size_bytes=info.size,
-                etag=info.etag,
-                characters=result.characters or len(record.text),
-            )
-        )
+        if calls is None:
+            completed = await deps.jobs.call(Complete(**done.model_dump()))
+        else:
+            completed = await calls.complete(message.id, done)
     except (JobNotFoundError, IllegalTransitionError) as exc:
         # Canceled or deleted while we synthesized: the audio has no owner.
         await deps.bucket.delete([k for k in (key, timings_key_of(record)) if k])
         deps.log.info("completed_after_cancel", jobId=job_id, messageId=message.id, reason=str(exc))
         return Ack()
-    deps.log.info("job_completed", jobId=job_id, messageId=message.id, sizeBytes=info.size, key=key)
+    deps.log.info(
+        "job_completed", jobId=job_id, messageId=message.id, sizeBytes=info.size, key=key,
+        savedChars=result.characters_saved,
+    )
+    count(deps, CHARACTERS_SAVED, result.characters_saved if result.chunks_reused else 0)
     await discard_chunks(deps.bucket, record, deps.model_spec)
     return await announce(deps, completed, message)
 
@@ -317,8 +395,14 @@ async def process_dead_letters(messages: Sequence[IncomingMessage], deps: Consum
             await announce(deps, record, message)  # a DLQ message is acked either way
             continue
         now = deps.clock()
-        if deps.queue is not None and dead_letter_action(record, now, deps.settings) == "resend":
+        live = record.status is JobStatus.PROCESSING and (record.lease_until or 0) > now
+        if deps.queue is not None and live and dead_letter_action(record, now, deps.settings) == "resend":
+            record = await _take_over_from_dead_delivery(deps, record, message)
+            if record.status.is_terminal:
+                await announce(deps, record, message)
+                continue
             live = record.status is JobStatus.PROCESSING and (record.lease_until or 0) > now
+        if deps.queue is not None and dead_letter_action(record, now, deps.settings) == "resend":
             delay = min(math.ceil((record.lease_until or now) - now) + 1, QUEUE_MAX_DELAY_SECONDS) if live else 0
             try:
                 await deps.queue.send(command.body(), delay_seconds=delay)
@@ -331,14 +415,36 @@ async def process_dead_letters(messages: Sequence[IncomingMessage], deps: Consum
                 attempts=record.attempts, delay=delay,
             )
             continue
-        if record.lapses >= deps.settings.max_lapsed_claims:
-            reason = f"its Worker died {record.lapses} times running it; given up as a poison job"
-        else:
-            reason = f"gave up after {record.attempts} attempts" + (f"; last error: {record.error}" if record.error else "")
-        failed = await fail_quietly(deps, command.jobId, reason)
+        failed = await fail_quietly(deps, command.jobId, _dead_letter_reason(record, deps.settings))
         deps.log.warning("job_dead_lettered", jobId=command.jobId, messageId=message.id, attempts=record.attempts)
         await announce(deps, failed, message)
     return outcome
+
+
+def _dead_letter_reason(record: JobRecord, settings: Settings) -> str:
+    if record.lapses >= settings.max_lapsed_claims:
+        return f"its Worker died {record.lapses} times running it; given up as a poison job"
+    return f"gave up after {record.attempts} attempts" + (f"; last error: {record.error}" if record.error else "")
+
+
+async def _take_over_from_dead_delivery(deps: ConsumerDeps, record: JobRecord, message: IncomingMessage) -> JobRecord:
+    """A live lease on a job whose message was dead-lettered: if that message's own (dead) delivery
+    holds it, hand the job back to ``queued`` now, so the re-sent message claims it at once instead
+    of a lease later. Taking the claim over counts the lapse, as a redelivery's would. A lease held by
+    another delivery (or a dead letter that does not keep its message's id) is left to run out."""
+    try:
+        taken = await deps.jobs.call(
+            Claim(job_id=record.job_id, lease_seconds=deps.settings.lease_seconds, holder=message.id)
+        )
+    except LeaseHeldError:
+        return record
+    if taken.status is not JobStatus.PROCESSING:
+        return taken
+    if taken.lapses >= deps.settings.max_lapsed_claims:
+        return taken  # failed as poison by the caller
+    released = await deps.jobs.call(Release(job_id=record.job_id, error=""))
+    deps.log.info("dead_letter_took_over", jobId=record.job_id, messageId=message.id, lapses=taken.lapses)
+    return released
 
 
 def dead_letter_action(record: JobRecord, now: float, settings: Settings) -> str:

@@ -22,6 +22,7 @@ from shared.models import JobRecord, SynthesizeJob
 from shared.outcomes import Ack, Outcome, Retry, backoff_seconds
 from shared.ports import BlobStore, Clock, IncomingMessage, QueueProducer, Synthesizer
 from shared.synthesis.budget import Deadline, MemoryGate, Pacer, SpeedBook, audio_budget_bytes
+from shared.synthesis.cache import JobCache, job_cache
 from shared.synthesis.catalogue import ModelSpec
 
 if TYPE_CHECKING:
@@ -50,6 +51,8 @@ class ConsumerDeps:
     queue: QueueProducer | None = None
     # Characters per second each model was seen to make, in this isolate.
     speeds: SpeedBook = field(default_factory=SpeedBook)
+    # Counts for the runtime's meter, by name (the local runtime's /__meter); None on Cloudflare.
+    meter: Callable[[str, int], None] | None = None
 
 
 @dataclass
@@ -82,6 +85,19 @@ class Invocation:
 
 def spec_of(deps: ConsumerDeps, model: str) -> ModelSpec | None:
     return deps.model_spec(model) if deps.model_spec is not None else None
+
+
+def cache_of(deps: ConsumerDeps, record: JobRecord, spec: ModelSpec | None) -> JobCache | None:
+    """The job's synthesis cache for this delivery (None: the job skips it; shared/synthesis/cache.py)."""
+    return job_cache(
+        record, spec.provider if spec is not None else None, deps.clock, float(deps.settings.consumer_wall_seconds)
+    )
+
+
+def count(deps: ConsumerDeps, name: str, n: int) -> None:
+    """Tell the runtime's meter (the local runtime's ``/__meter``; none on Cloudflare) about ``n`` of ``name``."""
+    if deps.meter is not None and n:
+        deps.meter(name, n)
 
 
 def settle_now(message: IncomingMessage, outcome: Outcome) -> None:

@@ -40,6 +40,7 @@ class WebhookEvent(str, Enum):
     COMPLETED = "completed"
     FAILED = "failed"
     CANCELED = "canceled"
+    DELIVERY = "delivery"  # a completed job's deliver.url delivery ended (delivered or failed)
 
 
 EVENT_OF_STATUS = {
@@ -94,6 +95,35 @@ class JobInput(CamelModel):
         return _unicode(value) if value is not None else None
 
 
+DeliveryState = Literal["pending", "delivering", "delivered", "failed"]
+
+
+class DeliverTarget(CamelModel):
+    """``deliver`` of ``POST /v1/jobs``: where the finished audio is PUT (shared/delivery.py)."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+
+    url: str = Field(
+        min_length=1,
+        max_length=2048,
+        description="A presigned PUT URL (S3, R2, GCS, Azure SAS, ...): https to a public host, as webhookUrl."
+        " A secret: stored with the job, never shown or logged.",
+    )
+    headers: dict[str, str] | None = Field(
+        default=None,
+        description="Headers to send with the PUT (those the URL's signature covers, such as Content-Type):"
+        " at most 20, 8 KiB in all; hop-by-hop headers, Host, Content-Length and User-Agent are refused."
+        " Never shown.",
+    )
+
+    @field_validator("headers")
+    @classmethod
+    def _headers_allowed(cls, value: dict[str, str] | None) -> dict[str, str] | None:
+        from shared.security.delivery_headers import check_delivery_headers
+
+        return check_delivery_headers(value) if value is not None else None
+
+
 class CreateJobRequest(CamelModel):
     """Body of ``POST /v1/jobs``."""
 
@@ -141,8 +171,14 @@ class CreateJobRequest(CamelModel):
     webhook_events: list[WebhookEvent] | None = Field(
         default=None,
         min_length=1,
-        max_length=3,
-        description="Which final states to announce; all of them when absent.",
+        max_length=4,
+        description="Which events to announce: the final states, and 'delivery' (a deliver.url delivery"
+        " ended); all of them when absent.",
+    )
+    deliver: DeliverTarget | None = Field(
+        default=None,
+        description="PUT the finished audio to this presigned URL (retried with backoff; the job view's"
+        " 'delivery' shows how it went, and the 'delivery' webhook event says when it ended).",
     )
     cancel_after_seconds: int | None = Field(
         default=None,
@@ -166,6 +202,12 @@ class CreateJobRequest(CamelModel):
         max_length=100,
         description="Names of the caller's lexicons (PUT /v1/lexicons/{name}) to apply, in order: the first"
         " matching rule wins.",
+    )
+
+    cache: bool | None = Field(
+        default=None,
+        description="false: synthesize anew, neither reusing nor keeping audio in the synthesis cache"
+        " (SYNTHESIS_CACHE); absent or true: reuse chunks made before with the same settings.",
     )
 
     @field_validator("lexicons")
@@ -205,6 +247,18 @@ class WebhookView(CamelModel):
     last_status_code: int | None = None
     last_error: str | None = None
     last_attempt_at: datetime | None = None
+
+
+class DeliveryView(CamelModel):
+    """How the delivery of a job's audio to its ``deliver.url`` goes (the URL itself is never shown)."""
+
+    state: DeliveryState = Field(
+        description="pending (waiting for the job to complete, or for the next attempt), delivering (an"
+        " attempt is under way), delivered (the receiver answered 2xx), failed (attempts ran out, the URL was"
+        " refused, or the job did not complete)."
+    )
+    attempts: int = Field(default=0, description="PUT attempts made so far.")
+    last_error: str | None = Field(default=None, description="Why the last attempt failed (never the URL).")
 
 
 class JobProgress(CamelModel):
@@ -266,6 +320,9 @@ class JobView(CamelModel):
         default=None, description="The job is canceled if not finished by then (cancelAfterSeconds)."
     )
     webhook: WebhookView | None = Field(default=None, description="The job's webhook and its last delivery.")
+    delivery: DeliveryView | None = Field(
+        default=None, description="The delivery of the audio to the job's deliver.url, when it has one."
+    )
     timestamps: str | None = Field(default=None, description='"word" when word timings were asked for.')
     captions_url: str | None = Field(
         default=None, description="WebVTT captions, once completed (signed like audioUrl)."
@@ -278,6 +335,19 @@ class JobView(CamelModel):
         default=None, description="A job submitted with inputs: how many (chapters in the timings and captions)."
     )
     gap_ms: int | None = Field(default=None, description="A job with inputs: milliseconds of silence between them.")
+    cache: CacheView | None = Field(
+        default=None,
+        description="The synthesis cache's part in the job (absent when the job skipped the cache):"
+        " chunks reused of the chunks the audio has, once completed.",
+    )
+
+
+class CacheView(CamelModel):
+    """How much of a job's audio the synthesis cache supplied."""
+
+    hit: bool = Field(description="true when every chunk was reused: no provider call was made.")
+    chunks_reused: int = Field(description="Chunks whose audio was reused from the cache.")
+    chunks_total: int = Field(description="Chunks the audio has (one for a short text).")
 
 
 class LexiconRef(CamelModel):
@@ -455,6 +525,17 @@ class DeliverWebhook(BaseModel):
     event: WebhookEvent
 
 
+class DeliverAudio(BaseModel):
+    """Queue message body (command) on ``tts-webhooks``: PUT a completed job's audio to its ``deliver.url``."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    v: Literal[1] = 1
+    kind: Literal["delivery"] = "delivery"
+    jobId: JobId
+    shard: str = Field(pattern=r"^shard-[0-9]{1,4}$")
+
+
 # --- RPC (Durable Object) ----------------------------------------------------
 
 
@@ -507,6 +588,15 @@ class JobRecord(CamelModel):
     webhook_last_status: int | None = None
     webhook_last_error: str | None = None
     webhook_last_attempt_at: float | None = None
+    # Delivery to the customer's bucket (shared/delivery.py). deliver_url and deliver_headers (JSON)
+    # are secrets: no view, list or log shows them.
+    deliver_url: str | None = Field(default=None, repr=False)
+    deliver_headers: str | None = Field(default=None, repr=False)
+    delivery_state: str | None = None  # None without deliver_url; pending | delivering | delivered | failed
+    delivery_attempts: int = 0
+    delivery_last_error: str | None = None
+    delivery_last_attempt_at: float | None = None
+    delivery_webhook_status: str | None = None  # the 'delivery' webhook event: pending | delivered | failed
     # How many times the job changed (each write that moves updated_at): the id of its events
     # (GET /v1/jobs/{id}/events, shared/api/job_events.py).
     version: int = 0
@@ -520,6 +610,12 @@ class JobRecord(CamelModel):
     # count inputs (shared/jobs/chunks.py); ``progress_inputs``: inputs whose every chunk is stored.
     input_chunks: str | None = None
     progress_inputs: int = 0
+    # Synthesis cache (shared/synthesis/cache.py): the scope fixed at submit (None: the cache is skipped),
+    # and at completion how many of its chunks were reused, of how many, and the provider characters saved.
+    cache_scope: str | None = None
+    cache_reused: int = 0
+    cache_total: int = 0
+    cache_saved_chars: int = 0
 
     def to_rpc(self) -> dict[str, Any]:
         return self.model_dump(mode="json", by_alias=True)

@@ -257,6 +257,10 @@ class SynthesisResult:
     captions: tuple[CaptionWord, ...] | None = None
     # A multi-input job's chapters in the joined audio (shared/synthesis/inputs.py): ChapterEntry models.
     chapters: tuple[Any, ...] | None = None
+    # The synthesis cache's part (shared/synthesis/cache.py): chunks of the audio reused from it, and the
+    # provider characters they saved.
+    chunks_reused: int = 0
+    characters_saved: int = 0
 
 
 class Synthesizer(Protocol):

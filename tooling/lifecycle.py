@@ -10,7 +10,10 @@ job's audio may live (``MAX_TTL_SECONDS``, rounded up to days, plus one day
 of slack: R2 counts age from the upload, a job's expiry from its completion,
 and a rule must never delete the audio of a live job). The reaper deletes
 expired audio on time; the rule is the age bound that holds even when the
-reaper does not run (docs/reaper.md).
+reaper does not run (docs/reaper.md). A third rule bounds the synthesis
+cache (``cache/``, shared/synthesis/cache.py) a day past the audio's: an
+entry is written again by each job that reuses it, and never lives longer
+than its writer's retention plus one consumer invocation after its upload.
 
 Two ways to talk to Cloudflare:
 
@@ -46,11 +49,13 @@ from typing import Any
 from shared.config import Settings
 from shared.errors import ConfigError
 from shared.keys import AUDIO_PREFIX
+from shared.synthesis.cache import CACHE_PREFIX
 
 BUCKET = "tts-audio-results"
 RULE_ID = "tts-audio-retention"
 CHUNK_RULE_ID = "tts-chunk-retention"
 CHUNK_PREFIX = "tmp/"  # shared.keys: partial audio of long jobs
+CACHE_RULE_ID = "tts-cache-retention"
 API_BASE = "https://api.cloudflare.com/client/v4"
 DAY = 86_400
 REPO = Path(__file__).resolve().parent.parent
@@ -90,6 +95,8 @@ def desired_rules(days: int, abort_multipart_days: int, chunk_retention_days: in
         "rules": [
             _rule(RULE_ID, AUDIO_PREFIX, days, abort_multipart_days),
             _rule(CHUNK_RULE_ID, CHUNK_PREFIX, chunk_retention_days, abort_multipart_days),
+            # An entry's age bound: the longest retention plus at most one invocation (< a day) since its upload.
+            _rule(CACHE_RULE_ID, CACHE_PREFIX, days + 1, abort_multipart_days),
         ]
     }
 
@@ -144,6 +151,13 @@ def check_rules(
     ]
     if not any(age is not None and age <= chunk_retention_days * DAY for age in chunk_ages):
         problems.append(f"no enabled rule expires partial audio under {CHUNK_PREFIX!r} within {chunk_retention_days} days")
+    cache_ages = [
+        _age(r.get("deleteObjectsTransition"))
+        for r in enabled
+        if CACHE_PREFIX.startswith(str((r.get("conditions") or {}).get("prefix") or ""))
+    ]
+    if not any(age is not None and age <= (days + 1) * DAY for age in cache_ages):
+        problems.append(f"no enabled rule expires synthesis cache entries under {CACHE_PREFIX!r} within {days + 1} days")
     return problems
 
 

@@ -26,6 +26,9 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+from pydantic.alias_generators import to_camel
+
 from shared.models import WebhookEvent
 from tts_client.client import DEFAULT_API_URL, DEFAULT_WAIT_TIMEOUT, Client, caption_format
 from tts_client.errors import ApiError, ClientError, WaitTimeoutError
@@ -116,6 +119,11 @@ def add_client_commands(sub: Any) -> None:
     p.add_argument("--webhook-url", metavar="URL", help="https URL the server POSTs to when the job finishes")
     p.add_argument("--webhook-event", action="append", choices=WEBHOOK_EVENTS, metavar="EVENT", dest="webhook_events",
                    help=f"announce only this final state (repeatable; one of {', '.join(WEBHOOK_EVENTS)}; default all)")
+    p.add_argument("--deliver-url", metavar="URL",
+                   help="a presigned PUT URL (S3, R2, GCS, Azure SAS): the server PUTs the finished audio there,"
+                   " retrying with backoff ('status' shows how the delivery went); kept secret, never shown")
+    p.add_argument("--deliver-header", action="append", metavar="NAME:VALUE", dest="deliver_headers",
+                   help="a header to send with that PUT, such as one the URL's signature covers (repeatable)")
     p.add_argument("--timestamps", action="store_const", const="word",
                    help="also make word timings and captions (implied by --captions)")
     p.add_argument("--ssml", action="store_true",
@@ -258,7 +266,15 @@ OPTION_OF_FIELD = {
     "cancelAfterSeconds": "--cancel-after", "webhookUrl": "--webhook-url", "webhookEvents": "--webhook-event",
     "timestamps": "--timestamps", "Idempotency-Key": "--idempotency-key", "inputs": "--input-file",
     "gapMs": "--gap-ms",
+    "deliver.url": "--deliver-url", "deliver.headers": "--deliver-header", "deliver": "--deliver-url",
 }
+
+
+def validation_message(exc: ValidationError) -> str:
+    """A request refused before sending, named as the user typed it; never the value (it may be a secret)."""
+    first = exc.errors()[0]
+    field = ".".join(to_camel(str(part)) for part in first.get("loc", ()))
+    return f"{OPTION_OF_FIELD.get(field, field)}: {first.get('msg')}"
 
 
 def api_error_message(exc: ApiError, command: str) -> str:
@@ -292,6 +308,9 @@ def _guarded(run: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Nam
             return EXIT_ERROR
         except ClientError as exc:
             print(f"{prog}: {exc}", file=sys.stderr)
+            return EXIT_ERROR
+        except ValidationError as exc:  # the request, checked here before it is sent
+            print(f"{prog}: {validation_message(exc)}", file=sys.stderr)
             return EXIT_ERROR
         except OSError as exc:  # writing the output file
             print(f"{prog}: {exc}", file=sys.stderr)
@@ -430,6 +449,21 @@ def read_inputs(source: str, voices: list[str] | None) -> list[dict[str, Any]]:
     return inputs
 
 
+def _deliver(args: argparse.Namespace) -> dict[str, object] | None:
+    """``deliver`` of the request from ``--deliver-url`` and ``--deliver-header NAME:VALUE``."""
+    if args.deliver_url is None:
+        if args.deliver_headers:
+            raise UsageError("--deliver-header: needs --deliver-url")
+        return None
+    headers: dict[str, str] = {}
+    for item in args.deliver_headers or ():
+        name, sep, value = item.partition(":")
+        if not sep or not name.strip():
+            raise UsageError(f"--deliver-header: {item.split(':')[0][:100]!r} is not NAME:VALUE")
+        headers[name.strip()] = value.strip()
+    return {"url": args.deliver_url, "headers": headers or None}
+
+
 @_guarded
 def _submit(args: argparse.Namespace) -> int:
     _check_outputs(args)
@@ -451,6 +485,7 @@ def _submit(args: argparse.Namespace) -> int:
         idempotency_key=args.idempotency_key, sample_rate=args.sample_rate, speed=args.speed,
         instructions=args.instructions, cancel_after_seconds=args.cancel_after,
         webhook_url=args.webhook_url, webhook_events=args.webhook_events,
+        deliver=_deliver(args),
         timestamps="word" if (args.timestamps or args.captions) else None,
         text_type="ssml" if args.ssml else None, lexicons=args.lexicons,
     )
@@ -469,6 +504,15 @@ def _submit(args: argparse.Namespace) -> int:
 def _wait(args: argparse.Namespace) -> int:
     _check_outputs(args)
     return _wait_and_save(make_client(args), args.job_id, args)
+
+
+def _delivery(job: JobView) -> str | None:
+    delivery = job.delivery
+    if delivery is None:
+        return None
+    tries = f", {delivery.attempts} attempt{'s' if delivery.attempts != 1 else ''}" if delivery.attempts else ""
+    error = f" (last error: {delivery.last_error})" if delivery.last_error else ""
+    return f"{delivery.state}{tries}{error}"
 
 
 @_guarded
@@ -490,6 +534,7 @@ def _status(args: argparse.Namespace) -> int:
         ("expires", _when(job.expires_at)),
         ("audio", f"{job.mime_type}, {job.size_bytes:,} bytes" if job.size_bytes is not None else None),
         ("captions", job.captions_url or ("word timings, once completed" if job.timestamps else None)),
+        ("delivery", _delivery(job)),
         ("error", job.error),
     ]
     for name, value in rows:

@@ -116,9 +116,11 @@ class Client:
     ) -> JobView:
         """Queue a job (``POST /v1/jobs``); ``options``: ``sample_rate``, ``speed``, ``instructions``,
         ``webhook_url``, ``webhook_events``, ``cancel_after_seconds``, ``timestamps`` (``"word"``),
-        ``text_type`` (``"ssml"``), ``lexicons`` (names, in order); ``inputs`` instead of ``text`` (several
-        texts, each with its own voice and title if wanted, joined into one file with chapters) and
-        ``gap_ms`` (silence between them)."""
+        ``text_type`` (``"ssml"``), ``lexicons`` (names, in order), ``deliver``
+        (``{"url": <presigned PUT URL>, "headers": {...}}``: the server PUTs the finished audio there;
+        ``JobView.delivery`` says how it went); ``inputs`` instead of ``text`` (several texts, each with
+        its own voice and title if wanted, joined into one file with chapters) and ``gap_ms`` (silence
+        between them)."""
         body = create_body(text, model=model, voice=voice, format=format, ttl_seconds=ttl_seconds, **options)
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else None
         reply = self.transport.request("POST", "/v1/jobs", json_body=body, headers=headers)

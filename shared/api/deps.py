@@ -47,6 +47,8 @@ class ApiDeps:
     clock: Clock
     new_job_id: Callable[[], str]
     log: JsonLogger
+    # Counts for the runtime's meter, by name (the local runtime's /__meter); None on Cloudflare.
+    meter: Callable[[str, int], None] | None = None
     rate_limiter: RateLimiter | None = None  # per-tenant job creation limit (shared/security/ratelimit.py)
     # What the runtime knows is failing now (its background loops): GET /healthz answers 503 while
     # it names anything. None: nothing to report (Cloudflare runs no loops of ours).

@@ -111,8 +111,8 @@ async def create_job(request: HttpRequest, deps: ApiDeps, tenant: str) -> HttpRe
         assert key is not None
         return _replayed(request, deps, record)
     headers = {"Location": job_path(record.job_id)}
-    status = 202
-    if wait is not None:
+    status = 200 if record.status.is_terminal else 202  # 200: completed at submit from the synthesis cache
+    if wait is not None and status == 202:
         # Prefer: wait=N (RFC 7240): the finished job (200) if it ends within N s, else the usual 202.
         # Not applied (a plain 202) when the tenant holds its share of the shard's waits, or at shutdown.
         waited = await waiting.until_final(deps, tenant, record.job_id, wait)

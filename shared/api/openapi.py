@@ -329,8 +329,10 @@ def openapi_document() -> dict[str, Any]:
                     "parameters": [_IDEMPOTENCY_PARAM, _PREFER_PARAM],
                     "requestBody": {"required": True, **_json("CreateJobRequest")},
                     "responses": {
-                        "200": {"description": "an Idempotency-Key repeat: the job it created; or, with"
-                                " Prefer: wait=N, the job finished (completed, failed or canceled) within N s",
+                        "200": {"description": "an Idempotency-Key repeat: the job it created; the job completed"
+                                " at submit from the synthesis cache (cache.hit true: no provider call, no queue"
+                                " message); or, with Prefer: wait=N, the job finished (completed, failed or"
+                                " canceled) within N s",
                                 "headers": _PREFERENCE_APPLIED, **_json("JobView")},
                         "202": {"description": "queued (with Prefer: wait=N: not finished within N s)",
                                 "headers": _PREFERENCE_APPLIED, **_json("JobView")},
@@ -340,7 +342,9 @@ def openapi_document() -> dict[str, Any]:
                         "400": _error("body is not JSON, a malformed Idempotency-Key, an unknown query parameter,"
                                       " or textType ssml with invalid markup (error.line and error.column)"),
                         "422": _error("a field is invalid (error.field names it: an unknown lexicon, a phoneme the"
-                                      " model cannot say), or an Idempotency-Key conflict"),
+                                      " model cannot say; deliver.url with error.code unsafe_deliver_url when the"
+                                      " URL is refused: not https, private or loopback host, credentials in it),"
+                                      " or an Idempotency-Key conflict"),
                         "429": _error("over the tenant's job rate or jobs in flight", _RETRY_AFTER),
                         **storage_errors,
                     },

@@ -66,7 +66,8 @@ class CustomVoice(BaseModel):
 
 
 class SpeechRequest(BaseModel):
-    """OpenAI's "Create speech" body, plus ours as on ``POST /v1/jobs``: ``timestamps``, ``textType``, ``lexicons``."""
+    """OpenAI's "Create speech" body, plus ours as on ``POST /v1/jobs``: ``timestamps``, ``textType``, ``lexicons``,
+    ``cache``."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -81,6 +82,7 @@ class SpeechRequest(BaseModel):
     # Ours, not OpenAI's (docs/pronunciation.md): SSML input and the caller's lexicons, as on POST /v1/jobs.
     textType: Literal["text", "ssml"] | None = None  # noqa: N815 - the wire name, as on /v1/jobs
     lexicons: list[LexiconName] | None = Field(default=None, min_length=1, max_length=100)
+    cache: bool | None = None  # false: skip the synthesis cache, as on POST /v1/jobs
 
     @property
     def voice_name(self) -> str:
@@ -150,7 +152,7 @@ def to_job_request(deps: ApiDeps, body: SpeechRequest) -> CreateJobRequest:
         return CreateJobRequest(
             text=body.input, model=spec.id, voice_id=voice, format=fmt, speed=speed,
             instructions=body.instructions or None, timestamps=body.timestamps, text_type=body.textType,
-            lexicons=body.lexicons,
+            lexicons=body.lexicons, cache=body.cache,
         )
     except ValidationError as exc:  # e.g. a response_format that is no format name at all
         first = exc.errors()[0]

@@ -6,7 +6,8 @@ too, so each rule holds for all of them: the text limits, the catalogue's
 model/voice/format/rate checks, SSML and lexicons (``pronunciation``: the
 limits then count the spoken text), the webhook URL check, idempotency (a repeat
 of a keyed request gets the first job back), admission (rate and jobs in
-flight), and the record on its shard, which records the job's queue message
+flight), the synthesis cache (``shared/api/cached.py``: a one-chunk job made before completes at
+once, with no queue message), and the record on its shard, which records the job's queue message
 in the same transaction and sends it (shared/jobs/outbox.py): a job whose
 message cannot be sent now is still accepted, and its shard sends it later.
 """
@@ -17,11 +18,12 @@ import itertools
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from shared.api import admission, idempotency, webhook_requests
+from shared.api import admission, cached, idempotency, webhook_requests
 from shared.api.errors import ApiError
 from shared.config import MAX_TEXT_CHARS_CEILING
 from shared.jobs.shard import FindIdempotent
 from shared.models import CreateJobRequest, JobRecord, JobStatus
+from shared.synthesis.cache import scope_for
 from shared.synthesis.errors import CatalogueError, TextTooLongError
 from shared.synthesis.formats import JOINABLE_FORMATS
 
@@ -94,6 +96,7 @@ async def submit_job(deps: ApiDeps, tenant: str, body: CreateJobRequest, key: st
         _check_input_voices(deps, body, resolved)
     prepared = await pronunciation.prepare(deps, tenant, body, resolved) if rendered else None
     webhook_requests.check_webhook(deps, body)
+    webhook_requests.check_deliver(deps, body)
 
     scoped = fingerprint = None
     if key is not None:
@@ -130,12 +133,18 @@ async def submit_job(deps: ApiDeps, tenant: str, body: CreateJobRequest, key: st
         deadline_at=now + body.cancel_after_seconds if body.cancel_after_seconds else None,
         webhook_url=body.webhook_url,
         webhook_events=webhook_requests.webhook_event_list(body),
+        deliver_url=body.deliver.url if body.deliver is not None else None,
+        deliver_headers=webhook_requests.deliver_headers_json(body),
+        delivery_state="pending" if body.deliver is not None else None,
         timestamps=body.timestamps,
         text_type=prepared.text_type if prepared is not None else None,
         lexicons=prepared.lexicons if prepared is not None else None,
+        cache_scope=None if body.timestamps else scope_for(settings.synthesis_cache, tenant, body.cache),
     )
     if body.inputs is not None:
         record = _with_inputs(record, body, resolved)
+    if record.cache_scope is not None and not rendered and body.inputs is None:  # inputs: joined by the consumer
+        record = await cached.complete_from_cache(deps, record, resolved.spec)
     record = await admission.create_admitted(deps, record, keyed=key is not None)
     if record.job_id != job_id and key is not None and fingerprint is not None:
         idempotency.replay(record, fingerprint, key)  # a concurrent repeat won the race

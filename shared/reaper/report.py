@@ -36,6 +36,7 @@ class ReaperReport:
     deleted_orphans: int = 0
     aborted_uploads: int = 0  # multipart uploads of long jobs whose upload record was an orphan
     kept_objects: int = 0
+    expired_cache_entries: int = 0  # synthesis cache entries past their expiresAt (among the orphans deleted)
     cursor: str | None = None
     sweep_pass_complete: bool = False
     # the run

@@ -1,7 +1,9 @@
 """Sweep: walk the bucket's job objects and delete the orphans.
 
 Job objects are the final audio (``audio/...``) and the partial audio of
-long jobs (``tmp/<jobId>/...``, chunks a retry resumes from). An object is
+long jobs (``tmp/<jobId>/...``, chunks a retry resumes from). Synthesis
+cache entries (``cache/<scope>/<hash>``, shared/synthesis/cache.py) belong to
+no job: one is deleted once its ``expiresAt`` (metadata) has passed. An object is
 an orphan when it is older than ``ORPHAN_GRACE_SECONDS`` and its job is
 gone, or has finished without it (failed, canceled, or completed pointing
 at another key; a finished job needs none of its chunks). The walk resumes from a cursor saved
@@ -38,10 +40,12 @@ from shared.reaper.budget import Phase
 from shared.reaper.deps import ReaperDeps
 from shared.reaper.lease import RunLease
 from shared.reaper.report import ReaperReport
+from shared.synthesis.cache import CACHE_PREFIX, parse_expires_at
 
 PAGE = min(R2_MAX_KEYS_PER_LIST, R2_MAX_KEYS_PER_DELETE)  # one list page, its orphans deleted in one call
 CHUNK_PREFIX = "tmp/"  # partial audio of long jobs (shared.keys.chunk_key); judged like audio
-SWEPT_PREFIXES = (AUDIO_PREFIX, CHUNK_PREFIX)  # anything else in the bucket is not the reaper's
+# Synthesis cache entries (shared/synthesis/cache.py): judged from their listing alone (``expiresAt``).
+SWEPT_PREFIXES = (AUDIO_PREFIX, CACHE_PREFIX, CHUNK_PREFIX)  # anything else in the bucket is not the reaper's
 _JOB_ID = re.compile(JOB_ID_PATTERN)
 
 
@@ -53,6 +57,7 @@ class Listing(Enum):
     FOREIGN_EXPIRED = "foreign_expired"  # not a job's key, older than any retention
     FOREIGN = "foreign"  # not a job's key, still within the longest retention
     ASK = "ask"  # a job's object: its shard decides
+    CACHE_EXPIRED = "cache_expired"  # a synthesis cache entry past its expiresAt
 
 
 def owner(info: BlobInfo) -> str | None:
@@ -69,6 +74,13 @@ def by_listing(info: BlobInfo, now: float, grace: float, max_ttl: float) -> List
         return Listing.OTHER
     if info.uploaded > now - grace:
         return Listing.YOUNG
+    if info.key.startswith(CACHE_PREFIX):
+        # No job owns an entry (each job serves its own copy); it lives until its expiresAt, which
+        # every job that writes it moves to its own retention. Unreadable: the longest retention.
+        expires = parse_expires_at(info)
+        if expires is None:
+            expires = info.uploaded + grace + max_ttl
+        return Listing.CACHE_EXPIRED if expires <= now else Listing.FOREIGN
     if owner(info) is None:
         # Nobody rewrites a key no job owns; anything older than the longest
         # retention (plus grace) has outlived every job it could serve.
@@ -138,6 +150,9 @@ async def _judge_page(
             ask.setdefault(owner(info) or "", []).append(info.key)
         elif verdict is Listing.FOREIGN_EXPIRED:
             doomed.append(info.key)
+        elif verdict is Listing.CACHE_EXPIRED:
+            doomed.append(info.key)
+            report.expired_cache_entries += 1
         else:
             report.kept_objects += 1
     if ask:

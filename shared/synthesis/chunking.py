@@ -14,14 +14,33 @@ Invariants the chunked synthesis relies on (and the tests check):
   (``piece.strip()``, what is sent) is at most ``limit`` characters;
 - the result depends only on ``text`` and ``limit`` (a retry re-plans the
   same pieces, so stored pieces can be reused).
+
+``split_stable`` (what a job that uses the synthesis cache is cut by) keeps
+chunk boundaries where they were when a text is edited, so only the chunks
+holding the edit are synthesized again. A text that fits one request is one
+piece, as above. A longer one is first cut into *spans* of whole paragraphs,
+left to right: a span ends before a paragraph that would take it past the
+limit, or before an *anchor* paragraph once the span holds ``limit // 8``
+characters; a paragraph is an anchor when a hash of its first 64
+characters (stripped) is 0 mod ``ANCHOR_EVERY``, so the cuts depend on the
+paragraphs around them, not on anything before. Each span is then packed by
+``split_text``. An edit inside a paragraph changes its span; every span
+before it is unchanged, and the ones after it too unless the edit moved its
+span's end (the span then resynchronises at the next anchor). Short
+paragraphs still share a request (about ``ANCHOR_EVERY`` of them), so the
+requests stay few.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 import unicodedata
 
-__all__ = ["split_text", "chunk_texts"]
+__all__ = ["ANCHOR_EVERY", "chunk_texts", "split_stable", "split_text"]
+
+ANCHOR_EVERY = 4
+_PARAGRAPH = re.compile(r"\n[ \t]*\n\s*")
 
 # Each pattern matches a separator *including* the whitespace after it; a cut
 # goes right after the match, so whitespace stays with the text before it.
@@ -53,9 +72,49 @@ def split_text(text: str, limit: int) -> list[str]:
     return _fold_blank(pieces)
 
 
-def chunk_texts(text: str, limit: int) -> list[str]:
-    """What is sent to the provider: each piece of ``split_text`` stripped of surrounding whitespace."""
-    return [piece.strip() for piece in split_text(text, limit)]
+def chunk_texts(text: str, limit: int, *, stable: bool = False) -> list[str]:
+    """What is sent to the provider: each piece of ``split_text`` (``split_stable`` when ``stable``)
+    stripped of surrounding whitespace."""
+    pieces = split_stable(text, limit) if stable else split_text(text, limit)
+    return [piece.strip() for piece in pieces]
+
+
+def split_stable(text: str, limit: int) -> list[str]:
+    """``text`` cut as ``split_text`` does, with boundaries that survive edits elsewhere (see the module doc)."""
+    if limit < 1:
+        raise ValueError(f"limit must be positive, got {limit}")
+    if not text.strip() or _fits(text, limit):
+        return split_text(text, limit)
+    spans: list[str] = []
+    current = ""
+    least = max(1, limit // 8)
+    for paragraph in _units_of(_PARAGRAPH, text):
+        if current and (
+            not _fits(current + paragraph, limit) or (len(current.strip()) >= least and _anchor(paragraph))
+        ):
+            spans.append(current)
+            current = ""
+        current += paragraph
+    if current:
+        spans.append(current)
+    return _fold_blank([piece for span in spans for piece in _pack(span, limit, 0)])
+
+
+def _anchor(paragraph: str) -> bool:
+    lead = paragraph.strip()[:64].encode("utf-8")
+    return bool(lead) and int.from_bytes(hashlib.sha256(lead).digest()[:4], "big") % ANCHOR_EVERY == 0
+
+
+def _units_of(pattern: re.Pattern[str], text: str) -> list[str]:
+    units: list[str] = []
+    start = 0
+    for match in pattern.finditer(text):
+        if match.end() > start:
+            units.append(text[start : match.end()])
+            start = match.end()
+    if start < len(text):
+        units.append(text[start:])
+    return units
 
 
 def _units(text: str, level: int) -> list[str]:

@@ -17,7 +17,11 @@ Rules:
   sample-exact in WAV and PCM, whole silent frames in MP3);
 - each stored chunk records its span (``ChunkSpan``: speech samples, gap
   samples, gap bytes) in its R2 metadata, so the chapters of the joined
-  file are computed from the chunks' measured lengths alone (``chapters``):
+  file are computed from the chunks' measured lengths alone (``chapters``);
+  with the synthesis cache (shared/synthesis/cache.py) a chunk with no gap
+  after it, in WAV or PCM, is kept as a cache entry of its own voice's
+  request instead (``cacheable``), its span read from its layout
+  (``span_of_layout``); a chunk with a gap stays the job's own:
   a chapter starts at its input's first sample and ends at its last, the
   gaps lie outside every chapter. Byte ranges are given for formats joined
   as files (WAV, PCM, MP3: ``?input=N`` serves them); a format encoded once
@@ -36,11 +40,11 @@ from shared.models import INPUT_SEPARATOR, ChapterEntry, JobRecord
 
 if TYPE_CHECKING:
     from shared.models import JobInput
-    from shared.synthesis.audio import JoinLayout
+    from shared.synthesis.audio import JoinLayout, PartLayout
 
 __all__ = [
-    "ChunkSpan", "InputPlan", "StoredInput", "chapters", "chunk_record", "encode_inputs", "input_chunk_ends",
-    "input_plan", "stored_inputs",
+    "ChunkSpan", "InputPlan", "StoredInput", "cacheable", "chapters", "chunk_record", "encode_inputs",
+    "input_chunk_ends", "input_plan", "span_of_layout", "stored_inputs",
 ]
 
 
@@ -192,3 +196,22 @@ def chapters(
         )
     return out
 
+
+
+def span_of_layout(layout: PartLayout | None) -> ChunkSpan | None:
+    """The span of a chunk kept without a gap (a synthesis-cache entry), from its layout alone: WAV and PCM
+    (whole frames of known size); None for MP3, whose samples are not a function of its bytes."""
+    if layout is None:
+        return None
+    if layout.signature == "pcm":
+        return ChunkSpan(layout.length // 2, 0, 0)
+    if layout.signature.startswith("wav:"):
+        _, channels, width = (int(x) for x in layout.signature.split(":", 1)[1].split("/"))
+        return ChunkSpan(layout.length // (channels * width), 0, 0)
+    return None
+
+
+def cacheable(source_format: str, trail_ms: int) -> bool:
+    """Whether a multi-input job's chunk goes through the synthesis cache: one with no gap added to it, made
+    in a format whose span its layout gives (WAV, PCM; also the PCM of a format encoded once)."""
+    return not trail_ms and source_format in ("wav", "pcm")

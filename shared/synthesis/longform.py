@@ -40,6 +40,13 @@ per chunk through one hook, ``shared.captions.chunks.ChunkTimings``: kept
 beside each chunk before its audio (so a stored chunk has its timings and a
 retry redoes neither), and shifted into the joined audio at the end.
 
+A job that uses the synthesis cache (``shared.synthesis.cache``) keeps each
+chunk as a cache entry (``chunk_home``) instead of under ``tmp/``: a chunk
+already cached is read from there (no provider call), one synthesized here
+is written there, and the assembly joins the entries into the job's own
+object as it joins ``tmp/`` chunks; ``discard_chunks`` never touches them
+(the reaper expires them).
+
 If the job stops being ``processing`` (canceled or deleted) the loop stops
 before paying for another chunk (and the assembly stops between parts).
 Audio beyond ``MAX_AUDIO_BYTES`` (the API refuses jobs estimated above it;
@@ -69,12 +76,13 @@ from shared.ports import BlobInfo, BlobStore, SynthesisRequest, SynthesisResult,
 from shared.synthesis.assembly import Chunk, assemble, discard_upload
 from shared.synthesis.audio import AudioKind, BadAudioError, PartLayout, identify, join_layout, part_layout
 from shared.synthesis.budget import Pacer
+from shared.synthesis.cache import JobCache
 from shared.synthesis.catalogue import ModelSpec
 from shared.synthesis.encoded_assembly import assemble_encoded
 from shared.synthesis.encoding import StreamingEncoder, encode_result
 from shared.synthesis.errors import AudioFormatMismatchError, Mp3FormatError, WavFormatError
 from shared.synthesis.formats import JOINABLE_FORMATS
-from shared.synthesis.inputs import ChunkSpan, chapters
+from shared.synthesis.inputs import ChunkSpan, chapters, span_of_layout
 from shared.synthesis.silence import PadError, pad
 from shared.captions.measure import audio_samples
 from shared.synthesis.speech_plan import JobChunks, cached_job_chunks, job_chunks
@@ -83,7 +91,7 @@ if TYPE_CHECKING:  # a rendered job's modules load with its first plan (shared/s
     from shared.text.plan import Chunk as PlannedChunk
 
 __all__ = [
-    "chunk_source", "discard_all_chunks", "discard_chunks", "paced_synthesis", "plan_id", "stored_chunks",
+    "chunk_home", "chunk_source", "discard_all_chunks", "discard_chunks", "paced_synthesis", "plan_id", "stored_chunks",
     "synthesize_chunk", "synthesize_job",
 ]
 
@@ -124,8 +132,12 @@ async def synthesize_job(
     log: JsonLogger,
     part_bytes: int | None = None,
     pacer: Pacer | None = None,
+    cache: JobCache | None = None,
 ) -> SynthesisResult:
     """The job's audio as one result (see the module doc). Raises the synthesizer's errors as they are.
+
+    With a ``cache`` (shared/synthesis/cache.py), a long job's chunks are read from and kept in the
+    synthesis cache instead of under ``tmp/`` (a one-chunk job's cache is the consumer's).
 
     With a ``pacer`` (the consumer's), no provider call starts that would not
     finish before the invocation's deadline (``DeadlineReached``), and each
@@ -155,7 +167,7 @@ async def synthesize_job(
     assert spec is not None
     return await _synthesize_chunks(
         record, synthesizer, texts, spec.max_input_chars, jobs, bucket, settings, log, part_bytes, pacer,
-        requests=chunks, encoder=encoder,
+        requests=chunks, encoder=encoder, cache=cache,
     )
 
 
@@ -187,6 +199,7 @@ async def _synthesize_chunks(
     *,
     requests: JobChunks | None = None,
     encoder: StreamingEncoder | None = None,
+    cache: JobCache | None = None,
 ) -> SynthesisResult:
     job_id = record.job_id
     source = chunk_source(record, synthesizer)  # what each chunk is
@@ -208,8 +221,10 @@ async def _synthesize_chunks(
     spans: list[ChunkSpan] = []  # a multi-input job's: where its inputs and gaps are
     size = 0
     synthesized = 0
+    reused = saved = 0
     inputs = requests.inputs if requests is not None else None
     for index, text in enumerate(texts):
+        key = chunk_key(job_id, plan, index)
         info = stored.get(index)
         known = await _stored_layout(bucket, info, source)
         span = ChunkSpan.from_metadata(info.custom_metadata.get("span")) if info is not None else None
@@ -217,11 +232,23 @@ async def _synthesize_chunks(
             known = None  # stored without its span: synthesize it again
         if known is not None and timings is not None and not await timings.resume(index):
             known = None  # stored without its timings: synthesize it again
+        # A multi-input job's chunk: its input's voice; cached only when no gap is added to it.
+        chunk_record = requests.chunk_record(record, index) if requests is not None else record
+        chunk_cache = requests.chunk_cache(cache, index, source.format) if requests is not None else cache
+        if known is None and chunk_cache is not None:
+            key = chunk_home(chunk_record, synthesizer, plan, index, text, chunk_cache)
+            found = await chunk_cache.find(bucket, key)
+            span = span_of_layout(found.layout) if found is not None and inputs is not None else None
+            if found is not None and found.layout is not None and (inputs is None or span is not None):
+                known = (AudioKind(found.format, found.sample_rate), found.layout, found.etag)
+                done += 1
+                if found.written_by != job_id:  # made by another job (this job's own tasks write there too)
+                    reused += 1
+                    saved += found.characters
         if known is None:
             kind, layout, etag, characters, span = await synthesize_chunk(
-                requests.chunk_record(record, index) if requests is not None else record,
-                synthesizer, bucket, plan, index, total, text, timings, pacer,
-                requests.planned(index) if requests is not None else None,
+                chunk_record, synthesizer, bucket, plan, index, total, text, timings, pacer,
+                requests.planned(index) if requests is not None else None, cache=chunk_cache, looked_up=True,
                 trail_ms=requests.trail_ms(index) if requests is not None else 0,
             )
             billed += characters
@@ -239,7 +266,7 @@ async def _synthesize_chunks(
         layouts.append(layout)
         if span is not None:
             spans.append(span)
-        chunks.append(Chunk(chunk_key(job_id, plan, index), etag))
+        chunks.append(Chunk(key, etag))
         size += layout.prefix + layout.length
         if size > settings.max_audio_bytes and encoder is None:  # encoded: checked on the encoded bytes
             raise PermanentSynthesisError(
@@ -314,6 +341,8 @@ async def _synthesize_chunks(
         duration_seconds=_duration(timings, spans, kinds[0].sample_rate),
         captions=requests.captions if requests is not None else None,
         chapters=marks,
+        chunks_reused=reused,
+        characters_saved=saved,
     )
 
 
@@ -323,6 +352,16 @@ def _duration(timings: ChunkTimings | None, spans: list[ChunkSpan], rate: int | 
     if spans and rate:
         return sum(s.samples + s.gap_samples for s in spans) / rate
     return None
+
+
+def chunk_home(
+    record: JobRecord, synthesizer: Synthesizer, plan: str, index: int, text: str, cache: JobCache | None
+) -> str:
+    """Where chunk ``index`` is kept: its synthesis-cache entry, or (no cache) ``tmp/<jobId>/<plan>/<index>``.
+    ``text`` is the chunk's request (a rendered chunk's key); a chunk made in PCM is cached as PCM."""
+    if cache is None:
+        return chunk_key(record.job_id, plan, index)
+    return cache.key(text, "chunk", chunk_source(record, synthesizer).format)
 
 
 def _chunk_metadata(record: JobRecord) -> dict[str, str]:
@@ -355,16 +394,25 @@ async def synthesize_chunk(
     pacer: Pacer | None = None,
     planned: PlannedChunk | None = None,
     *,
+    cache: JobCache | None = None,
+    looked_up: bool = False,
     trail_ms: int = 0,
 ) -> tuple[AudioKind, PartLayout, str, int, ChunkSpan | None]:
     """Synthesize chunk ``index``, measure it and keep it in R2: (kind, layout, its ETag, characters billed,
-    a multi-input job's span: its speech and the ``trail_ms`` of silence added after it).
+    a multi-input job's span: its speech and the ``trail_ms`` of silence added after it; a chunk with a
+    gap is never given a ``cache``: the cache keeps what the provider made, the gap is this job's).
 
     The one place a chunk passes through whole: a per-chunk step (word timings) goes here.
     Its worst-case audio is held in the invocation's memory gate meanwhile. A job whose format is encoded
     once its chunks are joined makes its chunks in PCM (``chunk_source``), its pauses included.
     ``planned``: the chunk of a rendered job (its request, pauses and caption words; ``text`` is its key).
     """
+    home = chunk_home(record, synthesizer, plan, index, text, cache)
+    if cache is not None and not looked_up:  # made meanwhile by another job (or an earlier delivery)
+        found = await cache.find(bucket, home)
+        span = span_of_layout(found.layout) if found is not None and record.input_count else None
+        if found is not None and found.layout is not None and (not record.input_count or span is not None):
+            return AudioKind(found.format, found.sample_rate), found.layout, found.etag, 0, span
     record = chunk_source(record, synthesizer)
     held = planned.memory_chars() if planned is not None else len(text)
     if trail_ms:  # the audio is copied once while the gap is added; the gap counts as a character a 60 ms
@@ -383,6 +431,12 @@ async def synthesize_chunk(
             audio, layout, span = _with_gap(kind, audio, layout, trail_ms, index)
         if timings is not None:  # before the audio: a stored chunk always has its timings
             await timings.keep(index, result, kind, trailing_samples=span.gap_samples if span is not None else 0)
+        if cache is not None:
+            info = await cache.keep(
+                bucket, home, audio, content_type=kind.mime_type, fmt=kind.format,
+                sample_rate=kind.sample_rate, layout=layout, characters=result.characters or len(text),
+            )
+            return kind, layout, info.etag, result.characters or len(text), span
         metadata = {
             **_chunk_metadata(record),
             "chunk": f"{index}/{total}",
@@ -392,9 +446,7 @@ async def synthesize_chunk(
         }
         if span is not None:
             metadata["span"] = span.to_metadata()
-        info = await bucket.put(
-            chunk_key(record.job_id, plan, index), audio, content_type=kind.mime_type, custom_metadata=metadata
-        )
+        info = await bucket.put(home, audio, content_type=kind.mime_type, custom_metadata=metadata)
     return kind, layout, info.etag, result.characters or len(text), span
 
 

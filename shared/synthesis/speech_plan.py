@@ -31,6 +31,7 @@ if TYPE_CHECKING:  # shared.text's renderer is imported when a rendered job need
     from shared.text.lexicon import Lexicon
     from shared.text.plan import Chunk, SpeechPlan
     from shared.text.render import Caps
+    from shared.synthesis.cache import JobCache
     from shared.synthesis.inputs import InputPlan
 
 __all__ = [
@@ -192,6 +193,19 @@ class JobChunks:
 
         return chunk_record(record, self.inputs.voices[index])
 
+    def chunk_cache(self, cache: JobCache | None, index: int, source_format: str) -> JobCache | None:
+        """The synthesis cache as chunk ``index`` uses it: a multi-input job's chunk under its input's voice,
+        or not at all when a gap is added to it (shared/synthesis/inputs.py, ``cacheable``)."""
+        if cache is None or self.inputs is None:
+            return cache
+        from dataclasses import replace
+
+        from shared.synthesis.inputs import cacheable
+
+        if not cacheable(source_format, self.trail_ms(index)):
+            return None
+        return replace(cache, record=self.chunk_record(cache.record, index))
+
     def trail_ms(self, index: int) -> int:
         """Silence after chunk ``index`` (a multi-input job's gap after an input's last chunk)."""
         return self.inputs.trail_ms[index] if self.inputs is not None else 0
@@ -220,7 +234,9 @@ def _plain(record: JobRecord, spec: ModelSpec) -> JobChunks:
         return JobChunks(plan.texts, spec.max_input_chars, inputs=plan)
     from shared.synthesis.chunking import chunk_texts
 
-    return JobChunks(chunk_texts(record.text, spec.max_input_chars), spec.max_input_chars)
+    # A job that uses the synthesis cache is cut where edits elsewhere leave its boundaries alone.
+    stable = record.cache_scope is not None
+    return JobChunks(chunk_texts(record.text, spec.max_input_chars, stable=stable), spec.max_input_chars)
 
 
 async def job_chunks(record: JobRecord, spec: ModelSpec | None, jobs: JobsClient) -> JobChunks:

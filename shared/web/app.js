@@ -696,7 +696,39 @@ function renderJob(job) {
   const duration = $("player").getAttribute("src") ? $("player").duration : NaN;
   $("job-detail").textContent = describeJob(job, { duration });
   $("characters-note").hidden = !(job.characters > 0);
+  const delivery = $("job-delivery");
+  delivery.hidden = !job.delivery;
+  if (job.delivery) delivery.textContent = describeDelivery(job.delivery);
   showLive();
+}
+
+// --- delivery to the customer's bucket (deliver.url) ------------------------------
+const DELIVERY_WORDS = {
+  pending: "waiting", delivering: "uploading now", delivered: "delivered", failed: "failed",
+};
+function describeDelivery(d) {
+  const tries = d.attempts ? ` after ${d.attempts} attempt${d.attempts === 1 ? "" : "s"}` : "";
+  const error = d.lastError ? ` (last error: ${d.lastError})` : "";
+  return `Delivery to your bucket: ${DELIVERY_WORDS[d.state] || d.state}${d.state === "pending" ? "" : tries}${error}`;
+}
+
+// A completed job's delivery goes on after it: look again every few seconds until it ends (at most 15 min).
+let deliveryTimer = null;
+function followDelivery(jobId, started = Date.now()) {
+  clearTimeout(deliveryTimer);
+  deliveryTimer = setTimeout(async () => {
+    if (current !== jobId || Date.now() - started > 15 * 60 * 1000) return;
+    try {
+      const job = await api("GET", `/v1/jobs/${jobId}`);
+      if (current !== jobId) return;
+      renderJob(job);
+      if (job.delivery && (job.delivery.state === "pending" || job.delivery.state === "delivering")) {
+        followDelivery(jobId, started);
+      }
+    } catch (err) {
+      if (!(err instanceof ApiFailure && err.status < 500 && err.status !== 429)) followDelivery(jobId, started);
+    }
+  }, 2000);
 }
 
 let eventsAbort = null;  // the job's event stream being read, if any
@@ -783,6 +815,9 @@ function poll(jobId, delay, last) {
 
 async function finished(job) {
   refreshJobs();
+  if (job.delivery && (job.delivery.state === "pending" || job.delivery.state === "delivering")) {
+    followDelivery(job.jobId);
+  }
   if (job.status !== "completed") {
     await stopLive();
     say(`Job ${job.status}${job.error ? `: ${job.error}` : "."}`);
@@ -839,7 +874,10 @@ $("job-form").addEventListener("submit", async (event) => {
     if ($("ssml").checked) body.textType = "ssml";
     const lexicons = Array.from($("lexicons").selectedOptions, (o) => o.value);
     if (lexicons.length) body.lexicons = lexicons;
+    const deliverUrl = $("deliver-url").value.trim();
+    if (deliverUrl) body.deliver = { url: deliverUrl };
     const job = await api("POST", "/v1/jobs", body);
+    $("deliver-url").value = "";  // a secret, and one bucket object per job: never sent twice by accident
     say("Queued: speaking…");
     openJob(job);
     $("job-panel").scrollIntoView({ block: "start" });

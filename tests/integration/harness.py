@@ -48,8 +48,11 @@ class Pipeline:
 
     def start(self, timeout: float | None = None) -> Pipeline:
         # Suites submit without a model and expect tone's speed and limits; the
-        # automatic default (espeak here) is tested with DEFAULT_MODEL="".
-        env = {"DEFAULT_MODEL": "tone", **os.environ, "CRON_INTERVAL_SECONDS": "0", **self.env}
+        # automatic default (espeak here) is tested with DEFAULT_MODEL="". They submit the same
+        # text again and expect it synthesized again: the synthesis cache is on where a suite says
+        # so (test_synthesis_cache_http.py).
+        env = {"DEFAULT_MODEL": "tone", "SYNTHESIS_CACHE": "off", **os.environ, "CRON_INTERVAL_SECONDS": "0",
+               **self.env}
         extra = ["--runtime", self.runtime] if self.runtime != "local" else []
         timeout = timeout or (20.0 if self.runtime == "local" else 240.0)
         self._dev = DevProcess(

@@ -31,6 +31,9 @@ ENV = {
     "REAPER_STUCK_SECONDS": "900",
     "REAPER_SWEEP_INTERVAL_SECONDS": "0",
     "LEASE_SECONDS": "120",
+    # The reaper's suites count objects per job and submit the same text again: no synthesis cache
+    # (test_synthesis_cache.py turns it on).
+    "SYNTHESIS_CACHE": "off",
 }
 CONSUMER = QueueConsumerConfig(max_batch_size=10, max_batch_timeout=0, max_retries=3)
 

@@ -101,3 +101,13 @@ def test_the_inputs_benchmark_runs_and_writes_nothing_when_smoke(capsys: pytest.
     begin, end = markers("inputs")
     assert printed.startswith(begin) and end in printed and "| 3 inputs | 3 |" in printed
     assert (Path(__file__).resolve().parents[2] / "docs" / "benchmarks.md").read_text() == before
+
+
+def test_delivery_bench_smoke_prints_its_section(capsys: pytest.CaptureFixture[str]) -> None:
+    from bench.delivery import BEGIN, END
+    from bench.delivery import main as delivery_main
+
+    assert delivery_main(["--smoke"]) == 0
+    printed = capsys.readouterr().out
+    assert printed.startswith(BEGIN) and printed.rstrip().endswith(END)
+    assert "## Delivery to a customer's bucket" in printed

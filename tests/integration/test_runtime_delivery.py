@@ -30,7 +30,7 @@ async def runtime(tmp_path: Path, synth: ScriptedSynthesizer) -> AsyncIterator[L
     spec = tone_spec().model_copy(update={"id": "scripted", "provider": "scripted"})
     catalogue = Catalogue([spec], registry=ProviderRegistry({"scripted": synth}), default_model="scripted")
     env = {"RETRY_BASE_SECONDS": "0", "QUEUE_MAX_RETRIES": "2", "QUEUE_MAX_BATCH_TIMEOUT": "0.05",
-           "DEFAULT_MODEL": "scripted"}
+           "DEFAULT_MODEL": "scripted", "SYNTHESIS_CACHE": "off"}  # objects are counted per job
     rt = LocalRuntime(tmp_path, env, port=0, catalogue=catalogue, cron_interval=0, log_stream=io.StringIO())
     await rt.start()
     yield rt

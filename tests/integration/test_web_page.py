@@ -29,6 +29,7 @@ import pytest
 from shared.synthesis.wav import wav_bytes
 from tests.integration.harness import Pipeline
 from tests.integration.loopback_http import FakeProvider, serving
+from tests.integration.webhook_receiver import Receiver, receiving
 
 pytestmark = pytest.mark.slow
 
@@ -71,7 +72,9 @@ def pipeline(
 ) -> Iterator[Pipeline]:
     # With SIGNING_KEY the server may hand out signed audioUrls, which the page
     # plays directly; without, it fetches the audio with the token into a Blob.
-    env = {"API_TOKENS": f"dana:{TOKEN}", "OPENAI_API_KEY": "sk-upstream", "OPENAI_BASE_URL": upstream}
+    env = {"API_TOKENS": f"dana:{TOKEN}", "OPENAI_API_KEY": "sk-upstream", "OPENAI_BASE_URL": upstream,
+           # Only here: the bucket of the delivery test is a plain-http receiver on 127.0.0.1.
+           "WEBHOOK_ALLOWED_SCHEMES": "https,http", "WEBHOOK_ALLOWED_HOSTS": "127.0.0.1"}
     if request.param == "signed-audio":
         env["SIGNING_KEY"] = SIGNING_KEY
     p = Pipeline(tmp_path_factory.mktemp("web"), env=env, runtime=runtime).start()
@@ -367,6 +370,37 @@ def test_ssml_and_a_lexicon_from_the_page(pipeline: Pipeline, browser: Any) -> N
         assert problems == []
     finally:
         context.close()
+
+
+def test_deliver_to_a_bucket_from_the_page(pipeline: Pipeline, browser: Any) -> None:
+    context = browser.new_context()
+    page = context.new_page()
+    problems: list[str] = []
+    page.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
+    with receiving(Receiver()) as bucket:
+        try:
+            page.add_init_script(f"localStorage.setItem('tts.token', {TOKEN!r})")
+            page.goto(f"http://127.0.0.1:{pipeline.port}/")
+            page.wait_for_selector("#model option", state="attached")
+            page.get_by_label("Model").select_option("tone")
+            page.get_by_text("Deliver to your bucket").click()
+            page.get_by_label("Presigned PUT URL").fill(bucket.url("/b/page.wav?sig=s3cr3t"))
+            page.get_by_label("Text").fill("Into my own bucket.")
+            page.get_by_role("button", name="Speak").click()
+            page.wait_for_selector("#job-status.completed", timeout=60_000)
+            page.wait_for_function(
+                "() => document.getElementById('job-delivery').textContent.includes('delivered after 1 attempt')",
+                timeout=30_000,
+            )
+            assert page.input_value("#deliver-url") == ""  # a secret: not left to be sent twice
+            job_id = page.inner_text("#job-id")
+            audio = pipeline.request("GET", f"/v1/jobs/{job_id}/audio", token=TOKEN)
+            [put] = bucket.at("/b/page.wav?sig=s3cr3t")
+            assert put.method == "PUT" and put.body == audio.body
+            assert "s3cr3t" not in page.content()
+            assert problems == []
+        finally:
+            context.close()
 
 
 def test_a_bad_text_shows_the_servers_message(pipeline: Pipeline, browser: Any) -> None:

@@ -7,7 +7,7 @@ from shared.api.openapi import openapi_document
 
 def test_every_job_field_has_a_description() -> None:
     schemas = openapi_document()["components"]["schemas"]
-    for name in ("JobView", "JobProgress"):
+    for name in ("JobView", "JobProgress", "CacheView"):
         missing = [field for field, schema in schemas[name]["properties"].items() if not schema.get("description")]
         assert missing == [], f"{name} fields without a description: {missing}"
 
@@ -36,3 +36,27 @@ def test_inputs_gap_and_chapters_are_in_the_document() -> None:
     assert "input" in [p["name"] for p in audio["parameters"]] and "invalid_input" in audio["responses"]["400"]["description"]
     vtt = document["paths"]["/v1/jobs/{job_id}/captions.vtt"]["get"]
     assert "kind" in [p["name"] for p in vtt["parameters"]]
+
+
+def test_deliver_and_delivery_are_described() -> None:
+    document = openapi_document()
+    schemas = document["components"]["schemas"]
+    assert set(schemas["DeliverTarget"]["properties"]) == {"url", "headers"}
+    for name in ("DeliverTarget", "DeliveryView"):
+        missing = [field for field, schema in schemas[name]["properties"].items() if not schema.get("description")]
+        assert missing == [], f"{name} fields without a description: {missing}"
+    assert schemas["DeliveryView"]["properties"]["state"]["enum"] == ["pending", "delivering", "delivered", "failed"]
+    assert "url" not in schemas["DeliveryView"]["properties"]  # the URL is a secret: never in a view
+    assert "deliver" in schemas["CreateJobRequest"]["properties"]
+    assert "delivery" in schemas["JobView"]["properties"]
+    assert "delivery" in schemas["WebhookEvent"]["enum"]
+    assert "deliver" not in schemas["SpeechRequest"]["properties"]  # only POST /v1/jobs takes it
+    refused = document["paths"]["/v1/jobs"]["post"]["responses"]["422"]["description"]
+    assert "unsafe_deliver_url" in refused
+
+
+def test_the_cache_field_is_described_in_the_job_view_and_the_request() -> None:
+    schemas = openapi_document()["components"]["schemas"]
+    assert "cache" in schemas["JobView"]["properties"] and "cache" in schemas["CreateJobRequest"]["properties"]
+    assert set(schemas["CacheView"]["properties"]) == {"hit", "chunksReused", "chunksTotal"}
+    assert "SYNTHESIS_CACHE" in schemas["CreateJobRequest"]["properties"]["cache"]["description"]

@@ -205,3 +205,35 @@ async def test_a_repair_page_goes_out_in_one_send_batch(clock: FakeClock) -> Non
     items = [RepairItem(job_id=i, expected_updated_at=stored[i].updated_at, action="resend") for i in ids[:100]]
     await shards.client.call(Repair(items=items), shard="shard-0")
     assert queue.batches == 1 and sorted(bodies(queue)) == sorted(ids[:100])
+
+
+async def test_a_job_created_completed_from_the_synthesis_cache_has_no_message_but_its_webhook(
+    clock: FakeClock,
+) -> None:
+    hooks = MemoryQueue()
+    shards = MemoryShards(clock, shard_count=1, webhook_queue=hooks)
+    completed = job(
+        status=JobStatus.COMPLETED, completed_at=clock(), expires_at=clock() + 3600, audio_key="k", etag="e",
+        size_bytes=1, mime_type="audio/wav", webhook_url="https://hooks.example/x", cache_scope="global",
+        cache_reused=1, cache_total=1,
+    )
+    # Not in flight: admitted whatever the tenant's budget holds.
+    await shards.client.call(CreateWithinBudget(record=job("b" * 32), budget=1))
+    stored = await shards.client.call(CreateWithinBudget(record=completed, budget=1))
+    assert stored.status is JobStatus.COMPLETED and stored.webhook_status == "pending"
+    assert bodies(shards.queue) == ["b" * 32]  # the queued job's message only
+    assert [body["event"] for body, _ in hooks.sent] == ["completed"]
+    assert shards.shards["shard-0"].outbox.pending() == []
+
+
+async def test_completion_records_the_cache_counts(clock: FakeClock) -> None:
+    shards = MemoryShards(clock, shard_count=1)
+    await shards.client.call(Create(record=job(cache_scope="global")))
+    await shards.client.call(Claim(job_id="a" * 32, lease_seconds=30.0))
+    done = await shards.client.call(
+        Complete(job_id="a" * 32, audio_key="k", mime_type="audio/wav", size_bytes=1, etag="e", characters=5,
+                 cache=[9, 10, 27_603])
+    )
+    assert (done.cache_reused, done.cache_total, done.cache_saved_chars) == (9, 10, 27_603)
+    again = await shards.client.call(Get(job_id="a" * 32))
+    assert again is not None and (again.cache_reused, again.cache_total) == (9, 10)

@@ -44,6 +44,12 @@ def test_owner_comes_from_the_key_then_from_valid_metadata() -> None:
         (info("audio/x/stray.bin", age=600 + 30 * 86_400 + 1), Listing.FOREIGN_EXPIRED),
         (info(f"tmp/{JOB}/0123456789abcdef/00003", age=601, jobId=JOB), Listing.ASK),
         (info("backups/db.sqlite", age=10 * 365 * 86_400), Listing.OTHER),
+        # Synthesis cache entries: by their expiresAt alone, whichever job (even a live one) wrote them.
+        (info(f"cache/t-{'b' * 32}/{'c' * 64}", age=601, jobId=JOB, expiresAt=f"{NOW + 1:.3f}"), Listing.FOREIGN),
+        (info(f"cache/global/{'c' * 64}", age=601, jobId=JOB, expiresAt=f"{NOW:.3f}"), Listing.CACHE_EXPIRED),
+        (info(f"cache/global/{'c' * 64}", age=599, expiresAt=f"{NOW - 5:.3f}"), Listing.YOUNG),
+        (info(f"cache/global/{'c' * 64}", age=601), Listing.FOREIGN),  # no expiresAt: the longest retention
+        (info(f"cache/global/{'c' * 64}", age=600 + 30 * 86_400), Listing.CACHE_EXPIRED),
     ],
 )
 def test_listing_alone_settles_young_and_foreign_objects(blob: BlobInfo, expected: Listing) -> None:

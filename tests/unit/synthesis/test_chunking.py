@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from shared.synthesis.chunking import chunk_texts, split_text
+from shared.synthesis.chunking import chunk_texts, split_text, split_stable
 
 SENTENCES = "The first sentence is short. The second one, with a clause, is longer! Is the third a question? "
 
@@ -79,3 +79,46 @@ def test_pieces_partition_the_text_and_fit_the_limit(text: str, limit: int) -> N
         assert all(piece.strip() for piece in pieces)
     assert all(len(piece.strip()) <= limit for piece in pieces)
     assert split_text(text, limit) == pieces  # deterministic: a retry re-plans the same chunks
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.sampled_from(list("abc xyz.,;!?\n\u3002\u0301") + ["  ", ". ", "\n\n", "word "]), min_size=1, max_size=200).map(
+        "".join
+    ),
+    st.integers(min_value=1, max_value=60),
+)
+def test_stable_pieces_keep_the_same_invariants(text: str, limit: int) -> None:
+    pieces = split_stable(text, limit)
+    assert "".join(pieces) == text
+    if text.strip():
+        assert all(piece.strip() for piece in pieces)
+    assert all(len(piece.strip()) <= limit for piece in pieces)
+    assert split_stable(text, limit) == pieces
+
+
+def _book(edit: int | None = None, grow: str = "") -> str:
+    paragraphs = [
+        " ".join(f"Part {p} line {i} goes on." for i in range(3 + (p * 7) % 23)) + (grow if p == edit else "")
+        for p in range(120)
+    ]
+    return "\n\n".join(paragraphs)
+
+
+@pytest.mark.parametrize("grow", ["", " Typo fix.", " And one more sentence, added by the author."])
+def test_an_edited_paragraph_changes_only_the_chunk_holding_it(grow: str) -> None:
+    before = chunk_texts(_book(), 1000, stable=True)
+    after = chunk_texts(_book(edit=61, grow=grow + " Edited."), 1000, stable=True)
+    assert len(set(before) - set(after)) == 1  # one chunk replaced...
+    # ...by one, or by two when the edit no longer fits one request; every other chunk is as it was
+    assert len(set(after) - set(before)) == (2 if len(grow) > 20 else 1)
+
+
+def test_greedy_packing_would_move_every_boundary_after_a_longer_paragraph() -> None:
+    edited = _book(edit=61, grow=" And one more sentence, added by the author. Edited.")
+    assert len(set(chunk_texts(edited, 1000)) - set(chunk_texts(_book(), 1000))) > 10
+
+
+def test_text_that_fits_one_request_is_one_piece_either_way() -> None:
+    text = "One.\n\nTwo.\n\nThree.\n\nFour."
+    assert split_stable(text, 100) == split_text(text, 100) == [text]

@@ -287,3 +287,54 @@ async def test_an_input_of_audio_encoded_once_is_a_clear_409() -> None:
     assert status == 200 and "chapter-1\n00:00:01.000 --> 00:00:01.500\nInput 2" in track.decode()
     status, _, body = await get(api, f"/v1/jobs/{job_id}/captions.srt?kind=chapters")
     assert status == 400 and json.loads(body)["error"]["code"] == "invalid_kind"
+
+
+class CountingTone:
+    """Tone, counting the provider calls and the voice of each."""
+
+    name = "tone"
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, str | None]] = []
+
+    async def synthesize(self, request: SynthesisRequest) -> SynthesisResult:
+        self.calls.append((request.text, request.voice))
+        return await ToneSynthesizer().synthesize(request)
+
+
+@pytest.mark.parametrize("fanout", [True, False], ids=["chunk-tasks", "chunk-by-chunk"])
+async def test_the_synthesis_cache_works_per_input_chunk_under_each_inputs_voice(fanout: bool) -> None:
+    api, shards = app()
+    tone = CountingTone()
+    deps = consumer(api, shards, fanout=fanout)
+    deps.synthesizer_for = lambda _: tone  # type: ignore[assignment,return-value]
+    dialogue = [{"text": "Hello Bob.", "voiceId": "low"}, {"text": LONG, "voiceId": "high"}, {"text": "Bye.", "voiceId": "low"}]
+
+    async def job(inputs: list[dict[str, str]], **fields: object) -> dict[str, object]:
+        reply = await call(api, "POST", "/v1/jobs", {"inputs": inputs, "model": "tone", "format": "wav",
+                                                     "sampleRate": RATE, **fields})
+        assert reply.status == 202, reply.body
+        await run(deps, data(reply)["jobId"])
+        return data(await call(api, "GET", f"/v1/jobs/{data(reply)['jobId']}"))
+
+    first = await job(dialogue)
+    assert len(tone.calls) == 4 and first["cache"] == {"hit": False, "chunksReused": 0, "chunksTotal": 4}
+    again = await job(dialogue)  # every chunk reused: no provider call, the same audio and chapters
+    assert len(tone.calls) == 4 and again["cache"] == {"hit": True, "chunksReused": 4, "chunksTotal": 4}
+    audio = [(await get(api, f"/v1/jobs/{j['jobId']}/audio"))[2] for j in (first, again)]
+    assert audio[0] == audio[1]
+    status, _, part = await get(api, f"/v1/jobs/{again['jobId']}/audio?input=2")
+    assert status == 200 and part[44:] == expected_pcm(dialogue[2])
+
+    swapped = [{**i, "voiceId": "high" if i["voiceId"] == "low" else "low"} for i in dialogue]
+    await job(swapped)  # the same texts in other voices: nothing reused
+    assert len(tone.calls) == 8 and [v for _, v in tone.calls[4:]].count("high") == 2
+
+    # With a gap, the last chunk of each input but the last gets it: those two are this job's own (not cached),
+    # the other two (the long input's first chunk, the last input) are reused.
+    gapped = await job(dialogue, gapMs=200)
+    assert len(tone.calls) == 10 and gapped["cache"]["chunksReused"] == 2  # type: ignore[index]
+    _, _, wav = await get(api, f"/v1/jobs/{gapped['jobId']}/audio")
+    gap = bytes(200 * RATE // 1000 * 2)
+    parts = [expected_pcm(i) for i in dialogue]
+    assert wav[44:] == parts[0] + gap + parts[1] + gap + parts[2]

@@ -40,6 +40,7 @@ def test_check_finds_a_missing_rule_and_one_that_would_delete_live_audio() -> No
         "no enabled rule expires objects under 'audio/'",
         "no enabled rule aborts incomplete multipart uploads under 'audio/'",
         "no enabled rule expires partial audio under 'tmp/' within 2 days",
+        "no enabled rule expires synthesis cache entries under 'cache/' within 32 days",
     ]
     short = desired_rules(31, 1)["rules"] + [
         {"id": "cleanup", "enabled": True, "conditions": {"prefix": "audio/2027/"},
