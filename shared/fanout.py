@@ -69,6 +69,7 @@ from shared.synthesis.speech_plan import cached_job_chunks, job_chunks
 
 if TYPE_CHECKING:
     from shared.text.plan import Chunk as PlannedChunk
+    from shared.synthesis.cache import JobCache
 
 
 def fanout_lease_seconds(deps: ConsumerDeps) -> float:
@@ -93,7 +94,8 @@ async def fan_out(
         requests = cached_job_chunks(record, spec) if record.inputs else None  # plain text: no I/O
         for index, text in enumerate(texts):
             if index not in stored:
-                home_record, home_cache = record, cache
+                home_record: JobRecord = record
+                home_cache: JobCache | None = cache
                 if requests is not None:  # a multi-input job's chunk: its own voice, no cache with a gap
                     home_record = requests.chunk_record(record, index)
                     home_cache = requests.chunk_cache(cache, index, source_format)
