@@ -1,7 +1,9 @@
 """The synth consumer's batch logic: claim -> synthesize -> put to R2 -> complete.
 
 Each message is acked or retried on its own (``BatchOutcome``); a malformed
-message is acked and logged, never retried forever. Delivery is at least
+message is acked and logged, never retried forever. The claims and
+completions of a batch's jobs on one shard go as one request each, answered
+job by job (shared/consumer_batching.py). Delivery is at least
 once, so every step is idempotent: the claim's lease stops a duplicate
 delivery from synthesizing twice, the R2 key is fixed per job, and
 completing a completed job with the same key is a no-op.

@@ -7,7 +7,7 @@ before any of this starts, and stays so whatever the delivery does):
    policy (shared/security/urls.py) and ``deliver.headers`` the header rule
    (shared/security/delivery_headers.py); the job's delivery is ``pending``.
 2. Completion (shared/jobs/shard.py): the transaction that completes the job
-   records a ``DeliverAudio`` message in the shard's outbox (durable: sent
+   (or creates it completed, from the synthesis cache) records a ``DeliverAudio`` message in the shard's outbox (durable: sent
    after the commit, re-sent by the shard's alarm if that send is lost). It
    goes on the webhook queue (``tts-webhooks``), whose consumer routes it here
    by its ``kind``. A job that fails or is canceled ends its delivery

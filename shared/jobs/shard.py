@@ -179,8 +179,12 @@ class JobShard:
             *(values[c].value if isinstance(values[c], JobStatus) else values[c] for c in COLUMNS),
         )
         if record.status is JobStatus.COMPLETED:  # completed at submit from the synthesis cache: no message
+            # but its webhook and its delivery, as any completion (_settle)
+            changes = self._delivery_on_settle(record, JobStatus.COMPLETED)
             if self.outbox.record_webhook_if_wanted(record, JobStatus.COMPLETED):
-                record = self._update(record, webhook_status="pending")
+                changes["webhook_status"] = "pending"
+            if changes:
+                record = self._update(record, **changes)
         else:
             self.outbox.record_synthesis(record.job_id)
         return record

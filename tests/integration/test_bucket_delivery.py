@@ -46,6 +46,7 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory, receiver: Receiver, runti
             "WEBHOOK_RETRY_BASE_SECONDS": "0",
             "DELIVERY_MAX_ATTEMPTS": "3",
             "DELIVERY_RETRY_BASE_SECONDS": "0",
+            "SYNTHESIS_CACHE": "tenant",  # the harness turns it off; each test here speaks its own text
         },
         runtime=runtime,
     ).start()
@@ -137,6 +138,19 @@ def test_the_webhook_says_when_the_delivery_ended(pipeline: Pipeline, receiver: 
     assert set(events) == {"job.completed", "job.delivery"}
     assert events["job.delivery"]["delivery"]["state"] == "delivered"
     assert events["job.completed"]["status"] == events["job.delivery"]["status"] == "completed"
+
+
+def test_a_job_completed_at_submit_from_the_cache_is_delivered(pipeline: Pipeline, receiver: Receiver) -> None:
+    text = "Spoken once, delivered twice."
+    first = submit(pipeline, text, deliver={"url": receiver.url("/bucket/first.wav")})
+    settled(pipeline, first["jobId"])
+    reply = pipeline.request("POST", "/v1/jobs", token=TOKEN,
+                             json_body={"text": text, "deliver": {"url": receiver.url("/bucket/second.wav")}})
+    assert reply.status == 200 and reply.json()["cache"]["hit"] is True, reply.body
+    done = settled(pipeline, reply.json()["jobId"])
+    assert done["status"] == "completed" and done["delivery"] == {"state": "delivered", "attempts": 1}
+    [one], [two] = receiver.at("/bucket/first.wav"), receiver.at("/bucket/second.wav")
+    assert one.body == two.body == pipeline.request("GET", f"/v1/jobs/{done['jobId']}/audio", token=TOKEN).body
 
 
 def test_private_and_malformed_targets_are_refused_at_submit(pipeline: Pipeline) -> None:

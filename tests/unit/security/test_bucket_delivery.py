@@ -6,7 +6,7 @@ import asyncio
 import io
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import pytest
 
@@ -16,7 +16,7 @@ from shared.delivery import (
 )
 from shared.errors import HttpConnectionError, HttpTimeoutError, PermanentSynthesisError
 from shared.jobs.outbox import WEBHOOKS
-from shared.jobs.shard import RecordDelivery
+from shared.jobs.shard import Get, RecordDelivery
 from shared.jobs.sharding import shard_for
 from shared.logs import JsonLogger
 from shared.outcomes import Ack, Retry
@@ -301,3 +301,24 @@ async def test_an_upload_cut_short_by_a_crash_is_made_again(rig: Rig) -> None:
     assert await rig.deliver(attempts=2) == Ack()
     assert (await rig.job(job_id))["delivery"] == {"state": "delivered", "attempts": 2}
     assert len(rig.uploader.puts) == 1
+
+
+async def test_a_job_completed_at_submit_from_the_cache_is_delivered_too(rig: Rig) -> None:
+    # The catalogue's own synthesizers and specs: the consumer then fills the synthesis cache.
+    catalogue = rig.api.deps.catalogue
+    rig.consumer = replace(rig.consumer, synthesizer_for=catalogue.synthesizer_for, model_spec=catalogue.get)
+    text = "Said once, delivered twice."
+    first = await rig.submit(text=text, model="tone")
+    await rig.synthesize(first)
+    assert (await rig.job(first))["status"] == "completed"
+    reply = await rig.api.call("POST", "/v1/jobs", json_body={"text": text, "model": "tone", "deliver": {"url": BUCKET}})
+    second = body_of(reply)
+    assert reply.status == 200 and second["status"] == "completed" and second["cache"]["hit"] is True
+    assert second["delivery"] == {"state": "pending", "attempts": 0}
+    assert [m["jobId"] for m in rig.messages("delivery")] == [first, second["jobId"]]
+    [_, body] = rig.messages("delivery")
+    assert await deliver_audio(IncomingMessage("d2", body, 1), rig.deps) == Ack()
+    assert (await rig.job(second["jobId"]))["delivery"] == {"state": "delivered", "attempts": 1}
+    record = await rig.api.shards.client.call(Get(job_id=second["jobId"]))
+    assert record is not None and record.audio_key is not None
+    assert rig.uploader.puts[-1].body == rig.api.bucket.objects[record.audio_key].data
