@@ -12,8 +12,9 @@
                          gap_ms=300, model="tone")
         tts.download(tts.wait(job.job_id), "second.wav", input=1)  # only the second input
 
-The models are the server's own (``shared.models``); the transport is the
-standard library's ``http.client``, so installing it adds nothing heavy.
+The models are the server's own (``shared.models``); the transport is httpx (``httpx.Client`` for
+``Client``, ``httpx.AsyncClient`` for ``AsyncClient``), both sending the calls ``tts_client.calls``
+builds.
 """
 
 from tts_client.aio import AsyncClient

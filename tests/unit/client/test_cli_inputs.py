@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tts_client.cli import UsageError, build_parser, read_inputs
-from tts_client.client import audio_url, create_body
+from tts_client.calls import audio_url, create_body
 from tts_client.models import JobStatus, JobView
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from tests.fake_api import Canned, FakeApi, job_json, serve
 from tts_client import ApiError, Backoff, Client, JobStatus, TransportError, WaitTimeoutError
-from tts_client.client import audio_url
+from tts_client.calls import audio_url
 
 JOB = "a" * 32
 PATH = f"/v1/jobs/{JOB}"
