@@ -326,7 +326,7 @@ async def _store_and_complete(
     job_id = record.job_id
     key = audio_key(job_id, record.created_at, result.extension)
     try:
-        if record.timestamps:  # before the audio and the completion: a completed job has its timings
+        if record.timestamps or record.input_count:  # before the audio and the completion: it has its timings
             spec = spec_of(deps, record.model)
             await store_timings(deps.bucket, record, result, spec, object_metadata(record, deps.clock()))
         if result.stored is not None:  # assembled from its chunks, already under its key

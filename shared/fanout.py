@@ -64,11 +64,12 @@ from shared.platform_limits import QUEUE_MAX_DELAY_SECONDS, QUEUE_SEND_BATCH_MAX
 from shared.ports import IncomingMessage
 from shared.synthesis.budget import DeadlineReached, chunks_per_task
 from shared.synthesis.catalogue import ModelSpec
-from shared.synthesis.longform import chunk_home, discard_chunks, plan_id, stored_chunks, synthesize_chunk
-from shared.synthesis.speech_plan import job_chunks
+from shared.synthesis.longform import chunk_home, chunk_source, discard_chunks, plan_id, stored_chunks, synthesize_chunk
+from shared.synthesis.speech_plan import cached_job_chunks, job_chunks
 
 if TYPE_CHECKING:
     from shared.text.plan import Chunk as PlannedChunk
+    from shared.synthesis.cache import JobCache
 
 
 def fanout_lease_seconds(deps: ConsumerDeps) -> float:
@@ -89,9 +90,19 @@ async def fan_out(
     cache = cache_of(deps, record, spec)
     if cache is not None:  # chunks the synthesis cache has count as stored (the assembly reads them there)
         synthesizer = deps.synthesizer_for(record.model)
+        source_format = chunk_source(record, synthesizer).format
+        requests = cached_job_chunks(record, spec) if record.inputs else None  # plain text: no I/O
         for index, text in enumerate(texts):
             if index not in stored:
-                found = await cache.find(deps.bucket, chunk_home(record, synthesizer, plan, index, text, cache))
+                home_record: JobRecord = record
+                home_cache: JobCache | None = cache
+                if requests is not None:  # a multi-input job's chunk: its own voice, no cache with a gap
+                    home_record = requests.chunk_record(record, index)
+                    home_cache = requests.chunk_cache(cache, index, source_format)
+                if home_cache is None:
+                    continue
+                home = chunk_home(home_record, synthesizer, plan, index, text, home_cache)
+                found = await home_cache.find(deps.bucket, home)
                 if found is not None and found.layout is not None:
                     stored.add(index)
         if len(stored) >= len(texts):
@@ -165,6 +176,7 @@ async def process_chunk_task(
     )
     lease, job_lease = float(deps.settings.lease_seconds), fanout_lease_seconds(deps)
     cache = cache_of(deps, record, spec)
+    source_format = chunk_source(record, synthesizer).format
     all_done = False
     held: dict[int, float] = {}  # chunk -> the live lease another delivery holds on it
     for position, index in enumerate(command.chunks):
@@ -203,8 +215,9 @@ async def process_chunk_task(
             return await announce(deps, failed, message)
 
         async def store(index: int = index, text: str = text, planned: PlannedChunk | None = planned) -> int:
-            _, _, _, characters = await synthesize_chunk(
-                record, synthesizer, deps.bucket, plan, index, len(texts), text, timings, pacer, planned, cache=cache
+            _, _, _, characters, _ = await synthesize_chunk(
+                chunks.chunk_record(record, index), synthesizer, deps.bucket, plan, index, len(texts), text, timings,
+                pacer, planned, cache=chunks.chunk_cache(cache, index, source_format), trail_ms=chunks.trail_ms(index),
             )
             return characters
 

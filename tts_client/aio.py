@@ -34,7 +34,9 @@ from tts_client.calls import (
 )
 from tts_client.client import atomic_file
 from tts_client.errors import ApiError, ClientError, TransportError, WaitTimeoutError
-from tts_client.models import Download, JobList, JobView, LexiconDocument, LexiconView, ModelInfo, TimingsDocument
+from tts_client.models import (
+    ChapterEntry, Download, JobList, JobView, LexiconDocument, LexiconView, ModelInfo, TimingsDocument,
+)
 from tts_client.transport import AsyncTransport
 
 T = TypeVar("T")
@@ -80,7 +82,7 @@ class AsyncClient:
 
     async def submit(
         self,
-        text: str,
+        text: str | None = None,
         *,
         model: str | None = None,
         voice: str | None = None,
@@ -138,17 +140,19 @@ class AsyncClient:
 
     # --- audio, captions ----------------------------------------------------------
 
-    async def download(self, job: str | JobView, sink: BinaryIO | str | os.PathLike[str]) -> Download:
+    async def download(
+        self, job: str | JobView, sink: BinaryIO | str | os.PathLike[str], *, input: int | None = None  # noqa: A002
+    ) -> Download:
         """As ``Client.download`` (a path is written through a temporary file and renamed)."""
-        url = audio_url(job)
+        url = audio_url(job, input=input)
         if not isinstance(sink, (str, os.PathLike)):
             return await self.transport.download(url, sink)
         with atomic_file(sink) as out:
             return await self.transport.download(url, out)
 
-    async def audio_bytes(self, job: str | JobView) -> bytes:
+    async def audio_bytes(self, job: str | JobView, *, input: int | None = None) -> bytes:  # noqa: A002
         buffer = io.BytesIO()
-        await self.download(job, buffer)
+        await self.download(job, buffer, input=input)
         return buffer.getvalue()
 
     async def captions(self, job: str | JobView, format: str = "vtt") -> str:  # noqa: A002
@@ -158,6 +162,9 @@ class AsyncClient:
 
     async def timestamps(self, job: str | JobView) -> TimingsDocument:
         return TimingsDocument.model_validate_json(await self.captions(job, "json"))
+
+    async def chapters(self, job: str | JobView) -> list[ChapterEntry]:
+        return (await self.timestamps(job)).chapters or []
 
     async def save_captions(self, job: str | JobView, path: str | os.PathLike[str]) -> str:
         fmt = caption_format(path)

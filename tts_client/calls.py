@@ -72,7 +72,7 @@ def lexicon_path(name: str) -> str:
 
 
 def create_body(
-    text: str,
+    text: str | None = None,
     *,
     model: str | None = None,
     voice: str | None = None,
@@ -82,7 +82,8 @@ def create_body(
 ) -> dict[str, object]:
     """The JSON body of ``POST /v1/jobs``; ``options`` are the other request fields in snake_case
     (``sample_rate``, ``speed``, ``instructions``, ``webhook_url``, ``webhook_events``,
-    ``cancel_after_seconds``). ``None`` leaves a field out."""
+    ``cancel_after_seconds``; ``inputs`` instead of ``text``: ``JobInput``s or dicts with ``text`` and
+    optionally ``voice_id``/``voiceId`` and ``title``; ``gap_ms``). ``None`` leaves a field out."""
     fields = {k: v for k, v in options.items() if v is not None}
     unknown = sorted(set(fields) - set(CreateJobRequest.model_fields))
     if unknown:
@@ -114,13 +115,17 @@ def captions_url(job: str | JobView, format: str = "vtt") -> str:  # noqa: A002
     return path
 
 
-def audio_url(job: str | JobView) -> str:
-    """Where a job's audio is: a signed ``audioUrl`` when the server gives one, else the API path."""
+def audio_url(job: str | JobView, *, input: int | None = None) -> str:  # noqa: A002
+    """Where a job's audio is: a signed ``audioUrl`` when the server gives one, else the API path;
+    ``input``: one input of a job submitted with inputs."""
+    if input is not None and (isinstance(input, bool) or not isinstance(input, int) or input < 0):
+        raise ValueError(f"input must be the index of one of the job's inputs (0 or more), not {input!r}")
+    query = f"input={input}" if input is not None else ""
     if isinstance(job, JobView):
         if job.audio_url and "?" in job.audio_url:
-            return job.audio_url  # signed link: carries its own authorization
-        return f"{job_path(job.job_id)}/audio"
-    return f"{job_path(job)}/audio"
+            return f"{job.audio_url}&{query}" if query else job.audio_url  # signed: its own authorization
+        return f"{job_path(job.job_id)}/audio" + (f"?{query}" if query else "")
+    return f"{job_path(job)}/audio" + (f"?{query}" if query else "")
 
 
 # --- the calls ------------------------------------------------------------------------
@@ -135,7 +140,7 @@ def _nothing(reply: Reply) -> None:
 
 
 def submit(
-    text: str,
+    text: str | None = None,
     *,
     model: str | None = None,
     voice: str | None = None,

@@ -33,6 +33,7 @@ from tts_client.calls import (
 )
 from tts_client.errors import ApiError, ClientError, TransportError, WaitTimeoutError
 from tts_client.models import (
+    ChapterEntry,
     Download,
     JobList,
     JobView,
@@ -90,7 +91,7 @@ class Client:
 
     def submit(
         self,
-        text: str,
+        text: str | None = None,
         *,
         model: str | None = None,
         voice: str | None = None,
@@ -103,7 +104,9 @@ class Client:
         ``webhook_url``, ``webhook_events``, ``cancel_after_seconds``, ``timestamps`` (``"word"``),
         ``text_type`` (``"ssml"``), ``lexicons`` (names, in order), ``deliver``
         (``{"url": <presigned PUT URL>, "headers": {...}}``: the server PUTs the finished audio there;
-        ``JobView.delivery`` says how it went)."""
+        ``JobView.delivery`` says how it went); ``inputs`` instead of ``text`` (several texts, each with
+        its own voice and title if wanted, joined into one file with chapters) and ``gap_ms`` (silence
+        between them)."""
         return self._run(calls.submit(
             text, model=model, voice=voice, format=format, ttl_seconds=ttl_seconds,
             idempotency_key=idempotency_key, **options,
@@ -160,21 +163,24 @@ class Client:
 
     # --- audio ----------------------------------------------------------------
 
-    def download(self, job: str | JobView, sink: BinaryIO | str | os.PathLike[str]) -> Download:
-        """Stream a completed job's audio into a file object, or a file at a path.
+    def download(
+        self, job: str | JobView, sink: BinaryIO | str | os.PathLike[str], *, input: int | None = None  # noqa: A002
+    ) -> Download:
+        """Stream a completed job's audio into a file object, or a file at a path; ``input``: only that input
+        of a job submitted with inputs (from 0), as a file of its own.
 
         A path is written through a temporary file beside it and renamed, so
         a failed download never leaves a truncated file behind.
         """
-        url = audio_url(job)
+        url = audio_url(job, input=input)
         if not isinstance(sink, (str, os.PathLike)):
             return self.transport.download(url, sink)
         with atomic_file(sink) as out:
             return self.transport.download(url, out)
 
-    def audio_bytes(self, job: str | JobView) -> bytes:
+    def audio_bytes(self, job: str | JobView, *, input: int | None = None) -> bytes:  # noqa: A002
         buffer = io.BytesIO()
-        self.download(job, buffer)
+        self.download(job, buffer, input=input)
         return buffer.getvalue()
 
     # --- word timings and captions (jobs submitted with timestamps="word") -------
@@ -188,6 +194,10 @@ class Client:
     def timestamps(self, job: str | JobView) -> TimingsDocument:
         """A completed job's word timings: one entry per word, start/end seconds, offsets into the text."""
         return TimingsDocument.model_validate_json(self.captions(job, "json"))
+
+    def chapters(self, job: str | JobView) -> list[ChapterEntry]:
+        """A completed job's chapters, one per input (``[]`` for a job submitted with ``text``)."""
+        return self.timestamps(job).chapters or []
 
     def save_captions(self, job: str | JobView, path: str | os.PathLike[str]) -> str:
         """Write the captions to ``path`` in the format its extension names (.vtt, .srt, .json); returns it."""

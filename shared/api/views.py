@@ -70,7 +70,7 @@ def job_view(record: JobRecord, base_url: str, audio_query: AudioQuery | None = 
     if completed:
         query = "?" + audio_query(record) if audio_query is not None else ""
         audio_url = f"{base_url}{job_path(record.job_id)}/audio{query}"
-        if record.timestamps:
+        if record.timestamps or record.input_count:
             captions_url = f"{base_url}{job_path(record.job_id)}/captions.vtt{query}"
     return JobView(
         job_id=record.job_id,
@@ -86,7 +86,7 @@ def job_view(record: JobRecord, base_url: str, audio_query: AudioQuery | None = 
         expires_at=iso(record.expires_at),
         attempts=record.attempts,
         characters=record.characters,
-        progress=JobProgress(done=record.progress_done, total=record.progress_total) if record.progress_total else None,
+        progress=_progress(record),
         error=record.error,
         mime_type=record.mime_type if completed else None,
         size_bytes=record.size_bytes if completed else None,
@@ -100,6 +100,20 @@ def job_view(record: JobRecord, base_url: str, audio_query: AudioQuery | None = 
         text_type=record.text_type,
         lexicons=[LexiconRef(name=n, version=v) for n, v in parse_refs(record.lexicons)] if record.lexicons else None,
         cache=cache_view(record),
+        input_count=record.input_count or None,
+        gap_ms=record.gap_ms if record.input_count else None,
+    )
+
+
+def _progress(record: JobRecord) -> JobProgress | None:
+    """Chunks done of total; a job with inputs counts its inputs too (every chunk of one stored: done)."""
+    if not record.input_count:
+        if not record.progress_total:
+            return None
+        return JobProgress(done=record.progress_done, total=record.progress_total)
+    done = record.input_count if record.status is JobStatus.COMPLETED else record.progress_inputs
+    return JobProgress(
+        done=record.progress_done, total=record.progress_total, inputs_done=done, inputs_total=record.input_count
     )
 
 

@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared.errors import IllegalTransitionError, JobNotFoundError, LeaseHeldError, ShardError, ShardFullError
-from shared.jobs.chunks import ChunkLedger, is_fanout_holder
+from shared.jobs.chunks import ChunkLedger, inputs_done_in_order, is_fanout_holder
 from shared.jobs.lexicons import LexiconStore
 from shared.jobs.outbox import WEBHOOKS, Outbox
 from shared.jobs.reaper_state import ReaperStateStore
@@ -37,7 +37,10 @@ from shared.ports import Clock, SqlPort
 ALL = ", ".join(COLUMNS)
 # Everything but the text, for queries that return many rows (the text can be
 # hundreds of KB and nobody listing jobs needs it).
-META = ", ".join(c for c in COLUMNS if c != "text")
+META = ", ".join(c for c in COLUMNS if c not in ("text", "inputs"))  # a job's inputs go with its text
+# Pages of many records (listings, the reaper's queries): also without a multi-input job's chunk ends
+# (up to a few KB each, read by the shard's own chunk ledger only), so a page of MAX_PAGE_ROWS fits an RPC reply.
+PAGE = ", ".join(c for c in COLUMNS if c not in ("text", "inputs", "input_chunks"))
 # Reaper queries take at most this many ids per statement, under Cloudflare's
 # bound parameters per query.
 MAX_IDS_PER_QUERY = DO_SQL_MAX_BOUND_PARAMETERS - 10
@@ -92,14 +95,14 @@ class JobShard:
         """The tenant's jobs, newest first, strictly older than ``before``."""
         if before is None:
             rows = self._sql.exec(
-                f"SELECT {META} FROM jobs WHERE tenant = ? ORDER BY created_at DESC, job_id DESC LIMIT ?",
+                f"SELECT {PAGE} FROM jobs WHERE tenant = ? ORDER BY created_at DESC, job_id DESC LIMIT ?",
                 tenant,
                 limit,
             )
         else:
             created, job_id = before
             rows = self._sql.exec(
-                f"SELECT {META} FROM jobs WHERE tenant = ? AND (created_at < ? OR (created_at = ? AND job_id < ?))"
+                f"SELECT {PAGE} FROM jobs WHERE tenant = ? AND (created_at < ? OR (created_at = ? AND job_id < ?))"
                 " ORDER BY created_at DESC, job_id DESC LIMIT ?",
                 tenant,
                 created,
@@ -334,6 +337,8 @@ class JobShard:
             if record.status is not JobStatus.PROCESSING:
                 return record
             changes: dict[str, Any] = {"progress_done": done, "progress_total": total, "characters": characters}
+            if record.input_chunks:
+                changes["progress_inputs"] = inputs_done_in_order(record, done, total)
             if lease_seconds:
                 changes["lease_until"] = self._clock() + lease_seconds
             return self._update(record, **changes)
@@ -503,14 +508,14 @@ class JobShard:
         ``(expires_at, job_id)`` of the previous page's last row (keyset paging)."""
         if after is None:
             rows = self._sql.exec(
-                f"SELECT {META} FROM jobs WHERE expires_at IS NOT NULL AND expires_at <= ?"
+                f"SELECT {PAGE} FROM jobs WHERE expires_at IS NOT NULL AND expires_at <= ?"
                 " ORDER BY expires_at, job_id LIMIT ?",
                 now,
                 limit,
             )
         else:
             rows = self._sql.exec(
-                f"SELECT {META} FROM jobs WHERE expires_at IS NOT NULL AND expires_at >= ? AND expires_at <= ?"
+                f"SELECT {PAGE} FROM jobs WHERE expires_at IS NOT NULL AND expires_at >= ? AND expires_at <= ?"
                 " AND (expires_at > ? OR job_id > ?) ORDER BY expires_at, job_id LIMIT ?",
                 after[0],
                 now,
@@ -527,14 +532,14 @@ class JobShard:
         ``after`` is the ``(updated_at, job_id)`` of the previous page's last row."""
         if after is None:
             rows = self._sql.exec(
-                f"SELECT {META} FROM jobs WHERE status = ? AND updated_at < ? ORDER BY updated_at, job_id LIMIT ?",
+                f"SELECT {PAGE} FROM jobs WHERE status = ? AND updated_at < ? ORDER BY updated_at, job_id LIMIT ?",
                 status.value,
                 updated_before,
                 limit,
             )
         else:
             rows = self._sql.exec(
-                f"SELECT {META} FROM jobs WHERE status = ? AND updated_at >= ? AND updated_at < ?"
+                f"SELECT {PAGE} FROM jobs WHERE status = ? AND updated_at >= ? AND updated_at < ?"
                 " AND (updated_at > ? OR job_id > ?) ORDER BY updated_at, job_id LIMIT ?",
                 status.value,
                 after[0],
@@ -589,7 +594,7 @@ class JobShard:
         for start in range(0, len(job_ids), MAX_IDS_PER_QUERY):
             chunk = list(job_ids[start : start + MAX_IDS_PER_QUERY])
             marks = ", ".join("?" for _ in chunk)
-            rows = self._sql.exec(f"SELECT {META} FROM jobs WHERE job_id IN ({marks})", *chunk)
+            rows = self._sql.exec(f"SELECT {PAGE} FROM jobs WHERE job_id IN ({marks})", *chunk)
             out.extend(_record(r) for r in rows)
         return out
 

@@ -97,6 +97,18 @@ def test_the_full_report_keeps_every_section_other_commands_write(tmp_path: Path
     assert "## speech\nnew\n" in kept and kept.count("<!-- speech:begin -->") == 1
 
 
+def test_the_inputs_benchmark_runs_and_writes_nothing_when_smoke(capsys: pytest.CaptureFixture[str]) -> None:
+    from bench.inputs import main as inputs_main
+    from bench.sections import markers
+
+    before = (Path(__file__).resolve().parents[2] / "docs" / "benchmarks.md").read_text()
+    assert inputs_main(["--smoke"]) == 0
+    printed = capsys.readouterr().out
+    begin, end = markers("inputs")
+    assert printed.startswith(begin) and end in printed and "| 3 inputs | 3 |" in printed
+    assert (Path(__file__).resolve().parents[2] / "docs" / "benchmarks.md").read_text() == before
+
+
 def test_delivery_bench_smoke_prints_its_section(capsys: pytest.CaptureFixture[str]) -> None:
     from bench.delivery import BEGIN, END
     from bench.delivery import main as delivery_main
