@@ -287,15 +287,18 @@ class LocalQueue:
 
         Only for a consumer that knows the process those deliveries belonged to
         is dead (the local runtime at start, holding the data dir's lock):
-        they come back at once instead of when their visibility runs out. Each
-        keeps its ``attempts``, so one past its last delivery is still
-        dead-lettered by ``pull_batch``.
+        they come back at once instead of when their visibility runs out, and
+        in their place by the time they were sent (``pull_batch`` takes the
+        oldest first), so the work the dead process held is not put behind
+        everything sent since. Each keeps its ``attempts``, so one past its
+        last delivery is still dead-lettered by ``pull_batch``.
         """
         now = self._clock()
 
         def release() -> int:
             cursor = self._conn.execute(
-                "UPDATE queue_messages SET visible_at = ? WHERE queue = ? AND in_flight = 1 AND visible_at > ?",
+                "UPDATE queue_messages SET visible_at = MIN(enqueued_at, ?) "
+                "WHERE queue = ? AND in_flight = 1 AND visible_at > ?",
                 (now, self.name, now),
             )
             if cursor.rowcount:

@@ -43,3 +43,24 @@ async def test_a_redelivered_message_past_its_last_delivery_is_still_dead_letter
     assert queue.redeliver_in_flight() == 1
     assert await queue.pull_batch(config) == []
     assert [m.body for m in await dlq.pull_batch(QueueConsumerConfig())] == [{"n": 1}]
+
+
+async def test_a_redelivered_message_keeps_its_place_ahead_of_the_ones_sent_after_it(tmp_path: Path) -> None:
+    """Oldest first: the work a dead process held is not put behind everything sent since."""
+    clock = Clock()
+    db = tmp_path / "q.sqlite"
+    queue = LocalQueue(db, "jobs", clock=clock, visibility_timeout=30)
+    await queue.send({"n": 1})
+    config = QueueConsumerConfig(max_batch_size=1, max_retries=3)
+    held = await queue.pull_batch(config)  # delivered to a process that then dies
+    for n in (2, 3):
+        clock.now += 1
+        await queue.send({"n": n})
+    queue.close()
+
+    clock.now += 5
+    restarted = LocalQueue(db, "jobs", clock=clock, visibility_timeout=30)
+    assert restarted.redeliver_in_flight() == 1
+    order = [(await restarted.pull_batch(config))[0].body["n"] for _ in range(3)]
+    assert order == [1, 2, 3]
+    assert held[0].body == {"n": 1}
