@@ -52,6 +52,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rate-seconds", type=float, default=10.0, help="seconds of each open-loop rate")
     parser.add_argument("--reaper-jobs", type=int, default=100_000, help="jobs seeded for the reaper run")
     parser.add_argument("--reaper-orphans", type=int, default=60_000, help="orphaned objects seeded for the reaper run")
+    parser.add_argument("--lone-rounds", type=int, default=15,
+                        help="lone jobs per path and variant (before/after), interleaved, on each runtime")
+    parser.add_argument("--no-profile", dest="profile", action="store_false",
+                        help="skip the py-spy profile of one more run at the most clients")
+    parser.add_argument("--no-workerd", action="store_true",
+                        help="skip the workerd phase (lone jobs and consumer invocations per job in workerd)")
     parser.add_argument("--baseline", metavar="REV", help="also measure this git revision (before/after)")
     parser.add_argument("--at", metavar="REV", help="measure this revision's committed code, not the work tree")
     parser.add_argument("--revert", metavar="COMMITS", type=lambda t: [c for c in t.split(",") if c],
@@ -84,30 +90,74 @@ def _log(message: str) -> None:
 
 
 def measure(args: argparse.Namespace) -> dict[str, Any]:
-    from bench import memory, ops, reaper_scale, throughput
+    from bench import latency, memory, ops, reaper_scale, throughput
 
     results: dict[str, Any] = {"machine": machine.describe(), "timings": {}}
     with tempfile.TemporaryDirectory(prefix="bench-") as work:
         work_dir = Path(work)
         began = time.monotonic()
+        _log(f"lone jobs: {args.lone_rounds} per path (Prefer, ?wait, events, speech), before and after, interleaved")
+        results["lone"] = latency.local(args.lone_rounds, work_dir)
+        results["timings"]["lone"] = time.monotonic() - began
+
+        began = time.monotonic()
         runs = []
         floors = []
+        plains = []
         for clients in args.clients:
             tries = []
             floor_tries = []
+            plain_tries = []
             for attempt in range(args.repeat):
                 # The floor right before the pipeline, at the same concurrency: both see the same load.
                 _log(f"floor: {args.jobs} jobs synthesized and stored durably, {clients} at a time ({attempt + 1}/{args.repeat})")
                 floor_tries.append(throughput.floor(args.jobs, clients))
+                if clients == max(args.clients):
+                    _log(f"plain baseline: {clients} clients, {args.jobs} jobs ({attempt + 1}/{args.repeat})")
+                    plain_tries.append(throughput.run_plain_clients(clients, args.jobs, work_dir / f"try-{attempt}"))
                 _log(f"throughput: {clients} clients, {args.jobs} jobs ({attempt + 1}/{args.repeat})")
                 tries.append(throughput.run_clients(clients, args.jobs, work_dir / f"try-{attempt}"))
             # Best of the tries: other work on the machine only ever slows a run down.
             runs.append(asdict(max(tries, key=lambda r: r.jobs_per_second)))
             floors.append(asdict(max(floor_tries, key=lambda r: r.jobs_per_second)))
+            if plain_tries:
+                plains.append(asdict(max(plain_tries, key=lambda r: r.jobs_per_second)))
+            # Every try, for the spread: jobs/s and CPU per job of each.
+            runs[-1]["tries"] = [(r.jobs_per_second, r.runtime_cpu_ms_per_job) for r in tries]
+            floors[-1]["tries"] = [(r.jobs_per_second, r.cpu_ms_per_job) for r in floor_tries]
+            if plain_tries:
+                plains[-1]["tries"] = [(r.jobs_per_second, r.runtime_cpu_ms_per_job) for r in plain_tries]
         results["throughput"] = runs
         results["floors"] = floors
+        results["plain"] = plains
+        if args.profile and not args.smoke:
+            from bench import profile
+
+            clients = max(args.clients)
+            if profile.py_spy() is None:
+                results["profile"] = {"error": "py-spy is not installed (pip install py-spy)"}
+            else:
+                _log(f"profile: one more {clients}-client run under py-spy (not counted in the tables above)")
+                folded = work_dir / "profile.txt"
+                run = throughput.run_clients(clients, args.jobs, work_dir / "profiled", profile=folded)
+                results["profile"] = {**profile.summarise(folded.read_text() if folded.exists() else ""),
+                                      "clients": clients, "jobs": run.jobs, "jobs_per_second": run.jobs_per_second}
         results["repeat"] = args.repeat
         results["timings"]["throughput"] = time.monotonic() - began
+
+        began = time.monotonic()
+        _log("synthesis CPU per job: tone and the default local voice, alone")
+        results["synthesis_cpu"] = throughput.synthesis_cpu(5 if args.smoke else 40)
+        results["timings"]["synthesis_cpu"] = time.monotonic() - began
+
+        if not args.no_workerd:
+            began = time.monotonic()
+            _log(f"workerd: lone jobs, {args.lone_rounds} per path, before and after; invocations per job")
+            try:
+                results["workerd"] = latency.workerd(args.lone_rounds, work_dir)
+            except Exception as exc:  # noqa: BLE001 - no workerd here: say so in the report
+                results["workerd"] = {"error": f"{type(exc).__name__}: {exc}"[:500]}
+            results["timings"]["workerd"] = time.monotonic() - began
 
         began = time.monotonic()
         _log(f"closed loop: {args.closed_loop_jobs} jobs, polling every {args.poll_interval * 1000:.0f} ms")
@@ -194,6 +244,8 @@ def _argv_for_baseline(args: argparse.Namespace) -> list[str]:
     """The measuring options of ``args``, to measure the baseline the same way."""
     if args.smoke:
         return ["--smoke"]
+    # The lone-job phase runs both rules side by side in the current run already, and workerd takes minutes
+    # to start: the baseline measures a few lone jobs, and no workerd.
     return [
         "--jobs", str(args.jobs), "--clients", ",".join(map(str, args.clients)), "--repeat", str(args.repeat),
         "--sizes", ",".join(f"{s:g}" for s in args.sizes), "--closed-loop-jobs", str(args.closed_loop_jobs),
@@ -201,6 +253,8 @@ def _argv_for_baseline(args: argparse.Namespace) -> list[str]:
         "--history", str(args.history), "--history-jobs", str(args.history_jobs),
         "--rates", ",".join(f"{r:g}" for r in args.rates), "--rate-seconds", f"{args.rate_seconds:g}",
         "--reaper-jobs", str(args.reaper_jobs), "--reaper-orphans", str(args.reaper_orphans),
+        "--lone-rounds", str(min(args.lone_rounds, 3)), "--no-workerd",
+        *([] if args.profile else ["--no-profile"]),
     ] + (["--result-max-bytes", str(args.result_max_bytes)] if args.result_max_bytes else [])
 
 
@@ -213,6 +267,7 @@ def run(args: argparse.Namespace, command: str) -> int:
         args.sizes, args.result_max_bytes = [0.1, 0.3], 200_000
         args.rates, args.rate_seconds = [20], 1.0
         args.reaper_jobs, args.reaper_orphans = 400, 100
+        args.lone_rounds, args.no_workerd = 2, True  # workerd takes minutes to start: `python -m bench.workerd --smoke`
     if args.at:  # resolved once: others may commit while this runs
         args.at = _short(args.at)
     if args.baseline:
@@ -222,6 +277,8 @@ def run(args: argparse.Namespace, command: str) -> int:
     results["command"] = command
     results["seconds"] = time.monotonic() - started
     baseline = None
+    if args.json:  # kept if the baseline's run fails
+        args.json.write_text(json.dumps({"current": results, "baseline": None}, indent=1))
     if args.baseline or args.revert:
         baseline = measure_revision(args.baseline or args.at or "HEAD", _argv_for_baseline(args), args.revert or ())
         baseline["seconds"] = time.monotonic() - started - results["seconds"]

@@ -110,3 +110,116 @@ async def _measure(jobs: int) -> OpsResult:
 
 def run(jobs: int) -> OpsResult:
     return asyncio.run(_measure(jobs))
+
+
+# --- ``python -m bench.ops``: Durable Object requests and cost per job, before and after --------------
+
+SECTION = "do-requests"
+
+
+def _job_cost(phases: dict[str, dict[str, float]]) -> tuple[dict[str, float], dict[str, float]]:
+    """Operations per job and their USD per million jobs: submit, process, one poll, one /audio download."""
+    from bench import cost
+
+    job_only = {k: v for k, v in phases.items() if k != "reaper (per job purged)"}
+    ops_per_job = cost.scenario(job_only, 1, "download /audio")
+    return ops_per_job, cost.usd_per_million_jobs(ops_per_job)
+
+
+def _measure_json(jobs: int, repeat: int) -> dict[str, Any]:
+    """The median (by DO requests) of ``repeat`` loaded runs of ``jobs`` jobs, and one lone job."""
+    from dataclasses import asdict
+
+    runs = sorted((run(jobs) for _ in range(repeat)), key=lambda r: r.phases["process"].get("do.requests", 0))
+    loaded = runs[len(runs) // 2]
+    lone = run(1)
+    return {"loaded": asdict(loaded), "lone": asdict(lone)}
+
+
+def _measure_revision(rev: str, jobs: int, repeat: int) -> dict[str, Any]:
+    """``rev``'s committed code, measured with this bench code (as ``python -m bench --baseline``)."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    with tempfile.TemporaryDirectory(prefix="bench-ops-tree-") as tree:
+        archive = subprocess.run(["git", "archive", rev], cwd=root, capture_output=True, check=True).stdout
+        subprocess.run(["tar", "-x", "-C", tree], input=archive, check=True)
+        shutil.rmtree(Path(tree) / "bench", ignore_errors=True)
+        shutil.copytree(root / "bench", Path(tree) / "bench", ignore=shutil.ignore_patterns("__pycache__"))
+        out = Path(tree) / "ops.json"
+        subprocess.run([sys.executable, "-m", "bench.ops", "--jobs", str(jobs), "--repeat", str(repeat),
+                        "--json", str(out)], cwd=tree, check=True, env=dict(os.environ))
+        return dict(json.loads(out.read_text()))
+
+
+def _rows(label: str, measured: dict[str, Any]) -> list[str]:
+    loaded, lone = measured["loaded"], measured["lone"]
+    ops_per_job, usd = _job_cost(loaded["phases"])
+    lone_ops, _ = _job_cost(lone["phases"])
+    return [
+        label,
+        f"{lone_ops.get('do.requests', 0):.2f}",
+        f"{ops_per_job.get('do.requests', 0):.2f}",
+        f"{loaded['phases']['process'].get('do.requests', 0):.3f}",
+        f"{ops_per_job.get('do.rows_written', 0):.2f}",
+        f"${usd.get('do.requests', 0):.2f}",
+        f"${sum(usd.values()):.2f}",
+        f"${sum(usd.values()) - usd.get('do.rows_written', 0) + 3 * 1.00:.2f}",
+    ]
+
+
+def render(command: str, current: dict[str, Any], baseline: dict[str, Any] | None, base_label: str) -> str:
+    from bench.sections import markers
+
+    begin, end = markers(SECTION)
+    jobs = current["loaded"]["jobs"]
+    head = ["build", "DO requests, lone job", f"DO requests a job, {jobs} jobs", "of which the consumer's",
+            "rows written a job", "DO requests $/M", "cost $/M jobs", "cost $/M at 3 rows written"]
+    rows = ([_rows(f"before ({base_label})", baseline)] if baseline is not None else []) + [_rows("after", current)]
+    lines = [begin, "", "### Durable Object requests per job, batched claims and completions", "",
+             f"Produced by `{command}`. {jobs} jobs submitted, then consumed in full batches (batch size 10, "
+             f"{current['loaded']['env'].get('SHARD_COUNT', '4')} shards, the local runtime's meter; the median of the "
+             "runs); and one lone job on a fresh runtime. Cost per million jobs: submit, process, one status poll, "
+             "one `/audio` download (`bench/cost.py` prices, the reaper's share left out); the last column prices "
+             "rows written at the 3 a job writes without its outbox row (written and deleted), for comparison "
+             "with the figures before the outbox.", "",
+             "| " + " | ".join(head) + " |", "|" + "|".join(" --- " for _ in head) + "|"]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    lines += ["", end]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+    import shlex
+    import sys
+    from pathlib import Path
+
+    from bench.sections import write_section
+
+    parser = argparse.ArgumentParser(prog="python -m bench.ops", description=__doc__)
+    parser.add_argument("--jobs", type=int, default=200)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--baseline", metavar="REV", help="also measure this revision (before/after)")
+    parser.add_argument("--json", type=Path)
+    parser.add_argument("--write", action="store_true", help="replace its section of docs/benchmarks.md")
+    args = parser.parse_args(argv)
+    current = _measure_json(args.jobs, args.repeat)
+    if args.json is not None:
+        args.json.write_text(json.dumps(current))
+    if not args.write:
+        return 0
+    baseline = _measure_revision(args.baseline, args.jobs, args.repeat) if args.baseline else None
+    command = "python -m bench.ops " + shlex.join(sys.argv[1:] if argv is None else argv)
+    text = render(command, current, baseline, args.baseline or "")
+    write_section(SECTION, text, Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md")
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -32,8 +32,10 @@ class RuntimeProcess(DevProcess):
     revision, for before/after), its log in ``data_dir/runtime.log``."""
 
     def __init__(
-        self, data_dir: Path, env: dict[str, str] | None = None, dev_args: Sequence[str] = (), root: Path = ROOT
+        self, data_dir: Path, env: dict[str, str] | None = None, dev_args: Sequence[str] = (), root: Path = ROOT,
+        module: Sequence[str] = (),
     ) -> None:
+        self.module = list(module)  # another command to run instead (a baseline: bench/baselines/)
         self.overrides = {**BENCH_ENV, **(env or {})}  # what the results record (never the whole environment)
         super().__init__(
             data_dir, dev_args=dev_args, env={**os.environ, **self.overrides}, cwd=root,
@@ -41,6 +43,13 @@ class RuntimeProcess(DevProcess):
         )
         self.root = root
         self.folder = data_dir
+
+    @property
+    def command(self) -> list[str]:
+        if not self.module:
+            return super().command
+        return [sys.executable, "-m", *self.module, "--host", "127.0.0.1", "--port", "0",
+                "--data-dir", str(self.data_dir), *self.dev_args]
 
     @staticmethod
     def supports(flag: str, root: Path = ROOT) -> bool:

@@ -20,6 +20,9 @@ SECTIONS = {
     "chunk-memory": "python -m bench.chunk_memory --write",
     "pronunciation": "python -m bench.pronunciation",
     "openai": "python -m bench.openai_parity",
+    "inputs": "python -m bench.inputs --write",
+    "do-requests": "python -m bench.ops --write",
+    "delivery": "python -m bench.delivery",
     "cache": "python -m bench.cache --write",
 }
 

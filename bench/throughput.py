@@ -28,6 +28,7 @@ makes of the queue.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import sqlite3
 import tempfile
@@ -41,6 +42,8 @@ from pathlib import Path
 from typing import Any
 
 from bench import procstat
+from bench import profile as bench_profile
+from bench.runtime_proc import ROOT as RUNTIME_ROOT
 from bench.runtime_proc import RuntimeProcess
 from bench.stats import summary_ms
 
@@ -130,7 +133,7 @@ def wait_for_queue_drained(data_dir: Path, timeout: float) -> float:
 
 def run_clients(
     clients: int, jobs: int, work_dir: Path, env: dict[str, str] | None = None, dev_args: Sequence[str] = (),
-    *, model: str = "tone", root: Path | None = None,
+    *, model: str = "tone", root: Path | None = None, profile: Path | None = None,
 ) -> ThroughputResult:
     """``jobs`` jobs of ``model`` from ``clients`` clients against a fresh runtime (of the build in ``root``)."""
     body = json.dumps({"text": TEXT, "model": model}).encode()
@@ -138,7 +141,7 @@ def run_clients(
     submitted: list[tuple[str, float, float]] = []
     errors: list[str] = []
     runtime = RuntimeProcess(work_dir / f"clients-{clients}{'-'.join(['', *dev_args])}", env, dev_args,
-                             **({"root": root} if root is not None else {}))
+                             root=root if root is not None else RUNTIME_ROOT)
     with runtime:
         start = threading.Barrier(clients + 1)
         threads = [
@@ -147,16 +150,18 @@ def run_clients(
         ]
         for thread in threads:
             thread.start()
-        cpu_runtime0 = procstat.tree_cpu_seconds(runtime.pid)
-        cpu_client0 = time.process_time()
-        start.wait()
-        began = time.time()
-        for thread in threads:
-            thread.join()
-        submit_seconds = time.time() - began
-        cpu_client = time.process_time() - cpu_client0
-        wait_for_queue_drained(runtime.folder, timeout=60 + jobs * 0.05)
-        cpu_runtime = procstat.tree_cpu_seconds(runtime.pid) - cpu_runtime0
+        recorder = bench_profile.Recorder(runtime.pid, profile) if profile is not None else contextlib.nullcontext()
+        with recorder:
+            cpu_runtime0 = procstat.tree_cpu_seconds(runtime.pid)
+            cpu_client0 = time.process_time()
+            start.wait()
+            began = time.time()
+            for thread in threads:
+                thread.join()
+            submit_seconds = time.time() - began
+            cpu_client = time.process_time() - cpu_client0
+            wait_for_queue_drained(runtime.folder, timeout=60 + jobs * 0.05)
+            cpu_runtime = procstat.tree_cpu_seconds(runtime.pid) - cpu_runtime0
         peak_rss = procstat.tree_peak_rss_mib(runtime.pid)
 
         ids = [job_id for job_id, _, _ in submitted]
@@ -187,6 +192,70 @@ def run_clients(
         errors=len(errors),
         env=dict(runtime.overrides),
         dev_args=list(dev_args),
+    )
+
+
+def wait_for_plain_drained(data_dir: Path, timeout: float) -> float:
+    """Wait until the plain baseline's job table holds no unfinished job; returns the time it did."""
+    deadline = time.monotonic() + timeout
+    conn = sqlite3.connect(f"file:{data_dir / 'jobs.sqlite'}?mode=ro", uri=True, timeout=10)
+    try:
+        while time.monotonic() < deadline:
+            (left,) = conn.execute("SELECT count(*) FROM jobs WHERE status != 'completed'").fetchone()
+            if left == 0:
+                return time.time()
+            time.sleep(0.005)
+    finally:
+        conn.close()
+    raise TimeoutError(f"baseline not drained within {timeout} s")
+
+
+def run_plain_clients(clients: int, jobs: int, work_dir: Path) -> ThroughputResult:
+    """The same load as ``run_clients`` against the plain baseline (bench/baselines/plain.py)."""
+    body = json.dumps({"text": TEXT, "model": "tone"}).encode()
+    shares = [jobs // clients + (1 if i < jobs % clients else 0) for i in range(clients)]
+    submitted: list[tuple[str, float, float]] = []
+    errors: list[str] = []
+    plain = RuntimeProcess(work_dir / f"plain-{clients}", {}, module=("bench.baselines.plain",))
+    with plain:
+        start = threading.Barrier(clients + 1)
+        threads = [
+            threading.Thread(target=_submitter, args=(plain.port, n, body, submitted, errors, start), daemon=True)
+            for n in shares
+        ]
+        for thread in threads:
+            thread.start()
+        cpu0 = procstat.tree_cpu_seconds(plain.pid)
+        cpu_client0 = time.process_time()
+        start.wait()
+        began = time.time()
+        for thread in threads:
+            thread.join()
+        submit_seconds = time.time() - began
+        cpu_client = time.process_time() - cpu_client0
+        wait_for_plain_drained(plain.folder, timeout=60 + jobs * 0.05)
+        cpu = procstat.tree_cpu_seconds(plain.pid) - cpu0
+        peak_rss = procstat.tree_peak_rss_mib(plain.pid)
+        ids = [job_id for job_id, _, _ in submitted]
+        views: dict[str, dict[str, Any]] = {}
+        per = max(1, min(8, clients))
+        _run_threads([(_fetch_status, (plain.port, ids[i::per], views)) for i in range(per)])
+    completion: list[float] = []
+    last_completed = began
+    for job_id, wall, _ in submitted:
+        view = views.get(job_id, {})
+        if view.get("status") != "completed" or not view.get("completedAt"):
+            errors.append(f"job {job_id} ended {view.get('status')}")
+            continue
+        done = _epoch(view["completedAt"])
+        completion.append(done - wall)
+        last_completed = max(last_completed, done)
+    return ThroughputResult(
+        clients=clients, jobs=len(submitted), submit_seconds=submit_seconds, end_to_end_seconds=last_completed - began,
+        submit_latency_ms=summary_ms([s for _, _, s in submitted]), completion_latency_ms=summary_ms(completion),
+        runtime_cpu_ms_per_job=cpu / max(1, len(submitted)) * 1000,
+        client_cpu_ms_per_job=cpu_client / max(1, len(submitted)) * 1000,
+        runtime_peak_rss_mib=peak_rss, errors=len(errors), env={}, dev_args=["bench.baselines.plain"],
     )
 
 
@@ -302,6 +371,38 @@ def floor(jobs: int, concurrency: int = 1) -> FloorResult:
     with tempfile.TemporaryDirectory(prefix="bench-floor-") as directory:
         seconds, latencies, cpu = asyncio.run(run(Path(directory)))
     return FloorResult(jobs, concurrency, seconds, summary_ms(latencies), cpu / max(1, jobs) * 1000)
+
+
+def synthesis_cpu(jobs: int) -> dict[str, float]:
+    """CPU milliseconds per job of synthesis alone (the bench's text), for ``tone`` and the default local
+    voice (Piper, where installed), in this process: what the pipeline's CPU per job is set against."""
+    from shared.ports import SynthesisRequest
+    from shared.synthesis.tone import ToneSynthesizer
+
+    out: dict[str, float] = {}
+    synthesizers: list[tuple[str, Any, SynthesisRequest]] = [
+        ("tone", ToneSynthesizer(), SynthesisRequest(text=TEXT, model="tone", voice="default", format="wav"))]
+    try:
+        from shared.synthesis.piper import PiperSynthesizer
+
+        piper = PiperSynthesizer.from_folder(None)
+        if piper is not None:
+            synthesizers.append(("piper", piper, SynthesisRequest(text=TEXT, model="piper", voice=piper.default_voice,
+                                                                  format="wav")))
+    except Exception:  # noqa: BLE001 - no Piper here: tone alone
+        pass
+
+    async def run() -> None:
+        for name, synthesizer, request in synthesizers:
+            await synthesizer.synthesize(request)  # warm: model load, slot cache
+            n = jobs if name == "tone" else max(3, jobs // 8)
+            cpu0 = time.process_time()
+            for _ in range(n):
+                await synthesizer.synthesize(request)
+            out[name] = (time.process_time() - cpu0) / n * 1000
+
+    asyncio.run(run())
+    return out
 
 
 # --- open loop: a fixed offered rate ------------------------------------------

@@ -1,4 +1,5 @@
-"""The synth_consumer Worker's ports: synthesis (tts-jobs and its dead letters) and webhook delivery."""
+"""The synth_consumer Worker's ports: synthesis (tts-jobs and its dead letters), webhook delivery and
+delivery of audio to customers' buckets (both on tts-webhooks)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from dataclasses import replace
 from typing import Any
 
 from cloudflare_adapters.fetch import FetchHttpClient
+from cloudflare_adapters.fetch_upload import FetchStreamUploader
 from cloudflare_adapters.wiring import common_ports
 from cloudflare_adapters.wiring_catalogue import catalogue
 from cloudflare_adapters.wiring_webhooks import webhook_queue
@@ -23,5 +25,6 @@ def consumer_pipeline(env: Any) -> Pipeline:
             # No DNS from a Worker: the submit-time URL check is the guard, and
             # fetch() leaves from Cloudflare's network, not yours (docs/security.md).
             webhook_http=FetchHttpClient(max_response_bytes=MAX_RESPONSE_BYTES, redirect="manual"),
+            delivery_uploader=FetchStreamUploader(),
         )
     )

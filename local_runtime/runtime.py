@@ -30,6 +30,7 @@ from local_runtime.bindings.sql import SqliteDurableObjectNamespace
 from local_runtime.data_dir_lock import DataDirLock
 from local_runtime import limits
 from local_runtime.http_client import LocalHttpClient
+from local_runtime.http_upload import LocalStreamUploader
 from local_runtime.audio_encoders import load_encoders
 from local_runtime.offload import ThreadOffload, pool_size
 from local_runtime.private_files import private_dir
@@ -144,6 +145,7 @@ class LocalRuntime:
                 webhook_queue=self.webhook_queue,
                 webhook_http=LocalHttpClient(max_response_bytes=webhooks.MAX_RESPONSE_BYTES),
                 webhook_host_allowed=self._webhook_host_allowed,
+                delivery_uploader=LocalStreamUploader(),
                 rate_limiter=lambda limit, period: LocalRateLimiter(limit, period, clock),
                 log_stream=self.log_sink,
                 log_flush_each=False,

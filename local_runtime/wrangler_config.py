@@ -14,6 +14,7 @@ invocations (``WORKER_CPU_MS`` overrides it for every Worker).
 
 from __future__ import annotations
 
+import dataclasses
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -81,6 +82,8 @@ def queue_consumer_configs(env: Mapping[str, str], repo: Path = REPO) -> dict[st
     """Each queue the synth_consumer Worker consumes -> how the local runtime consumes it."""
     local = LocalSettings.from_env(env)
     return {
-        str(consumer["queue"]): queue_consumer_config(with_overrides(consumer, local))
+        str(consumer["queue"]): dataclasses.replace(
+            queue_consumer_config(with_overrides(consumer, local)), wait_when_idle=local.queue_wait_when_idle
+        )
         for consumer in consumers_of(wrangler_config(CONSUMER_WORKER, repo))
     }

@@ -31,6 +31,7 @@ from shared.ports import BlobStore, Clock, HttpClient, IncomingMessage, QueuePro
 if TYPE_CHECKING:
     from shared.api.app import ApiApp
     from shared.consumer import ConsumerDeps
+    from shared.delivery import DeliveryDeps, StreamUploader
     from shared.outcomes import BatchOutcome
     from shared.reaper import ReaperDeps, ReaperReport
     from shared.security.ratelimit import RateLimiter
@@ -63,6 +64,8 @@ class RuntimePorts:
     webhook_queue: QueueProducer | None = None  # TTS_WEBHOOKS: finished jobs are announced when set
     webhook_http: HttpClient | None = None  # the client webhook deliveries go out through
     webhook_host_allowed: HostCheck | None = None  # a DNS re-check before delivery, where DNS exists
+    # The PUT that streams a job's audio to its deliver.url (shared/delivery.py), on the webhook queue's consumer.
+    delivery_uploader: StreamUploader | None = None
     # (limit, period seconds) -> the platform's limiter; None: the runtime has none bound.
     rate_limiter: Callable[[int, int], RateLimiter] | None = None
     new_job_id: Callable[[], str] = _new_job_id
@@ -154,6 +157,22 @@ class Pipeline:
         )
 
     @cached_property
+    def delivery(self) -> DeliveryDeps:
+        from shared.delivery import DeliveryDeps
+
+        if self.ports.delivery_uploader is None:
+            raise RuntimeError("this runtime's ports carry no uploader for deliveries")
+        return DeliveryDeps(
+            jobs=self.ports.jobs,
+            bucket=self.ports.bucket,
+            uploader=self.ports.delivery_uploader,
+            settings=self.settings,
+            clock=self.ports.clock,
+            log=self.log("synth_consumer"),
+            host_allowed=self.ports.webhook_host_allowed,
+        )
+
+    @cached_property
     def reaper(self) -> ReaperDeps:
         from shared.reaper import ReaperDeps
 
@@ -168,11 +187,19 @@ class Pipeline:
         )
 
     async def queue_batch(self, queue_name: str, messages: list[IncomingMessage]) -> BatchOutcome:
-        """One batch of a queue, routed by the queue's name: webhooks, dead letters or jobs."""
+        """One batch of a queue, routed by the queue's name: webhooks, dead letters or jobs. The webhook
+        queue also carries deliveries to customers' buckets, routed by each message's ``kind``."""
         if WEBHOOK_QUEUE_MARK in queue_name:
+            from shared.delivery import is_delivery, process_delivery_batch
             from shared.webhooks import process_webhook_batch
 
-            return await process_webhook_batch(messages, self.webhooks)
+            started = self.ports.clock()
+            deliveries = [m for m in messages if is_delivery(m.body)]
+            outcome = await process_webhook_batch([m for m in messages if not is_delivery(m.body)], self.webhooks)
+            if deliveries:
+                delivered = await process_delivery_batch(deliveries, self.delivery, started=started)
+                outcome.outcomes.update(delivered.outcomes)
+            return outcome
         if queue_name.endswith(DEAD_LETTER_SUFFIX):
             from shared.consumer import process_dead_letters
 

@@ -449,6 +449,16 @@ class Settings:
         "WEBHOOK_RETRY_BASE_SECONDS", 30, integer(), "first webhook retry delay, doubling per attempt")
     webhook_timeout_seconds: int = setting(
         "WEBHOOK_TIMEOUT_SECONDS", 10, integer(1), "per webhook delivery attempt")
+    # Delivery of finished audio to a customer's presigned PUT URL (shared/delivery.py); the URL
+    # policy is the webhooks' (WEBHOOK_ALLOWED_SCHEMES, WEBHOOK_ALLOWED_HOSTS).
+    delivery_max_attempts: int = setting(
+        "DELIVERY_MAX_ATTEMPTS", 6, integer(1, 20),
+        "attempts to PUT a job's audio to its `deliver.url` before the delivery is marked failed (<= 20)")
+    delivery_retry_base_seconds: int = setting(
+        "DELIVERY_RETRY_BASE_SECONDS", 30, integer(), "first delivery retry delay, doubling per attempt")
+    delivery_timeout_seconds: int = setting(
+        "DELIVERY_TIMEOUT_SECONDS", 300, integer(1, 840),
+        "per delivery attempt, the whole upload included (<= 840: inside a queue consumer's 15 minutes)")
     # Synthesis providers: a provider is offered when its credentials are set
     # (docs/providers.md). Secrets stay out of repr() so a logged Settings never leaks them.
     openai_api_key: str | None = setting("OPENAI_API_KEY", None, credential, "OpenAI's TTS models", secret=True)
@@ -494,7 +504,7 @@ class Settings:
         "learns whether another made some audio), `global` across tenants, `off`; a request's `\"cache\": false` "
         "skips it ([docs/architecture.md](docs/architecture.md#synthesis-cache))")
     max_lapsed_claims: int = setting(
-        "MAX_LAPSED_CLAIMS", 10, integer(1),
+        "MAX_LAPSED_CLAIMS", 30, integer(1),
         "a job whose claims lapsed this many times (its Worker died each time) is failed as poison; crashes "
         "never count toward the retry budget")
     # The most audio one job may produce (docs/providers.md, "How long a job may be").
@@ -556,6 +566,10 @@ class LocalSettings:
     queue_max_concurrency: int | None = setting(
         "QUEUE_MAX_CONCURRENCY", None, integer(1, QUEUE_MAX_CONCURRENCY),
         "job batches the consumer handles at once (`max_concurrency`)", shown=_FROM_WRANGLER)
+    queue_wait_when_idle: bool = setting(
+        "QUEUE_WAIT_WHEN_IDLE", False, boolean,
+        "a batch waits `max_batch_timeout` to fill even when the consumer is idle, as on Cloudflare "
+        "(off: an idle consumer starts a batch at once, and waits to fill one only while a batch is in progress)")
     queue_visibility_timeout: float = setting(
         "QUEUE_VISIBILITY_TIMEOUT", 30.0, positive_number,
         "seconds a delivered message stays invisible before a crashed consumer's batch is delivered again")

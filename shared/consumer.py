@@ -1,7 +1,9 @@
 """The synth consumer's batch logic: claim -> synthesize -> put to R2 -> complete.
 
 Each message is acked or retried on its own (``BatchOutcome``); a malformed
-message is acked and logged, never retried forever. Delivery is at least
+message is acked and logged, never retried forever. The claims and
+completions of a batch's jobs on one shard go as one request each, answered
+job by job (shared/consumer_batching.py). Delivery is at least
 once, so every step is idempotent: the claim's lease stops a duplicate
 delivery from synthesizing twice, the R2 key is fixed per job, and
 completing a completed job with the same key is a no-op.
@@ -54,6 +56,7 @@ from pydantic import ValidationError
 from shared.captions.location import timings_key_of
 from shared.captions.store import store_timings
 from shared.config import Settings
+from shared.consumer_batching import BatchCalls, Slot, claim_window
 from shared.consumer_deps import (
     ConsumerDeps,
     Invocation,
@@ -74,7 +77,7 @@ from shared.errors import (
 )
 from shared.fanout import chunk_dead_letter, fan_out, process_chunk_task
 from shared.jobs.chunks import is_fanout_holder
-from shared.jobs.shard import Claim, Complete, Get, Release, RenewLease
+from shared.jobs.shard import Claim, Complete, CompleteItem, Get, Release, RenewLease
 from shared.keys import audio_key, object_metadata
 from shared.models import JobRecord, JobStatus, SynthesizeJob
 from shared.outcomes import Ack, BatchOutcome, Outcome, Retry, backoff_seconds
@@ -95,24 +98,43 @@ BATCH_CONCURRENCY = 4
 async def process_batch(
     messages: Sequence[IncomingMessage], deps: ConsumerDeps, *, concurrency: int = BATCH_CONCURRENCY
 ) -> BatchOutcome:
-    """One invocation: every message worked on (``concurrency`` at once) and settled as soon as it is done."""
+    """One invocation: every message worked on (``concurrency`` at once) and settled as soon as it is done.
+
+    The claims and completions of the batch's jobs go to their shards batched, one request
+    per shard (shared/consumer_batching.py), a window of ``claim_window`` messages at a time."""
     invocation = Invocation.start(deps)
     gate = asyncio.Semaphore(concurrency)
     outcome = BatchOutcome()
+    window = claim_window(deps.settings.max_text_chars, concurrency)
+    for start in range(0, len(messages), window):
+        part = messages[start : start + window]
+        calls = BatchCalls(
+            deps.jobs, [m.id for m in part], lease_seconds=deps.settings.lease_seconds,
+            max_text_chars=deps.settings.max_text_chars,
+        )
 
-    async def one(message: IncomingMessage) -> None:
-        async with gate:
-            decided = await process_message(message, deps, invocation)
-        outcome.outcomes[message.id] = decided
-        settle_now(message, decided)
+        async def one(message: IncomingMessage, calls: BatchCalls = calls) -> None:
+            try:
+                decided = await process_message(message, deps, invocation, gate=gate, calls=calls)
+            finally:
+                calls.settled(message.id)
+            outcome.outcomes[message.id] = decided
+            settle_now(message, decided)
 
-    await asyncio.gather(*(one(m) for m in messages))
+        await asyncio.gather(*(one(m) for m in part))
     return outcome
 
 
 async def process_message(
-    message: IncomingMessage, deps: ConsumerDeps, invocation: Invocation | None = None
+    message: IncomingMessage,
+    deps: ConsumerDeps,
+    invocation: Invocation | None = None,
+    *,
+    gate: asyncio.Semaphore | None = None,
+    calls: BatchCalls | None = None,
 ) -> Outcome:
+    """One message: its synthesis (and a chunk task's) under ``gate``; its claim and completion
+    through ``calls`` (its batch's requests) when given, else a request each."""
     log = deps.log
     invocation = invocation or Invocation.start(deps)
     try:
@@ -121,15 +143,25 @@ async def process_message(
         log.error("poison_message", messageId=message.id, error=str(exc.errors()[:3]))
         return Ack()
     if command.chunks is not None:
+        if calls is not None:
+            calls.settled(message.id)  # a chunk task claims chunks, not the job
         if command.plan is None:
             log.error("poison_message", messageId=message.id, error="a chunk task without its plan")
             return Ack()
-        return await process_chunk_task(command, message, deps, invocation)
+        slot = Slot(gate)
+        await slot.take()
+        try:
+            return await process_chunk_task(command, message, deps, invocation)
+        finally:
+            slot.give_back()
     job_id = command.jobId
     try:
-        record = await deps.jobs.call(
-            Claim(job_id=job_id, lease_seconds=deps.settings.lease_seconds, holder=message.id)
-        )
+        if calls is None:
+            record = await deps.jobs.call(
+                Claim(job_id=job_id, lease_seconds=deps.settings.lease_seconds, holder=message.id)
+            )
+        else:
+            record = await calls.claim(message.id, job_id, message.id)
     except JobNotFoundError:
         log.info("job_gone", jobId=job_id, messageId=message.id)
         return Ack()
@@ -137,8 +169,17 @@ async def process_message(
         return await _defer(deps, command, message, exc)
     if record.status.is_terminal:
         log.info("already_final", jobId=job_id, status=record.status.value, messageId=message.id)
+        if record.progress_total > 1:
+            # A job of several chunks: the delivery that finished it may have died before deleting them.
+            await discard_chunks(deps.bucket, record, deps.model_spec)
         return await announce(deps, record, message)
-    return await _with_heartbeat(deps, record, message, _work(record, command, message, deps, invocation))
+    slot = Slot(gate)
+    try:
+        return await _with_heartbeat(
+            deps, record, message, _work(record, command, message, deps, invocation, slot, calls)
+        )
+    finally:
+        slot.give_back()
 
 
 async def _defer(deps: ConsumerDeps, command: SynthesizeJob, message: IncomingMessage, exc: LeaseHeldError) -> Outcome:
@@ -207,8 +248,10 @@ async def _with_heartbeat(
 
 
 async def _work(
-    record: JobRecord, command: SynthesizeJob, message: IncomingMessage, deps: ConsumerDeps, invocation: Invocation
+    record: JobRecord, command: SynthesizeJob, message: IncomingMessage, deps: ConsumerDeps, invocation: Invocation,
+    slot: Slot, calls: BatchCalls | None,
 ) -> Outcome:
+    await slot.take()
     log = deps.log
     job_id = record.job_id
     spec = spec_of(deps, record.model)
@@ -269,19 +312,21 @@ async def _work(
             await keep_job_audio(deps.bucket, cache, texts[0], result)
         except Exception as exc:  # the job is fine without it; the next one pays again
             log.warning("cache_write_failed", jobId=job_id, messageId=message.id, error=str(exc))
-    return await _store_and_complete(record, result, message, deps, chunks_total=len(texts) if cache else None)
+    return await _store_and_complete(
+        record, result, message, deps, slot, calls, chunks_total=len(texts) if cache else None
+    )
 
 
 async def _store_and_complete(
     record: JobRecord, result: SynthesisResult, message: IncomingMessage, deps: ConsumerDeps,
-    *, chunks_total: int | None = None,
+    slot: Slot | None = None, calls: BatchCalls | None = None, *, chunks_total: int | None = None,
 ) -> Outcome:
     """Put the audio under the job's key (unless assembled there) and complete the job; ``chunks_total``:
     the job used the synthesis cache (its counts are recorded with the completion)."""
     job_id = record.job_id
     key = audio_key(job_id, record.created_at, result.extension)
     try:
-        if record.timestamps:  # before the audio and the completion: a completed job has its timings
+        if record.timestamps or record.input_count:  # before the audio and the completion: it has its timings
             spec = spec_of(deps, record.model)
             await store_timings(deps.bucket, record, result, spec, object_metadata(record, deps.clock()))
         if result.stored is not None:  # assembled from its chunks, already under its key
@@ -299,18 +344,22 @@ async def _store_and_complete(
         await deps.jobs.call(Release(job_id=job_id, error=f"storing audio failed: {exc}"[:2000]))
         deps.log.warning("put_failed", jobId=job_id, messageId=message.id, error=str(exc), delay=delay)
         return Retry(delay)
+    if slot is not None:
+        slot.give_back()  # the work is done; the completion may wait for its batch's request
+    done = CompleteItem(
+        job_id=job_id,
+        audio_key=key,
+        mime_type=result.mime_type,
+        size_bytes=info.size,
+        etag=info.etag,
+        characters=result.characters if chunks_total is not None else (result.characters or len(record.text)),
+        cache=[result.chunks_reused, chunks_total, result.characters_saved] if chunks_total is not None else None,
+    )
     try:
-        completed = await deps.jobs.call(
-            Complete(
-                job_id=job_id,
-                audio_key=key,
-                mime_type=result.mime_type,
-                size_bytes=info.size,
-                etag=info.etag,
-                characters=result.characters if chunks_total is not None else (result.characters or len(record.text)),
-                cache=[result.chunks_reused, chunks_total, result.characters_saved] if chunks_total is not None else None,
-            )
-        )
+        if calls is None:
+            completed = await deps.jobs.call(Complete(**done.model_dump()))
+        else:
+            completed = await calls.complete(message.id, done)
     except (JobNotFoundError, IllegalTransitionError) as exc:
         # Canceled or deleted while we synthesized: the audio has no owner.
         await deps.bucket.delete([k for k in (key, timings_key_of(record)) if k])
@@ -348,8 +397,14 @@ async def process_dead_letters(messages: Sequence[IncomingMessage], deps: Consum
             await announce(deps, record, message)  # a DLQ message is acked either way
             continue
         now = deps.clock()
-        if deps.queue is not None and dead_letter_action(record, now, deps.settings) == "resend":
+        live = record.status is JobStatus.PROCESSING and (record.lease_until or 0) > now
+        if deps.queue is not None and live and dead_letter_action(record, now, deps.settings) == "resend":
+            record = await _take_over_from_dead_delivery(deps, record, message)
+            if record.status.is_terminal:
+                await announce(deps, record, message)
+                continue
             live = record.status is JobStatus.PROCESSING and (record.lease_until or 0) > now
+        if deps.queue is not None and dead_letter_action(record, now, deps.settings) == "resend":
             delay = min(math.ceil((record.lease_until or now) - now) + 1, QUEUE_MAX_DELAY_SECONDS) if live else 0
             try:
                 await deps.queue.send(command.body(), delay_seconds=delay)
@@ -362,14 +417,36 @@ async def process_dead_letters(messages: Sequence[IncomingMessage], deps: Consum
                 attempts=record.attempts, delay=delay,
             )
             continue
-        if record.lapses >= deps.settings.max_lapsed_claims:
-            reason = f"its Worker died {record.lapses} times running it; given up as a poison job"
-        else:
-            reason = f"gave up after {record.attempts} attempts" + (f"; last error: {record.error}" if record.error else "")
-        failed = await fail_quietly(deps, command.jobId, reason)
+        failed = await fail_quietly(deps, command.jobId, _dead_letter_reason(record, deps.settings))
         deps.log.warning("job_dead_lettered", jobId=command.jobId, messageId=message.id, attempts=record.attempts)
         await announce(deps, failed, message)
     return outcome
+
+
+def _dead_letter_reason(record: JobRecord, settings: Settings) -> str:
+    if record.lapses >= settings.max_lapsed_claims:
+        return f"its Worker died {record.lapses} times running it; given up as a poison job"
+    return f"gave up after {record.attempts} attempts" + (f"; last error: {record.error}" if record.error else "")
+
+
+async def _take_over_from_dead_delivery(deps: ConsumerDeps, record: JobRecord, message: IncomingMessage) -> JobRecord:
+    """A live lease on a job whose message was dead-lettered: if that message's own (dead) delivery
+    holds it, hand the job back to ``queued`` now, so the re-sent message claims it at once instead
+    of a lease later. Taking the claim over counts the lapse, as a redelivery's would. A lease held by
+    another delivery (or a dead letter that does not keep its message's id) is left to run out."""
+    try:
+        taken = await deps.jobs.call(
+            Claim(job_id=record.job_id, lease_seconds=deps.settings.lease_seconds, holder=message.id)
+        )
+    except LeaseHeldError:
+        return record
+    if taken.status is not JobStatus.PROCESSING:
+        return taken
+    if taken.lapses >= deps.settings.max_lapsed_claims:
+        return taken  # failed as poison by the caller
+    released = await deps.jobs.call(Release(job_id=record.job_id, error=""))
+    deps.log.info("dead_letter_took_over", jobId=record.job_id, messageId=message.id, lapses=taken.lapses)
+    return released
 
 
 def dead_letter_action(record: JobRecord, now: float, settings: Settings) -> str:

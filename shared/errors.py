@@ -157,6 +157,16 @@ SHARD_ERRORS: dict[str, type[ShardError]] = {
 """Every error a shard answers with, by its code on the wire."""
 
 
+MAX_ERROR_TEXT = 1000
+"""The longest text of an error value's field (a storage error's detail can be long)."""
+
+
+def error_value(exc: ShardError) -> dict[str, Any]:
+    """``exc`` as a shard answers with it: ``{"code", "fields"}`` (``shard_error`` reverses it)."""
+    fields = {k: v[:MAX_ERROR_TEXT] if isinstance(v, str) else v for k, v in exc.fields().items()}
+    return {"code": exc.code, "fields": fields}
+
+
 def shard_error(error: dict[str, Any]) -> PipelineError:
     """A shard's error value (``{"code", "fields"}``) as the exception it stands for;
     an unknown code, or fields its class does not take, as a ``BoundaryError``."""

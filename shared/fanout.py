@@ -17,7 +17,10 @@ consumer invocation's 15 minutes). Instead:
    it fits before the invocation's deadline, stores audio and timings under
    ``tmp/<jobId>/<plan>/`` and records it (``chunk_stored``). A task that
    meets its deadline re-sends the rest of its chunks (no attempt used up)
-   and acks; a failed provider call hands the chunk back and retries.
+   and acks; a failed provider call hands the chunk back and retries. A
+   chunk another delivery holds is sent again delayed to just past that
+   lease (the holder's message may be gone: dead-lettered after its
+   deliveries died, and re-sent as the very task that met the lease).
 3. **Assembly.** The task that stores the last chunk sends the job message
    again; its delivery claims the job, finds every chunk stored and joins
    them (shared/synthesis/longform.py: streamed R2 multipart, resumable).
@@ -37,8 +40,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from shared.captions.chunks import ChunkTimings
 from shared.consumer_deps import (
@@ -56,15 +60,16 @@ from shared.jobs.chunks import ChunkClaim, ChunkInfo, ChunkPlan, ChunkRelease, C
 from shared.jobs.shard import Get, Release
 from shared.models import JobRecord, JobStatus, SynthesizeJob
 from shared.outcomes import Ack, Outcome, Retry, backoff_seconds
-from shared.platform_limits import QUEUE_SEND_BATCH_MAX_MESSAGES
+from shared.platform_limits import QUEUE_MAX_DELAY_SECONDS, QUEUE_SEND_BATCH_MAX_MESSAGES
 from shared.ports import IncomingMessage
 from shared.synthesis.budget import DeadlineReached, chunks_per_task
 from shared.synthesis.catalogue import ModelSpec
-from shared.synthesis.longform import chunk_home, discard_chunks, plan_id, stored_chunks, synthesize_chunk
-from shared.synthesis.speech_plan import job_chunks
+from shared.synthesis.longform import chunk_home, chunk_source, discard_chunks, plan_id, stored_chunks, synthesize_chunk
+from shared.synthesis.speech_plan import cached_job_chunks, job_chunks
 
 if TYPE_CHECKING:
     from shared.text.plan import Chunk as PlannedChunk
+    from shared.synthesis.cache import JobCache
 
 
 def fanout_lease_seconds(deps: ConsumerDeps) -> float:
@@ -85,9 +90,19 @@ async def fan_out(
     cache = cache_of(deps, record, spec)
     if cache is not None:  # chunks the synthesis cache has count as stored (the assembly reads them there)
         synthesizer = deps.synthesizer_for(record.model)
+        source_format = chunk_source(record, synthesizer).format
+        requests = cached_job_chunks(record, spec) if record.inputs else None  # plain text: no I/O
         for index, text in enumerate(texts):
             if index not in stored:
-                found = await cache.find(deps.bucket, chunk_home(record, synthesizer, plan, index, text, cache))
+                home_record: JobRecord = record
+                home_cache: JobCache | None = cache
+                if requests is not None:  # a multi-input job's chunk: its own voice, no cache with a gap
+                    home_record = requests.chunk_record(record, index)
+                    home_cache = requests.chunk_cache(cache, index, source_format)
+                if home_cache is None:
+                    continue
+                home = chunk_home(home_record, synthesizer, plan, index, text, home_cache)
+                found = await home_cache.find(deps.bucket, home)
                 if found is not None and found.layout is not None:
                     stored.add(index)
         if len(stored) >= len(texts):
@@ -161,7 +176,9 @@ async def process_chunk_task(
     )
     lease, job_lease = float(deps.settings.lease_seconds), fanout_lease_seconds(deps)
     cache = cache_of(deps, record, spec)
+    source_format = chunk_source(record, synthesizer).format
     all_done = False
+    held: dict[int, float] = {}  # chunk -> the live lease another delivery holds on it
     for position, index in enumerate(command.chunks):
         if index >= len(texts):
             continue
@@ -188,7 +205,8 @@ async def process_chunk_task(
             all_done = int(claim.get("done", 0)) >= int(claim.get("total", 1))
             continue
         if state == "held":
-            continue  # another delivery works on it; its own message stays until it is settled
+            held[index] = float(claim.get("leaseUntil") or 0)
+            continue
         if claim.get("lapses", 0) >= deps.settings.max_lapsed_claims:
             failed = await fail_quietly(
                 deps, job_id, f"chunk {index}: its Worker died {claim['lapses']} times synthesizing it"
@@ -197,8 +215,9 @@ async def process_chunk_task(
             return await announce(deps, failed, message)
 
         async def store(index: int = index, text: str = text, planned: PlannedChunk | None = planned) -> int:
-            _, _, _, characters = await synthesize_chunk(
-                record, synthesizer, deps.bucket, plan, index, len(texts), text, timings, pacer, planned, cache=cache
+            _, _, _, characters, _ = await synthesize_chunk(
+                chunks.chunk_record(record, index), synthesizer, deps.bucket, plan, index, len(texts), text, timings,
+                pacer, planned, cache=chunks.chunk_cache(cache, index, source_format), trail_ms=chunks.trail_ms(index),
             )
             return characters
 
@@ -243,9 +262,39 @@ async def process_chunk_task(
         if stored["state"] == "stopped":
             return Ack()  # canceled meanwhile: the chunks are discarded with the job
         all_done = int(stored["done"]) >= int(stored["total"])
+    if held:
+        deferred = await _defer_held(deps, command, message, held)
+        if deferred is not None:
+            return deferred
     if all_done:
         return await _send_assembly(deps, command, message)
     return Ack()
+
+
+async def _defer_held(
+    deps: ConsumerDeps, command: SynthesizeJob, message: IncomingMessage, held: dict[int, float]
+) -> Outcome | None:
+    """Chunks another delivery holds: send them again, delayed to just past the latest lease.
+
+    The holder's own message may be gone (moved to the dead-letter queue after
+    its deliveries died, and re-sent by the handler as this very message), so
+    acking these chunks would leave nobody to finish them. The delayed task
+    finds each done, still held (sent again) or lapsed (claims it), and costs
+    no attempt of the retry budget. None when sent; else the retry to use."""
+    assert command.plan is not None
+    wait = min(max(1, math.ceil(max(held.values()) - deps.clock()) + 1), QUEUE_MAX_DELAY_SECONDS)
+    rest = command.task_of(sorted(held))
+    fields = {"jobId": command.jobId, "messageId": message.id, "chunks": sorted(held), "recheckIn": wait}
+    if deps.queue is None:
+        deps.log.info("chunk_held", **fields)
+        return Retry(wait)
+    try:
+        await deps.queue.send(rest.body(), delay_seconds=wait)
+    except Exception as exc:
+        deps.log.warning("chunk_held_resend_failed", error=str(exc), **fields)
+        return Retry(wait)
+    deps.log.info("chunk_held_deferred", **fields)
+    return None
 
 
 async def _send_assembly(deps: ConsumerDeps, command: SynthesizeJob, message: IncomingMessage) -> Outcome:
@@ -303,6 +352,7 @@ async def chunk_dead_letter(command: SynthesizeJob, message: IncomingMessage, de
         info = await deps.jobs.call(ChunkInfo(job_id=command.jobId, index=index))
         if info is None or info["done"] or info["plan"] != command.plan:
             continue
+        info = await _take_chunk_over_from_dead_delivery(deps, command, message, index) or info
         reason = None
         if info["failures"]:
             reason = f"chunk {index} gave up after {info['claims']} attempts; last error: {info['error']}"
@@ -320,3 +370,23 @@ async def chunk_dead_letter(command: SynthesizeJob, message: IncomingMessage, de
         return
     await deps.queue.send(command.body())
     deps.log.warning("dead_letter_resent", jobId=command.jobId, messageId=message.id, chunks=command.chunks)
+
+
+async def _take_chunk_over_from_dead_delivery(
+    deps: ConsumerDeps, command: SynthesizeJob, message: IncomingMessage, index: int
+) -> dict[str, Any] | None:
+    """Hand back chunk ``index`` if this dead-lettered message's own (dead) delivery holds it, so the
+    task sent again claims it at once instead of a lease later; taking the claim over counts its lapse.
+    A chunk another delivery holds is left alone (the re-sent task defers it). Returns the chunk's row
+    after, or None when it was not taken."""
+    assert command.plan is not None
+    claim = await deps.jobs.call(
+        ChunkClaim(
+            job_id=command.jobId, plan=command.plan, index=index, holder=message.id,
+            lease_seconds=deps.settings.lease_seconds, job_lease_seconds=fanout_lease_seconds(deps),
+        )
+    )
+    if claim["state"] != "claimed":
+        return None
+    await deps.jobs.call(ChunkRelease(job_id=command.jobId, plan=command.plan, index=index, holder=message.id))
+    return await deps.jobs.call(ChunkInfo(job_id=command.jobId, index=index))

@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 from enum import Enum
 from typing import Annotated, Any, Literal, overload
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
 JOB_ID_PATTERN = r"^[0-9a-f]{32}$"
@@ -40,6 +40,7 @@ class WebhookEvent(str, Enum):
     COMPLETED = "completed"
     FAILED = "failed"
     CANCELED = "canceled"
+    DELIVERY = "delivery"  # a completed job's deliver.url delivery ended (delivered or failed)
 
 
 EVENT_OF_STATUS = {
@@ -58,13 +59,91 @@ class CamelModel(BaseModel):
 
 # --- HTTP --------------------------------------------------------------------
 
+MAX_INPUTS = 1000
+"""Inputs of one multi-input job (``inputs``), at most."""
+MAX_GAP_MS = 10_000
+"""Silence between two inputs (``gapMs``), at most: 10 s."""
+MAX_INPUT_TITLE_CHARS = 200
+INPUT_SEPARATOR = "\n\n"
+"""Between the inputs' texts in a multi-input job's stored text (what timings' char offsets point into)."""
+
+
+def _unicode(value: str) -> str:
+    # JSON can carry lone surrogates ("\ud800"); they cannot be stored as UTF-8.
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValueError("must be valid Unicode (no lone surrogates)") from exc
+    return value
+
+
+class JobInput(CamelModel):
+    """One input of a multi-input job: its text, and optionally its own voice and a chapter title."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+
+    text: str = Field(min_length=1, description="Text of this input (plain text).")
+    voice_id: SafeName | None = Field(default=None, description="This input's voice; the job's voiceId when absent.")
+    title: str | None = Field(
+        default=None, max_length=MAX_INPUT_TITLE_CHARS,
+        description="The chapter's title in the timings and captions; 'Input N' (from 1) when absent.",
+    )
+
+    @field_validator("text", "title")
+    @classmethod
+    def _is_unicode(cls, value: str | None) -> str | None:
+        return _unicode(value) if value is not None else None
+
+
+DeliveryState = Literal["pending", "delivering", "delivered", "failed"]
+
+
+class DeliverTarget(CamelModel):
+    """``deliver`` of ``POST /v1/jobs``: where the finished audio is PUT (shared/delivery.py)."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+
+    url: str = Field(
+        min_length=1,
+        max_length=2048,
+        description="A presigned PUT URL (S3, R2, GCS, Azure SAS, ...): https to a public host, as webhookUrl."
+        " A secret: stored with the job, never shown or logged.",
+    )
+    headers: dict[str, str] | None = Field(
+        default=None,
+        description="Headers to send with the PUT (those the URL's signature covers, such as Content-Type):"
+        " at most 20, 8 KiB in all; hop-by-hop headers, Host, Content-Length and User-Agent are refused."
+        " Never shown.",
+    )
+
+    @field_validator("headers")
+    @classmethod
+    def _headers_allowed(cls, value: dict[str, str] | None) -> dict[str, str] | None:
+        from shared.security.delivery_headers import check_delivery_headers
+
+        return check_delivery_headers(value) if value is not None else None
+
 
 class CreateJobRequest(CamelModel):
     """Body of ``POST /v1/jobs``."""
 
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
 
-    text: str = Field(min_length=1, description="Text to speak; at most MAX_TEXT_CHARS characters.")
+    text: str | None = Field(
+        default=None, min_length=1, description="Text to speak; at most MAX_TEXT_CHARS characters. Exactly one of"
+        " text and inputs."
+    )
+    inputs: list[JobInput] | None = Field(
+        default=None, min_length=1, max_length=MAX_INPUTS,
+        description=f"Several texts joined into one audio file, in order, each with its own voice if wanted (at"
+        f" most {MAX_INPUTS}; their texts together at most MAX_TEXT_CHARS characters). Exactly one of text and"
+        " inputs. The timings and captions carry one chapter per input; GET /v1/jobs/{jobId}/audio?input=N"
+        " serves one input's audio.",
+    )
+    gap_ms: int | None = Field(
+        default=None, ge=0, le=MAX_GAP_MS,
+        description=f"Milliseconds of silence between two inputs (0 to {MAX_GAP_MS}; 0 when absent). Only with inputs.",
+    )
     model: SafeName | None = Field(default=None, description="Model id; DEFAULT_MODEL when absent.")
     voice_id: SafeName | None = Field(default=None, description="Voice of the model; its default when absent.")
     format: SafeName | None = Field(default=None, description="Audio format; the model's default when absent.")
@@ -92,8 +171,14 @@ class CreateJobRequest(CamelModel):
     webhook_events: list[WebhookEvent] | None = Field(
         default=None,
         min_length=1,
-        max_length=3,
-        description="Which final states to announce; all of them when absent.",
+        max_length=4,
+        description="Which events to announce: the final states, and 'delivery' (a deliver.url delivery"
+        " ended); all of them when absent.",
+    )
+    deliver: DeliverTarget | None = Field(
+        default=None,
+        description="PUT the finished audio to this presigned URL (retried with backoff; the job view's"
+        " 'delivery' shows how it went, and the 'delivery' webhook event says when it ended).",
     )
     cancel_after_seconds: int | None = Field(
         default=None,
@@ -134,13 +219,22 @@ class CreateJobRequest(CamelModel):
 
     @field_validator("text")
     @classmethod
-    def _text_is_unicode(cls, value: str) -> str:
-        # JSON can carry lone surrogates ("\ud800"); they cannot be stored as UTF-8.
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError as exc:
-            raise ValueError("must be valid Unicode (no lone surrogates)") from exc
-        return value
+    def _text_is_unicode(cls, value: str | None) -> str | None:
+        return _unicode(value) if value is not None else None
+
+    @model_validator(mode="after")
+    def _text_or_inputs(self) -> CreateJobRequest:
+        if (self.text is None) == (self.inputs is None):
+            raise ValueError("give exactly one of text and inputs")
+        if self.gap_ms is not None and self.inputs is None:
+            raise ValueError("gapMs goes with inputs (the silence between them)")
+        return self
+
+    def joined_text(self) -> str:
+        """The text to speak: ``text``, or the inputs' texts joined by ``INPUT_SEPARATOR``."""
+        if self.inputs is None:
+            return self.text or ""
+        return INPUT_SEPARATOR.join(i.text for i in self.inputs)
 
 
 class WebhookView(CamelModel):
@@ -155,6 +249,18 @@ class WebhookView(CamelModel):
     last_attempt_at: datetime | None = None
 
 
+class DeliveryView(CamelModel):
+    """How the delivery of a job's audio to its ``deliver.url`` goes (the URL itself is never shown)."""
+
+    state: DeliveryState = Field(
+        description="pending (waiting for the job to complete, or for the next attempt), delivering (an"
+        " attempt is under way), delivered (the receiver answered 2xx), failed (attempts ran out, the URL was"
+        " refused, or the job did not complete)."
+    )
+    attempts: int = Field(default=0, description="PUT attempts made so far.")
+    last_error: str | None = Field(default=None, description="Why the last attempt failed (never the URL).")
+
+
 class JobProgress(CamelModel):
     """Chunks of a long job synthesized so far, out of how many."""
 
@@ -163,6 +269,10 @@ class JobProgress(CamelModel):
         description="Chunks the text was cut into (one provider request each). When done equals total and "
         "the job is still processing, the chunks are being joined into one file."
     )
+    inputs_done: int | None = Field(
+        default=None, description="A job with inputs: inputs whose every chunk is synthesized and stored."
+    )
+    inputs_total: int | None = Field(default=None, description="A job with inputs: how many inputs it has.")
 
 
 class JobView(CamelModel):
@@ -210,6 +320,9 @@ class JobView(CamelModel):
         default=None, description="The job is canceled if not finished by then (cancelAfterSeconds)."
     )
     webhook: WebhookView | None = Field(default=None, description="The job's webhook and its last delivery.")
+    delivery: DeliveryView | None = Field(
+        default=None, description="The delivery of the audio to the job's deliver.url, when it has one."
+    )
     timestamps: str | None = Field(default=None, description='"word" when word timings were asked for.')
     captions_url: str | None = Field(
         default=None, description="WebVTT captions, once completed (signed like audioUrl)."
@@ -218,6 +331,10 @@ class JobView(CamelModel):
     lexicons: list[LexiconRef] | None = Field(
         default=None, description="The lexicons applied, in order, with the version of each the job reads."
     )
+    input_count: int | None = Field(
+        default=None, description="A job submitted with inputs: how many (chapters in the timings and captions)."
+    )
+    gap_ms: int | None = Field(default=None, description="A job with inputs: milliseconds of silence between them.")
     cache: CacheView | None = Field(
         default=None,
         description="The synthesis cache's part in the job (absent when the job skipped the cache):"
@@ -294,6 +411,21 @@ class WordEntry(CamelModel):
     char_end: int = Field(ge=0, description="Offset one past its last character.")
 
 
+class ChapterEntry(CamelModel):
+    """One input of a multi-input job in its joined audio (the silence between inputs is in no chapter)."""
+
+    index: int = Field(ge=0, description="The input's position in inputs, from 0.")
+    title: str
+    start: float = Field(ge=0, description="Seconds from the start of the audio to the input's first sample.")
+    end: float = Field(ge=0, description="Seconds from the start of the audio to the end of the input's last sample.")
+    char_start: int = Field(ge=0, description="Where the input's text starts in the job's text (code points).")
+    char_end: int = Field(ge=0, description="One past its end.")
+    byte_start: int | None = Field(
+        default=None, description="Where the input's audio starts in the file (WAV, PCM, MP3: what ?input=N serves)."
+    )
+    byte_end: int | None = Field(default=None, description="One past its last byte.")
+
+
 class TimingsDocument(CamelModel):
     """``GET /v1/jobs/{jobId}/timestamps``."""
 
@@ -305,6 +437,9 @@ class TimingsDocument(CamelModel):
     offsets: Literal["codepoints"] = "codepoints"
     duration: float | None = Field(default=None, description="Seconds of audio, when measured.")
     words: list[WordEntry]
+    chapters: list[ChapterEntry] | None = Field(
+        default=None, description="A job with inputs: one chapter per input, in order."
+    )
 
 
 class LexiconView(CamelModel):
@@ -390,6 +525,17 @@ class DeliverWebhook(BaseModel):
     event: WebhookEvent
 
 
+class DeliverAudio(BaseModel):
+    """Queue message body (command) on ``tts-webhooks``: PUT a completed job's audio to its ``deliver.url``."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    v: Literal[1] = 1
+    kind: Literal["delivery"] = "delivery"
+    jobId: JobId
+    shard: str = Field(pattern=r"^shard-[0-9]{1,4}$")
+
+
 # --- RPC (Durable Object) ----------------------------------------------------
 
 
@@ -442,9 +588,28 @@ class JobRecord(CamelModel):
     webhook_last_status: int | None = None
     webhook_last_error: str | None = None
     webhook_last_attempt_at: float | None = None
+    # Delivery to the customer's bucket (shared/delivery.py). deliver_url and deliver_headers (JSON)
+    # are secrets: no view, list or log shows them.
+    deliver_url: str | None = Field(default=None, repr=False)
+    deliver_headers: str | None = Field(default=None, repr=False)
+    delivery_state: str | None = None  # None without deliver_url; pending | delivering | delivered | failed
+    delivery_attempts: int = 0
+    delivery_last_error: str | None = None
+    delivery_last_attempt_at: float | None = None
+    delivery_webhook_status: str | None = None  # the 'delivery' webhook event: pending | delivered | failed
     # How many times the job changed (each write that moves updated_at): the id of its events
     # (GET /v1/jobs/{id}/events, shared/api/job_events.py).
     version: int = 0
+    # A multi-input job (shared/synthesis/inputs.py): ``text`` is the inputs' texts joined by
+    # INPUT_SEPARATOR; ``inputs`` is JSON [{"chars", "voiceId", "title"}] (read with the text only);
+    # ``input_count`` how many; ``gap_ms`` the silence between them.
+    inputs: str | None = None
+    input_count: int = 0
+    gap_ms: int | None = None
+    # The cumulative chunk count at the end of each input ("3,5,9"), fixed at submit, so progress can
+    # count inputs (shared/jobs/chunks.py); ``progress_inputs``: inputs whose every chunk is stored.
+    input_chunks: str | None = None
+    progress_inputs: int = 0
     # Synthesis cache (shared/synthesis/cache.py): the scope fixed at submit (None: the cache is skipped),
     # and at completion how many of its chunks were reused, of how many, and the provider characters saved.
     cache_scope: str | None = None

@@ -255,6 +255,8 @@ class SynthesisResult:
     # The job's caption words when they are not the words of its text (SSML, lexicons): ``words`` then
     # carry offsets into the submitted text, one per entry here (shared/text/render.py).
     captions: tuple[CaptionWord, ...] | None = None
+    # A multi-input job's chapters in the joined audio (shared/synthesis/inputs.py): ChapterEntry models.
+    chapters: tuple[Any, ...] | None = None
     # The synthesis cache's part (shared/synthesis/cache.py): chunks of the audio reused from it, and the
     # provider characters they saved.
     chunks_reused: int = 0

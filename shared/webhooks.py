@@ -16,6 +16,13 @@ Two steps, both on the synth consumer Worker, never inline in an API request:
    ``WEBHOOK_MAX_ATTEMPTS``, then the webhook is marked failed. Each
    attempt's outcome is stored on the job (``GET /v1/jobs/{id}`` shows it).
    Redirects are not followed: a 3xx is a failed attempt.
+
+The ``delivery`` event (type ``job.delivery``: a job's ``deliver.url``
+delivery ended, its ``data.delivery.state`` says how) is recorded by the
+shard in the transaction that ends the delivery (shared/jobs/outbox.py) and
+goes out here the same way; its attempts are the queue message's, and its
+outcome is kept apart from the job's final-state webhook (``webhook`` in the
+job view describes that one).
 """
 
 from __future__ import annotations
@@ -31,7 +38,7 @@ from pydantic import ValidationError
 from shared.api.views import job_view, webhook_events
 from shared.config import Settings
 from shared.jobs.rpc import JobsClient
-from shared.jobs.shard import Get, MarkWebhook, RecordWebhook
+from shared.jobs.shard import Get, MarkWebhook, RecordDeliveryWebhook, RecordWebhook
 from shared.logs import JsonLogger
 from shared.models import EVENT_OF_STATUS, DeliverWebhook, JobRecord, WebhookEvent, iso
 from shared.outcomes import Ack, BatchOutcome, Outcome, Retry, backoff_seconds
@@ -117,9 +124,12 @@ async def process_webhook_batch(messages: Sequence[IncomingMessage], deps: Webho
 
 
 async def _record(
-    deps: WebhookDeps, job_id: str, status: Literal["pending", "delivered", "failed"], attempts: int, code: int | None,
-    error: str | None,
+    deps: WebhookDeps, job_id: str, event: WebhookEvent, status: Literal["pending", "delivered", "failed"],
+    attempts: int, code: int | None, error: str | None,
 ) -> None:
+    if event is WebhookEvent.DELIVERY:
+        await deps.jobs.call(RecordDeliveryWebhook(job_id=job_id, status=status))
+        return
     await deps.jobs.call(
         RecordWebhook(job_id=job_id, status=status, attempts=attempts, last_status=code, last_error=error)
     )
@@ -136,9 +146,15 @@ async def deliver_webhook(message: IncomingMessage, deps: WebhookDeps) -> Outcom
     record = await deps.jobs.call(Get(job_id=job_id))
     if record is None or not record.webhook_url:
         return Ack()  # deleted meanwhile: nobody to tell about, nowhere to record it
-    if record.webhook_status in ("delivered", "failed"):
+    event = command.event
+    if event is WebhookEvent.DELIVERY:
+        settled = record.delivery_webhook_status in ("delivered", "failed")
+        attempt = max(message.attempts, 1)
+    else:
+        settled = record.webhook_status in ("delivered", "failed")
+        attempt = record.webhook_attempts + 1
+    if settled:
         return Ack()  # a duplicate message: already settled
-    attempt = record.webhook_attempts + 1
     keyring = keyring_of(deps.settings)
     settings = deps.settings
     try:
@@ -149,16 +165,16 @@ async def deliver_webhook(message: IncomingMessage, deps: WebhookDeps) -> Outcom
         if deps.host_allowed is not None and not await deps.host_allowed(host):
             raise UnsafeUrlError("host resolves to a private, loopback or link-local address")
     except UnsafeUrlError as exc:
-        await _record(deps, job_id, "failed", attempt, None, f"refused: {exc}")
+        await _record(deps, job_id, event, "failed", attempt, None, f"refused: {exc}")
         log.warning("webhook_refused", jobId=job_id, messageId=message.id, error=str(exc))
         return Ack()
 
     now = deps.clock()
-    body = event_body(record, command.event, settings, now)
+    body = event_body(record, event, settings, now)
     headers = {
         "content-type": "application/json",
         "user-agent": USER_AGENT,
-        **webhook_headers(webhook_secrets(keyring, record.tenant, now), message_id(job_id, command.event), int(now), body),
+        **webhook_headers(webhook_secrets(keyring, record.tenant, now), message_id(job_id, event), int(now), body),
     }
     code: int | None = None
     try:
@@ -174,14 +190,14 @@ async def deliver_webhook(message: IncomingMessage, deps: WebhookDeps) -> Outcom
         error = f"{type(exc).__name__}: {detail}"[:MAX_ERROR_CHARS]
 
     if error is None:
-        await _record(deps, job_id, "delivered", attempt, code, None)
+        await _record(deps, job_id, event, "delivered", attempt, code, None)
         log.info("webhook_delivered", jobId=job_id, messageId=message.id, attempts=attempt, statusCode=code)
         return Ack()
     if attempt >= settings.webhook_max_attempts:
-        await _record(deps, job_id, "failed", attempt, code, error)
+        await _record(deps, job_id, event, "failed", attempt, code, error)
         log.warning("webhook_failed", jobId=job_id, messageId=message.id, attempts=attempt, error=error)
         return Ack()
-    await _record(deps, job_id, "pending", attempt, code, error)
+    await _record(deps, job_id, event, "pending", attempt, code, error)
     delay = backoff_seconds(attempt, settings.webhook_retry_base_seconds)
     log.info("webhook_retry", jobId=job_id, messageId=message.id, attempts=attempt, delay=delay, error=error)
     return Retry(delay)

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from local_runtime.bindings.r2_multipart import check_completion, check_part, multipart_etag, part_etag
+from shared.bootstrap import Pipeline, RuntimePorts
+from shared.config import Settings
 from shared.errors import LimitExceededError, NoSuchUploadError
 from shared.jobs.outbox import JOBS, WEBHOOKS
 from shared.jobs.rpc import JobsClient, ShardService
@@ -20,7 +22,9 @@ from shared.jobs.shard import JobShard
 from shared.platform_limits import R2_MAX_KEYS_PER_DELETE, R2_MAX_KEYS_PER_LIST
 from shared.ports import (
     BlobInfo,
+    BlobStore,
     ByteRange,
+    HttpClient,
     JsonValue,
     ListPage,
     MultipartUpload,
@@ -321,3 +325,61 @@ class ScriptedSynthesizer:
         if self.errors:
             raise self.errors.pop(0)
         return SynthesisResult(audio=request.text.encode() * 10, mime_type="audio/wav", extension="wav")
+
+
+class FakeCatalogue:
+    """The two lookups of a model catalogue the consumer makes: every model speaks through ``synthesizer``
+    and has ``spec`` (None: no spec, so a job's text is one request)."""
+
+    def __init__(self, synthesizer: Any, spec: Any = None) -> None:
+        self.synthesizer = synthesizer
+        self.spec = spec
+
+    def synthesizer_for(self, model: str) -> Any:
+        return self.synthesizer
+
+    def get(self, model: str) -> Any:
+        return self.spec
+
+
+def bootstrap_test_app(
+    settings: Settings | None = None,
+    *,
+    clock: FakeClock | None = None,
+    shards: MemoryShards | None = None,
+    bucket: BlobStore | None = None,
+    queue: MemoryQueue | None = None,
+    catalogue: Callable[[], Any] | None = None,
+    synthesizer: Any = None,
+    spec: Any = None,
+    webhook_queue: MemoryQueue | None = None,
+    webhook_http: HttpClient | None = None,
+    rate_limiter: Callable[[int, int], Any] | None = None,
+    new_job_id: Callable[[], str] | None = None,
+    log_stream: Any = None,
+) -> Pipeline:
+    """The pipeline as a runtime bootstraps it (shared/bootstrap.py), on these fakes: what is not given
+    is made fresh (a ``FakeClock``, memory shards, bucket and jobs queue); ``synthesizer`` and ``spec``
+    stand for a catalogue (``FakeCatalogue``). Its ``api``, ``consumer``, ``webhooks`` and ``reaper`` are
+    the dependencies the runtimes build, each by name."""
+    settings = settings or Settings()
+    clock = clock or FakeClock()
+    queue = queue if queue is not None else (shards.queue if shards is not None else MemoryQueue())
+    if catalogue is None and synthesizer is not None:
+        catalogue = lambda: FakeCatalogue(synthesizer, spec)  # noqa: E731
+    shards = shards or MemoryShards(clock, settings.shard_count, queue=queue, webhook_queue=webhook_queue)
+    return Pipeline(
+        RuntimePorts(
+            settings=settings,
+            jobs=shards.client,
+            bucket=bucket if bucket is not None else MemoryBucket(clock),
+            jobs_queue=queue,
+            clock=clock,
+            catalogue=catalogue,
+            webhook_queue=webhook_queue,
+            webhook_http=webhook_http,
+            rate_limiter=rate_limiter,
+            log_stream=log_stream,
+            **({"new_job_id": new_job_id} if new_job_id is not None else {}),
+        )
+    )

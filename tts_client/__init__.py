@@ -7,15 +7,21 @@
         if job.status == "completed":
             tts.download(job, "hello.wav")
 
-The models are the server's own (``shared.models``); the transport is the
-standard library's ``http.client``, so installing it adds nothing heavy.
+        # several inputs, each with its own voice, joined into one file with a chapter per input
+        job = tts.submit(inputs=[{"text": "Hi, Bob.", "voice_id": "low"}, {"text": "Hi!", "voice_id": "high"}],
+                         gap_ms=300, model="tone")
+        tts.download(tts.wait(job.job_id), "second.wav", input=1)  # only the second input
+
+The models are the server's own (``shared.models``); the transport is httpx (``httpx.Client`` for
+``Client``, ``httpx.AsyncClient`` for ``AsyncClient``), both sending the calls ``tts_client.calls``
+builds.
 """
 
 from tts_client.aio import AsyncClient
 from tts_client.backoff import Backoff
 from tts_client.client import DEFAULT_API_URL, Client
 from tts_client.errors import ApiError, ClientError, TransportError, WaitTimeoutError
-from tts_client.models import Download, JobList, JobStatus, JobView, ModelInfo, Progress, progress_of
+from tts_client.models import ChapterEntry, Download, JobInput, JobList, JobStatus, JobView, ModelInfo, Progress, progress_of
 
 __all__ = [
     "DEFAULT_API_URL",
@@ -23,8 +29,10 @@ __all__ = [
     "AsyncClient",
     "Backoff",
     "Client",
+    "ChapterEntry",
     "ClientError",
     "Download",
+    "JobInput",
     "JobList",
     "JobStatus",
     "JobView",

@@ -26,6 +26,9 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+from pydantic.alias_generators import to_camel
+
 from shared.models import WebhookEvent
 from tts_client.client import DEFAULT_API_URL, DEFAULT_WAIT_TIMEOUT, Client, caption_format
 from tts_client.errors import ApiError, ClientError, WaitTimeoutError
@@ -96,7 +99,14 @@ def add_client_commands(sub: Any) -> None:
     p.add_argument("text", nargs="?", help="the text; '-' or nothing reads standard input")
     p.add_argument("-f", "--file", metavar="FILE", help="read the text from FILE ('-' for stdin)")
     p.add_argument("-m", "--model", help="model id (default: the server's; see 'tts-pipeline models')")
-    p.add_argument("-v", "--voice", help="voice of the model (default: the model's)")
+    p.add_argument("-v", "--voice", action="append", metavar="VOICE",
+                   help="voice of the model (default: the model's); with --input-file, repeat it: input N gets"
+                   " the Nth voice, the list repeating (two voices alternate: a dialogue)")
+    p.add_argument("--input-file", metavar="FILE",
+                   help="several inputs joined into one file with a chapter each: JSON Lines ({\"text\","
+                   " \"voiceId\", \"title\"} per line; a .jsonl file or one starting with '{'), else one input per"
+                   " paragraph (blank-line separated); '-' reads standard input")
+    p.add_argument("--gap-ms", type=int, metavar="MS", help="silence between two inputs (0 to 10000 ms)")
     p.add_argument("--format", help="audio format, e.g. wav or mp3 (default: the model's)")
     p.add_argument("--sample-rate", type=int, metavar="HZ", help="sample rate in Hz (default: the model's)")
     p.add_argument("--speed", type=float, help="speaking rate, 1.0 normal (models with a speed range)")
@@ -109,6 +119,11 @@ def add_client_commands(sub: Any) -> None:
     p.add_argument("--webhook-url", metavar="URL", help="https URL the server POSTs to when the job finishes")
     p.add_argument("--webhook-event", action="append", choices=WEBHOOK_EVENTS, metavar="EVENT", dest="webhook_events",
                    help=f"announce only this final state (repeatable; one of {', '.join(WEBHOOK_EVENTS)}; default all)")
+    p.add_argument("--deliver-url", metavar="URL",
+                   help="a presigned PUT URL (S3, R2, GCS, Azure SAS): the server PUTs the finished audio there,"
+                   " retrying with backoff ('status' shows how the delivery went); kept secret, never shown")
+    p.add_argument("--deliver-header", action="append", metavar="NAME:VALUE", dest="deliver_headers",
+                   help="a header to send with that PUT, such as one the URL's signature covers (repeatable)")
     p.add_argument("--timestamps", action="store_const", const="word",
                    help="also make word timings and captions (implied by --captions)")
     p.add_argument("--ssml", action="store_true",
@@ -139,6 +154,8 @@ def add_client_commands(sub: Any) -> None:
                        help="save a completed job's audio")
     p.add_argument("job_id", metavar="JOB_ID")
     p.add_argument("-o", "--output", metavar="FILE", help="where to ('-' for stdout; default JOB_ID.FORMAT)")
+    p.add_argument("--input", type=int, metavar="N", dest="input_index",
+                   help="only input N (from 0) of a job submitted with inputs, as a file of its own")
     _captions_option(p, submitting=False)
     p.set_defaults(func=_download)
 
@@ -247,8 +264,17 @@ OPTION_OF_FIELD = {
     "model": "--model", "voiceId": "--voice", "format": "--format", "sampleRate": "--sample-rate",
     "speed": "--speed", "instructions": "--instructions", "ttlSeconds": "--ttl",
     "cancelAfterSeconds": "--cancel-after", "webhookUrl": "--webhook-url", "webhookEvents": "--webhook-event",
-    "timestamps": "--timestamps", "Idempotency-Key": "--idempotency-key",
+    "timestamps": "--timestamps", "Idempotency-Key": "--idempotency-key", "inputs": "--input-file",
+    "gapMs": "--gap-ms",
+    "deliver.url": "--deliver-url", "deliver.headers": "--deliver-header", "deliver": "--deliver-url",
 }
+
+
+def validation_message(exc: ValidationError) -> str:
+    """A request refused before sending, named as the user typed it; never the value (it may be a secret)."""
+    first = exc.errors()[0]
+    field = ".".join(to_camel(str(part)) for part in first.get("loc", ()))
+    return f"{OPTION_OF_FIELD.get(field, field)}: {first.get('msg')}"
 
 
 def api_error_message(exc: ApiError, command: str) -> str:
@@ -282,6 +308,9 @@ def _guarded(run: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Nam
             return EXIT_ERROR
         except ClientError as exc:
             print(f"{prog}: {exc}", file=sys.stderr)
+            return EXIT_ERROR
+        except ValidationError as exc:  # the request, checked here before it is sent
+            print(f"{prog}: {validation_message(exc)}", file=sys.stderr)
             return EXIT_ERROR
         except OSError as exc:  # writing the output file
             print(f"{prog}: {exc}", file=sys.stderr)
@@ -324,17 +353,17 @@ def _check_outputs(args: argparse.Namespace) -> None:
         raise UsageError("--json and '-o -' both want standard output; pick one")
 
 
-def _default_filename(job: JobView) -> str:
+def _default_filename(job: JobView, input_index: int | None = None) -> str:
     ext = re.sub(r"[^a-z0-9]", "", job.format.lower()) or "audio"
-    return f"{job.job_id}.{ext}"
+    return f"{job.job_id}-input{input_index}.{ext}" if input_index is not None else f"{job.job_id}.{ext}"
 
 
-def _save(client: Client, job: JobView, output: str) -> None:
+def _save(client: Client, job: JobView, output: str, input_index: int | None = None) -> None:
     if output == "-":
-        client.download(job, sys.stdout.buffer)
+        client.download(job, sys.stdout.buffer, input=input_index)
         sys.stdout.buffer.flush()
         return
-    info = client.download(job, output)
+    info = client.download(job, output, input=input_index)
     print(f"saved {info.size_bytes:,} bytes of {info.content_type or 'audio'} to {output}", file=sys.stderr)
 
 
@@ -382,16 +411,81 @@ def _wait_and_save(client: Client, job_id: str, args: argparse.Namespace) -> int
 # --- commands -------------------------------------------------------------------
 
 
+def read_inputs(source: str, voices: list[str] | None) -> list[dict[str, Any]]:
+    """The inputs of ``--input-file``: JSON Lines, or one input per paragraph; ``voices`` given in turn to the
+    inputs that name none."""
+    try:
+        if source == "-":
+            raw = sys.stdin.buffer.read().decode("utf-8") if sys.stdin is not None else ""
+        else:
+            with open(source, encoding="utf-8") as handle:
+                raw = handle.read()
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"the input file is not UTF-8: {exc}") from exc
+    except OSError as exc:
+        raise UsageError(f"cannot read the input file: {exc}") from exc
+    inputs: list[dict[str, Any]] = []
+    if source.lower().endswith(".jsonl") or raw.lstrip().startswith("{"):
+        for number, line in enumerate(raw.splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                item = json.loads(line)
+            except ValueError as exc:
+                raise UsageError(f"input file line {number} is not JSON: {exc}") from exc
+            if not isinstance(item, dict) or not isinstance(item.get("text"), str):
+                raise UsageError(f'input file line {number}: each line is an object with a "text" string')
+            voice = item.pop("voice", None)  # "voice" taken for "voiceId"
+            if voice is not None and "voiceId" not in item:
+                item["voiceId"] = voice
+            inputs.append(item)
+    else:
+        inputs = [{"text": p.strip()} for p in re.split(r"\n[ \t]*\n", raw) if p.strip()]
+    if not inputs:
+        raise UsageError("the input file has no inputs")
+    for index, item in enumerate(inputs):
+        if voices and "voiceId" not in item:
+            item["voiceId"] = voices[index % len(voices)]
+    return inputs
+
+
+def _deliver(args: argparse.Namespace) -> dict[str, object] | None:
+    """``deliver`` of the request from ``--deliver-url`` and ``--deliver-header NAME:VALUE``."""
+    if args.deliver_url is None:
+        if args.deliver_headers:
+            raise UsageError("--deliver-header: needs --deliver-url")
+        return None
+    headers: dict[str, str] = {}
+    for item in args.deliver_headers or ():
+        name, sep, value = item.partition(":")
+        if not sep or not name.strip():
+            raise UsageError(f"--deliver-header: {item.split(':')[0][:100]!r} is not NAME:VALUE")
+        headers[name.strip()] = value.strip()
+    return {"url": args.deliver_url, "headers": headers or None}
+
+
 @_guarded
 def _submit(args: argparse.Namespace) -> int:
     _check_outputs(args)
-    text = _read_text(args)
+    voices = args.voice or []
+    if args.input_file is not None:
+        if args.text is not None or args.file is not None:
+            raise UsageError("give the text, -f FILE or --input-file, one of them")
+        text, inputs, voice = None, read_inputs(args.input_file, voices), None
+    else:
+        if len(voices) > 1:
+            raise UsageError("one --voice for a text (several go with --input-file: one per input, in turn)")
+        if args.gap_ms is not None:
+            raise UsageError("--gap-ms is the silence between inputs: it goes with --input-file")
+        text, inputs, voice = _read_text(args), None, (voices[0] if voices else None)
     client = make_client(args)
     job = client.submit(
-        text, model=args.model, voice=args.voice, format=args.format, ttl_seconds=args.ttl,
+        text, inputs=inputs, gap_ms=args.gap_ms,
+        model=args.model, voice=voice, format=args.format, ttl_seconds=args.ttl,
         idempotency_key=args.idempotency_key, sample_rate=args.sample_rate, speed=args.speed,
         instructions=args.instructions, cancel_after_seconds=args.cancel_after,
         webhook_url=args.webhook_url, webhook_events=args.webhook_events,
+        deliver=_deliver(args),
         timestamps="word" if (args.timestamps or args.captions) else None,
         text_type="ssml" if args.ssml else None, lexicons=args.lexicons,
     )
@@ -410,6 +504,15 @@ def _submit(args: argparse.Namespace) -> int:
 def _wait(args: argparse.Namespace) -> int:
     _check_outputs(args)
     return _wait_and_save(make_client(args), args.job_id, args)
+
+
+def _delivery(job: JobView) -> str | None:
+    delivery = job.delivery
+    if delivery is None:
+        return None
+    tries = f", {delivery.attempts} attempt{'s' if delivery.attempts != 1 else ''}" if delivery.attempts else ""
+    error = f" (last error: {delivery.last_error})" if delivery.last_error else ""
+    return f"{delivery.state}{tries}{error}"
 
 
 @_guarded
@@ -431,6 +534,7 @@ def _status(args: argparse.Namespace) -> int:
         ("expires", _when(job.expires_at)),
         ("audio", f"{job.mime_type}, {job.size_bytes:,} bytes" if job.size_bytes is not None else None),
         ("captions", job.captions_url or ("word timings, once completed" if job.timestamps else None)),
+        ("delivery", _delivery(job)),
         ("error", job.error),
     ]
     for name, value in rows:
@@ -489,7 +593,7 @@ def _download(args: argparse.Namespace) -> int:
     if job.status.value != "completed":
         raise UsageError(f"job {job.job_id} is {job.status.value}; `tts-pipeline wait {job.job_id} -o FILE` waits for it")
     if args.output or not args.captions:
-        _save(client, job, args.output or _default_filename(job))
+        _save(client, job, args.output or _default_filename(job, args.input_index), args.input_index)
     if args.captions:
         _save_captions(client, job, args.captions)
     if args.json:

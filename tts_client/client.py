@@ -1,74 +1,52 @@
-"""The synchronous client: ``Client(api, token).submit(...)``, ``wait()``, ``download()``."""
+"""The synchronous client: ``Client(api, token).submit(...)``, ``wait()``, ``download()``.
+
+Each call is built by ``tts_client.calls`` and sent on the blocking ``Transport``; ``AsyncClient``
+sends the same calls awaited.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import io
-import json
 import os
 import secrets
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, TypeVar
 
+from tts_client import calls
 from tts_client.backoff import Backoff
+from tts_client.calls import (
+    DEFAULT_API_URL,
+    DEFAULT_WAIT_TIMEOUT,
+    LONG_POLL_SECONDS,
+    Call,
+    EventParser,
+    ServerFeatures,
+    Sleep,
+    Step,
+    Update,
+    audio_url,
+    caption_format,
+    captions_url,
+)
 from tts_client.errors import ApiError, ClientError, TransportError, WaitTimeoutError
 from tts_client.models import (
-    CreateJobRequest,
+    ChapterEntry,
     Download,
     JobList,
     JobView,
     LexiconDocument,
-    LexiconList,
     LexiconView,
     ModelInfo,
     TimingsDocument,
 )
 from tts_client.transport import Transport
 
-DEFAULT_API_URL = "http://127.0.0.1:8787"
-DEFAULT_WAIT_TIMEOUT = 600.0
+__all__ = ["DEFAULT_API_URL", "DEFAULT_WAIT_TIMEOUT", "Client", "atomic_file", "audio_url", "caption_format"]
 
-
-def job_path(job_id: str) -> str:
-    if not job_id or "/" in job_id or "?" in job_id or "#" in job_id:
-        raise ValueError(f"not a job id: {job_id!r}")
-    return f"/v1/jobs/{job_id}"
-
-
-def create_body(
-    text: str,
-    *,
-    model: str | None = None,
-    voice: str | None = None,
-    format: str | None = None,
-    ttl_seconds: int | None = None,
-    **options: Any,
-) -> dict[str, object]:
-    """The JSON body of ``POST /v1/jobs``; ``options`` are the other request fields in snake_case
-    (``sample_rate``, ``speed``, ``instructions``, ``webhook_url``, ``webhook_events``,
-    ``cancel_after_seconds``). ``None`` leaves a field out."""
-    fields = {k: v for k, v in options.items() if v is not None}
-    unknown = sorted(set(fields) - set(CreateJobRequest.model_fields))
-    if unknown:
-        raise TypeError(f"unknown job fields: {', '.join(unknown)}")
-    request = CreateJobRequest(text=text, model=model, voice_id=voice, format=format, ttl_seconds=ttl_seconds, **fields)
-    return request.to_json_dict()
-
-
-def lexicon_path(name: str) -> str:
-    if not name or "/" in name or "?" in name or "#" in name:
-        raise ValueError(f"not a lexicon name: {name!r}")
-    return f"/v1/lexicons/{name}"
-
-
-LONG_POLL_SECONDS = 25.0
-"""How long one ``GET /v1/jobs/{id}?wait=N`` asks the server to hold the answer (the server caps it too)."""
-
-
-def is_retryable(exc: ClientError) -> bool:
-    """While polling: a dropped connection or a transient status is retried, anything else is final."""
-    return isinstance(exc, TransportError) or (isinstance(exc, ApiError) and exc.transient)
+T = TypeVar("T")
 
 
 class Client:
@@ -82,12 +60,13 @@ class Client:
         timeout: float = 30.0,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
+        transport: Transport | None = None,
     ) -> None:
-        self.transport = Transport(api_url, token, timeout)
+        """``transport``: a ``Transport`` of your own (tests pass one on an ``httpx.MockTransport``)."""
+        self.transport = transport or Transport(api_url, token, timeout)
         self._clock = clock
         self._sleep = sleep
-        self._long_poll = True  # until a server says it has no ?wait
-        self._events = True  # until a server says it has no /events
+        self._features = ServerFeatures()
 
     @property
     def api_url(self) -> str:
@@ -97,13 +76,22 @@ class Client:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
         self.transport.close()
+
+    def _run(self, call: Call[T]) -> T:
+        reply = self.transport.request(
+            call.method, call.path, json_body=call.json_body, query=call.query, headers=call.headers, body=call.body
+        )
+        return call.parse(reply)
 
     # --- jobs -----------------------------------------------------------------
 
     def submit(
         self,
-        text: str,
+        text: str | None = None,
         *,
         model: str | None = None,
         voice: str | None = None,
@@ -114,19 +102,22 @@ class Client:
     ) -> JobView:
         """Queue a job (``POST /v1/jobs``); ``options``: ``sample_rate``, ``speed``, ``instructions``,
         ``webhook_url``, ``webhook_events``, ``cancel_after_seconds``, ``timestamps`` (``"word"``),
-        ``text_type`` (``"ssml"``), ``lexicons`` (names, in order)."""
-        body = create_body(text, model=model, voice=voice, format=format, ttl_seconds=ttl_seconds, **options)
-        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else None
-        reply = self.transport.request("POST", "/v1/jobs", json_body=body, headers=headers)
-        return JobView.model_validate(reply.json())
+        ``text_type`` (``"ssml"``), ``lexicons`` (names, in order), ``deliver``
+        (``{"url": <presigned PUT URL>, "headers": {...}}``: the server PUTs the finished audio there;
+        ``JobView.delivery`` says how it went); ``inputs`` instead of ``text`` (several texts, each with
+        its own voice and title if wanted, joined into one file with chapters) and ``gap_ms`` (silence
+        between them)."""
+        return self._run(calls.submit(
+            text, model=model, voice=voice, format=format, ttl_seconds=ttl_seconds,
+            idempotency_key=idempotency_key, **options,
+        ))
 
     def get(self, job_id: str) -> JobView:
-        return JobView.model_validate(self.transport.request("GET", job_path(job_id)).json())
+        return self._run(calls.get(job_id))
 
     def list_jobs(self, *, limit: int | None = None, cursor: str | None = None) -> JobList:
         """One page of the caller's jobs, newest first."""
-        reply = self.transport.request("GET", "/v1/jobs", query={"limit": limit, "cursor": cursor})
-        return JobList.model_validate(reply.json())
+        return self._run(calls.list_jobs(limit=limit, cursor=cursor))
 
     def iter_jobs(self, *, page_size: int = 100) -> Iterator[JobView]:
         """Every job of the caller, newest first, following ``nextCursor``."""
@@ -140,11 +131,10 @@ class Client:
 
     def delete(self, job_id: str) -> None:
         """Cancel the job if it is still running and delete its audio and metadata."""
-        self.transport.request("DELETE", job_path(job_id))
+        self._run(calls.delete(job_id))
 
     def models(self) -> list[ModelInfo]:
-        data = self.transport.request("GET", "/v1/models").json()
-        return [ModelInfo.model_validate(m) for m in data.get("models", [])]
+        return self._run(calls.models())
 
     # --- pronunciation lexicons (docs/pronunciation.md) ---------------------------
 
@@ -153,64 +143,44 @@ class Client:
     ) -> LexiconView:
         """Upload (or replace) lexicon ``name``: a W3C PLS document (text or bytes), JSON rules
         (``{"rules": [...]}``), or a file (``.pls``/``.xml``: PLS, ``.json``: JSON)."""
-        if isinstance(document, dict):
-            body, kind = json.dumps(document).encode("utf-8"), "application/json"
-        elif isinstance(document, os.PathLike):
-            path = Path(document)
-            body = path.read_bytes()
-            kind = "application/json" if path.suffix.lower() == ".json" else "application/pls+xml"
-        else:
-            body = document.encode("utf-8") if isinstance(document, str) else bytes(document)
-            kind = "application/json" if body.lstrip()[:1] == b"{" else "application/pls+xml"
-        reply = self.transport.request(
-            "PUT", lexicon_path(name), body=body, headers={"Content-Type": content_type or kind}
-        )
-        return LexiconView.model_validate(reply.json())
+        return self._run(calls.put_lexicon(name, document, content_type=content_type))
 
     def lexicons(self) -> list[LexiconView]:
         """The caller's lexicons, by name."""
-        return LexiconList.model_validate(self.transport.request("GET", "/v1/lexicons").json()).lexicons
+        return self._run(calls.lexicons())
 
     def get_lexicon(self, name: str) -> LexiconDocument:
         """A lexicon and its rules."""
-        return LexiconDocument.model_validate(self.transport.request("GET", lexicon_path(name)).json())
+        return self._run(calls.get_lexicon(name))
 
     def get_lexicon_pls(self, name: str) -> str:
         """A lexicon uploaded as PLS, as it was uploaded (JSON ones come back as JSON: ``get_lexicon``)."""
-        reply = self.transport.request("GET", lexicon_path(name), headers={"Accept": "application/pls+xml"})
-        return reply.body.decode("utf-8")
+        return self._run(calls.get_lexicon_pls(name))
 
     def delete_lexicon(self, name: str) -> None:
         """Delete a lexicon (jobs already submitted with it still read their version)."""
-        self.transport.request("DELETE", lexicon_path(name))
+        self._run(calls.delete_lexicon(name))
 
     # --- audio ----------------------------------------------------------------
 
-    def download(self, job: str | JobView, sink: BinaryIO | str | os.PathLike[str]) -> Download:
-        """Stream a completed job's audio into a file object, or a file at a path.
+    def download(
+        self, job: str | JobView, sink: BinaryIO | str | os.PathLike[str], *, input: int | None = None  # noqa: A002
+    ) -> Download:
+        """Stream a completed job's audio into a file object, or a file at a path; ``input``: only that input
+        of a job submitted with inputs (from 0), as a file of its own.
 
         A path is written through a temporary file beside it and renamed, so
         a failed download never leaves a truncated file behind.
         """
-        url = audio_url(job)
+        url = audio_url(job, input=input)
         if not isinstance(sink, (str, os.PathLike)):
             return self.transport.download(url, sink)
-        target = Path(sink)
-        # open(..., "xb") rather than mkstemp: the file gets the usual umask
-        # permissions, not mkstemp's 0600.
-        tmp = target.with_name(f".{target.name}.{secrets.token_hex(4)}.part")
-        try:
-            with open(tmp, "xb") as out:
-                info = self.transport.download(url, out)
-            os.replace(tmp, target)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
-        return info
+        with atomic_file(sink) as out:
+            return self.transport.download(url, out)
 
-    def audio_bytes(self, job: str | JobView) -> bytes:
+    def audio_bytes(self, job: str | JobView, *, input: int | None = None) -> bytes:  # noqa: A002
         buffer = io.BytesIO()
-        self.download(job, buffer)
+        self.download(job, buffer, input=input)
         return buffer.getvalue()
 
     # --- word timings and captions (jobs submitted with timestamps="word") -------
@@ -225,18 +195,16 @@ class Client:
         """A completed job's word timings: one entry per word, start/end seconds, offsets into the text."""
         return TimingsDocument.model_validate_json(self.captions(job, "json"))
 
+    def chapters(self, job: str | JobView) -> list[ChapterEntry]:
+        """A completed job's chapters, one per input (``[]`` for a job submitted with ``text``)."""
+        return self.timestamps(job).chapters or []
+
     def save_captions(self, job: str | JobView, path: str | os.PathLike[str]) -> str:
         """Write the captions to ``path`` in the format its extension names (.vtt, .srt, .json); returns it."""
         fmt = caption_format(path)
         text = self.captions(job, fmt)
-        target = Path(path)
-        tmp = target.with_name(f".{target.name}.{secrets.token_hex(4)}.part")
-        try:
-            tmp.write_text(text, encoding="utf-8")
-            os.replace(tmp, target)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
+        with atomic_file(path) as out:
+            out.write(text.encode("utf-8"))
         return fmt
 
     # --- waiting --------------------------------------------------------------
@@ -269,53 +237,50 @@ class Client:
         when ``timeout`` seconds pass first. ``on_update`` sees every view;
         ``sleep`` replaces ``time.sleep`` between polls (a progress bar animates in it).
         """
-        sleep = sleep or self._sleep
         deadline = self._clock() + timeout
-        if events and self._events:
+        if events and self._features.events:
             followed = self._follow(job_id, timeout, deadline, on_update)
             if followed is not None:
                 return followed
-        delays = (backoff or Backoff()).delays()
-        last: JobView | None = None
-        while True:
-            pause: float | None = None
-            previous = last
-            remaining = deadline - self._clock()
-            asked = time_left_to_ask(remaining, long_poll, self.transport.timeout)
-            try:
-                last = self._get_waiting(job_id, asked)
-            except ClientError as exc:
-                if not is_retryable(exc):
-                    raise
-                pause = exc.retry_after if isinstance(exc, ApiError) else None
-            else:
-                if on_update is not None:
-                    on_update(last)
-                if last.status.is_terminal:
-                    return last
-                if asked and self._long_poll and not same_view(previous, last):
-                    continue  # the server waited for this change: ask again at once
-            remaining = deadline - self._clock()
-            if remaining <= 0:
-                raise WaitTimeoutError(job_id, timeout, last)
-            delay = next(delays)
-            sleep(min(max(delay, pause or 0.0), remaining))
+        plan = calls.wait_plan(
+            job_id, timeout=timeout, backoff=backoff, long_poll=long_poll, transport_timeout=self.transport.timeout,
+            clock=self._clock, features=self._features, deadline=deadline,
+        )
+        return self._drive(plan, on_update, sleep or self._sleep)
+
+    def _drive(
+        self, plan: Generator[Step, Any, JobView], on_update: Callable[[JobView], object] | None,
+        sleep: Callable[[float], None],
+    ) -> JobView:
+        """Carry out a wait plan's steps until it returns its job (or raises)."""
+        try:
+            step = next(plan)
+            while True:
+                if isinstance(step, Sleep):
+                    sleep(step.seconds)
+                    step = plan.send(None)
+                elif isinstance(step, Update):
+                    if on_update is not None:
+                        on_update(step.view)
+                    step = plan.send(None)
+                else:
+                    try:
+                        view = self._run(step)
+                    except ClientError as exc:
+                        step = plan.throw(exc)
+                    else:
+                        step = plan.send(view)
+        except StopIteration as done:
+            result: JobView = done.value
+            return result
 
     def events(self, job_id: str, *, last_event_id: int | None = None) -> Iterator[tuple[int, JobView]]:
         """``GET /v1/jobs/{id}/events``: (the job's change counter, the job) at once and on every change,
         until a final state (or the server's idle bound); ``last_event_id`` resumes after that change."""
-        headers = {"Last-Event-ID": str(last_event_id)} if last_event_id is not None else {}
-        fields: dict[str, str] = {}
-        for raw in self.transport.lines(job_path(job_id) + "/events", headers):
-            line = raw.decode("utf-8").rstrip("\r\n")
-            if line:
-                if not line.startswith(":"):
-                    name, _, value = line.partition(":")
-                    fields[name] = value[1:] if value.startswith(" ") else value
-                continue
-            if fields.get("event") == "job" and "data" in fields:
-                yield int(fields.get("id") or 0), JobView.model_validate_json(fields["data"])
-            fields = {}
+        path, headers = calls.events_request(job_id, last_event_id)
+        parser = EventParser()
+        for raw in self.transport.lines(path, headers):
+            yield from parser.feed(raw)
 
     def _follow(
         self, job_id: str, timeout: float, deadline: float, on_update: Callable[[JobView], object] | None
@@ -333,65 +298,23 @@ class Client:
                         return view
                     if self._clock() >= deadline:
                         break
-            except ApiError as exc:
-                if exc.status in (404, 405) and last_id is None and "no route" in exc.message:
-                    self._events = False  # an older server: long-poll it
+            except (ApiError, TransportError) as exc:
+                if not calls.stream_error(exc, last_id, self._features):
                     return None
-                if not is_retryable(exc):
-                    raise
-            except TransportError:
-                pass  # a dropped stream: reconnect after the last change seen
         raise WaitTimeoutError(job_id, timeout, last)
 
-    def _get_waiting(self, job_id: str, seconds: int) -> JobView:
-        if seconds and self._long_poll:
-            try:
-                reply = self.transport.request("GET", job_path(job_id), query={"wait": seconds})
-                return JobView.model_validate(reply.json())
-            except ApiError as exc:
-                if exc.status != 400 or exc.code != "unknown_query_parameter":
-                    raise
-                self._long_poll = False  # an older server: poll it
-        return self.get(job_id)
 
-
-def time_left_to_ask(remaining: float, long_poll: float, transport_timeout: float) -> int:
-    """Whole seconds to ask the server to wait: within the deadline and the socket timeout."""
-    return max(0, int(min(remaining, long_poll, transport_timeout - 5)))
-
-
-def same_view(a: JobView | None, b: JobView) -> bool:
-    return a is not None and a.status == b.status and a.progress == b.progress and a.updated_at == b.updated_at
-
-
-CAPTION_PATHS = {"vtt": "captions.vtt", "srt": "captions.srt", "json": "timestamps"}
-
-
-def caption_format(path: str | os.PathLike[str]) -> str:
-    """``vtt``, ``srt`` or ``json`` from a file name's extension; ValueError for any other."""
-    ext = Path(path).suffix.lower().lstrip(".")
-    if ext not in CAPTION_PATHS:
-        raise ValueError(f"captions file must end in .vtt, .srt or .json, not {Path(path).name!r}")
-    return ext
-
-
-def captions_url(job: str | JobView, format: str = "vtt") -> str:  # noqa: A002
-    """Where a job's captions are: signed like its ``audioUrl`` when the server signs links, else the API path."""
-    if format not in CAPTION_PATHS:
-        raise ValueError(f"captions format must be one of {', '.join(CAPTION_PATHS)}, not {format!r}")
-    job_id = job.job_id if isinstance(job, JobView) else job
-    path = f"{job_path(job_id)}/{CAPTION_PATHS[format]}"
-    if isinstance(job, JobView) and job.audio_url and "?" in job.audio_url:
-        base = job.audio_url.split("?", 1)[0].removesuffix("/audio")
-        return f"{base}/{CAPTION_PATHS[format]}?{job.audio_url.split('?', 1)[1]}"
-    return path
-
-
-def audio_url(job: str | JobView) -> str:
-    """Where a job's audio is: a signed ``audioUrl`` when the server gives one, else the API path."""
-    if isinstance(job, JobView):
-        if job.audio_url and "?" in job.audio_url:
-            return job.audio_url  # signed link: carries its own authorization
-        return f"{job_path(job.job_id)}/audio"
-    return f"{job_path(job)}/audio"
-
+@contextlib.contextmanager
+def atomic_file(path: str | os.PathLike[str]) -> Iterator[BinaryIO]:
+    """A file to write ``path``'s new content into: a temporary file beside it, renamed over it when
+    the block ends, removed if it fails, so a failed write never leaves a truncated file behind."""
+    target = Path(path)
+    # open(..., "xb") rather than mkstemp: the file gets the usual umask permissions, not mkstemp's 0600.
+    tmp = target.with_name(f".{target.name}.{secrets.token_hex(4)}.part")
+    try:
+        with open(tmp, "xb") as out:
+            yield out
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise

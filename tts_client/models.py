@@ -10,7 +10,9 @@ from typing import Any, NamedTuple
 
 from shared.models import (
     CamelModel,
+    ChapterEntry,
     CreateJobRequest,
+    JobInput,
     JobList,
     JobStatus,
     JobView,
@@ -22,7 +24,7 @@ from shared.models import (
 )
 
 __all__ = [
-    "CreateJobRequest", "Download", "JobList", "JobStatus", "JobView", "LexiconDocument", "LexiconList", "LexiconView",
+    "ChapterEntry", "CreateJobRequest", "Download", "JobInput", "JobList", "JobStatus", "JobView", "LexiconDocument", "LexiconList", "LexiconView",
     "ModelInfo", "Progress", "TimingsDocument", "WordEntry", "progress_of",
 ]
 

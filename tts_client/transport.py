@@ -1,9 +1,11 @@
-"""Blocking HTTP for the client, on httpx: requests, streamed downloads and event-stream lines.
+"""HTTP for the client, on httpx: the same requests sent by ``Transport`` (blocking, ``httpx.Client``)
+and ``AsyncTransport`` (asyncio, ``httpx.AsyncClient``), sharing everything but the send.
 
 Rule: every failure leaves here as ``ApiError`` (the server answered 4xx/5xx, its error body read) or
 ``TransportError`` (no answer: refused, unknown host, timeout, a broken stream), never as an httpx
-error. The bearer token goes only to the API's own origin. One ``httpx.Client`` (a keep-alive pool,
-safe to share between threads: the async client calls it from worker threads) serves every request.
+error. The bearer token goes only to the API's own origin. Each transport holds one httpx client (a
+keep-alive pool, proxies from the environment ignored), closed with it. ``_Http`` builds each request
+and reads each answer without doing I/O; the two subclasses only send and read bodies.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import json
 import socket
-from collections.abc import Iterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
@@ -24,6 +26,7 @@ from tts_client.models import Download
 
 USER_AGENT = "tts-client/0.1"
 CHUNK = 256 * 1024
+Query = Mapping[str, str | int | None]
 
 
 @dataclass(frozen=True)
@@ -39,17 +42,10 @@ class Reply:
             raise ApiError(self.status, "invalid_response", f"expected JSON, got {self.body[:80]!r}") from exc
 
 
-class Transport:
-    """``transport``: httpx's transport to send through (tests pass an ``httpx.MockTransport``)."""
+class _Http:
+    """What both transports share: the base URL and token, request building, error interpretation."""
 
-    def __init__(
-        self,
-        base_url: str,
-        token: str | None = None,
-        timeout: float = 30.0,
-        *,
-        transport: httpx.BaseTransport | None = None,
-    ) -> None:
+    def __init__(self, base_url: str, token: str | None, timeout: float) -> None:
         parts = httpx.URL(base_url.strip()) if base_url.strip().startswith(("http://", "https://")) else None
         if parts is None or not parts.host:
             raise ValueError(f"API URL must be http(s)://host[:port][/prefix], got {base_url!r}")
@@ -57,51 +53,89 @@ class Transport:
         self._origin = (parts.scheme, parts.netloc)
         self.token = token or None
         self.timeout = timeout
-        self._http = httpx.Client(
-            timeout=timeout, transport=transport, follow_redirects=False, trust_env=False,
-            headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
-        )
+        self._options: dict[str, Any] = {
+            "timeout": timeout, "follow_redirects": False, "trust_env": False,
+            "headers": {"User-Agent": USER_AGENT, "Accept": "application/json"},
+        }
 
-    def close(self) -> None:
-        self._http.close()
-
-    # --- public -------------------------------------------------------------
-
-    def request(
+    def _build(
         self,
+        http: httpx.Client | httpx.AsyncClient,
         method: str,
         path: str,
         *,
         json_body: Any = None,
-        query: Mapping[str, str | int | None] | None = None,
+        query: Query | None = None,
         headers: Mapping[str, str] | None = None,
         body: bytes | None = None,
-    ) -> Reply:
-        """Send one request (``json_body`` as JSON, or ``body`` as it is with the caller's Content-Type);
-        a 4xx/5xx answer raises ``ApiError``."""
+    ) -> httpx.Request:
         all_headers = dict(headers or {})
         if json_body is not None:
             body = json.dumps(json_body).encode()
             all_headers["Content-Type"] = "application/json"
-        request = self._request(method, self._url(path, query), body, all_headers)
+        url = self._url(path, query)
+        if url.scheme not in ("http", "https") or not url.host:
+            raise TransportError(f"not an http(s) URL: {str(url)!r}")
+        if self.token and (url.scheme, url.netloc) == self._origin:
+            all_headers["Authorization"] = f"Bearer {self.token}"
+        return http.build_request(method, url, content=body, headers=all_headers)
+
+    def _url(self, path: str, query: Query | None = None) -> httpx.URL:
+        pairs = {k: str(v) for k, v in (query or {}).items() if v is not None}
+        absolute = path.startswith(("http://", "https://"))
+        try:
+            url = httpx.URL(path if absolute else f"{self.base_url}{path}")
+        except httpx.InvalidURL as exc:
+            raise TransportError(f"not an http(s) URL: {path!r}") from exc
+        return url.copy_merge_params(pairs) if pairs else url
+
+    def _no_answer(self, request: httpx.Request, exc: httpx.TransportError) -> TransportError:
+        """The error to raise when sending ``request`` got no answer."""
+        if isinstance(exc, httpx.TimeoutException):
+            return TransportError(f"{request.method} {request.url}: no answer within {self.timeout:g} s")
+        cause = _os_error(exc)
+        if isinstance(cause, ConnectionRefusedError):
+            return TransportError(
+                f"cannot connect to {request.url.scheme}://{request.url.netloc.decode()} (connection refused):"
+                f" is the server running? Start one with `tts-pipeline dev`, or pass --api URL"
+            )
+        if isinstance(cause, socket.gaierror):
+            return TransportError(f"cannot connect to {request.url.host}: unknown host ({cause.strerror})")
+        return TransportError(f"{request.method} {request.url}: {exc}")
+
+
+class Transport(_Http):
+    """Blocking; safe to share between threads. ``transport``: httpx's transport to send through
+    (tests pass an ``httpx.MockTransport``)."""
+
+    def __init__(
+        self, base_url: str, token: str | None = None, timeout: float = 30.0, *,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        super().__init__(base_url, token, timeout)
+        self._http = httpx.Client(transport=transport, **self._options)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def request(
+        self, method: str, path: str, *, json_body: Any = None, query: Query | None = None,
+        headers: Mapping[str, str] | None = None, body: bytes | None = None,
+    ) -> Reply:
+        """Send one request (``json_body`` as JSON, or ``body`` as it is with the caller's Content-Type);
+        a 4xx/5xx answer raises ``ApiError``."""
+        request = self._build(self._http, method, path, json_body=json_body, query=query, headers=headers, body=body)
         with contextlib.closing(self._send(request)) as response:
             try:
                 data = response.read()
             except httpx.TransportError as exc:
                 raise TransportError(f"{method} {path}: connection broke while reading: {exc}") from exc
-        reply = Reply(response.status_code, _lower(response.headers), data)
-        if reply.status >= 400:
-            raise _api_error(reply)
-        return reply
+        return _checked(Reply(response.status_code, _lower(response.headers), data))
 
     def download(self, url: str, sink: BinaryIO, headers: Mapping[str, str] | None = None) -> Download:
-        """GET ``url`` (a path, or an absolute URL on any host) and stream its body into ``sink``.
-
-        The bearer token goes only to the API's own origin, never to another
-        host a link may point at (a signed link needs no token).
-        """
-        request = self._request("GET", self._url(url), None, dict(headers or {}))
-        with contextlib.closing(self._send(request)) as response:
+        """GET ``url`` (a path, or an absolute URL on any host: a signed link needs no token) and stream
+        its body into ``sink``."""
+        with contextlib.closing(self._send(self._build(self._http, "GET", url, headers=headers))) as response:
             try:
                 if response.status_code >= 400:
                     raise _api_error(Reply(response.status_code, _lower(response.headers), response.read()))
@@ -116,7 +150,7 @@ class Transport:
     def lines(self, path: str, headers: Mapping[str, str] | None = None) -> Iterator[bytes]:
         """GET ``path`` and yield its body line by line, without line ends, as it comes (server-sent
         events); 4xx/5xx raise ``ApiError``."""
-        request = self._request("GET", self._url(path), None, {"Accept": "text/event-stream", **(headers or {})})
+        request = self._build(self._http, "GET", path, headers={"Accept": "text/event-stream", **(headers or {})})
         with contextlib.closing(self._send(request)) as response:
             try:
                 if response.status_code >= 400:
@@ -126,42 +160,77 @@ class Transport:
             except httpx.TransportError as exc:
                 raise TransportError(f"GET {path}: the event stream broke: {exc}") from exc
 
-    # --- internals ------------------------------------------------------------
-
-    def _url(self, path: str, query: Mapping[str, str | int | None] | None = None) -> httpx.URL:
-        pairs = {k: str(v) for k, v in (query or {}).items() if v is not None}
-        absolute = path.startswith(("http://", "https://"))
-        try:
-            url = httpx.URL(path if absolute else f"{self.base_url}{path}")
-        except httpx.InvalidURL as exc:
-            raise TransportError(f"not an http(s) URL: {path!r}") from exc
-        return url.copy_merge_params(pairs) if pairs else url
-
-    def _request(self, method: str, url: httpx.URL, body: bytes | None, headers: dict[str, str]) -> httpx.Request:
-        if url.scheme not in ("http", "https") or not url.host:
-            raise TransportError(f"not an http(s) URL: {str(url)!r}")
-        if self.token and (url.scheme, url.netloc) == self._origin:
-            headers["Authorization"] = f"Bearer {self.token}"
-        return self._http.build_request(method, url, content=body, headers=headers)
-
     def _send(self, request: httpx.Request) -> httpx.Response:
         """The response with its body still to read (the caller closes it)."""
         try:
             return self._http.send(request, stream=True)
-        except httpx.TimeoutException as exc:
-            raise TransportError(f"{request.method} {request.url}: no answer within {self.timeout:g} s") from exc
         except httpx.TransportError as exc:
-            cause = _os_error(exc)
-            if isinstance(cause, ConnectionRefusedError):
-                raise TransportError(
-                    f"cannot connect to {request.url.scheme}://{request.url.netloc.decode()} (connection refused):"
-                    f" is the server running? Start one with `tts-pipeline dev`, or pass --api URL"
-                ) from exc
-            if isinstance(cause, socket.gaierror):
-                raise TransportError(
-                    f"cannot connect to {request.url.host}: unknown host ({cause.strerror})"
-                ) from exc
-            raise TransportError(f"{request.method} {request.url}: {exc}") from exc
+            raise self._no_answer(request, exc) from exc
+
+
+class AsyncTransport(_Http):
+    """The same calls as ``Transport``, awaitable, on one ``httpx.AsyncClient`` (use it from one event loop)."""
+
+    def __init__(
+        self, base_url: str, token: str | None = None, timeout: float = 30.0, *,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        super().__init__(base_url, token, timeout)
+        self._http = httpx.AsyncClient(transport=transport, **self._options)
+
+    async def close(self) -> None:
+        await self._http.aclose()
+
+    async def request(
+        self, method: str, path: str, *, json_body: Any = None, query: Query | None = None,
+        headers: Mapping[str, str] | None = None, body: bytes | None = None,
+    ) -> Reply:
+        """As ``Transport.request``."""
+        request = self._build(self._http, method, path, json_body=json_body, query=query, headers=headers, body=body)
+        response = await self._send(request)
+        try:
+            data = await response.aread()
+        except httpx.TransportError as exc:
+            raise TransportError(f"{method} {path}: connection broke while reading: {exc}") from exc
+        finally:
+            await response.aclose()
+        return _checked(Reply(response.status_code, _lower(response.headers), data))
+
+    async def download(self, url: str, sink: BinaryIO, headers: Mapping[str, str] | None = None) -> Download:
+        """As ``Transport.download``."""
+        response = await self._send(self._build(self._http, "GET", url, headers=headers))
+        try:
+            if response.status_code >= 400:
+                raise _api_error(Reply(response.status_code, _lower(response.headers), await response.aread()))
+            written = 0
+            async for chunk in response.aiter_bytes(CHUNK):
+                sink.write(chunk)
+                written += len(chunk)
+        except httpx.TransportError as exc:
+            raise TransportError(f"GET {url}: connection broke while downloading: {exc}") from exc
+        finally:
+            await response.aclose()
+        return Download(written, response.headers.get("content-type"))
+
+    async def lines(self, path: str, headers: Mapping[str, str] | None = None) -> AsyncIterator[bytes]:
+        """As ``Transport.lines``."""
+        request = self._build(self._http, "GET", path, headers={"Accept": "text/event-stream", **(headers or {})})
+        response = await self._send(request)
+        try:
+            if response.status_code >= 400:
+                raise _api_error(Reply(response.status_code, _lower(response.headers), await response.aread()))
+            async for line in response.aiter_lines():
+                yield line.encode("utf-8")
+        except httpx.TransportError as exc:
+            raise TransportError(f"GET {path}: the event stream broke: {exc}") from exc
+        finally:
+            await response.aclose()
+
+    async def _send(self, request: httpx.Request) -> httpx.Response:
+        try:
+            return await self._http.send(request, stream=True)
+        except httpx.TransportError as exc:
+            raise self._no_answer(request, exc) from exc
 
 
 def _os_error(exc: BaseException) -> OSError | None:
@@ -185,6 +254,12 @@ def _retry_after(value: str | None) -> float | None:
         return max(0.0, float(value))
     except ValueError:
         return None  # an HTTP date: rare enough to fall back to our own backoff
+
+
+def _checked(reply: Reply) -> Reply:
+    if reply.status >= 400:
+        raise _api_error(reply)
+    return reply
 
 
 def _api_error(reply: Reply) -> ApiError:

@@ -1,12 +1,18 @@
 """Drives a queue consumer locally, as Cloudflare invokes a consumer Worker.
 
-The runner waits until ``max_batch_size`` messages are ready or
-``max_batch_timeout`` has passed since it first saw a ready message, leases
-the batch, calls the handler, and settles it with Cloudflare's rule (an
-explicit outcome wins; the rest are acked if the handler returned, retried
-if it raised). It sleeps on an ``asyncio.Event`` that ``send`` in this
-process sets, plus a short poll for delayed messages and for messages sent
-by other processes; it never busy-spins.
+When the consumer is idle (no batch of it in progress) the runner leases
+what is ready, up to ``max_batch_size``, at once: a lone message is not held
+back for a fuller batch that nothing is waiting on. While a batch is in
+progress (``max_concurrency`` > 1 lets more start), a new batch waits until
+``max_batch_size`` messages are ready, ``max_batch_timeout`` has passed since
+it first saw a ready message, or the consumer becomes idle, whichever is
+first; so under load batches fill as on Cloudflare. With ``wait_when_idle``
+(``QUEUE_WAIT_WHEN_IDLE=1``) it always waits as Cloudflare's queues do,
+idle or not. It calls the handler and settles the batch with Cloudflare's
+rule (an explicit outcome wins; the rest are acked if the handler returned,
+retried if it raised). It sleeps on an ``asyncio.Event`` that ``send`` in
+this process and the end of a batch set, plus a short poll for delayed
+messages and for messages sent by other processes; it never busy-spins.
 
 While the handler runs, the runner keeps extending the batch's leases, so a
 slow handler is not raced by a redelivery; if the process dies, the leases
@@ -111,7 +117,7 @@ class LocalQueueRunner:
                     await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
                     continue
                 try:
-                    if not await self._wait_for_batch():
+                    if not await self._wait_for_batch(lambda: bool(in_flight)):
                         break
                     batch = await self.queue.pull_batch(self.config)
                 except Exception as exc:  # storage trouble: report it, pause, try again
@@ -134,7 +140,7 @@ class LocalQueueRunner:
                     continue
                 task = asyncio.get_running_loop().create_task(self._deliver(batch))
                 in_flight.add(task)
-                task.add_done_callback(in_flight.discard)
+                task.add_done_callback(self._batch_done(in_flight))
         finally:
             if in_flight:  # stopping: the batches in progress finish and are settled
                 await asyncio.gather(*in_flight, return_exceptions=True)
@@ -146,6 +152,15 @@ class LocalQueueRunner:
         if loop is not None and not loop.is_closed():
             loop.call_soon_threadsafe(self._wake.set)
 
+    def _batch_done(self, in_flight: set[asyncio.Task[None]]) -> Callable[[asyncio.Task[None]], None]:
+        """A batch's done callback: forget it, and wake a wait that may now start at once (idle)."""
+
+        def done(task: asyncio.Task[None]) -> None:
+            in_flight.discard(task)
+            self._wake.set()
+
+        return done
+
     async def _sleep(self, seconds: float) -> None:
         """Sleep up to ``seconds``, or less if woken by a send or ``stop()``."""
         with contextlib.suppress(asyncio.TimeoutError):
@@ -155,8 +170,9 @@ class LocalQueueRunner:
         self._wake.clear()  # cleared before counting, so a send after the count wakes us
         return self.queue.ready_count(self.config.max_batch_size)
 
-    async def _wait_for_batch(self) -> bool:
-        """Wait for a full batch or the batch timeout; False if stopping."""
+    async def _wait_for_batch(self, busy: Callable[[], bool]) -> bool:
+        """Wait for a ready message, then (while ``busy()``, or always with ``wait_when_idle``) for a full
+        batch or the batch timeout; False if stopping."""
         loop = asyncio.get_running_loop()
         ready = self._ready()
         while ready == 0:
@@ -166,6 +182,8 @@ class LocalQueueRunner:
             ready = self._ready()
         deadline = loop.time() + self.config.max_batch_timeout
         while ready < self.config.max_batch_size:
+            if not self.config.wait_when_idle and not busy():
+                break  # idle: nothing to fill a batch for
             remaining = deadline - loop.time()
             if remaining <= 0:
                 break

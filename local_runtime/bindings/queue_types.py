@@ -76,6 +76,9 @@ class QueueConsumerConfig:
     retry_delay: float = 0
     max_concurrency: int = 1
     """Batches handled at once (wrangler.toml's ``max_concurrency``; Cloudflare, left unset, scales up to 250)."""
+    wait_when_idle: bool = False
+    """Hold a batch for ``max_batch_timeout`` even when no batch is in progress, as Cloudflare does (the local
+    runner otherwise starts an idle consumer's batch at once: ``QUEUE_WAIT_WHEN_IDLE``)."""
 
     def __post_init__(self) -> None:
         for name, value, low, high in (

@@ -69,9 +69,9 @@ class ApiApp:
         # A signed link (expires + signature) stands in for the token: a browser's
         # <audio src> or a third party can fetch it. Without one, the token is required.
         if signed_links.is_signed_link(request):
-            request_limits.check_query(request, (*signed_links.SIGNED_LINK_QUERY, "stream"))
+            request_limits.check_query(request, (*signed_links.SIGNED_LINK_QUERY, "stream", "input"))
             return await jobs.get_signed_audio(request, self.deps, job_id)
-        return await self._authed(jobs.get_audio, query=("stream",))(request, job_id=job_id)
+        return await self._authed(jobs.get_audio, query=("stream", "input"))(request, job_id=job_id)
 
     async def _speech(self, request: HttpRequest) -> HttpResponse:
         return await speech.create_speech(request, self.deps)
@@ -80,9 +80,9 @@ class ApiApp:
         # The word timings follow /audio's rules: the token, or a signed link of the job.
         async def handler(request: HttpRequest, job_id: str) -> HttpResponse:
             if signed_links.is_signed_link(request):
-                request_limits.check_query(request, signed_links.SIGNED_LINK_QUERY)
+                request_limits.check_query(request, (*signed_links.SIGNED_LINK_QUERY, "kind"))
                 return await jobs.get_signed_captions(request, self.deps, job_id, kind)
-            return await self._authed(jobs.get_captions)(request, job_id=job_id, kind=kind)
+            return await self._authed(jobs.get_captions, query=("kind",))(request, job_id=job_id, kind=kind)
 
         return handler
 

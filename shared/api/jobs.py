@@ -13,6 +13,7 @@ from pydantic import ValidationError
 
 from shared.api import idempotency, request_limits, signed_links, stream, waiting
 from shared.api.captions import serve_captions
+from shared.api.input_audio import input_asked, serve_input
 from shared.api.errors import ApiError, not_found
 from shared.api.legacy_body import legacy_result_response
 from shared.api.links import link_base
@@ -148,7 +149,12 @@ async def get_job(request: HttpRequest, deps: ApiDeps, tenant: str, job_id: str)
 
 
 async def get_audio(request: HttpRequest, deps: ApiDeps, tenant: str, job_id: str) -> HttpResponse:
-    """The audio for the bearer of the owner's token; ``?stream=1``: while it is made (shared/api/stream.py)."""
+    """The audio for the bearer of the owner's token; ``?stream=1``: while it is made (shared/api/stream.py);
+    ``?input=N``: one input of a multi-input job (shared/api/input_audio.py)."""
+    index = input_asked(request)
+    if index is not None:
+        record = await _own_record(deps, tenant, job_id)
+        return await serve_input(request, deps, record, index, "private, max-age=3600")
     if not _stream_asked(request):
         record = await _own_record(deps, tenant, job_id)
         return await _serve_audio(request, deps, record, "private, max-age=3600")
@@ -177,7 +183,10 @@ async def get_signed_audio(request: HttpRequest, deps: ApiDeps, job_id: str) -> 
     ``stream`` is taken as on the token's route (OpenAPI lists it for both); a link is
     signed for a completed job, whose answer is the stored audio either way."""
     _stream_asked(request)  # 400 for a value that is none of 0/1/true/false
+    index = input_asked(request)
     record, cache_control = await _signed_record(request, deps, job_id)
+    if index is not None:
+        return await serve_input(request, deps, record, index, cache_control)
     return await _serve_audio(request, deps, record, cache_control)
 
 

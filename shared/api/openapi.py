@@ -25,7 +25,7 @@ from shared.models import (
     TimingsDocument,
     WebhookSecretView,
 )
-from shared.models import LEXICON_NAME_PATTERN
+from shared.models import LEXICON_NAME_PATTERN, MAX_INPUTS
 
 _REF = "#/components/schemas/{model}"
 
@@ -105,6 +105,24 @@ _STREAM_PARAM = {
     " as it is stored (chunked transfer, no Content-Length; WAV with a streaming header whose RIFF and data"
     " sizes are 0xFFFFFFFF). A completed job, or one of a single request, gets the normal audio once completed.",
     "schema": {"type": "string", "enum": ["0", "1", "true", "false"]},
+}
+_INPUT_PARAM = {
+    "name": "input",
+    "in": "query",
+    "required": False,
+    "description": "N (from 0): for a job submitted with inputs, only input N's audio, as a playable file of its"
+    " own (WAV: its own header, sent as read, no Content-Length; PCM and MP3: the input's bytes of the joined"
+    " file, cut at its first and last chunk). Formats encoded once from the joined audio (opus, aac, flac)"
+    " answer 409 input_not_separable. Range is not taken with input.",
+    "schema": {"type": "integer", "minimum": 0, "maximum": MAX_INPUTS - 1},
+}
+_KIND_PARAM = {
+    "name": "kind",
+    "in": "query",
+    "required": False,
+    "description": "captions (the default), or chapters on /captions.vtt of a job submitted with inputs: the"
+    " WebVTT chapters track (one cue per input, identified chapter-N, its title as text).",
+    "schema": {"type": "string", "enum": ["captions", "chapters"]},
 }
 # OpenAI's error body, on POST /v1/audio/speech only.
 _OPENAI_ERROR_SCHEMA = {
@@ -188,18 +206,22 @@ def _timings_path(summary: str, content: dict[str, Any], errors: dict[str, Any])
     return {
         "parameters": [_JOB_ID_PARAM],
         "get": {
-            "summary": f"{summary}, for a job submitted with \"timestamps\": \"word\"."
+            "summary": f"{summary}, for a job submitted with \"timestamps\": \"word\" or with inputs (a job"
+            " with inputs has chapters, one per input: in the timings JSON, as NOTE blocks in the WebVTT"
+            " captions and as the WebVTT chapters track with kind=chapters; words only with timestamps)."
             " Cues: at most 42 characters and 5 s each, broken after sentences (docs/captions.md)."
             " With a signed link's expires and signature (the audioUrl's), no token is needed.",
-            "parameters": _SIGNED_PARAMS,
+            "parameters": [*_SIGNED_PARAMS, _KIND_PARAM],
             "security": [{"bearer": []}, {}],
             "responses": {
                 "200": {"description": summary, "content": content},
                 "304": {"description": "not modified"},
                 "403": _error("a signed link that is tampered, expired or for another job"),
                 **errors,
+                "400": _error("kind is not captions or chapters (chapters: only on captions.vtt of a job with"
+                              " inputs; error.code invalid_kind), or an unknown query parameter"),
                 "404": _error("unknown, expired or another tenant's job, or one submitted without timestamps"
-                              " (error.code timestamps_not_requested)"),
+                              " or inputs (error.code timestamps_not_requested)"),
                 "409": _error("the job is not completed"),
                 "410": _error("the timings are no longer stored"),
             },
@@ -320,7 +342,9 @@ def openapi_document() -> dict[str, Any]:
                         "400": _error("body is not JSON, a malformed Idempotency-Key, an unknown query parameter,"
                                       " or textType ssml with invalid markup (error.line and error.column)"),
                         "422": _error("a field is invalid (error.field names it: an unknown lexicon, a phoneme the"
-                                      " model cannot say), or an Idempotency-Key conflict"),
+                                      " model cannot say; deliver.url with error.code unsafe_deliver_url when the"
+                                      " URL is refused: not https, private or loopback host, credentials in it),"
+                                      " or an Idempotency-Key conflict"),
                         "429": _error("over the tenant's job rate or jobs in flight", _RETRY_AFTER),
                         **storage_errors,
                     },
@@ -360,17 +384,21 @@ def openapi_document() -> dict[str, Any]:
                     "summary": "The audio, streamed; honours Range (one range: 206; several: 200 with the whole audio),"
                     " If-Range (strong etag) and If-None-Match (weak comparison)."
                     " With a signed link's expires and signature, no token is needed.",
-                    "parameters": [*_SIGNED_PARAMS, _STREAM_PARAM],
+                    "parameters": [*_SIGNED_PARAMS, _STREAM_PARAM, _INPUT_PARAM],
                     "security": [{"bearer": []}, {}],
                     "responses": {
-                        "200": {"description": "the audio (with stream=1: as it is made)", **_AUDIO},
+                        "200": {"description": "the audio (with stream=1: as it is made; with input=N: that input's)",
+                                **_AUDIO},
                         "206": {"description": "a byte range of the audio", **_AUDIO},
                         "304": {"description": "not modified"},
                         "403": _error("a signed link that is tampered, expired or for another job"),
-                        "409": _error("the job is not completed"),
+                        "409": _error("the job is not completed; or, with input, its format cannot be cut into"
+                                      " inputs (error.code input_not_separable)"),
                         "410": _error("the audio is no longer stored"),
                         "416": _error("a bytes range that is not valid syntax or lies outside the audio"),
                         **job_ops_errors,
+                        "400": _error("input is not an index of the job's inputs, or the job has none"
+                                      " (error.code invalid_input), or an unknown query parameter"),
                     },
                 },
             },

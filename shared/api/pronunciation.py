@@ -90,7 +90,7 @@ async def prepare(deps: ApiDeps, tenant: str, body: CreateJobRequest, resolved: 
     lexicons, refs = await resolve(deps, tenant, body.lexicons) if body.lexicons else ([], [])
     spec = resolved.spec
     try:
-        rendering = render(body.text, text_type or "text", lexicons, caps_of(spec))
+        rendering = render(body.joined_text(), text_type or "text", lexicons, caps_of(spec))
         plan = plan_chunks(
             rendering,
             spec.max_input_chars,

@@ -14,15 +14,25 @@ message cannot be sent now is still accepted, and its shard sends it later.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from shared.api import admission, cached, idempotency, webhook_requests
 from shared.api.errors import ApiError
+from shared.config import MAX_TEXT_CHARS_CEILING
 from shared.jobs.shard import FindIdempotent
 from shared.models import CreateJobRequest, JobRecord, JobStatus
 from shared.synthesis.cache import scope_for
 from shared.synthesis.errors import CatalogueError, TextTooLongError
+from shared.synthesis.formats import JOINABLE_FORMATS
+
+MAX_STORED_INPUT_BYTES = 4 * MAX_TEXT_CHARS_CEILING
+"""A multi-input job's text and its inputs' titles and voices, in UTF-8, at most: what the longest plain
+text takes (MAX_TEXT_CHARS' ceiling in 4-byte characters), so its row fits the Durable Object's 2 MB."""
+
+if TYPE_CHECKING:
+    from shared.synthesis.catalogue import Resolved
 
 if TYPE_CHECKING:
     from shared.api.deps import ApiDeps
@@ -37,13 +47,16 @@ class Submitted:
 async def submit_job(deps: ApiDeps, tenant: str, body: CreateJobRequest, key: str | None = None) -> Submitted:
     """The tenant's new job (queued), or the one an earlier request with ``key`` made; ``ApiError`` if refused."""
     settings = deps.settings
-    if not body.text.strip():
+    if body.inputs is not None:
+        _check_inputs(body, settings.max_text_chars)
+    elif not (body.text or "").strip():
         raise ApiError(422, "validation_error", "text: must not be blank", field="text")
+    text = body.joined_text()  # the inputs' texts joined by a blank line (shared/synthesis/inputs.py)
     # SSML or lexicons: limits count the spoken text (shared/api/pronunciation.py, imported only for these)
     rendered = body.text_type == "ssml" or bool(body.lexicons)
     if rendered:
         from shared.api import pronunciation
-    if rendered and len(body.text.encode("utf-8")) > pronunciation.source_limit_bytes(settings.max_text_chars):
+    if rendered and len(text.encode("utf-8")) > pronunciation.source_limit_bytes(settings.max_text_chars):
         limit = pronunciation.source_limit_bytes(settings.max_text_chars)
         raise ApiError(
             422,
@@ -52,11 +65,11 @@ async def submit_job(deps: ApiDeps, tenant: str, body: CreateJobRequest, key: st
             field="text",
             extra={"maxBytes": limit},
         )
-    if not rendered and len(body.text) > settings.max_text_chars:
+    if not rendered and body.inputs is None and len(text) > settings.max_text_chars:
         raise ApiError(
             422,
             "text_too_long",
-            f"text: {len(body.text):,} characters are over the limit of {settings.max_text_chars:,} (MAX_TEXT_CHARS);"
+            f"text: {len(text):,} characters are over the limit of {settings.max_text_chars:,} (MAX_TEXT_CHARS);"
             " split the text into several jobs",
             field="text",
             extra={"maxChars": settings.max_text_chars},
@@ -67,7 +80,7 @@ async def submit_job(deps: ApiDeps, tenant: str, body: CreateJobRequest, key: st
             body.voice_id,
             body.format,
             sample_rate=body.sample_rate,
-            text=None if rendered else body.text,
+            text=None if rendered else text,
             speed=body.speed,
             instructions=body.instructions,
             timestamps=body.timestamps,
@@ -79,8 +92,11 @@ async def submit_job(deps: ApiDeps, tenant: str, body: CreateJobRequest, key: st
         # "allowed" only when there is a choice to offer (the models, voices, formats usable here).
         extra = {"allowed": list(exc.allowed)} if exc.allowed else None
         raise ApiError(422, "validation_error", str(exc), field=exc.field, extra=extra) from exc
+    if body.inputs is not None:
+        _check_input_voices(deps, body, resolved)
     prepared = await pronunciation.prepare(deps, tenant, body, resolved) if rendered else None
     webhook_requests.check_webhook(deps, body)
+    webhook_requests.check_deliver(deps, body)
 
     scoped = fingerprint = None
     if key is not None:
@@ -102,7 +118,7 @@ async def submit_job(deps: ApiDeps, tenant: str, body: CreateJobRequest, key: st
         job_id=job_id,
         tenant=tenant,
         status=JobStatus.QUEUED,
-        text=body.text,
+        text=text,
         model=resolved.spec.id,
         voice_id=resolved.voice,
         format=resolved.format,
@@ -117,12 +133,17 @@ async def submit_job(deps: ApiDeps, tenant: str, body: CreateJobRequest, key: st
         deadline_at=now + body.cancel_after_seconds if body.cancel_after_seconds else None,
         webhook_url=body.webhook_url,
         webhook_events=webhook_requests.webhook_event_list(body),
+        deliver_url=body.deliver.url if body.deliver is not None else None,
+        deliver_headers=webhook_requests.deliver_headers_json(body),
+        delivery_state="pending" if body.deliver is not None else None,
         timestamps=body.timestamps,
         text_type=prepared.text_type if prepared is not None else None,
         lexicons=prepared.lexicons if prepared is not None else None,
         cache_scope=None if body.timestamps else scope_for(settings.synthesis_cache, tenant, body.cache),
     )
-    if record.cache_scope is not None and not rendered:
+    if body.inputs is not None:
+        record = _with_inputs(record, body, resolved)
+    if record.cache_scope is not None and not rendered and body.inputs is None:  # inputs: joined by the consumer
         record = await cached.complete_from_cache(deps, record, resolved.spec)
     record = await admission.create_admitted(deps, record, keyed=key is not None)
     if record.job_id != job_id and key is not None and fingerprint is not None:
@@ -133,6 +154,82 @@ async def submit_job(deps: ApiDeps, tenant: str, body: CreateJobRequest, key: st
     # (shared/jobs/outbox.py): a job is never left without one, whatever fails after the commit.
     deps.log.info(
         "job_created", jobId=job_id, tenant=tenant, model=resolved.spec.id,
-        characters=prepared.spoken_chars if prepared is not None else len(body.text),
+        characters=prepared.spoken_chars if prepared is not None else len(text),
     )
     return Submitted(record, replayed=False)
+
+
+def _check_inputs(body: CreateJobRequest, max_chars: int) -> None:
+    """What the model cannot check of a multi-input job: blank inputs, the total length, plain text only."""
+    assert body.inputs is not None
+    for index, item in enumerate(body.inputs):
+        if not item.text.strip():
+            field = f"inputs.{index}.text"
+            raise ApiError(422, "validation_error", f"{field}: must not be blank", field=field)
+    total = sum(len(item.text) for item in body.inputs)
+    if total > max_chars:
+        raise ApiError(
+            422,
+            "text_too_long",
+            f"inputs: their texts are {total:,} characters together, over the limit of {max_chars:,}"
+            " (MAX_TEXT_CHARS); split them into several jobs",
+            field="inputs",
+            extra={"maxChars": max_chars},
+        )
+    from shared.synthesis.inputs import encode_inputs
+
+    stored = len(body.joined_text().encode("utf-8")) + len(encode_inputs(body.inputs).encode("utf-8"))
+    if stored > MAX_STORED_INPUT_BYTES:
+        raise ApiError(
+            422, "text_too_long",
+            f"inputs: their texts, titles and voices take {stored:,} bytes, over the {MAX_STORED_INPUT_BYTES:,} one"
+            " job can store; split them into several jobs",
+            field="inputs", extra={"maxBytes": MAX_STORED_INPUT_BYTES},
+        )
+    if body.text_type == "ssml" or body.lexicons:
+        field = "textType" if body.text_type == "ssml" else "lexicons"
+        raise ApiError(
+            422, "validation_error", f"{field}: inputs are plain text; SSML and lexicons go with text", field=field
+        )
+
+
+def _check_input_voices(deps: ApiDeps, body: CreateJobRequest, resolved: Resolved) -> None:
+    """Each input's voice is one of the job's model, and the job's format can join the inputs' audio."""
+    assert body.inputs is not None
+    spec = resolved.spec
+    if resolved.format not in JOINABLE_FORMATS and resolved.format not in spec.encoded_formats:
+        joinable = [f for f in spec.formats if f in JOINABLE_FORMATS or f in spec.encoded_formats]
+        raise ApiError(
+            422, "validation_error",
+            f"format: a job with inputs joins their audio into one file, and {resolved.format} audio of model"
+            f" {spec.id!r} cannot be joined; use one of {', '.join(joinable)}",
+            field="format", extra={"allowed": joinable} if joinable else None,
+        )
+    for index, item in enumerate(body.inputs):
+        if item.voice_id is None or item.voice_id == resolved.voice:
+            continue
+        if item.voice_id not in spec.voices:
+            field = f"inputs.{index}.voiceId"
+            raise ApiError(
+                422, "validation_error",
+                f"{field}: model {spec.id!r} has no voice {item.voice_id!r}", field=field,
+                extra={"allowed": list(spec.voices)},
+            )
+
+
+def _with_inputs(record: JobRecord, body: CreateJobRequest, resolved: Resolved) -> JobRecord:
+    """``record`` with a multi-input job's fields (shared/synthesis/inputs.py)."""
+    from shared.synthesis.chunking import chunk_texts
+    from shared.synthesis.inputs import encode_inputs
+
+    assert body.inputs is not None
+    encoded = encode_inputs(body.inputs)
+    # How many chunks each input makes, as the consumer plans them: progress counts inputs from it.
+    counts = [len(chunk_texts(item.text, resolved.spec.max_input_chars)) for item in body.inputs]
+    ends = list(itertools.accumulate(counts))
+    return record.model_copy(update={
+        "inputs": encoded,
+        "input_count": len(body.inputs),
+        "gap_ms": body.gap_ms or 0,
+        "input_chunks": ",".join(str(e) for e in ends),
+    })

@@ -8,9 +8,10 @@ import json
 import math
 import re
 from collections.abc import Callable
+from typing import cast
 
 from shared.api.errors import ApiError
-from shared.models import CacheView, JobProgress, LexiconRef
+from shared.models import CacheView, DeliveryState, DeliveryView, JobProgress, LexiconRef
 from shared.text.refs import parse_refs
 from shared.models import EVENT_OF_STATUS, JOB_ID_PATTERN, JobRecord, JobStatus, JobView, WebhookEvent, WebhookView, iso
 
@@ -25,9 +26,22 @@ def job_path(job_id: str) -> str:
 
 
 def webhook_events(record: JobRecord) -> list[WebhookEvent]:
+    """The events the job's webhook announces: those asked for, else all (``delivery`` only for a job
+    with a ``deliver.url``)."""
     if not record.webhook_events:
-        return list(WebhookEvent)
+        return [e for e in WebhookEvent if e is not WebhookEvent.DELIVERY or record.deliver_url]
     return [WebhookEvent(e) for e in record.webhook_events.split(",") if e]
+
+
+def delivery_view(record: JobRecord) -> DeliveryView | None:
+    """The delivery's state, attempts and last error; never its URL or headers."""
+    if not record.deliver_url or record.delivery_state is None:
+        return None
+    return DeliveryView(
+        state=cast(DeliveryState, record.delivery_state),
+        attempts=record.delivery_attempts,
+        last_error=record.delivery_last_error,
+    )
 
 
 def webhook_view(record: JobRecord) -> WebhookView | None:
@@ -56,7 +70,7 @@ def job_view(record: JobRecord, base_url: str, audio_query: AudioQuery | None = 
     if completed:
         query = "?" + audio_query(record) if audio_query is not None else ""
         audio_url = f"{base_url}{job_path(record.job_id)}/audio{query}"
-        if record.timestamps:
+        if record.timestamps or record.input_count:
             captions_url = f"{base_url}{job_path(record.job_id)}/captions.vtt{query}"
     return JobView(
         job_id=record.job_id,
@@ -72,7 +86,7 @@ def job_view(record: JobRecord, base_url: str, audio_query: AudioQuery | None = 
         expires_at=iso(record.expires_at),
         attempts=record.attempts,
         characters=record.characters,
-        progress=JobProgress(done=record.progress_done, total=record.progress_total) if record.progress_total else None,
+        progress=_progress(record),
         error=record.error,
         mime_type=record.mime_type if completed else None,
         size_bytes=record.size_bytes if completed else None,
@@ -80,11 +94,26 @@ def job_view(record: JobRecord, base_url: str, audio_query: AudioQuery | None = 
         result_url=f"{base_url}{job_path(record.job_id)}/result",
         deadline_at=iso(record.deadline_at),
         webhook=webhook_view(record),
+        delivery=delivery_view(record),
         timestamps=record.timestamps,
         captions_url=captions_url,
         text_type=record.text_type,
         lexicons=[LexiconRef(name=n, version=v) for n, v in parse_refs(record.lexicons)] if record.lexicons else None,
         cache=cache_view(record),
+        input_count=record.input_count or None,
+        gap_ms=record.gap_ms if record.input_count else None,
+    )
+
+
+def _progress(record: JobRecord) -> JobProgress | None:
+    """Chunks done of total; a job with inputs counts its inputs too (every chunk of one stored: done)."""
+    if not record.input_count:
+        if not record.progress_total:
+            return None
+        return JobProgress(done=record.progress_done, total=record.progress_total)
+    done = record.input_count if record.status is JobStatus.COMPLETED else record.progress_inputs
+    return JobProgress(
+        done=record.progress_done, total=record.progress_total, inputs_done=done, inputs_total=record.input_count
     )
 
 

@@ -1,12 +1,14 @@
-"""A submission's webhook fields, checked at submit, and the tenant's webhook secret route."""
+"""A submission's outbound URLs (``webhookUrl``, ``deliver``), checked at submit, and the tenant's
+webhook secret route. Both URLs pass the same policy (shared/security/urls.py)."""
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING
 
 from shared.api.errors import ApiError
 from shared.http import HttpRequest, HttpResponse
-from shared.models import CreateJobRequest, WebhookSecretView
+from shared.models import CreateJobRequest, WebhookEvent, WebhookSecretView
 from shared.security.signing import (
     keyring_of,
     webhook_secrets,
@@ -31,6 +33,25 @@ def check_webhook(deps: ApiDeps, body: CreateJobRequest) -> None:
         check_webhook_url(body.webhook_url, url_policy(deps.settings))
     except UnsafeUrlError as exc:
         raise ApiError(422, "unsafe_webhook_url", f"webhookUrl: {exc}", field="webhookUrl") from exc
+
+
+def check_deliver(deps: ApiDeps, body: CreateJobRequest) -> None:
+    """422 naming ``deliver.url`` when the URL is refused (the message never repeats the URL: a secret)."""
+    if body.deliver is None:
+        if body.webhook_events is not None and WebhookEvent.DELIVERY in body.webhook_events:
+            raise ApiError(422, "validation_error", "webhookEvents: 'delivery' needs deliver", field="webhookEvents")
+        return
+    try:
+        check_webhook_url(body.deliver.url, url_policy(deps.settings))
+    except UnsafeUrlError as exc:
+        raise ApiError(422, "unsafe_deliver_url", f"deliver.url: {exc}", field="deliver.url") from exc
+
+
+def deliver_headers_json(body: CreateJobRequest) -> str | None:
+    """``deliver.headers`` as the job stores them (JSON), or None."""
+    if body.deliver is None or not body.deliver.headers:
+        return None
+    return json.dumps(body.deliver.headers, separators=(",", ":"), sort_keys=True)
 
 
 def webhook_event_list(body: CreateJobRequest) -> str | None:

@@ -121,10 +121,13 @@ class ChunkTimings:
         # What the reaper judges a tmp/ object by (as for the chunks' audio).
         self._metadata = {"jobId": record.job_id, "tenant": record.tenant, "createdAt": f"{record.created_at:.3f}"}
 
-    async def keep(self, index: int, result: SynthesisResult, kind: AudioKind) -> None:
+    async def keep(self, index: int, result: SynthesisResult, kind: AudioKind, *, trailing_samples: int = 0) -> None:
+        """``trailing_samples``: silence stored after the chunk's audio (a multi-input job's gap), in no word."""
         part = part_timings(self._chunks[index], result, kind)
         if part is None:
             raise PermanentSynthesisError(f"chunk {index}: the length of {kind.format} audio cannot be measured for timings")
+        if trailing_samples:
+            part = PartTimings(part.samples + trailing_samples, part.sample_rate, part.words, part.estimated)
         stored = _StoredPart(
             samples=part.samples,
             sampleRate=part.sample_rate,

@@ -18,6 +18,13 @@ longer than the limit is a cue of its own. A cue's text is its words joined
 by single spaces (line breaks of the text become spaces); it runs from its
 first word's start to its last word's end, so cues never overlap and every
 word of the text is in exactly one cue.
+
+A job with inputs has chapters (``Chapter``: one per input): its WebVTT
+captions carry each as a ``NOTE chapter N: title (start to end)`` block
+before the chapter's first cue (not shown by players, kept in the file), and
+``render_chapters_vtt`` makes the WebVTT chapters track (``<track
+kind="chapters">``): one cue per chapter, identified ``chapter-N``, its
+title as text. SRT has no place for them.
 """
 
 from __future__ import annotations
@@ -27,7 +34,10 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-__all__ = ["CUE_MAX_CHARS", "CUE_MAX_SECONDS", "Cue", "TimedWord", "group_cues", "render_srt", "render_vtt"]
+__all__ = [
+    "CUE_MAX_CHARS", "CUE_MAX_SECONDS", "Chapter", "Cue", "TimedWord", "group_cues", "render_chapters_vtt", "render_srt",
+    "render_vtt",
+]
 
 CUE_MAX_CHARS = 42
 CUE_MAX_SECONDS = 5.0
@@ -48,6 +58,14 @@ class Cue:
     start: float
     end: float
     text: str
+
+
+@dataclass(frozen=True)
+class Chapter:
+    index: int
+    title: str
+    start: float
+    end: float
 
 
 def group_cues(
@@ -115,11 +133,42 @@ def _escape_vtt(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def render_vtt(cues: Sequence[Cue], *, duration: float | None = None) -> str:
-    """A WebVTT file: the header, then one numbered cue per entry."""
+def render_vtt(
+    cues: Sequence[Cue], *, duration: float | None = None, chapters: Sequence[Chapter] = ()
+) -> str:
+    """A WebVTT file: the header, then one numbered cue per entry (each chapter's NOTE before its first cue)."""
     lines = ["WEBVTT", ""]
+    pending = list(chapters)
     for number, (start, end, text) in enumerate(_millis(cues, duration), 1):
+        while pending and round(pending[0].start * 1000) <= start:
+            lines += _chapter_note(pending.pop(0))
         lines += [str(number), f"{_clock(start, '.')} --> {_clock(end, '.')}", _escape_vtt(text), ""]
+    for chapter in pending:
+        lines += _chapter_note(chapter)
+    return "\n".join(lines)
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split()).replace("-->", "->")
+
+
+def _chapter_note(chapter: Chapter) -> list[str]:
+    start, end = round(chapter.start * 1000), round(chapter.end * 1000)
+    return [
+        # a NOTE may not hold "-->"
+        f"NOTE chapter {chapter.index}: {_one_line(chapter.title)} ({_clock(start, '.')} to {_clock(end, '.')})", "",
+    ]
+
+
+def render_chapters_vtt(chapters: Sequence[Chapter]) -> str:
+    """The WebVTT chapters track: one cue per chapter, ``chapter-N``, its title as text."""
+    lines = ["WEBVTT", ""]
+    for chapter in chapters:
+        start, end = round(chapter.start * 1000), round(chapter.end * 1000)
+        lines += [
+            f"chapter-{chapter.index}", f"{_clock(start, '.')} --> {_clock(max(end, start + 1), '.')}",
+            _escape_vtt(_one_line(chapter.title)) or f"Input {chapter.index + 1}", "",
+        ]
     return "\n".join(lines)
 
 

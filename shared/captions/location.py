@@ -1,4 +1,6 @@
-"""Where a job's word timings are in R2: derived from the job, never stored (light: the reaper imports it)."""
+"""Where a job's word timings are in R2: derived from the job, never stored (light: the reaper imports it).
+
+A job with inputs always has the object: its chapters are there (words only when it asked for them)."""
 
 from __future__ import annotations
 
@@ -13,5 +15,5 @@ __all__ = ["timings_key_of"]
 
 
 def timings_key_of(record: JobRecord) -> str | None:
-    """The key of the job's timings (``shared.keys.timings_key``), or None when it did not ask for them."""
-    return timings_key(record.job_id, record.created_at) if record.timestamps else None
+    """The key of the job's timings (``shared.keys.timings_key``), or None when it has none."""
+    return timings_key(record.job_id, record.created_at) if record.timestamps or record.input_count else None

@@ -28,7 +28,15 @@ __all__ = ["load_timings", "store_timings", "timings_key_of"]
 
 
 def document_for(record: JobRecord, result: SynthesisResult, spec: ModelSpec | None) -> TimingsDocument:
-    """The job's timings: the engine's words (shifted per chunk) aligned to the submitted text."""
+    """The job's timings: the engine's words (shifted per chunk) aligned to the submitted text, and a
+    multi-input job's chapters (only those when it did not ask for word timings)."""
+    chapters = list(result.chapters) if result.chapters is not None else None
+    if not record.timestamps:
+        return TimingsDocument(
+            job_id=record.job_id, model=record.model, timings="exact", method="chapters only",
+            duration=round(result.duration_seconds, 6) if result.duration_seconds is not None else None,
+            words=[], chapters=chapters,
+        )
     if result.stored is not None:  # assembled in R2 from its chunks: measured chunk by chunk
         duration = result.duration_seconds
     else:
@@ -46,7 +54,7 @@ def document_for(record: JobRecord, result: SynthesisResult, spec: ModelSpec | N
         aligned = align_to_spans(words, [(c.start, c.end) for c in captions], duration=duration)
     else:
         aligned = align_to_text(words, record.text, duration=duration)
-    return build_document(
+    document = build_document(
         record.job_id,
         record.model,
         record.text,
@@ -56,6 +64,8 @@ def document_for(record: JobRecord, result: SynthesisResult, spec: ModelSpec | N
         duration=duration,
         spelled=[c.word for c in captions] if captions is not None else None,
     )
+    document.chapters = chapters
+    return document
 
 
 async def store_timings(

@@ -16,6 +16,11 @@ job's row, keeps them from being paid for twice and tells who finishes last:
   so the assembly message that follows claims it at once;
 - ``release`` hands a chunk back after a failure (counted when reported).
 
+A job with inputs also counts its inputs done (``progress_inputs``): an input
+is done when every chunk of it is stored; its chunks' range comes from the
+record's ``input_chunks`` (the chunk count at the end of each input, fixed at
+submit), and is used only while it agrees with the plan's total.
+
 A claim that takes over a chunk whose holder never stored nor released it
 counts a lapse (that delivery died). Rows go when the job is final
 (``JobShard._settle``) or deleted. Rows written per chunk: 3 (planned,
@@ -24,6 +29,7 @@ claimed, stored), each in the transaction that also updates the job.
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Sequence
 from typing import Annotated, Any, Protocol
 
@@ -46,6 +52,21 @@ class JobRows(Protocol):
     def _update(self, record: JobRecord, **changes: Any) -> JobRecord: ...
 
     def _write(self, job_id: str, changes: dict[str, Any]) -> None: ...
+
+
+def input_ends(record: JobRecord, total: int) -> list[int]:
+    """A multi-input job's chunk count at the end of each input; [] for others, or when it disagrees with
+    ``total`` (the chunks were planned otherwise than at submit: inputs are then not counted)."""
+    if not record.input_chunks:
+        return []
+    ends = [int(x) for x in record.input_chunks.split(",")]
+    return ends if ends and ends[-1] == total else []
+
+
+def inputs_done_in_order(record: JobRecord, done: int, total: int) -> int:
+    """Inputs done when the first ``done`` chunks are (a job synthesized chunk by chunk, in order)."""
+    return bisect.bisect_right(input_ends(record, total), done)
+
 
 FANOUT_HOLDER_PREFIX = "fanout:"
 
@@ -119,6 +140,11 @@ class ChunkLedger:
                 "SELECT idx FROM job_chunks WHERE job_id = ? AND done = 1", job_id)}
             pending = [i for i in range(total) if i not in done_rows]
             changes: dict[str, Any] = {"progress_done": len(done_rows), "progress_total": total}
+            ends = input_ends(record, total)
+            if ends:
+                changes["progress_inputs"] = sum(
+                    all(i in done_rows for i in range(start, end)) for start, end in zip([0, *ends], ends)
+                )
             if pending:
                 changes["lease_holder"] = fanout_holder(plan)
                 changes["lease_until"] = self._now() + lease_seconds
@@ -189,6 +215,16 @@ class ChunkLedger:
             done = self._done_count(job_id)
             now = self._now()
             changes: dict[str, Any] = {"progress_done": done, "characters": record.characters + characters}
+            ends = input_ends(record, total)
+            if ends:  # the chunk's input is done once all its chunks are: one count over that input's rows
+                position = bisect.bisect_right(ends, index)
+                start, end = (ends[position - 1] if position else 0), ends[position]
+                stored_rows = self._sql.exec(
+                    "SELECT COUNT(*) AS n FROM job_chunks WHERE job_id = ? AND idx >= ? AND idx < ? AND done = 1",
+                    job_id, start, end,
+                )
+                if int(stored_rows[0]["n"]) >= end - start:
+                    changes["progress_inputs"] = record.progress_inputs + 1
             if done >= total:  # the last one: the assembly message claims the job at once
                 changes.update(lease_holder=None, lease_until=now)
             elif is_fanout_holder(current):

@@ -22,7 +22,9 @@ What a shard records: a new job's ``SynthesizeJob``, the same again when
 the reaper re-sends or re-queues it, and, where the runtime gives the shard
 the webhook queue, a finished job's ``DeliverWebhook`` in the transition
 that finishes it (marking its webhook ``pending``, so the consumer's
-``WebhookNotifier`` finds it announced and sends nothing itself).
+``WebhookNotifier`` finds it announced and sends nothing itself); on the
+same queue a completed job's ``DeliverAudio`` (its ``deliver.url``), and the
+``delivery`` webhook event in the transaction that ends that delivery.
 
 Cost: two rows written a message (its insert and its delete; on Cloudflare
 $2 per million jobs). Delivery stays at least once: a row sent whose delete did not happen is sent
@@ -45,7 +47,9 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from shared.api.views import webhook_events
 from shared.jobs.sharding import shard_for
-from shared.models import EVENT_OF_STATUS, DeliverWebhook, JobRecord, JobStatus, SynthesizeJob, WebhookEvent
+from shared.models import (
+    EVENT_OF_STATUS, DeliverAudio, DeliverWebhook, JobRecord, JobStatus, SynthesizeJob, WebhookEvent,
+)
 from shared.platform_limits import QUEUE_SEND_BATCH_MAX_BYTES, QUEUE_SEND_BATCH_MAX_MESSAGES
 from shared.ports import Clock, JsonValue, QueueProducer, SqlPort
 
@@ -170,6 +174,22 @@ class Outbox:
         if not self.sends_to(WEBHOOKS) or event not in webhook_events(record):
             return False
         self.record_webhook(record.job_id, event)
+        return True
+
+    def record_delivery(self, job_id: str) -> OutboxRow:
+        """A completed job's ``DeliverAudio`` message (PUT its audio to ``deliver.url``), on the
+        webhook queue: the same consumer, retries and backoff (shared/delivery.py)."""
+        body = DeliverAudio(jobId=job_id, shard=shard_for(job_id, self.shard_count))
+        return self.record(WEBHOOKS, job_id, body.model_dump(mode="json"))
+
+    def record_delivery_webhook_if_wanted(self, record: JobRecord) -> bool:
+        """Inside the transaction that ends ``record``'s delivery: record its ``delivery`` webhook
+        event when the job wants it and this shard sends webhooks; returns whether."""
+        if not record.webhook_url or record.delivery_webhook_status is not None:
+            return False
+        if not self.sends_to(WEBHOOKS) or WebhookEvent.DELIVERY not in webhook_events(record):
+            return False
+        self.record_webhook(record.job_id, WebhookEvent.DELIVERY)
         return True
 
     def take_fresh(self) -> list[OutboxRow]:

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import ValidationError
 
 from shared.config import Settings
-from shared.errors import ShardError
+from shared.errors import MAX_ERROR_TEXT, ShardError, error_value
 from shared.jobs.client import JobsClient
 from shared.jobs.outbox import Alarm, OutboxRow
 from shared.jobs.rpc_payloads import OPERATIONS, Operation
@@ -43,8 +43,6 @@ if TYPE_CHECKING:
 __all__ = ["OPERATIONS", "RPC_METHODS", "JobsClient", "ShardService", "run"]
 
 RPC_METHODS = tuple(OPERATIONS)
-MAX_ERROR_TEXT = 1000
-"""The longest text of an error value's field (a storage error's detail can be long)."""
 
 
 def run(shard: JobShard, operation: Operation) -> JsonValue:
@@ -58,11 +56,6 @@ def run(shard: JobShard, operation: Operation) -> JsonValue:
 
 def _job_of(result: JsonValue) -> Sequence[str]:
     return (str(result["jobId"]),) if isinstance(result, dict) and result.get("jobId") else ()
-
-
-def _error(exc: ShardError) -> dict[str, JsonValue]:
-    fields = {k: v[:MAX_ERROR_TEXT] if isinstance(v, str) else v for k, v in exc.fields().items()}
-    return {"code": exc.code, "fields": fields}
 
 
 class ShardService:
@@ -134,7 +127,7 @@ class ShardService:
         try:
             return {"ok": True, "result": self._dispatch(method, payload)}
         except ShardError as exc:
-            return {"ok": False, "error": _error(exc)}
+            return {"ok": False, "error": error_value(exc)}
         except ValidationError as exc:
             return {"ok": False, "error": {"code": "bad_payload", "message": str(exc)[:MAX_ERROR_TEXT]}}
 

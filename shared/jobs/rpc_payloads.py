@@ -24,6 +24,7 @@ from typing import Any, ClassVar, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
+from shared.errors import PipelineError, ShardError, error_value, shard_error
 from shared.models import JobRecord
 from shared.ports import JsonValue
 
@@ -119,6 +120,23 @@ class ReturnsRecord:
 
     def decode(self, data: Any) -> JobRecord:
         return JobRecord.model_validate(data)
+
+
+class ReturnsOutcomes:
+    """One answer per item of a batched operation, each on its own: the job, or the error that item met."""
+
+    @staticmethod
+    def encode(result: Sequence[JobRecord | ShardError]) -> JsonValue:
+        return [
+            {"ok": True, "result": r.to_rpc()} if isinstance(r, JobRecord) else {"ok": False, "error": error_value(r)}
+            for r in result
+        ]
+
+    def decode(self, data: Any) -> list[JobRecord | PipelineError]:
+        return [
+            JobRecord.model_validate(item["result"]) if item.get("ok") else shard_error(item.get("error") or {})
+            for item in data
+        ]
 
 
 class ReturnsMaybeRecord:

@@ -12,10 +12,10 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.errors import IllegalTransitionError, JobNotFoundError, LeaseHeldError, ShardFullError
-from shared.jobs.chunks import ChunkLedger, is_fanout_holder
+from shared.errors import IllegalTransitionError, JobNotFoundError, LeaseHeldError, ShardError, ShardFullError
+from shared.jobs.chunks import ChunkLedger, inputs_done_in_order, is_fanout_holder
 from shared.jobs.lexicons import LexiconStore
-from shared.jobs.outbox import Outbox
+from shared.jobs.outbox import WEBHOOKS, Outbox
 from shared.jobs.reaper_state import ReaperStateStore
 from shared.jobs.rpc_payloads import (
     MAX_PAGE_ROWS,
@@ -23,24 +23,30 @@ from shared.jobs.rpc_payloads import (
     Operation,
     ReturnsCount,
     ReturnsMaybeRecord,
+    ReturnsOutcomes,
     ReturnsRecord,
     ReturnsRecords,
 )
 from shared.jobs.schema import COLUMNS, SCHEMA, create_schema, migrate_schema, schema_columns  # noqa: F401 - the schema's names, re-exported
 from shared.jobs.state import can_transition
-from shared.models import JobRecord, JobStatus
-from shared.platform_limits import DO_SQL_MAX_BOUND_PARAMETERS
+from shared.models import DeliveryState, JobRecord, JobStatus
+from shared.platform_limits import DO_SQL_MAX_BOUND_PARAMETERS, QUEUE_MAX_BATCH_SIZE
 from shared.ports import Clock, SqlPort
 
 # Every column a record is built from (``lease_holder`` stays inside the shard).
 ALL = ", ".join(COLUMNS)
 # Everything but the text, for queries that return many rows (the text can be
 # hundreds of KB and nobody listing jobs needs it).
-META = ", ".join(c for c in COLUMNS if c != "text")
+META = ", ".join(c for c in COLUMNS if c not in ("text", "inputs"))  # a job's inputs go with its text
+# Pages of many records (listings, the reaper's queries): also without a multi-input job's chunk ends
+# (up to a few KB each, read by the shard's own chunk ledger only), so a page of MAX_PAGE_ROWS fits an RPC reply.
+PAGE = ", ".join(c for c in COLUMNS if c not in ("text", "inputs", "input_chunks"))
 # Reaper queries take at most this many ids per statement, under Cloudflare's
 # bound parameters per query.
 MAX_IDS_PER_QUERY = DO_SQL_MAX_BOUND_PARAMETERS - 10
 _RECORD_FIELDS = frozenset(JobRecord.model_fields)
+DELIVERY_STATES = frozenset({"pending", "delivering", "delivered", "failed"})
+FINAL_DELIVERY_STATES = frozenset({"delivered", "failed"})
 
 
 def _record(row: dict[str, Any]) -> JobRecord:
@@ -89,14 +95,14 @@ class JobShard:
         """The tenant's jobs, newest first, strictly older than ``before``."""
         if before is None:
             rows = self._sql.exec(
-                f"SELECT {META} FROM jobs WHERE tenant = ? ORDER BY created_at DESC, job_id DESC LIMIT ?",
+                f"SELECT {PAGE} FROM jobs WHERE tenant = ? ORDER BY created_at DESC, job_id DESC LIMIT ?",
                 tenant,
                 limit,
             )
         else:
             created, job_id = before
             rows = self._sql.exec(
-                f"SELECT {META} FROM jobs WHERE tenant = ? AND (created_at < ? OR (created_at = ? AND job_id < ?))"
+                f"SELECT {PAGE} FROM jobs WHERE tenant = ? AND (created_at < ? OR (created_at = ? AND job_id < ?))"
                 " ORDER BY created_at DESC, job_id DESC LIMIT ?",
                 tenant,
                 created,
@@ -173,8 +179,12 @@ class JobShard:
             *(values[c].value if isinstance(values[c], JobStatus) else values[c] for c in COLUMNS),
         )
         if record.status is JobStatus.COMPLETED:  # completed at submit from the synthesis cache: no message
+            # but its webhook and its delivery, as any completion (_settle)
+            changes = self._delivery_on_settle(record, JobStatus.COMPLETED)
             if self.outbox.record_webhook_if_wanted(record, JobStatus.COMPLETED):
-                record = self._update(record, webhook_status="pending")
+                changes["webhook_status"] = "pending"
+            if changes:
+                record = self._update(record, **changes)
         else:
             self.outbox.record_synthesis(record.job_id)
         return record
@@ -237,6 +247,17 @@ class JobShard:
 
         return self._sql.transaction(tx)
 
+    def claim_batch(self, items: Sequence[ClaimItem], lease_seconds: float) -> list[JobRecord | ShardError]:
+        """``claim`` each item, each in its own transaction: an item the shard refuses (a live
+        lease, a missing job) answers with its error and leaves the others claimed."""
+        answers: list[JobRecord | ShardError] = []
+        for item in items:
+            try:
+                answers.append(self.claim(item.job_id, lease_seconds, item.holder))
+            except ShardError as exc:
+                answers.append(exc)
+        return answers
+
     def renew_lease(self, job_id: str, holder: str, lease_seconds: float) -> JobRecord:
         """The heartbeat of a delivery at work: push its lease ``lease_seconds`` ahead.
 
@@ -292,6 +313,16 @@ class JobShard:
 
         return self._sql.transaction(tx)
 
+    def complete_batch(self, items: Sequence[CompleteItem]) -> list[JobRecord | ShardError]:
+        """``complete`` each item, each in its own transaction, each answered on its own (as ``claim_batch``)."""
+        answers: list[JobRecord | ShardError] = []
+        for item in items:
+            try:
+                answers.append(self.complete(item.job_id, **item.model_dump(exclude={"job_id"})))
+            except ShardError as exc:
+                answers.append(exc)
+        return answers
+
     def progress(
         self, job_id: str, *, done: int, total: int, characters: int, lease_seconds: float | None = None
     ) -> JobRecord:
@@ -306,6 +337,8 @@ class JobShard:
             if record.status is not JobStatus.PROCESSING:
                 return record
             changes: dict[str, Any] = {"progress_done": done, "progress_total": total, "characters": characters}
+            if record.input_chunks:
+                changes["progress_inputs"] = inputs_done_in_order(record, done, total)
             if lease_seconds:
                 changes["lease_until"] = self._clock() + lease_seconds
             return self._update(record, **changes)
@@ -353,6 +386,7 @@ class JobShard:
         self.chunks.forget([record.job_id])
         if self.outbox.record_webhook_if_wanted(record, target):
             changes["webhook_status"] = "pending"
+        changes.update(self._delivery_on_settle(record, target))
         return self._update(
             record,
             status=target,
@@ -399,6 +433,58 @@ class JobShard:
 
         return self._sql.transaction(tx)
 
+    # --- delivery bookkeeping (shared/delivery.py) ----------------------------
+    # Like the webhook's, these leave updated_at alone: the job stays as it finished.
+
+    def _delivery_on_settle(self, record: JobRecord, target: JobStatus) -> dict[str, Any]:
+        """A terminal transition's delivery changes: a completed job's delivery is recorded in the
+        outbox (still ``pending``); a job that did not complete has nothing to deliver."""
+        if not record.deliver_url or record.delivery_state != "pending" or record.delivery_attempts:
+            return {}
+        if target is not JobStatus.COMPLETED:
+            return {"delivery_state": "failed", "delivery_last_error": f"the job {target.value}: nothing to deliver"}
+        if not self.outbox.sends_to(WEBHOOKS):
+            return {"delivery_state": "failed",
+                    "delivery_last_error": "this deployment's job store has no delivery queue (TTS_WEBHOOKS)"}
+        self.outbox.record_delivery(record.job_id)
+        return {}
+
+    def record_delivery(self, job_id: str, *, state: str, attempts: int, last_error: str | None) -> JobRecord:
+        """Store a delivery attempt's state; a final one (delivered, failed) is never overwritten, and
+        the transaction that writes it records the job's ``delivery`` webhook event if it wants one."""
+
+        def tx() -> JobRecord:
+            record = self._require(job_id)
+            if not record.deliver_url or record.delivery_state in FINAL_DELIVERY_STATES:
+                return record
+            if state not in DELIVERY_STATES:
+                raise ValueError(f"unknown delivery state {state!r}")
+            changes: dict[str, Any] = {
+                "delivery_state": state,
+                "delivery_attempts": attempts,
+                "delivery_last_error": (last_error or "")[:500] or None,
+                "delivery_last_attempt_at": self._clock(),
+            }
+            updated = record.model_copy(update=changes)
+            if state in FINAL_DELIVERY_STATES and self.outbox.record_delivery_webhook_if_wanted(updated):
+                changes["delivery_webhook_status"] = "pending"
+            self._write(job_id, changes)
+            return record.model_copy(update=changes)
+
+        return self._sql.transaction(tx)
+
+    def record_delivery_webhook(self, job_id: str, *, status: str) -> JobRecord:
+        """Store the outcome of the job's ``delivery`` webhook event (final ones stay)."""
+
+        def tx() -> JobRecord:
+            record = self._require(job_id)
+            if record.delivery_webhook_status in ("delivered", "failed"):
+                return record
+            self._write(job_id, {"delivery_webhook_status": status})
+            return record.model_copy(update={"delivery_webhook_status": status})
+
+        return self._sql.transaction(tx)
+
     def delete(self, job_ids: Sequence[str]) -> int:
         """Delete job rows; returns how many existed."""
         deleted = 0
@@ -422,14 +508,14 @@ class JobShard:
         ``(expires_at, job_id)`` of the previous page's last row (keyset paging)."""
         if after is None:
             rows = self._sql.exec(
-                f"SELECT {META} FROM jobs WHERE expires_at IS NOT NULL AND expires_at <= ?"
+                f"SELECT {PAGE} FROM jobs WHERE expires_at IS NOT NULL AND expires_at <= ?"
                 " ORDER BY expires_at, job_id LIMIT ?",
                 now,
                 limit,
             )
         else:
             rows = self._sql.exec(
-                f"SELECT {META} FROM jobs WHERE expires_at IS NOT NULL AND expires_at >= ? AND expires_at <= ?"
+                f"SELECT {PAGE} FROM jobs WHERE expires_at IS NOT NULL AND expires_at >= ? AND expires_at <= ?"
                 " AND (expires_at > ? OR job_id > ?) ORDER BY expires_at, job_id LIMIT ?",
                 after[0],
                 now,
@@ -446,14 +532,14 @@ class JobShard:
         ``after`` is the ``(updated_at, job_id)`` of the previous page's last row."""
         if after is None:
             rows = self._sql.exec(
-                f"SELECT {META} FROM jobs WHERE status = ? AND updated_at < ? ORDER BY updated_at, job_id LIMIT ?",
+                f"SELECT {PAGE} FROM jobs WHERE status = ? AND updated_at < ? ORDER BY updated_at, job_id LIMIT ?",
                 status.value,
                 updated_before,
                 limit,
             )
         else:
             rows = self._sql.exec(
-                f"SELECT {META} FROM jobs WHERE status = ? AND updated_at >= ? AND updated_at < ?"
+                f"SELECT {PAGE} FROM jobs WHERE status = ? AND updated_at >= ? AND updated_at < ?"
                 " AND (updated_at > ? OR job_id > ?) ORDER BY updated_at, job_id LIMIT ?",
                 status.value,
                 after[0],
@@ -508,7 +594,7 @@ class JobShard:
         for start in range(0, len(job_ids), MAX_IDS_PER_QUERY):
             chunk = list(job_ids[start : start + MAX_IDS_PER_QUERY])
             marks = ", ".join("?" for _ in chunk)
-            rows = self._sql.exec(f"SELECT {META} FROM jobs WHERE job_id IN ({marks})", *chunk)
+            rows = self._sql.exec(f"SELECT {PAGE} FROM jobs WHERE job_id IN ({marks})", *chunk)
             out.extend(_record(r) for r in rows)
         return out
 
@@ -516,6 +602,8 @@ class JobShard:
 # --- RPC operations (shared/jobs/rpc_payloads.py): one per method, its fields the method's arguments ---
 # Those without a job id go to the shard the caller names (``JobsClient.call(op, shard=...)``).
 
+MAX_BATCH_ITEMS = QUEUE_MAX_BATCH_SIZE
+"""The most items a batched operation carries: a consumer batch's messages."""
 _Page = Annotated[int, Field(ge=1, le=MAX_PAGE_ROWS)]
 _Holder = Annotated[str, Field(min_length=1, max_length=128)]
 
@@ -546,6 +634,24 @@ class Claim(ReturnsRecord, JobOperation):
     holder: _Holder | None = None
 
 
+class ClaimItem(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    job_id: str
+    holder: _Holder | None = None
+
+
+class ClaimBatch(ReturnsOutcomes, Operation):
+    """The claims of one consumer batch's jobs on this shard: one request, one transaction per job."""
+
+    runs = "claim_batch"
+    changes = True
+    items: list[ClaimItem] = Field(min_length=1, max_length=MAX_BATCH_ITEMS)
+    lease_seconds: float = Field(gt=0)
+
+    def jobs(self) -> Sequence[str]:
+        return tuple(i.job_id for i in self.items)
+
+
 class RenewLease(ReturnsRecord, JobOperation):
     runs = "renew_lease"
     holder: _Holder
@@ -562,6 +668,28 @@ class Complete(ReturnsRecord, JobOperation):
     characters: int = 0
     # The synthesis cache's counts: [chunks reused, chunks in all, provider characters saved].
     cache: list[int] | None = Field(default=None, min_length=3, max_length=3)
+
+
+class CompleteItem(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    job_id: str
+    audio_key: str
+    mime_type: str
+    size_bytes: int
+    etag: str
+    characters: int = 0
+    cache: list[int] | None = Field(default=None, min_length=3, max_length=3)
+
+
+class CompleteBatch(ReturnsOutcomes, Operation):
+    """The completions of one consumer batch's jobs on this shard: one request, one transaction per job."""
+
+    runs = "complete_batch"
+    changes = True
+    items: list[CompleteItem] = Field(min_length=1, max_length=MAX_BATCH_ITEMS)
+
+    def jobs(self) -> Sequence[str]:
+        return tuple(i.job_id for i in self.items)
 
 
 class Progress(ReturnsRecord, JobOperation):
@@ -600,6 +728,18 @@ class RecordWebhook(ReturnsRecord, JobOperation):
     attempts: int = Field(ge=0)
     last_status: int | None = None
     last_error: str | None = Field(default=None, max_length=2000)
+
+
+class RecordDelivery(ReturnsRecord, JobOperation):
+    runs = "record_delivery"
+    state: DeliveryState
+    attempts: int = Field(ge=0)
+    last_error: str | None = Field(default=None, max_length=2000)
+
+
+class RecordDeliveryWebhook(ReturnsRecord, JobOperation):
+    runs = "record_delivery_webhook"
+    status: Literal["pending", "delivered", "failed"]
 
 
 class Delete(ReturnsCount, Operation):

@@ -82,6 +82,9 @@ from shared.synthesis.encoded_assembly import assemble_encoded
 from shared.synthesis.encoding import StreamingEncoder, encode_result
 from shared.synthesis.errors import AudioFormatMismatchError, Mp3FormatError, WavFormatError
 from shared.synthesis.formats import JOINABLE_FORMATS
+from shared.synthesis.inputs import ChunkSpan, chapters, span_of_layout
+from shared.synthesis.silence import PadError, pad
+from shared.captions.measure import audio_samples
 from shared.synthesis.speech_plan import JobChunks, cached_job_chunks, job_chunks
 
 if TYPE_CHECKING:  # a rendered job's modules load with its first plan (shared/synthesis/speech_plan.py)
@@ -113,6 +116,8 @@ def plan_id(record: JobRecord, texts: list[str], limit: int) -> str:
     # Chunks made with timings differ (so do their requests); without timings the basis has no such entry.
     if record.timestamps is not None:
         basis.append(record.timestamps)
+    if record.inputs is not None:  # a multi-input job: each input's voice, and the gap after it
+        basis += [record.inputs, record.gap_ms]
     return hashlib.sha256(json.dumps(basis, ensure_ascii=False).encode("utf-8")).hexdigest()[:16]
 
 
@@ -151,7 +156,7 @@ async def synthesize_job(
             pcm = await synthesize_planned(synthesizer, chunk_source(record, synthesizer), planned, pacer)
             result = await encode_result(pcm, encoder)
         return replace(result, captions=chunks.plan.captions)
-    if len(texts) <= 1:
+    if len(texts) <= 1 and chunks.inputs is None:
         result = await paced_synthesis(synthesizer, record, record.text, pacer)
         return result if result.characters else replace(result, characters=len(record.text))
     if record.format not in JOINABLE_FORMATS and encoder is None:  # the API refuses these; an old job may not
@@ -213,27 +218,38 @@ async def _synthesize_chunks(
     kinds: list[AudioKind] = []
     layouts: list[PartLayout] = []
     chunks: list[Chunk] = []
+    spans: list[ChunkSpan] = []  # a multi-input job's: where its inputs and gaps are
     size = 0
     synthesized = 0
     reused = saved = 0
+    inputs = requests.inputs if requests is not None else None
     for index, text in enumerate(texts):
         key = chunk_key(job_id, plan, index)
-        known = await _stored_layout(bucket, stored.get(index), source)
+        info = stored.get(index)
+        known = await _stored_layout(bucket, info, source)
+        span = ChunkSpan.from_metadata(info.custom_metadata.get("span")) if info is not None else None
+        if known is not None and inputs is not None and span is None:
+            known = None  # stored without its span: synthesize it again
         if known is not None and timings is not None and not await timings.resume(index):
             known = None  # stored without its timings: synthesize it again
-        if known is None and cache is not None:
-            key = chunk_home(record, synthesizer, plan, index, text, cache)
-            found = await cache.find(bucket, key)
-            if found is not None and found.layout is not None:
+        # A multi-input job's chunk: its input's voice; cached only when no gap is added to it.
+        chunk_record = requests.chunk_record(record, index) if requests is not None else record
+        chunk_cache = requests.chunk_cache(cache, index, source.format) if requests is not None else cache
+        if known is None and chunk_cache is not None:
+            key = chunk_home(chunk_record, synthesizer, plan, index, text, chunk_cache)
+            found = await chunk_cache.find(bucket, key)
+            span = span_of_layout(found.layout) if found is not None and inputs is not None else None
+            if found is not None and found.layout is not None and (inputs is None or span is not None):
                 known = (AudioKind(found.format, found.sample_rate), found.layout, found.etag)
                 done += 1
                 if found.written_by != job_id:  # made by another job (this job's own tasks write there too)
                     reused += 1
                     saved += found.characters
         if known is None:
-            kind, layout, etag, characters = await synthesize_chunk(
-                record, synthesizer, bucket, plan, index, total, text, timings, pacer,
-                requests.planned(index) if requests is not None else None, cache=cache, looked_up=True,
+            kind, layout, etag, characters, span = await synthesize_chunk(
+                chunk_record, synthesizer, bucket, plan, index, total, text, timings, pacer,
+                requests.planned(index) if requests is not None else None, cache=chunk_cache, looked_up=True,
+                trail_ms=requests.trail_ms(index) if requests is not None else 0,
             )
             billed += characters
             done += 1
@@ -248,6 +264,8 @@ async def _synthesize_chunks(
             )
         kinds.append(kind)
         layouts.append(layout)
+        if span is not None:
+            spans.append(span)
         chunks.append(Chunk(key, etag))
         size += layout.prefix + layout.length
         if size > settings.max_audio_bytes and encoder is None:  # encoded: checked on the encoded bytes
@@ -302,6 +320,15 @@ async def _synthesize_chunks(
     words, estimated = timings.joined() if timings is not None else (None, False)
     if words is not None and encoder is not None and kinds[0].sample_rate:
         words = tuple(shift(words, encoder.delay_samples / kinds[0].sample_rate, 0))  # encoded once: one delay
+    marks = None
+    if inputs is not None:
+        rate = kinds[0].sample_rate or record.sample_rate or 0
+        if not rate or len(spans) != total:
+            raise PermanentSynthesisError(f"the chapters of {record.format} audio cannot be measured")
+        marks = tuple(
+            chapters(inputs, spans, rate, joined if encoder is None else None,
+                     encoder.delay_samples if encoder is not None else 0)
+        )
     return SynthesisResult(
         audio=b"",
         mime_type=out.mime_type,
@@ -311,11 +338,20 @@ async def _synthesize_chunks(
         stored=info,
         words=words,
         words_estimated=estimated,
-        duration_seconds=timings.duration_seconds() if timings is not None else None,
+        duration_seconds=_duration(timings, spans, kinds[0].sample_rate),
         captions=requests.captions if requests is not None else None,
+        chapters=marks,
         chunks_reused=reused,
         characters_saved=saved,
     )
+
+
+def _duration(timings: ChunkTimings | None, spans: list[ChunkSpan], rate: int | None) -> float | None:
+    if timings is not None:
+        return timings.duration_seconds()
+    if spans and rate:
+        return sum(s.samples + s.gap_samples for s in spans) / rate
+    return None
 
 
 def chunk_home(
@@ -360,8 +396,11 @@ async def synthesize_chunk(
     *,
     cache: JobCache | None = None,
     looked_up: bool = False,
-) -> tuple[AudioKind, PartLayout, str, int]:
-    """Synthesize chunk ``index``, measure it and keep it in R2: (kind, layout, its ETag, characters billed).
+    trail_ms: int = 0,
+) -> tuple[AudioKind, PartLayout, str, int, ChunkSpan | None]:
+    """Synthesize chunk ``index``, measure it and keep it in R2: (kind, layout, its ETag, characters billed,
+    a multi-input job's span: its speech and the ``trail_ms`` of silence added after it; a chunk with a
+    gap is never given a ``cache``: the cache keeps what the provider made, the gap is this job's).
 
     The one place a chunk passes through whole: a per-chunk step (word timings) goes here.
     Its worst-case audio is held in the invocation's memory gate meanwhile. A job whose format is encoded
@@ -371,10 +410,13 @@ async def synthesize_chunk(
     home = chunk_home(record, synthesizer, plan, index, text, cache)
     if cache is not None and not looked_up:  # made meanwhile by another job (or an earlier delivery)
         found = await cache.find(bucket, home)
-        if found is not None and found.layout is not None:
-            return AudioKind(found.format, found.sample_rate), found.layout, found.etag, 0
+        span = span_of_layout(found.layout) if found is not None and record.input_count else None
+        if found is not None and found.layout is not None and (not record.input_count or span is not None):
+            return AudioKind(found.format, found.sample_rate), found.layout, found.etag, 0, span
     record = chunk_source(record, synthesizer)
     held = planned.memory_chars() if planned is not None else len(text)
+    if trail_ms:  # the audio is copied once while the gap is added; the gap counts as a character a 60 ms
+        held = 2 * len(text) + trail_ms // 60
     async with pacer.holding(held) if pacer is not None else contextlib.nullcontext():
         if planned is not None:
             from shared.synthesis.rendered import synthesize_planned
@@ -383,28 +425,48 @@ async def synthesize_chunk(
         else:
             result = await paced_synthesis(synthesizer, record, text, pacer)
         kind = identify(result.audio, record.format, result.sample_rate or record.sample_rate)
-        layout = _layout(kind, result.audio, index)
+        audio, layout = result.audio, _layout(kind, result.audio, index)
+        span = None
+        if record.input_count:  # a multi-input job's chunk: its speech measured, the gap after it added
+            audio, layout, span = _with_gap(kind, audio, layout, trail_ms, index)
         if timings is not None:  # before the audio: a stored chunk always has its timings
-            await timings.keep(index, result, kind)
+            await timings.keep(index, result, kind, trailing_samples=span.gap_samples if span is not None else 0)
         if cache is not None:
             info = await cache.keep(
-                bucket, home, result.audio, content_type=kind.mime_type, fmt=kind.format,
+                bucket, home, audio, content_type=kind.mime_type, fmt=kind.format,
                 sample_rate=kind.sample_rate, layout=layout, characters=result.characters or len(text),
             )
-            return kind, layout, info.etag, result.characters or len(text)
-        info = await bucket.put(
-            home,
-            result.audio,
-            content_type=kind.mime_type,
-            custom_metadata={
-                **_chunk_metadata(record),
-                "chunk": f"{index}/{total}",
-                "format": kind.format,
-                "sampleRate": str(kind.sample_rate or ""),
-                "layout": layout.to_metadata(),
-            },
-        )
-    return kind, layout, info.etag, result.characters or len(text)
+            return kind, layout, info.etag, result.characters or len(text), span
+        metadata = {
+            **_chunk_metadata(record),
+            "chunk": f"{index}/{total}",
+            "format": kind.format,
+            "sampleRate": str(kind.sample_rate or ""),
+            "layout": layout.to_metadata(),
+        }
+        if span is not None:
+            metadata["span"] = span.to_metadata()
+        info = await bucket.put(home, audio, content_type=kind.mime_type, custom_metadata=metadata)
+    return kind, layout, info.etag, result.characters or len(text), span
+
+
+def _with_gap(
+    kind: AudioKind, audio: bytes, layout: PartLayout, trail_ms: int, index: int
+) -> tuple[bytes, PartLayout, ChunkSpan]:
+    """A multi-input chunk's audio with ``trail_ms`` of silence after it, its layout and its span."""
+    measured = audio_samples(kind, audio)
+    if measured is None:
+        raise PermanentSynthesisError(f"chunk {index}: the length of {kind.format} audio cannot be measured")
+    if not trail_ms:
+        return audio, layout, ChunkSpan(measured[0], 0, 0)
+    try:
+        padded = pad(kind, audio, 0, trail_ms)
+    except PadError as exc:
+        raise PermanentSynthesisError(f"chunk {index}: {exc}") from exc
+    padded_layout = _layout(kind, padded, index)
+    total = audio_samples(kind, padded)
+    assert total is not None
+    return padded, padded_layout, ChunkSpan(measured[0], total[0] - measured[0], padded_layout.length - layout.length)
 
 
 def _layout(kind: AudioKind, audio: bytes, index: int) -> PartLayout:

@@ -31,6 +31,8 @@ if TYPE_CHECKING:  # shared.text's renderer is imported when a rendered job need
     from shared.text.lexicon import Lexicon
     from shared.text.plan import Chunk, SpeechPlan
     from shared.text.render import Caps
+    from shared.synthesis.cache import JobCache
+    from shared.synthesis.inputs import InputPlan
 
 __all__ = [
     "JobChunks", "cached_job_chunks", "cached_job_plan", "caps_of", "is_rendered", "job_chunks", "job_plan",
@@ -171,14 +173,42 @@ async def warm_lexicons(jobs: JobsClient, record: JobRecord) -> None:
 class JobChunks:
     """A job's provider requests, however it is planned: ``texts`` name them (what ``plan_id`` hashes and
     chunk tasks carry: a plain job's chunk texts, a rendered job's chunk keys); ``plan`` is a rendered
-    job's plan (None: plain text)."""
+    job's plan (None: plain text); ``inputs`` a multi-input job's (shared/synthesis/inputs.py)."""
 
-    __slots__ = ("limit", "plan", "texts")
+    __slots__ = ("inputs", "limit", "plan", "texts")
 
-    def __init__(self, texts: list[str], limit: int, plan: SpeechPlan | None = None) -> None:
+    def __init__(
+        self, texts: list[str], limit: int, plan: SpeechPlan | None = None, inputs: InputPlan | None = None
+    ) -> None:
         self.texts = texts
         self.limit = limit
         self.plan = plan
+        self.inputs = inputs
+
+    def chunk_record(self, record: JobRecord, index: int) -> JobRecord:
+        """``record`` as chunk ``index`` is synthesized (a multi-input job's chunk: its input's voice)."""
+        if self.inputs is None:
+            return record
+        from shared.synthesis.inputs import chunk_record
+
+        return chunk_record(record, self.inputs.voices[index])
+
+    def chunk_cache(self, cache: JobCache | None, index: int, source_format: str) -> JobCache | None:
+        """The synthesis cache as chunk ``index`` uses it: a multi-input job's chunk under its input's voice,
+        or not at all when a gap is added to it (shared/synthesis/inputs.py, ``cacheable``)."""
+        if cache is None or self.inputs is None:
+            return cache
+        from dataclasses import replace
+
+        from shared.synthesis.inputs import cacheable
+
+        if not cacheable(source_format, self.trail_ms(index)):
+            return None
+        return replace(cache, record=self.chunk_record(cache.record, index))
+
+    def trail_ms(self, index: int) -> int:
+        """Silence after chunk ``index`` (a multi-input job's gap after an input's last chunk)."""
+        return self.inputs.trail_ms[index] if self.inputs is not None else 0
 
     def planned(self, index: int) -> Chunk | None:
         """Chunk ``index`` of a rendered job (its request, pauses, caption words); None for plain text."""
@@ -187,6 +217,8 @@ class JobChunks:
     def timing_offsets(self) -> list[int] | None:
         """Where each chunk's words start in the submitted text, for ``ChunkTimings``: a rendered chunk's
         words carry their offsets already (0); None: computed from the plain text."""
+        if self.inputs is not None:
+            return self.inputs.offsets
         return [0] * len(self.texts) if self.plan is not None else None
 
     @property
@@ -195,6 +227,11 @@ class JobChunks:
 
 
 def _plain(record: JobRecord, spec: ModelSpec) -> JobChunks:
+    if record.inputs:
+        from shared.synthesis.inputs import input_plan
+
+        plan = input_plan(record, spec.max_input_chars)
+        return JobChunks(plan.texts, spec.max_input_chars, inputs=plan)
     from shared.synthesis.chunking import chunk_texts
 
     # A job that uses the synthesis cache is cut where edits elsewhere leave its boundaries alone.
@@ -206,6 +243,8 @@ async def job_chunks(record: JobRecord, spec: ModelSpec | None, jobs: JobsClient
     """The job's requests (no I/O for plain text; a rendered job's lexicon versions may be fetched)."""
     if spec is None:
         return JobChunks([], 0)
+    if record.inputs and is_rendered(record):  # the API refuses these
+        raise PermanentSynthesisError("a job with inputs is plain text: SSML and lexicons are not applied to inputs")
     plan = await job_plan(record, spec, jobs)
     if plan is not None:
         return JobChunks(plan.keys(), spec.max_input_chars, plan)

@@ -51,12 +51,16 @@ export function isAssembling(job) {
 /** The line beside a job's status: what it is, how far it got, its numbers. */
 export function describeJob(job, extra = {}) {
   const parts = [`${job.model} · ${job.voiceId || "default"} · ${job.format}`];
+  if (job.inputCount) parts.push(`${job.inputCount} inputs`);
   const p = progressOf(job);
   if (job.status === "queued") {
     parts.push("waiting for a worker");
   } else if (job.status === "processing") {
     if (isAssembling(job)) parts.push(`all ${p.total} parts made; assembling the audio file`);
-    else if (p && p.total > 1) parts.push(`${Math.floor((100 * p.done) / p.total)}% (part ${p.done} of ${p.total})`);
+    else if (p && p.total > 1) {
+      const inputs = Number.isInteger(p.inputsTotal) ? `, input ${p.inputsDone} of ${p.inputsTotal} done` : "";
+      parts.push(`${Math.floor((100 * p.done) / p.total)}% (part ${p.done} of ${p.total}${inputs})`);
+    }
     else parts.push("speaking");
   }
   if (job.characters > 0) parts.push(`${job.characters.toLocaleString("en-US")} characters sent`);
@@ -64,6 +68,22 @@ export function describeJob(job, extra = {}) {
   if (job.sizeBytes) parts.push(formatBytes(job.sizeBytes));
   if (job.error) parts.push(job.error);
   return parts.join(" — ");
+}
+
+/** The inputs of a text with one input per paragraph: voices in turn, a "# " first line as the title. */
+export function paragraphInputs(text, voices) {
+  const paragraphs = text.split(/\n[ \t]*\n/).map((p) => p.trim()).filter((p) => p);
+  return paragraphs.map((paragraph, i) => {
+    const input = { text: paragraph };
+    const lines = paragraph.split("\n");
+    if (lines[0].startsWith("# ") && lines.length > 1) {
+      input.title = lines[0].slice(2).trim();
+      input.text = lines.slice(1).join("\n").trim();
+    }
+    const voice = voices.length ? voices[i % voices.length] : "";
+    if (voice) input.voiceId = voice;
+    return input;
+  });
 }
 
 // --- the page -------------------------------------------------------------------
@@ -177,6 +197,8 @@ function showModel(saved) {
   const pick = (list, wanted, fallback) => (list.includes(wanted) ? wanted : fallback);
   fill($("voice"), model.voices, pick(model.voices, saved && saved.voice, model.defaultVoice));
   fill($("format"), model.formats, pick(model.formats, saved && saved.format, model.defaultFormat));
+  const other = model.voices.find((v) => v !== $("voice").value) || $("voice").value;
+  fill($("voice2"), model.voices, other);
   $("model-description").textContent = model.description || "";
   applyLimit();
   applyTimestamps();
@@ -227,6 +249,18 @@ async function loadModels() {
 }
 
 // --- SSML and lexicons (docs/pronunciation.md) ---------------------------------------
+
+// Several inputs are plain text: SSML and lexicons go with one text.
+function applyMulti() {
+  const multi = $("multi").checked;
+  $("multi-row").hidden = !multi;
+  if (multi) $("ssml").checked = false;
+  $("ssml").disabled = multi;
+  $("lexicons").disabled = multi;
+  if (multi) for (const option of $("lexicons").options) option.selected = false;
+  applySsml();
+}
+$("multi").addEventListener("change", applyMulti);
 
 function applySsml() {
   $("text").placeholder = $("ssml").checked
@@ -284,14 +318,15 @@ function releaseAudio() {
 }
 
 // A path of the job, signed like its audioUrl when the server signs links (then no token is sent).
-function jobFile(job, name) {
+function jobFile(job, name, query = "") {
   const link = job.audioUrl ? new URL(job.audioUrl, location.href) : null;
   const path = `/v1/jobs/${encodeURIComponent(job.jobId)}/${name}`;
-  return link && link.search ? { url: path + link.search, headers: {} } : { url: path, headers: authHeaders() };
+  if (link && link.search) return { url: path + link.search + (query ? `&${query}` : ""), headers: {} };
+  return { url: path + (query ? `?${query}` : ""), headers: authHeaders() };
 }
 
-async function fetchJobFile(job, name) {
-  const { url, headers } = jobFile(job, name);
+async function fetchJobFile(job, name, query = "") {
+  const { url, headers } = jobFile(job, name, query);
   const res = await fetch(url, { headers, cache: "no-store" });
   if (!res.ok) throw await failure(res);
   return res;
@@ -347,6 +382,48 @@ function clearCaptions() {
   $("captions").hidden = true;
   $("download-captions").hidden = true;
   if (captionsBlobUrl) { URL.revokeObjectURL(captionsBlobUrl); captionsBlobUrl = null; }
+}
+
+function clearChapters() {
+  $("chapters").replaceChildren();
+  $("chapters").hidden = true;
+}
+
+// A job with inputs: one line per input, with its times, a button to play from it and its own file.
+async function loadChapters(job) {
+  const doc = await (await fetchJobFile(job, "timestamps")).json();
+  if (current !== job.jobId) return;
+  const items = (doc.chapters || []).map((c) => {
+    const li = document.createElement("li");
+    const play = document.createElement("button");
+    play.type = "button";
+    play.className = "small";
+    play.textContent = `${c.title} (${formatDuration(c.start)}–${formatDuration(c.end)})`;
+    play.setAttribute("aria-label", `Play ${c.title} from ${formatDuration(c.start)}`);
+    play.addEventListener("click", () => { const p = $("player"); p.currentTime = c.start; p.play().catch(() => {}); });
+    li.append(play);
+    if (Number.isInteger(c.byteStart)) {
+      const link = document.createElement("a");
+      link.textContent = "file";
+      link.setAttribute("aria-label", `Download ${c.title} on its own`);
+      link.href = "#";
+      link.addEventListener("click", async (event) => {
+        event.preventDefault();
+        try {
+          const blob = await (await fetchJobFile(job, "audio", `input=${c.index}`)).blob();
+          const a = document.createElement("a");
+          a.href = URL.createObjectURL(blob);
+          a.download = `${job.jobId}-input${c.index}.${job.format}`;
+          a.click();
+          setTimeout(() => URL.revokeObjectURL(a.href), 10000);
+        } catch (err) { fail(err); }
+      });
+      li.append(" ", link);
+    }
+    return li;
+  });
+  $("chapters").replaceChildren(...items);
+  $("chapters").hidden = items.length === 0;
 }
 
 async function loadCaptions(job) {
@@ -619,7 +696,39 @@ function renderJob(job) {
   const duration = $("player").getAttribute("src") ? $("player").duration : NaN;
   $("job-detail").textContent = describeJob(job, { duration });
   $("characters-note").hidden = !(job.characters > 0);
+  const delivery = $("job-delivery");
+  delivery.hidden = !job.delivery;
+  if (job.delivery) delivery.textContent = describeDelivery(job.delivery);
   showLive();
+}
+
+// --- delivery to the customer's bucket (deliver.url) ------------------------------
+const DELIVERY_WORDS = {
+  pending: "waiting", delivering: "uploading now", delivered: "delivered", failed: "failed",
+};
+function describeDelivery(d) {
+  const tries = d.attempts ? ` after ${d.attempts} attempt${d.attempts === 1 ? "" : "s"}` : "";
+  const error = d.lastError ? ` (last error: ${d.lastError})` : "";
+  return `Delivery to your bucket: ${DELIVERY_WORDS[d.state] || d.state}${d.state === "pending" ? "" : tries}${error}`;
+}
+
+// A completed job's delivery goes on after it: look again every few seconds until it ends (at most 15 min).
+let deliveryTimer = null;
+function followDelivery(jobId, started = Date.now()) {
+  clearTimeout(deliveryTimer);
+  deliveryTimer = setTimeout(async () => {
+    if (current !== jobId || Date.now() - started > 15 * 60 * 1000) return;
+    try {
+      const job = await api("GET", `/v1/jobs/${jobId}`);
+      if (current !== jobId) return;
+      renderJob(job);
+      if (job.delivery && (job.delivery.state === "pending" || job.delivery.state === "delivering")) {
+        followDelivery(jobId, started);
+      }
+    } catch (err) {
+      if (!(err instanceof ApiFailure && err.status < 500 && err.status !== 429)) followDelivery(jobId, started);
+    }
+  }, 2000);
 }
 
 let eventsAbort = null;  // the job's event stream being read, if any
@@ -706,6 +815,9 @@ function poll(jobId, delay, last) {
 
 async function finished(job) {
   refreshJobs();
+  if (job.delivery && (job.delivery.state === "pending" || job.delivery.state === "delivering")) {
+    followDelivery(job.jobId);
+  }
   if (job.status !== "completed") {
     await stopLive();
     say(`Job ${job.status}${job.error ? `: ${job.error}` : "."}`);
@@ -719,6 +831,7 @@ async function finished(job) {
     $("player").hidden = false;
     renderJob(job);
     if (job.timestamps) await loadCaptions(job);
+    if (job.inputCount) await loadChapters(job);
     say(job.timestamps
       ? "Finished: the audio and its captions are ready. Press play, or click a word to play from it."
       : "Finished: the audio is ready. Press play, or download it.");
@@ -732,6 +845,7 @@ function openJob(job) {
   delete $("player").dataset.streamedFrames;
   fail(null);
   current = job.jobId;
+  clearChapters();
   renderJob(job);
   markCurrent();
   if (TERMINAL.has(job.status)) finished(job);
@@ -742,6 +856,7 @@ $("job-form").addEventListener("submit", async (event) => {
   event.preventDefault();
   const text = $("text").value;
   if (!text.trim()) { fail(new Error("Type some text first.")); $("text").focus(); return; }
+  const multi = $("multi").checked;
   const button = $("submit");
   button.disabled = true;
   // Made now, inside the click: a browser starts audio only after a gesture. Closed if unused.
@@ -750,16 +865,24 @@ $("job-form").addEventListener("submit", async (event) => {
   say("Submitting…");
   try {
     const body = { text, model: $("model").value, voiceId: $("voice").value, format: $("format").value };
+    if (multi) {
+      delete body.text;
+      body.inputs = paragraphInputs(text, [$("voice").value, $("voice2").value]);
+      body.gapMs = Math.max(0, Math.min(10000, Number($("gap").value) || 0));
+    }
     if ($("timestamps").checked && !$("timestamps").disabled) body.timestamps = "word";
     if ($("ssml").checked) body.textType = "ssml";
     const lexicons = Array.from($("lexicons").selectedOptions, (o) => o.value);
     if (lexicons.length) body.lexicons = lexicons;
+    const deliverUrl = $("deliver-url").value.trim();
+    if (deliverUrl) body.deliver = { url: deliverUrl };
     const job = await api("POST", "/v1/jobs", body);
+    $("deliver-url").value = "";  // a secret, and one bucket object per job: never sent twice by accident
     say("Queued: speaking…");
     openJob(job);
     $("job-panel").scrollIntoView({ block: "start" });
     const model = models.find((m) => m.id === job.model);
-    const chunked = Boolean(model && model.maxInputChars && text.trim().length > model.maxInputChars);
+    const chunked = multi || Boolean(model && model.maxInputChars && text.trim().length > model.maxInputChars);
     if (context && streamable(job, chunked)) startLive(job, context);
     else if (context) context.close().catch(() => {});
     refreshJobs();

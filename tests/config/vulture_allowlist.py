@@ -56,6 +56,8 @@ _.UnparsedEntityDeclHandler  # unused attribute (shared/text/xmltree.py:182)
 _.ExternalEntityRefHandler  # unused attribute (shared/text/xmltree.py:183)
 
 # pydantic: model_config, validators, and response fields serialized to JSON
+_._headers_allowed  # unused method (shared/models.py)
+delivery_last_attempt_at  # unused variable (shared/models.py)
 model_config  # unused variable (shared/api/speech.py:63)
 model_config  # unused variable (shared/api/speech.py:71)
 model_config  # unused variable (shared/captions/chunks.py:53)
@@ -87,6 +89,8 @@ queue_max_retries  # unused variable (shared/config.py:534)
 queue_max_concurrency  # unused variable (shared/config.py:537)
 
 # report and log fields: dataclasses serialized into the reaper's and webhooks' log lines
+expired_cache_entries  # unused variable (shared/reaper/report.py)
+_.expired_cache_entries  # unused attribute (shared/reaper/sweep.py)
 _.expired_jobs  # unused attribute (shared/reaper/purge.py:44)
 _.deleted_objects  # unused attribute (shared/reaper/purge.py:51)
 _.stuck_jobs  # unused attribute (shared/reaper/repair.py:94)
@@ -129,5 +133,8 @@ DO_REQUESTS_PER_SECOND  # unused variable (shared/platform_limits.py:153)
 
 # shard and lexicon-store methods an RPC operation names (``runs = "..."``), called by name (shared/jobs/rpc.py)
 _.repair_many  # unused method (shared/jobs/shard.py)
+_.claim_batch  # unused method (shared/jobs/shard.py)
+_.complete_batch  # unused method (shared/jobs/shard.py)
+_.record_delivery_webhook  # unused method (shared/jobs/shard.py)
 _.versions  # unused method (shared/jobs/lexicons.py)
 _.reaper_state  # unused attribute (shared/jobs/shard.py)

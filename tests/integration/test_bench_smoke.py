@@ -12,7 +12,7 @@ from bench.__main__ import main
 
 pytestmark = pytest.mark.slow
 
-PHASES = ("throughput", "closed_loop", "open_loop", "history", "ops", "memory", "reaper")
+PHASES = ("lone", "throughput", "synthesis_cpu", "closed_loop", "open_loop", "history", "ops", "memory", "reaper")
 
 
 def test_bench_smoke_runs_every_phase_and_writes_a_report(tmp_path: Path) -> None:
@@ -24,7 +24,8 @@ def test_bench_smoke_runs_every_phase_and_writes_a_report(tmp_path: Path) -> Non
     report = out.read_text()
     assert report.startswith("# Benchmarks")
     assert "python -m bench --smoke" in report
-    for section in ("## Throughput and latency", "## Open loop", "## One job at a time",
+    for section in ("## Issue 30's goals", "## A lone short job, by every path", "## Against a plain self-hosted",
+                    "## Throughput and latency", "## Open loop", "## One job at a time",
                     "## Submitting for a tenant with a long history", "## Billable operations per job",
                     "## Memory and CPU", "## The reaper at scale"):
         assert section in report
@@ -32,7 +33,12 @@ def test_bench_smoke_runs_every_phase_and_writes_a_report(tmp_path: Path) -> Non
     assert set(PHASES) <= set(results["timings"])
     # Each client count has its floor at the same concurrency, and every job completed.
     assert [f["concurrency"] for f in results["floors"]] == [r["clients"] for r in results["throughput"]]
-    assert all(r["errors"] == 0 for r in results["throughput"] + results["open_loop"])
+    assert all(r["errors"] == 0 for r in results["throughput"] + results["open_loop"] + results["plain"])
+    # A lone job went through every path on both rules (before: QUEUE_WAIT_WHEN_IDLE=1), and the plain baseline
+    # ran at the most clients.
+    for rule in ("before", "after"):
+        assert all(len(results["lone"]["ms"][rule][path]) == 2 for path in ("prefer", "wait", "events", "speech"))
+    assert [p["clients"] for p in results["plain"]] == [max(r["clients"] for r in results["throughput"])]
     # The memory phase measures /audio at every size and shows /result's 413 over its cap.
     statuses = [m["phases"]["/result"]["status"] for m in results["memory"]]
     assert statuses == [200, 413]
@@ -89,3 +95,25 @@ def test_the_full_report_keeps_every_section_other_commands_write(tmp_path: Path
     kept = _kept_sections(doc)
     assert [n for n in sections.SECTIONS if f"## {n}\n" in kept] == list(sections.SECTIONS)
     assert "## speech\nnew\n" in kept and kept.count("<!-- speech:begin -->") == 1
+
+
+def test_the_inputs_benchmark_runs_and_writes_nothing_when_smoke(capsys: pytest.CaptureFixture[str]) -> None:
+    from bench.inputs import main as inputs_main
+    from bench.sections import markers
+
+    before = (Path(__file__).resolve().parents[2] / "docs" / "benchmarks.md").read_text()
+    assert inputs_main(["--smoke"]) == 0
+    printed = capsys.readouterr().out
+    begin, end = markers("inputs")
+    assert printed.startswith(begin) and end in printed and "| 3 inputs | 3 |" in printed
+    assert (Path(__file__).resolve().parents[2] / "docs" / "benchmarks.md").read_text() == before
+
+
+def test_delivery_bench_smoke_prints_its_section(capsys: pytest.CaptureFixture[str]) -> None:
+    from bench.delivery import BEGIN, END
+    from bench.delivery import main as delivery_main
+
+    assert delivery_main(["--smoke"]) == 0
+    printed = capsys.readouterr().out
+    assert printed.startswith(BEGIN) and printed.rstrip().endswith(END)
+    assert "## Delivery to a customer's bucket" in printed

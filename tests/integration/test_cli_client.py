@@ -121,6 +121,25 @@ def test_status_list_download_delete(url: str, tmp_path: Path) -> None:
     assert gone.code == 2 and "404" in gone.stderr
 
 
+def test_an_input_file_is_one_job_of_several_inputs_and_download_takes_one(url: str, tmp_path: Path) -> None:
+    dialogue = tmp_path / "dialogue.txt"
+    dialogue.write_text("Hello Bob.\n\nHello Alice.\n\nGoodbye now.\n", encoding="utf-8")
+    target = tmp_path / "dialogue.wav"
+    run = cli("submit", "--input-file", str(dialogue), "--voice", "low", "--voice", "high", "--gap-ms", "200",
+              "-m", "tone", "-o", str(target), "--json", api=url)
+    assert run.code == 0, run.stderr
+    job = run.json()
+    assert job["inputCount"] == 3 and job["gapMs"] == 200 and target.read_bytes()[:4] == b"RIFF"
+    download = cli("download", job["jobId"], "--input", "1", api=url, cwd=tmp_path)
+    assert download.code == 0, download.stderr
+    second = (tmp_path / f"{job['jobId']}-input1.wav").read_bytes()
+    assert second[:4] == b"RIFF" and 44 < len(second) < len(target.read_bytes())
+    book = tmp_path / "book.jsonl"
+    book.write_text('{"text": "One.", "title": "First"}\n{"text": "Two.", "voice": "nobody"}\n', encoding="utf-8")
+    refused = cli("submit", "--input-file", str(book), "-m", "tone", api=url)
+    assert refused.code == 2 and "inputs.1.voiceId" in refused.stderr and "nobody" in refused.stderr
+
+
 def test_lexicon_commands_and_an_ssml_submit_with_a_lexicon(url: str, tmp_path: Path) -> None:
     pls = tmp_path / "acronyms.pls"
     pls.write_text(

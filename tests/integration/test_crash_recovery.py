@@ -34,14 +34,13 @@ import sqlite3
 import statistics
 import time
 from contextlib import closing
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from shared.jobs.shard import Get
+from tests.integration.crash_support import Kill, census, logged_events, text_for, timestamp
 from tests.integration.harness import Pipeline
 
 JOBS = int(os.environ.get("TTS_CRASH_JOBS", "24"))
@@ -58,28 +57,6 @@ pytestmark = [
     ),
 ]
 
-WORDS = (
-    "the quick brown fox jumps over a lazy dog while seven tired engineers restart the queue "
-    "and every message comes back once more before the lease runs out"
-).split()
-
-
-def text_for(rng: random.Random, chars: int) -> str:
-    words: list[str] = []
-    while sum(len(w) + 1 for w in words) < chars:
-        words.append(rng.choice(WORDS))
-    return (" ".join(words).capitalize() + ".")[: max(chars, 2)]
-
-
-@dataclass
-class Kill:
-    at: float  # wall clock of the kill
-    restarted: float  # wall clock when the restart began
-    synthesizing: list[str] = field(default_factory=list)  # claimed, no audio yet (synthesis or put)
-    stored: list[str] = field(default_factory=list)  # audio in R2, not completed
-    completed_unacked: list[str] = field(default_factory=list)  # completed, message not acked
-
-
 @dataclass
 class CrashRun:
     seed: int
@@ -93,23 +70,6 @@ class CrashRun:
     completions_logged: dict[str, int]
     log_events: dict[str, int]
     seconds: float
-
-
-def census(data_dir: Path, kill: Kill) -> None:
-    """Where the kill landed, from the dead process's files."""
-    objects = Pipeline(data_dir).object_keys()
-    with_audio = {Path(k).stem for k in objects if k.startswith("audio/")}
-    jobs: dict[str, str] = {}
-    for shard in (data_dir / "do").rglob("*.sqlite"):
-        with closing(sqlite3.connect(shard)) as db:
-            jobs.update(db.execute("SELECT job_id, status FROM jobs").fetchall())
-    with closing(sqlite3.connect(data_dir / "queues.sqlite")) as db:
-        unacked = [json.loads(b)["jobId"] for (b,) in db.execute(
-            "SELECT body FROM queue_messages WHERE queue = 'tts-jobs' AND in_flight = 1")]
-    for job_id, status in jobs.items():
-        if status == "processing":
-            (kill.stored if job_id in with_audio else kill.synthesizing).append(job_id)
-    kill.completed_unacked = sorted({j for j in unacked if jobs.call(Get(job_id=j)) == "completed"})
 
 
 def wait_until_working(data_dir: Path, ids: list[str], timeout: float = 5.0) -> None:
@@ -181,18 +141,7 @@ def run(data_dir: Path, runtime: str) -> CrashRun:
                 lengths[job_id] = len(reply.body)
     finally:
         last.stop()
-    completions: dict[str, int] = {}
-    events: dict[str, int] = {}
-    for pipeline in pipelines:
-        for line in pipeline.log_lines:
-            try:
-                entry = json.loads(line)
-            except ValueError:
-                continue
-            event = str(entry.get("event"))
-            events[event] = events.get(event, 0) + 1
-            if event == "job_completed":
-                completions[entry["jobId"]] = completions.get(entry["jobId"], 0) + 1
+    events, completions = logged_events(pipelines)
     return CrashRun(
         seed=SEED, accepted=accepted, final=final, kills=kills, keys_before_sweep=keys_before,
         keys_after_sweep=keys_after, reaper=reaper, audio_lengths=lengths, completions_logged=completions,
@@ -210,7 +159,7 @@ def recovery_seconds(result: CrashRun) -> list[float]:
     for job_id, restarted in latest.items():
         done = result.final[job_id].get("completedAt")
         if done:
-            out.append(datetime.fromisoformat(done.replace("Z", "+00:00")).timestamp() - restarted)
+            out.append(timestamp(done) - restarted)
     return out
 
 

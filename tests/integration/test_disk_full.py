@@ -42,7 +42,7 @@ def pipeline(tmp_path: Path) -> Iterator[Pipeline]:
                     " (tests/unit/local_runtime/test_storage_full.py covers a full database by itself)")
     data_dir = tmp_path / "data"
     data_dir.mkdir()
-    env = {"SHARD_COUNT": "1", "QUEUE_MAX_BATCH_TIMEOUT": "4", "QUEUE_MAX_BATCH_SIZE": "100", "JOB_RATE_LIMIT": "0"}
+    env = {"SHARD_COUNT": "1", "QUEUE_MAX_BATCH_TIMEOUT": "4", "QUEUE_WAIT_WHEN_IDLE": "1", "QUEUE_MAX_BATCH_SIZE": "100", "JOB_RATE_LIMIT": "0"}
     p = Pipeline(data_dir, env=env, wrapper=[*WRAPPER, str(data_dir)])
     p.start()
     try:

@@ -56,7 +56,10 @@ class RecordingBucket:
 
 def deps_for(rt: LocalRuntime, bucket: Any, before: Callable[[str], Any] | None = None) -> ReaperDeps:
     jobs = JobsClient(lambda name: Yielding(rt.shards.stub(name), before), rt.settings.shard_count)
-    return ReaperDeps(jobs, bucket, rt.queue, rt.settings, rt.clock, JsonLogger("reaper", rt.log_stream))
+    return ReaperDeps(
+        jobs=jobs, bucket=bucket, queue=rt.queue, settings=rt.settings, clock=rt.clock,
+        log=JsonLogger("reaper", rt.log_stream),
+    )
 
 
 async def world(rt: LocalRuntime, clock: FakeClock) -> tuple[list[JobRecord], list[JobRecord], list[str]]:

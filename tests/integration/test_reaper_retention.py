@@ -72,7 +72,9 @@ async def test_crash_between_deleting_audio_and_rows_is_finished_by_the_next_run
         clock.advance(120)
 
         crashing = JobsClient(lambda name: FailingDeletes(rt.shards.stub(name)), rt.settings.shard_count)
-        first = await run_reaper(ReaperDeps(crashing, rt.bucket, rt.queue, rt.settings, clock, rt.reaper.log))
+        first = await run_reaper(ReaperDeps(
+            jobs=crashing, bucket=rt.bucket, queue=rt.queue, settings=rt.settings, clock=clock, log=rt.reaper.log
+        ))
         assert first.errors and first.deleted_jobs == 0
         # The audio went first; the rows are still there, and the API still says 404.
         assert await keys(rt) == {live.audio_key}

@@ -29,6 +29,7 @@ import pytest
 from shared.synthesis.wav import wav_bytes
 from tests.integration.harness import Pipeline
 from tests.integration.loopback_http import FakeProvider, serving
+from tests.integration.webhook_receiver import Receiver, receiving
 
 pytestmark = pytest.mark.slow
 
@@ -71,7 +72,9 @@ def pipeline(
 ) -> Iterator[Pipeline]:
     # With SIGNING_KEY the server may hand out signed audioUrls, which the page
     # plays directly; without, it fetches the audio with the token into a Blob.
-    env = {"API_TOKENS": f"dana:{TOKEN}", "OPENAI_API_KEY": "sk-upstream", "OPENAI_BASE_URL": upstream}
+    env = {"API_TOKENS": f"dana:{TOKEN}", "OPENAI_API_KEY": "sk-upstream", "OPENAI_BASE_URL": upstream,
+           # Only here: the bucket of the delivery test is a plain-http receiver on 127.0.0.1.
+           "WEBHOOK_ALLOWED_SCHEMES": "https,http", "WEBHOOK_ALLOWED_HOSTS": "127.0.0.1"}
     if request.param == "signed-audio":
         env["SIGNING_KEY"] = SIGNING_KEY
     p = Pipeline(tmp_path_factory.mktemp("web"), env=env, runtime=runtime).start()
@@ -288,6 +291,49 @@ def test_captions_under_the_player_follow_the_spoken_word(pipeline: Pipeline, br
         context.close()
 
 
+def test_several_inputs_from_the_page_make_chapters_with_their_own_files(pipeline: Pipeline, browser: Any) -> None:
+    context = browser.new_context(accept_downloads=True)
+    page = context.new_page()
+    problems: list[str] = []
+    page.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
+    try:
+        page.add_init_script(f"localStorage.setItem('tts.token', {TOKEN!r})")
+        page.goto(f"http://127.0.0.1:{pipeline.port}/")
+        page.wait_for_selector("#model option", state="attached")
+        page.get_by_label("Model").select_option("tone")
+        page.get_by_label("Several inputs").check()
+        assert page.is_disabled("#ssml")  # inputs are plain text
+        page.get_by_label("Voice", exact=True).select_option("low")
+        page.get_by_label("Second speaker").select_option("high")
+        page.get_by_label("Silence between inputs (ms)").fill("300")
+        page.get_by_label("Text").fill("# Opening\nHello, Bob.\n\nHello, Alice.\n\nGoodbye.")
+        page.get_by_role("button", name="Speak").click()
+        page.wait_for_selector("#job-status.completed", timeout=60_000)
+        job_id = page.inner_text("#job-id")
+        page.wait_for_selector("#chapters li")
+        assert page.locator("#chapters li").count() == 3
+        assert page.locator("#chapters li button").first.inner_text().startswith("Opening (")
+        job = pipeline.request("GET", f"/v1/jobs/{job_id}", token=TOKEN).json()
+        assert job["inputCount"] == 3 and job["gapMs"] == 300
+        chapters = pipeline.request("GET", f"/v1/jobs/{job_id}/timestamps", token=TOKEN).json()["chapters"]
+        assert [c["title"] for c in chapters] == ["Opening", "Input 2", "Input 3"]
+
+        # WHEN a chapter is clicked THEN the player goes to its start
+        page.wait_for_function("() => document.getElementById('player').duration > 0", timeout=30_000)
+        page.locator("#chapters li button").nth(2).click()
+        assert abs(page.evaluate("document.getElementById('player').currentTime") - chapters[2]["start"]) < 0.1
+        # AND an input downloads as a file of its own
+        with page.expect_download() as download_info:
+            page.get_by_role("link", name="Download Input 2 on its own").click()
+        download = download_info.value
+        assert download.suggested_filename == f"{job_id}-input1.wav"
+        with open(download.path(), "rb") as handle:
+            assert handle.read() == pipeline.request("GET", f"/v1/jobs/{job_id}/audio?input=1", token=TOKEN).body
+        assert problems == []
+    finally:
+        context.close()
+
+
 def test_ssml_and_a_lexicon_from_the_page(pipeline: Pipeline, browser: Any) -> None:
     rules = {"rules": [{"grapheme": "W3C", "alias": "World Wide Web Consortium"}]}
     put = pipeline.request("PUT", "/v1/lexicons/web-acronyms", json_body=rules, token=TOKEN)
@@ -324,6 +370,37 @@ def test_ssml_and_a_lexicon_from_the_page(pipeline: Pipeline, browser: Any) -> N
         assert problems == []
     finally:
         context.close()
+
+
+def test_deliver_to_a_bucket_from_the_page(pipeline: Pipeline, browser: Any) -> None:
+    context = browser.new_context()
+    page = context.new_page()
+    problems: list[str] = []
+    page.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
+    with receiving(Receiver()) as bucket:
+        try:
+            page.add_init_script(f"localStorage.setItem('tts.token', {TOKEN!r})")
+            page.goto(f"http://127.0.0.1:{pipeline.port}/")
+            page.wait_for_selector("#model option", state="attached")
+            page.get_by_label("Model").select_option("tone")
+            page.get_by_text("Deliver to your bucket").click()
+            page.get_by_label("Presigned PUT URL").fill(bucket.url("/b/page.wav?sig=s3cr3t"))
+            page.get_by_label("Text").fill("Into my own bucket.")
+            page.get_by_role("button", name="Speak").click()
+            page.wait_for_selector("#job-status.completed", timeout=60_000)
+            page.wait_for_function(
+                "() => document.getElementById('job-delivery').textContent.includes('delivered after 1 attempt')",
+                timeout=30_000,
+            )
+            assert page.input_value("#deliver-url") == ""  # a secret: not left to be sent twice
+            job_id = page.inner_text("#job-id")
+            audio = pipeline.request("GET", f"/v1/jobs/{job_id}/audio", token=TOKEN)
+            [put] = bucket.at("/b/page.wav?sig=s3cr3t")
+            assert put.method == "PUT" and put.body == audio.body
+            assert "s3cr3t" not in page.content()
+            assert problems == []
+        finally:
+            context.close()
 
 
 def test_a_bad_text_shows_the_servers_message(pipeline: Pipeline, browser: Any) -> None:
@@ -488,6 +565,9 @@ def test_numbers_read_as_people_write_them(pipeline: Pipeline, page: Any) -> Non
         running: m.describeJob(job({ status: "processing", progress: { done: 27, total: 28 }, characters: 54000 })),
         assembling: m.describeJob(job({ status: "processing", progress: { done: 28, total: 28 }, characters: 62068 })),
         done: m.describeJob(job({ status: "completed", characters: 62068, sizeBytes: 169000000 }), { duration: 3845 }),
+        inputs: m.describeJob(job({ status: "processing", inputCount: 3,
+          progress: { done: 2, total: 4, inputsDone: 1, inputsTotal: 3 } })),
+        paragraphs: m.paragraphInputs("# Intro\\nHello.\\n\\n  Hi!  \\n\\n\\nBye.", ["low", "high"]),
       };
     }""")
     assert helpers["bytes"] == ["0 bytes", "1 byte", "1023 bytes", "1.0 KiB", "9.9 KiB", "161 MiB", "5.0 GiB"]
@@ -496,6 +576,11 @@ def test_numbers_read_as_people_write_them(pipeline: Pipeline, page: Any) -> Non
     assert "96% (part 27 of 28)" in helpers["running"] and "54,000 characters sent" in helpers["running"]
     assert "all 28 parts made; assembling the audio file" in helpers["assembling"]
     assert helpers["done"] == "tone · default · wav — 62,068 characters sent — 1:04:05 — 161 MiB"
+    assert helpers["inputs"] == "tone · default · wav — 3 inputs — 50% (part 2 of 4, input 1 of 3 done)"
+    assert helpers["paragraphs"] == [
+        {"text": "Hello.", "title": "Intro", "voiceId": "low"}, {"text": "Hi!", "voiceId": "high"},
+        {"text": "Bye.", "voiceId": "low"},
+    ]
     # AND a finished job in the page says so, with the characters explained
     page.get_by_label("Model").select_option("tone")
     page.get_by_label("Text").fill("Count me.")

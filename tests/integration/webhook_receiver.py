@@ -1,10 +1,10 @@
-"""A webhook receiver on loopback for the security tests: records deliveries, answers as scripted."""
+"""A webhook (POST) and bucket (PUT) receiver on loopback: records requests, answers as scripted."""
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -15,6 +15,7 @@ class Delivery:
     path: str
     headers: dict[str, str]
     body: bytes
+    method: str = "POST"
 
 
 @dataclass
@@ -24,6 +25,8 @@ class Receiver:
     script: dict[str, list[int]] = field(default_factory=dict)
     deliveries: list[Delivery] = field(default_factory=list)
     port: int = 0
+    # Called with each request before it is answered (from the server's thread).
+    on_request: Callable[[Delivery], None] | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def url(self, path: str) -> str:
@@ -53,16 +56,19 @@ def receiving(receiver: Receiver) -> Iterator[Receiver]:
         def do_POST(self) -> None:  # noqa: N802 - http.server's name
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length)
+            delivery = Delivery(self.path, {k.lower(): v for k, v in self.headers.items()}, body, self.command)
             with receiver._lock:
-                receiver.deliveries.append(
-                    Delivery(self.path, {k.lower(): v for k, v in self.headers.items()}, body)
-                )
+                receiver.deliveries.append(delivery)
+            if receiver.on_request is not None:
+                receiver.on_request(delivery)
             status = receiver.status_for(self.path)
             self.send_response(status)
             self.send_header("Content-Length", "0")
             if 300 <= status < 400:
                 self.send_header("Location", receiver.url("/redirected"))
             self.end_headers()
+
+        do_PUT = do_POST  # noqa: N815 - http.server's name: a presigned PUT URL
 
         def log_message(self, *args: object) -> None:
             pass

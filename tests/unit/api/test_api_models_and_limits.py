@@ -9,13 +9,12 @@ import json
 from dataclasses import replace
 from typing import Any
 
-from shared.api.app import ApiApp, ApiDeps
+from shared.api.app import ApiApp
 from shared.config import Settings
 from shared.http import HttpRequest, HttpResponse
 from shared.jobs.shard import Get
-from shared.logs import JsonLogger
 from shared.synthesis.providers import build_catalogue
-from tests.fakes import FakeClock, MemoryBucket, MemoryQueue, MemoryShards
+from tests.fakes import FakeClock, MemoryQueue, MemoryShards, bootstrap_test_app
 
 TOKEN = "alice-token"
 
@@ -30,17 +29,11 @@ def app(**env: str) -> tuple[ApiApp, MemoryShards]:
     config = Settings.from_env({"API_TOKENS": f"alice:{TOKEN}", "SHARD_COUNT": "2", **env})
     shards = MemoryShards(clock, shard_count=2)
     ids = (f"{n:032x}" for n in itertools.count(1)).__next__
-    deps = ApiDeps(
-        settings=config,
-        jobs=shards.client,
-        bucket=MemoryBucket(clock),
-        queue=MemoryQueue(),
-        catalogue=build_catalogue(config, http=NoHttp()),
-        clock=clock,
-        new_job_id=ids,
-        log=JsonLogger("api", io.StringIO()),
-    )
-    return ApiApp(deps), shards
+    api = bootstrap_test_app(
+        config, clock=clock, shards=shards, queue=MemoryQueue(), catalogue=lambda: build_catalogue(config, http=NoHttp()),
+        new_job_id=ids, log_stream=io.StringIO(),
+    ).api
+    return api, shards
 
 
 async def call(api: ApiApp, method: str, path: str, body: Any = None) -> HttpResponse:

@@ -61,6 +61,22 @@ async def test_a_tenant_under_its_share_takes_a_place_from_the_tenant_holding_th
     await asyncio.gather(*alice[1:], bob, prefer, return_exceptions=True)
 
 
+async def test_the_speech_route_of_a_tenant_under_its_share_waits_when_another_holds_every_place() -> None:
+    # Alice holds every place with ?wait; Bob's /v1/audio/speech waits for his audio (it took a place
+    # from Alice), never a 504 at once.
+    api = build_api(shard_count=1, max_waiters_per_shard=4)
+    job = await submit(api)
+    alice = [await parked(api.call("GET", f"/v1/jobs/{job}?wait=30")) for _ in range(4)]
+    speech = await parked(api.call("POST", "/v1/audio/speech", token=BOB,
+                                   json_body={"model": "tone", "input": "hello", "voice": "alloy"}))
+    waiters = api.shards.services["shard-0"].waiters
+    assert waiters.held_by("bob") == 1 and waiters.held_by("alice") == 3
+    assert (await asyncio.wait_for(alice[0], 1.0)).status == 429
+    for task in (*alice[1:], speech):
+        task.cancel()
+    await asyncio.gather(*alice[1:], speech, return_exceptions=True)
+
+
 async def test_a_prefer_wait_with_no_place_is_a_plain_202() -> None:
     api = build_api(shard_count=1, max_waiters_per_shard=1)
     job = await submit(api)

@@ -66,3 +66,22 @@ def test_rendered_cues_never_overlap_never_pass_the_audio_and_never_are_empty() 
     assert [(c.start, c.end) for c in parsed] == [
         ("00:00:00.000", "00:00:00.001"), ("00:00:00.001", "00:00:00.900"), ("00:00:00.950", "00:00:02.000"),
     ]
+
+
+def test_chapters_go_into_webvtt_as_notes_before_their_first_cue_and_as_a_chapters_track() -> None:
+    from shared.captions.cues import Chapter, Cue, render_chapters_vtt, render_vtt
+
+    cues = [Cue(0.0, 1.0, "Hello Bob."), Cue(1.5, 2.0, "Hi --> Alice."), Cue(2.1, 2.5, "Bye.")]
+    chapters = [Chapter(0, "Intro", 0.0, 1.0), Chapter(1, "Reply\n--> two", 1.5, 2.5)]
+    vtt = render_vtt(cues, chapters=chapters)
+    assert vtt.split("\n\n")[:4] == [
+        "WEBVTT",
+        "NOTE chapter 0: Intro (00:00:00.000 to 00:00:01.000)",
+        "1\n00:00:00.000 --> 00:00:01.000\nHello Bob.",
+        "NOTE chapter 1: Reply -> two (00:00:01.500 to 00:00:02.500)",
+    ]
+    assert render_vtt([], chapters=chapters[:1]) == "WEBVTT\n\nNOTE chapter 0: Intro (00:00:00.000 to 00:00:01.000)\n"
+    assert render_chapters_vtt(chapters) == (
+        "WEBVTT\n\nchapter-0\n00:00:00.000 --> 00:00:01.000\nIntro\n\n"
+        "chapter-1\n00:00:01.500 --> 00:00:02.500\nReply -&gt; two\n"
+    )

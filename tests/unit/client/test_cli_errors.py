@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+import pytest
+
 from tts_client.cli import api_error_message, build_parser
 from tts_client.errors import ApiError
 
@@ -36,3 +38,24 @@ def test_every_option_named_is_one_submit_has() -> None:
     submit = commands.choices["submit"]
     options = {o for action in submit._actions for o in action.option_strings}
     assert set(OPTION_OF_FIELD.values()) <= options
+
+
+def test_deliver_options_make_the_deliver_field_and_refuse_bad_headers_before_sending(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from tts_client.cli import _deliver, main
+
+    args = build_parser().parse_args(
+        ["submit", "--deliver-url", "https://b.example.com/k", "--deliver-header", "x-amz-meta-a: one",
+         "--deliver-header", "Content-Type:audio/wav", "hi"]
+    )
+    assert _deliver(args) == {"url": "https://b.example.com/k",
+                              "headers": {"x-amz-meta-a": "one", "Content-Type": "audio/wav"}}
+    # Refused here, before any request (nothing listens on port 9): named by the option, the value never echoed.
+    code = main(["submit", "--api", "http://127.0.0.1:9", "--deliver-url", "https://b.example.com/k",
+                 "--deliver-header", "Host: secret-host.example", "hi"])
+    err = capsys.readouterr().err
+    assert code != 0 and "--deliver-header: " in err and "'Host' is set by the service" in err
+    assert "secret-host" not in err
+    assert main(["submit", "--api", "http://127.0.0.1:9", "--deliver-header", "x: y", "hi"]) != 0
+    assert "--deliver-header: needs --deliver-url" in capsys.readouterr().err

@@ -10,7 +10,7 @@ import pytest
 
 from tests.fake_api import Canned, FakeApi, job_json, serve
 from tts_client import ApiError, Backoff, Client, JobStatus, TransportError, WaitTimeoutError
-from tts_client.client import audio_url
+from tts_client.calls import audio_url
 
 JOB = "a" * 32
 PATH = f"/v1/jobs/{JOB}"
@@ -213,3 +213,27 @@ def test_wait_with_events_long_polls_a_server_without_them(api: FakeApi, time_: 
     assert [s.path for s in api.seen] == [f"{PATH}/events", f"{PATH}?wait=25"]
     client.wait(JOB, timeout=60, events=True)  # it remembers: no second try of /events
     assert [s.path for s in api.seen][2:] == [f"{PATH}?wait=25"]
+
+
+def test_submit_sends_deliver_and_reads_the_delivery_back(api: FakeApi, time_: FakeTime) -> None:
+    view = job_json(JOB, "completed", delivery={"state": "delivering", "attempts": 2, "lastError": "HTTP 503"})
+    api.on("POST", "/v1/jobs", Canned.json(202, view))
+    job = client_for(api, time_).submit(
+        "hi", deliver={"url": "https://bucket.example.com/k?sig=1", "headers": {"x-amz-meta-a": "b"}}
+    )
+    assert json.loads(api.seen[-1].body)["deliver"] == {
+        "url": "https://bucket.example.com/k?sig=1", "headers": {"x-amz-meta-a": "b"}
+    }
+    assert job.delivery is not None
+    assert (job.delivery.state, job.delivery.attempts, job.delivery.last_error) == ("delivering", 2, "HTTP 503")
+
+
+def test_status_shows_the_delivery(api: FakeApi, capsys: pytest.CaptureFixture[str]) -> None:
+    from tts_client.cli import main
+
+    delivery = {"state": "pending", "attempts": 2, "lastError": "HTTP 503"}
+    api.on("GET", PATH, Canned.json(200, job_json(JOB, "completed", delivery=delivery)))
+    assert main(["status", "--api", api.url, "--token", "secret", JOB]) == 0
+    assert "delivery    pending, 2 attempts (last error: HTTP 503)" in capsys.readouterr().out
+    api.on("GET", PATH, Canned.json(404, {"error": {"code": "not_found", "message": "job not found"}}))
+    assert main(["status", "--api", api.url, "--token", "secret", JOB]) != 0  # an error is a message, not a traceback

@@ -109,3 +109,21 @@ def test_a_part_whose_port_is_missing_says_so() -> None:
         Pipeline(ports()).webhooks
     with pytest.raises(RuntimeError, match="catalogue"):
         Pipeline(ports(catalogue=None)).api
+
+
+class NoUploads:
+    async def put(self, url: str, *, headers: Mapping[str, str], body: object, length: int, timeout: float) -> int:
+        raise AssertionError("a poison message is never delivered")
+
+
+async def test_the_webhook_queue_routes_deliveries_by_their_kind() -> None:
+    pipeline = Pipeline(ports(webhook_http=NoHttp(), delivery_uploader=NoUploads()))
+    batch = [
+        IncomingMessage("hook", {"kind": "webhook", "not": "a message"}, 1),
+        IncomingMessage("put", {"kind": "delivery", "jobId": "nope"}, 1),
+    ]
+    outcome = await pipeline.queue_batch("tts-webhooks", batch)
+    assert sorted(outcome.acked()) == ["hook", "put"]
+    assert {"poison_webhook_message", "poison_delivery_message"} <= set(events(pipeline))
+    with pytest.raises(RuntimeError, match="uploader for deliveries"):
+        Pipeline(ports()).delivery

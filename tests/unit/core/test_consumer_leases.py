@@ -19,11 +19,10 @@ from shared.config import Settings
 from shared.consumer import ConsumerDeps, process_batch, process_dead_letters
 from shared.jobs.shard import Claim, Create, Get
 from shared.jobs.sharding import shard_for
-from shared.logs import JsonLogger
 from shared.models import JobRecord, JobStatus
 from shared.outcomes import Ack, Outcome, Retry
 from shared.ports import IncomingMessage, SynthesisRequest, SynthesisResult
-from tests.fakes import FakeClock, MemoryBucket, MemoryQueue, MemoryShards, ScriptedSynthesizer
+from tests.fakes import FakeClock, MemoryQueue, MemoryShards, ScriptedSynthesizer, bootstrap_test_app
 
 JOB = "e" * 32
 MAX_RETRIES = 3  # the queue's default: 1 + 3 deliveries
@@ -31,15 +30,9 @@ MAX_RETRIES = 3  # the queue's default: 1 + 3 deliveries
 
 @pytest.fixture
 def deps(shards: MemoryShards, clock: FakeClock, synth: ScriptedSynthesizer) -> ConsumerDeps:
-    return ConsumerDeps(
-        jobs=shards.client,
-        bucket=MemoryBucket(clock),
-        synthesizer_for=lambda model: synth,
-        settings=Settings(),  # the defaults: LEASE_SECONDS as shipped
-        clock=clock,
-        log=JsonLogger("synth_consumer", io.StringIO()),
-        queue=MemoryQueue(),
-    )
+    return bootstrap_test_app(  # the default settings: LEASE_SECONDS as shipped
+        Settings(), clock=clock, shards=shards, queue=MemoryQueue(), synthesizer=synth, log_stream=io.StringIO()
+    ).consumer
 
 
 async def queued(deps: ConsumerDeps, clock: FakeClock, job_id: str = JOB) -> JobRecord:
@@ -145,6 +138,66 @@ async def test_crashes_alone_never_fail_a_job(deps: ConsumerDeps, clock: FakeClo
     job = await deps.jobs.call(Get(job_id=JOB))
     assert job is not None and job.status is JobStatus.PROCESSING and job.lapses == 3 and job.error is None
     assert deps.queue.sent == [(message().body, 0)]  # type: ignore[union-attr]  # re-sent, fresh budget
+
+
+async def test_a_job_dead_lettered_while_its_dead_deliverys_lease_is_live_is_resent_at_once(
+    deps: ConsumerDeps, clock: FakeClock
+) -> None:
+    # GIVEN a job whose Worker was killed four times, each death followed at once by the message's
+    # redelivery (a restarted local runtime), so when the message reaches the dead-letter queue the
+    # lease of its last, dead delivery is still live
+    await queued(deps, clock)
+    history = await run_queue(deps, clock, crashes=4, redelivery_after=1)
+    assert history == ["crash"] * 4 + ["dead_letter"]
+    # THEN the handler takes that lease over from its own message's dead delivery (one more lapse)
+    # and re-sends the job at once, not a lease (20 s) later
+    job = await deps.jobs.call(Get(job_id=JOB))
+    assert job is not None and job.status is JobStatus.QUEUED and job.lapses == 4 and job.error is None, job
+    assert deps.queue.sent == [(message().body, 0)]  # type: ignore[union-attr]
+    # AND the re-sent message does the job at once
+    assert (await process_batch([message(msg_id="m2")], deps)).outcomes == {"m2": Ack()}
+    assert (await deps.jobs.call(Get(job_id=JOB))).status is JobStatus.COMPLETED  # type: ignore[union-attr]
+
+
+async def test_a_dead_letter_leaves_a_live_lease_of_another_delivery_alone(deps: ConsumerDeps, clock: FakeClock) -> None:
+    # A live delivery of m2 holds the job while m1's dead letter is handled: m2 is not disturbed,
+    # and the re-send looks again just past m2's lease.
+    await queued(deps, clock)
+    await deps.jobs.call(Claim(job_id=JOB, lease_seconds=deps.settings.lease_seconds, holder="m2"))
+    await process_dead_letters([message(msg_id="m1")], deps)
+    job = await deps.jobs.call(Get(job_id=JOB))
+    assert job is not None and job.status is JobStatus.PROCESSING and job.lapses == 0
+    assert deps.queue.sent == [(message().body, deps.settings.lease_seconds + 1)]  # type: ignore[union-attr]
+
+
+async def test_a_poison_job_dead_lettered_under_its_dead_deliverys_lease_ends_failed(
+    deps: ConsumerDeps, clock: FakeClock
+) -> None:
+    deps.settings = dataclasses.replace(deps.settings, max_lapsed_claims=4)
+    await queued(deps, clock)
+    history = await run_queue(deps, clock, crashes=4, redelivery_after=1)
+    assert history == ["crash"] * 4 + ["dead_letter"]
+    job = await deps.jobs.call(Get(job_id=JOB))
+    assert job is not None and job.status is JobStatus.FAILED and "poison" in (job.error or ""), job
+    assert deps.queue.sent == []  # type: ignore[union-attr]
+
+
+async def test_a_crash_loop_of_25_deaths_never_fails_a_job_with_the_shipped_defaults(
+    deps: ConsumerDeps, clock: FakeClock
+) -> None:
+    # A runtime killed 25 times in a row, every 0.2-1.2 s (the issue's crash loop), with a job longer
+    # than any of its lives in flight at each death: an innocent job meets as many deaths as a poison
+    # one, so the poison bound must be above the deaths a crash loop deals out.
+    await queued(deps, clock)
+    for _ in range(26):  # the first claim, then 25 redeliveries each taking over a dead delivery's lease
+        await deps.jobs.call(Claim(job_id=JOB, lease_seconds=deps.settings.lease_seconds, holder="m1"))
+        clock.advance(1)
+    job = await deps.jobs.call(Get(job_id=JOB))
+    assert job is not None and job.lapses == 25
+    await process_dead_letters([message(msg_id="m2")], deps)
+    job = await deps.jobs.call(Get(job_id=JOB))
+    assert job is not None and job.status is not JobStatus.FAILED, job.error
+    assert deps.queue.sent  # type: ignore[union-attr]  # re-sent, to be done once the loop ends
 
 
 async def test_a_job_that_kills_every_worker_ends_failed_as_poison(deps: ConsumerDeps, clock: FakeClock) -> None:

@@ -18,9 +18,11 @@ import pytest
 from shared.config import Settings
 from shared.consumer import ConsumerDeps, Invocation, process_batch, process_dead_letters, process_message
 from shared.errors import TransientSynthesisError
+from shared.jobs.chunks import ChunkClaim, ChunkInfo
+from shared.keys import chunk_key
+from shared.synthesis.longform import plan_id
 from shared.jobs.shard import Cancel, Create, Get
 from shared.jobs.sharding import shard_for
-from shared.logs import JsonLogger
 from shared.models import JobRecord, JobStatus
 from shared.outcomes import Ack, Outcome, Retry
 from shared.ports import IncomingMessage, SynthesisRequest, SynthesisResult
@@ -28,7 +30,7 @@ from shared.synthesis.budget import Deadline, MemoryGate, call_timeout, chunk_au
 from shared.synthesis.catalogue import ModelSpec, tone_spec
 from shared.synthesis.chunking import chunk_texts
 from shared.synthesis.tone import ToneSynthesizer
-from tests.fakes import FakeClock, MemoryBucket, MemoryQueue, MemoryShards
+from tests.fakes import FakeClock, MemoryQueue, MemoryShards, bootstrap_test_app
 
 JOB = "f" * 32
 TEXT = " ".join(f"Sentence number {i} is here." for i in range(12))  # about 330 characters
@@ -74,16 +76,10 @@ def synth(clock: FakeClock) -> SlowTone:
 
 @pytest.fixture
 def deps(shards: MemoryShards, clock: FakeClock, synth: SlowTone) -> ConsumerDeps:
-    return ConsumerDeps(
-        jobs=shards.client,
-        bucket=MemoryBucket(clock),
-        synthesizer_for=lambda model: synth,
-        model_spec=lambda model: SPEC,
-        settings=Settings(),
-        clock=clock,
-        log=JsonLogger("synth_consumer", io.StringIO()),
-        queue=MemoryQueue(),
-    )
+    return bootstrap_test_app(
+        Settings(), clock=clock, shards=shards, queue=MemoryQueue(), synthesizer=synth, spec=SPEC,
+        log_stream=io.StringIO(),
+    ).consumer
 
 
 async def create(deps: ConsumerDeps, clock: FakeClock, text: str = TEXT) -> JobRecord:
@@ -300,3 +296,80 @@ def test_a_short_chunk_of_a_slow_to_answer_provider_gets_a_latency_allowance(clo
     # Never past the deadline, never above the configured cap.
     assert call_timeout(500, Deadline(clock() + 27, clock), 600) == 27
     assert call_timeout(500, deadline, 300) == 300
+
+
+async def test_a_task_resent_while_a_dead_deliverys_claim_on_its_chunk_is_live_still_gets_the_chunk_done(
+    deps: ConsumerDeps, clock: FakeClock, synth: SlowTone
+) -> None:
+    # A task's Worker was killed mid-synthesis, again and again, until the queue moved its message to
+    # the dead-letter queue; the last dead delivery's claim on the chunk is still live (LEASE_SECONDS),
+    # and the dead letter does not carry that delivery's message id (a queue that gives dead letters
+    # new ids), so its handler cannot take the claim over.
+    await create(deps, clock)
+    tasks = await fan(deps)
+    deps.queue.sent.clear()  # type: ignore[union-attr]
+    task = tasks[0]
+    for index in task["chunks"]:
+        claim = await deps.jobs.call(ChunkClaim(job_id=JOB, plan=task["plan"], index=index, holder="m-killed",
+                                            lease_seconds=deps.settings.lease_seconds, job_lease_seconds=900))
+        assert claim["state"] == "claimed"
+    # Its deliveries died without a report: the dead-letter handler sends the task again, a new message.
+    await process_dead_letters([msg(task, attempts=4)], deps)
+    [(resent, _)] = deps.queue.sent  # type: ignore[union-attr]
+    deps.queue.sent.clear()  # type: ignore[union-attr]
+    # The new message meets the dead delivery's live claim. No message of that delivery is left to
+    # finish the chunk, so acking this one as well would strand the job: it is sent again, delayed
+    # to just past the claim's lease, using no attempt.
+    assert await process_message(msg(resent), deps) == Ack()
+    [(again, delay)] = deps.queue.sent  # type: ignore[union-attr]
+    deps.queue.sent.clear()  # type: ignore[union-attr]
+    assert again["chunks"] == task["chunks"] and again["plan"] == task["plan"]
+    assert deps.settings.lease_seconds < delay <= deps.settings.lease_seconds + 2
+    assert synth.calls == []
+    clock.advance(delay)
+    await drain(deps, [msg(again)] + [msg(t) for t in tasks[1:]])
+    job = await deps.jobs.call(Get(job_id=JOB))
+    assert job is not None and job.status is JobStatus.COMPLETED, job
+
+
+async def test_a_dead_lettered_task_takes_its_own_dead_deliverys_claims_over_and_is_resent_at_once(
+    deps: ConsumerDeps, clock: FakeClock, synth: SlowTone
+) -> None:
+    # The same, with the dead letter keeping its message's id (the local queue does): the handler takes
+    # the chunks over from that dead delivery (a lapse each) and the re-sent task does them at once.
+    await create(deps, clock)
+    tasks = await fan(deps)
+    deps.queue.sent.clear()  # type: ignore[union-attr]
+    task = tasks[0]
+    dead = msg(task, attempts=4)
+    for index in task["chunks"]:
+        await deps.jobs.call(ChunkClaim(job_id=JOB, plan=task["plan"], index=index, holder=dead.id,
+                                    lease_seconds=deps.settings.lease_seconds, job_lease_seconds=900))
+    await process_dead_letters([dead], deps)
+    assert deps.queue.sent == [(task, 0)]  # type: ignore[union-attr]
+    deps.queue.sent.clear()  # type: ignore[union-attr]
+    assert await process_message(msg(task), deps) == Ack()
+    # Nothing deferred (every chunk was free): at most the assembly message once all are stored.
+    assert [b for b, _ in deps.queue.sent if b.get("chunks")] == []  # type: ignore[union-attr]
+    assert len(synth.calls) == len(task["chunks"])
+    for index in task["chunks"]:
+        info = await deps.jobs.call(ChunkInfo(job_id=JOB, index=index))
+        assert info is not None and info["done"] and info["lapses"] == 1, info
+
+
+async def test_a_redelivery_after_the_assembly_removes_the_chunks_a_kill_left_behind(
+    deps: ConsumerDeps, clock: FakeClock
+) -> None:
+    # The delivery that joined the chunks completed the job and was killed before it deleted them;
+    # its message comes back and finds the job final: it deletes them now, not the reaper an hour later.
+    await create(deps, clock)
+    await drain(deps, [job_message()])
+    job = await deps.jobs.call(Get(job_id=JOB, with_text=True))
+    assert job is not None and job.status is JobStatus.COMPLETED and job.progress_total > 1
+    plan = plan_id(job, chunk_texts(TEXT, SPEC.max_input_chars), SPEC.max_input_chars)
+    left = [chunk_key(JOB, plan, i) for i in range(job.progress_total)]
+    for key in left:
+        await deps.bucket.put(key, b"x", content_type="audio/wav", custom_metadata={})
+    assert await process_message(job_message(), deps) == Ack()
+    listed = await deps.bucket.list(prefix=f"tmp/{JOB}/")
+    assert [o.key for o in listed.objects] == []

@@ -154,7 +154,10 @@ async def test_bad_payload_is_an_error_value() -> None:
 
 
 def test_every_operation_that_changes_a_job_wakes_its_waiters() -> None:
-    changing = {"claim", "complete", "release", "fail", "cancel", "delete", "progress", "repair", "chunkPlan", "chunkStored"}
+    changing = {
+        "claim", "claimBatch", "complete", "completeBatch", "release", "fail", "cancel", "delete", "progress", "repair",
+        "chunkPlan", "chunkStored",
+    }
     assert {name for name, op in OPERATIONS.items() if op.changes} == changing
     assert [name for name, op in OPERATIONS.items() if op.waits] == ["waitForChange"]
 

@@ -17,7 +17,9 @@ from shared.config import Settings
 from shared.errors import ConfigError
 from shared.jobs.rpc_payloads import MAX_PAGE_ROWS
 from shared.keys import audio_key, chunk_timings_key, object_metadata, timings_key, upload_part_record_key
-from shared.models import DeliverWebhook, JobRecord, JobStatus, SynthesizeJob, WebhookEvent
+from shared.api.submission import MAX_STORED_INPUT_BYTES
+from shared.models import MAX_INPUTS, DeliverWebhook, JobInput, JobRecord, JobStatus, SynthesizeJob, WebhookEvent
+from shared.synthesis.inputs import encode_inputs
 from shared.platform_limits import (
     DO_SQL_MAX_ROW_BYTES,
     QUEUE_MAX_MESSAGE_BYTES,
@@ -55,7 +57,12 @@ def widest_record(text: str = "") -> JobRecord:
         idempotency_key="k" * 64, request_hash="h" * 64, deadline_at=LATE, webhook_url="https://" + "u" * 2040,
         webhook_events="completed,failed,canceled", webhook_status="delivered", webhook_attempts=20,
         webhook_last_status=599, webhook_last_error=WIDE * 300, webhook_last_attempt_at=LATE,
+        input_count=MAX_INPUTS, gap_ms=10_000, progress_inputs=MAX_INPUTS,
     )
+
+
+# A multi-input job's chunk ends: MAX_INPUTS numbers of up to 6 digits (a chunk a character of the longest text).
+WIDEST_INPUT_CHUNKS = ",".join(str(MAX_TEXT_CHARS - i) for i in range(MAX_INPUTS - 1, -1, -1))
 
 
 def test_a_page_of_shard_records_fits_one_rpc_reply() -> None:
@@ -69,6 +76,17 @@ def test_the_longest_job_fits_one_durable_object_row() -> None:
     record = widest_record(WIDE * MAX_TEXT_CHARS)
     row = len(json.dumps(record.to_rpc(), ensure_ascii=False, separators=(",", ":")).encode())
 
+    assert row <= DO_SQL_MAX_ROW_BYTES
+
+
+def test_the_widest_multi_input_job_fits_one_durable_object_row() -> None:
+    # Texts, titles and voices together at most MAX_STORED_INPUT_BYTES (the API's rule), plus the chunk ends.
+    inputs = encode_inputs([JobInput(text="x", voice_id=LONGEST_NAME, title=WIDE * 200)] * MAX_INPUTS)
+    text = WIDE * ((MAX_STORED_INPUT_BYTES - len(inputs.encode())) // 4)
+    record = widest_record(text).model_copy(update={"inputs": inputs, "input_chunks": WIDEST_INPUT_CHUNKS})
+    row = len(json.dumps(record.to_rpc(), ensure_ascii=False, separators=(",", ":")).encode())
+
+    assert len(text.encode()) + len(inputs.encode()) <= MAX_STORED_INPUT_BYTES
     assert row <= DO_SQL_MAX_ROW_BYTES
 
 
@@ -122,3 +140,20 @@ def test_the_ceilings_these_cases_assume_are_enforced() -> None:
         Settings.from_env({name: str(ceiling)})
         with pytest.raises(ConfigError, match=name):
             Settings.from_env({name: str(ceiling + 1)})
+
+
+def test_pages_of_records_leave_out_the_text_and_a_jobs_inputs() -> None:
+    from shared.jobs.shard import PAGE
+
+    assert not {"text", "inputs", "input_chunks"} & set(PAGE.split(", "))
+
+
+def test_inputs_whose_titles_would_overflow_the_row_are_refused() -> None:
+    from shared.api.errors import ApiError
+    from shared.api.submission import _check_inputs
+    from shared.models import CreateJobRequest
+
+    body = CreateJobRequest(inputs=[JobInput(text=WIDE * 400, title=WIDE * 200)] * MAX_INPUTS)
+    with pytest.raises(ApiError) as refused:
+        _check_inputs(body, MAX_TEXT_CHARS)
+    assert refused.value.status == 422 and refused.value.field == "inputs" and "bytes" in str(refused.value)

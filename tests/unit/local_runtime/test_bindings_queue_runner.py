@@ -55,10 +55,58 @@ async def test_full_batch_is_delivered_without_waiting_for_the_timeout(tmp_path:
     assert meter.get("worker.invocations") == 1
 
 
-async def test_partial_batch_waits_for_the_batch_timeout(tmp_path: Path) -> None:
+async def test_an_idle_consumer_takes_a_lone_message_at_once(tmp_path: Path) -> None:
     queue = LocalQueue(tmp_path / "q.sqlite", "q")
     handler = Recorder()
-    runner = LocalQueueRunner(queue, handler, QueueConsumerConfig(max_batch_size=10, max_batch_timeout=0.4))
+    runner = LocalQueueRunner(queue, handler, QueueConsumerConfig(max_batch_size=10, max_batch_timeout=30))
+    runner.start()
+    await asyncio.sleep(0.05)
+    start = time.monotonic()
+    await queue.send({"n": 0})
+    await handler.wait(1)
+    assert handler.times[0] - start < 1  # not the 30 s window: nothing else is in progress
+    assert [m.body["n"] for m in handler.batches[0]] == [0]
+    await runner.stop()
+
+
+async def test_a_busy_consumer_fills_its_next_batch_until_the_timeout(tmp_path: Path) -> None:
+    queue = LocalQueue(tmp_path / "q.sqlite", "q")
+    handler = Recorder(delay=1.0)  # the first batch is still in progress when the second is taken
+    config = QueueConsumerConfig(max_batch_size=10, max_batch_timeout=0.4, max_concurrency=2)
+    runner = LocalQueueRunner(queue, handler, config)
+    runner.start()
+    await queue.send({"n": 0})
+    await handler.wait(1)
+    start = time.monotonic()
+    await queue.send({"n": 1})
+    await asyncio.sleep(0.1)
+    await queue.send({"n": 2})
+    await handler.wait(2)
+    assert 0.35 <= handler.times[1] - start < 0.9  # busy: the second batch waited for the window
+    assert [[m.body["n"] for m in b] for b in handler.batches] == [[0], [1, 2]]
+    await runner.stop()
+
+
+async def test_a_waiting_batch_starts_when_the_batch_in_progress_ends(tmp_path: Path) -> None:
+    queue = LocalQueue(tmp_path / "q.sqlite", "q")
+    handler = Recorder(delay=0.3)
+    config = QueueConsumerConfig(max_batch_size=10, max_batch_timeout=30, max_concurrency=2)
+    runner = LocalQueueRunner(queue, handler, config)
+    runner.start()
+    await queue.send({"n": 0})
+    await handler.wait(1)
+    await queue.send({"n": 1})
+    await handler.wait(2)
+    # Not the 30 s window: the consumer became idle when the first batch ended, 0.3 s after it began.
+    assert 0.2 <= handler.times[1] - handler.times[0] < 2
+    await runner.stop()
+
+
+async def test_partial_batch_waits_for_the_batch_timeout_when_told_to_wait_as_cloudflare(tmp_path: Path) -> None:
+    queue = LocalQueue(tmp_path / "q.sqlite", "q")
+    handler = Recorder()
+    config = QueueConsumerConfig(max_batch_size=10, max_batch_timeout=0.4, wait_when_idle=True)
+    runner = LocalQueueRunner(queue, handler, config)
     runner.start()
     start = time.monotonic()
     await queue.send({"n": 0})

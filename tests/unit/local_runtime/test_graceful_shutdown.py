@@ -13,7 +13,7 @@ from pathlib import Path
 from local_runtime.runtime import LocalRuntime
 
 # A batch waits 60 s to fill: the jobs stay queued for the whole test.
-ENV = {"SHARD_COUNT": "1", "QUEUE_MAX_BATCH_TIMEOUT": "60", "QUEUE_MAX_BATCH_SIZE": "100", "JOB_RATE_LIMIT": "0",
+ENV = {"SHARD_COUNT": "1", "QUEUE_MAX_BATCH_TIMEOUT": "60", "QUEUE_WAIT_WHEN_IDLE": "1", "QUEUE_MAX_BATCH_SIZE": "100", "JOB_RATE_LIMIT": "0",
        "MAX_WAIT_SECONDS": "60", "SPEECH_WAIT_SECONDS": "60"}
 
 

@@ -12,12 +12,10 @@ from shared.consumer import object_metadata
 from shared.jobs.reaper_state import ReaperLease
 from shared.jobs.shard import Claim, Complete, Create, Fail, Get
 from shared.keys import audio_key, upload_record_key
-from shared.logs import JsonLogger
 from shared.models import JobRecord, JobStatus
 from shared.reaper import ReaperDeps, run_reaper
 from shared.reaper.lease import LEASE_NAME, LEASE_SHARD
-from shared.webhooks import WebhookNotifier
-from tests.fakes import FakeClock, MemoryBucket, MemoryQueue, MemoryShards
+from tests.fakes import FakeClock, MemoryBucket, MemoryQueue, MemoryShards, bootstrap_test_app
 
 SHARDS = 2
 
@@ -39,10 +37,13 @@ def logs() -> io.StringIO:
 
 def deps(
     shards: MemoryShards, bucket: MemoryBucket, clock: FakeClock, logs: io.StringIO,
-    webhooks: WebhookNotifier | None = None, **settings: object,
+    webhook_queue: MemoryQueue | None = None, **settings: object,
 ) -> ReaperDeps:
     config = Settings(shard_count=SHARDS, reaper_sweep_interval_seconds=0, **settings)  # type: ignore[arg-type]
-    return ReaperDeps(shards.client, bucket, MemoryQueue(), config, clock, JsonLogger("reaper", logs), webhooks)
+    return bootstrap_test_app(
+        config, clock=clock, shards=shards, bucket=bucket, queue=MemoryQueue(), webhook_queue=webhook_queue,
+        log_stream=logs,
+    ).reaper
 
 
 async def completed(shards: MemoryShards, bucket: MemoryBucket, clock: FakeClock, n: int, ttl: int = 60) -> JobRecord:
@@ -187,7 +188,7 @@ async def test_a_stuck_job_the_reaper_fails_announces_its_webhook(
                       webhook_url="https://hooks.example.com/tts", webhook_events="failed")
     await shards.client.call(Create(record=stuck))
     outbox = MemoryQueue()
-    reaper = deps(shards, bucket, clock, logs, WebhookNotifier(outbox, shards.client))
+    reaper = deps(shards, bucket, clock, logs, outbox)
     clock.advance(reaper.settings.reaper_give_up_seconds + 1)
     # WHEN the reaper repairs it
     report = await run_reaper(reaper)

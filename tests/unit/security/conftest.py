@@ -15,9 +15,8 @@ from local_runtime.ratelimit import LocalRateLimiter
 from shared.api.app import ApiApp, ApiDeps
 from shared.config import Settings
 from shared.http import HttpRequest, HttpResponse
-from shared.logs import JsonLogger
 from shared.synthesis.catalogue import default_catalogue
-from tests.fakes import FakeClock, MemoryBucket, MemoryQueue, MemoryShards
+from tests.fakes import FakeClock, MemoryBucket, MemoryQueue, MemoryShards, bootstrap_test_app
 
 ALICE, BOB = "alice-token", "bob-token"
 SIGNING_KEY = "k" * 40
@@ -73,20 +72,12 @@ def build_api(**overrides: Any) -> Api:
     queue, bucket, logs = MemoryQueue(), MemoryBucket(clock), io.StringIO()
     shards = MemoryShards(clock, shard_count=config.shard_count, queue=queue, max_waiters=config.max_waiters_per_shard)
     ids: Callable[[], str] = (f"{n:032x}" for n in itertools.count(1)).__next__
-    deps = ApiDeps(
-        settings=config,
-        jobs=shards.client,
-        bucket=bucket,
-        queue=queue,
-        catalogue=default_catalogue(False, default_model=config.default_model),
-        clock=clock,
-        new_job_id=ids,
-        log=JsonLogger("api", logs),
-        rate_limiter=LocalRateLimiter(config.job_rate_limit, config.job_rate_period, clock)
-        if config.job_rate_limit
-        else None,
-    )
-    return Api(ApiApp(deps), deps, shards, queue, bucket, clock, logs)
+    app = bootstrap_test_app(
+        config, clock=clock, shards=shards, bucket=bucket, queue=queue,
+        catalogue=lambda: default_catalogue(False, default_model=config.default_model),
+        rate_limiter=lambda limit, period: LocalRateLimiter(limit, period, clock), new_job_id=ids, log_stream=logs,
+    ).api
+    return Api(app, app.deps, shards, queue, bucket, clock, logs)
 
 
 @pytest.fixture

@@ -85,7 +85,10 @@ def rig() -> Rig:
         settings=api.deps.settings, clock=api.clock, log=JsonLogger("synth_consumer", logs),
         webhooks=WebhookNotifier(hooks, api.shards.client),
     )
-    delivery = WebhookDeps(api.shards.client, http, api.deps.settings, api.clock, JsonLogger("synth_consumer", logs))
+    delivery = WebhookDeps(
+        jobs=api.shards.client, http=http, settings=api.deps.settings, clock=api.clock,
+        log=JsonLogger("synth_consumer", logs),
+    )
     return Rig(api, consumer, hooks, delivery, http, synth)
 
 

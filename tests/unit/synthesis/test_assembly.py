@@ -13,7 +13,7 @@ import pytest
 from local_runtime.bindings.r2 import LocalBucket
 from shared.config import Settings
 from shared.consumer import ConsumerDeps, process_batch
-from shared.jobs.shard import Cancel, Complete, Get, Release
+from shared.jobs.shard import Cancel, CompleteBatch, Get, Release
 from shared.keys import TMP_PREFIX, upload_record_key
 from shared.logs import JsonLogger
 from shared.models import JobStatus
@@ -180,7 +180,7 @@ async def test_a_completed_upload_whose_job_did_not_complete_is_not_uploaded_aga
 
     async def die_once(operation: Any, **kwargs: Any) -> Any:
         nonlocal calls
-        if isinstance(operation, Complete):
+        if isinstance(operation, CompleteBatch):
             calls += 1
             if calls == 1:
                 raise ConnectionError("the shard call died after the upload completed")

@@ -189,3 +189,42 @@ async def test_a_rendered_jobs_pauses_go_into_the_pcm_before_it_is_encoded(
     else:
         assert len(samples) * 24000 / rate == pytest.approx(len(pcm) / 2, abs=960)
     assert not [k for k in bucket.objects if k.startswith(TMP_PREFIX)]
+
+
+async def test_inputs_in_flac_are_joined_with_their_gaps_before_one_encoding_and_have_times_but_no_bytes(
+    shards: MemoryShards, clock: FakeClock
+) -> None:
+    import json as json_
+
+    from shared.keys import timings_key
+    from shared.models import JobInput
+    from shared.synthesis.inputs import encode_inputs
+
+    catalogue = build_catalogue(Settings(), http=None, encoders=load_encoders())
+    spec = catalogue.get("tone").model_copy(update={"max_input_chars": 60})
+    synth = catalogue.synthesizer_for("tone")
+    bucket = MemoryBucket(clock)
+    deps = ConsumerDeps(
+        jobs=shards.client, bucket=bucket, synthesizer_for=lambda _: synth,
+        settings=Settings(retry_base_seconds=10, lease_seconds=120, max_audio_bytes=10_000_000),
+        clock=clock, log=JsonLogger("synth_consumer", io.StringIO()), model_spec=lambda _: spec,
+    )
+    inputs = [JobInput(text="Hello Bob, how are you?", voice_id="low"), JobInput(text=TEXT, voice_id="high")]
+    await deps.jobs.call(Create(record=JobRecord(
+        job_id=JOB, tenant="t", status=JobStatus.QUEUED, text="\n\n".join(i.text for i in inputs), model="tone",
+        voice_id="default", format="flac", sample_rate=24000, created_at=clock.now, updated_at=clock.now,
+        ttl_seconds=3600, inputs=encode_inputs(inputs), input_count=2, gap_ms=250,
+    )))
+    message = IncomingMessage(id="m1", body={"v": 1, "jobId": JOB, "shard": shard_for(JOB, 2)}, attempts=1)
+    assert (await process_batch([message], deps)).outcomes == {"m1": Ack()}
+    job = await deps.jobs.call(Get(job_id=JOB))
+    assert job is not None and job.status is JobStatus.COMPLETED and job.audio_key is not None
+    tone = ToneSynthesizer()
+    parts = [b"".join(tone.render_pcm(c, voice=i.voice_id, sample_rate=24000) for c in chunk_texts(i.text, 60))
+             for i in inputs]
+    samples, _ = decode(bucket.objects[job.audio_key].data)
+    assert struct.pack(f"<{len(samples)}h", *samples) == parts[0] + bytes(250 * 24 * 2) + parts[1]  # lossless
+    chapters = json_.loads(bucket.objects[timings_key(JOB, job.created_at)].data)["chapters"]
+    delay = CODECS["flac"].delay_samples
+    assert round(chapters[1]["start"] * 24000) == delay + len(parts[0]) // 2 + 250 * 24
+    assert "byteStart" not in chapters[1]  # encoded once: no bytes of its own

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from workers import DurableObject, WorkerEntrypoint
 
@@ -20,6 +20,10 @@ from shared.jobs.rpc import RPC_METHODS, ShardService
 from shared.jobs.shard import JobShard
 from shared.logs import JsonLogger
 
+if TYPE_CHECKING:
+    from shared.api.app import ApiApp
+    from shared.ports import QueueProducer
+
 
 class TtsJobDurableObject(DurableObject):
     """One job shard. Its RPC methods (one payload object each) come from ``RPC_METHODS``, below;
@@ -29,7 +33,7 @@ class TtsJobDurableObject(DurableObject):
         super().__init__(ctx, env)
         config = settings(env)
         shard = JobShard(DurableObjectSql(ctx.storage), time.time, shard_count=config.shard_count)
-        producers = {JOBS: QueueProducerAdapter(env.TTS_JOBS)}
+        producers: dict[str, QueueProducer] = {JOBS: QueueProducerAdapter(env.TTS_JOBS)}
         webhooks = webhook_queue(env)
         if webhooks is not None:
             producers[WEBHOOKS] = webhooks
@@ -55,13 +59,14 @@ add_rpc_methods(TtsJobDurableObject, RPC_METHODS)
 
 
 class Default(WorkerEntrypoint):
-    _app = None
+    _app: ApiApp | None = None
 
     async def fetch(self, request: Any) -> Any:
-        if self._app is None:  # once per isolate (no I/O object is kept in it)
-            type(self)._app = api_pipeline(self.env).api
+        app = self._app
+        if app is None:  # once per isolate (no I/O object is kept in it)
+            app = type(self)._app = api_pipeline(self.env).api
         try:
-            incoming = await to_http_request(request, max_body_bytes=self._app.max_body_bytes)
+            incoming = await to_http_request(request, max_body_bytes=app.max_body_bytes)
         except ApiError as exc:  # 413 before the body is read
             return to_js_response(exc.to_response())
-        return to_js_response(await self._app.handle(incoming))
+        return to_js_response(await app.handle(incoming))
