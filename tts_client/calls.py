@@ -82,7 +82,7 @@ def create_body(
 ) -> dict[str, object]:
     """The JSON body of ``POST /v1/jobs``; ``options`` are the other request fields in snake_case
     (``sample_rate``, ``speed``, ``instructions``, ``webhook_url``, ``webhook_events``,
-    ``cancel_after_seconds``; ``inputs`` instead of ``text``: ``JobInput``s or dicts with ``text`` and
+    ``cancel_after_seconds``, ``cache=False`` to skip the synthesis cache; ``inputs`` instead of ``text``: ``JobInput``s or dicts with ``text`` and
     optionally ``voice_id``/``voiceId`` and ``title``; ``gap_ms``). ``None`` leaves a field out."""
     fields = {k: v for k, v in options.items() if v is not None}
     unknown = sorted(set(fields) - set(CreateJobRequest.model_fields))

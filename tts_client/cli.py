@@ -124,6 +124,9 @@ def add_client_commands(sub: Any) -> None:
                    " retrying with backoff ('status' shows how the delivery went); kept secret, never shown")
     p.add_argument("--deliver-header", action="append", metavar="NAME:VALUE", dest="deliver_headers",
                    help="a header to send with that PUT, such as one the URL's signature covers (repeatable)")
+    p.add_argument("--no-cache", action="store_const", const=False, dest="cache",
+                   help="synthesize again even if the same text, voice and settings were spoken before"
+                   " (by default the server reuses that audio: no provider call, and the job is done at once)")
     p.add_argument("--timestamps", action="store_const", const="word",
                    help="also make word timings and captions (implied by --captions)")
     p.add_argument("--ssml", action="store_true",
@@ -485,7 +488,7 @@ def _submit(args: argparse.Namespace) -> int:
         idempotency_key=args.idempotency_key, sample_rate=args.sample_rate, speed=args.speed,
         instructions=args.instructions, cancel_after_seconds=args.cancel_after,
         webhook_url=args.webhook_url, webhook_events=args.webhook_events,
-        deliver=_deliver(args),
+        deliver=_deliver(args), cache=args.cache,
         timestamps="word" if (args.timestamps or args.captions) else None,
         text_type="ssml" if args.ssml else None, lexicons=args.lexicons,
     )

@@ -64,6 +64,9 @@ export function describeJob(job, extra = {}) {
     else parts.push("speaking");
   }
   if (job.characters > 0) parts.push(`${job.characters.toLocaleString("en-US")} characters sent`);
+  const cache = job.cache;
+  if (cache && cache.hit) parts.push("audio reused from the cache, no provider call");
+  else if (cache && cache.chunksReused > 0) parts.push(`${cache.chunksReused} of ${cache.chunksTotal} parts reused from the cache`);
   if (Number.isFinite(extra.duration) && extra.duration > 0) parts.push(formatDuration(extra.duration));
   if (job.sizeBytes) parts.push(formatBytes(job.sizeBytes));
   if (job.error) parts.push(job.error);
@@ -871,6 +874,7 @@ $("job-form").addEventListener("submit", async (event) => {
       body.gapMs = Math.max(0, Math.min(10000, Number($("gap").value) || 0));
     }
     if ($("timestamps").checked && !$("timestamps").disabled) body.timestamps = "word";
+    if (!$("reuse").checked) body.cache = false;
     if ($("ssml").checked) body.textType = "ssml";
     const lexicons = Array.from($("lexicons").selectedOptions, (o) => o.value);
     if (lexicons.length) body.lexicons = lexicons;

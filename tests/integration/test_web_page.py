@@ -16,6 +16,7 @@ job: each request answers ``CHUNK_SECONDS`` of a tone, and one whose text has
 
 from __future__ import annotations
 
+import json
 import math
 import re
 import struct
@@ -567,6 +568,9 @@ def test_numbers_read_as_people_write_them(pipeline: Pipeline, page: Any) -> Non
         done: m.describeJob(job({ status: "completed", characters: 62068, sizeBytes: 169000000 }), { duration: 3845 }),
         inputs: m.describeJob(job({ status: "processing", inputCount: 3,
           progress: { done: 2, total: 4, inputsDone: 1, inputsTotal: 3 } })),
+        reused: m.describeJob(job({ status: "completed", cache: { hit: true, chunksReused: 1, chunksTotal: 1 } })),
+        partly: m.describeJob(job({ status: "completed", characters: 3067,
+          cache: { hit: false, chunksReused: 9, chunksTotal: 10 } })),
         paragraphs: m.paragraphInputs("# Intro\\nHello.\\n\\n  Hi!  \\n\\n\\nBye.", ["low", "high"]),
       };
     }""")
@@ -577,6 +581,8 @@ def test_numbers_read_as_people_write_them(pipeline: Pipeline, page: Any) -> Non
     assert "all 28 parts made; assembling the audio file" in helpers["assembling"]
     assert helpers["done"] == "tone · default · wav — 62,068 characters sent — 1:04:05 — 161 MiB"
     assert helpers["inputs"] == "tone · default · wav — 3 inputs — 50% (part 2 of 4, input 1 of 3 done)"
+    assert helpers["reused"] == "tone · default · wav — audio reused from the cache, no provider call"
+    assert helpers["partly"].endswith("3,067 characters sent — 9 of 10 parts reused from the cache")
     assert helpers["paragraphs"] == [
         {"text": "Hello.", "title": "Intro", "voiceId": "low"}, {"text": "Hi!", "voiceId": "high"},
         {"text": "Bye.", "voiceId": "low"},
@@ -584,7 +590,10 @@ def test_numbers_read_as_people_write_them(pipeline: Pipeline, page: Any) -> Non
     # AND a finished job in the page says so, with the characters explained
     page.get_by_label("Model").select_option("tone")
     page.get_by_label("Text").fill("Count me.")
-    page.get_by_role("button", name="Speak").click()
+    page.get_by_label("Reuse audio made before").uncheck()
+    with page.expect_request(lambda r: r.method == "POST" and r.url.endswith("/v1/jobs")) as submitted:
+        page.get_by_role("button", name="Speak").click()
+    assert json.loads(submitted.value.post_data or "{}")["cache"] is False
     page.wait_for_selector("#job-status.completed", timeout=60_000)
     page.wait_for_function("() => document.getElementById('player').duration > 0", timeout=30_000)
     page.wait_for_function("() => / s — /.test(document.getElementById('job-detail').textContent)")

@@ -237,3 +237,13 @@ def test_status_shows_the_delivery(api: FakeApi, capsys: pytest.CaptureFixture[s
     assert "delivery    pending, 2 attempts (last error: HTTP 503)" in capsys.readouterr().out
     api.on("GET", PATH, Canned.json(404, {"error": {"code": "not_found", "message": "job not found"}}))
     assert main(["status", "--api", api.url, "--token", "secret", JOB]) != 0  # an error is a message, not a traceback
+
+
+def test_submit_no_cache_sends_cache_false_and_the_default_leaves_it_to_the_server(api: FakeApi) -> None:
+    from tts_client.cli import main
+
+    api.on("POST", "/v1/jobs", Canned.json(202, job_json(JOB, "queued")), Canned.json(202, job_json(JOB, "queued")))
+    assert main(["submit", "--api", api.url, "--no-cache", "hi"]) == 0
+    assert json.loads(api.seen[-1].body) == {"text": "hi", "cache": False}
+    assert main(["submit", "--api", api.url, "hi"]) == 0
+    assert json.loads(api.seen[-1].body) == {"text": "hi"}
