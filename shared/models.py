@@ -124,6 +124,14 @@ class DeliverTarget(CamelModel):
         return check_delivery_headers(value) if value is not None else None
 
 
+class FieldValueError(ValueError):
+    """A rule over several fields that names the one to fix (the API error's ``field``)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
 class CreateJobRequest(CamelModel):
     """Body of ``POST /v1/jobs``."""
 
@@ -224,10 +232,12 @@ class CreateJobRequest(CamelModel):
 
     @model_validator(mode="after")
     def _text_or_inputs(self) -> CreateJobRequest:
-        if (self.text is None) == (self.inputs is None):
-            raise ValueError("give exactly one of text and inputs")
+        if self.text is None and self.inputs is None:
+            raise FieldValueError("text", "text is required (or inputs, a list of texts)")
+        if self.text is not None and self.inputs is not None:
+            raise FieldValueError("inputs", "give exactly one of text and inputs")
         if self.gap_ms is not None and self.inputs is None:
-            raise ValueError("gapMs goes with inputs (the silence between them)")
+            raise FieldValueError("gapMs", "gapMs goes with inputs (the silence between them)")
         return self
 
     def joined_text(self) -> str:

@@ -24,7 +24,7 @@ from shared.captions.location import timings_key_of
 from shared.errors import IllegalTransitionError, JobNotFoundError
 from shared.http import HttpRequest, HttpResponse
 from shared.jobs.shard import Cancel, Get, ListJobs
-from shared.models import JOB_ID_PATTERN, CreateJobRequest, JobList, JobRecord, JobStatus, LegacyResult
+from shared.models import JOB_ID_PATTERN, CreateJobRequest, FieldValueError, JobList, JobRecord, JobStatus, LegacyResult
 from shared.synthesis.speech_plan import warm_lexicons
 
 if TYPE_CHECKING:
@@ -70,6 +70,9 @@ def _json_body(request: HttpRequest, max_bytes: int) -> object:
 def _validation_error(exc: ValidationError) -> ApiError:
     first = exc.errors()[0]
     field = ".".join(str(part) for part in first.get("loc", ())) or None
+    named = (first.get("ctx") or {}).get("error")
+    if field is None and isinstance(named, FieldValueError):  # a rule over several fields names its own
+        field = named.field
     message = f"{field}: {first.get('msg')}" if field else str(first.get("msg"))
     return ApiError(422, "validation_error", message, field=field)
 

@@ -171,9 +171,9 @@ async def test_input_of_a_job_with_one_text_is_a_clear_400() -> None:
 @pytest.mark.parametrize(
     ("body", "field", "words"),
     [
-        ({"text": "a", "inputs": [{"text": "b"}]}, None, "exactly one of text and inputs"),
-        ({"model": "tone"}, None, "exactly one of text and inputs"),
-        ({"text": "a", "gapMs": 10}, None, "gapMs goes with inputs"),
+        ({"text": "a", "inputs": [{"text": "b"}]}, "inputs", "exactly one of text and inputs"),
+        ({"model": "tone"}, "text", "text is required (or inputs"),
+        ({"text": "a", "gapMs": 10}, "gapMs", "gapMs goes with inputs"),
         ({"inputs": []}, "inputs", "at least 1"),
         ({"inputs": [{"text": "a"}] * 1001}, "inputs", "at most 1000"),
         ({"inputs": [{"text": "a"}], "gapMs": 10_001}, "gapMs", "less than or equal to 10000"),
