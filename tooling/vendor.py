@@ -39,6 +39,7 @@ import tempfile
 import tomllib
 import zipfile
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -182,9 +183,21 @@ def module_path(module: str, root: Path = REPO) -> Path | None:
     return None
 
 
+def _parse(path: Path) -> ast.Module:
+    """``ast.parse`` of the file. CPython 3.11's AST converter can fail with ``SystemError: AST
+    constructor recursion depth mismatch`` (a CPython 3.11 bug) when called deep in a stack after
+    the recursion limit moved (seen once under pytest, after hypothesis); a fresh thread's stack parses it."""
+    source = path.read_text()
+    try:
+        return ast.parse(source, filename=str(path))
+    except SystemError:
+        with ThreadPoolExecutor(1) as pool:
+            return pool.submit(ast.parse, source, str(path)).result()
+
+
 def _imports_of(path: Path, module: str) -> set[str]:
     """Every module an ``import`` anywhere in the file may load (relative imports resolved)."""
-    tree = ast.parse(path.read_text(), filename=str(path))
+    tree = _parse(path)
     package = module if path.name == "__init__.py" else module.rpartition(".")[0]
     found: set[str] = set()
     for node in ast.walk(tree):
