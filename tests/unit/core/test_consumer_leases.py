@@ -232,11 +232,12 @@ async def test_a_duplicate_meeting_a_live_lease_is_acked_and_rechecked_later(
     assert (await deps.jobs.call(Get(job_id=JOB))).status is JobStatus.COMPLETED  # type: ignore[union-attr]
 
 
-async def test_without_a_producer_a_duplicate_retries_as_before(deps: Dependencies, clock: FakeClock) -> None:
-    deps.queue = None
+async def test_a_duplicate_whose_resend_fails_retries_when_the_lease_ends(deps: Dependencies, clock: FakeClock) -> None:
     await queued(deps, clock)
     await deps.jobs.call(Claim(job_id=JOB, lease_seconds=20, holder="m1"))
+    deps.queue.fail_sends = 1  # type: ignore[attr-defined]  # tests.fakes.MemoryQueue
     assert (await process_batch([message(msg_id="m2")], deps)).outcomes == {"m2": Retry(21)}
+    assert "lease_held_resend_failed" in deps.log._stream.getvalue()  # type: ignore[union-attr]
 
 
 async def test_dead_letter_resends_a_job_whose_deliveries_died(deps: Dependencies, clock: FakeClock) -> None:
