@@ -57,7 +57,7 @@ from shared.captions.location import timings_key_of
 from shared.captions.store import store_timings
 from shared.config import Settings
 from shared.consumer_batching import BatchCalls, Slot, claim_window
-from shared.consumer_deps import (
+from shared.consumer_steps import (
     Invocation,
     announce,
     cache_of,

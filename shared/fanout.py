@@ -45,7 +45,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from shared.captions.chunks import ChunkTimings
-from shared.consumer_deps import (
+from shared.consumer_steps import (
     MOST_CHUNKS_PER_TASK,
     Invocation,
     announce,
