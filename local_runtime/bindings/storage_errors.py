@@ -77,26 +77,45 @@ def storage_errors() -> Iterator[None]:
     try:
         yield
     except (sqlite3.Error, OSError) as exc:
-        translated = as_storage_error(exc)
-        if translated is exc:
+        translated = _translated(exc)
+        if translated is None:
             raise
         raise translated from exc
 
 
+def _translated(exc: sqlite3.Error | OSError) -> BaseException | None:
+    """What ``storage_errors`` raises in place of ``exc``, or None to re-raise ``exc`` itself."""
+    translated = as_storage_error(exc)
+    return None if translated is exc else translated
+
+
 def guarded(fn: F) -> F:
-    """``storage_errors`` around a binding method, sync or async."""
+    """``storage_errors`` around a binding method, sync or async.
+
+    Written as a plain ``try`` rather than ``with storage_errors()``: a binding call is
+    on every request's path, and the context manager's generator costs more than the call."""
     if inspect.iscoroutinefunction(fn):
         @functools.wraps(fn)
         async def run_async(*args: Any, **kwargs: Any) -> Any:
-            with storage_errors():
+            try:
                 return await fn(*args, **kwargs)
+            except (sqlite3.Error, OSError) as exc:
+                translated = _translated(exc)
+                if translated is None:
+                    raise
+                raise translated from exc
 
         return run_async  # type: ignore[return-value]  # functools.wraps: the same signature as fn, which F is
 
     @functools.wraps(fn)
     def run(*args: Any, **kwargs: Any) -> Any:
-        with storage_errors():
+        try:
             return fn(*args, **kwargs)
+        except (sqlite3.Error, OSError) as exc:
+            translated = _translated(exc)
+            if translated is None:
+                raise
+            raise translated from exc
 
     return run  # type: ignore[return-value]  # functools.wraps: the same signature as fn, which F is
 
