@@ -37,8 +37,11 @@ class Meter:
 
     def add(self, name: str, n: int = 1) -> None:
         """Count ``n`` more operations named ``name`` (``n`` may be 0)."""
-        if n < 0:
-            raise ValueError(f"meter count must be >= 0, got {n}")
+        if n <= 0:
+            if n < 0:
+                raise ValueError(f"meter count must be >= 0, got {n}")
+            self._counts.setdefault(name, 0)  # atomic on its own: no lock for the many zero counts
+            return
         with self._lock:
             self._counts[name] = self._counts.get(name, 0) + n
 

@@ -51,28 +51,81 @@ def _split_statements(query: str) -> list[str]:
     return [part for part in parts if part.strip() and part.strip() != ";"]
 
 
+def _parse(query: str) -> tuple[str, ...]:
+    """The statements of ``query``, checked: size, and no transaction control.
+    Raises ``LimitExceededError`` or ``ValueError``."""
+    if 4 * len(query) > DO_SQL_MAX_STATEMENT_BYTES:  # a character is at most 4 bytes: encode only when it may be over
+        size = len(query.encode("utf-8", "surrogatepass"))
+        if size > DO_SQL_MAX_STATEMENT_BYTES:
+            raise LimitExceededError(
+                f"SQL statement is {size} bytes, over the limit of {DO_SQL_MAX_STATEMENT_BYTES}"
+            )
+    statements = _split_statements(query)
+    for statement in statements:
+        if _TX_CONTROL.match(statement):
+            raise ValueError(
+                "transaction control statements are not allowed in exec(); use transaction()"
+            )
+    return tuple(statements)
+
+
+_PARSED_MAX_QUERIES = 512
+_PARSED_MAX_CHARS = 4_096
+_parsed: dict[str, tuple[str, ...]] = {}
+
+
+def _statements(query: str) -> tuple[str, ...]:
+    """``_parse(query)``, remembered for short queries: code runs the same few texts over and over
+    (a refused query is never remembered, so it is refused every time)."""
+    statements = _parsed.get(query)
+    if statements is None:
+        statements = _parse(query)
+        if len(query) <= _PARSED_MAX_CHARS:
+            if len(_parsed) >= _PARSED_MAX_QUERIES:
+                _parsed.clear()
+            _parsed[query] = statements
+    return statements
+
+
+_STR_FAST_CHARS = DO_SQL_MAX_ROW_BYTES // 4  # a str this short is under the limit whatever it holds
+
+
 def _check_params(params: tuple[Any, ...]) -> None:
     if len(params) > DO_SQL_MAX_BOUND_PARAMETERS:
         raise LimitExceededError(
             f"SQL query has {len(params)} bound parameters, over the limit of {DO_SQL_MAX_BOUND_PARAMETERS}"
         )
     for index, value in enumerate(params, start=1):
-        if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_SAFE_INTEGER:
-            # What Cloudflare's adapter refuses (cloudflare_adapters.durable_objects).
-            raise BoundaryError(
-                f"SQL parameter {index} is {value}: integers beyond +-(2**53 - 1) do not survive"
-                " ctx.storage.sql (JS numbers are doubles); store it as TEXT"
-            )
-        if isinstance(value, str):
-            size = len(value.encode("utf-8", "surrogatepass"))
-        elif isinstance(value, (bytes, bytearray, memoryview)):
-            size = len(value)
-        else:
+        kind = type(value)
+        # The common values, decided without encoding or a call (exact types only).
+        if kind is int:
+            if -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER:
+                continue
+        elif kind is str:
+            if len(value) <= _STR_FAST_CHARS:
+                continue
+        elif kind is float or value is None:
             continue
-        if size > DO_SQL_MAX_ROW_BYTES:
-            raise LimitExceededError(
-                f"SQL parameter {index} is {size} bytes, over the limit of {DO_SQL_MAX_ROW_BYTES}"
-            )
+        _check_param(index, value)
+
+
+def _check_param(index: int, value: Any) -> None:
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_SAFE_INTEGER:
+        # What Cloudflare's adapter refuses (cloudflare_adapters.durable_objects).
+        raise BoundaryError(
+            f"SQL parameter {index} is {value}: integers beyond +-(2**53 - 1) do not survive"
+            " ctx.storage.sql (JS numbers are doubles); store it as TEXT"
+        )
+    if isinstance(value, str):
+        size = len(value.encode("utf-8", "surrogatepass"))
+    elif isinstance(value, (bytes, bytearray, memoryview)):
+        size = len(value)
+    else:
+        return
+    if size > DO_SQL_MAX_ROW_BYTES:
+        raise LimitExceededError(
+            f"SQL parameter {index} is {size} bytes, over the limit of {DO_SQL_MAX_ROW_BYTES}"
+        )
 
 
 class SqliteSql:
@@ -105,26 +158,16 @@ class SqliteSql:
         Raises ``LimitExceededError`` past Cloudflare's limits and ``ValueError`` for
         transaction control statements (use ``transaction`` instead, as on Cloudflare).
         """
-        size = len(query.encode("utf-8", "surrogatepass"))
-        if size > DO_SQL_MAX_STATEMENT_BYTES:
-            raise LimitExceededError(
-                f"SQL statement is {size} bytes, over the limit of {DO_SQL_MAX_STATEMENT_BYTES}"
-            )
+        statements = _statements(query)
         _check_params(params)
-        statements = _split_statements(query)
         if len(statements) > 1 and params:
             raise ValueError("bound parameters are only allowed with a single SQL statement")
-        for statement in statements:
-            if _TX_CONTROL.match(statement):
-                raise ValueError(
-                    "transaction control statements are not allowed in exec(); use transaction()"
-                )
         with self._lock:
             before = self._conn.total_changes
             rows: list[Row] = []
             read = 0
             try:
-                for statement in statements or [query]:
+                for statement in statements or (query,):
                     cursor = self._conn.execute(statement, params)
                     if cursor.description is None:
                         rows = []
