@@ -366,17 +366,18 @@ async def test_resends_of_a_backlogged_job_across_evictions_are_spaced_by_the_ba
     queue = MemoryQueue()
     JobShard(sql, clock).create(job())  # committed; its send's fate unknown to every later object
     start = clock()
-    while clock() < start + 3600:
+    while True:
         alarm = MemoryAlarm()
         service = ShardService(JobShard(sql, clock), producers={"jobs": queue}, alarm=alarm)
         await service.outbox.resume()
         assert alarm.at is not None
+        if alarm.at > start + 3600:
+            break
         clock.advance(max(alarm.at - clock(), 0.0))
         await service.alarm()
     # THEN it was sent once per backoff step at most: 5 s, then 2, 4, ... 256 s apart, then every 300 s
-    sends = len(queue.sent)
-    assert sends == max_resends_within(3600.0)
-    assert sends <= 20
+    assert len(queue.sent) == max_resends_within(3600.0) == 19
+    assert max_resends_within(600.0) == 9
 
 
 def max_resends_within(seconds: float) -> int:
@@ -390,7 +391,7 @@ def max_resends_within(seconds: float) -> int:
     return n
 
 
-def test_an_existing_shard_gains_the_send_columns_and_its_old_outbox_rows_are_still_sent() -> None:
+def test_an_existing_shard_gains_the_send_columns() -> None:
     from shared.jobs.schema import create_schema
 
     sql = MemorySql()
