@@ -286,7 +286,7 @@ class Outbox:
         now = self._clock()
         rows = [OutboxRow.from_row(r) for r in self._sql.exec(
             "SELECT * FROM outbox WHERE due_at <= ? ORDER BY due_at LIMIT ?", now, SENDS_PER_ALARM)]
-        rows += [r for r in self._job_messages() if r.due_at <= now][: SENDS_PER_ALARM - len(rows)]
+        rows += [r for r in self._job_messages(prune=True) if r.due_at <= now][: SENDS_PER_ALARM - len(rows)]
         sent = await self._send(rows, resend=True)
         if rows:
             self._info("outbox_resent", messages=sent, due=len(rows))
@@ -319,12 +319,16 @@ class Outbox:
         """The ``outbox`` table's rows (webhook and delivery messages, unsent)."""
         return [OutboxRow.from_row(r) for r in self._sql.exec("SELECT * FROM outbox ORDER BY due_at")]
 
-    def _job_messages(self, where: str = "", *params: Any) -> list[OutboxRow]:
+    def _job_messages(self, where: str = "", *params: Any, prune: bool = False) -> list[OutboxRow]:
         """The synthesis messages on queued jobs' rows that this object has not seen sent, earliest
-        due first (``where`` narrows the query: `` AND ...``)."""
+        due first (``where`` narrows the query: `` AND ...``). ``prune`` (a query of every queued job):
+        forget the confirmed sends of jobs no longer queued, such as one claimed while its send was
+        being confirmed, so the memory holds at most the shard's queued jobs."""
         rows = self._sql.exec(
             f"SELECT job_id, {SEND_DUE_AT}, {SEND_ATTEMPTS} FROM jobs"
             f" WHERE status = 'queued' AND {SEND_DUE_AT} IS NOT NULL{where}", *params)
+        if prune:  # before any await: a send confirmed after the query is kept
+            self._confirmed.intersection_update(r["job_id"] for r in rows)
         found = [self._synthesis(str(r["job_id"]), int(r[SEND_ATTEMPTS]), float(r[SEND_DUE_AT]))
                  for r in rows if r["job_id"] not in self._confirmed]
         return sorted(found, key=lambda r: r.due_at)

@@ -439,3 +439,25 @@ async def test_a_requeued_job_is_sent_again_even_if_its_first_send_was_confirmed
     assert len(shards.queue.sent) == 2
     clock.advance(60)
     assert await shards.ring_due() == 1 and len(shards.queue.sent) == 3
+
+
+async def test_the_memory_of_confirmed_sends_forgets_a_job_claimed_while_its_send_was_confirmed(
+    clock: FakeClock,
+) -> None:
+    # GIVEN a job whose consumer claimed it before the shard heard back from the queue
+    shards = MemoryShards(clock, shard_count=1)
+
+    class ClaimingQueue(MemoryQueue):
+        async def send(self, body: Any, *, delay_seconds: int = 0) -> None:
+            await super().send(body, delay_seconds=delay_seconds)
+            await shards.client.call(Claim(job_id=body["jobId"], lease_seconds=30.0, holder="m1"))
+
+    shards.producers["jobs"] = shards.queue = ClaimingQueue()
+    await shards.client.call(Create(record=job()))
+    outbox = shards.shards["shard-0"].outbox
+    assert outbox._confirmed == {"a" * 32}  # noqa: SLF001 - what this test is about
+    # WHEN the alarm rings: THEN it forgets it (the memory holds queued jobs only), and sends nothing
+    clock.advance(RESEND_AFTER_SECONDS)
+    assert await shards.ring_due() == 0
+    assert outbox._confirmed == set()  # noqa: SLF001
+    assert bodies(shards.queue) == ["a" * 32]
