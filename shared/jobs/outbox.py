@@ -40,10 +40,12 @@ row written, on that rare path only).
   in ``T - RESEND_AFTER_SECONDS`` (9 sends in its first 10 minutes, 19 in its
   first hour, then 12 an hour); with no eviction, once. Each duplicate costs a
   queue message and a claim request (a consumer's lease-held re-send, if it
-  meets the job in work), and one row written.
-- The alarm reads the shard's queued jobs (through the ``status`` index; rows
-  read, $0.001 per million, no more than one submit's admission count reads)
-  at most once a ``RESEND_AFTER_SECONDS`` window under load, as before.
+  meets the job in work), and one row written: a deploy during a backlog of
+  N jobs queued past their due time costs up to N of each, once.
+- The alarm reads the shard's queued jobs (through the ``status`` index) at
+  most once a ``RESEND_AFTER_SECONDS`` window under load, as before: rows read
+  are $0.001 a million, so a backlog of 10,000 jobs on one shard read at every
+  window costs $0.17 a day.
 - ``deliver_pending``: an idempotent replay of a job whose message this
   object has not seen confirmed sends it at once instead of waiting for the
   alarm.
