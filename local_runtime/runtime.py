@@ -29,8 +29,7 @@ from local_runtime.bindings.r2 import LocalBucket
 from local_runtime.bindings.sql import SqliteDurableObjectNamespace
 from local_runtime.data_dir_lock import DataDirLock
 from local_runtime import limits
-from local_runtime.http_client import LocalHttpClient
-from local_runtime.http_upload import LocalStreamUploader
+from local_runtime.http_client import LocalHttpClient, LocalStreamUploader
 from local_runtime.audio_encoders import load_encoders
 from local_runtime.offload import ThreadOffload, pool_size
 from local_runtime.private_files import private_dir
