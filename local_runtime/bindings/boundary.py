@@ -95,7 +95,7 @@ def _scalar_bound(value: Any, kind: type) -> int:
 def _copy(value: Any, copy: bool) -> tuple[Any, int]:
     """``value`` with its dicts and lists copied (``copy``) or itself, and an upper bound of
     its compact JSON size in UTF-8 bytes. Raises ``_Refused``. Scalars are handled in the
-    loops, not by a call each: records are mostly scalars."""
+    loops, the common ones inline (``_scalar_bound`` says the same): records are mostly scalars."""
     kind = type(value)
     if kind is dict:
         out: dict[str, Any] | None = {} if copy else None
@@ -104,8 +104,12 @@ def _copy(value: Any, copy: bool) -> tuple[Any, int]:
             if type(key) is not str:
                 raise _Refused
             item_kind = type(item)
-            if item_kind is dict or item_kind is list:
+            if item_kind is str:
+                n = 6 * len(item) + 2
+            elif item_kind is dict or item_kind is list:
                 item, n = _copy(item, copy)
+            elif item_kind is _NONE or item_kind is bool:
+                n = 5
             else:
                 n = _scalar_bound(item, item_kind)
                 if n < 0:
@@ -119,7 +123,9 @@ def _copy(value: Any, copy: bool) -> tuple[Any, int]:
         size = 2
         for item in value:
             item_kind = type(item)
-            if item_kind is dict or item_kind is list:
+            if item_kind is str:
+                n = 6 * len(item) + 2
+            elif item_kind is dict or item_kind is list:
                 item, n = _copy(item, copy)
             else:
                 n = _scalar_bound(item, item_kind)
