@@ -3,11 +3,14 @@
 Object bytes live in files under ``<root>/objects`` and everything else
 (size, etag, upload time, metadata, which file) in ``<root>/index.sqlite``.
 The index is the only source of truth for what exists, and a row is written
-only after its file is complete: the bytes go to a temp file, are fsynced,
-and renamed into place, then the row is committed. A process killed at any
-point therefore never exposes a half-written object; it may leave a stray
-file, which ``sweep_orphans`` removes once it is older than a grace period
-(the grace keeps it from deleting a file another process is about to index).
+only after its file is complete and durable: a ``put`` writes the bytes to a
+new file of a fresh random name, fsyncs it and then its directory (the name
+is durable too), and only then commits the row; a file no row names is
+nobody's object, so no temp file and rename are needed (each would cost the
+file system a journal commit more). A process killed at any point therefore
+never exposes a half-written object; it may leave a stray file, which
+``sweep_orphans`` removes once it is older than a grace period (the grace
+keeps it from deleting a file another process is about to index).
 
 Limits enforced as on R2: keys 1..1,024 bytes; http plus custom metadata at
 most 8,192 bytes; ``list`` at most 1,000 keys a call; ``delete`` at most
@@ -145,6 +148,7 @@ class LocalBucket:
         self._meter = meter
         self._clock = clock
         self._lock = threading.RLock()
+        self._made_dirs: set[str] = set()
         self._conn = sqlite3.connect(
             str(private_file(self.root / "index.sqlite")),
             isolation_level=None,
@@ -179,19 +183,25 @@ class LocalBucket:
 
     def _put_sync(self, key: str, data: bytes, content_type: str, custom: dict[str, str]) -> BlobInfo:
         name = uuid.uuid4().hex
-        final = self.objects_dir / name[:2] / name
-        private_dir(final.parent)
-        temp = final.with_suffix(".tmp")
-        with _removed_on_failure(temp):
-            with os.fdopen(open_private(temp), "wb") as handle:
+        directory = self._object_dir(name[:2])
+        final = directory / name
+        with _removed_on_failure(final):
+            with os.fdopen(open_private(final), "wb") as handle:
                 handle.write(data)
                 handle.flush()
                 os.fsync(handle.fileno())
-            os.replace(temp, final)
-        _fsync_dir(final.parent)
+            _fsync_dir(directory)  # the new name durable before a row names it
         info = BlobInfo(key, len(data), hashlib.md5(data).hexdigest(), self._clock(), content_type, custom)
         self._index(info, f"{name[:2]}/{name}")
         return info
+
+    def _object_dir(self, shard: str) -> Path:
+        """``objects/<shard>``, created (private) on first use."""
+        directory = self.objects_dir / shard
+        if shard not in self._made_dirs:
+            private_dir(directory)
+            self._made_dirs.add(shard)
+        return directory
 
     def _index(self, info: BlobInfo, file: str, also: Any = None) -> None:
         """Commit the row of a complete object file (replacing the key's old one); ``also(conn)`` joins the transaction."""
