@@ -94,12 +94,22 @@ def _scalar_bound(value: Any, kind: type) -> int:
 
 def _copy(value: Any, copy: bool) -> tuple[Any, int]:
     """``value`` with its dicts and lists copied (``copy``) or itself, and an upper bound of
-    its compact JSON size in UTF-8 bytes. Raises ``_Refused``. Scalars are handled in the
-    loops, the common ones inline (``_scalar_bound`` says the same): records are mostly scalars."""
+    its compact JSON size in UTF-8 bytes. Raises ``_Refused``."""
     kind = type(value)
-    if kind is dict:
-        out: dict[str, Any] | None = {} if copy else None
-        size = 2
+    if kind is dict or kind is list:
+        return _copy_container(value) if copy else (value, _bound(value))
+    n = _scalar_bound(value, kind)
+    if n < 0:
+        raise _Refused
+    return value, n
+
+
+def _copy_container(value: dict[str, Any] | list[Any]) -> tuple[Any, int]:
+    """A copy of a dict or list (its dicts and lists copied too) and its size bound. Scalars
+    are handled in the loops, the common ones inline (``_scalar_bound`` says the same)."""
+    size = 2
+    if type(value) is dict:
+        out: dict[str, Any] = {}
         for key, item in value.items():
             if type(key) is not str:
                 raise _Refused
@@ -107,38 +117,65 @@ def _copy(value: Any, copy: bool) -> tuple[Any, int]:
             if item_kind is str:
                 n = 6 * len(item) + 2
             elif item_kind is dict or item_kind is list:
-                item, n = _copy(item, copy)
+                item, n = _copy_container(item)
             elif item_kind is _NONE or item_kind is bool:
                 n = 5
             else:
                 n = _scalar_bound(item, item_kind)
                 if n < 0:
                     raise _Refused
-            if out is not None:
-                out[key] = item
+            out[key] = item
             size += 6 * len(key) + 4 + n  # "key": and a comma
-        return (out if out is not None else value), size
-    if kind is list:
-        items: list[Any] | None = [] if copy else None
-        size = 2
-        for item in value:
+        return out, size
+    items: list[Any] = []
+    for item in value:
+        item_kind = type(item)
+        if item_kind is str:
+            n = 6 * len(item) + 2
+        elif item_kind is dict or item_kind is list:
+            item, n = _copy_container(item)
+        else:
+            n = _scalar_bound(item, item_kind)
+            if n < 0:
+                raise _Refused
+        items.append(item)
+        size += n + 1
+    return items, size
+
+
+def _bound(value: dict[str, Any] | list[Any]) -> int:
+    """``_copy_container``'s size bound and checks, copying nothing."""
+    size = 2
+    if type(value) is dict:
+        for key, item in value.items():
+            if type(key) is not str:
+                raise _Refused
             item_kind = type(item)
             if item_kind is str:
-                n = 6 * len(item) + 2
-            elif item_kind is dict or item_kind is list:
-                item, n = _copy(item, copy)
+                size += 6 * (len(key) + len(item)) + 6
+                continue
+            if item_kind is dict or item_kind is list:
+                n = _bound(item)
+            elif item_kind is _NONE or item_kind is bool:
+                n = 5
             else:
                 n = _scalar_bound(item, item_kind)
                 if n < 0:
                     raise _Refused
-            if items is not None:
-                items.append(item)
-            size += n + 1
-        return (items if items is not None else value), size
-    n = _scalar_bound(value, kind)
-    if n < 0:
-        raise _Refused
-    return value, n
+            size += 6 * len(key) + 4 + n
+        return size
+    for item in value:
+        item_kind = type(item)
+        if item_kind is str:
+            n = 6 * len(item) + 2
+        elif item_kind is dict or item_kind is list:
+            n = _bound(item)
+        else:
+            n = _scalar_bound(item, item_kind)
+            if n < 0:
+                raise _Refused
+        size += n + 1
+    return size
 
 
 def encoded_size(value: Any) -> int:
