@@ -33,25 +33,29 @@ def test_plain_values_pass_and_come_back_as_a_deep_copy() -> None:
         ({3: "x"}, "payload: key 3 is a int, only str keys are allowed"),
     ],
 )
-def test_disallowed_values_name_their_path(value: object, message: str) -> None:
+@pytest.mark.parametrize("copy", [True, False])
+def test_disallowed_values_name_their_path(value: object, message: str, copy: bool) -> None:
     with pytest.raises(BoundaryError) as caught:
-        check_rpc_value(value, what="payload", max_bytes=None)
+        check_rpc_value(value, what="payload", max_bytes=None, copy=copy)
     assert str(caught.value) == message
 
 
-def test_subclasses_of_allowed_types_are_refused() -> None:
+@pytest.mark.parametrize("copy", [True, False])
+def test_subclasses_of_allowed_types_are_refused(copy: bool) -> None:
     class Color(str, enum.Enum):
         RED = "red"
 
-    with pytest.raises(BoundaryError, match=r"payload\.color: Color is not allowed"):
-        check_rpc_value({"color": Color.RED}, what="payload", max_bytes=None)
+    for value in ({"color": Color.RED}, {"color": [Color.RED]}):
+        with pytest.raises(BoundaryError, match=r"payload\.color.*: Color is not allowed"):
+            check_rpc_value(value, what="payload", max_bytes=None, copy=copy)
 
 
-def test_cycles_are_refused() -> None:
+@pytest.mark.parametrize("copy", [True, False])
+def test_cycles_are_refused(copy: bool) -> None:
     loop: list[object] = []
     loop.append(loop)
     with pytest.raises(BoundaryError, match="circular"):
-        check_rpc_value(loop, what="payload", max_bytes=None)
+        check_rpc_value(loop, what="payload", max_bytes=None, copy=copy)
 
 
 def test_the_same_list_twice_is_not_a_cycle() -> None:
@@ -75,14 +79,15 @@ def test_queue_body_limit_is_128_kb() -> None:
         check_queue_body({"ids": [("a",)]})
 
 
-def test_the_size_bound_never_passes_what_the_exact_size_refuses() -> None:
+@pytest.mark.parametrize("copy", [True, False])
+def test_the_size_bound_never_passes_what_the_exact_size_refuses(copy: bool) -> None:
     # Worst cases for the bound: escapes (6 bytes a character), 4-byte characters, long numbers.
     for value in ({"k\x01": "\x1f" * 50}, ["😀" * 40], [2**200, -(2**70)], [-2.2250738585072014e-308] * 5,
                   {"a": [True, False, None, {}]}):
         size = encoded_size(value)
-        assert check_rpc_value(value, what="v", max_bytes=size) == value
+        assert check_rpc_value(value, what="v", max_bytes=size, copy=copy) == value
         with pytest.raises(BoundaryError, match=f"v: {size} bytes as JSON, over the limit of {size - 1} bytes"):
-            check_rpc_value(value, what="v", max_bytes=size - 1)
+            check_rpc_value(value, what="v", max_bytes=size - 1, copy=copy)
 
 
 def test_without_a_copy_the_value_itself_comes_back_checked() -> None:

@@ -73,9 +73,10 @@ def test_nested_transaction_undoes_only_its_own_writes(sql: SqliteSql) -> None:
 
 
 def test_transaction_control_in_exec_is_refused(sql: SqliteSql) -> None:
-    for statement in ("BEGIN", "commit", "  ROLLBACK", "SAVEPOINT x"):
-        with pytest.raises(ValueError, match="transaction"):
-            sql.exec(statement)
+    for statement in ("BEGIN", "commit", "  ROLLBACK", "SAVEPOINT x", "SELECT 1; COMMIT"):
+        for _ in range(2):  # checked query texts are remembered; refused ones are refused every time
+            with pytest.raises(ValueError, match="transaction"):
+                sql.exec(statement)
 
 
 def test_more_than_100_parameters_is_refused(sql: SqliteSql) -> None:
@@ -97,6 +98,10 @@ def test_values_over_2_mb_are_refused_when_bound_or_built(sql: SqliteSql) -> Non
     sql.exec("INSERT INTO jobs (id, data) VALUES ('a', ?)", b"x" * 1_900_000)
     with pytest.raises(LimitExceededError, match="parameter 2 is 2000001 bytes"):
         sql.exec("INSERT INTO jobs (id, status) VALUES (?, ?)", "b", "é" * 1_000_000 + "x")
+    with pytest.raises(LimitExceededError, match="parameter 1 is 2000004 bytes"):  # 4 bytes a character
+        sql.exec("SELECT ?", "😀" * 500_001)
+    with pytest.raises(LimitExceededError, match="statement is 100001 bytes"):
+        sql.exec("SELECT '" + "é" * 49_996 + "'")
     with pytest.raises(LimitExceededError, match="2000000 bytes"):
         sql.exec("UPDATE jobs SET data = data || data WHERE id = 'a'")
     with pytest.raises(LimitExceededError):  # a row of two 1.5 MB values is over 2 MB too
