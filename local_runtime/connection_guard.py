@@ -41,6 +41,7 @@ import socket
 import struct
 import time
 from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
 from typing import Any, ClassVar, Protocol, cast
 
 CHUNK = 256 * 1024
@@ -146,6 +147,7 @@ class Connection:
     busy: bool = False  # an ASGI request of it is in progress
     eof: bool = False  # the client half-closed while a request was in progress: close after the answer
     refused: bool = False  # opened over the limit with every other connection busy: answer 503
+    reading: bool = False  # the ASGI side is in a receive() of the body
     head_bytes: int = 0  # received while no request was in progress
     timer: asyncio.TimerHandle | None = None  # the idle timer from accept, then a head's timer
     write_timer: asyncio.TimerHandle | None = None
@@ -221,6 +223,28 @@ class Connections:
         return conn
 
     @staticmethod
+    async def receive(conn: Connection | None, receive: Callable[[], Awaitable[Any]]) -> Any:
+        """uvicorn's ``receive()`` for the request on ``conn``; after the client's EOF, a body that
+        can never be completed ends as a disconnect (the connection is closed)."""
+        if conn is None:
+            return await receive()
+        conn.reading = True
+        if conn.eof:
+            asyncio.get_running_loop().call_soon(Connections.check_body_after_eof, conn)
+        try:
+            return await receive()
+        finally:
+            conn.reading = False
+
+    @staticmethod
+    def check_body_after_eof(conn: Connection) -> None:
+        """Run a loop turn after the client's EOF: every byte is with uvicorn by then, and a receive()
+        with anything to return has returned (it does not wait when it has), so one still in
+        progress waits for bytes that cannot come."""
+        if conn.reading and not conn.transport.is_closing():
+            conn.transport.close()
+
+    @staticmethod
     def request_ended(conn: Connection) -> None:
         conn.busy = False
         conn.idle_since = time.monotonic()
@@ -267,12 +291,14 @@ class GuardMixin(asyncio.Protocol):
 
     def eof_received(self) -> bool | None:
         # A client that half-closes after sending a request (shutdown(SHUT_WR)) still gets its
-        # answer: the transport stays open for writing, closed once the answer is sent. A body cut
-        # short by the EOF gets the body timeout's 408, as from a client that stops sending; with
-        # no request in progress the connection is closed now (uvicorn's way).
+        # answer: the transport stays open for writing, closed once the answer is sent. One whose
+        # body the EOF cut short is closed once its receive() is seen waiting (Connections.receive);
+        # with no request in progress the connection is closed now (uvicorn's way).
         guard = self._guard
         if guard.busy:
             guard.eof = True
+            if guard.reading:  # after the wake-up, already queued, of a receive() the last bytes complete
+                self._loop_.call_soon(Connections.check_body_after_eof, guard)
             return True
         return super().eof_received()
 

@@ -54,7 +54,7 @@ import uvicorn.config
 import uvicorn.importer
 
 from local_runtime.bindings.r2 import LocalBlobHandle
-from local_runtime.connection_guard import CHUNK, Connections, guarded_protocol
+from local_runtime.connection_guard import CHUNK, Connection, Connections, guarded_protocol
 from shared.api.errors import ApiError
 from shared.api.request_limits import body_too_large
 from shared.config import LocalSettings
@@ -209,12 +209,12 @@ class HttpServer:
             if conn is not None and conn.refused:
                 await self._send(scope, send, _too_many_connections(), close=True)
                 return
-            await self._request(scope, receive, send)
+            await self._request(scope, receive, send, conn)
         finally:
             if conn is not None:
                 self._connections.request_ended(conn)
 
-    async def _request(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+    async def _request(self, scope: dict[str, Any], receive: Any, send: Any, conn: Connection | None) -> None:
         headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]]
         names = {k.lower() for k, _ in headers}
         if "transfer-encoding" in names and "content-length" in names:
@@ -233,7 +233,7 @@ class HttpServer:
         while more:
             remaining = deadline - asyncio.get_running_loop().time()
             try:
-                message = await asyncio.wait_for(receive(), max(remaining, 0))
+                message = await asyncio.wait_for(self._connections.receive(conn, receive), max(remaining, 0))
             except asyncio.TimeoutError:
                 await self._send(scope, send, ApiError(
                     408, "request_timeout", "the request body was not sent in time").to_response(), close=True)
