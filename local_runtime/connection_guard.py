@@ -52,10 +52,14 @@ MAX_HEAD_BYTES = 64 * 1024
 class GuardLimits(Protocol):
     """What the guards read of ``local_runtime.server.ServerLimits``."""
 
-    idle_timeout: float
-    header_timeout: float
-    max_connections: int
-    write_timeout: float
+    @property
+    def idle_timeout(self) -> float: ...
+    @property
+    def header_timeout(self) -> float: ...
+    @property
+    def max_connections(self) -> int: ...
+    @property
+    def write_timeout(self) -> float: ...
 
 
 def raw_error(status: int, reason: str, code: str, message: str) -> bytes:
