@@ -151,10 +151,14 @@ class Connection:
     busy: bool = False  # an ASGI request of it is in progress
     eof: bool = False  # the client half-closed while a request was in progress: close after the answer
     refused: bool = False  # opened over the limit with every other connection busy: answer 503
+    lost: bool = False  # the connection is gone
     reading: bool = False  # the ASGI side is in a receive() of the body
     head_bytes: int = 0  # received while no request was in progress
     timer: asyncio.TimerHandle | None = None  # the idle timer from accept, then a head's timer
     write_timer: asyncio.TimerHandle | None = None
+
+    def is_lost(self) -> bool:
+        return self.lost
 
     def cancel_timers(self) -> None:
         for timer in (self.timer, self.write_timer):
@@ -186,6 +190,7 @@ class Connections:
         return conn
 
     def closed(self, conn: Connection) -> None:
+        conn.lost = True
         conn.cancel_timers()
         self._all.discard(conn)
         if self._by_peer.get(conn.peer) is conn:
@@ -304,6 +309,7 @@ class GuardMixin(asyncio.Protocol):
             if guard.reading:  # after the wake-up, already queued, of a receive() the last bytes complete
                 self._loop_.call_soon(Connections.check_body_after_eof, guard)
             return True
+        guard.transport.flush()  # asyncio closes the real transport next: an answer just written goes first
         return super().eof_received()
 
     def pause_writing(self) -> None:

@@ -228,43 +228,48 @@ class HttpServer:
             await self._send(scope, send, _too_large(self._max_body), close=True)
             return
         body = bytearray()
-        deadline = asyncio.get_running_loop().time() + self.limits.body_timeout
-        more = True
-        while more:
-            remaining = deadline - asyncio.get_running_loop().time()
-            try:
-                message = await asyncio.wait_for(self._connections.receive(conn, receive), max(remaining, 0))
-            except asyncio.TimeoutError:
-                await self._send(scope, send, ApiError(
-                    408, "request_timeout", "the request body was not sent in time").to_response(), close=True)
-                return
-            if message["type"] == "http.disconnect":
-                return
-            body += message.get("body", b"")
-            if len(body) > self._max_body:
-                await self._send(scope, send, _too_large(self._max_body), close=True)
-                return
-            more = message.get("more_body", False)
+        try:
+            async with asyncio.timeout(self.limits.body_timeout):
+                more = True
+                while more:
+                    message = await self._connections.receive(conn, receive)
+                    if message["type"] == "http.disconnect":
+                        return
+                    body += message.get("body", b"")
+                    if len(body) > self._max_body:
+                        break
+                    more = message.get("more_body", False)
+        except TimeoutError:
+            await self._send(scope, send, ApiError(
+                408, "request_timeout", "the request body was not sent in time").to_response(), close=True)
+            return
+        if len(body) > self._max_body:
+            await self._send(scope, send, _too_large(self._max_body), close=True)
+            return
         raw_path = scope.get("raw_path") or scope["path"].encode()
         target = raw_path.decode("latin-1") + (f"?{scope['query_string'].decode('latin-1')}" if scope["query_string"] else "")
         # The links the API returns are built from the address this server was bound to (or
         # PUBLIC_BASE_URL), never from the client's Host header.
         request = HttpRequest.build(scope["method"], target, headers=headers, body=bytes(body), base_url=self.base_url)
         response = await self._app(request)
-        # The body is read: receive() now answers only when the client goes (http.disconnect).
+        if conn is not None:
+            await self._send(scope, send, response, left=conn.is_lost)
+            return
+        # No connection guard to ask: the body is read, so receive() now answers only when the
+        # client goes (http.disconnect).
         gone = asyncio.ensure_future(receive())
         try:
-            await self._send(scope, send, response, gone=gone)
+            await self._send(scope, send, response, left=gone.done)
         finally:
             gone.cancel()
 
     async def _send(
         self, scope: dict[str, Any], send: Any, response: HttpResponse, close: bool = False,
-        gone: asyncio.Future[Any] | None = None,
+        left: Callable[[], bool] = lambda: False,
     ) -> None:
         handle = response.blob.raw if response.blob is not None else None
         try:
-            await self._write(scope, send, response, close, gone)
+            await self._write(scope, send, response, close, left)
         finally:
             # The R2 file was opened at get(): close it whether or not its bytes were sent.
             if isinstance(handle, LocalBlobHandle):
@@ -284,14 +289,9 @@ class HttpServer:
         trim_heap()
 
     async def _write(
-        self, scope: dict[str, Any], send: Any, response: HttpResponse, close: bool,
-        gone: asyncio.Future[Any] | None = None,
+        self, scope: dict[str, Any], send: Any, response: HttpResponse, close: bool, left: Callable[[], bool],
     ) -> None:
-        """Send ``response``; a body sent in pieces stops at the first piece after the client went."""
-
-        def left() -> bool:
-            return gone is not None and gone.done()
-
+        """Send ``response``; a body sent in pieces stops at the first piece after the client went (``left``)."""
         headers = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in response.headers.items()]
         no_body = scope["method"] == "HEAD" or response.status in (204, 304)
         if (response.blob is None and response.stream is None and "content-length" not in response.headers

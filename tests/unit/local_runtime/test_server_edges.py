@@ -79,7 +79,8 @@ async def test_a_body_cut_short_by_the_clients_eof_is_closed_at_once_unanswered(
         started = asyncio.get_running_loop().time()
         reply = await _exchange(server, b"POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{", eof=True)
         elapsed = asyncio.get_running_loop().time() - started
-        # the whole body, then EOF: answered
+        # the whole body, then EOF: answered, also when the answer is ready before the EOF is read
+        # (asyncio then closes the socket itself: the answer, still held to be joined, goes first)
         whole = await _exchange(server, b"POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}", eof=True)
     finally:
         await server.stop()
