@@ -175,9 +175,6 @@ class Connections:
         self._by_peer: dict[tuple[str, int] | None, Connection] = {}
         self._all: set[Connection] = set()
 
-    def __len__(self) -> int:
-        return len(self._all)
-
     def opened(self, transport: CoalescingTransport, loop: asyncio.AbstractEventLoop) -> Connection:
         conn = Connection(transport, _peer(transport), time.monotonic())
         self._all.add(conn)
