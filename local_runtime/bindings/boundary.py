@@ -10,7 +10,8 @@ offending path, and return a deep copy so caller and callee never share
 mutable state (as with real RPC, where each side gets its own copy).
 
 The check is one walk that copies the containers as it goes (scalars are
-immutable: shared) and bounds the value's compact JSON size from above; the
+immutable: shared; a value passed with ``copy=False`` is walked without
+copying) and bounds the value's compact JSON size from above; the
 value is encoded to measure it exactly only when that bound is over the cap,
 and the walk that names the offending path runs only once a value has been
 refused. Same rules, same messages, without the JSON round trip.

@@ -5,7 +5,9 @@ stand-in is SQLite too: one database file per object instance, WAL mode,
 autocommit per statement outside ``transaction``. It enforces Cloudflare's
 documented limits (``DO_SQL_*`` in shared/platform_limits.py: 100 bound
 parameters, 100 KB statements, 2 MB strings, BLOBs and rows) so that code passing here does not fail in production, and
-counts rows read and written on a ``Meter`` for cost figures.
+counts rows read and written on a ``Meter`` for cost figures. A query text's
+checks (size, statements, no transaction control) are made once and
+remembered for short texts; bound values are checked on every call.
 
 Durability: WAL with ``synchronous=NORMAL`` survives a killed process
 (kill -9); a power cut may lose the last few commits.
