@@ -238,8 +238,8 @@ def _throughput(current: Results, baseline: Results | None) -> list[str]:
         "clock at submit, so no polling interval is in it. Completion is watched by reading the runtime's "
         "queue table, so the runtime's CPU time below is submit + processing only. The floor is the same "
         "jobs with no pipeline, N at a time (one asyncio task per client): synthesized by the same "
-        "`ToneSynthesizer` and stored by the pipeline's own R2 put (`LocalBucket.put`: temporary file, fsync, "
-        "rename, directory fsync, index commit, with the same custom metadata), so it is as durable as the pipeline. "
+        "`ToneSynthesizer` and stored by the pipeline's own R2 put (`LocalBucket.put`: new file, fsync, "
+        "directory fsync, index commit, with the same custom metadata), so it is as durable as the pipeline. "
         f"Each row is the best (by jobs/s) of {current.get('repeat', 1)} runs: other work on a shared machine "
         "only ever slows a run down.",
         "",

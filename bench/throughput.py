@@ -16,8 +16,8 @@ How one run goes, for each N:
 The floor is the same jobs' work with no pipeline, at the same concurrency
 (one task per client): synthesize with the same ``ToneSynthesizer`` and store
 the audio as durably as the pipeline's R2 put does, with the same metadata.
-It is that put (``LocalBucket.put``: temporary file, fsync, rename, directory
-fsync, index commit, off the event loop), called directly, so the floor has
+It is that put (``LocalBucket.put``: new file, fsync, directory fsync, index
+commit, off the event loop), called directly, so the floor has
 no less durability than the pipeline and no more work than storage needs.
 
 Open loop: submits at a fixed offered rate (a schedule, not back to back), so
