@@ -45,7 +45,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from shared.api.views import webhook_events
+from shared.models import webhook_events
 from shared.jobs.sharding import shard_for
 from shared.models import (
     EVENT_OF_STATUS, DeliverAudio, DeliverWebhook, JobRecord, JobStatus, SynthesizeJob, WebhookEvent,

@@ -12,14 +12,9 @@ import pytest
 
 from shared.errors import PermanentSynthesisError
 from shared.ports import SynthesisRequest
-from shared.synthesis import (
-    EspeakSynthesizer,
-    UnknownVoiceError,
-    UnsupportedFormatError,
-    UnsupportedSampleRateError,
-    parse_wav,
-    wav_pcm,
-)
+from shared.synthesis import EspeakSynthesizer, UnknownVoiceError, UnsupportedSampleRateError
+from shared.audio.errors import UnsupportedFormatError
+from shared.audio.wav import parse_wav, wav_pcm
 
 needs_espeak = pytest.mark.skipif(
     not EspeakSynthesizer.available(),
