@@ -80,7 +80,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from shared.api.views import webhook_events
+from shared.models import webhook_events
 from shared.jobs.schema import SEND_ATTEMPTS, SEND_DUE_AT
 from shared.jobs.sharding import shard_for
 from shared.models import (
