@@ -105,7 +105,7 @@ def _copy(value: Any, copy: bool) -> tuple[Any, int]:
     return value, n
 
 
-def _copy_container(value: dict[str, Any] | list[Any]) -> tuple[Any, int]:
+def _copy_container(value: Any) -> tuple[Any, int]:
     """A copy of a dict or list (its dicts and lists copied too) and its size bound. Scalars
     are handled in the loops, the common ones inline (``_scalar_bound`` says the same)."""
     size = 2
@@ -144,7 +144,7 @@ def _copy_container(value: dict[str, Any] | list[Any]) -> tuple[Any, int]:
     return items, size
 
 
-def _bound(value: dict[str, Any] | list[Any]) -> int:
+def _bound(value: Any) -> int:
     """``_copy_container``'s size bound and checks, copying nothing."""
     size = 2
     if type(value) is dict:
