@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 
 # Queue names (wrangler.toml; the local runtime's queues): a consumer routes by them.
 JOBS_QUEUE = "tts-jobs"
+CHUNK_QUEUE = "tts-chunks"  # a long job's chunk tasks (shared/fanout.py); its dead letters go to DEAD_LETTER_QUEUE
 DEAD_LETTER_QUEUE = "tts-jobs-dlq"
 WEBHOOK_QUEUE = "tts-webhooks"
 DEAD_LETTER_SUFFIX = "-dlq"
@@ -62,6 +63,7 @@ class RuntimePorts:
     # The model catalogue, made on first use by the parts that synthesize or offer models.
     catalogue: Callable[[], Catalogue] | None = None
     webhook_queue: QueueProducer | None = None  # TTS_WEBHOOKS: finished jobs are announced when set
+    chunk_queue: QueueProducer | None = None  # TTS_CHUNKS: a long job's chunk tasks; None: the jobs queue
     webhook_http: HttpClient | None = None  # the client webhook deliveries go out through
     webhook_host_allowed: HostCheck | None = None  # a DNS re-check before delivery, where DNS exists
     # The PUT that streams a job's audio to its deliver.url (shared/delivery.py), on the webhook queue's consumer.
@@ -138,6 +140,7 @@ class Pipeline:
             log=self.log("synth_consumer"),
             webhooks=self.notifier,
             queue=self.ports.jobs_queue,
+            chunk_queue=self.ports.chunk_queue,
             meter=self.ports.meter,
         )
 
@@ -188,7 +191,9 @@ class Pipeline:
 
     async def queue_batch(self, queue_name: str, messages: list[IncomingMessage]) -> BatchOutcome:
         """One batch of a queue, routed by the queue's name: webhooks, dead letters or jobs. The webhook
-        queue also carries deliveries to customers' buckets, routed by each message's ``kind``."""
+        queue also carries deliveries to customers' buckets, routed by each message's ``kind``; the jobs
+        and chunk queues share one handler, which tells a job message from a chunk task by its body (a
+        task sent to either queue is handled on both)."""
         if WEBHOOK_QUEUE_MARK in queue_name:
             from shared.delivery import is_delivery, process_delivery_batch
             from shared.webhooks import process_webhook_batch

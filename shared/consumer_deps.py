@@ -49,6 +49,10 @@ class ConsumerDeps:
     # delivery stopped by its deadline is re-sent, and the dead-letter handler
     # re-sends jobs whose deliveries died. Without it these fall back to retry / fail.
     queue: QueueProducer | None = None
+    # The chunk queue's producer (``queue_for``): chunk tasks go there, on a consumer that waits to fill
+    # a batch, so a long job's tasks arrive batched and run side by side while the jobs queue starts a
+    # lone job at once. None: chunk tasks go to ``queue`` (the handler takes either message on either queue).
+    chunk_queue: QueueProducer | None = None
     # Characters per second each model was seen to make, in this isolate.
     speeds: SpeedBook = field(default_factory=SpeedBook)
     # Counts for the runtime's meter, by name (the local runtime's /__meter); None on Cloudflare.
@@ -83,6 +87,13 @@ class Invocation:
         )
 
 
+def queue_for(deps: ConsumerDeps, command: SynthesizeJob) -> QueueProducer | None:
+    """Where ``command`` is sent: a chunk task to the chunk queue (when bound), a job message to the jobs queue."""
+    if command.chunks is not None and deps.chunk_queue is not None:
+        return deps.chunk_queue
+    return deps.queue
+
+
 def spec_of(deps: ConsumerDeps, model: str) -> ModelSpec | None:
     return deps.model_spec(model) if deps.model_spec is not None else None
 
@@ -112,11 +123,12 @@ async def resend_now(deps: ConsumerDeps, command: SynthesizeJob, message: Incomi
     """Send ``command`` again at once and ack this delivery: the work goes on in a fresh invocation,
     without using up an attempt of the message's retry budget (``retry()`` would)."""
     fields = {"jobId": command.jobId, "messageId": message.id, "chunks": command.chunks, "reason": reason}
-    if deps.queue is None:
+    queue = queue_for(deps, command)
+    if queue is None:
         deps.log.info("deadline_retry", **fields)
         return Retry(0)
     try:
-        await deps.queue.send(command.body())
+        await queue.send(command.body())
     except Exception as exc:
         deps.log.warning("resend_failed", error=str(exc), **fields)
         return Retry(0)

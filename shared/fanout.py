@@ -6,7 +6,10 @@ consumer invocation's 15 minutes). Instead:
 
 1. **Fan out.** The delivery that claims the job writes its chunk plan to
    the job's shard (``JobsClient.plan_chunks``: chunks already in R2 count
-   as done) and sends one *chunk task* per group of pending chunks
+   as done) and sends one *chunk task* per group of pending chunks to the
+   chunk queue (``tts-chunks``; ``queue_for``), whose consumer waits to fill
+   a batch so the tasks arrive together and run side by side, while the jobs
+   queue starts a lone job at once
    (``SynthesizeJob`` with ``plan`` and ``chunks``; as many chunks a task as
    half an invocation holds at the model's declared speed, at most
    ``MOST_CHUNKS_PER_TASK``), then acks. The job's lease now belongs to the
@@ -52,6 +55,7 @@ from shared.consumer_deps import (
     announce,
     cache_of,
     fail_quietly,
+    queue_for,
     resend_now,
     spec_of,
 )
@@ -128,10 +132,13 @@ async def fan_out(
         deps.settings.consumer_wall_seconds, MOST_CHUNKS_PER_TASK,
     )
     base = command.model_copy(update={"plan": plan})
-    bodies = [base.task_of(pending[i : i + per_task]).body() for i in range(0, len(pending), per_task)]
+    tasks = [base.task_of(pending[i : i + per_task]) for i in range(0, len(pending), per_task)]
+    bodies = [task.body() for task in tasks]
+    queue = queue_for(deps, tasks[0])
+    assert queue is not None
     try:
         for start in range(0, len(bodies), QUEUE_SEND_BATCH_MAX_MESSAGES):
-            await deps.queue.send_batch(bodies[start : start + QUEUE_SEND_BATCH_MAX_MESSAGES])
+            await queue.send_batch(bodies[start : start + QUEUE_SEND_BATCH_MAX_MESSAGES])
     except Exception as exc:
         # Tasks sent before the failure are harmless duplicates of the next fan-out's.
         error = f"sending chunk tasks failed: {type(exc).__name__}: {exc}"
@@ -285,11 +292,12 @@ async def _defer_held(
     wait = min(max(1, math.ceil(max(held.values()) - deps.clock()) + 1), QUEUE_MAX_DELAY_SECONDS)
     rest = command.task_of(sorted(held))
     fields = {"jobId": command.jobId, "messageId": message.id, "chunks": sorted(held), "recheckIn": wait}
-    if deps.queue is None:
+    queue = queue_for(deps, rest)
+    if queue is None:
         deps.log.info("chunk_held", **fields)
         return Retry(wait)
     try:
-        await deps.queue.send(rest.body(), delay_seconds=wait)
+        await queue.send(rest.body(), delay_seconds=wait)
     except Exception as exc:
         deps.log.warning("chunk_held_resend_failed", error=str(exc), **fields)
         return Retry(wait)
@@ -366,9 +374,10 @@ async def chunk_dead_letter(command: SynthesizeJob, message: IncomingMessage, de
             await discard_chunks(deps.bucket, record, deps.model_spec)
             await announce(deps, failed, message)
             return
-    if deps.queue is None:
+    queue = queue_for(deps, command)
+    if queue is None:
         return
-    await deps.queue.send(command.body())
+    await queue.send(command.body())
     deps.log.warning("dead_letter_resent", jobId=command.jobId, messageId=message.id, chunks=command.chunks)
 
 

@@ -82,6 +82,13 @@ def test_each_part_is_made_once_and_shares_one_catalogue() -> None:
     assert pipeline.consumer.model_spec == pipeline.catalogue.get
 
 
+def test_chunk_tasks_go_to_the_chunk_queue_when_one_is_bound() -> None:
+    jobs, chunks = MemoryQueue(), MemoryQueue()
+    assert Pipeline(ports(jobs_queue=jobs)).consumer.chunk_queue is None  # then they go to the jobs queue
+    consumer = Pipeline(ports(jobs_queue=jobs, chunk_queue=chunks)).consumer
+    assert consumer.queue is jobs and consumer.chunk_queue is chunks
+
+
 def test_finished_jobs_are_announced_only_when_a_webhook_queue_is_bound() -> None:
     assert Pipeline(ports()).consumer.webhooks is None and Pipeline(ports()).reaper.webhooks is None
     bound = Pipeline(ports(webhook_queue=MemoryQueue()))
@@ -92,6 +99,7 @@ def test_finished_jobs_are_announced_only_when_a_webhook_queue_is_bound() -> Non
     ("queue", "event"),
     [
         ("tts-jobs", "poison_message"),
+        ("tts-chunks", "poison_message"),  # a long job's chunk tasks: the jobs queue's handler
         ("tts-jobs-staging", "poison_message"),
         ("tts-jobs-dlq", "poison_dead_letter"),
         ("tts-webhooks", "poison_webhook_message"),

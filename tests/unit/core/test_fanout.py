@@ -156,6 +156,57 @@ async def test_a_long_job_fans_out_into_chunk_tasks_and_each_chunk_is_synthesize
     assert body is not None and body.info.size == job.size_bytes
 
 
+async def test_with_a_chunk_queue_bound_every_chunk_task_goes_there_and_every_job_message_to_the_jobs_queue(
+    deps: ConsumerDeps, clock: FakeClock, synth: SlowTone
+) -> None:
+    chunks = MemoryQueue()
+    deps = dataclasses.replace(deps, chunk_queue=chunks)
+    jobs = deps.queue
+    assert isinstance(jobs, MemoryQueue)
+    await create(deps, clock)
+    texts = chunk_texts(TEXT, SPEC.max_input_chars)
+    first = job_message()
+    assert (await process_batch([first], deps)).outcomes[first.id] == Ack()
+    # The fan-out's tasks went to the chunk queue, none to the jobs queue.
+    assert jobs.sent == [] and sorted(i for body, _ in chunks.sent for i in body["chunks"]) == list(range(len(texts)))  # type: ignore[index,call-overload]
+    tasks = [body for body, _ in chunks.sent]
+    chunks.sent.clear()
+    # A task stopped by its deadline is sent again to the chunk queue.
+    late = Invocation(Deadline(clock() + 0.001, clock), MemoryGate(1 << 30))
+    deps.settings = dataclasses.replace(deps.settings, model_speeds={"tone": 1.0})
+    assert await process_message(msg(tasks[0]), deps, late) == Ack()
+    assert chunks.sent == [(tasks[0], 0)] and jobs.sent == []
+    chunks.sent.clear()
+    deps.settings = dataclasses.replace(deps.settings, model_speeds={})
+    # A dead-lettered task whose deliveries died is sent again to the chunk queue.
+    await process_dead_letters([msg(tasks[0])], deps)
+    assert chunks.sent == [(tasks[0], 0)] and jobs.sent == []
+    chunks.sent.clear()
+    # The tasks done, the last sends the job message (the assembly) to the jobs queue.
+    for task in tasks:
+        assert (await process_batch([msg(task)], deps)).outcomes != {}
+    assert chunks.sent == [] and [body for body, _ in jobs.sent] == [first.body]
+    assert (await process_batch([msg(jobs.sent[0][0])], deps)).outcomes  # type: ignore[arg-type]
+    job = await deps.jobs.call(Get(job_id=JOB))
+    assert job is not None and job.status is JobStatus.COMPLETED and sorted(c.text for c in synth.calls) == sorted(texts)
+
+
+async def test_a_chunk_task_that_arrives_on_the_jobs_queue_is_still_done(
+    deps: ConsumerDeps, clock: FakeClock, synth: SlowTone
+) -> None:
+    # Sent to the jobs queue by a build before the chunk queue (in flight during a deploy): the
+    # jobs queue's handler tells a task by its body, whichever queue it came on (both queues'
+    # batches go to process_batch: tests/unit/core/test_bootstrap.py).
+    await create(deps, clock)
+    tasks = await fan(deps)  # this deps has no chunk queue: the tasks went to the jobs queue
+    deps.queue.sent.clear()  # type: ignore[union-attr]
+    deps = dataclasses.replace(deps, chunk_queue=MemoryQueue())
+    seen = await drain(deps, [msg(t) for t in tasks])
+    assert all(o == Ack() for _, o in seen)
+    job = await deps.jobs.call(Get(job_id=JOB))
+    assert job is not None and job.status is JobStatus.COMPLETED
+
+
 async def test_a_task_never_starts_a_chunk_it_cannot_finish_before_its_deadline(
     deps: ConsumerDeps, clock: FakeClock, synth: SlowTone
 ) -> None:
