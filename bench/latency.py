@@ -306,6 +306,63 @@ def workerd(rounds: int, work_dir: Path, *, steady_rate: float = 5.0, steady_sec
     return result
 
 
+# --- where a lone job's time goes (workerd) --------------------------------------
+
+_LOGGED_MS = re.compile(r"(POST /v1/jobs|QUEUE tts-jobs) \S+ (?:OK )?\((\d+)ms\)")
+
+
+def _stamp(value: object) -> float:
+    from datetime import datetime
+
+    return datetime.fromisoformat(str(value).replace("Z", "+00:00")).timestamp()
+
+
+def phases(port: int, log: Path, n: int, pause: float = 0.3) -> dict[str, list[float]]:
+    """``n`` lone ``Prefer: wait`` jobs, each cut in phases (ms): from the job record's own times
+    (``createdAt``, ``startedAt``, ``completedAt``, as the Workers' clocks saw them) and the client's,
+    and wrangler's log of the submit request and of the consumer invocation that ran the job."""
+    client = _Client(port)
+    out: dict[str, list[float]] = {k: [] for k in (
+        "total", "submit to created", "created to started", "started to completed", "completed to client",
+        "POST /v1/jobs (wrangler)", "QUEUE tts-jobs invocation (wrangler)")}
+    for _ in range(n):
+        time.sleep(pause)
+        seen = len(_LOGGED_MS.findall(log.read_text(errors="replace")))
+        began = time.time()
+        _, job = client.submit({"Prefer": f"wait={WAIT_SECONDS}"})
+        ended = time.time()
+        if job.get("status") != "completed":
+            raise RuntimeError(f"Prefer: wait answered {job.get('status')}")
+        created, started, completed = (_stamp(job[k]) for k in ("createdAt", "startedAt", "completedAt"))
+        out["total"].append((ended - began) * 1000)
+        out["submit to created"].append((created - began) * 1000)
+        out["created to started"].append((started - created) * 1000)
+        out["started to completed"].append((completed - started) * 1000)
+        out["completed to client"].append((ended - completed) * 1000)
+        time.sleep(0.2)  # wrangler logs the request after the response
+        for what, ms in _LOGGED_MS.findall(log.read_text(errors="replace"))[seen:]:
+            key = "POST /v1/jobs (wrangler)" if what.startswith("POST") else "QUEUE tts-jobs invocation (wrangler)"
+            out[key].append(float(ms))
+    client.conn.close()
+    return out
+
+
+def workerd_phases(n: int, work_dir: Path) -> dict[str, Any]:
+    """``phases`` on one workerd runtime with this build's wrangler.toml; the load average over it."""
+    from bench.workerd import Server
+
+    server = Server(work_dir / "workerd-phases", {})
+    try:
+        server.start()
+        lone_jobs(server.port, 1, pause=0.05, paths=("prefer",))  # warm
+        loads = [_load()]
+        result = phases(server.port, _log_of(server), n)
+        loads.append(_load())
+    finally:
+        server.stop()
+    return {"ms": result, "n": n, "load": [min(loads), max(loads)]}
+
+
 # --- one phase alone -------------------------------------------------------------
 
 WORKERD_HEADING = "### workerd (`tts-pipeline dev --runtime workerd`)"
@@ -333,6 +390,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steady-rate", type=float, default=5.0, help="workerd: jobs/s of the steady level")
     parser.add_argument("--steady-seconds", type=float, default=8.0)
     parser.add_argument("--burst-jobs", type=int, default=100)
+    parser.add_argument("--phases", type=int, default=0, metavar="N",
+                        help="workerd: instead, N lone jobs on this build cut in phases (job record and wrangler's log)")
     parser.add_argument("--json", type=Path, help="also write the raw result here")
     parser.add_argument("--write", action="store_true",
                         help="workerd: rewrite the workerd lone-job table of docs/benchmarks.md")
@@ -340,6 +399,14 @@ def main(argv: list[str] | None = None) -> int:
     import statistics
     import tempfile
 
+    if args.phases:
+        with tempfile.TemporaryDirectory(prefix="bench-latency-") as work:
+            cut = workerd_phases(args.phases, Path(work))
+        if args.json:
+            args.json.write_text(json.dumps(cut, indent=1))
+        print(json.dumps({"load": cut["load"], "n": cut["n"], "p50_ms": {
+            k: round(statistics.median(v), 1) for k, v in cut["ms"].items() if v}}, indent=1))
+        return 0
     with tempfile.TemporaryDirectory(prefix="bench-latency-") as work:
         if args.runtime == "local":
             result = local(args.rounds, Path(work))
