@@ -413,7 +413,11 @@ def main(argv: list[str] | None = None) -> int:
         else:
             result = workerd(args.rounds, Path(work), steady_rate=args.steady_rate,
                              steady_seconds=args.steady_seconds, burst_jobs=args.burst_jobs)
-    result["command"] = "python -m bench.latency " + " ".join(argv if argv is not None else sys.argv[1:])
+    given = list(argv if argv is not None else sys.argv[1:])
+    if "--json" in given:  # where the raw result went is not part of the command that measures
+        at = given.index("--json")
+        del given[at : at + 2]
+    result["command"] = "python -m bench.latency " + " ".join(given)
     if args.json:
         args.json.write_text(json.dumps(result, indent=1))
     print(json.dumps({"load": result["load"], "p50_ms": {
