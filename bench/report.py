@@ -608,9 +608,12 @@ def _issue30_goals(current: Results, baseline: Results | None) -> list[str]:
         before, after = _worst_p50(wd, "before"), _worst_p50(wd, "after")
         rows.append(["1. the same in workerd, p50 ≤ 150 ms (worst path)", f"{_n(before, 0)} ms", f"{_n(after, 0)} ms",
                      "yes" if after <= LATENCY_GOAL_MS["workerd"] else
-                     "no: with no batch window left, what remains is the consumer invocation itself (claim, "
-                     "synthesize, R2 put, complete in Pyodide, logged by wrangler per batch) on a machine under the "
-                     "load shown; see the workerd lone-job table"])
+                     "no: the batch window is gone from it (`tts-jobs` at `max_batch_timeout = 0`, a long job's "
+                     "chunk tasks batched on `tts-chunks`); what remains is the job's own path through workerd at "
+                     f"a load average of {wd['load'][0]:.1f}-{wd['load'][1]:.1f} on 2 cores: the submit, the "
+                     "queue's delivery to a consumer invocation, claim, synthesis, R2 put and completion, and the "
+                     "wake-up of the waiting request (`python -m bench.latency --phases N` cuts it in these); see "
+                     "the workerd lone-job table"])
     elif wd:
         rows.append(["1. the same in workerd, p50 ≤ 150 ms", "–", "–", f"not measured: {wd.get('error')}"])
     else:

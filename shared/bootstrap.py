@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -45,6 +45,7 @@ DEAD_LETTER_QUEUE = "tts-jobs-dlq"
 WEBHOOK_QUEUE = "tts-webhooks"
 DEAD_LETTER_SUFFIX = "-dlq"
 WEBHOOK_QUEUE_MARK = "webhooks"  # any queue named *webhooks*: deliveries, not synthesis
+CHUNK_QUEUE_MARK = "chunks"  # any queue named *chunks* (not a dead-letter queue): long jobs are planned there
 
 
 def _new_job_id() -> str:
@@ -145,6 +146,11 @@ class Pipeline:
         )
 
     @cached_property
+    def chunk_consumer(self) -> ConsumerDeps:
+        """The consumer as the chunk queue's batches see it: a long job met there is planned there."""
+        return replace(self.consumer, on_chunk_queue=True)
+
+    @cached_property
     def webhooks(self) -> WebhookDeps:
         from shared.webhooks import WebhookDeps
 
@@ -193,7 +199,7 @@ class Pipeline:
         """One batch of a queue, routed by the queue's name: webhooks, dead letters or jobs. The webhook
         queue also carries deliveries to customers' buckets, routed by each message's ``kind``; the jobs
         and chunk queues share one handler, which tells a job message from a chunk task by its body (a
-        task sent to either queue is handled on both)."""
+        task sent to either queue is handled on both) and plans a long job only on the chunk queue."""
         if WEBHOOK_QUEUE_MARK in queue_name:
             from shared.delivery import is_delivery, process_delivery_batch
             from shared.webhooks import process_webhook_batch
@@ -211,7 +217,8 @@ class Pipeline:
             return await process_dead_letters(messages, self.consumer)
         from shared.consumer import process_batch
 
-        return await process_batch(messages, self.consumer)
+        on_chunks = CHUNK_QUEUE_MARK in queue_name
+        return await process_batch(messages, self.chunk_consumer if on_chunks else self.consumer)
 
     async def scheduled(self) -> ReaperReport:
         """The reaper's cron run."""

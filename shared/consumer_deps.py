@@ -49,10 +49,13 @@ class ConsumerDeps:
     # delivery stopped by its deadline is re-sent, and the dead-letter handler
     # re-sends jobs whose deliveries died. Without it these fall back to retry / fail.
     queue: QueueProducer | None = None
-    # The chunk queue's producer (``queue_for``): chunk tasks go there, on a consumer that waits to fill
-    # a batch, so a long job's tasks arrive batched and run side by side while the jobs queue starts a
-    # lone job at once. None: chunk tasks go to ``queue`` (the handler takes either message on either queue).
+    # The chunk queue's producer: a long job's work (its plan, chunk tasks and assembly) goes there, on a
+    # consumer that waits to fill a batch, while the jobs queue starts a lone short job at once. None: all
+    # of it on ``queue`` (the handler takes either message on either queue).
     chunk_queue: QueueProducer | None = None
+    # True for batches of the chunk queue: a long job met here is planned here; on the jobs queue (with a
+    # chunk queue bound) it is handed over to the chunk queue first (shared/consumer.py).
+    on_chunk_queue: bool = False
     # Characters per second each model was seen to make, in this isolate.
     speeds: SpeedBook = field(default_factory=SpeedBook)
     # Counts for the runtime's meter, by name (the local runtime's /__meter); None on Cloudflare.
@@ -87,9 +90,10 @@ class Invocation:
         )
 
 
-def queue_for(deps: ConsumerDeps, command: SynthesizeJob) -> QueueProducer | None:
-    """Where ``command`` is sent: a chunk task to the chunk queue (when bound), a job message to the jobs queue."""
-    if command.chunks is not None and deps.chunk_queue is not None:
+def queue_for(deps: ConsumerDeps, command: SynthesizeJob, *, long_job: bool = False) -> QueueProducer | None:
+    """Where ``command`` is sent: a chunk task, or the job message of a job known to be long (its plan,
+    its assembly), to the chunk queue when one is bound; any other job message to the jobs queue."""
+    if (command.chunks is not None or long_job) and deps.chunk_queue is not None:
         return deps.chunk_queue
     return deps.queue
 

@@ -6,10 +6,7 @@ consumer invocation's 15 minutes). Instead:
 
 1. **Fan out.** The delivery that claims the job writes its chunk plan to
    the job's shard (``JobsClient.plan_chunks``: chunks already in R2 count
-   as done) and sends one *chunk task* per group of pending chunks to the
-   chunk queue (``tts-chunks``; ``queue_for``), whose consumer waits to fill
-   a batch so the tasks arrive together and run side by side, while the jobs
-   queue starts a lone job at once
+   as done) and sends one *chunk task* per group of pending chunks
    (``SynthesizeJob`` with ``plan`` and ``chunks``; as many chunks a task as
    half an invocation holds at the model's declared speed, at most
    ``MOST_CHUNKS_PER_TASK``), then acks. The job's lease now belongs to the
@@ -27,6 +24,17 @@ consumer invocation's 15 minutes). Instead:
 3. **Assembly.** The task that stores the last chunk sends the job message
    again; its delivery claims the job, finds every chunk stored and joins
    them (shared/synthesis/longform.py: streamed R2 multipart, resumable).
+
+The queues: a long job's work goes on the chunk queue (``tts-chunks``,
+``queue_for``) when one is bound, and a short job's on the jobs queue
+(``tts-jobs``), so each gets the batch window it wants: the jobs queue
+delivers a lone job at once, the chunk queue waits to fill a batch. The
+delivery that first finds a job long on the jobs queue hands it over
+(``hand_over``: the job released as a deadline stop releases it, and its
+message sent to the chunk queue), so its plan, its tasks and its assembly
+are all delivered there. The handler tells a task from a job message by its
+body, not by its queue: a task or a long job on the jobs queue (sent by a
+build before the chunk queue) is done as before.
 
 With the synthesis cache (shared/synthesis/cache.py) a chunk lives under its
 cache entry instead of ``tmp/``: the fan-out counts cached chunks as stored
@@ -59,7 +67,7 @@ from shared.consumer_deps import (
     resend_now,
     spec_of,
 )
-from shared.errors import PermanentSynthesisError, TransientSynthesisError
+from shared.errors import IllegalTransitionError, JobNotFoundError, PermanentSynthesisError, TransientSynthesisError
 from shared.jobs.chunks import ChunkClaim, ChunkInfo, ChunkPlan, ChunkRelease, ChunkStored
 from shared.jobs.shard import Get, Release
 from shared.models import JobRecord, JobStatus, SynthesizeJob
@@ -307,14 +315,33 @@ async def _defer_held(
 
 async def _send_assembly(deps: ConsumerDeps, command: SynthesizeJob, message: IncomingMessage) -> Outcome:
     """Every chunk is stored: send the job message, whose delivery joins them."""
-    assert deps.queue is not None
     job = SynthesizeJob(jobId=command.jobId, shard=command.shard)
+    queue = queue_for(deps, job, long_job=True)  # the long job's assembly: on the chunk queue too
+    assert queue is not None
     try:
-        await deps.queue.send(job.body())
+        await queue.send(job.body())
     except Exception as exc:
         deps.log.warning("assembly_send_failed", jobId=command.jobId, messageId=message.id, error=str(exc))
         return Retry(backoff_seconds(message.attempts, deps.settings.retry_base_seconds))
     deps.log.info("chunks_all_stored", jobId=command.jobId, messageId=message.id)
+    return Ack()
+
+
+async def hand_over(deps: ConsumerDeps, command: SynthesizeJob, message: IncomingMessage) -> Outcome:
+    """A long job delivered on the jobs queue: release it (back to queued, no error, as a deadline stop
+    does) and send its message to the chunk queue, where it is planned. If the send fails the message is
+    retried here (the job is queued, so its redelivery claims it again)."""
+    assert deps.chunk_queue is not None
+    try:
+        await deps.jobs.call(Release(job_id=command.jobId, error=""))
+    except (JobNotFoundError, IllegalTransitionError):
+        return Ack()  # deleted or canceled meanwhile
+    try:
+        await deps.chunk_queue.send(command.body())
+    except Exception as exc:
+        deps.log.warning("hand_over_failed", jobId=command.jobId, messageId=message.id, error=str(exc))
+        return Retry(backoff_seconds(message.attempts, deps.settings.retry_base_seconds))
+    deps.log.info("long_job_handed_over", jobId=command.jobId, messageId=message.id)
     return Ack()
 
 

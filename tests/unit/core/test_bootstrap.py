@@ -85,8 +85,11 @@ def test_each_part_is_made_once_and_shares_one_catalogue() -> None:
 def test_chunk_tasks_go_to_the_chunk_queue_when_one_is_bound() -> None:
     jobs, chunks = MemoryQueue(), MemoryQueue()
     assert Pipeline(ports(jobs_queue=jobs)).consumer.chunk_queue is None  # then they go to the jobs queue
-    consumer = Pipeline(ports(jobs_queue=jobs, chunk_queue=chunks)).consumer
-    assert consumer.queue is jobs and consumer.chunk_queue is chunks
+    pipeline = Pipeline(ports(jobs_queue=jobs, chunk_queue=chunks))
+    consumer = pipeline.consumer
+    assert consumer.queue is jobs and consumer.chunk_queue is chunks and not consumer.on_chunk_queue
+    # The chunk queue's batches plan long jobs; the same dependencies otherwise (one speed book).
+    assert pipeline.chunk_consumer.on_chunk_queue and pipeline.chunk_consumer.speeds is consumer.speeds
 
 
 def test_finished_jobs_are_announced_only_when_a_webhook_queue_is_bound() -> None:
