@@ -1,7 +1,7 @@
 """``python -m bench.delivery``: what a delivery to a customer's bucket costs the local runtime, in-process.
 
 For each size: a WAV object in the local runtime's R2 (``LocalBucket``), PUT
-by ``LocalStreamUploader`` (the local runtime's ``shared.delivery.StreamUploader``)
+by ``LocalStreamUploader`` (the local runtime's ``shared.ports.StreamUploader``)
 to a loopback receiver in another process that reads and discards the body
 and checks its length. Reported: wall time and rate of the PUT, and the
 peak of Python allocations during it (``tracemalloc``: the upload's own
@@ -29,7 +29,7 @@ from typing import Any
 
 from bench import sections
 from local_runtime.bindings.r2 import LocalBucket
-from local_runtime.http_upload import LocalStreamUploader
+from local_runtime.http_client import LocalStreamUploader
 from shared.synthesis.wav import wav_bytes
 
 ROOT = Path(__file__).resolve().parent.parent

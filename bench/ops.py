@@ -166,9 +166,9 @@ def _rows(label: str, measured: dict[str, Any]) -> list[str]:
         f"{ops_per_job.get('do.requests', 0):.2f}",
         f"{loaded['phases']['process'].get('do.requests', 0):.3f}",
         f"{ops_per_job.get('do.rows_written', 0):.2f}",
+        f"${usd.get('do.rows_written', 0):.2f}",
         f"${usd.get('do.requests', 0):.2f}",
         f"${sum(usd.values()):.2f}",
-        f"${sum(usd.values()) - usd.get('do.rows_written', 0) + 3 * 1.00:.2f}",
     ]
 
 
@@ -178,15 +178,15 @@ def render(command: str, current: dict[str, Any], baseline: dict[str, Any] | Non
     begin, end = markers(SECTION)
     jobs = current["loaded"]["jobs"]
     head = ["build", "DO requests, lone job", f"DO requests a job, {jobs} jobs", "of which the consumer's",
-            "rows written a job", "DO requests $/M", "cost $/M jobs", "cost $/M at 3 rows written"]
+            "rows written a job", "rows written $/M", "DO requests $/M", "cost $/M jobs"]
     rows = ([_rows(f"before ({base_label})", baseline)] if baseline is not None else []) + [_rows("after", current)]
-    lines = [begin, "", "### Durable Object requests per job, batched claims and completions", "",
+    lines = [begin, "", "### Durable Object requests and rows written per job", "",
              f"Produced by `{command}`. {jobs} jobs submitted, then consumed in full batches (batch size 10, "
              f"{current['loaded']['env'].get('SHARD_COUNT', '4')} shards, the local runtime's meter; the median of the "
              "runs); and one lone job on a fresh runtime. Cost per million jobs: submit, process, one status poll, "
-             "one `/audio` download (`bench/cost.py` prices, the reaper's share left out); the last column prices "
-             "rows written at the 3 a job writes without its outbox row (written and deleted), for comparison "
-             "with the figures before the outbox.", "",
+             "one `/audio` download (`bench/cost.py` prices, the reaper's share left out). Rows written: the "
+             "job's insert, claim and completion, and (before its message's outbox state moved onto the job's "
+             "row, shared/jobs/outbox.py) an outbox row written and deleted.", "",
              "| " + " | ".join(head) + " |", "|" + "|".join(" --- " for _ in head) + "|"]
     lines += ["| " + " | ".join(r) + " |" for r in rows]
     lines += ["", end]

@@ -162,23 +162,17 @@ def _cpu_bound(run: dict[str, Any], floor: dict[str, Any]) -> str:
 def _cost_floor(written: float) -> str:
     return (
         f"the R2 put ($4.50) and {_n(written)} rows written (${written:.2f}) are most of it; the rest is "
-        "Worker requests, queue operations and under 4 Durable Object requests (a batch's claims and completions go "
-        "one request per shard). Under $10.50 needs the rows down to 3 "
-        "(the row above) and then one row less per job (e.g. claim and complete as one write, losing the lease that "
-        "stops a duplicate delivery synthesizing twice)"
+        "Worker requests (submit, poll, download: $0.90), queue operations ($1.20), R2 reads and under 4 Durable "
+        "Object requests (a batch's claims and completions go one request per shard). One row less per job (e.g. "
+        "claim and complete as one write) would lose the lease that stops a duplicate delivery synthesizing twice"
     )
 
 
 ROWS_OVER = (
-    "the job's insert, claim and completion are 3; the other 2 are the outbox row of its queue message, "
-    "inserted in the insert's transaction and deleted once the queue confirmed the send (shared/jobs/outbox.py), "
-    "what keeps a crash between the commit and the send from stranding the job. Back to 3 means no durable "
-    "record of that confirmation: if the claim cleared it instead, the shard's alarm could not tell a sent "
-    "message from an unsent one and would re-send every job still queued after RESEND_AFTER_SECONDS (a "
-    "duplicate message a job whenever a backlog builds); if the shard kept its sends in memory, every eviction "
-    "or deploy of the object would do the same. The message as a column of the job row would be 4 (written with "
-    "the insert, cleared by an update), with re-sends and webhooks still needing the table. Kept: $2 per "
-    "million jobs for a message no crash loses"
+    "the job's insert, claim and completion are 3 (its queue message's outbox state is a column of its row, "
+    "set by the insert and cleared by the claim, shared/jobs/outbox.py); more means a job's message was sent "
+    "again by its shard's alarm (a failed send, or a re-send after the object was evicted: one row each) or "
+    "that the job wrote webhook or delivery outbox rows"
 )
 
 
@@ -415,11 +409,12 @@ def _ops(current: Results) -> list[str]:
         "write + read + delete per job. It buys retries with backoff, a dead-letter queue, a synthesis that runs "
         "outside the client's request, and batching.",
         f"- **Rows written, {_usd(ours_audio.get('do.rows_written', 0.0))}**: create, claim, complete and the "
-        "reaper's delete are one row each, and the outbox row of the job's queue message two (its insert in the "
-        "create's transaction, its delete once the send is confirmed: what keeps a crash from stranding a job "
-        "without its message). The meter counts changed rows; Cloudflare may also bill index entries a write "
-        "touches, as D1 does, which would add up to about one per indexed column changed (the outbox table has "
-        "no secondary index for that reason).",
+        "reaper's delete are one row each. The job's queue message writes none of its own: its outbox state is a "
+        "column of the job's row (`send_due_at`, set in the create's insert, cleared by the claim's update), and "
+        "a confirmed send is remembered in the shard's memory, so a crash between the commit and the send still "
+        "leaves the job due for its shard's alarm (shared/jobs/outbox.py). The meter counts changed rows; "
+        "Cloudflare may also bill index entries a write touches, as D1 does, which would add up to about one per "
+        "indexed column changed (no index covers `send_due_at`, nor the outbox table, for that reason).",
         f"- **Durable Object requests, {_usd(ours_audio.get('do.requests', 0.0))}** against "
         f"{_usd(orig.get('do.requests', 0.0))}: a submit is one call whatever `SHARD_COUNT` (the job's shard "
         "admits it against its share of `MAX_JOBS_IN_FLIGHT` in the insert's transaction), and claim and complete "

@@ -37,7 +37,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from http.client import HTTPConnection
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -136,23 +136,55 @@ def run_clients(
     *, model: str = "tone", root: Path | None = None, profile: Path | None = None,
 ) -> ThroughputResult:
     """``jobs`` jobs of ``model`` from ``clients`` clients against a fresh runtime (of the build in ``root``)."""
+    runtime = RuntimeProcess(work_dir / f"clients-{clients}{'-'.join(['', *dev_args])}", env, dev_args,
+                             root=root if root is not None else RUNTIME_ROOT)
+    return _load(runtime, clients, jobs, model, wait_for_queue_drained, profile,
+                 env=dict(runtime.overrides), dev_args=list(dev_args))
+
+
+def wait_for_plain_drained(data_dir: Path, timeout: float) -> float:
+    """Wait until the plain baseline's job table holds no unfinished job; returns the time it did."""
+    deadline = time.monotonic() + timeout
+    conn = sqlite3.connect(f"file:{data_dir / 'jobs.sqlite'}?mode=ro", uri=True, timeout=10)
+    try:
+        while time.monotonic() < deadline:
+            (left,) = conn.execute("SELECT count(*) FROM jobs WHERE status != 'completed'").fetchone()
+            if left == 0:
+                return time.time()
+            time.sleep(0.005)
+    finally:
+        conn.close()
+    raise TimeoutError(f"baseline not drained within {timeout} s")
+
+
+def run_plain_clients(clients: int, jobs: int, work_dir: Path) -> ThroughputResult:
+    """The same load as ``run_clients`` against the plain baseline (bench/baselines/plain.py)."""
+    plain = RuntimeProcess(work_dir / f"plain-{clients}", {}, module=("bench.baselines.plain",))
+    return _load(plain, clients, jobs, "tone", wait_for_plain_drained, None,
+                 env={}, dev_args=["bench.baselines.plain"])
+
+
+def _load(
+    server: RuntimeProcess, clients: int, jobs: int, model: str, drained: Callable[[Path, float], float],
+    profile: Path | None, *, env: dict[str, str], dev_args: list[str],
+) -> ThroughputResult:
+    """``clients`` threads submit ``jobs`` jobs to ``server`` at once; then waits for ``drained``
+    and reads every job back. The runtime's CPU is its process tree's, from the first submit to drained."""
     body = json.dumps({"text": TEXT, "model": model}).encode()
     shares = [jobs // clients + (1 if i < jobs % clients else 0) for i in range(clients)]
     submitted: list[tuple[str, float, float]] = []
     errors: list[str] = []
-    runtime = RuntimeProcess(work_dir / f"clients-{clients}{'-'.join(['', *dev_args])}", env, dev_args,
-                             root=root if root is not None else RUNTIME_ROOT)
-    with runtime:
+    with server:
         start = threading.Barrier(clients + 1)
         threads = [
-            threading.Thread(target=_submitter, args=(runtime.port, n, body, submitted, errors, start), daemon=True)
+            threading.Thread(target=_submitter, args=(server.port, n, body, submitted, errors, start), daemon=True)
             for n in shares
         ]
         for thread in threads:
             thread.start()
-        recorder = bench_profile.Recorder(runtime.pid, profile) if profile is not None else contextlib.nullcontext()
+        recorder = bench_profile.Recorder(server.pid, profile) if profile is not None else contextlib.nullcontext()
         with recorder:
-            cpu_runtime0 = procstat.tree_cpu_seconds(runtime.pid)
+            cpu_runtime0 = procstat.tree_cpu_seconds(server.pid)
             cpu_client0 = time.process_time()
             start.wait()
             began = time.time()
@@ -160,14 +192,14 @@ def run_clients(
                 thread.join()
             submit_seconds = time.time() - began
             cpu_client = time.process_time() - cpu_client0
-            wait_for_queue_drained(runtime.folder, timeout=60 + jobs * 0.05)
-            cpu_runtime = procstat.tree_cpu_seconds(runtime.pid) - cpu_runtime0
-        peak_rss = procstat.tree_peak_rss_mib(runtime.pid)
+            drained(server.folder, 60 + jobs * 0.05)
+            cpu_runtime = procstat.tree_cpu_seconds(server.pid) - cpu_runtime0
+        peak_rss = procstat.tree_peak_rss_mib(server.pid)
 
         ids = [job_id for job_id, _, _ in submitted]
         views: dict[str, dict[str, Any]] = {}
         per = max(1, min(8, clients))
-        _run_threads([(_fetch_status, (runtime.port, ids[i::per], views)) for i in range(per)])
+        _run_threads([(_fetch_status, (server.port, ids[i::per], views)) for i in range(per)])
 
     completion: list[float] = []
     last_completed = began
@@ -190,72 +222,8 @@ def run_clients(
         client_cpu_ms_per_job=cpu_client / max(1, len(submitted)) * 1000,
         runtime_peak_rss_mib=peak_rss,
         errors=len(errors),
-        env=dict(runtime.overrides),
-        dev_args=list(dev_args),
-    )
-
-
-def wait_for_plain_drained(data_dir: Path, timeout: float) -> float:
-    """Wait until the plain baseline's job table holds no unfinished job; returns the time it did."""
-    deadline = time.monotonic() + timeout
-    conn = sqlite3.connect(f"file:{data_dir / 'jobs.sqlite'}?mode=ro", uri=True, timeout=10)
-    try:
-        while time.monotonic() < deadline:
-            (left,) = conn.execute("SELECT count(*) FROM jobs WHERE status != 'completed'").fetchone()
-            if left == 0:
-                return time.time()
-            time.sleep(0.005)
-    finally:
-        conn.close()
-    raise TimeoutError(f"baseline not drained within {timeout} s")
-
-
-def run_plain_clients(clients: int, jobs: int, work_dir: Path) -> ThroughputResult:
-    """The same load as ``run_clients`` against the plain baseline (bench/baselines/plain.py)."""
-    body = json.dumps({"text": TEXT, "model": "tone"}).encode()
-    shares = [jobs // clients + (1 if i < jobs % clients else 0) for i in range(clients)]
-    submitted: list[tuple[str, float, float]] = []
-    errors: list[str] = []
-    plain = RuntimeProcess(work_dir / f"plain-{clients}", {}, module=("bench.baselines.plain",))
-    with plain:
-        start = threading.Barrier(clients + 1)
-        threads = [
-            threading.Thread(target=_submitter, args=(plain.port, n, body, submitted, errors, start), daemon=True)
-            for n in shares
-        ]
-        for thread in threads:
-            thread.start()
-        cpu0 = procstat.tree_cpu_seconds(plain.pid)
-        cpu_client0 = time.process_time()
-        start.wait()
-        began = time.time()
-        for thread in threads:
-            thread.join()
-        submit_seconds = time.time() - began
-        cpu_client = time.process_time() - cpu_client0
-        wait_for_plain_drained(plain.folder, timeout=60 + jobs * 0.05)
-        cpu = procstat.tree_cpu_seconds(plain.pid) - cpu0
-        peak_rss = procstat.tree_peak_rss_mib(plain.pid)
-        ids = [job_id for job_id, _, _ in submitted]
-        views: dict[str, dict[str, Any]] = {}
-        per = max(1, min(8, clients))
-        _run_threads([(_fetch_status, (plain.port, ids[i::per], views)) for i in range(per)])
-    completion: list[float] = []
-    last_completed = began
-    for job_id, wall, _ in submitted:
-        view = views.get(job_id, {})
-        if view.get("status") != "completed" or not view.get("completedAt"):
-            errors.append(f"job {job_id} ended {view.get('status')}")
-            continue
-        done = _epoch(view["completedAt"])
-        completion.append(done - wall)
-        last_completed = max(last_completed, done)
-    return ThroughputResult(
-        clients=clients, jobs=len(submitted), submit_seconds=submit_seconds, end_to_end_seconds=last_completed - began,
-        submit_latency_ms=summary_ms([s for _, _, s in submitted]), completion_latency_ms=summary_ms(completion),
-        runtime_cpu_ms_per_job=cpu / max(1, len(submitted)) * 1000,
-        client_cpu_ms_per_job=cpu_client / max(1, len(submitted)) * 1000,
-        runtime_peak_rss_mib=peak_rss, errors=len(errors), env={}, dev_args=["bench.baselines.plain"],
+        env=env,
+        dev_args=dev_args,
     )
 
 

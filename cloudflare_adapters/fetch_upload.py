@@ -1,4 +1,4 @@
-"""``shared.delivery.StreamUploader`` over the Workers runtime's ``fetch``: an R2 object PUT as it is read.
+"""``shared.ports.StreamUploader`` over the Workers runtime's ``fetch``: an R2 object PUT as it is read.
 
 The R2 object's ``ReadableStream`` is piped into a ``FixedLengthStream`` of
 the object's size, whose readable side is the fetch's body: the bytes move

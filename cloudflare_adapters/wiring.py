@@ -16,16 +16,15 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import Any, TypedDict
 
 from cloudflare_adapters.convert import raw_binding
 from cloudflare_adapters.durable_objects import shard_resolver
 from cloudflare_adapters.queues import QueueProducerAdapter
 from cloudflare_adapters.r2 import R2BlobStore
-from shared.bootstrap import RuntimePorts
 from shared.config import SETTING_NAMES, Settings
 from shared.jobs.rpc import JobsClient
-
+from shared.ports import BlobStore, Clock, QueueProducer
 
 
 class EnvVars(Mapping[str, Any]):
@@ -55,13 +54,22 @@ def jobs_client(env: Any, config: Settings) -> JobsClient:
     return JobsClient(shard_resolver(env.JOBS), config.shard_count)
 
 
-def common_ports(env: Any) -> RuntimePorts:
+class CommonPorts(TypedDict):
+    """The ports every role has, as ``shared.bootstrap.bootstrap`` takes them."""
+
+    settings: Settings
+    jobs: JobsClient
+    bucket: BlobStore
+    queue: QueueProducer
+    clock: Clock
+
+
+def common_ports(env: Any, config: Settings) -> CommonPorts:
     """What all three Workers bind: the job shards, the audio bucket and the jobs queue."""
-    config = settings(env)
-    return RuntimePorts(
+    return CommonPorts(
         settings=config,
         jobs=jobs_client(env, config),
         bucket=R2BlobStore(env.TTS_AUDIO_BUCKET),
-        jobs_queue=QueueProducerAdapter(env.TTS_JOBS),
+        queue=QueueProducerAdapter(env.TTS_JOBS),
         clock=time.time,
     )

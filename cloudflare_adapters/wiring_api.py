@@ -1,25 +1,23 @@
-"""The api Worker's ports: its bindings, for ``shared.bootstrap.Pipeline``."""
+"""The api Worker's dependencies: its bindings, through ``shared.bootstrap``."""
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Any
 
 from cloudflare_adapters.convert import raw_binding
 from cloudflare_adapters.ratelimit import WorkersRateLimiter
-from cloudflare_adapters.wiring import common_ports
+from cloudflare_adapters.wiring import common_ports, settings
 from cloudflare_adapters.wiring_catalogue import catalogue
-from shared.bootstrap import Pipeline
+from shared.bootstrap import bootstrap
+from shared.dependencies import Dependencies
 
 
-def api_pipeline(env: Any) -> Pipeline:
-    ports = common_ports(env)
+def api_dependencies(env: Any) -> Dependencies:
+    config = settings(env)
     # JOB_RATE_LIMITER ([[ratelimits]]) counts; JOB_RATE_LIMIT gives its Retry-After period.
     limiter = getattr(raw_binding(env), "JOB_RATE_LIMITER", None)
-    return Pipeline(
-        replace(
-            ports,
-            catalogue=lambda: catalogue(env, ports.settings),
-            rate_limiter=(lambda limit, period: WorkersRateLimiter(limiter, period)) if limiter is not None else None,
-        )
+    return bootstrap(
+        **common_ports(env, config),
+        catalogue=lambda: catalogue(env, config),
+        rate_limiter=(lambda limit, period: WorkersRateLimiter(limiter, period)) if limiter is not None else None,
     )

@@ -2,9 +2,9 @@
 
 Plays workerd's and Cloudflare's part: an HTTP server for the api Worker,
 SQLite files for each Durable Object shard, files plus a SQLite index for
-the R2 bucket, durable SQLite queues (jobs, chunk tasks, their dead-letter
-queue, webhooks) feeding the synth consumer, and a cron loop for the reaper. The Worker logic is the
-same ``shared`` code the Cloudflare entry modules call. Everything runs on
+the R2 bucket, durable SQLite queues (jobs, a long job's work, their
+dead-letter queue, webhooks) feeding the synth consumer, and a cron loop
+for the reaper. The Worker logic is the same ``shared`` code the Cloudflare entry modules call. Everything runs on
 one event loop and holds the data dir's lock; workerd (``tts-pipeline dev
 --runtime workerd``) is where the Workers run apart, as on Cloudflare.
 
@@ -29,8 +29,7 @@ from local_runtime.bindings.r2 import LocalBucket
 from local_runtime.bindings.sql import SqliteDurableObjectNamespace
 from local_runtime.data_dir_lock import DataDirLock
 from local_runtime import limits
-from local_runtime.http_client import LocalHttpClient
-from local_runtime.http_upload import LocalStreamUploader
+from local_runtime.http_client import LocalHttpClient, LocalStreamUploader
 from local_runtime.audio_encoders import load_encoders
 from local_runtime.offload import ThreadOffload, pool_size
 from local_runtime.private_files import private_dir
@@ -44,7 +43,7 @@ from shared.api.auth import authenticate
 from shared.api.errors import ApiError
 from shared.api.links import dev_server_settings
 from shared.config import LocalSettings, Settings
-from shared.bootstrap import CHUNK_QUEUE, DEAD_LETTER_QUEUE, JOBS_QUEUE, WEBHOOK_QUEUE, Pipeline, RuntimePorts
+from shared.bootstrap import CHUNK_QUEUE, CONSUMER, DEAD_LETTER_QUEUE, JOBS_QUEUE, WEBHOOK_QUEUE, api_app, bootstrap, cron_run, queue_batch
 from shared.outcomes import Ack, BatchOutcome, Retry
 from shared.http import Headers, HttpRequest, HttpResponse
 from shared.jobs.outbox import JOBS, WEBHOOKS
@@ -131,34 +130,31 @@ class LocalRuntime:
         # Cloud providers come from the same settings as on Cloudflare; Workers AI
         # through its REST API (CLOUDFLARE_ACCOUNT_ID + CLOUDFLARE_API_TOKEN).
         models = catalogue
-        self.pipeline = Pipeline(
-            RuntimePorts(
-                settings=settings,
-                jobs=self.jobs,
-                bucket=self.bucket,
-                jobs_queue=self.queue,
-                chunk_queue=self.chunk_queue,
-                clock=clock,
-                catalogue=lambda: models or build_catalogue(
-                    settings, http=LocalHttpClient(), espeak_available=EspeakSynthesizer.available(),
-                    encoders=load_encoders(), offload=self.offload,
-                    local_models=local_models(host_settings, self.offload),
-                ),
-                webhook_queue=self.webhook_queue,
-                webhook_http=LocalHttpClient(max_response_bytes=webhooks.MAX_RESPONSE_BYTES),
-                webhook_host_allowed=self._webhook_host_allowed,
-                delivery_uploader=LocalStreamUploader(),
-                rate_limiter=lambda limit, period: LocalRateLimiter(limit, period, clock),
-                log_stream=self.log_sink,
-                log_flush_each=False,
-                health=self.health.failing,
-                meter=self.meter.add,
-            )
+        self.deps = bootstrap(
+            settings=settings,
+            jobs=self.jobs,
+            bucket=self.bucket,
+            queue=self.queue,
+            clock=clock,
+            chunk_queue=self.chunk_queue,
+            catalogue=lambda: models or build_catalogue(
+                settings, http=LocalHttpClient(), espeak_available=EspeakSynthesizer.available(),
+                encoders=load_encoders(), offload=self.offload,
+                local_models=local_models(host_settings, self.offload),
+            ),
+            webhook_queue=self.webhook_queue,
+            http=LocalHttpClient(max_response_bytes=webhooks.MAX_RESPONSE_BYTES),
+            host_allowed=self._webhook_host_allowed,
+            uploader=LocalStreamUploader(),
+            rate_limiter=lambda limit, period: LocalRateLimiter(limit, period, clock),
+            log_stream=self.log_sink,
+            log_flush_each=False,
+            health=self.health.failing,
+            meter=self.meter.add,
         )
-        self.catalogue = self.pipeline.catalogue
-        self.api = self.pipeline.api
-        self.consumer = self.pipeline.consumer
-        self.reaper = self.pipeline.reaper
+        self.catalogue = self.deps.catalogue
+        self.api = api_app(self.deps)
+        self.consumer = self.deps.acting_as(CONSUMER)
         # Cloudflare's limits on each invocation: an api request, a queue batch, a cron run.
         self.fetch_limits = limits.InvocationLimits.of(settings, host_settings, cpu_ms=worker_cpu_ms("api", env))
         self.cron_limits = limits.InvocationLimits.of(settings, host_settings, cpu_ms=worker_cpu_ms("reaper", env))
@@ -198,7 +194,7 @@ class LocalRuntime:
         """The synth_consumer Worker's queue handler for one queue (routing: shared/bootstrap.py)."""
 
         async def consume(messages: list[IncomingMessage]) -> dict[str, Outcome]:
-            return _queue_outcomes(await self.pipeline.queue_batch(queue_name, messages))
+            return _queue_outcomes(await queue_batch(self.deps, queue_name, messages))
 
         return consume
 
@@ -216,7 +212,7 @@ class LocalRuntime:
         Raises ``LimitExceededByInvocation`` (logged) when the run passes a limit."""
         invocation = limits.Invocation("reaper", self.cron_limits)
         try:
-            report = await limits.run(invocation, self.pipeline.scheduled())
+            report = await limits.run(invocation, cron_run(self.deps))
         except limits.LimitExceededByInvocation as exc:
             self._log_limit(exc, invocation)
             raise

@@ -57,8 +57,7 @@ from shared.captions.location import timings_key_of
 from shared.captions.store import store_timings
 from shared.config import Settings
 from shared.consumer_batching import BatchCalls, Slot, claim_window
-from shared.consumer_deps import (
-    ConsumerDeps,
+from shared.consumer_steps import (
     Invocation,
     announce,
     cache_of,
@@ -68,6 +67,7 @@ from shared.consumer_deps import (
     settle_now,
     spec_of,
 )
+from shared.dependencies import Dependencies
 from shared.errors import (
     IllegalTransitionError,
     JobNotFoundError,
@@ -89,14 +89,14 @@ from shared.synthesis.formats import JOINABLE_FORMATS
 from shared.synthesis.longform import discard_chunks, synthesize_job
 from shared.synthesis.speech_plan import job_chunks
 
-__all__ = ["ConsumerDeps", "Invocation", "dead_letter_action", "process_batch", "process_dead_letters", "process_message"]
+__all__ = ["Invocation", "dead_letter_action", "process_batch", "process_dead_letters", "process_message"]
 
 # Messages of one batch worked on at once (their audio bounded by the invocation's memory gate).
 BATCH_CONCURRENCY = 4
 
 
 async def process_batch(
-    messages: Sequence[IncomingMessage], deps: ConsumerDeps, *, concurrency: int = BATCH_CONCURRENCY
+    messages: Sequence[IncomingMessage], deps: Dependencies, *, concurrency: int = BATCH_CONCURRENCY
 ) -> BatchOutcome:
     """One invocation: every message worked on (``concurrency`` at once) and settled as soon as it is done.
 
@@ -127,7 +127,7 @@ async def process_batch(
 
 async def process_message(
     message: IncomingMessage,
-    deps: ConsumerDeps,
+    deps: Dependencies,
     invocation: Invocation | None = None,
     *,
     gate: asyncio.Semaphore | None = None,
@@ -182,7 +182,7 @@ async def process_message(
         slot.give_back()
 
 
-async def _defer(deps: ConsumerDeps, command: SynthesizeJob, message: IncomingMessage, exc: LeaseHeldError) -> Outcome:
+async def _defer(deps: Dependencies, command: SynthesizeJob, message: IncomingMessage, exc: LeaseHeldError) -> Outcome:
     """Another delivery holds a live lease on the job: look again when it lapses.
 
     The holder's own message is still in the queue's hands (it is acked once
@@ -193,20 +193,17 @@ async def _defer(deps: ConsumerDeps, command: SynthesizeJob, message: IncomingMe
     """
     wait = min(max(1, math.ceil(exc.lease_until - deps.clock()) + 1), QUEUE_MAX_DELAY_SECONDS)
     fields = {"jobId": command.jobId, "messageId": message.id, "holder": exc.holder, "recheckIn": wait}
-    if deps.queue is not None:
-        try:
-            await deps.queue.send(command.body(), delay_seconds=wait)
-        except Exception as send_error:
-            deps.log.warning("lease_held_resend_failed", error=str(send_error), **fields)
-        else:
-            deps.log.info("lease_held_deferred", **fields)
-            return Ack()
-    deps.log.info("lease_held", **fields)
-    return Retry(wait)
+    try:
+        await deps.queue.send(command.body(), delay_seconds=wait)
+    except Exception as send_error:
+        deps.log.warning("lease_held_resend_failed", error=str(send_error), **fields)
+        return Retry(wait)
+    deps.log.info("lease_held_deferred", **fields)
+    return Ack()
 
 
 async def _with_heartbeat(
-    deps: ConsumerDeps, record: JobRecord, message: IncomingMessage, work: Coroutine[Any, Any, Outcome]
+    deps: Dependencies, record: JobRecord, message: IncomingMessage, work: Coroutine[Any, Any, Outcome]
 ) -> Outcome:
     """Run ``work`` while renewing the job's lease every quarter lease.
 
@@ -248,7 +245,7 @@ async def _with_heartbeat(
 
 
 async def _work(
-    record: JobRecord, command: SynthesizeJob, message: IncomingMessage, deps: ConsumerDeps, invocation: Invocation,
+    record: JobRecord, command: SynthesizeJob, message: IncomingMessage, deps: Dependencies, invocation: Invocation,
     slot: Slot, calls: BatchCalls | None,
 ) -> Outcome:
     await slot.take()
@@ -271,7 +268,7 @@ async def _work(
         if reused is not None:
             return await _store_and_complete(record, reused, message, deps, chunks_total=1)
     if (
-        len(texts) > 1 and spec is not None and deps.settings.chunk_fanout and deps.queue is not None
+        len(texts) > 1 and spec is not None and deps.settings.chunk_fanout
         and record.format in JOINABLE_FORMATS
     ):
         if deps.chunk_queue is not None and not deps.on_chunk_queue:
@@ -320,7 +317,7 @@ async def _work(
 
 
 async def _store_and_complete(
-    record: JobRecord, result: SynthesisResult, message: IncomingMessage, deps: ConsumerDeps,
+    record: JobRecord, result: SynthesisResult, message: IncomingMessage, deps: Dependencies,
     slot: Slot | None = None, calls: BatchCalls | None = None, *, chunks_total: int | None = None,
 ) -> Outcome:
     """Put the audio under the job's key (unless assembled there) and complete the job; ``chunks_total``:
@@ -376,7 +373,7 @@ async def _store_and_complete(
     return await announce(deps, completed, message)
 
 
-async def process_dead_letters(messages: Sequence[IncomingMessage], deps: ConsumerDeps) -> BatchOutcome:
+async def process_dead_letters(messages: Sequence[IncomingMessage], deps: Dependencies) -> BatchOutcome:
     """Messages that exhausted their retries: fail their jobs, or re-send the ones whose
     deliveries died rather than failed (``dead_letter_action``); ack them all."""
     outcome = BatchOutcome()
@@ -400,13 +397,13 @@ async def process_dead_letters(messages: Sequence[IncomingMessage], deps: Consum
             continue
         now = deps.clock()
         live = record.status is JobStatus.PROCESSING and (record.lease_until or 0) > now
-        if deps.queue is not None and live and dead_letter_action(record, now, deps.settings) == "resend":
+        if live and dead_letter_action(record, now, deps.settings) == "resend":
             record = await _take_over_from_dead_delivery(deps, record, message)
             if record.status.is_terminal:
                 await announce(deps, record, message)
                 continue
             live = record.status is JobStatus.PROCESSING and (record.lease_until or 0) > now
-        if deps.queue is not None and dead_letter_action(record, now, deps.settings) == "resend":
+        if dead_letter_action(record, now, deps.settings) == "resend":
             delay = min(math.ceil((record.lease_until or now) - now) + 1, QUEUE_MAX_DELAY_SECONDS) if live else 0
             try:
                 await deps.queue.send(command.body(), delay_seconds=delay)
@@ -431,7 +428,7 @@ def _dead_letter_reason(record: JobRecord, settings: Settings) -> str:
     return f"gave up after {record.attempts} attempts" + (f"; last error: {record.error}" if record.error else "")
 
 
-async def _take_over_from_dead_delivery(deps: ConsumerDeps, record: JobRecord, message: IncomingMessage) -> JobRecord:
+async def _take_over_from_dead_delivery(deps: Dependencies, record: JobRecord, message: IncomingMessage) -> JobRecord:
     """A live lease on a job whose message was dead-lettered: if that message's own (dead) delivery
     holds it, hand the job back to ``queued`` now, so the re-sent message claims it at once instead
     of a lease later. Taking the claim over counts the lapse, as a redelivery's would. A lease held by

@@ -11,7 +11,7 @@ may still hand it an item has done so, or the first item has waited
 answers each on its own, so one job's refusal (a live lease, a missing job)
 is that job's alone.
 
-A lone job is one member: its call goes at once, alone, as before.
+A lone job is a batch of one: its call goes at once, with no wait for company.
 
 Worst case per batch (docs/architecture.md, "What one job costs the Durable
 Objects"): with ``B`` messages and ``S`` shards, at most ``min(B, S)`` claim

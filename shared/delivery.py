@@ -50,21 +50,17 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Protocol
+from collections.abc import Sequence
 from urllib.parse import urlsplit
 
 from pydantic import ValidationError
 
-from shared.config import Settings
-from shared.jobs.rpc import JobsClient
+from shared.dependencies import Dependencies
 from shared.jobs.shard import Get, RecordDelivery
-from shared.logs import JsonLogger
 from shared.models import DeliverAudio, DeliveryState, JobRecord, JobStatus
 from shared.outcomes import Ack, BatchOutcome, Outcome, Retry, backoff_seconds
 from shared.platform_limits import QUEUE_CONSUMER_WALL_SECONDS
-from shared.ports import BlobBody, BlobStore, Clock, IncomingMessage
+from shared.ports import IncomingMessage, StreamUploader
 from shared.security.urls import UnsafeUrlError, check_webhook_url, url_policy
 
 MAX_ERROR_CHARS = 300
@@ -76,35 +72,6 @@ URL_PLACEHOLDER = "<deliver.url>"
 MAX_CONCURRENT_UPLOADS = 3
 INVOCATION_BUDGET_SECONDS = QUEUE_CONSUMER_WALL_SECONDS - 60
 """An upload starts only if it can end this long after its batch started (a minute of margin)."""
-
-HostCheck = Callable[[str], Awaitable[bool]]
-"""Resolves a host and says whether the service may connect to it (local runtime only)."""
-
-
-class StreamUploader(Protocol):
-    """An HTTP PUT whose body is an R2 object's, streamed with its length known.
-
-    ``timeout`` bounds the whole exchange, the upload included. Returns the
-    response's status code (redirects are not followed); raises
-    ``shared.errors.HttpTimeoutError`` or ``HttpConnectionError`` when no
-    response comes. The body is read once, as it is sent.
-    """
-
-    async def put(
-        self, url: str, *, headers: Mapping[str, str], body: BlobBody, length: int, timeout: float
-    ) -> int: ...
-
-
-@dataclass
-class DeliveryDeps:
-    jobs: JobsClient
-    bucket: BlobStore
-    uploader: StreamUploader
-    settings: Settings
-    clock: Clock
-    log: JsonLogger
-    host_allowed: HostCheck | None = None  # DNS re-check before connecting, where DNS is available
-
 
 def is_delivery(body: object) -> bool:
     """Whether a message of the webhook queue is a delivery (``DeliverAudio``), not a webhook."""
@@ -131,10 +98,18 @@ def request_headers(record: JobRecord, length: int) -> dict[str, str]:
     return headers
 
 
+def _uploader(deps: Dependencies) -> StreamUploader:
+    """The PUT deliveries go out through (the synth_consumer's ``uploader``)."""
+    if deps.uploader is None:
+        raise RuntimeError("this runtime's dependencies carry no uploader for deliveries")
+    return deps.uploader
+
+
 async def process_delivery_batch(
-    messages: Sequence[IncomingMessage], deps: DeliveryDeps, *, started: float | None = None
+    messages: Sequence[IncomingMessage], deps: Dependencies, *, started: float | None = None
 ) -> BatchOutcome:
     """Each message's outcome; ``started``: when the invocation began (default now)."""
+    _uploader(deps)  # a runtime that consumes deliveries without an uploader fails loudly, not per message
     begun = deps.clock() if started is None else started
     slots = asyncio.Semaphore(MAX_CONCURRENT_UPLOADS)
 
@@ -149,7 +124,7 @@ async def process_delivery_batch(
     return BatchOutcome(dict(zip((m.id for m in messages), results, strict=True)))
 
 
-async def deliver_audio(message: IncomingMessage, deps: DeliveryDeps) -> Outcome:
+async def deliver_audio(message: IncomingMessage, deps: Dependencies) -> Outcome:
     log, settings = deps.log, deps.settings
     try:
         command = DeliverAudio.model_validate(message.body)
@@ -194,7 +169,7 @@ async def deliver_audio(message: IncomingMessage, deps: DeliveryDeps) -> Outcome
         return Ack()
     length = body.info.size
     try:
-        code = await deps.uploader.put(
+        code = await _uploader(deps).put(
             url, headers=request_headers(record, length), body=body, length=length,
             timeout=settings.delivery_timeout_seconds,
         )

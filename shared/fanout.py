@@ -56,9 +56,8 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from shared.captions.chunks import ChunkTimings
-from shared.consumer_deps import (
+from shared.consumer_steps import (
     MOST_CHUNKS_PER_TASK,
-    ConsumerDeps,
     Invocation,
     announce,
     cache_of,
@@ -67,6 +66,7 @@ from shared.consumer_deps import (
     resend_now,
     spec_of,
 )
+from shared.dependencies import Dependencies
 from shared.errors import IllegalTransitionError, JobNotFoundError, PermanentSynthesisError, TransientSynthesisError
 from shared.jobs.chunks import ChunkClaim, ChunkInfo, ChunkPlan, ChunkRelease, ChunkStored
 from shared.jobs.shard import Get, Release
@@ -84,17 +84,16 @@ if TYPE_CHECKING:
     from shared.synthesis.cache import JobCache
 
 
-def fanout_lease_seconds(deps: ConsumerDeps) -> float:
+def fanout_lease_seconds(deps: Dependencies) -> float:
     """How long a plan's lease lasts without a chunk claimed or stored: one invocation's wall time."""
     return float(deps.settings.consumer_wall_seconds)
 
 
 async def fan_out(
-    record: JobRecord, command: SynthesizeJob, message: IncomingMessage, deps: ConsumerDeps, texts: list[str],
+    record: JobRecord, command: SynthesizeJob, message: IncomingMessage, deps: Dependencies, texts: list[str],
     spec: ModelSpec,
 ) -> Outcome | None:
     """Send the job's pending chunks as tasks; None when every chunk is stored (assemble now)."""
-    assert deps.queue is not None
     job_id = record.job_id
     limit = spec.max_input_chars
     plan = plan_id(record, texts, limit)
@@ -143,7 +142,6 @@ async def fan_out(
     tasks = [base.task_of(pending[i : i + per_task]) for i in range(0, len(pending), per_task)]
     bodies = [task.body() for task in tasks]
     queue = queue_for(deps, tasks[0])
-    assert queue is not None
     try:
         for start in range(0, len(bodies), QUEUE_SEND_BATCH_MAX_MESSAGES):
             await queue.send_batch(bodies[start : start + QUEUE_SEND_BATCH_MAX_MESSAGES])
@@ -161,7 +159,7 @@ async def fan_out(
 
 
 async def process_chunk_task(
-    command: SynthesizeJob, message: IncomingMessage, deps: ConsumerDeps, invocation: Invocation
+    command: SynthesizeJob, message: IncomingMessage, deps: Dependencies, invocation: Invocation
 ) -> Outcome:
     """Synthesize and store the chunks a task carries (see the module doc)."""
     assert command.plan is not None and command.chunks is not None
@@ -287,7 +285,7 @@ async def process_chunk_task(
 
 
 async def _defer_held(
-    deps: ConsumerDeps, command: SynthesizeJob, message: IncomingMessage, held: dict[int, float]
+    deps: Dependencies, command: SynthesizeJob, message: IncomingMessage, held: dict[int, float]
 ) -> Outcome | None:
     """Chunks another delivery holds: send them again, delayed to just past the latest lease.
 
@@ -300,12 +298,8 @@ async def _defer_held(
     wait = min(max(1, math.ceil(max(held.values()) - deps.clock()) + 1), QUEUE_MAX_DELAY_SECONDS)
     rest = command.task_of(sorted(held))
     fields = {"jobId": command.jobId, "messageId": message.id, "chunks": sorted(held), "recheckIn": wait}
-    queue = queue_for(deps, rest)
-    if queue is None:
-        deps.log.info("chunk_held", **fields)
-        return Retry(wait)
     try:
-        await queue.send(rest.body(), delay_seconds=wait)
+        await queue_for(deps, rest).send(rest.body(), delay_seconds=wait)
     except Exception as exc:
         deps.log.warning("chunk_held_resend_failed", error=str(exc), **fields)
         return Retry(wait)
@@ -313,13 +307,11 @@ async def _defer_held(
     return None
 
 
-async def _send_assembly(deps: ConsumerDeps, command: SynthesizeJob, message: IncomingMessage) -> Outcome:
+async def _send_assembly(deps: Dependencies, command: SynthesizeJob, message: IncomingMessage) -> Outcome:
     """Every chunk is stored: send the job message, whose delivery joins them."""
     job = SynthesizeJob(jobId=command.jobId, shard=command.shard)
-    queue = queue_for(deps, job, long_job=True)  # the long job's assembly: on the chunk queue too
-    assert queue is not None
-    try:
-        await queue.send(job.body())
+    try:  # the long job's assembly: on the chunk queue too
+        await queue_for(deps, job, long_job=True).send(job.body())
     except Exception as exc:
         deps.log.warning("assembly_send_failed", jobId=command.jobId, messageId=message.id, error=str(exc))
         return Retry(backoff_seconds(message.attempts, deps.settings.retry_base_seconds))
@@ -327,7 +319,7 @@ async def _send_assembly(deps: ConsumerDeps, command: SynthesizeJob, message: In
     return Ack()
 
 
-async def hand_over(deps: ConsumerDeps, command: SynthesizeJob, message: IncomingMessage) -> Outcome:
+async def hand_over(deps: Dependencies, command: SynthesizeJob, message: IncomingMessage) -> Outcome:
     """A long job delivered on the jobs queue: release it (back to queued, no error, as a deadline stop
     does) and send its message to the chunk queue, where it is planned. If the send fails the message is
     retried here (the job is queued, so its redelivery claims it again)."""
@@ -350,7 +342,7 @@ class ClaimLost(Exception):
 
 
 async def with_renewal(
-    work: Awaitable[int], renew: Callable[[], Awaitable[bool]], interval: float, deps: ConsumerDeps, job_id: str,
+    work: Awaitable[int], renew: Callable[[], Awaitable[bool]], interval: float, deps: Dependencies, job_id: str,
     message_id: str,
 ) -> int:
     """Run ``work`` while renewing its claim every ``interval``; ``ClaimLost`` if another delivery took it."""
@@ -376,7 +368,7 @@ async def with_renewal(
             task.cancel()
 
 
-async def chunk_dead_letter(command: SynthesizeJob, message: IncomingMessage, deps: ConsumerDeps) -> None:
+async def chunk_dead_letter(command: SynthesizeJob, message: IncomingMessage, deps: Dependencies) -> None:
     """A chunk task that exhausted its retries: fail the job if a delivery reported a failure, or a
     chunk's Worker died ``max_lapsed_claims`` times; else (its deliveries died) send the task again."""
     assert command.chunks is not None
@@ -401,15 +393,12 @@ async def chunk_dead_letter(command: SynthesizeJob, message: IncomingMessage, de
             await discard_chunks(deps.bucket, record, deps.model_spec)
             await announce(deps, failed, message)
             return
-    queue = queue_for(deps, command)
-    if queue is None:
-        return
-    await queue.send(command.body())
+    await queue_for(deps, command).send(command.body())
     deps.log.warning("dead_letter_resent", jobId=command.jobId, messageId=message.id, chunks=command.chunks)
 
 
 async def _take_chunk_over_from_dead_delivery(
-    deps: ConsumerDeps, command: SynthesizeJob, message: IncomingMessage, index: int
+    deps: Dependencies, command: SynthesizeJob, message: IncomingMessage, index: int
 ) -> dict[str, Any] | None:
     """Hand back chunk ``index`` if this dead-lettered message's own (dead) delivery holds it, so the
     task sent again claims it at once instead of a lease later; taking the claim over counts its lapse.

@@ -37,6 +37,10 @@ class JsonLogger:
         self._stream = stream
         self._flush_each = flush_each
 
+    def named(self, worker: str) -> JsonLogger:
+        """A logger writing as ``worker`` to the same stream."""
+        return JsonLogger(worker, self._stream, flush_each=self._flush_each)
+
     def log(self, event: str, level: str = "info", **fields: Any) -> None:
         record = {"level": level, "worker": self.worker, "event": event}
         record.update({k: v for k, v in fields.items() if v is not None})

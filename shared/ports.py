@@ -334,6 +334,23 @@ class HttpClient(Protocol):
     ) -> HttpClientResponse: ...
 
 
+HostCheck = Callable[[str], Awaitable[bool]]
+"""Resolves a host and says whether the service may connect to it (local runtime only: Workers have no DNS)."""
+
+
+class StreamUploader(Protocol):
+    """An HTTP PUT whose body is an R2 object's, streamed with its length known (deliveries to customers' buckets).
+
+    ``timeout`` bounds the whole exchange, the upload included. Returns the
+    response's status code (redirects are not followed); raises
+    ``shared.errors.HttpTimeoutError`` or ``HttpConnectionError`` when no
+    response comes. The body is read once, as it is sent.
+    """
+
+    async def put(
+        self, url: str, *, headers: Mapping[str, str], body: BlobBody, length: int, timeout: float
+    ) -> int: ...
+
 class AiPort(Protocol):
     """Workers AI: ``env.AI.run`` on Cloudflare, the REST API elsewhere.
 

@@ -28,7 +28,7 @@ job view describes that one).
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 from urllib.parse import urlsplit
@@ -37,12 +37,12 @@ from pydantic import ValidationError
 
 from shared.api.views import job_view, webhook_events
 from shared.config import Settings
+from shared.dependencies import Dependencies
 from shared.jobs.rpc import JobsClient
 from shared.jobs.shard import Get, MarkWebhook, RecordDeliveryWebhook, RecordWebhook
-from shared.logs import JsonLogger
 from shared.models import EVENT_OF_STATUS, DeliverWebhook, JobRecord, WebhookEvent, iso
 from shared.outcomes import Ack, BatchOutcome, Outcome, Retry, backoff_seconds
-from shared.ports import Clock, HttpClient, IncomingMessage, QueueProducer
+from shared.ports import HttpClient, IncomingMessage, QueueProducer
 from shared.security.signing import audio_link_query, keyring_of, webhook_headers, webhook_secrets
 from shared.security.urls import UnsafeUrlError, check_webhook_url, url_policy
 
@@ -52,10 +52,6 @@ if TYPE_CHECKING:
 USER_AGENT = "tts-pipeline-webhooks/1"
 MAX_ERROR_CHARS = 300
 MAX_RESPONSE_BYTES = 64 * 1024  # a receiver's answer is read only for its status; a bigger one is a failure
-
-HostCheck = Callable[[str], Awaitable[bool]]
-"""Resolves a host and says whether the service may connect to it (local runtime only)."""
-
 
 def message_id(job_id: str, event: WebhookEvent) -> str:
     """``webhook-id``: stable across retries and duplicate enqueues of one event."""
@@ -85,16 +81,6 @@ class WebhookNotifier:
 # --- step 2: deliver ------------------------------------------------------------
 
 
-@dataclass
-class WebhookDeps:
-    jobs: JobsClient
-    http: HttpClient
-    settings: Settings
-    clock: Clock
-    log: JsonLogger
-    host_allowed: HostCheck | None = None  # DNS re-check before connecting, where DNS is available
-
-
 def event_body(record: JobRecord, event: WebhookEvent, settings: Settings, now: float) -> bytes:
     """The payload: ``{"type": "job.<event>", "timestamp", "data": <the job as GET shows it>}``."""
     keyring = keyring_of(settings)
@@ -116,7 +102,15 @@ def event_body(record: JobRecord, event: WebhookEvent, settings: Settings, now: 
     return json.dumps(payload, separators=(",", ":"), sort_keys=True).encode()
 
 
-async def process_webhook_batch(messages: Sequence[IncomingMessage], deps: WebhookDeps) -> BatchOutcome:
+def _http(deps: Dependencies) -> HttpClient:
+    """The client webhooks go out through (the synth_consumer's ``http``)."""
+    if deps.http is None:
+        raise RuntimeError("this runtime's dependencies carry no HTTP client for webhook deliveries")
+    return deps.http
+
+
+async def process_webhook_batch(messages: Sequence[IncomingMessage], deps: Dependencies) -> BatchOutcome:
+    _http(deps)  # a runtime that consumes tts-webhooks without a client fails loudly, not per message
     outcome = BatchOutcome()
     for message in messages:  # few per batch, each bounded by its timeout
         outcome.outcomes[message.id] = await deliver_webhook(message, deps)
@@ -124,7 +118,7 @@ async def process_webhook_batch(messages: Sequence[IncomingMessage], deps: Webho
 
 
 async def _record(
-    deps: WebhookDeps, job_id: str, event: WebhookEvent, status: Literal["pending", "delivered", "failed"],
+    deps: Dependencies, job_id: str, event: WebhookEvent, status: Literal["pending", "delivered", "failed"],
     attempts: int, code: int | None, error: str | None,
 ) -> None:
     if event is WebhookEvent.DELIVERY:
@@ -135,7 +129,7 @@ async def _record(
     )
 
 
-async def deliver_webhook(message: IncomingMessage, deps: WebhookDeps) -> Outcome:
+async def deliver_webhook(message: IncomingMessage, deps: Dependencies) -> Outcome:
     log = deps.log
     try:
         command = DeliverWebhook.model_validate(message.body)
@@ -178,7 +172,7 @@ async def deliver_webhook(message: IncomingMessage, deps: WebhookDeps) -> Outcom
     }
     code: int | None = None
     try:
-        response = await deps.http.request("POST", url, headers=headers, body=body, timeout=settings.webhook_timeout_seconds)
+        response = await _http(deps).request("POST", url, headers=headers, body=body, timeout=settings.webhook_timeout_seconds)
         code = response.status
         error = None if 200 <= code < 300 else f"HTTP {code}"
     except Exception as exc:  # no response at all: DNS, refused, TLS, timeout

@@ -94,3 +94,21 @@ def serve(api: FakeApi) -> Iterator[FakeApi]:
         server.shutdown()
         server.server_close()
         thread.join(5)
+
+
+class FakeTime:
+    """A clock that moves only when a client sleeps."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.slept: list[float] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+    async def asleep(self, seconds: float) -> None:
+        self.sleep(seconds)

@@ -13,8 +13,9 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from local_runtime.bindings.r2_multipart import check_completion, check_part, multipart_etag, part_etag
-from shared.bootstrap import Pipeline, RuntimePorts
+from shared.bootstrap import bootstrap
 from shared.config import Settings
+from shared.dependencies import Dependencies
 from shared.errors import LimitExceededError, NoSuchUploadError
 from shared.jobs.outbox import JOBS, WEBHOOKS
 from shared.jobs.rpc import JobsClient, ShardService
@@ -24,10 +25,12 @@ from shared.ports import (
     BlobInfo,
     BlobStore,
     ByteRange,
+    HostCheck,
     HttpClient,
     JsonValue,
     ListPage,
     MultipartUpload,
+    StreamUploader,
     SynthesisRequest,
     SynthesisResult,
     UploadedPart,
@@ -329,7 +332,7 @@ class ScriptedSynthesizer:
 
 class FakeCatalogue:
     """The two lookups of a model catalogue the consumer makes: every model speaks through ``synthesizer``
-    and has ``spec`` (None: no spec, so a job's text is one request)."""
+    and has ``spec`` (None: no spec, so a job's text is one request; a function: the model's spec)."""
 
     def __init__(self, synthesizer: Any, spec: Any = None) -> None:
         self.synthesizer = synthesizer
@@ -339,7 +342,7 @@ class FakeCatalogue:
         return self.synthesizer
 
     def get(self, model: str) -> Any:
-        return self.spec
+        return self.spec(model) if callable(self.spec) else self.spec
 
 
 def bootstrap_test_app(
@@ -349,37 +352,46 @@ def bootstrap_test_app(
     shards: MemoryShards | None = None,
     bucket: BlobStore | None = None,
     queue: MemoryQueue | None = None,
+    chunk_queue: MemoryQueue | None = None,
     catalogue: Callable[[], Any] | None = None,
     synthesizer: Any = None,
     spec: Any = None,
     webhook_queue: MemoryQueue | None = None,
-    webhook_http: HttpClient | None = None,
+    http: HttpClient | None = None,
+    uploader: StreamUploader | None = None,
+    host_allowed: HostCheck | None = None,
     rate_limiter: Callable[[int, int], Any] | None = None,
     new_job_id: Callable[[], str] | None = None,
     log_stream: Any = None,
-) -> Pipeline:
-    """The pipeline as a runtime bootstraps it (shared/bootstrap.py), on these fakes: what is not given
-    is made fresh (a ``FakeClock``, memory shards, bucket and jobs queue); ``synthesizer`` and ``spec``
-    stand for a catalogue (``FakeCatalogue``). Its ``api``, ``consumer``, ``webhooks`` and ``reaper`` are
-    the dependencies the runtimes build, each by name."""
+    health: Callable[[], list[dict[str, Any]]] | None = None,
+    meter: Callable[[str, int], None] | None = None,
+) -> Dependencies:
+    """The pipeline's dependencies as a runtime bootstraps them (shared/bootstrap.py), on these fakes:
+    what is not given is made fresh (a ``FakeClock``, memory shards, bucket and jobs queue);
+    ``synthesizer`` and ``spec`` stand for a catalogue (``FakeCatalogue``). The one way tests get
+    ``Dependencies`` (tests/config/test_dependencies_by_name.py): ``api_app(deps)`` is the api,
+    ``deps.acting_as(...)`` logs as a given Worker."""
     settings = settings or Settings()
     clock = clock or FakeClock()
     queue = queue if queue is not None else (shards.queue if shards is not None else MemoryQueue())
     if catalogue is None and synthesizer is not None:
         catalogue = lambda: FakeCatalogue(synthesizer, spec)  # noqa: E731
     shards = shards or MemoryShards(clock, settings.shard_count, queue=queue, webhook_queue=webhook_queue)
-    return Pipeline(
-        RuntimePorts(
-            settings=settings,
-            jobs=shards.client,
-            bucket=bucket if bucket is not None else MemoryBucket(clock),
-            jobs_queue=queue,
-            clock=clock,
-            catalogue=catalogue,
-            webhook_queue=webhook_queue,
-            webhook_http=webhook_http,
-            rate_limiter=rate_limiter,
-            log_stream=log_stream,
-            **({"new_job_id": new_job_id} if new_job_id is not None else {}),
-        )
+    return bootstrap(
+        settings=settings,
+        jobs=shards.client,
+        bucket=bucket if bucket is not None else MemoryBucket(clock),
+        queue=queue,
+        clock=clock,
+        chunk_queue=chunk_queue,
+        catalogue=catalogue,
+        webhook_queue=webhook_queue,
+        http=http,
+        uploader=uploader,
+        host_allowed=host_allowed,
+        rate_limiter=rate_limiter,
+        log_stream=log_stream,
+        health=health,
+        meter=meter,
+        **({"new_job_id": new_job_id} if new_job_id is not None else {}),
     )

@@ -40,12 +40,12 @@ from shared.models import JobRecord
 from shared.security.ratelimit import job_creation_key
 
 if TYPE_CHECKING:
-    from shared.api.deps import ApiDeps
+    from shared.dependencies import Dependencies
 
 IN_FLIGHT_RETRY_AFTER = 10
 
 
-async def admit(deps: ApiDeps, tenant: str) -> None:
+async def admit(deps: Dependencies, tenant: str) -> None:
     """429 with Retry-After when the tenant is over its job creation rate.
 
     The cap on jobs in flight is decided by the shard that stores the job (``create_admitted``)."""
@@ -76,7 +76,7 @@ def _refused(active: int, limit: int) -> ApiError:
     )
 
 
-async def create_admitted(deps: ApiDeps, record: JobRecord, *, keyed: bool) -> JobRecord:
+async def create_admitted(deps: Dependencies, record: JobRecord, *, keyed: bool) -> JobRecord:
     """Create ``record`` if the tenant is under ``MAX_JOBS_IN_FLIGHT``; 429 otherwise.
 
     An unkeyed job may come back with another id (the shard it was drawn for

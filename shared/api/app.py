@@ -11,10 +11,10 @@ from typing import Any
 
 from shared.api import jobs, job_events, lexicons, openai_catalogue, request_limits, signed_links, speech, webhook_requests
 from shared.api.auth import authenticate
-from shared.api.deps import ApiDeps, CataloguePort  # noqa: F401 - re-exported: callers build ApiApp(ApiDeps(...))
 from shared.api.errors import ApiError, storage_unavailable
 from shared.api.openapi import openapi_document
 from shared.api.router import Router
+from shared.dependencies import Dependencies
 from shared.errors import StorageUnavailableError
 from shared.http import HttpRequest, HttpResponse
 
@@ -23,7 +23,7 @@ HEALTH_RETRY_AFTER = 5
 
 
 class ApiApp:
-    def __init__(self, deps: ApiDeps) -> None:
+    def __init__(self, deps: Dependencies) -> None:
         self.deps = deps
         self._router = Router()
         r = self._router

@@ -23,11 +23,11 @@ from shared.synthesis.cache import CHARACTERS_SAVED, job_cache, reuse_job_audio
 from shared.synthesis.chunking import chunk_texts
 
 if TYPE_CHECKING:
-    from shared.api.deps import ApiDeps
+    from shared.dependencies import Dependencies
     from shared.synthesis.catalogue import ModelSpec
 
 
-async def complete_from_cache(deps: ApiDeps, record: JobRecord, spec: ModelSpec) -> JobRecord:
+async def complete_from_cache(deps: Dependencies, record: JobRecord, spec: ModelSpec) -> JobRecord:
     """``record`` completed from the cache (its audio already copied), or as it was on a miss."""
     cache = job_cache(record, spec.provider, deps.clock, float(deps.settings.consumer_wall_seconds))
     if cache is None:

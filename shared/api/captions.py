@@ -35,7 +35,7 @@ from shared.http import HttpRequest, HttpResponse
 from shared.models import JobRecord, JobStatus
 
 if TYPE_CHECKING:
-    from shared.api.deps import ApiDeps
+    from shared.dependencies import Dependencies
 
 __all__ = ["CAPTION_KINDS", "serve_captions"]
 
@@ -48,7 +48,7 @@ CAPTION_KINDS: dict[str, tuple[str, str]] = {
 
 
 async def serve_captions(
-    request: HttpRequest, deps: ApiDeps, record: JobRecord, kind: str, cache_control: str
+    request: HttpRequest, deps: Dependencies, record: JobRecord, kind: str, cache_control: str
 ) -> HttpResponse:
     content_type, extension = CAPTION_KINDS[kind]
     chapters_only = _chapters_asked(request, kind, record)

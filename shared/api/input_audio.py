@@ -36,7 +36,7 @@ from shared.ports import ByteRange
 from shared.synthesis.wav import HEADER_SIZE, wav_header
 
 if TYPE_CHECKING:
-    from shared.api.deps import ApiDeps
+    from shared.dependencies import Dependencies
 
 __all__ = ["READ_BYTES", "input_asked", "serve_input"]
 
@@ -55,7 +55,7 @@ def input_asked(request: HttpRequest) -> int | None:
 
 
 async def serve_input(
-    request: HttpRequest, deps: ApiDeps, record: JobRecord, index: int, cache_control: str
+    request: HttpRequest, deps: Dependencies, record: JobRecord, index: int, cache_control: str
 ) -> HttpResponse:
     if not record.input_count:
         raise ApiError(400, "invalid_input", "input: this job was submitted with text, not inputs", field="input")
@@ -109,7 +109,7 @@ async def serve_input(
     return response
 
 
-async def _wav_blocks(deps: ApiDeps, key: str, header: bytes, start: int, length: int) -> AsyncIterator[bytes]:
+async def _wav_blocks(deps: Dependencies, key: str, header: bytes, start: int, length: int) -> AsyncIterator[bytes]:
     yield header
     position, end = start, start + length
     while position < end:

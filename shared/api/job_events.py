@@ -37,7 +37,7 @@ from shared.jobs.waiters import WaitForChange
 from shared.models import JOB_ID_PATTERN, JobRecord
 
 if TYPE_CHECKING:
-    from shared.api.deps import ApiDeps
+    from shared.dependencies import Dependencies
 
 _JOB_ID = re.compile(JOB_ID_PATTERN)
 BUSY_PAUSE_SECONDS = 1.0  # the shard holds its most waiters: ask again after this
@@ -56,19 +56,19 @@ def last_event_id(request: HttpRequest) -> int | None:
     return value
 
 
-async def job_events(request: HttpRequest, deps: ApiDeps, tenant: str, job_id: str) -> HttpResponse:
+async def job_events(request: HttpRequest, deps: Dependencies, tenant: str, job_id: str) -> HttpResponse:
     after = last_event_id(request)
     record = own(deps, tenant, job_id, await deps.jobs.call(Get(job_id=job_id)) if _JOB_ID.match(job_id) else None)
     base = link_base(deps.settings, request.base_url)
     return sse.response(_events(deps, tenant, record, after, base), {"X-Job-Id": record.job_id})
 
 
-def _event(deps: ApiDeps, record: JobRecord, base: str) -> bytes:
+def _event(deps: Dependencies, record: JobRecord, base: str) -> bytes:
     view = job_view(record, base, signed_links.audio_links(deps)).to_json_dict()
     return sse.event(view, name="job", event_id=record.version)
 
 
-async def _events(deps: ApiDeps, tenant: str, record: JobRecord, after: int | None, base: str) -> AsyncIterator[bytes]:
+async def _events(deps: Dependencies, tenant: str, record: JobRecord, after: int | None, base: str) -> AsyncIterator[bytes]:
     current = record
     if after is None or current.version > after:
         yield _event(deps, current, base)

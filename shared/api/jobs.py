@@ -28,7 +28,7 @@ from shared.models import JOB_ID_PATTERN, CreateJobRequest, FieldValueError, Job
 from shared.synthesis.speech_plan import warm_lexicons
 
 if TYPE_CHECKING:
-    from shared.api.deps import ApiDeps
+    from shared.dependencies import Dependencies
 
 _JOB_ID = re.compile(JOB_ID_PATTERN)
 DEFAULT_PAGE = 20
@@ -77,14 +77,14 @@ def _validation_error(exc: ValidationError) -> ApiError:
     return ApiError(422, "validation_error", message, field=field)
 
 
-async def _own_record(deps: ApiDeps, tenant: str, job_id: str, *, with_text: bool = False) -> JobRecord:
+async def _own_record(deps: Dependencies, tenant: str, job_id: str, *, with_text: bool = False) -> JobRecord:
     """The caller's live job, or 404 (unknown, another tenant's, or expired)."""
     if not _JOB_ID.match(job_id):
         raise not_found(job_id[:64])
     return own(deps, tenant, job_id, await deps.jobs.call(Get(job_id=job_id, with_text=with_text)))
 
 
-def own(deps: ApiDeps, tenant: str, job_id: str, record: JobRecord | None) -> JobRecord:
+def own(deps: Dependencies, tenant: str, job_id: str, record: JobRecord | None) -> JobRecord:
     """``record`` if it is the caller's live job, else 404 (unknown, another tenant's, or expired)."""
     if not _JOB_ID.match(job_id):
         raise not_found(job_id[:64])
@@ -95,7 +95,7 @@ def own(deps: ApiDeps, tenant: str, job_id: str, record: JobRecord | None) -> Jo
     return record
 
 
-def parse_create_body(request: HttpRequest, deps: ApiDeps) -> CreateJobRequest:
+def parse_create_body(request: HttpRequest, deps: Dependencies) -> CreateJobRequest:
     """The validated body of ``POST /v1/jobs`` (400/413/415/422 ``ApiError`` otherwise)."""
     data = _json_body(request, max_bytes=request_limits.body_limit(deps.settings))
     try:
@@ -104,7 +104,7 @@ def parse_create_body(request: HttpRequest, deps: ApiDeps) -> CreateJobRequest:
         raise _validation_error(exc) from exc
 
 
-async def create_job(request: HttpRequest, deps: ApiDeps, tenant: str) -> HttpResponse:
+async def create_job(request: HttpRequest, deps: Dependencies, tenant: str) -> HttpResponse:
     key = idempotency.idempotency_key(request)
     body = parse_create_body(request, deps)
     wait = waiting.prefer_wait(request, deps.settings.max_wait_seconds)
@@ -128,14 +128,14 @@ async def create_job(request: HttpRequest, deps: ApiDeps, tenant: str) -> HttpRe
     return HttpResponse.json(status, view.to_json_dict(), headers)
 
 
-def _replayed(request: HttpRequest, deps: ApiDeps, record: JobRecord) -> HttpResponse:
+def _replayed(request: HttpRequest, deps: Dependencies, record: JobRecord) -> HttpResponse:
     """The job an earlier request with this key created: 200 (not a new 202); a different body was a 422."""
     view = job_view(record, link_base(deps.settings, request.base_url), signed_links.audio_links(deps))
     headers = {"Location": job_path(record.job_id), "Idempotent-Replayed": "true"}
     return HttpResponse.json(200, view.to_json_dict(), headers)
 
 
-async def get_job(request: HttpRequest, deps: ApiDeps, tenant: str, job_id: str) -> HttpResponse:
+async def get_job(request: HttpRequest, deps: Dependencies, tenant: str, job_id: str) -> HttpResponse:
     wait = waiting.query_wait(request, deps.settings.max_wait_seconds)
     if wait is None:
         record = await _own_record(deps, tenant, job_id)
@@ -151,7 +151,7 @@ async def get_job(request: HttpRequest, deps: ApiDeps, tenant: str, job_id: str)
     return HttpResponse.json(200, job_view(record, link_base(deps.settings, request.base_url), signed_links.audio_links(deps)).to_json_dict())
 
 
-async def get_audio(request: HttpRequest, deps: ApiDeps, tenant: str, job_id: str) -> HttpResponse:
+async def get_audio(request: HttpRequest, deps: Dependencies, tenant: str, job_id: str) -> HttpResponse:
     """The audio for the bearer of the owner's token; ``?stream=1``: while it is made (shared/api/stream.py);
     ``?input=N``: one input of a multi-input job (shared/api/input_audio.py)."""
     index = input_asked(request)
@@ -180,7 +180,7 @@ def _stream_asked(request: HttpRequest) -> bool:
     raise ApiError(400, "invalid_stream", "stream must be 1 or 0", field="stream")
 
 
-async def get_signed_audio(request: HttpRequest, deps: ApiDeps, job_id: str) -> HttpResponse:
+async def get_signed_audio(request: HttpRequest, deps: Dependencies, job_id: str) -> HttpResponse:
     """The audio for the holder of a signed link (no token): 403 when tampered or expired.
 
     ``stream`` is taken as on the token's route (OpenAPI lists it for both); a link is
@@ -193,7 +193,7 @@ async def get_signed_audio(request: HttpRequest, deps: ApiDeps, job_id: str) -> 
     return await _serve_audio(request, deps, record, cache_control)
 
 
-async def _signed_record(request: HttpRequest, deps: ApiDeps, job_id: str) -> tuple[JobRecord, str]:
+async def _signed_record(request: HttpRequest, deps: Dependencies, job_id: str) -> tuple[JobRecord, str]:
     """The job a signed link names and the Cache-Control its answer gets: 403 when tampered or expired."""
     expires = signed_links.check_signed_link(request, deps, job_id)  # before any lookup: forgeries cost nothing
     record = await deps.jobs.call(Get(job_id=job_id)) if _JOB_ID.match(job_id) else None
@@ -206,19 +206,19 @@ async def _signed_record(request: HttpRequest, deps: ApiDeps, job_id: str) -> tu
     return record, signed_links.signed_cache_control(expires, deps.clock())
 
 
-async def get_captions(request: HttpRequest, deps: ApiDeps, tenant: str, job_id: str, kind: str) -> HttpResponse:
+async def get_captions(request: HttpRequest, deps: Dependencies, tenant: str, job_id: str, kind: str) -> HttpResponse:
     """``/captions.vtt``, ``/captions.srt`` or ``/timestamps`` for the bearer of the owner's token."""
     record = await _own_record(deps, tenant, job_id)
     return await serve_captions(request, deps, record, kind, "private, max-age=3600")
 
 
-async def get_signed_captions(request: HttpRequest, deps: ApiDeps, job_id: str, kind: str) -> HttpResponse:
+async def get_signed_captions(request: HttpRequest, deps: Dependencies, job_id: str, kind: str) -> HttpResponse:
     """The same for the holder of a signed link of the job (the audioUrl's query signs the job, not a path)."""
     record, cache_control = await _signed_record(request, deps, job_id)
     return await serve_captions(request, deps, record, kind, cache_control)
 
 
-async def _serve_audio(request: HttpRequest, deps: ApiDeps, record: JobRecord, cache_control: str) -> HttpResponse:
+async def _serve_audio(request: HttpRequest, deps: Dependencies, record: JobRecord, cache_control: str) -> HttpResponse:
     if record.status is not JobStatus.COMPLETED or not record.audio_key:
         raise ApiError(
             409, "not_ready", f"job is {record.status.value}; audio exists once it is completed",
@@ -258,7 +258,7 @@ async def _serve_audio(request: HttpRequest, deps: ApiDeps, record: JobRecord, c
     return response
 
 
-async def get_legacy_result(request: HttpRequest, deps: ApiDeps, tenant: str, job_id: str) -> HttpResponse:
+async def get_legacy_result(request: HttpRequest, deps: Dependencies, tenant: str, job_id: str) -> HttpResponse:
     record = await _own_record(deps, tenant, job_id)
     result = LegacyResult(job_id=record.job_id, status=record.status, error=record.error)
     if record.status is JobStatus.COMPLETED and record.audio_key:
@@ -280,7 +280,7 @@ async def get_legacy_result(request: HttpRequest, deps: ApiDeps, tenant: str, jo
     return HttpResponse.json(200, result.to_json_dict())
 
 
-async def list_jobs(request: HttpRequest, deps: ApiDeps, tenant: str) -> HttpResponse:
+async def list_jobs(request: HttpRequest, deps: Dependencies, tenant: str) -> HttpResponse:
     raw_limit = request.query_param("limit")
     limit = request_limits.ascii_int(raw_limit, max_digits=6) if raw_limit is not None else DEFAULT_PAGE
     if limit is None:
@@ -307,7 +307,7 @@ async def list_jobs(request: HttpRequest, deps: ApiDeps, tenant: str) -> HttpRes
     return HttpResponse.json(200, body.to_json_dict())
 
 
-async def delete_job(request: HttpRequest, deps: ApiDeps, tenant: str, job_id: str) -> HttpResponse:
+async def delete_job(request: HttpRequest, deps: Dependencies, tenant: str, job_id: str) -> HttpResponse:
     record = await _own_record(deps, tenant, job_id)
     if not record.status.is_terminal:
         try:

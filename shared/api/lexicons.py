@@ -31,7 +31,7 @@ from shared.jobs.lexicons import LexiconDelete
 from shared.models import LEXICON_NAME_PATTERN, LexiconDocument, LexiconList, LexiconRule, LexiconView, iso
 
 if TYPE_CHECKING:  # shared.text loads with the first lexicon request, not with the api's first request
-    from shared.api.deps import ApiDeps
+    from shared.dependencies import Dependencies
     from shared.text.lexicon import Lexicon
 
 __all__ = ["delete_lexicon", "get_lexicon", "list_lexicons", "put_lexicon"]
@@ -108,7 +108,7 @@ def parse_lexicon(content_type: str, body: bytes) -> tuple[Lexicon, str]:
     )
 
 
-async def put_lexicon(request: HttpRequest, deps: ApiDeps, tenant: str, name: str) -> HttpResponse:
+async def put_lexicon(request: HttpRequest, deps: Dependencies, tenant: str, name: str) -> HttpResponse:
     _name(name)
     settings = deps.settings
     if len(request.body) > settings.max_lexicon_bytes:
@@ -150,12 +150,12 @@ async def put_lexicon(request: HttpRequest, deps: ApiDeps, tenant: str, name: st
     return HttpResponse.json(status, view.to_json_dict(), {"Location": lexicon_path(name)})
 
 
-async def list_lexicons(request: HttpRequest, deps: ApiDeps, tenant: str) -> HttpResponse:
+async def list_lexicons(request: HttpRequest, deps: Dependencies, tenant: str) -> HttpResponse:
     rows = await deps.jobs.call(store.LexiconList(tenant=tenant))
     return HttpResponse.json(200, LexiconList(lexicons=[_view(r) for r in rows]).to_json_dict())
 
 
-async def get_lexicon(request: HttpRequest, deps: ApiDeps, tenant: str, name: str) -> HttpResponse:
+async def get_lexicon(request: HttpRequest, deps: Dependencies, tenant: str, name: str) -> HttpResponse:
     _name(name)
     data = await deps.jobs.call(store.LexiconGet(tenant=tenant, name=name))
     if data is None:
@@ -175,7 +175,7 @@ async def get_lexicon(request: HttpRequest, deps: ApiDeps, tenant: str, name: st
     return HttpResponse.json(200, document.to_json_dict(), {"ETag": f'"{data["version"]}"'})
 
 
-async def delete_lexicon(request: HttpRequest, deps: ApiDeps, tenant: str, name: str) -> HttpResponse:
+async def delete_lexicon(request: HttpRequest, deps: Dependencies, tenant: str, name: str) -> HttpResponse:
     _name(name)
     existed = await deps.jobs.call(
         LexiconDelete(tenant=tenant, name=name, now=deps.clock(), keep_seconds=deps.settings.reaper_give_up_seconds)

@@ -29,7 +29,7 @@ from shared.synthesis.catalogue import ModelSpec
 from shared.synthesis.errors import CatalogueError
 
 if TYPE_CHECKING:
-    from shared.api.deps import ApiDeps
+    from shared.dependencies import Dependencies
 
 CREATED = 0  # OpenAI's "created" (Unix seconds); a model here has no creation date
 
@@ -41,12 +41,12 @@ def _model_object(model_id: str, owned_by: str, root: str | None = None) -> dict
     return entry
 
 
-def _offered(deps: ApiDeps) -> dict[str, dict[str, Any]]:
+def _offered(deps: Dependencies) -> dict[str, dict[str, Any]]:
     """Our model id -> its public JSON (``Catalogue.public_models``), for the models this runtime runs."""
     return {m["id"]: m for m in deps.catalogue.public_models()}
 
 
-def aliases(deps: ApiDeps, offered: dict[str, dict[str, Any]]) -> dict[str, str]:
+def aliases(deps: Dependencies, offered: dict[str, dict[str, Any]]) -> dict[str, str]:
     """OpenAI model name of ``SPEECH_MODEL_MAP`` -> the offered model it maps to (names mapping nowhere left out)."""
     out: dict[str, str] = {}
     for name, target in deps.settings.speech_model_map.items():
@@ -56,19 +56,19 @@ def aliases(deps: ApiDeps, offered: dict[str, dict[str, Any]]) -> dict[str, str]
     return out
 
 
-def model_list(deps: ApiDeps) -> dict[str, Any]:
+def model_list(deps: Dependencies) -> dict[str, Any]:
     offered = _offered(deps)
     data = [_model_object(m["id"], m["provider"]) for m in offered.values()]
     data += [_model_object(name, offered[model]["provider"], model) for name, model in aliases(deps, offered).items()]
     return {"object": "list", "data": data, "defaultModel": deps.catalogue.default_model, "models": list(offered.values())}
 
 
-async def list_models(request: HttpRequest, deps: ApiDeps) -> HttpResponse:
+async def list_models(request: HttpRequest, deps: Dependencies) -> HttpResponse:
     check_query(request, ())
     return HttpResponse.json(200, model_list(deps))
 
 
-async def get_model(request: HttpRequest, deps: ApiDeps, model_id: str) -> HttpResponse:
+async def get_model(request: HttpRequest, deps: Dependencies, model_id: str) -> HttpResponse:
     """One model: OpenAI's model object; ours also carry their spec (camelCase fields)."""
     check_query(request, ())
     model_id = unquote(model_id)  # the SDKs send "openai%2Ftts-1"
@@ -83,7 +83,7 @@ async def get_model(request: HttpRequest, deps: ApiDeps, model_id: str) -> HttpR
                         param="model", code="model_not_found")
 
 
-def voice_entries(deps: ApiDeps, spec: ModelSpec) -> list[dict[str, Any]]:
+def voice_entries(deps: Dependencies, spec: ModelSpec) -> list[dict[str, Any]]:
     """The model's own voices, then the OpenAI voice names that reach one of them."""
     def language(voice: str) -> str | None:
         return spec.voice_languages.get(voice, spec.language)
@@ -103,7 +103,7 @@ def voice_entries(deps: ApiDeps, spec: ModelSpec) -> list[dict[str, Any]]:
     return out
 
 
-async def list_voices(request: HttpRequest, deps: ApiDeps) -> HttpResponse:
+async def list_voices(request: HttpRequest, deps: Dependencies) -> HttpResponse:
     try:
         check_query(request, ("model",))
     except ApiError as exc:

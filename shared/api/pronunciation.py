@@ -34,7 +34,7 @@ from shared.text.plan import plan_chunks
 from shared.text.render import render
 
 if TYPE_CHECKING:
-    from shared.api.deps import ApiDeps
+    from shared.dependencies import Dependencies
 
 __all__ = ["Prepared", "is_rendered_request", "prepare", "source_limit_bytes"]
 
@@ -57,7 +57,7 @@ def source_limit_bytes(max_text_chars: int) -> int:
     return 4 * max_text_chars
 
 
-async def resolve(deps: ApiDeps, tenant: str, names: list[str]) -> tuple[list[Lexicon], list[tuple[str, str]]]:
+async def resolve(deps: Dependencies, tenant: str, names: list[str]) -> tuple[list[Lexicon], list[tuple[str, str]]]:
     """The current version of each named lexicon (in order); 422 naming the first unknown one."""
     if len(names) > deps.settings.max_lexicons:
         raise ApiError(
@@ -83,7 +83,7 @@ async def resolve(deps: ApiDeps, tenant: str, names: list[str]) -> tuple[list[Le
     return lexicons, refs
 
 
-async def prepare(deps: ApiDeps, tenant: str, body: CreateJobRequest, resolved: Resolved) -> Prepared:
+async def prepare(deps: Dependencies, tenant: str, body: CreateJobRequest, resolved: Resolved) -> Prepared:
     """Check a rendered job's text for ``resolved`` (see the module doc); ``ApiError`` when refused."""
     settings = deps.settings
     text_type = "ssml" if body.text_type == "ssml" else None

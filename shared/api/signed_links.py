@@ -18,9 +18,9 @@ from shared.security.signing import (
 )
 
 if TYPE_CHECKING:
-    from shared.api.deps import ApiDeps
+    from shared.dependencies import Dependencies
 
-def audio_links(deps: ApiDeps) -> AudioQuery | None:
+def audio_links(deps: Dependencies) -> AudioQuery | None:
     """Signs completed jobs' audioUrl; None when ``SIGNING_KEY`` is unset."""
     keyring = keyring_of(deps.settings)
     if keyring is None:
@@ -45,7 +45,7 @@ def forbidden(code: str, message: str) -> ApiError:
     return ApiError(403, code, message)
 
 
-def check_signed_link(request: HttpRequest, deps: ApiDeps, job_id: str) -> int:
+def check_signed_link(request: HttpRequest, deps: Dependencies, job_id: str) -> int:
     """403 unless the link's signature is valid and unexpired; returns its expiry.
 
     Needs no lookup: the caller loads the job afterwards and compares its

@@ -42,7 +42,7 @@ from shared.models import CreateJobRequest, JobRecord, JobStatus, LexiconName
 from shared.synthesis.errors import CatalogueError
 
 if TYPE_CHECKING:
-    from shared.api.deps import ApiDeps
+    from shared.dependencies import Dependencies
 
 # OpenAI's voices (its API reference, "Create speech"): a client may send any of them.
 OPENAI_VOICES = (
@@ -117,13 +117,13 @@ def _from_api_error(exc: ApiError) -> HttpResponse:
     return openai_error(status, message, param=param, code=code, headers=exc.headers)
 
 
-def map_model(deps: ApiDeps, model: str) -> str | None:
+def map_model(deps: Dependencies, model: str) -> str | None:
     """OpenAI's model name -> our model id (None: the default model); our own ids pass as they are."""
     mapped = deps.settings.speech_model_map.get(model, model)
     return mapped or None
 
 
-def map_voice(deps: ApiDeps, voice: str, voices: list[str], default_voice: str) -> str:
+def map_voice(deps: Dependencies, voice: str, voices: list[str], default_voice: str) -> str:
     """OpenAI's voice name -> one of the model's ``voices`` (see the module doc)."""
     if voice in voices:
         return voice
@@ -136,7 +136,7 @@ def map_voice(deps: ApiDeps, voice: str, voices: list[str], default_voice: str) 
                    " (nor an OpenAI voice name)", field="voiceId")
 
 
-def to_job_request(deps: ApiDeps, body: SpeechRequest) -> CreateJobRequest:
+def to_job_request(deps: Dependencies, body: SpeechRequest) -> CreateJobRequest:
     model = map_model(deps, body.model)
     try:
         spec = deps.catalogue.validate(model).spec
@@ -160,7 +160,7 @@ def to_job_request(deps: ApiDeps, body: SpeechRequest) -> CreateJobRequest:
         raise ApiError(422, "invalid_value", f"{_PARAM.get(field or '', field)}: {first.get('msg')}", field=field) from exc
 
 
-async def create_speech(request: HttpRequest, deps: ApiDeps) -> HttpResponse:
+async def create_speech(request: HttpRequest, deps: Dependencies) -> HttpResponse:
     try:
         return await _create_speech(request, deps)
     except ApiError as exc:
@@ -170,7 +170,7 @@ async def create_speech(request: HttpRequest, deps: ApiDeps) -> HttpResponse:
         return _from_api_error(storage_unavailable(exc.condition))
 
 
-async def _create_speech(request: HttpRequest, deps: ApiDeps) -> HttpResponse:
+async def _create_speech(request: HttpRequest, deps: Dependencies) -> HttpResponse:
     tenant = authenticate(request, deps.settings)  # first: a 401 reveals nothing else
     check_query(request, ())
     key = idempotency_key(request)
@@ -214,7 +214,7 @@ def _unwaited(job_id: str, outcome: str) -> HttpResponse:
     )
 
 
-async def _answer(deps: ApiDeps, record: JobRecord) -> HttpResponse:
+async def _answer(deps: Dependencies, record: JobRecord) -> HttpResponse:
     job = {"X-Job-Id": record.job_id, "Location": job_path(record.job_id), "x-should-retry": "false"}
     if record.status is JobStatus.COMPLETED and record.audio_key:
         blob = await deps.bucket.get(record.audio_key)

@@ -45,7 +45,7 @@ from shared.ports import ByteRange
 from shared.synthesis.speech_plan import cached_job_chunks, warm_lexicons
 
 if TYPE_CHECKING:
-    from shared.api.deps import ApiDeps
+    from shared.dependencies import Dependencies
     from shared.text.plan import SpeechPlan
 
 DELTA_BYTES = 32 * 1024  # audio bytes per delta event (43,692 characters of base64)
@@ -63,7 +63,7 @@ class _Refused(Exception):
 
 
 async def speech_events(
-    deps: ApiDeps, record: JobRecord, headers: dict[str, str], error: ErrorResponse
+    deps: Dependencies, record: JobRecord, headers: dict[str, str], error: ErrorResponse
 ) -> HttpResponse:
     """The SSE answer for a submitted speech job (see the module doc); ``error`` makes OpenAI's error answers."""
     events = _events(deps, record, headers, error)
@@ -88,7 +88,7 @@ def _deltas(block: bytes) -> list[bytes]:
 
 
 async def _events(
-    deps: ApiDeps, record: JobRecord, headers: dict[str, str], error: ErrorResponse
+    deps: Dependencies, record: JobRecord, headers: dict[str, str], error: ErrorResponse
 ) -> AsyncIterator[bytes]:
     job_id = record.job_id
     started = False
@@ -150,7 +150,7 @@ async def _events(
     yield sse.event({"type": "speech.audio.done", "usage": usage})
 
 
-def _failure(deps: ApiDeps, job_id: str, final: JobRecord | None) -> tuple[int, str, str] | None:
+def _failure(deps: Dependencies, job_id: str, final: JobRecord | None) -> tuple[int, str, str] | None:
     """(status, message, code) of a job that did not end with its audio; None when it did."""
     if final is None:
         return 404, f"job {job_id} was deleted while it was made", "not_found"
@@ -182,7 +182,7 @@ def _rendered_offsets(plan: SpeechPlan, end: int) -> list[int]:
 class _Words:
     """``speech.audio.words`` events: per chunk from its kept timings, the rest from the job's timings."""
 
-    def __init__(self, deps: ApiDeps, record: JobRecord, plan: str | None) -> None:
+    def __init__(self, deps: Dependencies, record: JobRecord, plan: str | None) -> None:
         self._deps = deps
         self._record = record
         self._plan = plan

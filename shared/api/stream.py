@@ -46,7 +46,7 @@ from shared.synthesis.speech_plan import cached_job_chunks
 from shared.synthesis.wav import streaming_wav_header
 
 if TYPE_CHECKING:
-    from shared.api.deps import ApiDeps
+    from shared.dependencies import Dependencies
 
 PIECE_BYTES = 64 * 1024
 """The stream goes out in pieces of at most this many bytes, each read from R2 as the client takes
@@ -54,7 +54,7 @@ the one before (the server's flow control): a client that does not read holds on
 chunk (several MB) or the whole audio."""
 
 
-def chunk_plan(deps: ApiDeps, record: JobRecord) -> tuple[str, int] | None:
+def chunk_plan(deps: Dependencies, record: JobRecord) -> tuple[str, int] | None:
     """(plan, chunks) of a job synthesized in several requests; None for one of a single request."""
     if record.format not in JOINABLE_FORMATS or not record.text:
         return None
@@ -71,7 +71,7 @@ def chunk_plan(deps: ApiDeps, record: JobRecord) -> tuple[str, int] | None:
     return plan_id(record, texts, spec.max_input_chars), len(texts)
 
 
-async def completed_or_409(deps: ApiDeps, record: JobRecord) -> JobRecord:
+async def completed_or_409(deps: Dependencies, record: JobRecord) -> JobRecord:
     """The job once completed (waiting ``SPEECH_WAIT_SECONDS`` at most), or the usual 409;
     429 when the tenant holds its share of the shard's waits."""
     if not record.status.is_terminal:
@@ -82,7 +82,7 @@ async def completed_or_409(deps: ApiDeps, record: JobRecord) -> JobRecord:
     return record
 
 
-def streamed(deps: ApiDeps, record: JobRecord, plan: str, total: int) -> HttpResponse:
+def streamed(deps: Dependencies, record: JobRecord, plan: str, total: int) -> HttpResponse:
     headers = {
         "Content-Type": mime_type_for(record.format, sample_rate=record.sample_rate),
         "Cache-Control": "no-store",
@@ -95,7 +95,7 @@ def streamed(deps: ApiDeps, record: JobRecord, plan: str, total: int) -> HttpRes
 
 
 def audio_blocks(
-    deps: ApiDeps, record: JobRecord, plan: str, total: int, sent: list[int] | None = None
+    deps: Dependencies, record: JobRecord, plan: str, total: int, sent: list[int] | None = None
 ) -> AsyncIterator[bytes]:
     """The body ``streamed`` sends, as blocks; ``sent`` gets the index of each chunk as its block goes
     (the blocks after the last index come from the joined audio). The speech route's SSE wraps it."""
@@ -103,7 +103,7 @@ def audio_blocks(
 
 
 async def _chunks(
-    deps: ApiDeps, record: JobRecord, plan: str, total: int, sent_chunks: list[int] | None = None
+    deps: Dependencies, record: JobRecord, plan: str, total: int, sent_chunks: list[int] | None = None
 ) -> AsyncIterator[bytes]:
     job_id = record.job_id
     sent = 0  # bytes of the body so far: also where the joined file continues
@@ -196,7 +196,7 @@ def _head(record: JobRecord, signature: str, prefix: bytes) -> bytes:
     return prefix  # mp3: the first part's ID3 tag (kept by the join too); pcm: nothing
 
 
-async def _rest_of_joined(deps: ApiDeps, record: JobRecord, offset: int) -> AsyncIterator[bytes]:
+async def _rest_of_joined(deps: Dependencies, record: JobRecord, offset: int) -> AsyncIterator[bytes]:
     """The joined audio from byte ``offset`` on: one read of R2, passed on piece by piece."""
     size = record.size_bytes or 0
     if not record.audio_key or offset >= size:

@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from shared.synthesis.catalogue import Resolved
 
 if TYPE_CHECKING:
-    from shared.api.deps import ApiDeps
+    from shared.dependencies import Dependencies
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,7 @@ class Submitted:
     replayed: bool  # an earlier request with the same Idempotency-Key made it
 
 
-async def submit_job(deps: ApiDeps, tenant: str, body: CreateJobRequest, key: str | None = None) -> Submitted:
+async def submit_job(deps: Dependencies, tenant: str, body: CreateJobRequest, key: str | None = None) -> Submitted:
     """The tenant's new job (queued), or the one an earlier request with ``key`` made; ``ApiError`` if refused."""
     settings = deps.settings
     if body.inputs is not None:
@@ -193,7 +193,7 @@ def _check_inputs(body: CreateJobRequest, max_chars: int) -> None:
         )
 
 
-def _check_input_voices(deps: ApiDeps, body: CreateJobRequest, resolved: Resolved) -> None:
+def _check_input_voices(deps: Dependencies, body: CreateJobRequest, resolved: Resolved) -> None:
     """Each input's voice is one of the job's model, and the job's format can join the inputs' audio."""
     assert body.inputs is not None
     spec = resolved.spec

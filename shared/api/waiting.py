@@ -27,7 +27,7 @@ from shared.jobs.waiters import WaitForChange
 from shared.models import JobRecord
 
 if TYPE_CHECKING:
-    from shared.api.deps import ApiDeps
+    from shared.dependencies import Dependencies
 
 _PREFER_WAIT = re.compile(r"^\s*wait\s*=\s*\"?(\d{1,9})\"?\s*$", re.IGNORECASE)
 
@@ -82,19 +82,19 @@ def too_many_waiters() -> ApiError:
     )
 
 
-async def changed(deps: ApiDeps, tenant: str, job_id: str, seconds: float) -> Waited:
+async def changed(deps: Dependencies, tenant: str, job_id: str, seconds: float) -> Waited:
     """The job once its status or its progress (chunks done), as the shard sees them now,
     changed, or as it is at ``seconds``."""
     return await _wait(deps, tenant, job_id, seconds, with_progress=True)
 
 
-async def until_final(deps: ApiDeps, tenant: str, job_id: str, seconds: float) -> Waited:
+async def until_final(deps: Dependencies, tenant: str, job_id: str, seconds: float) -> Waited:
     """The job once it is completed, failed or canceled, or as it is at ``seconds`` (None: deleted)."""
     return await _wait(deps, tenant, job_id, seconds, until_terminal=True)
 
 
 async def _wait(
-    deps: ApiDeps, tenant: str, job_id: str, seconds: float, *, with_progress: bool = False, until_terminal: bool = False
+    deps: Dependencies, tenant: str, job_id: str, seconds: float, *, with_progress: bool = False, until_terminal: bool = False
 ) -> Waited:
     try:
         record, outcome = await deps.jobs.call(

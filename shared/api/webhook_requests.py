@@ -16,9 +16,9 @@ from shared.security.signing import (
 from shared.security.urls import UnsafeUrlError, check_webhook_url, url_policy
 
 if TYPE_CHECKING:
-    from shared.api.deps import ApiDeps
+    from shared.dependencies import Dependencies
 
-def check_webhook(deps: ApiDeps, body: CreateJobRequest) -> None:
+def check_webhook(deps: Dependencies, body: CreateJobRequest) -> None:
     """422 naming ``webhookUrl`` when the URL is refused or webhooks are off."""
     if body.webhook_url is None:
         if body.webhook_events is not None:
@@ -35,7 +35,7 @@ def check_webhook(deps: ApiDeps, body: CreateJobRequest) -> None:
         raise ApiError(422, "unsafe_webhook_url", f"webhookUrl: {exc}", field="webhookUrl") from exc
 
 
-def check_deliver(deps: ApiDeps, body: CreateJobRequest) -> None:
+def check_deliver(deps: Dependencies, body: CreateJobRequest) -> None:
     """422 naming ``deliver.url`` when the URL is refused (the message never repeats the URL: a secret)."""
     if body.deliver is None:
         if body.webhook_events is not None and WebhookEvent.DELIVERY in body.webhook_events:
@@ -60,7 +60,7 @@ def webhook_event_list(body: CreateJobRequest) -> str | None:
     return ",".join(dict.fromkeys(e.value for e in body.webhook_events))
 
 
-async def webhook_secret(request: HttpRequest, deps: ApiDeps, tenant: str) -> HttpResponse:
+async def webhook_secret(request: HttpRequest, deps: Dependencies, tenant: str) -> HttpResponse:
     """``GET /v1/webhooks/secret``: the caller's ``whsec_`` secret(s) to verify deliveries with."""
     keyring = keyring_of(deps.settings)
     if keyring is None:

@@ -19,8 +19,13 @@ from shared.models import JobRecord
 from shared.ports import SqlPort
 
 PRIMARY_KEY = "job_id"
-# Columns a record is never built from: who holds a claim's lease stays inside the shard.
-SHARD_ONLY_COLUMNS = (("lease_holder", "TEXT"),)
+# Columns a record is never built from: who holds a claim's lease stays inside the shard, and so
+# does the outbox state of the job's synthesis message (shared/jobs/outbox.py): when the shard's
+# alarm sends it again if the job is still queued (NULL: nothing to send), and how often it did.
+# Neither is indexed: an index entry written is billed as one more row written.
+SEND_DUE_AT = "send_due_at"
+SEND_ATTEMPTS = "send_attempts"
+SHARD_ONLY_COLUMNS = (("lease_holder", "TEXT"), (SEND_DUE_AT, "REAL"), (SEND_ATTEMPTS, "INTEGER NOT NULL DEFAULT 0"))
 _SQL_TYPES: dict[type, str] = {str: "TEXT", int: "INTEGER", float: "REAL", bool: "INTEGER"}
 
 

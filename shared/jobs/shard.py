@@ -174,9 +174,13 @@ class JobShard:
                 record.idempotency_key,
             )
         values = record.model_dump()
+        # A job to run: its message, on its own row (one row written for both).
+        send = {} if record.status is JobStatus.COMPLETED else self.outbox.record_synthesis(record.job_id)
+        columns = [*COLUMNS, *send]
+        values.update(send)
         self._sql.exec(
-            f"INSERT INTO jobs ({', '.join(COLUMNS)}) VALUES ({', '.join('?' for _ in COLUMNS)})",
-            *(values[c].value if isinstance(values[c], JobStatus) else values[c] for c in COLUMNS),
+            f"INSERT INTO jobs ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)})",
+            *(values[c].value if isinstance(values[c], JobStatus) else values[c] for c in columns),
         )
         if record.status is JobStatus.COMPLETED:  # completed at submit from the synthesis cache: no message
             # but its webhook and its delivery, as any completion (_settle)
@@ -185,8 +189,6 @@ class JobShard:
                 changes["webhook_status"] = "pending"
             if changes:
                 record = self._update(record, **changes)
-        else:
-            self.outbox.record_synthesis(record.job_id)
         return record
 
     def _update(self, record: JobRecord, **changes: Any) -> JobRecord:
@@ -243,6 +245,7 @@ class JobShard:
                 lease_until=now + lease_seconds,
                 lease_holder=holder,
                 started_at=record.started_at or now,
+                **self.outbox.cleared(job_id),  # claimed: its message needs no re-send (same row write)
             )
 
         return self._sql.transaction(tx)
@@ -387,6 +390,7 @@ class JobShard:
         if self.outbox.record_webhook_if_wanted(record, target):
             changes["webhook_status"] = "pending"
         changes.update(self._delivery_on_settle(record, target))
+        changes.update(self.outbox.cleared(record.job_id))
         return self._update(
             record,
             status=target,
@@ -555,7 +559,8 @@ class JobShard:
         moved since the reaper read it (``updated_at`` unchanged): a
         compare-and-set, so a job a consumer just claimed is never touched.
 
-        ``resend``: a queued job is stamped and its message recorded again (the outbox sends it);
+        ``resend``: a queued job is stamped and its message recorded again (the outbox sends it, even if
+        its first send was confirmed);
         ``requeue``: a processing job whose lease ran out goes back to queued, with a message;
         ``fail``: a queued or processing job fails. Returns the new record, or
         None when the job is gone, has moved on, or no longer qualifies.
@@ -569,14 +574,13 @@ class JobShard:
             if action == "resend":
                 if record.status is not JobStatus.QUEUED:
                     return None
-                self.outbox.record_synthesis(job_id)
-                return self._update(record)
+                return self._update(record, **self.outbox.record_synthesis(job_id))
             if action == "requeue":
                 if record.status is not JobStatus.PROCESSING or (record.lease_until or 0) > now:
                     return None
-                self.outbox.record_synthesis(job_id)
                 return self._update(
-                    record, status=JobStatus.QUEUED, lease_until=None, lease_holder=None, error=error[:2000] or None
+                    record, status=JobStatus.QUEUED, lease_until=None, lease_holder=None, error=error[:2000] or None,
+                    **self.outbox.record_synthesis(job_id),
                 )
             if action == "fail":
                 return self._settle(record, JobStatus.FAILED, now, error=error[:2000] or "failed by the reaper")

@@ -6,9 +6,8 @@ stuck in queued or processing are re-sent, re-queued or failed
 docs/reaper.md for the rules, the budget and the costs.
 """
 
-from shared.reaper.deps import ReaperDeps
 from shared.reaper.purge import purge_expired
 from shared.reaper.report import ReaperReport
 from shared.reaper.run import run_reaper
 
-__all__ = ["ReaperDeps", "ReaperReport", "purge_expired", "run_reaper"]
+__all__ = ["ReaperReport", "purge_expired", "run_reaper"]

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from shared.dependencies import Dependencies
 from shared.jobs.reaper_state import ReaperLease, ReaperSave
 from shared.jobs.sharding import shard_name
 from shared.reaper.budget import Budget
-from shared.reaper.deps import ReaperDeps
 from shared.reaper.errors import ReaperLeaseLostError
 
 LEASE_NAME = "reaper"
@@ -24,7 +24,7 @@ LEASE_MARGIN_SECONDS = 60.0
 
 
 class RunLease:
-    def __init__(self, deps: ReaperDeps, run_id: str, budget: Budget, *, dry_run: bool) -> None:
+    def __init__(self, deps: Dependencies, run_id: str, budget: Budget, *, dry_run: bool) -> None:
         self._deps = deps
         self._run_id = run_id
         self._budget = budget

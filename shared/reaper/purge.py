@@ -11,11 +11,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from shared.captions.location import timings_key_of
+from shared.dependencies import Dependencies
 from shared.jobs.rpc_payloads import MAX_PAGE_ROWS
 from shared.jobs.shard import Expired
 from shared.platform_limits import R2_MAX_KEYS_PER_DELETE
 from shared.reaper.budget import Phase
-from shared.reaper.deps import ReaperDeps
 from shared.reaper.lease import RunLease
 from shared.reaper.report import ReaperReport
 
@@ -31,7 +31,7 @@ def rotated(shards: Sequence[str], run_id: str) -> list[str]:
     return [*shards[start:], *shards[:start]]
 
 
-async def purge_expired(deps: ReaperDeps, report: ReaperReport, budget: Phase, lease: RunLease) -> None:
+async def purge_expired(deps: Dependencies, report: ReaperReport, budget: Phase, lease: RunLease) -> None:
     now = deps.clock()
     dry_run = report.dry_run
     for shard in rotated(deps.jobs.shards(), report.run_id):

@@ -22,11 +22,11 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from shared.config import Settings
+from shared.dependencies import Dependencies
 from shared.jobs.shard import Repair, RepairItem, Stale
 from shared.models import JobRecord, JobStatus
 from shared.platform_limits import QUEUE_SEND_BATCH_MAX_MESSAGES
 from shared.reaper.budget import Phase
-from shared.reaper.deps import ReaperDeps
 from shared.reaper.lease import RunLease
 from shared.reaper.purge import rotated
 from shared.reaper.report import ReaperReport
@@ -56,7 +56,7 @@ def repair_action(
     return "requeue", "processing lease ran out; re-queued by the reaper"
 
 
-async def repair_stuck(deps: ReaperDeps, report: ReaperReport, budget: Phase, lease: RunLease) -> None:
+async def repair_stuck(deps: Dependencies, report: ReaperReport, budget: Phase, lease: RunLease) -> None:
     now = deps.clock()
     s = deps.settings
     cutoffs = (
@@ -88,7 +88,7 @@ async def repair_stuck(deps: ReaperDeps, report: ReaperReport, budget: Phase, le
 
 
 async def _repair_page(
-    deps: ReaperDeps, report: ReaperReport, budget: Phase, shard: str, page: list[JobRecord], now: float
+    deps: Dependencies, report: ReaperReport, budget: Phase, shard: str, page: list[JobRecord], now: float
 ) -> None:
     items: list[RepairItem] = []
     for record in page:

@@ -14,8 +14,8 @@ import time
 import uuid
 from typing import Any
 
+from shared.dependencies import Dependencies
 from shared.reaper.budget import Budget
-from shared.reaper.deps import ReaperDeps
 from shared.reaper.errors import ReaperLeaseLostError
 from shared.reaper.lease import RunLease
 from shared.reaper.purge import purge_expired
@@ -28,7 +28,7 @@ REPAIR_SHARE = 0.2
 RESERVE = 1  # the lease release at the end
 
 
-async def run_reaper(deps: ReaperDeps, *, run_id: str | None = None) -> ReaperReport:
+async def run_reaper(deps: Dependencies, *, run_id: str | None = None) -> ReaperReport:
     started = time.monotonic()
     s = deps.settings
     report = ReaperReport(run_id=run_id or uuid.uuid4().hex[:16], dry_run=s.reaper_dry_run)

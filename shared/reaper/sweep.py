@@ -32,12 +32,12 @@ from enum import Enum
 from typing import Any
 
 from shared.captions.location import timings_key_of
+from shared.dependencies import Dependencies
 from shared.keys import AUDIO_PREFIX, abort_recorded, job_id_from_key
 from shared.models import JOB_ID_PATTERN, JobRecord, JobStatus
 from shared.platform_limits import R2_MAX_KEYS_PER_DELETE, R2_MAX_KEYS_PER_LIST
 from shared.ports import BlobInfo
 from shared.reaper.budget import Phase
-from shared.reaper.deps import ReaperDeps
 from shared.reaper.lease import RunLease
 from shared.reaper.report import ReaperReport
 from shared.synthesis.cache import CACHE_PREFIX, parse_expires_at
@@ -100,7 +100,7 @@ def is_orphan(key: str, record: JobRecord | None) -> bool:
 
 
 async def sweep_orphans(
-    deps: ReaperDeps, report: ReaperReport, budget: Phase, lease: RunLease, state: dict[str, Any]
+    deps: Dependencies, report: ReaperReport, budget: Phase, lease: RunLease, state: dict[str, Any]
 ) -> None:
     """Sweep from ``state["cursor"]``; updates ``state`` (saved with each page)."""
     s = deps.settings
@@ -139,7 +139,7 @@ async def sweep_orphans(
 
 
 async def _judge_page(
-    deps: ReaperDeps, report: ReaperReport, budget: Phase, objects: list[BlobInfo], now: float
+    deps: Dependencies, report: ReaperReport, budget: Phase, objects: list[BlobInfo], now: float
 ) -> None:
     s = deps.settings
     doomed: list[str] = []

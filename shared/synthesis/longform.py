@@ -548,7 +548,7 @@ async def _progress(
 
 
 async def discard_chunks(
-    bucket: BlobStore, record: JobRecord, model_spec: Callable[[str], ModelSpec] | None
+    bucket: BlobStore, record: JobRecord, model_spec: Callable[[str], ModelSpec | None]
 ) -> int:
     """Delete the chunks ``synthesize_job`` stored for ``record`` under its current plan; returns how many keys.
 
@@ -557,7 +557,7 @@ async def discard_chunks(
     here). Never raises: chunks it misses (another plan, an error) are the reaper's.
     """
     try:
-        spec = model_spec(record.model) if model_spec is not None else None
+        spec = model_spec(record.model)
         if spec is None or not record.text:
             return 0
         chunks = cached_job_chunks(record, spec)  # a rendered job: from the lexicons this isolate has cached

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import json
+import struct
 import threading
 from collections.abc import Iterator
 from typing import Any
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from shared.synthesis.wav import wav_bytes
 
 
 @contextlib.contextmanager
@@ -40,3 +43,18 @@ class FakeProvider(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
+
+
+class CountingSpeech(FakeProvider):
+    """OpenAI's ``POST /v1/audio/speech``: a WAV whose samples follow the input's first
+    400 characters; every input recorded in ``inputs`` (subclass it per module for a list of its own)."""
+
+    inputs: list[str] = []
+    lock = threading.Lock()
+
+    def do_POST(self) -> None:  # noqa: N802 - http.server's name
+        body = self.json_body()
+        with self.lock:
+            self.inputs.append(body["input"])
+        samples = [ord(c) % 2000 for c in body["input"][:400]] or [0]
+        self.reply(200, wav_bytes(struct.pack(f"<{len(samples)}h", *samples), 24000), "audio/wav")

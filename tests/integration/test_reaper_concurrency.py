@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from local_runtime.runtime import LocalRuntime
+from shared.dependencies import Dependencies
 from shared.jobs.rpc import JobsClient
 from shared.jobs.shard import Claim, Get
-from shared.logs import JsonLogger
 from shared.models import JobRecord
 from shared.ports import JsonValue
-from shared.reaper import ReaperDeps, run_reaper
+from shared.reaper import run_reaper
 from tests.fakes import FakeClock
 from tests.integration.reaper_support import call, completed_job, drain, keys, put_like_consumer, reaper_runtime, submit
 
@@ -54,12 +55,9 @@ class RecordingBucket:
         return getattr(self._inner, name)
 
 
-def deps_for(rt: LocalRuntime, bucket: Any, before: Callable[[str], Any] | None = None) -> ReaperDeps:
+def deps_for(rt: LocalRuntime, bucket: Any, before: Callable[[str], Any] | None = None) -> Dependencies:
     jobs = JobsClient(lambda name: Yielding(rt.shards.stub(name), before), rt.settings.shard_count)
-    return ReaperDeps(
-        jobs=jobs, bucket=bucket, queue=rt.queue, settings=rt.settings, clock=rt.clock,
-        log=JsonLogger("reaper", rt.log_stream),
-    )
+    return replace(rt.deps.acting_as("reaper"), jobs=jobs, bucket=bucket)
 
 
 async def world(rt: LocalRuntime, clock: FakeClock) -> tuple[list[JobRecord], list[JobRecord], list[str]]:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from shared.jobs.rpc import JobsClient
 from shared.jobs.shard import Claim, Get
 from shared.models import JobStatus
 from shared.ports import JsonValue
-from shared.reaper import ReaperDeps, run_reaper
+from shared.reaper import run_reaper
 from tests.fakes import FakeClock
 from tests.integration.reaper_support import (
     call,
@@ -72,9 +73,7 @@ async def test_crash_between_deleting_audio_and_rows_is_finished_by_the_next_run
         clock.advance(120)
 
         crashing = JobsClient(lambda name: FailingDeletes(rt.shards.stub(name)), rt.settings.shard_count)
-        first = await run_reaper(ReaperDeps(
-            jobs=crashing, bucket=rt.bucket, queue=rt.queue, settings=rt.settings, clock=clock, log=rt.reaper.log
-        ))
+        first = await run_reaper(replace(rt.deps.acting_as("reaper"), jobs=crashing))
         assert first.errors and first.deleted_jobs == 0
         # The audio went first; the rows are still there, and the API still says 404.
         assert await keys(rt) == {live.audio_key}

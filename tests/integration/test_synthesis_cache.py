@@ -8,8 +8,6 @@ past a retention to see the reaper's sweep remove what expired.
 from __future__ import annotations
 
 import json
-import struct
-import threading
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -21,9 +19,8 @@ from local_runtime.runtime import LocalRuntime
 from shared.http import HttpRequest
 from shared.synthesis.cache import CACHE_PREFIX
 from shared.synthesis.chunking import chunk_texts
-from shared.synthesis.wav import wav_bytes
 from tests.fakes import FakeClock
-from tests.integration.loopback_http import FakeProvider, serving
+from tests.integration.loopback_http import CountingSpeech, serving
 from tests.integration.reaper_support import drain, keys, reaper_runtime
 
 ALICE, BOB = "alice-token-0123456789", "bob-token-0123456789ab"
@@ -31,18 +28,8 @@ KEY = "sk-loopback-test-key"
 MODEL = "openai/tts-1"
 
 
-class CountingOpenAI(FakeProvider):
-    """``POST /v1/audio/speech``: a WAV whose samples follow the input's characters; every call recorded."""
-
+class CountingOpenAI(CountingSpeech):
     inputs: list[str] = []
-    lock = threading.Lock()
-
-    def do_POST(self) -> None:  # noqa: N802 - http.server's name
-        body = self.json_body()
-        with self.lock:
-            self.inputs.append(body["input"])
-        samples = [ord(c) % 2000 for c in body["input"][:400]] or [0]
-        self.reply(200, wav_bytes(struct.pack(f"<{len(samples)}h", *samples), 24000), "audio/wav")
 
 
 @pytest.fixture(scope="module")

@@ -8,15 +8,12 @@ a long job joined from cache entries by R2 multipart.
 
 from __future__ import annotations
 
-import struct
-import threading
 from collections.abc import Iterator
 
 import pytest
 
-from shared.synthesis.wav import wav_bytes
 from tests.integration.harness import Pipeline
-from tests.integration.loopback_http import FakeProvider, serving
+from tests.integration.loopback_http import CountingSpeech, serving
 
 pytestmark = pytest.mark.slow
 
@@ -25,16 +22,8 @@ KEY = "sk-loopback-test-key"
 MODEL = "openai/tts-1"
 
 
-class Counting(FakeProvider):
+class Counting(CountingSpeech):
     inputs: list[str] = []
-    lock = threading.Lock()
-
-    def do_POST(self) -> None:  # noqa: N802 - http.server's name
-        body = self.json_body()
-        with self.lock:
-            self.inputs.append(body["input"])
-        samples = [ord(c) % 2000 for c in body["input"][:300]] or [0]
-        self.reply(200, wav_bytes(struct.pack(f"<{len(samples)}h", *samples), 24000), "audio/wav")
 
 
 @pytest.fixture(scope="module")

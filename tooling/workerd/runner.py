@@ -95,8 +95,10 @@ def prepare(progress: bool = True) -> tuple[toolchain.Toolchain, Path]:
     text = WRAPPER.format(workerd=tools.workerd, bundle_dir=bundle_path.parent)
     if not wrapper.is_file() or wrapper.read_text() != text:
         wrapper.parent.mkdir(parents=True, exist_ok=True)
-        wrapper.write_text(text)
-        wrapper.chmod(0o755)
+        staged = wrapper.with_name(f"{wrapper.name}.{os.getpid()}")
+        staged.write_text(text)
+        staged.chmod(0o755)
+        os.replace(staged, wrapper)  # two test processes starting workerd at once never see half a script
     return tools, wrapper
 
 

@@ -10,6 +10,7 @@ from dataclasses import replace
 from typing import Any
 
 from shared.api.app import ApiApp
+from shared.bootstrap import api_app
 from shared.config import Settings
 from shared.http import HttpRequest, HttpResponse
 from shared.jobs.shard import Get
@@ -29,10 +30,10 @@ def app(**env: str) -> tuple[ApiApp, MemoryShards]:
     config = Settings.from_env({"API_TOKENS": f"alice:{TOKEN}", "SHARD_COUNT": "2", **env})
     shards = MemoryShards(clock, shard_count=2)
     ids = (f"{n:032x}" for n in itertools.count(1)).__next__
-    api = bootstrap_test_app(
+    api = api_app(bootstrap_test_app(
         config, clock=clock, shards=shards, queue=MemoryQueue(), catalogue=lambda: build_catalogue(config, http=NoHttp()),
         new_job_id=ids, log_stream=io.StringIO(),
-    ).api
+    ))
     return api, shards
 
 

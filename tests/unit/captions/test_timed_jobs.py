@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from shared.consumer import ConsumerDeps, process_batch
+from shared.consumer import process_batch
+from shared.dependencies import Dependencies
 from shared.errors import TransientSynthesisError
 from shared.jobs.shard import Create
 from shared.keys import TMP_PREFIX, timings_key
@@ -48,7 +49,7 @@ def synth() -> TimedSynth:
     return TimedSynth()
 
 
-async def queued(deps: ConsumerDeps, clock: FakeClock, text: str = TEXT, fmt: str = "wav") -> JobRecord:
+async def queued(deps: Dependencies, clock: FakeClock, text: str = TEXT, fmt: str = "wav") -> JobRecord:
     return await deps.jobs.call(
         Create(
             record=JobRecord(
@@ -60,12 +61,12 @@ async def queued(deps: ConsumerDeps, clock: FakeClock, text: str = TEXT, fmt: st
     )
 
 
-def stored_timings(deps: ConsumerDeps, record: JobRecord) -> dict:  # type: ignore[type-arg]
+def stored_timings(deps: Dependencies, record: JobRecord) -> dict:  # type: ignore[type-arg]
     return json.loads(deps.bucket.objects[timings_key(record.job_id, record.created_at)].data)  # type: ignore[attr-defined]
 
 
-async def test_a_chunked_job_gets_timings_of_the_whole_text(deps: ConsumerDeps, clock: FakeClock, synth: TimedSynth) -> None:
-    deps.synthesizer_for = lambda _: synth
+async def test_a_chunked_job_gets_timings_of_the_whole_text(deps: Dependencies, clock: FakeClock, synth: TimedSynth) -> None:
+    deps.catalogue.synthesizer = synth  # type: ignore[attr-defined]  # tests.fakes.FakeCatalogue
     job = await queued(deps, clock)
     assert (await process_batch([message()], deps)).outcomes == {"m1": Ack()}
     doc = stored_timings(deps, job)
@@ -87,8 +88,8 @@ async def test_a_chunked_job_gets_timings_of_the_whole_text(deps: ConsumerDeps, 
     assert not [k for k in deps.bucket.objects if k.startswith(TMP_PREFIX)]  # type: ignore[attr-defined]
 
 
-async def test_a_retry_reuses_the_stored_chunks_timings(deps: ConsumerDeps, clock: FakeClock, synth: TimedSynth) -> None:
-    deps.synthesizer_for = lambda _: synth
+async def test_a_retry_reuses_the_stored_chunks_timings(deps: Dependencies, clock: FakeClock, synth: TimedSynth) -> None:
+    deps.catalogue.synthesizer = synth  # type: ignore[attr-defined]  # tests.fakes.FakeCatalogue
     job = await queued(deps, clock)
     total = len(chunk_texts(TEXT, LIMIT))
     synth.fail_at[3] = TransientSynthesisError("429", retry_after=30)
@@ -102,9 +103,9 @@ async def test_a_retry_reuses_the_stored_chunks_timings(deps: ConsumerDeps, cloc
 
 
 async def test_a_chunk_stored_without_its_timings_is_synthesized_again(
-    deps: ConsumerDeps, clock: FakeClock, synth: TimedSynth
+    deps: Dependencies, clock: FakeClock, synth: TimedSynth
 ) -> None:
-    deps.synthesizer_for = lambda _: synth
+    deps.catalogue.synthesizer = synth  # type: ignore[attr-defined]  # tests.fakes.FakeCatalogue
     await queued(deps, clock)
     synth.fail_at[2] = TransientSynthesisError("429", retry_after=30)
     await process_batch([message()], deps)
@@ -116,10 +117,10 @@ async def test_a_chunk_stored_without_its_timings_is_synthesized_again(
 
 
 async def test_a_model_without_word_events_gets_estimated_timings(
-    deps: ConsumerDeps, clock: FakeClock, synth: TimedSynth
+    deps: Dependencies, clock: FakeClock, synth: TimedSynth
 ) -> None:
     synth.words = False
-    deps.synthesizer_for = lambda _: synth
+    deps.catalogue.synthesizer = synth  # type: ignore[attr-defined]  # tests.fakes.FakeCatalogue
     job = await queued(deps, clock, text="Short text, one request.")
     assert (await process_batch([message()], deps)).outcomes == {"m1": Ack()}
     doc = stored_timings(deps, job)
@@ -128,10 +129,10 @@ async def test_a_model_without_word_events_gets_estimated_timings(
     assert doc["words"][-1]["end"] == pytest.approx(doc["duration"])
 
 
-async def test_an_exact_model_says_so(deps: ConsumerDeps, clock: FakeClock, synth: TimedSynth) -> None:
+async def test_an_exact_model_says_so(deps: Dependencies, clock: FakeClock, synth: TimedSynth) -> None:
     exact = spec(timestamps="exact", timestamps_method="computed")
-    deps.synthesizer_for = lambda _: synth
-    deps.model_spec = lambda _: exact
+    deps.catalogue.synthesizer = synth  # type: ignore[attr-defined]  # tests.fakes.FakeCatalogue
+    deps.catalogue.spec = exact  # type: ignore[attr-defined]
     job = await queued(deps, clock, text="Exact words.")
     await process_batch([message()], deps)
     doc = stored_timings(deps, job)
@@ -139,7 +140,7 @@ async def test_an_exact_model_says_so(deps: ConsumerDeps, clock: FakeClock, synt
     assert [(w["start"], w["end"]) for w in doc["words"]] == [(0.0, pytest.approx(4 * 0.06 + 0.045)), (0.36, pytest.approx(11 * 0.06 + 0.045))]
 
 
-async def test_a_job_without_timestamps_writes_none(deps: ConsumerDeps, clock: FakeClock, shards: MemoryShards) -> None:
+async def test_a_job_without_timestamps_writes_none(deps: Dependencies, clock: FakeClock, shards: MemoryShards) -> None:
     record = await queued(deps, clock)
     await deps.jobs.delete([JOB])
     plain = record.model_copy(update={"timestamps": None})

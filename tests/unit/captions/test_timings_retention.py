@@ -7,10 +7,11 @@ import io
 
 from shared.config import Settings
 from shared.consumer import object_metadata
+from shared.dependencies import Dependencies
 from shared.jobs.shard import Claim, Complete, Create
 from shared.keys import audio_key, job_id_from_key, timings_key
 from shared.models import JobRecord, JobStatus
-from shared.reaper import ReaperDeps, run_reaper
+from shared.reaper import run_reaper
 from shared.reaper.sweep import is_orphan
 from tests.fakes import FakeClock, MemoryBucket, MemoryQueue, MemoryShards, bootstrap_test_app
 
@@ -38,11 +39,11 @@ async def completed(shards: MemoryShards, bucket: MemoryBucket, clock: FakeClock
     )
 
 
-def reaper(shards: MemoryShards, bucket: MemoryBucket, clock: FakeClock) -> ReaperDeps:
+def reaper(shards: MemoryShards, bucket: MemoryBucket, clock: FakeClock) -> Dependencies:
     config = Settings(shard_count=2, reaper_sweep_interval_seconds=0, orphan_grace_seconds=10)
     return bootstrap_test_app(
         config, clock=clock, shards=shards, bucket=bucket, queue=MemoryQueue(), log_stream=io.StringIO()
-    ).reaper
+    ).acting_as("reaper")
 
 
 def test_a_timings_key_names_its_job() -> None:

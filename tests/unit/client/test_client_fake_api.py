@@ -8,27 +8,12 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.fake_api import Canned, FakeApi, job_json, serve
+from tests.fake_api import Canned, FakeApi, FakeTime, job_json, serve
 from tts_client import ApiError, Backoff, Client, JobStatus, TransportError, WaitTimeoutError
 from tts_client.calls import audio_url
 
 JOB = "a" * 32
 PATH = f"/v1/jobs/{JOB}"
-
-
-class FakeTime:
-    """A clock that moves only when the client sleeps."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.slept: list[float] = []
-
-    def clock(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.now += seconds
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.fake_api import job_json
+from tests.fake_api import FakeTime, job_json
 from tts_client import ApiError, AsyncClient, Backoff, Client, JobStatus, JobView, TransportError, WaitTimeoutError
 from tts_client.transport import AsyncTransport, Transport
 
@@ -58,24 +58,6 @@ def fails(exc: BaseException) -> Callable[[], httpx.Response]:
     def raise_it() -> httpx.Response:
         raise exc
     return raise_it
-
-
-class FakeTime:
-    """A clock that moves only when a client sleeps."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.slept: list[float] = []
-
-    def clock(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.now += seconds
-
-    async def asleep(self, seconds: float) -> None:
-        self.sleep(seconds)
 
 
 class Both:

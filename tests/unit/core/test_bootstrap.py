@@ -5,17 +5,17 @@ from __future__ import annotations
 import io
 import json
 from collections.abc import Mapping
-from dataclasses import replace
 
 import pytest
 
-from shared.bootstrap import Pipeline, RuntimePorts
+from shared.bootstrap import api_app, cron_run, queue_batch
 from shared.config import Settings
+from shared.dependencies import Dependencies
 from shared.ports import HttpClientResponse, IncomingMessage
 from shared.security.ratelimit import RateLimitDecision, RateLimiter
 from shared.synthesis.catalogue import Catalogue
 from shared.synthesis.providers import build_catalogue
-from tests.fakes import FakeClock, MemoryBucket, MemoryQueue, MemoryShards
+from tests.fakes import MemoryQueue, bootstrap_test_app
 
 
 class MadeLimiter:
@@ -35,31 +35,28 @@ class NoHttp:
         raise AssertionError("a poison message is never delivered")
 
 
-def ports(settings: Settings | None = None, **overrides: object) -> RuntimePorts:
-    clock = FakeClock()
-    settings = settings or Settings()
-    built: list[Catalogue] = []
+class NoUploads:
+    async def put(self, url: str, *, headers: Mapping[str, str], body: object, length: int, timeout: float) -> int:
+        raise AssertionError("a poison message is never delivered")
+
+
+def deps(settings: Settings | None = None, *, built: list[Catalogue] | None = None, **ports: object) -> Dependencies:
+    """Dependencies with the real model catalogue, each one it makes counted in ``built``."""
+    config = settings or Settings()
+    made = built if built is not None else []
 
     def catalogue() -> Catalogue:
-        built.append(build_catalogue(settings, http=None))
-        return built[-1]
+        made.append(build_catalogue(config, http=None))
+        return made[-1]
 
-    base = RuntimePorts(
-        settings=settings,
-        jobs=MemoryShards(clock).client,
-        bucket=MemoryBucket(clock),
-        jobs_queue=MemoryQueue(),
-        clock=clock,
-        catalogue=catalogue,
-        log_stream=io.StringIO(),
-    )
-    return replace(base, **overrides)  # type: ignore[arg-type]
+    return bootstrap_test_app(config, catalogue=catalogue, log_stream=io.StringIO(), **ports)  # type: ignore[arg-type]
 
 
-def events(pipeline: Pipeline) -> list[str]:
-    stream = pipeline.ports.log_stream
+def events(deps: Dependencies, worker: str | None = None) -> list[str]:
+    stream = deps.log._stream
     assert isinstance(stream, io.StringIO)
-    return [json.loads(line)["event"] for line in stream.getvalue().splitlines()]
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    return [line["event"] for line in lines if worker is None or line["worker"] == worker]
 
 
 def test_rate_limiting_is_on_when_the_runtime_has_a_limiter_and_the_limit_is_not_zero() -> None:
@@ -69,33 +66,44 @@ def test_rate_limiting_is_on_when_the_runtime_has_a_limiter_and_the_limit_is_not
         made.append(MadeLimiter(limit, period))
         return made[-1]
 
-    on = Pipeline(ports(Settings.from_env({"JOB_RATE_LIMIT": "7/10"}), rate_limiter=factory))
-    assert on.api.deps.rate_limiter is made[0] and (made[0].allowed, made[0].period) == (7, 10)
-    assert Pipeline(ports(Settings.from_env({"JOB_RATE_LIMIT": "0"}), rate_limiter=factory)).api.deps.rate_limiter is None
-    assert Pipeline(ports()).api.deps.rate_limiter is None  # no limiter bound
+    on = deps(Settings.from_env({"JOB_RATE_LIMIT": "7/10"}), rate_limiter=factory)
+    assert on.rate_limiter is made[0] and (made[0].allowed, made[0].period) == (7, 10)
+    assert deps(Settings.from_env({"JOB_RATE_LIMIT": "0"}), rate_limiter=factory).rate_limiter is None
+    assert deps().rate_limiter is None  # no limiter bound
 
 
-def test_each_part_is_made_once_and_shares_one_catalogue() -> None:
-    pipeline = Pipeline(ports())
-    assert pipeline.api is pipeline.api and pipeline.consumer is pipeline.consumer
-    assert pipeline.api.deps.catalogue is pipeline.catalogue
-    assert pipeline.consumer.model_spec == pipeline.catalogue.get
+def test_the_catalogue_is_made_once_on_first_use_and_shared_by_every_role() -> None:
+    built: list[Catalogue] = []
+    one = deps(built=built)
+    assert built == []  # nothing made until a role needs it
+    api = api_app(one)
+    assert api.deps.catalogue is one.catalogue is one.acting_as("synth_consumer").catalogue
+    assert len(built) == 1 and one.model_spec("tone") == built[0].get("tone")
 
 
-def test_chunk_tasks_go_to_the_chunk_queue_when_one_is_bound() -> None:
-    jobs, chunks = MemoryQueue(), MemoryQueue()
-    assert Pipeline(ports(jobs_queue=jobs)).consumer.chunk_queue is None  # then they go to the jobs queue
-    pipeline = Pipeline(ports(jobs_queue=jobs, chunk_queue=chunks))
-    consumer = pipeline.consumer
-    assert consumer.queue is jobs and consumer.chunk_queue is chunks and not consumer.on_chunk_queue
-    # The chunk queue's batches plan long jobs; the same dependencies otherwise (one speed book).
-    assert pipeline.chunk_consumer.on_chunk_queue and pipeline.chunk_consumer.speeds is consumer.speeds
+def test_each_role_logs_as_its_worker_and_shares_the_rest() -> None:
+    one = deps()
+    consumer = one.acting_as("synth_consumer")
+    assert consumer.log.worker == "synth_consumer" and api_app(one).deps.log.worker == "api"
+    assert consumer.jobs is one.jobs and consumer.speeds is one.speeds and consumer.acting_as("synth_consumer") is consumer
+
+
+def test_a_long_jobs_work_has_its_queue_only_when_one_is_bound() -> None:
+    assert deps().chunk_queue is None  # then a long job's plan, tasks and assembly go to the jobs queue
+    chunks = MemoryQueue()
+    one = deps(chunk_queue=chunks)
+    assert one.chunk_queue is chunks and not one.on_chunk_queue  # set per batch of the chunk queue
 
 
 def test_finished_jobs_are_announced_only_when_a_webhook_queue_is_bound() -> None:
-    assert Pipeline(ports()).consumer.webhooks is None and Pipeline(ports()).reaper.webhooks is None
-    bound = Pipeline(ports(webhook_queue=MemoryQueue()))
-    assert bound.consumer.webhooks is not None and bound.reaper.webhooks is bound.consumer.webhooks
+    assert deps().webhooks is None
+    assert deps(webhook_queue=MemoryQueue()).webhooks is not None
+
+
+async def test_the_cron_run_logs_as_the_reaper() -> None:
+    one = deps()
+    await cron_run(one)
+    assert "reaper_run" in events(one, worker="reaper")
 
 
 @pytest.mark.parametrize(
@@ -109,32 +117,29 @@ def test_finished_jobs_are_announced_only_when_a_webhook_queue_is_bound() -> Non
     ],
 )
 async def test_a_batch_goes_to_the_handler_of_its_queue(queue: str, event: str) -> None:
-    pipeline = Pipeline(ports(webhook_http=NoHttp()))
-    outcome = await pipeline.queue_batch(queue, [IncomingMessage("m1", {"not": "a message"}, 1)])
+    one = deps(http=NoHttp())
+    outcome = await queue_batch(one, queue, [IncomingMessage("m1", {"not": "a message"}, 1)])
     assert outcome.acked() == ["m1"]  # a poison message is acked, never retried
-    assert event in events(pipeline)
+    assert event in events(one, worker="synth_consumer")
 
 
-def test_a_part_whose_port_is_missing_says_so() -> None:
+async def test_a_part_whose_port_is_missing_says_so() -> None:
+    hook = [IncomingMessage("m1", {"kind": "webhook"}, 1)]
     with pytest.raises(RuntimeError, match="webhook deliveries"):
-        Pipeline(ports()).webhooks
+        await queue_batch(deps(), "tts-webhooks", hook)
     with pytest.raises(RuntimeError, match="catalogue"):
-        Pipeline(ports(catalogue=None)).api
-
-
-class NoUploads:
-    async def put(self, url: str, *, headers: Mapping[str, str], body: object, length: int, timeout: float) -> int:
-        raise AssertionError("a poison message is never delivered")
+        api_app(bootstrap_test_app()).deps.catalogue
+    put = [IncomingMessage("m2", {"kind": "delivery", "jobId": "nope"}, 1)]
+    with pytest.raises(RuntimeError, match="uploader for deliveries"):
+        await queue_batch(deps(http=NoHttp()), "tts-webhooks", put)
 
 
 async def test_the_webhook_queue_routes_deliveries_by_their_kind() -> None:
-    pipeline = Pipeline(ports(webhook_http=NoHttp(), delivery_uploader=NoUploads()))
+    one = deps(http=NoHttp(), uploader=NoUploads())
     batch = [
         IncomingMessage("hook", {"kind": "webhook", "not": "a message"}, 1),
         IncomingMessage("put", {"kind": "delivery", "jobId": "nope"}, 1),
     ]
-    outcome = await pipeline.queue_batch("tts-webhooks", batch)
+    outcome = await queue_batch(one, "tts-webhooks", batch)
     assert sorted(outcome.acked()) == ["hook", "put"]
-    assert {"poison_webhook_message", "poison_delivery_message"} <= set(events(pipeline))
-    with pytest.raises(RuntimeError, match="uploader for deliveries"):
-        Pipeline(ports()).delivery
+    assert {"poison_webhook_message", "poison_delivery_message"} <= set(events(one))

@@ -6,15 +6,15 @@ import json
 import pytest
 
 from shared.config import Settings
-from shared.consumer import ConsumerDeps, process_batch, process_dead_letters
+from shared.consumer import process_batch, process_dead_letters
+from shared.dependencies import Dependencies
 from shared.errors import PermanentSynthesisError, TransientSynthesisError
 from shared.jobs.shard import Cancel, Claim, Create, Get
 from shared.jobs.sharding import shard_for
-from shared.logs import JsonLogger
 from shared.models import JobRecord, JobStatus
 from shared.outcomes import Ack, Retry, backoff_seconds
 from shared.ports import IncomingMessage
-from tests.fakes import FakeClock, MemoryBucket, MemoryShards, ScriptedSynthesizer
+from tests.fakes import FakeClock, MemoryShards, ScriptedSynthesizer, bootstrap_test_app
 
 JOB = "c" * 32
 
@@ -25,18 +25,12 @@ def logs() -> io.StringIO:
 
 
 @pytest.fixture
-def deps(shards: MemoryShards, clock: FakeClock, synth: ScriptedSynthesizer, logs: io.StringIO) -> ConsumerDeps:
-    return ConsumerDeps(
-        jobs=shards.client,
-        bucket=MemoryBucket(clock),
-        synthesizer_for=lambda model: synth,
-        settings=Settings(retry_base_seconds=10, lease_seconds=120),
-        clock=clock,
-        log=JsonLogger("synth_consumer", logs),
-    )
+def deps(shards: MemoryShards, clock: FakeClock, synth: ScriptedSynthesizer, logs: io.StringIO) -> Dependencies:
+    settings = Settings(retry_base_seconds=10, lease_seconds=120)
+    return bootstrap_test_app(settings, clock=clock, shards=shards, synthesizer=synth, log_stream=logs)
 
 
-async def queued(deps: ConsumerDeps, clock: FakeClock, job_id: str = JOB) -> JobRecord:
+async def queued(deps: Dependencies, clock: FakeClock, job_id: str = JOB) -> JobRecord:
     return await deps.jobs.call(
         Create(
             record=JobRecord(
@@ -51,7 +45,7 @@ def message(job_id: str = JOB, attempts: int = 1, msg_id: str = "m1") -> Incomin
     return IncomingMessage(id=msg_id, body={"v": 1, "jobId": job_id, "shard": shard_for(job_id, 2)}, attempts=attempts)
 
 
-async def test_happy_path_stores_audio_then_completes(deps: ConsumerDeps, clock: FakeClock) -> None:
+async def test_happy_path_stores_audio_then_completes(deps: Dependencies, clock: FakeClock) -> None:
     await queued(deps, clock)
     outcome = await process_batch([message()], deps)
     assert outcome.outcomes == {"m1": Ack()}
@@ -63,7 +57,7 @@ async def test_happy_path_stores_audio_then_completes(deps: ConsumerDeps, clock:
     assert job.size_bytes == len(stored.data)
 
 
-async def test_duplicate_delivery_synthesizes_once(deps: ConsumerDeps, clock: FakeClock, synth: ScriptedSynthesizer) -> None:
+async def test_duplicate_delivery_synthesizes_once(deps: Dependencies, clock: FakeClock, synth: ScriptedSynthesizer) -> None:
     await queued(deps, clock)
     outcome = await process_batch([message(msg_id="m1"), message(msg_id="m2")], deps)
     assert len(synth.calls) == 1
@@ -75,7 +69,7 @@ async def test_duplicate_delivery_synthesizes_once(deps: ConsumerDeps, clock: Fa
 
 
 async def test_transient_error_releases_job_and_retries_with_backoff(
-    deps: ConsumerDeps, clock: FakeClock, synth: ScriptedSynthesizer
+    deps: Dependencies, clock: FakeClock, synth: ScriptedSynthesizer
 ) -> None:
     await queued(deps, clock)
     synth.errors.append(TransientSynthesisError("provider 503"))
@@ -87,13 +81,13 @@ async def test_transient_error_releases_job_and_retries_with_backoff(
     assert (await deps.jobs.call(Get(job_id=JOB))).status is JobStatus.COMPLETED  # type: ignore[union-attr]
 
 
-async def test_retry_after_from_provider_wins(deps: ConsumerDeps, clock: FakeClock, synth: ScriptedSynthesizer) -> None:
+async def test_retry_after_from_provider_wins(deps: Dependencies, clock: FakeClock, synth: ScriptedSynthesizer) -> None:
     await queued(deps, clock)
     synth.errors.append(TransientSynthesisError("429", retry_after=7.2))
     assert (await process_batch([message()], deps)).outcomes == {"m1": Retry(8)}
 
 
-async def test_permanent_error_fails_job_and_acks(deps: ConsumerDeps, clock: FakeClock, synth: ScriptedSynthesizer) -> None:
+async def test_permanent_error_fails_job_and_acks(deps: Dependencies, clock: FakeClock, synth: ScriptedSynthesizer) -> None:
     await queued(deps, clock)
     synth.errors.append(PermanentSynthesisError("voice not found"))
     assert (await process_batch([message()], deps)).outcomes == {"m1": Ack()}
@@ -101,7 +95,7 @@ async def test_permanent_error_fails_job_and_acks(deps: ConsumerDeps, clock: Fak
     assert job is not None and job.status is JobStatus.FAILED and "voice not found" in (job.error or "")
 
 
-async def test_put_failure_retries(deps: ConsumerDeps, clock: FakeClock) -> None:
+async def test_put_failure_retries(deps: Dependencies, clock: FakeClock) -> None:
     await queued(deps, clock)
     deps.bucket.fail_puts = 1  # type: ignore[attr-defined]
     outcome = await process_batch([message()], deps)
@@ -109,17 +103,17 @@ async def test_put_failure_retries(deps: ConsumerDeps, clock: FakeClock) -> None
     assert (await deps.jobs.call(Get(job_id=JOB))).status is JobStatus.QUEUED  # type: ignore[union-attr]
 
 
-async def test_poison_message_is_acked_and_logged(deps: ConsumerDeps, logs: io.StringIO) -> None:
+async def test_poison_message_is_acked_and_logged(deps: Dependencies, logs: io.StringIO) -> None:
     bad = IncomingMessage(id="p", body={"jobId": "../../etc"}, attempts=1)
     assert (await process_batch([bad], deps)).outcomes == {"p": Ack()}
     assert json.loads(logs.getvalue().splitlines()[-1])["event"] == "poison_message"
 
 
-async def test_message_for_deleted_job_is_acked(deps: ConsumerDeps) -> None:
+async def test_message_for_deleted_job_is_acked(deps: Dependencies) -> None:
     assert (await process_batch([message()], deps)).outcomes == {"m1": Ack()}
 
 
-async def test_cancel_during_synthesis_leaves_no_audio(deps: ConsumerDeps, clock: FakeClock) -> None:
+async def test_cancel_during_synthesis_leaves_no_audio(deps: Dependencies, clock: FakeClock) -> None:
     await queued(deps, clock)
 
     class CancelingSynth(ScriptedSynthesizer):
@@ -134,7 +128,7 @@ async def test_cancel_during_synthesis_leaves_no_audio(deps: ConsumerDeps, clock
 
 
 async def test_crash_between_put_and_complete_is_finished_by_redelivery(
-    deps: ConsumerDeps, clock: FakeClock, synth: ScriptedSynthesizer
+    deps: Dependencies, clock: FakeClock, synth: ScriptedSynthesizer
 ) -> None:
     await queued(deps, clock)
     await deps.jobs.call(
@@ -147,7 +141,7 @@ async def test_crash_between_put_and_complete_is_finished_by_redelivery(
 
 
 async def test_dead_letter_marks_job_failed_with_last_error(
-    deps: ConsumerDeps, clock: FakeClock, synth: ScriptedSynthesizer
+    deps: Dependencies, clock: FakeClock, synth: ScriptedSynthesizer
 ) -> None:
     await queued(deps, clock)
     synth.errors.append(TransientSynthesisError("provider down"))

@@ -10,17 +10,17 @@ from collections import Counter
 import pytest
 
 from shared.config import Settings
-from shared.consumer import ConsumerDeps, process_batch
+from shared.consumer import process_batch
 from shared.consumer_batching import claim_items_per_request, claim_window
+from shared.dependencies import Dependencies
 from shared.errors import TransientSynthesisError
 from shared.jobs.shard import MAX_BATCH_ITEMS, Claim, Create, Delete, Get
 from shared.jobs.sharding import shard_for
-from shared.logs import JsonLogger
 from shared.models import JobRecord, JobStatus
 from shared.outcomes import Ack, Retry
 from shared.platform_limits import RPC_MAX_BYTES
 from shared.ports import IncomingMessage
-from tests.fakes import FakeClock, MemoryBucket, MemoryShards, ScriptedSynthesizer
+from tests.fakes import FakeClock, MemoryShards, ScriptedSynthesizer, bootstrap_test_app
 
 SHARDS = 4
 
@@ -31,22 +31,16 @@ def shards(clock: FakeClock) -> MemoryShards:
 
 
 @pytest.fixture
-def deps(shards: MemoryShards, clock: FakeClock, synth: ScriptedSynthesizer) -> ConsumerDeps:
-    return ConsumerDeps(
-        jobs=shards.client,
-        bucket=MemoryBucket(clock),
-        synthesizer_for=lambda model: synth,
-        settings=Settings(retry_base_seconds=10, lease_seconds=120, shard_count=SHARDS),
-        clock=clock,
-        log=JsonLogger("synth_consumer", io.StringIO()),
-    )
+def deps(shards: MemoryShards, clock: FakeClock, synth: ScriptedSynthesizer) -> Dependencies:
+    settings = Settings(retry_base_seconds=10, lease_seconds=120, shard_count=SHARDS)
+    return bootstrap_test_app(settings, clock=clock, shards=shards, synthesizer=synth, log_stream=io.StringIO())
 
 
 def job_ids(n: int) -> list[str]:
     return [f"{i:032x}" for i in range(n)]
 
 
-async def queue_jobs(deps: ConsumerDeps, clock: FakeClock, ids: list[str]) -> list[IncomingMessage]:
+async def queue_jobs(deps: Dependencies, clock: FakeClock, ids: list[str]) -> list[IncomingMessage]:
     for job_id in ids:
         record = JobRecord(job_id=job_id, tenant="t", status=JobStatus.QUEUED, text=f"job {job_id[-2:]}",
                            model="tone", format="wav", created_at=clock.now, updated_at=clock.now, ttl_seconds=3600)
@@ -60,7 +54,7 @@ def methods(shards: MemoryShards, since: int) -> Counter[str]:
 
 
 async def test_a_batch_is_one_claim_and_one_completion_request_per_shard(
-    deps: ConsumerDeps, clock: FakeClock, shards: MemoryShards
+    deps: Dependencies, clock: FakeClock, shards: MemoryShards
 ) -> None:
     ids = job_ids(10)
     messages = await queue_jobs(deps, clock, ids)
@@ -75,7 +69,7 @@ async def test_a_batch_is_one_claim_and_one_completion_request_per_shard(
 
 
 async def test_a_lone_job_is_one_claim_and_one_completion(
-    deps: ConsumerDeps, clock: FakeClock, shards: MemoryShards
+    deps: Dependencies, clock: FakeClock, shards: MemoryShards
 ) -> None:
     messages = await queue_jobs(deps, clock, job_ids(1))
     mark = len(shards.calls)
@@ -84,7 +78,7 @@ async def test_a_lone_job_is_one_claim_and_one_completion(
 
 
 async def test_a_job_its_shard_refuses_in_a_batched_claim_leaves_the_others_claimed(
-    deps: ConsumerDeps, clock: FakeClock, shards: MemoryShards
+    deps: Dependencies, clock: FakeClock, shards: MemoryShards
 ) -> None:
     ids = job_ids(8)
     messages = await queue_jobs(deps, clock, ids)
@@ -94,7 +88,10 @@ async def test_a_job_its_shard_refuses_in_a_batched_claim_leaves_the_others_clai
     await deps.jobs.call(Claim(job_id=held, lease_seconds=600, holder="another-delivery"))
     await deps.jobs.delete([gone])
     outcome = await process_batch(messages, deps)
-    assert isinstance(outcome.outcomes[f"m-{held}"], Retry)  # the live lease: look again when it ends
+    # The live lease: acked, and the job sent again to look when the lease ends.
+    assert outcome.outcomes[f"m-{held}"] == Ack()
+    [(body, delay)] = [(b, d) for b, d in shards.queue.sent if b["jobId"] == held and d > 0]  # type: ignore[index]
+    assert 600 < delay <= 602
     assert outcome.outcomes[f"m-{gone}"] == Ack()  # no job: nothing to do
     for job_id in ids[2:]:
         assert outcome.outcomes[f"m-{job_id}"] == Ack()
@@ -105,7 +102,7 @@ async def test_a_job_its_shard_refuses_in_a_batched_claim_leaves_the_others_clai
 
 
 async def test_each_message_is_settled_on_its_own(
-    deps: ConsumerDeps, clock: FakeClock, synth: ScriptedSynthesizer, shards: MemoryShards
+    deps: Dependencies, clock: FakeClock, synth: ScriptedSynthesizer, shards: MemoryShards
 ) -> None:
     ids = job_ids(6)
     messages = await queue_jobs(deps, clock, ids)
@@ -118,7 +115,7 @@ async def test_each_message_is_settled_on_its_own(
 
 
 async def test_a_job_deleted_while_it_was_synthesized_fails_only_its_own_completion(
-    deps: ConsumerDeps, clock: FakeClock, shards: MemoryShards, synth: ScriptedSynthesizer
+    deps: Dependencies, clock: FakeClock, shards: MemoryShards, synth: ScriptedSynthesizer
 ) -> None:
     ids = job_ids(4)
     messages = await queue_jobs(deps, clock, ids)

@@ -16,7 +16,8 @@ import io
 import pytest
 
 from shared.config import Settings
-from shared.consumer import ConsumerDeps, process_batch, process_dead_letters
+from shared.consumer import process_batch, process_dead_letters
+from shared.dependencies import Dependencies
 from shared.jobs.shard import Claim, Create, Get
 from shared.jobs.sharding import shard_for
 from shared.models import JobRecord, JobStatus
@@ -29,13 +30,13 @@ MAX_RETRIES = 3  # the queue's default: 1 + 3 deliveries
 
 
 @pytest.fixture
-def deps(shards: MemoryShards, clock: FakeClock, synth: ScriptedSynthesizer) -> ConsumerDeps:
+def deps(shards: MemoryShards, clock: FakeClock, synth: ScriptedSynthesizer) -> Dependencies:
     return bootstrap_test_app(  # the default settings: LEASE_SECONDS as shipped
         Settings(), clock=clock, shards=shards, queue=MemoryQueue(), synthesizer=synth, log_stream=io.StringIO()
-    ).consumer
+    ).acting_as("synth_consumer")
 
 
-async def queued(deps: ConsumerDeps, clock: FakeClock, job_id: str = JOB) -> JobRecord:
+async def queued(deps: Dependencies, clock: FakeClock, job_id: str = JOB) -> JobRecord:
     return await deps.jobs.call(
         Create(
             record=JobRecord(
@@ -62,7 +63,7 @@ class Hang:
         raise AssertionError("unreachable")
 
 
-async def deliver(deps: ConsumerDeps, msg: IncomingMessage, *, crash: bool) -> Outcome | None:
+async def deliver(deps: Dependencies, msg: IncomingMessage, *, crash: bool) -> Outcome | None:
     """One delivery; with ``crash``, the process dies as soon as it synthesizes (None)."""
     if not crash:
         return (await process_batch([msg], deps)).outcomes[msg.id]
@@ -83,7 +84,7 @@ async def deliver(deps: ConsumerDeps, msg: IncomingMessage, *, crash: bool) -> O
         deps.synthesizer_for = normal
 
 
-async def run_queue(deps: ConsumerDeps, clock: FakeClock, *, crashes: int, redelivery_after: float) -> list[str]:
+async def run_queue(deps: Dependencies, clock: FakeClock, *, crashes: int, redelivery_after: float) -> list[str]:
     """Deliver m1 as the queue would, killing the first ``crashes`` deliveries that synthesize.
 
     A crashed delivery comes back ``redelivery_after`` seconds later (the
@@ -109,7 +110,7 @@ async def run_queue(deps: ConsumerDeps, clock: FakeClock, *, crashes: int, redel
     return history
 
 
-async def test_a_job_killed_twice_mid_synthesis_is_not_dead_lettered(deps: ConsumerDeps, clock: FakeClock) -> None:
+async def test_a_job_killed_twice_mid_synthesis_is_not_dead_lettered(deps: Dependencies, clock: FakeClock) -> None:
     # GIVEN a job whose message is redelivered 30 s after each crash (the local visibility timeout)
     await queued(deps, clock)
     # WHEN the worker is killed twice while it synthesizes the job
@@ -120,7 +121,7 @@ async def test_a_job_killed_twice_mid_synthesis_is_not_dead_lettered(deps: Consu
     assert job is not None and job.status is JobStatus.COMPLETED, job
 
 
-async def test_redelivery_sooner_than_the_lease_takes_the_job_over(deps: ConsumerDeps, clock: FakeClock) -> None:
+async def test_redelivery_sooner_than_the_lease_takes_the_job_over(deps: Dependencies, clock: FakeClock) -> None:
     # The crashed delivery's lease is still live when its message comes back: the
     # redelivery of the message that holds the lease knows its holder is gone.
     await queued(deps, clock)
@@ -130,7 +131,7 @@ async def test_redelivery_sooner_than_the_lease_takes_the_job_over(deps: Consume
     assert job is not None and job.status is JobStatus.COMPLETED and job.attempts == 4
 
 
-async def test_crashes_alone_never_fail_a_job(deps: ConsumerDeps, clock: FakeClock) -> None:
+async def test_crashes_alone_never_fail_a_job(deps: Dependencies, clock: FakeClock) -> None:
     # Four deliveries that all died with their Worker: the retry budget is gone, the job is not at fault.
     await queued(deps, clock)
     history = await run_queue(deps, clock, crashes=4, redelivery_after=30)
@@ -141,7 +142,7 @@ async def test_crashes_alone_never_fail_a_job(deps: ConsumerDeps, clock: FakeClo
 
 
 async def test_a_job_dead_lettered_while_its_dead_deliverys_lease_is_live_is_resent_at_once(
-    deps: ConsumerDeps, clock: FakeClock
+    deps: Dependencies, clock: FakeClock
 ) -> None:
     # GIVEN a job whose Worker was killed four times, each death followed at once by the message's
     # redelivery (a restarted local runtime), so when the message reaches the dead-letter queue the
@@ -159,7 +160,7 @@ async def test_a_job_dead_lettered_while_its_dead_deliverys_lease_is_live_is_res
     assert (await deps.jobs.call(Get(job_id=JOB))).status is JobStatus.COMPLETED  # type: ignore[union-attr]
 
 
-async def test_a_dead_letter_leaves_a_live_lease_of_another_delivery_alone(deps: ConsumerDeps, clock: FakeClock) -> None:
+async def test_a_dead_letter_leaves_a_live_lease_of_another_delivery_alone(deps: Dependencies, clock: FakeClock) -> None:
     # A live delivery of m2 holds the job while m1's dead letter is handled: m2 is not disturbed,
     # and the re-send looks again just past m2's lease.
     await queued(deps, clock)
@@ -171,7 +172,7 @@ async def test_a_dead_letter_leaves_a_live_lease_of_another_delivery_alone(deps:
 
 
 async def test_a_poison_job_dead_lettered_under_its_dead_deliverys_lease_ends_failed(
-    deps: ConsumerDeps, clock: FakeClock
+    deps: Dependencies, clock: FakeClock
 ) -> None:
     deps.settings = dataclasses.replace(deps.settings, max_lapsed_claims=4)
     await queued(deps, clock)
@@ -183,7 +184,7 @@ async def test_a_poison_job_dead_lettered_under_its_dead_deliverys_lease_ends_fa
 
 
 async def test_a_crash_loop_of_25_deaths_never_fails_a_job_with_the_shipped_defaults(
-    deps: ConsumerDeps, clock: FakeClock
+    deps: Dependencies, clock: FakeClock
 ) -> None:
     # A runtime killed 25 times in a row, every 0.2-1.2 s (the issue's crash loop), with a job longer
     # than any of its lives in flight at each death: an innocent job meets as many deaths as a poison
@@ -200,7 +201,7 @@ async def test_a_crash_loop_of_25_deaths_never_fails_a_job_with_the_shipped_defa
     assert deps.queue.sent  # type: ignore[union-attr]  # re-sent, to be done once the loop ends
 
 
-async def test_a_job_that_kills_every_worker_ends_failed_as_poison(deps: ConsumerDeps, clock: FakeClock) -> None:
+async def test_a_job_that_kills_every_worker_ends_failed_as_poison(deps: Dependencies, clock: FakeClock) -> None:
     # The separate, larger bound of lapsed claims (here 3) ends a poison job, with a reason that says so.
     deps.settings = dataclasses.replace(deps.settings, max_lapsed_claims=3)
     await queued(deps, clock)
@@ -212,7 +213,7 @@ async def test_a_job_that_kills_every_worker_ends_failed_as_poison(deps: Consume
 
 
 async def test_a_duplicate_meeting_a_live_lease_is_acked_and_rechecked_later(
-    deps: ConsumerDeps, clock: FakeClock, synth: ScriptedSynthesizer
+    deps: Dependencies, clock: FakeClock, synth: ScriptedSynthesizer
 ) -> None:
     # GIVEN a job held by a live delivery of m1
     await queued(deps, clock)
@@ -231,14 +232,15 @@ async def test_a_duplicate_meeting_a_live_lease_is_acked_and_rechecked_later(
     assert (await deps.jobs.call(Get(job_id=JOB))).status is JobStatus.COMPLETED  # type: ignore[union-attr]
 
 
-async def test_without_a_producer_a_duplicate_retries_as_before(deps: ConsumerDeps, clock: FakeClock) -> None:
-    deps.queue = None
+async def test_a_duplicate_whose_resend_fails_retries_when_the_lease_ends(deps: Dependencies, clock: FakeClock) -> None:
     await queued(deps, clock)
     await deps.jobs.call(Claim(job_id=JOB, lease_seconds=20, holder="m1"))
+    deps.queue.fail_sends = 1  # type: ignore[attr-defined]  # tests.fakes.MemoryQueue
     assert (await process_batch([message(msg_id="m2")], deps)).outcomes == {"m2": Retry(21)}
+    assert "lease_held_resend_failed" in deps.log._stream.getvalue()  # type: ignore[union-attr]
 
 
-async def test_dead_letter_resends_a_job_whose_deliveries_died(deps: ConsumerDeps, clock: FakeClock) -> None:
+async def test_dead_letter_resends_a_job_whose_deliveries_died(deps: Dependencies, clock: FakeClock) -> None:
     # Killed four times while its message sat in a batch, never claimed: not the job's fault.
     await queued(deps, clock)
     outcome = await process_dead_letters([message(msg_id="d1")], deps)
@@ -248,7 +250,7 @@ async def test_dead_letter_resends_a_job_whose_deliveries_died(deps: ConsumerDep
 
 
 async def test_dead_letter_resends_a_live_lease_to_its_end_instead_of_failing(
-    deps: ConsumerDeps, clock: FakeClock
+    deps: Dependencies, clock: FakeClock
 ) -> None:
     await queued(deps, clock)
     await deps.jobs.call(Claim(job_id=JOB, lease_seconds=20, holder="m9"))
@@ -259,7 +261,7 @@ async def test_dead_letter_resends_a_live_lease_to_its_end_instead_of_failing(
 
 
 async def test_dead_letter_still_fails_a_job_whose_deliveries_failed(
-    deps: ConsumerDeps, clock: FakeClock, synth: ScriptedSynthesizer
+    deps: Dependencies, clock: FakeClock, synth: ScriptedSynthesizer
 ) -> None:
     from shared.errors import TransientSynthesisError
 
@@ -286,7 +288,7 @@ class Slow:
 
 
 async def test_one_shot_synthesis_renews_its_lease(
-    deps: ConsumerDeps, clock: FakeClock, shards: MemoryShards
+    deps: Dependencies, clock: FakeClock, shards: MemoryShards
 ) -> None:
     # GIVEN a 1 s lease (a heartbeat every 0.25 s) and a one-shot synthesis that takes 1.6 s
     deps.settings = Settings(lease_seconds=1)
@@ -307,7 +309,7 @@ async def test_one_shot_synthesis_renews_its_lease(
     assert (await deps.jobs.call(Get(job_id=JOB))).status is JobStatus.COMPLETED  # type: ignore[union-attr]
 
 
-async def test_a_delivery_that_lost_its_lease_stops(deps: ConsumerDeps, clock: FakeClock) -> None:
+async def test_a_delivery_that_lost_its_lease_stops(deps: Dependencies, clock: FakeClock) -> None:
     # Its lease lapsed (a starved heartbeat) and another delivery took the job: the first stops.
     deps.settings = Settings(lease_seconds=1)
     deps.synthesizer_for = lambda model: Slow(clock, 1.0)

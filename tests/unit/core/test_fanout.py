@@ -15,8 +15,10 @@ from dataclasses import dataclass, field
 
 import pytest
 
+from shared.bootstrap import queue_batch
 from shared.config import Settings
-from shared.consumer import ConsumerDeps, Invocation, process_batch, process_dead_letters, process_message
+from shared.consumer import Invocation, process_batch, process_dead_letters, process_message
+from shared.dependencies import Dependencies
 from shared.errors import TransientSynthesisError
 from shared.jobs.chunks import ChunkClaim, ChunkInfo
 from shared.keys import chunk_key
@@ -75,14 +77,14 @@ def synth(clock: FakeClock) -> SlowTone:
 
 
 @pytest.fixture
-def deps(shards: MemoryShards, clock: FakeClock, synth: SlowTone) -> ConsumerDeps:
+def deps(shards: MemoryShards, clock: FakeClock, synth: SlowTone) -> Dependencies:
     return bootstrap_test_app(
         Settings(), clock=clock, shards=shards, queue=MemoryQueue(), synthesizer=synth, spec=SPEC,
         log_stream=io.StringIO(),
-    ).consumer
+    ).acting_as("synth_consumer")
 
 
-async def create(deps: ConsumerDeps, clock: FakeClock, text: str = TEXT) -> JobRecord:
+async def create(deps: Dependencies, clock: FakeClock, text: str = TEXT) -> JobRecord:
     return await deps.jobs.call(
         Create(
             record=JobRecord(
@@ -104,7 +106,7 @@ def job_message() -> SettlingMessage:
     return msg({"v": 1, "jobId": JOB, "shard": shard_for(JOB, 2)})
 
 
-async def drain(deps: ConsumerDeps, first: list[IncomingMessage], *, limit: int = 200) -> list[tuple[dict, Outcome]]:
+async def drain(deps: Dependencies, first: list[IncomingMessage], *, limit: int = 200) -> list[tuple[dict, Outcome]]:
     """Deliver ``first``, then everything sent meanwhile, until the queue is empty."""
     queue = deps.queue
     assert isinstance(queue, MemoryQueue)
@@ -121,7 +123,7 @@ async def drain(deps: ConsumerDeps, first: list[IncomingMessage], *, limit: int 
     return seen
 
 
-async def fan(deps: ConsumerDeps) -> list[dict]:
+async def fan(deps: Dependencies) -> list[dict]:
     """Deliver the job message; returns the chunk tasks it sent (left in the queue's record)."""
     first = job_message()
     assert (await process_batch([first], deps)).outcomes[first.id] == Ack()
@@ -129,7 +131,7 @@ async def fan(deps: ConsumerDeps) -> list[dict]:
 
 
 async def test_a_long_job_fans_out_into_chunk_tasks_and_each_chunk_is_synthesized_once(
-    deps: ConsumerDeps, clock: FakeClock, synth: SlowTone
+    deps: Dependencies, clock: FakeClock, synth: SlowTone
 ) -> None:
     await create(deps, clock)
     texts = chunk_texts(TEXT, SPEC.max_input_chars)
@@ -157,7 +159,7 @@ async def test_a_long_job_fans_out_into_chunk_tasks_and_each_chunk_is_synthesize
 
 
 async def test_with_a_chunk_queue_bound_a_long_jobs_plan_tasks_and_assembly_all_go_there(
-    deps: ConsumerDeps, clock: FakeClock, synth: SlowTone
+    deps: Dependencies, clock: FakeClock, synth: SlowTone
 ) -> None:
     chunks = MemoryQueue()
     deps = dataclasses.replace(deps, chunk_queue=chunks)
@@ -169,14 +171,14 @@ async def test_with_a_chunk_queue_bound_a_long_jobs_plan_tasks_and_assembly_all_
     # Delivered on the jobs queue, the long job is handed over: released (queued, no error), its message
     # sent to the chunk queue, nothing synthesized or planned here.
     first = job_message()
-    assert (await process_batch([first], deps)).outcomes[first.id] == Ack() and first.settled == ["ack"]
+    assert (await queue_batch(deps, "tts-jobs", [first])).outcomes[first.id] == Ack() and first.settled == ["ack"]
     assert jobs.sent == [] and chunks.sent == [(first.body, 0)] and synth.calls == []
     job = await deps.jobs.call(Get(job_id=JOB))
     assert job is not None and job.status is JobStatus.QUEUED and job.error is None and job.progress_total == 0
     chunks.sent.clear()
     # On the chunk queue it is planned: every task goes to the chunk queue.
     planned = job_message()
-    assert (await process_batch([planned], on_chunks)).outcomes[planned.id] == Ack()
+    assert (await queue_batch(deps, "tts-chunks", [planned])).outcomes[planned.id] == Ack()
     assert jobs.sent == [] and sorted(i for body, _ in chunks.sent for i in body["chunks"]) == list(range(len(texts)))  # type: ignore[index,call-overload]
     tasks = [body for body, _ in chunks.sent]
     chunks.sent.clear()
@@ -201,7 +203,7 @@ async def test_with_a_chunk_queue_bound_a_long_jobs_plan_tasks_and_assembly_all_
 
 
 async def test_a_short_job_stays_on_the_jobs_queue_with_a_chunk_queue_bound(
-    deps: ConsumerDeps, clock: FakeClock, synth: SlowTone
+    deps: Dependencies, clock: FakeClock, synth: SlowTone
 ) -> None:
     chunks = MemoryQueue()
     deps = dataclasses.replace(deps, chunk_queue=chunks)
@@ -214,7 +216,7 @@ async def test_a_short_job_stays_on_the_jobs_queue_with_a_chunk_queue_bound(
 
 
 async def test_a_chunk_task_that_arrives_on_the_jobs_queue_is_still_done(
-    deps: ConsumerDeps, clock: FakeClock, synth: SlowTone
+    deps: Dependencies, clock: FakeClock, synth: SlowTone
 ) -> None:
     # Sent to the jobs queue by a build before the chunk queue (in flight during a deploy): the
     # jobs queue's handler tells a task by its body, whichever queue it came on (both queues'
@@ -234,7 +236,7 @@ async def test_a_chunk_task_that_arrives_on_the_jobs_queue_is_still_done(
 
 
 async def test_a_task_never_starts_a_chunk_it_cannot_finish_before_its_deadline(
-    deps: ConsumerDeps, clock: FakeClock, synth: SlowTone
+    deps: Dependencies, clock: FakeClock, synth: SlowTone
 ) -> None:
     # 60-character chunks at 1 s a character: 60 s each, with 100 s of wall time (90 s before the margin).
     deps.settings = dataclasses.replace(deps.settings, consumer_wall_seconds=100, model_speeds={"tone": 1.0})
@@ -255,7 +257,7 @@ async def test_a_task_never_starts_a_chunk_it_cannot_finish_before_its_deadline(
 
 
 async def test_a_job_message_stopped_by_its_deadline_is_resent_without_a_failure(
-    deps: ConsumerDeps, clock: FakeClock, synth: SlowTone
+    deps: Dependencies, clock: FakeClock, synth: SlowTone
 ) -> None:
     deps.settings = dataclasses.replace(deps.settings, model_speeds={"tone": 1.0})
     await create(deps, clock, text="A short text of forty characters or so.")
@@ -272,7 +274,7 @@ async def test_a_job_message_stopped_by_its_deadline_is_resent_without_a_failure
 
 
 async def test_a_transient_chunk_failure_retries_only_that_chunk(
-    deps: ConsumerDeps, clock: FakeClock, synth: SlowTone
+    deps: Dependencies, clock: FakeClock, synth: SlowTone
 ) -> None:
     await create(deps, clock)
     texts = chunk_texts(TEXT, SPEC.max_input_chars)
@@ -285,7 +287,7 @@ async def test_a_transient_chunk_failure_retries_only_that_chunk(
 
 
 async def test_a_canceled_job_stops_its_tasks_before_they_pay_for_a_chunk(
-    deps: ConsumerDeps, clock: FakeClock, synth: SlowTone
+    deps: Dependencies, clock: FakeClock, synth: SlowTone
 ) -> None:
     await create(deps, clock)
     tasks = await fan(deps)
@@ -296,7 +298,7 @@ async def test_a_canceled_job_stops_its_tasks_before_they_pay_for_a_chunk(
 
 
 async def test_a_dead_lettered_task_fails_the_job_only_for_a_reported_failure(
-    deps: ConsumerDeps, clock: FakeClock, synth: SlowTone
+    deps: Dependencies, clock: FakeClock, synth: SlowTone
 ) -> None:
     await create(deps, clock)
     task = (await fan(deps))[0]
@@ -313,7 +315,7 @@ async def test_a_dead_lettered_task_fails_the_job_only_for_a_reported_failure(
     assert job is not None and job.status is JobStatus.FAILED and "rate limited" in (job.error or ""), job
 
 
-async def test_each_message_is_settled_as_soon_as_it_is_done(deps: ConsumerDeps, clock: FakeClock) -> None:
+async def test_each_message_is_settled_as_soon_as_it_is_done(deps: Dependencies, clock: FakeClock) -> None:
     # One message of the batch is stuck; the other is already acked with the platform meanwhile.
     await create(deps, clock, text="short")
     release = asyncio.Event()
@@ -325,7 +327,7 @@ async def test_each_message_is_settled_as_soon_as_it_is_done(deps: ConsumerDeps,
             await release.wait()
             return await ToneSynthesizer().synthesize(request)
 
-    deps.synthesizer_for = lambda model: Stuck()
+    deps.catalogue.synthesizer = Stuck()  # type: ignore[attr-defined]  # tests.fakes.FakeCatalogue
     stuck, poison = job_message(), msg({"not": "a job"})
     batch = asyncio.ensure_future(process_batch([stuck, poison], deps))
     for _ in range(20):
@@ -376,7 +378,7 @@ def test_a_short_chunk_of_a_slow_to_answer_provider_gets_a_latency_allowance(clo
 
 
 async def test_a_task_resent_while_a_dead_deliverys_claim_on_its_chunk_is_live_still_gets_the_chunk_done(
-    deps: ConsumerDeps, clock: FakeClock, synth: SlowTone
+    deps: Dependencies, clock: FakeClock, synth: SlowTone
 ) -> None:
     # A task's Worker was killed mid-synthesis, again and again, until the queue moved its message to
     # the dead-letter queue; the last dead delivery's claim on the chunk is still live (LEASE_SECONDS),
@@ -410,7 +412,7 @@ async def test_a_task_resent_while_a_dead_deliverys_claim_on_its_chunk_is_live_s
 
 
 async def test_a_dead_lettered_task_takes_its_own_dead_deliverys_claims_over_and_is_resent_at_once(
-    deps: ConsumerDeps, clock: FakeClock, synth: SlowTone
+    deps: Dependencies, clock: FakeClock, synth: SlowTone
 ) -> None:
     # The same, with the dead letter keeping its message's id (the local queue does): the handler takes
     # the chunks over from that dead delivery (a lapse each) and the re-sent task does them at once.
@@ -435,7 +437,7 @@ async def test_a_dead_lettered_task_takes_its_own_dead_deliverys_claims_over_and
 
 
 async def test_a_redelivery_after_the_assembly_removes_the_chunks_a_kill_left_behind(
-    deps: ConsumerDeps, clock: FakeClock
+    deps: Dependencies, clock: FakeClock
 ) -> None:
     # The delivery that joined the chunks completed the job and was killed before it deleted them;
     # its message comes back and finds the job final: it deletes them now, not the reaper an hour later.

@@ -1,5 +1,6 @@
-"""The shard's outbox (shared/jobs/outbox.py): a job's queue message is written with the job,
-sent after the commit, deleted once sent, and re-sent by the shard itself when it was not."""
+"""The shard's outbox (shared/jobs/outbox.py): a job's queue message is written with the job (a column
+of its row; other messages an ``outbox`` row), sent after the commit, and re-sent by the shard itself
+when it may not have been."""
 
 from __future__ import annotations
 
@@ -36,11 +37,12 @@ def bodies(queue: MemoryQueue) -> list[str]:
     return [body["jobId"] for body, _ in queue.sent]
 
 
-async def test_a_created_job_has_its_message_sent_and_its_outbox_row_deleted(clock: FakeClock) -> None:
+async def test_a_created_job_has_its_message_sent_and_none_left_pending(clock: FakeClock) -> None:
     shards = MemoryShards(clock, shard_count=1)
     await shards.client.call(Create(record=job()))
     assert shards.queue.sent == [({"v": 1, "jobId": "a" * 32, "shard": "shard-0"}, 0)]
     assert shards.shards["shard-0"].outbox.pending() == []
+    assert shards.shards["shard-0"].outbox.table_rows() == []  # no outbox row: the job's own row holds it
 
 
 async def test_the_message_of_a_failed_send_is_resent_by_the_alarm(clock: FakeClock) -> None:
@@ -121,18 +123,21 @@ async def test_repairs_record_their_messages_and_the_shard_sends_them(clock: Fak
     assert sorted(bodies(shards.queue)) == ["a" * 32, "b" * 32]
 
 
-async def test_a_storage_failure_after_the_send_does_not_fail_the_create(clock: FakeClock) -> None:
-    class BrokenDelete(MemorySql):
+async def test_a_storage_failure_after_a_failed_send_does_not_fail_the_create(clock: FakeClock) -> None:
+    class BrokenReschedule(MemorySql):
         def exec(self, query: str, *params: Any) -> list[dict[str, Any]]:
-            if query.startswith("DELETE FROM outbox"):
+            if query.startswith("UPDATE jobs SET send_due_at"):
                 raise OSError("database or disk is full")
             return super().exec(query, *params)
 
-    queue = MemoryQueue()
-    service = ShardService(JobShard(BrokenDelete(), clock), producers={"jobs": queue}, alarm=MemoryAlarm())
+    queue, alarm = MemoryQueue(fail_sends=1), MemoryAlarm()
+    service = ShardService(JobShard(BrokenReschedule(), clock), producers={"jobs": queue}, alarm=alarm)
     reply = await service.handle_async("create", {"record": job().to_rpc()})
-    assert reply["ok"] and bodies(queue) == ["a" * 32]
-    assert len(service.outbox.pending()) == 1  # sent but unmarked: sent again later (harmless)
+    assert reply["ok"] and bodies(queue) == []
+    [row] = service.outbox.pending()  # unsent, not rescheduled: due at its first due time
+    assert row.due_at == clock() + RESEND_AFTER_SECONDS and alarm.at is not None and alarm.at <= row.due_at
+    clock.advance(RESEND_AFTER_SECONDS)
+    assert await service.alarm() == 1 and bodies(queue) == ["a" * 32]
 
 
 def test_the_outbox_table_is_added_to_an_existing_shard() -> None:
@@ -170,7 +175,7 @@ async def test_a_job_failed_by_the_reaper_keeps_its_webhook_whatever_dies_after_
     assert stored is not None
     failed = shard.repair("a" * 32, stored.updated_at, "fail", "stuck")
     assert failed is not None and failed.webhook_status == "pending"
-    # WHEN the shard comes back: THEN its alarm sends the webhook (and the job's own message)
+    # WHEN the shard comes back: THEN its alarm sends the webhook (the failed job needs no message)
     hooks, alarm = MemoryQueue(), MemoryAlarm()
     service = ShardService(JobShard(sql, clock), producers={"jobs": MemoryQueue(), "webhooks": hooks}, alarm=alarm)
     await service.outbox.resume()
@@ -237,3 +242,222 @@ async def test_completion_records_the_cache_counts(clock: FakeClock) -> None:
     assert (done.cache_reused, done.cache_total, done.cache_saved_chars) == (9, 10, 27_603)
     again = await shards.client.call(Get(job_id="a" * 32))
     assert again is not None and (again.cache_reused, again.cache_total) == (9, 10)
+
+
+# --- the job's message on its own row: 3 rows written a job, re-sent by the alarm when in doubt -------
+
+
+class MeteredSql(MemorySql):
+    """MemorySql counting rows written as Cloudflare bills them (rows changed, like the local meter)."""
+
+    def written(self) -> int:
+        return int(self._db.total_changes)
+
+
+class Evicted(BaseException):
+    """The object dies where this is raised (not an ``Exception``: nothing in the shard catches it)."""
+
+
+class DyingQueue(MemoryQueue):
+    async def send(self, body: Any, *, delay_seconds: int = 0) -> None:
+        raise Evicted
+
+
+def done(job_id: str = "a" * 32) -> Complete:
+    return Complete(job_id=job_id, audio_key="k", mime_type="audio/wav", size_bytes=1, etag="e", characters=5)
+
+
+async def test_a_job_writes_three_rows_create_claim_complete_and_nothing_once_its_send_is_confirmed(
+    clock: FakeClock,
+) -> None:
+    sql, queue, alarm = MeteredSql(), MemoryQueue(), MemoryAlarm()
+    service = ShardService(JobShard(sql, clock), producers={"jobs": queue}, alarm=alarm)
+    written = []
+    for method, payload in [
+        ("create", {"record": job().to_rpc()}),
+        ("claim", {"job_id": "a" * 32, "lease_seconds": 30.0, "holder": "m1"}),
+        ("complete", done().model_dump(exclude={"runs"})),
+    ]:
+        before = sql.written()
+        reply = await service.handle_async(method, payload)
+        assert reply["ok"], reply
+        written.append(sql.written() - before)
+    assert bodies(queue) == ["a" * 32]
+    assert written == [1, 1, 1]
+    # The alarm armed for the send's due time rings to find the message confirmed: nothing sent or written.
+    before = sql.written()
+    clock.advance(RESEND_AFTER_SECONDS)
+    assert await service.alarm() == 0
+    assert sql.written() == before and bodies(queue) == ["a" * 32]
+
+
+async def test_a_backlogged_job_whose_send_was_confirmed_is_not_resent_and_costs_no_write(clock: FakeClock) -> None:
+    # GIVEN a job sent and confirmed, still queued long past its send's due time (a slow consumer)
+    sql, queue, alarm = MeteredSql(), MemoryQueue(), MemoryAlarm()
+    service = ShardService(JobShard(sql, clock), producers={"jobs": queue}, alarm=alarm)
+    await service.handle_async("create", {"record": job().to_rpc()})
+    before = sql.written()
+    for _ in range(10):
+        clock.advance(60)
+        # WHEN the alarm rings (armed by other jobs' sends): THEN nothing is resent, nothing written
+        assert await service.alarm() == 0
+    assert bodies(queue) == ["a" * 32] and sql.written() == before
+    assert service.outbox.next_due() is None  # and the alarm is not kept ringing for it
+
+
+async def test_a_crash_between_the_commit_and_the_send_is_recovered_by_the_alarm_set_before_the_send(
+    clock: FakeClock,
+) -> None:
+    # GIVEN an object that committed a job and died while sending its message (the alarm is durable, as
+    # on Cloudflare: it outlives the object)
+    sql, alarm = MemorySql(), MemoryAlarm()
+    dying = ShardService(JobShard(sql, clock), producers={"jobs": DyingQueue()}, alarm=alarm)
+    created_at = clock()
+    try:
+        await dying.handle_async("create", {"record": job().to_rpc()})
+    except Evicted:
+        pass
+    # THEN the alarm was set for the send's due time before the send was tried
+    assert alarm.at == created_at + RESEND_AFTER_SECONDS
+    # WHEN it rings in a new object over the same storage (nothing resumed by hand)
+    queue = MemoryQueue()
+    fresh = ShardService(JobShard(sql, clock), producers={"jobs": queue}, alarm=alarm)
+    clock.advance(RESEND_AFTER_SECONDS)
+    alarm.at = None
+    assert await fresh.alarm() == 1
+    # THEN the message is sent, and the job runs
+    assert bodies(queue) == ["a" * 32]
+    claimed = await fresh.handle_async("claim", {"job_id": "a" * 32, "lease_seconds": 30.0, "holder": "m1"})
+    assert claimed["ok"] and claimed["result"]["status"] == "processing"
+
+
+async def test_a_duplicate_sent_after_an_eviction_is_harmless(clock: FakeClock) -> None:
+    # GIVEN a job sent and confirmed by an object that was then evicted, still queued past its due time
+    sql = MeteredSql()
+    first = ShardService(JobShard(sql, clock), producers={"jobs": MemoryQueue()}, alarm=MemoryAlarm())
+    await first.handle_async("create", {"record": job().to_rpc()})
+    queue, alarm = MemoryQueue(), MemoryAlarm()
+    second = ShardService(JobShard(sql, clock), producers={"jobs": queue}, alarm=alarm)
+    clock.advance(RESEND_AFTER_SECONDS)
+    # WHEN the new object's alarm rings: it cannot tell, so it sends the message again (one row written:
+    # the next due time, pushed back by the backoff)
+    before = sql.written()
+    assert await second.alarm() == 1
+    assert bodies(queue) == ["a" * 32] and sql.written() - before == 1
+    assert alarm.at is None  # sent and confirmed now: nothing to ring for
+    # THEN the two deliveries synthesize it once: the first claim wins, the duplicate finds the lease held,
+    # and once completed a late duplicate finds it final and writes nothing
+    first_claim = await second.handle_async("claim", {"job_id": "a" * 32, "lease_seconds": 30.0, "holder": "m1"})
+    duplicate = await second.handle_async("claim", {"job_id": "a" * 32, "lease_seconds": 30.0, "holder": "m2"})
+    assert first_claim["ok"] and not duplicate["ok"] and duplicate["error"]["code"] == "lease_held"
+    assert (await second.handle_async("complete", done().model_dump(exclude={"runs"})))["ok"]
+    before = sql.written()
+    late = await second.handle_async("claim", {"job_id": "a" * 32, "lease_seconds": 30.0, "holder": "m2"})
+    assert late["ok"] and late["result"]["status"] == "completed" and sql.written() == before
+    # and a claimed job is never sent again, whatever object rings
+    third = ShardService(JobShard(sql, clock), producers={"jobs": queue}, alarm=MemoryAlarm())
+    clock.advance(3600)
+    assert await third.alarm() == 0 and bodies(queue) == ["a" * 32]
+
+
+async def test_resends_of_a_backlogged_job_across_evictions_are_spaced_by_the_backoff(clock: FakeClock) -> None:
+    # GIVEN a job that stays queued for an hour, on an object evicted after every alarm (the worst case)
+    sql = MemorySql()
+    queue = MemoryQueue()
+    JobShard(sql, clock).create(job())  # committed; its send's fate unknown to every later object
+    start = clock()
+    while True:
+        alarm = MemoryAlarm()
+        service = ShardService(JobShard(sql, clock), producers={"jobs": queue}, alarm=alarm)
+        await service.outbox.resume()
+        assert alarm.at is not None
+        if alarm.at > start + 3600:
+            break
+        clock.advance(max(alarm.at - clock(), 0.0))
+        await service.alarm()
+    # THEN it was sent once per backoff step at most: 5 s, then 2, 4, ... 256 s apart, then every 300 s
+    assert len(queue.sent) == max_resends_within(3600.0) == 19
+    assert max_resends_within(600.0) == 9
+
+
+def max_resends_within(seconds: float) -> int:
+    """Sends of one job's message in its first ``seconds`` queued, if every alarm meets a new object."""
+    from shared.jobs.outbox import backoff
+
+    at, n = RESEND_AFTER_SECONDS, 0
+    while at <= seconds:
+        n += 1
+        at += backoff(n)
+    return n
+
+
+def test_an_existing_shard_gains_the_send_columns() -> None:
+    from shared.jobs.schema import create_schema
+
+    sql = MemorySql()
+    sql.exec("CREATE TABLE jobs (job_id TEXT PRIMARY KEY, status TEXT NOT NULL)")
+    create_schema(sql)
+    columns = {row["name"] for row in sql.exec("PRAGMA table_info(jobs)")}
+    assert {"send_due_at", "send_attempts"} <= columns
+
+
+async def test_a_synthesis_message_left_in_the_outbox_table_by_an_older_deploy_is_still_sent(
+    clock: FakeClock,
+) -> None:
+    sql = MemorySql()
+    JobShard(sql, clock)
+    sql.exec(
+        "INSERT INTO outbox (message_id, queue, job_id, body, created_at, due_at) VALUES (?, ?, ?, ?, ?, ?)",
+        "m" * 32, "jobs", "a" * 32, '{"v":1,"jobId":"' + "a" * 32 + '","shard":"shard-0"}', clock(), clock(),
+    )
+    queue, alarm = MemoryQueue(), MemoryAlarm()
+    service = ShardService(JobShard(sql, clock), producers={"jobs": queue}, alarm=alarm)
+    await service.outbox.resume()
+    assert alarm.at == clock()
+    assert await service.alarm() == 1
+    assert bodies(queue) == ["a" * 32] and service.outbox.table_rows() == []
+
+
+async def test_a_requeued_job_is_sent_again_even_if_its_first_send_was_confirmed(clock: FakeClock) -> None:
+    shards = MemoryShards(clock, shard_count=1)
+    await shards.client.call(Create(record=job()))
+    await shards.client.call(Claim(job_id="a" * 32, lease_seconds=30.0))
+    clock.advance(1000)
+    stale = await shards.client.call(Get(job_id="a" * 32))
+    assert stale is not None
+    item = RepairItem(job_id="a" * 32, expected_updated_at=stale.updated_at, action="requeue", error="lapsed")
+    await shards.client.call(Repair(items=[item]), shard="shard-0")
+    assert bodies(shards.queue) == ["a" * 32, "a" * 32]
+    # its new send failed? the alarm has it: make the queue refuse, requeue again, and ring
+    await shards.client.call(Claim(job_id="a" * 32, lease_seconds=30.0))
+    clock.advance(1000)
+    stale = await shards.client.call(Get(job_id="a" * 32))
+    assert stale is not None
+    shards.queue.fail_sends = 1
+    item = RepairItem(job_id="a" * 32, expected_updated_at=stale.updated_at, action="requeue", error="lapsed")
+    await shards.client.call(Repair(items=[item]), shard="shard-0")
+    assert len(shards.queue.sent) == 2
+    clock.advance(60)
+    assert await shards.ring_due() == 1 and len(shards.queue.sent) == 3
+
+
+async def test_the_memory_of_confirmed_sends_forgets_a_job_claimed_while_its_send_was_confirmed(
+    clock: FakeClock,
+) -> None:
+    # GIVEN a job whose consumer claimed it before the shard heard back from the queue
+    shards = MemoryShards(clock, shard_count=1)
+
+    class ClaimingQueue(MemoryQueue):
+        async def send(self, body: Any, *, delay_seconds: int = 0) -> None:
+            await super().send(body, delay_seconds=delay_seconds)
+            await shards.client.call(Claim(job_id=body["jobId"], lease_seconds=30.0, holder="m1"))
+
+    shards.producers["jobs"] = shards.queue = ClaimingQueue()
+    await shards.client.call(Create(record=job()))
+    outbox = shards.shards["shard-0"].outbox
+    assert outbox._confirmed == {"a" * 32}  # noqa: SLF001 - what this test is about
+    # WHEN the alarm rings: THEN it forgets it (the memory holds queued jobs only), and sends nothing
+    clock.advance(RESEND_AFTER_SECONDS)
+    assert await shards.ring_due() == 0
+    assert outbox._confirmed == set()  # noqa: SLF001
+    assert bodies(shards.queue) == ["a" * 32]

@@ -6,7 +6,7 @@ import socket
 
 import pytest
 
-from local_runtime.http_client import LocalHttpClient
+from local_runtime.http_client import LocalHttpClient, LocalStreamUploader
 from shared.errors import HttpConnectionError, HttpTimeoutError
 from tests.provider_server import FakeServer, Reply
 
@@ -78,3 +78,50 @@ async def test_oversized_bodies_are_refused(server: FakeServer) -> None:
 async def test_not_http() -> None:
     with pytest.raises(HttpConnectionError):
         await LocalHttpClient().request("GET", "ftp://example.com/", headers={}, body=None, timeout=1)
+
+
+class _Pieces:
+    """A blob body that yields ``data`` in pieces (``shared.ports.BlobBody``'s ``pieces``)."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self.sizes: list[int] = []
+
+    async def pieces(self, size: int):  # type: ignore[no-untyped-def]
+        for start in range(0, len(self.data), size):
+            piece = self.data[start:start + size]
+            self.sizes.append(len(piece))
+            yield piece
+
+
+async def test_put_streams_the_blob_with_its_length(server: FakeServer) -> None:
+    server.script(Reply(201, b"stored"))
+    data = bytes(range(256)) * 1000
+    blob = _Pieces(data)
+    status = await LocalStreamUploader().put(
+        server.url + "/bucket/key?sig=1", headers={"X-Amz-Meta-A": "1", "Host": "evil"}, body=blob,  # type: ignore[arg-type]
+        length=len(data), timeout=5,
+    )
+    seen = server.requests[0]
+    assert (status, seen.method, seen.target, seen.body) == (201, "PUT", "/bucket/key?sig=1", data)
+    assert seen.headers["content-length"] == str(len(data)) and "transfer-encoding" not in seen.headers
+    assert seen.headers["host"] == f"127.0.0.1:{server.port}" and seen.headers["x-amz-meta-a"] == "1"
+    assert max(blob.sizes) <= 64 * 1024 and len(blob.sizes) > 1
+
+
+async def test_a_blob_shorter_than_its_length_is_a_connection_error(server: FakeServer) -> None:
+    server.script(Reply(200, b"ok"))
+    with pytest.raises(HttpConnectionError):
+        await LocalStreamUploader().put(server.url + "/k", headers={}, body=_Pieces(b"abc"), length=10, timeout=5)  # type: ignore[arg-type]
+
+
+async def test_a_blob_longer_than_its_length_is_a_connection_error(server: FakeServer) -> None:
+    server.script(Reply(200, b"ok"))
+    with pytest.raises(HttpConnectionError, match="runs past its length of 3 bytes"):
+        await LocalStreamUploader().put(server.url + "/k", headers={}, body=_Pieces(b"abcdef"), length=3, timeout=5)  # type: ignore[arg-type]
+
+
+async def test_put_timeout(server: FakeServer) -> None:
+    server.script(Reply(200, b"late", delay=30))
+    with pytest.raises(HttpTimeoutError, match="no response within 0.2 s"):
+        await LocalStreamUploader().put(server.url + "/k", headers={}, body=_Pieces(b"abc"), length=3, timeout=0.2)  # type: ignore[arg-type]

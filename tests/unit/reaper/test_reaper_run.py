@@ -9,11 +9,12 @@ import pytest
 
 from shared.config import Settings
 from shared.consumer import object_metadata
+from shared.dependencies import Dependencies
 from shared.jobs.reaper_state import ReaperLease
 from shared.jobs.shard import Claim, Complete, Create, Fail, Get
 from shared.keys import audio_key, upload_record_key
 from shared.models import JobRecord, JobStatus
-from shared.reaper import ReaperDeps, run_reaper
+from shared.reaper import run_reaper
 from shared.reaper.lease import LEASE_NAME, LEASE_SHARD
 from tests.fakes import FakeClock, MemoryBucket, MemoryQueue, MemoryShards, bootstrap_test_app
 
@@ -38,12 +39,12 @@ def logs() -> io.StringIO:
 def deps(
     shards: MemoryShards, bucket: MemoryBucket, clock: FakeClock, logs: io.StringIO,
     webhook_queue: MemoryQueue | None = None, **settings: object,
-) -> ReaperDeps:
+) -> Dependencies:
     config = Settings(shard_count=SHARDS, reaper_sweep_interval_seconds=0, **settings)  # type: ignore[arg-type]
     return bootstrap_test_app(
         config, clock=clock, shards=shards, bucket=bucket, queue=MemoryQueue(), webhook_queue=webhook_queue,
         log_stream=logs,
-    ).reaper
+    ).acting_as("reaper")
 
 
 async def completed(shards: MemoryShards, bucket: MemoryBucket, clock: FakeClock, n: int, ttl: int = 60) -> JobRecord:

@@ -12,8 +12,10 @@ from typing import Any
 import pytest
 
 from local_runtime.ratelimit import LocalRateLimiter
-from shared.api.app import ApiApp, ApiDeps
+from shared.api.app import ApiApp
+from shared.bootstrap import api_app
 from shared.config import Settings
+from shared.dependencies import Dependencies
 from shared.http import HttpRequest, HttpResponse
 from shared.synthesis.catalogue import default_catalogue
 from tests.fakes import FakeClock, MemoryBucket, MemoryQueue, MemoryShards, bootstrap_test_app
@@ -32,7 +34,7 @@ def settings(**overrides: Any) -> Settings:
 @dataclass
 class Api:
     app: ApiApp
-    deps: ApiDeps
+    deps: Dependencies
     shards: MemoryShards
     queue: MemoryQueue
     bucket: MemoryBucket
@@ -72,11 +74,11 @@ def build_api(**overrides: Any) -> Api:
     queue, bucket, logs = MemoryQueue(), MemoryBucket(clock), io.StringIO()
     shards = MemoryShards(clock, shard_count=config.shard_count, queue=queue, max_waiters=config.max_waiters_per_shard)
     ids: Callable[[], str] = (f"{n:032x}" for n in itertools.count(1)).__next__
-    app = bootstrap_test_app(
+    app = api_app(bootstrap_test_app(
         config, clock=clock, shards=shards, bucket=bucket, queue=queue,
         catalogue=lambda: default_catalogue(False, default_model=config.default_model),
         rate_limiter=lambda limit, period: LocalRateLimiter(limit, period, clock), new_job_id=ids, log_stream=logs,
-    ).api
+    ))
     return Api(app, app.deps, shards, queue, bucket, clock, logs)
 
 

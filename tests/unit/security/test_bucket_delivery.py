@@ -10,19 +10,19 @@ from dataclasses import dataclass, field, replace
 
 import pytest
 
-from shared.consumer import ConsumerDeps, process_batch
+from shared.consumer import process_batch
 from shared.delivery import (
-    INVOCATION_BUDGET_SECONDS, MAX_CONCURRENT_UPLOADS, DeliveryDeps, deliver_audio, process_delivery_batch, scrub,
+    INVOCATION_BUDGET_SECONDS, MAX_CONCURRENT_UPLOADS, deliver_audio, process_delivery_batch, scrub,
 )
+from shared.dependencies import Dependencies
 from shared.errors import HttpConnectionError, HttpTimeoutError, PermanentSynthesisError
 from shared.jobs.outbox import WEBHOOKS
 from shared.jobs.shard import Get, RecordDelivery
 from shared.jobs.sharding import shard_for
-from shared.logs import JsonLogger
 from shared.outcomes import Ack, Retry
 from shared.ports import BlobBody, IncomingMessage
 from shared.security.delivery_headers import MAX_HEADERS, check_delivery_headers
-from tests.fakes import MemoryQueue, ScriptedSynthesizer
+from tests.fakes import MemoryQueue, ScriptedSynthesizer, bootstrap_test_app
 from tests.unit.security.conftest import Api, body_of, build_api
 
 BUCKET = "https://bucket.example.com/audio/out.wav?X-Amz-Signature=deadbeef0123"
@@ -56,9 +56,8 @@ class FakeUploader:
 @dataclass
 class Rig:
     api: Api
-    consumer: ConsumerDeps
     hooks: MemoryQueue
-    deps: DeliveryDeps
+    deps: Dependencies  # the synth_consumer's: synthesis and deliveries
     uploader: FakeUploader
     synth: ScriptedSynthesizer
     logs: io.StringIO
@@ -72,7 +71,7 @@ class Rig:
     async def synthesize(self, job_id: str) -> object:
         count = self.api.deps.settings.shard_count
         message = IncomingMessage("m-" + job_id, {"v": 1, "jobId": job_id, "shard": shard_for(job_id, count)}, 1)
-        return (await process_batch([message], self.consumer)).outcomes[message.id]
+        return (await process_batch([message], self.deps)).outcomes[message.id]
 
     def messages(self, kind: str) -> list[dict]:
         return [b for b, _ in self.hooks.sent if isinstance(b, dict) and b.get("kind") == kind]
@@ -91,14 +90,11 @@ def rig() -> Rig:
     hooks = MemoryQueue()
     api.shards.producers[WEBHOOKS] = hooks  # before the first shard is made: its outbox sends here too
     synth, uploader, logs = ScriptedSynthesizer(), FakeUploader(), io.StringIO()
-    consumer = ConsumerDeps(
-        jobs=api.shards.client, bucket=api.bucket, synthesizer_for=lambda model: synth,
-        settings=api.deps.settings, clock=api.clock, log=JsonLogger("synth_consumer", logs),
-    )
-    deps = DeliveryDeps(
-        api.shards.client, api.bucket, uploader, api.deps.settings, api.clock, JsonLogger("synth_consumer", logs)
-    )
-    return Rig(api, consumer, hooks, deps, uploader, synth, logs)
+    deps = bootstrap_test_app(
+        api.deps.settings, clock=api.clock, shards=api.shards, bucket=api.bucket, synthesizer=synth,
+        uploader=uploader, log_stream=logs,
+    ).acting_as("synth_consumer")
+    return Rig(api, hooks, deps, uploader, synth, logs)
 
 
 async def test_completion_queues_one_delivery_that_puts_the_audio_as_stored(rig: Rig) -> None:
@@ -305,8 +301,7 @@ async def test_an_upload_cut_short_by_a_crash_is_made_again(rig: Rig) -> None:
 
 async def test_a_job_completed_at_submit_from_the_cache_is_delivered_too(rig: Rig) -> None:
     # The catalogue's own synthesizers and specs: the consumer then fills the synthesis cache.
-    catalogue = rig.api.deps.catalogue
-    rig.consumer = replace(rig.consumer, synthesizer_for=catalogue.synthesizer_for, model_spec=catalogue.get)
+    rig.deps = replace(rig.deps, make_catalogue=rig.api.deps.make_catalogue)
     text = "Said once, delivered twice."
     first = await rig.submit(text=text, model="tone")
     await rig.synthesize(first)

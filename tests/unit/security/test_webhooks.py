@@ -7,16 +7,16 @@ from dataclasses import dataclass, field, replace
 
 import pytest
 
-from shared.consumer import ConsumerDeps, process_batch, process_dead_letters
+from shared.consumer import process_batch, process_dead_letters
+from shared.dependencies import Dependencies
 from shared.outcomes import Ack, Retry
 from shared.errors import HttpTimeoutError, PermanentSynthesisError
 from shared.jobs.sharding import shard_for
-from shared.logs import JsonLogger
 from shared.models import WebhookEvent
 from shared.ports import HttpClientResponse, IncomingMessage
 from shared.security.signing import webhook_secret
-from shared.webhooks import WebhookDeps, WebhookNotifier, deliver_webhook, message_id
-from tests.fakes import MemoryQueue, ScriptedSynthesizer
+from shared.webhooks import deliver_webhook, message_id
+from tests.fakes import MemoryQueue, ScriptedSynthesizer, bootstrap_test_app
 from tests.unit.security.conftest import SIGNING_KEY, Api, body_of, build_api
 
 HOOK = "https://hooks.example.com/tts"
@@ -50,9 +50,8 @@ class FakeHttp:
 @dataclass
 class Rig:
     api: Api
-    consumer: ConsumerDeps
     hooks: MemoryQueue
-    delivery: WebhookDeps
+    deps: Dependencies  # the synth_consumer's: synthesis and webhook deliveries
     http: FakeHttp
     synth: ScriptedSynthesizer
 
@@ -64,12 +63,12 @@ class Rig:
     async def synthesize(self, job_id: str, attempts: int = 1) -> object:
         count = self.api.deps.settings.shard_count
         message = IncomingMessage("m-" + job_id, {"v": 1, "jobId": job_id, "shard": shard_for(job_id, count)}, attempts)
-        return (await process_batch([message], self.consumer)).outcomes[message.id]
+        return (await process_batch([message], self.deps)).outcomes[message.id]
 
     async def deliver(self, n: int = 0) -> object:
         body, _ = self.hooks.sent[n]
         attempts = 1 + sum(1 for s in self.http.sent)
-        return await deliver_webhook(IncomingMessage(f"w{n}", body, attempts), self.delivery)
+        return await deliver_webhook(IncomingMessage(f"w{n}", body, attempts), self.deps)
 
     async def job(self, job_id: str) -> dict:
         return body_of(await self.api.call("GET", f"/v1/jobs/{job_id}"))
@@ -80,16 +79,11 @@ def rig() -> Rig:
     api = build_api(webhook_max_attempts=3, webhook_retry_base_seconds=30)
     hooks, http, synth = MemoryQueue(), FakeHttp(), ScriptedSynthesizer()
     logs = io.StringIO()
-    consumer = ConsumerDeps(
-        jobs=api.shards.client, bucket=api.bucket, synthesizer_for=lambda model: synth,
-        settings=api.deps.settings, clock=api.clock, log=JsonLogger("synth_consumer", logs),
-        webhooks=WebhookNotifier(hooks, api.shards.client),
-    )
-    delivery = WebhookDeps(
-        jobs=api.shards.client, http=http, settings=api.deps.settings, clock=api.clock,
-        log=JsonLogger("synth_consumer", logs),
-    )
-    return Rig(api, consumer, hooks, delivery, http, synth)
+    deps = bootstrap_test_app(
+        api.deps.settings, clock=api.clock, shards=api.shards, bucket=api.bucket, synthesizer=synth,
+        webhook_queue=hooks, http=http, log_stream=logs,
+    ).acting_as("synth_consumer")
+    return Rig(api, hooks, deps, http, synth)
 
 
 async def test_a_completed_job_enqueues_one_signed_delivery(rig: Rig) -> None:
@@ -149,8 +143,10 @@ async def test_dead_lettered_jobs_are_announced(rig: Rig) -> None:
     job_id = await rig.submit()
     count = rig.api.deps.settings.shard_count
     dead = IncomingMessage("d1", {"v": 1, "jobId": job_id, "shard": shard_for(job_id, count)}, 4)
-    await process_dead_letters([dead], rig.consumer)
-    assert len(rig.hooks.sent) == 1
+    rig.api.clock.advance(rig.deps.settings.reaper_give_up_seconds)  # too old to re-send: failed
+    queued = list(rig.api.queue.sent)
+    await process_dead_letters([dead], rig.deps)
+    assert len(rig.hooks.sent) == 1 and rig.api.queue.sent == queued
 
 
 async def test_a_deadline_cancels_the_job_and_announces_it(rig: Rig) -> None:
@@ -184,7 +180,7 @@ async def test_signatures_verify_with_the_tenants_secret(rig: Rig) -> None:
 async def test_a_url_that_became_unsafe_is_refused_at_delivery(rig: Rig) -> None:
     job_id = await rig.submit()
     await rig.synthesize(job_id)
-    rig.delivery.settings = replace(rig.delivery.settings, webhook_schemes=("http",))  # policy tightened
+    rig.deps.settings = replace(rig.deps.settings, webhook_schemes=("http",))  # policy tightened
     assert await rig.deliver() == Ack()
     assert rig.http.sent == []
     webhook = (await rig.job(job_id))["webhook"]
@@ -197,7 +193,7 @@ async def test_the_host_check_runs_before_connecting(rig: Rig) -> None:
 
     job_id = await rig.submit()
     await rig.synthesize(job_id)
-    rig.delivery.host_allowed = resolves_to_loopback
+    rig.deps.host_allowed = resolves_to_loopback
     assert await rig.deliver() == Ack()
     assert rig.http.sent == [] and (await rig.job(job_id))["webhook"]["status"] == "failed"
 
@@ -246,4 +242,4 @@ async def test_errors_never_repeat_the_webhook_url(rig: Rig) -> None:
     assert await rig.deliver() == Retry(30)
     webhook = (await rig.job(job_id))["webhook"]
     assert "very-secret-path" not in webhook["lastError"] and "<webhookUrl>" in webhook["lastError"]
-    assert "very-secret-path" not in rig.consumer.log._stream.getvalue()  # type: ignore[union-attr]
+    assert "very-secret-path" not in rig.deps.log._stream.getvalue()  # type: ignore[union-attr]

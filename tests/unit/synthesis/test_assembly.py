@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import struct
 import tracemalloc
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,8 @@ import pytest
 
 from local_runtime.bindings.r2 import LocalBucket
 from shared.config import Settings
-from shared.consumer import ConsumerDeps, process_batch
+from shared.consumer import process_batch
+from shared.dependencies import Dependencies
 from shared.jobs.shard import Cancel, CompleteBatch, Get, Release
 from shared.keys import TMP_PREFIX, upload_record_key
 from shared.logs import JsonLogger
@@ -25,7 +27,7 @@ from shared.synthesis.chunking import chunk_texts
 from shared.synthesis.longform import plan_id
 from shared.synthesis.tone import ToneSynthesizer
 from shared.synthesis.wav import parse_wav
-from tests.fakes import FakeClock, MemoryBucket, MemoryShards
+from tests.fakes import FakeClock, MemoryBucket, MemoryShards, bootstrap_test_app
 from tests.unit.synthesis.test_longform import JOB, ChunkSynth, message, queued, spec
 
 LIMIT = 500  # characters a request: 1.44 MB of 24 kHz tone WAV per chunk
@@ -45,16 +47,11 @@ def bucket(clock: FakeClock) -> MemoryBucket:
 
 
 @pytest.fixture
-def deps(shards: MemoryShards, clock: FakeClock, synth: ChunkSynth, bucket: MemoryBucket) -> ConsumerDeps:
+def deps(shards: MemoryShards, clock: FakeClock, synth: ChunkSynth, bucket: MemoryBucket) -> Dependencies:
     model = spec(max_input_chars=LIMIT)
-    return ConsumerDeps(
-        jobs=shards.client,
-        bucket=bucket,
-        synthesizer_for=lambda _: synth,
-        settings=Settings(retry_base_seconds=10, lease_seconds=120),
-        clock=clock,
-        log=JsonLogger("synth_consumer", io.StringIO()),
-        model_spec=lambda _: model,
+    settings = Settings(retry_base_seconds=10, lease_seconds=120, chunk_fanout=False)  # chunks in one delivery
+    return bootstrap_test_app(
+        settings, clock=clock, shards=shards, bucket=bucket, synthesizer=synth, spec=model, log_stream=io.StringIO()
     )
 
 
@@ -79,7 +76,7 @@ def tmp_keys(bucket: MemoryBucket) -> list[str]:
 
 
 async def test_a_long_job_is_one_wav_uploaded_in_equal_parts_sample_exact(
-    deps: ConsumerDeps, clock: FakeClock, bucket: MemoryBucket
+    deps: Dependencies, clock: FakeClock, bucket: MemoryBucket
 ) -> None:
     await queued(deps, clock, text=TEXT)
     assert (await process_batch([message()], deps)).outcomes == {"m1": Ack()}
@@ -99,7 +96,7 @@ async def test_a_long_job_is_one_wav_uploaded_in_equal_parts_sample_exact(
 
 
 async def test_a_crash_between_parts_resumes_the_upload_without_synthesizing_again(
-    deps: ConsumerDeps, clock: FakeClock, bucket: MemoryBucket, synth: ChunkSynth
+    deps: Dependencies, clock: FakeClock, bucket: MemoryBucket, synth: ChunkSynth
 ) -> None:
     await queued(deps, clock, text=TEXT)
     bucket.fail_part_numbers = {2}  # part 1 is up, then the Worker "dies" uploading part 2
@@ -122,7 +119,7 @@ async def test_a_crash_between_parts_resumes_the_upload_without_synthesizing_aga
 
 
 async def test_an_upload_of_other_bytes_is_aborted_and_started_again(
-    deps: ConsumerDeps, clock: FakeClock, bucket: MemoryBucket
+    deps: Dependencies, clock: FakeClock, bucket: MemoryBucket
 ) -> None:
     await queued(deps, clock, text=TEXT)
     bucket.fail_part_numbers = {2}
@@ -140,7 +137,7 @@ async def test_an_upload_of_other_bytes_is_aborted_and_started_again(
     assert bucket.in_progress() == [] and tmp_keys(bucket) == []
 
 
-async def test_an_upload_gone_from_r2_restarts_once(deps: ConsumerDeps, clock: FakeClock, bucket: MemoryBucket) -> None:
+async def test_an_upload_gone_from_r2_restarts_once(deps: Dependencies, clock: FakeClock, bucket: MemoryBucket) -> None:
     await queued(deps, clock, text=TEXT)
     bucket.fail_part_numbers = {2}
     await process_batch([message()], deps)
@@ -152,7 +149,7 @@ async def test_an_upload_gone_from_r2_restarts_once(deps: ConsumerDeps, clock: F
     assert bucket.objects[job.audio_key].data[44:] == await expected_samples()  # type: ignore[index]
 
 
-async def test_a_failed_job_aborts_its_upload(deps: ConsumerDeps, clock: FakeClock, bucket: MemoryBucket) -> None:
+async def test_a_failed_job_aborts_its_upload(deps: Dependencies, clock: FakeClock, bucket: MemoryBucket) -> None:
     await queued(deps, clock, text=TEXT)
     bucket.fail_part_numbers = {2}
     await process_batch([message()], deps)
@@ -162,7 +159,7 @@ async def test_a_failed_job_aborts_its_upload(deps: ConsumerDeps, clock: FakeClo
         await deps.jobs.call(Cancel(job_id=JOB))
 
     bucket.before_part = cancel  # canceled while the retry assembles
-    deps.settings = Settings(retry_base_seconds=10, lease_seconds=120)
+    deps.settings = replace(deps.settings, retry_base_seconds=10, lease_seconds=120)
     assert (await process_batch([message(attempts=2, msg_id="m2")], deps)).outcomes == {"m2": Ack()}
     job = await deps.jobs.call(Get(job_id=JOB))
     assert job is not None and job.status is JobStatus.CANCELED and job.audio_key is None
@@ -172,7 +169,7 @@ async def test_a_failed_job_aborts_its_upload(deps: ConsumerDeps, clock: FakeClo
 
 
 async def test_a_completed_upload_whose_job_did_not_complete_is_not_uploaded_again(
-    deps: ConsumerDeps, clock: FakeClock, bucket: MemoryBucket, shards: MemoryShards
+    deps: Dependencies, clock: FakeClock, bucket: MemoryBucket, shards: MemoryShards
 ) -> None:
     await queued(deps, clock, text=TEXT)
     real_call = deps.jobs.call

@@ -10,11 +10,10 @@ import pytest
 
 from local_runtime.audio_encoders import CODECS, AvFormatEncoder, load_encoders
 from shared.config import Settings
-from shared.consumer import ConsumerDeps, process_batch
+from shared.consumer import process_batch
 from shared.jobs.shard import Create, Get
 from shared.jobs.sharding import shard_for
 from shared.keys import TMP_PREFIX
-from shared.logs import JsonLogger
 from shared.models import JobRecord, JobStatus
 from shared.outcomes import Ack
 from shared.ports import IncomingMessage, SynthesisRequest
@@ -23,7 +22,7 @@ from shared.synthesis.chunking import chunk_texts
 from shared.synthesis.encoding import EncodingSynthesizer
 from shared.synthesis.providers import build_catalogue
 from shared.synthesis.tone import ToneSynthesizer
-from tests.fakes import FakeClock, MemoryBucket, MemoryShards
+from tests.fakes import FakeClock, MemoryBucket, MemoryShards, bootstrap_test_app
 
 av = pytest.importorskip("av", reason="PyAV is a dependency of the project: pip install -e .")
 
@@ -109,10 +108,9 @@ async def test_a_long_job_keeps_pcm_chunks_and_encodes_the_joined_pcm_once(
     synth = catalogue.synthesizer_for("tone")
     assert isinstance(synth, EncodingSynthesizer)
     bucket = MemoryBucket(clock)
-    deps = ConsumerDeps(
-        jobs=shards.client, bucket=bucket, synthesizer_for=lambda _: synth,
-        settings=Settings(retry_base_seconds=10, lease_seconds=120, max_audio_bytes=10_000_000),
-        clock=clock, log=JsonLogger("synth_consumer", io.StringIO()), model_spec=lambda _: spec,
+    deps = bootstrap_test_app(
+        Settings(retry_base_seconds=10, lease_seconds=120, max_audio_bytes=10_000_000, chunk_fanout=False),
+        clock=clock, shards=shards, bucket=bucket, synthesizer=synth, spec=spec, log_stream=io.StringIO(),
     )
     await deps.jobs.call(
         Create(
@@ -160,10 +158,9 @@ async def test_a_rendered_jobs_pauses_go_into_the_pcm_before_it_is_encoded(
     spec = catalogue.get("tone")
     synth = catalogue.synthesizer_for("tone")
     bucket = MemoryBucket(clock)
-    deps = ConsumerDeps(
-        jobs=shards.client, bucket=bucket, synthesizer_for=lambda _: synth,
-        settings=Settings(retry_base_seconds=10, lease_seconds=120, max_audio_bytes=10_000_000),
-        clock=clock, log=JsonLogger("synth_consumer", io.StringIO()), model_spec=lambda _: spec,
+    deps = bootstrap_test_app(
+        Settings(retry_base_seconds=10, lease_seconds=120, max_audio_bytes=10_000_000, chunk_fanout=False),
+        clock=clock, shards=shards, bucket=bucket, synthesizer=synth, spec=spec, log_stream=io.StringIO(),
     )
     await deps.jobs.call(
         Create(
@@ -204,10 +201,9 @@ async def test_inputs_in_flac_are_joined_with_their_gaps_before_one_encoding_and
     spec = catalogue.get("tone").model_copy(update={"max_input_chars": 60})
     synth = catalogue.synthesizer_for("tone")
     bucket = MemoryBucket(clock)
-    deps = ConsumerDeps(
-        jobs=shards.client, bucket=bucket, synthesizer_for=lambda _: synth,
-        settings=Settings(retry_base_seconds=10, lease_seconds=120, max_audio_bytes=10_000_000),
-        clock=clock, log=JsonLogger("synth_consumer", io.StringIO()), model_spec=lambda _: spec,
+    deps = bootstrap_test_app(
+        Settings(retry_base_seconds=10, lease_seconds=120, max_audio_bytes=10_000_000, chunk_fanout=False),
+        clock=clock, shards=shards, bucket=bucket, synthesizer=synth, spec=spec, log_stream=io.StringIO(),
     )
     inputs = [JobInput(text="Hello Bob, how are you?", voice_id="low"), JobInput(text=TEXT, voice_id="high")]
     await deps.jobs.call(Create(record=JobRecord(

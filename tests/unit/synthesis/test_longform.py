@@ -5,12 +5,13 @@ from __future__ import annotations
 import io
 import json
 import struct
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import pytest
 
 from shared.config import Settings
-from shared.consumer import ConsumerDeps, process_batch
+from shared.consumer import process_batch
+from shared.dependencies import Dependencies
 from shared.errors import TransientSynthesisError
 from shared.jobs.shard import Cancel, Create, Get
 from shared.jobs.sharding import shard_for
@@ -26,7 +27,7 @@ from shared.synthesis.mp3 import parse_mp3
 from shared.synthesis.tone import ToneSynthesizer
 from shared.synthesis.wav import parse_wav, wav_pcm
 from tests.audio_samples import mp3_file
-from tests.fakes import FakeClock, MemoryBucket, MemoryShards
+from tests.fakes import FakeClock, MemoryShards, bootstrap_test_app
 
 JOB = "d" * 32
 LIMIT = 60
@@ -80,20 +81,14 @@ def synth() -> ChunkSynth:
 
 
 @pytest.fixture
-def deps(shards: MemoryShards, clock: FakeClock, synth: ChunkSynth) -> ConsumerDeps:
+def deps(shards: MemoryShards, clock: FakeClock, synth: ChunkSynth) -> Dependencies:
     model = spec()
-    return ConsumerDeps(
-        jobs=shards.client,
-        bucket=MemoryBucket(clock),
-        synthesizer_for=lambda _: synth,
-        settings=Settings(retry_base_seconds=10, lease_seconds=120, max_audio_bytes=10_000_000),
-        clock=clock,
-        log=JsonLogger("synth_consumer", io.StringIO()),
-        model_spec=lambda _: model,
-    )
+    # The chunks one after another in the job's own delivery (tests/unit/core/test_fanout.py: in parallel).
+    settings = Settings(retry_base_seconds=10, lease_seconds=120, max_audio_bytes=10_000_000, chunk_fanout=False)
+    return bootstrap_test_app(settings, clock=clock, shards=shards, synthesizer=synth, spec=model, log_stream=io.StringIO())
 
 
-async def queued(deps: ConsumerDeps, clock: FakeClock, text: str = TEXT, fmt: str = "wav") -> JobRecord:
+async def queued(deps: Dependencies, clock: FakeClock, text: str = TEXT, fmt: str = "wav") -> JobRecord:
     return await deps.jobs.call(
         Create(
             record=JobRecord(
@@ -113,12 +108,12 @@ def samples(wav: bytes) -> tuple[int, ...]:
     return struct.unpack(f"<{len(pcm) // 2}h", pcm)
 
 
-def tmp_keys(deps: ConsumerDeps) -> list[str]:
+def tmp_keys(deps: Dependencies) -> list[str]:
     return sorted(k for k in deps.bucket.objects if k.startswith(TMP_PREFIX))  # type: ignore[attr-defined]
 
 
 async def test_long_text_is_synthesized_in_chunks_and_joined_sample_exactly(
-    deps: ConsumerDeps, clock: FakeClock, synth: ChunkSynth, shards: MemoryShards
+    deps: Dependencies, clock: FakeClock, synth: ChunkSynth, shards: MemoryShards
 ) -> None:
     await queued(deps, clock)
     chunks = chunk_texts(TEXT, LIMIT)
@@ -140,7 +135,7 @@ async def test_long_text_is_synthesized_in_chunks_and_joined_sample_exactly(
 
 
 async def test_a_retry_resumes_from_the_chunks_already_stored(
-    deps: ConsumerDeps, clock: FakeClock, synth: ChunkSynth
+    deps: Dependencies, clock: FakeClock, synth: ChunkSynth
 ) -> None:
     await queued(deps, clock)
     total = len(chunk_texts(TEXT, LIMIT))
@@ -163,7 +158,7 @@ async def test_a_retry_resumes_from_the_chunks_already_stored(
     assert tmp_keys(deps) == []
 
 
-async def test_cancel_stops_before_the_next_chunk(deps: ConsumerDeps, clock: FakeClock, synth: ChunkSynth) -> None:
+async def test_cancel_stops_before_the_next_chunk(deps: Dependencies, clock: FakeClock, synth: ChunkSynth) -> None:
     await queued(deps, clock)
 
     async def cancel_after_two(call: int) -> None:
@@ -178,7 +173,7 @@ async def test_cancel_stops_before_the_next_chunk(deps: ConsumerDeps, clock: Fak
     assert not any(k.startswith("audio/") for k in deps.bucket.objects)  # type: ignore[attr-defined]
 
 
-async def test_mp3_chunks_are_joined_frame_by_frame(deps: ConsumerDeps, clock: FakeClock, synth: ChunkSynth) -> None:
+async def test_mp3_chunks_are_joined_frame_by_frame(deps: Dependencies, clock: FakeClock, synth: ChunkSynth) -> None:
     synth.mp3 = True
     await queued(deps, clock, fmt="mp3")
     await process_batch([message()], deps)
@@ -192,8 +187,8 @@ async def test_mp3_chunks_are_joined_frame_by_frame(deps: ConsumerDeps, clock: F
     assert job.mime_type == "audio/mpeg" and job.audio_key.endswith(".mp3")  # type: ignore[union-attr]
 
 
-async def test_audio_over_the_cap_fails_the_job(deps: ConsumerDeps, clock: FakeClock, synth: ChunkSynth) -> None:
-    deps.settings = Settings(max_audio_bytes=3 * LIMIT * 2880)  # room for about three chunks of tone
+async def test_audio_over_the_cap_fails_the_job(deps: Dependencies, clock: FakeClock, synth: ChunkSynth) -> None:
+    deps.settings = replace(deps.settings, max_audio_bytes=3 * LIMIT * 2880)  # room for about three chunks of tone
     await queued(deps, clock)
     assert (await process_batch([message()], deps)).outcomes == {"m1": Ack()}
     job = await deps.jobs.call(Get(job_id=JOB))
@@ -202,7 +197,7 @@ async def test_audio_over_the_cap_fails_the_job(deps: ConsumerDeps, clock: FakeC
     assert tmp_keys(deps) == []
 
 
-async def test_unjoinable_format_fails_before_paying(deps: ConsumerDeps, clock: FakeClock, synth: ChunkSynth) -> None:
+async def test_unjoinable_format_fails_before_paying(deps: Dependencies, clock: FakeClock, synth: ChunkSynth) -> None:
     await queued(deps, clock, fmt="opus")
     assert (await process_batch([message()], deps)).outcomes == {"m1": Ack()}
     job = await deps.jobs.call(Get(job_id=JOB))
@@ -211,7 +206,7 @@ async def test_unjoinable_format_fails_before_paying(deps: ConsumerDeps, clock: 
 
 
 async def test_short_text_is_one_request_without_chunk_objects(
-    deps: ConsumerDeps, clock: FakeClock, synth: ChunkSynth, shards: MemoryShards
+    deps: Dependencies, clock: FakeClock, synth: ChunkSynth, shards: MemoryShards
 ) -> None:
     await queued(deps, clock, text="  Short and sweet.  ")
     await process_batch([message()], deps)
@@ -221,7 +216,7 @@ async def test_short_text_is_one_request_without_chunk_objects(
     assert tmp_keys(deps) == [] and not any(method == "progress" for _, method in shards.calls)
 
 
-async def test_chunks_of_a_crashed_job_can_be_swept(deps: ConsumerDeps, clock: FakeClock, synth: ChunkSynth) -> None:
+async def test_chunks_of_a_crashed_job_can_be_swept(deps: Dependencies, clock: FakeClock, synth: ChunkSynth) -> None:
     await queued(deps, clock)
     synth.fail_at[2] = TransientSynthesisError("503")
     await process_batch([message()], deps)
@@ -230,7 +225,7 @@ async def test_chunks_of_a_crashed_job_can_be_swept(deps: ConsumerDeps, clock: F
     assert tmp_keys(deps) == []
 
 
-async def test_progress_shows_in_the_logs(deps: ConsumerDeps, clock: FakeClock, synth: ChunkSynth) -> None:
+async def test_progress_shows_in_the_logs(deps: Dependencies, clock: FakeClock, synth: ChunkSynth) -> None:
     stream = io.StringIO()
     deps.log = JsonLogger("synth_consumer", stream)
     await queued(deps, clock)

@@ -12,13 +12,13 @@ import pytest
 
 from shared.api.app import ApiApp
 from shared.config import Settings
-from shared.consumer import ConsumerDeps, process_batch
+from shared.consumer import process_batch
+from shared.dependencies import Dependencies
 from shared.http import HttpRequest
 from shared.jobs.chunks import ChunkClaim, ChunkPlan, ChunkStored
 from shared.jobs.shard import Claim, Complete, Create, Get
 from shared.keys import timings_key
 from shared.jobs.sharding import shard_for
-from shared.logs import JsonLogger
 from shared.outcomes import Retry
 from shared.models import JobInput, JobRecord, JobStatus
 from shared.ports import IncomingMessage, SynthesisRequest, SynthesisResult
@@ -27,7 +27,7 @@ from shared.synthesis.inputs import encode_inputs
 from shared.synthesis.chunking import chunk_texts
 from shared.synthesis.tone import ToneSynthesizer
 from tests.audio_samples import id3v2, mp3_file, mp3_frame
-from tests.fakes import MemoryQueue, MemoryShards
+from tests.fakes import MemoryQueue, MemoryShards, bootstrap_test_app
 from tests.unit.api.test_api_models_and_limits import TOKEN, app, call, data
 
 RATE = 24_000
@@ -40,20 +40,17 @@ INPUTS = [
 GAP_MS = 250
 
 
-def consumer(api: ApiApp, shards: MemoryShards, *, fanout: bool) -> ConsumerDeps:
-    return ConsumerDeps(
-        jobs=shards.client,
-        bucket=api.deps.bucket,
-        synthesizer_for=lambda _: ToneSynthesizer(),
-        model_spec=api.deps.catalogue.get,
-        settings=Settings(chunk_fanout=fanout),
-        clock=api.deps.clock,
-        log=JsonLogger("synth_consumer", io.StringIO()),
-        queue=MemoryQueue(),
+def consumer(
+    api: ApiApp, shards: MemoryShards, *, fanout: bool, synthesizer: object = None, spec: object = None
+) -> Dependencies:
+    """The consumer: every model speaks through ``synthesizer`` (tone), with the api catalogue's specs unless ``spec``."""
+    return bootstrap_test_app(
+        Settings(chunk_fanout=fanout), clock=api.deps.clock, shards=shards, bucket=api.deps.bucket, queue=MemoryQueue(),
+        synthesizer=synthesizer or ToneSynthesizer(), spec=spec or api.deps.catalogue.get, log_stream=io.StringIO(),
     )
 
 
-async def run(deps: ConsumerDeps, job_id: str) -> None:
+async def run(deps: Dependencies, job_id: str) -> None:
     """Deliver the job message, then everything it sends, until the queue is empty."""
     queue = deps.queue
     assert isinstance(queue, MemoryQueue)
@@ -224,9 +221,7 @@ async def test_mp3_inputs_are_cut_at_their_own_frames_and_the_gap_is_whole_silen
         model="fake/mp3", voice_id="low", format="mp3", created_at=now, updated_at=now, ttl_seconds=3600,
         inputs=encode_inputs(inputs), input_count=2, gap_ms=100,
     )))
-    deps = consumer(api, shards, fanout=True)
-    deps.synthesizer_for = lambda _: Mp3Frames()  # type: ignore[assignment,return-value]
-    deps.model_spec = lambda _: spec  # type: ignore[assignment]
+    deps = consumer(api, shards, fanout=True, synthesizer=Mp3Frames(), spec=spec)
     await run(deps, record.job_id)
     status, _, joined = await get(api, f"/v1/jobs/{record.job_id}/audio")
     assert status == 200
@@ -306,8 +301,7 @@ class CountingTone:
 async def test_the_synthesis_cache_works_per_input_chunk_under_each_inputs_voice(fanout: bool) -> None:
     api, shards = app()
     tone = CountingTone()
-    deps = consumer(api, shards, fanout=fanout)
-    deps.synthesizer_for = lambda _: tone  # type: ignore[assignment,return-value]
+    deps = consumer(api, shards, fanout=fanout, synthesizer=tone)
     dialogue = [{"text": "Hello Bob.", "voiceId": "low"}, {"text": LONG, "voiceId": "high"}, {"text": "Bye.", "voiceId": "low"}]
 
     async def job(inputs: list[dict[str, str]], **fields: object) -> dict[str, object]:

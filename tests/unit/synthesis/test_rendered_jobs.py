@@ -7,15 +7,16 @@ from __future__ import annotations
 
 import io
 import json
+from dataclasses import replace
 
 import pytest
 
 from shared.config import Settings
-from shared.consumer import ConsumerDeps, process_batch
+from shared.consumer import process_batch
+from shared.dependencies import Dependencies
 from shared.jobs.lexicons import LexiconPut
 from shared.jobs.shard import Create, Get
 from shared.keys import TMP_PREFIX, timings_key
-from shared.logs import JsonLogger
 from shared.models import JobRecord, JobStatus
 from shared.outcomes import Ack
 from shared.ports import SynthesisRequest, SynthesisResult
@@ -24,7 +25,7 @@ from shared.synthesis.catalogue import tone_spec
 from shared.synthesis.tone import ToneSynthesizer
 from shared.synthesis.wav import parse_wav
 from shared.text.lexicon import format_refs, lexicon_from_json
-from tests.fakes import FakeClock, MemoryBucket, MemoryQueue, MemoryShards
+from tests.fakes import FakeClock, MemoryShards, bootstrap_test_app
 from tests.unit.synthesis.test_longform import JOB, message
 
 SLOT = 1440  # samples of one character at 24 kHz
@@ -51,17 +52,10 @@ def fresh_caches() -> None:
     speech_plan._PLANS.clear()
 
 
-def consumer(shards: MemoryShards, clock: FakeClock, synth: Recording, limit: int = 2000) -> ConsumerDeps:
+def consumer(shards: MemoryShards, clock: FakeClock, synth: Recording, limit: int = 2000) -> Dependencies:
     model = tone_spec().model_copy(update={"max_input_chars": limit})
-    return ConsumerDeps(
-        jobs=shards.client,
-        bucket=MemoryBucket(clock),
-        synthesizer_for=lambda _: synth,
-        settings=Settings(retry_base_seconds=10, lease_seconds=120),
-        clock=clock,
-        log=JsonLogger("synth_consumer", io.StringIO()),
-        model_spec=lambda _: model,
-    )
+    settings = Settings(retry_base_seconds=10, lease_seconds=120, chunk_fanout=False)  # chunks in one delivery
+    return bootstrap_test_app(settings, clock=clock, shards=shards, synthesizer=synth, spec=model, log_stream=io.StringIO())
 
 
 async def put(shards: MemoryShards, clock: FakeClock, name: str, rules: dict) -> str:  # type: ignore[type-arg]
@@ -74,7 +68,7 @@ async def put(shards: MemoryShards, clock: FakeClock, name: str, rules: dict) ->
     return lexicon.version
 
 
-async def run(deps: ConsumerDeps, clock: FakeClock, text: str, **fields: object) -> JobRecord:
+async def run(deps: Dependencies, clock: FakeClock, text: str, **fields: object) -> JobRecord:
     await deps.jobs.call(
         Create(
             record=JobRecord(
@@ -90,13 +84,13 @@ async def run(deps: ConsumerDeps, clock: FakeClock, text: str, **fields: object)
     return record
 
 
-def frames(deps: ConsumerDeps, record: JobRecord) -> int:
+def frames(deps: Dependencies, record: JobRecord) -> int:
     assert record.status is JobStatus.COMPLETED, record.error
     info = parse_wav(deps.bucket.objects[record.audio_key].data)  # type: ignore[attr-defined,index]
     return info.pcm_length // info.frame_size
 
 
-def timings(deps: ConsumerDeps, record: JobRecord) -> dict:  # type: ignore[type-arg]
+def timings(deps: Dependencies, record: JobRecord) -> dict:  # type: ignore[type-arg]
     return json.loads(deps.bucket.objects[timings_key(record.job_id, record.created_at)].data)  # type: ignore[attr-defined]
 
 
@@ -183,7 +177,7 @@ async def test_long_ssml_fans_out_into_chunk_tasks_with_its_pauses_and_captions(
 
     synth = Recording()
     deps = consumer(shards, clock, synth, limit=60)
-    deps.queue = MemoryQueue()  # with a queue, a long job's chunks go out as chunk tasks (shared/fanout.py)
+    deps.settings = replace(deps.settings, chunk_fanout=True)  # a long job's chunks go out as chunk tasks (shared/fanout.py)
     version = await put(shards, clock, "acronyms", W3C)
     sentences = [f"The W3C sentence {n} is plain." for n in range(5)]
     source = "<speak>" + "".join(f"<s>{s}</s>" for s in sentences) + "<break time='2s'/></speak>"

@@ -22,11 +22,10 @@ import pytest
 from local_runtime.audio_encoders import load_encoders
 from local_runtime.local_models import local_models
 from shared.config import LocalSettings, Settings
-from shared.consumer import ConsumerDeps, process_batch
+from shared.consumer import process_batch
 from shared.errors import PermanentSynthesisError
 from shared.jobs.shard import Create, Get
 from shared.keys import timings_key
-from shared.logs import JsonLogger
 from shared.models import JobRecord, JobStatus
 from shared.outcomes import Ack
 from shared.ports import SynthesisRequest
@@ -36,7 +35,7 @@ from shared.synthesis.mp3 import parse_mp3
 from shared.synthesis.piper import PiperSynthesizer, Spoken, _load, match_words, piper_spec, spoken_words
 from shared.synthesis.piper_voices import PACKAGED_VOICE, find_voices, with_alignment_output
 from shared.synthesis.providers import build_catalogue
-from tests.fakes import FakeClock, MemoryBucket, MemoryShards
+from tests.fakes import FakeClock, MemoryShards, bootstrap_test_app
 from tests.unit.synthesis.test_longform import JOB, message
 
 SENTENCE = "Seven brown foxes jumped quickly."
@@ -173,10 +172,9 @@ async def test_a_long_text_is_spoken_in_chunks_through_the_consumer(
 ) -> None:
     text = " ".join(["The river runs north to the sea, past the mill and the old stone bridge."] * 4)
     spec = piper_spec(piper).model_copy(update={"max_input_chars": 80})
-    deps = ConsumerDeps(
-        jobs=shards.client, bucket=MemoryBucket(clock), synthesizer_for=lambda _: piper,
-        settings=Settings(retry_base_seconds=10, lease_seconds=120, max_audio_bytes=50_000_000), clock=clock,
-        log=JsonLogger("synth_consumer", io.StringIO()), model_spec=lambda _: spec,
+    deps = bootstrap_test_app(
+        Settings(retry_base_seconds=10, lease_seconds=120, max_audio_bytes=50_000_000, chunk_fanout=False),
+        clock=clock, shards=shards, synthesizer=piper, spec=spec, log_stream=io.StringIO(),
     )
     record = await deps.jobs.call(
         Create(

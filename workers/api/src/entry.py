@@ -12,9 +12,10 @@ from cloudflare_adapters.durable_objects import DurableObjectAlarm, DurableObjec
 from cloudflare_adapters.http import to_http_request, to_js_response
 from cloudflare_adapters.queues import QueueProducerAdapter
 from cloudflare_adapters.wiring import settings
-from cloudflare_adapters.wiring_api import api_pipeline
+from cloudflare_adapters.wiring_api import api_dependencies
 from cloudflare_adapters.wiring_webhooks import webhook_queue
 from shared.api.errors import ApiError
+from shared.bootstrap import api_app
 from shared.jobs.outbox import JOBS, WEBHOOKS
 from shared.jobs.rpc import RPC_METHODS, ShardService
 from shared.jobs.shard import JobShard
@@ -64,7 +65,7 @@ class Default(WorkerEntrypoint):
     async def fetch(self, request: Any) -> Any:
         app = self._app
         if app is None:  # once per isolate (no I/O object is kept in it)
-            app = type(self)._app = api_pipeline(self.env).api
+            app = type(self)._app = api_app(api_dependencies(self.env))
         try:
             incoming = await to_http_request(request, max_body_bytes=app.max_body_bytes)
         except ApiError as exc:  # 413 before the body is read

@@ -6,11 +6,12 @@ from typing import Any
 
 from workers import WorkerEntrypoint
 
-from cloudflare_adapters.wiring_reaper import reaper_pipeline
+from cloudflare_adapters.wiring_reaper import reaper_dependencies
+from shared.bootstrap import cron_run
 
 
 class Default(WorkerEntrypoint):
     async def scheduled(self, controller: Any, env: Any = None, ctx: Any = None) -> None:
         # Failures are in the run's JSON summary (`errors`); raising would only
         # add a retry of a run whose work the next cron run picks up anyway.
-        await reaper_pipeline(self.env).scheduled()
+        await cron_run(reaper_dependencies(self.env))

@@ -1,65 +1,28 @@
-"""What the synth consumer's handlers share: their dependencies, one invocation's budget, and settling.
+"""What the synth consumer's handlers share: one invocation's budget, and the small steps of settling.
 
-``ConsumerDeps`` is what the bootstrap builds for the synth consumer.
 ``Invocation`` is one queue consumer invocation: its deadline (the wall
 time minus a margin, shared/synthesis/budget.py) and its memory gate, made
 when the batch arrives. The rest are the small steps both the job
-messages (shared/consumer.py) and the chunk tasks (shared/fanout.py) take.
+messages (shared/consumer.py) and the chunk tasks (shared/fanout.py) take,
+on the pipeline's ``Dependencies`` (shared/dependencies.py).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
 
-from shared.config import Settings
+from shared.dependencies import Dependencies
 from shared.errors import IllegalTransitionError, JobNotFoundError
-from shared.jobs.rpc import JobsClient
 from shared.jobs.shard import Fail
-from shared.logs import JsonLogger
 from shared.models import JobRecord, SynthesizeJob
 from shared.outcomes import Ack, Outcome, Retry, backoff_seconds
-from shared.ports import BlobStore, Clock, IncomingMessage, QueueProducer, Synthesizer
-from shared.synthesis.budget import Deadline, MemoryGate, Pacer, SpeedBook, audio_budget_bytes
+from shared.ports import IncomingMessage, QueueProducer
+from shared.synthesis.budget import Deadline, MemoryGate, Pacer, audio_budget_bytes
 from shared.synthesis.cache import JobCache, job_cache
 from shared.synthesis.catalogue import ModelSpec
 
-if TYPE_CHECKING:
-    from shared.webhooks import WebhookNotifier
-
 # How many chunks one chunk task may carry at most (fewer when they are slow: budget.chunks_per_task).
 MOST_CHUNKS_PER_TASK = 8
-
-
-@dataclass
-class ConsumerDeps:
-    jobs: JobsClient
-    bucket: BlobStore
-    synthesizer_for: Callable[[str], Synthesizer]
-    settings: Settings
-    clock: Clock
-    log: JsonLogger
-    # The model catalogue's spec lookup: with it, long text is synthesized in chunks
-    # (shared/synthesis/longform.py); without it, in one request.
-    model_spec: Callable[[str], ModelSpec] | None = None
-    webhooks: WebhookNotifier | None = None  # announces finished jobs (shared/webhooks.py)
-    # The jobs queue's producer: a message that meets a live lease is re-sent
-    # (delayed) instead of retried, a long job's chunks go out as tasks, a
-    # delivery stopped by its deadline is re-sent, and the dead-letter handler
-    # re-sends jobs whose deliveries died. Without it these fall back to retry / fail.
-    queue: QueueProducer | None = None
-    # The chunk queue's producer: a long job's work (its plan, chunk tasks and assembly) goes there, on a
-    # consumer that waits to fill a batch, while the jobs queue starts a lone short job at once. None: all
-    # of it on ``queue`` (the handler takes either message on either queue).
-    chunk_queue: QueueProducer | None = None
-    # True for batches of the chunk queue: a long job met here is planned here; on the jobs queue (with a
-    # chunk queue bound) it is handed over to the chunk queue first (shared/consumer.py).
-    on_chunk_queue: bool = False
-    # Characters per second each model was seen to make, in this isolate.
-    speeds: SpeedBook = field(default_factory=SpeedBook)
-    # Counts for the runtime's meter, by name (the local runtime's /__meter); None on Cloudflare.
-    meter: Callable[[str, int], None] | None = None
 
 
 @dataclass
@@ -70,14 +33,14 @@ class Invocation:
     memory: MemoryGate
 
     @classmethod
-    def start(cls, deps: ConsumerDeps) -> Invocation:
+    def start(cls, deps: Dependencies) -> Invocation:
         settings = deps.settings
         return cls(
             Deadline.starting_now(deps.clock, settings.consumer_wall_seconds),
             MemoryGate(audio_budget_bytes(settings.worker_memory_mb)),
         )
 
-    def pacer(self, deps: ConsumerDeps, spec: ModelSpec | None) -> Pacer:
+    def pacer(self, deps: Dependencies, spec: ModelSpec | None) -> Pacer:
         settings = deps.settings
         return Pacer(
             deadline=self.deadline,
@@ -90,7 +53,7 @@ class Invocation:
         )
 
 
-def queue_for(deps: ConsumerDeps, command: SynthesizeJob, *, long_job: bool = False) -> QueueProducer | None:
+def queue_for(deps: Dependencies, command: SynthesizeJob, *, long_job: bool = False) -> QueueProducer:
     """Where ``command`` is sent: a chunk task, or the job message of a job known to be long (its plan,
     its assembly), to the chunk queue when one is bound; any other job message to the jobs queue."""
     if (command.chunks is not None or long_job) and deps.chunk_queue is not None:
@@ -98,18 +61,18 @@ def queue_for(deps: ConsumerDeps, command: SynthesizeJob, *, long_job: bool = Fa
     return deps.queue
 
 
-def spec_of(deps: ConsumerDeps, model: str) -> ModelSpec | None:
-    return deps.model_spec(model) if deps.model_spec is not None else None
+def spec_of(deps: Dependencies, model: str) -> ModelSpec | None:
+    return deps.model_spec(model)
 
 
-def cache_of(deps: ConsumerDeps, record: JobRecord, spec: ModelSpec | None) -> JobCache | None:
+def cache_of(deps: Dependencies, record: JobRecord, spec: ModelSpec | None) -> JobCache | None:
     """The job's synthesis cache for this delivery (None: the job skips it; shared/synthesis/cache.py)."""
     return job_cache(
         record, spec.provider if spec is not None else None, deps.clock, float(deps.settings.consumer_wall_seconds)
     )
 
 
-def count(deps: ConsumerDeps, name: str, n: int) -> None:
+def count(deps: Dependencies, name: str, n: int) -> None:
     """Tell the runtime's meter (the local runtime's ``/__meter``; none on Cloudflare) about ``n`` of ``name``."""
     if deps.meter is not None and n:
         deps.meter(name, n)
@@ -123,16 +86,12 @@ def settle_now(message: IncomingMessage, outcome: Outcome) -> None:
         message.ack()
 
 
-async def resend_now(deps: ConsumerDeps, command: SynthesizeJob, message: IncomingMessage, reason: str) -> Outcome:
+async def resend_now(deps: Dependencies, command: SynthesizeJob, message: IncomingMessage, reason: str) -> Outcome:
     """Send ``command`` again at once and ack this delivery: the work goes on in a fresh invocation,
     without using up an attempt of the message's retry budget (``retry()`` would)."""
     fields = {"jobId": command.jobId, "messageId": message.id, "chunks": command.chunks, "reason": reason}
-    queue = queue_for(deps, command)
-    if queue is None:
-        deps.log.info("deadline_retry", **fields)
-        return Retry(0)
     try:
-        await queue.send(command.body())
+        await queue_for(deps, command).send(command.body())
     except Exception as exc:
         deps.log.warning("resend_failed", error=str(exc), **fields)
         return Retry(0)
@@ -140,7 +99,7 @@ async def resend_now(deps: ConsumerDeps, command: SynthesizeJob, message: Incomi
     return Ack()
 
 
-async def announce(deps: ConsumerDeps, record: JobRecord | None, message: IncomingMessage) -> Outcome:
+async def announce(deps: Dependencies, record: JobRecord | None, message: IncomingMessage) -> Outcome:
     """Hand a final job to its webhook; if that fails, retry the message (the job
     is final, so the redelivery only announces it again)."""
     if deps.webhooks is None or record is None:
@@ -154,7 +113,7 @@ async def announce(deps: ConsumerDeps, record: JobRecord | None, message: Incomi
     return Ack()
 
 
-async def fail_quietly(deps: ConsumerDeps, job_id: str, error: str) -> JobRecord | None:
+async def fail_quietly(deps: Dependencies, job_id: str, error: str) -> JobRecord | None:
     try:
         return await deps.jobs.call(Fail(job_id=job_id, error=error))
     except (JobNotFoundError, IllegalTransitionError):
