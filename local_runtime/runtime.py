@@ -4,8 +4,8 @@ Plays workerd's and Cloudflare's part: an HTTP server for the api Worker,
 SQLite files for each Durable Object shard, files plus a SQLite index for
 the R2 bucket, durable SQLite queues (jobs, a long job's work, their
 dead-letter queue, webhooks) feeding the synth consumer, and a cron loop
-for the reaper. The Worker logic is the same ``shared`` code the Cloudflare entry modules call. Everything runs on
-one event loop and holds the data dir's lock; workerd (``tts-pipeline dev
+for the reaper. The Worker logic is the same ``shared`` code the Cloudflare
+entry modules call. Everything runs on one event loop and holds the data dir's lock; workerd (``tts-pipeline dev
 --runtime workerd``) is where the Workers run apart, as on Cloudflare.
 
 Each api request, queue batch and cron run is an invocation under

@@ -8,9 +8,8 @@ queue). The local runtime builds its ``QueueConsumerConfig``s from it and
 same overrides: ``QUEUE_MAX_*`` (``shared.config.LocalSettings``), when set,
 replace the jobs queue's and the chunk queue's values, and their batch size
 and timeout also the dead-letter queue's, so a test or a bench can shorten
-the waits. A Worker's
-``[limits] cpu_ms`` is the CPU limit the local runtime enforces on its
-invocations (``WORKER_CPU_MS`` overrides it for every Worker).
+the waits. A Worker's ``[limits] cpu_ms`` is the CPU limit the local runtime
+enforces on its invocations (``WORKER_CPU_MS`` overrides it for every Worker).
 """
 
 from __future__ import annotations

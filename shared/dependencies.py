@@ -58,11 +58,6 @@ class Dependencies:
     queue: QueueProducer  # tts-jobs
     clock: Clock
     log: JsonLogger  # writes as the Worker this object acts as (``acting_as``)
-    # synth_consumer: tts-chunks, where a long job's plan, chunk tasks and assembly go (None: all on
-    # ``queue``; shared/fanout.py), and whether this batch is the chunk queue's (a long job met on the
-    # jobs queue is handed over to it; shared/bootstrap.py sets it per batch).
-    chunk_queue: QueueProducer | None = None
-    on_chunk_queue: bool = False
     # Makes the model catalogue (api, synth_consumer); the bootstrap makes it run once. None: no catalogue.
     make_catalogue: Callable[[], Catalogue] | None = field(default=None, repr=False)
     # synth_consumer, reaper: announces finished jobs (None: no webhook queue bound).
@@ -82,6 +77,11 @@ class Dependencies:
     meter: Callable[[str, int], None] | None = None
     # synth_consumer: characters per second each model was seen to make, in this isolate.
     speeds: SpeedBook = field(default_factory=SpeedBook)
+    # synth_consumer: tts-chunks, where a long job's plan, chunk tasks and assembly go (None: all on
+    # ``queue``; shared/fanout.py), and whether this batch is the chunk queue's (a long job met on the
+    # jobs queue is handed over to it; shared/bootstrap.py sets it per batch).
+    chunk_queue: QueueProducer | None = None
+    on_chunk_queue: bool = False
 
     @property
     def catalogue(self) -> Catalogue:
