@@ -5,8 +5,9 @@ SQLite files for each Durable Object shard, files plus a SQLite index for
 the R2 bucket, durable SQLite queues (jobs, a long job's work, their
 dead-letter queue, webhooks) feeding the synth consumer, and a cron loop
 for the reaper. The Worker logic is the same ``shared`` code the Cloudflare
-entry modules call. Everything runs on one event loop and holds the data dir's lock; workerd (``tts-pipeline dev
---runtime workerd``) is where the Workers run apart, as on Cloudflare.
+entry modules call. Everything runs on one event loop and holds the data
+dir's lock; workerd (``tts-pipeline dev --runtime workerd``) is where the
+Workers run apart, as on Cloudflare.
 
 Each api request, queue batch and cron run is an invocation under
 Cloudflare's limits (``local_runtime/limits.py``, ``ENFORCE_CLOUDFLARE_LIMITS``).
