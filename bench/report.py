@@ -701,8 +701,8 @@ def lone_workerd(wd: Results, command: str | None = None) -> list[str]:
         + (f", by `{command}`" if command else "") + ": **before** "
         f"`{' '.join(f'{k}={v}' for k, v in wenv.get('before', {}).items())}` (every job batch waits 1 s to fill, "
         "as `max_batch_timeout = 1` on `tts-jobs` did before the chunk queue), **after** this build's wrangler.toml "
-        "(`tts-jobs` at `max_batch_timeout = 0`: a lone job is delivered at once; a long job's chunk tasks on "
-        "`tts-chunks` at 1 s, so they arrive batched and run side by side). "
+        "(`tts-jobs` at `max_batch_timeout = 0`: a lone job is delivered at once; a long job's plan, chunk tasks "
+        "and assembly on `tts-chunks` at 1 s, docs/cloudflare.md). "
         f"Load average (1 min): {wd['load'][0]:.2f}-{wd['load'][1]:.2f} on 2 shared cores.",
         "",
     ]
