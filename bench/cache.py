@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import sections
-from shared.synthesis.wav import wav_bytes
+from shared.audio.wav import wav_bytes
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "benchmarks.md"

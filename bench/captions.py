@@ -27,7 +27,7 @@ from typing import Any
 from bench import sections
 from shared.captions.cues import group_cues, render_vtt
 from shared.captions.document import build_document, timed_words
-from shared.captions.words import align_to_text
+from shared.words import align_to_text
 from shared.ports import SynthesisRequest
 from shared.synthesis.espeak import EspeakSynthesizer
 from shared.synthesis.tone import ToneSynthesizer

@@ -30,7 +30,7 @@ from typing import Any
 from bench import sections
 from local_runtime.bindings.r2 import LocalBucket
 from local_runtime.http_client import LocalStreamUploader
-from shared.synthesis.wav import wav_bytes
+from shared.audio.wav import wav_bytes
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "benchmarks.md"

@@ -34,7 +34,7 @@ from typing import Any
 
 from bench import loopback, sections
 from bench.runtime_proc import ROOT, RuntimeProcess
-from shared.synthesis.wav import wav_bytes
+from shared.audio.wav import wav_bytes
 
 DOC = ROOT / "docs" / "benchmarks.md"
 SENTENCE = "Line {} of a long text read by a slow provider, one chunk at a time. "

@@ -39,7 +39,7 @@ import _pyodide_harness, builtins, gc
 from cloudflare_adapters.r2 import R2BlobStore
 from shared.ports import SynthesisRequest
 from shared.synthesis.assembly import Chunk
-from shared.synthesis.audio import AudioKind, part_layout
+from shared.audio.kinds import AudioKind, part_layout
 from shared.synthesis.tone import ToneSynthesizer
 bucket = R2BlobStore(_pyodide_harness.env().TTS_AUDIO_BUCKET)
 tone = ToneSynthesizer()
@@ -60,7 +60,7 @@ ASSEMBLE = """
 import builtins, gc, io
 from shared.logs import JsonLogger
 from shared.synthesis.assembly import assemble
-from shared.synthesis.audio import join_layout
+from shared.audio.kinds import join_layout
 bucket, kind, chunks, layouts = builtins._longform
 layout = join_layout(kind, layouts)
 async def ours():

@@ -154,7 +154,7 @@ def _cpu_bound(run: dict[str, Any], floor: dict[str, Any]) -> str:
         f"the runtime is one process on one event loop (synthesis runs in a thread pool beside it), so "
         f"jobs/s is about one core over the CPU a job costs: {_n(run['runtime_cpu_ms_per_job'], 2)} ms, "
         f"against the floor's {_n(floor['cpu_ms_per_job'], 2)} ms. Half the floor needs about a third less CPU "
-        "per job; most of it is the HTTP server (uvicorn, h11) and the shards' SQLite transactions (see the "
+        "per job; most of it is the HTTP server (uvicorn and its parser) and the shards' SQLite transactions (see the "
         "profile below)"
     )
 
@@ -655,9 +655,9 @@ def _issue30_goals(current: Results, baseline: Results | None) -> list[str]:
                  "not this branch's: batched claims and completions per shard are another branch's work; "
                  "this row measures whatever main holds"])
     rows.append(["4. cheaper plumbing (httptools, one JSON encode per shard call, batched index commits)", "–", "–",
-                 "not done here: the local server's guards (timeouts, limits, one write per response) are built on "
-                 "uvicorn's h11 protocol class and would have to move to its httptools class; the shard boundary is "
-                 "another branch's"])
+                 "httptools: done, the local server runs uvicorn's httptools parser, kept because the server alone "
+                 "costs less CPU per request with it than with h11 (`python -m bench.http_server`, its figures in "
+                 "performance-history.md); the shard boundary and index commits are another branch's"])
     lines = ["## Issue 30's goals, as measured in this run", "",
              "Before and after from this one run: the lone-job rows run both rules side by side (before: the "
              "previous batch rule, kept as settings, see below); the other rows' before is "

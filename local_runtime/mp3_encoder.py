@@ -4,7 +4,7 @@
 the wheel still runs (it only lists no ``mp3`` for ``tone`` and ``espeak``).
 Constant bitrate 64 kbit/s, LAME's quality 2 (of 0-9, 0 best): speech is
 mono, and 64 kbit/s is transparent for it; the size estimate the API sizes
-jobs by (``shared.synthesis.formats``: 24,000 bytes a second for MP3) stays
+jobs by (``shared.audio.formats``: 24,000 bytes a second for MP3) stays
 an upper bound.
 """
 

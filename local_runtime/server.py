@@ -1,31 +1,38 @@
-"""The local runtime's HTTP/1.1 server: uvicorn (h11) with the guards a public socket needs.
+"""The local runtime's HTTP/1.1 server: uvicorn, on its public API, with the guards a public socket needs.
 
 It plays workerd's part: turns bytes on a socket into ``HttpRequest`` and sends
 ``HttpResponse`` back, streaming an R2 object's file in chunks (with uvicorn's
-flow control) rather than reading it into memory. On top of uvicorn:
+flow control) rather than reading it into memory. The parser is httptools where
+it is installed (uvicorn's ``http="httptools"``; measured in docs/benchmarks.md),
+h11 otherwise. Where each guard lives, and why:
 
-- an idle timeout from accept and between keep-alive requests (uvicorn only
-  arms one after a response), a header timeout from a request's first byte
-  that more bytes do not extend (slowloris), and a body timeout from the end
-  of the head: 408 JSON and the connection closed;
-- a connection limit derived from the file limit (raised to its hard maximum
-  at start; ``connection_cap``): at the limit the oldest connection without a
-  request in progress is closed to make room, and only when every connection
-  is busy does the new one get a 503 JSON answer, so idle or half-open sockets
-  never starve a request, and the process never runs out of descriptors;
-- ``Content-Length`` with ``Transfer-Encoding`` (RFC 9112 6.3): 400 and the
-  connection closed, so nothing pipelined behind it is answered;
-- malformed HTTP: a JSON 400 (uvicorn's own is text);
-- a client that half-closes its side after sending a request still gets the
-  answer (uvicorn would close the connection at the EOF);
-- a write timeout: a response the client has not taken anything of for
-  ``write_timeout`` (its socket buffer full all along) is cut off and the
-  connection aborted; a body sent in pieces stops when the client goes, so a
-  client that does not read holds neither memory nor an R2 file for long;
-- one write per response: uvicorn writes the head, each body piece and the
-  end of the message separately (a system call each); ``_CoalescingTransport``
-  joins what one turn of the event loop writes, so a JSON answer leaves in one
-  write and a streamed file in ``CHUNK``-sized ones.
+- uvicorn's settings (``uvicorn.Config``): the idle timeout between keep-alive
+  requests (``timeout_keep_alive``), h11's head size (``h11_max_incomplete_event_size``),
+  the backlog, no server or date header, no proxy headers (the ASGI scope's
+  ``client`` is the socket's peer, which the connection guards match on);
+- the ASGI side (``HttpServer._asgi``, below): the body's size (413 before reading
+  when ``Content-Length`` says so, else as it arrives) and its time
+  (``body_timeout`` from the end of the head: 408); ``Content-Length`` with
+  ``Transfer-Encoding`` (RFC 9112 6.3: 400 and the connection closed, so nothing
+  pipelined behind it is answered; httptools refuses it in its parser, h11 does
+  not); the 503 JSON answer on a connection opened over the limit while every
+  other was busy; a body sent in pieces stops when the client goes;
+- the connection's asyncio events (``local_runtime/connection_guard.py``): the
+  idle timeout from accept, the head's timeout (slowloris) and size, the
+  connection limit (the oldest idle connection is closed to make room), the
+  write timeout, answering a client that half-closed after its request, the
+  JSON 400 for malformed HTTP, one socket write per response. uvicorn has no
+  public setting for any of them (its ``limit_concurrency`` answers 503 in plain
+  text and never closes an idle connection to make room), and ASGI sees a
+  connection only once a head is parsed, so these need the protocol's callbacks:
+  a mixin placed before uvicorn's protocol class, overriding asyncio's
+  ``Protocol`` methods and uvicorn's ``send_400_response`` only. It is the one
+  place that leans on uvicorn beyond its settings; the hardening tests
+  (tests/integration/test_server_hardening.py, tests/unit/local_runtime/
+  test_server_*.py) fail if a uvicorn release changes what it relies on.
+
+The connection limit derives from the file limit (raised to its hard maximum at
+start; ``connection_cap``), so the process never runs out of descriptors.
 """
 
 from __future__ import annotations
@@ -34,29 +41,29 @@ import asyncio
 import contextlib
 import ctypes
 import functools
-import json
+import importlib.util
+import math
 import os
 import resource
-import socket
-import struct
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Literal
 
-import h11
 import uvicorn
-from uvicorn.protocols.http.h11_impl import H11Protocol
+import uvicorn.config
+import uvicorn.importer
 
 from local_runtime.bindings.r2 import LocalBlobHandle
+from local_runtime.connection_guard import CHUNK, Connection, Connections, guarded_protocol
 from shared.api.errors import ApiError
 from shared.api.request_limits import body_too_large
 from shared.config import LocalSettings
 from shared.http import HttpRequest, HttpResponse
 
 App = Callable[[HttpRequest], Awaitable[HttpResponse]]
+Parser = Literal["httptools", "h11"]
+PARSER: Parser = "httptools" if importlib.util.find_spec("httptools") is not None else "h11"
 MAX_BODY_BYTES = 8 * 1024 * 1024  # when the app names no limit (tests serving a bare handler)
-CHUNK = 256 * 1024
 BACKLOG = 128
 ACCEPT_BURST = 2 * BACKLOG
 """Descriptors taken before the connection limit can act: asyncio accepts up to ``BACKLOG``
@@ -138,183 +145,18 @@ def trim_heap() -> None:
         trim(0)
 
 
-def _raw_error(status: int, reason: str, code: str, message: str) -> bytes:
-    body = json.dumps({"error": {"code": code, "message": message}}).encode()
-    head = (
-        f"HTTP/1.1 {status} {reason}\r\ncontent-type: application/json\r\n"
-        f"content-length: {len(body)}\r\nconnection: close\r\n\r\n"
-    ).encode()
-    return head + body
-
-
-_REQUEST_TIMEOUT = _raw_error(408, "Request Timeout", "request_timeout", "the request was not sent in time")
-_UNAVAILABLE = _raw_error(503, "Service Unavailable", "too_many_connections", "too many connections; retry shortly")
-
-
-class _CoalescingTransport:
-    """The connection's transport, with the writes of one event-loop turn joined into one.
-
-    What is written is held until the loop's next turn (``call_soon``), or
-    sent at once when ``CHUNK`` bytes are waiting; ``close`` sends what is
-    held first, ``abort`` drops it. Everything else is the real transport's.
-    """
-
-    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
-        self._transport = transport
-        self._loop = loop
-        self._pending: list[bytes] = []
-        self._size = 0
-        self._scheduled = False
-        self.socket_writes = 0  # writes handed to the real transport (tests read it)
-
-    def write(self, data: bytes) -> None:
-        if not data:
-            return
-        self._pending.append(bytes(data))
-        self._size += len(data)
-        if self._size >= CHUNK:
-            self.flush()
-        elif not self._scheduled:
-            self._scheduled = True
-            self._loop.call_soon(self.flush)
-
-    def writelines(self, lines: Any) -> None:
-        for data in lines:
-            self.write(data)
-
-    def flush(self) -> None:
-        self._scheduled = False
-        if not self._pending:
-            return
-        data = self._pending[0] if len(self._pending) == 1 else b"".join(self._pending)
-        self._pending, self._size = [], 0
-        if not self._transport.is_closing():
-            self.socket_writes += 1
-            self._transport.write(data)
-
-    def close(self) -> None:
-        self.flush()
-        self._transport.close()
-
-    def abort(self) -> None:
-        self._pending, self._size = [], 0
-        self._transport.abort()
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._transport, name)
-
-
-class _GuardedProtocol(H11Protocol):
-    """uvicorn's h11 protocol with idle and header timeouts and the connection limit."""
-
-    limits: ServerLimits = DEFAULT_LIMITS
-
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]  # uvicorn declares BaseTransport
-        super().connection_made(_CoalescingTransport(transport, self.loop))  # type: ignore[arg-type]  # a Transport by duck typing
-        self._idle_since = time.monotonic()
-        self._header_timer: asyncio.TimerHandle | None = None
-        self._write_timer: asyncio.TimerHandle | None = None
-        if len(self.connections) > self.limits.max_connections and not self._evict_one():
-            # Every connection has a request in progress: answer this one 503 at its first
-            # request (closing now could reset the request before the answer is read).
-            self.app = _service_unavailable
-        self.timeout_keep_alive_task = self.loop.call_later(self.limits.idle_timeout, self.timeout_keep_alive_handler)
-
-    def _busy(self) -> bool:
-        return self.cycle is not None and not self.cycle.response_complete
-
-    def _evict_one(self) -> bool:
-        # Not one already closing (it keeps its descriptor until the loop's next turn): picking it
-        # again would make no room at all.
-        idle = [c for c in self.connections if isinstance(c, _GuardedProtocol) and c is not self
-                and not c._busy() and not c.transport.is_closing()]
-        if not idle:
-            return False
-        oldest = min(idle, key=lambda c: c._idle_since)
-        oldest.transport.abort()
-        return True
-
-    def data_received(self, data: bytes) -> None:
-        if self.conn.their_state is h11.IDLE and self._header_timer is None:
-            # A request's first byte: its head has header_timeout from now, however it trickles.
-            self._header_timer = self.loop.call_later(self.limits.header_timeout, self._header_timed_out)
-        super().data_received(data)
-        if self.conn.their_state is not h11.IDLE and self._header_timer is not None:
-            self._header_timer.cancel()
-            self._header_timer = None
-
-    def eof_received(self) -> bool | None:  # type: ignore[override]  # uvicorn declares None; asyncio allows bool
-        # A client that half-closes after sending its whole request (shutdown(SHUT_WR)) still gets
-        # its answer: keep the transport open for writing, and close it once the response is sent.
-        # One that leaves with a request half sent, or none at all, is closed now.
-        if self.cycle is not None and not self.cycle.response_complete and self.conn.their_state is h11.DONE:
-            self.cycle.keep_alive = False
-            return True
-        return None
-
-    def on_response_complete(self) -> None:
-        self._idle_since = time.monotonic()
-        super().on_response_complete()
-
-    def _header_timed_out(self) -> None:
-        self._header_timer = None
-        if self.conn.their_state is h11.IDLE and not self.transport.is_closing():
-            self.transport.write(_REQUEST_TIMEOUT)
-            self.transport.close()
-
-    def pause_writing(self) -> None:
-        # The socket's buffer is full: the client is not reading. If it does not take anything
-        # for write_timeout, the connection is cut (a stream to it holds memory and a file).
-        super().pause_writing()
-        if self._write_timer is None:
-            self._write_timer = self.loop.call_later(self.limits.write_timeout, self._write_timed_out)
-
-    def resume_writing(self) -> None:
-        super().resume_writing()
-        if self._write_timer is not None:
-            self._write_timer.cancel()
-            self._write_timer = None
-
-    def _write_timed_out(self) -> None:
-        self._write_timer = None
-        # Reset, not closed: close() would wait for the buffer to drain, which it never does, and
-        # even an aborted socket keeps its unsent bytes in the kernel; linger 0 drops them too.
-        sock = self.transport.get_extra_info("socket")
-        if sock is not None:
-            with contextlib.suppress(OSError):
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        self.transport.abort()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        for timer in (self._header_timer, self._write_timer):
-            if timer is not None:
-                timer.cancel()
-        self._header_timer = self._write_timer = None
-        super().connection_lost(exc)
-
-    def send_400_response(self, msg: str) -> None:
-        self.transport.write(_raw_error(400, "Bad Request", "bad_request", "malformed HTTP request"))
-        self.transport.close()
-
-
-async def _service_unavailable(scope: Any, receive: Any, send: Any) -> None:
-    body = _UNAVAILABLE.split(b"\r\n\r\n", 1)[1]
-    await send({"type": "http.response.start", "status": 503, "headers": [
-        (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-        (b"connection", b"close"), (b"retry-after", b"1")]})
-    await send({"type": "http.response.body", "body": body})
-
-
 class HttpServer:
     def __init__(
         self, app: App, host: str, port: int, max_body_bytes: int = MAX_BODY_BYTES,
-        limits: ServerLimits | None = None,
+        limits: ServerLimits | None = None, parser: Parser = PARSER,
     ) -> None:
         self._app = app
         self.host = host
         self.port = port
         self._max_body = max_body_bytes
         self.limits = limits or DEFAULT_LIMITS
+        self.parser = parser
+        self._connections = Connections(self.limits)
         self._server: uvicorn.Server | None = None
         self._trim: asyncio.TimerHandle | None = None
 
@@ -324,11 +166,14 @@ class HttpServer:
             self.limits, max_connections=connection_cap(self.limits.max_connections, files, open_descriptors())
         )
         self.limits = limits
-        protocol = type("GuardedProtocol", (_GuardedProtocol,), {"limits": limits})
+        self._connections = Connections(limits)
+        # The class uvicorn would serve for http=<parser>, found the way uvicorn.Config finds it.
+        base = uvicorn.importer.import_from_string(uvicorn.config.HTTP_PROTOCOLS[self.parser])
         config = uvicorn.Config(
-            self._asgi, host=self.host, port=self.port, http=protocol, lifespan="off", interface="asgi3", log_config=None,
-            log_level="error", access_log=False, server_header=False, date_header=False, backlog=BACKLOG,
-            timeout_keep_alive=int(max(1, limits.idle_timeout)), timeout_graceful_shutdown=2,
+            self._asgi, host=self.host, port=self.port, http=guarded_protocol(base, self._connections),
+            lifespan="off", interface="asgi3", log_config=None, log_level="error", access_log=False,
+            server_header=False, date_header=False, proxy_headers=False, backlog=BACKLOG, ws="none",
+            timeout_keep_alive=max(1, math.ceil(limits.idle_timeout)), timeout_graceful_shutdown=2,
             h11_max_incomplete_event_size=64 * 1024,
         )
         config.load()
@@ -359,6 +204,17 @@ class HttpServer:
     # --- ASGI -> HttpRequest -> app -> HttpResponse -> ASGI --------------------
 
     async def _asgi(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        conn = self._connections.request_started(scope.get("client"))
+        try:
+            if conn is not None and conn.refused:
+                await self._send(scope, send, _too_many_connections(), close=True)
+                return
+            await self._request(scope, receive, send, conn)
+        finally:
+            if conn is not None:
+                self._connections.request_ended(conn)
+
+    async def _request(self, scope: dict[str, Any], receive: Any, send: Any, conn: Connection | None) -> None:
         headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]]
         names = {k.lower() for k, _ in headers}
         if "transfer-encoding" in names and "content-length" in names:
@@ -372,43 +228,48 @@ class HttpServer:
             await self._send(scope, send, _too_large(self._max_body), close=True)
             return
         body = bytearray()
-        deadline = asyncio.get_running_loop().time() + self.limits.body_timeout
-        more = True
-        while more:
-            remaining = deadline - asyncio.get_running_loop().time()
-            try:
-                message = await asyncio.wait_for(receive(), max(remaining, 0))
-            except asyncio.TimeoutError:
-                await self._send(scope, send, ApiError(
-                    408, "request_timeout", "the request body was not sent in time").to_response(), close=True)
-                return
-            if message["type"] == "http.disconnect":
-                return
-            body += message.get("body", b"")
-            if len(body) > self._max_body:
-                await self._send(scope, send, _too_large(self._max_body), close=True)
-                return
-            more = message.get("more_body", False)
+        try:
+            async with asyncio.timeout(self.limits.body_timeout):
+                more = True
+                while more:
+                    message = await self._connections.receive(conn, receive)
+                    if message["type"] == "http.disconnect":
+                        return
+                    body += message.get("body", b"")
+                    if len(body) > self._max_body:
+                        break
+                    more = message.get("more_body", False)
+        except TimeoutError:
+            await self._send(scope, send, ApiError(
+                408, "request_timeout", "the request body was not sent in time").to_response(), close=True)
+            return
+        if len(body) > self._max_body:
+            await self._send(scope, send, _too_large(self._max_body), close=True)
+            return
         raw_path = scope.get("raw_path") or scope["path"].encode()
         target = raw_path.decode("latin-1") + (f"?{scope['query_string'].decode('latin-1')}" if scope["query_string"] else "")
         # The links the API returns are built from the address this server was bound to (or
         # PUBLIC_BASE_URL), never from the client's Host header.
         request = HttpRequest.build(scope["method"], target, headers=headers, body=bytes(body), base_url=self.base_url)
         response = await self._app(request)
-        # The body is read: receive() now answers only when the client goes (http.disconnect).
+        if conn is not None:
+            await self._send(scope, send, response, left=conn.is_lost)
+            return
+        # No connection guard to ask: the body is read, so receive() now answers only when the
+        # client goes (http.disconnect).
         gone = asyncio.ensure_future(receive())
         try:
-            await self._send(scope, send, response, gone=gone)
+            await self._send(scope, send, response, left=gone.done)
         finally:
             gone.cancel()
 
     async def _send(
         self, scope: dict[str, Any], send: Any, response: HttpResponse, close: bool = False,
-        gone: asyncio.Future[Any] | None = None,
+        left: Callable[[], bool] = lambda: False,
     ) -> None:
         handle = response.blob.raw if response.blob is not None else None
         try:
-            await self._write(scope, send, response, close, gone)
+            await self._write(scope, send, response, close, left)
         finally:
             # The R2 file was opened at get(): close it whether or not its bytes were sent.
             if isinstance(handle, LocalBlobHandle):
@@ -428,14 +289,9 @@ class HttpServer:
         trim_heap()
 
     async def _write(
-        self, scope: dict[str, Any], send: Any, response: HttpResponse, close: bool,
-        gone: asyncio.Future[Any] | None = None,
+        self, scope: dict[str, Any], send: Any, response: HttpResponse, close: bool, left: Callable[[], bool],
     ) -> None:
-        """Send ``response``; a body sent in pieces stops at the first piece after the client went."""
-
-        def left() -> bool:
-            return gone is not None and gone.done()
-
+        """Send ``response``; a body sent in pieces stops at the first piece after the client went (``left``)."""
         headers = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in response.headers.items()]
         no_body = scope["method"] == "HEAD" or response.status in (204, 304)
         if (response.blob is None and response.stream is None and "content-length" not in response.headers
@@ -477,3 +333,8 @@ class HttpServer:
 
 def _too_large(limit: int) -> HttpResponse:
     return body_too_large(limit).to_response()
+
+
+def _too_many_connections() -> HttpResponse:
+    return ApiError(503, "too_many_connections", "too many connections; retry shortly",
+                    headers={"Retry-After": "1"}).to_response()

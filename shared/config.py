@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from shared.errors import ConfigError
-from shared.jobs.rpc_payloads import MAX_WAIT_TIMEOUT
 from shared.platform_limits import (
     DO_SQL_MAX_ROW_BYTES,
     QUEUE_CONSUMER_WALL_SECONDS,
@@ -45,6 +44,10 @@ if TYPE_CHECKING:
 T = TypeVar("T", bound="DataclassInstance")
 # (raw value or None when unset, env name, default) -> value; raises ConfigError.
 Parser = Callable[[str | None, str, Any], Any]
+
+MAX_WAIT_TIMEOUT = 900
+"""The longest a wait holds a call open, in seconds: ``waitForChange`` on a shard (its payload refuses
+more), and so the most ``MAX_WAIT_SECONDS`` and ``SPEECH_WAIT_SECONDS`` may be."""
 
 
 @dataclass(frozen=True)

@@ -85,7 +85,7 @@ from shared.platform_limits import QUEUE_MAX_DELAY_SECONDS
 from shared.ports import IncomingMessage, SynthesisResult
 from shared.synthesis.budget import DeadlineReached
 from shared.synthesis.cache import CHARACTERS_SAVED, keep_job_audio, reuse_job_audio
-from shared.synthesis.formats import JOINABLE_FORMATS
+from shared.audio.formats import JOINABLE_FORMATS
 from shared.synthesis.longform import discard_chunks, synthesize_job
 from shared.synthesis.speech_plan import job_chunks
 

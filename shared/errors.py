@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+from collections.abc import Iterable
 from typing import Any, ClassVar
 
 
@@ -104,6 +105,34 @@ class TransientSynthesisError(SynthesisError):
 
 class PermanentSynthesisError(SynthesisError):
     """Raised by a provider when the request can never succeed (bad input, 4xx)."""
+
+
+class CatalogueError(PermanentSynthesisError, ValueError):
+    """Base of a request's validation errors against the model catalogue (``shared.synthesis.errors``)
+    and the audio formats (``shared.audio.errors``): bad input, so permanent and a ``ValueError``.
+
+    ``field`` is the JSON name of the offending request field, ``allowed`` the accepted values.
+    """
+
+    field: str = ""
+
+    def __init__(self, message: str, *, value: object = None, allowed: Iterable[object] = ()) -> None:
+        super().__init__(message)
+        self.value = value
+        self.allowed: tuple[object, ...] = tuple(allowed)
+
+    def to_json_dict(self) -> dict[str, object]:
+        """A JSON-ready description (for a 400 body): field, message, allowed values."""
+        return {
+            "field": self.field,
+            "message": str(self),
+            "allowed": [a if isinstance(a, (str, int)) else str(a) for a in self.allowed],
+        }
+
+
+def listing(allowed: Iterable[object]) -> str:
+    """Allowed values as a catalogue error's message lists them: strings quoted, comma-separated."""
+    return ", ".join(repr(a) if isinstance(a, str) else str(a) for a in allowed)
 
 
 class HttpClientError(PipelineError):

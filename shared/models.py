@@ -631,6 +631,14 @@ class JobRecord(CamelModel):
         return self.model_dump(mode="json", by_alias=True)
 
 
+def webhook_events(record: JobRecord) -> list[WebhookEvent]:
+    """The events the job's webhook announces: those asked for, else all (``delivery`` only for a job
+    with a ``deliver.url``)."""
+    if not record.webhook_events:
+        return [e for e in WebhookEvent if e is not WebhookEvent.DELIVERY or record.deliver_url]
+    return [WebhookEvent(e) for e in record.webhook_events.split(",") if e]
+
+
 @overload
 def iso(ts: float) -> datetime: ...
 @overload

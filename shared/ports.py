@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequenc
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
-from shared.captions.words import CaptionWord, WordTiming
+from shared.words import CaptionWord, WordTiming
 from shared.platform_limits import R2_MAX_KEYS_PER_LIST, WORKER_MEMORY_BYTES
 
 JsonValue = Any  # dict / list / str / int / float / bool / None, nothing else

@@ -35,7 +35,8 @@ from urllib.parse import urlsplit
 
 from pydantic import ValidationError
 
-from shared.api.views import job_view, webhook_events
+from shared.api.views import job_view
+from shared.models import webhook_events
 from shared.config import Settings
 from shared.dependencies import Dependencies
 from shared.jobs.rpc import JobsClient

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import struct
 
-from shared.synthesis.wav import wav_bytes
+from shared.audio.wav import wav_bytes
 
 # MPEG-1 layer III bitrates (kbit/s) by index.
 _MPEG1_L3 = (0, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320)

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 from shared.keys import audio_key, object_metadata
 from shared.models import JobRecord, JobStatus
 from shared.synthesis.cache import CHARACTERS_SAVED, job_cache, reuse_job_audio
-from shared.synthesis.chunking import chunk_texts
+from shared.text.chunking import chunk_texts
 
 if TYPE_CHECKING:
     from shared.dependencies import Dependencies

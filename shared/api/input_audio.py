@@ -33,7 +33,7 @@ from shared.captions.store import load_timings
 from shared.http import HttpRequest, HttpResponse
 from shared.models import JobRecord, JobStatus
 from shared.ports import ByteRange
-from shared.synthesis.wav import HEADER_SIZE, wav_header
+from shared.audio.wav import HEADER_SIZE, wav_header
 
 if TYPE_CHECKING:
     from shared.dependencies import Dependencies

@@ -26,7 +26,7 @@ from shared.api.request_limits import check_query
 from shared.api.speech import OPENAI_VOICES, map_model, openai_error
 from shared.http import HttpRequest, HttpResponse
 from shared.synthesis.catalogue import ModelSpec
-from shared.synthesis.errors import CatalogueError
+from shared.errors import CatalogueError
 
 if TYPE_CHECKING:
     from shared.dependencies import Dependencies

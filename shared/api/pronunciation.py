@@ -25,7 +25,7 @@ from shared.api.errors import ApiError
 from shared.jobs.lexicons import LexiconResolve
 from shared.models import CreateJobRequest
 from shared.synthesis.catalogue import Resolved
-from shared.synthesis.formats import JOINABLE_FORMATS, max_bytes_per_second
+from shared.audio.formats import JOINABLE_FORMATS, max_bytes_per_second
 from shared.synthesis.silence import PADDABLE_FORMATS
 from shared.synthesis.speech_plan import caps_of, remember_lexicon
 from shared.text.errors import MarkupError, RenderError

@@ -39,7 +39,7 @@ from shared.api.views import job_path
 from shared.http import HttpRequest, HttpResponse
 from shared.errors import StorageUnavailableError
 from shared.models import CreateJobRequest, JobRecord, JobStatus, LexiconName
-from shared.synthesis.errors import CatalogueError
+from shared.errors import CatalogueError
 
 if TYPE_CHECKING:
     from shared.dependencies import Dependencies

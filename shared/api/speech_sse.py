@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any
 from shared.api import sse, stream, waiting
 from shared.captions.chunks import chunk_offsets, load_part
 from shared.captions.store import load_timings
-from shared.captions.words import align_to_text, shift
+from shared.words import align_to_text, shift
 from shared.http import HttpResponse
 from shared.jobs.shard import Get
 from shared.models import JobRecord, JobStatus

@@ -6,7 +6,7 @@ chunk, each chunk stored at once under ``tmp/<jobId>/<plan>/`` in R2
 stored, in order, as one chunked HTTP body:
 
 - ``wav``: a streaming header first (RIFF and ``data`` sizes 0xFFFFFFFF: the
-  length is not known yet; ``shared.synthesis.wav.streaming_wav_header``),
+  length is not known yet; ``shared.audio.wav.streaming_wav_header``),
   then every chunk's samples without its own header;
 - ``pcm``: the samples; ``mp3``: the first chunk's ID3 tag, then the frames.
 
@@ -38,12 +38,12 @@ from shared.jobs.waiters import WaitForChange
 from shared.keys import chunk_key
 from shared.models import JobRecord, JobStatus
 from shared.ports import BlobBody, ByteRange
-from shared.synthesis.audio import AudioKind, PartLayout, part_layout
-from shared.synthesis.errors import CatalogueError
-from shared.synthesis.formats import JOINABLE_FORMATS, mime_type_for
+from shared.audio.kinds import AudioKind, PartLayout, part_layout
+from shared.errors import CatalogueError
+from shared.audio.formats import JOINABLE_FORMATS, mime_type_for
 from shared.synthesis.longform import plan_id
 from shared.synthesis.speech_plan import cached_job_chunks
-from shared.synthesis.wav import streaming_wav_header
+from shared.audio.wav import streaming_wav_header
 
 if TYPE_CHECKING:
     from shared.dependencies import Dependencies

@@ -24,8 +24,9 @@ from shared.config import MAX_TEXT_CHARS_CEILING
 from shared.jobs.shard import FindIdempotent
 from shared.models import CreateJobRequest, JobRecord, JobStatus
 from shared.synthesis.cache import scope_for
-from shared.synthesis.errors import CatalogueError, TextTooLongError
-from shared.synthesis.formats import JOINABLE_FORMATS
+from shared.synthesis.errors import TextTooLongError
+from shared.errors import CatalogueError
+from shared.audio.formats import JOINABLE_FORMATS
 
 MAX_STORED_INPUT_BYTES = 4 * MAX_TEXT_CHARS_CEILING
 """A multi-input job's text and its inputs' titles and voices, in UTF-8, at most: what the longest plain
@@ -219,7 +220,7 @@ def _check_input_voices(deps: Dependencies, body: CreateJobRequest, resolved: Re
 
 def _with_inputs(record: JobRecord, body: CreateJobRequest, resolved: Resolved) -> JobRecord:
     """``record`` with a multi-input job's fields (shared/synthesis/inputs.py)."""
-    from shared.synthesis.chunking import chunk_texts
+    from shared.text.chunking import chunk_texts
     from shared.synthesis.inputs import encode_inputs
 
     assert body.inputs is not None

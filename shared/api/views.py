@@ -13,7 +13,7 @@ from typing import cast
 from shared.api.errors import ApiError
 from shared.models import CacheView, DeliveryState, DeliveryView, JobProgress, LexiconRef
 from shared.text.refs import parse_refs
-from shared.models import EVENT_OF_STATUS, JOB_ID_PATTERN, JobRecord, JobStatus, JobView, WebhookEvent, WebhookView, iso
+from shared.models import EVENT_OF_STATUS, JOB_ID_PATTERN, JobRecord, JobStatus, JobView, WebhookView, iso, webhook_events
 
 _JOB_ID = re.compile(JOB_ID_PATTERN)
 
@@ -23,14 +23,6 @@ AudioQuery = Callable[[JobRecord], str]
 
 def job_path(job_id: str) -> str:
     return f"/v1/jobs/{job_id}"
-
-
-def webhook_events(record: JobRecord) -> list[WebhookEvent]:
-    """The events the job's webhook announces: those asked for, else all (``delivery`` only for a job
-    with a ``deliver.url``)."""
-    if not record.webhook_events:
-        return [e for e in WebhookEvent if e is not WebhookEvent.DELIVERY or record.deliver_url]
-    return [WebhookEvent(e) for e in record.webhook_events.split(",") if e]
 
 
 def delivery_view(record: JobRecord) -> DeliveryView | None:

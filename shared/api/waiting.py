@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 from shared.api.errors import ApiError
 from shared.api.request_limits import ascii_int
 from shared.http import HttpRequest
-from shared.jobs.rpc_payloads import MAX_WAIT_TIMEOUT
+from shared.config import MAX_WAIT_TIMEOUT
 from shared.jobs.shard import Get
 from shared.jobs.waiters import WaitForChange
 from shared.models import JobRecord

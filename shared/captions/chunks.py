@@ -28,13 +28,13 @@ from dataclasses import dataclass
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from shared.captions.measure import audio_samples, estimate_words
-from shared.captions.words import WordTiming, shift
+from shared.words import WordTiming, shift
 from shared.errors import PermanentSynthesisError
 from shared.keys import chunk_timings_key
 from shared.models import JobRecord
 from shared.ports import BlobStore, SynthesisResult
-from shared.synthesis.audio import AudioKind
-from shared.synthesis.chunking import split_text
+from shared.audio.kinds import AudioKind
+from shared.text.chunking import split_text
 
 __all__ = ["ChunkTimings", "PartTimings", "chunk_offsets", "load_part", "part_timings"]
 

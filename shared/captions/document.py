@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from typing import Literal
 
 from shared.captions.cues import TimedWord
-from shared.captions.words import WordTiming
+from shared.words import WordTiming
 from shared.models import TimingsDocument, WordEntry
 
 __all__ = ["TimingsDocument", "WordEntry", "build_document", "timed_words"]
@@ -39,7 +39,7 @@ def build_document(
     duration: float | None,
     spelled: Sequence[str] | None = None,
 ) -> TimingsDocument:
-    """The document for aligned ``words`` of ``text`` (``shared.captions.words.align_to_text``); ``spelled``:
+    """The document for aligned ``words`` of ``text`` (``shared.words.align_to_text``); ``spelled``:
     each word as shown, when that is not ``text[charStart:charEnd]`` (SSML: tags and references excluded)."""
     return TimingsDocument(
         job_id=job_id,

@@ -14,13 +14,19 @@ estimated on its own, so the error never crosses a chunk boundary.
 
 from __future__ import annotations
 
-from shared.captions.words import WordTiming, text_words
-from shared.synthesis.audio import AudioKind
-from shared.synthesis.formats import MEASURABLE_FORMATS
-from shared.synthesis.mp3 import parse_mp3
-from shared.synthesis.wav import parse_wav
+from shared.words import WordTiming, text_words
+from shared.audio.kinds import AudioKind
+from shared.audio.formats import MEASURABLE_FORMATS
+from shared.audio.mp3 import parse_mp3
+from shared.audio.wav import parse_wav
 
-__all__ = ["MEASURABLE_FORMATS", "audio_samples", "estimate_words"]
+__all__ = ["ESTIMATED_METHOD", "MEASURABLE_FORMATS", "audio_samples", "estimate_words"]
+
+ESTIMATED_METHOD = (
+    "estimated: each request's measured audio spread over its words in proportion to their length"
+    " (wav, pcm and mp3 only)"
+)
+"""How ``estimate_words`` times words, as ``/v1/models`` and the timings document name it."""
 
 
 def audio_samples(kind: AudioKind, data: bytes) -> tuple[int, int] | None:

@@ -11,23 +11,37 @@ timings has them.
 from __future__ import annotations
 
 import json
+from typing import Protocol
 
 from pydantic import ValidationError
 
 from shared.captions.location import timings_key_of
 from shared.captions.document import TimingsDocument, build_document
-from shared.captions.measure import audio_samples, estimate_words
-from shared.captions.words import align_to_spans, align_to_text
+from shared.captions.measure import ESTIMATED_METHOD, audio_samples, estimate_words
+from shared.words import align_to_spans, align_to_text
 from shared.keys import timings_key
 from shared.models import JobRecord
 from shared.ports import BlobStore, SynthesisResult
-from shared.synthesis.audio import identify
-from shared.synthesis.catalogue import ESTIMATED_METHOD, ModelSpec
+from shared.audio.kinds import identify
 
-__all__ = ["load_timings", "store_timings", "timings_key_of"]
+__all__ = ["TimingsSpec", "load_timings", "store_timings", "timings_key_of"]
 
 
-def document_for(record: JobRecord, result: SynthesisResult, spec: ModelSpec | None) -> TimingsDocument:
+class TimingsSpec(Protocol):
+    """What the timings read of the job's model (``shared.synthesis.catalogue.ModelSpec`` has it)."""
+
+    @property
+    def timestamps(self) -> str:
+        """"exact" when the engine reports word timings ("estimated", "none" otherwise)."""
+        ...
+
+    @property
+    def timestamps_method(self) -> str:
+        """How the engine's timings are made, as the timings document names them."""
+        ...
+
+
+def document_for(record: JobRecord, result: SynthesisResult, spec: TimingsSpec | None) -> TimingsDocument:
     """The job's timings: the engine's words (shifted per chunk) aligned to the submitted text, and a
     multi-input job's chapters (only those when it did not ask for word timings)."""
     chapters = list(result.chapters) if result.chapters is not None else None
@@ -69,7 +83,7 @@ def document_for(record: JobRecord, result: SynthesisResult, spec: ModelSpec | N
 
 
 async def store_timings(
-    bucket: BlobStore, record: JobRecord, result: SynthesisResult, spec: ModelSpec | None, metadata: dict[str, str]
+    bucket: BlobStore, record: JobRecord, result: SynthesisResult, spec: TimingsSpec | None, metadata: dict[str, str]
 ) -> str:
     """Write the job's timings object; returns its key."""
     key = timings_key(record.job_id, record.created_at)

@@ -80,11 +80,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from shared.api.views import webhook_events
 from shared.jobs.schema import SEND_ATTEMPTS, SEND_DUE_AT
 from shared.jobs.sharding import shard_for
 from shared.models import (
-    EVENT_OF_STATUS, DeliverAudio, DeliverWebhook, JobRecord, JobStatus, SynthesizeJob, WebhookEvent,
+    EVENT_OF_STATUS, DeliverAudio, DeliverWebhook, JobRecord, JobStatus, SynthesizeJob, WebhookEvent, webhook_events,
 )
 from shared.platform_limits import QUEUE_SEND_BATCH_MAX_BYTES, QUEUE_SEND_BATCH_MAX_MESSAGES
 from shared.ports import Clock, JsonValue, QueueProducer, SqlPort

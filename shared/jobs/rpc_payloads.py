@@ -30,8 +30,6 @@ from shared.ports import JsonValue
 
 MAX_PAGE_ROWS = 1000
 """The most rows (or job ids) one paged shard operation takes or returns."""
-MAX_WAIT_TIMEOUT = 900
-"""The longest ``waitForChange`` holds a call open, in seconds."""
 
 R_co = TypeVar("R_co", covariant=True)
 

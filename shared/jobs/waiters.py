@@ -39,7 +39,8 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
 
-from shared.jobs.rpc_payloads import MAX_WAIT_TIMEOUT, JobOperation
+from shared.jobs.rpc_payloads import JobOperation
+from shared.config import MAX_WAIT_TIMEOUT
 from shared.models import JobRecord, JobStatus
 from shared.ports import JsonValue
 

@@ -19,11 +19,8 @@ import hmac
 import math
 from dataclasses import dataclass
 from enum import Enum
-from typing import TYPE_CHECKING
+from typing import Protocol
 from urllib.parse import urlencode
-
-if TYPE_CHECKING:
-    from shared.config import Settings
 
 LINK_GRANULARITY_SECONDS = 300  # links minted within one window are identical (cacheable)
 
@@ -52,7 +49,18 @@ class Keyring:
         return out
 
 
-def keyring_of(settings: Settings) -> Keyring | None:
+class SigningSettings(Protocol):
+    """The settings a keyring is made of (``shared.config.Settings`` has them)."""
+
+    @property
+    def signing_key(self) -> str | None: ...
+    @property
+    def signing_key_previous(self) -> str | None: ...
+    @property
+    def signing_key_previous_until(self) -> float | None: ...
+
+
+def keyring_of(settings: SigningSettings) -> Keyring | None:
     """The settings' keyring; None when ``SIGNING_KEY`` is unset (no links, no webhooks)."""
     if not settings.signing_key:
         return None

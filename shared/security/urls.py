@@ -23,11 +23,8 @@ import ipaddress
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import Protocol
 from urllib.parse import urlsplit
-
-if TYPE_CHECKING:
-    from shared.config import Settings
 
 MAX_URL_CHARS = 2048
 INTERNAL_SUFFIXES = (
@@ -57,7 +54,16 @@ class UrlPolicy:
         )
 
 
-def url_policy(settings: Settings) -> UrlPolicy:
+class WebhookUrlSettings(Protocol):
+    """The settings a URL policy is made of (``shared.config.Settings`` has them)."""
+
+    @property
+    def webhook_schemes(self) -> Iterable[str]: ...
+    @property
+    def webhook_allowed_hosts(self) -> Iterable[str]: ...
+
+
+def url_policy(settings: WebhookUrlSettings) -> UrlPolicy:
     """``WEBHOOK_ALLOWED_SCHEMES`` and ``WEBHOOK_ALLOWED_HOSTS`` as a policy."""
     return UrlPolicy.build(settings.webhook_schemes, settings.webhook_allowed_hosts)
 

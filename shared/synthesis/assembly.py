@@ -43,7 +43,7 @@ from shared.platform_limits import MIB, R2_MAX_KEYS_PER_DELETE, R2_MAX_KEYS_PER_
 from shared.ports import BlobInfo, BlobStore, ByteRange, UploadedPart
 
 if TYPE_CHECKING:
-    from shared.synthesis.audio import JoinLayout
+    from shared.audio.kinds import JoinLayout
 
 __all__ = ["PART_BYTES", "Chunk", "JoinedReader", "assemble", "discard_upload", "part_size_for"]
 

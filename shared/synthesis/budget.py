@@ -36,7 +36,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
 from shared.synthesis.catalogue import ModelSpec
-from shared.synthesis.formats import max_bytes_per_second
+from shared.audio.formats import max_bytes_per_second
 
 # How many copies of one chunk's audio a Worker holds at its peak: the
 # provider's response body (JS), its bytes in Python, the body handed to R2 (JS).

@@ -1,7 +1,7 @@
 """The synthesis cache: audio of one chunk, kept in R2 under a key naming everything it depends on.
 
 A chunk is what one provider request makes (a short job is one chunk; a long
-one is cut by ``shared.synthesis.chunking`` or, rendered, by
+one is cut by ``shared.text.chunking`` or, rendered, by
 ``shared.text.plan``). Its audio is a pure function of ``ChunkContent``: the
 rendered request (plain text, or a rendered chunk's canonical key with its
 phonemes, speed and pauses), model and provider, voice, format, sample rate,
@@ -46,7 +46,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
-from shared.synthesis.audio import PartLayout
+from shared.audio.kinds import PartLayout
 
 if TYPE_CHECKING:
     from shared.models import JobRecord
@@ -232,7 +232,7 @@ async def reuse_job_audio(bucket: BlobStore, cache: JobCache, request: str) -> S
     """A one-chunk job's whole audio from the cache (one ``get``), as a result to store under the job's own
     key; None on a miss. The bytes are one request's audio, bounded by the model's ``max_input_chars``."""
     from shared.ports import SynthesisResult
-    from shared.synthesis.formats import extension_for, mime_type_for
+    from shared.audio.formats import extension_for, mime_type_for
 
     body = await bucket.get(cache.key(request, "job"))
     if body is None:

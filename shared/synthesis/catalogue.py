@@ -11,7 +11,7 @@ resolves defaults and raises errors naming the request field);
 ``Catalogue.synthesizer_for`` is what the consumer calls to synthesize.
 
 Two text limits: ``max_input_chars`` is what the provider takes in one
-request (longer text is split, see ``shared.synthesis.chunking``);
+request (longer text is split, see ``shared.text.chunking``);
 ``Catalogue.max_job_chars`` is what one job may hold, the smallest of
 ``MAX_TEXT_CHARS``, the model's own ``max_job_chars`` and what keeps the
 job's audio under ``max_audio_bytes`` (estimated from ``seconds_per_char``
@@ -28,20 +28,21 @@ from typing import Any, Literal, NamedTuple
 from pydantic import BaseModel, ConfigDict, model_validator
 from pydantic.alias_generators import to_camel
 
+from shared.captions.measure import ESTIMATED_METHOD
 from shared.ports import Offload, Synthesizer, run_inline
-from shared.synthesis.chunking import chunk_texts
+from shared.text.chunking import chunk_texts
 from shared.synthesis.errors import (
     ProviderUnavailableError,
     TextTooLongError,
     UnjoinableFormatError,
     UnknownModelError,
     UnknownVoiceError,
-    UnsupportedFormatError,
     UnsupportedOptionError,
     UnsupportedSampleRateError,
 )
+from shared.audio.errors import UnsupportedFormatError
 from shared.synthesis.espeak import EspeakSynthesizer
-from shared.synthesis.formats import (
+from shared.audio.formats import (
     JOINABLE_FORMATS,
     KNOWN_FORMATS,
     MEASURABLE_FORMATS,
@@ -74,10 +75,6 @@ AUTO_DEFAULT_ORDER: tuple[str, ...] = ("piper", "espeak", "tone")
 OFFLINE_INPUT_CHARS = 2_000
 # OpenAI's range of ``speed``: what the offline models take.
 OPENAI_SPEED_RANGE = (0.25, 4.0)
-ESTIMATED_METHOD = (
-    "estimated: each request's measured audio spread over its words in proportion to their length"
-    " (wav, pcm and mp3 only)"
-)
 
 
 class ModelSpec(BaseModel):

@@ -31,7 +31,7 @@ from shared.ports import BlobInfo, BlobStore, UploadedPart
 from shared.synthesis.assembly import PART_BYTES, Chunk, JoinedReader, discard_upload, part_size_for
 
 if TYPE_CHECKING:
-    from shared.synthesis.audio import JoinLayout
+    from shared.audio.kinds import JoinLayout
     from shared.synthesis.encoding import StreamingEncoder
 
 __all__ = ["READ_BYTES", "assemble_encoded"]

@@ -11,7 +11,7 @@ formats for these models and a request for one gets the usual 422 naming
 the formats that are.
 
 Long jobs: ``mp3`` is encoded chunk by chunk and joined frame by frame
-(``shared.synthesis.mp3``): each chunk keeps the encoder's start delay and
+(``shared.audio.mp3``): each chunk keeps the encoder's start delay and
 end padding, a few milliseconds at each join. The other encoded formats
 cannot be joined as files (stream headers, granule positions, sample
 counts): their chunks are kept as PCM and the joined PCM is encoded once,
@@ -32,9 +32,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Protocol
 
-from shared.captions.words import shift
+from shared.words import shift
 from shared.ports import Offload, SynthesisRequest, SynthesisResult, Synthesizer, run_inline
-from shared.synthesis.formats import JOINABLE_FORMATS, extension_for, mime_type_for
+from shared.audio.formats import JOINABLE_FORMATS, extension_for, mime_type_for
 
 if TYPE_CHECKING:
     from shared.synthesis.catalogue import Catalogue, ModelSpec

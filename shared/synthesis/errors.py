@@ -1,6 +1,7 @@
-"""Errors of the synthesis package: catalogue validation and audio containers.
+"""Errors of the synthesis package: a request checked against the model catalogue.
 
-Every error here is a ``shared.errors.PermanentSynthesisError`` (retrying the
+Every error here is a ``shared.errors.CatalogueError``, so a
+``shared.errors.PermanentSynthesisError`` (retrying the
 same request can never succeed) and a ``ValueError`` (it is bad input), so the
 consumer fails the job at once and the HTTP layer can answer 400.
 
@@ -13,30 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from shared.errors import PermanentSynthesisError
-
-
-class CatalogueError(PermanentSynthesisError, ValueError):
-    """Base of request validation errors against the model catalogue."""
-
-    field: str = ""
-
-    def __init__(self, message: str, *, value: object = None, allowed: Iterable[object] = ()) -> None:
-        super().__init__(message)
-        self.value = value
-        self.allowed: tuple[object, ...] = tuple(allowed)
-
-    def to_json_dict(self) -> dict[str, object]:
-        """A JSON-ready description (for a 400 body): field, message, allowed values."""
-        return {
-            "field": self.field,
-            "message": str(self),
-            "allowed": [a if isinstance(a, (str, int)) else str(a) for a in self.allowed],
-        }
-
-
-def _listing(allowed: Iterable[object]) -> str:
-    return ", ".join(repr(a) if isinstance(a, str) else str(a) for a in allowed)
+from shared.errors import CatalogueError, listing
 
 
 class UnknownModelError(CatalogueError):
@@ -47,7 +25,7 @@ class UnknownModelError(CatalogueError):
     def __init__(self, model: object, allowed: Iterable[str]) -> None:
         allowed = tuple(allowed)
         super().__init__(
-            f"model: unknown model {model!r}; available here: {_listing(allowed) or 'none'}",
+            f"model: unknown model {model!r}; available here: {listing(allowed) or 'none'}",
             value=model,
             allowed=allowed,
         )
@@ -61,24 +39,8 @@ class UnknownVoiceError(CatalogueError):
     def __init__(self, voice: object, model: str, allowed: Iterable[str]) -> None:
         allowed = tuple(allowed)
         super().__init__(
-            f"voiceId: model {model!r} has no voice {voice!r}; allowed: {_listing(allowed)}",
+            f"voiceId: model {model!r} has no voice {voice!r}; allowed: {listing(allowed)}",
             value=voice,
-            allowed=allowed,
-        )
-        self.model = model
-
-
-class UnsupportedFormatError(CatalogueError):
-    """Raised when a request asks for an audio format its model (or the pipeline) cannot produce."""
-
-    field = "format"
-
-    def __init__(self, fmt: object, model: str | None, allowed: Iterable[str]) -> None:
-        allowed = tuple(allowed)
-        whose = f"model {model!r}" if model else "the pipeline"
-        super().__init__(
-            f"format: {whose} does not support format {fmt!r}; allowed: {_listing(allowed)}",
-            value=fmt,
             allowed=allowed,
         )
         self.model = model
@@ -93,7 +55,7 @@ class UnsupportedSampleRateError(CatalogueError):
         allowed = tuple(allowed)
         where = f" in {fmt}" if fmt else ""
         super().__init__(
-            f"sampleRate: model {model!r} does not support sample rate {rate!r}{where}; allowed: {_listing(allowed)}",
+            f"sampleRate: model {model!r} does not support sample rate {rate!r}{where}; allowed: {listing(allowed)}",
             value=rate,
             allowed=allowed,
         )
@@ -137,24 +99,12 @@ class ProviderUnavailableError(CatalogueError):
         needs = f" (it needs {hint})" if hint else ""
         super().__init__(
             f"model: {model!r} (provider {provider!r}) is not configured here{needs}; "
-            f"available here: {_listing(available) or 'none'}",
+            f"available here: {listing(available) or 'none'}",
             value=model,
             allowed=available,
         )
         self.model = model
         self.provider = provider
-
-
-class WavFormatError(PermanentSynthesisError, ValueError):
-    """Raised when bytes are not a PCM WAV file this package can read or build."""
-
-
-class AudioFormatMismatchError(WavFormatError):
-    """Raised when audio parts to be joined differ in rate, channels or sample width."""
-
-
-class Mp3FormatError(PermanentSynthesisError, ValueError):
-    """Raised when bytes are not an MPEG audio (MP3) stream this package can read."""
 
 
 class UnjoinableFormatError(CatalogueError):
@@ -166,7 +116,7 @@ class UnjoinableFormatError(CatalogueError):
         joinable = tuple(joinable)
         super().__init__(
             f"format: the text needs {parts} requests to model {model!r} (at most {limit} characters each), "
-            f"and {fmt!r} audio cannot be joined safely; use one of {_listing(joinable)}, "
+            f"and {fmt!r} audio cannot be joined safely; use one of {listing(joinable)}, "
             f"or send at most {limit} characters",
             value=fmt,
             allowed=joinable,

@@ -19,7 +19,7 @@ Word timings (a request with ``timestamps``): the callback also receives
 eSpeak's events; each ``espeakEVENT_WORD`` carries ``text_position`` (1-based,
 in characters of the UTF-8 text) and ``length``, and ``sample``, the index of
 the word's first sample in this synthesis' output: sample-exact starts. Ends
-are measured on the samples (``shared.captions.words.ends_from_starts``).
+are measured on the samples (``shared.words.ends_from_starts``).
 
 This module imports only the stdlib at import time: ``ctypes`` and
 ``espeakng_loader`` are imported on first use, so it imports fine in Pyodide,
@@ -40,11 +40,12 @@ from collections.abc import Callable
 from typing import Any
 
 from shared.errors import PermanentSynthesisError, TransientSynthesisError
-from shared.captions.words import ends_from_starts
+from shared.words import ends_from_starts
 from shared.ports import Offload, SynthesisRequest, SynthesisResult, run_inline
-from shared.synthesis.errors import UnknownVoiceError, UnsupportedFormatError, UnsupportedSampleRateError
-from shared.synthesis.formats import extension_for, mime_type_for
-from shared.synthesis.wav import wav_bytes
+from shared.synthesis.errors import UnknownVoiceError, UnsupportedSampleRateError
+from shared.audio.errors import UnsupportedFormatError
+from shared.audio.formats import extension_for, mime_type_for
+from shared.audio.wav import wav_bytes
 
 # espeak_AUDIO_OUTPUT
 _AUDIO_OUTPUT_SYNCHRONOUS = 2

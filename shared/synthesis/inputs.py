@@ -40,7 +40,7 @@ from shared.models import INPUT_SEPARATOR, ChapterEntry, JobRecord
 
 if TYPE_CHECKING:
     from shared.models import JobInput
-    from shared.synthesis.audio import JoinLayout, PartLayout
+    from shared.audio.kinds import JoinLayout, PartLayout
 
 __all__ = [
     "ChunkSpan", "InputPlan", "StoredInput", "cacheable", "chapters", "chunk_record", "encode_inputs",
@@ -106,7 +106,7 @@ def input_chunk_ends(input_of: Sequence[int], count: int) -> list[int]:
 def input_plan(record: JobRecord, limit: int) -> InputPlan:
     """The chunks of a multi-input job (pure: every delivery plans the same)."""
     from shared.captions.chunks import chunk_offsets
-    from shared.synthesis.chunking import chunk_texts
+    from shared.text.chunking import chunk_texts
 
     inputs = stored_inputs(record) or []
     texts: list[str] = []

@@ -63,7 +63,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from shared.captions.chunks import ChunkTimings
-from shared.captions.words import shift
+from shared.words import shift
 from shared.config import Settings
 from shared.errors import JobNotFoundError, PermanentSynthesisError, SynthesisError
 from shared.jobs.rpc import JobsClient
@@ -74,14 +74,14 @@ from shared.models import JobRecord, JobStatus
 from shared.platform_limits import R2_MAX_KEYS_PER_DELETE, R2_MAX_KEYS_PER_LIST
 from shared.ports import BlobInfo, BlobStore, SynthesisRequest, SynthesisResult, Synthesizer
 from shared.synthesis.assembly import Chunk, assemble, discard_upload
-from shared.synthesis.audio import AudioKind, BadAudioError, PartLayout, identify, join_layout, part_layout
+from shared.audio.kinds import AudioKind, BadAudioError, PartLayout, identify, join_layout, part_layout
 from shared.synthesis.budget import Pacer
 from shared.synthesis.cache import JobCache
 from shared.synthesis.catalogue import ModelSpec
 from shared.synthesis.encoded_assembly import assemble_encoded
 from shared.synthesis.encoding import StreamingEncoder, encode_result
-from shared.synthesis.errors import AudioFormatMismatchError, Mp3FormatError, WavFormatError
-from shared.synthesis.formats import JOINABLE_FORMATS
+from shared.audio.errors import AudioFormatMismatchError, Mp3FormatError, WavFormatError
+from shared.audio.formats import JOINABLE_FORMATS
 from shared.synthesis.inputs import ChunkSpan, chapters, span_of_layout
 from shared.synthesis.silence import PadError, pad
 from shared.captions.measure import audio_samples

@@ -44,15 +44,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from shared.captions.words import WordTiming, text_words
+from shared.words import WordTiming, text_words
 from shared.errors import PermanentSynthesisError
 from shared.ports import Offload, SynthesisRequest, SynthesisResult
 from shared.synthesis.catalogue import OFFLINE_INPUT_CHARS, ModelSpec
-from shared.synthesis.chunking import split_text
-from shared.synthesis.errors import UnknownVoiceError, UnsupportedFormatError, UnsupportedSampleRateError
-from shared.synthesis.formats import extension_for, mime_type_for
+from shared.text.chunking import split_text
+from shared.synthesis.errors import UnknownVoiceError, UnsupportedSampleRateError
+from shared.audio.errors import UnsupportedFormatError
+from shared.audio.formats import extension_for, mime_type_for
 from shared.synthesis.piper_voices import PACKAGED_VOICE, VoiceFiles, find_voices, with_alignment_output
-from shared.synthesis.wav import wav_bytes
+from shared.audio.wav import wav_bytes
 
 __all__ = ["MODEL_ID", "PiperSynthesizer", "piper_available", "piper_spec"]
 

@@ -16,11 +16,11 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from shared.captions.measure import audio_samples, estimate_words
-from shared.captions.words import WordTiming, align_to_spans
+from shared.words import WordTiming, align_to_spans
 from shared.errors import PermanentSynthesisError
 from shared.models import JobRecord
 from shared.ports import SynthesisRequest, SynthesisResult, Synthesizer
-from shared.synthesis.audio import identify
+from shared.audio.kinds import identify
 from shared.synthesis.silence import PadError, lead_seconds, pad
 from shared.text.plan import Chunk
 

@@ -18,9 +18,9 @@ Other formats (Opus, AAC, FLAC) cannot be padded without re-encoding:
 
 from __future__ import annotations
 
-from shared.synthesis.audio import AudioKind
-from shared.synthesis.mp3 import parse_mp3
-from shared.synthesis.wav import parse_wav, wav_header
+from shared.audio.kinds import AudioKind
+from shared.audio.mp3 import parse_mp3
+from shared.audio.wav import parse_wav, wav_header
 
 __all__ = ["PADDABLE_FORMATS", "PadError", "lead_seconds", "pad", "silence_samples"]
 

@@ -25,7 +25,7 @@ from shared.models import JobRecord
 from shared.text.refs import parse_refs
 
 if TYPE_CHECKING:  # shared.text's renderer is imported when a rendered job needs it, not by every Worker
-    from shared.captions.words import CaptionWord
+    from shared.words import CaptionWord
     from shared.jobs.client import JobsClient
     from shared.synthesis.catalogue import ModelSpec
     from shared.text.lexicon import Lexicon
@@ -232,7 +232,7 @@ def _plain(record: JobRecord, spec: ModelSpec) -> JobChunks:
 
         plan = input_plan(record, spec.max_input_chars)
         return JobChunks(plan.texts, spec.max_input_chars, inputs=plan)
-    from shared.synthesis.chunking import chunk_texts
+    from shared.text.chunking import chunk_texts
 
     # A job that uses the synthesis cache is cut where edits elsewhere leave its boundaries alone.
     stable = record.cache_scope is not None

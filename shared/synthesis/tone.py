@@ -27,12 +27,13 @@ from __future__ import annotations
 import sys
 from array import array
 
-from shared.captions.words import WordTiming, text_words
+from shared.words import WordTiming, text_words
 from shared.errors import PermanentSynthesisError
 from shared.ports import Offload, SynthesisRequest, SynthesisResult, run_inline
-from shared.synthesis.errors import UnknownVoiceError, UnsupportedFormatError, UnsupportedSampleRateError
-from shared.synthesis.formats import extension_for, mime_type_for
-from shared.synthesis.wav import wav_header
+from shared.synthesis.errors import UnknownVoiceError, UnsupportedSampleRateError
+from shared.audio.errors import UnsupportedFormatError
+from shared.audio.formats import extension_for, mime_type_for
+from shared.audio.wav import wav_header
 
 _TWO_PI = 6.283185307179586
 # Pentatonic degrees over two octaves around A4 (semitones from 440 Hz).

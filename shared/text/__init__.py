@@ -9,7 +9,8 @@ Modules: ``xmltree`` (a safe XML parser that keeps source offsets),
 ``ssml`` (the SSML elements we support, validated), ``lexicon`` (rules from
 PLS or JSON, their version, and matching), ``sayas`` and ``numbers``
 (``<say-as>`` readings), ``phonemes`` (alphabets and eSpeak's notation),
-``render`` and ``plan``. Standard library only: the api Worker imports them
+``render`` and ``plan``, and ``chunking`` (cutting plain text into pieces a
+provider takes in one request). Standard library only: the api Worker imports them
 (docs/pronunciation.md) on its first request, so their records are
 NamedTuples and small classes, not dataclasses: making a frozen dataclass
 ``exec``s several generated methods, five to seven times the cost of a

@@ -2,7 +2,7 @@
 
 Each ``Speech`` of a ``Rendering`` is one request, or several when it is
 longer than the model takes at once: it is cut by the same rule as plain
-text (``shared.synthesis.chunking.split_text``: sentences first, then
+text (``shared.text.chunking.split_text``: sentences first, then
 clauses, then words) on a copy in which every whole piece (an alias, a
 reading, a phoneme) is one unbreakable word, so no cut falls inside one.
 A whole piece longer than the limit by itself is a ``RenderError``.
@@ -20,9 +20,9 @@ from __future__ import annotations
 import json
 from typing import NamedTuple
 
-from shared.synthesis.chunking import split_text
+from shared.text.chunking import split_text
 from shared.text.errors import RenderError
-from shared.captions.words import CaptionWord
+from shared.words import CaptionWord
 from shared.text.render import Piece, Rendering, Silence, Speech, SpokenCaption, caption_words
 
 __all__ = ["Chunk", "SpeechPlan", "plan_chunks"]

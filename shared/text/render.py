@@ -39,7 +39,7 @@ import re
 from collections.abc import Sequence
 from typing import NamedTuple
 
-from shared.captions.words import CaptionWord
+from shared.words import CaptionWord
 from shared.text import ssml
 from shared.text.errors import RenderError
 from shared.text.lexicon import Lexicon, Matcher, Rule

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from typing import Any
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from shared.synthesis.wav import wav_bytes
+from shared.audio.wav import wav_bytes
 
 
 @contextlib.contextmanager

@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 import webvtt
 
-from shared.synthesis.wav import parse_wav
+from shared.audio.wav import parse_wav
 from tests.integration.harness import Pipeline
 from tts_client import Client
 

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from shared.synthesis.chunking import chunk_texts
+from shared.text.chunking import chunk_texts
 from tests.integration.harness import Pipeline
 from tests.integration.loopback_http import FakeProvider, serving
 

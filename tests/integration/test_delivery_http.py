@@ -14,7 +14,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from shared.synthesis.wav import wav_bytes
+from shared.audio.wav import wav_bytes
 from tests.integration.harness import Pipeline
 from tests.integration.loopback_http import FakeProvider, serving
 

@@ -10,8 +10,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from shared.synthesis.chunking import chunk_texts
-from shared.synthesis.wav import wav_bytes, wav_pcm
+from shared.text.chunking import chunk_texts
+from shared.audio.wav import wav_bytes, wav_pcm
 from tests.integration.harness import Pipeline
 from tests.integration.loopback_http import FakeProvider, serving
 

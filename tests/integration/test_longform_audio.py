@@ -16,7 +16,7 @@ from collections.abc import Iterator
 import pytest
 
 from shared.synthesis.catalogue import OFFLINE_INPUT_CHARS
-from shared.synthesis.chunking import chunk_texts
+from shared.text.chunking import chunk_texts
 from tests.integration.harness import Pipeline
 
 pytestmark = pytest.mark.slow

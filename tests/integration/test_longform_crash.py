@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from shared.synthesis.catalogue import OFFLINE_INPUT_CHARS
-from shared.synthesis.chunking import chunk_texts
+from shared.text.chunking import chunk_texts
 from tests.integration.harness import Pipeline
 
 pytestmark = [

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 import webvtt
 
-from shared.synthesis.chunking import chunk_texts
+from shared.text.chunking import chunk_texts
 from shared.synthesis.tone import ToneSynthesizer
 from tests.integration.harness import Pipeline
 

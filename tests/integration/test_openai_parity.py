@@ -22,7 +22,7 @@ import openai
 import pytest
 
 from shared.api.sse import parse
-from shared.synthesis.wav import wav_bytes
+from shared.audio.wav import wav_bytes
 from tests.integration.harness import Pipeline
 from tests.integration.loopback_http import FakeProvider, serving
 

@@ -231,7 +231,7 @@ def test_mp3_is_offered_where_the_runtime_can_encode_it(pipeline: Pipeline) -> N
 @pytest.mark.local_only("MP3 comes from lameenc, a native wheel: not in Pyodide")
 @pytest.mark.parametrize("model", ["tone", "espeak"])
 def test_an_mp3_job_gives_one_mp3_file(pipeline: Pipeline, model: str) -> None:
-    from shared.synthesis.mp3 import parse_mp3
+    from shared.audio.mp3 import parse_mp3
 
     job = completed(pipeline, text="An MP3, please. " * 20, model=model, format="mp3")
     assert job["mimeType"] == "audio/mpeg"

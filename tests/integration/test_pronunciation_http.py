@@ -20,8 +20,8 @@ from typing import Any
 
 import pytest
 
-from shared.synthesis.mp3 import parse_mp3
-from shared.synthesis.wav import parse_wav
+from shared.audio.mp3 import parse_mp3
+from shared.audio.wav import parse_wav
 from tests.audio_samples import mp3_file
 from tests.integration.harness import Pipeline
 from tests.integration.loopback_http import FakeProvider, serving

@@ -20,8 +20,8 @@ from typing import Any
 import openai
 import pytest
 
-from shared.synthesis.chunking import chunk_texts
-from shared.synthesis.wav import wav_bytes, wav_pcm
+from shared.text.chunking import chunk_texts
+from shared.audio.wav import wav_bytes, wav_pcm
 from tests.integration.harness import Pipeline
 from tests.integration.loopback_http import FakeProvider, serving
 

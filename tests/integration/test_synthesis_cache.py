@@ -18,7 +18,7 @@ import pytest
 from local_runtime.runtime import LocalRuntime
 from shared.http import HttpRequest
 from shared.synthesis.cache import CACHE_PREFIX
-from shared.synthesis.chunking import chunk_texts
+from shared.text.chunking import chunk_texts
 from tests.fakes import FakeClock
 from tests.integration.loopback_http import CountingSpeech, serving
 from tests.integration.reaper_support import drain, keys, reaper_runtime

@@ -27,7 +27,7 @@ from typing import Any
 
 import pytest
 
-from shared.synthesis.wav import wav_bytes
+from shared.audio.wav import wav_bytes
 from tests.integration.harness import Pipeline
 from tests.integration.loopback_http import FakeProvider, serving
 from tests.integration.webhook_receiver import Receiver, receiving

@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from shared.synthesis.mp3 import parse_mp3
-from shared.synthesis.wav import parse_wav
+from shared.audio.mp3 import parse_mp3
+from shared.audio.wav import parse_wav
 from tests.integration.harness import Pipeline
 from tests.tiers import tier_unavailable
 

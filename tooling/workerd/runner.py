@@ -156,6 +156,19 @@ class WorkerdRuntime:
         host = f"[{self.host}]" if ":" in self.host else self.host
         return {**self.env, "PUBLIC_BASE_URL": f"http://{host}:{port}"}
 
+    def process_env(self, tools: toolchain.Toolchain, wrapper: Path) -> dict[str, str]:
+        """wrangler's environment, with a dev registry of this run's own (under the data dir).
+
+        wrangler dev lists each Worker it runs in a registry shared by every dev session of the
+        user (``~/.config/.wrangler/registry``) and routes bindings to a Worker of another session
+        by name through it. This run's Workers all live in one session, so they never need it;
+        shared, two runs at once (two checkouts, two test processes) reached each other's Workers:
+        one run's webhooks were sent twice, once by each. ``WRANGLER_REGISTRY_PATH`` set by the
+        caller wins."""
+        env = wrangler_env(tools, wrapper, self.env)
+        env.setdefault("WRANGLER_REGISTRY_PATH", str(self.data_dir / "workerd" / "registry"))
+        return env
+
     def command(self, tools: toolchain.Toolchain, configs: list[Path], port: int) -> list[str]:
         args = [str(tools.node), str(tools.wrangler), "dev"]
         for config in configs:
@@ -182,7 +195,7 @@ class WorkerdRuntime:
         self.process = subprocess.Popen(
             self.command(tools, configs, port),
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-            env=wrangler_env(tools, wrapper, self.env), cwd=self.data_dir / "workerd",
+            env=self.process_env(tools, wrapper), cwd=self.data_dir / "workerd",
             preexec_fn=_die_with_parent,
         )
         deadline = time.monotonic() + timeout

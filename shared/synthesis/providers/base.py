@@ -29,9 +29,9 @@ from shared.errors import (
     TransientSynthesisError,
 )
 from shared.ports import HttpClient, HttpClientResponse, SynthesisRequest, SynthesisResult
-from shared.synthesis.audio import BadAudioError, identify
-from shared.synthesis.formats import extension_for, mime_type_for
-from shared.synthesis.wav import wav_bytes
+from shared.audio.kinds import BadAudioError, identify
+from shared.audio.formats import extension_for, mime_type_for
+from shared.audio.wav import wav_bytes
 
 MAX_MESSAGE = 500  # characters of a provider's error message kept in the job's error
 _MAX_RETRY_AFTER = 12 * 3600.0  # Cloudflare Queues' longest delay

@@ -14,7 +14,7 @@ Word timings (a request with ``timestamps``): ``POST
 answers JSON ``{"audio_base64", "alignment": {"characters",
 "character_start_times_seconds", "character_end_times_seconds"}}``; the
 characters are those of the text sent, so word timings are exact
-(``shared.captions.words.words_from_characters``).
+(``shared.words.words_from_characters``).
 
 Voices: the premade voices by name (mapped to their ids), plus any voice ids
 listed in ``ELEVENLABS_VOICE_IDS`` (cloned or library voices), used as is.
@@ -29,10 +29,10 @@ from dataclasses import replace
 from typing import Any
 from urllib.parse import quote
 
-from shared.captions.words import WordTiming, words_from_characters
+from shared.words import WordTiming, words_from_characters
 from shared.ports import HttpClient, HttpClientResponse, SynthesisRequest, SynthesisResult
 from shared.synthesis.catalogue import ModelSpec
-from shared.synthesis.audio import BadAudioError
+from shared.audio.kinds import BadAudioError
 from shared.synthesis.providers.base import classify, first_str, json_body, json_request, result_for, send, wrap_pcm
 
 PROVIDER = "elevenlabs"

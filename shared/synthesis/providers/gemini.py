@@ -25,7 +25,7 @@ from urllib.parse import quote
 
 from shared.errors import PermanentSynthesisError, TransientSynthesisError
 from shared.ports import HttpClient, SynthesisRequest, SynthesisResult
-from shared.synthesis.audio import BadAudioError
+from shared.audio.kinds import BadAudioError
 from shared.synthesis.catalogue import ModelSpec
 from shared.synthesis.providers.base import classify, first_str, json_body, json_request, send, wrap_pcm
 

@@ -34,7 +34,7 @@ from urllib.parse import quote
 
 from shared.errors import PermanentSynthesisError, TransientSynthesisError
 from shared.ports import AiPort, HttpClient, JsonValue, SynthesisRequest, SynthesisResult
-from shared.synthesis.audio import BadAudioError
+from shared.audio.kinds import BadAudioError
 from shared.synthesis.catalogue import ModelSpec
 from shared.synthesis.providers.base import (
     MAX_MESSAGE,

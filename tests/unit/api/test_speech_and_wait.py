@@ -17,7 +17,7 @@ from shared.api.waiting import prefer_wait, query_wait
 from shared.config import ConfigError, Settings
 from shared.http import HttpRequest
 from shared.jobs.shard import Create
-from shared.synthesis.wav import streaming_wav_header
+from shared.audio.wav import streaming_wav_header
 
 
 def request(headers: dict[str, str] | None = None, target: str = "/v1/jobs") -> HttpRequest:

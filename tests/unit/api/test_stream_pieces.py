@@ -9,8 +9,8 @@ import pytest
 from shared.api.stream import _chunk_pieces
 from shared.models import JobRecord, JobStatus
 from shared.ports import BlobInfo
-from shared.synthesis.audio import AudioKind, PartLayout
-from shared.synthesis.wav import streaming_wav_header, wav_header
+from shared.audio.kinds import AudioKind, PartLayout
+from shared.audio.wav import streaming_wav_header, wav_header
 from tests.fakes import MemoryBody
 
 

@@ -7,7 +7,7 @@ import json
 
 from shared.api.app import ApiApp
 from shared.captions.document import build_document
-from shared.captions.words import WordTiming
+from shared.words import WordTiming
 from shared.http import HttpRequest
 from shared.jobs.shard import Claim, Complete, Get
 from shared.keys import timings_key

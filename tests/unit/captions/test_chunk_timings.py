@@ -6,8 +6,8 @@ from __future__ import annotations
 from shared.captions.chunks import ChunkTimings, chunk_offsets
 from shared.models import JobRecord, JobStatus
 from shared.ports import SynthesisRequest
-from shared.synthesis.audio import AudioKind
-from shared.synthesis.chunking import chunk_texts
+from shared.audio.kinds import AudioKind
+from shared.text.chunking import chunk_texts
 from shared.synthesis.tone import ToneSynthesizer
 from tests.fakes import FakeClock, MemoryBucket
 

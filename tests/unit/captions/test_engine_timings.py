@@ -9,13 +9,13 @@ from array import array
 import pytest
 
 from local_runtime.http_client import LocalHttpClient
-from shared.captions.words import align_to_text
+from shared.words import align_to_text
 from shared.ports import SynthesisRequest
 from shared.synthesis import EspeakSynthesizer
-from shared.synthesis.audio import BadAudioError
+from shared.audio.kinds import BadAudioError
 from shared.synthesis.providers.elevenlabs import PREMADE_VOICES, ElevenLabsSynthesizer
 from shared.synthesis.tone import ToneSynthesizer
-from shared.synthesis.wav import parse_wav, wav_pcm
+from shared.audio.wav import parse_wav, wav_pcm
 from tests.audio_samples import mp3_file
 from tests.provider_server import FakeServer, Reply
 
@@ -111,7 +111,7 @@ async def test_a_malformed_with_timestamps_answer_is_transient(server: FakeServe
 async def test_mp3_made_locally_moves_the_words_by_the_encoders_delay() -> None:
     from local_runtime.mp3_encoder import load_mp3_encoder
     from shared.synthesis.encoding import EncodingSynthesizer
-    from shared.synthesis.mp3 import parse_mp3
+    from shared.audio.mp3 import parse_mp3
 
     encoder = load_mp3_encoder()
     assert encoder is not None, "lameenc is a dependency of the project: pip install -e ."

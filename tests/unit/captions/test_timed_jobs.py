@@ -16,7 +16,7 @@ from shared.keys import TMP_PREFIX, timings_key
 from shared.models import JobRecord, JobStatus
 from shared.outcomes import Ack, Retry
 from shared.ports import SynthesisRequest, SynthesisResult
-from shared.synthesis.chunking import chunk_texts
+from shared.text.chunking import chunk_texts
 from shared.synthesis.tone import ToneSynthesizer
 from tests.fakes import FakeClock, MemoryShards
 from tests.unit.synthesis.test_longform import JOB, LIMIT, TEXT, message, spec

@@ -5,7 +5,7 @@ from __future__ import annotations
 import struct
 
 from shared.captions.measure import estimate_words
-from shared.captions.words import WordTiming, align_to_text, ends_from_starts, shift, words_from_characters
+from shared.words import WordTiming, align_to_text, ends_from_starts, shift, words_from_characters
 
 
 def test_alignment_gives_one_entry_per_word_of_the_text() -> None:

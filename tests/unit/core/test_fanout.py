@@ -30,7 +30,7 @@ from shared.outcomes import Ack, Outcome, Retry
 from shared.ports import IncomingMessage, SynthesisRequest, SynthesisResult
 from shared.synthesis.budget import Deadline, MemoryGate, call_timeout, chunk_audio_bytes, fitting_chunk_chars
 from shared.synthesis.catalogue import ModelSpec, tone_spec
-from shared.synthesis.chunking import chunk_texts
+from shared.text.chunking import chunk_texts
 from shared.synthesis.tone import ToneSynthesizer
 from tests.fakes import FakeClock, MemoryQueue, MemoryShards, bootstrap_test_app
 

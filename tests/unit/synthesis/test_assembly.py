@@ -22,11 +22,11 @@ from shared.models import JobStatus
 from shared.outcomes import Ack, Retry
 from shared.ports import SynthesisRequest
 from shared.synthesis.assembly import MIB, Chunk, assemble, part_size_for
-from shared.synthesis.audio import AudioKind, join_layout, part_layout
-from shared.synthesis.chunking import chunk_texts
+from shared.audio.kinds import AudioKind, join_layout, part_layout
+from shared.text.chunking import chunk_texts
 from shared.synthesis.longform import plan_id
 from shared.synthesis.tone import ToneSynthesizer
-from shared.synthesis.wav import parse_wav
+from shared.audio.wav import parse_wav
 from tests.fakes import FakeClock, MemoryBucket, MemoryShards, bootstrap_test_app
 from tests.unit.synthesis.test_longform import JOB, ChunkSynth, message, queued, spec
 

@@ -17,8 +17,8 @@ from shared.keys import TMP_PREFIX
 from shared.models import JobRecord, JobStatus
 from shared.outcomes import Ack
 from shared.ports import IncomingMessage, SynthesisRequest
-from shared.synthesis.audio import identify
-from shared.synthesis.chunking import chunk_texts
+from shared.audio.kinds import identify
+from shared.text.chunking import chunk_texts
 from shared.synthesis.encoding import EncodingSynthesizer
 from shared.synthesis.providers import build_catalogue
 from shared.synthesis.tone import ToneSynthesizer

@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from shared.synthesis.audio import AudioKind, BadAudioError, JoinBuffer, PartLayout, identify, join_parts, part_layout
-from shared.synthesis.errors import AudioFormatMismatchError
-from shared.synthesis.wav import join_wav, parse_wav, wav_bytes, wav_pcm
+from shared.audio.kinds import AudioKind, BadAudioError, JoinBuffer, PartLayout, identify, join_parts, part_layout
+from shared.audio.errors import AudioFormatMismatchError
+from shared.audio.wav import join_wav, parse_wav, wav_bytes, wav_pcm
 from tests.audio_samples import mp3_file, ramp_wav
 
 

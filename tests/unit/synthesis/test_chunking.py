@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from shared.synthesis.chunking import chunk_texts, split_text, split_stable
+from shared.text.chunking import chunk_texts, split_text, split_stable
 
 SENTENCES = "The first sentence is short. The second one, with a clause, is longer! Is the third a question? "
 

@@ -12,7 +12,7 @@ from shared.synthesis.catalogue import espeak_spec
 from shared.synthesis.espeak import EspeakSynthesizer, with_phonemes
 from shared.synthesis.rendered import synthesize_planned
 from shared.synthesis.speech_plan import caps_of
-from shared.synthesis.wav import parse_wav
+from shared.audio.wav import parse_wav
 from shared.text.lexicon import lexicon_from_json
 from shared.text.plan import plan_chunks
 from shared.text.render import render

@@ -21,11 +21,11 @@ from shared.models import JobRecord, JobStatus
 from shared.outcomes import Ack, Retry
 from shared.ports import IncomingMessage, SynthesisRequest, SynthesisResult
 from shared.synthesis.catalogue import ModelSpec
-from shared.synthesis.chunking import chunk_texts
+from shared.text.chunking import chunk_texts
 from shared.synthesis.longform import discard_all_chunks
-from shared.synthesis.mp3 import parse_mp3
+from shared.audio.mp3 import parse_mp3
 from shared.synthesis.tone import ToneSynthesizer
-from shared.synthesis.wav import parse_wav, wav_pcm
+from shared.audio.wav import parse_wav, wav_pcm
 from tests.audio_samples import mp3_file
 from tests.fakes import FakeClock, MemoryShards, bootstrap_test_app
 

@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import pytest
 
-from shared.synthesis.audio import AudioKind, JoinBuffer, detect_format, join_parts, part_layout
-from shared.synthesis.errors import AudioFormatMismatchError, Mp3FormatError
-from shared.synthesis.mp3 import join_mp3, looks_like_mp3, parse_mp3
+from shared.audio.kinds import AudioKind, JoinBuffer, detect_format, join_parts, part_layout
+from shared.audio.errors import AudioFormatMismatchError, Mp3FormatError
+from shared.audio.mp3 import join_mp3, looks_like_mp3, parse_mp3
 from tests.audio_samples import id3v1, id3v2, mp3_file, mp3_frame, xing_frame
 
 

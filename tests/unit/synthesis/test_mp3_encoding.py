@@ -9,8 +9,8 @@ from shared.config import Settings
 from shared.errors import PipelineError
 from shared.ports import SynthesisRequest
 from shared.synthesis.encoding import MP3_SAMPLE_RATES, EncodingSynthesizer, with_mp3
-from shared.synthesis.audio import AudioKind, join_parts
-from shared.synthesis.mp3 import parse_mp3
+from shared.audio.kinds import AudioKind, join_parts
+from shared.audio.mp3 import parse_mp3
 from shared.synthesis.providers import build_catalogue
 from shared.synthesis.tone import ToneSynthesizer
 

@@ -24,7 +24,7 @@ from shared.models import JobInput, JobRecord, JobStatus
 from shared.ports import IncomingMessage, SynthesisRequest, SynthesisResult
 from shared.synthesis.catalogue import tone_spec
 from shared.synthesis.inputs import encode_inputs
-from shared.synthesis.chunking import chunk_texts
+from shared.text.chunking import chunk_texts
 from shared.synthesis.tone import ToneSynthesizer
 from tests.audio_samples import id3v2, mp3_file, mp3_frame
 from tests.fakes import MemoryQueue, MemoryShards, bootstrap_test_app

@@ -23,7 +23,7 @@ from shared.ports import SynthesisRequest, SynthesisResult
 from shared.synthesis import speech_plan
 from shared.synthesis.catalogue import tone_spec
 from shared.synthesis.tone import ToneSynthesizer
-from shared.synthesis.wav import parse_wav
+from shared.audio.wav import parse_wav
 from shared.text.lexicon import format_refs, lexicon_from_json
 from tests.fakes import FakeClock, MemoryShards, bootstrap_test_app
 from tests.unit.synthesis.test_longform import JOB, message

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from shared.synthesis.audio import AudioKind
-from shared.synthesis.mp3 import parse_mp3
+from shared.audio.kinds import AudioKind
+from shared.audio.mp3 import parse_mp3
 from shared.synthesis.silence import PadError, lead_seconds, pad, silence_samples
-from shared.synthesis.wav import parse_wav, wav_pcm
+from shared.audio.wav import parse_wav, wav_pcm
 from shared.text.phonemes import PhonemeError, convert, to_ipa
 from tests.audio_samples import mp3_file, ramp_wav
 

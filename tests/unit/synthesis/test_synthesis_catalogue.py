@@ -9,7 +9,6 @@ from shared.errors import PermanentSynthesisError
 from shared.ports import SynthesisRequest, SynthesisResult
 from shared.synthesis import (
     Catalogue,
-    CatalogueError,
     EspeakSynthesizer,
     ModelSpec,
     ProviderRegistry,
@@ -18,16 +17,16 @@ from shared.synthesis import (
     ToneSynthesizer,
     UnknownModelError,
     UnknownVoiceError,
-    UnsupportedFormatError,
     UnsupportedSampleRateError,
     default_catalogue,
     default_registry,
     espeak_spec,
-    extension_for,
-    mime_type_for,
-    parse_wav,
     tone_spec,
 )
+from shared.errors import CatalogueError
+from shared.audio.errors import UnsupportedFormatError
+from shared.audio.formats import extension_for, mime_type_for
+from shared.audio.wav import parse_wav
 
 
 class FakeCloud:

@@ -12,14 +12,9 @@ import pytest
 
 from shared.errors import PermanentSynthesisError
 from shared.ports import SynthesisRequest
-from shared.synthesis import (
-    EspeakSynthesizer,
-    UnknownVoiceError,
-    UnsupportedFormatError,
-    UnsupportedSampleRateError,
-    parse_wav,
-    wav_pcm,
-)
+from shared.synthesis import EspeakSynthesizer, UnknownVoiceError, UnsupportedSampleRateError
+from shared.audio.errors import UnsupportedFormatError
+from shared.audio.wav import parse_wav, wav_pcm
 
 needs_espeak = pytest.mark.skipif(
     not EspeakSynthesizer.available(),
@@ -111,12 +106,13 @@ def test_unavailable_runtime_imports_fine_and_reports_false() -> None:
         "sys.modules['ctypes'] = None\n"
         "sys.modules['espeakng_loader'] = None\n"
         "import shared.synthesis as s\n"
+        "from shared.errors import CatalogueError\n"
         "from shared.ports import SynthesisRequest\n"
         "import asyncio\n"
         "assert s.EspeakSynthesizer.available() is False\n"
         "try:\n"
         "    asyncio.run(s.EspeakSynthesizer().synthesize(SynthesisRequest('hi', 'espeak', None, 'wav')))\n"
-        "except s.CatalogueError:\n"
+        "except CatalogueError:\n"
         "    raise\n"
         "except Exception as exc:\n"
         "    assert type(exc).__name__ == 'PermanentSynthesisError', exc\n"

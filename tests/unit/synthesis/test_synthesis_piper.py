@@ -29,9 +29,10 @@ from shared.keys import timings_key
 from shared.models import JobRecord, JobStatus
 from shared.outcomes import Ack
 from shared.ports import SynthesisRequest
-from shared.synthesis import UnknownVoiceError, UnsupportedSampleRateError, parse_wav, wav_pcm
-from shared.synthesis.chunking import chunk_texts
-from shared.synthesis.mp3 import parse_mp3
+from shared.synthesis import UnknownVoiceError, UnsupportedSampleRateError
+from shared.audio.wav import parse_wav, wav_pcm
+from shared.text.chunking import chunk_texts
+from shared.audio.mp3 import parse_mp3
 from shared.synthesis.piper import PiperSynthesizer, Spoken, _load, match_words, piper_spec, spoken_words
 from shared.synthesis.piper_voices import PACKAGED_VOICE, find_voices, with_alignment_output
 from shared.synthesis.providers import build_catalogue

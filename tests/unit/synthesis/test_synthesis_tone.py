@@ -10,14 +10,9 @@ import pytest
 
 from shared.errors import PermanentSynthesisError
 from shared.ports import SynthesisRequest, Synthesizer
-from shared.synthesis import (
-    ToneSynthesizer,
-    UnknownVoiceError,
-    UnsupportedFormatError,
-    UnsupportedSampleRateError,
-    parse_wav,
-    wav_pcm,
-)
+from shared.synthesis import ToneSynthesizer, UnknownVoiceError, UnsupportedSampleRateError
+from shared.audio.errors import UnsupportedFormatError
+from shared.audio.wav import parse_wav, wav_pcm
 
 
 def req(text: str, voice: str | None = None, fmt: str = "wav", rate: int | None = None) -> SynthesisRequest:

@@ -1,4 +1,4 @@
-"""WAV build / parse / join (shared.synthesis.wav)."""
+"""WAV build / parse / join (shared.audio.wav)."""
 
 from __future__ import annotations
 
@@ -12,16 +12,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from shared.errors import PermanentSynthesisError
-from shared.synthesis import (
-    AudioFormatMismatchError,
-    WavFormatError,
-    join_pcm,
-    join_wav,
-    parse_wav,
-    wav_bytes,
-    wav_header,
-    wav_pcm,
-)
+from shared.audio.errors import AudioFormatMismatchError, WavFormatError
+from shared.audio.wav import join_pcm, join_wav, parse_wav, wav_bytes, wav_header, wav_pcm
 
 
 def frames_of(data: bytes) -> bytes:

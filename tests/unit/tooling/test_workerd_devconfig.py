@@ -101,3 +101,18 @@ def test_wrangler_skips_its_request_cf_download_offline(tmp_path: Path) -> None:
     )
     env = runner.wrangler_env(tools, tmp_path / "wrapper", {})
     assert env["CLOUDFLARE_CF_FETCH_ENABLED"] == "false"
+
+
+def test_each_run_has_a_dev_registry_of_its_own(tmp_path: Path) -> None:
+    """Two runs at once must not reach each other's Workers through wrangler's shared registry."""
+    from tooling.workerd import runner, toolchain
+
+    tools = toolchain.Toolchain(
+        node=tmp_path / "node", wrangler=tmp_path / "wrangler.js", workerd=tmp_path / "workerd", pyodide=tmp_path / "pyodide"
+    )
+    one = runner.WorkerdRuntime(tmp_path / "one", {}).process_env(tools, tmp_path / "wrapper")
+    two = runner.WorkerdRuntime(tmp_path / "two", {}).process_env(tools, tmp_path / "wrapper")
+    assert one["WRANGLER_REGISTRY_PATH"] == str((tmp_path / "one" / "workerd" / "registry").resolve())
+    assert one["WRANGLER_REGISTRY_PATH"] != two["WRANGLER_REGISTRY_PATH"]
+    chosen = runner.WorkerdRuntime(tmp_path / "three", {"WRANGLER_REGISTRY_PATH": "/elsewhere"})
+    assert chosen.process_env(tools, tmp_path / "wrapper")["WRANGLER_REGISTRY_PATH"] == "/elsewhere"

@@ -7,9 +7,9 @@ import pytest
 from local_runtime.http_client import LocalHttpClient
 from shared.errors import PermanentSynthesisError, TransientSynthesisError
 from shared.ports import SynthesisRequest
-from shared.synthesis.audio import BadAudioError
+from shared.audio.kinds import BadAudioError
 from shared.synthesis.providers.elevenlabs import PREMADE_VOICES, ElevenLabsSynthesizer, elevenlabs_specs
-from shared.synthesis.wav import parse_wav, wav_pcm
+from shared.audio.wav import parse_wav, wav_pcm
 from tests.audio_samples import mp3_file
 from tests.provider_server import FakeServer, Reply
 

@@ -9,9 +9,9 @@ import pytest
 from local_runtime.http_client import LocalHttpClient
 from shared.errors import PermanentSynthesisError, TransientSynthesisError
 from shared.ports import SynthesisRequest
-from shared.synthesis.audio import BadAudioError
+from shared.audio.kinds import BadAudioError
 from shared.synthesis.providers.gemini import GeminiSpeechSynthesizer
-from shared.synthesis.wav import parse_wav, wav_pcm
+from shared.audio.wav import parse_wav, wav_pcm
 from tests.provider_server import FakeServer, Reply
 
 KEY = "AIza-test-key-0123456789"

@@ -13,10 +13,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from shared.errors import TransientSynthesisError
-from shared.synthesis.errors import AudioFormatMismatchError, Mp3FormatError, WavFormatError
-from shared.synthesis.formats import JOINABLE_FORMATS, extension_for, mime_type_for
-from shared.synthesis.mp3 import looks_like_mp3, parse_mp3
-from shared.synthesis.wav import parse_wav, wav_header
+from shared.audio.errors import AudioFormatMismatchError, Mp3FormatError, WavFormatError
+from shared.audio.formats import JOINABLE_FORMATS, extension_for, mime_type_for
+from shared.audio.mp3 import looks_like_mp3, parse_mp3
+from shared.audio.wav import parse_wav, wav_header
 
 __all__ = ["AudioKind", "BadAudioError", "JoinBuffer", "JoinLayout", "PartLayout", "Piece", "join_layout", "detect_format", "identify", "join_parts", "part_layout"]
 

@@ -19,7 +19,7 @@ known (``audio/pcm;rate=24000;channels=1``) and in the job's ``sampleRate``.
 
 from __future__ import annotations
 
-from shared.synthesis.errors import UnsupportedFormatError
+from shared.audio.errors import UnsupportedFormatError
 
 _MIME = {
     "wav": "audio/wav",

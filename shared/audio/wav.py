@@ -14,7 +14,7 @@ import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from shared.synthesis.errors import AudioFormatMismatchError, WavFormatError
+from shared.audio.errors import AudioFormatMismatchError, WavFormatError
 
 WAVE_FORMAT_PCM = 0x0001
 WAVE_FORMAT_EXTENSIBLE = 0xFFFE

@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from shared.synthesis.errors import AudioFormatMismatchError, Mp3FormatError
+from shared.audio.errors import AudioFormatMismatchError, Mp3FormatError
 
 __all__ = ["Mp3Frame", "Mp3Info", "join_mp3", "looks_like_mp3", "parse_mp3"]
 
