@@ -2,11 +2,12 @@
 
 Plays workerd's and Cloudflare's part: an HTTP server for the api Worker,
 SQLite files for each Durable Object shard, files plus a SQLite index for
-the R2 bucket, a durable SQLite queue (with its dead-letter queue) feeding
-the synth consumer, and a cron loop for the reaper. The Worker logic is the
-same ``shared`` code the Cloudflare entry modules call. Everything runs on
-one event loop and holds the data dir's lock; workerd (``tts-pipeline dev
---runtime workerd``) is where the Workers run apart, as on Cloudflare.
+the R2 bucket, durable SQLite queues (jobs, a long job's work, their
+dead-letter queue, webhooks) feeding the synth consumer, and a cron loop
+for the reaper. The Worker logic is the same ``shared`` code the Cloudflare
+entry modules call. Everything runs on one event loop and holds the data
+dir's lock; workerd (``tts-pipeline dev --runtime workerd``) is where the
+Workers run apart, as on Cloudflare.
 
 Each api request, queue batch and cron run is an invocation under
 Cloudflare's limits (``local_runtime/limits.py``, ``ENFORCE_CLOUDFLARE_LIMITS``).
@@ -43,7 +44,7 @@ from shared.api.auth import authenticate
 from shared.api.errors import ApiError
 from shared.api.links import dev_server_settings
 from shared.config import LocalSettings, Settings
-from shared.bootstrap import CONSUMER, DEAD_LETTER_QUEUE, JOBS_QUEUE, WEBHOOK_QUEUE, api_app, bootstrap, cron_run, queue_batch
+from shared.bootstrap import CHUNK_QUEUE, CONSUMER, DEAD_LETTER_QUEUE, JOBS_QUEUE, WEBHOOK_QUEUE, api_app, bootstrap, cron_run, queue_batch
 from shared.outcomes import Ack, BatchOutcome, Retry
 from shared.http import Headers, HttpRequest, HttpResponse
 from shared.jobs.outbox import JOBS, WEBHOOKS
@@ -115,6 +116,7 @@ class LocalRuntime:
         # consumer's batch is delivered again.
         visibility = host_settings.queue_visibility_timeout
         self.queue = LocalQueue(queue_db, QUEUE, self.meter, clock, visibility_timeout=visibility)
+        self.chunk_queue = LocalQueue(queue_db, CHUNK_QUEUE, self.meter, clock, visibility_timeout=visibility)
         self.dead_letters = LocalQueue(queue_db, DEAD_LETTER_QUEUE, self.meter, clock, visibility_timeout=visibility)
         self.webhook_queue = LocalQueue(queue_db, WEBHOOK_QUEUE, self.meter, clock, visibility_timeout=visibility)
         self.namespace = SqliteDurableObjectNamespace(self.data_dir, self.meter)
@@ -135,6 +137,7 @@ class LocalRuntime:
             bucket=self.bucket,
             queue=self.queue,
             clock=clock,
+            chunk_queue=self.chunk_queue,
             catalogue=lambda: models or build_catalogue(
                 settings, http=LocalHttpClient(), espeak_available=EspeakSynthesizer.available(),
                 encoders=load_encoders(), offload=self.offload,
@@ -165,7 +168,7 @@ class LocalRuntime:
                 queue, self._consumer_of(queue.name), consumer_configs[queue.name],
                 invocation_limits=batch_limits, log=consumer_log, health=self.health,
             )
-            for queue in (self.queue, self.dead_letters, self.webhook_queue)
+            for queue in self.queues
         ]
         self._request_log = self._logger("api") if log_requests else None
         self.assets = StaticAssets()  # the web page, served before the api as Cloudflare serves [assets]
@@ -272,7 +275,7 @@ class LocalRuntime:
 
     @property
     def queues(self) -> tuple[LocalQueue, ...]:
-        return (self.queue, self.dead_letters, self.webhook_queue)
+        return (self.queue, self.chunk_queue, self.dead_letters, self.webhook_queue)
 
     def started_fields(self) -> dict[str, Any]:
         """The ``started`` line's fields: the api's address and models."""

@@ -6,10 +6,10 @@ Cloudflare (batch size, batch timeout, retries, concurrency, dead-letter
 queue). The local runtime builds its ``QueueConsumerConfig``s from it and
 ``tts-pipeline dev --runtime workerd`` passes it to wrangler, both with the
 same overrides: ``QUEUE_MAX_*`` (``shared.config.LocalSettings``), when set,
-replace the jobs queue's values, and its batch size and timeout also its
-dead-letter queue's, so a test or a bench can shorten the waits. A Worker's
-``[limits] cpu_ms`` is the CPU limit the local runtime enforces on its
-invocations (``WORKER_CPU_MS`` overrides it for every Worker).
+replace the jobs queue's and the chunk queue's values, and their batch size
+and timeout also the dead-letter queue's, so a test or a bench can shorten
+the waits. A Worker's ``[limits] cpu_ms`` is the CPU limit the local runtime
+enforces on its invocations (``WORKER_CPU_MS`` overrides it for every Worker).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from local_runtime.bindings.queue_types import QueueConsumerConfig
-from shared.bootstrap import DEAD_LETTER_QUEUE, JOBS_QUEUE
+from shared.bootstrap import CHUNK_QUEUE, DEAD_LETTER_QUEUE, JOBS_QUEUE
 from shared.config import LocalSettings
 from shared.platform_limits import QUEUE_MAX_CONCURRENCY, WORKER_CPU_MS_DEFAULT
 
@@ -31,10 +31,10 @@ CONSUMER_WORKER = "synth_consumer"
 
 # LocalSettings field -> the consumer key it overrides, and the queues it overrides it on.
 QUEUE_OVERRIDES: dict[str, tuple[str, tuple[str, ...]]] = {
-    "queue_max_batch_size": ("max_batch_size", (JOBS_QUEUE, DEAD_LETTER_QUEUE)),
-    "queue_max_batch_timeout": ("max_batch_timeout", (JOBS_QUEUE, DEAD_LETTER_QUEUE)),
-    "queue_max_retries": ("max_retries", (JOBS_QUEUE,)),
-    "queue_max_concurrency": ("max_concurrency", (JOBS_QUEUE,)),
+    "queue_max_batch_size": ("max_batch_size", (JOBS_QUEUE, CHUNK_QUEUE, DEAD_LETTER_QUEUE)),
+    "queue_max_batch_timeout": ("max_batch_timeout", (JOBS_QUEUE, CHUNK_QUEUE, DEAD_LETTER_QUEUE)),
+    "queue_max_retries": ("max_retries", (JOBS_QUEUE, CHUNK_QUEUE)),
+    "queue_max_concurrency": ("max_concurrency", (JOBS_QUEUE, CHUNK_QUEUE)),
 }
 _CONSUMER_KEYS = ("max_batch_size", "max_batch_timeout", "max_retries", "dead_letter_queue", "retry_delay")
 

@@ -20,6 +20,7 @@ or I/O happens when this module is imported.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, TextIO
 
 from shared.config import Settings
@@ -37,10 +38,12 @@ if TYPE_CHECKING:
 
 # Queue names (wrangler.toml; the local runtime's queues): a consumer routes by them.
 JOBS_QUEUE = "tts-jobs"
+CHUNK_QUEUE = "tts-chunks"  # a long job's plan, chunk tasks and assembly (shared/fanout.py); dead letters: DEAD_LETTER_QUEUE
 DEAD_LETTER_QUEUE = "tts-jobs-dlq"
 WEBHOOK_QUEUE = "tts-webhooks"
 DEAD_LETTER_SUFFIX = "-dlq"
 WEBHOOK_QUEUE_MARK = "webhooks"  # any queue named *webhooks*: deliveries, not synthesis
+CHUNK_QUEUE_MARK = "chunks"  # any queue named *chunks* (not a dead-letter queue): long jobs are planned there
 
 # The Worker each role logs as.
 API = "api"
@@ -55,6 +58,7 @@ def bootstrap(
     bucket: BlobStore,
     queue: QueueProducer,
     clock: Clock,
+    chunk_queue: QueueProducer | None = None,
     catalogue: Callable[[], Catalogue] | None = None,
     webhook_queue: QueueProducer | None = None,
     http: HttpClient | None = None,
@@ -69,6 +73,7 @@ def bootstrap(
 ) -> Dependencies:
     """The pipeline's dependencies from a runtime's ports.
 
+    ``chunk_queue`` is TTS_CHUNKS (a long job's work goes there when it is given; shared/fanout.py);
     ``catalogue`` makes the model catalogue (called once, on first use);
     ``webhook_queue`` is TTS_WEBHOOKS (finished jobs are announced when it is
     given); ``rate_limiter`` makes the platform's limiter from (limit, period
@@ -90,6 +95,7 @@ def bootstrap(
         queue=queue,
         clock=clock,
         log=JsonLogger("pipeline", log_stream, flush_each=log_flush_each),
+        chunk_queue=chunk_queue,
         make_catalogue=_once(catalogue) if catalogue is not None else None,
         webhooks=announcer,
         http=http,
@@ -123,7 +129,8 @@ def api_app(deps: Dependencies) -> ApiApp:
 async def queue_batch(deps: Dependencies, queue_name: str, messages: list[IncomingMessage]) -> BatchOutcome:
     """One batch of a queue (the synth_consumer Worker's ``queue``), routed by the queue's name: webhooks,
     dead letters or jobs. The webhook queue also carries deliveries to customers' buckets, routed by each
-    message's ``kind``."""
+    message's ``kind``; the jobs and chunk queues share one handler, which tells a job message from a chunk
+    task by its body (either is done on either queue) and plans a long job only on the chunk queue."""
     deps = deps.acting_as(CONSUMER)
     if WEBHOOK_QUEUE_MARK in queue_name:
         from shared.delivery import is_delivery, process_delivery_batch
@@ -142,6 +149,8 @@ async def queue_batch(deps: Dependencies, queue_name: str, messages: list[Incomi
         return await process_dead_letters(messages, deps)
     from shared.consumer import process_batch
 
+    if CHUNK_QUEUE_MARK in queue_name:
+        deps = replace(deps, on_chunk_queue=True)
     return await process_batch(messages, deps)
 
 

@@ -555,8 +555,8 @@ class LocalSettings:
     """The local runtime's host: what wrangler.toml and Cloudflare decide for the Workers."""
 
     # The queue consumers' settings are synth_consumer's wrangler.toml's, on both dev
-    # runtimes (local_runtime/wrangler_config.py); these override the jobs queue's
-    # (batch size and timeout also its dead-letter queue's).
+    # runtimes (local_runtime/wrangler_config.py); these override the jobs queue's and
+    # the chunk queue's (batch size and timeout also their dead-letter queue's).
     queue_max_batch_size: int | None = setting(
         "QUEUE_MAX_BATCH_SIZE", None, integer(1, QUEUE_MAX_BATCH_SIZE),
         "messages per consumer batch (`max_batch_size`)", shown=_FROM_WRANGLER)

@@ -75,7 +75,7 @@ from shared.errors import (
     PermanentSynthesisError,
     TransientSynthesisError,
 )
-from shared.fanout import chunk_dead_letter, fan_out, process_chunk_task
+from shared.fanout import chunk_dead_letter, fan_out, hand_over, process_chunk_task
 from shared.jobs.chunks import is_fanout_holder
 from shared.jobs.shard import Claim, Complete, CompleteItem, Get, Release, RenewLease
 from shared.keys import audio_key, object_metadata
@@ -271,6 +271,8 @@ async def _work(
         len(texts) > 1 and spec is not None and deps.settings.chunk_fanout
         and record.format in JOINABLE_FORMATS
     ):
+        if deps.chunk_queue is not None and not deps.on_chunk_queue:
+            return await hand_over(deps, command, message)  # planned on the chunk queue (shared/fanout.py)
         fanned = await fan_out(record, command, message, deps, texts, spec)
         if fanned is not None:
             return fanned

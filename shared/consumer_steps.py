@@ -16,7 +16,7 @@ from shared.errors import IllegalTransitionError, JobNotFoundError
 from shared.jobs.shard import Fail
 from shared.models import JobRecord, SynthesizeJob
 from shared.outcomes import Ack, Outcome, Retry, backoff_seconds
-from shared.ports import IncomingMessage
+from shared.ports import IncomingMessage, QueueProducer
 from shared.synthesis.budget import Deadline, MemoryGate, Pacer, audio_budget_bytes
 from shared.synthesis.cache import JobCache, job_cache
 from shared.synthesis.catalogue import ModelSpec
@@ -53,6 +53,14 @@ class Invocation:
         )
 
 
+def queue_for(deps: Dependencies, command: SynthesizeJob, *, long_job: bool = False) -> QueueProducer:
+    """Where ``command`` is sent: a chunk task, or the job message of a job known to be long (its plan,
+    its assembly), to the chunk queue when one is bound; any other job message to the jobs queue."""
+    if (command.chunks is not None or long_job) and deps.chunk_queue is not None:
+        return deps.chunk_queue
+    return deps.queue
+
+
 def spec_of(deps: Dependencies, model: str) -> ModelSpec | None:
     return deps.model_spec(model)
 
@@ -83,7 +91,7 @@ async def resend_now(deps: Dependencies, command: SynthesizeJob, message: Incomi
     without using up an attempt of the message's retry budget (``retry()`` would)."""
     fields = {"jobId": command.jobId, "messageId": message.id, "chunks": command.chunks, "reason": reason}
     try:
-        await deps.queue.send(command.body())
+        await queue_for(deps, command).send(command.body())
     except Exception as exc:
         deps.log.warning("resend_failed", error=str(exc), **fields)
         return Retry(0)

@@ -14,7 +14,7 @@ runs; the model catalogue is made on first use, once:
 role            its own parts
 ==============  ===================================================
 api             catalogue, rate_limiter, new_job_id, health
-synth_consumer  catalogue, webhooks, http, uploader, host_allowed, speeds
+synth_consumer  catalogue, chunk_queue, webhooks, http, uploader, host_allowed, speeds
 reaper          webhooks
 ==============  ===================================================
 
@@ -77,6 +77,11 @@ class Dependencies:
     meter: Callable[[str, int], None] | None = None
     # synth_consumer: characters per second each model was seen to make, in this isolate.
     speeds: SpeedBook = field(default_factory=SpeedBook)
+    # synth_consumer: tts-chunks, where a long job's plan, chunk tasks and assembly go (None: all on
+    # ``queue``; shared/fanout.py), and whether this batch is the chunk queue's (a long job met on the
+    # jobs queue is handed over to it; shared/bootstrap.py sets it per batch).
+    chunk_queue: QueueProducer | None = None
+    on_chunk_queue: bool = False
 
     @property
     def catalogue(self) -> Catalogue:

@@ -25,6 +25,17 @@ consumer invocation's 15 minutes). Instead:
    again; its delivery claims the job, finds every chunk stored and joins
    them (shared/synthesis/longform.py: streamed R2 multipart, resumable).
 
+The queues: a long job's work goes on the chunk queue (``tts-chunks``,
+``queue_for``) when one is bound, and a short job's on the jobs queue
+(``tts-jobs``), so each gets the batch window it wants: the jobs queue
+delivers a lone job at once, the chunk queue waits to fill a batch. The
+delivery that first finds a job long on the jobs queue hands it over
+(``hand_over``: the job released as a deadline stop releases it, and its
+message sent to the chunk queue), so its plan, its tasks and its assembly
+are all delivered there. The handler tells a task from a job message by its
+body, not by its queue: a task or a long job on the jobs queue (sent by a
+build before the chunk queue) is done as before.
+
 With the synthesis cache (shared/synthesis/cache.py) a chunk lives under its
 cache entry instead of ``tmp/``: the fan-out counts cached chunks as stored
 (none planned at all when every chunk is cached: the job is joined at once),
@@ -51,11 +62,12 @@ from shared.consumer_steps import (
     announce,
     cache_of,
     fail_quietly,
+    queue_for,
     resend_now,
     spec_of,
 )
 from shared.dependencies import Dependencies
-from shared.errors import PermanentSynthesisError, TransientSynthesisError
+from shared.errors import IllegalTransitionError, JobNotFoundError, PermanentSynthesisError, TransientSynthesisError
 from shared.jobs.chunks import ChunkClaim, ChunkInfo, ChunkPlan, ChunkRelease, ChunkStored
 from shared.jobs.shard import Get, Release
 from shared.models import JobRecord, JobStatus, SynthesizeJob
@@ -127,10 +139,12 @@ async def fan_out(
         deps.settings.consumer_wall_seconds, MOST_CHUNKS_PER_TASK,
     )
     base = command.model_copy(update={"plan": plan})
-    bodies = [base.task_of(pending[i : i + per_task]).body() for i in range(0, len(pending), per_task)]
+    tasks = [base.task_of(pending[i : i + per_task]) for i in range(0, len(pending), per_task)]
+    bodies = [task.body() for task in tasks]
+    queue = queue_for(deps, tasks[0])
     try:
         for start in range(0, len(bodies), QUEUE_SEND_BATCH_MAX_MESSAGES):
-            await deps.queue.send_batch(bodies[start : start + QUEUE_SEND_BATCH_MAX_MESSAGES])
+            await queue.send_batch(bodies[start : start + QUEUE_SEND_BATCH_MAX_MESSAGES])
     except Exception as exc:
         # Tasks sent before the failure are harmless duplicates of the next fan-out's.
         error = f"sending chunk tasks failed: {type(exc).__name__}: {exc}"
@@ -285,7 +299,7 @@ async def _defer_held(
     rest = command.task_of(sorted(held))
     fields = {"jobId": command.jobId, "messageId": message.id, "chunks": sorted(held), "recheckIn": wait}
     try:
-        await deps.queue.send(rest.body(), delay_seconds=wait)
+        await queue_for(deps, rest).send(rest.body(), delay_seconds=wait)
     except Exception as exc:
         deps.log.warning("chunk_held_resend_failed", error=str(exc), **fields)
         return Retry(wait)
@@ -296,12 +310,30 @@ async def _defer_held(
 async def _send_assembly(deps: Dependencies, command: SynthesizeJob, message: IncomingMessage) -> Outcome:
     """Every chunk is stored: send the job message, whose delivery joins them."""
     job = SynthesizeJob(jobId=command.jobId, shard=command.shard)
-    try:
-        await deps.queue.send(job.body())
+    try:  # the long job's assembly: on the chunk queue too
+        await queue_for(deps, job, long_job=True).send(job.body())
     except Exception as exc:
         deps.log.warning("assembly_send_failed", jobId=command.jobId, messageId=message.id, error=str(exc))
         return Retry(backoff_seconds(message.attempts, deps.settings.retry_base_seconds))
     deps.log.info("chunks_all_stored", jobId=command.jobId, messageId=message.id)
+    return Ack()
+
+
+async def hand_over(deps: Dependencies, command: SynthesizeJob, message: IncomingMessage) -> Outcome:
+    """A long job delivered on the jobs queue: release it (back to queued, no error, as a deadline stop
+    does) and send its message to the chunk queue, where it is planned. If the send fails the message is
+    retried here (the job is queued, so its redelivery claims it again)."""
+    assert deps.chunk_queue is not None
+    try:
+        await deps.jobs.call(Release(job_id=command.jobId, error=""))
+    except (JobNotFoundError, IllegalTransitionError):
+        return Ack()  # deleted or canceled meanwhile
+    try:
+        await deps.chunk_queue.send(command.body())
+    except Exception as exc:
+        deps.log.warning("hand_over_failed", jobId=command.jobId, messageId=message.id, error=str(exc))
+        return Retry(backoff_seconds(message.attempts, deps.settings.retry_base_seconds))
+    deps.log.info("long_job_handed_over", jobId=command.jobId, messageId=message.id)
     return Ack()
 
 
@@ -361,7 +393,7 @@ async def chunk_dead_letter(command: SynthesizeJob, message: IncomingMessage, de
             await discard_chunks(deps.bucket, record, deps.model_spec)
             await announce(deps, failed, message)
             return
-    await deps.queue.send(command.body())
+    await queue_for(deps, command).send(command.body())
     deps.log.warning("dead_letter_resent", jobId=command.jobId, messageId=message.id, chunks=command.chunks)
 
 

@@ -47,7 +47,7 @@ REPO = Path(__file__).resolve().parent.parent
 WORKERS = REPO / "workers"
 DEPLOY_ORDER = ("api", "synth_consumer", "reaper")  # the Durable Object's host first
 BUCKET = lifecycle.BUCKET
-QUEUES = ("tts-jobs", "tts-jobs-dlq", "tts-webhooks")
+QUEUES = ("tts-jobs", "tts-chunks", "tts-jobs-dlq", "tts-webhooks")
 PROVIDER_KEYS = ("OPENAI_API_KEY", "ELEVENLABS_API_KEY", "GEMINI_API_KEY")
 ROTATION = ("SIGNING_KEY_PREVIOUS", "SIGNING_KEY_PREVIOUS_UNTIL")
 

@@ -75,14 +75,15 @@ def test_deploy_runs_every_step_in_order_and_an_existing_queue_is_done(wheels: N
     out = run(fake_wrangler)
 
     made = [(c["args"], Path(c["cwd"]).name) for c in calls(fake_wrangler)]
-    assert [a for a, _ in made[:4]] == [
+    assert [a for a, _ in made[:5]] == [
         ["r2", "bucket", "create", "tts-audio-results"],
         ["queues", "create", "tts-jobs"],
+        ["queues", "create", "tts-chunks"],
         ["queues", "create", "tts-jobs-dlq"],
         ["queues", "create", "tts-webhooks"],
     ]
-    assert made[4][0][:4] == ["r2", "bucket", "lifecycle", "set"]
-    assert [(a, w) for a, w in made[5:] if a[0] == "secret"] == [
+    assert made[5][0][:4] == ["r2", "bucket", "lifecycle", "set"]
+    assert [(a, w) for a, w in made[6:] if a[0] == "secret"] == [
         (["secret", "put", "API_TOKENS"], "api"),
         (["secret", "put", "SIGNING_KEY"], "api"),
         (["secret", "put", "SIGNING_KEY"], "synth_consumer"),

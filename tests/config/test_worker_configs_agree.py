@@ -118,9 +118,23 @@ def test_webhook_retries_outlast_every_allowed_webhook_attempt() -> None:
         Settings.from_env({"WEBHOOK_MAX_ATTEMPTS": str(retries + 1)})
 
 
-def test_crashes_over_a_whole_retry_budget_do_not_make_a_job_poison() -> None:
+@pytest.mark.parametrize("queue", ["tts-jobs", "tts-chunks"])
+def test_crashes_over_a_whole_retry_budget_do_not_make_a_job_poison(queue: str) -> None:
     # MAX_LAPSED_CLAIMS counts deliveries that died: more than one message's deliveries
-    # (the first and each retry of tts-jobs), so a run of crashes alone never fails a job.
-    retries = consumers("synth_consumer")["tts-jobs"]["max_retries"]
+    # (the first and each retry of a job message or a chunk task), so a run of crashes alone never fails a job.
+    retries = consumers("synth_consumer")[queue]["max_retries"]
 
     assert Settings().max_lapsed_claims > 1 + retries
+
+
+def test_chunk_tasks_have_a_queue_of_their_own_that_dead_letters_where_the_jobs_queue_does() -> None:
+    # A lone job starts at once (no batch window on tts-jobs) while a long job's chunk tasks, on
+    # tts-chunks, wait to fill a batch so they run side by side; both queues' dead letters go to the
+    # one handler, which takes job messages and chunk tasks alike.
+    queues = consumers("synth_consumer")
+    producers = {p["binding"]: p["queue"] for p in config("synth_consumer")["queues"]["producers"]}
+
+    assert queues["tts-jobs"]["max_batch_timeout"] == 0
+    assert queues["tts-chunks"]["max_batch_timeout"] > 0
+    assert queues["tts-chunks"]["dead_letter_queue"] == queues["tts-jobs"]["dead_letter_queue"] == "tts-jobs-dlq"
+    assert producers["TTS_CHUNKS"] == "tts-chunks" and producers["TTS_JOBS"] == "tts-jobs"

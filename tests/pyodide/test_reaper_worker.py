@@ -18,7 +18,7 @@ from pyodide_harness import REPO_ROOT, Harness, worker_spec
 TOKEN = "reaper-tenant-token"
 AUTH = {"authorization": f"Bearer {TOKEN}"}
 BUCKET = "reaper-world-audio"
-QUEUES = {"tts-jobs": "reaper-world-jobs", "tts-jobs-dlq": "reaper-world-jobs-dlq"}
+QUEUES = {"tts-jobs": "reaper-world-jobs", "tts-chunks": "reaper-world-chunks", "tts-jobs-dlq": "reaper-world-jobs-dlq"}
 API, CONSUMER, REAPER = "reaper_world_api", "reaper_world_consumer", "reaper_world_reaper"
 
 

@@ -88,6 +88,13 @@ def test_each_role_logs_as_its_worker_and_shares_the_rest() -> None:
     assert consumer.jobs is one.jobs and consumer.speeds is one.speeds and consumer.acting_as("synth_consumer") is consumer
 
 
+def test_a_long_jobs_work_has_its_queue_only_when_one_is_bound() -> None:
+    assert deps().chunk_queue is None  # then a long job's plan, tasks and assembly go to the jobs queue
+    chunks = MemoryQueue()
+    one = deps(chunk_queue=chunks)
+    assert one.chunk_queue is chunks and not one.on_chunk_queue  # set per batch of the chunk queue
+
+
 def test_finished_jobs_are_announced_only_when_a_webhook_queue_is_bound() -> None:
     assert deps().webhooks is None
     assert deps(webhook_queue=MemoryQueue()).webhooks is not None
@@ -103,6 +110,7 @@ async def test_the_cron_run_logs_as_the_reaper() -> None:
     ("queue", "event"),
     [
         ("tts-jobs", "poison_message"),
+        ("tts-chunks", "poison_message"),  # a long job's chunk tasks: the jobs queue's handler
         ("tts-jobs-staging", "poison_message"),
         ("tts-jobs-dlq", "poison_dead_letter"),
         ("tts-webhooks", "poison_webhook_message"),

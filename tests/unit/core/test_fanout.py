@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
+from shared.bootstrap import queue_batch
 from shared.config import Settings
 from shared.consumer import Invocation, process_batch, process_dead_letters, process_message
 from shared.dependencies import Dependencies
@@ -155,6 +156,83 @@ async def test_a_long_job_fans_out_into_chunk_tasks_and_each_chunk_is_synthesize
     assert job.characters == sum(len(t) for t in texts)
     body = await deps.bucket.get(job.audio_key)
     assert body is not None and body.info.size == job.size_bytes
+
+
+async def test_with_a_chunk_queue_bound_a_long_jobs_plan_tasks_and_assembly_all_go_there(
+    deps: Dependencies, clock: FakeClock, synth: SlowTone
+) -> None:
+    chunks = MemoryQueue()
+    deps = dataclasses.replace(deps, chunk_queue=chunks)
+    on_chunks = dataclasses.replace(deps, on_chunk_queue=True)
+    jobs = deps.queue
+    assert isinstance(jobs, MemoryQueue)
+    await create(deps, clock)
+    texts = chunk_texts(TEXT, SPEC.max_input_chars)
+    # Delivered on the jobs queue, the long job is handed over: released (queued, no error), its message
+    # sent to the chunk queue, nothing synthesized or planned here.
+    first = job_message()
+    assert (await queue_batch(deps, "tts-jobs", [first])).outcomes[first.id] == Ack() and first.settled == ["ack"]
+    assert jobs.sent == [] and chunks.sent == [(first.body, 0)] and synth.calls == []
+    job = await deps.jobs.call(Get(job_id=JOB))
+    assert job is not None and job.status is JobStatus.QUEUED and job.error is None and job.progress_total == 0
+    chunks.sent.clear()
+    # On the chunk queue it is planned: every task goes to the chunk queue.
+    planned = job_message()
+    assert (await queue_batch(deps, "tts-chunks", [planned])).outcomes[planned.id] == Ack()
+    assert jobs.sent == [] and sorted(i for body, _ in chunks.sent for i in body["chunks"]) == list(range(len(texts)))  # type: ignore[index,call-overload]
+    tasks = [body for body, _ in chunks.sent]
+    chunks.sent.clear()
+    # A task stopped by its deadline is sent again to the chunk queue.
+    late = Invocation(Deadline(clock() + 0.001, clock), MemoryGate(1 << 30))
+    on_chunks.settings = dataclasses.replace(on_chunks.settings, model_speeds={"tone": 1.0})
+    assert await process_message(msg(tasks[0]), on_chunks, late) == Ack()
+    assert chunks.sent == [(tasks[0], 0)] and jobs.sent == []
+    chunks.sent.clear()
+    on_chunks.settings = dataclasses.replace(on_chunks.settings, model_speeds={})
+    # A dead-lettered task whose deliveries died is sent again to the chunk queue.
+    await process_dead_letters([msg(tasks[0])], on_chunks)
+    assert chunks.sent == [(tasks[0], 0)] and jobs.sent == []
+    chunks.sent.clear()
+    # The tasks done, the last sends the job message (the assembly) to the chunk queue, which joins them.
+    for task in tasks:
+        assert (await process_batch([msg(task)], on_chunks)).outcomes
+    assert jobs.sent == [] and [body for body, _ in chunks.sent] == [first.body]
+    assert (await process_batch([msg(chunks.sent[0][0])], on_chunks)).outcomes  # type: ignore[arg-type]
+    job = await deps.jobs.call(Get(job_id=JOB))
+    assert job is not None and job.status is JobStatus.COMPLETED and sorted(c.text for c in synth.calls) == sorted(texts)
+
+
+async def test_a_short_job_stays_on_the_jobs_queue_with_a_chunk_queue_bound(
+    deps: Dependencies, clock: FakeClock, synth: SlowTone
+) -> None:
+    chunks = MemoryQueue()
+    deps = dataclasses.replace(deps, chunk_queue=chunks)
+    await create(deps, clock, text="A short text.")
+    first = job_message()
+    assert (await process_batch([first], deps)).outcomes[first.id] == Ack()
+    assert chunks.sent == [] and len(synth.calls) == 1
+    job = await deps.jobs.call(Get(job_id=JOB))
+    assert job is not None and job.status is JobStatus.COMPLETED
+
+
+async def test_a_chunk_task_that_arrives_on_the_jobs_queue_is_still_done(
+    deps: Dependencies, clock: FakeClock, synth: SlowTone
+) -> None:
+    # Sent to the jobs queue by a build before the chunk queue (in flight during a deploy): the
+    # jobs queue's handler tells a task by its body, whichever queue it came on (both queues'
+    # batches go to process_batch: tests/unit/core/test_bootstrap.py).
+    await create(deps, clock)
+    tasks = await fan(deps)  # this deps has no chunk queue: the tasks went to the jobs queue
+    deps.queue.sent.clear()  # type: ignore[union-attr]
+    chunks = MemoryQueue()
+    deps = dataclasses.replace(deps, chunk_queue=chunks)  # the build after the deploy, on the jobs queue
+    seen = await drain(deps, [msg(t) for t in tasks])
+    assert all(o == Ack() for _, o in seen)
+    # The last task sent the assembly to the chunk queue, whose delivery joins the chunks.
+    [(assembly, _)] = chunks.sent
+    assert (await process_batch([msg(assembly)], dataclasses.replace(deps, on_chunk_queue=True))).outcomes  # type: ignore[arg-type]
+    job = await deps.jobs.call(Get(job_id=JOB))
+    assert job is not None and job.status is JobStatus.COMPLETED
 
 
 async def test_a_task_never_starts_a_chunk_it_cannot_finish_before_its_deadline(

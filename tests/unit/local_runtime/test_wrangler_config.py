@@ -22,6 +22,13 @@ dead_letter_queue = "tts-jobs-dlq"
 max_concurrency = 3
 
 [[queues.consumers]]
+queue = "tts-chunks"
+max_batch_timeout = 1
+max_retries = 4
+dead_letter_queue = "tts-jobs-dlq"
+max_concurrency = 2
+
+[[queues.consumers]]
 queue = "tts-jobs-dlq"
 max_batch_timeout = 30
 max_concurrency = 1
@@ -46,20 +53,26 @@ def test_each_queue_is_consumed_as_its_wrangler_table_says(repo: Path) -> None:
         "tts-jobs": QueueConsumerConfig(
             max_batch_size=7, max_batch_timeout=2, max_retries=5, dead_letter_queue="tts-jobs-dlq", max_concurrency=3
         ),
+        "tts-chunks": QueueConsumerConfig(
+            max_batch_timeout=1, max_retries=4, dead_letter_queue="tts-jobs-dlq", max_concurrency=2
+        ),
         "tts-jobs-dlq": QueueConsumerConfig(max_batch_timeout=30, max_concurrency=1),
         # Cloudflare's defaults where the table is silent; an unset concurrency scales to 250.
         "tts-webhooks": QueueConsumerConfig(max_retries=25, max_concurrency=250),
     }
 
 
-def test_queue_settings_override_the_jobs_queue_and_its_batch_waits_the_dead_letters(repo: Path) -> None:
+def test_queue_settings_override_the_jobs_and_chunk_queues_and_their_batch_waits_the_dead_letters(repo: Path) -> None:
     env = {"QUEUE_MAX_BATCH_SIZE": "2", "QUEUE_MAX_BATCH_TIMEOUT": "0.05", "QUEUE_MAX_RETRIES": "1",
            "QUEUE_MAX_CONCURRENCY": "8"}
     configs = queue_consumer_configs(env, repo)
 
-    jobs, dead, hooks = configs["tts-jobs"], configs["tts-jobs-dlq"], configs["tts-webhooks"]
-    assert (jobs.max_batch_size, jobs.max_batch_timeout, jobs.max_retries, jobs.max_concurrency) == (2, 0.05, 1, 8)
-    assert jobs.dead_letter_queue == "tts-jobs-dlq"
+    jobs, chunks, dead, hooks = configs["tts-jobs"], configs["tts-chunks"], configs["tts-jobs-dlq"], configs["tts-webhooks"]
+    for queue in (jobs, chunks):
+        assert (queue.max_batch_size, queue.max_batch_timeout, queue.max_retries, queue.max_concurrency) == (
+            2, 0.05, 1, 8
+        )
+        assert queue.dead_letter_queue == "tts-jobs-dlq"
     assert (dead.max_batch_size, dead.max_batch_timeout, dead.max_retries, dead.max_concurrency) == (2, 0.05, 3, 1)
     assert (hooks.max_batch_timeout, hooks.max_retries) == (5, 25)
 

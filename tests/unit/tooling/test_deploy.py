@@ -43,6 +43,7 @@ def test_dry_run_lists_every_step_in_deployment_order(secrets_env: None) -> None
         position(lines, "tts-pipeline vendor"),
         position(lines, "wrangler r2 bucket create tts-audio-results"),
         position(lines, "wrangler queues create tts-jobs"),
+        position(lines, "wrangler queues create tts-chunks"),
         position(lines, "wrangler queues create tts-jobs-dlq"),
         position(lines, "wrangler queues create tts-webhooks"),
         position(lines, f"wrangler r2 bucket lifecycle set tts-audio-results --file {RULES_FILE} --force"),

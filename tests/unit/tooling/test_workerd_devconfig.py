@@ -37,6 +37,9 @@ def test_environment_settings_become_vars_and_queue_settings_the_consumer() -> N
     queues = {c["queue"]: c for c in consumer["queues"]["consumers"]}
     assert queues["tts-jobs"]["max_retries"] == 1 and queues["tts-jobs"]["max_batch_timeout"] == 0.2
     assert queues["tts-jobs"]["max_concurrency"] == 3
+    chunks = queues["tts-chunks"]  # a long job's chunk tasks: the same overrides as the jobs queue
+    assert (chunks["max_retries"], chunks["max_batch_timeout"], chunks["max_concurrency"]) == (1, 0.2, 3)
+    assert chunks["dead_letter_queue"] == "tts-jobs-dlq"
     assert queues["tts-jobs-dlq"]["max_batch_timeout"] == 0.2 and "max_retries" not in queues["tts-jobs-dlq"]
     assert queues["tts-jobs-dlq"]["max_concurrency"] == 1  # the deployed value
     assert queues["tts-webhooks"]["max_retries"] == 25  # not ours to change
