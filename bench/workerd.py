@@ -188,7 +188,7 @@ def _api_alone(data_dir: Path, flags: str, expect_exit: bool = False) -> dict[st
 def latencies(port: int, n: int) -> dict[str, list[float]]:
     client = Client(port)
     ids: list[str] = []
-    submit = timed(lambda: ids.append(client.submit("Latency probe.")), n)
+    submit = timed(lambda: ids.append(client.submit(f"Latency probe {len(ids) + 1}.")), n)  # each text new: no cache hit
     client.wait(ids[-1])
     status = timed(lambda: client.status(ids[0]), n)
     audio = timed(lambda: client.call("GET", f"/v1/jobs/{ids[0]}/audio"), n)
@@ -197,7 +197,7 @@ def latencies(port: int, n: int) -> dict[str, list[float]]:
 
 def lone_jobs(port: int, n: int) -> list[float]:
     client = Client(port)
-    out = []
+    out: list[float] = []
     for _ in range(n):
         t = time.monotonic()
         job = client.submit(f"A lone short job, number {len(out) + 1}.")  # a text again would be a cache hit
