@@ -68,6 +68,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks.md")
     parser.add_argument("--json", type=Path, help="also write the raw results here")
     parser.add_argument("--no-report", action="store_true", help="measure only (with --json)")
+    parser.add_argument("--from-json", type=Path, metavar="PATH",
+                        help="measure nothing: write the report from the results a run saved with --json")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -272,6 +274,10 @@ def run(args: argparse.Namespace, command: str) -> int:
         args.at = _short(args.at)
     if args.baseline:
         args.baseline = _short(args.baseline)
+    if args.from_json:  # the report again, from a run's saved results (after an edit of bench/report.py)
+        saved = json.loads(args.from_json.read_text())
+        _write_report(args.out, saved["current"], saved["baseline"])
+        return 0
     started = time.monotonic()
     results = measure_revision(args.at, _argv_for_baseline(args)) if args.at else measure(args)
     results["command"] = command
@@ -285,13 +291,17 @@ def run(args: argparse.Namespace, command: str) -> int:
     if args.json:
         args.json.write_text(json.dumps({"current": results, "baseline": baseline}, indent=1))
     if not args.no_report:
-        from bench.report import render
-
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        kept = _kept_sections(args.out)  # bench/sections.py: written by their own commands
-        args.out.write_text(render(results, baseline) + (f"\n{kept}\n" if kept else ""))
+        _write_report(args.out, results, baseline)
         _log(f"wrote {args.out} in {time.monotonic() - started:.0f} s")
     return 0
+
+
+def _write_report(out: Path, results: dict[str, Any], baseline: dict[str, Any] | None) -> None:
+    from bench.report import render
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    kept = _kept_sections(out)  # bench/sections.py: written by their own commands
+    out.write_text(render(results, baseline) + (f"\n{kept}\n" if kept else ""))
 
 
 if __name__ == "__main__":
