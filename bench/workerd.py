@@ -42,7 +42,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 DOC = ROOT / "docs" / "benchmarks.md"
 BEGIN, END = sections.markers("workerd")
-BENCH_ENV = {"CRON_INTERVAL_SECONDS": "0", "JOB_RATE_LIMIT": "0", "MAX_JOBS_IN_FLIGHT": "0"}
+BENCH_ENV = {"CRON_INTERVAL_SECONDS": "0", "JOB_RATE_LIMIT": "0", "MAX_JOBS_IN_FLIGHT": "0", "SYNTHESIS_CACHE": "off"}
 
 
 class Server(DevProcess):
