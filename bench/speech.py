@@ -202,7 +202,8 @@ def section(results: dict[str, list[dict[str, Any]]], jobs: int, poll: float, co
     lines += [
         "",
         "What the Durable Object requests are: every job costs `create` and the consumer's `claim` and",
-        "`complete` (`MAX_JOBS_IN_FLIGHT`, off here, is decided inside `create`: no extra request while the job's shard is under its share); then",
+        "`complete` (`MAX_JOBS_IN_FLIGHT`, off here, is decided inside `create`: no extra request while the job's",
+        "shard is under its share); then",
         "`get` per status poll, one `waitForChange` per long-poll or `Prefer: wait` or speech call, and one `get`",
         "per audio download. What a wait costs on Cloudflare besides its request: Durable Object duration is",
         "billed per object (wall clock, 128 MB, $12.50 per million GB-s) while any request to it is in flight, so",
