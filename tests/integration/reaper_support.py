@@ -15,7 +15,8 @@ from typing import Any
 
 from local_runtime.bindings.queue import Outcome, QueueConsumerConfig
 from local_runtime.runtime import LocalRuntime
-from shared.consumer import object_metadata, process_batch
+from shared.bootstrap import queue_batch
+from shared.consumer import object_metadata
 from shared.http import HttpRequest
 from shared.jobs.shard import Get
 from shared.keys import audio_key
@@ -67,23 +68,28 @@ async def submit(rt: LocalRuntime, text: str = "hello reaper", **fields: Any) ->
 
 
 async def drain(rt: LocalRuntime, *, lose: bool = False) -> int:
-    """Deliver every ready message to the consumer (or, with ``lose``, ack them
-    unprocessed: the messages are lost). Returns how many were delivered."""
+    """Deliver every ready message of the jobs and the chunk queue (a long job's plan, tasks and
+    assembly) to the consumer (or, with ``lose``, ack them unprocessed: the messages are lost),
+    until both are empty. Returns how many were delivered."""
     delivered = 0
     while True:
-        batch = await rt.queue.pull_batch(CONSUMER)
-        if not batch:
+        before = delivered
+        for queue in (rt.queue, rt.chunk_queue):
+            batch = await queue.pull_batch(CONSUMER)
+            if not batch:
+                continue
+            delivered += len(batch)
+            outcomes: dict[str, Outcome] = {}
+            if not lose:
+                result = await queue_batch(rt.deps, queue.name, batch)  # routed as the runtime routes it
+                for message_id, decision in result.outcomes.items():
+                    if isinstance(decision, Retry):
+                        outcomes[message_id] = Outcome.retry(decision.delay_seconds)
+                    elif isinstance(decision, Ack):
+                        outcomes[message_id] = Outcome.ack()
+            await queue.settle_batch(batch, False, outcomes)
+        if delivered == before:
             return delivered
-        delivered += len(batch)
-        outcomes: dict[str, Outcome] = {}
-        if not lose:
-            result = await process_batch(batch, rt.consumer)
-            for message_id, decision in result.outcomes.items():
-                if isinstance(decision, Retry):
-                    outcomes[message_id] = Outcome.retry(decision.delay_seconds)
-                elif isinstance(decision, Ack):
-                    outcomes[message_id] = Outcome.ack()
-        await rt.queue.settle_batch(batch, False, outcomes)
 
 
 async def completed_job(rt: LocalRuntime, **fields: Any) -> JobRecord:

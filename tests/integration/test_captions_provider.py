@@ -58,7 +58,7 @@ class FakeElevenLabs(FakeProvider):
 
 
 @pytest.fixture(scope="module")
-def elevenlabs() -> Iterator[str]:
+def elevenlabs(runtime: str) -> Iterator[str]:  # one per runtime: its state must not carry over
     with serving(FakeElevenLabs, path="") as url:
         yield url
 
@@ -86,7 +86,7 @@ def test_a_long_elevenlabs_job_has_exact_timings_shifted_per_chunk(pipeline: Pip
                           sample_rate=RATE, timestamps="word")
     done = pipeline.wait(job["jobId"], token=TOKEN, timeout=90)
     assert done["status"] == "completed", done
-    assert done["attempts"] == 2  # the 429, then a resume
+    assert done["attempts"] == 3  # the jobs queue's claim that handed it to the chunk queue, the 429, then a resume
     # chunks 0 and 1 once, chunk 2 twice (429, then served), the rest once: stored timings were reused
     assert FakeElevenLabs.texts == [chunks[0], chunks[1], chunks[2], *chunks[2:]]
 

@@ -41,7 +41,7 @@ class Provider(FakeProvider):
 
 
 @pytest.fixture(scope="module")
-def provider() -> Iterator[str]:
+def provider(runtime: str) -> Iterator[str]:  # one per runtime: its state must not carry over
     with serving(Provider) as url:
         yield url
 

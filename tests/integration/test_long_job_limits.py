@@ -59,7 +59,7 @@ class SlowOpenAI(FakeProvider):
 
 
 @pytest.fixture(scope="module")
-def provider() -> Iterator[str]:
+def provider(runtime: str) -> Iterator[str]:  # one per runtime: its state must not carry over
     with serving(SlowOpenAI) as url:
         yield url
 

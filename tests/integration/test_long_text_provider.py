@@ -42,7 +42,7 @@ class FakeOpenAI(FakeProvider):
 
 
 @pytest.fixture(scope="module")
-def openai() -> Iterator[str]:
+def openai(runtime: str) -> Iterator[str]:  # one per runtime: its state must not carry over
     with serving(FakeOpenAI) as url:
         yield url
 
@@ -75,7 +75,8 @@ def test_long_text_is_chunked_resumed_after_a_429_and_joined(pipeline: Pipeline)
     assert done["status"] == "completed", done
     assert done["progress"] == {"done": 4, "total": 4}
     assert done["characters"] == sum(len(c) for c in chunks)
-    assert done["attempts"] == 2  # the job's claims: the one that fanned its chunks out, the one that joined them
+    assert done["attempts"] == 3  # the job's claims: the jobs queue's (handed over to the chunk queue), the one that
+    # fanned its chunks out, the one that joined them
 
     # The chunks went out as tasks, in parallel: each once, and the one that met the 429 (the third
     # request, whichever chunk it was) once more after it. Nothing else was paid for again.

@@ -57,7 +57,7 @@ class SlowUpstream(FakeProvider):
 
 
 @pytest.fixture(scope="module")
-def upstream() -> Iterator[str]:
+def upstream(runtime: str) -> Iterator[str]:  # one per runtime: its state must not carry over
     with serving(SlowUpstream) as url:
         yield url
 

@@ -50,7 +50,7 @@ class FakeOpenAI(FakeProvider):
 
 
 @pytest.fixture(scope="module")
-def openai() -> Iterator[str]:
+def openai(runtime: str) -> Iterator[str]:  # one per runtime: its state must not carry over
     with serving(FakeOpenAI) as url:
         yield url
 

@@ -38,7 +38,7 @@ def verify_snippet() -> Any:
 
 
 @pytest.fixture(scope="module")
-def receiver() -> Iterator[Receiver]:
+def receiver(runtime: str) -> Iterator[Receiver]:  # one per runtime: its state must not carry over
     with receiving(Receiver()) as r:
         yield r
 

@@ -27,7 +27,7 @@ class Counting(CountingSpeech):
 
 
 @pytest.fixture(scope="module")
-def provider() -> Iterator[str]:
+def provider(runtime: str) -> Iterator[str]:  # one per runtime: its state must not carry over
     with serving(Counting) as url:
         yield url
 

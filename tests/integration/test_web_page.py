@@ -60,7 +60,7 @@ class Upstream(FakeProvider):
 
 
 @pytest.fixture(scope="module")
-def upstream() -> Iterator[str]:
+def upstream(runtime: str) -> Iterator[str]:  # one per runtime: its state must not carry over
     Upstream.release.set()
     with serving(Upstream) as url:
         yield url
