@@ -162,9 +162,9 @@ class WorkerdRuntime:
         wrangler dev lists each Worker it runs in a registry shared by every dev session of the
         user (``~/.config/.wrangler/registry``) and routes bindings to a Worker of another session
         by name through it. This run's Workers all live in one session, so they never need it;
-        shared, two runs at once (two checkouts, two test processes) reached each other's Workers:
-        one run's webhooks were sent twice, once by each. ``WRANGLER_REGISTRY_PATH`` set by the
-        caller wins."""
+        shared, two runs at once (two checkouts, two test processes) register the same names, the
+        last one started wins, and a binding by name may reach the other run's Worker.
+        ``WRANGLER_REGISTRY_PATH`` set by the caller wins."""
         env = wrangler_env(tools, wrapper, self.env)
         env.setdefault("WRANGLER_REGISTRY_PATH", str(self.data_dir / "workerd" / "registry"))
         return env
